@@ -1,0 +1,51 @@
+# mlmd_exercise: `make run` for the demo job, `make test` for the test suite.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+# ml-metadata ships wheels only for CPython 3.9 to 3.11 (Linux x86-64): take the newest of those.
+PYTHONS := python3.11 python3.10 python3.9 python3
+PYTHON ?= $(shell for p in $(PYTHONS); do \
+	$$p -c 'import sys; sys.exit(not (3, 9) <= sys.version_info[:2] <= (3, 11))' >/dev/null 2>&1 \
+	&& { echo $$p; break; }; done)
+
+.PHONY: help venv dot run lineage-graph test clean
+
+help:
+	@echo "make run            create .venv, install, run the demo job (writes metadata.db, data/, models/)"
+	@echo "make lineage-graph  draw the store's lineage to lineage.svg and lineage.png"
+	@echo "make test           run the test suite"
+	@echo "make clean          remove what the demo job wrote"
+
+venv: $(BIN)/.installed
+
+$(BIN)/.installed: setup.cfg pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then \
+		echo "no Python 3.9 to 3.11 on the PATH (looked for $(PYTHONS)): ml-metadata has wheels only for CPython 3.9 to 3.11" >&2; \
+		exit 1; fi
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+# graphviz's `dot` draws the lineage graph: install Debian's package as root, else say how.
+dot:
+	@command -v dot >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's graphviz for the dot program"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+		else \
+			echo "graphviz's dot program is missing: install it with 'sudo apt-get install graphviz'" >&2; \
+			exit 1; \
+		fi; }
+
+run: venv dot
+	$(BIN)/mlmd-exercise run
+
+lineage-graph: venv dot
+	$(BIN)/mlmd-exercise graph --output lineage.svg
+	$(BIN)/mlmd-exercise graph --output lineage.png
+
+test: venv dot
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf data models metadata.db metadata.db-journal execution_states.png lineage.svg lineage.png

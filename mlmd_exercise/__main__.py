@@ -1,0 +1,8 @@
+"""`python -m mlmd_exercise`: the same as the `mlmd-exercise` command."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

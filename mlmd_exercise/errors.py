@@ -1,0 +1,35 @@
+"""The package's exceptions.
+
+Every message names the offending value, quoted, so that the CLI can print it as
+the one line a user sees. The CLI maps all of these to exit code 2 (bad input).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MlmdExerciseError",
+    "StoreError",
+    "SchemaError",
+    "NotFoundError",
+    "RenderError",
+]
+
+
+class MlmdExerciseError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class StoreError(MlmdExerciseError):
+    """The store cannot be opened or used: missing, not a database, unreachable."""
+
+
+class SchemaError(MlmdExerciseError):
+    """A type in the store conflicts with the type this package declares."""
+
+
+class NotFoundError(MlmdExerciseError):
+    """An id or name that is not in the store."""
+
+
+class RenderError(MlmdExerciseError):
+    """A picture cannot be drawn: unknown output format, graphviz missing."""

@@ -1,0 +1,86 @@
+"""Plain values that the public API returns instead of MLMD protos.
+
+`tracking` and `lineage` build these from the store; `render` and the CLI only
+ever see these. They are frozen so that a record can be shared safely.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from typing import Dict, Mapping, Tuple, Union
+from urllib.parse import unquote, urlparse
+
+__all__ = [
+    "PropertyValue",
+    "ArtifactRecord",
+    "ExecutionRecord",
+    "LineageEdge",
+    "ExecutionLineage",
+    "LineageGraph",
+]
+
+PropertyValue = Union[str, int, float, bool]
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    """One artifact: a dataset, a model, any file a workflow consumed or produced."""
+
+    id: int
+    type: str
+    uri: str
+    state: str
+    properties: Mapping[str, PropertyValue] = field(default_factory=dict)
+
+    @property
+    def version(self) -> int | None:
+        value = self.properties.get("version")
+        return value if isinstance(value, int) else None
+
+    @property
+    def label(self) -> str:
+        """A short human name: the `name` property, else the URI's file name."""
+        name = self.properties.get("name")
+        if isinstance(name, str) and name:
+            return name
+        path = unquote(urlparse(self.uri).path) if "://" in self.uri else self.uri
+        return posixpath.basename(path.rstrip("/")) or self.uri
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    """One run of a step (a Trainer, say), with its MLMD `last_known_state`."""
+
+    id: int
+    type: str
+    state: str
+    properties: Mapping[str, PropertyValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LineageEdge:
+    """One MLMD event: `artifact_id` was an INPUT to, or an OUTPUT of, `execution_id`."""
+
+    artifact_id: int
+    execution_id: int
+    kind: str  # "INPUT" or "OUTPUT"
+    role: str = ""  # the event's path step key: "examples", "model", ...
+
+
+@dataclass(frozen=True)
+class ExecutionLineage:
+    """One hop of lineage: an execution with the artifacts it read and wrote."""
+
+    execution: ExecutionRecord
+    inputs: Tuple[Tuple[str, ArtifactRecord], ...]  # (role, artifact)
+    outputs: Tuple[Tuple[str, ArtifactRecord], ...]
+
+
+@dataclass(frozen=True)
+class LineageGraph:
+    """Artifacts and executions joined by their events; what `render` draws."""
+
+    artifacts: Dict[int, ArtifactRecord]
+    executions: Dict[int, ExecutionRecord]
+    edges: Tuple[LineageEdge, ...]

@@ -1,0 +1,206 @@
+"""Drawing: the lineage graph with graphviz, the executions-by-state chart with matplotlib.
+
+This module draws plain records (see `records`) and never touches a store, so
+it can be tested without one. matplotlib and graphviz are imported inside the
+functions that need them: query commands that draw nothing start faster.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Mapping, Sequence, Union
+
+from .errors import RenderError
+from .records import LineageGraph
+
+__all__ = [
+    "GRAPH_FORMATS",
+    "CHART_FORMATS",
+    "STATE_COLORS",
+    "output_format",
+    "require_dot",
+    "check_graph_output",
+    "lineage_source",
+    "render_lineage",
+    "render_states_chart",
+    "show_states_chart",
+]
+
+PathLike = Union[str, os.PathLike]
+GRAPH_FORMATS = ("svg", "png", "pdf", "dot")
+CHART_FORMATS = ("png", "svg", "pdf")
+STATE_COLORS = {
+    "UNKNOWN": "#d9d9d9",
+    "NEW": "#c6dbef",
+    "RUNNING": "#fdd870",
+    "COMPLETE": "#a1d99b",
+    "FAILED": "#fc9272",
+    "CACHED": "#9ecae1",
+    "CANCELED": "#bdbdbd",
+}
+
+
+def output_format(path: PathLike, allowed: Sequence[str]) -> str:
+    """The format named by `path`'s extension.
+
+    Raises:
+        RenderError: the extension is missing or not one of `allowed`.
+    """
+    ext = Path(path).suffix.lower().lstrip(".")
+    if ext not in allowed:
+        shown = ", ".join("." + a for a in allowed)
+        raise RenderError(
+            f"unknown output format '.{ext}' of '{os.fspath(path)}': use one of {shown}"
+            if ext else f"output path '{os.fspath(path)}' has no extension: use one of {shown}"
+        )
+    return ext
+
+
+def require_dot() -> str:
+    """The path of graphviz's `dot` program.
+
+    Raises:
+        RenderError: `dot` is not on the PATH.
+    """
+    dot = shutil.which("dot")
+    if dot is None:
+        raise RenderError(
+            "graphviz's 'dot' program is not on the PATH: "
+            "install it with 'apt-get install graphviz'"
+        )
+    return dot
+
+
+def check_graph_output(path: PathLike) -> str:
+    """Checks, before any work, that a lineage graph can be written to `path`.
+
+    Returns:
+        The output format.
+
+    Raises:
+        RenderError: unknown format, or `dot` missing for a format it renders.
+    """
+    fmt = output_format(path, GRAPH_FORMATS)
+    if fmt != "dot":
+        require_dot()
+    return fmt
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def lineage_source(graph: LineageGraph) -> str:
+    """The graph in graphviz's DOT language.
+
+    Artifacts are notes labelled with type, id, name (or file name) and version;
+    executions are rounded boxes filled by state. Edges run from an input
+    artifact to the execution, and from the execution to an output artifact.
+    """
+    import graphviz
+
+    dot = graphviz.Digraph("lineage", graph_attr={"rankdir": "LR", "fontname": "Helvetica"})
+    dot.attr("node", fontname="Helvetica", fontsize="11")
+    dot.attr("edge", fontname="Helvetica", fontsize="10")
+    for a in sorted(graph.artifacts.values(), key=lambda a: a.id):
+        label = f"{a.type} #{a.id}\n{a.label}"
+        if a.version is not None:
+            label += f"\nv{a.version}"
+        dot.node(f"a{a.id}", _quote(label), shape="note", tooltip=_quote(a.uri))
+    for e in sorted(graph.executions.values(), key=lambda e: e.id):
+        dot.node(
+            f"e{e.id}",
+            _quote(f"{e.type} #{e.id}\n{e.state}"),
+            shape="box",
+            style="rounded,filled",
+            fillcolor=STATE_COLORS.get(e.state, "white"),
+        )
+    for edge in graph.edges:
+        if edge.artifact_id not in graph.artifacts or edge.execution_id not in graph.executions:
+            continue
+        a, e = f"a{edge.artifact_id}", f"e{edge.execution_id}"
+        tail, head = (a, e) if edge.kind == "INPUT" else (e, a)
+        dot.edge(tail, head, label=_quote(edge.role))
+    return dot.source
+
+
+def render_lineage(graph: LineageGraph, path: PathLike) -> Path:
+    """Writes the lineage graph to `path`, in the format its extension names.
+
+    Returns:
+        The path written.
+
+    Raises:
+        RenderError: unknown format, `dot` missing, or `dot` failed.
+    """
+    import graphviz
+
+    fmt = check_graph_output(path)
+    source = lineage_source(graph)
+    if fmt == "dot":
+        data = source.encode()
+    else:
+        try:
+            data = graphviz.Source(source).pipe(format=fmt)
+        except graphviz.ExecutableNotFound:
+            require_dot()
+            raise
+        except graphviz.CalledProcessError as e:
+            raise RenderError(f"graphviz failed to draw '{os.fspath(path)}': {e.stderr!r}") from None
+    out = Path(path)
+    out.write_bytes(data)
+    return out
+
+
+def render_states_chart(counts: Mapping[str, int], path: PathLike) -> Path:
+    """Saves a bar chart of executions by state: one bar per state in `counts`.
+
+    Returns:
+        The path written.
+
+    Raises:
+        RenderError: the extension is not one of CHART_FORMATS.
+    """
+    fmt = output_format(path, CHART_FORMATS)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = _states_figure(counts)
+    import matplotlib.pyplot as plt
+
+    try:
+        fig.savefig(path, format=fmt, dpi=100)
+    finally:
+        plt.close(fig)
+    return Path(path)
+
+
+def show_states_chart(counts: Mapping[str, int]) -> None:
+    """Opens the chart in a window; needs a display."""
+    import matplotlib.pyplot as plt
+
+    _states_figure(counts)
+    plt.show()
+
+
+def _states_figure(counts: Mapping[str, int]):
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    states, values = list(counts), list(counts.values())
+    bars = ax.bar(states, values, width=0.6, edgecolor="#444444",
+                  color=[STATE_COLORS.get(s, "#cccccc") for s in states])
+    ax.set_xlim(-0.75, max(len(states), 3) - 0.25)
+    ax.bar_label(bars)
+    if not states:
+        ax.text(0.5, 0.5, "no executions yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(f"Executions by state ({sum(values)} in all)")
+    ax.set_xlabel("State")
+    ax.set_ylabel("Executions")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, max(values, default=1) * 1.15 + 0.01)
+    fig.tight_layout()
+    return fig

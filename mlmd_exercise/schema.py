@@ -1,0 +1,207 @@
+"""The type system, declared once as data, and the proto <-> plain value mapping.
+
+Types follow the MLMD getting-started guide: ArtifactTypes `DataSet` and
+`SavedModel`, ExecutionType `Trainer`, and a context type `Experiment` that
+groups runs. `register_types` puts them in a store idempotently.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Dict, Iterable, Mapping, MutableMapping, Tuple
+
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+from .errors import SchemaError
+from .records import ArtifactRecord, ExecutionRecord, PropertyValue
+
+__all__ = [
+    "Kind",
+    "PropertyType",
+    "ExecutionState",
+    "ArtifactState",
+    "TypeSpec",
+    "DATASET",
+    "SAVED_MODEL",
+    "TRAINER",
+    "EXPERIMENT",
+    "ALL_TYPES",
+    "register_types",
+]
+
+
+class Kind(enum.Enum):
+    ARTIFACT = "artifact"
+    EXECUTION = "execution"
+    CONTEXT = "context"
+
+
+class PropertyType(enum.Enum):
+    STRING = pb.STRING
+    INT = pb.INT
+    DOUBLE = pb.DOUBLE
+
+
+class ExecutionState(str, enum.Enum):
+    """MLMD's `Execution.last_known_state`, which every MLMD tool reads."""
+
+    UNKNOWN = "UNKNOWN"
+    NEW = "NEW"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    FAILED = "FAILED"
+    CACHED = "CACHED"
+    CANCELED = "CANCELED"
+
+
+class ArtifactState(str, enum.Enum):
+    UNKNOWN = "UNKNOWN"
+    PENDING = "PENDING"
+    LIVE = "LIVE"
+    MARKED_FOR_DELETION = "MARKED_FOR_DELETION"
+    DELETED = "DELETED"
+    ABANDONED = "ABANDONED"
+    REFERENCE = "REFERENCE"
+
+
+@dataclass(frozen=True)
+class TypeSpec:
+    """One MLMD type: its kind, name and declared (typed) properties."""
+
+    kind: Kind
+    name: str
+    properties: Mapping[str, PropertyType]
+
+
+S, I = PropertyType.STRING, PropertyType.INT
+DATASET = TypeSpec(Kind.ARTIFACT, "DataSet", {"split": S, "version": I, "day": I})
+SAVED_MODEL = TypeSpec(Kind.ARTIFACT, "SavedModel", {"name": S, "version": I})
+TRAINER = TypeSpec(Kind.EXECUTION, "Trainer", {"state": S})
+EXPERIMENT = TypeSpec(Kind.CONTEXT, "Experiment", {"note": S})
+ALL_TYPES: Tuple[TypeSpec, ...] = (DATASET, SAVED_MODEL, TRAINER, EXPERIMENT)
+del S, I
+
+_PROTO_CLASS = {
+    Kind.ARTIFACT: pb.ArtifactType,
+    Kind.EXECUTION: pb.ExecutionType,
+    Kind.CONTEXT: pb.ContextType,
+}
+_TYPE_NAMES = {v: k for k, v in pb.PropertyType.items()}
+
+
+def _stored_types(store, kind: Kind) -> Dict[str, object]:
+    getter = {
+        Kind.ARTIFACT: store.get_artifact_types,
+        Kind.EXECUTION: store.get_execution_types,
+        Kind.CONTEXT: store.get_context_types,
+    }[kind]
+    return {t.name: t for t in getter()}
+
+
+def _put_type(store, spec: TypeSpec) -> int:
+    proto = _PROTO_CLASS[spec.kind](name=spec.name)
+    for key, ptype in spec.properties.items():
+        proto.properties[key] = ptype.value
+    put = {
+        Kind.ARTIFACT: store.put_artifact_type,
+        Kind.EXECUTION: store.put_execution_type,
+        Kind.CONTEXT: store.put_context_type,
+    }[spec.kind]
+    # Adding our fields to a type another tool registered, or keeping fields it
+    # added to ours, is compatible; a property whose type differs was refused above.
+    return put(proto, can_add_fields=True, can_omit_fields=True)
+
+
+def register_types(store, specs: Iterable[TypeSpec] = ALL_TYPES) -> Dict[str, int]:
+    """Registers types idempotently and returns their ids by name.
+
+    A type already stored with the same properties is not written again, so
+    registering on an up-to-date store is read-only.
+
+    Args:
+        store: an open `ml_metadata` MetadataStore.
+        specs: the types to register.
+
+    Returns:
+        The type id of each spec, by type name.
+
+    Raises:
+        SchemaError: a stored type has a property of another type than declared.
+    """
+    ids: Dict[str, int] = {}
+    stored_by_kind: Dict[Kind, Dict[str, object]] = {}
+    for spec in specs:
+        if spec.kind not in stored_by_kind:
+            stored_by_kind[spec.kind] = _stored_types(store, spec.kind)
+        stored = stored_by_kind[spec.kind].get(spec.name)
+        if stored is not None:
+            for key, ptype in spec.properties.items():
+                have = stored.properties.get(key)
+                if have is not None and have != ptype.value:
+                    raise SchemaError(
+                        f"type '{spec.name}' in the store has property '{key}' of type "
+                        f"{_TYPE_NAMES.get(have, have)}, but mlmd_exercise declares it "
+                        f"{ptype.name}"
+                    )
+            if all(key in stored.properties for key in spec.properties):
+                ids[spec.name] = stored.id
+                continue
+        ids[spec.name] = _put_type(store, spec)
+    return ids
+
+
+# -- proto <-> plain values ----------------------------------------------------
+
+
+def get_value(value: pb.Value) -> PropertyValue:
+    """The Python value held by an MLMD `Value`."""
+    which = value.WhichOneof("value")
+    if which == "int_value":
+        return value.int_value
+    if which == "double_value":
+        return value.double_value
+    if which == "bool_value":
+        return value.bool_value
+    if which == "string_value":
+        return value.string_value
+    return str(getattr(value, which)) if which else ""
+
+
+def set_value(target: MutableMapping[str, pb.Value], key: str, value: PropertyValue) -> None:
+    """Stores `value` under `key`, keeping its MLMD type (bool before int: bool is an int)."""
+    if isinstance(value, bool):
+        target[key].bool_value = value
+    elif isinstance(value, int):
+        target[key].int_value = value
+    elif isinstance(value, float):
+        target[key].double_value = value
+    elif isinstance(value, str):
+        target[key].string_value = value
+    else:
+        raise TypeError(f"property '{key}' has a value of unsupported type {type(value).__name__}")
+
+
+def _properties(node) -> Dict[str, PropertyValue]:
+    props = {k: get_value(v) for k, v in node.custom_properties.items()}
+    props.update((k, get_value(v)) for k, v in node.properties.items())
+    return props
+
+
+def artifact_record(artifact: pb.Artifact) -> ArtifactRecord:
+    return ArtifactRecord(
+        id=artifact.id,
+        type=artifact.type,
+        uri=artifact.uri,
+        state=pb.Artifact.State.Name(artifact.state),
+        properties=_properties(artifact),
+    )
+
+
+def execution_record(execution: pb.Execution) -> ExecutionRecord:
+    return ExecutionRecord(
+        id=execution.id,
+        type=execution.type,
+        state=pb.Execution.State.Name(execution.last_known_state),
+        properties=_properties(execution),
+    )
