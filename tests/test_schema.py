@@ -1,0 +1,73 @@
+"""schema.py: types registered once and idempotently, property values round-trip."""
+
+from __future__ import annotations
+
+import pytest
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+import mlmd_exercise as mx
+from mlmd_exercise import schema
+
+
+def _stored(store, kind, name):
+    getter = {"artifact": store.mlmd.get_artifact_type, "execution": store.mlmd.get_execution_type,
+              "context": store.mlmd.get_context_type}[kind]
+    t = getter(name)
+    return {k: pb.PropertyType.Name(v) for k, v in t.properties.items()}
+
+
+def test_types_follow_the_guide(store):
+    schema.register_types(store.mlmd)
+    assert _stored(store, "artifact", "DataSet") == {"split": "STRING", "version": "INT", "day": "INT"}
+    assert _stored(store, "artifact", "SavedModel") == {"name": "STRING", "version": "INT"}
+    assert _stored(store, "execution", "Trainer") == {"state": "STRING"}
+    assert _stored(store, "context", "Experiment") == {"note": "STRING"}
+
+
+def test_registering_again_returns_the_same_ids_and_adds_no_type(store):
+    first = schema.register_types(store.mlmd)
+    second = schema.register_types(store.mlmd)
+    assert first == second
+    assert set(first) == {"DataSet", "SavedModel", "Trainer", "Experiment"}
+    names = [t.name for t in store.mlmd.get_artifact_types()]
+    assert sorted(names) == ["DataSet", "SavedModel"]
+
+
+def test_a_conflicting_property_type_names_type_property_and_both_types(store):
+    other = pb.ArtifactType(name="DataSet")
+    other.properties["split"] = pb.INT  # another tool's idea of DataSet
+    store.mlmd.put_artifact_type(other)
+    with pytest.raises(mx.SchemaError) as e:
+        schema.register_types(store.mlmd)
+    assert str(e.value) == (
+        "type 'DataSet' in the store has property 'split' of type INT, "
+        "but mlmd_exercise declares it STRING"
+    )
+
+
+def test_a_stored_type_with_fewer_or_more_fields_is_extended_not_refused(store):
+    older = pb.ArtifactType(name="DataSet")
+    older.properties["split"] = pb.STRING
+    older.properties["owner"] = pb.STRING  # added by another tool: kept
+    type_id = store.mlmd.put_artifact_type(older)
+    ids = schema.register_types(store.mlmd, [schema.DATASET])
+    assert ids == {"DataSet": type_id}
+    assert _stored(store, "artifact", "DataSet") == {
+        "split": "STRING", "version": "INT", "day": "INT", "owner": "STRING"}
+
+
+@pytest.mark.parametrize("value, field", [
+    (True, "bool_value"), (False, "bool_value"), (7, "int_value"), (-3, "int_value"),
+    (0.5, "double_value"), ("train", "string_value"), ("", "string_value"),
+])
+def test_values_keep_their_mlmd_type(value, field):
+    props = pb.Artifact().custom_properties
+    schema.set_value(props, "k", value)
+    assert props["k"].WhichOneof("value") == field
+    back = schema.get_value(props["k"])
+    assert back == value and type(back) is type(value)
+
+
+def test_an_unsupported_value_type_is_refused_by_name():
+    with pytest.raises(TypeError, match="property 'k' has a value of unsupported type list"):
+        schema.set_value(pb.Artifact().custom_properties, "k", [1])

@@ -1,0 +1,83 @@
+"""store.py: opening stores, and every way opening can fail without touching the file."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+import mlmd_exercise as mx
+from conftest import digest
+
+
+def test_create_makes_a_store_any_mlmd_client_reads(db_path: Path):
+    store = mx.open_store(db_path, create=True)
+    mx.log_dataset(store, db_path.parent / "d.csv", split="train")
+    config = pb.ConnectionConfig()
+    config.sqlite.filename_uri = str(db_path)
+    other = metadata_store.MetadataStore(config)
+    [artifact] = other.get_artifacts_by_type("DataSet")
+    assert artifact.properties["split"].string_value == "train"
+    assert store.location == str(db_path)
+
+
+def test_read_only_open_never_writes(store, db_path: Path):
+    mx.log_dataset(store, db_path.parent / "d.csv", split="train")
+    before = digest(db_path)
+    reader = mx.open_store(db_path)
+    assert mx.count_by_state(reader) == {}
+    assert mx.lineage_graph(reader).artifacts
+    assert digest(db_path) == before
+
+
+def _text(p: Path) -> Path:
+    p.write_text("hello, not a database\n")
+    return p
+
+
+def _random(p: Path) -> Path:
+    p.write_bytes(os.urandom(4096))
+    return p
+
+
+def _empty(p: Path) -> Path:
+    p.touch()
+    return p
+
+
+def _other_app(p: Path) -> Path:
+    con = sqlite3.connect(p)
+    con.execute("CREATE TABLE notes (body TEXT)")
+    con.commit()
+    con.close()
+    return p
+
+
+@pytest.mark.parametrize(
+    "make, create, message",
+    [
+        (lambda p: p.parent, False, "'{parent}' is a directory, not a store file"),
+        (lambda p: p.parent, True, "'{parent}' is a directory, not a store file"),
+        (lambda p: p.parent / "nodir" / "m.db", True, "directory '{parent}/nodir' for store '{parent}/nodir/m.db' does not exist"),
+        (lambda p: p, False, "no MLMD store at '{path}'"),
+        (_text, False, "'{path}' is not an SQLite database"),
+        (_text, True, "'{path}' is not an SQLite database"),
+        (_random, True, "'{path}' is not an SQLite database"),
+        (_empty, False, "'{path}' is not an MLMD store"),
+        (_other_app, False, "'{path}' is not an MLMD store"),
+    ],
+    ids=["dir", "dir-create", "no-parent", "missing", "text", "text-create", "random-create",
+         "empty", "other-app"],
+)
+def test_open_errors_name_the_location_and_leave_the_file(tmp_path, make, create, message):
+    path = make(tmp_path / "m.db")
+    existed, before = path.exists(), digest(path)
+    with pytest.raises(mx.StoreError) as e:
+        mx.open_store(path, create=create)
+    assert str(e.value) == message.format(path=path, parent=tmp_path)
+    assert digest(path) == before
+    assert path.exists() == existed
