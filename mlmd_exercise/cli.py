@@ -7,17 +7,20 @@ exit codes: 0 ok, 1 the job failed, 2 bad input or usage.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Mapping, Optional, Sequence
 
 from . import __version__
+from . import output as out
 from .errors import MlmdExerciseError
-from .records import ArtifactRecord, ExecutionLineage
 
 PROG = "mlmd-exercise"
+BUNDLED_DATASETS = ("iris", "wine", "breast_cancer", "digits")  # as workflow's, without importing it
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 log = logging.getLogger(__name__)
 
@@ -29,52 +32,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _execution_id(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"execution id must be a whole number, not '{text}'")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"execution id must be positive, not '{text}'")
-    return value
+def _positive(what: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number, not '{text}'")
+        if value <= 0 and what != "hops":
+            raise argparse.ArgumentTypeError(f"{what} must be positive, not '{text}'")
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{what} must be 0 or more, not '{text}'")
+        return value
+
+    return parse
 
 
-# -- output formatting -----------------------------------------------------------
-
-
-def _table(rows: Iterable[Sequence[str]], indent: str = "  ") -> List[str]:
-    rows = [list(r) for r in rows]
-    if not rows:
-        return []
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    return [
-        indent + "  ".join([c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]).rstrip()
-        for r in rows
-    ]
-
-
-def _artifact_cells(artifact: ArtifactRecord) -> List[str]:
-    version = f" v{artifact.version}" if artifact.version is not None else ""
-    return [f"artifact {artifact.id}", artifact.type + version, artifact.uri]
-
-
-def format_lineage(one: ExecutionLineage) -> List[str]:
-    """The lines that show one execution's inputs and outputs."""
-    e = one.execution
-    lines = [f"execution {e.id} ({e.type}, {e.state})"]
-    rows: List[Tuple[str, ...]] = [
-        (kind, role or "-", *_artifact_cells(a))
-        for kind, side in (("INPUT", one.inputs), ("OUTPUT", one.outputs))
-        for role, a in side
-    ]
-    lines += _table(rows) or ["  no inputs or outputs recorded"]
-    return lines
-
-
-def format_counts(counts: Mapping[str, int]) -> str:
-    if not counts:
-        return "no executions"
-    return ", ".join(f"{state} {n}" for state, n in counts.items())
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
 
 
 def _has_display() -> bool:
@@ -92,6 +66,12 @@ def _save_or_show_chart(counts: Mapping[str, int], path: Path, show: bool) -> No
     print(f"chart of executions by state: {render.render_states_chart(counts, path)}")
 
 
+def _reader(args: argparse.Namespace):
+    from .store import open_store
+
+    return open_store(args.db)
+
+
 # -- commands ---------------------------------------------------------------------
 
 
@@ -106,40 +86,80 @@ def cmd_run(args: argparse.Namespace) -> int:
     render.output_format(chart, render.CHART_FORMATS)  # before any work is done
     store = open_store(args.db or workdir / DEFAULT_STORE, create=True)
 
-    result = workflow.run_demo(store, workdir, experiment=args.experiment)
+    result = workflow.run_demo(store, workdir, experiment=args.experiment, dataset=args.dataset)
     print(f"recorded in {store} (experiment '{result.experiment}'):")
-    rows = [
-        ("dataset", *_artifact_cells(result.dataset)),
-        ("execution", f"execution {result.execution.id}", result.execution.type,
-         result.execution.state),
-        ("model", *_artifact_cells(result.model)),
-    ]
-    print("\n".join(_table(rows)))
-    print(f"executions by state: {format_counts(result.counts)}")
-    print("lineage of " + "\n".join(format_lineage(result.lineage)))
+    rows = [(f"{a.properties.get('split', 'data')} split", *out.artifact_cells(a))
+            for a in result.datasets]
+    rows += [("model", *out.artifact_cells(result.model))]
+    if result.metrics is not None:
+        rows += [("metrics", *out.artifact_cells(result.metrics))]
+    rows += [(run.execution.type.lower(), *out.execution_cells(run.execution)) for run in result.runs]
+    print("\n".join(out.table(rows)))
+    if result.metrics is not None:
+        print("test metrics: " + ", ".join(
+            f"{k} {v}" for k, v in sorted(result.metrics.properties.items())
+            if k not in ("fingerprint", "version")))
+    print(f"executions by state: {out.format_counts(result.counts)}")
+    for run in result.runs:
+        print("lineage of " + "\n".join(out.format_lineage(run)))
     _save_or_show_chart(result.counts, chart, args.show)
     return EXIT_OK
 
 
+def _selection(args: argparse.Namespace):
+    """The walk a `lineage` or `graph` command asks for, or None for none."""
+    from .lineage import walk
+
+    if args.artifact is None and args.walk_execution is None:
+        return None
+    if args.artifact is not None and args.walk_execution is not None:
+        raise MlmdExerciseError("give --artifact or --execution, not both")
+    store = _reader(args)
+    graph = walk(store, artifact_id=args.artifact, execution_id=args.walk_execution,
+                 direction=args.direction, hops=args.hops)
+    start = ("artifact", args.artifact) if args.artifact is not None else (
+        "execution", args.walk_execution)
+    return store, graph, start
+
+
 def cmd_lineage(args: argparse.Namespace) -> int:
     from .lineage import execution_lineage
-    from .store import open_store
 
-    print("\n".join(format_lineage(execution_lineage(open_store(args.db), args.execution_id))))
+    selected = _selection(args)
+    if selected is None:
+        if args.execution_id is None:
+            raise MlmdExerciseError("give an EXECUTION_ID, --artifact ID or --execution ID")
+        one = execution_lineage(_reader(args), args.execution_id)
+        if args.json:
+            _print_json(out.lineage_json(one))
+        else:
+            print("\n".join(out.format_lineage(one)))
+        return EXIT_OK
+    if args.execution_id is not None:
+        raise MlmdExerciseError("give an EXECUTION_ID or --artifact/--execution, not both")
+    _, graph, (kind, node_id) = selected
+    if args.json:
+        _print_json(out.graph_json(graph, start={"kind": kind, "id": node_id},
+                                   direction=args.direction, hops=args.hops))
+    else:
+        reach = "all hops" if args.hops is None else f"{args.hops} hops"
+        print("\n".join(out.format_graph(graph, f"{args.direction} lineage of {kind} {node_id}, {reach}")))
     return EXIT_OK
 
 
 def cmd_states(args: argparse.Namespace) -> int:
     from .lineage import count_by_state
-    from .store import open_store
 
     if args.chart:
         from . import render
 
         render.output_format(args.chart, render.CHART_FORMATS)
-    counts = count_by_state(open_store(args.db))
-    rows = [(state, str(n)) for state, n in counts.items()]
-    print("\n".join(_table(rows, indent="")) if rows else "no executions")
+    counts = count_by_state(_reader(args), args.experiment)
+    if args.json:
+        _print_json(counts)
+    else:
+        rows = [(state, str(n)) for state, n in counts.items()]
+        print("\n".join(out.table(rows, indent="")) if rows else "no executions")
     if args.chart:
         _save_or_show_chart(counts, Path(args.chart), show=False)
     return EXIT_OK
@@ -147,17 +167,77 @@ def cmd_states(args: argparse.Namespace) -> int:
 
 def cmd_graph(args: argparse.Namespace) -> int:
     from . import render
-    from .lineage import lineage_graph
-    from .store import open_store
+    from .lineage import lineage_graph, with_experiments
 
     render.check_graph_output(args.output)  # before the store is read
-    graph = lineage_graph(open_store(args.db), args.execution)
+    selected = _selection(args)
+    if selected is None:
+        store = _reader(args)
+        graph = lineage_graph(store)
+    else:
+        store, graph, _ = selected
+    if args.clusters:
+        graph = with_experiments(store, graph)
     path = render.render_lineage(graph, args.output)
     print(
         f"lineage graph of {len(graph.artifacts)} artifacts and "
         f"{len(graph.executions)} executions: {path}"
     )
     return EXIT_OK
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from . import browse
+
+    since = browse.parse_since(args.since) if args.since else None
+    if args.state and args.what != "executions":
+        raise MlmdExerciseError(f"--state filters executions, not {args.what}")
+    if (args.type or args.experiment) and args.what == "experiments":
+        raise MlmdExerciseError("--type and --experiment filter artifacts and executions, not experiments")
+    store = _reader(args)
+    if args.what == "artifacts":
+        found = browse.list_artifacts(store, type=args.type, experiment=args.experiment,
+                                      since_ms=since, limit=args.limit)
+    elif args.what == "executions":
+        found = browse.list_executions(store, type=args.type, experiment=args.experiment,
+                                       state=args.state, since_ms=since, limit=args.limit)
+    else:
+        found = browse.list_experiments(store, since_ms=since, limit=args.limit)
+    if args.json:
+        _print_json([out.record_json(r) for r in found])
+    else:
+        print("\n".join(out.format_listing(found) or [f"no {args.what}"]))
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from . import browse
+
+    show = browse.show_artifact if args.kind == "artifact" else browse.show_execution
+    detail = show(_reader(args), args.id)
+    if args.json:
+        _print_json({"kind": args.kind, "node": out.record_json(detail.node),
+                     "events": [dataclasses.asdict(e) for e in detail.events],
+                     "experiments": list(detail.experiments)})
+    else:
+        print("\n".join(out.format_detail(detail)))
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import verify
+
+    report = verify(_reader(args))
+    if args.json:
+        _print_json({"checked": report.checked, "problems": [
+            {"problem": p.kind, "artifact": out.record_json(p.artifact)} for p in report.problems]})
+    else:
+        for p in report.problems:
+            print(f"{p.kind:8}  artifact {p.artifact.id} ({p.artifact.type} v{p.artifact.version})  "
+                  f"{p.artifact.uri}")
+        print(f"checked {report.checked} artifacts: "
+              + (f"{len(report.problems)} missing or modified" if report.problems else "all match"))
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 # -- parser -----------------------------------------------------------------------
@@ -168,6 +248,23 @@ def _add_db(parser: argparse.ArgumentParser, default_help: str = "metadata.db", 
         "--db", metavar="PATH", help=f"the MLMD store, an SQLite file (default: {default_help})",
         **kw,
     )
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def _add_walk(parser: argparse.ArgumentParser) -> None:
+    from .lineage import DIRECTIONS
+
+    parser.add_argument("--artifact", type=_positive("artifact id"), metavar="ID",
+                        help="start from this artifact")
+    parser.add_argument("--execution", dest="walk_execution", type=_positive("execution id"),
+                        metavar="ID", help="start from this execution")
+    parser.add_argument("--direction", choices=DIRECTIONS, default="both",
+                        help="upstream, downstream or both (default: both)")
+    parser.add_argument("--hops", type=_positive("hops"), metavar="N",
+                        help="cross at most N events (default: no limit)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,13 +285,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Make the demo dataset (data/train_dataset.csv), train a scikit-learn "
         "LogisticRegression on it (models/trained_model.joblib), record the dataset, the "
         "Trainer execution, the model and their events in the store, print the lineage "
-        "and save a chart of executions by state.",
+        "and save a chart of executions by state. Unchanged files are not recorded twice.",
     )
     p.add_argument("--workdir", default=".", metavar="DIR",
                    help="where data/, models/ and the store go (default: current directory)")
     _add_db(p, "metadata.db in --workdir", default=argparse.SUPPRESS)
     p.add_argument("--experiment", default="default", metavar="NAME",
                    help="the experiment the run belongs to (default: default)")
+    p.add_argument("--dataset", choices=BUNDLED_DATASETS, metavar="NAME",
+                   help="train on one of scikit-learn's bundled datasets ("
+                   + ", ".join(BUNDLED_DATASETS) + "), split into train and test, and "
+                   "evaluate the model (default: the exercise's 10-row dataset)")
     p.add_argument("--chart", metavar="PATH",
                    help="where to save the chart: .png, .svg or .pdf "
                    "(default: execution_states.png in --workdir)")
@@ -203,33 +304,78 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
-        "lineage", help="inputs and outputs of one execution",
-        description="Show the artifacts one execution read (INPUT) and wrote (OUTPUT).",
+        "lineage", help="what an execution read and wrote, or lineage over many hops",
+        description="With EXECUTION_ID: the artifacts that execution read (INPUT) and wrote "
+        "(OUTPUT). With --artifact or --execution: the lineage over many hops, upstream (what "
+        "produced it, all the way back), downstream (what came from it) or both. A hop "
+        "crosses one event: from a model, 1 hop upstream is the run that made it, 2 hops "
+        "that run's inputs.",
     )
-    p.add_argument("execution_id", type=_execution_id, metavar="EXECUTION_ID",
-                   help="the execution's id, as `run` prints it")
+    p.add_argument("execution_id", type=_positive("execution id"), metavar="EXECUTION_ID",
+                   nargs="?", help="one execution's inputs and outputs")
+    _add_walk(p)
+    _add_json(p)
     _add_db(p, default=argparse.SUPPRESS)
     p.set_defaults(func=cmd_lineage)
 
     p = sub.add_parser(
         "states", help="counts of executions by state",
-        description="Count the store's executions by MLMD state (RUNNING, COMPLETE, FAILED, ...).",
+        description="Count executions by MLMD state (RUNNING, COMPLETE, FAILED, ...).",
     )
     _add_db(p, default=argparse.SUPPRESS)
+    p.add_argument("--experiment", metavar="NAME", help="count only this experiment's executions")
     p.add_argument("--chart", metavar="PATH", help="also save a bar chart: .png, .svg or .pdf")
+    _add_json(p)
     p.set_defaults(func=cmd_states)
 
     p = sub.add_parser(
         "graph", help="draw the lineage graph with graphviz",
-        description="Draw artifacts and executions joined by their INPUT and OUTPUT events. "
-        "The format follows the output's extension: .svg, .png, .pdf or .dot.",
+        description="Draw artifacts and executions joined by their INPUT and OUTPUT events: the "
+        "whole store, or the lineage of one node with --artifact or --execution. The format "
+        "follows the output's extension: .svg, .png, .pdf or .dot.",
     )
-    p.add_argument("--execution", type=_execution_id, metavar="ID",
-                   help="only this execution and its inputs and outputs (default: the whole store)")
+    _add_walk(p)
+    p.add_argument("--clusters", action="store_true", help="draw each experiment as a box")
     p.add_argument("--output", "-o", default="lineage.svg", metavar="PATH",
                    help="where to write the graph (default: lineage.svg)")
     _add_db(p, default=argparse.SUPPRESS)
     p.set_defaults(func=cmd_graph)
+
+    p = sub.add_parser(
+        "ls", help="list artifacts, executions or experiments, newest first",
+        description="List artifacts, executions or experiments, newest first.",
+    )
+    p.add_argument("what", choices=["artifacts", "executions", "experiments"])
+    p.add_argument("--type", metavar="NAME", help="only this type (DataSet, Trainer, ...)")
+    p.add_argument("--experiment", metavar="NAME", help="only this experiment's")
+    p.add_argument("--state", metavar="STATE", help="executions only in this state (COMPLETE, ...)")
+    p.add_argument("--since", metavar="WHEN",
+                   help="created at or after WHEN: 2026-11-26, 2026-11-26T14:00, or an age: 90m, 2h, 7d")
+    p.add_argument("--limit", type=_positive("limit"), metavar="N", help="at most N")
+    _add_json(p)
+    _add_db(p, default=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_ls)
+
+    p = sub.add_parser(
+        "show", help="every property, event and experiment of one node",
+        description="Show one artifact or execution: its properties, the events that join it "
+        "to others and the experiments it belongs to.",
+    )
+    p.add_argument("kind", choices=["artifact", "execution"])
+    p.add_argument("id", type=_positive("id"), metavar="ID")
+    _add_json(p)
+    _add_db(p, default=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser(
+        "verify", help="check recorded files against their content fingerprints",
+        description="Check the newest version of every recorded file or directory: report "
+        "those that are gone or whose content no longer matches its sha256 fingerprint. "
+        "Exits 1 if any.",
+    )
+    _add_json(p)
+    _add_db(p, default=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_verify)
     return parser
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from ml_metadata.proto import metadata_store_pb2 as pb
 
@@ -13,9 +14,19 @@ from .records import ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageE
 from .schema import ExecutionState
 from .store import Store
 
-__all__ = ["get_execution", "execution_lineage", "count_by_state", "lineage_graph"]
+__all__ = [
+    "DIRECTIONS",
+    "get_execution",
+    "get_artifact",
+    "execution_lineage",
+    "count_by_state",
+    "lineage_graph",
+    "walk",
+    "with_experiments",
+]
 
 _KINDS = {pb.Event.INPUT: "INPUT", pb.Event.OUTPUT: "OUTPUT"}
+DIRECTIONS = ("upstream", "downstream", "both")
 
 
 def get_execution(store: Store, execution_id: int) -> ExecutionRecord:
@@ -30,7 +41,19 @@ def get_execution(store: Store, execution_id: int) -> ExecutionRecord:
     return schema.execution_record(found[0])
 
 
-def _edges(events: Iterable[pb.Event]) -> List[LineageEdge]:
+def get_artifact(store: Store, artifact_id: int) -> ArtifactRecord:
+    """The artifact with this id.
+
+    Raises:
+        NotFoundError: no artifact has this id.
+    """
+    found = store.mlmd.get_artifacts_by_id([artifact_id]) if artifact_id > 0 else []
+    if not found:
+        raise NotFoundError(f"no artifact with id {artifact_id} in {store}")
+    return schema.artifact_record(found[0])
+
+
+def edges_of(events: Iterable[pb.Event]) -> List[LineageEdge]:
     return [
         LineageEdge(
             artifact_id=e.artifact_id,
@@ -59,7 +82,7 @@ def execution_lineage(store: Store, execution_id: int) -> ExecutionLineage:
         NotFoundError: no execution has this id.
     """
     execution = get_execution(store, execution_id)
-    edges = _edges(store.mlmd.get_events_by_execution_ids([execution_id]))
+    edges = edges_of(store.mlmd.get_events_by_execution_ids([execution_id]))
     artifacts = _artifacts(store, (e.artifact_id for e in edges))
 
     def side(kind: str):
@@ -72,9 +95,21 @@ def execution_lineage(store: Store, execution_id: int) -> ExecutionLineage:
     return ExecutionLineage(execution, inputs=side("INPUT"), outputs=side("OUTPUT"))
 
 
-def count_by_state(store: Store) -> Dict[str, int]:
-    """Numbers of executions by `last_known_state`, only states present, in MLMD's order."""
-    counts = Counter(pb.Execution.State.Name(e.last_known_state) for e in store.mlmd.get_executions())
+def count_by_state(store: Store, experiment: Optional[str] = None) -> Dict[str, int]:
+    """Numbers of executions by `last_known_state`, only states present, in MLMD's order.
+
+    Args:
+        store: an open store.
+        experiment: count only this experiment's executions.
+
+    Raises:
+        NotFoundError: no experiment has that name.
+    """
+    if experiment is None:
+        executions = store.mlmd.get_executions()
+    else:
+        executions = store.mlmd.get_executions_by_context(experiment_id(store, experiment))
+    counts = Counter(pb.Execution.State.Name(e.last_known_state) for e in executions)
     return {s.value: counts[s.value] for s in ExecutionState if counts[s.value]}
 
 
@@ -102,4 +137,122 @@ def lineage_graph(store: Store, execution_id: Optional[int] = None) -> LineageGr
     executions = {e.id: schema.execution_record(e) for e in store.mlmd.get_executions()}
     artifacts = {a.id: schema.artifact_record(a) for a in store.mlmd.get_artifacts()}
     events = store.mlmd.get_events_by_execution_ids(list(executions)) if executions else []
-    return LineageGraph(artifacts, executions, tuple(_edges(events)))
+    return LineageGraph(artifacts, executions, tuple(edges_of(events)))
+
+
+def experiment_id(store: Store, name: str) -> int:
+    """The context id of the experiment called `name`.
+
+    Raises:
+        NotFoundError: no experiment has that name.
+    """
+    # An exact-match lookup: the name is data, never part of a query string.
+    context = store.mlmd.get_context_by_type_and_name(schema.EXPERIMENT.name, name)
+    if context is None:
+        raise NotFoundError(f"no experiment named '{name}' in {store}")
+    return context.id
+
+
+# Which event leads on from a node, by direction: walking upstream, an artifact
+# leads to the execution that OUTPUT it, and an execution to its INPUTs.
+_FROM_ARTIFACT = {"upstream": pb.Event.OUTPUT, "downstream": pb.Event.INPUT}
+_FROM_EXECUTION = {"upstream": pb.Event.INPUT, "downstream": pb.Event.OUTPUT}
+
+
+def _walk_one_way(store: Store, start_a: Set[int], start_e: Set[int], direction: str,
+                  hops: Optional[int]) -> Tuple[Set[int], Set[int], List[pb.Event]]:
+    """Breadth-first by ids, each hop crossing one event: the nodes reached and the events."""
+    traversed: List[pb.Event] = []
+    artifacts, executions = set(start_a), set(start_e)
+    frontier_a, frontier_e = set(start_a), set(start_e)
+    hop = 0
+    while (frontier_a or frontier_e) and (hops is None or hop < hops):
+        hop += 1
+        next_a: Set[int] = set()
+        next_e: Set[int] = set()
+        if frontier_a:
+            for ev in store.mlmd.get_events_by_artifact_ids(sorted(frontier_a)):
+                if ev.type == _FROM_ARTIFACT[direction]:
+                    traversed.append(ev)
+                    if ev.execution_id not in executions:
+                        executions.add(ev.execution_id)
+                        next_e.add(ev.execution_id)
+        if frontier_e:
+            for ev in store.mlmd.get_events_by_execution_ids(sorted(frontier_e)):
+                if ev.type == _FROM_EXECUTION[direction]:
+                    traversed.append(ev)
+                    if ev.artifact_id not in artifacts:
+                        artifacts.add(ev.artifact_id)
+                        next_a.add(ev.artifact_id)
+        frontier_a, frontier_e = next_a, next_e
+    return artifacts, executions, traversed
+
+
+def walk(
+    store: Store,
+    *,
+    artifact_id: Optional[int] = None,
+    execution_id: Optional[int] = None,
+    direction: str = "upstream",
+    hops: Optional[int] = None,
+) -> LineageGraph:
+    """Lineage over many hops from one artifact or one execution.
+
+    A hop crosses one event: from a model, 1 hop upstream reaches the execution
+    that made it, 2 hops its inputs. "upstream" answers "what produced this, all
+    the way back"; "downstream" answers "what came from this"; "both" is the
+    union of the two (ancestors and descendants, not cousins).
+
+    Implemented as a breadth-first walk with `get_events_by_artifact_ids` and
+    `get_events_by_execution_ids`: on this machine it measured 0.07 ms for 1 hop
+    and 0.6 ms for 20, against 0.8 and 1.2 ms for `get_lineage_subgraph`, whose
+    filter-query start costs a fixed ~0.75 ms; both flat from 1k to 50k runs.
+
+    Args:
+        store: an open store.
+        artifact_id: start from this artifact (give this or `execution_id`).
+        execution_id: start from this execution.
+        direction: one of DIRECTIONS.
+        hops: the most events to cross from the start; None for no limit.
+
+    Raises:
+        NotFoundError: the starting node is not in the store.
+        ValueError: not exactly one start, an unknown direction or negative hops.
+    """
+    if (artifact_id is None) == (execution_id is None):
+        raise ValueError("give exactly one of artifact_id and execution_id")
+    if direction not in DIRECTIONS:
+        raise ValueError(f"unknown direction '{direction}': use one of {', '.join(DIRECTIONS)}")
+    if hops is not None and hops < 0:
+        raise ValueError(f"hops must be 0 or more, not {hops}")
+    start_a: Set[int] = set()
+    start_e: Set[int] = set()
+    if artifact_id is not None:
+        start_a.add(get_artifact(store, artifact_id).id)
+    else:
+        start_e.add(get_execution(store, execution_id).id)
+
+    artifacts, executions = set(start_a), set(start_e)
+    events: List[pb.Event] = []
+    for way in ("upstream", "downstream") if direction == "both" else (direction,):
+        reached_a, reached_e, traversed = _walk_one_way(store, start_a, start_e, way, hops)
+        artifacts |= reached_a
+        executions |= reached_e
+        events += traversed
+    found_a = {a.id: schema.artifact_record(a)
+               for a in store.mlmd.get_artifacts_by_id(sorted(artifacts))} if artifacts else {}
+    found_e = {e.id: schema.execution_record(e)
+               for e in store.mlmd.get_executions_by_id(sorted(executions))} if executions else {}
+    unique = {(e.artifact_id, e.execution_id, e.type): e for e in events}
+    return LineageGraph(found_a, found_e, tuple(edges_of(unique.values())))
+
+
+def with_experiments(store: Store, graph: LineageGraph) -> LineageGraph:
+    """The same graph, with the experiment each of its executions belongs to."""
+    members: Dict[str, List[int]] = {}
+    for execution_id in sorted(graph.executions):
+        for context in store.mlmd.get_contexts_by_execution(execution_id):
+            if context.type == schema.EXPERIMENT.name:
+                members.setdefault(context.name, []).append(execution_id)
+    clusters = {name: tuple(ids) for name, ids in sorted(members.items())}
+    return dataclasses.replace(graph, experiments=clusters)

@@ -32,6 +32,7 @@ class ArtifactRecord:
     uri: str
     state: str
     properties: Mapping[str, PropertyValue] = field(default_factory=dict)
+    created_ms: int = 0  # MLMD's create_time_since_epoch, in milliseconds
 
     @property
     def version(self) -> int | None:
@@ -56,6 +57,7 @@ class ExecutionRecord:
     type: str
     state: str
     properties: Mapping[str, PropertyValue] = field(default_factory=dict)
+    created_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -84,3 +86,5 @@ class LineageGraph:
     artifacts: Dict[int, ArtifactRecord]
     executions: Dict[int, ExecutionRecord]
     edges: Tuple[LineageEdge, ...]
+    # Experiment name -> ids of its executions in this graph; filled on request.
+    experiments: Mapping[str, Tuple[int, ...]] = field(default_factory=dict)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Mapping, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Union
 
 from .errors import RenderError
 from .records import LineageGraph
@@ -96,7 +96,8 @@ def lineage_source(graph: LineageGraph) -> str:
     """The graph in graphviz's DOT language.
 
     Artifacts are notes labelled with type, id, name (or file name) and version;
-    executions are rounded boxes filled by state. Edges run from an input
+    executions are rounded boxes filled by state, drawn inside a dashed box per
+    experiment when `graph.experiments` is filled. Edges run from an input
     artifact to the execution, and from the execution to an output artifact.
     """
     import graphviz
@@ -104,12 +105,22 @@ def lineage_source(graph: LineageGraph) -> str:
     dot = graphviz.Digraph("lineage", graph_attr={"rankdir": "LR", "fontname": "Helvetica"})
     dot.attr("node", fontname="Helvetica", fontsize="11")
     dot.attr("edge", fontname="Helvetica", fontsize="10")
+    cluster_of = {e: name for name, ids in graph.experiments.items() for e in ids}
+    # An artifact is drawn inside an experiment's box when every execution it is
+    # joined to in this graph belongs to that experiment.
+    touching: Dict[int, Set[Optional[str]]] = {}
+    for edge in graph.edges:
+        touching.setdefault(edge.artifact_id, set()).add(cluster_of.get(edge.execution_id))
+    members: Dict[Optional[str], List[str]] = {}
     for a in sorted(graph.artifacts.values(), key=lambda a: a.id):
+        homes = touching.get(a.id, {None})
+        members.setdefault(homes.pop() if len(homes) == 1 else None, []).append(f"a{a.id}")
         label = f"{a.type} #{a.id}\n{a.label}"
         if a.version is not None:
             label += f"\nv{a.version}"
         dot.node(f"a{a.id}", _quote(label), shape="note", tooltip=_quote(a.uri))
     for e in sorted(graph.executions.values(), key=lambda e: e.id):
+        members.setdefault(cluster_of.get(e.id), []).append(f"e{e.id}")
         dot.node(
             f"e{e.id}",
             _quote(f"{e.type} #{e.id}\n{e.state}"),
@@ -117,6 +128,11 @@ def lineage_source(graph: LineageGraph) -> str:
             style="rounded,filled",
             fillcolor=STATE_COLORS.get(e.state, "white"),
         )
+    for index, name in enumerate(n for n in graph.experiments if members.get(n)):
+        with dot.subgraph(name=f"cluster_{index}") as cluster:
+            cluster.attr(label=_quote(f"experiment {name}"), style="rounded,dashed", color="#777777")
+            for node in members[name]:
+                cluster.node(node)
     for edge in graph.edges:
         if edge.artifact_id not in graph.artifacts or edge.execution_id not in graph.executions:
             continue

@@ -26,7 +26,10 @@ __all__ = [
     "SAVED_MODEL",
     "TRAINER",
     "EXPERIMENT",
+    "EVALUATOR",
+    "METRICS",
     "ALL_TYPES",
+    "spec_for",
     "register_types",
 ]
 
@@ -74,13 +77,30 @@ class TypeSpec:
     properties: Mapping[str, PropertyType]
 
 
-S, I = PropertyType.STRING, PropertyType.INT
+S, I, D = PropertyType.STRING, PropertyType.INT, PropertyType.DOUBLE
 DATASET = TypeSpec(Kind.ARTIFACT, "DataSet", {"split": S, "version": I, "day": I})
 SAVED_MODEL = TypeSpec(Kind.ARTIFACT, "SavedModel", {"name": S, "version": I})
+METRICS = TypeSpec(Kind.ARTIFACT, "Metrics", {"accuracy": D, "version": I})
 TRAINER = TypeSpec(Kind.EXECUTION, "Trainer", {"state": S})
+EVALUATOR = TypeSpec(Kind.EXECUTION, "Evaluator", {"state": S})
 EXPERIMENT = TypeSpec(Kind.CONTEXT, "Experiment", {"note": S})
-ALL_TYPES: Tuple[TypeSpec, ...] = (DATASET, SAVED_MODEL, TRAINER, EXPERIMENT)
-del S, I
+ALL_TYPES: Tuple[TypeSpec, ...] = (DATASET, SAVED_MODEL, METRICS, TRAINER, EVALUATOR, EXPERIMENT)
+del S, I, D
+
+
+def spec_for(kind: Kind, name: str) -> TypeSpec:
+    """The declared type of this kind and name, or a new type with no properties.
+
+    Users may record steps and files of their own types ("Preprocessor", "Plot").
+    An artifact type of their own declares `version`, as ours do, since every
+    artifact is versioned by content.
+    """
+    for spec in ALL_TYPES:
+        if spec.kind is kind and spec.name == name:
+            return spec
+    if not name.strip():
+        raise SchemaError(f"a type name must not be empty, not '{name}'")
+    return TypeSpec(kind, name, {"version": PropertyType.INT} if kind is Kind.ARTIFACT else {})
 
 _PROTO_CLASS = {
     Kind.ARTIFACT: pb.ArtifactType,
@@ -195,6 +215,7 @@ def artifact_record(artifact: pb.Artifact) -> ArtifactRecord:
         uri=artifact.uri,
         state=pb.Artifact.State.Name(artifact.state),
         properties=_properties(artifact),
+        created_ms=artifact.create_time_since_epoch,
     )
 
 
@@ -204,4 +225,5 @@ def execution_record(execution: pb.Execution) -> ExecutionRecord:
         type=execution.type,
         state=pb.Execution.State.Name(execution.last_known_state),
         properties=_properties(execution),
+        created_ms=execution.create_time_since_epoch,
     )

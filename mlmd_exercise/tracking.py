@@ -1,79 +1,45 @@
 """Writing: artifacts, executions, their INPUT/OUTPUT events and experiments.
 
-The rule that shapes this module: no output artifact is ever stored without the
-OUTPUT event that says which execution made it. `finish_execution` therefore
-writes the outputs, their events and the execution's new state in a single
-`put_execution` call, which MLMD runs as one transaction.
+    tracker = Tracker("metadata.db")
+    train = tracker.log_dataset("data/train.csv", split="train")
+    with tracker.execution("Trainer", inputs={"examples": train}, params={"C": 1.0}) as run:
+        ...
+        run.log_metrics({"train_accuracy": 0.93})
+        run.log_model("models/m.joblib", name="LogisticRegressionModel")
+
+Two rules shape this module. No output artifact is ever stored without the
+OUTPUT event that says which execution made it: a run's outputs, their events
+and its final state go in one `put_execution` call, one transaction. And an
+artifact is versioned by content: logging the same bytes at the same URI again
+returns the stored artifact; new bytes at that URI are the next version.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, List, Mapping, Optional, Union
+from types import TracebackType
+from typing import Dict, Mapping, Optional, Tuple, Type, Union
 
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from . import schema
-from .errors import NotFoundError
+from .content import FINGERPRINT, fingerprint
+from .errors import MlmdExerciseError, NotFoundError
 from .records import ArtifactRecord, ExecutionRecord, PropertyValue
-from .schema import ExecutionState, TypeSpec
-from .store import Store
+from .schema import ExecutionState, Kind, TypeSpec
+from .store import DEFAULT_STORE, Store, open_store
 
-__all__ = [
-    "DEFAULT_EXPERIMENT",
-    "NewArtifact",
-    "file_uri",
-    "log_dataset",
-    "new_model",
-    "start_execution",
-    "finish_execution",
-]
+__all__ = ["DEFAULT_EXPERIMENT", "Tracker", "Run", "file_uri"]
 
 DEFAULT_EXPERIMENT = "default"
 PathLike = Union[str, os.PathLike]
-
-
-@dataclass(frozen=True)
-class NewArtifact:
-    """An artifact to be recorded as an execution's output, not yet in the store.
-
-    Its `version` property is filled in when it is recorded: the next free
-    version among the artifacts already stored at the same URI.
-    """
-
-    type: TypeSpec
-    uri: str
-    properties: Mapping[str, PropertyValue] = field(default_factory=dict)
+Properties = Mapping[str, PropertyValue]
 
 
 def file_uri(path: PathLike) -> str:
     """The absolute `file://` URI of a local path."""
     return Path(path).resolve().as_uri()
-
-
-def _next_version(store: Store, uri: str) -> int:
-    versions = [
-        a.properties["version"].int_value
-        for a in store.mlmd.get_artifacts_by_uri(uri)
-        if "version" in a.properties
-    ]
-    return max(versions, default=0) + 1
-
-
-def _artifact_proto(store: Store, new: NewArtifact, type_ids: Mapping[str, int]) -> pb.Artifact:
-    artifact = pb.Artifact(
-        type_id=type_ids[new.type.name], uri=new.uri, state=pb.Artifact.LIVE
-    )
-    properties = dict(new.properties)
-    if "version" in new.type.properties:
-        properties["version"] = _next_version(store, new.uri)
-    for key, value in properties.items():
-        # Declared properties go where every MLMD client looks for them.
-        target = artifact.properties if key in new.type.properties else artifact.custom_properties
-        schema.set_value(target, key, value)
-    return artifact
 
 
 def _event(kind: int, role: str, artifact_id: int = 0, execution_id: int = 0) -> pb.Event:
@@ -86,143 +52,261 @@ def _event(kind: int, role: str, artifact_id: int = 0, execution_id: int = 0) ->
     return event
 
 
-def _experiment(store: Store, name: str, type_ids: Mapping[str, int]) -> pb.Context:
-    stored = store.mlmd.get_context_by_type_and_name(schema.EXPERIMENT.name, name)
-    return stored if stored is not None else pb.Context(
-        type_id=type_ids[schema.EXPERIMENT.name], name=name
-    )
-
-
-def log_dataset(
-    store: Store, path: PathLike, *, split: str, day: Optional[int] = None
-) -> ArtifactRecord:
-    """Records a dataset file as a LIVE `DataSet` artifact at the next free version.
-
-    Args:
-        store: a store opened for writing.
-        path: the dataset file; recorded by its absolute `file://` URI.
-        split: which split this is: "train", "test", ...
-        day: an optional day number, as in the MLMD guide.
-
-    Returns:
-        The stored artifact.
-    """
-    type_ids = schema.register_types(store.mlmd, [schema.DATASET])
-    properties: dict = {"split": split}
-    if day is not None:
-        properties["day"] = day
-    artifact = _artifact_proto(store, NewArtifact(schema.DATASET, file_uri(path), properties), type_ids)
-    [artifact.id] = store.mlmd.put_artifacts([artifact])
-    artifact.type = schema.DATASET.name
-    return schema.artifact_record(artifact)
-
-
-def new_model(path: PathLike, *, name: str) -> NewArtifact:
-    """Describes a saved model file, to be recorded by `finish_execution`."""
-    return NewArtifact(schema.SAVED_MODEL, file_uri(path), {"name": name})
-
-
-def start_execution(
-    store: Store,
-    inputs: Mapping[str, ArtifactRecord],
-    *,
-    type: TypeSpec = schema.TRAINER,
-    experiment: str = DEFAULT_EXPERIMENT,
-) -> ExecutionRecord:
-    """Records a new RUNNING execution and links its inputs to it.
-
-    The execution is created in the experiment's context (the context is created
-    if it is new); each input becomes an INPUT event, written with `put_events`,
-    whose path step key is its role. Inputs are attributed to the experiment.
-
-    Args:
-        store: a store opened for writing.
-        inputs: stored artifacts by role, e.g. {"examples": dataset}.
-        type: the execution type.
-        experiment: the experiment's name.
-
-    Returns:
-        The stored execution, RUNNING.
-
-    Raises:
-        NotFoundError: an input artifact is not in the store.
-    """
-    type_ids = schema.register_types(store.mlmd, [type, schema.EXPERIMENT])
-    missing = _missing_artifacts(store, (a.id for a in inputs.values()))
-    if missing:
-        raise NotFoundError(f"no artifact with id {missing[0]} in {store}")
-    execution = pb.Execution(type_id=type_ids[type.name])
-    _set_state(execution, ExecutionState.RUNNING, mirror="state" in type.properties)
-    context = _experiment(store, experiment, type_ids)
-    execution.id, _, [context.id] = store.mlmd.put_execution(
-        execution, [], [context], reuse_context_if_already_exist=True
-    )
-    if inputs:
-        store.mlmd.put_events(
-            [_event(pb.Event.INPUT, role, a.id, execution.id) for role, a in inputs.items()]
-        )
-        store.mlmd.put_attributions_and_associations(
-            [pb.Attribution(artifact_id=a.id, context_id=context.id) for a in inputs.values()], []
-        )
-    execution.type = type.name
-    return schema.execution_record(execution)
-
-
-def finish_execution(
-    store: Store,
-    execution_id: int,
-    outputs: Mapping[str, NewArtifact],
-    *,
-    state: ExecutionState = ExecutionState.COMPLETE,
-    experiment: str = DEFAULT_EXPERIMENT,
-) -> List[ArtifactRecord]:
-    """Records an execution's outputs and its final state in one transaction.
-
-    Args:
-        store: a store opened for writing.
-        execution_id: a stored execution.
-        outputs: new artifacts by role, e.g. {"model": new_model(...)}.
-        state: the final state: COMPLETE, FAILED, CANCELED.
-        experiment: the experiment the outputs are attributed to.
-
-    Returns:
-        The stored output artifacts, in the order of `outputs`.
-
-    Raises:
-        NotFoundError: no execution with that id.
-    """
-    specs = {spec.type.name: spec.type for spec in outputs.values()}
-    type_ids = schema.register_types(store.mlmd, [*specs.values(), schema.EXPERIMENT])
-    found = store.mlmd.get_executions_by_id([execution_id])
-    if not found:
-        raise NotFoundError(f"no execution with id {execution_id} in {store}")
-    # Update the stored execution itself: a proto with only the id set would
-    # overwrite the execution's properties (an MLMD pitfall).
-    execution = found[0]
-    _set_state(execution, state, mirror="state" in execution.properties)
-    artifacts = [_artifact_proto(store, new, type_ids) for new in outputs.values()]
-    pairs = [(a, _event(pb.Event.OUTPUT, role)) for a, role in zip(artifacts, outputs)]
-    context = _experiment(store, experiment, type_ids)
-    _, artifact_ids, _ = store.mlmd.put_execution(
-        execution, pairs, [context], reuse_context_if_already_exist=True
-    )
-    records = []
-    for artifact, artifact_id, new in zip(artifacts, artifact_ids, outputs.values()):
-        artifact.id, artifact.type = artifact_id, new.type.name
-        records.append(schema.artifact_record(artifact))
-    return records
-
-
-def _set_state(execution: pb.Execution, state: ExecutionState, *, mirror: bool) -> None:
+def _set_state(execution: pb.Execution, state: ExecutionState) -> None:
     execution.last_known_state = pb.Execution.State.Value(state.value)
-    if mirror:
-        # The guide's `Trainer.state` property mirrors MLMD's `last_known_state`.
+    # The guide's `Trainer.state` property mirrors MLMD's `last_known_state`.
+    if "state" in schema.spec_for(Kind.EXECUTION, execution.type).properties:
         execution.properties["state"].string_value = state.value
 
 
-def _missing_artifacts(store: Store, ids: Iterable[int]) -> List[int]:
-    wanted = list(dict.fromkeys(ids))
-    if not wanted:
-        return []
-    found = {a.id for a in store.mlmd.get_artifacts_by_id(wanted)}
-    return [i for i in wanted if i not in found]
+class Tracker:
+    """Records a workflow in an MLMD store.
+
+    Args:
+        store: an open `Store`, or the location of one (created if missing).
+        experiment: the experiment that runs and artifacts belong to unless a
+            call names another.
+    """
+
+    def __init__(
+        self,
+        store: Union[Store, PathLike] = DEFAULT_STORE,
+        *,
+        experiment: str = DEFAULT_EXPERIMENT,
+    ) -> None:
+        self.store = store if isinstance(store, Store) else open_store(store, create=True)
+        self.experiment = experiment
+        self._type_ids: Dict[Tuple[Kind, str], int] = {}
+        self._register(schema.ALL_TYPES)
+
+    def __repr__(self) -> str:
+        return f"Tracker({self.store.location!r}, experiment={self.experiment!r})"
+
+    # -- types and contexts ------------------------------------------------------
+
+    def _register(self, specs) -> None:
+        todo = [s for s in specs if (s.kind, s.name) not in self._type_ids]
+        if todo:
+            ids = schema.register_types(self.store.mlmd, todo)
+            self._type_ids.update(((s.kind, s.name), ids[s.name]) for s in todo)
+
+    def _type_id(self, spec: TypeSpec) -> int:
+        self._register([spec])
+        return self._type_ids[(spec.kind, spec.name)]
+
+    def _context(self, name: str) -> pb.Context:
+        if not name.strip():
+            raise MlmdExerciseError(f"an experiment name must not be empty, not '{name}'")
+        stored = self.store.mlmd.get_context_by_type_and_name(schema.EXPERIMENT.name, name)
+        if stored is not None:
+            return stored
+        return pb.Context(type_id=self._type_id(schema.EXPERIMENT), name=name)
+
+    # -- artifacts ---------------------------------------------------------------
+
+    def _versioned(
+        self, spec: TypeSpec, path: PathLike, properties: Optional[Properties]
+    ) -> Tuple[pb.Artifact, bool]:
+        """The artifact for `path`'s current content, and whether it is already stored."""
+        uri, digest = file_uri(path), fingerprint(path)
+        type_id = self._type_id(spec)
+        same_uri = [a for a in self.store.mlmd.get_artifacts_by_uri(uri) if a.type_id == type_id]
+        latest = max(same_uri, key=lambda a: (a.properties["version"].int_value, a.id), default=None)
+        if latest is not None and latest.custom_properties[FINGERPRINT].string_value == digest:
+            return latest, True
+        artifact = pb.Artifact(type_id=type_id, uri=uri, state=pb.Artifact.LIVE, type=spec.name)
+        values = dict(properties or {})
+        values["version"] = 1 + (latest.properties["version"].int_value if latest else 0)
+        values[FINGERPRINT] = digest
+        for key, value in values.items():
+            # Declared properties go where every MLMD client looks for them.
+            target = artifact.properties if key in spec.properties else artifact.custom_properties
+            schema.set_value(target, key, value)
+        return artifact, False
+
+    def log_artifact(
+        self, path: PathLike, *, type: str = schema.DATASET.name, properties: Optional[Properties] = None
+    ) -> ArtifactRecord:
+        """Records a file or directory as a LIVE artifact, versioned by its content.
+
+        The same content at the same URI returns the stored artifact; new content
+        at a URI is stored as the next `version`. The sha256 fingerprint is the
+        custom property `fingerprint`.
+
+        Args:
+            path: the file or directory; recorded by its absolute `file://` URI.
+            type: the artifact type: "DataSet", "SavedModel", "Metrics", or a type
+                of your own (registered on first use, with no declared properties).
+            properties: property values (declared ones and custom ones).
+
+        Returns:
+            The stored artifact.
+
+        Raises:
+            NotFoundError: nothing exists at `path`.
+        """
+        artifact, stored = self._versioned(schema.spec_for(Kind.ARTIFACT, type), path, properties)
+        if not stored:
+            # Read back for the times MLMD sets.
+            [artifact] = self.store.mlmd.get_artifacts_by_id(self.store.mlmd.put_artifacts([artifact]))
+        return schema.artifact_record(artifact)
+
+    def log_dataset(
+        self, path: PathLike, *, split: str = "train", day: Optional[int] = None,
+        properties: Optional[Properties] = None,
+    ) -> ArtifactRecord:
+        """Records a dataset file or directory as a `DataSet` artifact (see `log_artifact`)."""
+        values = dict(properties or {}, split=split)
+        if day is not None:
+            values["day"] = day
+        return self.log_artifact(path, type=schema.DATASET.name, properties=values)
+
+    # -- executions --------------------------------------------------------------
+
+    def execution(
+        self,
+        type: str = schema.TRAINER.name,
+        *,
+        inputs: Optional[Mapping[str, ArtifactRecord]] = None,
+        params: Optional[Properties] = None,
+        experiment: Optional[str] = None,
+    ) -> "Run":
+        """Records a new RUNNING execution with its inputs; use it as a context manager.
+
+        Leaving the `with` block normally records the run's outputs and COMPLETE; an
+        exception records FAILED with `error_type` and `error_message`, and a
+        KeyboardInterrupt CANCELED; the exception is re-raised unchanged.
+
+        Args:
+            type: the execution type: "Trainer", "Evaluator", or one of your own.
+            inputs: stored artifacts by role, e.g. {"examples": dataset}; each
+                becomes an INPUT event whose path step key is the role.
+            params: hyper-parameters, stored as custom properties of the execution.
+            experiment: the experiment's name (default: the tracker's).
+
+        Raises:
+            NotFoundError: an input artifact is not in the store.
+        """
+        inputs = dict(inputs or {})
+        context = self._context(experiment or self.experiment)
+        wanted = sorted({a.id for a in inputs.values()})
+        found = {a.id for a in self.store.mlmd.get_artifacts_by_id(wanted)} if wanted else set()
+        for artifact_id in wanted:
+            if artifact_id not in found:
+                raise NotFoundError(f"no artifact with id {artifact_id} in {self.store}")
+
+        spec = schema.spec_for(Kind.EXECUTION, type)
+        execution = pb.Execution(type_id=self._type_id(spec), type=spec.name)
+        _set_state(execution, ExecutionState.RUNNING)
+        for key, value in (params or {}).items():
+            schema.set_value(execution.custom_properties, key, value)
+        execution.id, _, [context.id] = self.store.mlmd.put_execution(
+            execution, [], [context], reuse_context_if_already_exist=True
+        )
+        if inputs:
+            self.store.mlmd.put_events(
+                [_event(pb.Event.INPUT, role, a.id, execution.id) for role, a in inputs.items()]
+            )
+            self.store.mlmd.put_attributions_and_associations(
+                [pb.Attribution(artifact_id=i, context_id=context.id) for i in wanted], []
+            )
+        return Run(self, execution.id, context.name)
+
+
+class Run:
+    """A RUNNING execution: collects outputs and metrics until it is finished."""
+
+    def __init__(self, tracker: Tracker, execution_id: int, experiment: str) -> None:
+        self.tracker = tracker
+        self.id = execution_id
+        self.experiment = experiment
+        self.outputs: Dict[str, ArtifactRecord] = {}  # filled when the run finishes
+        self._pending: Dict[str, Tuple[pb.Artifact, bool]] = {}
+        self._metrics: Dict[str, PropertyValue] = {}
+        self._finished = False
+
+    def __repr__(self) -> str:
+        return f"Run(id={self.id}, experiment={self.experiment!r})"
+
+    def log_output(
+        self, role: str, path: PathLike, *, type: str, properties: Optional[Properties] = None
+    ) -> None:
+        """Declares a file or directory this run produced; it is recorded, with its
+        OUTPUT event, when the run finishes. Its content is fingerprinted now."""
+        self._check_open()
+        if role in self._pending:
+            raise MlmdExerciseError(f"run {self.id} already has an output '{role}'")
+        spec = schema.spec_for(Kind.ARTIFACT, type)
+        self._pending[role] = self.tracker._versioned(spec, path, properties)
+
+    def log_model(self, path: PathLike, *, name: str, role: str = "model",
+                  properties: Optional[Properties] = None) -> None:
+        """Declares a saved model this run produced (a `SavedModel` output)."""
+        values = dict(properties or {}, name=name)
+        self.log_output(role, path, type=schema.SAVED_MODEL.name, properties=values)
+
+    def log_metrics(self, metrics: Properties) -> None:
+        """Metrics, stored on the run's SavedModel output (on the run itself if it has none)."""
+        self._check_open()
+        self._metrics.update(metrics)
+
+    def execution(self) -> ExecutionRecord:
+        """The execution as stored now."""
+        [execution] = self.tracker.store.mlmd.get_executions_by_id([self.id])
+        return schema.execution_record(execution)
+
+    def finish(
+        self, state: ExecutionState = ExecutionState.COMPLETE, error: Optional[BaseException] = None
+    ) -> Dict[str, ArtifactRecord]:
+        """Records the outputs, their OUTPUT events, metrics and `state` in one transaction.
+
+        Returns:
+            The stored outputs by role.
+        """
+        self._check_open()
+        mlmd = self.tracker.store.mlmd
+        # Update the stored execution itself: a proto with only the id set would
+        # overwrite the execution's properties (an MLMD pitfall).
+        [execution] = mlmd.get_executions_by_id([self.id])
+        _set_state(execution, state)
+        if error is not None:
+            schema.set_value(execution.custom_properties, "error_type", type(error).__name__)
+            schema.set_value(execution.custom_properties, "error_message", str(error))
+        outputs = list(self._pending.items())
+        if state is not ExecutionState.COMPLETE:
+            outputs = []  # a failed run's files are not trusted outputs
+        models = [a for _, (a, _) in outputs if a.type == schema.SAVED_MODEL.name]
+        for key, value in self._metrics.items():
+            target = models[0] if models else execution
+            schema.set_value(target.custom_properties, key, value)
+        pairs = [(a, _event(pb.Event.OUTPUT, role)) for role, (a, _) in outputs]
+        context = self.tracker._context(self.experiment)
+        _, ids, _ = mlmd.put_execution(execution, pairs, [context], reuse_context_if_already_exist=True)
+        stored = {a.id: a for a in mlmd.get_artifacts_by_id(ids)} if ids else {}
+        for (role, _), artifact_id in zip(outputs, ids):
+            self.outputs[role] = schema.artifact_record(stored[artifact_id])
+        self._finished = True
+        return dict(self.outputs)
+
+    def _check_open(self) -> None:
+        if self._finished:
+            raise MlmdExerciseError(f"run {self.id} is already finished")
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if self._finished:
+            return
+        if exc is None:
+            self.finish()
+        elif isinstance(exc, KeyboardInterrupt):
+            self.finish(ExecutionState.CANCELED, exc)
+        else:
+            self.finish(ExecutionState.FAILED, exc)
+        # Returning None re-raises the exception unchanged.

@@ -1,38 +1,58 @@
-"""The demo job: a small dataset -> LogisticRegression -> a saved model, all recorded.
+"""The demo job, written on the `Tracker` API as any user's script would be.
 
-pandas, scikit-learn and joblib are imported here, inside the functions, so that
+By default it is the exercise: a 10-row dataset -> LogisticRegression -> a saved
+model. With one of scikit-learn's bundled datasets it splits train/test, trains,
+and adds an Evaluator step that turns the model and the test split into a
+Metrics artifact:
+
+    DataSet(train) -> Trainer -> SavedModel -> Evaluator <- DataSet(test)
+                                               Evaluator -> Metrics
+
+pandas, scikit-learn and joblib are imported inside the functions, so that
 importing the package (and every query command) does not pay for them.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Union
+from typing import Dict, Optional, Tuple, Union
 
-from . import lineage, schema, tracking
+from . import lineage
+from .errors import MlmdExerciseError
 from .records import ArtifactRecord, ExecutionLineage, ExecutionRecord
-from .schema import ExecutionState
 from .store import Store
+from .tracking import DEFAULT_EXPERIMENT, Tracker
 
-__all__ = ["DemoResult", "DATASET_FILE", "MODEL_FILE", "MODEL_NAME", "make_dataset", "run_demo"]
+__all__ = [
+    "BUNDLED_DATASETS", "DATASET_FILE", "MODEL_FILE", "MODEL_NAME", "SEED",
+    "DemoResult", "make_dataset", "load_bundled", "run_demo",
+]
 
 DATASET_FILE = Path("data") / "train_dataset.csv"
 MODEL_FILE = Path("models") / "trained_model.joblib"
 MODEL_NAME = "LogisticRegressionModel"
+BUNDLED_DATASETS = ("iris", "wine", "breast_cancer", "digits")
+SEED = 0  # the train/test split is the same on every run
+PARAMS = {"C": 1.0, "max_iter": 1000}
 
 
 @dataclass(frozen=True)
 class DemoResult:
     """What one demo run recorded, read back from the store."""
 
-    dataset: ArtifactRecord
-    execution: ExecutionRecord
-    model: ArtifactRecord
     experiment: str
-    lineage: ExecutionLineage
+    datasets: Tuple[ArtifactRecord, ...]  # the train split, then the test split if any
+    model: ArtifactRecord
+    metrics: Optional[ArtifactRecord]  # the Evaluator's output, with a test split
+    runs: Tuple[ExecutionLineage, ...]  # the Trainer, then the Evaluator if any
     counts: Dict[str, int]
+
+    @property
+    def trainer(self) -> ExecutionRecord:
+        return self.runs[0].execution
 
 
 def make_dataset():
@@ -49,63 +69,126 @@ def make_dataset():
     )
 
 
-def _train(frame, model_path: Path) -> None:
-    import joblib
+def load_bundled(name: str):
+    """One of scikit-learn's bundled datasets as a frame of features plus `label`.
+
+    Raises:
+        MlmdExerciseError: `name` is not one of BUNDLED_DATASETS.
+    """
+    if name not in BUNDLED_DATASETS:
+        raise MlmdExerciseError(
+            f"unknown dataset '{name}': use one of {', '.join(BUNDLED_DATASETS)}"
+        )
+    from sklearn import datasets
+
+    frame = getattr(datasets, f"load_{name}")(as_frame=True).frame
+    return frame.rename(columns={"target": "label"})
+
+
+def _model(scaled: bool):
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression()
-    model.fit(frame[["feature1", "feature2"]], frame["label"])
+    model = LogisticRegression(**PARAMS)
+    if not scaled:
+        return model
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), model)
+
+
+def _train(frame, model_path: Path, scaled: bool) -> float:
+    """Fits the model, saves it with joblib and returns its training accuracy."""
+    import joblib
+
+    features, labels = frame.drop(columns="label"), frame["label"]
+    model = _model(scaled).fit(features, labels)
     joblib.dump(model, model_path)
+    return float(model.score(features, labels))
+
+
+def _evaluate(model_path: Path, test, metrics_path: Path) -> Dict[str, float]:
+    import joblib
+    from sklearn.metrics import accuracy_score, f1_score
+
+    model = joblib.load(model_path)
+    features, labels = test.drop(columns="label"), test["label"]
+    predicted = model.predict(features)
+    metrics = {
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "f1_macro": float(f1_score(labels, predicted, average="macro")),
+        "n_examples": int(len(test)),
+    }
+    metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return metrics
 
 
 def run_demo(
     store: Store,
     workdir: Union[str, os.PathLike] = ".",
     *,
-    experiment: str = tracking.DEFAULT_EXPERIMENT,
+    experiment: str = DEFAULT_EXPERIMENT,
+    dataset: Optional[str] = None,
 ) -> DemoResult:
     """Runs the demo job in `workdir` and records it in `store`.
 
-    Writes `data/train_dataset.csv` and `models/trained_model.joblib` under
-    `workdir`. If training fails the execution is recorded FAILED (CANCELED on
-    Ctrl-C) and the exception propagates.
+    Writes the dataset under `data/`, the model under `models/` and, with a
+    bundled dataset, the metrics under `metrics/`. A step that raises is
+    recorded FAILED (CANCELED on Ctrl-C) and the exception propagates.
 
     Args:
         store: a store opened for writing.
-        workdir: where `data/` and `models/` go.
-        experiment: the name of the experiment the run belongs to.
+        workdir: where `data/`, `models/` and `metrics/` go.
+        experiment: the name of the experiment the runs belong to.
+        dataset: None for the exercise's 10 rows, or one of BUNDLED_DATASETS.
 
     Returns:
-        The records written, the execution's lineage and the store's counts by state.
+        The records written, each execution's lineage and the store's counts by state.
     """
+    frame = load_bundled(dataset) if dataset else make_dataset()  # unknown names fail first
     workdir = Path(workdir)
-    dataset_path, model_path = workdir / DATASET_FILE, workdir / MODEL_FILE
-    dataset_path.parent.mkdir(parents=True, exist_ok=True)
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    schema.register_types(store.mlmd)
+    for sub in ("data", "models", "metrics") if dataset else ("data", "models"):
+        (workdir / sub).mkdir(parents=True, exist_ok=True)
+    tracker = Tracker(store, experiment=experiment)
 
-    frame = make_dataset()
-    frame.to_csv(dataset_path, index=False)
-    dataset = tracking.log_dataset(store, dataset_path, split="train")
+    if dataset:
+        from sklearn.model_selection import train_test_split
 
-    execution = tracking.start_execution(store, {"examples": dataset}, experiment=experiment)
-    try:
-        _train(frame, model_path)
-    except BaseException as e:
-        state = ExecutionState.CANCELED if isinstance(e, KeyboardInterrupt) else ExecutionState.FAILED
-        tracking.finish_execution(store, execution.id, {}, state=state, experiment=experiment)
-        raise
-    [model] = tracking.finish_execution(
-        store,
-        execution.id,
-        {"model": tracking.new_model(model_path, name=MODEL_NAME)},
-        experiment=experiment,
-    )
+        train, test = train_test_split(frame, test_size=0.25, random_state=SEED,
+                                       stratify=frame["label"])
+        paths = [workdir / "data" / f"{dataset}_{split}.csv" for split in ("train", "test")]
+        model_path = workdir / "models" / f"{dataset}_model.joblib"
+    else:
+        train, test = frame, None
+        paths, model_path = [workdir / DATASET_FILE], workdir / MODEL_FILE
+    splits = [train] if test is None else [train, test]
+    logged = []
+    for part, path, split in zip(splits, paths, ("train", "test")):
+        part.to_csv(path, index=False)
+        logged.append(tracker.log_dataset(path, split=split))
+
+    with tracker.execution("Trainer", inputs={"examples": logged[0]}, params=PARAMS) as trainer:
+        accuracy = _train(train, model_path, scaled=dataset is not None)
+        trainer.log_metrics({"train_accuracy": accuracy})
+        trainer.log_model(model_path, name=MODEL_NAME)
+    model = trainer.outputs["model"]
+    runs = [trainer]
+
+    metrics = None
+    if test is not None:
+        metrics_path = workdir / "metrics" / f"{dataset}_metrics.json"
+        inputs = {"model": model, "examples": logged[1]}
+        with tracker.execution("Evaluator", inputs=inputs) as evaluator:
+            values = _evaluate(model_path, test, metrics_path)
+            evaluator.log_output("metrics", metrics_path, type="Metrics", properties=values)
+        metrics = evaluator.outputs["metrics"]
+        runs.append(evaluator)
+
     return DemoResult(
-        dataset=dataset,
-        execution=lineage.get_execution(store, execution.id),
-        model=model,
         experiment=experiment,
-        lineage=lineage.execution_lineage(store, execution.id),
+        datasets=tuple(logged),
+        model=model,
+        metrics=metrics,
+        runs=tuple(lineage.execution_lineage(store, run.id) for run in runs),
         counts=lineage.count_by_state(store),
     )

@@ -25,6 +25,18 @@ def store(db_path: Path) -> mx.Store:
     return mx.open_store(db_path, create=True)
 
 
+@pytest.fixture
+def tracker(store) -> mx.Tracker:
+    return mx.Tracker(store)
+
+
+def write(path: Path, text: str) -> Path:
+    """Writes a small file (making its folder) and returns its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
     """A working directory in which the demo job has run once (read-only for tests)."""

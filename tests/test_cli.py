@@ -11,7 +11,7 @@ import pytest
 from conftest import digest, run_module
 from mlmd_exercise import cli
 
-COMMANDS = ["run", "lineage", "states", "graph"]
+COMMANDS = ["run", "lineage", "states", "graph", "ls", "show", "verify"]
 
 
 @pytest.fixture
@@ -73,7 +73,9 @@ def test_run_in_a_workdir_with_an_experiment_twice(run_cli, tmp_path):
     assert second.code == 0
     assert "(experiment 'exp1')" in second.out
     assert "executions by state: COMPLETE 2" in second.out
-    assert "DataSet v2" in second.out and "SavedModel v2" in second.out
+    # Unchanged data and an identical model: the stored artifacts, not new versions.
+    assert "train split  artifact 1   DataSet v1" in second.out
+    assert "trainer      execution 2  Trainer" in second.out
     assert f"chart of executions by state: {tmp_path / 'execution_states.png'}" in second.out
     states = run_cli("states", "--db", tmp_path / "metadata.db")
     assert (states.code, states.out) == (0, "COMPLETE  2\n")

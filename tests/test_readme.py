@@ -22,7 +22,7 @@ def test_the_python_example_runs(tmp_path, monkeypatch):
     assert [a.type for _, a in one.inputs + one.outputs] == ["DataSet", "SavedModel"]
 
 
-def test_every_cli_command_named_in_the_readme_exists():
-    named = set(re.findall(r"\$ mlmd-exercise (\w+)", README))
+def test_the_readme_names_every_cli_command_and_no_other():
+    named = set(re.findall(r"[$`] ?mlmd-exercise (\w+)", README))
     commands = set(cli.build_parser()._subparsers._group_actions[0].choices)
-    assert named and named <= commands
+    assert named == commands  # each command is named, and only real ones

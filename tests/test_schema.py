@@ -20,7 +20,9 @@ def test_types_follow_the_guide(store):
     schema.register_types(store.mlmd)
     assert _stored(store, "artifact", "DataSet") == {"split": "STRING", "version": "INT", "day": "INT"}
     assert _stored(store, "artifact", "SavedModel") == {"name": "STRING", "version": "INT"}
+    assert _stored(store, "artifact", "Metrics") == {"accuracy": "DOUBLE", "version": "INT"}
     assert _stored(store, "execution", "Trainer") == {"state": "STRING"}
+    assert _stored(store, "execution", "Evaluator") == {"state": "STRING"}
     assert _stored(store, "context", "Experiment") == {"note": "STRING"}
 
 
@@ -28,9 +30,9 @@ def test_registering_again_returns_the_same_ids_and_adds_no_type(store):
     first = schema.register_types(store.mlmd)
     second = schema.register_types(store.mlmd)
     assert first == second
-    assert set(first) == {"DataSet", "SavedModel", "Trainer", "Experiment"}
+    assert set(first) == {"DataSet", "SavedModel", "Metrics", "Trainer", "Evaluator", "Experiment"}
     names = [t.name for t in store.mlmd.get_artifact_types()]
-    assert sorted(names) == ["DataSet", "SavedModel"]
+    assert sorted(names) == ["DataSet", "Metrics", "SavedModel"]
 
 
 def test_a_conflicting_property_type_names_type_property_and_both_types(store):
@@ -71,3 +73,12 @@ def test_values_keep_their_mlmd_type(value, field):
 def test_an_unsupported_value_type_is_refused_by_name():
     with pytest.raises(TypeError, match="property 'k' has a value of unsupported type list"):
         schema.set_value(pb.Artifact().custom_properties, "k", [1])
+
+
+def test_types_of_the_users_own_are_declared_on_the_fly():
+    own = schema.spec_for(schema.Kind.ARTIFACT, "Plot")
+    assert (own.name, dict(own.properties)) == ("Plot", {"version": schema.PropertyType.INT})
+    assert schema.spec_for(schema.Kind.EXECUTION, "Cleaner").properties == {}
+    assert schema.spec_for(schema.Kind.EXECUTION, "Trainer") is schema.TRAINER
+    with pytest.raises(mx.SchemaError, match="^a type name must not be empty, not ' '$"):
+        schema.spec_for(schema.Kind.EXECUTION, " ")

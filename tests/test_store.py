@@ -11,12 +11,12 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
-from conftest import digest
+from conftest import digest, write
 
 
 def test_create_makes_a_store_any_mlmd_client_reads(db_path: Path):
     store = mx.open_store(db_path, create=True)
-    mx.log_dataset(store, db_path.parent / "d.csv", split="train")
+    mx.Tracker(store).log_dataset(write(db_path.parent / "d.csv", "a"), split="train")
     config = pb.ConnectionConfig()
     config.sqlite.filename_uri = str(db_path)
     other = metadata_store.MetadataStore(config)
@@ -25,8 +25,8 @@ def test_create_makes_a_store_any_mlmd_client_reads(db_path: Path):
     assert store.location == str(db_path)
 
 
-def test_read_only_open_never_writes(store, db_path: Path):
-    mx.log_dataset(store, db_path.parent / "d.csv", split="train")
+def test_read_only_open_never_writes(tracker, db_path: Path):
+    tracker.log_dataset(write(db_path.parent / "d.csv", "a"), split="train")
     before = digest(db_path)
     reader = mx.open_store(db_path)
     assert mx.count_by_state(reader) == {}

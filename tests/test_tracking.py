@@ -1,92 +1,179 @@
-"""tracking.py: datasets, executions and models recorded with the events that join them."""
+"""tracking.py: the Tracker API, its run context manager, and versioning by content."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
+from conftest import write
+from mlmd_exercise.content import fingerprint
 
 
 @pytest.fixture
-def dataset(store, tmp_path: Path) -> mx.ArtifactRecord:
-    return mx.log_dataset(store, tmp_path / "train.csv", split="train")
+def train(tracker, tmp_path: Path) -> mx.ArtifactRecord:
+    return tracker.log_dataset(write(tmp_path / "train.csv", "x,y\n1,0\n"), split="train")
 
 
-def test_a_dataset_is_a_live_dataset_artifact_with_an_absolute_file_uri(store, tmp_path, dataset):
-    assert dataset.type == "DataSet"
-    assert dataset.uri == (tmp_path / "train.csv").resolve().as_uri()
-    assert dataset.uri.startswith("file:///")
-    assert dataset.state == "LIVE"
-    assert dataset.properties == {"split": "train", "version": 1}
-    [stored] = store.mlmd.get_artifacts_by_id([dataset.id])
+def test_a_dataset_is_a_live_dataset_artifact_with_an_absolute_file_uri(store, tmp_path, train):
+    assert train.type == "DataSet"
+    assert train.uri == (tmp_path / "train.csv").resolve().as_uri()
+    assert train.uri.startswith("file:///")
+    assert train.state == "LIVE"
+    assert train.properties == {"split": "train", "version": 1,
+                                "fingerprint": fingerprint(tmp_path / "train.csv")}
+    [stored] = store.mlmd.get_artifacts_by_id([train.id])
     assert stored.state == pb.Artifact.LIVE
     assert stored.properties["version"].int_value == 1
+    assert stored.custom_properties["fingerprint"].string_value.startswith("sha256:")
+    assert train.created_ms == stored.create_time_since_epoch > 0
 
 
-def test_the_same_uri_gets_the_next_free_version(store, tmp_path, dataset):
-    again = mx.log_dataset(store, tmp_path / "train.csv", split="train", day=3)
-    other = mx.log_dataset(store, tmp_path / "test.csv", split="test")
-    assert (dataset.version, again.version, other.version) == (1, 2, 1)
-    assert again.properties["day"] == 3
+def test_same_uri_same_content_is_the_same_artifact(tracker, tmp_path, train):
+    again = tracker.log_dataset(tmp_path / "train.csv", split="train")
+    assert again == train
+    assert len(tracker.store.mlmd.get_artifacts()) == 1
 
 
-def test_start_records_running_with_its_input_event_and_experiment(store, dataset):
-    run = mx.start_execution(store, {"examples": dataset}, experiment="baseline")
-    assert (run.type, run.state, run.properties["state"]) == ("Trainer", "RUNNING", "RUNNING")
-    [event] = store.mlmd.get_events_by_execution_ids([run.id])
-    assert (event.artifact_id, event.type, event.path.steps[0].key) == (
-        dataset.id, pb.Event.INPUT, "examples")
-    context = store.mlmd.get_context_by_type_and_name("Experiment", "baseline")
-    assert [e.id for e in store.mlmd.get_executions_by_context(context.id)] == [run.id]
-    assert [a.id for a in store.mlmd.get_artifacts_by_context(context.id)] == [dataset.id]
+def test_same_uri_new_content_is_the_next_version(tracker, tmp_path, train):
+    write(tmp_path / "train.csv", "x,y\n1,0\n2,1\n")
+    second = tracker.log_dataset(tmp_path / "train.csv", split="train")
+    write(tmp_path / "train.csv", "x,y\n1,0\n")  # back to the first bytes: a new version still
+    third = tracker.log_dataset(tmp_path / "train.csv", split="train")
+    assert (train.version, second.version, third.version) == (1, 2, 3)
+    assert second.properties["fingerprint"] != train.properties["fingerprint"]
+    assert third.properties["fingerprint"] == train.properties["fingerprint"]
 
 
-def test_finish_writes_model_event_and_state_together(store, tmp_path, dataset):
-    run = mx.start_execution(store, {"examples": dataset}, experiment="baseline")
-    [model] = mx.finish_execution(
-        store, run.id, {"model": mx.new_model(tmp_path / "m.joblib", name="LR")},
-        experiment="baseline")
+def test_same_content_at_a_new_uri_is_a_new_artifact_found_by_fingerprint(tracker, tmp_path, train):
+    moved = tracker.log_dataset(write(tmp_path / "moved" / "train.csv", "x,y\n1,0\n"), split="train")
+    assert moved.id != train.id and moved.version == 1
+    digest = train.properties["fingerprint"]
+    assert [a.id for a in mx.find_by_fingerprint(tracker.store, digest)] == [train.id, moved.id]
+
+
+def test_a_directory_is_fingerprinted_by_its_paths_and_contents(tracker, tmp_path):
+    folder = tmp_path / "images"
+    write(folder / "a.txt", "A")
+    write(folder / "sub" / "b.txt", "B")
+    first = tracker.log_artifact(folder, type="ImageFolder")
+    assert first.type == "ImageFolder" and first.version == 1
+    assert tracker.log_artifact(folder, type="ImageFolder").id == first.id
+    (folder / "sub" / "b.txt").rename(folder / "sub" / "c.txt")  # same bytes, another name
+    renamed = tracker.log_artifact(folder, type="ImageFolder")
+    write(folder / "a.txt", "changed")
+    edited = tracker.log_artifact(folder, type="ImageFolder")
+    assert [first.version, renamed.version, edited.version] == [1, 2, 3]
+
+
+def test_logging_a_missing_path_names_it(tracker, tmp_path):
+    with pytest.raises(mx.NotFoundError, match=f"^'{tmp_path}/nope.csv' does not exist$"):
+        tracker.log_dataset(tmp_path / "nope.csv")
+    assert tracker.store.mlmd.get_artifacts() == []
+
+
+def test_a_completed_run_records_inputs_params_outputs_and_metrics(tracker, tmp_path, train, db_path):
+    model_file = write(tmp_path / "m.joblib", "model bytes")
+    params = {"C": 0.5, "max_iter": 100, "fit_intercept": True, "solver": "lbfgs"}
+    with tracker.execution("Trainer", inputs={"examples": train}, params=params,
+                           experiment="baseline") as run:
+        assert run.execution().state == "RUNNING"
+        run.log_metrics({"train_accuracy": 0.93, "epochs": 3})
+        run.log_model(model_file, name="LR")
+    model = run.outputs["model"]
     assert (model.type, model.properties["name"], model.version) == ("SavedModel", "LR", 1)
-    [execution] = store.mlmd.get_executions_by_id([run.id])
+
+    # Read everything back through a fresh MetadataStore: types survive the round trip.
+    config = pb.ConnectionConfig()
+    config.sqlite.filename_uri = str(db_path)
+    fresh = metadata_store.MetadataStore(config)
+    [execution] = fresh.get_executions_by_id([run.id])
     assert execution.last_known_state == pb.Execution.COMPLETE
     assert execution.properties["state"].string_value == "COMPLETE"
+    props = execution.custom_properties
+    assert (props["C"].double_value, props["max_iter"].int_value) == (0.5, 100)
+    assert (props["fit_intercept"].bool_value, props["solver"].string_value) == (True, "lbfgs")
+    [stored_model] = fresh.get_artifacts_by_id([model.id])
+    assert stored_model.custom_properties["train_accuracy"].double_value == 0.93
+    assert stored_model.custom_properties["epochs"].int_value == 3
+    assert "train_accuracy" not in props  # metrics go on the model when there is one
     events = {(e.artifact_id, e.type, e.path.steps[0].key)
-              for e in store.mlmd.get_events_by_execution_ids([run.id])}
-    assert events == {(dataset.id, pb.Event.INPUT, "examples"), (model.id, pb.Event.OUTPUT, "model")}
-    context = store.mlmd.get_context_by_type_and_name("Experiment", "baseline")
-    assert {a.id for a in store.mlmd.get_artifacts_by_context(context.id)} == {dataset.id, model.id}
-    # One experiment, however many runs it has.
-    assert len(store.mlmd.get_contexts_by_type("Experiment")) == 1
+              for e in fresh.get_events_by_execution_ids([run.id])}
+    assert events == {(train.id, pb.Event.INPUT, "examples"), (model.id, pb.Event.OUTPUT, "model")}
+    context = fresh.get_context_by_type_and_name("Experiment", "baseline")
+    assert [e.id for e in fresh.get_executions_by_context(context.id)] == [run.id]
+    assert {a.id for a in fresh.get_artifacts_by_context(context.id)} == {train.id, model.id}
 
 
-def test_finish_keeps_the_stored_execution_properties(store, dataset):
-    run = mx.start_execution(store, {"examples": dataset})
-    [before] = store.mlmd.get_executions_by_id([run.id])
-    mx.finish_execution(store, run.id, {}, state=mx.ExecutionState.FAILED)
-    [after] = store.mlmd.get_executions_by_id([run.id])
-    assert after.last_known_state == pb.Execution.FAILED
-    assert after.properties["state"].string_value == "FAILED"
-    assert after.type_id == before.type_id
-    assert after.create_time_since_epoch == before.create_time_since_epoch
+def test_metrics_go_on_the_execution_when_there_is_no_model(tracker, train):
+    with tracker.execution("Evaluator", inputs={"examples": train}) as run:
+        run.log_metrics({"accuracy": 0.5})
+    assert run.execution().properties["accuracy"] == 0.5
 
 
-def test_every_model_has_the_output_event_that_made_it(store, tmp_path, dataset):
+@pytest.mark.parametrize("error, state", [
+    (ValueError("bad 'data'"), "FAILED"),
+    (KeyboardInterrupt(), "CANCELED"),
+])
+def test_an_exception_records_the_run_and_is_re_raised_unchanged(tracker, tmp_path, train, error, state):
+    with pytest.raises(type(error)) as raised:
+        with tracker.execution("Trainer", inputs={"examples": train}) as run:
+            run.log_model(write(tmp_path / "m.joblib", "half-written"), name="LR")
+            raise error
+    assert raised.value is error
+    execution = run.execution()
+    assert (execution.state, execution.properties["state"]) == (state, state)
+    assert execution.properties["error_type"] == type(error).__name__
+    assert execution.properties["error_message"] == str(error)
+    assert [a.type for a in tracker.store.mlmd.get_artifacts()] == ["DataSet"]  # no model
+
+
+def test_every_model_has_the_output_event_that_made_it(tracker, tmp_path, train):
     for i in range(3):
-        run = mx.start_execution(store, {"examples": dataset})
-        mx.finish_execution(store, run.id, {"model": mx.new_model(tmp_path / "m.joblib", name="LR")})
-    models = store.mlmd.get_artifacts_by_type("SavedModel")
+        with tracker.execution(inputs={"examples": train}) as run:
+            run.log_model(write(tmp_path / "m.joblib", f"model {i}"), name="LR")
+    models = tracker.store.mlmd.get_artifacts_by_type("SavedModel")
     assert [m.properties["version"].int_value for m in models] == [1, 2, 3]
-    outputs = store.mlmd.get_events_by_artifact_ids([m.id for m in models])
+    outputs = tracker.store.mlmd.get_events_by_artifact_ids([m.id for m in models])
     assert sorted(e.artifact_id for e in outputs if e.type == pb.Event.OUTPUT) == [m.id for m in models]
+    assert len(tracker.store.mlmd.get_contexts_by_type("Experiment")) == 1
 
 
-def test_unknown_ids_are_named(store, db_path, dataset):
-    with pytest.raises(mx.NotFoundError, match=f"^no execution with id 42 in {db_path}$"):
-        mx.finish_execution(store, 42, {})
+def test_an_unchanged_output_is_the_stored_artifact_with_a_new_event(tracker, tmp_path, train):
+    model_file = write(tmp_path / "m.joblib", "same bytes")
+    runs = []
+    for _ in range(2):
+        with tracker.execution(inputs={"examples": train}) as run:
+            run.log_model(model_file, name="LR")
+        runs.append(run)
+    assert runs[0].outputs["model"].id == runs[1].outputs["model"].id
+    events = tracker.store.mlmd.get_events_by_artifact_ids([runs[0].outputs["model"].id])
+    assert sorted(e.execution_id for e in events) == [runs[0].id, runs[1].id]
+
+
+def test_misuse_is_named(tracker, tmp_path, train, db_path):
     ghost = mx.ArtifactRecord(id=99, type="DataSet", uri="file:///x", state="LIVE")
     with pytest.raises(mx.NotFoundError, match=f"^no artifact with id 99 in {db_path}$"):
-        mx.start_execution(store, {"examples": ghost})
-    assert store.mlmd.get_executions() == []
+        tracker.execution(inputs={"examples": ghost})
+    with pytest.raises(mx.MlmdExerciseError, match="^an experiment name must not be empty, not ' '$"):
+        tracker.execution(experiment=" ")
+    with pytest.raises(mx.SchemaError, match="^a type name must not be empty, not ''$"):
+        tracker.execution("")
+    assert tracker.store.mlmd.get_executions() == []
+    run = tracker.execution(inputs={"examples": train})
+    run.log_output("model", write(tmp_path / "m", "m"), type="SavedModel")
+    with pytest.raises(mx.MlmdExerciseError, match=f"^run {run.id} already has an output 'model'$"):
+        run.log_output("model", tmp_path / "m", type="SavedModel")
+    run.finish()
+    with pytest.raises(mx.MlmdExerciseError, match=f"^run {run.id} is already finished$"):
+        run.log_metrics({"a": 1})
+
+
+def test_a_tracker_opens_a_store_by_path(tmp_path):
+    tracker = mx.Tracker(tmp_path / "new.db", experiment="e1")
+    assert (tmp_path / "new.db").is_file()
+    assert tracker.experiment == "e1"
+    assert "new.db" in repr(tracker)

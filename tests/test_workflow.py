@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import joblib
 import pandas as pd
 import pytest
@@ -35,8 +37,10 @@ def test_demo_records_two_artifacts_one_complete_execution_and_their_events(demo
     assert model.uri == (demo_dir / "models" / "trained_model.joblib").resolve().as_uri()
     assert model.properties["name"].string_value == "LogisticRegressionModel"
     assert model.properties["version"].int_value == 1
+    assert 0 <= model.custom_properties["train_accuracy"].double_value <= 1
     [execution] = store.mlmd.get_executions()
     assert execution.type == "Trainer" and execution.last_known_state == pb.Execution.COMPLETE
+    assert execution.custom_properties["C"].double_value == 1.0
     events = {(e.artifact_id, e.execution_id, e.type)
               for e in store.mlmd.get_events_by_execution_ids([execution.id])}
     assert events == {(data.id, execution.id, pb.Event.INPUT), (model.id, execution.id, pb.Event.OUTPUT)}
@@ -44,27 +48,89 @@ def test_demo_records_two_artifacts_one_complete_execution_and_their_events(demo
     assert [e.id for e in store.mlmd.get_executions_by_context(context.id)] == [execution.id]
 
 
-def test_running_twice_adds_a_run_without_duplicating_types(tmp_path):
+def test_running_again_on_unchanged_data_reuses_the_dataset(tmp_path):
     store = mx.open_store(tmp_path / "metadata.db", create=True)
     first = workflow.run_demo(store, tmp_path)
     second = workflow.run_demo(store, tmp_path, experiment="again")
-    assert second.execution.id != first.execution.id
-    assert (first.dataset.version, second.dataset.version) == (1, 2)
-    assert (first.model.version, second.model.version) == (1, 2)
+    assert second.trainer.id != first.trainer.id
+    assert second.datasets == first.datasets  # the same artifact: same URI, same content
     assert second.counts == {"COMPLETE": 2}
-    assert sorted(t.name for t in store.mlmd.get_artifact_types()) == ["DataSet", "SavedModel"]
-    assert [t.name for t in store.mlmd.get_execution_types()] == ["Trainer"]
+    consumers = store.mlmd.get_events_by_artifact_ids([first.datasets[0].id])
+    assert sorted(e.execution_id for e in consumers) == [first.trainer.id, second.trainer.id]
+    assert sorted(t.name for t in store.mlmd.get_artifact_types()) == ["DataSet", "Metrics", "SavedModel"]
+    assert sorted(t.name for t in store.mlmd.get_execution_types()) == ["Evaluator", "Trainer"]
     assert [t.name for t in store.mlmd.get_context_types()] == ["Experiment"]
     assert sorted(c.name for c in store.mlmd.get_contexts()) == ["again", "default"]
-    assert [(r, a.id) for r, a in second.lineage.inputs] == [("examples", second.dataset.id)]
-    assert [(r, a.id) for r, a in second.lineage.outputs] == [("model", second.model.id)]
+    [trainer] = second.runs
+    assert [(r, a.id) for r, a in trainer.inputs] == [("examples", first.datasets[0].id)]
+    assert [(r, a.id) for r, a in trainer.outputs] == [("model", second.model.id)]
+
+
+def test_changed_data_is_the_next_version(tmp_path, monkeypatch):
+    store = mx.open_store(tmp_path / "metadata.db", create=True)
+    first = workflow.run_demo(store, tmp_path)
+    original = workflow.make_dataset
+    monkeypatch.setattr(workflow, "make_dataset", lambda: original().assign(feature2=lambda f: f.feature1 * 3))
+    second = workflow.run_demo(store, tmp_path)
+    assert second.datasets[0].id != first.datasets[0].id
+    assert second.datasets[0].uri == first.datasets[0].uri
+    assert (first.datasets[0].version, second.datasets[0].version) == (1, 2)
+
+
+@pytest.fixture(scope="module")
+def cancer(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("cancer")
+    store = mx.open_store(workdir / "metadata.db", create=True)
+    return workdir, store, workflow.run_demo(store, workdir, dataset="breast_cancer")
+
+
+def test_a_bundled_dataset_is_split_trained_and_evaluated(cancer):
+    workdir, store, result = cancer
+    train, test = result.datasets
+    assert (train.properties["split"], test.properties["split"]) == ("train", "test")
+    train_rows = pd.read_csv(workdir / "data" / "breast_cancer_train.csv")
+    test_rows = pd.read_csv(workdir / "data" / "breast_cancer_test.csv")
+    assert (len(train_rows), len(test_rows)) == (426, 143)  # 569 rows, a quarter held out
+    saved = json.loads((workdir / "metrics" / "breast_cancer_metrics.json").read_text())
+    assert saved["n_examples"] == 143 and 0.9 < saved["accuracy"] <= 1
+    metrics = result.metrics
+    assert metrics.type == "Metrics"
+    assert metrics.properties["accuracy"] == pytest.approx(saved["accuracy"], abs=1e-5)
+    assert [r.execution.type for r in result.runs] == ["Trainer", "Evaluator"]
+    evaluator = result.runs[1]
+    assert {(r, a.id) for r, a in evaluator.inputs} == {("model", result.model.id), ("examples", test.id)}
+    assert [(r, a.id) for r, a in evaluator.outputs] == [("metrics", metrics.id)]
+
+
+def test_the_metrics_lineage_reaches_both_splits(cancer):
+    _, store, result = cancer
+    graph = mx.walk(store, artifact_id=result.metrics.id, direction="upstream")
+    splits = sorted(a.properties["split"] for a in graph.artifacts.values() if a.type == "DataSet")
+    assert splits == ["test", "train"]
+    assert sorted(e.type for e in graph.executions.values()) == ["Evaluator", "Trainer"]
+
+
+def test_the_split_is_the_same_on_every_run(cancer, tmp_path):
+    workdir, _, _ = cancer
+    again = workflow.run_demo(mx.open_store(tmp_path / "m.db", create=True), tmp_path,
+                              dataset="breast_cancer")
+    assert (tmp_path / "data" / "breast_cancer_test.csv").read_bytes() == (
+        workdir / "data" / "breast_cancer_test.csv").read_bytes()
+    assert again.datasets[1].properties["fingerprint"] == cancer[2].datasets[1].properties["fingerprint"]
+
+
+def test_an_unknown_dataset_is_named_before_anything_is_written(tmp_path):
+    store = mx.open_store(tmp_path / "metadata.db", create=True)
+    with pytest.raises(mx.MlmdExerciseError, match="^unknown dataset 'mnist': use one of iris, wine, breast_cancer, digits$"):
+        workflow.run_demo(store, tmp_path, dataset="mnist")
+    assert not (tmp_path / "data").exists() and store.mlmd.get_artifacts() == []
 
 
 @pytest.mark.parametrize("error, state", [
     (ValueError("bad data"), "FAILED"), (KeyboardInterrupt(), "CANCELED"),
 ])
 def test_a_training_failure_is_recorded_and_raised(tmp_path, monkeypatch, error, state):
-    def broken(frame, path):
+    def broken(frame, path, scaled):
         raise error
 
     monkeypatch.setattr(workflow, "_train", broken)
@@ -73,4 +139,5 @@ def test_a_training_failure_is_recorded_and_raised(tmp_path, monkeypatch, error,
         workflow.run_demo(store, tmp_path)
     [execution] = store.mlmd.get_executions()
     assert pb.Execution.State.Name(execution.last_known_state) == state
+    assert execution.custom_properties["error_type"].string_value == type(error).__name__
     assert [a.type for a in store.mlmd.get_artifacts()] == ["DataSet"]  # no model without a run

@@ -1,0 +1,215 @@
+"""Looking around the store: list artifacts, executions and experiments, show one node.
+
+Filters reach MLMD only as numbers and enum names (type ids, states, times):
+names the user typed go through exact-match lookups, never into a query
+string, so a name such as `'; DROP TABLE Artifact; --` is only ever data.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import List, Optional, Tuple, Union
+
+from ml_metadata import errors as mlmd_errors
+from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+from . import schema
+from .content import FINGERPRINT
+from .errors import MlmdExerciseError, NotFoundError
+from .lineage import edges_of, experiment_id, get_artifact, get_execution
+from .records import ArtifactRecord, ExecutionRecord, LineageEdge
+from .schema import ExecutionState
+from .store import Store
+
+__all__ = [
+    "ExperimentRecord",
+    "NodeDetail",
+    "parse_since",
+    "list_artifacts",
+    "list_executions",
+    "list_experiments",
+    "show_artifact",
+    "show_execution",
+    "find_by_fingerprint",
+]
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    """An Experiment context and how much it holds."""
+
+    id: int
+    name: str
+    created_ms: int
+    executions: int
+    artifacts: int
+    properties: dict
+
+
+@dataclass(frozen=True)
+class NodeDetail:
+    """One artifact or execution with every event that touches it and its experiments."""
+
+    node: Union[ArtifactRecord, ExecutionRecord]
+    events: Tuple[LineageEdge, ...]
+    experiments: Tuple[str, ...]
+
+
+def parse_since(text: str, now: Optional[float] = None) -> int:
+    """A time as milliseconds since the epoch, from "2026-11-26", "2026-11-26T14:00" or "2h".
+
+    Relative times count back from `now`: s, m, h, d and w units ("90m", "7d").
+
+    Raises:
+        MlmdExerciseError: the text is neither.
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text)
+    if match:
+        seconds = int(match.group(1)) * _UNITS[match.group(2)]
+        return int(((time.time() if now is None else now) - seconds) * 1000)
+    try:
+        return int(datetime.fromisoformat(text.strip()).timestamp() * 1000)
+    except ValueError:
+        raise MlmdExerciseError(
+            f"cannot read time '{text}': use a date like 2026-11-26, "
+            "a date and time like 2026-11-26T14:00, or an age like 90m, 2h, 7d"
+        ) from None
+
+
+def _options(filters: List[str], limit: Optional[int]) -> ListOptions:
+    if limit is not None and limit <= 0:
+        raise MlmdExerciseError(f"limit must be positive, not {limit}")
+    return ListOptions(
+        limit=limit,
+        order_by=OrderByField.CREATE_TIME,
+        is_asc=False,  # newest first
+        filter_query=" AND ".join(filters),
+    )
+
+
+def _type_filter(store: Store, kind: str, name: Optional[str]) -> List[str]:
+    if name is None:
+        return []
+    getter = store.mlmd.get_artifact_type if kind == "artifact" else store.mlmd.get_execution_type
+    try:
+        type_id = getter(name).id
+    except mlmd_errors.NotFoundError:
+        raise NotFoundError(f"no {kind} type named '{name}' in {store}") from None
+    return [f"type_id = {int(type_id)}"]
+
+
+def _since_filter(since_ms: Optional[int]) -> List[str]:
+    return [] if since_ms is None else [f"create_time_since_epoch >= {int(since_ms)}"]
+
+
+def list_artifacts(
+    store: Store, *, type: Optional[str] = None, experiment: Optional[str] = None,
+    since_ms: Optional[int] = None, limit: Optional[int] = None,
+) -> List[ArtifactRecord]:
+    """Artifacts, newest first, filtered by type name, experiment and creation time.
+
+    Raises:
+        NotFoundError: the type or experiment is not in the store.
+    """
+    options = _options(_type_filter(store, "artifact", type) + _since_filter(since_ms), limit)
+    if experiment is None:
+        found = store.mlmd.get_artifacts(list_options=options)
+    else:
+        found = store.mlmd.get_artifacts_by_context(experiment_id(store, experiment), options)
+    return [schema.artifact_record(a) for a in found]
+
+
+def list_executions(
+    store: Store, *, type: Optional[str] = None, experiment: Optional[str] = None,
+    state: Optional[str] = None, since_ms: Optional[int] = None, limit: Optional[int] = None,
+) -> List[ExecutionRecord]:
+    """Executions, newest first, filtered by type, experiment, state and creation time.
+
+    Raises:
+        NotFoundError: the type or experiment is not in the store.
+        MlmdExerciseError: an unknown state.
+    """
+    filters = _type_filter(store, "execution", type) + _since_filter(since_ms)
+    if state is not None:
+        names = [s.value for s in ExecutionState]
+        if state.upper() not in names:
+            raise MlmdExerciseError(f"unknown state '{state}': use one of {', '.join(names)}")
+        filters.append(f"last_known_state = {state.upper()}")
+    options = _options(filters, limit)
+    if experiment is None:
+        found = store.mlmd.get_executions(list_options=options)
+    else:
+        found = store.mlmd.get_executions_by_context(experiment_id(store, experiment), options)
+    return [schema.execution_record(e) for e in found]
+
+
+def list_experiments(
+    store: Store, *, since_ms: Optional[int] = None, limit: Optional[int] = None
+) -> List[ExperimentRecord]:
+    """Experiments, newest first, with their numbers of executions and artifacts."""
+    try:
+        type_id = store.mlmd.get_context_type(schema.EXPERIMENT.name).id
+    except mlmd_errors.NotFoundError:
+        return []  # nothing was ever recorded
+    options = _options([f"type_id = {int(type_id)}"] + _since_filter(since_ms), limit)
+    return [
+        ExperimentRecord(
+            id=c.id,
+            name=c.name,
+            created_ms=c.create_time_since_epoch,
+            executions=len(store.mlmd.get_executions_by_context(c.id)),
+            artifacts=len(store.mlmd.get_artifacts_by_context(c.id)),
+            properties={k: schema.get_value(v) for k, v in c.properties.items()},
+        )
+        for c in store.mlmd.get_contexts(list_options=options)
+    ]
+
+
+def find_by_fingerprint(store: Store, digest: str) -> List[ArtifactRecord]:
+    """Every artifact whose content has this fingerprint ("sha256:<64 hex digits>"), oldest first.
+
+    Raises:
+        MlmdExerciseError: `digest` is not a sha256 fingerprint.
+    """
+    # Checked to be hex before it goes into the filter query.
+    if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+        raise MlmdExerciseError(f"'{digest}' is not a fingerprint: expected sha256:<64 hex digits>")
+    options = ListOptions(
+        order_by=OrderByField.ID, is_asc=True,
+        filter_query=f"custom_properties.{FINGERPRINT}.string_value = '{digest}'",
+    )
+    return [schema.artifact_record(a) for a in store.mlmd.get_artifacts(list_options=options)]
+
+
+def show_artifact(store: Store, artifact_id: int) -> NodeDetail:
+    """An artifact, every event that touches it and the experiments it belongs to.
+
+    Raises:
+        NotFoundError: no artifact has this id.
+    """
+    artifact = get_artifact(store, artifact_id)
+    events = tuple(edges_of(store.mlmd.get_events_by_artifact_ids([artifact_id])))
+    contexts = store.mlmd.get_contexts_by_artifact(artifact_id)
+    return NodeDetail(artifact, events, _experiment_names(contexts))
+
+
+def show_execution(store: Store, execution_id: int) -> NodeDetail:
+    """An execution, every event that touches it and the experiments it belongs to.
+
+    Raises:
+        NotFoundError: no execution has this id.
+    """
+    execution = get_execution(store, execution_id)
+    events = tuple(edges_of(store.mlmd.get_events_by_execution_ids([execution_id])))
+    contexts = store.mlmd.get_contexts_by_execution(execution_id)
+    return NodeDetail(execution, events, _experiment_names(contexts))
+
+
+def _experiment_names(contexts: List[pb.Context]) -> Tuple[str, ...]:
+    return tuple(sorted(c.name for c in contexts if c.type == schema.EXPERIMENT.name))

@@ -1,0 +1,154 @@
+"""How the CLI shows records: text lines for people, JSON-ready dicts for scripts.
+
+Nothing here prints; `cli` does. The JSON keys are documented in the README and
+kept stable: a record is `dataclasses.asdict` of it (id, type, uri, state,
+properties, created_ms), edges are {artifact_id, execution_id, kind, role}.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any, Dict, Iterable, List, Mapping, Sequence, Union
+
+from .records import ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageGraph
+
+Node = Union[ArtifactRecord, ExecutionRecord]
+
+
+def table(rows: Iterable[Sequence[str]], indent: str = "  ") -> List[str]:
+    """Rows as aligned columns; the last column is not padded."""
+    rows = [list(r) for r in rows]
+    if not rows:
+        return []
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        indent + "  ".join([c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]).rstrip()
+        for r in rows
+    ]
+
+
+def when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
+
+
+def artifact_cells(artifact: ArtifactRecord) -> List[str]:
+    version = f" v{artifact.version}" if artifact.version is not None else ""
+    return [f"artifact {artifact.id}", artifact.type + version, artifact.uri]
+
+
+def execution_cells(execution: ExecutionRecord) -> List[str]:
+    return [f"execution {execution.id}", execution.type, execution.state]
+
+
+def node_name(node: Node) -> str:
+    kind = "artifact" if isinstance(node, ArtifactRecord) else "execution"
+    return f"{node.type} #{node.id}" if node.id else kind
+
+
+def format_lineage(one: ExecutionLineage) -> List[str]:
+    """One execution's inputs and outputs."""
+    e = one.execution
+    rows = [
+        (kind, role or "-", *artifact_cells(a))
+        for kind, side in (("INPUT", one.inputs), ("OUTPUT", one.outputs))
+        for role, a in side
+    ]
+    return [f"execution {e.id} ({e.type}, {e.state})"] + (
+        table(rows) or ["  no inputs or outputs recorded"]
+    )
+
+
+def format_graph(graph: LineageGraph, title: str) -> List[str]:
+    """A walked lineage graph: its nodes, then each event as an arrow."""
+    lines = [f"{title}: {len(graph.artifacts)} artifacts, {len(graph.executions)} executions"]
+    rows = [artifact_cells(a) for a in sorted(graph.artifacts.values(), key=lambda a: a.id)]
+    rows += [execution_cells(e) for e in sorted(graph.executions.values(), key=lambda e: e.id)]
+    lines += table(rows)
+    arrows = []
+    for edge in sorted(graph.edges, key=lambda e: (e.execution_id, e.kind, e.artifact_id)):
+        a, e = graph.artifacts.get(edge.artifact_id), graph.executions.get(edge.execution_id)
+        if a is None or e is None:
+            continue
+        a_name, e_name = node_name(a), node_name(e)
+        tail, head = (a_name, e_name) if edge.kind == "INPUT" else (e_name, a_name)
+        arrows.append((tail, f"--{edge.role or edge.kind.lower()}-->", head))
+    if arrows:
+        lines += ["events:"] + table(arrows)
+    return lines
+
+
+def format_counts(counts: Mapping[str, int]) -> str:
+    if not counts:
+        return "no executions"
+    return ", ".join(f"{state} {n}" for state, n in counts.items())
+
+
+def format_properties(properties: Mapping[str, Any]) -> List[str]:
+    rows = ((k, repr(v) if isinstance(v, str) else str(v)) for k, v in sorted(properties.items()))
+    return table(rows, indent="    ")
+
+
+def format_listing(records: Sequence[Any]) -> List[str]:
+    """`ls` rows under a header: artifacts, executions or experiments."""
+    if not records:
+        return []
+    first = records[0]
+    if isinstance(first, ArtifactRecord):
+        header = ("ID", "TYPE", "VERSION", "CREATED", "URI")
+        rows = [(str(a.id), a.type, f"v{a.version}" if a.version else "-", when(a.created_ms), a.uri)
+                for a in records]
+    elif isinstance(first, ExecutionRecord):
+        header = ("ID", "TYPE", "STATE", "CREATED")
+        rows = [(str(e.id), e.type, e.state, when(e.created_ms)) for e in records]
+    else:
+        header = ("ID", "NAME", "EXECUTIONS", "ARTIFACTS", "CREATED")
+        rows = [(str(x.id), x.name, str(x.executions), str(x.artifacts), when(x.created_ms))
+                for x in records]
+    return table([header, *rows], indent="")
+
+
+def format_detail(detail) -> List[str]:
+    """`show`: one node, its properties, its events and its experiments."""
+    node = detail.node
+    is_artifact = isinstance(node, ArtifactRecord)
+    cells = artifact_cells(node) if is_artifact else execution_cells(node)
+    lines = [f"{cells[0]} ({cells[1]}, {node.state})"]
+    if is_artifact:
+        lines.append(f"  uri          {node.uri}")
+    lines.append(f"  created      {when(node.created_ms)}")
+    lines.append(f"  experiments  {', '.join(detail.experiments) or '-'}")
+    lines += ["  properties"] + (format_properties(node.properties) or ["    none"])
+    rows = [
+        (e.kind, e.role or "-",
+         f"execution {e.execution_id}" if is_artifact else f"artifact {e.artifact_id}")
+        for e in detail.events
+    ]
+    return lines + ["  events"] + (table(rows, indent="    ") or ["    none"])
+
+
+# -- JSON -------------------------------------------------------------------------
+
+
+def record_json(record) -> Dict[str, Any]:
+    """A record as a dict: its dataclass fields, under the same names."""
+    data = dataclasses.asdict(record)
+    data["properties"] = dict(record.properties)
+    return data
+
+
+def lineage_json(one: ExecutionLineage) -> Dict[str, Any]:
+    return {
+        "execution": record_json(one.execution),
+        "inputs": [{"role": r, "artifact": record_json(a)} for r, a in one.inputs],
+        "outputs": [{"role": r, "artifact": record_json(a)} for r, a in one.outputs],
+    }
+
+
+def graph_json(graph: LineageGraph, **query: Any) -> Dict[str, Any]:
+    return {
+        **query,
+        "artifacts": [record_json(a) for _, a in sorted(graph.artifacts.items())],
+        "executions": [record_json(e) for _, e in sorted(graph.executions.items())],
+        "events": [dataclasses.asdict(e) for e in graph.edges],
+    }

@@ -1,0 +1,200 @@
+"""cli.py's query commands on one store: multi-hop lineage, ls, show, states, verify."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+import mlmd_exercise as mx
+from conftest import write
+from mlmd_exercise import workflow
+
+RECORD_KEYS = {"id", "type", "uri", "state", "properties", "created_ms"}
+EXECUTION_KEYS = {"id", "type", "state", "properties", "created_ms"}
+EDGE_KEYS = {"artifact_id", "execution_id", "kind", "role"}
+ODD = "'; DROP TABLE Artifact; --"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """The exercise in 'default', breast_cancer in 'cancer', a failed run in an odd experiment."""
+    workdir = tmp_path_factory.mktemp("world")
+    store = mx.open_store(workdir / "metadata.db", create=True)
+    exercise = workflow.run_demo(store, workdir)
+    cancer = workflow.run_demo(store, workdir, experiment="cancer", dataset="breast_cancer")
+    tracker = mx.Tracker(store, experiment=ODD)
+    with pytest.raises(RuntimeError):
+        with tracker.execution("Trainer", inputs={"examples": exercise.datasets[0]}):
+            raise RuntimeError("out of memory")
+    return {"db": str(workdir / "metadata.db"), "exercise": exercise, "cancer": cancer}
+
+
+def _json(result):
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+def test_lineage_upstream_from_metrics_reaches_both_splits(run_cli, world):
+    metrics = world["cancer"].metrics
+    result = run_cli("lineage", "--artifact", metrics.id, "--direction", "upstream", "--db", world["db"])
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert lines[0] == f"upstream lineage of artifact {metrics.id}, all hops: 4 artifacts, 2 executions"
+    assert sum("DataSet v1" in line for line in lines) == 2
+    assert any("--metrics-->" in line and f"Metrics #{metrics.id}" in line for line in lines)
+
+
+def test_lineage_json_keys_are_stable(run_cli, world):
+    metrics = world["cancer"].metrics
+    data = _json(run_cli("lineage", "--artifact", metrics.id, "--direction", "upstream",
+                         "--hops", "2", "--json", "--db", world["db"]))
+    assert set(data) == {"start", "direction", "hops", "artifacts", "executions", "events"}
+    assert (data["start"], data["direction"], data["hops"]) == (
+        {"kind": "artifact", "id": metrics.id}, "upstream", 2)
+    assert all(set(a) == RECORD_KEYS for a in data["artifacts"])
+    assert all(set(e) == EXECUTION_KEYS for e in data["executions"])
+    assert all(set(e) == EDGE_KEYS for e in data["events"])
+    assert sorted(a["type"] for a in data["artifacts"]) == ["DataSet", "Metrics", "SavedModel"]
+    one = _json(run_cli("lineage", world["cancer"].trainer.id, "--json", "--db", world["db"]))
+    assert set(one) == {"execution", "inputs", "outputs"}
+    assert [(i["role"], set(i["artifact"])) for i in one["inputs"]] == [("examples", RECORD_KEYS)]
+
+
+def test_lineage_downstream_from_an_execution(run_cli, world):
+    trainer = world["cancer"].trainer
+    data = _json(run_cli("lineage", "--execution", trainer.id, "--direction", "downstream",
+                         "--json", "--db", world["db"]))
+    assert sorted(a["type"] for a in data["artifacts"]) == ["Metrics", "SavedModel"]
+    assert sorted(e["type"] for e in data["executions"]) == ["Evaluator", "Trainer"]
+
+
+def test_graph_of_a_selection_with_experiment_clusters(run_cli, world, tmp_path):
+    out = tmp_path / "g.svg"
+    result = run_cli("graph", "--artifact", world["cancer"].metrics.id, "--direction", "upstream",
+                     "--clusters", "-o", out, "--db", world["db"])
+    assert result.code == 0
+    assert result.out == f"lineage graph of 4 artifacts and 2 executions: {out}\n"
+    svg = out.read_text()
+    for text in ["experiment cancer", "Evaluator #", "Metrics #", "breast_cancer_test.csv"]:
+        assert text in svg
+    assert "train_dataset.csv" not in svg  # the exercise is not in this lineage
+
+
+def test_ls_artifacts_newest_first_and_each_filter(run_cli, world):
+    db = world["db"]
+    everything = _json(run_cli("ls", "artifacts", "--json", "--db", db))
+    ids = [a["id"] for a in everything]
+    assert len(ids) == 6 and ids == sorted(ids, reverse=True)
+    assert all(set(a) == RECORD_KEYS for a in everything)
+    datasets = _json(run_cli("ls", "artifacts", "--type", "DataSet", "--json", "--db", db))
+    assert [a["id"] for a in datasets] == [a["id"] for a in everything if a["type"] == "DataSet"]
+    cancer = _json(run_cli("ls", "artifacts", "--experiment", "cancer", "--json", "--db", db))
+    assert sorted(a["id"] for a in cancer) == sorted(
+        [a.id for a in world["cancer"].datasets] + [world["cancer"].model.id, world["cancer"].metrics.id])
+    assert [a["id"] for a in _json(run_cli("ls", "artifacts", "--limit", "2", "--json", "--db", db))] == ids[:2]
+    assert _json(run_cli("ls", "artifacts", "--since", "2h", "--json", "--db", db)) == everything
+    tomorrow = time.strftime("%Y-%m-%d", time.localtime(time.time() + 86400))
+    assert run_cli("ls", "artifacts", "--since", tomorrow, "--db", db).out == "no artifacts\n"
+    text = run_cli("ls", "artifacts", "--db", db).out.splitlines()
+    assert text[0].split() == ["ID", "TYPE", "VERSION", "CREATED", "URI"]
+    assert text[1].split()[0] == str(ids[0])
+
+
+def test_ls_executions_and_experiments(run_cli, world):
+    db = world["db"]
+    failed = _json(run_cli("ls", "executions", "--state", "failed", "--json", "--db", db))
+    assert [(e["type"], e["state"], e["properties"]["error_message"]) for e in failed] == [
+        ("Trainer", "FAILED", "out of memory")]
+    evaluators = _json(run_cli("ls", "executions", "--type", "Evaluator", "--json", "--db", db))
+    assert [e["id"] for e in evaluators] == [world["cancer"].runs[1].execution.id]
+    odd = _json(run_cli("ls", "executions", "--experiment", ODD, "--json", "--db", db))
+    assert [e["id"] for e in odd] == [e["id"] for e in failed]
+    experiments = _json(run_cli("ls", "experiments", "--json", "--db", db))
+    assert [(x["name"], x["executions"], x["artifacts"]) for x in experiments] == [
+        (ODD, 1, 1), ("cancer", 2, 4), ("default", 1, 2)]
+    assert "ID  NAME" in run_cli("ls", "experiments", "--db", db).out
+
+
+def test_names_that_look_like_sql_are_data(run_cli, world, tmp_path):
+    db = world["db"]
+    assert run_cli("states", "--experiment", ODD, "--db", db).out == "FAILED  1\n"
+    missing = run_cli("ls", "artifacts", "--experiment", ODD + "x", "--db", db)
+    assert (missing.code, missing.err.strip()) == (2, f"mlmd-exercise: error: no experiment named '{ODD}x' in {db}")
+    bad_type = run_cli("ls", "artifacts", "--type", "x' OR '1'='1", "--db", db)
+    assert bad_type.err.strip() == f"mlmd-exercise: error: no artifact type named 'x' OR '1'='1' in {db}"
+    assert len(_json(run_cli("ls", "artifacts", "--json", "--db", db))) == 6  # Artifact still there
+
+
+def test_show_artifact_and_execution(run_cli, world):
+    db, model = world["db"], world["cancer"].model
+    text = run_cli("show", "artifact", model.id, "--db", db).out.splitlines()
+    assert text[0] == f"artifact {model.id} (SavedModel v1, LIVE)"
+    assert any(line.split() == ["experiments", "cancer"] for line in text)
+    assert any(line.split()[:2] == ["name", "'LogisticRegressionModel'"] for line in text)
+    data = _json(run_cli("show", "artifact", model.id, "--json", "--db", db))
+    assert set(data) == {"kind", "node", "events", "experiments"}
+    assert sorted(e["kind"] for e in data["events"]) == ["INPUT", "OUTPUT"]
+    trainer = world["cancer"].trainer
+    data = _json(run_cli("show", "execution", trainer.id, "--json", "--db", db))
+    assert data["node"]["properties"]["max_iter"] == 1000 and data["experiments"] == ["cancer"]
+
+
+def test_states_of_one_experiment_as_json(run_cli, world):
+    assert _json(run_cli("states", "--experiment", "cancer", "--json", "--db", world["db"])) == {"COMPLETE": 2}
+    assert _json(run_cli("states", "--json", "--db", world["db"])) == {"COMPLETE": 3, "FAILED": 1}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["lineage"], "give an EXECUTION_ID, --artifact ID or --execution ID"),
+    (["lineage", "1", "--artifact", "1"], "give an EXECUTION_ID or --artifact/--execution, not both"),
+    (["lineage", "--artifact", "1", "--execution", "1"], "give --artifact or --execution, not both"),
+    (["lineage", "--artifact", "999"], "no artifact with id 999 in {db}"),
+    (["lineage", "--artifact", "1", "--hops", "-2"], "hops must be 0 or more, not '-2'"),
+    (["lineage", "--artifact", "1", "--direction", "sideways"], "argument --direction: invalid choice: 'sideways'"),
+    (["show", "artifact", "999"], "no artifact with id 999 in {db}"),
+    (["show", "execution", "0"], "id must be positive, not '0'"),
+    (["ls", "artifacts", "--state", "COMPLETE"], "--state filters executions, not artifacts"),
+    (["ls", "executions", "--state", "DONE"], "unknown state 'DONE': use one of UNKNOWN, NEW, RUNNING"),
+    (["ls", "artifacts", "--type", "Nope"], "no artifact type named 'Nope' in {db}"),
+    (["ls", "executions", "--since", "yesterday"], "cannot read time 'yesterday'"),
+    (["ls", "experiments", "--type", "DataSet"], "--type and --experiment filter artifacts and executions"),
+    (["ls", "artifacts", "--limit", "0"], "limit must be positive, not '0'"),
+    (["states", "--experiment", "nope"], "no experiment named 'nope' in {db}"),
+])
+def test_bad_queries_are_one_line_and_exit_2(run_cli, world, args, message):
+    result = run_cli(*args, "--db", world["db"])
+    assert result.code == 2 and result.out == ""
+    assert len(result.err.splitlines()) == 1
+    assert message.format(db=world["db"]) in result.err
+
+
+def test_verify_finds_deleted_and_modified_files(run_cli, tmp_path):
+    tracker = mx.Tracker(tmp_path / "m.db")
+    data = tracker.log_dataset(write(tmp_path / "d.csv", "a,b\n"))
+    with tracker.execution(inputs={"examples": data}) as run:
+        run.log_model(write(tmp_path / "m.joblib", "model"), name="LR")
+    tracker.log_dataset(write(tmp_path / "keep.csv", "k"))
+    ok = run_cli("verify", "--db", tmp_path / "m.db")
+    assert (ok.code, ok.out) == (0, "checked 3 artifacts: all match\n")
+
+    (tmp_path / "m.joblib").unlink()
+    write(tmp_path / "d.csv", "a,b\n1,2\n")
+    bad = run_cli("verify", "--db", tmp_path / "m.db")
+    assert bad.code == 1
+    lines = bad.out.splitlines()
+    assert lines[0].split()[:3] == ["modified", "artifact", str(data.id)]
+    assert lines[1].split()[:3] == ["missing", "artifact", str(run.outputs["model"].id)]
+    assert lines[-1] == "checked 3 artifacts: 2 missing or modified"
+    report = _json_lenient(run_cli("verify", "--json", "--db", tmp_path / "m.db"))
+    assert [(p["problem"], p["artifact"]["id"]) for p in report["problems"]] == [
+        ("modified", data.id), ("missing", run.outputs["model"].id)]
+
+    # Logging the new content makes it the newest version: verify is happy again.
+    tracker.log_dataset(tmp_path / "d.csv")
+    assert "1 missing or modified" in run_cli("verify", "--db", tmp_path / "m.db").out
+
+
+def _json_lenient(result):
+    return json.loads(result.out)
