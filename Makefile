@@ -48,4 +48,4 @@ test: venv dot
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf data models metadata.db metadata.db-journal execution_states.png lineage.svg lineage.png
+	rm -rf data models metrics metadata.db metadata.db-journal metadata.db-wal metadata.db-shm metadata.db.lock execution_states.png lineage.svg lineage.png

@@ -116,7 +116,17 @@ def _stored_types(store, kind: Kind) -> Dict[str, object]:
         Kind.EXECUTION: store.get_execution_types,
         Kind.CONTEXT: store.get_context_types,
     }[kind]
-    return {t.name: t for t in getter()}
+    by_name: Dict[str, object] = {}
+    for t in getter():
+        if t.name in by_name:
+            # MLMD has no unique constraint on type names; concurrent registration
+            # by other tools can leave two rows, and queries by name then miss runs.
+            raise SchemaError(
+                f"{kind.value} type '{t.name}' is registered twice in the store "
+                f"(type ids {by_name[t.name].id} and {t.id}): queries by type name would miss nodes"
+            )
+        by_name[t.name] = t
+    return by_name
 
 
 def _put_type(store, spec: TypeSpec) -> int:

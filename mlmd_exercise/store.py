@@ -1,62 +1,88 @@
-"""Connecting: a store location -> MLMD `ConnectionConfig` -> `MetadataStore`.
+"""Connecting: a store address -> MLMD `ConnectionConfig` -> `MetadataStore`.
 
-Every way a store can fail to open is turned into one `StoreError` that names the
-location, before MLMD gets a chance to write anything to a file that is not ours.
+Every way a store can fail to open becomes one `StoreError` that names the
+store (password masked), raised before MLMD gets a chance to write anything to
+a file or database that is not an MLMD store of ours.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from dataclasses import dataclass
+import sqlite3
+import tempfile
+import threading
+import weakref
 from pathlib import Path
-from typing import Union
+from typing import Dict, Iterator, Optional, Union
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
+from .address import DEFAULT_STORE, Location, default_location, parse_location
 from .errors import StoreError
+from .locking import FileLock
 
 __all__ = ["Store", "open_store", "DEFAULT_STORE"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STORE = "metadata.db"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _READONLY = pb.SqliteMetadataSourceConfig.READONLY
 _OPENCREATE = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+_MLMD_TABLE = "MLMDEnv"  # MLMD keeps its schema version here: every MLMD store has it
+
+# SQLite files this process has an MLMD store open on. Python's sqlite3 must not
+# open those: closing its connection would drop MLMD's POSIX locks on the file.
+_open_files: Dict[str, int] = {}
+_open_files_guard = threading.Lock()
+_stderr_guard = threading.Lock()
 
 
-@dataclass(frozen=True)
 class Store:
-    """An open MLMD store and the location it was opened from (for messages)."""
+    """An open MLMD store, where it lives, and the lock its writers share.
 
-    mlmd: metadata_store.MetadataStore
-    location: str
+    `str(store)` names the store for messages, with any password masked.
+    """
+
+    def __init__(self, mlmd: metadata_store.MetadataStore, location: Location, lock,
+                 closer=None) -> None:
+        self.mlmd = mlmd
+        self.location = location
+        self._lock = lock
+        if closer is not None:
+            weakref.finalize(self, closer)
 
     def __str__(self) -> str:
-        return self.location
+        return str(self.location)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.location)!r})"
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Holds the store's write lock: one writer at a time across processes."""
+        if self._lock is None:
+            raise StoreError(f"store '{self}' was opened read-only")
+        with self._lock:
+            yield
 
 
-def _check_sqlite_file(path: Path, location: str, create: bool) -> None:
-    if path.is_dir():
-        raise StoreError(f"'{location}' is a directory, not a store file")
-    parent = path.parent
-    if not parent.is_dir():
-        raise StoreError(f"directory '{parent}' for store '{location}' does not exist")
-    if not path.exists():
-        if not create:
-            raise StoreError(f"no MLMD store at '{location}'")
-        return
-    # MLMD opens any file and fails part-way through creating its tables; read the
-    # header first so that a file that is not a database is never written to.
-    try:
-        with path.open("rb") as f:
-            header = f.read(len(_SQLITE_MAGIC))
-    except OSError as e:
-        raise StoreError(f"cannot read store '{location}': {e.strerror}") from None
-    if header and header != _SQLITE_MAGIC:
-        raise StoreError(f"'{location}' is not an SQLite database")
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Catches what MLMD's C++ layer writes to stderr (its PostgreSQL connection log)."""
+    with _stderr_guard, tempfile.TemporaryFile() as sink:
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            for line in sink.read().decode(errors="replace").splitlines():
+                log.debug("mlmd: %s", line)
 
 
 def _mlmd_reason(message: str) -> str:
@@ -67,37 +93,179 @@ def _mlmd_reason(message: str) -> str:
     return message.strip().splitlines()[0] if message.strip() else "unknown error"
 
 
-def open_store(location: Union[str, os.PathLike] = DEFAULT_STORE, *, create: bool = False) -> Store:
-    """Opens the MLMD store in the SQLite file at `location`.
+def _connect(config: pb.ConnectionConfig, loc: Location, upgrade: bool) -> metadata_store.MetadataStore:
+    try:
+        with _quiet_stderr():
+            return metadata_store.MetadataStore(config, enable_upgrade_migration=upgrade)
+    except RuntimeError as e:
+        reason = _mlmd_reason(str(e)).replace(loc.password, "***") if loc.password else _mlmd_reason(str(e))
+        log.debug("opening %s failed: %s", loc, reason)
+        if "is older than library version" in reason:
+            versions = reason.split(" is older than library version ")
+            old, new = versions[0].rsplit(" ", 1)[-1], versions[1].split(".")[0]
+            raise StoreError(
+                f"store '{loc}' has MLMD schema version {old}, older than this MLMD's {new}: "
+                f"it was not changed; upgrade it with --upgrade-schema "
+                f"(MLMD's enable_upgrade_migration), after a backup"
+            ) from None
+        if "readonly database" in reason:
+            raise StoreError(f"'{loc}' is not an MLMD store") from None
+        raise StoreError(f"cannot open store '{loc}': {reason}") from None
+
+
+# -- SQLite ---------------------------------------------------------------------------
+
+
+def _check_sqlite_path(path: Path, loc: Location, create: bool) -> None:
+    """Checks the file before anyone opens it."""
+    if path.is_dir():
+        raise StoreError(f"'{loc}' is a directory, not a store file")
+    parent = path.parent
+    if not parent.is_dir():
+        raise StoreError(f"directory '{parent}' for store '{loc}' does not exist")
+    if not path.exists():
+        if not create:
+            raise StoreError(f"no MLMD store at '{loc}'")
+        if not os.access(parent, os.W_OK):
+            raise StoreError(f"cannot create store '{loc}': directory '{parent}' is read-only")
+        return
+    try:
+        with path.open("rb") as f:
+            header = f.read(len(_SQLITE_MAGIC))
+    except OSError as e:
+        raise StoreError(f"cannot read store '{loc}': {e.strerror}") from None
+    if header and header != _SQLITE_MAGIC:
+        raise StoreError(f"'{loc}' is not an SQLite database")
+    if create and not (os.access(path, os.W_OK) and os.access(parent, os.W_OK)):
+        # MLMD opens a read-only file happily and fails at its first write: say so now.
+        raise StoreError(f"store '{loc}' is read-only: cannot record into it")
+
+
+def _inspect_sqlite(path: Path, loc: Location, create: bool) -> None:
+    """Looks at the tables with Python's sqlite3, then closes it before MLMD opens the file.
+
+    Refuses another application's database and a damaged one; a new store is
+    switched to WAL, which lets readers work while one writer commits.
+    """
+    mode = "rwc" if create else "ro"
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, timeout=30)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if create and not tables:
+                con.execute("PRAGMA journal_mode=WAL")
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as e:
+        if "malformed" in str(e):
+            raise StoreError(f"store '{loc}' is damaged (database disk image is malformed): "
+                             "it was not changed") from None
+        if "not a database" in str(e):
+            raise StoreError(f"'{loc}' is not an SQLite database") from None
+        raise StoreError(f"cannot open store '{loc}': {e}") from None
+    if _MLMD_TABLE in tables:
+        return
+    if tables:
+        raise StoreError(
+            f"'{loc}' is an SQLite database of another application (it has table "
+            f"'{sorted(tables)[0]}'): refusing to add MLMD's tables to it"
+        )
+    if not create:
+        raise StoreError(f"'{loc}' is not an MLMD store")
+
+
+def _open_sqlite(loc: Location, create: bool, upgrade: bool) -> Store:
+    path = loc.path
+    assert path is not None
+    _check_sqlite_path(path, loc, create)
+    key = os.path.realpath(path)
+    lock = FileLock(Path(f"{path}.lock")) if create else None
+    try:
+        with lock if lock is not None else contextlib.nullcontext():
+            with _open_files_guard:
+                if not _open_files.get(key):
+                    _inspect_sqlite(path, loc, create)
+            config = pb.ConnectionConfig()
+            config.sqlite.filename_uri = str(path)
+            config.sqlite.connection_mode = _OPENCREATE if create else _READONLY
+            mlmd = _connect(config, loc, upgrade)
+    except BaseException:
+        if lock is not None:
+            lock.close()
+        raise
+    with _open_files_guard:
+        _open_files[key] = _open_files.get(key, 0) + 1
+
+    def close() -> None:
+        with _open_files_guard:
+            _open_files[key] -= 1
+        if lock is not None:
+            lock.close()
+
+    return Store(mlmd, loc, lock, close)
+
+
+# -- PostgreSQL -----------------------------------------------------------------------
+
+
+def _open_postgres(loc: Location, create: bool, upgrade: bool) -> Store:
+    from . import postgres
+
+    postgres.check_reachable(loc)
+    postgres.ensure_database(loc, create)
+    admin = postgres.Admin(loc, loc.dbname)
+    try:
+        lock = admin.lock("store")
+        with lock:
+            tables = admin.tables()
+            if _MLMD_TABLE.lower() not in {t.lower() for t in tables}:
+                if tables:
+                    raise StoreError(
+                        f"database '{loc.dbname}' of store '{loc}' belongs to another application "
+                        f"(it has table '{sorted(tables)[0]}'): refusing to add MLMD's tables to it"
+                    )
+                if not create:
+                    raise StoreError(f"database '{loc.dbname}' of store '{loc}' holds no MLMD store")
+            config = pb.ConnectionConfig()
+            pg = config.postgresql
+            pg.host, pg.port, pg.dbname = loc.host, str(loc.port), loc.dbname
+            pg.user, pg.password = loc.user or "postgres", loc.password
+            pg.skip_db_creation = True  # made above, once, under a lock
+            if loc.sslmode:
+                pg.ssloption.sslmode = loc.sslmode
+            # The schema is created (once) inside the lock, too.
+            mlmd = _connect(config, loc, upgrade)
+    except BaseException:
+        admin.close()
+        raise
+    return Store(mlmd, loc, lock if create else None, admin.close)
+
+
+def open_store(
+    location: Union[str, os.PathLike, None] = None,
+    *,
+    create: bool = False,
+    upgrade: bool = False,
+) -> Store:
+    """Opens an MLMD store: an SQLite file or a PostgreSQL database.
 
     Args:
-        location: path of the SQLite file.
-        create: create the file and MLMD's tables if missing, and open for writing.
-            Without it the store is opened read-only and must already exist, so a
-            query can never change it.
+        location: a file path, `sqlite:///path` or
+            `postgresql://user:password@host:port/dbname`; default $MLMD_STORE,
+            else `metadata.db`.
+        create: create the store if missing, and open it for writing. Without it
+            the store must exist and is only read (SQLite opens read-only).
+        upgrade: let MLMD migrate a store made by an older MLMD to its schema.
 
     Returns:
         The open store.
 
     Raises:
-        StoreError: the location is missing, a directory, not an SQLite database,
-            not an MLMD store, or cannot be opened.
+        StoreError: the address is bad; the store is missing, a directory, not a
+            database, another application's database, damaged, read-only when
+            asked to write, of an older schema, unreachable, or refuses the login.
     """
-    shown = os.fspath(location)
-    path = Path(location)
-    _check_sqlite_file(path, shown, create)
-
-    config = pb.ConnectionConfig()
-    config.sqlite.filename_uri = str(path)
-    config.sqlite.connection_mode = _OPENCREATE if create else _READONLY
-    try:
-        mlmd = metadata_store.MetadataStore(config)
-    except RuntimeError as e:
-        reason = _mlmd_reason(str(e))
-        log.debug("opening %s failed: %s", shown, e)
-        if not create and "readonly database" in reason:
-            # MLMD tried to create its tables: the file has none of them.
-            raise StoreError(f"'{shown}' is not an MLMD store") from None
-        raise StoreError(f"cannot open store '{shown}': {reason}") from None
-    log.debug("opened %s", shown)
-    return Store(mlmd, shown)
+    loc = parse_location(default_location() if location is None else location)
+    if loc.is_sqlite:
+        return _open_sqlite(loc, create, upgrade)
+    return _open_postgres(loc, create, upgrade)

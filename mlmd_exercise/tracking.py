@@ -1,45 +1,75 @@
 """Writing: artifacts, executions, their INPUT/OUTPUT events and experiments.
 
     tracker = Tracker("metadata.db")
-    train = tracker.log_dataset("data/train.csv", split="train")
+    train = tracker.dataset("data/train.csv", split="train")
     with tracker.execution("Trainer", inputs={"examples": train}, params={"C": 1.0}) as run:
         ...
         run.log_metrics({"train_accuracy": 0.93})
         run.log_model("models/m.joblib", name="LogisticRegressionModel")
 
-Two rules shape this module. No output artifact is ever stored without the
-OUTPUT event that says which execution made it: a run's outputs, their events
-and its final state go in one `put_execution` call, one transaction. And an
-artifact is versioned by content: logging the same bytes at the same URI again
-returns the stored artifact; new bytes at that URI are the next version.
+Rules this module keeps:
+- No artifact without the event that says who made or used it: a run's new
+  inputs go in with the execution and their INPUT events in one `put_execution`
+  call (one transaction); its outputs, their OUTPUT events and its final state
+  in another.
+- Versioning by content: the same bytes at the same URI are the stored
+  artifact; new bytes at that URI are the next version.
+- One writer at a time per store (the store's lock), so that versions,
+  experiments and types are never created twice by concurrent processes.
+- Each run has a name; a write whose outcome is unclear (the connection broke
+  after the server committed) is checked by that name before it is retried.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Dict, Mapping, Optional, Tuple, Type, Union
+from typing import Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, Union
 
+from ml_metadata import errors as mlmd_errors
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from . import schema
+from . import process, schema
 from .content import FINGERPRINT, fingerprint
 from .errors import MlmdExerciseError, NotFoundError
 from .records import ArtifactRecord, ExecutionRecord, PropertyValue
 from .schema import ExecutionState, Kind, TypeSpec
-from .store import DEFAULT_STORE, Store, open_store
+from .store import Store, open_store
 
-__all__ = ["DEFAULT_EXPERIMENT", "Tracker", "Run", "file_uri"]
+__all__ = ["DEFAULT_EXPERIMENT", "Pending", "Tracker", "Run", "file_uri"]
 
+log = logging.getLogger(__name__)
 DEFAULT_EXPERIMENT = "default"
 PathLike = Union[str, os.PathLike]
 Properties = Mapping[str, PropertyValue]
+T = TypeVar("T")
+# Errors after which a write may or may not have been committed.
+_UNCLEAR = (mlmd_errors.AbortedError, mlmd_errors.UnavailableError,
+            mlmd_errors.DeadlineExceededError, mlmd_errors.InternalError)
+_ATTEMPTS = 3
 
 
 def file_uri(path: PathLike) -> str:
     """The absolute `file://` URI of a local path."""
     return Path(path).resolve().as_uri()
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A file or directory described and fingerprinted, not yet in the store.
+
+    Pass it as a run's input and it is recorded together with the run, in one
+    transaction: a crash can never leave it stored without its INPUT event.
+    """
+
+    type: TypeSpec
+    uri: str
+    fingerprint: str
+    properties: Mapping[str, PropertyValue] = field(default_factory=dict)
 
 
 def _event(kind: int, role: str, artifact_id: int = 0, execution_id: int = 0) -> pb.Event:
@@ -59,35 +89,48 @@ def _set_state(execution: pb.Execution, state: ExecutionState) -> None:
         execution.properties["state"].string_value = state.value
 
 
+def _retrying(write: Callable[[], T], recorded: Callable[[], Optional[T]], what: str) -> T:
+    """Runs `write`; after an unclear failure, returns what `recorded` finds, or tries again."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return write()
+        except _UNCLEAR as e:
+            found = recorded()
+            if found is not None:
+                log.info("%s was recorded although the store answered %s", what, type(e).__name__)
+                return found
+            if attempt == _ATTEMPTS:
+                raise
+            log.info("%s failed (%s); trying again", what, type(e).__name__)
+    raise AssertionError("unreachable")
+
+
 class Tracker:
     """Records a workflow in an MLMD store.
 
     Args:
-        store: an open `Store`, or the location of one (created if missing).
-        experiment: the experiment that runs and artifacts belong to unless a
-            call names another.
+        store: an open `Store`, or the address of one (created if missing):
+            a file path, `sqlite:///path` or `postgresql://user:pw@host:port/db`.
+        experiment: the experiment that runs belong to unless a call names another.
     """
 
-    def __init__(
-        self,
-        store: Union[Store, PathLike] = DEFAULT_STORE,
-        *,
-        experiment: str = DEFAULT_EXPERIMENT,
-    ) -> None:
+    def __init__(self, store: Union[Store, PathLike, None] = None, *,
+                 experiment: str = DEFAULT_EXPERIMENT) -> None:
         self.store = store if isinstance(store, Store) else open_store(store, create=True)
         self.experiment = experiment
         self._type_ids: Dict[Tuple[Kind, str], int] = {}
         self._register(schema.ALL_TYPES)
 
     def __repr__(self) -> str:
-        return f"Tracker({self.store.location!r}, experiment={self.experiment!r})"
+        return f"Tracker({str(self.store)!r}, experiment={self.experiment!r})"
 
     # -- types and contexts ------------------------------------------------------
 
     def _register(self, specs) -> None:
         todo = [s for s in specs if (s.kind, s.name) not in self._type_ids]
         if todo:
-            ids = schema.register_types(self.store.mlmd, todo)
+            with self.store.writing():
+                ids = schema.register_types(self.store.mlmd, todo)
             self._type_ids.update(((s.kind, s.name), ids[s.name]) for s in todo)
 
     def _type_id(self, spec: TypeSpec) -> int:
@@ -104,62 +147,74 @@ class Tracker:
 
     # -- artifacts ---------------------------------------------------------------
 
-    def _versioned(
-        self, spec: TypeSpec, path: PathLike, properties: Optional[Properties]
-    ) -> Tuple[pb.Artifact, bool]:
-        """The artifact for `path`'s current content, and whether it is already stored."""
-        uri, digest = file_uri(path), fingerprint(path)
-        type_id = self._type_id(spec)
-        same_uri = [a for a in self.store.mlmd.get_artifacts_by_uri(uri) if a.type_id == type_id]
-        latest = max(same_uri, key=lambda a: (a.properties["version"].int_value, a.id), default=None)
-        if latest is not None and latest.custom_properties[FINGERPRINT].string_value == digest:
-            return latest, True
-        artifact = pb.Artifact(type_id=type_id, uri=uri, state=pb.Artifact.LIVE, type=spec.name)
-        values = dict(properties or {})
-        values["version"] = 1 + (latest.properties["version"].int_value if latest else 0)
-        values[FINGERPRINT] = digest
-        for key, value in values.items():
-            # Declared properties go where every MLMD client looks for them.
-            target = artifact.properties if key in spec.properties else artifact.custom_properties
-            schema.set_value(target, key, value)
-        return artifact, False
-
-    def log_artifact(
-        self, path: PathLike, *, type: str = schema.DATASET.name, properties: Optional[Properties] = None
-    ) -> ArtifactRecord:
-        """Records a file or directory as a LIVE artifact, versioned by its content.
-
-        The same content at the same URI returns the stored artifact; new content
-        at a URI is stored as the next `version`. The sha256 fingerprint is the
-        custom property `fingerprint`.
-
-        Args:
-            path: the file or directory; recorded by its absolute `file://` URI.
-            type: the artifact type: "DataSet", "SavedModel", "Metrics", or a type
-                of your own (registered on first use, with no declared properties).
-            properties: property values (declared ones and custom ones).
-
-        Returns:
-            The stored artifact.
+    def artifact(self, path: PathLike, *, type: str = schema.DATASET.name,
+                 properties: Optional[Properties] = None) -> Pending:
+        """Describes and fingerprints a file or directory, to record as a run's input.
 
         Raises:
             NotFoundError: nothing exists at `path`.
         """
-        artifact, stored = self._versioned(schema.spec_for(Kind.ARTIFACT, type), path, properties)
-        if not stored:
-            # Read back for the times MLMD sets.
-            [artifact] = self.store.mlmd.get_artifacts_by_id(self.store.mlmd.put_artifacts([artifact]))
-        return schema.artifact_record(artifact)
+        spec = schema.spec_for(Kind.ARTIFACT, type)
+        self._type_id(spec)
+        return Pending(spec, file_uri(path), fingerprint(path), dict(properties or {}))
 
-    def log_dataset(
-        self, path: PathLike, *, split: str = "train", day: Optional[int] = None,
-        properties: Optional[Properties] = None,
-    ) -> ArtifactRecord:
-        """Records a dataset file or directory as a `DataSet` artifact (see `log_artifact`)."""
+    def dataset(self, path: PathLike, *, split: str = "train", day: Optional[int] = None,
+                properties: Optional[Properties] = None) -> Pending:
+        """A `DataSet` to record as a run's input (see `artifact`)."""
         values = dict(properties or {}, split=split)
         if day is not None:
             values["day"] = day
-        return self.log_artifact(path, type=schema.DATASET.name, properties=values)
+        return self.artifact(path, type=schema.DATASET.name, properties=values)
+
+    def _resolve(self, pending: Pending) -> pb.Artifact:
+        """The stored artifact with this content at this URI, or a new one (id 0) at the
+        next version. Call it under the store's lock."""
+        type_id = self._type_id(pending.type)
+        same_uri = [a for a in self.store.mlmd.get_artifacts_by_uri(pending.uri) if a.type_id == type_id]
+        latest = max(same_uri, key=lambda a: (a.properties["version"].int_value, a.id), default=None)
+        if latest is not None and latest.custom_properties[FINGERPRINT].string_value == pending.fingerprint:
+            return latest
+        artifact = pb.Artifact(type_id=type_id, uri=pending.uri, state=pb.Artifact.LIVE,
+                               type=pending.type.name)
+        values = dict(pending.properties)
+        values["version"] = 1 + (latest.properties["version"].int_value if latest else 0)
+        values[FINGERPRINT] = pending.fingerprint
+        for key, value in values.items():
+            # Declared properties go where every MLMD client looks for them.
+            target = artifact.properties if key in pending.type.properties else artifact.custom_properties
+            schema.set_value(target, key, value)
+        return artifact
+
+    def log_artifact(self, path: PathLike, *, type: str = schema.DATASET.name,
+                     properties: Optional[Properties] = None) -> ArtifactRecord:
+        """Records a file or directory now, as a LIVE artifact versioned by its content.
+
+        The same content at the same URI returns the stored artifact; new content
+        at a URI is stored as the next `version`. Its sha256 fingerprint is the
+        custom property `fingerprint`. (To record an input together with the run
+        that reads it, pass `artifact(...)` or `dataset(...)` to `execution`.)
+
+        Args:
+            path: the file or directory; recorded by its absolute `file://` URI.
+            type: "DataSet", "SavedModel", "Metrics", or a type of your own.
+            properties: property values (declared ones and custom ones).
+
+        Raises:
+            NotFoundError: nothing exists at `path`.
+        """
+        return self._record(self.artifact(path, type=type, properties=properties))
+
+    def log_dataset(self, path: PathLike, *, split: str = "train", day: Optional[int] = None,
+                    properties: Optional[Properties] = None) -> ArtifactRecord:
+        """Records a `DataSet` now (see `log_artifact`)."""
+        return self._record(self.dataset(path, split=split, day=day, properties=properties))
+
+    def _record(self, pending: Pending) -> ArtifactRecord:
+        with self.store.writing():
+            artifact = self._resolve(pending)
+            if not artifact.id:
+                [artifact] = self.store.mlmd.get_artifacts_by_id(self.store.mlmd.put_artifacts([artifact]))
+        return schema.artifact_record(artifact)
 
     # -- executions --------------------------------------------------------------
 
@@ -167,9 +222,10 @@ class Tracker:
         self,
         type: str = schema.TRAINER.name,
         *,
-        inputs: Optional[Mapping[str, ArtifactRecord]] = None,
+        inputs: Optional[Mapping[str, Union[ArtifactRecord, Pending]]] = None,
         params: Optional[Properties] = None,
         experiment: Optional[str] = None,
+        name: Optional[str] = None,
     ) -> "Run":
         """Records a new RUNNING execution with its inputs; use it as a context manager.
 
@@ -179,65 +235,91 @@ class Tracker:
 
         Args:
             type: the execution type: "Trainer", "Evaluator", or one of your own.
-            inputs: stored artifacts by role, e.g. {"examples": dataset}; each
-                becomes an INPUT event whose path step key is the role.
+            inputs: by role, e.g. {"examples": dataset}: stored artifacts, or
+                `Pending` ones that are recorded with the run; each becomes an
+                INPUT event whose path step key is the role.
             params: hyper-parameters, stored as custom properties of the execution.
             experiment: the experiment's name (default: the tracker's).
+            name: the run's unique name (default: a new UUID); retries use it to
+                find a run whose recording was committed but not acknowledged.
 
         Raises:
-            NotFoundError: an input artifact is not in the store.
+            NotFoundError: a stored input artifact is not in the store.
         """
-        inputs = dict(inputs or {})
-        context = self._context(experiment or self.experiment)
-        wanted = sorted({a.id for a in inputs.values()})
-        found = {a.id for a in self.store.mlmd.get_artifacts_by_id(wanted)} if wanted else set()
-        for artifact_id in wanted:
-            if artifact_id not in found:
-                raise NotFoundError(f"no artifact with id {artifact_id} in {self.store}")
-
         spec = schema.spec_for(Kind.EXECUTION, type)
-        execution = pb.Execution(type_id=self._type_id(spec), type=spec.name)
+        execution = pb.Execution(type_id=self._type_id(spec), type=spec.name, name=name or uuid.uuid4().hex)
         _set_state(execution, ExecutionState.RUNNING)
-        for key, value in (params or {}).items():
+        for key, value in {**(params or {}), **process.identity()}.items():
             schema.set_value(execution.custom_properties, key, value)
-        execution.id, _, [context.id] = self.store.mlmd.put_execution(
-            execution, [], [context], reuse_context_if_already_exist=True
-        )
-        if inputs:
-            self.store.mlmd.put_events(
-                [_event(pb.Event.INPUT, role, a.id, execution.id) for role, a in inputs.items()]
-            )
-            self.store.mlmd.put_attributions_and_associations(
-                [pb.Attribution(artifact_id=i, context_id=context.id) for i in wanted], []
-            )
-        return Run(self, execution.id, context.name)
+        experiment = experiment or self.experiment
+        with self.store.writing():
+            context = self._context(experiment)
+            new, stored = self._inputs(dict(inputs or {}))
+            pairs = [(a, _event(pb.Event.INPUT, role)) for role, a in new]
+
+            def write() -> int:
+                execution_id, _, _ = self.store.mlmd.put_execution(
+                    execution, pairs, [context], reuse_context_if_already_exist=True)
+                return execution_id
+
+            def recorded() -> Optional[int]:
+                found = self.store.mlmd.get_execution_by_type_and_name(spec.name, execution.name)
+                return found.id if found is not None else None
+
+            execution.id = _retrying(write, recorded, f"starting run {execution.name}")
+            if stored:
+                # Linking artifacts that already exist: their events, then their experiment.
+                self.store.mlmd.put_events(
+                    [_event(pb.Event.INPUT, role, a.id, execution.id) for role, a in stored])
+                context = self.store.mlmd.get_context_by_type_and_name(schema.EXPERIMENT.name, experiment)
+                self.store.mlmd.put_attributions_and_associations(
+                    [pb.Attribution(artifact_id=a.id, context_id=context.id) for _, a in stored], [])
+        return Run(self, execution.id, spec.name, execution.name, experiment)
+
+    def _inputs(self, inputs: Mapping[str, Union[ArtifactRecord, Pending]]
+                ) -> Tuple[List[Tuple[str, pb.Artifact]], List[Tuple[str, pb.Artifact]]]:
+        """Splits inputs by role into new protos (recorded with the run) and stored artifacts."""
+        new: List[Tuple[str, pb.Artifact]] = []
+        stored: List[Tuple[str, pb.Artifact]] = []
+        ids = sorted({a.id for a in inputs.values() if isinstance(a, ArtifactRecord)})
+        found = {a.id: a for a in self.store.mlmd.get_artifacts_by_id(ids)} if ids else {}
+        for role, given in inputs.items():
+            if isinstance(given, Pending):
+                artifact = self._resolve(given)
+                (stored if artifact.id else new).append((role, artifact))
+            elif given.id in found:
+                stored.append((role, found[given.id]))
+            else:
+                raise NotFoundError(f"no artifact with id {given.id} in {self.store}")
+        return new, stored
 
 
 class Run:
     """A RUNNING execution: collects outputs and metrics until it is finished."""
 
-    def __init__(self, tracker: Tracker, execution_id: int, experiment: str) -> None:
+    def __init__(self, tracker: Tracker, execution_id: int, type: str, name: str,
+                 experiment: str) -> None:
         self.tracker = tracker
         self.id = execution_id
+        self.type = type
+        self.name = name
         self.experiment = experiment
         self.outputs: Dict[str, ArtifactRecord] = {}  # filled when the run finishes
-        self._pending: Dict[str, Tuple[pb.Artifact, bool]] = {}
+        self._pending: Dict[str, Pending] = {}
         self._metrics: Dict[str, PropertyValue] = {}
         self._finished = False
 
     def __repr__(self) -> str:
-        return f"Run(id={self.id}, experiment={self.experiment!r})"
+        return f"Run(id={self.id}, type={self.type!r}, experiment={self.experiment!r})"
 
-    def log_output(
-        self, role: str, path: PathLike, *, type: str, properties: Optional[Properties] = None
-    ) -> None:
+    def log_output(self, role: str, path: PathLike, *, type: str,
+                   properties: Optional[Properties] = None) -> None:
         """Declares a file or directory this run produced; it is recorded, with its
         OUTPUT event, when the run finishes. Its content is fingerprinted now."""
         self._check_open()
         if role in self._pending:
             raise MlmdExerciseError(f"run {self.id} already has an output '{role}'")
-        spec = schema.spec_for(Kind.ARTIFACT, type)
-        self._pending[role] = self.tracker._versioned(spec, path, properties)
+        self._pending[role] = self.tracker.artifact(path, type=type, properties=properties)
 
     def log_model(self, path: PathLike, *, name: str, role: str = "model",
                   properties: Optional[Properties] = None) -> None:
@@ -255,36 +337,51 @@ class Run:
         [execution] = self.tracker.store.mlmd.get_executions_by_id([self.id])
         return schema.execution_record(execution)
 
-    def finish(
-        self, state: ExecutionState = ExecutionState.COMPLETE, error: Optional[BaseException] = None
-    ) -> Dict[str, ArtifactRecord]:
+    def finish(self, state: ExecutionState = ExecutionState.COMPLETE,
+               error: Optional[BaseException] = None) -> Dict[str, ArtifactRecord]:
         """Records the outputs, their OUTPUT events, metrics and `state` in one transaction.
+
+        A failed or canceled run records no outputs: its files are not trusted.
 
         Returns:
             The stored outputs by role.
         """
         self._check_open()
-        mlmd = self.tracker.store.mlmd
-        # Update the stored execution itself: a proto with only the id set would
-        # overwrite the execution's properties (an MLMD pitfall).
-        [execution] = mlmd.get_executions_by_id([self.id])
-        _set_state(execution, state)
-        if error is not None:
-            schema.set_value(execution.custom_properties, "error_type", type(error).__name__)
-            schema.set_value(execution.custom_properties, "error_message", str(error))
-        outputs = list(self._pending.items())
-        if state is not ExecutionState.COMPLETE:
-            outputs = []  # a failed run's files are not trusted outputs
-        models = [a for _, (a, _) in outputs if a.type == schema.SAVED_MODEL.name]
-        for key, value in self._metrics.items():
-            target = models[0] if models else execution
-            schema.set_value(target.custom_properties, key, value)
-        pairs = [(a, _event(pb.Event.OUTPUT, role)) for role, (a, _) in outputs]
-        context = self.tracker._context(self.experiment)
-        _, ids, _ = mlmd.put_execution(execution, pairs, [context], reuse_context_if_already_exist=True)
-        stored = {a.id: a for a in mlmd.get_artifacts_by_id(ids)} if ids else {}
-        for (role, _), artifact_id in zip(outputs, ids):
-            self.outputs[role] = schema.artifact_record(stored[artifact_id])
+        tracker, mlmd = self.tracker, self.tracker.store.mlmd
+        with tracker.store.writing():
+            # Update the stored execution itself: a proto with only the id set would
+            # overwrite the execution's properties (an MLMD pitfall).
+            [execution] = mlmd.get_executions_by_id([self.id])
+            _set_state(execution, state)
+            if error is not None:
+                schema.set_value(execution.custom_properties, "error_type", type(error).__name__)
+                schema.set_value(execution.custom_properties, "error_message", str(error))
+            pending = list(self._pending.items()) if state is ExecutionState.COMPLETE else []
+            outputs = [(role, tracker._resolve(p)) for role, p in pending]
+            models = [a for _, a in outputs if a.type == schema.SAVED_MODEL.name]
+            for key, value in self._metrics.items():
+                schema.set_value((models[0] if models else execution).custom_properties, key, value)
+            pairs = [(a, _event(pb.Event.OUTPUT, role)) for role, a in outputs]
+            context = tracker._context(self.experiment)
+
+            def write() -> List[int]:
+                _, ids, _ = mlmd.put_execution(execution, pairs, [context],
+                                               reuse_context_if_already_exist=True)
+                return ids
+
+            def recorded() -> Optional[List[int]]:
+                [now] = mlmd.get_executions_by_id([self.id])
+                if now.last_known_state != execution.last_known_state:
+                    return None
+                events = mlmd.get_events_by_execution_ids([self.id])
+                made = {e.path.steps[0].key: e.artifact_id for e in events if e.type == pb.Event.OUTPUT}
+                if any(role not in made for role, _ in outputs):
+                    return None
+                return [made[role] for role, _ in outputs]
+
+            ids = _retrying(write, recorded, f"finishing run {self.name}")
+            stored = {a.id: a for a in mlmd.get_artifacts_by_id(ids)} if ids else {}
+        self.outputs = {role: schema.artifact_record(stored[i]) for (role, _), i in zip(outputs, ids)}
         self._finished = True
         return dict(self.outputs)
 
@@ -295,12 +392,8 @@ class Run:
     def __enter__(self) -> "Run":
         return self
 
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
         if self._finished:
             return
         if exc is None:

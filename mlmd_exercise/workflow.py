@@ -123,6 +123,12 @@ def _evaluate(model_path: Path, test, metrics_path: Path) -> Dict[str, float]:
     return metrics
 
 
+def _input(store: Store, execution_id: int, role: str) -> ArtifactRecord:
+    """The artifact a run read in `role`, as stored."""
+    one = lineage.execution_lineage(store, execution_id)
+    return next(a for r, a in one.inputs if r == role)
+
+
 def run_demo(
     store: Store,
     workdir: Union[str, os.PathLike] = ".",
@@ -162,27 +168,28 @@ def run_demo(
         train, test = frame, None
         paths, model_path = [workdir / DATASET_FILE], workdir / MODEL_FILE
     splits = [train] if test is None else [train, test]
-    logged = []
-    for part, path, split in zip(splits, paths, ("train", "test")):
+    for part, path in zip(splits, paths):
         part.to_csv(path, index=False)
-        logged.append(tracker.log_dataset(path, split=split))
-
-    with tracker.execution("Trainer", inputs={"examples": logged[0]}, params=PARAMS) as trainer:
+    # Each split is recorded with the run that first reads it, in one transaction.
+    train_data = tracker.dataset(paths[0], split="train")
+    with tracker.execution("Trainer", inputs={"examples": train_data}, params=PARAMS) as trainer:
         accuracy = _train(train, model_path, scaled=dataset is not None)
         trainer.log_metrics({"train_accuracy": accuracy})
         trainer.log_model(model_path, name=MODEL_NAME)
     model = trainer.outputs["model"]
     runs = [trainer]
+    logged = [_input(store, trainer.id, "examples")]
 
     metrics = None
     if test is not None:
         metrics_path = workdir / "metrics" / f"{dataset}_metrics.json"
-        inputs = {"model": model, "examples": logged[1]}
+        inputs = {"model": model, "examples": tracker.dataset(paths[1], split="test")}
         with tracker.execution("Evaluator", inputs=inputs) as evaluator:
             values = _evaluate(model_path, test, metrics_path)
             evaluator.log_output("metrics", metrics_path, type="Metrics", properties=values)
         metrics = evaluator.outputs["metrics"]
         runs.append(evaluator)
+        logged.append(_input(store, evaluator.id, "examples"))
 
     return DemoResult(
         experiment=experiment,

@@ -22,7 +22,7 @@ def test_create_makes_a_store_any_mlmd_client_reads(db_path: Path):
     other = metadata_store.MetadataStore(config)
     [artifact] = other.get_artifacts_by_type("DataSet")
     assert artifact.properties["split"].string_value == "train"
-    assert store.location == str(db_path)
+    assert str(store) == str(db_path)
 
 
 def test_read_only_open_never_writes(tracker, db_path: Path):
@@ -68,10 +68,11 @@ def _other_app(p: Path) -> Path:
         (_text, True, "'{path}' is not an SQLite database"),
         (_random, True, "'{path}' is not an SQLite database"),
         (_empty, False, "'{path}' is not an MLMD store"),
-        (_other_app, False, "'{path}' is not an MLMD store"),
+        (_other_app, False, "'{path}' is an SQLite database of another application (it has table 'notes'): refusing to add MLMD's tables to it"),
+        (_other_app, True, "'{path}' is an SQLite database of another application (it has table 'notes'): refusing to add MLMD's tables to it"),
     ],
     ids=["dir", "dir-create", "no-parent", "missing", "text", "text-create", "random-create",
-         "empty", "other-app"],
+         "empty", "other-app", "other-app-create"],
 )
 def test_open_errors_name_the_location_and_leave_the_file(tmp_path, make, create, message):
     path = make(tmp_path / "m.db")

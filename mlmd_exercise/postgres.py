@@ -1,0 +1,141 @@
+"""The PostgreSQL side of a team store: reachability, database creation, locks, checks.
+
+MLMD itself talks to the server for everything it stores; this module uses a
+small pure-Python client (pg8000) only for what MLMD cannot do safely when
+several machines start at once: create the database exactly once, hold an
+advisory lock around setup and writes, and look at the schema before MLMD
+touches it.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from typing import Optional, Set
+
+from .address import Location
+from .errors import StoreError
+from .locking import AdvisoryLock, advisory_key
+
+__all__ = ["CONNECT_TIMEOUT", "Admin", "check_reachable", "ensure_database"]
+
+CONNECT_TIMEOUT = 5.0  # seconds: an unreachable server fails fast, never hangs
+_MAINTENANCE_DBS = ("postgres", "template1")
+
+
+def check_reachable(loc: Location) -> None:
+    """Fails within CONNECT_TIMEOUT if nothing listens at the location's host and port."""
+    try:
+        socket.create_connection((loc.host, loc.port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as e:
+        reason = "timed out" if isinstance(e, socket.timeout) else (e.strerror or str(e))
+        raise StoreError(
+            f"cannot reach PostgreSQL at {loc.host}:{loc.port} for store '{loc}': {reason}"
+        ) from None
+
+
+def _ssl_context(sslmode: str) -> Optional[ssl.SSLContext]:
+    if sslmode in ("", "disable", "allow", "prefer"):
+        return None
+    context = ssl.create_default_context()
+    if sslmode == "require":
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif sslmode == "verify-ca":
+        context.check_hostname = False
+    return context
+
+
+def _message(error: Exception) -> str:
+    detail = error.args[0] if error.args else error
+    if isinstance(detail, dict):  # pg8000 passes the server's fields: M is the message
+        return str(detail.get("M", detail))
+    return str(detail)
+
+
+class Admin:
+    """A pg8000 connection to one database of the location's server."""
+
+    def __init__(self, loc: Location, database: str) -> None:
+        import pg8000.native
+
+        self.loc = loc
+        try:
+            self._con = pg8000.native.Connection(
+                user=loc.user or "postgres", password=loc.password or None, host=loc.host,
+                port=loc.port, database=database, timeout=CONNECT_TIMEOUT,
+                ssl_context=_ssl_context(loc.sslmode), application_name="mlmd_exercise",
+            )
+        except Exception as e:  # pg8000 raises InterfaceError or DatabaseError
+            raise StoreError(f"cannot connect to store '{loc}': {_message(e)}") from None
+
+    def run(self, sql: str, **params):
+        return self._con.run(sql, **params)
+
+    def lock(self, *names: str) -> AdvisoryLock:
+        """A re-entrant advisory lock on this connection's database, keyed by names."""
+        key = advisory_key(*names)
+
+        def take() -> None:
+            # Poll with pg_try_advisory_lock rather than block: a blocked call would
+            # run into the socket timeout that keeps an unreachable server from hanging us.
+            delay = 0.002
+            while not self.run("SELECT pg_try_advisory_lock(:key)", key=key)[0][0]:
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+
+        def free() -> None:
+            self.run("SELECT pg_advisory_unlock(:key)", key=key)
+
+        return AdvisoryLock(take, free)
+
+    def tables(self) -> Set[str]:
+        rows = self.run(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+        )
+        return {r[0] for r in rows}
+
+    def close(self) -> None:
+        try:
+            self._con.close()
+        except Exception:  # already gone: nothing to release
+            pass
+
+
+def _maintenance(loc: Location) -> Admin:
+    error: Optional[StoreError] = None
+    for name in _MAINTENANCE_DBS:
+        try:
+            return Admin(loc, name)
+        except StoreError as e:
+            error = e
+    assert error is not None
+    raise error
+
+
+def ensure_database(loc: Location, create: bool) -> None:
+    """Makes sure the location's database exists, creating it at most once.
+
+    Several processes may open a new store at the same moment; the check and
+    the CREATE DATABASE run under an advisory lock in the maintenance database.
+
+    Raises:
+        StoreError: the database is missing and `create` is false, or cannot be made.
+    """
+    admin = _maintenance(loc)
+    try:
+        with admin.lock("create-database", loc.dbname):
+            exists = admin.run("SELECT 1 FROM pg_database WHERE datname = :name", name=loc.dbname)
+            if exists:
+                return
+            if not create:
+                raise StoreError(f"no database '{loc.dbname}' on the server of store '{loc}'")
+            quoted = '"' + loc.dbname.replace('"', '""') + '"'
+            try:
+                admin.run(f"CREATE DATABASE {quoted}")
+            except Exception as e:
+                raise StoreError(f"cannot create database for store '{loc}': {_message(e)}") from None
+    finally:
+        admin.close()
