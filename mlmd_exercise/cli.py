@@ -1,27 +1,34 @@
-"""The `mlmd-exercise` command: parse, make a library call, print or write files.
+"""The `mlmd-exercise` command: its parser, and the one place errors become exit codes.
 
-This is the only module that prints, and the only place where exceptions become
-exit codes: 0 ok, 1 the job failed, 2 bad input or usage.
+Exit codes: 0 ok, 1 the job failed, 2 bad input or usage. The commands
+themselves are in `commands`; together they are the only modules that print.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import logging
 import os
 import sys
-from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Optional, Sequence
 
 from . import __version__
-from . import output as out
+from .commands import (
+    EXIT_FAILED,
+    PROG,
+    cmd_abandon,
+    cmd_graph,
+    cmd_lineage,
+    cmd_ls,
+    cmd_run,
+    cmd_show,
+    cmd_states,
+    cmd_verify,
+)
 from .errors import MlmdExerciseError
 
-PROG = "mlmd-exercise"
 BUNDLED_DATASETS = ("iris", "wine", "breast_cancer", "digits")  # as workflow's, without importing it
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_BAD_INPUT = 2
 log = logging.getLogger(__name__)
 
 
@@ -47,206 +54,15 @@ def _positive(what: str):
     return parse
 
 
-def _print_json(data) -> None:
-    print(json.dumps(data, indent=2, sort_keys=True))
-
-
-def _has_display() -> bool:
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
-def _save_or_show_chart(counts: Mapping[str, int], path: Path, show: bool) -> None:
-    from . import render
-
-    if show and _has_display():
-        render.show_states_chart(counts)
-        return
-    if show:
-        print(f"{PROG}: no display ($DISPLAY is not set); saving the chart instead", file=sys.stderr)
-    print(f"chart of executions by state: {render.render_states_chart(counts, path)}")
-
-
-def _reader(args: argparse.Namespace):
-    from .store import open_store
-
-    return open_store(args.db)
-
-
-# -- commands ---------------------------------------------------------------------
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from . import render, workflow
-    from .store import DEFAULT_STORE, open_store
-
-    workdir = Path(args.workdir)
-    if not workdir.is_dir():
-        raise MlmdExerciseError(f"working directory '{args.workdir}' does not exist")
-    chart = Path(args.chart) if args.chart else workdir / "execution_states.png"
-    render.output_format(chart, render.CHART_FORMATS)  # before any work is done
-    store = open_store(args.db or workdir / DEFAULT_STORE, create=True)
-
-    result = workflow.run_demo(store, workdir, experiment=args.experiment, dataset=args.dataset)
-    print(f"recorded in {store} (experiment '{result.experiment}'):")
-    rows = [(f"{a.properties.get('split', 'data')} split", *out.artifact_cells(a))
-            for a in result.datasets]
-    rows += [("model", *out.artifact_cells(result.model))]
-    if result.metrics is not None:
-        rows += [("metrics", *out.artifact_cells(result.metrics))]
-    rows += [(run.execution.type.lower(), *out.execution_cells(run.execution)) for run in result.runs]
-    print("\n".join(out.table(rows)))
-    if result.metrics is not None:
-        print("test metrics: " + ", ".join(
-            f"{k} {v}" for k, v in sorted(result.metrics.properties.items())
-            if k not in ("fingerprint", "version")))
-    print(f"executions by state: {out.format_counts(result.counts)}")
-    for run in result.runs:
-        print("lineage of " + "\n".join(out.format_lineage(run)))
-    _save_or_show_chart(result.counts, chart, args.show)
-    return EXIT_OK
-
-
-def _selection(args: argparse.Namespace):
-    """The walk a `lineage` or `graph` command asks for, or None for none."""
-    from .lineage import walk
-
-    if args.artifact is None and args.walk_execution is None:
-        return None
-    if args.artifact is not None and args.walk_execution is not None:
-        raise MlmdExerciseError("give --artifact or --execution, not both")
-    store = _reader(args)
-    graph = walk(store, artifact_id=args.artifact, execution_id=args.walk_execution,
-                 direction=args.direction, hops=args.hops)
-    start = ("artifact", args.artifact) if args.artifact is not None else (
-        "execution", args.walk_execution)
-    return store, graph, start
-
-
-def cmd_lineage(args: argparse.Namespace) -> int:
-    from .lineage import execution_lineage
-
-    selected = _selection(args)
-    if selected is None:
-        if args.execution_id is None:
-            raise MlmdExerciseError("give an EXECUTION_ID, --artifact ID or --execution ID")
-        one = execution_lineage(_reader(args), args.execution_id)
-        if args.json:
-            _print_json(out.lineage_json(one))
-        else:
-            print("\n".join(out.format_lineage(one)))
-        return EXIT_OK
-    if args.execution_id is not None:
-        raise MlmdExerciseError("give an EXECUTION_ID or --artifact/--execution, not both")
-    _, graph, (kind, node_id) = selected
-    if args.json:
-        _print_json(out.graph_json(graph, start={"kind": kind, "id": node_id},
-                                   direction=args.direction, hops=args.hops))
-    else:
-        reach = "all hops" if args.hops is None else f"{args.hops} hops"
-        print("\n".join(out.format_graph(graph, f"{args.direction} lineage of {kind} {node_id}, {reach}")))
-    return EXIT_OK
-
-
-def cmd_states(args: argparse.Namespace) -> int:
-    from .lineage import count_by_state
-
-    if args.chart:
-        from . import render
-
-        render.output_format(args.chart, render.CHART_FORMATS)
-    counts = count_by_state(_reader(args), args.experiment)
-    if args.json:
-        _print_json(counts)
-    else:
-        rows = [(state, str(n)) for state, n in counts.items()]
-        print("\n".join(out.table(rows, indent="")) if rows else "no executions")
-    if args.chart:
-        _save_or_show_chart(counts, Path(args.chart), show=False)
-    return EXIT_OK
-
-
-def cmd_graph(args: argparse.Namespace) -> int:
-    from . import render
-    from .lineage import lineage_graph, with_experiments
-
-    render.check_graph_output(args.output)  # before the store is read
-    selected = _selection(args)
-    if selected is None:
-        store = _reader(args)
-        graph = lineage_graph(store)
-    else:
-        store, graph, _ = selected
-    if args.clusters:
-        graph = with_experiments(store, graph)
-    path = render.render_lineage(graph, args.output)
-    print(
-        f"lineage graph of {len(graph.artifacts)} artifacts and "
-        f"{len(graph.executions)} executions: {path}"
-    )
-    return EXIT_OK
-
-
-def cmd_ls(args: argparse.Namespace) -> int:
-    from . import browse
-
-    since = browse.parse_since(args.since) if args.since else None
-    if args.state and args.what != "executions":
-        raise MlmdExerciseError(f"--state filters executions, not {args.what}")
-    if (args.type or args.experiment) and args.what == "experiments":
-        raise MlmdExerciseError("--type and --experiment filter artifacts and executions, not experiments")
-    store = _reader(args)
-    if args.what == "artifacts":
-        found = browse.list_artifacts(store, type=args.type, experiment=args.experiment,
-                                      since_ms=since, limit=args.limit)
-    elif args.what == "executions":
-        found = browse.list_executions(store, type=args.type, experiment=args.experiment,
-                                       state=args.state, since_ms=since, limit=args.limit)
-    else:
-        found = browse.list_experiments(store, since_ms=since, limit=args.limit)
-    if args.json:
-        _print_json([out.record_json(r) for r in found])
-    else:
-        print("\n".join(out.format_listing(found) or [f"no {args.what}"]))
-    return EXIT_OK
-
-
-def cmd_show(args: argparse.Namespace) -> int:
-    from . import browse
-
-    show = browse.show_artifact if args.kind == "artifact" else browse.show_execution
-    detail = show(_reader(args), args.id)
-    if args.json:
-        _print_json({"kind": args.kind, "node": out.record_json(detail.node),
-                     "events": [dataclasses.asdict(e) for e in detail.events],
-                     "experiments": list(detail.experiments)})
-    else:
-        print("\n".join(out.format_detail(detail)))
-    return EXIT_OK
-
-
-def cmd_verify(args: argparse.Namespace) -> int:
-    from .verify import verify
-
-    report = verify(_reader(args))
-    if args.json:
-        _print_json({"checked": report.checked, "problems": [
-            {"problem": p.kind, "artifact": out.record_json(p.artifact)} for p in report.problems]})
-    else:
-        for p in report.problems:
-            print(f"{p.kind:8}  artifact {p.artifact.id} ({p.artifact.type} v{p.artifact.version})  "
-                  f"{p.artifact.uri}")
-        print(f"checked {report.checked} artifacts: "
-              + (f"{len(report.problems)} missing or modified" if report.problems else "all match"))
-    return EXIT_OK if report.ok else EXIT_FAILED
-
-
 # -- parser -----------------------------------------------------------------------
 
 
-def _add_db(parser: argparse.ArgumentParser, default_help: str = "metadata.db", **kw) -> None:
+def _add_db(parser: argparse.ArgumentParser, default_help: str = "$MLMD_STORE, else metadata.db",
+            **kw) -> None:
     parser.add_argument(
-        "--db", metavar="PATH", help=f"the MLMD store, an SQLite file (default: {default_help})",
-        **kw,
+        "--db", metavar="STORE", **kw,
+        help="the store: a file path, sqlite:///path or postgresql://user:password@host:port/db "
+        f"(default: {default_help})",
     )
 
 
@@ -277,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log diagnostics, and show tracebacks on errors")
     _add_db(parser)
+    parser.add_argument("--upgrade-schema", action="store_true",
+                        help="let MLMD upgrade a store made by an older MLMD (back it up first)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -289,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workdir", default=".", metavar="DIR",
                    help="where data/, models/ and the store go (default: current directory)")
-    _add_db(p, "metadata.db in --workdir", default=argparse.SUPPRESS)
+    _add_db(p, "$MLMD_STORE, else metadata.db in --workdir", default=argparse.SUPPRESS)
     p.add_argument("--experiment", default="default", metavar="NAME",
                    help="the experiment the run belongs to (default: default)")
     p.add_argument("--dataset", choices=BUNDLED_DATASETS, metavar="NAME",
@@ -368,6 +186,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser(
+        "abandon", help="mark RUNNING executions whose process is gone as FAILED",
+        description="A run whose process was killed stays RUNNING for ever. Mark as FAILED "
+        "(or --state CANCELED) the RUNNING executions whose process, on this host, is gone, "
+        "and with --older-than those started longer ago (runs on other hosts). Each one is "
+        "listed; --dry-run changes nothing.",
+    )
+    p.add_argument("--older-than", metavar="AGE", help="also runs older than AGE: 90m, 2h, 7d")
+    p.add_argument("--state", choices=["FAILED", "CANCELED"], default="FAILED",
+                   help="the state to give them (default: FAILED)")
+    p.add_argument("--dry-run", action="store_true", help="list them, change nothing")
+    _add_db(p, default=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_abandon)
+
+    p = sub.add_parser(
         "verify", help="check recorded files against their content fingerprints",
         description="Check the newest version of every recorded file or directory: report "
         "those that are gone or whose content no longer matches its sha256 fingerprint. "
@@ -385,10 +217,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format=f"{PROG}: %(name)s: %(message)s",
     )
-    if args.db is None and args.command != "run":  # `run` puts it in --workdir
-        from .store import DEFAULT_STORE
-
-        args.db = DEFAULT_STORE
     try:
         return args.func(args)
     except MlmdExerciseError as e:

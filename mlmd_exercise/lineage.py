@@ -37,7 +37,9 @@ def get_execution(store: Store, execution_id: int) -> ExecutionRecord:
     """
     found = store.mlmd.get_executions_by_id([execution_id]) if execution_id > 0 else []
     if not found:
-        raise NotFoundError(f"no execution with id {execution_id} in {store}")
+        other = store.mlmd.get_artifacts_by_id([execution_id]) if execution_id > 0 else []
+        hint = f" (there is an artifact {execution_id})" if other else ""
+        raise NotFoundError(f"no execution with id {execution_id} in {store}{hint}")
     return schema.execution_record(found[0])
 
 
@@ -49,7 +51,9 @@ def get_artifact(store: Store, artifact_id: int) -> ArtifactRecord:
     """
     found = store.mlmd.get_artifacts_by_id([artifact_id]) if artifact_id > 0 else []
     if not found:
-        raise NotFoundError(f"no artifact with id {artifact_id} in {store}")
+        other = store.mlmd.get_executions_by_id([artifact_id]) if artifact_id > 0 else []
+        hint = f" (there is an execution {artifact_id})" if other else ""
+        raise NotFoundError(f"no artifact with id {artifact_id} in {store}{hint}")
     return schema.artifact_record(found[0])
 
 

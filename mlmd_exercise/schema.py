@@ -212,6 +212,13 @@ def set_value(target: MutableMapping[str, pb.Value], key: str, value: PropertyVa
         raise TypeError(f"property '{key}' has a value of unsupported type {type(value).__name__}")
 
 
+def set_execution_state(execution: pb.Execution, state: ExecutionState) -> None:
+    """Sets MLMD's `last_known_state` and, as the guide's `Trainer.state` does, its mirror."""
+    execution.last_known_state = pb.Execution.State.Value(state.value)
+    if "state" in spec_for(Kind.EXECUTION, execution.type).properties:
+        execution.properties["state"].string_value = state.value
+
+
 def _properties(node) -> Dict[str, PropertyValue]:
     props = {k: get_value(v) for k, v in node.custom_properties.items()}
     props.update((k, get_value(v)) for k, v in node.properties.items())

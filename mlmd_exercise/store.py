@@ -15,7 +15,7 @@ import tempfile
 import threading
 import weakref
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Union
+from typing import Dict, Iterator, Union
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _READONLY = pb.SqliteMetadataSourceConfig.READONLY
+_READWRITE = pb.SqliteMetadataSourceConfig.READWRITE
 _OPENCREATE = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
 _MLMD_TABLE = "MLMDEnv"  # MLMD keeps its schema version here: every MLMD store has it
 
@@ -187,7 +188,8 @@ def _open_sqlite(loc: Location, create: bool, upgrade: bool) -> Store:
                     _inspect_sqlite(path, loc, create)
             config = pb.ConnectionConfig()
             config.sqlite.filename_uri = str(path)
-            config.sqlite.connection_mode = _OPENCREATE if create else _READONLY
+            # An upgrade writes MLMD's new schema, so it cannot be read-only.
+            config.sqlite.connection_mode = _OPENCREATE if create else _READWRITE if upgrade else _READONLY
             mlmd = _connect(config, loc, upgrade)
     except BaseException:
         if lock is not None:

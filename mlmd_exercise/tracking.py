@@ -82,13 +82,6 @@ def _event(kind: int, role: str, artifact_id: int = 0, execution_id: int = 0) ->
     return event
 
 
-def _set_state(execution: pb.Execution, state: ExecutionState) -> None:
-    execution.last_known_state = pb.Execution.State.Value(state.value)
-    # The guide's `Trainer.state` property mirrors MLMD's `last_known_state`.
-    if "state" in schema.spec_for(Kind.EXECUTION, execution.type).properties:
-        execution.properties["state"].string_value = state.value
-
-
 def _retrying(write: Callable[[], T], recorded: Callable[[], Optional[T]], what: str) -> T:
     """Runs `write`; after an unclear failure, returns what `recorded` finds, or tries again."""
     for attempt in range(1, _ATTEMPTS + 1):
@@ -248,7 +241,7 @@ class Tracker:
         """
         spec = schema.spec_for(Kind.EXECUTION, type)
         execution = pb.Execution(type_id=self._type_id(spec), type=spec.name, name=name or uuid.uuid4().hex)
-        _set_state(execution, ExecutionState.RUNNING)
+        schema.set_execution_state(execution, ExecutionState.RUNNING)
         for key, value in {**(params or {}), **process.identity()}.items():
             schema.set_value(execution.custom_properties, key, value)
         experiment = experiment or self.experiment
@@ -352,7 +345,7 @@ class Run:
             # Update the stored execution itself: a proto with only the id set would
             # overwrite the execution's properties (an MLMD pitfall).
             [execution] = mlmd.get_executions_by_id([self.id])
-            _set_state(execution, state)
+            schema.set_execution_state(execution, state)
             if error is not None:
                 schema.set_value(execution.custom_properties, "error_type", type(error).__name__)
                 schema.set_value(execution.custom_properties, "error_message", str(error))

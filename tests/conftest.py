@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import List
 
@@ -14,15 +16,36 @@ import mlmd_exercise as mx
 from mlmd_exercise import cli, workflow
 
 
+# Set by scripts/with-postgres (make test, .ci/run): a throwaway server's base URL.
+PG_BASE = os.environ.get("MLMD_TEST_POSTGRES", "")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def new_location(backend: str, tmp_path: Path) -> str:
+    """A fresh store address: a file in tmp_path, or a new database on the test server."""
+    if backend == "sqlite":
+        return str(tmp_path / f"s{uuid.uuid4().hex[:8]}.db")
+    if not PG_BASE:
+        pytest.skip("MLMD_TEST_POSTGRES is not set: no PostgreSQL server to test against")
+    return PG_BASE.rstrip("/") + "/t_" + uuid.uuid4().hex[:16]
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request, tmp_path: Path) -> str:
+    """The address of a new store, once per backend."""
+    return new_location(request.param, tmp_path)
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
+    """An SQLite store file, for tests about files."""
     return tmp_path / "metadata.db"
 
 
 @pytest.fixture
-def store(db_path: Path) -> mx.Store:
-    """A fresh, empty, writable store."""
-    return mx.open_store(db_path, create=True)
+def store(db: str) -> mx.Store:
+    """A fresh, empty, writable store on each backend."""
+    return mx.open_store(db, create=True)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from conftest import digest, run_module
 from mlmd_exercise import cli
 
-COMMANDS = ["run", "lineage", "states", "graph", "ls", "show", "verify"]
+COMMANDS = ["run", "lineage", "states", "graph", "ls", "show", "verify", "abandon"]
 
 
 @pytest.fixture

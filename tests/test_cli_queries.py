@@ -8,7 +8,7 @@ import time
 import pytest
 
 import mlmd_exercise as mx
-from conftest import write
+from conftest import BACKENDS, new_location, write
 from mlmd_exercise import workflow
 
 RECORD_KEYS = {"id", "type", "uri", "state", "properties", "created_ms"}
@@ -17,18 +17,20 @@ EDGE_KEYS = {"artifact_id", "execution_id", "kind", "role"}
 ODD = "'; DROP TABLE Artifact; --"
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request, tmp_path_factory):
     """The exercise in 'default', breast_cancer in 'cancer', a failed run in an odd experiment."""
     workdir = tmp_path_factory.mktemp("world")
-    store = mx.open_store(workdir / "metadata.db", create=True)
+    address = new_location(request.param, workdir)
+    store = mx.open_store(address, create=True)
     exercise = workflow.run_demo(store, workdir)
     cancer = workflow.run_demo(store, workdir, experiment="cancer", dataset="breast_cancer")
     tracker = mx.Tracker(store, experiment=ODD)
     with pytest.raises(RuntimeError):
         with tracker.execution("Trainer", inputs={"examples": exercise.datasets[0]}):
             raise RuntimeError("out of memory")
-    return {"db": str(workdir / "metadata.db"), "exercise": exercise, "cancer": cancer}
+    # "db" is what a user passes to --db; "shown" is how messages name it (password masked).
+    return {"db": address, "shown": str(store), "exercise": exercise, "cancer": cancer}
 
 
 def _json(result):
@@ -120,10 +122,11 @@ def test_ls_executions_and_experiments(run_cli, world):
 def test_names_that_look_like_sql_are_data(run_cli, world, tmp_path):
     db = world["db"]
     assert run_cli("states", "--experiment", ODD, "--db", db).out == "FAILED  1\n"
+    shown = world["shown"]
     missing = run_cli("ls", "artifacts", "--experiment", ODD + "x", "--db", db)
-    assert (missing.code, missing.err.strip()) == (2, f"mlmd-exercise: error: no experiment named '{ODD}x' in {db}")
+    assert (missing.code, missing.err.strip()) == (2, f"mlmd-exercise: error: no experiment named '{ODD}x' in {shown}")
     bad_type = run_cli("ls", "artifacts", "--type", "x' OR '1'='1", "--db", db)
-    assert bad_type.err.strip() == f"mlmd-exercise: error: no artifact type named 'x' OR '1'='1' in {db}"
+    assert bad_type.err.strip() == f"mlmd-exercise: error: no artifact type named 'x' OR '1'='1' in {shown}"
     assert len(_json(run_cli("ls", "artifacts", "--json", "--db", db))) == 6  # Artifact still there
 
 
@@ -167,33 +170,33 @@ def test_bad_queries_are_one_line_and_exit_2(run_cli, world, args, message):
     result = run_cli(*args, "--db", world["db"])
     assert result.code == 2 and result.out == ""
     assert len(result.err.splitlines()) == 1
-    assert message.format(db=world["db"]) in result.err
+    assert message.format(db=world["shown"]) in result.err
 
 
-def test_verify_finds_deleted_and_modified_files(run_cli, tmp_path):
-    tracker = mx.Tracker(tmp_path / "m.db")
+def test_verify_finds_deleted_and_modified_files(run_cli, tmp_path, db):
+    tracker = mx.Tracker(db)
     data = tracker.log_dataset(write(tmp_path / "d.csv", "a,b\n"))
     with tracker.execution(inputs={"examples": data}) as run:
         run.log_model(write(tmp_path / "m.joblib", "model"), name="LR")
     tracker.log_dataset(write(tmp_path / "keep.csv", "k"))
-    ok = run_cli("verify", "--db", tmp_path / "m.db")
+    ok = run_cli("verify", "--db", db)
     assert (ok.code, ok.out) == (0, "checked 3 artifacts: all match\n")
 
     (tmp_path / "m.joblib").unlink()
     write(tmp_path / "d.csv", "a,b\n1,2\n")
-    bad = run_cli("verify", "--db", tmp_path / "m.db")
+    bad = run_cli("verify", "--db", db)
     assert bad.code == 1
     lines = bad.out.splitlines()
     assert lines[0].split()[:3] == ["modified", "artifact", str(data.id)]
     assert lines[1].split()[:3] == ["missing", "artifact", str(run.outputs["model"].id)]
     assert lines[-1] == "checked 3 artifacts: 2 missing or modified"
-    report = _json_lenient(run_cli("verify", "--json", "--db", tmp_path / "m.db"))
+    report = _json_lenient(run_cli("verify", "--json", "--db", db))
     assert [(p["problem"], p["artifact"]["id"]) for p in report["problems"]] == [
         ("modified", data.id), ("missing", run.outputs["model"].id)]
 
     # Logging the new content makes it the newest version: verify is happy again.
     tracker.log_dataset(tmp_path / "d.csv")
-    assert "1 missing or modified" in run_cli("verify", "--db", tmp_path / "m.db").out
+    assert "1 missing or modified" in run_cli("verify", "--db", db).out
 
 
 def _json_lenient(result):

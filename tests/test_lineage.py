@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -92,10 +93,10 @@ def test_walks_match_mlmds_get_lineage_subgraph(store, chain, start, direction, 
         (e.artifact_id, e.execution_id) for e in expected.events}
 
 
-def test_walk_refuses_bad_starts(store, chain, db_path):
-    with pytest.raises(mx.NotFoundError, match=f"^no artifact with id 999 in {db_path}$"):
+def test_walk_refuses_bad_starts(store, chain):
+    with pytest.raises(mx.NotFoundError, match=f"^no artifact with id 999 in {re.escape(str(store))}$"):
         mx.walk(store, artifact_id=999)
-    with pytest.raises(mx.NotFoundError, match=f"^no execution with id 999 in {db_path}$"):
+    with pytest.raises(mx.NotFoundError, match=f"^no execution with id 999 in {re.escape(str(store))}$"):
         mx.walk(store, execution_id=999)
     with pytest.raises(ValueError, match="exactly one"):
         mx.walk(store, artifact_id=1, execution_id=1)
@@ -121,10 +122,10 @@ def test_one_hop_of_a_run_with_no_events(tracker):
 
 
 @pytest.mark.parametrize("bad_id", [42, 0, -1])
-def test_unknown_execution_ids_are_named(store, db_path, bad_id):
+def test_unknown_execution_ids_are_named(store, bad_id):
     with pytest.raises(mx.NotFoundError) as e:
         mx.execution_lineage(store, bad_id)
-    assert str(e.value) == f"no execution with id {bad_id} in {db_path}"
+    assert str(e.value) == f"no execution with id {bad_id} in {store}"
 
 
 def test_counts_by_state_in_mlmd_order_only_states_present(tracker):

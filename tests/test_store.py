@@ -25,8 +25,8 @@ def test_create_makes_a_store_any_mlmd_client_reads(db_path: Path):
     assert str(store) == str(db_path)
 
 
-def test_read_only_open_never_writes(tracker, db_path: Path):
-    tracker.log_dataset(write(db_path.parent / "d.csv", "a"), split="train")
+def test_read_only_open_never_writes(db_path: Path):
+    mx.Tracker(db_path).log_dataset(write(db_path.parent / "d.csv", "a"), split="train")
     before = digest(db_path)
     reader = mx.open_store(db_path)
     assert mx.count_by_state(reader) == {}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
-from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
@@ -75,7 +75,7 @@ def test_logging_a_missing_path_names_it(tracker, tmp_path):
     assert tracker.store.mlmd.get_artifacts() == []
 
 
-def test_a_completed_run_records_inputs_params_outputs_and_metrics(tracker, tmp_path, train, db_path):
+def test_a_completed_run_records_inputs_params_outputs_and_metrics(tracker, tmp_path, train, db):
     model_file = write(tmp_path / "m.joblib", "model bytes")
     params = {"C": 0.5, "max_iter": 100, "fit_intercept": True, "solver": "lbfgs"}
     with tracker.execution("Trainer", inputs={"examples": train}, params=params,
@@ -87,9 +87,7 @@ def test_a_completed_run_records_inputs_params_outputs_and_metrics(tracker, tmp_
     assert (model.type, model.properties["name"], model.version) == ("SavedModel", "LR", 1)
 
     # Read everything back through a fresh MetadataStore: types survive the round trip.
-    config = pb.ConnectionConfig()
-    config.sqlite.filename_uri = str(db_path)
-    fresh = metadata_store.MetadataStore(config)
+    fresh = mx.open_store(db).mlmd
     [execution] = fresh.get_executions_by_id([run.id])
     assert execution.last_known_state == pb.Execution.COMPLETE
     assert execution.properties["state"].string_value == "COMPLETE"
@@ -135,7 +133,7 @@ def test_every_model_has_the_output_event_that_made_it(tracker, tmp_path, train)
     for i in range(3):
         with tracker.execution(inputs={"examples": train}) as run:
             run.log_model(write(tmp_path / "m.joblib", f"model {i}"), name="LR")
-    models = tracker.store.mlmd.get_artifacts_by_type("SavedModel")
+    models = sorted(tracker.store.mlmd.get_artifacts_by_type("SavedModel"), key=lambda m: m.id)
     assert [m.properties["version"].int_value for m in models] == [1, 2, 3]
     outputs = tracker.store.mlmd.get_events_by_artifact_ids([m.id for m in models])
     assert sorted(e.artifact_id for e in outputs if e.type == pb.Event.OUTPUT) == [m.id for m in models]
@@ -154,9 +152,9 @@ def test_an_unchanged_output_is_the_stored_artifact_with_a_new_event(tracker, tm
     assert sorted(e.execution_id for e in events) == [runs[0].id, runs[1].id]
 
 
-def test_misuse_is_named(tracker, tmp_path, train, db_path):
+def test_misuse_is_named(tracker, tmp_path, train):
     ghost = mx.ArtifactRecord(id=99, type="DataSet", uri="file:///x", state="LIVE")
-    with pytest.raises(mx.NotFoundError, match=f"^no artifact with id 99 in {db_path}$"):
+    with pytest.raises(mx.NotFoundError, match=f"^no artifact with id 99 in {re.escape(str(tracker.store))}$"):
         tracker.execution(inputs={"examples": ghost})
     with pytest.raises(mx.MlmdExerciseError, match="^an experiment name must not be empty, not ' '$"):
         tracker.execution(experiment=" ")

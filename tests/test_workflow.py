@@ -10,6 +10,7 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
+from conftest import BACKENDS, new_location
 from mlmd_exercise import workflow
 
 
@@ -48,8 +49,7 @@ def test_demo_records_two_artifacts_one_complete_execution_and_their_events(demo
     assert [e.id for e in store.mlmd.get_executions_by_context(context.id)] == [execution.id]
 
 
-def test_running_again_on_unchanged_data_reuses_the_dataset(tmp_path):
-    store = mx.open_store(tmp_path / "metadata.db", create=True)
+def test_running_again_on_unchanged_data_reuses_the_dataset(store, tmp_path):
     first = workflow.run_demo(store, tmp_path)
     second = workflow.run_demo(store, tmp_path, experiment="again")
     assert second.trainer.id != first.trainer.id
@@ -66,8 +66,7 @@ def test_running_again_on_unchanged_data_reuses_the_dataset(tmp_path):
     assert [(r, a.id) for r, a in trainer.outputs] == [("model", second.model.id)]
 
 
-def test_changed_data_is_the_next_version(tmp_path, monkeypatch):
-    store = mx.open_store(tmp_path / "metadata.db", create=True)
+def test_changed_data_is_the_next_version(store, tmp_path, monkeypatch):
     first = workflow.run_demo(store, tmp_path)
     original = workflow.make_dataset
     monkeypatch.setattr(workflow, "make_dataset", lambda: original().assign(feature2=lambda f: f.feature1 * 3))
@@ -77,10 +76,10 @@ def test_changed_data_is_the_next_version(tmp_path, monkeypatch):
     assert (first.datasets[0].version, second.datasets[0].version) == (1, 2)
 
 
-@pytest.fixture(scope="module")
-def cancer(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def cancer(request, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("cancer")
-    store = mx.open_store(workdir / "metadata.db", create=True)
+    store = mx.open_store(new_location(request.param, workdir), create=True)
     return workdir, store, workflow.run_demo(store, workdir, dataset="breast_cancer")
 
 
@@ -119,8 +118,7 @@ def test_the_split_is_the_same_on_every_run(cancer, tmp_path):
     assert again.datasets[1].properties["fingerprint"] == cancer[2].datasets[1].properties["fingerprint"]
 
 
-def test_an_unknown_dataset_is_named_before_anything_is_written(tmp_path):
-    store = mx.open_store(tmp_path / "metadata.db", create=True)
+def test_an_unknown_dataset_is_named_before_anything_is_written(store, tmp_path):
     with pytest.raises(mx.MlmdExerciseError, match="^unknown dataset 'mnist': use one of iris, wine, breast_cancer, digits$"):
         workflow.run_demo(store, tmp_path, dataset="mnist")
     assert not (tmp_path / "data").exists() and store.mlmd.get_artifacts() == []
@@ -129,12 +127,11 @@ def test_an_unknown_dataset_is_named_before_anything_is_written(tmp_path):
 @pytest.mark.parametrize("error, state", [
     (ValueError("bad data"), "FAILED"), (KeyboardInterrupt(), "CANCELED"),
 ])
-def test_a_training_failure_is_recorded_and_raised(tmp_path, monkeypatch, error, state):
+def test_a_training_failure_is_recorded_and_raised(store, tmp_path, monkeypatch, error, state):
     def broken(frame, path, scaled):
         raise error
 
     monkeypatch.setattr(workflow, "_train", broken)
-    store = mx.open_store(tmp_path / "metadata.db", create=True)
     with pytest.raises(type(error)):
         workflow.run_demo(store, tmp_path)
     [execution] = store.mlmd.get_executions()

@@ -1,0 +1,246 @@
+"""What each `mlmd-exercise` command does: parse results into library calls, print them.
+
+`cli` builds the parser and turns errors into exit codes; each `cmd_*` here
+makes the library calls for one command and prints the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Mapping
+
+from . import output as out
+from .errors import MlmdExerciseError
+
+PROG = "mlmd-exercise"
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _save_or_show_chart(counts: Mapping[str, int], path: Path, show: bool) -> None:
+    from . import render
+
+    if show and _has_display():
+        render.show_states_chart(counts)
+        return
+    if show:
+        print(f"{PROG}: no display ($DISPLAY is not set); saving the chart instead", file=sys.stderr)
+    print(f"chart of executions by state: {render.render_states_chart(counts, path)}")
+
+
+def _reader(args: argparse.Namespace):
+    from .store import open_store
+
+    return open_store(args.db, upgrade=args.upgrade_schema)
+
+
+# -- commands ---------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import render, workflow
+    from .address import DEFAULT_STORE, ENV_STORE
+    from .store import open_store
+
+    workdir = Path(args.workdir)
+    if not workdir.is_dir():
+        raise MlmdExerciseError(f"working directory '{args.workdir}' does not exist")
+    chart = Path(args.chart) if args.chart else workdir / "execution_states.png"
+    render.output_format(chart, render.CHART_FORMATS)  # before any work is done
+    db = args.db or os.environ.get(ENV_STORE) or workdir / DEFAULT_STORE
+    store = open_store(db, create=True, upgrade=args.upgrade_schema)
+
+    result = workflow.run_demo(store, workdir, experiment=args.experiment, dataset=args.dataset)
+    print(f"recorded in {store} (experiment '{result.experiment}'):")
+    rows = [(f"{a.properties.get('split', 'data')} split", *out.artifact_cells(a))
+            for a in result.datasets]
+    rows += [("model", *out.artifact_cells(result.model))]
+    if result.metrics is not None:
+        rows += [("metrics", *out.artifact_cells(result.metrics))]
+    rows += [(run.execution.type.lower(), *out.execution_cells(run.execution)) for run in result.runs]
+    print("\n".join(out.table(rows)))
+    if result.metrics is not None:
+        print("test metrics: " + ", ".join(
+            f"{k} {v}" for k, v in sorted(result.metrics.properties.items())
+            if k not in ("fingerprint", "version")))
+    print(f"executions by state: {out.format_counts(result.counts)}")
+    for run in result.runs:
+        print("lineage of " + "\n".join(out.format_lineage(run)))
+    _save_or_show_chart(result.counts, chart, args.show)
+    return EXIT_OK
+
+
+def _selection(args: argparse.Namespace):
+    """The walk a `lineage` or `graph` command asks for, or None for none."""
+    from .lineage import walk
+
+    if args.artifact is None and args.walk_execution is None:
+        return None
+    if args.artifact is not None and args.walk_execution is not None:
+        raise MlmdExerciseError("give --artifact or --execution, not both")
+    store = _reader(args)
+    graph = walk(store, artifact_id=args.artifact, execution_id=args.walk_execution,
+                 direction=args.direction, hops=args.hops)
+    start = ("artifact", args.artifact) if args.artifact is not None else (
+        "execution", args.walk_execution)
+    return store, graph, start
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from .lineage import execution_lineage
+
+    selected = _selection(args)
+    if selected is None:
+        if args.execution_id is None:
+            raise MlmdExerciseError("give an EXECUTION_ID, --artifact ID or --execution ID")
+        one = execution_lineage(_reader(args), args.execution_id)
+        if args.json:
+            _print_json(out.lineage_json(one))
+        else:
+            print("\n".join(out.format_lineage(one)))
+        return EXIT_OK
+    if args.execution_id is not None:
+        raise MlmdExerciseError("give an EXECUTION_ID or --artifact/--execution, not both")
+    _, graph, (kind, node_id) = selected
+    if args.json:
+        _print_json(out.graph_json(graph, start={"kind": kind, "id": node_id},
+                                   direction=args.direction, hops=args.hops))
+    else:
+        reach = "all hops" if args.hops is None else f"{args.hops} hops"
+        print("\n".join(out.format_graph(graph, f"{args.direction} lineage of {kind} {node_id}, {reach}")))
+    return EXIT_OK
+
+
+def cmd_states(args: argparse.Namespace) -> int:
+    from .lineage import count_by_state
+
+    if args.chart:
+        from . import render
+
+        render.output_format(args.chart, render.CHART_FORMATS)
+    store = _reader(args)
+    counts = count_by_state(store, args.experiment)
+    if args.json:
+        _print_json(counts)
+    else:
+        from .recovery import stale_runs
+
+        gone = len(stale_runs(store)) if counts.get("RUNNING") else 0
+        rows = [(state, str(n)) for state, n in counts.items()]
+        lines = out.table(rows, indent="") or ["no executions"]
+        if gone:
+            lines.append(f"{gone} of the RUNNING were interrupted: their process is gone "
+                         f"(mark them with '{PROG} abandon')")
+        print("\n".join(lines))
+    if args.chart:
+        _save_or_show_chart(counts, Path(args.chart), show=False)
+    return EXIT_OK
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from . import render
+    from .lineage import lineage_graph, with_experiments
+
+    render.check_graph_output(args.output)  # before the store is read
+    selected = _selection(args)
+    if selected is None:
+        store = _reader(args)
+        graph = lineage_graph(store)
+    else:
+        store, graph, _ = selected
+    if args.clusters:
+        graph = with_experiments(store, graph)
+    path = render.render_lineage(graph, args.output)
+    print(
+        f"lineage graph of {len(graph.artifacts)} artifacts and "
+        f"{len(graph.executions)} executions: {path}"
+    )
+    return EXIT_OK
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from . import browse
+
+    since = browse.parse_since(args.since) if args.since else None
+    if args.state and args.what != "executions":
+        raise MlmdExerciseError(f"--state filters executions, not {args.what}")
+    if (args.type or args.experiment) and args.what == "experiments":
+        raise MlmdExerciseError("--type and --experiment filter artifacts and executions, not experiments")
+    store = _reader(args)
+    if args.what == "artifacts":
+        found = browse.list_artifacts(store, type=args.type, experiment=args.experiment,
+                                      since_ms=since, limit=args.limit)
+    elif args.what == "executions":
+        found = browse.list_executions(store, type=args.type, experiment=args.experiment,
+                                       state=args.state, since_ms=since, limit=args.limit)
+    else:
+        found = browse.list_experiments(store, since_ms=since, limit=args.limit)
+    if args.json:
+        _print_json([out.record_json(r) for r in found])
+    else:
+        print("\n".join(out.format_listing(found) or [f"no {args.what}"]))
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from . import browse
+
+    show = browse.show_artifact if args.kind == "artifact" else browse.show_execution
+    detail = show(_reader(args), args.id)
+    if args.json:
+        _print_json({"kind": args.kind, "node": out.record_json(detail.node),
+                     "events": [dataclasses.asdict(e) for e in detail.events],
+                     "experiments": list(detail.experiments)})
+    else:
+        print("\n".join(out.format_detail(detail)))
+    return EXIT_OK
+
+
+def cmd_abandon(args: argparse.Namespace) -> int:
+    from . import browse
+    from .recovery import abandon, stale_runs
+    from .schema import ExecutionState
+    from .store import open_store
+
+    older = None
+    if args.older_than:
+        older = (time.time() * 1000 - browse.parse_since(args.older_than)) / 1000
+    store = open_store(args.db, create=not args.dry_run, upgrade=args.upgrade_schema)
+    stale = stale_runs(store, older)
+    reason = "process gone" + (f" or older than {args.older_than}" if args.older_than else "")
+    if not args.dry_run:
+        stale = abandon(store, stale, ExecutionState(args.state), reason=reason)
+    verb = "would mark" if args.dry_run else "marked"
+    for run in stale:
+        print(f"{verb} execution {run.id} ({run.type}, started {out.when(run.created_ms)}) {args.state}")
+    print(f"{len(stale)} stale RUNNING executions ({reason})" + (": none changed" if args.dry_run else ""))
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import verify
+
+    report = verify(_reader(args))
+    if args.json:
+        _print_json({"checked": report.checked, "problems": [
+            {"problem": p.kind, "artifact": out.record_json(p.artifact)} for p in report.problems]})
+    else:
+        for p in report.problems:
+            print(f"{p.kind:8}  artifact {p.artifact.id} ({p.artifact.type} v{p.artifact.version})  "
+                  f"{p.artifact.uri}")
+        print(f"checked {report.checked} artifacts: "
+              + (f"{len(report.problems)} missing or modified" if report.problems else "all match"))
+    return EXIT_OK if report.ok else EXIT_FAILED

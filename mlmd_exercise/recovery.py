@@ -1,0 +1,62 @@
+"""Runs that will never finish: RUNNING executions whose process is gone.
+
+A process killed in the middle of a run leaves its execution RUNNING forever.
+These functions find such runs and, only when asked, mark them FAILED (or
+CANCELED) with the reason as the custom property `abandoned`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import List, Optional, Sequence
+
+from ml_metadata.metadata_store.metadata_store import ListOptions
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+from . import process, schema
+from .records import ExecutionRecord
+from .schema import ExecutionState
+from .store import Store
+
+__all__ = ["ABANDONED", "stale_runs", "abandon"]
+
+ABANDONED = "abandoned"  # the custom property that says why a run was closed
+
+
+def _running(store: Store) -> List[pb.Execution]:
+    state = pb.Execution.State.Name(pb.Execution.RUNNING)
+    return store.mlmd.get_executions(list_options=ListOptions(filter_query=f"last_known_state = {state}"))
+
+
+def stale_runs(store: Store, older_than_s: Optional[float] = None,
+               now: Optional[float] = None) -> List[ExecutionRecord]:
+    """RUNNING executions whose process is known to be gone (it ran on this host
+    and no longer exists), and, with `older_than_s`, those started longer ago."""
+    cutoff = None if older_than_s is None else ((time.time() if now is None else now) - older_than_s) * 1000
+    found = []
+    for execution in _running(store):
+        record = schema.execution_record(execution)
+        too_old = cutoff is not None and execution.create_time_since_epoch <= cutoff
+        if too_old or process.is_gone(record.properties):
+            found.append(record)
+    return sorted(found, key=lambda r: r.id)
+
+
+def abandon(store: Store, runs: Sequence[ExecutionRecord],
+            state: ExecutionState = ExecutionState.FAILED, reason: str = "") -> List[ExecutionRecord]:
+    """Marks these runs `state`, if they are still RUNNING, with `abandoned` = reason.
+
+    Returns:
+        The runs it changed, as stored now.
+    """
+    changed = []
+    with store.writing():
+        ids = [r.id for r in runs]
+        for execution in store.mlmd.get_executions_by_id(ids) if ids else []:
+            if execution.last_known_state != pb.Execution.RUNNING:
+                continue  # it finished meanwhile: leave it be
+            schema.set_execution_state(execution, state)
+            execution.custom_properties[ABANDONED].string_value = reason or "marked stale by the user"
+            store.mlmd.put_executions([execution])
+            changed.append(schema.execution_record(execution))
+    return changed
