@@ -8,12 +8,13 @@ PYTHON ?= $(shell for p in $(PYTHONS); do \
 	$$p -c 'import sys; sys.exit(not (3, 9) <= sys.version_info[:2] <= (3, 11))' >/dev/null 2>&1 \
 	&& { echo $$p; break; }; done)
 
-.PHONY: help venv dot run lineage-graph test clean
+.PHONY: help venv dot run lineage-graph test stress clean
 
 help:
 	@echo "make run            create .venv, install, run the demo job (writes metadata.db, data/, models/)"
 	@echo "make lineage-graph  draw the store's lineage to lineage.svg and lineage.png"
-	@echo "make test           run the test suite"
+	@echo "make test           run the test suite (SQLite and a throwaway PostgreSQL server)"
+	@echo "make stress         8 writers x 200 runs at once, and 50 writers killed mid-run, on both"
 	@echo "make clean          remove what the demo job wrote"
 
 venv: $(BIN)/.installed
@@ -44,8 +45,17 @@ lineage-graph: venv dot
 	$(BIN)/mlmd-exercise graph --output lineage.svg
 	$(BIN)/mlmd-exercise graph --output lineage.png
 
+# The suite runs on SQLite and on a throwaway PostgreSQL server that lives only for it.
 test: venv dot
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	scripts/with-postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Full-size reliability checks: 8 writers x 200 runs, and 50 writers killed mid-run.
+stress: venv
+	rm -rf .stress && mkdir .stress
+	$(BIN)/python scripts/stress.py writers --store .stress/writers.db
+	$(BIN)/python scripts/stress.py kill --store .stress/kill.db
+	scripts/with-postgres bash -c '$(BIN)/python scripts/stress.py writers --store "$${MLMD_TEST_POSTGRES}writers" && $(BIN)/python scripts/stress.py kill --store "$${MLMD_TEST_POSTGRES}kill"'
+	rm -rf .stress
 
 clean:
 	rm -rf data models metrics metadata.db metadata.db-journal metadata.db-wal metadata.db-shm metadata.db.lock execution_states.png lineage.svg lineage.png

@@ -18,7 +18,7 @@ from .records import ExecutionRecord
 from .schema import ExecutionState
 from .store import Store
 
-__all__ = ["ABANDONED", "stale_runs", "abandon"]
+__all__ = ["ABANDONED", "stale_runs", "abandon", "check_store"]
 
 ABANDONED = "abandoned"  # the custom property that says why a run was closed
 
@@ -60,3 +60,24 @@ def abandon(store: Store, runs: Sequence[ExecutionRecord],
             store.mlmd.put_executions([execution])
             changed.append(schema.execution_record(execution))
     return changed
+
+
+def check_store(store: Store) -> List[str]:
+    """What is wrong with a store, after a crash say; an empty list if nothing is.
+
+    It looks for artifacts that no event joins to an execution (a write that
+    left half a run behind) and for type names registered twice.
+    """
+    problems: List[str] = []
+    artifacts = store.mlmd.get_artifacts()
+    joined = {e.artifact_id for e in store.mlmd.get_events_by_artifact_ids([a.id for a in artifacts])} \
+        if artifacts else set()
+    problems += [f"artifact {a.id} ({a.type}, {a.uri}) has no event: no run made or used it"
+                 for a in sorted(artifacts, key=lambda a: a.id) if a.id not in joined]
+    for getter, kind in ((store.mlmd.get_artifact_types, "artifact"),
+                         (store.mlmd.get_execution_types, "execution"),
+                         (store.mlmd.get_context_types, "context")):
+        names = [t.name for t in getter()]
+        problems += [f"{kind} type '{n}' is registered {names.count(n)} times"
+                     for n in sorted(set(names)) if names.count(n) > 1]
+    return problems

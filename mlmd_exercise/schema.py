@@ -159,24 +159,29 @@ def register_types(store, specs: Iterable[TypeSpec] = ALL_TYPES) -> Dict[str, in
     Raises:
         SchemaError: a stored type has a property of another type than declared.
     """
+    specs = list(specs)
+    stored_by_kind = {kind: _stored_types(store, kind) for kind in {s.kind for s in specs}}
+    todo = []
     ids: Dict[str, int] = {}
-    stored_by_kind: Dict[Kind, Dict[str, object]] = {}
+    # Every conflict is found before anything is written: a refused store is unchanged.
     for spec in specs:
-        if spec.kind not in stored_by_kind:
-            stored_by_kind[spec.kind] = _stored_types(store, spec.kind)
         stored = stored_by_kind[spec.kind].get(spec.name)
-        if stored is not None:
-            for key, ptype in spec.properties.items():
-                have = stored.properties.get(key)
-                if have is not None and have != ptype.value:
-                    raise SchemaError(
-                        f"type '{spec.name}' in the store has property '{key}' of type "
-                        f"{_TYPE_NAMES.get(have, have)}, but mlmd_exercise declares it "
-                        f"{ptype.name}"
-                    )
-            if all(key in stored.properties for key in spec.properties):
-                ids[spec.name] = stored.id
-                continue
+        if stored is None:
+            todo.append(spec)
+            continue
+        for key, ptype in spec.properties.items():
+            have = stored.properties.get(key)
+            if have is not None and have != ptype.value:
+                raise SchemaError(
+                    f"type '{spec.name}' in the store has property '{key}' of type "
+                    f"{_TYPE_NAMES.get(have, have)}, but mlmd_exercise declares it "
+                    f"{ptype.name}"
+                )
+        if all(key in stored.properties for key in spec.properties):
+            ids[spec.name] = stored.id
+        else:
+            todo.append(spec)
+    for spec in todo:
         ids[spec.name] = _put_type(store, spec)
     return ids
 

@@ -180,7 +180,9 @@ def _open_sqlite(loc: Location, create: bool, upgrade: bool) -> Store:
     assert path is not None
     _check_sqlite_path(path, loc, create)
     key = os.path.realpath(path)
-    lock = FileLock(Path(f"{path}.lock")) if create else None
+    lock_path = Path(f"{path}.lock")
+    made_lock = create and not lock_path.exists()
+    lock = FileLock(lock_path) if create else None
     try:
         with lock if lock is not None else contextlib.nullcontext():
             with _open_files_guard:
@@ -194,6 +196,8 @@ def _open_sqlite(loc: Location, create: bool, upgrade: bool) -> Store:
     except BaseException:
         if lock is not None:
             lock.close()
+            if made_lock:  # leave nothing beside a file we refused
+                lock_path.unlink(missing_ok=True)
         raise
     with _open_files_guard:
         _open_files[key] = _open_files.get(key, 0) + 1

@@ -152,10 +152,10 @@ def run_demo(
         The records written, each execution's lineage and the store's counts by state.
     """
     frame = load_bundled(dataset) if dataset else make_dataset()  # unknown names fail first
+    tracker = Tracker(store, experiment=experiment)  # then a store we cannot use
     workdir = Path(workdir)
     for sub in ("data", "models", "metrics") if dataset else ("data", "models"):
         (workdir / sub).mkdir(parents=True, exist_ok=True)
-    tracker = Tracker(store, experiment=experiment)
 
     if dataset:
         from sklearn.model_selection import train_test_split

@@ -1,0 +1,131 @@
+"""Many writers at once, writers killed mid-run, unclear outcomes: nothing lost, nothing twice.
+
+The full-size runs (8 writers x 200 runs, 50 kills) are `scripts/stress.py`; these
+are the same checks at a size that suits `make test`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ml_metadata import errors as mlmd_errors
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+import mlmd_exercise as mx
+from conftest import write
+from mlmd_exercise.recovery import abandon, check_store, stale_runs
+
+STRESS = Path(__file__).parent.parent / "scripts" / "stress.py"
+KILLS = {"sqlite": 50, "postgresql": 25}
+
+
+def _stress(*args: str) -> dict:
+    proc = subprocess.run([sys.executable, str(STRESS), *args], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.stdout, proc.stderr
+    report = json.loads(proc.stdout.splitlines()[-1])
+    assert proc.returncode == (0 if report["ok"] else 1)
+    return report
+
+
+def test_writers_at_once_on_a_brand_new_store_lose_nothing(db):
+    report = _stress("writers", "--store", db, "--writers", "4", "--runs", "50")
+    assert report["errors"] == [] and report["problems"] == []
+    assert report["recorded"] == report["complete"] == report["complete_with_input_and_output"] == 200
+    store = mx.open_store(db)
+    assert mx.count_by_state(store) == {"COMPLETE": 200}
+    names = sorted(t.name for t in store.mlmd.get_artifact_types())
+    assert names == ["DataSet", "Metrics", "SavedModel"]  # each type once
+    assert len(store.mlmd.get_contexts_by_type("Experiment")) == 1
+
+
+def test_writers_killed_at_random_moments_leave_a_consistent_store(db):
+    backend = "sqlite" if "://" not in db else "postgresql"
+    report = _stress("kill", "--store", db, "--kills", str(KILLS[backend]), "--seed", "7")
+    assert report["problems"] == [] and report["ok"]
+    assert report["runs"] > KILLS[backend]  # the writers did record between kills
+    store = mx.open_store(db, create=True)
+    running = mx.list_executions(store, state="RUNNING")
+    # Every interrupted run is recognised as such, and only when asked is it closed.
+    assert {r.id for r in stale_runs(store)} == {r.id for r in running}
+    closed = abandon(store, stale_runs(store), reason="killed in a test")
+    assert {r.id for r in closed} == {r.id for r in running}
+    assert "RUNNING" not in mx.count_by_state(store)
+    assert all(r.properties["abandoned"] == "killed in a test" for r in closed)
+    assert check_store(store) == []
+
+
+def test_a_live_run_is_not_stale_until_it_is_old(tracker):
+    run = tracker.execution()
+    assert stale_runs(tracker.store) == []
+    assert [r.id for r in stale_runs(tracker.store, older_than_s=0, now=10**10)] == [run.id]
+    run.finish()
+    assert stale_runs(tracker.store, older_than_s=0, now=10**10) == []
+
+
+@pytest.mark.parametrize("call", ["start", "finish"])
+def test_a_write_committed_but_not_acknowledged_is_not_recorded_twice(tracker, tmp_path, monkeypatch, call):
+    data = tracker.dataset(write(tmp_path / "d.csv", "d"))
+    real = tracker.store.mlmd.put_execution
+    failures = []
+
+    def commits_then_fails(*args, **kwargs):
+        result = real(*args, **kwargs)
+        if not failures and (call == "start") == (args[0].last_known_state == pb.Execution.RUNNING):
+            failures.append(1)
+            raise mlmd_errors.UnavailableError("connection lost after commit")
+        return result
+
+    monkeypatch.setattr(tracker.store.mlmd, "put_execution", commits_then_fails)
+    with tracker.execution(inputs={"examples": data}) as run:
+        run.log_model(write(tmp_path / "m.bin", "m"), name="M")
+    assert failures == [1]
+    assert [e.id for e in tracker.store.mlmd.get_executions()] == [run.id]
+    assert sorted(a.type for a in tracker.store.mlmd.get_artifacts()) == ["DataSet", "SavedModel"]
+    events = tracker.store.mlmd.get_events_by_execution_ids([run.id])
+    assert sorted(e.type for e in events) == [pb.Event.INPUT, pb.Event.OUTPUT]
+    assert run.outputs["model"].type == "SavedModel"
+
+
+def test_a_write_that_did_not_commit_is_tried_again(tracker, tmp_path, monkeypatch):
+    real = tracker.store.mlmd.put_execution
+    failures = []
+
+    def fails_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise mlmd_errors.AbortedError("database is locked")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tracker.store.mlmd, "put_execution", fails_once)
+    run = tracker.execution(inputs={"examples": tracker.dataset(write(tmp_path / "d.csv", "d"))})
+    assert failures == [1] and run.execution().state == "RUNNING"
+    assert len(tracker.store.mlmd.get_executions()) == 1
+
+
+def _duplicate_dataset_type(db: str) -> None:
+    """Adds a second `DataSet` type row, as concurrent raw MLMD clients can."""
+    sql = 'INSERT INTO "Type" (name, type_kind) VALUES (\'DataSet\', 1)'
+    if "://" not in db:  # plain SQL in a process with no MLMD store open on the file
+        code = f"import sqlite3; c = sqlite3.connect({db!r}); c.execute({sql!r}); c.commit()"
+        subprocess.run([sys.executable, "-c", code], check=True)
+        return
+    from mlmd_exercise.address import parse_location
+    from mlmd_exercise.postgres import Admin
+
+    loc = parse_location(db)
+    admin = Admin(loc, loc.dbname)
+    admin.run(sql.replace('"Type"', "type"))  # MLMD's tables are lower case on PostgreSQL
+    admin.close()
+
+
+def test_a_type_registered_twice_is_refused_by_name(db):
+    mx.Tracker(db)  # creates the store and its types
+    _duplicate_dataset_type(db)
+    with pytest.raises(mx.SchemaError, match="^artifact type 'DataSet' is registered twice in the store"):
+        mx.Tracker(db)
+    assert check_store(mx.open_store(db)) == ["artifact type 'DataSet' is registered 2 times"]
