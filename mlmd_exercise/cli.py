@@ -17,6 +17,7 @@ from .commands import (
     EXIT_FAILED,
     PROG,
     cmd_abandon,
+    cmd_check,
     cmd_graph,
     cmd_lineage,
     cmd_ls,
@@ -198,6 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list them, change nothing")
     _add_db(p, default=argparse.SUPPRESS)
     p.set_defaults(func=cmd_abandon)
+
+    p = sub.add_parser(
+        "check", help="check the store's consistency (after a crash, say)",
+        description="Check that every artifact is joined by an event to the run that made or "
+        "used it, and that no type name is registered twice. Exits 1 if anything is wrong.",
+    )
+    _add_json(p)
+    _add_db(p, default=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser(
         "verify", help="check recorded files against their content fingerprints",

@@ -230,6 +230,17 @@ def cmd_abandon(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from .recovery import check_store
+
+    problems = check_store(_reader(args))
+    if args.json:
+        _print_json({"problems": problems})
+    else:
+        print("\n".join(problems + [f"{len(problems)} problems" if problems else "store is consistent"]))
+    return EXIT_OK if not problems else EXIT_FAILED
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import verify
 

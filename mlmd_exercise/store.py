@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sqlite3
 import tempfile
 import threading
@@ -70,8 +71,30 @@ class Store:
             yield
 
 
+_PASSWORD_FIELD = re.compile(r'(password:\s*")((?:[^"\\]|\\.)*)(")')
+
+
+def _redact(text: str, password: str = "") -> str:
+    """The text with MLMD's `password: "..."` fields, and the password itself, masked."""
+    text = _PASSWORD_FIELD.sub(r"\1***\3", text)
+    return text.replace(password, "***") if password else text
+
+
+class _RedactPasswords(logging.Filter):
+    """MLMD's Python wrapper logs the whole ConnectionConfig, password included, at INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "password" in message:
+            record.msg, record.args = _redact(message), None
+        return True
+
+
+logging.getLogger("absl").addFilter(_RedactPasswords())
+
+
 @contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
+def _quiet_stderr(password: str) -> Iterator[None]:
     """Catches what MLMD's C++ layer writes to stderr (its PostgreSQL connection log)."""
     with _stderr_guard, tempfile.TemporaryFile() as sink:
         saved = os.dup(2)
@@ -83,7 +106,7 @@ def _quiet_stderr() -> Iterator[None]:
             os.close(saved)
             sink.seek(0)
             for line in sink.read().decode(errors="replace").splitlines():
-                log.debug("mlmd: %s", line)
+                log.debug("mlmd: %s", _redact(line, password))
 
 
 def _mlmd_reason(message: str) -> str:
@@ -96,10 +119,10 @@ def _mlmd_reason(message: str) -> str:
 
 def _connect(config: pb.ConnectionConfig, loc: Location, upgrade: bool) -> metadata_store.MetadataStore:
     try:
-        with _quiet_stderr():
+        with _quiet_stderr(loc.password):
             return metadata_store.MetadataStore(config, enable_upgrade_migration=upgrade)
     except RuntimeError as e:
-        reason = _mlmd_reason(str(e)).replace(loc.password, "***") if loc.password else _mlmd_reason(str(e))
+        reason = _redact(_mlmd_reason(str(e)), loc.password)
         log.debug("opening %s failed: %s", loc, reason)
         if "is older than library version" in reason:
             versions = reason.split(" is older than library version ")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -10,8 +11,9 @@ import pytest
 
 from conftest import digest, run_module
 from mlmd_exercise import cli
+from mlmd_exercise.address import parse_location
 
-COMMANDS = ["run", "lineage", "states", "graph", "ls", "show", "verify", "abandon"]
+COMMANDS = ["run", "lineage", "states", "graph", "ls", "show", "verify", "abandon", "check"]
 
 
 @pytest.fixture
@@ -163,3 +165,19 @@ def test_errors_are_one_line_without_traceback_in_a_real_process(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr == f"mlmd-exercise: error: no MLMD store at '{tmp_path / 'absent.db'}'\n"
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_mlmd_store_is_the_default_store_and_nothing_else_reaches_stderr(db, tmp_path):
+    env = {**os.environ, "MLMD_STORE": db}
+    run = run_module(["run", "--workdir", tmp_path], cwd=tmp_path, env=env)
+    assert run.returncode == 0 and run.stderr == ""  # no MLMD connection log lines
+    shown = str(parse_location(db))
+    assert f"recorded in {shown} (experiment 'default'):" in run.stdout
+    assert not (tmp_path / "metadata.db").exists()  # $MLMD_STORE wins over --workdir
+    states = run_module(["states"], cwd=tmp_path, env=env)
+    assert (states.returncode, states.stdout, states.stderr) == (0, "COMPLETE  1\n", "")
+    # Even the debug log masks the password (MLMD's own logs print the whole config).
+    verbose = run_module(["-v", "states"], cwd=tmp_path, env=env)
+    password = parse_location(db).password
+    assert verbose.returncode == 0
+    assert not password or password not in verbose.stderr + verbose.stdout

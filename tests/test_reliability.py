@@ -129,3 +129,34 @@ def test_a_type_registered_twice_is_refused_by_name(db):
     with pytest.raises(mx.SchemaError, match="^artifact type 'DataSet' is registered twice in the store"):
         mx.Tracker(db)
     assert check_store(mx.open_store(db)) == ["artifact type 'DataSet' is registered 2 times"]
+
+
+def test_check_and_abandon_from_the_command_line(run_cli, db, tmp_path):
+    tracker = mx.Tracker(db)
+    with tracker.execution(inputs={"examples": tracker.dataset(write(tmp_path / "d.csv", "d"))}):
+        pass
+    ok = run_cli("check", "--db", db)
+    assert (ok.code, ok.out) == (0, "store is consistent\n")
+    # A run whose process is gone: recorded by a child process that then exits.
+    code = ("import sys, mlmd_exercise as mx; t = mx.Tracker(sys.argv[1]); "
+            "t.execution(inputs={'examples': t.dataset(sys.argv[2])})")
+    subprocess.run([sys.executable, "-c", code, db, str(tmp_path / "d.csv")], check=True)
+    states = run_cli("states", "--db", db)
+    assert states.out.splitlines() == [
+        "RUNNING   1", "COMPLETE  1",
+        "1 of the RUNNING were interrupted: their process is gone (mark them with 'mlmd-exercise abandon')"]
+    dry = run_cli("abandon", "--dry-run", "--db", db)
+    assert dry.code == 0 and dry.out.startswith("would mark execution 2 (Trainer, started ")
+    assert mx.count_by_state(mx.open_store(db)) == {"RUNNING": 1, "COMPLETE": 1}
+    done = run_cli("abandon", "--state", "CANCELED", "--db", db)
+    assert done.out.splitlines()[-1] == "1 stale RUNNING executions (process gone)"
+    assert mx.count_by_state(mx.open_store(db)) == {"COMPLETE": 1, "CANCELED": 1}
+    assert run_cli("abandon", "--db", db).out == "0 stale RUNNING executions (process gone)\n"
+
+
+def test_check_reports_an_artifact_no_run_used(run_cli, db, tmp_path):
+    mx.Tracker(db).log_dataset(write(tmp_path / "lonely.csv", "x"))
+    bad = run_cli("check", "--db", db)
+    assert bad.code == 1
+    assert bad.out.splitlines()[0].startswith("artifact 1 (DataSet, file://")
+    assert bad.out.splitlines()[-1] == "1 problems"
