@@ -131,14 +131,14 @@ def cmd_states(args: argparse.Namespace) -> int:
         from . import render
 
         render.output_format(args.chart, render.CHART_FORMATS)
-    store = _reader(args)
-    counts = count_by_state(store, args.experiment)
+    # By address: on SQLite the count is then one SQL query, before MLMD opens the file.
+    counts = count_by_state(_reader(args) if args.upgrade_schema else args.db, args.experiment)
     if args.json:
         _print_json(counts)
     else:
         from .recovery import stale_runs
 
-        gone = len(stale_runs(store)) if counts.get("RUNNING") else 0
+        gone = len(stale_runs(_reader(args))) if counts.get("RUNNING") else 0
         rows = [(state, str(n)) for state, n in counts.items()]
         lines = out.table(rows, indent="") or ["no executions"]
         if gone:

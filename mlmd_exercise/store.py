@@ -16,7 +16,7 @@ import tempfile
 import threading
 import weakref
 from pathlib import Path
-from typing import Dict, Iterator, Union
+from typing import Callable, Dict, Iterator, Optional, TypeVar, Union
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
@@ -25,7 +25,7 @@ from .address import DEFAULT_STORE, Location, default_location, parse_location
 from .errors import StoreError
 from .locking import FileLock
 
-__all__ = ["Store", "open_store", "DEFAULT_STORE"]
+__all__ = ["Store", "open_store", "read_sqlite", "DEFAULT_STORE", "SCHEMA_VERSION"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ _READONLY = pb.SqliteMetadataSourceConfig.READONLY
 _READWRITE = pb.SqliteMetadataSourceConfig.READWRITE
 _OPENCREATE = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
 _MLMD_TABLE = "MLMDEnv"  # MLMD keeps its schema version here: every MLMD store has it
+SCHEMA_VERSION = 10  # the MLMD schema (ml-metadata 1.14 to 1.17) our plain SQL was checked against
+T = TypeVar("T")
 
 # SQLite files this process has an MLMD store open on. Python's sqlite3 must not
 # open those: closing its connection would drop MLMD's POSIX locks on the file.
@@ -49,10 +51,13 @@ class Store:
     """
 
     def __init__(self, mlmd: metadata_store.MetadataStore, location: Location, lock,
-                 closer=None) -> None:
+                 closer=None, sql=None) -> None:
         self.mlmd = mlmd
         self.location = location
         self._lock = lock
+        # PostgreSQL only: runs read-only SQL on a connection of its own (pg8000's
+        # run(sql, **params)); for SQLite, see `read_sqlite`.
+        self.sql = sql
         if closer is not None:
             weakref.finalize(self, closer)
 
@@ -234,6 +239,43 @@ def _open_sqlite(loc: Location, create: bool, upgrade: bool) -> Store:
     return Store(mlmd, loc, lock, close)
 
 
+def read_sqlite(location: Union[str, os.PathLike, Location], query: Callable[[sqlite3.Connection], T]
+                ) -> Optional[T]:
+    """Runs `query` with Python's sqlite3 on an SQLite MLMD store, read-only.
+
+    Plain SQL over MLMD's tables can be far faster than MLMD's API, but it is
+    only safe in a process with no MLMD store open on the same file (two SQLite
+    libraries in one process break each other's locks), and only for a schema
+    whose tables this package was checked against.
+
+    Returns:
+        What `query` returns, or None when this is not safe here: an MLMD store
+        is open on the file in this process, or the store's schema version is
+        not SCHEMA_VERSION.
+
+    Raises:
+        StoreError: as `open_store` would for this location.
+    """
+    loc = location if isinstance(location, Location) else parse_location(location)
+    path = loc.path
+    if path is None:
+        return None
+    _check_sqlite_path(path, loc, create=False)
+    with _open_files_guard:
+        if _open_files.get(os.path.realpath(path)):
+            return None
+        _inspect_sqlite(path, loc, create=False)
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            [(version,)] = con.execute(f"SELECT schema_version FROM {_MLMD_TABLE}").fetchall()
+            return query(con) if version == SCHEMA_VERSION else None
+        except sqlite3.DatabaseError as e:
+            log.debug("plain SQL on %s failed: %s", loc, e)
+            return None
+        finally:
+            con.close()
+
+
 # -- PostgreSQL -----------------------------------------------------------------------
 
 
@@ -267,11 +309,11 @@ def _open_postgres(loc: Location, create: bool, upgrade: bool) -> Store:
     except BaseException:
         admin.close()
         raise
-    return Store(mlmd, loc, lock if create else None, admin.close)
+    return Store(mlmd, loc, lock if create else None, admin.close, sql=admin.run)
 
 
 def open_store(
-    location: Union[str, os.PathLike, None] = None,
+    location: Union[str, os.PathLike, Location, None] = None,
     *,
     create: bool = False,
     upgrade: bool = False,
@@ -294,7 +336,10 @@ def open_store(
             database, another application's database, damaged, read-only when
             asked to write, of an older schema, unreachable, or refuses the login.
     """
-    loc = parse_location(default_location() if location is None else location)
+    if isinstance(location, Location):
+        loc = location
+    else:
+        loc = parse_location(default_location() if location is None else location)
     if loc.is_sqlite:
         return _open_sqlite(loc, create, upgrade)
     return _open_postgres(loc, create, upgrade)

@@ -112,6 +112,7 @@ class Tracker:
         self.store = store if isinstance(store, Store) else open_store(store, create=True)
         self.experiment = experiment
         self._type_ids: Dict[Tuple[Kind, str], int] = {}
+        self._context_ids: Dict[str, int] = {}  # experiment name -> context id, once stored
         self._register(schema.ALL_TYPES)
 
     def __repr__(self) -> str:
@@ -131,12 +132,17 @@ class Tracker:
         return self._type_ids[(spec.kind, spec.name)]
 
     def _context(self, name: str) -> pb.Context:
+        """The experiment to pass to put_execution with force_reuse_context: by id once it is
+        stored (MLMD then leaves the stored context as it is), else a new one."""
         if not name.strip():
             raise MlmdExerciseError(f"an experiment name must not be empty, not '{name}'")
-        stored = self.store.mlmd.get_context_by_type_and_name(schema.EXPERIMENT.name, name)
-        if stored is not None:
-            return stored
-        return pb.Context(type_id=self._type_id(schema.EXPERIMENT), name=name)
+        type_id = self._type_id(schema.EXPERIMENT)
+        if name not in self._context_ids:
+            stored = self.store.mlmd.get_context_by_type_and_name(schema.EXPERIMENT.name, name)
+            if stored is None:
+                return pb.Context(type_id=type_id, name=name)
+            self._context_ids[name] = stored.id
+        return pb.Context(id=self._context_ids[name], type_id=type_id, name=name)
 
     # -- artifacts ---------------------------------------------------------------
 
@@ -251,8 +257,9 @@ class Tracker:
             pairs = [(a, _event(pb.Event.INPUT, role)) for role, a in new]
 
             def write() -> int:
-                execution_id, _, _ = self.store.mlmd.put_execution(
-                    execution, pairs, [context], reuse_context_if_already_exist=True)
+                execution_id, _, [self._context_ids[experiment]] = self.store.mlmd.put_execution(
+                    execution, pairs, [context], reuse_context_if_already_exist=True,
+                    force_reuse_context=True)
                 return execution_id
 
             def recorded() -> Optional[int]:
@@ -264,7 +271,7 @@ class Tracker:
                 # Linking artifacts that already exist: their events, then their experiment.
                 self.store.mlmd.put_events(
                     [_event(pb.Event.INPUT, role, a.id, execution.id) for role, a in stored])
-                context = self.store.mlmd.get_context_by_type_and_name(schema.EXPERIMENT.name, experiment)
+                context = self._context(experiment)
                 self.store.mlmd.put_attributions_and_associations(
                     [pb.Attribution(artifact_id=a.id, context_id=context.id) for _, a in stored], [])
         return Run(self, execution.id, spec.name, execution.name, experiment)
@@ -359,7 +366,8 @@ class Run:
 
             def write() -> List[int]:
                 _, ids, _ = mlmd.put_execution(execution, pairs, [context],
-                                               reuse_context_if_already_exist=True)
+                                               reuse_context_if_already_exist=True,
+                                               force_reuse_context=True)
                 return ids
 
             def recorded() -> Optional[List[int]]:

@@ -1,0 +1,188 @@
+"""Recording many finished runs at once: imports and backfills.
+
+    runs = [RunSpec(inputs={"examples": ArtifactSpec("file:///d/1.csv")},
+                    outputs={"model": ArtifactSpec("file:///m/1.joblib", type="SavedModel")})
+            for ...]
+    record_runs(tracker, runs)
+
+Each batch is one `put_lineage_subgraph` call (one transaction) holding its
+runs, their new artifacts, the events between them and their experiment. An
+ArtifactSpec object used as one run's output and another's input is one
+artifact. Versions continue those already in the store at each URI; a spec
+with a fingerprint equal to the newest stored version's is that artifact.
+Nothing is read from disk: the files of a backfill may be long gone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Hashable, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+from . import schema
+from .content import FINGERPRINT
+from .errors import MlmdExerciseError
+from .records import ArtifactRecord, PropertyValue
+from .schema import ExecutionState, Kind
+from .tracking import Tracker, _event
+
+__all__ = ["ArtifactSpec", "RunSpec", "record_runs"]
+
+
+@dataclass(frozen=True, eq=False)
+class ArtifactSpec:
+    """An artifact of an imported run, by URI (no file is read)."""
+
+    uri: str
+    type: str = schema.DATASET.name
+    properties: Mapping[str, PropertyValue] = field(default_factory=dict)
+    fingerprint: str = ""  # "sha256:..." if known: then the same content is not stored twice
+
+
+@dataclass(frozen=True, eq=False)
+class RunSpec:
+    """A finished run to import: its artifacts by role, state, params and experiment."""
+
+    type: str = schema.TRAINER.name
+    inputs: Mapping[str, Union[ArtifactSpec, ArtifactRecord]] = field(default_factory=dict)
+    outputs: Mapping[str, ArtifactSpec] = field(default_factory=dict)
+    state: str = ExecutionState.COMPLETE.value
+    params: Mapping[str, PropertyValue] = field(default_factory=dict)
+    experiment: Optional[str] = None
+    name: Optional[str] = None  # unique per type; a UUID by default
+
+
+def _batches(runs: Iterable[RunSpec], size: int) -> Iterator[List[RunSpec]]:
+    batch: List[RunSpec] = []
+    for run in runs:
+        batch.append(run)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _Importer:
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+        self.mlmd = tracker.store.mlmd
+        self.stored: Dict[Hashable, int] = {}  # artifact key -> id, across batches
+        self.newest: Dict[Tuple[int, str], Tuple[int, str]] = {}  # (type id, uri) -> (version, fp)
+
+    @staticmethod
+    def _key(spec: ArtifactSpec, type_id: int) -> Hashable:
+        # Without a fingerprint, the spec object itself (compared by identity): the
+        # dicts keep it alive, so its identity is never reused by another object.
+        return (type_id, spec.uri, spec.fingerprint) if spec.fingerprint else spec
+
+    def _newest(self, type_id: int, uri: str) -> Tuple[int, str]:
+        if (type_id, uri) not in self.newest:
+            stored = [a for a in self.mlmd.get_artifacts_by_uri(uri) if a.type_id == type_id]
+            latest = max(stored, key=lambda a: (a.properties["version"].int_value, a.id), default=None)
+            self.newest[(type_id, uri)] = (
+                (latest.properties["version"].int_value, latest.custom_properties[FINGERPRINT].string_value)
+                if latest is not None else (0, ""))
+            if latest is not None and latest.custom_properties[FINGERPRINT].string_value:
+                self.stored.setdefault(
+                    (type_id, uri, latest.custom_properties[FINGERPRINT].string_value), latest.id)
+        return self.newest[(type_id, uri)]
+
+    def _artifact(self, spec: ArtifactSpec) -> Tuple[Hashable, Optional[pb.Artifact]]:
+        """The spec's key, and a new artifact proto if it is not stored yet."""
+        type_spec = schema.spec_for(Kind.ARTIFACT, spec.type)
+        type_id = self.tracker._type_id(type_spec)
+        key = self._key(spec, type_id)
+        version, _ = self._newest(type_id, spec.uri)
+        if key in self.stored:
+            return key, None
+        artifact = pb.Artifact(type_id=type_id, uri=spec.uri, state=pb.Artifact.LIVE)
+        values = dict(spec.properties, version=version + 1)
+        if spec.fingerprint:
+            values[FINGERPRINT] = spec.fingerprint
+        for name, value in values.items():
+            target = artifact.properties if name in type_spec.properties else artifact.custom_properties
+            schema.set_value(target, name, value)
+        self.newest[(type_id, spec.uri)] = (version + 1, spec.fingerprint)
+        return key, artifact
+
+    def batch(self, runs: List[RunSpec], experiment: str) -> None:
+        executions: List[pb.Execution] = []
+        artifacts: List[pb.Artifact] = []
+        index: Dict[Hashable, int] = {}  # artifact key -> index in `artifacts`
+        edges: List[Tuple[Optional[int], Optional[int], pb.Event]] = []
+
+        def link(position: int, role: str, given, kind: int) -> None:
+            if isinstance(given, ArtifactRecord):
+                edges.append((position, None, _event(kind, role, artifact_id=given.id)))
+                return
+            key, new = self._artifact(given)
+            if new is None and key not in index:
+                edges.append((position, None, _event(kind, role, artifact_id=self.stored[key])))
+                return
+            if key not in index:
+                index[key] = len(artifacts)
+                artifacts.append(new)
+            edges.append((position, index[key], _event(kind, role)))
+
+        for run in runs:
+            spec = schema.spec_for(Kind.EXECUTION, run.type)
+            execution = pb.Execution(type_id=self.tracker._type_id(spec), type=spec.name,
+                                     name=run.name or uuid.uuid4().hex)
+            try:
+                schema.set_execution_state(execution, ExecutionState(run.state))
+            except ValueError:
+                raise MlmdExerciseError(f"unknown state '{run.state}' of run '{execution.name}'") from None
+            for name, value in run.params.items():
+                schema.set_value(execution.custom_properties, name, value)
+            position = len(executions)
+            executions.append(execution)
+            for role, given in run.inputs.items():
+                link(position, role, given, pb.Event.INPUT)
+            for role, given in run.outputs.items():
+                link(position, role, given, pb.Event.OUTPUT)
+
+        # The full stored context, if any: put_lineage_subgraph updates contexts given by id.
+        context = self.mlmd.get_context_by_type_and_name(schema.EXPERIMENT.name, experiment) or \
+            self.tracker._context(experiment)
+        _, artifact_ids, _ = self.mlmd.put_lineage_subgraph(
+            executions, artifacts, [context], edges, reuse_context_if_already_exist=True)
+        for key, position in index.items():
+            self.stored[key] = artifact_ids[position]
+
+
+def record_runs(
+    tracker: Tracker,
+    runs: Iterable[RunSpec],
+    *,
+    batch_size: int = 1000,
+    progress: Optional[Callable[[int], None]] = None,
+) -> int:
+    """Records many finished runs, `batch_size` runs to a transaction.
+
+    Args:
+        tracker: where to record; runs without an experiment go to the tracker's.
+        runs: the runs; an iterable, so that a large import need not fit in memory.
+        batch_size: runs per transaction.
+        progress: called with the number of runs recorded so far after each batch.
+
+    Returns:
+        How many runs were recorded.
+    """
+    if batch_size <= 0:
+        raise MlmdExerciseError(f"batch size must be positive, not {batch_size}")
+    importer = _Importer(tracker)
+    done = 0
+    for batch in _batches(runs, batch_size):
+        by_experiment: Dict[str, List[RunSpec]] = {}
+        for run in batch:
+            by_experiment.setdefault(run.experiment or tracker.experiment, []).append(run)
+        with tracker.store.writing():
+            for experiment, group in by_experiment.items():
+                importer.batch(group, experiment)
+        done += len(batch)
+        if progress is not None:
+            progress(done)
+    return done

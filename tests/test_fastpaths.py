@@ -1,0 +1,154 @@
+"""Fast paths give what the plain MLMD calls give on the same store: counts, bulk imports."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+import mlmd_exercise as mx
+from conftest import write
+from mlmd_exercise import lineage, store as store_module
+from mlmd_exercise.address import parse_location
+from mlmd_exercise.bulk import ArtifactSpec, RunSpec, record_runs
+from mlmd_exercise.recovery import check_store
+from mlmd_exercise.schema import ExecutionState
+
+
+def _api_counts(mlmd, context_id=None):
+    executions = mlmd.get_executions() if context_id is None else mlmd.get_executions_by_context(context_id)
+    counts = {}
+    for e in executions:
+        name = pb.Execution.State.Name(e.last_known_state)
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _mixed_store(db: str, tmp_path) -> dict:
+    """Runs in every state across two experiments; returns the API's counts."""
+    tracker = mx.Tracker(db)
+    plan = [("a", "COMPLETE")] * 5 + [("a", "FAILED")] * 2 + [("b", "COMPLETE")] * 3 + [
+        ("b", "RUNNING"), ("a", "CANCELED"), ("b", "FAILED")]
+    for i, (experiment, state) in enumerate(plan):
+        run = tracker.execution(inputs={"examples": tracker.dataset(write(tmp_path / f"{i}.csv", str(i)))},
+                                experiment=experiment)
+        if state != "RUNNING":
+            run.finish(ExecutionState(state))
+    mlmd = tracker.store.mlmd
+    expected = {None: _api_counts(mlmd)}
+    for name in ("a", "b"):
+        expected[name] = _api_counts(mlmd, mlmd.get_context_by_type_and_name("Experiment", name).id)
+    return expected
+
+
+def test_counts_by_sql_equal_mlmds(db, tmp_path):
+    expected = _mixed_store(db, tmp_path)
+    gc.collect()  # the tracker's MLMD store is gone: plain SQL on an SQLite file is safe again
+    loc = parse_location(db)
+    if loc.is_sqlite:
+        assert store_module.read_sqlite(loc, lambda con: 1) == 1  # the SQL path is the one taken
+    for experiment in (None, "a", "b"):
+        by_address = mx.count_by_state(db, experiment)
+        by_store = mx.count_by_state(mx.open_store(db), experiment)
+        assert by_address == by_store == {k: v for k, v in expected[experiment].items()}
+        # ...in MLMD's order of states.
+        assert list(by_address) == [s.value for s in ExecutionState if s.value in by_address]
+    assert expected[None] == {"COMPLETE": 8, "FAILED": 3, "RUNNING": 1, "CANCELED": 1}
+    with pytest.raises(mx.NotFoundError, match="^no experiment named 'x' OR '1'='1' in"):
+        mx.count_by_state(db, "x' OR '1'='1")
+
+
+def test_sql_is_not_used_while_this_process_has_mlmd_on_the_file(db_path, tmp_path):
+    _mixed_store(str(db_path), tmp_path)
+    gc.collect()
+    held = mx.open_store(db_path)
+    assert store_module.read_sqlite(parse_location(str(db_path)), lambda con: 1) is None
+    assert mx.count_by_state(str(db_path)) == _api_counts(held.mlmd)
+    del held
+    gc.collect()
+    assert store_module.read_sqlite(parse_location(str(db_path)), lambda con: 1) == 1
+
+
+def test_an_unchecked_schema_version_falls_back_to_the_api(db, tmp_path, monkeypatch):
+    expected = _mixed_store(db, tmp_path)
+    gc.collect()
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 99)
+    monkeypatch.setattr(lineage, "SCHEMA_VERSION", 99)
+    assert store_module.read_sqlite(parse_location(db), lambda con: 1) is None
+    assert mx.count_by_state(db) == mx.count_by_state(mx.open_store(db)) == expected[None]
+
+
+def _chain_runs(n, prefix="file:///bulk", experiment=None):
+    """n Trainer runs in chains of 5: each run's model is the next run's input."""
+    data = ArtifactSpec(f"{prefix}/d0.csv", properties={"split": "train"})
+    previous = data
+    for i in range(n):
+        model = ArtifactSpec(f"{prefix}/m{i}.joblib", type="SavedModel", properties={"name": "M"})
+        yield RunSpec(inputs={"examples": previous}, outputs={"model": model},
+                      params={"i": i, "lr": 0.1}, experiment=experiment, name=f"import-{i}")
+        previous = model if (i + 1) % 5 else ArtifactSpec(f"{prefix}/d{i + 1}.csv")
+
+
+def test_bulk_import_is_what_the_api_would_record(db, tmp_path):
+    tracker = mx.Tracker(db, experiment="backfill")
+    seen = []
+    assert record_runs(tracker, _chain_runs(23), batch_size=4, progress=seen.append) == 23
+    assert seen == [4, 8, 12, 16, 20, 23]
+    mlmd = tracker.store.mlmd
+    executions = sorted(mlmd.get_executions(), key=lambda e: e.id)
+    assert len(executions) == 23 and all(e.last_known_state == pb.Execution.COMPLETE for e in executions)
+    assert executions[3].custom_properties["i"].int_value == 3
+    assert executions[3].properties["state"].string_value == "COMPLETE"
+    assert len(mlmd.get_artifacts_by_type("SavedModel")) == 23
+    assert len(mlmd.get_artifacts_by_type("DataSet")) == 5  # one per chain of 5
+    # A chain crosses batch boundaries: run 6's model leads back to chain 2's dataset.
+    newest = mlmd.get_artifacts_by_uri("file:///bulk/m9.joblib")[0]
+    up = mx.walk(tracker.store, artifact_id=newest.id, direction="upstream")
+    assert sorted(a.uri for a in up.artifacts.values()) == sorted(
+        ["file:///bulk/d5.csv"] + [f"file:///bulk/m{i}.joblib" for i in range(5, 10)])
+    assert len(up.executions) == 5
+    # The same answer as MLMD's own lineage query.
+    options = pb.LineageSubgraphQueryOptions(max_num_hops=100, direction=pb.LineageSubgraphQueryOptions.UPSTREAM)
+    options.starting_artifacts.filter_query = f"id = {newest.id}"
+    expected = mlmd.get_lineage_subgraph(options, ["artifacts", "executions"])
+    assert set(up.artifacts) == {a.id for a in expected.artifacts}
+    assert set(up.executions) == {e.id for e in expected.executions}
+    context = mlmd.get_context_by_type_and_name("Experiment", "backfill")
+    assert len(mlmd.get_executions_by_context(context.id)) == 23
+    assert check_store(tracker.store) == []
+
+
+def test_bulk_versions_continue_the_store_and_fingerprints_dedupe(tracker, tmp_path):
+    first = tracker.log_dataset(write(tmp_path / "d.csv", "v1"))
+    uri, digest = first.uri, first.properties["fingerprint"]
+    same = ArtifactSpec(uri, fingerprint=digest)
+    changed = ArtifactSpec(uri, fingerprint="sha256:" + "0" * 64)
+    unknown = ArtifactSpec(uri)  # no fingerprint: a new version
+    runs = [RunSpec(inputs={"examples": spec}) for spec in (same, changed, unknown)]
+    record_runs(tracker, runs, batch_size=2)
+    datasets = sorted(tracker.store.mlmd.get_artifacts_by_uri(uri), key=lambda a: a.id)
+    assert [a.properties["version"].int_value for a in datasets] == [1, 2, 3]
+    first_consumers = tracker.store.mlmd.get_events_by_artifact_ids([first.id])
+    assert len(first_consumers) == 1  # the run that gave the same fingerprint reused it
+
+
+def test_bulk_refuses_bad_input(tracker):
+    with pytest.raises(mx.MlmdExerciseError, match="^batch size must be positive, not 0$"):
+        record_runs(tracker, [], batch_size=0)
+    with pytest.raises(mx.MlmdExerciseError, match="^unknown state 'DONE' of run 'r1'$"):
+        record_runs(tracker, [RunSpec(state="DONE", name="r1")])
+    assert tracker.store.mlmd.get_executions() == []
+
+
+def test_an_experiments_own_properties_survive_its_runs(tracker, tmp_path):
+    tracker.execution(experiment="noted").finish()
+    context = tracker.store.mlmd.get_context_by_type_and_name("Experiment", "noted")
+    context.properties["note"].string_value = "baseline for the paper"
+    tracker.store.mlmd.put_contexts([context])
+    with tracker.execution(experiment="noted",
+                           inputs={"examples": tracker.dataset(write(tmp_path / "d.csv", "d"))}):
+        pass
+    record_runs(tracker, [RunSpec(experiment="noted")])
+    context = tracker.store.mlmd.get_context_by_type_and_name("Experiment", "noted")
+    assert context.properties["note"].string_value == "baseline for the paper"
