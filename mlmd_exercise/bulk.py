@@ -28,7 +28,7 @@ from .records import ArtifactRecord, PropertyValue
 from .schema import ExecutionState, Kind
 from .tracking import Tracker, _event
 
-__all__ = ["ArtifactSpec", "RunSpec", "record_runs"]
+__all__ = ["ArtifactSpec", "RunSpec", "record_runs", "read_runs"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,3 +186,65 @@ def record_runs(
         if progress is not None:
             progress(done)
     return done
+
+
+_RUN_KEYS = {"type", "inputs", "outputs", "state", "params", "experiment", "name"}
+_ARTIFACT_KEYS = {"uri", "type", "properties", "fingerprint", "ref"}
+
+
+def read_runs(lines: Iterable[str], source: str = "<input>") -> Iterator[RunSpec]:
+    """Runs from JSON lines, one run an object:
+
+        {"type": "Trainer", "experiment": "2023", "name": "run-17", "params": {"C": 1.0},
+         "inputs": {"examples": {"uri": "s3://b/train.csv", "ref": "train"}},
+         "outputs": {"model": {"uri": "s3://b/m17", "type": "SavedModel", "ref": "m17"}}}
+
+    Artifacts with the same "ref" are one artifact (a model one run wrote and the
+    next one read). Lazily, so that an import need not fit in memory.
+
+    Raises:
+        MlmdExerciseError: a line that is not such an object, naming the line.
+    """
+    import json
+
+    refs: Dict[str, ArtifactSpec] = {}
+
+    def artifact(data, where: str) -> ArtifactSpec:
+        if not isinstance(data, dict) or not isinstance(data.get("uri"), str):
+            raise MlmdExerciseError(f"{where}: an artifact needs a \"uri\" string")
+        unknown = sorted(set(data) - _ARTIFACT_KEYS)
+        if unknown:
+            raise MlmdExerciseError(f"{where}: unknown artifact key '{unknown[0]}'")
+        ref = data.get("ref")
+        if ref is not None and ref in refs:
+            return refs[ref]
+        spec = ArtifactSpec(data["uri"], type=data.get("type", schema.DATASET.name),
+                            properties=data.get("properties") or {},
+                            fingerprint=data.get("fingerprint", ""))
+        if ref is not None:
+            refs[ref] = spec
+        return spec
+
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"line {number} of '{source}'"
+        try:
+            data = json.loads(line)
+        except ValueError as e:
+            raise MlmdExerciseError(f"{where} is not JSON: {e}") from None
+        if not isinstance(data, dict):
+            raise MlmdExerciseError(f"{where} is not a JSON object")
+        unknown = sorted(set(data) - _RUN_KEYS)
+        if unknown:
+            raise MlmdExerciseError(f"{where}: unknown key '{unknown[0]}'")
+        sides = {}
+        for side in ("inputs", "outputs"):
+            given = data.get(side)
+            given = {} if given is None else given
+            if not isinstance(given, dict):
+                raise MlmdExerciseError(f"{where}: \"{side}\" must map roles to artifacts")
+            sides[side] = {role: artifact(a, where) for role, a in given.items()}
+        yield RunSpec(type=data.get("type", schema.TRAINER.name), state=data.get("state", "COMPLETE"),
+                      params=data.get("params") or {}, experiment=data.get("experiment"),
+                      name=data.get("name"), **sides)

@@ -19,6 +19,7 @@ from .commands import (
     cmd_abandon,
     cmd_check,
     cmd_graph,
+    cmd_import,
     cmd_lineage,
     cmd_ls,
     cmd_run,
@@ -199,6 +200,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list them, change nothing")
     _add_db(p, default=argparse.SUPPRESS)
     p.set_defaults(func=cmd_abandon)
+
+    p = sub.add_parser(
+        "import", help="record many finished runs from JSON lines (imports, backfills)",
+        description="Record finished runs, one JSON object a line (see the README), a batch "
+        "per transaction. Artifacts with the same \"ref\" are one artifact; versions continue "
+        "those in the store. Shows progress on a terminal.",
+    )
+    p.add_argument("file", metavar="FILE", help="the runs, as JSON lines; - for standard input")
+    p.add_argument("--experiment", default="default", metavar="NAME",
+                   help="the experiment of runs that name none (default: default)")
+    p.add_argument("--batch-size", type=_positive("batch size"), default=1000, metavar="N",
+                   help="runs per transaction (default: 1000)")
+    _add_db(p, default=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser(
         "check", help="check the store's consistency (after a crash, say)",

@@ -230,6 +230,49 @@ def cmd_abandon(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Progress:
+    """A one-line progress count on stderr, shown only on a terminal and after a moment."""
+
+    def __init__(self, what: str, delay: float = 0.5) -> None:
+        self.what, self.start, self.delay, self.shown = what, time.monotonic(), delay, False
+
+    def __call__(self, done: int) -> None:
+        elapsed = time.monotonic() - self.start
+        if sys.stderr.isatty() and elapsed >= self.delay:
+            rate = done / elapsed if elapsed else 0
+            sys.stderr.write(f"\r{self.what}: {done:,} runs ({rate:,.0f}/s)")
+            sys.stderr.flush()
+            self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .bulk import read_runs, record_runs
+    from .store import open_store
+    from .tracking import Tracker
+
+    path = Path(args.file)
+    if args.file != "-" and not path.is_file():
+        raise MlmdExerciseError(f"'{args.file}' does not exist" if not path.exists()
+                                else f"'{args.file}' is not a file")
+    tracker = Tracker(open_store(args.db, create=True, upgrade=args.upgrade_schema),
+                      experiment=args.experiment)
+    progress = _Progress("importing")
+    started = time.monotonic()
+    with (sys.stdin if args.file == "-" else path.open()) as lines:
+        try:
+            done = record_runs(tracker, read_runs(lines, args.file), batch_size=args.batch_size,
+                               progress=progress)
+        finally:
+            progress.close()
+    elapsed = time.monotonic() - started
+    print(f"imported {done:,} runs into {tracker.store} in {elapsed:.1f} s")
+    return EXIT_OK
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from .recovery import check_store
 

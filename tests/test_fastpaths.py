@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import io
+import json
+import sys
 
 import pytest
 from ml_metadata.proto import metadata_store_pb2 as pb
@@ -152,3 +155,71 @@ def test_an_experiments_own_properties_survive_its_runs(tracker, tmp_path):
     record_runs(tracker, [RunSpec(experiment="noted")])
     context = tracker.store.mlmd.get_context_by_type_and_name("Experiment", "noted")
     assert context.properties["note"].string_value == "baseline for the paper"
+
+
+def _jsonl(path, runs):
+    path.write_text("".join(json.dumps(r) + "\n" for r in runs))
+    return path
+
+
+def test_import_command_reads_json_lines_with_refs(run_cli, db, tmp_path):
+    runs = [{"name": f"r{i}", "experiment": "old" if i < 3 else None, "params": {"C": 0.5, "deep": True},
+             "inputs": {"examples": {"uri": "s3://bucket/train.csv", "ref": "train"}},
+             "outputs": {"model": {"uri": f"s3://bucket/m{i}", "type": "SavedModel", "ref": f"m{i}",
+                                   "properties": {"name": "LR"}}}}
+            for i in range(7)]
+    runs = [{k: v for k, v in r.items() if v is not None} for r in runs]
+    result = run_cli("import", _jsonl(tmp_path / "runs.jsonl", runs), "--batch-size", "2",
+                     "--experiment", "imported", "--db", db)
+    assert result.code == 0 and result.out.startswith("imported 7 runs into ")
+    store = mx.open_store(db)
+    [train] = store.mlmd.get_artifacts_by_uri("s3://bucket/train.csv")  # one artifact, by ref
+    assert len(store.mlmd.get_events_by_artifact_ids([train.id])) == 7
+    assert mx.count_by_state(store, "old") == {"COMPLETE": 3}
+    assert mx.count_by_state(store, "imported") == {"COMPLETE": 4}
+    [r5] = [e for e in store.mlmd.get_executions() if e.name == "r5"]
+    assert r5.custom_properties["deep"].bool_value is True
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json}\n", "line 1 of '{file}' is not JSON"),
+    ("\n[1, 2]\n", "line 2 of '{file}' is not a JSON object"),
+    ('{"inputs": {"x": {"path": "a"}}}\n', "line 1 of '{file}': an artifact needs a \"uri\" string"),
+    ('{"inputs": {"x": {"uri": "a", "color": 1}}}\n', "line 1 of '{file}': unknown artifact key 'color'"),
+    ('{"outputs": []}\n', "line 1 of '{file}': \"outputs\" must map roles to artifacts"),
+    ('{"when": 1}\n', "line 1 of '{file}': unknown key 'when'"),
+    ('{"state": "DONE", "name": "r"}\n', "unknown state 'DONE' of run 'r'"),
+])
+def test_import_names_the_bad_line(run_cli, db, tmp_path, text, message):
+    path = tmp_path / "runs.jsonl"
+    path.write_text(text)
+    result = run_cli("import", path, "--db", db)
+    assert result.code == 2 and len(result.err.splitlines()) == 1
+    assert message.format(file=path) in result.err
+    assert mx.count_by_state(mx.open_store(db)) == {}
+
+
+def test_import_of_a_missing_file_is_named(run_cli, db, tmp_path):
+    result = run_cli("import", tmp_path / "nope.jsonl", "--db", db)
+    assert (result.code, result.err.strip()) == (2, f"mlmd-exercise: error: '{tmp_path / 'nope.jsonl'}' does not exist")
+
+
+def test_progress_shows_on_a_terminal_after_a_moment(monkeypatch):
+    from mlmd_exercise.commands import _Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    progress = _Progress("importing", delay=0.0)
+    progress(1000)
+    progress(2000)
+    progress.close()
+    assert screen.getvalue().startswith("\rimporting: 1,000 runs (")
+    assert "\rimporting: 2,000 runs (" in screen.getvalue() and screen.getvalue().endswith("\n")
+    quiet = _Progress("importing", delay=3600)  # too soon to bother anyone
+    quiet(10)
+    quiet.close()
+    assert screen.getvalue().count("importing") == 2
