@@ -5,81 +5,59 @@ lineage questions. Everything returned is a plain record, never an MLMD proto.
 
     import mlmd_exercise as mx
     tracker = mx.Tracker("metadata.db")
-    train = tracker.log_dataset("data/train.csv", split="train")
+    train = tracker.dataset("data/train.csv", split="train")
     with tracker.execution("Trainer", inputs={"examples": train}) as run:
         run.log_model("models/m.joblib", name="LogisticRegressionModel")
     print(mx.count_by_state(tracker.store))
+
+Names are imported from their modules on first use (PEP 562), so that a query
+command pays only for the modules it needs: start-up time is part of the product.
 """
 
-from .browse import (
-    ExperimentRecord,
-    NodeDetail,
-    find_by_fingerprint,
-    list_artifacts,
-    list_executions,
-    list_experiments,
-    show_artifact,
-    show_execution,
-)
-from .errors import MlmdExerciseError, NotFoundError, RenderError, SchemaError, StoreError
-from .content import fingerprint
-from .lineage import (
-    count_by_state,
-    execution_lineage,
-    get_artifact,
-    get_execution,
-    lineage_graph,
-    walk,
-    with_experiments,
-)
-from .records import ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageEdge, LineageGraph
-from .schema import ExecutionState
-from .store import Store, open_store
-from .tracking import Run, Tracker
-from .verify import Problem, VerifyReport, verify
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "__version__",
+# public name -> the module that defines it
+_EXPORTS = {
     # store
-    "Store",
-    "open_store",
+    "Store": "store", "open_store": "store",
     # writing
-    "Tracker",
-    "Run",
-    "ExecutionState",
-    "fingerprint",
+    "Tracker": "tracking", "Run": "tracking", "Pending": "tracking",
+    "ExecutionState": "schema", "fingerprint": "content",
+    "record_runs": "bulk", "RunSpec": "bulk", "ArtifactSpec": "bulk",
     # reading
-    "get_artifact",
-    "get_execution",
-    "execution_lineage",
-    "walk",
-    "lineage_graph",
-    "with_experiments",
-    "count_by_state",
+    "get_artifact": "lineage", "get_execution": "lineage", "execution_lineage": "lineage",
+    "walk": "lineage", "lineage_graph": "lineage", "with_experiments": "lineage",
+    "count_by_state": "counting",
     # looking around
-    "list_artifacts",
-    "list_executions",
-    "list_experiments",
-    "show_artifact",
-    "show_execution",
-    "find_by_fingerprint",
-    "ExperimentRecord",
-    "NodeDetail",
-    "verify",
-    "VerifyReport",
-    "Problem",
+    "list_artifacts": "browse", "list_executions": "browse", "list_experiments": "browse",
+    "show_artifact": "browse", "show_execution": "browse", "find_by_fingerprint": "browse",
+    "ExperimentRecord": "browse", "NodeDetail": "browse",
+    "verify": "verify", "VerifyReport": "verify", "Problem": "verify",
+    "check_store": "recovery", "stale_runs": "recovery", "abandon": "recovery",
     # records
-    "ArtifactRecord",
-    "ExecutionRecord",
-    "ExecutionLineage",
-    "LineageEdge",
-    "LineageGraph",
+    "ArtifactRecord": "records", "ExecutionRecord": "records", "ExecutionLineage": "records",
+    "LineageEdge": "records", "LineageGraph": "records",
     # errors
-    "MlmdExerciseError",
-    "StoreError",
-    "SchemaError",
-    "NotFoundError",
-    "RenderError",
-]
+    "MlmdExerciseError": "errors", "StoreError": "errors", "SchemaError": "errors",
+    "NotFoundError": "errors", "RenderError": "errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlmd_exercise' has no attribute '{name}'")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(__all__)

@@ -73,7 +73,7 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_walk(parser: argparse.ArgumentParser) -> None:
-    from .lineage import DIRECTIONS
+    from .records import DIRECTIONS
 
     parser.add_argument("--artifact", type=_positive("artifact id"), metavar="ID",
                         help="start from this artifact")

@@ -125,7 +125,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def cmd_states(args: argparse.Namespace) -> int:
-    from .lineage import count_by_state
+    from .counting import count_by_state
 
     if args.chart:
         from . import render
@@ -136,9 +136,11 @@ def cmd_states(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(counts)
     else:
-        from .recovery import stale_runs
+        gone = 0
+        if counts.get("RUNNING"):  # only then is MLMD needed, to look at those runs
+            from .recovery import stale_runs
 
-        gone = len(stale_runs(_reader(args))) if counts.get("RUNNING") else 0
+            gone = len(stale_runs(_reader(args)))
         rows = [(state, str(n)) for state, n in counts.items()]
         lines = out.table(rows, indent="") or ["no executions"]
         if gone:

@@ -3,32 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-from collections import Counter
-from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from . import schema
 from .errors import NotFoundError
-from .records import ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageEdge, LineageGraph
-from .schema import ExecutionState
-from .address import default_location, parse_location
-from .store import SCHEMA_VERSION, Store, open_store, read_sqlite
+from .records import DIRECTIONS, ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageEdge, LineageGraph
+from .store import Store
 
 __all__ = [
     "DIRECTIONS",
     "get_execution",
     "get_artifact",
     "execution_lineage",
-    "count_by_state",
     "lineage_graph",
     "walk",
     "with_experiments",
 ]
 
 _KINDS = {pb.Event.INPUT: "INPUT", pb.Event.OUTPUT: "OUTPUT"}
-DIRECTIONS = ("upstream", "downstream", "both")
 
 
 def get_execution(store: Store, execution_id: int) -> ExecutionRecord:
@@ -99,70 +93,6 @@ def execution_lineage(store: Store, execution_id: int) -> ExecutionLineage:
         )
 
     return ExecutionLineage(execution, inputs=side("INPUT"), outputs=side("OUTPUT"))
-
-
-_COUNT = "SELECT last_known_state, COUNT(*) FROM execution GROUP BY last_known_state"
-_COUNT_IN = ("SELECT e.last_known_state, COUNT(*) FROM execution e "
-             "JOIN association a ON a.execution_id = e.id WHERE a.context_id = {} "
-             "GROUP BY e.last_known_state")
-_EXPERIMENT_ID = ("SELECT c.id FROM context c JOIN type t ON t.id = c.type_id "
-                  "WHERE t.name = 'Experiment' AND t.type_kind = 2 AND c.name = {}")
-
-
-def _by_name(rows) -> Dict[str, int]:
-    counts = Counter({pb.Execution.State.Name(state): n for state, n in rows})
-    return {s.value: counts[s.value] for s in ExecutionState if counts[s.value]}
-
-
-def _sqlite_counts(con, experiment: Optional[str]):
-    if experiment is None:
-        return con.execute(_COUNT).fetchall()
-    # Parameters, never string formatting: the name is data.
-    found = con.execute(_EXPERIMENT_ID.format("?"), (experiment,)).fetchall()
-    return None if not found else con.execute(_COUNT_IN.format("?"), (found[0][0],)).fetchall()
-
-
-def _postgres_counts(sql, experiment: Optional[str]):
-    if sql("SELECT schema_version FROM mlmdenv")[0][0] != SCHEMA_VERSION:
-        return None
-    if experiment is None:
-        return sql(_COUNT)
-    found = sql(_EXPERIMENT_ID.format(":name"), name=experiment)
-    return None if not found else sql(_COUNT_IN.format(":id"), id=found[0][0])
-
-
-def count_by_state(store: Union[Store, str, os.PathLike, None],
-                   experiment: Optional[str] = None) -> Dict[str, int]:
-    """Numbers of executions by `last_known_state`, only states present, in MLMD's order.
-
-    Counting does not need the executions themselves: on PostgreSQL, and on an
-    SQLite store given by its address (with no MLMD store open on it in this
-    process), it is one SQL query over MLMD's tables, when their schema is the
-    one this package was checked against; otherwise MLMD's API.
-
-    Args:
-        store: an open store, or a store address (None: the default store).
-        experiment: count only this experiment's executions.
-
-    Raises:
-        NotFoundError: no experiment has that name.
-        StoreError: the address cannot be opened.
-    """
-    if not isinstance(store, Store):
-        loc = parse_location(default_location() if store is None else store)
-        rows = read_sqlite(loc, lambda con: _sqlite_counts(con, experiment)) if loc.is_sqlite else None
-        if rows is not None:
-            return _by_name(rows)
-        store = open_store(loc)
-    elif store.sql is not None:
-        rows = _postgres_counts(store.sql, experiment)
-        if rows is not None:
-            return _by_name(rows)
-    if experiment is None:
-        executions = store.mlmd.get_executions()
-    else:
-        executions = store.mlmd.get_executions_by_context(experiment_id(store, experiment))
-    return _by_name(Counter(e.last_known_state for e in executions).items())
 
 
 def lineage_graph(store: Store, execution_id: Optional[int] = None) -> LineageGraph:

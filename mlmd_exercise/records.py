@@ -6,13 +6,17 @@ ever see these. They are frozen so that a record can be shared safely.
 
 from __future__ import annotations
 
+import enum
 import posixpath
 from dataclasses import dataclass, field
 from typing import Dict, Mapping, Tuple, Union
 from urllib.parse import unquote, urlparse
 
 __all__ = [
+    "ExecutionState",
+    "ArtifactState",
     "PropertyValue",
+    "DIRECTIONS",
     "ArtifactRecord",
     "ExecutionRecord",
     "LineageEdge",
@@ -21,6 +25,31 @@ __all__ = [
 ]
 
 PropertyValue = Union[str, int, float, bool]
+DIRECTIONS = ("upstream", "downstream", "both")  # of a lineage walk
+
+
+class ExecutionState(str, enum.Enum):
+    """MLMD's `Execution.last_known_state`, which every MLMD tool reads, in the proto's
+    order: a state's position is its number in MLMD's tables."""
+
+    UNKNOWN = "UNKNOWN"
+    NEW = "NEW"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    FAILED = "FAILED"
+    CACHED = "CACHED"
+    CANCELED = "CANCELED"
+
+
+class ArtifactState(str, enum.Enum):
+    UNKNOWN = "UNKNOWN"
+    PENDING = "PENDING"
+    LIVE = "LIVE"
+    MARKED_FOR_DELETION = "MARKED_FOR_DELETION"
+    DELETED = "DELETED"
+    ABANDONED = "ABANDONED"
+    REFERENCE = "REFERENCE"
+
 
 
 @dataclass(frozen=True)

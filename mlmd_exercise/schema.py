@@ -14,7 +14,7 @@ from typing import Dict, Iterable, Mapping, MutableMapping, Tuple
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from .errors import SchemaError
-from .records import ArtifactRecord, ExecutionRecord, PropertyValue
+from .records import ArtifactRecord, ArtifactState, ExecutionRecord, ExecutionState, PropertyValue
 
 __all__ = [
     "Kind",
@@ -46,26 +46,6 @@ class PropertyType(enum.Enum):
     DOUBLE = pb.DOUBLE
 
 
-class ExecutionState(str, enum.Enum):
-    """MLMD's `Execution.last_known_state`, which every MLMD tool reads."""
-
-    UNKNOWN = "UNKNOWN"
-    NEW = "NEW"
-    RUNNING = "RUNNING"
-    COMPLETE = "COMPLETE"
-    FAILED = "FAILED"
-    CACHED = "CACHED"
-    CANCELED = "CANCELED"
-
-
-class ArtifactState(str, enum.Enum):
-    UNKNOWN = "UNKNOWN"
-    PENDING = "PENDING"
-    LIVE = "LIVE"
-    MARKED_FOR_DELETION = "MARKED_FOR_DELETION"
-    DELETED = "DELETED"
-    ABANDONED = "ABANDONED"
-    REFERENCE = "REFERENCE"
 
 
 @dataclass(frozen=True)

@@ -12,27 +12,28 @@ import logging
 import os
 import re
 import sqlite3
-import tempfile
 import threading
 import weakref
 from pathlib import Path
-from typing import Callable, Dict, Iterator, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, Optional, TypeVar, Union
 
-from ml_metadata.metadata_store import metadata_store
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 from .address import DEFAULT_STORE, Location, default_location, parse_location
 from .errors import StoreError
 from .locking import FileLock
+
+if TYPE_CHECKING:
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as pb
 
 __all__ = ["Store", "open_store", "read_sqlite", "DEFAULT_STORE", "SCHEMA_VERSION"]
 
 log = logging.getLogger(__name__)
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-_READONLY = pb.SqliteMetadataSourceConfig.READONLY
-_READWRITE = pb.SqliteMetadataSourceConfig.READWRITE
-_OPENCREATE = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+# SqliteMetadataSourceConfig.ConnectionMode values (ml_metadata is imported only to connect,
+# so that plain-SQL commands such as `states` do not pay for it; tests check these).
+_READONLY, _READWRITE, _OPENCREATE = 1, 2, 3
 _MLMD_TABLE = "MLMDEnv"  # MLMD keeps its schema version here: every MLMD store has it
 SCHEMA_VERSION = 10  # the MLMD schema (ml-metadata 1.14 to 1.17) our plain SQL was checked against
 T = TypeVar("T")
@@ -50,7 +51,7 @@ class Store:
     `str(store)` names the store for messages, with any password masked.
     """
 
-    def __init__(self, mlmd: metadata_store.MetadataStore, location: Location, lock,
+    def __init__(self, mlmd: "metadata_store.MetadataStore", location: Location, lock,
                  closer=None, sql=None) -> None:
         self.mlmd = mlmd
         self.location = location
@@ -101,6 +102,8 @@ logging.getLogger("absl").addFilter(_RedactPasswords())
 @contextlib.contextmanager
 def _quiet_stderr(password: str) -> Iterator[None]:
     """Catches what MLMD's C++ layer writes to stderr (its PostgreSQL connection log)."""
+    import tempfile
+
     with _stderr_guard, tempfile.TemporaryFile() as sink:
         saved = os.dup(2)
         os.dup2(sink.fileno(), 2)
@@ -122,7 +125,9 @@ def _mlmd_reason(message: str) -> str:
     return message.strip().splitlines()[0] if message.strip() else "unknown error"
 
 
-def _connect(config: pb.ConnectionConfig, loc: Location, upgrade: bool) -> metadata_store.MetadataStore:
+def _connect(config: "pb.ConnectionConfig", loc: Location, upgrade: bool) -> "metadata_store.MetadataStore":
+    from ml_metadata.metadata_store import metadata_store
+
     try:
         with _quiet_stderr(loc.password):
             return metadata_store.MetadataStore(config, enable_upgrade_migration=upgrade)
@@ -216,6 +221,8 @@ def _open_sqlite(loc: Location, create: bool, upgrade: bool) -> Store:
             with _open_files_guard:
                 if not _open_files.get(key):
                     _inspect_sqlite(path, loc, create)
+            from ml_metadata.proto import metadata_store_pb2 as pb
+
             config = pb.ConnectionConfig()
             config.sqlite.filename_uri = str(path)
             # An upgrade writes MLMD's new schema, so it cannot be read-only.
@@ -297,6 +304,8 @@ def _open_postgres(loc: Location, create: bool, upgrade: bool) -> Store:
                     )
                 if not create:
                     raise StoreError(f"database '{loc.dbname}' of store '{loc}' holds no MLMD store")
+            from ml_metadata.proto import metadata_store_pb2 as pb
+
             config = pb.ConnectionConfig()
             pg = config.postgresql
             pg.host, pg.port, pg.dbname = loc.host, str(loc.port), loc.dbname

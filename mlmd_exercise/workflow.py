@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 
 from . import lineage
+from .counting import count_by_state
 from .errors import MlmdExerciseError
 from .records import ArtifactRecord, ExecutionLineage, ExecutionRecord
 from .store import Store
@@ -197,5 +198,5 @@ def run_demo(
         model=model,
         metrics=metrics,
         runs=tuple(lineage.execution_lineage(store, run.id) for run in runs),
-        counts=lineage.count_by_state(store),
+        counts=count_by_state(store),
     )

@@ -12,7 +12,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
 from conftest import write
-from mlmd_exercise import lineage, store as store_module
+from mlmd_exercise import counting, store as store_module
 from mlmd_exercise.address import parse_location
 from mlmd_exercise.bulk import ArtifactSpec, RunSpec, record_runs
 from mlmd_exercise.recovery import check_store
@@ -77,7 +77,7 @@ def test_an_unchecked_schema_version_falls_back_to_the_api(db, tmp_path, monkeyp
     expected = _mixed_store(db, tmp_path)
     gc.collect()
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", 99)
-    monkeypatch.setattr(lineage, "SCHEMA_VERSION", 99)
+    monkeypatch.setattr(counting, "SCHEMA_VERSION", 99)
     assert store_module.read_sqlite(parse_location(db), lambda con: 1) is None
     assert mx.count_by_state(db) == mx.count_by_state(mx.open_store(db)) == expected[None]
 

@@ -82,3 +82,28 @@ def test_types_of_the_users_own_are_declared_on_the_fly():
     assert schema.spec_for(schema.Kind.EXECUTION, "Trainer") is schema.TRAINER
     with pytest.raises(mx.SchemaError, match="^a type name must not be empty, not ' '$"):
         schema.spec_for(schema.Kind.EXECUTION, " ")
+
+
+def test_constants_kept_outside_the_protos_match_them():
+    # records and store avoid importing ml_metadata (start-up time); they must agree with it.
+    from mlmd_exercise import store as store_module
+
+    assert [s.value for s in schema.ExecutionState] == [
+        pb.Execution.State.Name(n) for n in sorted(pb.Execution.State.values())]
+    assert [s.value for s in schema.ArtifactState] == [
+        pb.Artifact.State.Name(n) for n in sorted(pb.Artifact.State.values())]
+    modes = pb.SqliteMetadataSourceConfig
+    assert (store_module._READONLY, store_module._READWRITE, store_module._OPENCREATE) == (
+        modes.READONLY, modes.READWRITE, modes.READWRITE_OPENCREATE)
+
+
+def test_a_states_count_by_address_does_not_import_ml_metadata(tmp_path):
+    import subprocess
+    import sys
+
+    mx.Tracker(tmp_path / "m.db").execution().finish()
+    code = ("import sys, mlmd_exercise.cli as c; code = c.main(['states', '--db', sys.argv[1]]); "
+            "print(sorted(m for m in sys.modules if m.startswith('ml_metadata'))); sys.exit(code)")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.db")],
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines() == ["COMPLETE  1", "[]"]

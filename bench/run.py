@@ -1,0 +1,349 @@
+#!/usr/bin/env python3
+"""`make bench`: mlmd_exercise against raw MLMD and the exercise's ORM, side by side.
+
+    python bench/run.py [--quick] [--cache DIR]
+
+Each measurement runs in a process of its own (so that no two SQLite libraries
+ever share a file in one process, and start-up is measured cold), after a
+warm-up, several times; the table shows medians with min-max, the ratios, and
+whether each target is met. Stores of 1k to 200k runs are built once with the
+bulk path and kept in the cache directory. --quick: smaller sizes, fewer repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PYTHON = sys.executable
+CLI = str(Path(PYTHON).with_name("mlmd-exercise"))
+CHAIN = 25  # runs per lineage chain: a model is the next run's input, so 20 hops exist
+
+
+def child(what: str, *args) -> dict:
+    """Runs `run.py --child WHAT ARGS` and returns the JSON it prints."""
+    proc = subprocess.run([PYTHON, __file__, "--child", what, *map(str, args)],
+                          capture_output=True, text=True, timeout=1800)
+    if proc.returncode:
+        raise SystemExit(f"bench step {what} {args} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def summary(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+# -- measurements, each run in a child process ------------------------------------------------
+
+
+def record_per_run(kind: str, runs: int, warmup: int) -> dict:
+    sys.path.insert(0, str(HERE))
+    workdir = Path(tempfile.mkdtemp(prefix="bench-record-"))
+    times = []
+    try:
+        if kind == "ours":
+            import mlmd_exercise as mx
+
+            tracker = mx.Tracker(workdir / "metadata.db")
+            for i in range(warmup + runs):
+                (workdir / f"d{i}.csv").write_text(f"data {i}")
+                (workdir / f"m{i}.joblib").write_text(f"model {i}")
+            for i in range(warmup + runs):
+                start = time.perf_counter()
+                with tracker.execution("Trainer", experiment="bench",
+                                       inputs={"examples": tracker.dataset(workdir / f"d{i}.csv")}) as run:
+                    run.log_model(workdir / f"m{i}.joblib", name="M")
+                times.append(time.perf_counter() - start)
+        elif kind == "sqlite-floor":
+            import sqlite3
+
+            con = sqlite3.connect(workdir / "floor.db", isolation_level=None)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("CREATE TABLE node (id INTEGER PRIMARY KEY, kind TEXT, uri TEXT)")
+            con.execute("CREATE TABLE event (a INT, e INT, kind INT)")
+            for i in range(warmup + runs):
+                start = time.perf_counter()
+                con.execute("BEGIN")
+                d = con.execute("INSERT INTO node (kind, uri) VALUES ('DataSet', ?)", (f"d{i}",)).lastrowid
+                e = con.execute("INSERT INTO node (kind, uri) VALUES ('Trainer', '')").lastrowid
+                m = con.execute("INSERT INTO node (kind, uri) VALUES ('SavedModel', ?)", (f"m{i}",)).lastrowid
+                con.executemany("INSERT INTO event VALUES (?, ?, ?)", [(d, e, 3), (m, e, 4)])
+                con.execute("COMMIT")
+                times.append(time.perf_counter() - start)
+        else:
+            from reference import OrmRecorder, RawMlmd
+
+            recorder = {"orm": lambda: OrmRecorder(str(workdir / "orm.db")).record_run,
+                        "mlmd-six-calls": lambda: RawMlmd(str(workdir / "raw.db")).record_run_six_calls,
+                        "mlmd-one-call": lambda: RawMlmd(str(workdir / "raw.db")).record_run_one_call}[kind]()
+            for i in range(warmup + runs):
+                start = time.perf_counter()
+                recorder(i)
+                times.append(time.perf_counter() - start)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return summary([t * 1000 for t in times[warmup:]])
+
+
+def chain_runs(n: int, offset: int = 0):
+    from mlmd_exercise.bulk import ArtifactSpec, RunSpec
+
+    previous = None
+    for i in range(offset, offset + n):
+        if i % CHAIN == 0 or previous is None:
+            previous = ArtifactSpec(f"file:///bench/data/{i}.csv", properties={"split": "train"})
+        model = ArtifactSpec(f"file:///bench/models/{i}.joblib", type="SavedModel", properties={"name": "M"})
+        yield RunSpec(inputs={"examples": previous}, outputs={"model": model}, params={"C": 1.0})
+        previous = model
+
+
+def bulk(kind: str, path: str, runs: int) -> dict:
+    sys.path.insert(0, str(HERE))
+    start = time.perf_counter()
+    if kind == "ours":
+        import mlmd_exercise as mx
+        from mlmd_exercise.bulk import record_runs
+
+        record_runs(mx.Tracker(path, experiment="bench"), chain_runs(runs))
+    else:
+        from reference import RawMlmd
+
+        raw = RawMlmd(path)
+        for first in range(0, runs, 1000):
+            raw.record_runs_bulk(first, min(1000, runs - first))
+    elapsed = time.perf_counter() - start
+    return {"runs_per_second": runs / elapsed, "seconds": elapsed}
+
+
+def newest_model(mlmd) -> int:
+    from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
+
+    [model] = mlmd.get_artifacts(list_options=ListOptions(limit=1, order_by=OrderByField.ID, is_asc=False))
+    return model.id
+
+
+def lineage(kind: str, path: str, reps: int) -> dict:
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    if kind == "ours":
+        import mlmd_exercise as mx
+
+        store = mx.open_store(path)
+        start_id = newest_model(store.mlmd)
+
+        def query():
+            graph = mx.walk(store, artifact_id=start_id, direction="upstream", hops=20)
+            return len(graph.artifacts), len(graph.executions)
+    else:
+        config = pb.ConnectionConfig()
+        config.sqlite.filename_uri = path
+        config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READONLY
+        mlmd = metadata_store.MetadataStore(config)
+        start_id = newest_model(mlmd)
+
+        def query():
+            options = pb.LineageSubgraphQueryOptions(
+                max_num_hops=20, direction=pb.LineageSubgraphQueryOptions.UPSTREAM)
+            options.starting_artifacts.filter_query = f"id = {start_id}"
+            graph = mlmd.get_lineage_subgraph(options, ["artifacts", "executions", "events"])
+            return len(graph.artifacts), len(graph.executions)
+    nodes = query()
+    for _ in range(5):
+        query()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        query()
+        times.append((time.perf_counter() - start) * 1000)
+    return {**summary(times), "nodes": nodes}
+
+
+def counts(kind: str, path: str, reps: int) -> dict:
+    times, result = [], None
+    for i in range(reps + 1):
+        start = time.perf_counter()
+        if kind == "ours":
+            import mlmd_exercise as mx
+
+            result = mx.count_by_state(path)  # by address: SQL, nothing else open on the file
+        else:
+            from collections import Counter
+
+            from ml_metadata.metadata_store import metadata_store
+            from ml_metadata.proto import metadata_store_pb2 as pb
+
+            if i == 0:
+                config = pb.ConnectionConfig()
+                config.sqlite.filename_uri = path
+                config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READONLY
+                mlmd = metadata_store.MetadataStore(config)
+            result = {pb.Execution.State.Name(k): v
+                      for k, v in Counter(e.last_known_state for e in mlmd.get_executions()).items()}
+        if i:  # the first is the warm-up
+            times.append((time.perf_counter() - start) * 1000)
+    return {**summary(times), "counts": result}
+
+
+CHILDREN = {"record": record_per_run, "bulk": bulk, "lineage": lineage, "counts": counts}
+
+
+# -- the suite ----------------------------------------------------------------------------------
+
+
+def build_store(cache: Path, size: int) -> tuple:
+    """The cached store of `size` runs, built with the bulk path if missing."""
+    path = cache / f"store-{size}.db"
+    if path.exists():
+        return path, None
+    tmp = cache / f"building-{size}.db"
+    for leftover in cache.glob(f"building-{size}.db*"):
+        leftover.unlink()
+    result = child("bulk", "ours", tmp, size)
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{tmp}{suffix}").exists():
+            os.replace(f"{tmp}{suffix}", f"{path}{suffix}")
+    Path(f"{tmp}.lock").unlink(missing_ok=True)
+    return path, result
+
+
+def wall(command, cwd=None, reps=5, env=None) -> dict:
+    times = []
+    for i in range(reps + 1):
+        start = time.perf_counter()
+        subprocess.run(command, cwd=cwd, check=True, capture_output=True, env=env)
+        if i:
+            times.append(time.perf_counter() - start)
+    return summary(times)
+
+
+def fmt(s: dict, unit: str = "ms", digits: int = 2) -> str:
+    return f"{s['median']:.{digits}f} {unit} [{s['min']:.{digits}f}-{s['max']:.{digits}f}]"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats: under a minute")
+    parser.add_argument("--cache", default=str(HERE / ".cache"), help="where built stores are kept")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        what, *rest = args.child
+        typed = [int(a) if a.isdigit() else a for a in rest]
+        print(json.dumps(CHILDREN[what](*typed)))
+        return 0
+
+    quick = args.quick
+    sizes = [1000, 10000] if quick else [1000, 10000, 50000, 200000]
+    runs, reps = (30, 10) if quick else (200, 40)
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    began = time.time()
+    rows = []  # (what, reference, ours, ratio, target, met)
+
+    print(f"machine: {os.cpu_count()} cores, {sys.platform}, Python {sys.version.split()[0]}; "
+          f"{'quick' if quick else 'full'} run", flush=True)
+
+    rec = {k: child("record", k, runs, 10) for k in
+           ("orm", "mlmd-six-calls", "mlmd-one-call", "sqlite-floor", "ours")}
+    for k in ("orm", "mlmd-six-calls", "mlmd-one-call", "sqlite-floor"):
+        rows.append((f"record one run: {k}", fmt(rec[k]), fmt(rec["ours"]),
+                     f"{rec[k]['median'] / rec['ours']['median']:.1f}x",
+                     "<= 3 ms and >= 10x the ORM" if k == "orm" else "",
+                     "yes" if k != "orm" else
+                     ("yes" if rec["ours"]["median"] <= 3 and rec["orm"]["median"] >= 10 * rec["ours"]["median"]
+                      else "NO")))
+
+    bulk_runs = 5000 if quick else 20000
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        raw_bulk = child("bulk", "raw", f"{tmp}/raw.db", bulk_runs)
+        our_bulk = child("bulk", "ours", f"{tmp}/ours.db", bulk_runs)
+    rows.append((f"bulk record {bulk_runs:,} runs", f"{raw_bulk['runs_per_second']:,.0f} runs/s",
+                 f"{our_bulk['runs_per_second']:,.0f} runs/s",
+                 f"{our_bulk['runs_per_second'] / raw_bulk['runs_per_second']:.1f}x", ">= 5,000 runs/s",
+                 "yes" if our_bulk["runs_per_second"] >= 5000 else "NO"))
+
+    stores = {}
+    for size in sizes:
+        path, built = build_store(cache, size)
+        stores[size] = path
+        if built is not None:
+            rows.append((f"build the {size:,}-run store (bulk)", "", f"{built['runs_per_second']:,.0f} runs/s",
+                         "", ">= 5,000 runs/s", "yes" if built["runs_per_second"] >= 5000 else "NO"))
+
+    first_lineage = None
+    for size in sizes:
+        raw = child("lineage", "raw", stores[size], reps)
+        ours = child("lineage", "ours", stores[size], reps)
+        if raw["nodes"] != ours["nodes"]:
+            raise SystemExit(f"lineage at {size}: MLMD found {raw['nodes']}, we found {ours['nodes']}")
+        first_lineage = first_lineage or ours["median"]
+        flat = ours["median"] <= 1.5 * first_lineage
+        rows.append((f"lineage 20 hops up, {size:,} runs", fmt(raw), fmt(ours),
+                     f"{raw['median'] / ours['median']:.1f}x", "<= 3 ms, flat" if size == sizes[-1] else "",
+                     "yes" if ours["median"] <= 3 and flat else "NO"))
+
+    for size in sizes:
+        count_reps = 3 if size >= 50000 else 5
+        raw = child("counts", "raw", stores[size], count_reps)
+        ours = child("counts", "ours", stores[size], count_reps)
+        if raw["counts"] != ours["counts"]:
+            raise SystemExit(f"counts at {size}: MLMD says {raw['counts']}, we say {ours['counts']}")
+        rows.append((f"count executions by state, {size:,}", fmt(raw), fmt(ours),
+                     f"{raw['median'] / ours['median']:.1f}x",
+                     "<= 100 ms" if size == sizes[-1] else "", "yes" if ours["median"] <= 100 else "NO"))
+
+    store10k = str(stores[10000])
+    cold_reps = 3 if quick else 7
+    bare = wall([PYTHON, "-c", "import ml_metadata.metadata_store.metadata_store"], reps=cold_reps)
+    for name, command in (("lineage", [CLI, "lineage", "--artifact", "1", "--hops", "4", "--db", store10k]),
+                          ("states", [CLI, "states", "--db", store10k]),
+                          ("ls", [CLI, "ls", "executions", "--limit", "10", "--db", store10k])):
+        ours = wall(command, reps=cold_reps)
+        ratio = ours["median"] / bare["median"]
+        rows.append((f"cold start: {name} (vs bare MLMD import)", fmt(bare, "s"), fmt(ours, "s"),
+                     f"{ratio:.2f}x of it", "<= 1.5x", "yes" if ratio <= 1.5 else "NO"))
+
+    demo_reps = 2 if quick else 3
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "exercise.py"
+        from reference import EXERCISE_SCRIPT  # noqa: E402 (bench/ is on the path)
+
+        script.write_text(EXERCISE_SCRIPT)
+        env = {**os.environ, "BENCH_DIR": str(HERE)}
+        times = {"exercise": [], "ours": []}
+        for i in range(demo_reps + 1):
+            for kind, command in (("exercise", [PYTHON, str(script)]), ("ours", [CLI, "run"])):
+                work = Path(tmp) / f"{kind}-{i}"
+                work.mkdir()
+                start = time.perf_counter()
+                subprocess.run(command, cwd=work, check=True, capture_output=True, env=env)
+                if i:
+                    times[kind].append(time.perf_counter() - start)
+        ex, ours = summary(times["exercise"]), summary(times["ours"])
+        rows.append(("demo job end to end", fmt(ex, "s"), fmt(ours, "s"),
+                     f"{ex['median'] / ours['median']:.2f}x", "faster than the exercise",
+                     "yes" if ours["median"] < ex["median"] else "NO"))
+
+    headers = ("what", "reference", "mlmd_exercise", "ratio", "target", "met")
+    widths = [max(len(str(r[i])) for r in rows + [headers]) for i in range(len(headers))]
+    print()
+    for row in [headers, tuple("-" * w for w in widths), *rows]:
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |")
+    print(f"\n{time.time() - began:.0f} s in all; medians with [min-max]; ratio = reference / ours "
+          "(for bulk and cold start: ours / reference)")
+    return 0 if all(r[5] != "NO" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
+    sys.exit(main())
