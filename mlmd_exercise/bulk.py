@@ -15,10 +15,12 @@ Nothing is read from disk: the files of a backfill may be long gone.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Hashable, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
+from ml_metadata.metadata_store.metadata_store import ListOptions
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from . import schema
@@ -28,7 +30,10 @@ from .records import ArtifactRecord, PropertyValue
 from .schema import ExecutionState, Kind
 from .tracking import Tracker, _event
 
-__all__ = ["ArtifactSpec", "RunSpec", "record_runs", "read_runs"]
+__all__ = ["ArtifactSpec", "RunSpec", "BulkResult", "record_runs", "read_runs"]
+
+_PLAIN_URI = re.compile(r"[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]+")  # RFC 3986 characters but '
+_CHUNK = 200  # URIs per lookup query
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +76,7 @@ class _Importer:
         self.mlmd = tracker.store.mlmd
         self.stored: Dict[Hashable, int] = {}  # artifact key -> id, across batches
         self.newest: Dict[Tuple[int, str], Tuple[int, str]] = {}  # (type id, uri) -> (version, fp)
+        self.recorded = self.skipped = 0
 
     @staticmethod
     def _key(spec: ArtifactSpec, type_id: int) -> Hashable:
@@ -78,16 +84,36 @@ class _Importer:
         # dicts keep it alive, so its identity is never reused by another object.
         return (type_id, spec.uri, spec.fingerprint) if spec.fingerprint else spec
 
+    def _remember(self, type_id: int, uri: str, stored: List[pb.Artifact]) -> None:
+        latest = max((a for a in stored if a.type_id == type_id),
+                     key=lambda a: (a.properties["version"].int_value, a.id), default=None)
+        if latest is None:
+            self.newest[(type_id, uri)] = (0, "")
+            return
+        digest = latest.custom_properties[FINGERPRINT].string_value
+        self.newest[(type_id, uri)] = (latest.properties["version"].int_value, digest)
+        if digest:
+            self.stored.setdefault((type_id, uri, digest), latest.id)
+
+    def prefetch(self, pairs: Iterable[Tuple[int, str]]) -> None:
+        """Looks up the newest stored version of many URIs in a few queries."""
+        todo = sorted({p for p in pairs if p not in self.newest})
+        # URIs of plain characters go into one filter query per chunk (no quote can
+        # break out of its string literal); any other URI is looked up on its own.
+        plain = sorted({uri for _, uri in todo if _PLAIN_URI.fullmatch(uri)})
+        found: Dict[str, List[pb.Artifact]] = {}
+        for first in range(0, len(plain), _CHUNK):
+            chunk = plain[first:first + _CHUNK]
+            query = "uri IN (" + ", ".join(f"'{uri}'" for uri in chunk) + ")"
+            for artifact in self.mlmd.get_artifacts(list_options=ListOptions(filter_query=query)):
+                found.setdefault(artifact.uri, []).append(artifact)
+        for type_id, uri in todo:
+            stored = found.get(uri, []) if _PLAIN_URI.fullmatch(uri) else self.mlmd.get_artifacts_by_uri(uri)
+            self._remember(type_id, uri, stored)
+
     def _newest(self, type_id: int, uri: str) -> Tuple[int, str]:
         if (type_id, uri) not in self.newest:
-            stored = [a for a in self.mlmd.get_artifacts_by_uri(uri) if a.type_id == type_id]
-            latest = max(stored, key=lambda a: (a.properties["version"].int_value, a.id), default=None)
-            self.newest[(type_id, uri)] = (
-                (latest.properties["version"].int_value, latest.custom_properties[FINGERPRINT].string_value)
-                if latest is not None else (0, ""))
-            if latest is not None and latest.custom_properties[FINGERPRINT].string_value:
-                self.stored.setdefault(
-                    (type_id, uri, latest.custom_properties[FINGERPRINT].string_value), latest.id)
+            self.prefetch([(type_id, uri)])
         return self.newest[(type_id, uri)]
 
     def _artifact(self, spec: ArtifactSpec) -> Tuple[Hashable, Optional[pb.Artifact]]:
@@ -127,6 +153,11 @@ class _Importer:
                 artifacts.append(new)
             edges.append((position, index[key], _event(kind, role)))
 
+        runs = self._skip_recorded(runs)
+        self.prefetch(
+            (self.tracker._type_id(schema.spec_for(Kind.ARTIFACT, a.type)), a.uri)
+            for run in runs for a in (*run.inputs.values(), *run.outputs.values())
+            if isinstance(a, ArtifactSpec))
         for run in runs:
             spec = schema.spec_for(Kind.EXECUTION, run.type)
             execution = pb.Execution(type_id=self.tracker._type_id(spec), type=spec.name,
@@ -147,10 +178,57 @@ class _Importer:
         # The full stored context, if any: put_lineage_subgraph updates contexts given by id.
         context = self.mlmd.get_context_by_type_and_name(schema.EXPERIMENT.name, experiment) or \
             self.tracker._context(experiment)
+        if not executions:
+            return
         _, artifact_ids, _ = self.mlmd.put_lineage_subgraph(
             executions, artifacts, [context], edges, reuse_context_if_already_exist=True)
         for key, position in index.items():
             self.stored[key] = artifact_ids[position]
+        self.recorded += len(executions)
+
+    def _skip_recorded(self, runs: List[RunSpec]) -> List[RunSpec]:
+        """The runs not in the store yet. A named run already recorded (an import run
+        again after it broke off) is skipped; its artifacts stand for its specs."""
+        by_type: Dict[int, List[RunSpec]] = {}
+        for run in runs:
+            if run.name:
+                by_type.setdefault(self.tracker._type_id(schema.spec_for(Kind.EXECUTION, run.type)),
+                                   []).append(run)
+        recorded: Dict[int, RunSpec] = {}  # execution id -> its spec
+        for type_id, named in by_type.items():
+            plain = [r.name for r in named if _PLAIN_URI.fullmatch(r.name)]
+            found = {}
+            for first in range(0, len(plain), _CHUNK):
+                names = ", ".join(f"'{n}'" for n in plain[first:first + _CHUNK])
+                query = f"type_id = {int(type_id)} AND name IN ({names})"
+                found.update((e.name, e.id) for e in self.mlmd.get_executions(
+                    list_options=ListOptions(filter_query=query)))
+            for run in named:
+                if not _PLAIN_URI.fullmatch(run.name):
+                    execution = self.mlmd.get_execution_by_type_and_name(run.type, run.name)
+                    if execution is not None:
+                        found[run.name] = execution.id
+                if run.name in found:
+                    recorded[found[run.name]] = run
+        if not recorded:
+            return runs
+        for event in self.mlmd.get_events_by_execution_ids(sorted(recorded)):
+            run = recorded[event.execution_id]
+            role = event.path.steps[0].key if event.path.steps else ""
+            side = run.inputs if event.type == pb.Event.INPUT else run.outputs
+            spec = side.get(role)
+            if isinstance(spec, ArtifactSpec):
+                type_id = self.tracker._type_id(schema.spec_for(Kind.ARTIFACT, spec.type))
+                self.stored[self._key(spec, type_id)] = event.artifact_id
+        self.skipped += len(recorded)
+        skipped = {id(r) for r in recorded.values()}
+        return [r for r in runs if id(r) not in skipped]
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    recorded: int  # runs written
+    skipped: int  # named runs that were already in the store
 
 
 def record_runs(
@@ -159,17 +237,20 @@ def record_runs(
     *,
     batch_size: int = 1000,
     progress: Optional[Callable[[int], None]] = None,
-) -> int:
+) -> BulkResult:
     """Records many finished runs, `batch_size` runs to a transaction.
+
+    Running the same import again records nothing twice: a run whose name is
+    already in the store (for its type) is skipped, and stands for its artifacts.
 
     Args:
         tracker: where to record; runs without an experiment go to the tracker's.
         runs: the runs; an iterable, so that a large import need not fit in memory.
         batch_size: runs per transaction.
-        progress: called with the number of runs recorded so far after each batch.
+        progress: called with the number of runs handled so far after each batch.
 
     Returns:
-        How many runs were recorded.
+        How many runs were recorded, and how many were already there.
     """
     if batch_size <= 0:
         raise MlmdExerciseError(f"batch size must be positive, not {batch_size}")
@@ -185,7 +266,7 @@ def record_runs(
         done += len(batch)
         if progress is not None:
             progress(done)
-    return done
+    return BulkResult(importer.recorded, importer.skipped)
 
 
 _RUN_KEYS = {"type", "inputs", "outputs", "state", "params", "experiment", "name"}

@@ -258,5 +258,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as e:  # the job itself failed: one line, the traceback on -v
         if args.verbose:
             log.exception("failed")
-        print(f"{PROG}: error: {args.command} failed: {type(e).__name__}: {e}", file=sys.stderr)
+        first = (str(e).strip().splitlines() or [""])[0]  # one line; all of it with -v
+        print(f"{PROG}: error: {args.command} failed: {type(e).__name__}: {first}", file=sys.stderr)
         return EXIT_FAILED

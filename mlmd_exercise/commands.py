@@ -266,12 +266,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with (sys.stdin if args.file == "-" else path.open()) as lines:
         try:
-            done = record_runs(tracker, read_runs(lines, args.file), batch_size=args.batch_size,
-                               progress=progress)
+            result = record_runs(tracker, read_runs(lines, args.file), batch_size=args.batch_size,
+                                 progress=progress)
         finally:
             progress.close()
     elapsed = time.monotonic() - started
-    print(f"imported {done:,} runs into {tracker.store} in {elapsed:.1f} s")
+    already = f" ({result.skipped:,} were already there)" if result.skipped else ""
+    print(f"imported {result.recorded:,} runs into {tracker.store} in {elapsed:.1f} s{already}")
     return EXIT_OK
 
 

@@ -96,7 +96,7 @@ def _chain_runs(n, prefix="file:///bulk", experiment=None):
 def test_bulk_import_is_what_the_api_would_record(db, tmp_path):
     tracker = mx.Tracker(db, experiment="backfill")
     seen = []
-    assert record_runs(tracker, _chain_runs(23), batch_size=4, progress=seen.append) == 23
+    assert record_runs(tracker, _chain_runs(23), batch_size=4, progress=seen.append).recorded == 23
     assert seen == [4, 8, 12, 16, 20, 23]
     mlmd = tracker.store.mlmd
     executions = sorted(mlmd.get_executions(), key=lambda e: e.id)
@@ -223,3 +223,32 @@ def test_progress_shows_on_a_terminal_after_a_moment(monkeypatch):
     quiet(10)
     quiet.close()
     assert screen.getvalue().count("importing") == 2
+
+
+def test_an_import_run_again_records_nothing_twice(tracker):
+    first = record_runs(tracker, list(_chain_runs(6))[:3])  # broke off after 3 runs
+    assert (first.recorded, first.skipped) == (3, 0)
+    again = record_runs(tracker, _chain_runs(6), batch_size=2)  # the whole import, again
+    assert (again.recorded, again.skipped) == (3, 3)
+    mlmd = tracker.store.mlmd
+    assert len(mlmd.get_executions()) == 6
+    # Run 3 read the model that the skipped run 2 wrote: the stored one, not a copy.
+    [m2] = mlmd.get_artifacts_by_uri("file:///bulk/m2.joblib")
+    readers = [e for e in mlmd.get_events_by_artifact_ids([m2.id]) if e.type == pb.Event.INPUT]
+    assert [mlmd.get_executions_by_id([e.execution_id])[0].name for e in readers] == ["import-3"]
+    assert check_store(tracker.store) == []
+    # Names that cannot go into a filter query are looked up one by one.
+    odd = RunSpec(name="it's odd", outputs={"m": ArtifactSpec("s3://x/it's", type="SavedModel")})
+    assert record_runs(tracker, [odd]).recorded == 1
+    assert record_runs(tracker, [odd]).skipped == 1
+
+
+def test_an_unexpected_failure_is_one_line(run_cli, tmp_path, monkeypatch):
+    from mlmd_exercise import workflow
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("first line\nsecond line\nthird line")
+
+    monkeypatch.setattr(workflow, "run_demo", broken)
+    result = run_cli("run", "--workdir", tmp_path, "--db", tmp_path / "m.db")
+    assert (result.code, result.err) == (1, "mlmd-exercise: error: run failed: RuntimeError: first line\n")
