@@ -8,13 +8,14 @@ PYTHON ?= $(shell for p in $(PYTHONS); do \
 	$$p -c 'import sys; sys.exit(not (3, 9) <= sys.version_info[:2] <= (3, 11))' >/dev/null 2>&1 \
 	&& { echo $$p; break; }; done)
 
-.PHONY: help venv dot run lineage-graph test stress clean
+.PHONY: help venv dot run lineage-graph test stress bench bench-quick clean
 
 help:
 	@echo "make run            create .venv, install, run the demo job (writes metadata.db, data/, models/)"
 	@echo "make lineage-graph  draw the store's lineage to lineage.svg and lineage.png"
 	@echo "make test           run the test suite (SQLite and a throwaway PostgreSQL server)"
 	@echo "make stress         8 writers x 200 runs at once, and 50 writers killed mid-run, on both"
+	@echo "make bench          speed against raw MLMD and the exercise's ORM (bench-quick: a minute)"
 	@echo "make clean          remove what the demo job wrote"
 
 venv: $(BIN)/.installed
@@ -56,6 +57,17 @@ stress: venv
 	$(BIN)/python scripts/stress.py kill --store .stress/kill.db
 	scripts/with-postgres bash -c '$(BIN)/python scripts/stress.py writers --store "$${MLMD_TEST_POSTGRES}writers" && $(BIN)/python scripts/stress.py kill --store "$${MLMD_TEST_POSTGRES}kill"'
 	rm -rf .stress
+
+$(BIN)/.bench: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	@touch $@
+
+# Not part of make test: timings belong here, printed with their ratios.
+bench: $(BIN)/.bench
+	$(BIN)/python bench/run.py
+
+bench-quick: $(BIN)/.bench
+	$(BIN)/python bench/run.py --quick
 
 clean:
 	rm -rf data models metrics metadata.db metadata.db-journal metadata.db-wal metadata.db-shm metadata.db.lock execution_states.png lineage.svg lineage.png

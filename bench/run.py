@@ -91,7 +91,7 @@ def record_per_run(kind: str, runs: int, warmup: int) -> dict:
                 times.append(time.perf_counter() - start)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return summary([t * 1000 for t in times[warmup:]])
+    return summary([t * 1000 for t in times[warmup:]] or [0.0])
 
 
 def chain_runs(n: int, offset: int = 0):
@@ -216,6 +216,22 @@ def build_store(cache: Path, size: int) -> tuple:
     return path, result
 
 
+def syncs_per_run(kind: str, runs: int = 50):
+    """Disk syncs (fsync, fdatasync) per recorded run, counted with strace: what a run
+    costs on any disk, where milliseconds depend on this one. None without strace."""
+    if shutil.which("strace") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        trace = Path(tmp) / "trace"
+        counts = []
+        for n in (0, runs):  # the difference removes setup's syncs
+            subprocess.run(["strace", "-f", "-qq", "-e", "trace=fsync,fdatasync", "-o", str(trace),
+                            PYTHON, __file__, "--child", "record", kind, str(n), "0"],
+                           check=True, capture_output=True)
+            counts.append(sum(1 for line in trace.read_text().splitlines() if "sync(" in line))
+    return (counts[1] - counts[0]) / runs
+
+
 def wall(command, cwd=None, reps=5, env=None) -> dict:
     times = []
     for i in range(reps + 1):
@@ -255,13 +271,19 @@ def main() -> int:
 
     rec = {k: child("record", k, runs, 10) for k in
            ("orm", "mlmd-six-calls", "mlmd-one-call", "sqlite-floor", "ours")}
-    for k in ("orm", "mlmd-six-calls", "mlmd-one-call", "sqlite-floor"):
+    syncs = {k: syncs_per_run(k) for k in ("orm", "mlmd-six-calls", "mlmd-one-call", "ours")}
+    if syncs["ours"] is not None:
+        for k in ("orm", "mlmd-six-calls", "mlmd-one-call"):
+            rows.append((f"disk syncs per run: {k}", f"{syncs[k]:.1f}", f"{syncs['ours']:.1f}",
+                         f"{syncs[k] / syncs['ours']:.1f}x", "", ""))
+    ours_ms = rec["ours"]["median"]
+    for k, target, met in (
+            ("orm", ">= 10x faster", rec["orm"]["median"] >= 10 * ours_ms),
+            ("mlmd-six-calls", "", None), ("mlmd-one-call", "", None),
+            ("sqlite-floor", "<= 3 ms", ours_ms <= 3)):
         rows.append((f"record one run: {k}", fmt(rec[k]), fmt(rec["ours"]),
-                     f"{rec[k]['median'] / rec['ours']['median']:.1f}x",
-                     "<= 3 ms and >= 10x the ORM" if k == "orm" else "",
-                     "yes" if k != "orm" else
-                     ("yes" if rec["ours"]["median"] <= 3 and rec["orm"]["median"] >= 10 * rec["ours"]["median"]
-                      else "NO")))
+                     f"{rec[k]['median'] / ours_ms:.1f}x", target,
+                     "" if met is None else "yes" if met else "NO"))
 
     bulk_runs = 5000 if quick else 20000
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
@@ -277,8 +299,10 @@ def main() -> int:
         path, built = build_store(cache, size)
         stores[size] = path
         if built is not None:
+            big = size == sizes[-1]
             rows.append((f"build the {size:,}-run store (bulk)", "", f"{built['runs_per_second']:,.0f} runs/s",
-                         "", ">= 5,000 runs/s", "yes" if built["runs_per_second"] >= 5000 else "NO"))
+                         "", ">= 5,000 runs/s" if big else "",
+                         ("yes" if built["runs_per_second"] >= 5000 else "NO") if big else ""))
 
     first_lineage = None
     for size in sizes:
@@ -289,7 +313,7 @@ def main() -> int:
         first_lineage = first_lineage or ours["median"]
         flat = ours["median"] <= 1.5 * first_lineage
         rows.append((f"lineage 20 hops up, {size:,} runs", fmt(raw), fmt(ours),
-                     f"{raw['median'] / ours['median']:.1f}x", "<= 3 ms, flat" if size == sizes[-1] else "",
+                     f"{raw['median'] / ours['median']:.1f}x", "<= 3 ms, flat",
                      "yes" if ours["median"] <= 3 and flat else "NO"))
 
     for size in sizes:
@@ -299,8 +323,8 @@ def main() -> int:
         if raw["counts"] != ours["counts"]:
             raise SystemExit(f"counts at {size}: MLMD says {raw['counts']}, we say {ours['counts']}")
         rows.append((f"count executions by state, {size:,}", fmt(raw), fmt(ours),
-                     f"{raw['median'] / ours['median']:.1f}x",
-                     "<= 100 ms" if size == sizes[-1] else "", "yes" if ours["median"] <= 100 else "NO"))
+                     f"{raw['median'] / ours['median']:.1f}x", "<= 100 ms",
+                     "yes" if ours["median"] <= 100 else "NO"))
 
     store10k = str(stores[10000])
     cold_reps = 3 if quick else 7

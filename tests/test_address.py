@@ -1,0 +1,52 @@
+"""address.py: store addresses parsed with urllib, passwords never shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlmd_exercise.address import default_location, parse_location
+from mlmd_exercise.errors import StoreError
+
+
+@pytest.mark.parametrize("text, path", [
+    ("metadata.db", "metadata.db"),
+    ("runs/m.db", "runs/m.db"),
+    ("/abs/m.db", "/abs/m.db"),
+    ("sqlite:///relative/m.db", "relative/m.db"),
+    ("sqlite:////absolute/m.db", "/absolute/m.db"),
+    ("sqlite:///with%20space.db", "with space.db"),
+])
+def test_sqlite_addresses(text, path):
+    loc = parse_location(text)
+    assert (loc.scheme, loc.path, loc.is_sqlite) == ("sqlite", Path(path), True)
+    assert str(loc) == text
+
+
+@pytest.mark.parametrize("text, expected, shown", [
+    ("postgresql://ann:s3cret@db.example.org:6543/mlmd",
+     ("db.example.org", 6543, "ann", "s3cret", "mlmd", ""), "postgresql://ann:***@db.example.org:6543/mlmd"),
+    ("postgres://ann@localhost/mlmd?sslmode=require",
+     ("localhost", 5432, "ann", "", "mlmd", "require"), "postgres://ann@localhost/mlmd?sslmode=require"),
+    ("postgresql://ann:p%40ss%3Aword@127.0.0.1/db",
+     ("127.0.0.1", 5432, "ann", "p@ss:word", "db", ""), "postgresql://ann:***@127.0.0.1/db"),
+])
+def test_postgresql_addresses(text, expected, shown):
+    loc = parse_location(text)
+    assert (loc.host, loc.port, loc.user, loc.password, loc.dbname, loc.sslmode) == expected
+    assert str(loc) == shown and not loc.is_sqlite
+    assert loc.password == "" or loc.password not in repr(loc)
+
+
+def test_the_default_is_mlmd_store_else_metadata_db(monkeypatch):
+    monkeypatch.delenv("MLMD_STORE", raising=False)
+    assert default_location() == "metadata.db"
+    monkeypatch.setenv("MLMD_STORE", "postgresql://u@h/db")
+    assert default_location() == "postgresql://u@h/db"
+
+
+def test_errors_mask_the_password():
+    with pytest.raises(StoreError) as e:
+        parse_location("postgresql://ann:s3cret@host:99999/db")
+    assert "s3cret" not in str(e.value) and "ann:***@host:99999" in str(e.value)
