@@ -193,10 +193,9 @@ def show_artifact(store: Store, artifact_id: int) -> NodeDetail:
     Raises:
         NotFoundError: no artifact has this id.
     """
-    artifact = get_artifact(store, artifact_id)
-    events = tuple(edges_of(store.mlmd.get_events_by_artifact_ids([artifact_id])))
-    contexts = store.mlmd.get_contexts_by_artifact(artifact_id)
-    return NodeDetail(artifact, events, _experiment_names(contexts))
+    return NodeDetail(get_artifact(store, artifact_id),
+                      tuple(edges_of(store.mlmd.get_events_by_artifact_ids([artifact_id]))),
+                      _experiment_names(store.mlmd.get_contexts_by_artifact(artifact_id)))
 
 
 def show_execution(store: Store, execution_id: int) -> NodeDetail:
@@ -205,10 +204,9 @@ def show_execution(store: Store, execution_id: int) -> NodeDetail:
     Raises:
         NotFoundError: no execution has this id.
     """
-    execution = get_execution(store, execution_id)
-    events = tuple(edges_of(store.mlmd.get_events_by_execution_ids([execution_id])))
-    contexts = store.mlmd.get_contexts_by_execution(execution_id)
-    return NodeDetail(execution, events, _experiment_names(contexts))
+    return NodeDetail(get_execution(store, execution_id),
+                      tuple(edges_of(store.mlmd.get_events_by_execution_ids([execution_id]))),
+                      _experiment_names(store.mlmd.get_contexts_by_execution(execution_id)))
 
 
 def _experiment_names(contexts: List[pb.Context]) -> Tuple[str, ...]:

@@ -85,6 +85,18 @@ def _add_walk(parser: argparse.ArgumentParser) -> None:
                         help="cross at most N events (default: no limit)")
 
 
+def _command(sub, name: str, func, *, json: bool = False, db_help: Optional[str] = None,
+             **texts: str) -> argparse.ArgumentParser:
+    """A subcommand with its help texts, --db (default: the one given before the command), and
+    --json if it has one."""
+    parser = sub.add_parser(name, **texts)
+    _add_db(parser, db_help or "$MLMD_STORE, else metadata.db", default=argparse.SUPPRESS)
+    if json:
+        _add_json(parser)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -100,16 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    p = sub.add_parser(
-        "run", help="run the demo job: dataset -> LogisticRegression -> model, recorded",
-        description="Make the demo dataset (data/train_dataset.csv), train a scikit-learn "
-        "LogisticRegression on it (models/trained_model.joblib), record the dataset, the "
-        "Trainer execution, the model and their events in the store, print the lineage "
-        "and save a chart of executions by state. Unchanged files are not recorded twice.",
-    )
+    p = _command(sub, "run", cmd_run, db_help="$MLMD_STORE, else metadata.db in --workdir",
+                 help="run the demo job: dataset -> LogisticRegression -> model, recorded",
+                 description="Make the demo dataset (data/train_dataset.csv), train a scikit-learn "
+                 "LogisticRegression on it (models/trained_model.joblib), record the dataset, the "
+                 "Trainer execution, the model and their events in the store, print the lineage "
+                 "and save a chart of executions by state. Unchanged files are not recorded twice.")
     p.add_argument("--workdir", default=".", metavar="DIR",
                    help="where data/, models/ and the store go (default: current directory)")
-    _add_db(p, "$MLMD_STORE, else metadata.db in --workdir", default=argparse.SUPPRESS)
     p.add_argument("--experiment", default="default", metavar="NAME",
                    help="the experiment the run belongs to (default: default)")
     p.add_argument("--dataset", choices=BUNDLED_DATASETS, metavar="NAME",
@@ -121,50 +131,37 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: execution_states.png in --workdir)")
     p.add_argument("--show", action="store_true",
                    help="open the chart in a window instead of saving it (needs a display)")
-    p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser(
-        "lineage", help="what an execution read and wrote, or lineage over many hops",
-        description="With EXECUTION_ID: the artifacts that execution read (INPUT) and wrote "
-        "(OUTPUT). With --artifact or --execution: the lineage over many hops, upstream (what "
-        "produced it, all the way back), downstream (what came from it) or both. A hop "
-        "crosses one event: from a model, 1 hop upstream is the run that made it, 2 hops "
-        "that run's inputs.",
-    )
+    p = _command(sub, "lineage", cmd_lineage, json=True,
+                 help="what an execution read and wrote, or lineage over many hops",
+                 description="With EXECUTION_ID: the artifacts that execution read (INPUT) and wrote "
+                 "(OUTPUT). With --artifact or --execution: the lineage over many hops, upstream (what "
+                 "produced it, all the way back), downstream (what came from it) or both. A hop "
+                 "crosses one event: from a model, 1 hop upstream is the run that made it, 2 hops "
+                 "that run's inputs.")
     p.add_argument("execution_id", type=_positive("execution id"), metavar="EXECUTION_ID",
                    nargs="?", help="one execution's inputs and outputs")
     _add_walk(p)
-    _add_json(p)
-    _add_db(p, default=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_lineage)
 
-    p = sub.add_parser(
-        "states", help="counts of executions by state",
-        description="Count executions by MLMD state (RUNNING, COMPLETE, FAILED, ...).",
-    )
-    _add_db(p, default=argparse.SUPPRESS)
+    p = _command(sub, "states", cmd_states, json=True,
+                 help="counts of executions by state",
+                 description="Count executions by MLMD state (RUNNING, COMPLETE, FAILED, ...).")
     p.add_argument("--experiment", metavar="NAME", help="count only this experiment's executions")
     p.add_argument("--chart", metavar="PATH", help="also save a bar chart: .png, .svg or .pdf")
-    _add_json(p)
-    p.set_defaults(func=cmd_states)
 
-    p = sub.add_parser(
-        "graph", help="draw the lineage graph with graphviz",
-        description="Draw artifacts and executions joined by their INPUT and OUTPUT events: the "
-        "whole store, or the lineage of one node with --artifact or --execution. The format "
-        "follows the output's extension: .svg, .png, .pdf or .dot.",
-    )
+    p = _command(sub, "graph", cmd_graph,
+                 help="draw the lineage graph with graphviz",
+                 description="Draw artifacts and executions joined by their INPUT and OUTPUT events: the "
+                 "whole store, or the lineage of one node with --artifact or --execution. The format "
+                 "follows the output's extension: .svg, .png, .pdf or .dot.")
     _add_walk(p)
     p.add_argument("--clusters", action="store_true", help="draw each experiment as a box")
     p.add_argument("--output", "-o", default="lineage.svg", metavar="PATH",
                    help="where to write the graph (default: lineage.svg)")
-    _add_db(p, default=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_graph)
 
-    p = sub.add_parser(
-        "ls", help="list artifacts, executions or experiments, newest first",
-        description="List artifacts, executions or experiments, newest first.",
-    )
+    p = _command(sub, "ls", cmd_ls, json=True,
+                 help="list artifacts, executions or experiments, newest first",
+                 description="List artifacts, executions or experiments, newest first.")
     p.add_argument("what", choices=["artifacts", "executions", "experiments"])
     p.add_argument("--type", metavar="NAME", help="only this type (DataSet, Trainer, ...)")
     p.add_argument("--experiment", metavar="NAME", help="only this experiment's")
@@ -172,67 +169,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="WHEN",
                    help="created at or after WHEN: 2026-11-26, 2026-11-26T14:00, or an age: 90m, 2h, 7d")
     p.add_argument("--limit", type=_positive("limit"), metavar="N", help="at most N")
-    _add_json(p)
-    _add_db(p, default=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_ls)
 
-    p = sub.add_parser(
-        "show", help="every property, event and experiment of one node",
-        description="Show one artifact or execution: its properties, the events that join it "
-        "to others and the experiments it belongs to.",
-    )
+    p = _command(sub, "show", cmd_show, json=True,
+                 help="every property, event and experiment of one node",
+                 description="Show one artifact or execution: its properties, the events that join it "
+                 "to others and the experiments it belongs to.")
     p.add_argument("kind", choices=["artifact", "execution"])
     p.add_argument("id", type=_positive("id"), metavar="ID")
-    _add_json(p)
-    _add_db(p, default=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser(
-        "abandon", help="mark RUNNING executions whose process is gone as FAILED",
-        description="A run whose process was killed stays RUNNING for ever. Mark as FAILED "
-        "(or --state CANCELED) the RUNNING executions whose process, on this host, is gone, "
-        "and with --older-than those started longer ago (runs on other hosts). Each one is "
-        "listed; --dry-run changes nothing.",
-    )
+    p = _command(sub, "abandon", cmd_abandon,
+                 help="mark RUNNING executions whose process is gone as FAILED",
+                 description="A run whose process was killed stays RUNNING for ever. Mark as FAILED "
+                 "(or --state CANCELED) the RUNNING executions whose process, on this host, is gone, "
+                 "and with --older-than those started longer ago (runs on other hosts). Each one is "
+                 "listed; --dry-run changes nothing.")
     p.add_argument("--older-than", metavar="AGE", help="also runs older than AGE: 90m, 2h, 7d")
     p.add_argument("--state", choices=["FAILED", "CANCELED"], default="FAILED",
                    help="the state to give them (default: FAILED)")
     p.add_argument("--dry-run", action="store_true", help="list them, change nothing")
-    _add_db(p, default=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_abandon)
 
-    p = sub.add_parser(
-        "import", help="record many finished runs from JSON lines (imports, backfills)",
-        description="Record finished runs, one JSON object a line (see the README), a batch "
-        "per transaction. Artifacts with the same \"ref\" are one artifact; versions continue "
-        "those in the store. Shows progress on a terminal.",
-    )
+    p = _command(sub, "import", cmd_import,
+                 help="record many finished runs from JSON lines (imports, backfills)",
+                 description="Record finished runs, one JSON object a line (see the README), a batch "
+                 "per transaction. Artifacts with the same \"ref\" are one artifact; versions continue "
+                 "those in the store. Shows progress on a terminal.")
     p.add_argument("file", metavar="FILE", help="the runs, as JSON lines; - for standard input")
     p.add_argument("--experiment", default="default", metavar="NAME",
                    help="the experiment of runs that name none (default: default)")
     p.add_argument("--batch-size", type=_positive("batch size"), default=1000, metavar="N",
                    help="runs per transaction (default: 1000)")
-    _add_db(p, default=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser(
-        "check", help="check the store's consistency (after a crash, say)",
-        description="Check that every artifact is joined by an event to the run that made or "
-        "used it, and that no type name is registered twice. Exits 1 if anything is wrong.",
-    )
-    _add_json(p)
-    _add_db(p, default=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_check)
+    p = _command(sub, "check", cmd_check, json=True,
+                 help="check the store's consistency (after a crash, say)",
+                 description="Check that every artifact is joined by an event to the run that made or "
+                 "used it, and that no type name is registered twice. Exits 1 if anything is wrong.")
 
-    p = sub.add_parser(
-        "verify", help="check recorded files against their content fingerprints",
-        description="Check the newest version of every recorded file or directory: report "
-        "those that are gone or whose content no longer matches its sha256 fingerprint. "
-        "Exits 1 if any.",
-    )
-    _add_json(p)
-    _add_db(p, default=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_verify)
+    p = _command(sub, "verify", cmd_verify, json=True,
+                 help="check recorded files against their content fingerprints",
+                 description="Check the newest version of every recorded file or directory: report "
+                 "those that are gone or whose content no longer matches its sha256 fingerprint. "
+                 "Exits 1 if any.")
     return parser
 
 

@@ -25,18 +25,26 @@ __all__ = [
 _KINDS = {pb.Event.INPUT: "INPUT", pb.Event.OUTPUT: "OUTPUT"}
 
 
+def _get_one(store: Store, kind: str, node_id: int):
+    """The artifact or execution with this id, as a record; a missing id is named,
+    with a hint when the other kind has it (an id of the wrong kind)."""
+    getters = {"artifact": store.mlmd.get_artifacts_by_id, "execution": store.mlmd.get_executions_by_id}
+    found = getters[kind]([node_id]) if node_id > 0 else []
+    if not found:
+        other = "execution" if kind == "artifact" else "artifact"
+        hint = f" (there is an {other} {node_id})" if node_id > 0 and getters[other]([node_id]) else ""
+        raise NotFoundError(f"no {kind} with id {node_id} in {store}{hint}")
+    convert = schema.artifact_record if kind == "artifact" else schema.execution_record
+    return convert(found[0])
+
+
 def get_execution(store: Store, execution_id: int) -> ExecutionRecord:
     """The execution with this id.
 
     Raises:
         NotFoundError: no execution has this id.
     """
-    found = store.mlmd.get_executions_by_id([execution_id]) if execution_id > 0 else []
-    if not found:
-        other = store.mlmd.get_artifacts_by_id([execution_id]) if execution_id > 0 else []
-        hint = f" (there is an artifact {execution_id})" if other else ""
-        raise NotFoundError(f"no execution with id {execution_id} in {store}{hint}")
-    return schema.execution_record(found[0])
+    return _get_one(store, "execution", execution_id)
 
 
 def get_artifact(store: Store, artifact_id: int) -> ArtifactRecord:
@@ -45,12 +53,7 @@ def get_artifact(store: Store, artifact_id: int) -> ArtifactRecord:
     Raises:
         NotFoundError: no artifact has this id.
     """
-    found = store.mlmd.get_artifacts_by_id([artifact_id]) if artifact_id > 0 else []
-    if not found:
-        other = store.mlmd.get_executions_by_id([artifact_id]) if artifact_id > 0 else []
-        hint = f" (there is an execution {artifact_id})" if other else ""
-        raise NotFoundError(f"no artifact with id {artifact_id} in {store}{hint}")
-    return schema.artifact_record(found[0])
+    return _get_one(store, "artifact", artifact_id)
 
 
 def edges_of(events: Iterable[pb.Event]) -> List[LineageEdge]:
