@@ -17,7 +17,6 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, Iterator, Optional, TypeVar, Union
 
-
 from .address import DEFAULT_STORE, Location, default_location, parse_location
 from .errors import StoreError
 from .locking import FileLock

@@ -257,9 +257,15 @@ class Tracker:
             pairs = [(a, _event(pb.Event.INPUT, role)) for role, a in new]
 
             def write() -> int:
-                execution_id, _, [self._context_ids[experiment]] = self.store.mlmd.put_execution(
-                    execution, pairs, [context], reuse_context_if_already_exist=True,
-                    force_reuse_context=True)
+                try:
+                    execution_id, _, [self._context_ids[experiment]] = self.store.mlmd.put_execution(
+                        execution, pairs, [context], reuse_context_if_already_exist=True,
+                        force_reuse_context=True)
+                except mlmd_errors.AlreadyExistsError:
+                    if recorded() is None:
+                        raise
+                    raise MlmdExerciseError(
+                        f"a {spec.name} run named '{execution.name}' is already in {self.store}") from None
                 return execution_id
 
             def recorded() -> Optional[int]:

@@ -175,3 +175,12 @@ def test_a_tracker_opens_a_store_by_path(tmp_path):
     assert (tmp_path / "new.db").is_file()
     assert tracker.experiment == "e1"
     assert "new.db" in repr(tracker)
+
+
+def test_a_run_name_is_unique_per_type(tracker):
+    tracker.execution(name="nightly-2026-11-26").finish()
+    with pytest.raises(mx.MlmdExerciseError,
+                       match="^a Trainer run named 'nightly-2026-11-26' is already in "):
+        tracker.execution(name="nightly-2026-11-26")
+    tracker.execution("Evaluator", name="nightly-2026-11-26").finish()  # another type: fine
+    assert len(tracker.store.mlmd.get_executions()) == 2
