@@ -166,10 +166,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if args.clusters:
         graph = with_experiments(store, graph)
     path = render.render_lineage(graph, args.output)
-    print(
-        f"lineage graph of {len(graph.artifacts)} artifacts and "
-        f"{len(graph.executions)} executions: {path}"
-    )
+    print(f"lineage graph of {out.count(len(graph.artifacts), 'artifact')} and "
+          f"{out.count(len(graph.executions), 'execution')}: {path}")
     return EXIT_OK
 
 
@@ -228,7 +226,8 @@ def cmd_abandon(args: argparse.Namespace) -> int:
     verb = "would mark" if args.dry_run else "marked"
     for run in stale:
         print(f"{verb} execution {run.id} ({run.type}, started {out.when(run.created_ms)}) {args.state}")
-    print(f"{len(stale)} stale RUNNING executions ({reason})" + (": none changed" if args.dry_run else ""))
+    print(f"{out.count(len(stale), 'stale RUNNING execution')} ({reason})"
+          + (": none changed" if args.dry_run else ""))
     return EXIT_OK
 
 
@@ -283,7 +282,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"problems": problems})
     else:
-        print("\n".join(problems + [f"{len(problems)} problems" if problems else "store is consistent"]))
+        print("\n".join(problems + [out.count(len(problems), "problem") if problems else "store is consistent"]))
     return EXIT_OK if not problems else EXIT_FAILED
 
 
@@ -298,6 +297,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for p in report.problems:
             print(f"{p.kind:8}  artifact {p.artifact.id} ({p.artifact.type} v{p.artifact.version})  "
                   f"{p.artifact.uri}")
-        print(f"checked {report.checked} artifacts: "
+        print(f"checked {out.count(report.checked, 'artifact')}: "
               + (f"{len(report.problems)} missing or modified" if report.problems else "all match"))
     return EXIT_OK if report.ok else EXIT_FAILED

@@ -28,6 +28,11 @@ def table(rows: Iterable[Sequence[str]], indent: str = "  ") -> List[str]:
     ]
 
 
+def count(n: int, noun: str) -> str:
+    """"1 artifact", "2 artifacts"."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def when(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
 
@@ -61,7 +66,8 @@ def format_lineage(one: ExecutionLineage) -> List[str]:
 
 def format_graph(graph: LineageGraph, title: str) -> List[str]:
     """A walked lineage graph: its nodes, then each event as an arrow."""
-    lines = [f"{title}: {len(graph.artifacts)} artifacts, {len(graph.executions)} executions"]
+    lines = [f"{title}: {count(len(graph.artifacts), 'artifact')}, "
+             f"{count(len(graph.executions), 'execution')}"]
     rows = [artifact_cells(a) for a in sorted(graph.artifacts.values(), key=lambda a: a.id)]
     rows += [execution_cells(e) for e in sorted(graph.executions.values(), key=lambda e: e.id)]
     lines += table(rows)

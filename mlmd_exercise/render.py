@@ -209,7 +209,8 @@ def _states_figure(counts: Mapping[str, int]):
     states, values = list(counts), list(counts.values())
     bars = ax.bar(states, values, width=0.6, edgecolor="#444444",
                   color=[STATE_COLORS.get(s, "#cccccc") for s in states])
-    ax.set_xlim(-0.75, max(len(states), 3) - 0.25)
+    pad = max(0.0, (3 - len(states)) / 2)  # a lone bar stands in the middle, not too wide
+    ax.set_xlim(-0.75 - pad, len(states) - 0.25 + pad)
     ax.bar_label(bars)
     if not states:
         ax.text(0.5, 0.5, "no executions yet", ha="center", va="center", transform=ax.transAxes)

@@ -115,7 +115,7 @@ def test_graph_svg_names_dataset_execution_and_model(run_cli, demo_dir, tmp_path
     out = tmp_path / "lineage.svg"
     result = run_cli("graph", "--db", demo_dir / "metadata.db", "--output", out)
     assert result.code == 0
-    assert result.out == f"lineage graph of 2 artifacts and 1 executions: {out}\n"
+    assert result.out == f"lineage graph of 2 artifacts and 1 execution: {out}\n"
     svg = out.read_text()
     for text in ["train_dataset.csv", "Trainer #1", "LogisticRegressionModel"]:
         assert text in svg

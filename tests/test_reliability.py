@@ -149,7 +149,7 @@ def test_check_and_abandon_from_the_command_line(run_cli, db, tmp_path):
     assert dry.code == 0 and dry.out.startswith("would mark execution 2 (Trainer, started ")
     assert mx.count_by_state(mx.open_store(db)) == {"RUNNING": 1, "COMPLETE": 1}
     done = run_cli("abandon", "--state", "CANCELED", "--db", db)
-    assert done.out.splitlines()[-1] == "1 stale RUNNING executions (process gone)"
+    assert done.out.splitlines()[-1] == "1 stale RUNNING execution (process gone)"
     assert mx.count_by_state(mx.open_store(db)) == {"COMPLETE": 1, "CANCELED": 1}
     assert run_cli("abandon", "--db", db).out == "0 stale RUNNING executions (process gone)\n"
 
@@ -159,4 +159,4 @@ def test_check_reports_an_artifact_no_run_used(run_cli, db, tmp_path):
     bad = run_cli("check", "--db", db)
     assert bad.code == 1
     assert bad.out.splitlines()[0].startswith("artifact 1 (DataSet, file://")
-    assert bad.out.splitlines()[-1] == "1 problems"
+    assert bad.out.splitlines()[-1] == "1 problem"
