@@ -102,6 +102,8 @@ def _selection(args: argparse.Namespace):
 def cmd_lineage(args: argparse.Namespace) -> int:
     from .lineage import execution_lineage
 
+    if args.execution_id is not None and (args.artifact or args.walk_execution):
+        raise MlmdExerciseError("give an EXECUTION_ID or --artifact/--execution, not both")
     selected = _selection(args)
     if selected is None:
         if args.execution_id is None:
@@ -112,8 +114,6 @@ def cmd_lineage(args: argparse.Namespace) -> int:
         else:
             print("\n".join(out.format_lineage(one)))
         return EXIT_OK
-    if args.execution_id is not None:
-        raise MlmdExerciseError("give an EXECUTION_ID or --artifact/--execution, not both")
     _, graph, (kind, node_id) = selected
     if args.json:
         _print_json(out.graph_json(graph, start={"kind": kind, "id": node_id},
