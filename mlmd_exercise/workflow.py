@@ -124,12 +124,6 @@ def _evaluate(model_path: Path, test, metrics_path: Path) -> Dict[str, float]:
     return metrics
 
 
-def _input(store: Store, execution_id: int, role: str) -> ArtifactRecord:
-    """The artifact a run read in `role`, as stored."""
-    one = lineage.execution_lineage(store, execution_id)
-    return next(a for r, a in one.inputs if r == role)
-
-
 def run_demo(
     store: Store,
     workdir: Union[str, os.PathLike] = ".",
@@ -179,7 +173,6 @@ def run_demo(
         trainer.log_model(model_path, name=MODEL_NAME)
     model = trainer.outputs["model"]
     runs = [trainer]
-    logged = [_input(store, trainer.id, "examples")]
 
     metrics = None
     if test is not None:
@@ -190,13 +183,14 @@ def run_demo(
             evaluator.log_output("metrics", metrics_path, type="Metrics", properties=values)
         metrics = evaluator.outputs["metrics"]
         runs.append(evaluator)
-        logged.append(_input(store, evaluator.id, "examples"))
 
+    # Read each run back once; the splits are the stored artifacts its "examples" were.
+    recorded = tuple(lineage.execution_lineage(store, run.id) for run in runs)
     return DemoResult(
         experiment=experiment,
-        datasets=tuple(logged),
+        datasets=tuple(a for one in recorded for role, a in one.inputs if role == "examples"),
         model=model,
         metrics=metrics,
-        runs=tuple(lineage.execution_lineage(store, run.id) for run in runs),
+        runs=recorded,
         counts=count_by_state(store),
     )
