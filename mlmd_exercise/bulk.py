@@ -85,8 +85,7 @@ class _Importer:
         return (type_id, spec.uri, spec.fingerprint) if spec.fingerprint else spec
 
     def _remember(self, type_id: int, uri: str, stored: List[pb.Artifact]) -> None:
-        latest = max((a for a in stored if a.type_id == type_id),
-                     key=lambda a: (a.properties["version"].int_value, a.id), default=None)
+        latest = schema.newest(a for a in stored if a.type_id == type_id)
         if latest is None:
             self.newest[(type_id, uri)] = (0, "")
             return
@@ -124,13 +123,10 @@ class _Importer:
         version, _ = self._newest(type_id, spec.uri)
         if key in self.stored:
             return key, None
-        artifact = pb.Artifact(type_id=type_id, uri=spec.uri, state=pb.Artifact.LIVE)
         values = dict(spec.properties, version=version + 1)
         if spec.fingerprint:
             values[FINGERPRINT] = spec.fingerprint
-        for name, value in values.items():
-            target = artifact.properties if name in type_spec.properties else artifact.custom_properties
-            schema.set_value(target, name, value)
+        artifact = schema.new_artifact(type_spec, type_id, spec.uri, values)
         self.newest[(type_id, spec.uri)] = (version + 1, spec.fingerprint)
         return key, artifact
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Dict, Iterable, Mapping, MutableMapping, Tuple
+from typing import Dict, Iterable, Mapping, MutableMapping, Optional, Tuple
 
 from ml_metadata.proto import metadata_store_pb2 as pb
 
@@ -202,6 +202,22 @@ def set_execution_state(execution: pb.Execution, state: ExecutionState) -> None:
     execution.last_known_state = pb.Execution.State.Value(state.value)
     if "state" in spec_for(Kind.EXECUTION, execution.type).properties:
         execution.properties["state"].string_value = state.value
+
+
+def new_artifact(spec: TypeSpec, type_id: int, uri: str,
+                 values: Mapping[str, PropertyValue]) -> pb.Artifact:
+    """A LIVE artifact proto, not stored yet; declared properties go where every MLMD
+    client looks for them, the others into custom properties."""
+    artifact = pb.Artifact(type_id=type_id, uri=uri, state=pb.Artifact.LIVE, type=spec.name)
+    for key, value in values.items():
+        set_value(artifact.properties if key in spec.properties else artifact.custom_properties,
+                  key, value)
+    return artifact
+
+
+def newest(artifacts: Iterable[pb.Artifact]) -> Optional[pb.Artifact]:
+    """The highest `version` among artifacts (of one URI and type); the newest id breaks ties."""
+    return max(artifacts, key=lambda a: (a.properties["version"].int_value, a.id), default=None)
 
 
 def _properties(node) -> Dict[str, PropertyValue]:

@@ -169,20 +169,13 @@ class Tracker:
         """The stored artifact with this content at this URI, or a new one (id 0) at the
         next version. Call it under the store's lock."""
         type_id = self._type_id(pending.type)
-        same_uri = [a for a in self.store.mlmd.get_artifacts_by_uri(pending.uri) if a.type_id == type_id]
-        latest = max(same_uri, key=lambda a: (a.properties["version"].int_value, a.id), default=None)
+        latest = schema.newest(
+            a for a in self.store.mlmd.get_artifacts_by_uri(pending.uri) if a.type_id == type_id)
         if latest is not None and latest.custom_properties[FINGERPRINT].string_value == pending.fingerprint:
             return latest
-        artifact = pb.Artifact(type_id=type_id, uri=pending.uri, state=pb.Artifact.LIVE,
-                               type=pending.type.name)
-        values = dict(pending.properties)
-        values["version"] = 1 + (latest.properties["version"].int_value if latest else 0)
-        values[FINGERPRINT] = pending.fingerprint
-        for key, value in values.items():
-            # Declared properties go where every MLMD client looks for them.
-            target = artifact.properties if key in pending.type.properties else artifact.custom_properties
-            schema.set_value(target, key, value)
-        return artifact
+        version = 1 + (latest.properties["version"].int_value if latest else 0)
+        return schema.new_artifact(pending.type, type_id, pending.uri, {
+            **pending.properties, "version": version, FINGERPRINT: pending.fingerprint})
 
     def log_artifact(self, path: PathLike, *, type: str = schema.DATASET.name,
                      properties: Optional[Properties] = None) -> ArtifactRecord:

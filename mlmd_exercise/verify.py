@@ -41,17 +41,13 @@ def verify(store: Store) -> VerifyReport:
         How many artifacts were checked and those whose file is gone or whose
         content no longer matches its fingerprint.
     """
-    newest: Dict[Tuple[int, str], object] = {}
+    versions: Dict[Tuple[int, str], list] = {}
     for artifact in store.mlmd.get_artifacts():
-        if not artifact.uri.startswith("file://") or FINGERPRINT not in artifact.custom_properties:
-            continue
-        key = (artifact.type_id, artifact.uri)
-        version = (artifact.properties["version"].int_value, artifact.id)
-        held = newest.get(key)
-        if held is None or version > (held.properties["version"].int_value, held.id):
-            newest[key] = artifact
+        if artifact.uri.startswith("file://") and FINGERPRINT in artifact.custom_properties:
+            versions.setdefault((artifact.type_id, artifact.uri), []).append(artifact)
+    newest = [schema.newest(same) for same in versions.values()]
     problems: List[Problem] = []
-    for artifact in sorted(newest.values(), key=lambda a: a.id):
+    for artifact in sorted(newest, key=lambda a: a.id):
         path = Path(unquote(urlparse(artifact.uri).path))
         if not path.exists():
             problems.append(Problem(schema.artifact_record(artifact), "missing"))
