@@ -49,17 +49,17 @@ def abandon(store: Store, runs: Sequence[ExecutionRecord],
     Returns:
         The runs it changed, as stored now.
     """
-    changed = []
+    ids = [r.id for r in runs]
     with store.writing():
-        ids = [r.id for r in runs]
-        for execution in store.mlmd.get_executions_by_id(ids) if ids else []:
-            if execution.last_known_state != pb.Execution.RUNNING:
-                continue  # it finished meanwhile: leave it be
+        # Those that finished meanwhile are left be.
+        changed = [e for e in (store.mlmd.get_executions_by_id(ids) if ids else [])
+                   if e.last_known_state == pb.Execution.RUNNING]
+        for execution in changed:
             schema.set_execution_state(execution, state)
             execution.custom_properties[ABANDONED].string_value = reason or "marked stale by the user"
-            store.mlmd.put_executions([execution])
-            changed.append(schema.execution_record(execution))
-    return changed
+        if changed:
+            store.mlmd.put_executions(changed)  # all in one transaction
+    return [schema.execution_record(e) for e in changed]
 
 
 def check_store(store: Store) -> List[str]:
