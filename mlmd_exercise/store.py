@@ -174,11 +174,13 @@ def _check_sqlite_path(path: Path, loc: Location, create: bool) -> None:
         raise StoreError(f"store '{loc}' is read-only: cannot record into it")
 
 
-def _inspect_sqlite(path: Path, loc: Location, create: bool) -> None:
+def _inspect_sqlite(path: Path, loc: Location, create: bool,
+                    then: Optional[Callable[[sqlite3.Connection], T]] = None) -> Optional[T]:
     """Looks at the tables with Python's sqlite3, then closes it before MLMD opens the file.
 
     Refuses another application's database and a damaged one; a new store is
-    switched to WAL, which lets readers work while one writer commits.
+    switched to WAL, which lets readers work while one writer commits. `then`,
+    if given, runs on the same connection once the file has passed.
     """
     mode = "rwc" if create else "ro"
     try:
@@ -187,6 +189,8 @@ def _inspect_sqlite(path: Path, loc: Location, create: bool) -> None:
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if create and not tables:
                 con.execute("PRAGMA journal_mode=WAL")
+            _refuse_foreign(tables, loc, create)
+            return then(con) if then is not None else None
         finally:
             con.close()
     except sqlite3.DatabaseError as e:
@@ -196,6 +200,9 @@ def _inspect_sqlite(path: Path, loc: Location, create: bool) -> None:
         if "not a database" in str(e):
             raise StoreError(f"'{loc}' is not an SQLite database") from None
         raise StoreError(f"cannot open store '{loc}': {e}") from None
+
+
+def _refuse_foreign(tables, loc: Location, create: bool) -> None:
     if _MLMD_TABLE in tables:
         return
     if tables:
@@ -270,16 +277,16 @@ def read_sqlite(location: Union[str, os.PathLike, Location], query: Callable[[sq
     with _open_files_guard:
         if _open_files.get(os.path.realpath(path)):
             return None
-        _inspect_sqlite(path, loc, create=False)
-        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-        try:
-            [(version,)] = con.execute(f"SELECT schema_version FROM {_MLMD_TABLE}").fetchall()
-            return query(con) if version == SCHEMA_VERSION else None
-        except sqlite3.DatabaseError as e:
-            log.debug("plain SQL on %s failed: %s", loc, e)
-            return None
-        finally:
-            con.close()
+
+        def checked_query(con: sqlite3.Connection) -> Optional[T]:
+            try:
+                [(version,)] = con.execute(f"SELECT schema_version FROM {_MLMD_TABLE}").fetchall()
+                return query(con) if version == SCHEMA_VERSION else None
+            except sqlite3.DatabaseError as e:  # MLMD's API will say what is wrong, if anything
+                log.debug("plain SQL on %s failed: %s", loc, e)
+                return None
+
+        return _inspect_sqlite(path, loc, create=False, then=checked_query)
 
 
 # -- PostgreSQL -----------------------------------------------------------------------
