@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from typing import Dict, Optional, Union
+from typing import Callable, Dict, Optional, Union
 
 from .address import default_location, parse_location
 from .records import ExecutionState
@@ -21,10 +21,10 @@ __all__ = ["count_by_state"]
 
 _COUNT = "SELECT last_known_state, COUNT(*) FROM execution GROUP BY last_known_state"
 _COUNT_IN = ("SELECT e.last_known_state, COUNT(*) FROM execution e "
-             "JOIN association a ON a.execution_id = e.id WHERE a.context_id = {} "
+             "JOIN association a ON a.execution_id = e.id WHERE a.context_id = {param} "
              "GROUP BY e.last_known_state")
 _EXPERIMENT_ID = ("SELECT c.id FROM context c JOIN type t ON t.id = c.type_id "
-                  "WHERE t.name = 'Experiment' AND t.type_kind = 2 AND c.name = {}")
+                  "WHERE t.name = 'Experiment' AND t.type_kind = 2 AND c.name = {param}")
 
 
 _STATES = list(ExecutionState)  # in the proto's order: index = the number MLMD stores
@@ -35,21 +35,25 @@ def _by_name(rows) -> Dict[str, int]:
     return {s.value: counts[s.value] for s in ExecutionState if counts[s.value]}
 
 
-def _sqlite_counts(con, experiment: Optional[str]):
+def _sql_counts(run: Callable[..., list], param: str, experiment: Optional[str]):
+    """Rows of (state, count) by SQL, or None if the experiment is not there (MLMD's API
+    then says so). `run(sql, value)` runs one query; `param` is its placeholder."""
     if experiment is None:
-        return con.execute(_COUNT).fetchall()
-    # Parameters, never string formatting: the name is data.
-    found = con.execute(_EXPERIMENT_ID.format("?"), (experiment,)).fetchall()
-    return None if not found else con.execute(_COUNT_IN.format("?"), (found[0][0],)).fetchall()
+        return run(_COUNT)
+    # A parameter, never string formatting: the name is data.
+    found = run(_EXPERIMENT_ID.format(param=param), experiment)
+    return None if not found else run(_COUNT_IN.format(param=param), found[0][0])
+
+
+def _sqlite_counts(con, experiment: Optional[str]):
+    return _sql_counts(lambda sql, *value: con.execute(sql, value).fetchall(), "?", experiment)
 
 
 def _postgres_counts(sql, experiment: Optional[str]):
     if sql("SELECT schema_version FROM mlmdenv")[0][0] != SCHEMA_VERSION:
         return None
-    if experiment is None:
-        return sql(_COUNT)
-    found = sql(_EXPERIMENT_ID.format(":name"), name=experiment)
-    return None if not found else sql(_COUNT_IN.format(":id"), id=found[0][0])
+    return _sql_counts(lambda query, *value: sql(query, **({"v": value[0]} if value else {})),
+                       ":v", experiment)
 
 
 def count_by_state(store: Union[Store, str, os.PathLike, None],
