@@ -138,3 +138,10 @@ def test_a_training_failure_is_recorded_and_raised(store, tmp_path, monkeypatch,
     assert pb.Execution.State.Name(execution.last_known_state) == state
     assert execution.custom_properties["error_type"].string_value == type(error).__name__
     assert [a.type for a in store.mlmd.get_artifacts()] == ["DataSet"]  # no model without a run
+
+
+def test_the_cli_offers_exactly_the_bundled_datasets():
+    # cli keeps its own copy so that building the parser imports no workflow code.
+    from mlmd_exercise import cli
+
+    assert cli.BUNDLED_DATASETS == workflow.BUNDLED_DATASETS
