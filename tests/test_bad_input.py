@@ -136,21 +136,43 @@ def _without_root_powers(args, cwd):
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("case", ["read-only-store", "empty-in-read-only-dir"])
-def test_a_store_that_cannot_be_written_is_refused_before_the_run(tmp_path, case):
+def _read_only_store(path: Path) -> str:
+    _demo_store(path)
+    for p in path.parent.iterdir():
+        p.chmod(0o444)  # the directory stays writable; the store file is not
+    return "store '{path}' is read-only: cannot record into it"
+
+
+def _empty_in_read_only_dir(path: Path) -> str:
+    path.touch()
+    path.parent.chmod(0o555)
+    return "store '{path}' is read-only: cannot record into it"
+
+
+def _new_in_read_only_dir(path: Path) -> str:
+    path.parent.chmod(0o555)
+    return "cannot create store '{path}': directory '{dir}' is read-only"
+
+
+def _unreadable(path: Path) -> str:
+    _demo_store(path)
+    path.chmod(0o000)
+    return "cannot read store '{path}': Permission denied"
+
+
+def _read_only_lock_file(path: Path) -> str:
+    _demo_store(path)
+    Path(f"{path}.lock").chmod(0o444)  # the store is writable; its writers' lock is not
+    return "cannot create lock file '{path}.lock': Permission denied"
+
+
+@pytest.mark.parametrize("make", [_read_only_store, _empty_in_read_only_dir, _new_in_read_only_dir,
+                                  _unreadable, _read_only_lock_file])
+def test_a_store_that_cannot_be_written_is_refused_before_the_run(tmp_path, make):
     store_dir = tmp_path / "store"
     store_dir.mkdir()
     path = store_dir / "m.db"
-    if case == "read-only-store":
-        _demo_store(path)
-        for p in store_dir.iterdir():
-            p.chmod(0o444)
-        # The directory stays writable; the store file is not.
-        message = f"mlmd-exercise: error: store '{path}' is read-only: cannot record into it\n"
-    else:
-        path.touch()
-        store_dir.chmod(0o555)
-        message = f"mlmd-exercise: error: store '{path}' is read-only: cannot record into it\n"
+    message = make(path).format(path=path, dir=store_dir)
     work = tmp_path / "work"
     work.mkdir()
     before = snapshot(str(path))
@@ -158,7 +180,9 @@ def test_a_store_that_cannot_be_written_is_refused_before_the_run(tmp_path, case
         proc = _without_root_powers(["run", "--workdir", work, "--db", path], cwd=tmp_path)
     finally:
         store_dir.chmod(0o755)  # so that pytest can clean up
-    assert (proc.returncode, proc.stderr, proc.stdout) == (2, message, "")
+        if path.exists():
+            path.chmod(0o644)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (2, f"mlmd-exercise: error: {message}\n", "")
     assert list(work.iterdir()) == []  # found out before training, not after
     assert snapshot(str(path)) == before
 
