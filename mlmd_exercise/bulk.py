@@ -8,8 +8,9 @@
 Each batch is one `put_lineage_subgraph` call (one transaction) holding its
 runs, their new artifacts, the events between them and their experiment. An
 ArtifactSpec object used as one run's output and another's input is one
-artifact. Versions continue those already in the store at each URI; a spec
-with a fingerprint equal to the newest stored version's is that artifact.
+artifact. Each output is a new artifact, made by its run alone; versions
+continue those already in the store at each URI, and an input spec with a
+fingerprint equal to the newest stored version's is that artifact.
 Nothing is read from disk: the files of a backfill may be long gone.
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Hashable, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, Hashable, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, Union
 
 from ml_metadata.metadata_store.metadata_store import ListOptions
 from ml_metadata.proto import metadata_store_pb2 as pb
@@ -76,6 +77,7 @@ class _Importer:
         self.mlmd = tracker.store.mlmd
         self.stored: Dict[Hashable, int] = {}  # artifact key -> id, across batches
         self.newest: Dict[Tuple[int, str], Tuple[int, str]] = {}  # (type id, uri) -> (version, fp)
+        self.produced: Set[ArtifactSpec] = set()  # specs a run outputs (kept alive here)
         self.recorded = self.skipped = 0
 
     @staticmethod
@@ -115,20 +117,22 @@ class _Importer:
             self.prefetch([(type_id, uri)])
         return self.newest[(type_id, uri)]
 
-    def _artifact(self, spec: ArtifactSpec) -> Tuple[Hashable, Optional[pb.Artifact]]:
-        """The spec's key, and a new artifact proto if it is not stored yet."""
-        type_spec = schema.spec_for(Kind.ARTIFACT, spec.type)
-        type_id = self.tracker._type_id(type_spec)
-        key = self._key(spec, type_id)
+    def _new(self, spec: ArtifactSpec, type_id: int) -> pb.Artifact:
+        """A new artifact at the next version of its URI."""
         version, _ = self._newest(type_id, spec.uri)
-        if key in self.stored:
-            return key, None
         values = dict(spec.properties, version=version + 1)
         if spec.fingerprint:
             values[FINGERPRINT] = spec.fingerprint
-        artifact = schema.new_artifact(type_spec, type_id, spec.uri, values)
         self.newest[(type_id, spec.uri)] = (version + 1, spec.fingerprint)
-        return key, artifact
+        return schema.new_artifact(schema.spec_for(Kind.ARTIFACT, spec.type), type_id, spec.uri, values)
+
+    def _produce(self, spec: ArtifactSpec) -> None:
+        """Notes that a run outputs `spec`: an artifact is made by one run only."""
+        if spec in self.produced:
+            raise MlmdExerciseError(
+                f"artifact '{spec.uri}' is given as the output of two runs: each output is made "
+                "by one run (give each run's output its own \"ref\")")
+        self.produced.add(spec)
 
     def batch(self, runs: List[RunSpec], experiment: str) -> None:
         executions: List[pb.Execution] = []
@@ -140,14 +144,21 @@ class _Importer:
             if isinstance(given, ArtifactRecord):
                 edges.append((position, None, _event(kind, role, artifact_id=given.id)))
                 return
-            key, new = self._artifact(given)
-            if new is None and key not in index:
+            type_id = self.tracker._type_id(schema.spec_for(Kind.ARTIFACT, given.type))
+            output = kind == pb.Event.OUTPUT
+            if output:  # always a new artifact: the spec itself is its key
+                self._produce(given)
+            key = given if output else self._key(given, type_id)
+            if key in index:  # made or read earlier in this batch
+                edges.append((position, index[key], _event(kind, role)))
+            elif key in self.stored:
                 edges.append((position, None, _event(kind, role, artifact_id=self.stored[key])))
-                return
-            if key not in index:
+            else:
                 index[key] = len(artifacts)
-                artifacts.append(new)
-            edges.append((position, index[key], _event(kind, role)))
+                artifacts.append(self._new(given, type_id))
+                if output and given.fingerprint:  # a later input of this content reads it
+                    index[(type_id, given.uri, given.fingerprint)] = index[key]
+                edges.append((position, index[key], _event(kind, role)))
 
         runs = self._skip_recorded(runs)
         self.prefetch(
@@ -215,7 +226,10 @@ class _Importer:
             spec = side.get(role)
             if isinstance(spec, ArtifactSpec):
                 type_id = self.tracker._type_id(schema.spec_for(Kind.ARTIFACT, spec.type))
-                self.stored[self._key(spec, type_id)] = event.artifact_id
+                output = event.type == pb.Event.OUTPUT
+                if output:
+                    self._produce(spec)
+                self.stored[spec if output else self._key(spec, type_id)] = event.artifact_id
         self.skipped += len(recorded)
         skipped = {id(r) for r in recorded.values()}
         return [r for r in runs if id(r) not in skipped]

@@ -12,8 +12,11 @@ Rules this module keeps:
   inputs go in with the execution and their INPUT events in one `put_execution`
   call (one transaction); its outputs, their OUTPUT events and its final state
   in another.
-- Versioning by content: the same bytes at the same URI are the stored
-  artifact; new bytes at that URI are the next version.
+- An output is made by exactly one run: a run's outputs are always new
+  artifacts (identical bytes are still told by their fingerprint), so a later
+  run never changes what an earlier one recorded.
+- Inputs are versioned by content: the same bytes at the same URI are the
+  stored artifact; new bytes at that URI are the next version.
 - One writer at a time per store (the store's lock), so that versions,
   experiments and types are never created twice by concurrent processes.
 - Each run has a name; a write whose outcome is unclear (the connection broke
@@ -51,6 +54,8 @@ T = TypeVar("T")
 _UNCLEAR = (mlmd_errors.AbortedError, mlmd_errors.UnavailableError,
             mlmd_errors.DeadlineExceededError, mlmd_errors.InternalError)
 _ATTEMPTS = 3
+# Output types that carry a copy of their run's metrics.
+_METRIC_CARRIERS = (schema.SAVED_MODEL.name, schema.METRICS.name)
 
 
 def file_uri(path: PathLike) -> str:
@@ -165,17 +170,30 @@ class Tracker:
             values["day"] = day
         return self.artifact(path, type=schema.DATASET.name, properties=values)
 
-    def _resolve(self, pending: Pending) -> pb.Artifact:
-        """The stored artifact with this content at this URI, or a new one (id 0) at the
-        next version. Call it under the store's lock."""
+    def _newest(self, pending: Pending) -> Tuple[int, Optional[pb.Artifact]]:
+        """The type id and the newest stored artifact of that type at the pending URI."""
         type_id = self._type_id(pending.type)
-        latest = schema.newest(
+        return type_id, schema.newest(
             a for a in self.store.mlmd.get_artifacts_by_uri(pending.uri) if a.type_id == type_id)
-        if latest is not None and latest.custom_properties[FINGERPRINT].string_value == pending.fingerprint:
-            return latest
+
+    def _new_version(self, pending: Pending, type_id: int, latest: Optional[pb.Artifact]
+                     ) -> pb.Artifact:
         version = 1 + (latest.properties["version"].int_value if latest else 0)
         return schema.new_artifact(pending.type, type_id, pending.uri, {
             **pending.properties, "version": version, FINGERPRINT: pending.fingerprint})
+
+    def _resolve(self, pending: Pending) -> pb.Artifact:
+        """An input: the stored artifact with this content at this URI, or a new one (id 0)
+        at the next version. Call it under the store's lock."""
+        type_id, latest = self._newest(pending)
+        if latest is not None and latest.custom_properties[FINGERPRINT].string_value == pending.fingerprint:
+            return latest
+        return self._new_version(pending, type_id, latest)
+
+    def _output(self, pending: Pending) -> pb.Artifact:
+        """An output: always a new artifact (id 0), at the next version of its URI, whatever
+        its content. Call it under the store's lock."""
+        return self._new_version(pending, *self._newest(pending))
 
     def log_artifact(self, path: PathLike, *, type: str = schema.DATASET.name,
                      properties: Optional[Properties] = None) -> ArtifactRecord:
@@ -273,7 +291,7 @@ class Tracker:
                 context = self._context(experiment)
                 self.store.mlmd.put_attributions_and_associations(
                     [pb.Attribution(artifact_id=a.id, context_id=context.id) for _, a in stored], [])
-        return Run(self, execution.id, spec.name, execution.name, experiment)
+        return Run(self, execution.id, spec.name, execution.name, experiment, params or {})
 
     def _inputs(self, inputs: Mapping[str, Union[ArtifactRecord, Pending]]
                 ) -> Tuple[List[Tuple[str, pb.Artifact]], List[Tuple[str, pb.Artifact]]]:
@@ -297,7 +315,7 @@ class Run:
     """A RUNNING execution: collects outputs and metrics until it is finished."""
 
     def __init__(self, tracker: Tracker, execution_id: int, type: str, name: str,
-                 experiment: str) -> None:
+                 experiment: str, params: Optional[Properties] = None) -> None:
         self.tracker = tracker
         self.id = execution_id
         self.type = type
@@ -306,6 +324,7 @@ class Run:
         self.outputs: Dict[str, ArtifactRecord] = {}  # filled when the run finishes
         self._pending: Dict[str, Pending] = {}
         self._metrics: Dict[str, PropertyValue] = {}
+        self._params: Properties = dict(params or {})
         self._finished = False
 
     def __repr__(self) -> str:
@@ -327,8 +346,18 @@ class Run:
         self.log_output(role, path, type=schema.SAVED_MODEL.name, properties=values)
 
     def log_metrics(self, metrics: Properties) -> None:
-        """Metrics, stored on the run's SavedModel output (on the run itself if it has none)."""
+        """Metrics of this run: stored on the execution and, as a copy, on the SavedModel
+        and Metrics artifacts the run outputs (new artifacts of its own, so a later run
+        never overwrites them).
+
+        Raises:
+            MlmdExerciseError: a metric has the name of one of the run's params.
+        """
         self._check_open()
+        clash = sorted(set(metrics) & set(self._params))
+        if clash:
+            raise MlmdExerciseError(f"run {self.id} has a param '{clash[0]}' already: "
+                                    "give the metric another name")
         self._metrics.update(metrics)
 
     def execution(self) -> ExecutionRecord:
@@ -356,10 +385,11 @@ class Run:
                 schema.set_value(execution.custom_properties, "error_type", type(error).__name__)
                 schema.set_value(execution.custom_properties, "error_message", str(error))
             pending = list(self._pending.items()) if state is ExecutionState.COMPLETE else []
-            outputs = [(role, tracker._resolve(p)) for role, p in pending]
-            models = [a for _, a in outputs if a.type == schema.SAVED_MODEL.name]
+            outputs = [(role, tracker._output(p)) for role, p in pending]
+            carriers = [execution] + [a for _, a in outputs if a.type in _METRIC_CARRIERS]
             for key, value in self._metrics.items():
-                schema.set_value((models[0] if models else execution).custom_properties, key, value)
+                for node in carriers:
+                    schema.set_value(node.custom_properties, key, value)
             pairs = [(a, _event(pb.Event.OUTPUT, role)) for role, a in outputs]
             context = tracker._context(self.experiment)
 

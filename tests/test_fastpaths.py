@@ -136,6 +136,35 @@ def test_bulk_versions_continue_the_store_and_fingerprints_dedupe(tracker, tmp_p
     assert len(first_consumers) == 1  # the run that gave the same fingerprint reused it
 
 
+def test_bulk_outputs_are_new_artifacts_whatever_their_content(tracker, tmp_path):
+    digest = "sha256:" + "1" * 64
+    stored = tracker.log_artifact(write(tmp_path / "m.bin", "m"), type="SavedModel")
+    runs = [RunSpec(outputs={"model": ArtifactSpec(stored.uri, type="SavedModel", fingerprint=digest)})
+            for _ in range(2)]
+    reader = RunSpec(type="Evaluator",  # reads the newest artifact of that content at that URI
+                     inputs={"model": ArtifactSpec(stored.uri, type="SavedModel", fingerprint=digest)})
+    record_runs(tracker, runs + [reader])
+    mlmd = tracker.store.mlmd
+    models = sorted(mlmd.get_artifacts_by_uri(stored.uri), key=lambda a: a.id)
+    assert [m.properties["version"].int_value for m in models] == [1, 2, 3]
+    events = mlmd.get_events_by_artifact_ids([m.id for m in models])
+    producers = sorted((e.artifact_id, e.execution_id) for e in events if e.type == pb.Event.OUTPUT)
+    assert [a for a, _ in producers] == [models[1].id, models[2].id]  # one producer each
+    assert len({e for _, e in producers}) == 2
+    [read] = [e.artifact_id for e in events if e.type == pb.Event.INPUT]
+    assert read == models[2].id
+
+
+def test_bulk_refuses_one_output_made_by_two_runs(run_cli, db, tmp_path):
+    model = {"uri": "s3://b/m", "type": "SavedModel", "ref": "m"}
+    path = _jsonl(tmp_path / "runs.jsonl", [{"outputs": {"model": model}}] * 2)
+    result = run_cli("import", path, "--db", db)
+    assert (result.code, result.err) == (2, "mlmd-exercise: error: artifact 's3://b/m' is given as the "
+                                         "output of two runs: each output is made by one run (give each "
+                                         "run's output its own \"ref\")\n")
+    assert mx.count_by_state(mx.open_store(db)) == {}
+
+
 def test_bulk_refuses_bad_input(tracker):
     with pytest.raises(mx.MlmdExerciseError, match="^batch size must be positive, not 0$"):
         record_runs(tracker, [], batch_size=0)

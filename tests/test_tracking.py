@@ -97,7 +97,7 @@ def test_a_completed_run_records_inputs_params_outputs_and_metrics(tracker, tmp_
     [stored_model] = fresh.get_artifacts_by_id([model.id])
     assert stored_model.custom_properties["train_accuracy"].double_value == 0.93
     assert stored_model.custom_properties["epochs"].int_value == 3
-    assert "train_accuracy" not in props  # metrics go on the model when there is one
+    assert props["train_accuracy"].double_value == 0.93  # the run's own, and a copy on its model
     events = {(e.artifact_id, e.type, e.path.steps[0].key)
               for e in fresh.get_events_by_execution_ids([run.id])}
     assert events == {(train.id, pb.Event.INPUT, "examples"), (model.id, pb.Event.OUTPUT, "model")}
@@ -140,16 +140,49 @@ def test_every_model_has_the_output_event_that_made_it(tracker, tmp_path, train)
     assert len(tracker.store.mlmd.get_contexts_by_type("Experiment")) == 1
 
 
-def test_an_unchanged_output_is_the_stored_artifact_with_a_new_event(tracker, tmp_path, train):
+def test_an_unchanged_output_is_a_new_artifact_made_by_its_own_run(tracker, tmp_path, train):
     model_file = write(tmp_path / "m.joblib", "same bytes")
     runs = []
     for _ in range(2):
         with tracker.execution(inputs={"examples": train}) as run:
             run.log_model(model_file, name="LR")
         runs.append(run)
-    assert runs[0].outputs["model"].id == runs[1].outputs["model"].id
-    events = tracker.store.mlmd.get_events_by_artifact_ids([runs[0].outputs["model"].id])
-    assert sorted(e.execution_id for e in events) == [runs[0].id, runs[1].id]
+    first, second = (r.outputs["model"] for r in runs)
+    assert first.id != second.id and (first.version, second.version) == (1, 2)
+    assert first.properties["fingerprint"] == second.properties["fingerprint"]
+    events = tracker.store.mlmd.get_events_by_artifact_ids([first.id, second.id])
+    producers = sorted((e.artifact_id, e.execution_id) for e in events if e.type == pb.Event.OUTPUT)
+    assert producers == [(first.id, runs[0].id), (second.id, runs[1].id)]  # one run each
+    assert [a.id for a in mx.find_by_fingerprint(tracker.store, first.properties["fingerprint"])] \
+        == [first.id, second.id]
+
+
+def test_two_runs_with_identical_models_keep_their_own_metrics(db, tmp_path):
+    """The issue's two-runs script: `train.py 0.80` then `train.py 0.95`, same model bytes."""
+    data = write(tmp_path / "train.csv", "x,y\n1,0\n")
+    model_file = write(tmp_path / "m.joblib", "identical model bytes")
+    for accuracy in (0.80, 0.95):  # each run a new Tracker, as two processes would be
+        tracker = mx.Tracker(mx.open_store(db, create=True))
+        with tracker.execution(inputs={"examples": tracker.dataset(data)}) as run:
+            run.log_metrics({"val_accuracy": accuracy})
+            run.log_model(model_file, name="LR")
+
+    fresh = mx.open_store(db).mlmd
+    executions = sorted(fresh.get_executions(), key=lambda e: e.id)
+    assert [e.custom_properties["val_accuracy"].double_value for e in executions] == [0.80, 0.95]
+    models = sorted(fresh.get_artifacts_by_type("SavedModel"), key=lambda a: a.id)
+    assert [m.custom_properties["val_accuracy"].double_value for m in models] == [0.80, 0.95]
+    made_by = {e.artifact_id: e.execution_id for e in fresh.get_events_by_artifact_ids(
+        [m.id for m in models]) if e.type == pb.Event.OUTPUT}
+    assert [made_by[m.id] for m in models] == [e.id for e in executions]
+    assert len(fresh.get_artifacts_by_type("DataSet")) == 1  # the input is still one artifact
+
+
+def test_a_metric_may_not_take_a_params_name(tracker, train):
+    with pytest.raises(mx.MlmdExerciseError, match="^run 1 has a param 'C' already: give the metric"):
+        with tracker.execution(inputs={"examples": train}, params={"C": 1.0}) as run:
+            run.log_metrics({"C": 0.5})
+    assert run.execution().properties["C"] == 1.0  # the param stands; the run is FAILED
 
 
 def test_misuse_is_named(tracker, tmp_path, train):
