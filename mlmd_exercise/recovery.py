@@ -8,7 +8,7 @@ CANCELED) with the reason as the custom property `abandoned`.
 from __future__ import annotations
 
 import time
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Set
 
 from ml_metadata.metadata_store.metadata_store import ListOptions
 from ml_metadata.proto import metadata_store_pb2 as pb
@@ -20,6 +20,9 @@ from .store import Store
 
 __all__ = ["ABANDONED", "stale_runs", "abandon", "check_store"]
 
+# Every kind of event that says an execution made an artifact (MLMD's Event.Type).
+OUTPUT_KINDS = (pb.Event.DECLARED_OUTPUT, pb.Event.OUTPUT, pb.Event.INTERNAL_OUTPUT,
+                pb.Event.PENDING_OUTPUT)
 ABANDONED = "abandoned"  # the custom property that says why a run was closed
 
 
@@ -66,14 +69,26 @@ def check_store(store: Store) -> List[str]:
     """What is wrong with a store, after a crash say; an empty list if nothing is.
 
     It looks for artifacts that no event joins to an execution (a write that
-    left half a run behind) and for type names registered twice.
+    left half a run behind), artifacts output by more than one execution (an
+    output is made by one run: older versions of this package, or other tools,
+    could record a second run's identical output as the first run's artifact,
+    so "which run made this?" has two answers), and type names registered twice.
     """
     problems: List[str] = []
-    artifacts = store.mlmd.get_artifacts()
-    joined = {e.artifact_id for e in store.mlmd.get_events_by_artifact_ids([a.id for a in artifacts])} \
-        if artifacts else set()
-    problems += [f"artifact {a.id} ({a.type}, {a.uri}) has no event: no run made or used it"
-                 for a in sorted(artifacts, key=lambda a: a.id) if a.id not in joined]
+    artifacts = sorted(store.mlmd.get_artifacts(), key=lambda a: a.id)
+    events = store.mlmd.get_events_by_artifact_ids([a.id for a in artifacts]) if artifacts else []
+    joined = {e.artifact_id for e in events}
+    producers: Dict[int, Set[int]] = {}
+    for e in events:
+        if e.type in OUTPUT_KINDS:
+            producers.setdefault(e.artifact_id, set()).add(e.execution_id)
+    for a in artifacts:
+        if a.id not in joined:
+            problems.append(f"artifact {a.id} ({a.type}, {a.uri}) has no event: no run made or used it")
+        elif len(producers.get(a.id, ())) > 1:
+            runs = ", ".join(str(i) for i in sorted(producers[a.id]))
+            problems.append(f"artifact {a.id} ({a.type}, {a.uri}) is the output of "
+                            f"{len(producers[a.id])} executions ({runs}): which run made it is ambiguous")
     for getter, kind in ((store.mlmd.get_artifact_types, "artifact"),
                          (store.mlmd.get_execution_types, "execution"),
                          (store.mlmd.get_context_types, "context")):

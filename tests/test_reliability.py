@@ -160,3 +160,23 @@ def test_check_reports_an_artifact_no_run_used(run_cli, db, tmp_path):
     assert bad.code == 1
     assert bad.out.splitlines()[0].startswith("artifact 1 (DataSet, file://")
     assert bad.out.splitlines()[-1] == "1 problem"
+
+
+def test_check_reports_an_artifact_that_two_runs_output(run_cli, db, tmp_path):
+    """What older versions of this package wrote for a second run with identical model bytes."""
+    tracker = mx.Tracker(db)
+    data = tracker.dataset(write(tmp_path / "d.csv", "x"))
+    with tracker.execution(inputs={"examples": data}) as first:
+        first.log_model(write(tmp_path / "m.joblib", "m"), name="LR")
+    model = first.outputs["model"]
+    second = tracker.execution(inputs={"examples": model})
+    second.finish()
+    event = pb.Event(type=pb.Event.DECLARED_OUTPUT, artifact_id=model.id, execution_id=second.id)
+    tracker.store.mlmd.put_events([event])
+    bad = run_cli("check", "--db", db)
+    assert bad.code == 1
+    assert bad.out.splitlines() == [
+        f"artifact {model.id} (SavedModel, {model.uri}) is the output of 2 executions "
+        f"({first.id}, {second.id}): which run made it is ambiguous",
+        "1 problem"]
+    assert json.loads(run_cli("check", "--json", "--db", db).out)["problems"] == bad.out.splitlines()[:1]
