@@ -11,7 +11,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import List, Optional, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
@@ -35,8 +35,11 @@ __all__ = [
     "show_artifact",
     "show_execution",
     "find_by_fingerprint",
+    "same_content",
 ]
 
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # a fingerprint this package wrote
+_CHUNK = 200  # fingerprints per lookup query
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -59,6 +62,7 @@ class NodeDetail:
     node: Union[ArtifactRecord, ExecutionRecord]
     events: Tuple[LineageEdge, ...]
     experiments: Tuple[str, ...]
+    same_content: Tuple[int, ...] = ()  # other artifacts with this artifact's bytes
 
 
 def parse_since(text: str, now: Optional[float] = None) -> int:
@@ -178,7 +182,7 @@ def find_by_fingerprint(store: Store, digest: str) -> List[ArtifactRecord]:
         MlmdExerciseError: `digest` is not a sha256 fingerprint.
     """
     # Checked to be hex before it goes into the filter query.
-    if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+    if not _DIGEST.fullmatch(digest):
         raise MlmdExerciseError(f"'{digest}' is not a fingerprint: expected sha256:<64 hex digits>")
     options = ListOptions(
         order_by=OrderByField.ID, is_asc=True,
@@ -187,15 +191,48 @@ def find_by_fingerprint(store: Store, digest: str) -> List[ArtifactRecord]:
     return [schema.artifact_record(a) for a in store.mlmd.get_artifacts(list_options=options)]
 
 
+def same_content(store: Store, artifacts: Iterable[ArtifactRecord]) -> Dict[int, int]:
+    """Which of these artifacts hold the same bytes as another artifact in the store.
+
+    Returns:
+        For each such artifact's id, the id of the oldest other artifact whose
+        fingerprint is the same (a model that a second run made from the same
+        inputs, say, or the same file recorded at another URI).
+    """
+    by_digest: Dict[str, List[int]] = {}
+    for a in artifacts:
+        digest = a.properties.get(FINGERPRINT)
+        if isinstance(digest, str) and _DIGEST.fullmatch(digest):  # hex: safe in a filter query
+            by_digest.setdefault(digest, []).append(a.id)
+    holders: Dict[str, List[int]] = {}
+    digests = sorted(by_digest)
+    for first in range(0, len(digests), _CHUNK):
+        listed = ", ".join(f"'{d}'" for d in digests[first:first + _CHUNK])
+        options = ListOptions(filter_query=f"custom_properties.{FINGERPRINT}.string_value IN ({listed})")
+        for stored in store.mlmd.get_artifacts(list_options=options):
+            holders.setdefault(stored.custom_properties[FINGERPRINT].string_value, []).append(stored.id)
+    found: Dict[int, int] = {}
+    for digest, ids in by_digest.items():
+        for artifact_id in ids:
+            others = [i for i in holders.get(digest, ()) if i != artifact_id]
+            if others:
+                found[artifact_id] = min(others)
+    return found
+
+
 def show_artifact(store: Store, artifact_id: int) -> NodeDetail:
     """An artifact, every event that touches it and the experiments it belongs to.
 
     Raises:
         NotFoundError: no artifact has this id.
     """
-    return NodeDetail(get_artifact(store, artifact_id),
+    artifact = get_artifact(store, artifact_id)
+    digest = artifact.properties.get(FINGERPRINT)
+    twins = find_by_fingerprint(store, digest) if isinstance(digest, str) and _DIGEST.fullmatch(digest) else []
+    return NodeDetail(artifact,
                       tuple(edges_of(store.mlmd.get_events_by_artifact_ids([artifact_id]))),
-                      _experiment_names(store.mlmd.get_contexts_by_artifact(artifact_id)))
+                      _experiment_names(store.mlmd.get_contexts_by_artifact(artifact_id)),
+                      tuple(a.id for a in twins if a.id != artifact_id))
 
 
 def show_execution(store: Store, execution_id: int) -> NodeDetail:

@@ -85,12 +85,21 @@ def _add_walk(parser: argparse.ArgumentParser) -> None:
                         help="cross at most N events (default: no limit)")
 
 
+def _add_globals(parser: argparse.ArgumentParser, **kw) -> None:
+    """The options every command takes, before or after its name."""
+    parser.add_argument("-v", "--verbose", action="store_true", **kw,
+                        help="log diagnostics, and show tracebacks on errors")
+    parser.add_argument("--upgrade-schema", action="store_true", **kw,
+                        help="let MLMD upgrade a store made by an older MLMD (back it up first)")
+
+
 def _command(sub, name: str, func, *, json: bool = False, db_help: Optional[str] = None,
              **texts: str) -> argparse.ArgumentParser:
-    """A subcommand with its help texts, --db (default: the one given before the command), and
-    --json if it has one."""
+    """A subcommand with its help texts, the global options (default: as given before the
+    command), and --json if it has one."""
     parser = sub.add_parser(name, **texts)
     _add_db(parser, db_help or "$MLMD_STORE, else metadata.db", default=argparse.SUPPRESS)
+    _add_globals(parser, default=argparse.SUPPRESS)
     if json:
         _add_json(parser)
     parser.set_defaults(func=func)
@@ -104,11 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         "answer lineage questions and draw them.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="log diagnostics, and show tracebacks on errors")
     _add_db(parser)
-    parser.add_argument("--upgrade-schema", action="store_true",
-                        help="let MLMD upgrade a store made by an older MLMD (back it up first)")
+    _add_globals(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -119,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                  "Trainer execution, the model and their events in the store, print the lineage "
                  "and save a chart of executions by state. Unchanged files are not recorded twice.")
     p.add_argument("--workdir", default=".", metavar="DIR",
-                   help="where data/, models/ and the store go (default: current directory)")
+                   help="where data/, models/ and the store go, created if missing "
+                   "(default: current directory)")
     p.add_argument("--experiment", default="default", metavar="NAME",
                    help="the experiment the run belongs to (default: default)")
     p.add_argument("--dataset", choices=BUNDLED_DATASETS, metavar="NAME",
@@ -231,9 +238,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # the job itself failed: one line, the traceback on -v
+    except OSError as e:  # a file the user named cannot be read or written
         if args.verbose:
-            log.exception("failed")
-        first = (str(e).strip().splitlines() or [""])[0]  # one line; all of it with -v
-        print(f"{PROG}: error: {args.command} failed: {type(e).__name__}: {first}", file=sys.stderr)
-        return EXIT_FAILED
+            log.exception("bad input")
+        if e.filename is None:
+            return _failed(args, e)
+        print(f"{PROG}: error: '{e.filename}': {e.strerror or e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as e:  # the job itself failed: one line, the traceback on -v
+        return _failed(args, e)
+
+
+def _failed(args: argparse.Namespace, e: BaseException) -> int:
+    """One line for a failure of the job itself: its message, never an exception class name
+    (that and the traceback are on -v)."""
+    if args.verbose:
+        log.exception("failed")
+    first = (str(e).strip().splitlines() or [""])[0]  # one line; all of it with -v
+    hint = "" if args.verbose else " (-v shows why)"
+    print(f"{PROG}: error: {args.command} failed: {first or 'an unexpected error'}{hint}", file=sys.stderr)
+    return EXIT_FAILED

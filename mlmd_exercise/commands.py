@@ -53,23 +53,33 @@ def _reader(args: argparse.Namespace):
 def cmd_run(args: argparse.Namespace) -> int:
     from . import render, workflow
     from .address import DEFAULT_STORE, ENV_STORE
+    from .browse import same_content
     from .store import open_store
 
     workdir = Path(args.workdir)
-    if not workdir.is_dir():
-        raise MlmdExerciseError(f"working directory '{args.workdir}' does not exist")
-    chart = Path(args.chart) if args.chart else workdir / "execution_states.png"
-    render.output_format(chart, render.CHART_FORMATS)  # before any work is done
-    db = args.db or os.environ.get(ENV_STORE) or workdir / DEFAULT_STORE
-    store = open_store(db, create=True, upgrade=args.upgrade_schema)
+    if workdir.exists() and not workdir.is_dir():
+        raise MlmdExerciseError(f"working directory '{args.workdir}' is not a folder")
+    created = not workdir.exists()
+    workdir.mkdir(parents=True, exist_ok=True)  # as the exercise makes data/ and models/
+    try:
+        chart = Path(args.chart) if args.chart else workdir / "execution_states.png"
+        render.output_format(chart, render.CHART_FORMATS)  # before any work is done
+        db = args.db or os.environ.get(ENV_STORE) or workdir / DEFAULT_STORE
+        store = open_store(db, create=True, upgrade=args.upgrade_schema)
+    except BaseException:
+        if created:  # leave nothing behind for a run that did not start
+            workdir.rmdir()
+        raise
+    if created:
+        print(f"created working directory {args.workdir}")
 
-    result = workflow.run_demo(store, workdir, experiment=args.experiment, dataset=args.dataset)
+    result = workflow.run_demo(store, workdir, experiment=args.experiment, dataset=args.dataset,
+                               report=print)
     print(f"recorded in {store} (experiment '{result.experiment}'):")
-    rows = [(f"{a.properties.get('split', 'data')} split", *out.artifact_cells(a))
-            for a in result.datasets]
-    rows += [("model", *out.artifact_cells(result.model))]
-    if result.metrics is not None:
-        rows += [("metrics", *out.artifact_cells(result.metrics))]
+    roles = [(f"{a.properties.get('split', 'data')} split", a) for a in result.datasets]
+    roles += [("model", result.model)] + ([("metrics", result.metrics)] if result.metrics else [])
+    same = same_content(store, (a for _, a in roles))
+    rows = [(role, *out.artifact_cells(a, same)) for role, a in sorted(roles, key=lambda r: r[1].id)]
     rows += [(run.execution.type.lower(), *out.execution_cells(run.execution)) for run in result.runs]
     print("\n".join(out.table(rows)))
     if result.metrics is not None:
@@ -78,7 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             if k not in ("fingerprint", "version")))
     print(f"executions by state: {out.format_counts(result.counts)}")
     for run in result.runs:
-        print("lineage of " + "\n".join(out.format_lineage(run)))
+        print("lineage of " + "\n".join(out.format_lineage(run, same)))
     _save_or_show_chart(result.counts, chart, args.show)
     return EXIT_OK
 
@@ -100,6 +110,7 @@ def _selection(args: argparse.Namespace):
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
+    from .browse import same_content
     from .lineage import execution_lineage
 
     if args.execution_id is not None and (args.artifact or args.walk_execution):
@@ -108,19 +119,25 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     if selected is None:
         if args.execution_id is None:
             raise MlmdExerciseError("give an EXECUTION_ID, --artifact ID or --execution ID")
-        one = execution_lineage(_reader(args), args.execution_id)
+        store = _reader(args)
+        one = execution_lineage(store, args.execution_id)
+        same = same_content(store, [a for _, a in one.inputs + one.outputs])
         if args.json:
-            _print_json(out.lineage_json(one))
+            _print_json({**out.lineage_json(one), "same_content": out.same_json(same)})
         else:
-            print("\n".join(out.format_lineage(one)))
+            print("\n".join(out.format_lineage(one, same)))
         return EXIT_OK
-    _, graph, (kind, node_id) = selected
+    store, graph, (kind, node_id) = selected
+    same = same_content(store, graph.artifacts.values())
     if args.json:
         _print_json(out.graph_json(graph, start={"kind": kind, "id": node_id},
-                                   direction=args.direction, hops=args.hops))
+                                   direction=args.direction, hops=args.hops,
+                                   same_content=out.same_json(same)))
     else:
-        reach = "all hops" if args.hops is None else f"{args.hops} hops"
-        print("\n".join(out.format_graph(graph, f"{args.direction} lineage of {kind} {node_id}, {reach}")))
+        reach = "all hops" if args.hops is None else out.count(args.hops, "hop")
+        title = (f"lineage of {kind} {node_id}, upstream and downstream" if args.direction == "both"
+                 else f"{args.direction} lineage of {kind} {node_id}")
+        print("\n".join(out.format_graph(graph, f"{title}, {reach}", same)))
     return EXIT_OK
 
 
@@ -203,7 +220,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"kind": args.kind, "node": out.record_json(detail.node),
                      "events": [dataclasses.asdict(e) for e in detail.events],
-                     "experiments": list(detail.experiments)})
+                     "experiments": list(detail.experiments),
+                     "same_content": list(detail.same_content)})
     else:
         print("\n".join(out.format_detail(detail)))
     return EXIT_OK

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any, Dict, Iterable, List, Mapping, Sequence, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 from .records import ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageGraph
 
@@ -37,9 +37,12 @@ def when(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
 
 
-def artifact_cells(artifact: ArtifactRecord) -> List[str]:
+def artifact_cells(artifact: ArtifactRecord, same: Optional[Mapping[int, int]] = None) -> List[str]:
+    """id, type and version, URI; and "same content as artifact N" where `same` knows one."""
     version = f" v{artifact.version}" if artifact.version is not None else ""
-    return [f"artifact {artifact.id}", artifact.type + version, artifact.uri]
+    twin = (same or {}).get(artifact.id)
+    uri = artifact.uri + (f"  (same content as artifact {twin})" if twin else "")
+    return [f"artifact {artifact.id}", artifact.type + version, uri]
 
 
 def execution_cells(execution: ExecutionRecord) -> List[str]:
@@ -51,11 +54,11 @@ def node_name(node: Node) -> str:
     return f"{node.type} #{node.id}" if node.id else kind
 
 
-def format_lineage(one: ExecutionLineage) -> List[str]:
+def format_lineage(one: ExecutionLineage, same: Optional[Mapping[int, int]] = None) -> List[str]:
     """One execution's inputs and outputs."""
     e = one.execution
     rows = [
-        (kind, role or "-", *artifact_cells(a))
+        (kind, role or "-", *artifact_cells(a, same))
         for kind, side in (("INPUT", one.inputs), ("OUTPUT", one.outputs))
         for role, a in side
     ]
@@ -64,11 +67,12 @@ def format_lineage(one: ExecutionLineage) -> List[str]:
     )
 
 
-def format_graph(graph: LineageGraph, title: str) -> List[str]:
+def format_graph(graph: LineageGraph, title: str, same: Optional[Mapping[int, int]] = None
+                 ) -> List[str]:
     """A walked lineage graph: its nodes, then each event as an arrow."""
     lines = [f"{title}: {count(len(graph.artifacts), 'artifact')}, "
              f"{count(len(graph.executions), 'execution')}"]
-    rows = [artifact_cells(a) for a in sorted(graph.artifacts.values(), key=lambda a: a.id)]
+    rows = [artifact_cells(a, same) for a in sorted(graph.artifacts.values(), key=lambda a: a.id)]
     rows += [execution_cells(e) for e in sorted(graph.executions.values(), key=lambda e: e.id)]
     lines += table(rows)
     arrows = []
@@ -124,6 +128,8 @@ def format_detail(detail) -> List[str]:
         lines.append(f"  uri          {node.uri}")
     lines.append(f"  created      {when(node.created_ms)}")
     lines.append(f"  experiments  {', '.join(detail.experiments) or '-'}")
+    if detail.same_content:
+        lines.append("  same content as " + ", ".join(f"artifact {i}" for i in detail.same_content))
     lines += ["  properties"] + (format_properties(node.properties) or ["    none"])
     rows = [
         (e.kind, e.role or "-",
@@ -149,6 +155,11 @@ def lineage_json(one: ExecutionLineage) -> Dict[str, Any]:
         "inputs": [{"role": r, "artifact": record_json(a)} for r, a in one.inputs],
         "outputs": [{"role": r, "artifact": record_json(a)} for r, a in one.outputs],
     }
+
+
+def same_json(same: Mapping[int, int]) -> Dict[str, int]:
+    """{"artifact id": id of the oldest other artifact with the same bytes}; JSON keys are strings."""
+    return {str(k): v for k, v in sorted(same.items())}
 
 
 def graph_json(graph: LineageGraph, **query: Any) -> Dict[str, Any]:

@@ -43,12 +43,21 @@ STATE_COLORS = {
 
 
 def output_format(path: PathLike, allowed: Sequence[str]) -> str:
-    """The format named by `path`'s extension.
+    """The format named by `path`'s extension, once `path` is known to be writable.
 
     Raises:
-        RenderError: the extension is missing or not one of `allowed`.
+        RenderError: the extension is missing or not one of `allowed`, or the
+            file cannot be written there (no such folder, a folder, no permission).
     """
-    ext = Path(path).suffix.lower().lstrip(".")
+    out = Path(path)
+    folder = out.parent
+    if out.is_dir():
+        raise RenderError(f"output path '{os.fspath(path)}' is a folder: give a file name")
+    if not folder.is_dir():
+        raise RenderError(f"cannot write '{os.fspath(path)}': folder '{os.fspath(folder)}' does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise RenderError(f"cannot write '{os.fspath(path)}': permission denied")
+    ext = out.suffix.lower().lstrip(".")
     if ext not in allowed:
         shown = ", ".join("." + a for a in allowed)
         raise RenderError(

@@ -158,7 +158,8 @@ def _check_sqlite_path(path: Path, loc: Location, create: bool) -> None:
         raise StoreError(f"directory '{parent}' for store '{loc}' does not exist")
     if not path.exists():
         if not create:
-            raise StoreError(f"no MLMD store at '{loc}'")
+            raise StoreError(f"no MLMD store at '{loc}': record a run first "
+                             "('mlmd-exercise run', or mlmd_exercise.Tracker in Python)")
         if not os.access(parent, os.W_OK):
             raise StoreError(f"cannot create store '{loc}': directory '{parent}' is read-only")
         return

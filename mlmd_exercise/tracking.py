@@ -360,6 +360,13 @@ class Run:
                                     "give the metric another name")
         self._metrics.update(metrics)
 
+    @property
+    def inputs(self) -> Dict[str, ArtifactRecord]:
+        """The run's inputs by role, as stored (read from the store when asked)."""
+        from .lineage import execution_lineage
+
+        return dict(execution_lineage(self.tracker.store, self.id).inputs)
+
     def execution(self) -> ExecutionRecord:
         """The execution as stored now."""
         [execution] = self.tracker.store.mlmd.get_executions_by_id([self.id])

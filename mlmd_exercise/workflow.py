@@ -18,14 +18,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Tuple, Union
+from typing import Callable, Dict, Optional, Tuple, Union
 
 from . import lineage
 from .counting import count_by_state
 from .errors import MlmdExerciseError
 from .records import ArtifactRecord, ExecutionLineage, ExecutionRecord
 from .store import Store
-from .tracking import DEFAULT_EXPERIMENT, Tracker
+from .tracking import DEFAULT_EXPERIMENT, Run, Tracker
 
 __all__ = [
     "BUNDLED_DATASETS", "DATASET_FILE", "MODEL_FILE", "MODEL_NAME", "SEED",
@@ -124,12 +124,28 @@ def _evaluate(model_path: Path, test, metrics_path: Path) -> Dict[str, float]:
     return metrics
 
 
+def _artifact_text(role: str, artifact: ArtifactRecord) -> str:
+    version = f" v{artifact.version}" if artifact.version is not None else ""
+    return f"{role} = artifact {artifact.id} ({artifact.type}{version})"
+
+
+def _started(run: Run, report: Callable[[str], None]) -> None:
+    inputs = ", ".join(_artifact_text(r, a) for r, a in sorted(run.inputs.items()))
+    report(f"execution {run.id} ({run.type}) started: RUNNING, reading {inputs}")
+
+
+def _finished(run: Run, report: Callable[[str], None]) -> None:
+    outputs = ", ".join(_artifact_text(r, a) for r, a in run.outputs.items())
+    report(f"execution {run.id} ({run.type}) now COMPLETE, wrote {outputs}")
+
+
 def run_demo(
     store: Store,
     workdir: Union[str, os.PathLike] = ".",
     *,
     experiment: str = DEFAULT_EXPERIMENT,
     dataset: Optional[str] = None,
+    report: Callable[[str], None] = lambda step: None,
 ) -> DemoResult:
     """Runs the demo job in `workdir` and records it in `store`.
 
@@ -142,6 +158,9 @@ def run_demo(
         workdir: where `data/`, `models/` and `metrics/` go.
         experiment: the name of the experiment the runs belong to.
         dataset: None for the exercise's 10 rows, or one of BUNDLED_DATASETS.
+        report: called with a line as each step happens (the CLI prints them):
+            the data written, each execution RUNNING with its inputs, the
+            model saved, each execution COMPLETE with its outputs.
 
     Returns:
         The records written, each execution's lineage and the store's counts by state.
@@ -165,12 +184,17 @@ def run_demo(
     splits = [train] if test is None else [train, test]
     for part, path in zip(splits, paths):
         part.to_csv(path, index=False)
+        report(f"wrote {path} ({len(part)} rows)")
     # Each split is recorded with the run that first reads it, in one transaction.
     train_data = tracker.dataset(paths[0], split="train")
     with tracker.execution("Trainer", inputs={"examples": train_data}, params=PARAMS) as trainer:
+        _started(trainer, report)
         accuracy = _train(train, model_path, scaled=dataset is not None)
+        report(f"trained LogisticRegression (train accuracy {accuracy:.3f}), "
+               f"saved {model_path}")
         trainer.log_metrics({"train_accuracy": accuracy})
         trainer.log_model(model_path, name=MODEL_NAME)
+    _finished(trainer, report)
     model = trainer.outputs["model"]
     runs = [trainer]
 
@@ -179,8 +203,11 @@ def run_demo(
         metrics_path = workdir / "metrics" / f"{dataset}_metrics.json"
         inputs = {"model": model, "examples": tracker.dataset(paths[1], split="test")}
         with tracker.execution("Evaluator", inputs=inputs) as evaluator:
+            _started(evaluator, report)
             values = _evaluate(model_path, test, metrics_path)
+            report(f"evaluated the model on the test split, saved {metrics_path}")
             evaluator.log_output("metrics", metrics_path, type="Metrics", properties=values)
+        _finished(evaluator, report)
         metrics = evaluator.outputs["metrics"]
         runs.append(evaluator)
 

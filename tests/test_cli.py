@@ -75,12 +75,31 @@ def test_run_in_a_workdir_with_an_experiment_twice(run_cli, tmp_path):
     assert second.code == 0
     assert "(experiment 'exp1')" in second.out
     assert "executions by state: COMPLETE 2" in second.out
-    # Unchanged data and an identical model: the stored artifacts, not new versions.
+    # Unchanged data is the stored artifact; the identical model is the second run's own.
     assert "train split  artifact 1   DataSet v1" in second.out
+    model_uri = (tmp_path / "models" / "trained_model.joblib").resolve().as_uri()
+    assert f"model        artifact 3   SavedModel v2  {model_uri}  (same content as artifact 2)" in second.out
     assert "trainer      execution 2  Trainer" in second.out
     assert f"chart of executions by state: {tmp_path / 'execution_states.png'}" in second.out
     states = run_cli("states", "--db", tmp_path / "metadata.db")
     assert (states.code, states.out) == (0, "COMPLETE  2\n")
+
+
+def test_run_makes_its_workdir_and_prints_each_step_as_it_happens(run_cli, tmp_path):
+    workdir = tmp_path / "w1" / "deeper"
+    result = run_cli("run", "--workdir", workdir)
+    assert result.code == 0, result.err
+    data, model = workdir / "data" / "train_dataset.csv", workdir / "models" / "trained_model.joblib"
+    steps = result.out.splitlines()[:5]
+    assert steps[0] == f"created working directory {workdir}"
+    assert steps[1] == f"wrote {data} (10 rows)"
+    assert steps[2] == "execution 1 (Trainer) started: RUNNING, reading examples = artifact 1 (DataSet v1)"
+    assert steps[3].startswith("trained LogisticRegression (train accuracy ")
+    assert steps[3].endswith(f"), saved {model}")
+    assert steps[4] == "execution 1 (Trainer) now COMPLETE, wrote model = artifact 2 (SavedModel v1)"
+    assert data.is_file() and model.is_file()
+    again = run_cli("run", "--workdir", workdir)
+    assert "created working directory" not in again.out
 
 
 def test_show_without_a_display_saves_the_chart(run_cli, tmp_path, monkeypatch):
@@ -142,7 +161,15 @@ def _text_file(tmp_path: Path) -> Path:
     (["graph", "--db", "{db}", "-o", "{tmp}/g.gif"], "unknown output format '.gif' of '{tmp}/g.gif'"),
     (["states", "--db", "{db}", "--chart", "{tmp}/s.bmp"], "unknown output format '.bmp' of '{tmp}/s.bmp'"),
     (["run", "--workdir", "{tmp}", "--db", "{db}", "--chart", "{tmp}/s.txt"], "unknown output format '.txt' of '{tmp}/s.txt'"),
-    (["run", "--workdir", "{tmp}/nowhere"], "working directory '{tmp}/nowhere' does not exist"),
+    (["run", "--workdir", "{notes}"], "working directory '{notes}' is not a folder"),
+    (["run", "--workdir", "{tmp}/new", "--db", "{notes}"], "'{notes}' is not an SQLite database"),
+    (["graph", "--db", "{db}", "-o", "{tmp}/no/such/dir/x.svg"],
+     "cannot write '{tmp}/no/such/dir/x.svg': folder '{tmp}/no/such/dir' does not exist"),
+    (["graph", "--db", "{db}", "-o", "{tmp}"], "output path '{tmp}' is a folder: give a file name"),
+    (["states", "--db", "{db}", "--chart", "{tmp}/no/s.png"],
+     "cannot write '{tmp}/no/s.png': folder '{tmp}/no' does not exist"),
+    (["run", "--workdir", "{tmp}", "--db", "{db}", "--chart", "{tmp}/no/s.png"],
+     "cannot write '{tmp}/no/s.png': folder '{tmp}/no' does not exist"),
     (["graph", "--db", "{db}", "-o", "{tmp}/g.svg"], "graphviz's 'dot' program is not on the PATH"),
 ])
 def test_bad_input_is_one_line_exit_2_and_the_store_is_unchanged(
@@ -158,12 +185,14 @@ def test_bad_input_is_one_line_exit_2_and_the_store_is_unchanged(
     assert message.format(**names) in result.err
     assert {p: digest(p) for p in before} == before
     assert not (tmp_path / "data").exists() and not (tmp_path / "g.svg").exists()
+    assert not (tmp_path / "new").exists()  # a run that did not start leaves no folder
 
 
 def test_errors_are_one_line_without_traceback_in_a_real_process(tmp_path):
     proc = run_module(["lineage", "7", "--db", tmp_path / "absent.db"], cwd=tmp_path)
     assert proc.returncode == 2
-    assert proc.stderr == f"mlmd-exercise: error: no MLMD store at '{tmp_path / 'absent.db'}'\n"
+    assert proc.stderr == (f"mlmd-exercise: error: no MLMD store at '{tmp_path / 'absent.db'}': record a "
+                           "run first ('mlmd-exercise run', or mlmd_exercise.Tracker in Python)\n")
     assert not (tmp_path / "absent.db").exists()
 
 

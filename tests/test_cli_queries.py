@@ -52,7 +52,7 @@ def test_lineage_json_keys_are_stable(run_cli, world):
     metrics = world["cancer"].metrics
     data = _json(run_cli("lineage", "--artifact", metrics.id, "--direction", "upstream",
                          "--hops", "2", "--json", "--db", world["db"]))
-    assert set(data) == {"start", "direction", "hops", "artifacts", "executions", "events"}
+    assert set(data) == {"start", "direction", "hops", "artifacts", "executions", "events", "same_content"}
     assert (data["start"], data["direction"], data["hops"]) == (
         {"kind": "artifact", "id": metrics.id}, "upstream", 2)
     assert all(set(a) == RECORD_KEYS for a in data["artifacts"])
@@ -60,7 +60,7 @@ def test_lineage_json_keys_are_stable(run_cli, world):
     assert all(set(e) == EDGE_KEYS for e in data["events"])
     assert sorted(a["type"] for a in data["artifacts"]) == ["DataSet", "Metrics", "SavedModel"]
     one = _json(run_cli("lineage", world["cancer"].trainer.id, "--json", "--db", world["db"]))
-    assert set(one) == {"execution", "inputs", "outputs"}
+    assert set(one) == {"execution", "inputs", "outputs", "same_content"}
     assert [(i["role"], set(i["artifact"])) for i in one["inputs"]] == [("examples", RECORD_KEYS)]
 
 
@@ -137,7 +137,7 @@ def test_show_artifact_and_execution(run_cli, world):
     assert any(line.split() == ["experiments", "cancer"] for line in text)
     assert any(line.split()[:2] == ["name", "'LogisticRegressionModel'"] for line in text)
     data = _json(run_cli("show", "artifact", model.id, "--json", "--db", db))
-    assert set(data) == {"kind", "node", "events", "experiments"}
+    assert set(data) == {"kind", "node", "events", "experiments", "same_content"}
     assert sorted(e["kind"] for e in data["events"]) == ["INPUT", "OUTPUT"]
     trainer = world["cancer"].trainer
     data = _json(run_cli("show", "execution", trainer.id, "--json", "--db", db))
@@ -201,3 +201,39 @@ def test_verify_finds_deleted_and_modified_files(run_cli, tmp_path, db):
 
 def _json_lenient(result):
     return json.loads(result.out)
+
+
+def test_same_content_is_named_in_show_and_lineage(run_cli, db, tmp_path):
+    """Two runs that made byte-identical models: two artifacts, each told of the other."""
+    for _ in range(2):
+        workflow.run_demo(mx.open_store(db, create=True), tmp_path)
+    text = run_cli("show", "artifact", 3, "--db", db).out.splitlines()
+    assert "  same content as artifact 2" in text
+    assert _json(run_cli("show", "artifact", 2, "--json", "--db", db))["same_content"] == [3]
+    assert _json(run_cli("show", "artifact", 1, "--json", "--db", db))["same_content"] == []
+    one = run_cli("lineage", 2, "--db", db).out.splitlines()
+    assert one[-1].endswith("trained_model.joblib  (same content as artifact 2)")
+    assert _json(run_cli("lineage", 2, "--json", "--db", db))["same_content"] == {"3": 2}
+    walk = run_cli("lineage", "--artifact", 3, "--direction", "upstream", "--hops", 1, "--db", db)
+    assert walk.out.splitlines()[0] == "upstream lineage of artifact 3, 1 hop: 1 artifact, 1 execution"
+    assert "(same content as artifact 2)" in walk.out
+    assert walk.out.splitlines()[-1] == "  Trainer #2  --model-->  SavedModel #3"  # one maker: run 2
+
+
+@pytest.mark.parametrize("args, first", [
+    (["lineage", "--execution", "1", "--hops", "2"], "lineage of execution 1, upstream and downstream, 2 hops"),
+    (["lineage", "--artifact", "1", "--direction", "downstream"], "downstream lineage of artifact 1, all hops"),
+])
+def test_lineage_titles_read_as_english(run_cli, demo_dir, args, first):
+    result = run_cli(*args, "--db", demo_dir / "metadata.db")
+    assert result.out.splitlines()[0].startswith(first + ": ")
+
+
+@pytest.mark.parametrize("args", [
+    ["-v", "lineage", "99"], ["lineage", "99", "-v"], ["lineage", "-v", "99"],
+    ["lineage", "99", "--verbose", "--upgrade-schema"],
+])
+def test_global_options_go_on_either_side_of_the_command(run_cli, demo_dir, args):
+    result = run_cli(*args, "--db", demo_dir / "metadata.db")
+    assert result.code == 2
+    assert result.err.startswith("mlmd-exercise: error: no execution with id 99 in ")

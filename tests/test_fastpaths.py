@@ -272,12 +272,23 @@ def test_an_import_run_again_records_nothing_twice(tracker):
     assert record_runs(tracker, [odd]).skipped == 1
 
 
-def test_an_unexpected_failure_is_one_line(run_cli, tmp_path, monkeypatch):
+@pytest.mark.parametrize("error, code, message", [
+    (RuntimeError("first line\nsecond line\nthird line"), 1, "run failed: first line (-v shows why)"),
+    (KeyError("x"), 1, "run failed: 'x' (-v shows why)"),
+    (ValueError(), 1, "run failed: an unexpected error (-v shows why)"),
+    (PermissionError(13, "Permission denied", "/data/x.csv"), 2, "'/data/x.csv': Permission denied"),
+    (OSError(28, "No space left on device"), 1, "run failed: [Errno 28] No space left on device (-v shows why)"),
+])
+def test_an_unexpected_failure_is_one_line_with_no_exception_name(run_cli, tmp_path, monkeypatch,
+                                                                  error, code, message):
     from mlmd_exercise import workflow
 
     def broken(*args, **kwargs):
-        raise RuntimeError("first line\nsecond line\nthird line")
+        raise error
 
     monkeypatch.setattr(workflow, "run_demo", broken)
     result = run_cli("run", "--workdir", tmp_path, "--db", tmp_path / "m.db")
-    assert (result.code, result.err) == (1, "mlmd-exercise: error: run failed: RuntimeError: first line\n")
+    assert (result.code, result.err) == (code, f"mlmd-exercise: error: {message}\n")
+    assert type(error).__name__ not in result.err
+    verbose = run_cli("run", "--workdir", tmp_path, "--db", tmp_path / "m.db", "-v")  # -v after it
+    assert verbose.code == code and "-v shows why" not in verbose.err  # the traceback is logged

@@ -63,7 +63,8 @@ def _other_app(p: Path) -> Path:
         (lambda p: p.parent, False, "'{parent}' is a directory, not a store file"),
         (lambda p: p.parent, True, "'{parent}' is a directory, not a store file"),
         (lambda p: p.parent / "nodir" / "m.db", True, "directory '{parent}/nodir' for store '{parent}/nodir/m.db' does not exist"),
-        (lambda p: p, False, "no MLMD store at '{path}'"),
+        (lambda p: p, False, "no MLMD store at '{path}': record a run first ('mlmd-exercise run', "
+                                "or mlmd_exercise.Tracker in Python)"),
         (_text, False, "'{path}' is not an SQLite database"),
         (_text, True, "'{path}' is not an SQLite database"),
         (_random, True, "'{path}' is not an SQLite database"),
