@@ -11,7 +11,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Dict, Iterable, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
@@ -21,7 +21,7 @@ from . import schema
 from .content import FINGERPRINT
 from .errors import MlmdExerciseError, NotFoundError
 from .lineage import edges_of, experiment_id, get_artifact, get_execution
-from .records import ArtifactRecord, ExecutionRecord, LineageEdge
+from .records import CREATED_MS, STARTED_MS, ArtifactRecord, ExecutionRecord, LineageEdge
 from .schema import ExecutionState
 from .store import Store
 
@@ -112,45 +112,69 @@ def _since_filter(since_ms: Optional[int]) -> List[str]:
     return [] if since_ms is None else [f"create_time_since_epoch >= {int(since_ms)}"]
 
 
+def _newest_first(fetch: Callable[[ListOptions], Sequence], convert: Callable, filters: List[str],
+                  original: str, since_ms: Optional[int], limit: Optional[int]) -> list:
+    """Nodes newest first by when they were made: their original time where they were
+    imported with one (the custom property `original`), else MLMD's create time.
+
+    MLMD orders by its own create time only, so nodes with an original time are read
+    by a query of their own; the newest `limit` others need at most `limit` more rows
+    than that query found.
+    """
+    _options([], limit)  # a bad limit is refused before any query
+    floor = int(since_ms) if since_ms is not None else -(2 ** 62)
+    imported = fetch(ListOptions(filter_query=" AND ".join(
+        filters + [f"custom_properties.{original}.int_value >= {floor}"])))
+    plain = fetch(_options(filters + _since_filter(since_ms),
+                           None if limit is None else limit + len(imported)))
+    records = [convert(n) for n in imported]
+    records += [convert(n) for n in plain if original not in n.custom_properties]
+    records.sort(key=lambda r: (r.when_ms, r.id), reverse=True)
+    return records[:limit]
+
+
 def list_artifacts(
     store: Store, *, type: Optional[str] = None, experiment: Optional[str] = None,
     since_ms: Optional[int] = None, limit: Optional[int] = None,
 ) -> List[ArtifactRecord]:
-    """Artifacts, newest first, filtered by type name, experiment and creation time.
+    """Artifacts, newest first, filtered by type name, experiment and when they were made
+    (their original time where imported with one).
 
     Raises:
         NotFoundError: the type or experiment is not in the store.
     """
-    options = _options(_type_filter(store, "artifact", type) + _since_filter(since_ms), limit)
+    filters = _type_filter(store, "artifact", type)
     if experiment is None:
-        found = store.mlmd.get_artifacts(list_options=options)
+        fetch = lambda options: store.mlmd.get_artifacts(list_options=options)  # noqa: E731
     else:
-        found = store.mlmd.get_artifacts_by_context(experiment_id(store, experiment), options)
-    return [schema.artifact_record(a) for a in found]
+        context = experiment_id(store, experiment)
+        fetch = lambda options: store.mlmd.get_artifacts_by_context(context, options)  # noqa: E731
+    return _newest_first(fetch, schema.artifact_record, filters, CREATED_MS, since_ms, limit)
 
 
 def list_executions(
     store: Store, *, type: Optional[str] = None, experiment: Optional[str] = None,
     state: Optional[str] = None, since_ms: Optional[int] = None, limit: Optional[int] = None,
 ) -> List[ExecutionRecord]:
-    """Executions, newest first, filtered by type, experiment, state and creation time.
+    """Executions, newest first, filtered by type, experiment, state and when they
+    started (their original time where imported with one).
 
     Raises:
         NotFoundError: the type or experiment is not in the store.
         MlmdExerciseError: an unknown state.
     """
-    filters = _type_filter(store, "execution", type) + _since_filter(since_ms)
+    filters = _type_filter(store, "execution", type)
     if state is not None:
         names = [s.value for s in ExecutionState]
         if state.upper() not in names:
             raise MlmdExerciseError(f"unknown state '{state}': use one of {', '.join(names)}")
         filters.append(f"last_known_state = {state.upper()}")
-    options = _options(filters, limit)
     if experiment is None:
-        found = store.mlmd.get_executions(list_options=options)
+        fetch = lambda options: store.mlmd.get_executions(list_options=options)  # noqa: E731
     else:
-        found = store.mlmd.get_executions_by_context(experiment_id(store, experiment), options)
-    return [schema.execution_record(e) for e in found]
+        context = experiment_id(store, experiment)
+        fetch = lambda options: store.mlmd.get_executions_by_context(context, options)  # noqa: E731
+    return _newest_first(fetch, schema.execution_record, filters, STARTED_MS, since_ms, limit)
 
 
 def list_experiments(

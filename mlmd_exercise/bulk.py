@@ -27,7 +27,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 from . import schema
 from .content import FINGERPRINT
 from .errors import MlmdExerciseError
-from .records import ArtifactRecord, PropertyValue
+from .records import CREATED_MS, ENDED_MS, STARTED_MS, ArtifactRecord, PropertyValue
 from .schema import ExecutionState, Kind
 from .tracking import Tracker, _event
 
@@ -45,6 +45,7 @@ class ArtifactSpec:
     type: str = schema.DATASET.name
     properties: Mapping[str, PropertyValue] = field(default_factory=dict)
     fingerprint: str = ""  # "sha256:..." if known: then the same content is not stored twice
+    created_ms: Optional[int] = None  # when it was made, if known (ms since the epoch)
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +59,8 @@ class RunSpec:
     params: Mapping[str, PropertyValue] = field(default_factory=dict)
     experiment: Optional[str] = None
     name: Optional[str] = None  # unique per type; a UUID by default
+    started_ms: Optional[int] = None  # when it ran, if known (ms since the epoch)
+    ended_ms: Optional[int] = None
 
 
 def _batches(runs: Iterable[RunSpec], size: int) -> Iterator[List[RunSpec]]:
@@ -123,6 +126,8 @@ class _Importer:
         values = dict(spec.properties, version=version + 1)
         if spec.fingerprint:
             values[FINGERPRINT] = spec.fingerprint
+        if spec.created_ms is not None:
+            values[CREATED_MS] = spec.created_ms
         self.newest[(type_id, spec.uri)] = (version + 1, spec.fingerprint)
         return schema.new_artifact(schema.spec_for(Kind.ARTIFACT, spec.type), type_id, spec.uri, values)
 
@@ -175,6 +180,9 @@ class _Importer:
                 raise MlmdExerciseError(f"unknown state '{run.state}' of run '{execution.name}'") from None
             for name, value in run.params.items():
                 schema.set_value(execution.custom_properties, name, value)
+            for name, ms in ((STARTED_MS, run.started_ms), (ENDED_MS, run.ended_ms)):
+                if ms is not None:
+                    schema.set_value(execution.custom_properties, name, ms)
             position = len(executions)
             executions.append(execution)
             for role, given in run.inputs.items():
@@ -279,8 +287,29 @@ def record_runs(
     return BulkResult(importer.recorded, importer.skipped)
 
 
-_RUN_KEYS = {"type", "inputs", "outputs", "state", "params", "experiment", "name"}
-_ARTIFACT_KEYS = {"uri", "type", "properties", "fingerprint", "ref"}
+_RUN_KEYS = {"type", "inputs", "outputs", "state", "params", "experiment", "name", "started", "ended"}
+_ARTIFACT_KEYS = {"uri", "type", "properties", "fingerprint", "ref", "created"}
+
+
+def _time(data: Mapping, key: str, where: str) -> Optional[int]:
+    """An original time from an import line: ISO 8601 text ("2023-05-01T12:00:00Z"; local
+    time without an offset) or milliseconds since the epoch."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        from datetime import datetime
+
+        text = value.strip()
+        try:
+            return int(datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+                       .timestamp() * 1000)
+        except ValueError:
+            pass
+    raise MlmdExerciseError(f"{where}: \"{key}\" must be an ISO 8601 time like "
+                            f"2023-05-01T12:00:00Z or milliseconds since the epoch, not {value!r}")
 
 
 def read_runs(lines: Iterable[str], source: str = "<input>") -> Iterator[RunSpec]:
@@ -311,7 +340,8 @@ def read_runs(lines: Iterable[str], source: str = "<input>") -> Iterator[RunSpec
             return refs[ref]
         spec = ArtifactSpec(data["uri"], type=data.get("type", schema.DATASET.name),
                             properties=data.get("properties") or {},
-                            fingerprint=data.get("fingerprint", ""))
+                            fingerprint=data.get("fingerprint", ""),
+                            created_ms=_time(data, "created", where))
         if ref is not None:
             refs[ref] = spec
         return spec
@@ -338,4 +368,5 @@ def read_runs(lines: Iterable[str], source: str = "<input>") -> Iterator[RunSpec
             sides[side] = {role: artifact(a, where) for role, a in given.items()}
         yield RunSpec(type=data.get("type", schema.TRAINER.name), state=data.get("state", "COMPLETE"),
                       params=data.get("params") or {}, experiment=data.get("experiment"),
-                      name=data.get("name"), **sides)
+                      name=data.get("name"), started_ms=_time(data, "started", where),
+                      ended_ms=_time(data, "ended", where), **sides)

@@ -11,7 +11,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
-from .records import ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageGraph
+from .records import ENDED_MS, ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageGraph
 
 Node = Union[ArtifactRecord, ExecutionRecord]
 
@@ -106,11 +106,11 @@ def format_listing(records: Sequence[Any]) -> List[str]:
     first = records[0]
     if isinstance(first, ArtifactRecord):
         header = ("ID", "TYPE", "VERSION", "CREATED", "URI")
-        rows = [(str(a.id), a.type, f"v{a.version}" if a.version else "-", when(a.created_ms), a.uri)
+        rows = [(str(a.id), a.type, f"v{a.version}" if a.version else "-", when(a.when_ms), a.uri)
                 for a in records]
     elif isinstance(first, ExecutionRecord):
         header = ("ID", "TYPE", "STATE", "CREATED")
-        rows = [(str(e.id), e.type, e.state, when(e.created_ms)) for e in records]
+        rows = [(str(e.id), e.type, e.state, when(e.when_ms)) for e in records]
     else:
         header = ("ID", "NAME", "EXECUTIONS", "ARTIFACTS", "CREATED")
         rows = [(str(x.id), x.name, str(x.executions), str(x.artifacts), when(x.created_ms))
@@ -126,7 +126,14 @@ def format_detail(detail) -> List[str]:
     lines = [f"{cells[0]} ({cells[1]}, {node.state})"]
     if is_artifact:
         lines.append(f"  uri          {node.uri}")
-    lines.append(f"  created      {when(node.created_ms)}")
+    if node.when_ms != node.created_ms:  # imported with its original times
+        lines.append(f"  {'created' if is_artifact else 'started':12} {when(node.when_ms)}")
+        ended = node.properties.get(ENDED_MS)
+        if isinstance(ended, int) and not is_artifact:
+            lines.append(f"  ended        {when(ended)}")
+        lines.append(f"  recorded     {when(node.created_ms)}")
+    else:
+        lines.append(f"  created      {when(node.created_ms)}")
     lines.append(f"  experiments  {', '.join(detail.experiments) or '-'}")
     if detail.same_content:
         lines.append("  same content as " + ", ".join(f"artifact {i}" for i in detail.same_content))

@@ -16,6 +16,9 @@ __all__ = [
     "ExecutionState",
     "ArtifactState",
     "PropertyValue",
+    "STARTED_MS",
+    "ENDED_MS",
+    "CREATED_MS",
     "DIRECTIONS",
     "ArtifactRecord",
     "ExecutionRecord",
@@ -25,6 +28,14 @@ __all__ = [
 ]
 
 PropertyValue = Union[str, int, float, bool]
+# Custom properties that hold a node's original times, in ms since the epoch, where it was
+# imported from elsewhere (MLMD sets its own create time when a node is written).
+STARTED_MS, ENDED_MS, CREATED_MS = "started_ms", "ended_ms", "created_ms"
+
+
+def _original(properties: Mapping[str, PropertyValue], key: str, recorded: int) -> int:
+    value = properties.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else recorded
 DIRECTIONS = ("upstream", "downstream", "both")  # of a lineage walk
 
 
@@ -64,6 +75,11 @@ class ArtifactRecord:
     created_ms: int = 0  # MLMD's create_time_since_epoch, in milliseconds
 
     @property
+    def when_ms(self) -> int:
+        """When it was made: its original time if it was imported with one, else `created_ms`."""
+        return _original(self.properties, CREATED_MS, self.created_ms)
+
+    @property
     def version(self) -> int | None:
         value = self.properties.get("version")
         return value if isinstance(value, int) else None
@@ -87,6 +103,11 @@ class ExecutionRecord:
     state: str
     properties: Mapping[str, PropertyValue] = field(default_factory=dict)
     created_ms: int = 0
+
+    @property
+    def when_ms(self) -> int:
+        """When it started: its original time if it was imported with one, else `created_ms`."""
+        return _original(self.properties, STARTED_MS, self.created_ms)
 
 
 @dataclass(frozen=True)

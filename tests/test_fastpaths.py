@@ -6,6 +6,7 @@ import gc
 import io
 import json
 import sys
+import time
 
 import pytest
 from ml_metadata.proto import metadata_store_pb2 as pb
@@ -292,3 +293,37 @@ def test_an_unexpected_failure_is_one_line_with_no_exception_name(run_cli, tmp_p
     assert type(error).__name__ not in result.err
     verbose = run_cli("run", "--workdir", tmp_path, "--db", tmp_path / "m.db", "-v")  # -v after it
     assert verbose.code == code and "-v shows why" not in verbose.err  # the traceback is logged
+
+
+def test_import_keeps_each_runs_original_times(run_cli, db, tmp_path):
+    runs = [
+        {"name": "old", "started": "2021-03-01T10:00:00Z", "ended": "2021-03-01T11:30:00Z",
+         "inputs": {"examples": {"uri": "s3://b/d.csv", "created": "2021-02-01T00:00:00Z"}}},
+        {"name": "older", "started": 1577836800000,  # 2020-01-01, in ms
+         "outputs": {"model": {"uri": "s3://b/m", "type": "SavedModel", "created": 1577840400000}}},
+    ]
+    assert run_cli("import", _jsonl(tmp_path / "runs.jsonl", runs), "--db", db).code == 0
+    store = mx.open_store(db, create=True)
+    mx.Tracker(store).execution(name="today").finish()
+    names = [e.properties.get("started_ms") for e in mx.list_executions(store)]
+    assert names == [None, 1614592800000, 1577836800000]  # newest first by when they ran
+    assert [e.when_ms for e in mx.list_executions(store, limit=2)][1] == 1614592800000
+    since = mx.list_executions(store, since_ms=1600000000000)  # 2020-09-13
+    assert len(since) == 2 and 1577836800000 not in [e.when_ms for e in since]
+    assert [a.uri for a in mx.list_artifacts(store, since_ms=1600000000000)] == ["s3://b/d.csv"]
+    [old] = [e for e in mx.list_executions(store) if e.properties.get("ended_ms")]
+    assert old.properties["ended_ms"] == 1614598200000
+    shown = run_cli("show", "execution", old.id, "--db", db).out.splitlines()
+    assert shown[1].split()[0] == "started" and shown[1].split()[1] == time.strftime(
+        "%Y-%m-%d", time.localtime(1614592800))
+    assert [line.split()[0] for line in shown[1:4]] == ["started", "ended", "recorded"]
+    listed = run_cli("ls", "executions", "--db", db).out.splitlines()
+    assert listed[-1].split()[-2] == time.strftime("%Y-%m-%d", time.localtime(1577836800))
+
+
+def test_import_refuses_a_time_it_cannot_read(run_cli, db, tmp_path):
+    path = _jsonl(tmp_path / "runs.jsonl", [{"started": "last tuesday"}])
+    result = run_cli("import", path, "--db", db)
+    assert (result.code, result.err) == (2, f"mlmd-exercise: error: line 1 of '{path}': \"started\" must be "
+                                         "an ISO 8601 time like 2023-05-01T12:00:00Z or milliseconds since "
+                                         "the epoch, not 'last tuesday'\n")
