@@ -291,6 +291,24 @@ _RUN_KEYS = {"type", "inputs", "outputs", "state", "params", "experiment", "name
 _ARTIFACT_KEYS = {"uri", "type", "properties", "fingerprint", "ref", "created"}
 
 
+def _values(data: Mapping, key: str, where: str) -> Dict[str, PropertyValue]:
+    """Params or properties from an import line: a JSON object of plain values."""
+    given = data.get(key) or {}
+    if not isinstance(given, dict):
+        raise MlmdExerciseError(f"{where}: \"{key}\" must be a JSON object, not {_json_text(given)}")
+    for name, value in given.items():
+        if not isinstance(value, (str, int, float, bool)):
+            raise MlmdExerciseError(f"{where}: {key[:-1] if key == 'params' else 'property'} '{name}' is "
+                                    f"{_json_text(value)}: use a string, a number or true/false")
+    return given
+
+
+def _json_text(value: object) -> str:
+    import json
+
+    return json.dumps(value)
+
+
 def _time(data: Mapping, key: str, where: str) -> Optional[int]:
     """An original time from an import line: ISO 8601 text ("2023-05-01T12:00:00Z"; local
     time without an offset) or milliseconds since the epoch."""
@@ -339,7 +357,7 @@ def read_runs(lines: Iterable[str], source: str = "<input>") -> Iterator[RunSpec
         if ref is not None and ref in refs:
             return refs[ref]
         spec = ArtifactSpec(data["uri"], type=data.get("type", schema.DATASET.name),
-                            properties=data.get("properties") or {},
+                            properties=_values(data, "properties", where),
                             fingerprint=data.get("fingerprint", ""),
                             created_ms=_time(data, "created", where))
         if ref is not None:
@@ -367,6 +385,6 @@ def read_runs(lines: Iterable[str], source: str = "<input>") -> Iterator[RunSpec
                 raise MlmdExerciseError(f"{where}: \"{side}\" must map roles to artifacts")
             sides[side] = {role: artifact(a, where) for role, a in given.items()}
         yield RunSpec(type=data.get("type", schema.TRAINER.name), state=data.get("state", "COMPLETE"),
-                      params=data.get("params") or {}, experiment=data.get("experiment"),
+                      params=_values(data, "params", where), experiment=data.get("experiment"),
                       name=data.get("name"), started_ms=_time(data, "started", where),
                       ended_ms=_time(data, "ended", where), **sides)

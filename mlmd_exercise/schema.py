@@ -13,7 +13,7 @@ from typing import Dict, Iterable, Mapping, MutableMapping, Optional, Tuple
 
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from .errors import SchemaError
+from .errors import MlmdExerciseError, SchemaError
 from .records import ArtifactRecord, ArtifactState, ExecutionRecord, ExecutionState, PropertyValue
 
 __all__ = [
@@ -194,7 +194,8 @@ def set_value(target: MutableMapping[str, pb.Value], key: str, value: PropertyVa
     elif isinstance(value, str):
         target[key].string_value = value
     else:
-        raise TypeError(f"property '{key}' has a value of unsupported type {type(value).__name__}")
+        raise MlmdExerciseError(f"property '{key}' has a value of a type MLMD cannot store: {value!r} "
+                                "(use a string, a whole number, a decimal number or true/false)")
 
 
 def set_execution_state(execution: pb.Execution, state: ExecutionState) -> None:

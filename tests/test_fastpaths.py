@@ -219,6 +219,10 @@ def test_import_command_reads_json_lines_with_refs(run_cli, db, tmp_path):
     ('{"outputs": []}\n', "line 1 of '{file}': \"outputs\" must map roles to artifacts"),
     ('{"when": 1}\n', "line 1 of '{file}': unknown key 'when'"),
     ('{"state": "DONE", "name": "r"}\n', "unknown state 'DONE' of run 'r'"),
+    ('{"params": {"C": [1, 2]}}\n', "line 1 of '{file}': param 'C' is [1, 2]: use a string, a number or true/false"),
+    ('{"params": [1]}\n', "line 1 of '{file}': \"params\" must be a JSON object, not [1]"),
+    ('{"inputs": {"x": {"uri": "a", "properties": {"n": null}}}}\n',
+     "line 1 of '{file}': property 'n' is null: use a string, a number or true/false"),
 ])
 def test_import_names_the_bad_line(run_cli, db, tmp_path, text, message):
     path = tmp_path / "runs.jsonl"
