@@ -124,7 +124,7 @@ def _newest_first(fetch: Callable[[ListOptions], Sequence], convert: Callable, f
     _options([], limit)  # a bad limit is refused before any query
     floor = int(since_ms) if since_ms is not None else -(2 ** 62)
     imported = fetch(ListOptions(filter_query=" AND ".join(
-        filters + [f"custom_properties.{original}.int_value >= {floor}"])))
+        filters + [f"custom_properties.{original}.double_value >= {floor}"])))
     plain = fetch(_options(filters + _since_filter(since_ms),
                            None if limit is None else limit + len(imported)))
     records = [convert(n) for n in imported]

@@ -129,8 +129,8 @@ def format_detail(detail) -> List[str]:
     if node.when_ms != node.created_ms:  # imported with its original times
         lines.append(f"  {'created' if is_artifact else 'started':12} {when(node.when_ms)}")
         ended = node.properties.get(ENDED_MS)
-        if isinstance(ended, int) and not is_artifact:
-            lines.append(f"  ended        {when(ended)}")
+        if isinstance(ended, (int, float)) and not is_artifact:
+            lines.append(f"  ended        {when(int(ended))}")
         lines.append(f"  recorded     {when(node.created_ms)}")
     else:
         lines.append(f"  created      {when(node.created_ms)}")

@@ -53,4 +53,5 @@ def is_gone(properties: Mapping[str, object]) -> bool:
     if start is None:
         return True
     recorded = properties.get(PID_START)
-    return isinstance(recorded, int) and recorded != start
+    # A double where the start time did not fit 32 bits (see schema.set_value).
+    return isinstance(recorded, (int, float)) and int(recorded) != start

@@ -34,8 +34,8 @@ STARTED_MS, ENDED_MS, CREATED_MS = "started_ms", "ended_ms", "created_ms"
 
 
 def _original(properties: Mapping[str, PropertyValue], key: str, recorded: int) -> int:
-    value = properties.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else recorded
+    value = properties.get(key)  # a double: ms since the epoch do not fit MLMD's 32-bit ints
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else recorded
 DIRECTIONS = ("upstream", "downstream", "both")  # of a lineage walk
 
 

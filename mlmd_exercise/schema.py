@@ -183,12 +183,27 @@ def get_value(value: pb.Value) -> PropertyValue:
     return str(getattr(value, which)) if which else ""
 
 
+# MLMD's PostgreSQL and MySQL tables keep integer properties in 32 bits (SQLite's in 64):
+# a larger whole number is stored as a double, exact up to 2**53, so that it fits everywhere.
+_INT32 = range(-2 ** 31, 2 ** 31)
+_EXACT_DOUBLE = 2 ** 53
+
+
 def set_value(target: MutableMapping[str, pb.Value], key: str, value: PropertyValue) -> None:
-    """Stores `value` under `key`, keeping its MLMD type (bool before int: bool is an int)."""
+    """Stores `value` under `key`, keeping its MLMD type (bool before int: bool is an int).
+
+    A whole number outside 32 bits (a time in ms, say) is stored as a double, as every MLMD
+    database can hold it; beyond 2**53, where a double is no longer exact, as a string.
+    """
     if isinstance(value, bool):
         target[key].bool_value = value
     elif isinstance(value, int):
-        target[key].int_value = value
+        if value in _INT32:
+            target[key].int_value = value
+        elif abs(value) <= _EXACT_DOUBLE:
+            target[key].double_value = float(value)
+        else:
+            target[key].string_value = str(value)
     elif isinstance(value, float):
         target[key].double_value = value
     elif isinstance(value, str):

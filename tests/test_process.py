@@ -31,3 +31,9 @@ def test_other_hosts_and_unknown_processes_are_not_judged():
     me = process.identity()
     assert not process.is_gone({**me, process.HOST: "elsewhere", process.PID: 999999})
     assert not process.is_gone({})
+
+
+def test_a_start_time_stored_as_a_double_still_tells_a_reused_pid():
+    me = process.identity()
+    assert not process.is_gone({**me, process.PID_START: float(me[process.PID_START])})
+    assert process.is_gone({**me, process.PID_START: float(me[process.PID_START] + 1)})

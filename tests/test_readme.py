@@ -26,3 +26,17 @@ def test_the_readme_names_every_cli_command_and_no_other():
     named = set(re.findall(r"[$`] ?mlmd-exercise (\w+)", README))
     commands = set(cli.build_parser()._subparsers._group_actions[0].choices)
     assert named == commands  # each command is named, and only real ones
+
+
+def test_every_console_example_prints_what_the_readme_shows(tmp_path):
+    """Each ```console block is run for real (scripts/readme_examples.py --write refreshes them)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent.parent / "scripts"))
+    import readme_examples
+
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    results = readme_examples.run_all(README, folder)
+    assert sum(len(commands) for _, commands, _ in results) >= 10  # the examples are there
+    assert readme_examples.differences(results) == []

@@ -108,3 +108,14 @@ def test_a_states_count_by_address_does_not_import_ml_metadata(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.db")],
                           capture_output=True, text=True, check=True)
     assert proc.stdout.splitlines() == ["COMPLETE  1", "[]"]
+
+
+def test_whole_numbers_beyond_32_bits_fit_every_database(tracker, db):
+    """MLMD's PostgreSQL tables keep integer properties in 32 bits: 2**31 failed there."""
+    params = {"small": 2 ** 31 - 1, "ms": 1614592800000, "negative": -(2 ** 40), "huge": 2 ** 60}
+    tracker.execution(params=params).finish()
+    [stored] = mx.open_store(db).mlmd.get_executions()
+    props = stored.custom_properties
+    assert props["small"].int_value == 2 ** 31 - 1
+    assert (props["ms"].double_value, props["negative"].double_value) == (1614592800000, -(2 ** 40))
+    assert props["huge"].string_value == str(2 ** 60)  # a double would not be exact
