@@ -220,14 +220,19 @@ def set_execution_state(execution: pb.Execution, state: ExecutionState) -> None:
         execution.properties["state"].string_value = state.value
 
 
+def set_property(node, spec: TypeSpec, key: str, value: PropertyValue) -> None:
+    """Sets a value where every MLMD client looks for it: a property the type declares
+    under `properties`, any other under `custom_properties`."""
+    set_value(node.properties if key in spec.properties else node.custom_properties, key, value)
+
+
 def new_artifact(spec: TypeSpec, type_id: int, uri: str,
                  values: Mapping[str, PropertyValue]) -> pb.Artifact:
     """A LIVE artifact proto, not stored yet; declared properties go where every MLMD
     client looks for them, the others into custom properties."""
     artifact = pb.Artifact(type_id=type_id, uri=uri, state=pb.Artifact.LIVE, type=spec.name)
     for key, value in values.items():
-        set_value(artifact.properties if key in spec.properties else artifact.custom_properties,
-                  key, value)
+        set_property(artifact, spec, key, value)
     return artifact
 
 

@@ -56,6 +56,8 @@ _UNCLEAR = (mlmd_errors.AbortedError, mlmd_errors.UnavailableError,
 _ATTEMPTS = 3
 # Output types that carry a copy of their run's metrics.
 _METRIC_CARRIERS = (schema.SAVED_MODEL.name, schema.METRICS.name)
+# Properties of a run or its outputs that a metric of the same name would overwrite.
+_RESERVED = frozenset({"version", FINGERPRINT, "name", "state"})
 
 
 def file_uri(path: PathLike) -> str:
@@ -358,6 +360,10 @@ class Run:
         if clash:
             raise MlmdExerciseError(f"run {self.id} has a param '{clash[0]}' already: "
                                     "give the metric another name")
+        reserved = sorted(set(metrics) & _RESERVED)
+        if reserved:
+            raise MlmdExerciseError(f"'{reserved[0]}' names what this package records itself "
+                                    f"({', '.join(sorted(_RESERVED))}): give the metric another name")
         self._metrics.update(metrics)
 
     @property
@@ -393,10 +399,12 @@ class Run:
                 schema.set_value(execution.custom_properties, "error_message", str(error))
             pending = list(self._pending.items()) if state is ExecutionState.COMPLETE else []
             outputs = [(role, tracker._output(p)) for role, p in pending]
-            carriers = [execution] + [a for _, a in outputs if a.type in _METRIC_CARRIERS]
+            carriers = [(a, p.type) for (_, a), (_, p) in zip(outputs, pending)
+                        if a.type in _METRIC_CARRIERS]
             for key, value in self._metrics.items():
-                for node in carriers:
-                    schema.set_value(node.custom_properties, key, value)
+                schema.set_value(execution.custom_properties, key, value)
+                for artifact, artifact_spec in carriers:  # Metrics declares "accuracy"
+                    schema.set_property(artifact, artifact_spec, key, value)
             pairs = [(a, _event(pb.Event.OUTPUT, role)) for role, a in outputs]
             context = tracker._context(self.experiment)
 

@@ -206,7 +206,8 @@ def run_demo(
             _started(evaluator, report)
             values = _evaluate(model_path, test, metrics_path)
             report(f"evaluated the model on the test split, saved {metrics_path}")
-            evaluator.log_output("metrics", metrics_path, type="Metrics", properties=values)
+            evaluator.log_metrics(values)  # the run's, with a copy on its Metrics output
+            evaluator.log_output("metrics", metrics_path, type="Metrics")
         _finished(evaluator, report)
         metrics = evaluator.outputs["metrics"]
         runs.append(evaluator)

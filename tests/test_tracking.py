@@ -183,6 +183,19 @@ def test_a_metric_may_not_take_a_params_name(tracker, train):
         with tracker.execution(inputs={"examples": train}, params={"C": 1.0}) as run:
             run.log_metrics({"C": 0.5})
     assert run.execution().properties["C"] == 1.0  # the param stands; the run is FAILED
+    with pytest.raises(mx.MlmdExerciseError, match="^'version' names what this package records itself"):
+        with tracker.execution(inputs={"examples": train}) as run:
+            run.log_metrics({"version": 2})
+
+
+def test_a_metrics_output_holds_its_runs_metrics_where_its_type_declares_them(tracker, tmp_path, train, db):
+    with tracker.execution("Evaluator", inputs={"examples": train}) as run:
+        run.log_metrics({"accuracy": 0.9, "f1": 0.8})
+        run.log_output("metrics", write(tmp_path / "m.json", "{}"), type="Metrics")
+    [stored] = mx.open_store(db).mlmd.get_artifacts_by_id([run.outputs["metrics"].id])
+    assert stored.properties["accuracy"].double_value == 0.9  # declared by Metrics
+    assert stored.custom_properties["f1"].double_value == 0.8
+    assert run.execution().properties["accuracy"] == 0.9
 
 
 def test_misuse_is_named(tracker, tmp_path, train):
