@@ -39,4 +39,5 @@ def test_every_console_example_prints_what_the_readme_shows(tmp_path):
     folder.mkdir()
     results = readme_examples.run_all(README, folder)
     assert sum(len(commands) for _, commands, _ in results) >= 10  # the examples are there
-    assert readme_examples.differences(results) == []
+    found = readme_examples.differences(results)
+    assert not found, "\n\n".join(found)
