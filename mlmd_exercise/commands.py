@@ -201,9 +201,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     show = browse.show_artifact if args.kind == "artifact" else browse.show_execution
     detail = show(_reader(args), args.id)
     if args.json:
+        from .environment import split_environment
+
         _print_json({"kind": args.kind, "node": out.record_json(detail.node),
                      "events": [dataclasses.asdict(e) for e in detail.events],
-                     "experiments": list(detail.experiments)})
+                     "experiments": list(detail.experiments),
+                     "environment": split_environment(detail.node.properties)[1]
+                     if args.kind == "execution" else {}})
     else:
         print("\n".join(out.format_detail(detail)))
     return EXIT_OK

@@ -124,13 +124,47 @@ def format_detail(detail) -> List[str]:
         lines.append(f"  uri          {node.uri}")
     lines.append(f"  created      {when(node.created_ms)}")
     lines.append(f"  experiments  {', '.join(detail.experiments) or '-'}")
-    lines += ["  properties"] + (format_properties(node.properties) or ["    none"])
+    properties, env = node.properties, {}
+    if not is_artifact:  # the environment it ran in, in a block of its own
+        from .environment import split_environment
+
+        properties, env = split_environment(node.properties)
+    lines += ["  properties"] + (format_properties(properties) or ["    none"])
+    if env:
+        lines += ["  recorded with"] + format_environment(env)
     rows = [
         (e.kind, e.role or "-",
          f"execution {e.execution_id}" if is_artifact else f"artifact {e.artifact_id}")
         for e in detail.events
     ]
     return lines + ["  events"] + (table(rows, indent="    ") or ["    none"])
+
+
+def format_environment(env: Mapping[str, Any]) -> List[str]:
+    """show's "recorded with" block: the code, the command and where it ran."""
+    from . import environment as e
+
+    rows: List[Sequence[str]] = []
+    if e.GIT_COMMIT in env:
+        dirty = env.get(e.GIT_DIRTY)
+        note = {1: " (uncommitted changes)", 0: " (clean)"}.get(dirty, "")  # type: ignore[call-overload]
+        rows.append(("git_commit", f"{env[e.GIT_COMMIT]}{note}"))
+    for key in (e.COMMAND, e.CWD):
+        if key in env:
+            rows.append((key[len(e.PREFIX):], str(env[key])))
+    if e.PYTHON in env:
+        where = f" ({env[e.EXECUTABLE]})" if env.get(e.EXECUTABLE) else ""
+        rows.append(("python", f"{env[e.PYTHON]}{where}"))
+    packages = e.parse_packages(env.get(e.PACKAGES))
+    for i, (name, version) in enumerate(packages.items()):
+        rows.append(("packages" if i == 0 else "", f"{name}=={version}"))
+    shown = {e.GIT_COMMIT, e.GIT_DIRTY, e.COMMAND, e.CWD, e.PYTHON, e.EXECUTABLE, e.PACKAGES,
+             *e.PROCESS_KEYS}
+    rows += [(k[len(e.PREFIX):] if k.startswith(e.PREFIX) else k, str(v))
+             for k, v in sorted(env.items()) if k not in shown]
+    rows += [(k, str(env[k]) + (" (clock ticks after boot)" if k == e.PID_START else ""))
+             for k in e.PROCESS_KEYS if k in env]
+    return table(rows, indent="    ")
 
 
 # -- JSON -------------------------------------------------------------------------
