@@ -10,7 +10,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 from . import __version__
 from .commands import (
@@ -169,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="WHEN",
                    help="created at or after WHEN: 2026-11-26, 2026-11-26T14:00, or an age: 90m, 2h, 7d")
     p.add_argument("--limit", type=_positive("limit"), metavar="N", help="at most N")
+    p.add_argument("--sort", metavar="KEY",
+                   help="order by id, created or (executions) a param or metric; -KEY for "
+                   "descending: --sort -accuracy (default: newest first)")
+    p.add_argument("--columns", metavar="A,B",
+                   help="executions: the params, metrics or env.* keys to show as columns "
+                   "(default: the params and metrics the runs have, at most 8)")
 
     p = _command(sub, "show", cmd_show, json=True,
                  help="every property, event and experiment of one node",
@@ -212,8 +218,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sort_values_attached(argv: Sequence[str]) -> List[str]:
+    """`--sort -accuracy` as `--sort=-accuracy`: argparse takes a value that starts with
+    a dash for an option (a long option, or one of ours, stays an option)."""
+    argv = list(argv)
+    for i in range(len(argv) - 1, 0, -1):
+        value = argv[i]
+        if argv[i - 1] == "--sort" and value.startswith("-") and not value.startswith("--") \
+                and value not in ("-h", "-v", "-o"):
+            argv[i - 1:i + 1] = [f"--sort={value}"]
+    return argv
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_sort_values_attached(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format=f"{PROG}: %(name)s: %(message)s",

@@ -173,25 +173,59 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from . import browse
+    from .compare import BUILTIN_SORTS
 
     since = browse.parse_since(args.since) if args.since else None
     if args.state and args.what != "executions":
         raise MlmdExerciseError(f"--state filters executions, not {args.what}")
     if (args.type or args.experiment) and args.what == "experiments":
         raise MlmdExerciseError("--type and --experiment filter artifacts and executions, not experiments")
+    if args.columns is not None and args.what != "executions":
+        raise MlmdExerciseError(f"--columns chooses the params and metrics of executions, not {args.what}")
+    if args.sort and args.what != "executions" and args.sort.lstrip("-") not in BUILTIN_SORTS:
+        raise MlmdExerciseError(f"{args.what} sort by id or created, not '{args.sort}'")
     store = _reader(args)
+    # Sorted, the limit applies after sorting: "the 5 best", not "the best of the newest 5".
+    limit = None if args.sort else args.limit
     if args.what == "artifacts":
         found = browse.list_artifacts(store, type=args.type, experiment=args.experiment,
-                                      since_ms=since, limit=args.limit)
+                                      since_ms=since, limit=limit)
     elif args.what == "executions":
-        found = browse.list_executions(store, type=args.type, experiment=args.experiment,
-                                       state=args.state, since_ms=since, limit=args.limit)
+        return _ls_executions(args, store, browse.list_executions(
+            store, type=args.type, experiment=args.experiment, state=args.state,
+            since_ms=since, limit=limit))
     else:
-        found = browse.list_experiments(store, since_ms=since, limit=args.limit)
+        found = browse.list_experiments(store, since_ms=since, limit=limit)
+    if args.sort:
+        descending, key = args.sort.startswith("-"), args.sort.lstrip("-")
+        found = sorted(found, key=lambda r: (r.id if key == "id" else r.created_ms, r.id),
+                       reverse=descending)[:args.limit]
     if args.json:
         _print_json([out.record_json(r) for r in found])
     else:
         print("\n".join(out.format_listing(found) or [f"no {args.what}"]))
+    return EXIT_OK
+
+
+def _ls_executions(args: argparse.Namespace, store, found) -> int:
+    """`ls executions`: params and metrics as columns, sorted by one of them if asked."""
+    from . import compare
+
+    runs = compare.summarize_runs(store, found)
+    if args.columns is not None:
+        wanted = [c.strip() for c in args.columns.split(",") if c.strip()]
+        if not wanted:
+            raise MlmdExerciseError(f"--columns needs names separated by commas, not '{args.columns}'")
+        columns, hidden = compare.choose_columns(runs, wanted), []
+    else:
+        every = compare.columns(runs)
+        columns, hidden = every[:out.MAX_AUTO_COLUMNS], every[out.MAX_AUTO_COLUMNS:]
+    if args.sort:
+        runs = compare.sort_runs(runs, args.sort)[:args.limit]
+    if args.json:
+        _print_json([out.record_json(r.execution) for r in runs])
+    else:
+        print("\n".join(out.format_runs(runs, columns, hidden) or ["no executions"]))
     return EXIT_OK
 
 

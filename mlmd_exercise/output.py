@@ -192,3 +192,33 @@ def graph_json(graph: LineageGraph, **query: Any) -> Dict[str, Any]:
         "executions": [record_json(e) for _, e in sorted(graph.executions.items())],
         "events": [dataclasses.asdict(e) for e in graph.edges],
     }
+
+
+# -- runs side by side: ls columns ----------------------------------------------
+
+MAX_AUTO_COLUMNS = 8  # `ls executions` shows at most this many params and metrics unasked
+_CELL = 24  # longer text in a column is cut, with an ellipsis
+
+
+def cell(value: Any, width: int = _CELL) -> str:
+    """A value in a table: "-" for none, floats in 6 significant digits, long text cut."""
+    if value is None:
+        return "-"
+    text = str(value)
+    if isinstance(value, float) and len(text) > 10:  # 0.9580419580419581 as 0.958042
+        text = format(value, ".6g")
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def format_runs(runs: Sequence[Any], columns: Sequence[str], hidden: Sequence[str] = ()) -> List[str]:
+    """`ls executions`: one row a run, its params and metrics as columns."""
+    if not runs:
+        return []
+    header = ("ID", "TYPE", "STATE", "CREATED", *columns)
+    rows = [(str(r.execution.id), r.execution.type, r.execution.state, when(r.execution.created_ms),
+             *(cell(r.value(c)) for c in columns)) for r in runs]
+    lines = table([header, *rows], indent="")
+    if hidden:
+        lines.append(f"({count(len(hidden), 'more column')}: {', '.join(hidden)}; "
+                     "choose with --columns)")
+    return lines
