@@ -18,6 +18,7 @@ from .commands import (
     PROG,
     cmd_abandon,
     cmd_check,
+    cmd_diff,
     cmd_graph,
     cmd_import,
     cmd_lineage,
@@ -182,6 +183,19 @@ def build_parser() -> argparse.ArgumentParser:
                  "to others and the experiments it belongs to.")
     p.add_argument("kind", choices=["artifact", "execution"])
     p.add_argument("id", type=_positive("id"), metavar="ID")
+
+    p = _command(sub, "diff", cmd_diff, json=True,
+                 help="what differs between two runs, or two artifacts and all upstream of them",
+                 description="Compare two executions side by side: params, metrics, outputs, the "
+                 "inputs all the way back (content fingerprints and URIs), the params of the runs "
+                 "upstream, the code (git commit, command) and the environment (Python, packages, "
+                 "host). With --artifact, compare two artifacts (two models, say), the runs that "
+                 "made them and everything upstream. Says so when inputs and params are the same "
+                 "but the outputs differ.")
+    p.add_argument("a", type=_positive("id"), metavar="A", help="the first execution (or artifact)")
+    p.add_argument("b", type=_positive("id"), metavar="B", help="the second execution (or artifact)")
+    p.add_argument("--artifact", action="store_true",
+                   help="A and B are artifacts, each walked upstream")
 
     p = _command(sub, "abandon", cmd_abandon,
                  help="mark RUNNING executions whose process is gone as FAILED",

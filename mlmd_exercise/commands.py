@@ -338,3 +338,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"checked {out.count(report.checked, 'artifact')}: "
               + (f"{len(report.problems)} missing or modified" if report.problems else "all match"))
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import diff_artifacts, diff_runs
+
+    compare = diff_artifacts if args.artifact else diff_runs
+    result = compare(_reader(args), args.a, args.b)
+    if args.json:
+        _print_json(out.diff_json(result))
+    else:
+        print("\n".join(out.format_diff(result)))
+    return EXIT_OK
