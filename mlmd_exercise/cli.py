@@ -25,6 +25,7 @@ from .commands import (
     cmd_ls,
     cmd_run,
     cmd_show,
+    cmd_stale,
     cmd_states,
     cmd_verify,
 )
@@ -196,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", type=_positive("id"), metavar="B", help="the second execution (or artifact)")
     p.add_argument("--artifact", action="store_true",
                    help="A and B are artifacts, each walked upstream")
+
+    p = _command(sub, "stale", cmd_stale, json=True,
+                 help="artifacts made from files that changed or vanished: what to make again",
+                 description="Find the recorded files that are gone or whose content no longer "
+                 "matches its fingerprint (as verify does) and list every artifact downstream of "
+                 "them (models, metrics) and the runs that made those. Exits 1 if any.")
 
     p = _command(sub, "abandon", cmd_abandon,
                  help="mark RUNNING executions whose process is gone as FAILED",

@@ -350,3 +350,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
     else:
         print("\n".join(out.format_diff(result)))
     return EXIT_OK
+
+
+def cmd_stale(args: argparse.Namespace) -> int:
+    from .stale import find_stale
+
+    report = find_stale(_reader(args))
+    if args.json:
+        _print_json(out.stale_json(report))
+    else:
+        print("\n".join(out.format_stale(report)))
+    return EXIT_OK if report.ok else EXIT_FAILED

@@ -194,7 +194,7 @@ def graph_json(graph: LineageGraph, **query: Any) -> Dict[str, Any]:
     }
 
 
-# -- runs side by side: ls columns, diff -----------------------------------------
+# -- runs side by side: ls columns, diff, stale -----------------------------------
 
 MAX_AUTO_COLUMNS = 8  # `ls executions` shows at most this many params and metrics unasked
 _CELL = 24  # longer text in a column is cut, with an ellipsis
@@ -297,6 +297,26 @@ def format_diff(d: Any) -> List[str]:
     return lines
 
 
+def format_stale(report: Any) -> List[str]:
+    """`stale`: each changed or vanished file, what was made from it, and a count."""
+    lines: List[str] = []
+    for changed in report.changed:
+        a = changed.problem.artifact
+        lines.append(f"{changed.problem.kind}  artifact {a.id} ({a.type} v{a.version})  {a.uri}")
+        if not changed.downstream:
+            lines.append("  nothing was made from it")
+            continue
+        lines.append("  made from it:")
+        lines += table([artifact_cells(x) for x in changed.downstream], indent="    ")
+        lines.append("  by: " + ", ".join(f"execution {e.id} ({e.type})" for e in changed.runs))
+    files = count(len(report.changed), "changed or missing file")
+    if report.stale:
+        lines.append(f"{count(len(report.stale), 'stale artifact')} made from {files}: make them again")
+    else:
+        lines.append(f"no stale artifacts: {files} among {count(report.checked, 'checked file')}")
+    return lines
+
+
 def diff_json(d: Any) -> Dict[str, Any]:
     def changes(items: Iterable[Any]) -> List[Dict[str, Any]]:
         return [{"step": c.step, "key": c.key, "a": c.a, "b": c.b} for c in items]
@@ -315,4 +335,14 @@ def diff_json(d: Any) -> Dict[str, Any]:
         "same": {"inputs": d.same_inputs, "params": d.same_params, "outputs": d.same_outputs,
                  "code": not d.code, "environment": not (d.environment or d.packages)},
         "nondeterministic": d.nondeterministic,
+    }
+
+
+def stale_json(report: Any) -> Dict[str, Any]:
+    return {
+        "checked": report.checked,
+        "changed": [{"problem": c.problem.kind, "artifact": record_json(c.problem.artifact),
+                     "downstream": [record_json(a) for a in c.downstream],
+                     "runs": [record_json(e) for e in c.runs]} for c in report.changed],
+        "stale": [record_json(a) for a in report.stale],
     }
