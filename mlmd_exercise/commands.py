@@ -196,10 +196,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             since_ms=since, limit=limit))
     else:
         found = browse.list_experiments(store, since_ms=since, limit=limit)
-    if args.sort:
-        descending, key = args.sort.startswith("-"), args.sort.lstrip("-")
-        found = sorted(found, key=lambda r: (r.id if key == "id" else r.created_ms, r.id),
-                       reverse=descending)[:args.limit]
+    found = _builtin_sorted(found, args.sort, args.limit)
     if args.json:
         _print_json([out.record_json(r) for r in found])
     else:
@@ -207,10 +204,23 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _builtin_sorted(found, sort, limit):
+    """Records sorted by id or created, as `--sort [-]id|created` asks, then limited."""
+    if not sort:
+        return found
+    descending, key = sort.startswith("-"), sort.lstrip("-")
+    return sorted(found, key=lambda r: (r.id if key == "id" else r.created_ms, r.id),
+                  reverse=descending)[:limit]
+
+
 def _ls_executions(args: argparse.Namespace, store, found) -> int:
     """`ls executions`: params and metrics as columns, sorted by one of them if asked."""
     from . import compare
 
+    by_value = bool(args.sort) and args.sort.lstrip("-") not in compare.BUILTIN_SORTS
+    if args.json and not by_value and args.columns is None:  # records only: no outputs to read
+        _print_json([out.record_json(r) for r in _builtin_sorted(found, args.sort, args.limit)])
+        return EXIT_OK
     runs = compare.summarize_runs(store, found)
     if args.columns is not None:
         wanted = [c.strip() for c in args.columns.split(",") if c.strip()]

@@ -70,6 +70,8 @@ def test_ls_executions_sorted_by_a_metric(run_cli, runs, db):
     assert ids(run_cli("ls", "executions", "--sort", "-accuracy", "--limit", "2", "--db", db)) == [2, 3]
     data = json.loads(run_cli("ls", "executions", "--sort", "-accuracy", "--json", "--db", db).out)
     assert [r["id"] for r in data] == [2, 3, 1, 4] and all(set(r) == RECORD_KEYS for r in data)
+    data = json.loads(run_cli("ls", "executions", "--sort", "-id", "--limit", "3", "--json", "--db", db).out)
+    assert [r["id"] for r in data] == [4, 3, 2] and all(set(r) == RECORD_KEYS for r in data)
 
 
 def test_ls_columns_chosen_by_name(run_cli, runs, db):
