@@ -14,8 +14,9 @@ themselves by "" (for two artifacts: the runs that made them).
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Set, Tuple
 
 from . import environment as env
 from .compare import RunSummary, artifact_metrics, summarize_runs
@@ -135,11 +136,13 @@ def _side(store: Store, graph: LineageGraph, start_run: Optional[int]) -> _Side:
     if start_run is None or start_run not in summaries:
         return _Side(artifacts, runs)
     runs[""] = summaries[start_run]
-    expanded = set()
-    queue = [("", start_run)]
+    expanded: Set[int] = set()
+    queue = deque([("", start_run)])
     while queue:  # breadth first, roles in order: both sides name alike nodes alike
-        step, run = queue.pop(0)
+        step, run = queue.popleft()
         for role, artifact_id in sorted(inputs_of.get(run, [])):
+            if artifact_id not in graph.artifacts:
+                continue
             path, n = _path(step, role or "input"), 2
             while path in artifacts:  # two inputs in one role
                 path, n = f"{_path(step, role or 'input')}[{n}]", n + 1
