@@ -180,8 +180,8 @@ def parse_packages(text: object) -> Dict[str, str]:
 
 # -- git --------------------------------------------------------------------------
 
-# cwd -> (git dir or None, index mtime, when asked, (commit, dirty) or None)
-_git_cache: Dict[str, Tuple[Optional[str], int, float, Optional[Tuple[str, bool]]]] = {}
+# cwd -> (git dir or None, its index's signature, when asked, (commit, dirty) or None)
+_git_cache: Dict[str, Tuple[Optional[str], Tuple[int, ...], float, Optional[Tuple[str, bool]]]] = {}
 
 
 def _git(cwd: str, *args: str) -> Optional[str]:
@@ -194,11 +194,14 @@ def _git(cwd: str, *args: str) -> Optional[str]:
     return done.stdout if done.returncode == 0 else None
 
 
-def _index_mtime(git_dir: Optional[str]) -> int:
+def _index_signature(git_dir: Optional[str]) -> Tuple[int, ...]:
+    """What changes when git writes its index: git writes a new file and renames it over the
+    old one, so the inode changes even within one tick of the file system's clock."""
     try:
-        return os.stat(os.path.join(git_dir, "index")).st_mtime_ns if git_dir else 0
+        st = os.stat(os.path.join(git_dir, "index")) if git_dir else None
     except OSError:
-        return 0
+        return ()
+    return (st.st_ino, st.st_mtime_ns, st.st_size) if st else ()
 
 
 def git_state(cwd: Optional[str] = None) -> Optional[Tuple[str, bool]]:
@@ -212,8 +215,8 @@ def git_state(cwd: Optional[str] = None) -> Optional[Tuple[str, bool]]:
     now = time.monotonic()
     cached = _git_cache.get(cwd)
     if cached is not None:
-        git_dir, mtime, asked, state = cached
-        if now - asked < GIT_TTL_S and _index_mtime(git_dir) == mtime:
+        git_dir, signature, asked, state = cached
+        if now - asked < GIT_TTL_S and _index_signature(git_dir) == signature:
             return state
     found = _git(cwd, "rev-parse", "--absolute-git-dir")
     git_dir = found.strip() if found else None
@@ -227,7 +230,7 @@ def git_state(cwd: Optional[str] = None) -> Optional[Tuple[str, bool]]:
             commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), "")
             if re.fullmatch(r"[0-9a-f]{40,64}", commit):  # "(initial)" before the first commit
                 state = (commit, any(not line.startswith("#") for line in lines))
-    _git_cache[cwd] = (git_dir, _index_mtime(git_dir), now, state)
+    _git_cache[cwd] = (git_dir, _index_signature(git_dir), now, state)
     return state
 
 
