@@ -39,6 +39,10 @@ _EXPORTS = {
     "ExperimentRecord": "browse", "NodeDetail": "browse",
     "verify": "verify", "VerifyReport": "verify", "Problem": "verify",
     "check_store": "recovery", "stale_runs": "recovery", "abandon": "recovery",
+    # comparing runs
+    "summarize_runs": "compare", "RunSummary": "compare",
+    "diff_runs": "diff", "diff_artifacts": "diff", "Diff": "diff",
+    "find_stale": "stale", "StaleReport": "stale",
     # records
     "ArtifactRecord": "records", "ExecutionRecord": "records", "ExecutionLineage": "records",
     "LineageEdge": "records", "LineageGraph": "records",

@@ -10,7 +10,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 from . import __version__
 from .commands import (
@@ -18,12 +18,14 @@ from .commands import (
     PROG,
     cmd_abandon,
     cmd_check,
+    cmd_diff,
     cmd_graph,
     cmd_import,
     cmd_lineage,
     cmd_ls,
     cmd_run,
     cmd_show,
+    cmd_stale,
     cmd_states,
     cmd_verify,
 )
@@ -176,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="WHEN",
                    help="created at or after WHEN: 2026-11-26, 2026-11-26T14:00, or an age: 90m, 2h, 7d")
     p.add_argument("--limit", type=_positive("limit"), metavar="N", help="at most N")
+    p.add_argument("--sort", metavar="KEY",
+                   help="order by id, created or (executions) a param or metric; -KEY for "
+                   "descending: --sort -accuracy (default: newest first)")
+    p.add_argument("--columns", metavar="A,B",
+                   help="executions: the params, metrics or env.* keys to show as columns "
+                   "(default: the params and metrics the runs have, at most 8)")
 
     p = _command(sub, "show", cmd_show, json=True,
                  help="every property, event and experiment of one node",
@@ -183,6 +191,25 @@ def build_parser() -> argparse.ArgumentParser:
                  "to others and the experiments it belongs to.")
     p.add_argument("kind", choices=["artifact", "execution"])
     p.add_argument("id", type=_positive("id"), metavar="ID")
+
+    p = _command(sub, "diff", cmd_diff, json=True,
+                 help="what differs between two runs, or two artifacts and all upstream of them",
+                 description="Compare two executions side by side: params, metrics, outputs, the "
+                 "inputs all the way back (content fingerprints and URIs), the params of the runs "
+                 "upstream, the code (git commit, command) and the environment (Python, packages, "
+                 "host). With --artifact, compare two artifacts (two models, say), the runs that "
+                 "made them and everything upstream. Says so when inputs and params are the same "
+                 "but the outputs differ.")
+    p.add_argument("a", type=_positive("id"), metavar="A", help="the first execution (or artifact)")
+    p.add_argument("b", type=_positive("id"), metavar="B", help="the second execution (or artifact)")
+    p.add_argument("--artifact", action="store_true",
+                   help="A and B are artifacts, each walked upstream")
+
+    p = _command(sub, "stale", cmd_stale, json=True,
+                 help="artifacts made from files that changed or vanished: what to make again",
+                 description="Find the recorded files that are gone or whose content no longer "
+                 "matches its fingerprint (as verify does) and list every artifact downstream of "
+                 "them (models, metrics) and the runs that made those. Exits 1 if any.")
 
     p = _command(sub, "abandon", cmd_abandon,
                  help="mark RUNNING executions whose process is gone as FAILED",
@@ -219,8 +246,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sort_values_attached(argv: Sequence[str]) -> List[str]:
+    """`--sort -accuracy` as `--sort=-accuracy`: argparse takes a value that starts with
+    a dash for an option (a long option, or one of ours, stays an option)."""
+    argv = list(argv)
+    for i in range(len(argv) - 1, 0, -1):
+        value = argv[i]
+        if argv[i - 1] == "--sort" and value.startswith("-") and not value.startswith("--") \
+                and value not in ("-h", "-v", "-o"):
+            argv[i - 1:i + 1] = [f"--sort={value}"]
+    return argv
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_sort_values_attached(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format=f"{PROG}: %(name)s: %(message)s",

@@ -190,25 +190,69 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from . import browse
+    from .compare import BUILTIN_SORTS
 
     since = browse.parse_since(args.since) if args.since else None
     if args.state and args.what != "executions":
         raise MlmdExerciseError(f"--state filters executions, not {args.what}")
     if (args.type or args.experiment) and args.what == "experiments":
         raise MlmdExerciseError("--type and --experiment filter artifacts and executions, not experiments")
+    if args.columns is not None and args.what != "executions":
+        raise MlmdExerciseError(f"--columns chooses the params and metrics of executions, not {args.what}")
+    if args.sort and args.what != "executions" and args.sort.lstrip("-") not in BUILTIN_SORTS:
+        raise MlmdExerciseError(f"{args.what} sort by id or created, not '{args.sort}'")
     store = _reader(args)
+    # Sorted, the limit applies after sorting: "the 5 best", not "the best of the newest 5".
+    limit = None if args.sort else args.limit
     if args.what == "artifacts":
         found = browse.list_artifacts(store, type=args.type, experiment=args.experiment,
-                                      since_ms=since, limit=args.limit)
+                                      since_ms=since, limit=limit)
     elif args.what == "executions":
-        found = browse.list_executions(store, type=args.type, experiment=args.experiment,
-                                       state=args.state, since_ms=since, limit=args.limit)
+        return _ls_executions(args, store, browse.list_executions(
+            store, type=args.type, experiment=args.experiment, state=args.state,
+            since_ms=since, limit=limit))
     else:
-        found = browse.list_experiments(store, since_ms=since, limit=args.limit)
+        found = browse.list_experiments(store, since_ms=since, limit=limit)
+    found = _builtin_sorted(found, args.sort, args.limit)
     if args.json:
         _print_json([out.record_json(r) for r in found])
     else:
         print("\n".join(out.format_listing(found) or [f"no {args.what}"]))
+    return EXIT_OK
+
+
+def _builtin_sorted(found, sort, limit):
+    """Records sorted by id or created, as `--sort [-]id|created` asks, then limited."""
+    if not sort:
+        return found
+    descending, key = sort.startswith("-"), sort.lstrip("-")
+    return sorted(found, key=lambda r: (r.id if key == "id" else r.when_ms, r.id),
+                  reverse=descending)[:limit]
+
+
+def _ls_executions(args: argparse.Namespace, store, found) -> int:
+    """`ls executions`: params and metrics as columns, sorted by one of them if asked."""
+    from . import compare
+
+    by_value = bool(args.sort) and args.sort.lstrip("-") not in compare.BUILTIN_SORTS
+    if args.json and not by_value and args.columns is None:  # records only: no outputs to read
+        _print_json([out.record_json(r) for r in _builtin_sorted(found, args.sort, args.limit)])
+        return EXIT_OK
+    runs = compare.summarize_runs(store, found)
+    if args.columns is not None:
+        wanted = [c.strip() for c in args.columns.split(",") if c.strip()]
+        if not wanted:
+            raise MlmdExerciseError(f"--columns needs names separated by commas, not '{args.columns}'")
+        columns, hidden = compare.choose_columns(runs, wanted), []
+    else:
+        every = compare.columns(runs)
+        columns, hidden = every[:out.MAX_AUTO_COLUMNS], every[out.MAX_AUTO_COLUMNS:]
+    if args.sort:
+        runs = compare.sort_runs(runs, args.sort)[:args.limit]
+    if args.json:
+        _print_json([out.record_json(r.execution) for r in runs])
+    else:
+        print("\n".join(out.format_runs(runs, columns, hidden) or ["no executions"]))
     return EXIT_OK
 
 
@@ -218,10 +262,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     show = browse.show_artifact if args.kind == "artifact" else browse.show_execution
     detail = show(_reader(args), args.id)
     if args.json:
+        from .environment import split_environment
+
         _print_json({"kind": args.kind, "node": out.record_json(detail.node),
                      "events": [dataclasses.asdict(e) for e in detail.events],
                      "experiments": list(detail.experiments),
-                     "same_content": list(detail.same_content)})
+                     "same_content": list(detail.same_content),
+                     "environment": split_environment(detail.node.properties)[1]
+                     if args.kind == "execution" else {}})
     else:
         print("\n".join(out.format_detail(detail)))
     return EXIT_OK
@@ -317,4 +365,27 @@ def cmd_verify(args: argparse.Namespace) -> int:
                   f"{p.artifact.uri}")
         print(f"checked {out.count(report.checked, 'artifact')}: "
               + (f"{len(report.problems)} missing or modified" if report.problems else "all match"))
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import diff_artifacts, diff_runs
+
+    compare = diff_artifacts if args.artifact else diff_runs
+    result = compare(_reader(args), args.a, args.b)
+    if args.json:
+        _print_json(out.diff_json(result))
+    else:
+        print("\n".join(out.format_diff(result)))
+    return EXIT_OK
+
+
+def cmd_stale(args: argparse.Namespace) -> int:
+    from .stale import find_stale
+
+    report = find_stale(_reader(args))
+    if args.json:
+        _print_json(out.stale_json(report))
+    else:
+        print("\n".join(out.format_stale(report)))
     return EXIT_OK if report.ok else EXIT_FAILED

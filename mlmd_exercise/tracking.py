@@ -36,7 +36,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar
 from ml_metadata import errors as mlmd_errors
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from . import process, schema
+from . import environment, schema
 from .content import FINGERPRINT, fingerprint
 from .errors import MlmdExerciseError, NotFoundError
 from .records import ArtifactRecord, ExecutionRecord, PropertyValue
@@ -261,7 +261,8 @@ class Tracker:
         spec = schema.spec_for(Kind.EXECUTION, type)
         execution = pb.Execution(type_id=self._type_id(spec), type=spec.name, name=name or uuid.uuid4().hex)
         schema.set_execution_state(execution, ExecutionState.RUNNING)
-        for key, value in {**(params or {}), **process.identity()}.items():
+        # How to reproduce it: host, pid, code, command, packages (see `environment`).
+        for key, value in {**(params or {}), **environment.capture()}.items():
             schema.set_value(execution.custom_properties, key, value)
         experiment = experiment or self.experiment
         with self.store.writing():
@@ -394,6 +395,10 @@ class Run:
             # overwrite the execution's properties (an MLMD pitfall).
             [execution] = mlmd.get_executions_by_id([self.id])
             schema.set_execution_state(execution, state)
+            if environment.PACKAGES in execution.custom_properties:  # and those imported since
+                recorded = execution.custom_properties[environment.PACKAGES].string_value
+                execution.custom_properties[environment.PACKAGES].string_value = \
+                    environment.packages_now(recorded)
             if error is not None:
                 schema.set_value(execution.custom_properties, "error_type", type(error).__name__)
                 schema.set_value(execution.custom_properties, "error_message", str(error))

@@ -137,11 +137,14 @@ def test_show_artifact_and_execution(run_cli, world):
     assert any(line.split() == ["experiments", "cancer"] for line in text)
     assert any(line.split()[:2] == ["name", "'LogisticRegressionModel'"] for line in text)
     data = _json(run_cli("show", "artifact", model.id, "--json", "--db", db))
-    assert set(data) == {"kind", "node", "events", "experiments", "same_content"}
+    assert set(data) == {"kind", "node", "events", "experiments", "same_content", "environment"}
+    assert data["environment"] == {}  # an artifact ran in none
     assert sorted(e["kind"] for e in data["events"]) == ["INPUT", "OUTPUT"]
     trainer = world["cancer"].trainer
     data = _json(run_cli("show", "execution", trainer.id, "--json", "--db", db))
     assert data["node"]["properties"]["max_iter"] == 1000 and data["experiments"] == ["cancer"]
+    assert data["environment"]["host"] == data["node"]["properties"]["host"]
+    assert "max_iter" not in data["environment"]
 
 
 def test_states_of_one_experiment_as_json(run_cli, world):

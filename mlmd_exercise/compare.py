@@ -1,0 +1,165 @@
+"""Runs side by side: each execution's params, metrics and environment, as columns.
+
+An execution's custom properties hold its params, the environment it ran in
+(see `environment`), how it ended (`error_type`, `error_message`, `abandoned`)
+and, for a run without a model, its metrics. Metrics are read from the run's
+own properties and from its SavedModel and Metrics outputs: a key that one of
+those outputs carries is a metric, and every other property of the run that is
+neither environment nor how it ended is a param.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+from . import environment, schema
+from .content import FINGERPRINT
+from .errors import MlmdExerciseError
+from .records import CREATED_MS, ENDED_MS, STARTED_MS, ArtifactRecord, ExecutionRecord, PropertyValue
+from .store import Store
+
+__all__ = [
+    "STATUS_KEYS", "METRIC_TYPES", "RunSummary", "artifact_metrics", "summarize_runs",
+    "columns", "choose_columns", "sort_runs", "BUILTIN_SORTS",
+]
+
+# How a run ended, not what it was given: neither params nor metrics.
+STATUS_KEYS = ("state", "error_type", "error_message", "abandoned", STARTED_MS, ENDED_MS)
+# Output types whose properties are the run's metrics (beside their bookkeeping).
+METRIC_TYPES = (schema.SAVED_MODEL.name, schema.METRICS.name)
+# Properties of an artifact that describe the file, not how good it is.
+_ARTIFACT_KEYS = frozenset({"version", FINGERPRINT, "name", CREATED_MS})
+BUILTIN_SORTS = ("id", "created")
+_OUTPUT_KINDS = (pb.Event.OUTPUT, pb.Event.DECLARED_OUTPUT, pb.Event.INTERNAL_OUTPUT)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One execution with its properties sorted out."""
+
+    execution: ExecutionRecord
+    params: Mapping[str, PropertyValue] = field(default_factory=dict)
+    metrics: Mapping[str, PropertyValue] = field(default_factory=dict)
+    environment: Mapping[str, PropertyValue] = field(default_factory=dict)
+    status: Mapping[str, PropertyValue] = field(default_factory=dict)
+    outputs: Tuple[Tuple[str, ArtifactRecord], ...] = ()  # (role, artifact), by artifact id
+
+    def value(self, key: str) -> Optional[PropertyValue]:
+        """A param, metric or environment value by its key; None where the run has none."""
+        for values in (self.metrics, self.params, self.environment):
+            if key in values:
+                return values[key]
+        return None
+
+
+def artifact_metrics(artifact: ArtifactRecord) -> Dict[str, PropertyValue]:
+    """The metrics an artifact carries: none unless it is a SavedModel or Metrics."""
+    if artifact.type not in METRIC_TYPES:
+        return {}
+    return {k: v for k, v in artifact.properties.items() if k not in _ARTIFACT_KEYS}
+
+
+def _summary(execution: ExecutionRecord, outputs: Sequence[Tuple[str, ArtifactRecord]]) -> RunSummary:
+    metrics: Dict[str, PropertyValue] = {}
+    for _, artifact in sorted(outputs, key=lambda pair: pair[1].id):
+        for key, value in artifact_metrics(artifact).items():
+            metrics.setdefault(key, value)
+    params: Dict[str, PropertyValue] = {}
+    env: Dict[str, PropertyValue] = {}
+    status: Dict[str, PropertyValue] = {}
+    for key, value in sorted(execution.properties.items()):
+        if environment.is_environment_key(key):
+            env[key] = value
+        elif key in STATUS_KEYS:
+            status[key] = value
+        elif key in metrics:
+            metrics[key] = value  # the run's own value (its outputs hold a copy)
+        else:
+            params[key] = value
+    return RunSummary(execution, params, dict(sorted(metrics.items())), env, status, tuple(outputs))
+
+
+def summarize_runs(store: Store, executions: Iterable[ExecutionRecord]) -> List[RunSummary]:
+    """Each execution with its params, metrics, environment and outputs, in the order given.
+
+    Two reads whatever the number of executions: their events, then their outputs.
+    """
+    executions = list(executions)
+    ids = [e.id for e in executions]
+    if not ids:
+        return []
+    made: Dict[int, List[Tuple[str, int]]] = {}
+    for event in store.mlmd.get_events_by_execution_ids(ids):
+        if event.type in _OUTPUT_KINDS:
+            role = event.path.steps[0].key if event.path.steps else ""
+            made.setdefault(event.execution_id, []).append((role, event.artifact_id))
+    wanted = sorted({a for pairs in made.values() for _, a in pairs})
+    artifacts = {a.id: schema.artifact_record(a)
+                 for a in store.mlmd.get_artifacts_by_id(wanted)} if wanted else {}
+    return [
+        _summary(e, sorted(((role, artifacts[a]) for role, a in made.get(e.id, []) if a in artifacts),
+                           key=lambda pair: pair[1].id))
+        for e in executions
+    ]
+
+
+def columns(runs: Sequence[RunSummary]) -> List[str]:
+    """The params, then the metrics, present in any of these runs, each sorted by name."""
+    params = sorted({k for run in runs for k in run.params})
+    metrics = sorted({k for run in runs for k in run.metrics} - set(params))
+    return params + metrics
+
+
+def _known(runs: Sequence[RunSummary]) -> List[str]:
+    return sorted({k for run in runs for part in (run.params, run.metrics, run.environment)
+                   for k in part})
+
+
+def choose_columns(runs: Sequence[RunSummary], wanted: Sequence[str]) -> List[str]:
+    """The columns a user named, checked against what these runs hold.
+
+    Params, metrics and environment keys (`env.git_commit`, `host`) may be named.
+
+    Raises:
+        MlmdExerciseError: a name that none of the runs has (when there are runs).
+    """
+    known = set(_known(runs))
+    for name in wanted:
+        if runs and name not in known:
+            raise MlmdExerciseError(f"no param or metric '{name}' in the listed executions"
+                                    f" (they have: {', '.join(columns(runs)) or 'none'})")
+    return list(dict.fromkeys(wanted))
+
+
+def _order(value: Optional[PropertyValue]) -> Tuple[int, float, str]:
+    """Numbers (bools as 0 and 1) before text."""
+    if isinstance(value, (int, float)):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
+
+
+def sort_runs(runs: Sequence[RunSummary], key: str) -> List[RunSummary]:
+    """Runs sorted by `id`, `created` or a param or metric; "-name" for descending.
+
+    Runs without the value come last either way; ties keep the newest first.
+
+    Raises:
+        MlmdExerciseError: the key is none of those (when there are runs).
+    """
+    descending = key.startswith("-")
+    name = key[1:] if descending else key
+    if name in BUILTIN_SORTS:
+        attribute = "id" if name == "id" else "when_ms"
+        return sorted(runs, key=lambda r: (getattr(r.execution, attribute), r.execution.id),
+                      reverse=descending)
+    if runs and name not in _known(runs):
+        raise MlmdExerciseError(
+            f"cannot sort by '{name}': no execution listed has it; sort by id, created "
+            f"or one of: {', '.join(columns(runs)) or 'none'}")
+    have = [r for r in runs if r.value(name) is not None]
+    missing = [r for r in runs if r.value(name) is None]
+    have.sort(key=lambda r: _order(r.value(name)), reverse=descending)
+    return have + missing
