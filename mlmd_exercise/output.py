@@ -37,6 +37,16 @@ def when(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
 
 
+def duration(ms: int) -> str:
+    """"42 s", "3 min 5 s", "2 h 10 min"."""
+    seconds = max(0, round(ms / 1000))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
 def artifact_cells(artifact: ArtifactRecord, same: Optional[Mapping[int, int]] = None) -> List[str]:
     """id, type and version, URI; and "same content as artifact N" where `same` knows one."""
     version = f" v{artifact.version}" if artifact.version is not None else ""
@@ -269,10 +279,13 @@ def format_diff(d: Any) -> List[str]:
     the artifacts that differ, one line a side."""
     def what(x: Any, run: Any) -> str:
         if d.kind == "execution":
-            return f"execution {x.id} ({x.type}, {x.state})"
+            ended = x.properties.get(ENDED_MS)
+            took = (f", took {duration(int(ended) - x.when_ms)}"
+                    if isinstance(ended, (int, float)) and not isinstance(ended, bool) else "")
+            return f"execution {x.id} ({x.type}, {x.state}), started {when(x.when_ms)}{took}"
         version = f" v{x.version}" if x.version is not None else ""
         made = f", made by execution {run}" if run else ", made by no recorded run"
-        return f"artifact {x.id} ({x.type}{version}){made}"
+        return f"artifact {x.id} ({x.type}{version}) of {when(x.when_ms)}{made}"
 
     lines = [f"A  {what(d.a, d.runs[0])}", f"B  {what(d.b, d.runs[1])}"]
     if d.nondeterministic:
