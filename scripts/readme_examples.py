@@ -33,7 +33,11 @@ _MASKS = [  # (pattern, replacement), applied in order to both sides
     (re.compile(r"sha256:[0-9a-f]{4,64}"), "sha256:<hex>"),
     (re.compile(r"\b\d+(\.\d+)? s\b"), "<n> s"),
     (re.compile(r"[\d,]+ runs/s"), "<n> runs/s"),
+    # What `show` says a run was recorded with: this machine, this Python, these packages.
+    (re.compile(r"^(\s+(?:user|host|pid|pid_start|python|command|packages)\s+)\S.*$"), r"\1<value>"),
 ]
+# The further lines of a run's package list (name==version), which differ between machines.
+_PACKAGE_LINE = re.compile(r"^\s+[A-Za-z0-9_.-]+==\S+$")
 
 
 @dataclass
@@ -72,16 +76,20 @@ def run(commands: List[Command], folder: Path) -> List[List[str]]:
     env.pop("MLMD_STORE", None)
     printed = []
     real = str(folder.resolve())
+    venv = str(Path(sys.executable).parent.parent)
     for command in commands:
         proc = subprocess.run(["bash", "-c", _command_line(command.text)], cwd=folder, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
-        printed.append([line.rstrip() for line in proc.stdout.replace(real, SHOWN_FOLDER).splitlines()])
+        text = proc.stdout.replace(venv, SHOWN_FOLDER + "/.venv").replace(real, SHOWN_FOLDER)
+        printed.append([line.rstrip() for line in text.splitlines()])
     return printed
 
 
 def masked(lines: List[str]) -> List[str]:
     out = []
     for line in lines:
+        if _PACKAGE_LINE.match(line):
+            continue
         for pattern, replacement in _MASKS:
             line = pattern.sub(replacement, line)
         out.append(line.rstrip())
