@@ -15,11 +15,11 @@ from typing import List, Optional, Tuple, Union
 
 from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 from . import schema
 from .content import FINGERPRINT
 from .errors import MlmdExerciseError, NotFoundError
+from .contexts import context_names, contexts_of
 from .lineage import edges_of, experiment_id, get_artifact, get_execution
 from .records import ArtifactRecord, ExecutionRecord, LineageEdge
 from .schema import ExecutionState
@@ -42,7 +42,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 @dataclass(frozen=True)
 class ExperimentRecord:
-    """An Experiment context and how much it holds."""
+    """A context (an Experiment, a TFX pipeline run, a Kubeflow run, ...) and how much it holds."""
 
     id: int
     name: str
@@ -50,11 +50,13 @@ class ExperimentRecord:
     executions: int
     artifacts: int
     properties: dict
+    type: str = "Experiment"  # the context's type
 
 
 @dataclass(frozen=True)
 class NodeDetail:
-    """One artifact or execution with every event that touches it and its experiments."""
+    """One artifact or execution with every event that touches it and its contexts
+    (an experiment by its name, another context as `type/name`)."""
 
     node: Union[ArtifactRecord, ExecutionRecord]
     events: Tuple[LineageEdge, ...]
@@ -110,9 +112,10 @@ def _since_filter(since_ms: Optional[int]) -> List[str]:
 
 def list_artifacts(
     store: Store, *, type: Optional[str] = None, experiment: Optional[str] = None,
-    since_ms: Optional[int] = None, limit: Optional[int] = None,
+    since_ms: Optional[int] = None, limit: Optional[int] = None, context_type: Optional[str] = None,
 ) -> List[ArtifactRecord]:
-    """Artifacts, newest first, filtered by type name, experiment and creation time.
+    """Artifacts, newest first, filtered by type name, experiment (or any context, of
+    `context_type` where the name is ambiguous) and creation time.
 
     Raises:
         NotFoundError: the type or experiment is not in the store.
@@ -121,43 +124,61 @@ def list_artifacts(
     if experiment is None:
         found = store.mlmd.get_artifacts(list_options=options)
     else:
-        found = store.mlmd.get_artifacts_by_context(experiment_id(store, experiment), options)
+        found = store.mlmd.get_artifacts_by_context(experiment_id(store, experiment, context_type), options)
     return [schema.artifact_record(a) for a in found]
 
 
 def list_executions(
     store: Store, *, type: Optional[str] = None, experiment: Optional[str] = None,
     state: Optional[str] = None, since_ms: Optional[int] = None, limit: Optional[int] = None,
+    context_type: Optional[str] = None,
 ) -> List[ExecutionRecord]:
-    """Executions, newest first, filtered by type, experiment, state and creation time.
+    """Executions, newest first, filtered by type, experiment (or any context), state and
+    creation time. An execution with no state (the guide's code sets none) is UNKNOWN.
 
     Raises:
         NotFoundError: the type or experiment is not in the store.
         MlmdExerciseError: an unknown state.
     """
     filters = _type_filter(store, "execution", type) + _since_filter(since_ms)
+    unknown = False
     if state is not None:
         names = [s.value for s in ExecutionState]
         if state.upper() not in names:
             raise MlmdExerciseError(f"unknown state '{state}': use one of {', '.join(names)}")
-        filters.append(f"last_known_state = {state.upper()}")
-    options = _options(filters, limit)
+        # A filter on UNKNOWN would miss executions with no state at all: those are sifted here.
+        unknown = state.upper() == ExecutionState.UNKNOWN.value
+        if not unknown:
+            filters.append(f"last_known_state = {state.upper()}")
+    options = _options(filters, None if unknown else limit)
     if experiment is None:
         found = store.mlmd.get_executions(list_options=options)
     else:
-        found = store.mlmd.get_executions_by_context(experiment_id(store, experiment), options)
-    return [schema.execution_record(e) for e in found]
+        found = store.mlmd.get_executions_by_context(
+            experiment_id(store, experiment, context_type), options)
+    records = [schema.execution_record(e) for e in found]
+    if unknown:
+        records = [r for r in records if r.state == ExecutionState.UNKNOWN.value][:limit]
+    return records
 
 
 def list_experiments(
-    store: Store, *, since_ms: Optional[int] = None, limit: Optional[int] = None
+    store: Store, *, since_ms: Optional[int] = None, limit: Optional[int] = None,
+    type: Optional[str] = None,
 ) -> List[ExperimentRecord]:
-    """Experiments, newest first, with their numbers of executions and artifacts."""
-    try:
-        type_id = store.mlmd.get_context_type(schema.EXPERIMENT.name).id
-    except mlmd_errors.NotFoundError:
-        return []  # nothing was ever recorded
-    options = _options([f"type_id = {int(type_id)}"] + _since_filter(since_ms), limit)
+    """Experiments and every other context (TFX's pipelines and runs, Kubeflow's), newest
+    first, with their types and numbers of executions and artifacts.
+
+    Raises:
+        NotFoundError: `type` is not a context type in the store.
+    """
+    filters = _since_filter(since_ms)
+    if type is not None:
+        try:
+            filters.append(f"type_id = {int(store.mlmd.get_context_type(type).id)}")
+        except mlmd_errors.NotFoundError:
+            raise NotFoundError(f"no context type named '{type}' in {store}") from None
+    options = _options(filters, limit)
     return [
         ExperimentRecord(
             id=c.id,
@@ -166,6 +187,7 @@ def list_experiments(
             executions=len(store.mlmd.get_executions_by_context(c.id)),
             artifacts=len(store.mlmd.get_artifacts_by_context(c.id)),
             properties={k: schema.get_value(v) for k, v in c.properties.items()},
+            type=c.type,
         )
         for c in store.mlmd.get_contexts(list_options=options)
     ]
@@ -195,7 +217,7 @@ def show_artifact(store: Store, artifact_id: int) -> NodeDetail:
     """
     return NodeDetail(get_artifact(store, artifact_id),
                       tuple(edges_of(store.mlmd.get_events_by_artifact_ids([artifact_id]))),
-                      _experiment_names(store.mlmd.get_contexts_by_artifact(artifact_id)))
+                      context_names(contexts_of(store, "artifact", artifact_id)))
 
 
 def show_execution(store: Store, execution_id: int) -> NodeDetail:
@@ -206,8 +228,4 @@ def show_execution(store: Store, execution_id: int) -> NodeDetail:
     """
     return NodeDetail(get_execution(store, execution_id),
                       tuple(edges_of(store.mlmd.get_events_by_execution_ids([execution_id]))),
-                      _experiment_names(store.mlmd.get_contexts_by_execution(execution_id)))
-
-
-def _experiment_names(contexts: List[pb.Context]) -> Tuple[str, ...]:
-    return tuple(sorted(c.name for c in contexts if c.type == schema.EXPERIMENT.name))
+                      context_names(contexts_of(store, "execution", execution_id)))

@@ -59,6 +59,12 @@ class RunSpec:
     name: Optional[str] = None  # unique per type; a UUID by default
 
 
+def _fingerprint(artifact: pb.Artifact) -> str:
+    """The fingerprint this package wrote on an artifact ("sha256:..."), else ""."""
+    value = artifact.custom_properties.get(FINGERPRINT)
+    return value.string_value if value is not None and value.string_value.startswith("sha256:") else ""
+
+
 def _batches(runs: Iterable[RunSpec], size: int) -> Iterator[List[RunSpec]]:
     batch: List[RunSpec] = []
     for run in runs:
@@ -76,6 +82,9 @@ class _Importer:
         self.mlmd = tracker.store.mlmd
         self.stored: Dict[Hashable, int] = {}  # artifact key -> id, across batches
         self.newest: Dict[Tuple[int, str], Tuple[int, str]] = {}  # (type id, uri) -> (version, fp)
+        # uri -> the key and fingerprint of the newest artifact there, of any type: what an
+        # input naming that URI links to, unless its fingerprint says the content differs.
+        self.at_uri: Dict[str, Tuple[Hashable, str]] = {}
         self.recorded = self.skipped = 0
 
     @staticmethod
@@ -85,12 +94,16 @@ class _Importer:
         return (type_id, spec.uri, spec.fingerprint) if spec.fingerprint else spec
 
     def _remember(self, type_id: int, uri: str, stored: List[pb.Artifact]) -> None:
-        latest = schema.newest(a for a in stored if a.type_id == type_id)
+        if stored and uri not in self.at_uri:
+            last = max(stored, key=lambda a: a.id)
+            self.stored.setdefault(("at", last.id), last.id)
+            self.at_uri[uri] = (("at", last.id), _fingerprint(last))
+        latest = schema.newest((a for a in stored if a.type_id == type_id), self.tracker._spec_by_id(type_id))
         if latest is None:
             self.newest[(type_id, uri)] = (0, "")
             return
         digest = latest.custom_properties[FINGERPRINT].string_value
-        self.newest[(type_id, uri)] = (latest.properties["version"].int_value, digest)
+        self.newest[(type_id, uri)] = (schema.version_of(latest, self.tracker._spec_by_id(type_id)), digest)
         if digest:
             self.stored.setdefault((type_id, uri, digest), latest.id)
 
@@ -115,19 +128,26 @@ class _Importer:
             self.prefetch([(type_id, uri)])
         return self.newest[(type_id, uri)]
 
-    def _artifact(self, spec: ArtifactSpec) -> Tuple[Hashable, Optional[pb.Artifact]]:
-        """The spec's key, and a new artifact proto if it is not stored yet."""
-        type_spec = schema.spec_for(Kind.ARTIFACT, spec.type)
+    def _artifact(self, spec: ArtifactSpec, is_input: bool = False) -> Tuple[Hashable, Optional[pb.Artifact]]:
+        """The spec's key, and a new artifact proto if it is not stored yet. An input at a
+        URI the store (or this import) already has is the newest artifact there, unless
+        both have fingerprints and they differ."""
+        type_spec = self.tracker._spec(Kind.ARTIFACT, spec.type)
         type_id = self.tracker._type_id(type_spec)
         key = self._key(spec, type_id)
         version, _ = self._newest(type_id, spec.uri)
         if key in self.stored:
             return key, None
+        if is_input and spec.uri in self.at_uri:
+            there, digest = self.at_uri[spec.uri]
+            if not (spec.fingerprint and digest and digest != spec.fingerprint):
+                return there, None
         values = dict(spec.properties, version=version + 1)
         if spec.fingerprint:
             values[FINGERPRINT] = spec.fingerprint
         artifact = schema.new_artifact(type_spec, type_id, spec.uri, values)
         self.newest[(type_id, spec.uri)] = (version + 1, spec.fingerprint)
+        self.at_uri[spec.uri] = (key, spec.fingerprint)
         return key, artifact
 
     def batch(self, runs: List[RunSpec], experiment: str) -> None:
@@ -140,7 +160,7 @@ class _Importer:
             if isinstance(given, ArtifactRecord):
                 edges.append((position, None, _event(kind, role, artifact_id=given.id)))
                 return
-            key, new = self._artifact(given)
+            key, new = self._artifact(given, is_input=kind == pb.Event.INPUT)
             if new is None and key not in index:
                 edges.append((position, None, _event(kind, role, artifact_id=self.stored[key])))
                 return
@@ -151,15 +171,15 @@ class _Importer:
 
         runs = self._skip_recorded(runs)
         self.prefetch(
-            (self.tracker._type_id(schema.spec_for(Kind.ARTIFACT, a.type)), a.uri)
+            (self.tracker._type_id(self.tracker._spec(Kind.ARTIFACT, a.type)), a.uri)
             for run in runs for a in (*run.inputs.values(), *run.outputs.values())
             if isinstance(a, ArtifactSpec))
         for run in runs:
-            spec = schema.spec_for(Kind.EXECUTION, run.type)
+            spec = self.tracker._spec(Kind.EXECUTION, run.type)
             execution = pb.Execution(type_id=self.tracker._type_id(spec), type=spec.name,
                                      name=run.name or uuid.uuid4().hex)
             try:
-                schema.set_execution_state(execution, ExecutionState(run.state))
+                schema.set_execution_state(execution, ExecutionState(run.state), spec)
             except ValueError:
                 raise MlmdExerciseError(f"unknown state '{run.state}' of run '{execution.name}'") from None
             for name, value in run.params.items():

@@ -85,6 +85,12 @@ def _add_walk(parser: argparse.ArgumentParser) -> None:
                         help="cross at most N events (default: no limit)")
 
 
+def _add_context_type(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--context-type", metavar="TYPE",
+                        help="the type of the --experiment context, where its name is ambiguous "
+                        "(pipeline_run, system.PipelineRun, ...)")
+
+
 def _command(sub, name: str, func, *, json: bool = False, db_help: Optional[str] = None,
              **texts: str) -> argparse.ArgumentParser:
     """A subcommand with its help texts, --db (default: the one given before the command), and
@@ -146,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "states", cmd_states, json=True,
                  help="counts of executions by state",
                  description="Count executions by MLMD state (RUNNING, COMPLETE, FAILED, ...).")
-    p.add_argument("--experiment", metavar="NAME", help="count only this experiment's executions")
+    p.add_argument("--experiment", metavar="NAME",
+                   help="count only this experiment's executions (or any context's: a TFX pipeline run, ...)")
+    _add_context_type(p)
     p.add_argument("--chart", metavar="PATH", help="also save a bar chart: .png, .svg or .pdf")
 
     p = _command(sub, "graph", cmd_graph,
@@ -155,16 +163,26 @@ def build_parser() -> argparse.ArgumentParser:
                  "whole store, or the lineage of one node with --artifact or --execution. The format "
                  "follows the output's extension: .svg, .png, .pdf or .dot.")
     _add_walk(p)
-    p.add_argument("--clusters", action="store_true", help="draw each experiment as a box")
+    p.add_argument("--clusters", nargs="?", const="", default=None, metavar="TYPE",
+                   help="draw each experiment as a box; or each context of TYPE (pipeline_run, "
+                   "system.PipelineRun, ...); without TYPE on a store with no experiments, the "
+                   "context type that groups best")
+    p.add_argument("--expand", action="store_true",
+                   help="draw every execution: without it, runs of one type with the same inputs "
+                   "and nothing downstream are drawn as one node (Trainer x2000)")
     p.add_argument("--output", "-o", default="lineage.svg", metavar="PATH",
                    help="where to write the graph (default: lineage.svg)")
 
     p = _command(sub, "ls", cmd_ls, json=True,
-                 help="list artifacts, executions or experiments, newest first",
-                 description="List artifacts, executions or experiments, newest first.")
-    p.add_argument("what", choices=["artifacts", "executions", "experiments"])
-    p.add_argument("--type", metavar="NAME", help="only this type (DataSet, Trainer, ...)")
-    p.add_argument("--experiment", metavar="NAME", help="only this experiment's")
+                 help="list artifacts, executions or experiments (all contexts), newest first",
+                 description="List artifacts, executions or experiments, newest first. Experiments "
+                 "are every context, with its type: ours, TFX's pipelines and runs, Kubeflow's; "
+                 "'contexts' is the same list.")
+    p.add_argument("what", choices=["artifacts", "executions", "experiments", "contexts"])
+    p.add_argument("--type", metavar="NAME", help="only this type (DataSet, Trainer, pipeline_run, ...)")
+    p.add_argument("--experiment", metavar="NAME",
+                   help="only this experiment's (or any context's: a TFX pipeline run, ...)")
+    _add_context_type(p)
     p.add_argument("--state", metavar="STATE", help="executions only in this state (COMPLETE, ...)")
     p.add_argument("--since", metavar="WHEN",
                    help="created at or after WHEN: 2026-11-26, 2026-11-26T14:00, or an age: 90m, 2h, 7d")

@@ -7,7 +7,6 @@ makes the library calls for one command and prints the result.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -131,8 +130,11 @@ def cmd_states(args: argparse.Namespace) -> int:
         from . import render
 
         render.output_format(args.chart, render.CHART_FORMATS)
+    if args.context_type and not args.experiment:
+        raise MlmdExerciseError("--context-type names the type of the --experiment context: give both")
     # By address: on SQLite the count is then one SQL query, before MLMD opens the file.
-    counts = count_by_state(_reader(args) if args.upgrade_schema else args.db, args.experiment)
+    counts = count_by_state(_reader(args) if args.upgrade_schema else args.db, args.experiment,
+                            args.context_type)
     if args.json:
         _print_json(counts)
     else:
@@ -154,6 +156,7 @@ def cmd_states(args: argparse.Namespace) -> int:
 
 def cmd_graph(args: argparse.Namespace) -> int:
     from . import render
+    from .collapse import collapse
     from .lineage import lineage_graph, with_experiments
 
     render.check_graph_output(args.output)  # before the store is read
@@ -163,11 +166,24 @@ def cmd_graph(args: argparse.Namespace) -> int:
         graph = lineage_graph(store)
     else:
         store, graph, _ = selected
-    if args.clusters:
-        graph = with_experiments(store, graph)
+    if args.clusters is not None:
+        if args.clusters:
+            from .contexts import find_context_type
+
+            find_context_type(store, args.clusters)
+        graph = with_experiments(store, graph, args.clusters or None)
+    groups = []
+    if not args.expand:
+        graph, groups = collapse(graph)
     path = render.render_lineage(graph, args.output)
-    print(f"lineage graph of {out.count(len(graph.artifacts), 'artifact')} and "
-          f"{out.count(len(graph.executions), 'execution')}: {path}")
+    artifacts = len(graph.artifacts) + sum(len(ids) - 1 for ids in graph.collapsed_artifacts.values())
+    executions = len(graph.executions) + sum(len(ids) - 1 for ids in graph.collapsed.values())
+    print(f"lineage graph of {out.count(artifacts, 'artifact')} and "
+          f"{out.count(executions, 'execution')}: {path}")
+    for group in groups:
+        made = f" and their {out.count(group.outputs, 'output')}" if group.outputs else ""
+        print(f"  drawn as one: {len(group.ids):,} {group.state} {group.type} executions with the "
+              f"same inputs{made} (executions {out.id_ranges(group.ids)}; --expand draws each)")
     return EXIT_OK
 
 
@@ -177,17 +193,20 @@ def cmd_ls(args: argparse.Namespace) -> int:
     since = browse.parse_since(args.since) if args.since else None
     if args.state and args.what != "executions":
         raise MlmdExerciseError(f"--state filters executions, not {args.what}")
-    if (args.type or args.experiment) and args.what == "experiments":
+    if args.experiment and args.what in ("experiments", "contexts"):
         raise MlmdExerciseError("--type and --experiment filter artifacts and executions, not experiments")
+    if args.context_type and not args.experiment:
+        raise MlmdExerciseError("--context-type names the type of the --experiment context: give both")
     store = _reader(args)
     if args.what == "artifacts":
         found = browse.list_artifacts(store, type=args.type, experiment=args.experiment,
-                                      since_ms=since, limit=args.limit)
+                                      since_ms=since, limit=args.limit, context_type=args.context_type)
     elif args.what == "executions":
         found = browse.list_executions(store, type=args.type, experiment=args.experiment,
-                                       state=args.state, since_ms=since, limit=args.limit)
-    else:
-        found = browse.list_experiments(store, since_ms=since, limit=args.limit)
+                                       state=args.state, since_ms=since, limit=args.limit,
+                                       context_type=args.context_type)
+    else:  # every context, with its type; --type picks a context type
+        found = browse.list_experiments(store, since_ms=since, limit=args.limit, type=args.type)
     if args.json:
         _print_json([out.record_json(r) for r in found])
     else:
@@ -202,7 +221,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     detail = show(_reader(args), args.id)
     if args.json:
         _print_json({"kind": args.kind, "node": out.record_json(detail.node),
-                     "events": [dataclasses.asdict(e) for e in detail.events],
+                     "events": [out.edge_json(e) for e in detail.events],
                      "experiments": list(detail.experiments)})
     else:
         print("\n".join(out.format_detail(detail)))
