@@ -211,7 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
                  description="Record finished runs, one JSON object a line (see the README), a batch "
                  "per transaction. Artifacts with the same \"ref\" are one artifact; versions continue "
                  "those in the store. Shows progress on a terminal.")
-    p.add_argument("file", metavar="FILE", help="the runs, as JSON lines; - for standard input")
+    p.add_argument("file", metavar="FILE", nargs="?", help="the runs, as JSON lines; - for standard input")
+    p.add_argument("--from-exercise", metavar="OLD_DB",
+                   help="instead, import the exercise's own SQLAlchemy database (its artifacts, "
+                   "executions and events tables); importing it again records nothing twice")
     p.add_argument("--experiment", default="default", metavar="NAME",
                    help="the experiment of runs that name none (default: default)")
     p.add_argument("--batch-size", type=_positive("batch size"), default=1000, metavar="N",

@@ -274,6 +274,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     from .store import open_store
     from .tracking import Tracker
 
+    if (args.file is None) == (args.from_exercise is None):
+        raise MlmdExerciseError("give a FILE of JSON lines or --from-exercise OLD_DB, one of them")
+    if args.from_exercise is not None:
+        return _import_exercise(args)
     path = Path(args.file)
     if args.file != "-" and not path.is_file():
         raise MlmdExerciseError(f"'{args.file}' does not exist" if not path.exists()
@@ -294,6 +298,35 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _import_exercise(args: argparse.Namespace) -> int:
+    from .bulk import record_runs
+    from .exercise import read_exercise
+    from .store import open_store
+    from .tracking import Tracker
+
+    found = read_exercise(args.from_exercise)  # before the store is opened or made
+    from .address import default_location, parse_location
+
+    target = parse_location(args.db or default_location())
+    if target.path is not None and target.path.resolve() == Path(args.from_exercise).resolve():
+        raise MlmdExerciseError(f"'{args.from_exercise}' is the exercise's database, not an MLMD store: "
+                                "name the store to import into with --db")
+    tracker = Tracker(open_store(args.db, create=True, upgrade=args.upgrade_schema),
+                      experiment=args.experiment)
+    started = time.monotonic()
+    result = record_runs(tracker, found.runs, batch_size=args.batch_size)
+    elapsed = time.monotonic() - started
+    already = f" ({result.skipped:,} were already there)" if result.skipped else ""
+    print(f"imported {result.recorded:,} runs from {args.from_exercise} into {tracker.store} "
+          f"in {elapsed:.1f} s{already}")
+    if found.unused_artifacts:
+        print(f"not imported: {out.count(found.unused_artifacts, 'artifact')} that no event joins to a run")
+    if found.bad_events:
+        print(f"not imported: {out.count(found.bad_events, 'event')} of another type than INPUT/OUTPUT "
+              "or naming a missing artifact or execution")
+    return EXIT_OK
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from .recovery import check_store
 
@@ -311,11 +344,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     report = verify(_reader(args))
     if args.json:
         _print_json({"checked": report.checked, "problems": [
-            {"problem": p.kind, "artifact": out.record_json(p.artifact)} for p in report.problems]})
+            {"problem": p.kind, "artifact": out.record_json(p.artifact)} for p in report.problems],
+            "unchecked": [{"reason": u.reason, "artifact": out.record_json(u.artifact)}
+                          for u in report.unchecked]})
     else:
         for p in report.problems:
-            print(f"{p.kind:8}  artifact {p.artifact.id} ({p.artifact.type} v{p.artifact.version})  "
+            print(f"{p.kind:8}  {out.artifact_cells(p.artifact)[0]} ({out.artifact_cells(p.artifact)[1]})  "
                   f"{p.artifact.uri}")
+        by_reason: dict = {}
+        for u in report.unchecked:
+            by_reason.setdefault(u.reason, []).append(u.artifact.id)
+        for reason, ids in sorted(by_reason.items()):
+            print(f"not checked: {out.count(len(ids), 'artifact')} ({reason}): {out.id_ranges(ids)}")
         print(f"checked {out.count(report.checked, 'artifact')}: "
               + (f"{len(report.problems)} missing or modified" if report.problems else "all match"))
     return EXIT_OK if report.ok else EXIT_FAILED

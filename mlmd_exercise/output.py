@@ -16,9 +16,13 @@ from .records import ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageG
 Node = Union[ArtifactRecord, ExecutionRecord]
 
 
+_ONE_LINE = {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
+
+
 def table(rows: Iterable[Sequence[str]], indent: str = "  ") -> List[str]:
-    """Rows as aligned columns; the last column is not padded."""
-    rows = [list(r) for r in rows]
+    """Rows as aligned columns; the last column is not padded. A cell holding a line
+    break or a tab (another program's name, say) shows it as `\\n`, one row a line."""
+    rows = [[c.translate(_ONE_LINE) for c in r] for r in rows]
     if not rows:
         return []
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
