@@ -104,8 +104,8 @@ def _quote(text: str):
 
 def _artifact_label(a, count: int) -> str:
     if count > 1:
-        return f"{short_type(a.type)} x{count:,}"
-    label = f"{short_type(a.type)} #{a.id}\n{shorten(a.label)}"
+        return f"{shorten(short_type(a.type))} x{count:,}"
+    label = f"{shorten(short_type(a.type))} #{a.id}\n{shorten(a.label)}"
     return label + (f"\nv{a.version}" if a.version is not None else "")
 
 
