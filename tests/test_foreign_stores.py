@@ -361,3 +361,33 @@ def test_import_from_something_else_is_one_line(tmp_path, setup, message):
     code, out, err = run("import", "--from-exercise", path, "--db", tmp_path / "s.db")
     assert code == 2 and out == "" and err == f"mlmd-exercise: error: {message.format(path=path)}\n"
     assert not (tmp_path / "s.db").exists()
+
+
+def test_a_context_name_shared_by_several_types(tmp_path):
+    import mlmd_exercise as mx
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    db = tmp_path / "m.db"
+    tracker = mx.Tracker(db, experiment="same")
+    run_id = tracker.execution().id
+    tracker.execution(experiment="other").finish()
+    mlmd = tracker.store.mlmd
+    contexts = []
+    for ctype in ("pipeline", "node"):
+        type_id = mlmd.put_context_type(pb.ContextType(name=ctype))
+        contexts += mlmd.put_contexts([pb.Context(type_id=type_id, name="shared"),
+                                       pb.Context(type_id=type_id, name="same")])
+    mlmd.put_attributions_and_associations([], [pb.Association(execution_id=run_id, context_id=contexts[0])])
+    code, out, err = run("states", "--experiment", "shared", "--db", db)
+    assert (code, out) == (2, "") and err == (
+        f"mlmd-exercise: error: context name 'shared' is ambiguous in {db}: contexts of types "
+        "'node' and 'pipeline' have it; name the type with --context-type\n")
+    assert ok_json("states", "--experiment", "shared", "--context-type", "pipeline", "--db", db) == {"RUNNING": 1}
+    assert ok_json("states", "--experiment", "shared", "--context-type", "node", "--db", db) == {}
+    assert ok_json("states", "--experiment", "same", "--db", db) == {"RUNNING": 1}  # our Experiment wins
+    code, out, err = run("ls", "executions", "--experiment", "shared", "--context-type", "nope", "--db", db)
+    assert code == 2 and err == f"mlmd-exercise: error: no context type named 'nope' in {db}\n"
+    code, out, err = run("graph", "--clusters", "pipeline", "-o", tmp_path / "g.dot", "--db", db)
+    assert code == 0 and 'label="pipeline shared"' in (tmp_path / "g.dot").read_text()
+    code, out, err = run("graph", "--clusters", "nope", "-o", tmp_path / "g.dot", "--db", db)
+    assert code == 2 and err == f"mlmd-exercise: error: no context type named 'nope' in {db}\n"
