@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -163,6 +164,23 @@ def _queries(built):
     yield ["ls", "executions", "--experiment", "no such context"]
 
 
+def test_verify_checks_only_our_fingerprints_and_says_why_not(built):
+    facts, db = built["facts"], built["db"]
+    code, out, err = run("verify", "--json", "--db", db)
+    report = json.loads(out)
+    assert code == 0 and report["checked"] == 0 and report["problems"] == []
+    reasons = {u["artifact"]["id"]: u["reason"] for u in report["unchecked"]}
+    assert sorted(reasons) == sorted(int(i) for i in facts["artifacts"])
+    for i, artifact in facts["artifacts"].items():
+        fingerprint = artifact["properties"].get("fingerprint")
+        expected = ("not a local file" if not artifact["uri"].startswith("file://")
+                    else "no fingerprint recorded" if fingerprint is None
+                    else "fingerprint not written by mlmd_exercise")
+        assert reasons[int(i)] == expected
+    code, text, err = run("verify", "--db", db)
+    assert "vNone" not in text and text.endswith("checked 0 artifacts: all match\n")
+
+
 def test_query_commands_exit_0_or_2_and_leave_the_store_as_it_was(built):
     db = built["db"]
     before = (digest(db), sorted(p.name for p in db.parent.iterdir()))
@@ -177,9 +195,14 @@ def test_query_commands_exit_0_or_2_and_leave_the_store_as_it_was(built):
 
 
 def test_the_dot_file_is_valid_and_every_name_reaches_the_picture_as_stored(built):
-    db, out = built["db"], built["out"]
-    assert run("graph", "-o", out / "all.dot", "--db", db)[0] == 0
+    db, out, facts = built["db"], built["out"], built["facts"]
+    assert run("graph", "-o", out / "all.dot", "--expand", "--db", db)[0] == 0
     subprocess.run(["dot", "-Tsvg", "-o", str(out / "from_dot.svg"), str(out / "all.dot")], check=True)
+    source = (out / "all.dot").read_text()
+    # Every node and every event of the store, each once.
+    assert source.count("shape=note") == len(facts["artifacts"])
+    assert source.count("shape=box") == len(facts["executions"])
+    assert len(re.findall(r"^\t[ae]\d+ -> [ae]\d+ ", source, re.M)) == len(facts["events"])
     code, text, err = run("graph", "-o", out / "all.svg", "--expand", "--db", db)
     assert code == 0, err
     lines = [t.text or "" for t in ET.parse(out / "all.svg").iter("{http://www.w3.org/2000/svg}text")]
