@@ -38,13 +38,36 @@ def build(kind: str, path: Path) -> dict:
     return json.loads(proc.stdout)
 
 
+_BUILT: dict = {}  # kind -> the store built for this module
+
+
+def _built(kind: str, tmp_path_factory) -> dict:
+    """A store of this kind (in a directory of its own) and what raw MLMD reads from it."""
+    if kind not in _BUILT:
+        path = tmp_path_factory.mktemp(kind) / "metadata.db"
+        _BUILT[kind] = {"kind": kind, "db": path, "facts": build(kind, path),
+                        "out": tmp_path_factory.mktemp("pictures")}
+    return _BUILT[kind]
+
+
 @pytest.fixture(scope="module", params=fs.KINDS)
 def built(request, tmp_path_factory):
-    """One store of each kind (in a directory of its own) and what raw MLMD reads from it."""
-    folder = tmp_path_factory.mktemp(request.param)
-    path = folder / "metadata.db"
-    facts = build(request.param, path)
-    return {"kind": request.param, "db": path, "facts": facts, "out": tmp_path_factory.mktemp("pictures")}
+    return _built(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def guide(tmp_path_factory):
+    return _built("guide", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def tfx(tmp_path_factory):
+    return _built("tfx", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def fanout(tmp_path_factory):
+    return _built("fanout", tmp_path_factory)
 
 
 def run(*args) -> tuple:
@@ -224,10 +247,8 @@ def test_the_dot_file_is_valid_and_every_name_reaches_the_picture_as_stored(buil
     assert titles  # nodes are there
 
 
-def test_a_fan_out_is_drawn_as_one_node_quickly(built):
-    if built["kind"] != "fanout":
-        pytest.skip("the fan-out store only")
-    db, out = built["db"], built["out"]
+def test_a_fan_out_is_drawn_as_one_node_quickly(fanout):
+    db, out = fanout["db"], fanout["out"]
     started = time.monotonic()
     code, text, err = run("graph", "-o", out / "fan.svg", "--db", db)
     assert code == 0, err
@@ -260,9 +281,8 @@ def _types(path: Path) -> dict:
     return json.loads(proc.stdout)
 
 
-def test_run_into_the_guides_store_changes_none_of_its_types(built, tmp_path):
-    if built["kind"] != "guide":
-        pytest.skip("the guide's store only")
+def test_run_into_the_guides_store_changes_none_of_its_types(guide, tmp_path):
+    built = guide
     db = _copy(built, tmp_path)
     code, out, err = run("run", "--workdir", tmp_path, "--db", db)
     assert code == 0, err
@@ -277,9 +297,8 @@ def test_run_into_the_guides_store_changes_none_of_its_types(built, tmp_path):
     assert ours.custom_properties["split"].string_value == "train"
 
 
-def test_import_into_a_tfx_store_links_known_uris_and_changes_no_type(built, tmp_path):
-    if built["kind"] != "tfx":
-        pytest.skip("the TFX-like store only")
+def test_import_into_a_tfx_store_links_known_uris_and_changes_no_type(tfx, tmp_path):
+    built = tfx
     db = _copy(built, tmp_path)
     examples_uri = built["facts"]["artifacts"]["1"]["uri"]
     runs = [
