@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, Hashable, List, Optional, Tuple
+from typing import Dict, FrozenSet, Hashable, List, Tuple
 
 from .records import LineageEdge, LineageGraph
 
@@ -100,7 +100,3 @@ def collapse(graph: LineageGraph, min_group: int = MIN_GROUP) -> Tuple[LineageGr
     )
     return drawn, sorted(found, key=lambda g: (-len(g.ids), g.shown))
 
-
-def stands_for(graph: LineageGraph, execution_id: int) -> Optional[Tuple[int, ...]]:
-    """The executions a drawn one stands for, if it stands for more than itself."""
-    return graph.collapsed.get(execution_id)

@@ -94,7 +94,6 @@ _PROTO_CLASS = {
     Kind.EXECUTION: pb.ExecutionType,
     Kind.CONTEXT: pb.ContextType,
 }
-_TYPE_NAMES = {v: k for k, v in pb.PropertyType.items()}
 
 
 def _stored_types(store, kind: Kind) -> Dict[str, object]:

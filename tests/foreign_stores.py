@@ -180,13 +180,13 @@ def build_tfx(store) -> None:
                         [("statistics", artifact("ExampleStatistics", f"{base}/StatisticsGen/statistics/2"))], run_ctx)
             schema = run(number, "SchemaGen", pb.Execution.COMPLETE,
                          [("statistics", store.get_artifacts_by_id([stats["statistics"]])[0])],
-                         [("schema", artifact("Schema", f"file:///tmp/tfx-nowhere/SchemaGen/schema/3",
+                         [("schema", artifact("Schema", "file:///tmp/tfx-nowhere/SchemaGen/schema/3",
                                               fingerprint=md5))], run_ctx)
             first_examples = store.get_artifacts_by_id([ex["examples"]])[0]
             first_schema = store.get_artifacts_by_id([schema["schema"]])[0]
             model = run(number, "Trainer", pb.Execution.COMPLETE,
                         [("examples", first_examples), ("schema", first_schema)],
-                        [("model", artifact("Model", f"s3://models/Trainer/model/4", hyperparameters=metrics))],
+                        [("model", artifact("Model", "s3://models/Trainer/model/4", hyperparameters=metrics))],
                         run_ctx)
             evaluation = run(number, "Evaluator", pb.Execution.COMPLETE,
                              [("examples", first_examples), ("model", store.get_artifacts_by_id([model["model"]])[0])],
