@@ -15,11 +15,11 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 
 from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 from . import schema
 from .content import FINGERPRINT
 from .errors import MlmdExerciseError, NotFoundError
+from .contexts import context_names, contexts_of
 from .lineage import edges_of, experiment_id, get_artifact, get_execution
 from .records import CREATED_MS, STARTED_MS, ArtifactRecord, ExecutionRecord, LineageEdge
 from .schema import ExecutionState
@@ -45,7 +45,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 @dataclass(frozen=True)
 class ExperimentRecord:
-    """An Experiment context and how much it holds."""
+    """A context (an Experiment, a TFX pipeline run, a Kubeflow run, ...) and how much it holds."""
 
     id: int
     name: str
@@ -53,11 +53,13 @@ class ExperimentRecord:
     executions: int
     artifacts: int
     properties: dict
+    type: str = "Experiment"  # the context's type
 
 
 @dataclass(frozen=True)
 class NodeDetail:
-    """One artifact or execution with every event that touches it and its experiments."""
+    """One artifact or execution with every event that touches it and its contexts
+    (an experiment by its name, another context as `type/name`)."""
 
     node: Union[ArtifactRecord, ExecutionRecord]
     events: Tuple[LineageEdge, ...]
@@ -113,9 +115,11 @@ def _since_filter(since_ms: Optional[int]) -> List[str]:
 
 
 def _newest_first(fetch: Callable[[ListOptions], Sequence], convert: Callable, filters: List[str],
-                  original: str, since_ms: Optional[int], limit: Optional[int]) -> list:
+                  original: str, since_ms: Optional[int], limit: Optional[int],
+                  keep: Optional[Callable] = None) -> list:
     """Nodes newest first by when they were made: their original time where they were
-    imported with one (the custom property `original`), else MLMD's create time.
+    imported with one (the custom property `original`), else MLMD's create time; with
+    `keep`, only the records it keeps (a test no filter query can make).
 
     MLMD orders by its own create time only, so nodes with an original time are read
     by a query of their own; the newest `limit` others need at most `limit` more rows
@@ -125,20 +129,23 @@ def _newest_first(fetch: Callable[[ListOptions], Sequence], convert: Callable, f
     floor = int(since_ms) if since_ms is not None else -(2 ** 62)
     imported = fetch(ListOptions(filter_query=" AND ".join(
         filters + [f"custom_properties.{original}.double_value >= {floor}"])))
-    plain = fetch(_options(filters + _since_filter(since_ms),
-                           None if limit is None else limit + len(imported)))
+    enough = None if limit is None or keep is not None else limit + len(imported)
+    plain = fetch(_options(filters + _since_filter(since_ms), enough))
     records = [convert(n) for n in imported]
     records += [convert(n) for n in plain if original not in n.custom_properties]
+    if keep is not None:
+        records = [r for r in records if keep(r)]
     records.sort(key=lambda r: (r.when_ms, r.id), reverse=True)
     return records[:limit]
 
 
 def list_artifacts(
     store: Store, *, type: Optional[str] = None, experiment: Optional[str] = None,
-    since_ms: Optional[int] = None, limit: Optional[int] = None,
+    since_ms: Optional[int] = None, limit: Optional[int] = None, context_type: Optional[str] = None,
 ) -> List[ArtifactRecord]:
-    """Artifacts, newest first, filtered by type name, experiment and when they were made
-    (their original time where imported with one).
+    """Artifacts, newest first, filtered by type name, experiment (or any context, of
+    `context_type` where the name is ambiguous) and when they were made (their original
+    time where imported with one).
 
     Raises:
         NotFoundError: the type or experiment is not in the store.
@@ -147,7 +154,7 @@ def list_artifacts(
     if experiment is None:
         fetch = lambda options: store.mlmd.get_artifacts(list_options=options)  # noqa: E731
     else:
-        context = experiment_id(store, experiment)
+        context = experiment_id(store, experiment, context_type)
         fetch = lambda options: store.mlmd.get_artifacts_by_context(context, options)  # noqa: E731
     return _newest_first(fetch, schema.artifact_record, filters, CREATED_MS, since_ms, limit)
 
@@ -155,37 +162,52 @@ def list_artifacts(
 def list_executions(
     store: Store, *, type: Optional[str] = None, experiment: Optional[str] = None,
     state: Optional[str] = None, since_ms: Optional[int] = None, limit: Optional[int] = None,
+    context_type: Optional[str] = None,
 ) -> List[ExecutionRecord]:
-    """Executions, newest first, filtered by type, experiment, state and when they
-    started (their original time where imported with one).
+    """Executions, newest first, filtered by type, experiment (or any context), state and
+    when they started (their original time where imported with one). An execution with no
+    state (the guide's code sets none) is UNKNOWN.
 
     Raises:
         NotFoundError: the type or experiment is not in the store.
         MlmdExerciseError: an unknown state.
     """
     filters = _type_filter(store, "execution", type)
+    keep = None
     if state is not None:
         names = [s.value for s in ExecutionState]
         if state.upper() not in names:
             raise MlmdExerciseError(f"unknown state '{state}': use one of {', '.join(names)}")
-        filters.append(f"last_known_state = {state.upper()}")
+        # A filter on UNKNOWN would miss executions with no state at all: those are sifted here.
+        if state.upper() == ExecutionState.UNKNOWN.value:
+            keep = lambda r: r.state == ExecutionState.UNKNOWN.value  # noqa: E731
+        else:
+            filters.append(f"last_known_state = {state.upper()}")
     if experiment is None:
         fetch = lambda options: store.mlmd.get_executions(list_options=options)  # noqa: E731
     else:
-        context = experiment_id(store, experiment)
+        context = experiment_id(store, experiment, context_type)
         fetch = lambda options: store.mlmd.get_executions_by_context(context, options)  # noqa: E731
-    return _newest_first(fetch, schema.execution_record, filters, STARTED_MS, since_ms, limit)
+    return _newest_first(fetch, schema.execution_record, filters, STARTED_MS, since_ms, limit, keep)
 
 
 def list_experiments(
-    store: Store, *, since_ms: Optional[int] = None, limit: Optional[int] = None
+    store: Store, *, since_ms: Optional[int] = None, limit: Optional[int] = None,
+    type: Optional[str] = None,
 ) -> List[ExperimentRecord]:
-    """Experiments, newest first, with their numbers of executions and artifacts."""
-    try:
-        type_id = store.mlmd.get_context_type(schema.EXPERIMENT.name).id
-    except mlmd_errors.NotFoundError:
-        return []  # nothing was ever recorded
-    options = _options([f"type_id = {int(type_id)}"] + _since_filter(since_ms), limit)
+    """Experiments and every other context (TFX's pipelines and runs, Kubeflow's), newest
+    first, with their types and numbers of executions and artifacts.
+
+    Raises:
+        NotFoundError: `type` is not a context type in the store.
+    """
+    filters = _since_filter(since_ms)
+    if type is not None:
+        try:
+            filters.append(f"type_id = {int(store.mlmd.get_context_type(type).id)}")
+        except mlmd_errors.NotFoundError:
+            raise NotFoundError(f"no context type named '{type}' in {store}") from None
+    options = _options(filters, limit)
     return [
         ExperimentRecord(
             id=c.id,
@@ -194,6 +216,7 @@ def list_experiments(
             executions=len(store.mlmd.get_executions_by_context(c.id)),
             artifacts=len(store.mlmd.get_artifacts_by_context(c.id)),
             properties={k: schema.get_value(v) for k, v in c.properties.items()},
+            type=c.type,
         )
         for c in store.mlmd.get_contexts(list_options=options)
     ]
@@ -255,7 +278,7 @@ def show_artifact(store: Store, artifact_id: int) -> NodeDetail:
     twins = find_by_fingerprint(store, digest) if isinstance(digest, str) and _DIGEST.fullmatch(digest) else []
     return NodeDetail(artifact,
                       tuple(edges_of(store.mlmd.get_events_by_artifact_ids([artifact_id]))),
-                      _experiment_names(store.mlmd.get_contexts_by_artifact(artifact_id)),
+                      context_names(contexts_of(store, "artifact", artifact_id)),
                       tuple(a.id for a in twins if a.id != artifact_id))
 
 
@@ -267,8 +290,4 @@ def show_execution(store: Store, execution_id: int) -> NodeDetail:
     """
     return NodeDetail(get_execution(store, execution_id),
                       tuple(edges_of(store.mlmd.get_events_by_execution_ids([execution_id]))),
-                      _experiment_names(store.mlmd.get_contexts_by_execution(execution_id)))
-
-
-def _experiment_names(contexts: List[pb.Context]) -> Tuple[str, ...]:
-    return tuple(sorted(c.name for c in contexts if c.type == schema.EXPERIMENT.name))
+                      context_names(contexts_of(store, "execution", execution_id)))

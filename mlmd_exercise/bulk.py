@@ -63,6 +63,12 @@ class RunSpec:
     ended_ms: Optional[int] = None
 
 
+def _fingerprint(artifact: pb.Artifact) -> str:
+    """The fingerprint this package wrote on an artifact ("sha256:..."), else ""."""
+    value = artifact.custom_properties.get(FINGERPRINT)
+    return value.string_value if value is not None and value.string_value.startswith("sha256:") else ""
+
+
 def _batches(runs: Iterable[RunSpec], size: int) -> Iterator[List[RunSpec]]:
     batch: List[RunSpec] = []
     for run in runs:
@@ -81,6 +87,9 @@ class _Importer:
         self.stored: Dict[Hashable, int] = {}  # artifact key -> id, across batches
         self.newest: Dict[Tuple[int, str], Tuple[int, str]] = {}  # (type id, uri) -> (version, fp)
         self.produced: Set[ArtifactSpec] = set()  # specs a run outputs (kept alive here)
+        # uri -> the key and fingerprint of the newest artifact there, of any type: what an
+        # input naming that URI links to, unless its fingerprint says the content differs.
+        self.at_uri: Dict[str, Tuple[Hashable, str]] = {}
         self.recorded = self.skipped = 0
 
     @staticmethod
@@ -90,12 +99,16 @@ class _Importer:
         return (type_id, spec.uri, spec.fingerprint) if spec.fingerprint else spec
 
     def _remember(self, type_id: int, uri: str, stored: List[pb.Artifact]) -> None:
-        latest = schema.newest(a for a in stored if a.type_id == type_id)
+        if stored and uri not in self.at_uri:
+            last = max(stored, key=lambda a: a.id)
+            self.stored.setdefault(("at", last.id), last.id)
+            self.at_uri[uri] = (("at", last.id), _fingerprint(last))
+        latest = schema.newest((a for a in stored if a.type_id == type_id), self.tracker._spec_by_id(type_id))
         if latest is None:
             self.newest[(type_id, uri)] = (0, "")
             return
         digest = latest.custom_properties[FINGERPRINT].string_value
-        self.newest[(type_id, uri)] = (latest.properties["version"].int_value, digest)
+        self.newest[(type_id, uri)] = (schema.version_of(latest, self.tracker._spec_by_id(type_id)), digest)
         if digest:
             self.stored.setdefault((type_id, uri, digest), latest.id)
 
@@ -120,8 +133,22 @@ class _Importer:
             self.prefetch([(type_id, uri)])
         return self.newest[(type_id, uri)]
 
-    def _new(self, spec: ArtifactSpec, type_id: int) -> pb.Artifact:
-        """A new artifact at the next version of its URI."""
+    def _input_key(self, spec: ArtifactSpec) -> Hashable:
+        """The key of the artifact an input names. An input at a URI the store (or this
+        import) already has is the newest artifact there, unless both have fingerprints and
+        they differ; else a new artifact, keyed by its fingerprint or the spec itself."""
+        type_id = self.tracker._type_id(self.tracker._spec(Kind.ARTIFACT, spec.type))
+        key = self._key(spec, type_id)
+        self._newest(type_id, spec.uri)  # looks the URI up
+        if key in self.stored or spec.uri not in self.at_uri:
+            return key
+        there, digest = self.at_uri[spec.uri]
+        return key if spec.fingerprint and digest and digest != spec.fingerprint else there
+
+    def _new(self, spec: ArtifactSpec, key: Hashable) -> pb.Artifact:
+        """A new artifact at the next version of its URI, known by `key` from now on."""
+        type_spec = self.tracker._spec(Kind.ARTIFACT, spec.type)
+        type_id = self.tracker._type_id(type_spec)
         version, _ = self._newest(type_id, spec.uri)
         values = dict(spec.properties, version=version + 1)
         if spec.fingerprint:
@@ -129,7 +156,8 @@ class _Importer:
         if spec.created_ms is not None:
             values[CREATED_MS] = spec.created_ms
         self.newest[(type_id, spec.uri)] = (version + 1, spec.fingerprint)
-        return schema.new_artifact(schema.spec_for(Kind.ARTIFACT, spec.type), type_id, spec.uri, values)
+        self.at_uri[spec.uri] = (key, spec.fingerprint)
+        return schema.new_artifact(type_spec, type_id, spec.uri, values)
 
     def _produce(self, spec: ArtifactSpec) -> None:
         """Notes that a run outputs `spec`: an artifact is made by one run only."""
@@ -149,33 +177,30 @@ class _Importer:
             if isinstance(given, ArtifactRecord):
                 edges.append((position, None, _event(kind, role, artifact_id=given.id)))
                 return
-            type_id = self.tracker._type_id(schema.spec_for(Kind.ARTIFACT, given.type))
             output = kind == pb.Event.OUTPUT
             if output:  # always a new artifact: the spec itself is its key
                 self._produce(given)
-            key = given if output else self._key(given, type_id)
+            key = given if output else self._input_key(given)
             if key in index:  # made or read earlier in this batch
                 edges.append((position, index[key], _event(kind, role)))
             elif key in self.stored:
                 edges.append((position, None, _event(kind, role, artifact_id=self.stored[key])))
             else:
                 index[key] = len(artifacts)
-                artifacts.append(self._new(given, type_id))
-                if output and given.fingerprint:  # a later input of this content reads it
-                    index[(type_id, given.uri, given.fingerprint)] = index[key]
+                artifacts.append(self._new(given, key))
                 edges.append((position, index[key], _event(kind, role)))
 
         runs = self._skip_recorded(runs)
         self.prefetch(
-            (self.tracker._type_id(schema.spec_for(Kind.ARTIFACT, a.type)), a.uri)
+            (self.tracker._type_id(self.tracker._spec(Kind.ARTIFACT, a.type)), a.uri)
             for run in runs for a in (*run.inputs.values(), *run.outputs.values())
             if isinstance(a, ArtifactSpec))
         for run in runs:
-            spec = schema.spec_for(Kind.EXECUTION, run.type)
+            spec = self.tracker._spec(Kind.EXECUTION, run.type)
             execution = pb.Execution(type_id=self.tracker._type_id(spec), type=spec.name,
                                      name=run.name or uuid.uuid4().hex)
             try:
-                schema.set_execution_state(execution, ExecutionState(run.state))
+                schema.set_execution_state(execution, ExecutionState(run.state), spec)
             except ValueError:
                 raise MlmdExerciseError(f"unknown state '{run.state}' of run '{execution.name}'") from None
             for name, value in run.params.items():

@@ -95,6 +95,12 @@ def _add_globals(parser: argparse.ArgumentParser, **kw) -> None:
                         help="let MLMD upgrade a store made by an older MLMD (back it up first)")
 
 
+def _add_context_type(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--context-type", metavar="TYPE",
+                        help="the type of the --experiment context, where its name is ambiguous "
+                        "(pipeline_run, system.PipelineRun, ...)")
+
+
 def _command(sub, name: str, func, *, json: bool = False, db_help: Optional[str] = None,
              **texts: str) -> argparse.ArgumentParser:
     """A subcommand with its help texts, the global options (default: as given before the
@@ -155,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "states", cmd_states, json=True,
                  help="counts of executions by state",
                  description="Count executions by MLMD state (RUNNING, COMPLETE, FAILED, ...).")
-    p.add_argument("--experiment", metavar="NAME", help="count only this experiment's executions")
+    p.add_argument("--experiment", metavar="NAME",
+                   help="count only this experiment's executions (or any context's: a TFX pipeline run, ...)")
+    _add_context_type(p)
     p.add_argument("--chart", metavar="PATH", help="also save a bar chart: .png, .svg or .pdf")
 
     p = _command(sub, "graph", cmd_graph,
@@ -164,16 +172,26 @@ def build_parser() -> argparse.ArgumentParser:
                  "whole store, or the lineage of one node with --artifact or --execution. The format "
                  "follows the output's extension: .svg, .png, .pdf or .dot.")
     _add_walk(p)
-    p.add_argument("--clusters", action="store_true", help="draw each experiment as a box")
+    p.add_argument("--clusters", nargs="?", const="", default=None, metavar="TYPE",
+                   help="draw each experiment as a box; or each context of TYPE (pipeline_run, "
+                   "system.PipelineRun, ...); without TYPE on a store with no experiments, the "
+                   "context type that groups best")
+    p.add_argument("--expand", action="store_true",
+                   help="draw every execution: without it, runs of one type with the same inputs "
+                   "and nothing downstream are drawn as one node (Trainer x2000)")
     p.add_argument("--output", "-o", default="lineage.svg", metavar="PATH",
                    help="where to write the graph (default: lineage.svg)")
 
     p = _command(sub, "ls", cmd_ls, json=True,
-                 help="list artifacts, executions or experiments, newest first",
-                 description="List artifacts, executions or experiments, newest first.")
-    p.add_argument("what", choices=["artifacts", "executions", "experiments"])
-    p.add_argument("--type", metavar="NAME", help="only this type (DataSet, Trainer, ...)")
-    p.add_argument("--experiment", metavar="NAME", help="only this experiment's")
+                 help="list artifacts, executions or experiments (all contexts), newest first",
+                 description="List artifacts, executions or experiments, newest first. Experiments "
+                 "are every context, with its type: ours, TFX's pipelines and runs, Kubeflow's; "
+                 "'contexts' is the same list.")
+    p.add_argument("what", choices=["artifacts", "executions", "experiments", "contexts"])
+    p.add_argument("--type", metavar="NAME", help="only this type (DataSet, Trainer, pipeline_run, ...)")
+    p.add_argument("--experiment", metavar="NAME",
+                   help="only this experiment's (or any context's: a TFX pipeline run, ...)")
+    _add_context_type(p)
     p.add_argument("--state", metavar="STATE", help="executions only in this state (COMPLETE, ...)")
     p.add_argument("--since", metavar="WHEN",
                    help="created at or after WHEN: 2026-11-26, 2026-11-26T14:00, or an age: 90m, 2h, 7d")
@@ -227,7 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
                  description="Record finished runs, one JSON object a line (see the README), a batch "
                  "per transaction. Artifacts with the same \"ref\" are one artifact; versions continue "
                  "those in the store. Shows progress on a terminal.")
-    p.add_argument("file", metavar="FILE", help="the runs, as JSON lines; - for standard input")
+    p.add_argument("file", metavar="FILE", nargs="?", help="the runs, as JSON lines; - for standard input")
+    p.add_argument("--from-exercise", metavar="OLD_DB",
+                   help="instead, import the exercise's own SQLAlchemy database (its artifacts, "
+                   "executions and events tables); importing it again records nothing twice")
     p.add_argument("--experiment", default="default", metavar="NAME",
                    help="the experiment of runs that name none (default: default)")
     p.add_argument("--batch-size", type=_positive("batch size"), default=1000, metavar="N",

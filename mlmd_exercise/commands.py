@@ -7,7 +7,6 @@ makes the library calls for one command and prints the result.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -148,8 +147,11 @@ def cmd_states(args: argparse.Namespace) -> int:
         from . import render
 
         render.output_format(args.chart, render.CHART_FORMATS)
+    if args.context_type and not args.experiment:
+        raise MlmdExerciseError("--context-type names the type of the --experiment context: give both")
     # By address: on SQLite the count is then one SQL query, before MLMD opens the file.
-    counts = count_by_state(_reader(args) if args.upgrade_schema else args.db, args.experiment)
+    counts = count_by_state(_reader(args) if args.upgrade_schema else args.db, args.experiment,
+                            args.context_type)
     if args.json:
         _print_json(counts)
     else:
@@ -171,6 +173,7 @@ def cmd_states(args: argparse.Namespace) -> int:
 
 def cmd_graph(args: argparse.Namespace) -> int:
     from . import render
+    from .collapse import collapse
     from .lineage import lineage_graph, with_experiments
 
     render.check_graph_output(args.output)  # before the store is read
@@ -180,11 +183,24 @@ def cmd_graph(args: argparse.Namespace) -> int:
         graph = lineage_graph(store)
     else:
         store, graph, _ = selected
-    if args.clusters:
-        graph = with_experiments(store, graph)
+    if args.clusters is not None:
+        if args.clusters:
+            from .contexts import find_context_type
+
+            find_context_type(store, args.clusters)
+        graph = with_experiments(store, graph, args.clusters or None)
+    groups = []
+    if not args.expand:
+        graph, groups = collapse(graph)
     path = render.render_lineage(graph, args.output)
-    print(f"lineage graph of {out.count(len(graph.artifacts), 'artifact')} and "
-          f"{out.count(len(graph.executions), 'execution')}: {path}")
+    artifacts = len(graph.artifacts) + sum(len(ids) - 1 for ids in graph.collapsed_artifacts.values())
+    executions = len(graph.executions) + sum(len(ids) - 1 for ids in graph.collapsed.values())
+    print(f"lineage graph of {out.count(artifacts, 'artifact')} and "
+          f"{out.count(executions, 'execution')}: {path}")
+    for group in groups:
+        made = f" and their {out.count(group.outputs, 'output')}" if group.outputs else ""
+        print(f"  drawn as one: {len(group.ids):,} {group.state} {group.type} executions with the "
+              f"same inputs{made} (executions {out.id_ranges(group.ids)}; --expand draws each)")
     return EXIT_OK
 
 
@@ -195,24 +211,26 @@ def cmd_ls(args: argparse.Namespace) -> int:
     since = browse.parse_since(args.since) if args.since else None
     if args.state and args.what != "executions":
         raise MlmdExerciseError(f"--state filters executions, not {args.what}")
-    if (args.type or args.experiment) and args.what == "experiments":
+    if args.experiment and args.what in ("experiments", "contexts"):
         raise MlmdExerciseError("--type and --experiment filter artifacts and executions, not experiments")
     if args.columns is not None and args.what != "executions":
         raise MlmdExerciseError(f"--columns chooses the params and metrics of executions, not {args.what}")
     if args.sort and args.what != "executions" and args.sort.lstrip("-") not in BUILTIN_SORTS:
         raise MlmdExerciseError(f"{args.what} sort by id or created, not '{args.sort}'")
+    if args.context_type and not args.experiment:
+        raise MlmdExerciseError("--context-type names the type of the --experiment context: give both")
     store = _reader(args)
     # Sorted, the limit applies after sorting: "the 5 best", not "the best of the newest 5".
     limit = None if args.sort else args.limit
     if args.what == "artifacts":
         found = browse.list_artifacts(store, type=args.type, experiment=args.experiment,
-                                      since_ms=since, limit=limit)
+                                      since_ms=since, limit=limit, context_type=args.context_type)
     elif args.what == "executions":
         return _ls_executions(args, store, browse.list_executions(
             store, type=args.type, experiment=args.experiment, state=args.state,
-            since_ms=since, limit=limit))
-    else:
-        found = browse.list_experiments(store, since_ms=since, limit=limit)
+            since_ms=since, limit=limit, context_type=args.context_type))
+    else:  # every context, with its type; --type picks a context type
+        found = browse.list_experiments(store, since_ms=since, limit=limit, type=args.type)
     found = _builtin_sorted(found, args.sort, args.limit)
     if args.json:
         _print_json([out.record_json(r) for r in found])
@@ -265,7 +283,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         from .environment import split_environment
 
         _print_json({"kind": args.kind, "node": out.record_json(detail.node),
-                     "events": [dataclasses.asdict(e) for e in detail.events],
+                     "events": [out.edge_json(e) for e in detail.events],
                      "experiments": list(detail.experiments),
                      "same_content": list(detail.same_content),
                      "environment": split_environment(detail.node.properties)[1]
@@ -321,6 +339,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     from .store import open_store
     from .tracking import Tracker
 
+    if (args.file is None) == (args.from_exercise is None):
+        raise MlmdExerciseError("give a FILE of JSON lines or --from-exercise OLD_DB, one of them")
+    if args.from_exercise is not None:
+        return _import_exercise(args)
     path = Path(args.file)
     if args.file != "-" and not path.is_file():
         raise MlmdExerciseError(f"'{args.file}' does not exist" if not path.exists()
@@ -341,6 +363,35 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _import_exercise(args: argparse.Namespace) -> int:
+    from .bulk import record_runs
+    from .exercise import read_exercise
+    from .store import open_store
+    from .tracking import Tracker
+
+    found = read_exercise(args.from_exercise)  # before the store is opened or made
+    from .address import default_location, parse_location
+
+    target = parse_location(args.db or default_location())
+    if target.path is not None and target.path.resolve() == Path(args.from_exercise).resolve():
+        raise MlmdExerciseError(f"'{args.from_exercise}' is the exercise's database, not an MLMD store: "
+                                "name the store to import into with --db")
+    tracker = Tracker(open_store(args.db, create=True, upgrade=args.upgrade_schema),
+                      experiment=args.experiment)
+    started = time.monotonic()
+    result = record_runs(tracker, found.runs, batch_size=args.batch_size)
+    elapsed = time.monotonic() - started
+    already = f" ({result.skipped:,} were already there)" if result.skipped else ""
+    print(f"imported {result.recorded:,} runs from {args.from_exercise} into {tracker.store} "
+          f"in {elapsed:.1f} s{already}")
+    if found.unused_artifacts:
+        print(f"not imported: {out.count(found.unused_artifacts, 'artifact')} that no event joins to a run")
+    if found.bad_events:
+        print(f"not imported: {out.count(found.bad_events, 'event')} of another type than INPUT/OUTPUT "
+              "or naming a missing artifact or execution")
+    return EXIT_OK
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from .recovery import check_store
 
@@ -358,11 +409,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     report = verify(_reader(args))
     if args.json:
         _print_json({"checked": report.checked, "problems": [
-            {"problem": p.kind, "artifact": out.record_json(p.artifact)} for p in report.problems]})
+            {"problem": p.kind, "artifact": out.record_json(p.artifact)} for p in report.problems],
+            "unchecked": [{"reason": u.reason, "artifact": out.record_json(u.artifact)}
+                          for u in report.unchecked]})
     else:
         for p in report.problems:
-            print(f"{p.kind:8}  artifact {p.artifact.id} ({p.artifact.type} v{p.artifact.version})  "
+            print(f"{p.kind:8}  {out.artifact_cells(p.artifact)[0]} ({out.artifact_cells(p.artifact)[1]})  "
                   f"{p.artifact.uri}")
+        by_reason: dict = {}
+        for u in report.unchecked:
+            by_reason.setdefault(u.reason, []).append(u.artifact.id)
+        for reason, ids in sorted(by_reason.items()):
+            print(f"not checked: {out.count(len(ids), 'artifact')} ({reason}): {out.id_ranges(ids)}")
         print(f"checked {out.count(report.checked, 'artifact')}: "
               + (f"{len(report.problems)} missing or modified" if report.problems else "all match"))
     return EXIT_OK if report.ok else EXIT_FAILED

@@ -23,41 +23,50 @@ _COUNT = "SELECT last_known_state, COUNT(*) FROM execution GROUP BY last_known_s
 _COUNT_IN = ("SELECT e.last_known_state, COUNT(*) FROM execution e "
              "JOIN association a ON a.execution_id = e.id WHERE a.context_id = {param} "
              "GROUP BY e.last_known_state")
-_EXPERIMENT_ID = ("SELECT c.id FROM context c JOIN type t ON t.id = c.type_id "
-                  "WHERE t.name = 'Experiment' AND t.type_kind = 2 AND c.name = {param}")
+# Any context by name (an Experiment, a TFX pipeline run, ...): the caller chooses among them.
+_CONTEXT_IDS = ("SELECT c.id, t.name FROM context c JOIN type t ON t.id = c.type_id "
+                "WHERE t.type_kind = 2 AND c.name = {param}")
 
 
 _STATES = list(ExecutionState)  # in the proto's order: index = the number MLMD stores
 
 
 def _by_name(rows) -> Dict[str, int]:
-    counts = Counter({_STATES[state].value: n for state, n in rows})
+    counts: Counter = Counter()
+    for state, n in rows:  # no state (NULL, as the guide's code leaves it) reads as UNKNOWN
+        counts[_STATES[state or 0].value] += n
     return {s.value: counts[s.value] for s in ExecutionState if counts[s.value]}
 
 
-def _sql_counts(run: Callable[..., list], param: str, experiment: Optional[str]):
-    """Rows of (state, count) by SQL, or None if the experiment is not there (MLMD's API
-    then says so). `run(sql, value)` runs one query; `param` is its placeholder."""
+def _sql_counts(run: Callable[..., list], param: str, experiment: Optional[str],
+                context_type: Optional[str] = None):
+    """Rows of (state, count) by SQL, or None if the context is not there or not one (MLMD's
+    API then says so). `run(sql, value)` runs one query; `param` is its placeholder."""
     if experiment is None:
         return run(_COUNT)
     # A parameter, never string formatting: the name is data.
-    found = run(_EXPERIMENT_ID.format(param=param), experiment)
-    return None if not found else run(_COUNT_IN.format(param=param), found[0][0])
+    found = [(i, t) for i, t in run(_CONTEXT_IDS.format(param=param), experiment)
+             if context_type is None or t == context_type]
+    # The one context, or our Experiment among several (as contexts.choose decides).
+    ours = [i for i, t in found if t == "Experiment"]
+    chosen = found[0][0] if len(found) == 1 else ours[0] if len(ours) == 1 else None
+    return None if chosen is None else run(_COUNT_IN.format(param=param), chosen)
 
 
-def _sqlite_counts(con, experiment: Optional[str]):
-    return _sql_counts(lambda sql, *value: con.execute(sql, value).fetchall(), "?", experiment)
+def _sqlite_counts(con, experiment: Optional[str], context_type: Optional[str] = None):
+    return _sql_counts(lambda sql, *value: con.execute(sql, value).fetchall(), "?", experiment,
+                       context_type)
 
 
-def _postgres_counts(sql, experiment: Optional[str]):
+def _postgres_counts(sql, experiment: Optional[str], context_type: Optional[str] = None):
     if sql("SELECT schema_version FROM mlmdenv")[0][0] != SCHEMA_VERSION:
         return None
     return _sql_counts(lambda query, *value: sql(query, **({"v": value[0]} if value else {})),
-                       ":v", experiment)
+                       ":v", experiment, context_type)
 
 
 def count_by_state(store: Union[Store, str, os.PathLike, None],
-                   experiment: Optional[str] = None) -> Dict[str, int]:
+                   experiment: Optional[str] = None, context_type: Optional[str] = None) -> Dict[str, int]:
     """Numbers of executions by `last_known_state`, only states present, in MLMD's order.
 
     Counting does not need the executions themselves: on PostgreSQL, and on an
@@ -67,20 +76,21 @@ def count_by_state(store: Union[Store, str, os.PathLike, None],
 
     Args:
         store: an open store, or a store address (None: the default store).
-        experiment: count only this experiment's executions.
+        experiment: count only this experiment's executions, or any other context's.
+        context_type: the type of that context, where its name alone is ambiguous.
 
     Raises:
-        NotFoundError: no experiment has that name.
+        NotFoundError: no context has that name, or several have it.
         StoreError: the address cannot be opened.
     """
     if not isinstance(store, Store):
         loc = parse_location(default_location() if store is None else store)
-        rows = read_sqlite(loc, lambda con: _sqlite_counts(con, experiment)) if loc.is_sqlite else None
+        rows = read_sqlite(loc, lambda con: _sqlite_counts(con, experiment, context_type)) if loc.is_sqlite else None
         if rows is not None:
             return _by_name(rows)
         store = open_store(loc)
     elif store.sql is not None:
-        rows = _postgres_counts(store.sql, experiment)
+        rows = _postgres_counts(store.sql, experiment, context_type)
         if rows is not None:
             return _by_name(rows)
     from .lineage import experiment_id  # MLMD's API: only now is ml_metadata imported
@@ -88,5 +98,5 @@ def count_by_state(store: Union[Store, str, os.PathLike, None],
     if experiment is None:
         executions = store.mlmd.get_executions()
     else:
-        executions = store.mlmd.get_executions_by_context(experiment_id(store, experiment))
+        executions = store.mlmd.get_executions_by_context(experiment_id(store, experiment, context_type))
     return _by_name(Counter(e.last_known_state for e in executions).items())

@@ -9,7 +9,8 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 from . import schema
 from .errors import NotFoundError
-from .records import DIRECTIONS, ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageEdge, LineageGraph
+from .records import (DIRECTIONS, INPUT_EVENTS, OUTPUT_EVENTS, ArtifactRecord, ExecutionLineage,
+                      ExecutionRecord, LineageEdge, LineageGraph)
 from .store import Store
 
 __all__ = [
@@ -22,7 +23,10 @@ __all__ = [
     "with_experiments",
 ]
 
-_KINDS = {pb.Event.INPUT: "INPUT", pb.Event.OUTPUT: "OUTPUT"}
+# Every input kind and every output kind of event, followed as get_lineage_subgraph does.
+_INPUTS = frozenset(pb.Event.Type.Value(name) for name in INPUT_EVENTS)
+_OUTPUTS = frozenset(pb.Event.Type.Value(name) for name in OUTPUT_EVENTS)
+_KINDS = {**{t: "INPUT" for t in _INPUTS}, **{t: "OUTPUT" for t in _OUTPUTS}}
 
 
 def _get_one(store: Store, kind: str, node_id: int):
@@ -56,13 +60,22 @@ def get_artifact(store: Store, artifact_id: int) -> ArtifactRecord:
     return _get_one(store, "artifact", artifact_id)
 
 
+def _role(event: pb.Event) -> str:
+    """The event's role: its path's first step key (ours, TFX's), else its first index."""
+    if not event.path.steps:
+        return ""
+    step = event.path.steps[0]
+    return step.key if step.WhichOneof("value") == "key" else str(step.index)
+
+
 def edges_of(events: Iterable[pb.Event]) -> List[LineageEdge]:
     return [
         LineageEdge(
             artifact_id=e.artifact_id,
             execution_id=e.execution_id,
             kind=_KINDS[e.type],
-            role=e.path.steps[0].key if e.path.steps else "",
+            role=_role(e),
+            event="" if pb.Event.Type.Name(e.type) == _KINDS[e.type] else pb.Event.Type.Name(e.type),
         )
         for e in events
         if e.type in _KINDS
@@ -95,7 +108,7 @@ def execution_lineage(store: Store, execution_id: int) -> ExecutionLineage:
             if e.kind == kind and e.artifact_id in artifacts
         )
 
-    return ExecutionLineage(execution, inputs=side("INPUT"), outputs=side("OUTPUT"))
+    return ExecutionLineage(execution, inputs=side("INPUT"), outputs=side("OUTPUT"), events=tuple(edges))
 
 
 def lineage_graph(store: Store, execution_id: Optional[int] = None) -> LineageGraph:
@@ -111,11 +124,7 @@ def lineage_graph(store: Store, execution_id: Optional[int] = None) -> LineageGr
     """
     if execution_id is not None:
         one = execution_lineage(store, execution_id)
-        edges = tuple(
-            LineageEdge(a.id, execution_id, kind, role)
-            for kind, side in (("INPUT", one.inputs), ("OUTPUT", one.outputs))
-            for role, a in side
-        )
+        edges = tuple(edges_of(store.mlmd.get_events_by_execution_ids([execution_id])))
         artifacts = {a.id: a for _, a in one.inputs + one.outputs}
         return LineageGraph(artifacts, {execution_id: one.execution}, edges)
 
@@ -125,23 +134,22 @@ def lineage_graph(store: Store, execution_id: Optional[int] = None) -> LineageGr
     return LineageGraph(artifacts, executions, tuple(edges_of(events)))
 
 
-def experiment_id(store: Store, name: str) -> int:
-    """The context id of the experiment called `name`.
+def experiment_id(store: Store, name: str, context_type: Optional[str] = None) -> int:
+    """The id of the experiment, or any other context, called `name`.
 
     Raises:
-        NotFoundError: no experiment has that name.
+        NotFoundError: no context has that name, or several of other types than
+            Experiment have it and `context_type` does not say which.
     """
-    # An exact-match lookup: the name is data, never part of a query string.
-    context = store.mlmd.get_context_by_type_and_name(schema.EXPERIMENT.name, name)
-    if context is None:
-        raise NotFoundError(f"no experiment named '{name}' in {store}")
-    return context.id
+    from .contexts import context_id
+
+    return context_id(store, name, context_type)
 
 
-# Which event leads on from a node, by direction: walking upstream, an artifact
-# leads to the execution that OUTPUT it, and an execution to its INPUTs.
-_FROM_ARTIFACT = {"upstream": pb.Event.OUTPUT, "downstream": pb.Event.INPUT}
-_FROM_EXECUTION = {"upstream": pb.Event.INPUT, "downstream": pb.Event.OUTPUT}
+# Which events lead on from a node, by direction: walking upstream, an artifact
+# leads to the execution that output it, and an execution to its inputs.
+_FROM_ARTIFACT = {"upstream": _OUTPUTS, "downstream": _INPUTS}
+_FROM_EXECUTION = {"upstream": _INPUTS, "downstream": _OUTPUTS}
 
 
 def _walk_one_way(store: Store, start_a: Set[int], start_e: Set[int], direction: str,
@@ -157,14 +165,14 @@ def _walk_one_way(store: Store, start_a: Set[int], start_e: Set[int], direction:
         next_e: Set[int] = set()
         if frontier_a:
             for ev in store.mlmd.get_events_by_artifact_ids(sorted(frontier_a)):
-                if ev.type == _FROM_ARTIFACT[direction]:
+                if ev.type in _FROM_ARTIFACT[direction]:
                     traversed.append(ev)
                     if ev.execution_id not in executions:
                         executions.add(ev.execution_id)
                         next_e.add(ev.execution_id)
         if frontier_e:
             for ev in store.mlmd.get_events_by_execution_ids(sorted(frontier_e)):
-                if ev.type == _FROM_EXECUTION[direction]:
+                if ev.type in _FROM_EXECUTION[direction]:
                     traversed.append(ev)
                     if ev.artifact_id not in artifacts:
                         artifacts.add(ev.artifact_id)
@@ -232,12 +240,24 @@ def walk(
     return LineageGraph(found_a, found_e, tuple(edges_of(unique.values())))
 
 
-def with_experiments(store: Store, graph: LineageGraph) -> LineageGraph:
-    """The same graph, with the experiment each of its executions belongs to."""
+def with_experiments(store: Store, graph: LineageGraph, grouping: Optional[str] = None) -> LineageGraph:
+    """The same graph, with the context each of its executions belongs to, for boxes.
+
+    Args:
+        store: an open store.
+        graph: the graph to group.
+        grouping: the context type to group by; None for our Experiment where there
+            is one, else the type that gives the most telling boxes (`contexts.grouping_of`).
+    """
+    from .contexts import contexts_of, grouping_of
+
+    memberships = {e: contexts_of(store, "execution", e) for e in sorted(graph.executions)}
+    ctype = grouping_of(memberships, grouping)
     members: Dict[str, List[int]] = {}
-    for execution_id in sorted(graph.executions):
-        for context in store.mlmd.get_contexts_by_execution(execution_id):
-            if context.type == schema.EXPERIMENT.name:
-                members.setdefault(context.name, []).append(execution_id)
+    for execution_id, contexts in memberships.items():
+        mine = sorted((c for c in contexts if c.type == ctype), key=lambda c: c.id)
+        if mine:  # boxes cannot overlap: an execution in two goes in the first
+            members.setdefault(mine[0].name, []).append(execution_id)
     clusters = {name: tuple(ids) for name, ids in sorted(members.items())}
-    return dataclasses.replace(graph, experiments=clusters)
+    label = "experiment" if ctype in (None, schema.EXPERIMENT.name) else ctype
+    return dataclasses.replace(graph, experiments=clusters, grouping=label)

@@ -16,9 +16,13 @@ from .records import ENDED_MS, ArtifactRecord, ExecutionLineage, ExecutionRecord
 Node = Union[ArtifactRecord, ExecutionRecord]
 
 
+_ONE_LINE = {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
+
+
 def table(rows: Iterable[Sequence[str]], indent: str = "  ") -> List[str]:
-    """Rows as aligned columns; the last column is not padded."""
-    rows = [list(r) for r in rows]
+    """Rows as aligned columns; the last column is not padded. A cell holding a line
+    break or a tab (another program's name, say) shows it as `\\n`, one row a line."""
+    rows = [[c.translate(_ONE_LINE) for c in r] for r in rows]
     if not rows:
         return []
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
@@ -31,6 +35,19 @@ def table(rows: Iterable[Sequence[str]], indent: str = "  ") -> List[str]:
 def count(n: int, noun: str) -> str:
     """"1 artifact", "2 artifacts"."""
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def id_ranges(ids: Iterable[int], most: int = 6) -> str:
+    """Ids as ranges, "1-3, 7, 9-12", with the rest counted after `most` ranges."""
+    ranges: List[List[int]] = []
+    for i in sorted(ids):
+        if ranges and i == ranges[-1][1] + 1:
+            ranges[-1][1] = i
+        else:
+            ranges.append([i, i])
+    parts = [f"{a}-{b}" if a != b else str(a) for a, b in ranges]
+    more = f" and {len(parts) - most:,} more ranges" if len(parts) > most else ""
+    return ", ".join(parts[:most]) + more
 
 
 def when(ms: int) -> str:
@@ -64,11 +81,19 @@ def node_name(node: Node) -> str:
     return f"{node.type} #{node.id}" if node.id else kind
 
 
+def _event_of(one: ExecutionLineage, kind: str, role: str, artifact_id: int) -> str:
+    """The MLMD event type of one input or output: DECLARED_INPUT and the like, else `kind`."""
+    for edge in one.events:
+        if (edge.kind, edge.role, edge.artifact_id) == (kind, role, artifact_id) and edge.event:
+            return edge.event
+    return kind
+
+
 def format_lineage(one: ExecutionLineage, same: Optional[Mapping[int, int]] = None) -> List[str]:
     """One execution's inputs and outputs."""
     e = one.execution
     rows = [
-        (kind, role or "-", *artifact_cells(a, same))
+        (_event_of(one, kind, role, a.id), role or "-", *artifact_cells(a, same))
         for kind, side in (("INPUT", one.inputs), ("OUTPUT", one.outputs))
         for role, a in side
     ]
@@ -92,7 +117,8 @@ def format_graph(graph: LineageGraph, title: str, same: Optional[Mapping[int, in
             continue
         a_name, e_name = node_name(a), node_name(e)
         tail, head = (a_name, e_name) if edge.kind == "INPUT" else (e_name, a_name)
-        arrows.append((tail, f"--{edge.role or edge.kind.lower()}-->", head))
+        event = f" ({edge.event})" if edge.event else ""  # DECLARED_INPUT and the like
+        arrows.append((tail, f"--{edge.role or edge.kind.lower()}-->", head + event))
     if arrows:
         lines += ["events:"] + table(arrows)
     return lines
@@ -104,8 +130,19 @@ def format_counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{state} {n}" for state, n in counts.items())
 
 
+def _value_text(value: Any) -> str:
+    """A property value on one line: a string quoted, a struct or proto value as JSON."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return str(value)
+
+
 def format_properties(properties: Mapping[str, Any]) -> List[str]:
-    rows = ((k, repr(v) if isinstance(v, str) else str(v)) for k, v in sorted(properties.items()))
+    rows = ((k, _value_text(v)) for k, v in sorted(properties.items()))
     return table(rows, indent="    ")
 
 
@@ -122,8 +159,8 @@ def format_listing(records: Sequence[Any]) -> List[str]:
         header = ("ID", "TYPE", "STATE", "CREATED")
         rows = [(str(e.id), e.type, e.state, when(e.when_ms)) for e in records]
     else:
-        header = ("ID", "NAME", "EXECUTIONS", "ARTIFACTS", "CREATED")
-        rows = [(str(x.id), x.name, str(x.executions), str(x.artifacts), when(x.created_ms))
+        header = ("ID", "NAME", "TYPE", "EXECUTIONS", "ARTIFACTS", "CREATED")
+        rows = [(str(x.id), x.name, x.type, str(x.executions), str(x.artifacts), when(x.created_ms))
                 for x in records]
     return table([header, *rows], indent="")
 
@@ -156,7 +193,7 @@ def format_detail(detail) -> List[str]:
     if env:
         lines += ["  recorded with"] + format_environment(env)
     rows = [
-        (e.kind, e.role or "-",
+        (e.event or e.kind, e.role or "-",
          f"execution {e.execution_id}" if is_artifact else f"artifact {e.artifact_id}")
         for e in detail.events
     ]
@@ -200,11 +237,20 @@ def record_json(record) -> Dict[str, Any]:
     return data
 
 
+def edge_json(edge) -> Dict[str, Any]:
+    """An event: its fields, with `event` the MLMD event type (INPUT, DECLARED_INPUT, ...)."""
+    data = dataclasses.asdict(edge)
+    data["event"] = edge.event or edge.kind
+    return data
+
+
 def lineage_json(one: ExecutionLineage) -> Dict[str, Any]:
     return {
         "execution": record_json(one.execution),
-        "inputs": [{"role": r, "artifact": record_json(a)} for r, a in one.inputs],
-        "outputs": [{"role": r, "artifact": record_json(a)} for r, a in one.outputs],
+        "inputs": [{"role": r, "event": _event_of(one, "INPUT", r, a.id), "artifact": record_json(a)}
+                   for r, a in one.inputs],
+        "outputs": [{"role": r, "event": _event_of(one, "OUTPUT", r, a.id), "artifact": record_json(a)}
+                    for r, a in one.outputs],
     }
 
 
@@ -218,7 +264,7 @@ def graph_json(graph: LineageGraph, **query: Any) -> Dict[str, Any]:
         **query,
         "artifacts": [record_json(a) for _, a in sorted(graph.artifacts.items())],
         "executions": [record_json(e) for _, e in sorted(graph.executions.items())],
-        "events": [dataclasses.asdict(e) for e in graph.edges],
+        "events": [edge_json(e) for e in graph.edges],
     }
 
 

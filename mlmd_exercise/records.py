@@ -7,10 +7,8 @@ ever see these. They are frozen so that a record can be shared safely.
 from __future__ import annotations
 
 import enum
-import posixpath
 from dataclasses import dataclass, field
-from typing import Dict, Mapping, Tuple, Union
-from urllib.parse import unquote, urlparse
+from typing import Any, Dict, List, Mapping, Tuple, Union
 
 __all__ = [
     "ExecutionState",
@@ -20,6 +18,8 @@ __all__ = [
     "ENDED_MS",
     "CREATED_MS",
     "DIRECTIONS",
+    "INPUT_EVENTS",
+    "OUTPUT_EVENTS",
     "ArtifactRecord",
     "ExecutionRecord",
     "LineageEdge",
@@ -27,7 +27,8 @@ __all__ = [
     "LineageGraph",
 ]
 
-PropertyValue = Union[str, int, float, bool]
+# A struct property reads as a JSON object, a proto one as its JSON form (see schema.get_value).
+PropertyValue = Union[str, int, float, bool, Dict[str, Any], List[Any]]
 # Custom properties that hold a node's original times, in ms since the epoch, where it was
 # imported from elsewhere (MLMD sets its own create time when a node is written).
 STARTED_MS, ENDED_MS, CREATED_MS = "started_ms", "ended_ms", "created_ms"
@@ -36,7 +37,12 @@ STARTED_MS, ENDED_MS, CREATED_MS = "started_ms", "ended_ms", "created_ms"
 def _original(properties: Mapping[str, PropertyValue], key: str, recorded: int) -> int:
     value = properties.get(key)  # a double: ms since the epoch do not fit MLMD's 32-bit ints
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else recorded
+
+
 DIRECTIONS = ("upstream", "downstream", "both")  # of a lineage walk
+# MLMD's event types that lead into an execution and out of it, as get_lineage_subgraph reads them.
+INPUT_EVENTS = ("INPUT", "DECLARED_INPUT", "INTERNAL_INPUT")
+OUTPUT_EVENTS = ("OUTPUT", "DECLARED_OUTPUT", "INTERNAL_OUTPUT", "PENDING_OUTPUT")
 
 
 class ExecutionState(str, enum.Enum):
@@ -82,16 +88,14 @@ class ArtifactRecord:
     @property
     def version(self) -> int | None:
         value = self.properties.get("version")
-        return value if isinstance(value, int) else None
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     @property
     def label(self) -> str:
-        """A short human name: the `name` property, else the URI's file name."""
-        name = self.properties.get("name")
-        if isinstance(name, str) and name:
-            return name
-        path = unquote(urlparse(self.uri).path) if "://" in self.uri else self.uri
-        return posixpath.basename(path.rstrip("/")) or self.uri
+        """A short human name: a name property (`display_name`, `name`), else the URI's end."""
+        from .labels import artifact_name
+
+        return artifact_name(self.properties, self.uri)
 
 
 @dataclass(frozen=True)
@@ -112,12 +116,13 @@ class ExecutionRecord:
 
 @dataclass(frozen=True)
 class LineageEdge:
-    """One MLMD event: `artifact_id` was an INPUT to, or an OUTPUT of, `execution_id`."""
+    """One MLMD event: `artifact_id` was an input to, or an output of, `execution_id`."""
 
     artifact_id: int
     execution_id: int
-    kind: str  # "INPUT" or "OUTPUT"
+    kind: str  # "INPUT" or "OUTPUT": which way the event leads
     role: str = ""  # the event's path step key: "examples", "model", ...
+    event: str = ""  # MLMD's event type where it is not plain `kind`: "DECLARED_INPUT", ...
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,7 @@ class ExecutionLineage:
     execution: ExecutionRecord
     inputs: Tuple[Tuple[str, ArtifactRecord], ...]  # (role, artifact)
     outputs: Tuple[Tuple[str, ArtifactRecord], ...]
+    events: Tuple["LineageEdge", ...] = ()  # the events themselves, with their MLMD types
 
 
 @dataclass(frozen=True)
@@ -136,5 +142,10 @@ class LineageGraph:
     artifacts: Dict[int, ArtifactRecord]
     executions: Dict[int, ExecutionRecord]
     edges: Tuple[LineageEdge, ...]
-    # Experiment name -> ids of its executions in this graph; filled on request.
+    # Context name -> ids of its executions in this graph; filled on request.
     experiments: Mapping[str, Tuple[int, ...]] = field(default_factory=dict)
+    grouping: str = "experiment"  # the type of those contexts, as the boxes are labelled
+    # A drawn execution that stands for several alike (see `collapse`) -> the ids it stands for;
+    # the same for the artifacts those executions made.
+    collapsed: Mapping[int, Tuple[int, ...]] = field(default_factory=dict)
+    collapsed_artifacts: Mapping[int, Tuple[int, ...]] = field(default_factory=dict)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Union
 
 from .errors import RenderError
+from .labels import execution_name, short_type, shorten
 from .records import LineageGraph
 
 __all__ = [
@@ -97,8 +98,29 @@ def check_graph_output(path: PathLike) -> str:
     return fmt
 
 
-def _quote(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+# Control characters other than newline and tab, shown as their Unicode pictures (U+2400...).
+_CONTROLS = {c: 0x2400 + c for c in range(32) if chr(c) not in "\n\t"}
+_CONTROLS[0x7F] = 0x2421
+
+
+def _quote(text: str):
+    """Any stored string as DOT text that graphviz shows as it is: backslashes and quotes
+    escaped, and marked as never an HTML label (a type named `<class 'x'>` is text)."""
+    from graphviz import nohtml
+
+    return nohtml(text.translate(_CONTROLS).replace("\\", "\\\\").replace('"', '\\"'))
+
+
+def _artifact_label(a, count: int) -> str:
+    if count > 1:
+        return f"{shorten(short_type(a.type))} x{count:,}"
+    label = f"{shorten(short_type(a.type))} #{a.id}\n{shorten(a.label)}"
+    return label + (f"\nv{a.version}" if a.version is not None else "")
+
+
+def _execution_label(e, count: int) -> str:
+    title = shorten(execution_name(e.properties) or short_type(e.type))
+    return f"{title} x{count:,}\n{e.state}" if count > 1 else f"{title} #{e.id}\n{e.state}"
 
 
 def lineage_source(graph: LineageGraph) -> str:
@@ -124,22 +146,27 @@ def lineage_source(graph: LineageGraph) -> str:
     for a in sorted(graph.artifacts.values(), key=lambda a: a.id):
         homes = touching.get(a.id, {None})
         members.setdefault(homes.pop() if len(homes) == 1 else None, []).append(f"a{a.id}")
-        label = f"{a.type} #{a.id}\n{a.label}"
-        if a.version is not None:
-            label += f"\nv{a.version}"
-        dot.node(f"a{a.id}", _quote(label), shape="note", tooltip=_quote(a.uri))
+        many = len(graph.collapsed_artifacts.get(a.id, ()))
+        tip = f"{a.type} #{a.id}" + (f" and {many - 1:,} more" if many > 1 else "") + f"\n{a.label}\n{a.uri}"
+        dot.node(f"a{a.id}", _quote(_artifact_label(a, many)), shape="note", tooltip=_quote(tip))
     for e in sorted(graph.executions.values(), key=lambda e: e.id):
         members.setdefault(cluster_of.get(e.id), []).append(f"e{e.id}")
+        many = len(graph.collapsed.get(e.id, ()))
+        name = execution_name(e.properties)
+        tip = f"{e.type} #{e.id}" + (f" and {many - 1:,} more" if many > 1 else "") + \
+            (f"\n{name}" if name else "") + f"\n{e.state}"
         dot.node(
             f"e{e.id}",
-            _quote(f"{e.type} #{e.id}\n{e.state}"),
+            _quote(_execution_label(e, many)),
+            tooltip=_quote(tip),
             shape="box",
             style="rounded,filled",
             fillcolor=STATE_COLORS.get(e.state, "white"),
         )
     for index, name in enumerate(n for n in graph.experiments if members.get(n)):
         with dot.subgraph(name=f"cluster_{index}") as cluster:
-            cluster.attr(label=_quote(f"experiment {name}"), style="rounded,dashed", color="#777777")
+            cluster.attr(label=_quote(shorten(f"{graph.grouping} {name}", 60)), style="rounded,dashed",
+                         color="#777777", tooltip=_quote(f"{graph.grouping} {name}"))
             for node in members[name]:
                 cluster.node(node)
     for edge in graph.edges:
@@ -147,7 +174,8 @@ def lineage_source(graph: LineageGraph) -> str:
             continue
         a, e = f"a{edge.artifact_id}", f"e{edge.execution_id}"
         tail, head = (a, e) if edge.kind == "INPUT" else (e, a)
-        dot.edge(tail, head, label=_quote(edge.role))
+        role = edge.role + (f" ({edge.event})" if edge.event else "")  # DECLARED_INPUT and the like
+        dot.edge(tail, head, label=_quote(shorten(role)))
     return dot.source
 
 

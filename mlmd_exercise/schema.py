@@ -30,7 +30,9 @@ __all__ = [
     "METRICS",
     "ALL_TYPES",
     "spec_for",
+    "register",
     "register_types",
+    "version_of",
 ]
 
 
@@ -50,11 +52,16 @@ class PropertyType(enum.Enum):
 
 @dataclass(frozen=True)
 class TypeSpec:
-    """One MLMD type: its kind, name and declared (typed) properties."""
+    """One MLMD type: its kind, name and declared (typed) properties.
+
+    `foreign` marks a type of that name that another program registered with other
+    properties: it is left as it is, and every value goes into custom properties.
+    """
 
     kind: Kind
     name: str
     properties: Mapping[str, PropertyType]
+    foreign: bool = False
 
 
 S, I, D = PropertyType.STRING, PropertyType.INT, PropertyType.DOUBLE
@@ -87,7 +94,6 @@ _PROTO_CLASS = {
     Kind.EXECUTION: pb.ExecutionType,
     Kind.CONTEXT: pb.ContextType,
 }
-_TYPE_NAMES = {v: k for k, v in pb.PropertyType.items()}
 
 
 def _stored_types(store, kind: Kind) -> Dict[str, object]:
@@ -118,52 +124,57 @@ def _put_type(store, spec: TypeSpec) -> int:
         Kind.EXECUTION: store.put_execution_type,
         Kind.CONTEXT: store.put_context_type,
     }[spec.kind]
-    # Adding our fields to a type another tool registered, or keeping fields it
-    # added to ours, is compatible; a property whose type differs was refused above.
+    # Only ever a new type, or one of ours from an older version (see `_is_ours`).
     return put(proto, can_add_fields=True, can_omit_fields=True)
 
 
-def register_types(store, specs: Iterable[TypeSpec] = ALL_TYPES) -> Dict[str, int]:
-    """Registers types idempotently and returns their ids by name.
+def _is_ours(stored, spec: TypeSpec) -> bool:
+    """Whether a stored type can be the one `spec` declares (perhaps by an older version of
+    this package, with fewer fields): its properties are some of ours, of our types, and it
+    has our `version` counter if we declare one. The guide's `SavedModel` and `Trainer` are;
+    its `DataSet` (no `version`), TFX's `Examples` and Kubeflow's `system.Model` are not."""
+    for key, have in stored.properties.items():
+        want = spec.properties.get(key)
+        if want is None or want.value != have:
+            return False
+    return "version" not in spec.properties or "version" in stored.properties
+
+
+def register(store, specs: Iterable[TypeSpec] = ALL_TYPES) -> Dict[str, Tuple[int, TypeSpec]]:
+    """Registers types idempotently; returns each one's id and the spec to write it by.
 
     A type already stored with the same properties is not written again, so
-    registering on an up-to-date store is read-only.
+    registering on an up-to-date store is read-only. A type of ours stored with
+    fewer fields (by an older version) gets the missing ones. A type of the same
+    name that another program registered with other properties is never changed:
+    its spec comes back `foreign`, with no declared properties.
 
     Args:
         store: an open `ml_metadata` MetadataStore.
         specs: the types to register.
 
-    Returns:
-        The type id of each spec, by type name.
-
     Raises:
-        SchemaError: a stored type has a property of another type than declared.
+        SchemaError: a type name is registered twice in the store.
     """
     specs = list(specs)
     stored_by_kind = {kind: _stored_types(store, kind) for kind in {s.kind for s in specs}}
-    todo = []
-    ids: Dict[str, int] = {}
-    # Every conflict is found before anything is written: a refused store is unchanged.
+    found: Dict[str, Tuple[int, TypeSpec]] = {}
     for spec in specs:
         stored = stored_by_kind[spec.kind].get(spec.name)
         if stored is None:
-            todo.append(spec)
-            continue
-        for key, ptype in spec.properties.items():
-            have = stored.properties.get(key)
-            if have is not None and have != ptype.value:
-                raise SchemaError(
-                    f"type '{spec.name}' in the store has property '{key}' of type "
-                    f"{_TYPE_NAMES.get(have, have)}, but mlmd_exercise declares it "
-                    f"{ptype.name}"
-                )
-        if all(key in stored.properties for key in spec.properties):
-            ids[spec.name] = stored.id
+            found[spec.name] = (_put_type(store, spec), spec)
+        elif not _is_ours(stored, spec):
+            found[spec.name] = (stored.id, TypeSpec(spec.kind, spec.name, {}, foreign=True))
+        elif all(key in stored.properties for key in spec.properties):
+            found[spec.name] = (stored.id, spec)
         else:
-            todo.append(spec)
-    for spec in todo:
-        ids[spec.name] = _put_type(store, spec)
-    return ids
+            found[spec.name] = (_put_type(store, spec), spec)
+    return found
+
+
+def register_types(store, specs: Iterable[TypeSpec] = ALL_TYPES) -> Dict[str, int]:
+    """Registers types idempotently (see `register`) and returns their ids by name."""
+    return {name: type_id for name, (type_id, _) in register(store, specs).items()}
 
 
 # -- proto <-> plain values ----------------------------------------------------
@@ -180,7 +191,26 @@ def get_value(value: pb.Value) -> PropertyValue:
         return value.bool_value
     if which == "string_value":
         return value.string_value
+    if which == "struct_value":  # Kubeflow's metrics and parameters: a JSON object
+        from google.protobuf import json_format
+
+        return json_format.MessageToDict(value.struct_value)
+    if which == "proto_value":
+        return proto_json(value.proto_value)
     return str(getattr(value, which)) if which else ""
+
+
+def proto_json(message) -> dict:
+    """A `google.protobuf.Any` as JSON: its JSON form (with "@type") where the message type
+    is known here, else its type URL and its bytes in base64."""
+    import base64
+
+    from google.protobuf import json_format
+
+    try:
+        return json_format.MessageToDict(message)
+    except (TypeError, KeyError, ValueError):  # the type is not in this process's descriptor pool
+        return {"type_url": message.type_url, "value": base64.b64encode(message.value).decode()}
 
 
 # MLMD's PostgreSQL and MySQL tables keep integer properties in 32 bits (SQLite's in 64):
@@ -213,10 +243,13 @@ def set_value(target: MutableMapping[str, pb.Value], key: str, value: PropertyVa
                                 "(use a string, a whole number, a decimal number or true/false)")
 
 
-def set_execution_state(execution: pb.Execution, state: ExecutionState) -> None:
-    """Sets MLMD's `last_known_state` and, as the guide's `Trainer.state` does, its mirror."""
+def set_execution_state(execution: pb.Execution, state: ExecutionState,
+                        spec: Optional[TypeSpec] = None) -> None:
+    """Sets MLMD's `last_known_state` and, as the guide's `Trainer.state` does, its mirror
+    where the type (`spec`, as registered; without it, the stored execution) declares it."""
     execution.last_known_state = pb.Execution.State.Value(state.value)
-    if "state" in spec_for(Kind.EXECUTION, execution.type).properties:
+    declared = spec.properties if spec is not None else execution.properties
+    if "state" in declared:
         execution.properties["state"].string_value = state.value
 
 
@@ -236,9 +269,18 @@ def new_artifact(spec: TypeSpec, type_id: int, uri: str,
     return artifact
 
 
-def newest(artifacts: Iterable[pb.Artifact]) -> Optional[pb.Artifact]:
+def version_of(artifact: pb.Artifact, spec: Optional[TypeSpec] = None) -> int:
+    """Our version counter of an artifact: the declared `version` of a type of ours, else
+    the custom one (never another program's declared `version`, such as TFX's data version)."""
+    if spec is None or "version" in spec.properties:
+        return artifact.properties["version"].int_value
+    value = artifact.custom_properties.get("version")
+    return value.int_value if value is not None and value.WhichOneof("value") == "int_value" else 0
+
+
+def newest(artifacts: Iterable[pb.Artifact], spec: Optional[TypeSpec] = None) -> Optional[pb.Artifact]:
     """The highest `version` among artifacts (of one URI and type); the newest id breaks ties."""
-    return max(artifacts, key=lambda a: (a.properties["version"].int_value, a.id), default=None)
+    return max(artifacts, key=lambda a: (version_of(a, spec), a.id), default=None)
 
 
 def _properties(node) -> Dict[str, PropertyValue]:

@@ -119,6 +119,8 @@ class Tracker:
         self.store = store if isinstance(store, Store) else open_store(store, create=True)
         self.experiment = experiment
         self._type_ids: Dict[Tuple[Kind, str], int] = {}
+        # Each type as registered: ours, or another program's of the same name (`foreign`).
+        self._specs: Dict[Tuple[Kind, str], TypeSpec] = {}
         self._context_ids: Dict[str, int] = {}  # experiment name -> context id, once stored
         self._register(schema.ALL_TYPES)
 
@@ -131,12 +133,26 @@ class Tracker:
         todo = [s for s in specs if (s.kind, s.name) not in self._type_ids]
         if todo:
             with self.store.writing():
-                ids = schema.register_types(self.store.mlmd, todo)
-            self._type_ids.update(((s.kind, s.name), ids[s.name]) for s in todo)
+                found = schema.register(self.store.mlmd, todo)
+            for s in todo:
+                self._type_ids[(s.kind, s.name)], self._specs[(s.kind, s.name)] = found[s.name]
 
     def _type_id(self, spec: TypeSpec) -> int:
         self._register([spec])
         return self._type_ids[(spec.kind, spec.name)]
+
+    def _spec_by_id(self, type_id: int) -> Optional[TypeSpec]:
+        """The registered type with this id, if this tracker registered it."""
+        for key, found in self._type_ids.items():
+            if found == type_id:
+                return self._specs[key]
+        return None
+
+    def _spec(self, kind: Kind, name: str) -> TypeSpec:
+        """The type to write by: ours, or a foreign one of that name (values all custom)."""
+        spec = schema.spec_for(kind, name)
+        self._register([spec])
+        return self._specs[(kind, name)]
 
     def _context(self, name: str) -> pb.Context:
         """The experiment to pass to put_execution with force_reuse_context: by id once it is
@@ -160,8 +176,7 @@ class Tracker:
         Raises:
             NotFoundError: nothing exists at `path`.
         """
-        spec = schema.spec_for(Kind.ARTIFACT, type)
-        self._type_id(spec)
+        spec = self._spec(Kind.ARTIFACT, type)
         return Pending(spec, file_uri(path), fingerprint(path), dict(properties or {}))
 
     def dataset(self, path: PathLike, *, split: str = "train", day: Optional[int] = None,
@@ -176,11 +191,12 @@ class Tracker:
         """The type id and the newest stored artifact of that type at the pending URI."""
         type_id = self._type_id(pending.type)
         return type_id, schema.newest(
-            a for a in self.store.mlmd.get_artifacts_by_uri(pending.uri) if a.type_id == type_id)
+            (a for a in self.store.mlmd.get_artifacts_by_uri(pending.uri) if a.type_id == type_id),
+            pending.type)
 
     def _new_version(self, pending: Pending, type_id: int, latest: Optional[pb.Artifact]
                      ) -> pb.Artifact:
-        version = 1 + (latest.properties["version"].int_value if latest else 0)
+        version = 1 + (schema.version_of(latest, pending.type) if latest else 0)
         return schema.new_artifact(pending.type, type_id, pending.uri, {
             **pending.properties, "version": version, FINGERPRINT: pending.fingerprint})
 
@@ -258,9 +274,9 @@ class Tracker:
         Raises:
             NotFoundError: a stored input artifact is not in the store.
         """
-        spec = schema.spec_for(Kind.EXECUTION, type)
+        spec = self._spec(Kind.EXECUTION, type)
         execution = pb.Execution(type_id=self._type_id(spec), type=spec.name, name=name or uuid.uuid4().hex)
-        schema.set_execution_state(execution, ExecutionState.RUNNING)
+        schema.set_execution_state(execution, ExecutionState.RUNNING, spec)
         # How to reproduce it: host, pid, code, command, packages (see `environment`).
         for key, value in {**(params or {}), **environment.capture()}.items():
             schema.set_value(execution.custom_properties, key, value)
@@ -394,7 +410,7 @@ class Run:
             # Update the stored execution itself: a proto with only the id set would
             # overwrite the execution's properties (an MLMD pitfall).
             [execution] = mlmd.get_executions_by_id([self.id])
-            schema.set_execution_state(execution, state)
+            schema.set_execution_state(execution, state, tracker._spec(Kind.EXECUTION, self.type))
             if environment.PACKAGES in execution.custom_properties:  # and those imported since
                 recorded = execution.custom_properties[environment.PACKAGES].string_value
                 execution.custom_properties[environment.PACKAGES].string_value = \

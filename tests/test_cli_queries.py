@@ -13,7 +13,7 @@ from mlmd_exercise import workflow
 
 RECORD_KEYS = {"id", "type", "uri", "state", "properties", "created_ms"}
 EXECUTION_KEYS = {"id", "type", "state", "properties", "created_ms"}
-EDGE_KEYS = {"artifact_id", "execution_id", "kind", "role"}
+EDGE_KEYS = {"artifact_id", "execution_id", "kind", "role", "event"}
 ODD = "'; DROP TABLE Artifact; --"
 
 
@@ -165,7 +165,9 @@ def test_states_of_one_experiment_as_json(run_cli, world):
     (["ls", "executions", "--state", "DONE"], "unknown state 'DONE': use one of UNKNOWN, NEW, RUNNING"),
     (["ls", "artifacts", "--type", "Nope"], "no artifact type named 'Nope' in {db}"),
     (["ls", "executions", "--since", "yesterday"], "cannot read time 'yesterday'"),
-    (["ls", "experiments", "--type", "DataSet"], "--type and --experiment filter artifacts and executions"),
+    (["ls", "experiments", "--type", "DataSet"], "no context type named 'DataSet' in {db}"),
+    (["ls", "experiments", "--experiment", "x"], "--type and --experiment filter artifacts and executions"),
+    (["ls", "artifacts", "--context-type", "x"], "--context-type names the type of the --experiment context"),
     (["ls", "artifacts", "--limit", "0"], "limit must be positive, not '0'"),
     (["states", "--experiment", "nope"], "no experiment named 'nope' in {db}"),
 ])

@@ -128,13 +128,15 @@ def test_bulk_versions_continue_the_store_and_fingerprints_dedupe(tracker, tmp_p
     uri, digest = first.uri, first.properties["fingerprint"]
     same = ArtifactSpec(uri, fingerprint=digest)
     changed = ArtifactSpec(uri, fingerprint="sha256:" + "0" * 64)
-    unknown = ArtifactSpec(uri)  # no fingerprint: a new version
+    unknown = ArtifactSpec(uri)  # no fingerprint: the newest artifact at that URI
     runs = [RunSpec(inputs={"examples": spec}) for spec in (same, changed, unknown)]
     record_runs(tracker, runs, batch_size=2)
     datasets = sorted(tracker.store.mlmd.get_artifacts_by_uri(uri), key=lambda a: a.id)
-    assert [a.properties["version"].int_value for a in datasets] == [1, 2, 3]
+    assert [a.properties["version"].int_value for a in datasets] == [1, 2]
     first_consumers = tracker.store.mlmd.get_events_by_artifact_ids([first.id])
     assert len(first_consumers) == 1  # the run that gave the same fingerprint reused it
+    second_consumers = tracker.store.mlmd.get_events_by_artifact_ids([datasets[1].id])
+    assert len(second_consumers) == 2  # the changed content, and the input that named only its URI
 
 
 def test_bulk_outputs_are_new_artifacts_whatever_their_content(tracker, tmp_path):

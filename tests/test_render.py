@@ -105,3 +105,13 @@ def test_states_chart_of_no_executions(tmp_path):
 def test_states_chart_refuses_unknown_formats(tmp_path):
     with pytest.raises(RenderError, match=r"unknown output format '\.jpg' of '.*s\.jpg': use one of \.png, \.svg, \.pdf"):
         render.render_states_chart({"COMPLETE": 1}, tmp_path / "s.jpg")
+
+
+def test_any_stored_string_is_text_never_html_or_dot():
+    odd = "<class 'pandas.DataFrame'>"
+    a = ArtifactRecord(1, odd, "file:///w/x", "LIVE", {"name": '<b>"x"</b>\\N'})
+    e = ExecutionRecord(2, "<stdin>", "UNKNOWN", {"display_name": "} digraph {"})
+    src = render.lineage_source(LineageGraph({1: a}, {2: e}, (LineageEdge(1, 2, "INPUT", "<stdin>", "DECLARED_INPUT"),)))
+    assert f'label="{odd} #1\n<b>\\"x\\"</b>\\\\N"' in src
+    assert 'label="} digraph { #2\nUNKNOWN"' in src
+    assert 'label="<stdin> (DECLARED_INPUT)"' in src

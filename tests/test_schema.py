@@ -35,27 +35,31 @@ def test_registering_again_returns_the_same_ids_and_adds_no_type(store):
     assert sorted(names) == ["DataSet", "Metrics", "SavedModel"]
 
 
-def test_a_conflicting_property_type_names_type_property_and_both_types(store):
+def test_another_programs_type_of_the_same_name_is_never_changed(store):
     other = pb.ArtifactType(name="DataSet")
     other.properties["split"] = pb.INT  # another tool's idea of DataSet
-    store.mlmd.put_artifact_type(other)
-    with pytest.raises(mx.SchemaError) as e:
-        schema.register_types(store.mlmd)
-    assert str(e.value) == (
-        "type 'DataSet' in the store has property 'split' of type INT, "
-        "but mlmd_exercise declares it STRING"
-    )
+    type_id = store.mlmd.put_artifact_type(other)
+    [(found_id, spec)] = schema.register(store.mlmd, [schema.DATASET]).values()
+    assert (found_id, spec.foreign, dict(spec.properties)) == (type_id, True, {})
+    assert _stored(store, "artifact", "DataSet") == {"split": "INT"}
 
 
-def test_a_stored_type_with_fewer_or_more_fields_is_extended_not_refused(store):
+@pytest.mark.parametrize("declared, ours", [
+    ({"split": pb.STRING, "version": pb.INT}, True),  # ours, from a version before `day`
+    ({"name": pb.STRING, "version": pb.INT}, False),  # not a DataSet of ours: `name`
+    ({"split": pb.STRING, "day": pb.INT}, False),  # the guide's DataSet: no `version` counter
+    ({"split": pb.STRING, "owner": pb.STRING}, False),  # another tool's field
+])
+def test_only_a_type_of_ours_is_extended(store, declared, ours):
     older = pb.ArtifactType(name="DataSet")
-    older.properties["split"] = pb.STRING
-    older.properties["owner"] = pb.STRING  # added by another tool: kept
+    for key, ptype in declared.items():
+        older.properties[key] = ptype
     type_id = store.mlmd.put_artifact_type(older)
     ids = schema.register_types(store.mlmd, [schema.DATASET])
     assert ids == {"DataSet": type_id}
-    assert _stored(store, "artifact", "DataSet") == {
-        "split": "STRING", "version": "INT", "day": "INT", "owner": "STRING"}
+    expected = {"split": "STRING", "version": "INT", "day": "INT"} if ours else {
+        k: pb.PropertyType.Name(v) for k, v in declared.items()}
+    assert _stored(store, "artifact", "DataSet") == expected
 
 
 @pytest.mark.parametrize("value, field", [

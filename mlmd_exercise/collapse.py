@@ -1,0 +1,102 @@
+"""Big fan-outs drawn as one node: `Trainer x2000` instead of 2,000 boxes.
+
+Executions are alike, and drawn as one, when nothing in the picture tells them
+apart: the same type, state and box (context), the same inputs (artifact and
+role, event by event), outputs of the same types under the same roles, and
+none of their outputs read by any execution in the graph (what happens further
+downstream would otherwise differ from one to the next). Their outputs are
+drawn as one node per role in the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Dict, FrozenSet, Hashable, List, Tuple
+
+from .records import LineageEdge, LineageGraph
+
+__all__ = ["MIN_GROUP", "Group", "collapse"]
+
+MIN_GROUP = 5  # fewer alike executions than this are drawn one by one
+
+
+@dataclass(frozen=True)
+class Group:
+    """Executions drawn as one node: the one drawn, and all it stands for."""
+
+    type: str
+    state: str
+    shown: int  # the id of the execution drawn
+    ids: Tuple[int, ...]  # every execution it stands for, the drawn one first
+    outputs: int  # how many output artifacts were drawn as one node per role
+
+
+def collapse(graph: LineageGraph, min_group: int = MIN_GROUP) -> Tuple[LineageGraph, List[Group]]:
+    """The graph with each set of at least `min_group` alike executions drawn as one.
+
+    Returns:
+        The graph to draw (its `collapsed` and `collapsed_artifacts` say what each
+        kept node stands for) and the groups, largest first.
+    """
+    inputs: Dict[int, List[Tuple[int, str, str]]] = {}
+    outputs: Dict[int, List[LineageEdge]] = {}
+    read: set = set()  # artifacts some execution in the graph reads
+    for edge in graph.edges:
+        if edge.artifact_id not in graph.artifacts or edge.execution_id not in graph.executions:
+            continue
+        if edge.kind == "INPUT":
+            inputs.setdefault(edge.execution_id, []).append((edge.artifact_id, edge.role, edge.event))
+            read.add(edge.artifact_id)
+        else:
+            outputs.setdefault(edge.execution_id, []).append(edge)
+    box = {e: name for name, ids in graph.experiments.items() for e in ids}
+
+    groups: Dict[Hashable, List[int]] = {}
+    for e in sorted(graph.executions.values(), key=lambda e: e.id):
+        made = outputs.get(e.id, [])
+        if any(o.artifact_id in read for o in made):
+            continue  # something reads its outputs: it has a story of its own
+        out_shape: FrozenSet = frozenset(
+            (o.role, o.event, graph.artifacts[o.artifact_id].type) for o in made)
+        if len(out_shape) != len(made):
+            continue  # two outputs under one role: drawn as they are
+        key = (e.type, e.state, box.get(e.id), frozenset(inputs.get(e.id, [])), out_shape)
+        groups.setdefault(key, []).append(e.id)
+
+    drop_e: set = set()
+    drop_a: set = set()
+    collapsed: Dict[int, Tuple[int, ...]] = {}
+    collapsed_artifacts: Dict[int, Tuple[int, ...]] = {}
+    found: List[Group] = []
+    for ids in groups.values():
+        if len(ids) < min_group:
+            continue
+        shown = ids[0]
+        collapsed[shown] = tuple(ids)
+        drop_e.update(ids[1:])
+        by_role: Dict[Tuple[str, str], List[int]] = {}
+        for execution_id in ids:
+            for o in outputs.get(execution_id, []):
+                by_role.setdefault((o.role, o.event), []).append(o.artifact_id)
+        for same in by_role.values():
+            collapsed_artifacts[same[0]] = tuple(same)
+            drop_a.update(same[1:])
+        execution = graph.executions[shown]
+        found.append(Group(execution.type, execution.state, shown, tuple(ids),
+                           sum(len(s) for s in by_role.values())))
+    if not found:
+        return graph, []
+    drawn = dataclasses.replace(
+        graph,
+        artifacts={i: a for i, a in graph.artifacts.items() if i not in drop_a},
+        executions={i: e for i, e in graph.executions.items() if i not in drop_e},
+        edges=tuple(e for e in graph.edges
+                    if e.execution_id not in drop_e and e.artifact_id not in drop_a),
+        experiments={name: tuple(i for i in ids if i not in drop_e)
+                     for name, ids in graph.experiments.items()},
+        collapsed=collapsed,
+        collapsed_artifacts=collapsed_artifacts,
+    )
+    return drawn, sorted(found, key=lambda g: (-len(g.ids), g.shown))
+
