@@ -14,12 +14,17 @@ import re
 from typing import Mapping, Optional
 from urllib.parse import unquote, urlparse
 
-__all__ = ["NAME_PROPERTIES", "short_type", "shorten", "artifact_name", "execution_name"]
+__all__ = ["NAME_PROPERTIES", "short_type", "shorten", "artifact_name", "execution_name", "run_name",
+           "headline_metric"]
 
 # Properties that hold a node's own name, most telling first (Kubeflow's, then ours and the guide's).
 NAME_PROPERTIES = ("display_name", "task_name", "name")
 _CLASS_PATH = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+")
 MAX_LABEL = 40  # characters of a name in a picture
+_UUID_HEX = re.compile(r"[0-9a-f]{32}")  # the name a run gets when it is given none
+# The metrics a Metrics artifact is best known by, most telling first.
+HEADLINE_METRICS = ("accuracy", "f1", "f1_macro", "auc", "roc_auc", "precision", "recall",
+                    "r2", "rmse", "mse", "mae", "loss")
 
 
 def short_type(type_name: str) -> str:
@@ -63,3 +68,17 @@ def artifact_name(properties: Mapping[str, object], uri: str) -> str:
 def execution_name(properties: Mapping[str, object]) -> Optional[str]:
     """An execution's own name (a Kubeflow step's display or task name), if it has one."""
     return _named(properties)
+
+
+def run_name(name: str) -> Optional[str]:
+    """A run's own name (`import`'s "name", `execution(name=...)`), not the UUID it gets by default."""
+    return name if name and not _UUID_HEX.fullmatch(name) else None
+
+
+def headline_metric(properties: Mapping[str, object]) -> Optional[str]:
+    """"accuracy 0.958": the metric a Metrics artifact is best known by, if it has one."""
+    for key in HEADLINE_METRICS:
+        value = properties.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return f"{key} {value:.4g}"
+    return None

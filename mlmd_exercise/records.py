@@ -107,6 +107,7 @@ class ExecutionRecord:
     state: str
     properties: Mapping[str, PropertyValue] = field(default_factory=dict)
     created_ms: int = 0
+    name: str = ""  # MLMD's execution name: the run's name (a UUID unless one was given)
 
     @property
     def when_ms(self) -> int:

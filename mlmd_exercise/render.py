@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Union
 
 from .errors import RenderError
-from .labels import execution_name, short_type, shorten
+from .labels import execution_name, headline_metric, run_name, short_type, shorten
 from .records import LineageGraph
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
 
 PathLike = Union[str, os.PathLike]
 GRAPH_FORMATS = ("svg", "png", "pdf", "dot")
+PNG_DPI = 192
 CHART_FORMATS = ("png", "svg", "pdf")
 STATE_COLORS = {
     "UNKNOWN": "#d9d9d9",
@@ -115,12 +116,33 @@ def _artifact_label(a, count: int) -> str:
     if count > 1:
         return f"{shorten(short_type(a.type))} x{count:,}"
     label = f"{shorten(short_type(a.type))} #{a.id}\n{shorten(a.label)}"
+    if short_type(a.type) == "Metrics":  # a Metrics node says how good the model is
+        headline = headline_metric(a.properties)
+        label += f"\n{headline}" if headline else ""
     return label + (f"\nv{a.version}" if a.version is not None else "")
 
 
 def _execution_label(e, count: int) -> str:
     title = shorten(execution_name(e.properties) or short_type(e.type))
-    return f"{title} x{count:,}\n{e.state}" if count > 1 else f"{title} #{e.id}\n{e.state}"
+    if count > 1:
+        return f"{title} x{count:,}\n{e.state}"
+    name = run_name(e.name)  # a run's own name, under its step's
+    return f"{title} #{e.id}\n" + (f"{shorten(name)}\n" if name and name != title else "") + e.state
+
+
+def _legend(dot, graph: LineageGraph) -> None:
+    """A box that says what the shapes and the fill colours mean (the states drawn)."""
+    states = [s for s in STATE_COLORS if any(e.state == s for e in graph.executions.values())]
+    with dot.subgraph(name="cluster_legend") as legend:
+        legend.attr(label="legend", style="rounded", color="#bbbbbb", fontsize="10",
+                    fontcolor="#555555")
+        legend.node("legend_artifact", "artifact\n(file, model, ...)", shape="note", fontsize="9")
+        for state in states:
+            legend.node(f"legend_{state}", f"execution\n{state}", shape="box", style="rounded,filled",
+                        fillcolor=STATE_COLORS[state], fontsize="9")
+        chain = ["legend_artifact"] + [f"legend_{state}" for state in states]
+        for tail, head in zip(chain, chain[1:]):  # one column, kept apart from the lineage
+            legend.edge(tail, head, style="invis")
 
 
 def lineage_source(graph: LineageGraph) -> str:
@@ -133,7 +155,9 @@ def lineage_source(graph: LineageGraph) -> str:
     """
     import graphviz
 
-    dot = graphviz.Digraph("lineage", graph_attr={"rankdir": "LR", "fontname": "Helvetica"})
+    # pad: a margin around the picture (inches), so that nothing touches its edge.
+    dot = graphviz.Digraph("lineage", graph_attr={"rankdir": "LR", "fontname": "Helvetica",
+                                                  "pad": "0.3", "nodesep": "0.3"})
     dot.attr("node", fontname="Helvetica", fontsize="11")
     dot.attr("edge", fontname="Helvetica", fontsize="10")
     cluster_of = {e: name for name, ids in graph.experiments.items() for e in ids}
@@ -152,7 +176,7 @@ def lineage_source(graph: LineageGraph) -> str:
     for e in sorted(graph.executions.values(), key=lambda e: e.id):
         members.setdefault(cluster_of.get(e.id), []).append(f"e{e.id}")
         many = len(graph.collapsed.get(e.id, ()))
-        name = execution_name(e.properties)
+        name = execution_name(e.properties) or run_name(e.name)
         tip = f"{e.type} #{e.id}" + (f" and {many - 1:,} more" if many > 1 else "") + \
             (f"\n{name}" if name else "") + f"\n{e.state}"
         dot.node(
@@ -176,6 +200,8 @@ def lineage_source(graph: LineageGraph) -> str:
         tail, head = (a, e) if edge.kind == "INPUT" else (e, a)
         role = edge.role + (f" ({edge.event})" if edge.event else "")  # DECLARED_INPUT and the like
         dot.edge(tail, head, label=_quote(shorten(role)))
+    if graph.executions or graph.artifacts:
+        _legend(dot, graph)
     return dot.source
 
 
@@ -195,6 +221,8 @@ def render_lineage(graph: LineageGraph, path: PathLike) -> Path:
     if fmt == "dot":
         data = source.encode()
     else:
+        if fmt == "png":  # twice graphviz's 96 dpi: sharp when zoomed, and on high-density screens
+            source = source.replace("digraph lineage {", f"digraph lineage {{\n\tdpi={PNG_DPI}", 1)
         try:
             data = graphviz.Source(source).pipe(format=fmt)
         except graphviz.ExecutableNotFound:

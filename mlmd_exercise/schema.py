@@ -307,4 +307,5 @@ def execution_record(execution: pb.Execution) -> ExecutionRecord:
         state=pb.Execution.State.Name(execution.last_known_state),
         properties=_properties(execution),
         created_ms=execution.create_time_since_epoch,
+        name=execution.name,
     )

@@ -12,7 +12,7 @@ from conftest import BACKENDS, new_location, write
 from mlmd_exercise import workflow
 
 RECORD_KEYS = {"id", "type", "uri", "state", "properties", "created_ms"}
-EXECUTION_KEYS = {"id", "type", "state", "properties", "created_ms"}
+EXECUTION_KEYS = {"id", "type", "state", "properties", "created_ms", "name"}
 EDGE_KEYS = {"artifact_id", "execution_id", "kind", "role", "event"}
 ODD = "'; DROP TABLE Artifact; --"
 

@@ -10,7 +10,7 @@ import mlmd_exercise as mx
 from conftest import write
 from mlmd_exercise import compare
 
-RECORD_KEYS = {"id", "type", "state", "properties", "created_ms"}
+RECORD_KEYS = {"id", "type", "state", "properties", "created_ms", "name"}  # an execution's
 
 
 @pytest.fixture

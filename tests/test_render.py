@@ -115,3 +115,43 @@ def test_any_stored_string_is_text_never_html_or_dot():
     assert f'label="{odd} #1\n<b>\\"x\\"</b>\\\\N"' in src
     assert 'label="} digraph { #2\nUNKNOWN"' in src
     assert 'label="<stdin> (DECLARED_INPUT)"' in src
+
+
+def test_png_is_drawn_at_twice_the_resolution_with_a_white_margin(graph, tmp_path):
+    import re
+    import struct
+
+    from PIL import Image
+
+    png = render.render_lineage(graph, tmp_path / "g.png")
+    width, height = struct.unpack(">II", png.read_bytes()[16:24])
+    svg = render.render_lineage(graph, tmp_path / "g.svg").read_text()
+    points = float(re.search(r'<svg width="([\d.]+)pt"', svg).group(1))  # 72 points an inch
+    assert width >= 2 * points * 96 / 72  # at least twice graphviz's own 96 dpi
+    pixels = Image.open(png).convert("RGB")
+    margin = [pixels.getpixel((x, y)) for x in range(width) for y in range(20)]
+    margin += [pixels.getpixel((x, y)) for x in range(20) for y in range(height)]
+    assert set(margin) == {(255, 255, 255)}  # nothing touches the picture's edge
+
+
+def test_the_legend_names_the_shapes_and_each_state_drawn(graph):
+    src = render.lineage_source(graph)
+    assert "subgraph cluster_legend" in src
+    assert 'legend_artifact [label="artifact\n(file, model, ...)" fontsize=9 shape=note' in src
+    assert f'label="execution\nCOMPLETE" fillcolor="{render.STATE_COLORS["COMPLETE"]}"' in src
+    assert f'label="execution\nFAILED" fillcolor="{render.STATE_COLORS["FAILED"]}"' in src
+    assert "execution\nRUNNING" not in src  # only the states drawn
+    assert "cluster_legend" not in render.lineage_source(LineageGraph({}, {}, ()))
+
+
+def test_metrics_show_their_headline_metric_and_runs_their_name():
+    metrics = ArtifactRecord(4, "Metrics", "file:///w/metrics/iris_metrics.json", "LIVE",
+                             {"accuracy": 0.973684, "f1_macro": 0.97, "version": 1})
+    other = ArtifactRecord(5, "Metrics", "file:///w/metrics/m.json", "LIVE", {"rmse": 1.5})
+    named = ExecutionRecord(2, "Evaluator", "COMPLETE", name="nightly-2023-05-01")
+    unnamed = ExecutionRecord(3, "Trainer", "COMPLETE", name="0f" * 16)  # the default UUID
+    src = render.lineage_source(LineageGraph({4: metrics, 5: other}, {2: named, 3: unnamed}, ()))
+    assert 'a4 [label="Metrics #4\niris_metrics.json\naccuracy 0.9737\nv1"' in src
+    assert 'a5 [label="Metrics #5\nm.json\nrmse 1.5"' in src
+    assert 'e2 [label="Evaluator #2\nnightly-2023-05-01\nCOMPLETE"' in src
+    assert 'e3 [label="Trainer #3\nCOMPLETE"' in src
