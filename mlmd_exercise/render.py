@@ -26,6 +26,7 @@ __all__ = [
     "render_lineage",
     "render_states_chart",
     "show_states_chart",
+    "states_chart_svg",
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -98,7 +99,10 @@ def check_graph_output(path: PathLike) -> str:
 
 
 def _quote(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+    import graphviz
+
+    # nohtml: a stored string such as "<b>x</b>" is text, never a graphviz HTML label.
+    return graphviz.nohtml(text.replace("\\", "\\\\").replace('"', '\\"'))
 
 
 def lineage_source(graph: LineageGraph) -> str:
@@ -200,6 +204,25 @@ def render_states_chart(counts: Mapping[str, int], path: PathLike) -> Path:
     finally:
         plt.close(fig)
     return Path(path)
+
+
+def states_chart_svg(counts: Mapping[str, int]) -> str:
+    """The same chart as an SVG document, as text (for web pages and reports)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = _states_figure(counts)
+    buffer = io.StringIO()
+    try:
+        with matplotlib.rc_context({"svg.hashsalt": "mlmd-exercise", "svg.fonttype": "path"}):
+            fig.savefig(buffer, format="svg")
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
 
 
 def show_states_chart(counts: Mapping[str, int]) -> None:
