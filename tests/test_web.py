@@ -500,3 +500,34 @@ def test_ui_refuses_what_it_cannot_serve(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mlmd_exercise", "ui", "--port", "http"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "'http'" in proc.stderr
+
+
+# -- the report, offline -----------------------------------------------------------------------
+
+
+def test_the_html_report_opens_offline_and_shows_its_graph(browser, demo_store, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    out = tmp_path / "report.html"
+    proc = subprocess.run([sys.executable, "-m", "mlmd_exercise", "report", "--db", str(demo_store),
+                           "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    try:
+        browser.get_log("browser")  # start clean
+        _open(browser, out.as_uri())
+        nodes = browser.find_elements(By.CSS_SELECTOR, ".graph svg g.node")
+        assert len(nodes) >= 6 and all(n.is_displayed() for n in nodes)
+        assert browser.find_element(By.CSS_SELECTOR, ".chart svg").is_displayed()
+        assert len(browser.find_elements(By.CSS_SELECTOR, "table.runs tbody tr")) == 4
+        # Nothing was fetched: every resource the page used is the page itself.
+        fetched = browser.execute_script(
+            "return performance.getEntriesByType('resource').map(function (e) { return e.name; })")
+        assert fetched == []
+        _shot(browser, tmp_path, "report")
+        _no_js_errors(browser)
+    finally:
+        browser.execute_cdp_cmd("Network.emulateNetworkConditions", {
+            "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
