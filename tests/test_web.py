@@ -531,3 +531,24 @@ def test_the_html_report_opens_offline_and_shows_its_graph(browser, demo_store, 
     finally:
         browser.execute_cdp_cmd("Network.emulateNetworkConditions", {
             "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+
+
+# -- every backend -----------------------------------------------------------------------------
+
+
+def test_every_page_answers_on_each_backend(db, tmp_path):
+    store = mx.open_store(db, create=True)
+    workflow.run_demo(store, tmp_path, dataset="iris")
+    del store
+    server = start_server(db)
+    try:
+        for path in ("/runs", "/runs?state=COMPLETE&type=Trainer&sort=-metric:train_accuracy", "/runs?context=1",
+                     "/execution/1", "/artifact/1", "/lineage/artifact/3?direction=upstream&hops=3",
+                     "/compare?execution=1&execution=2", "/states", "/states?context=1"):
+            status, _, body = server.get(path)
+            assert status == 200, (path, body)
+        _, _, body = server.get("/states")
+        assert "<svg" in body and ">2</td>" in body  # two COMPLETE executions
+        assert "***" not in server.url and "password" not in server.url
+    finally:
+        stop(server)

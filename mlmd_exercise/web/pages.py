@@ -13,6 +13,7 @@ for MLMD's filter language.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +35,10 @@ from ..store import Store
 __all__ = [
     "BadParameter", "RunsQuery", "RunRow", "RunsPage", "runs_page", "NodePage", "node_page",
     "LineagePage", "lineage_page", "Comparison", "compare", "StatesPage", "states_page",
-    "parse_id", "parse_kind", "SORT_LIMIT",
+    "parse_id", "parse_kind", "SORT_LIMIT", "count_apart", "split_properties", "file_check",
 ]
 
+log = logging.getLogger(__name__)
 PER_PAGE, MAX_PER_PAGE = 50, 500
 SORT_LIMIT = 10_000  # runs loaded to sort by a column MLMD cannot order by
 DEFAULT_HOPS, MAX_HOPS = 3, 50
@@ -196,14 +198,37 @@ def _filters(store: Store, query: RunsQuery, keys: Sequence[str]) -> List[str]:
 
 
 def _fetch(store: Store, query: RunsQuery, filters: List[str], limit: int, native: bool):
-    order = OrderByField.ID if query.sort.lstrip("-") == "id" else OrderByField.CREATE_TIME
-    options = ListOptions(limit=limit, order_by=order, is_asc=not query.sort.startswith("-") if native else False,
+    """Executions by id, newest first (or oldest, for an ascending native sort). Ids grow as
+    runs are recorded, so this is recording order; MLMD orders by id several times faster
+    than by create time once a filter is added (0.02 against 0.26 s at 200k runs)."""
+    if query.context is not None:
+        if not store.mlmd.get_contexts_by_id([query.context]):
+            raise NotFoundError(f"no context with id {query.context} in {store}")
+        # A filter, not get_executions_by_context: three times faster at 200k runs.
+        filters = filters + [f"contexts_a.id = {int(query.context)}"]
+    options = ListOptions(limit=limit, order_by=OrderByField.ID,
+                          is_asc=not query.sort.startswith("-") if native else False,
                           filter_query=" AND ".join(filters))
-    if query.context is None:
-        return store.mlmd.get_executions(list_options=options)
-    if not store.mlmd.get_contexts_by_id([query.context]):
-        raise NotFoundError(f"no context with id {query.context} in {store}")
-    return store.mlmd.get_executions_by_context(query.context, list_options=options)
+    return store.mlmd.get_executions(list_options=options)
+
+
+def _contexts_of(store: Store, ids: Sequence[int]) -> Dict[int, List[Tuple[str, str, int]]]:
+    """The contexts of each of these executions. MLMD looks up one execution's contexts by
+    scanning its Association table (5 ms each at 200k runs), so a page asks once which
+    contexts hold any of them and then, for a few contexts, which of them each holds."""
+    found: Dict[int, List[Tuple[str, str, int]]] = {i: [] for i in ids}
+    if not ids:
+        return found
+    listed = ", ".join(str(int(i)) for i in ids)
+    contexts = store.mlmd.get_contexts(list_options=ListOptions(filter_query=f"executions_a.id IN ({listed})"))
+    if len(contexts) > 5:
+        return {i: _contexts(store, "execution", i) for i in ids}
+    for c in contexts:
+        members = store.mlmd.get_executions(list_options=ListOptions(
+            filter_query=f"id IN ({listed}) AND contexts_a.id = {int(c.id)}"))
+        for e in members:
+            found[e.id].append((c.type, c.name, c.id))
+    return {i: sorted(v) for i, v in found.items()}
 
 
 def _outputs(store: Store, ids: Sequence[int]) -> Dict[int, List[Tuple[str, ArtifactRecord]]]:
@@ -240,11 +265,18 @@ def _duration(e: ExecutionRecord, last_update_ms: int) -> Optional[int]:
     return max(0, last_update_ms - e.created_ms) if e.state in _FINISHED else None
 
 
-def _row(store: Store, e, outputs: List[Tuple[str, ArtifactRecord]]) -> RunRow:
-    record = schema.execution_record(e)
-    params, metrics, _ = split_properties(record, outputs)
-    return RunRow(record, tuple(_contexts(store, "execution", record.id)), record.when_ms,
-                  _duration(record, e.last_update_time_since_epoch), params, metrics, tuple(outputs))
+def _rows(store: Store, executions: Sequence) -> List[RunRow]:
+    ids = [e.id for e in executions]
+    outputs = _outputs(store, ids)
+    contexts = _contexts_of(store, ids)
+    rows = []
+    for e in executions:
+        record = schema.execution_record(e)
+        made = outputs.get(e.id, [])
+        params, metrics, _ = split_properties(record, made)
+        rows.append(RunRow(record, tuple(contexts[e.id]), record.when_ms,
+                           _duration(record, e.last_update_time_since_epoch), params, metrics, tuple(made)))
+    return rows
 
 
 def _sort_key(row: RunRow, column: str):
@@ -282,8 +314,7 @@ def runs_page(store: Store, query: RunsQuery) -> RunsPage:
     if native:
         found = _fetch(store, query, filters, first + query.per + 1, True)
         page, has_next = found[first:first + query.per], len(found) > first + query.per
-        outputs = _outputs(store, [e.id for e in page])
-        rows = [_row(store, e, outputs.get(e.id, [])) for e in page]
+        rows = _rows(store, page)
     else:
         found = _fetch(store, query, filters, SORT_LIMIT + 1, False)
         if len(found) > SORT_LIMIT:
@@ -291,8 +322,7 @@ def runs_page(store: Store, query: RunsQuery) -> RunsPage:
                       f"{SORT_LIMIT:,} runs; this one leaves more, so they are shown newest first")
             return dataclasses.replace(runs_page(store, dataclasses.replace(query, sort="-start")),
                                        notice=notice)
-        outputs = _outputs(store, [e.id for e in found])
-        every = [_row(store, e, outputs.get(e.id, [])) for e in found]
+        every = _rows(store, found)
         present = [r for r in every if _sort_key(r, query.sort) is not None]
         present.sort(key=lambda r: (_sort_key(r, query.sort), r.execution.id), reverse=query.sort.startswith("-"))
         every = present + [r for r in every if _sort_key(r, query.sort) is None]  # no value: last
@@ -474,6 +504,31 @@ def compare(store: Store, kind: str, a_id: int, b_id: int) -> Comparison:
 # -- States -----------------------------------------------------------------------------------
 
 
+def count_apart(store: Store, experiment: Optional[str] = None) -> Dict[str, int]:
+    """Executions by state, counted by SQL where that is fast and safe.
+
+    This process holds an MLMD store on the file, so on SQLite the count runs in a
+    process of its own (`mlmd-exercise states --json`: one SQL query, about 0.15 s
+    at 200k runs against 3 s through MLMD's API here); PostgreSQL counts by SQL
+    on the store's own connection.
+    """
+    import json
+    import subprocess
+    import sys
+
+    from ..counting import count_by_state
+
+    path = store.location.path
+    if store.location.is_sqlite and path is not None:
+        command = [sys.executable, "-m", "mlmd_exercise", "states", "--json", "--db", str(path.resolve())]
+        proc = subprocess.run(command + (["--experiment", experiment] if experiment is not None else []),
+                              capture_output=True, text=True, timeout=300)
+        if proc.returncode == 0:
+            return dict(json.loads(proc.stdout))
+        log.debug("counting apart failed (%s): %s", proc.returncode, proc.stderr.strip())
+    return count_by_state(store, experiment)
+
+
 @dataclass(frozen=True)
 class StatesPage:
     context: Optional[Tuple[int, str, str]]  # (id, type, name) of the context counted, if one
@@ -489,18 +544,16 @@ def states_page(store: Store, context_id: Optional[int] = None) -> StatesPage:
     """
     from collections import Counter
 
-    from ..counting import count_by_state
-
     options = ListOptions(limit=500, order_by=OrderByField.CREATE_TIME, is_asc=False)
     contexts = tuple(sorted((c.id, c.type, c.name) for c in store.mlmd.get_contexts(list_options=options)))
     if context_id is None:
-        return StatesPage(None, count_by_state(store), contexts)
+        return StatesPage(None, count_apart(store), contexts)
     found = store.mlmd.get_contexts_by_id([context_id])
     if not found:
         raise NotFoundError(f"no context with id {context_id} in {store}")
     c = found[0]
     if c.type == schema.EXPERIMENT.name:
-        counts = count_by_state(store, c.name)
+        counts = count_apart(store, c.name)
     else:
         tally = Counter(ExecutionState(schema.execution_record(e).state).value
                         for e in store.mlmd.get_executions_by_context(context_id))

@@ -63,7 +63,6 @@ def gather(store: Store, *, artifact: Optional[int] = None, execution: Optional[
     Raises:
         NotFoundError: the node or experiment is not in the store.
     """
-    from ..counting import count_by_state
     from ..lineage import execution_lineage
 
     context = experiment_id(store, experiment) if experiment is not None else None
@@ -80,7 +79,7 @@ def gather(store: Store, *, artifact: Optional[int] = None, execution: Optional[
                          if runs.rows else "Lineage: no runs recorded")
     where = f"experiment {experiment}" if experiment is not None else "the whole store"
     return ReportData(str(store), f"Lineage report: {where}", lineage_title, graph, start, runs,
-                      count_by_state(store, experiment))
+                      pages.count_apart(store, experiment))
 
 
 def _merge(runs: List[ExecutionLineage]) -> LineageGraph:
