@@ -24,7 +24,7 @@ from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
 
 from .. import schema
-from ..browse import parse_since, show_artifact, show_execution
+from ..browse import find_by_fingerprint, parse_since
 from ..content import FINGERPRINT, fingerprint
 from ..errors import MlmdExerciseError, NotFoundError
 from ..lineage import edges_of, get_artifact, get_execution, walk
@@ -374,25 +374,28 @@ def node_page(store: Store, kind: str, node_id: int) -> NodePage:
     Raises:
         NotFoundError: no such node.
     """
+    # Not browse.show_*: those ask MLMD for experiments, which raises for a node in no context.
     kind = parse_kind(kind)
     if kind == "artifact":
-        detail = show_artifact(store, node_id)
-        others = {e.execution_id for e in detail.events}
+        node = get_artifact(store, node_id)
+        edges = edges_of(store.mlmd.get_events_by_artifact_ids([node_id]))
+        others = {e.execution_id for e in edges}
         nodes: Dict[int, Node] = {e.id: schema.execution_record(e)
                                   for e in (store.mlmd.get_executions_by_id(sorted(others)) if others else [])}
-        events = tuple((e.kind, e.role, nodes[e.execution_id]) for e in detail.events if e.execution_id in nodes)
-        node = detail.node
-        assert isinstance(node, ArtifactRecord)
-        return NodePage(kind, node, events, tuple(_contexts(store, kind, node_id)), detail.same_content,
-                        file_check=file_check(node))
-    detail = show_execution(store, node_id)
-    others = {e.artifact_id for e in detail.events}
+        events = tuple((e.kind, e.role, nodes[e.execution_id])
+                       for e in sorted(edges, key=lambda e: (e.kind, e.execution_id)) if e.execution_id in nodes)
+        digest = node.properties.get(FINGERPRINT)
+        twins = (find_by_fingerprint(store, digest)
+                 if isinstance(digest, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", digest) else [])
+        return NodePage(kind, node, events, tuple(_contexts(store, kind, node_id)),
+                        tuple(a.id for a in twins if a.id != node_id), file_check=file_check(node))
+    execution = get_execution(store, node_id)
+    edges = edges_of(store.mlmd.get_events_by_execution_ids([node_id]))
+    others = {e.artifact_id for e in edges}
     artifacts = {a.id: schema.artifact_record(a)
                  for a in (store.mlmd.get_artifacts_by_id(sorted(others)) if others else [])}
     events = tuple((e.kind, e.role, artifacts[e.artifact_id])
-                   for e in sorted(detail.events, key=lambda e: (e.kind, e.artifact_id)) if e.artifact_id in artifacts)
-    execution = detail.node
-    assert isinstance(execution, ExecutionRecord)
+                   for e in sorted(edges, key=lambda e: (e.kind, e.artifact_id)) if e.artifact_id in artifacts)
     params, metrics, environment = split_properties(
         execution, [(role, a) for k, role, a in events if k == "OUTPUT" and isinstance(a, ArtifactRecord)])
     return NodePage(kind, execution, events, tuple(_contexts(store, kind, node_id)), (),

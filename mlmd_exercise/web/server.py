@@ -33,6 +33,7 @@ _CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'
         "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 _HEADERS = [("Content-Security-Policy", _CSP), ("X-Content-Type-Options", "nosniff"),
             ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY")]
+MAX_DRAWN = 400  # nodes in one lineage picture
 _TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".txt": "text/plain; charset=utf-8",
           ".svg": "image/svg+xml"}
 
@@ -191,7 +192,11 @@ def make_app(store: Store):
         hops = None if hops_text in ("", "all") else _hops(hops_text)
         found = pages.lineage_page(store, pages.parse_kind(kind), pages.parse_id(node_id, f"{kind} id"),
                                    given.get("direction") or "both", hops)
-        svg = views.lineage_svg(found.graph, start=(found.kind, found.node.id))
+        size = len(found.graph.artifacts) + len(found.graph.executions)
+        if size > MAX_DRAWN:  # graphviz would take minutes, and nobody could read it
+            svg = views.too_big(size, MAX_DRAWN)
+        else:
+            svg = views.lineage_svg(found.graph, start=(found.kind, found.node.id))
         return views.lineage_view(found, svg)
 
     @app.get("/compare")

@@ -82,7 +82,8 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") 
     """A table; `header` is text, `rows` cells already made HTML."""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    thead = f"<thead><tr>{head}</tr></thead>" if any(header) else ""
+    return f'<table class="{cls}">{thead}<tbody>{body}</tbody></table>'
 
 
 def _properties(props: Mapping[str, Any]) -> str:
@@ -257,6 +258,11 @@ def lineage_svg(graph: LineageGraph, link: Link = node_href, start: Optional[Tup
     svg = svg[svg.index("<svg"):]
     svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)  # graphviz comments hold node names
     return svg
+
+
+def too_big(size: int, limit: int) -> str:
+    return (f'<p class="notice" id="too-big">{size:,} nodes are too many to draw (at most {limit:,}): '
+            "choose fewer hops or one direction.</p>")
 
 
 def legend() -> str:
