@@ -128,7 +128,7 @@ def make_app(store: Store):
     """The Bottle app with the explorer's routes over `store`."""
     import bottle
 
-    app = bottle.Bottle(catchall=False)
+    app = bottle.Bottle()  # catchall: an error outside a page handler is our 500 page, never a traceback
 
     def page(handler):
         """Runs a page handler: known errors become a 400 or 404 page naming the value;
