@@ -527,7 +527,8 @@ def count_apart(store: Store, experiment: Optional[str] = None) -> Dict[str, int
         proc = subprocess.run(command + (["--experiment", experiment] if experiment is not None else []),
                               capture_output=True, text=True, timeout=300)
         if proc.returncode == 0:
-            return dict(json.loads(proc.stdout))
+            counts = json.loads(proc.stdout)  # its keys sorted by name: put them in MLMD's order
+            return {s.value: counts[s.value] for s in ExecutionState if counts.get(s.value)}
         log.debug("counting apart failed (%s): %s", proc.returncode, proc.stderr.strip())
     return count_by_state(store, experiment)
 

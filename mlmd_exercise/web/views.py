@@ -167,7 +167,8 @@ def runs_table(page: RunsPage, link: Link = node_href, sortable: bool = True, se
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     if not body:
         return '<p class="none">no runs match</p>'
-    return f'<table class="runs"><thead>{groups}{head}</thead><tbody>{"".join(body)}</tbody></table>'
+    return (f'<div class="scroll"><table class="runs"><thead>{groups}{head}</thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
 def runs_view(page: RunsPage) -> str:
@@ -221,20 +222,26 @@ def node_view(page: NodePage) -> str:
     kind = "artifact" if is_artifact else "execution"
     actions = (f'<p class="actions"><a href="/lineage/{kind}/{n.id}?direction=upstream" id="lineage-link">Lineage upstream</a>'
                f' · <a href="/lineage/{kind}/{n.id}?direction=downstream">downstream</a>'
-               f' · <a href="/lineage/{kind}/{n.id}">both</a> · {_compare_form(kind, n.id)}</p>')
-    body = [actions, _table(("", ""), ((f"<b>{k}</b>", v) for k, v in facts), "facts")]
+               f' · <a href="/lineage/{kind}/{n.id}">both</a></p><p class="actions">{_compare_form(kind, n.id)}</p>')
+    rows = [(esc(k), esc(role or "-"), node_link(other) + (
+        f' <span class="muted">{esc(other.label)}</span>' if isinstance(other, ArtifactRecord)
+        else f" {_state(other.state)}")) for k, role, other in page.events]
+    left = [_table(("", ""), ((f"<b>{k}</b>", v) for k, v in facts), "facts"),
+            "<h2>Events</h2>" if is_artifact else "<h2>Inputs and outputs</h2>",
+            _table(("kind", "role", "execution" if is_artifact else "artifact"), rows, "events")
+            if rows else '<p class="none">none</p>']
     if is_artifact:
-        body += ["<h2>Properties</h2>", _properties(n.properties)]
+        right = ["<h2>Properties</h2>", _properties(n.properties)]
     else:
-        body += ["<h2>Params</h2>", _properties(page.params), "<h2>Metrics</h2>", _properties(page.metrics),
+        right = ["<h2>Params</h2>", _properties(page.params), "<h2>Metrics</h2>", _properties(page.metrics),
                  "<h2>Environment</h2>", _properties(page.environment)]
         rest = {k: v for k, v in n.properties.items()
-                if k not in page.params and k not in page.metrics and k not in page.environment}
+                if k not in page.params and k not in page.metrics and k not in page.environment
+                and not (k == "state" and v == n.state)}  # the guide's mirror of the state
         if rest:
-            body += ["<h2>Other properties</h2>", _properties(rest)]
-    rows = [(esc(k), esc(role or "-"), node_link(other)) for k, role, other in page.events]
-    body += ["<h2>Events</h2>", _table(("kind", "role", "node"), rows, "events") if rows else '<p class="none">none</p>']
-    return layout(f"{n.type} #{n.id}" + ("" if is_artifact else f" ({n.state})"), "".join(body))
+            right += ["<h2>Other properties</h2>", _properties(rest)]
+    body = (actions + f'<div class="columns"><div>{"".join(left)}</div><div>{"".join(right)}</div></div>')
+    return layout(f"{n.type} #{n.id}" + ("" if is_artifact else f" ({n.state})"), body)
 
 
 # -- Lineage ----------------------------------------------------------------------------------
@@ -317,4 +324,4 @@ def states_view(page: StatesPage, svg: str) -> str:
     table = _table(("state", "executions"), rows, "counts") if rows else '<p class="none">no executions</p>'
     where = f"{page.context[2]} ({page.context[1]})" if page.context else "the whole store"
     return layout("Executions by state", form + f'<p class="actions">{esc(where)}</p>'
-                  + f'<div class="chart">{svg}</div>' + table, active="States")
+                  + f'<div class="side"><div class="chart">{svg}</div>{table}</div>', active="States")
