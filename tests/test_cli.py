@@ -13,7 +13,8 @@ from conftest import digest, run_module
 from mlmd_exercise import cli
 from mlmd_exercise.address import parse_location
 
-COMMANDS = ["run", "lineage", "states", "graph", "ls", "show", "verify", "abandon", "check", "import"]
+COMMANDS = ["run", "lineage", "states", "graph", "ls", "show", "verify", "abandon", "check", "import",
+            "ui", "report"]
 
 
 @pytest.fixture
