@@ -224,10 +224,14 @@ def _contexts_of(store: Store, ids: Sequence[int]) -> Dict[int, List[Tuple[str, 
     if len(contexts) > 5:
         return {i: _contexts(store, "execution", i) for i in ids}
     for c in contexts:
-        members = store.mlmd.get_executions(list_options=ListOptions(
-            filter_query=f"id IN ({listed}) AND contexts_a.id = {int(c.id)}"))
-        for e in members:
-            found[e.id].append((c.type, c.name, c.id))
+        # MLMD pages results 100 at a time, re-running the query for each page: for many
+        # runs, reading the context's members whole is faster than an IN list.
+        member_filter = f"contexts_a.id = {int(c.id)}"
+        if len(ids) <= 100:
+            member_filter = f"id IN ({listed}) AND " + member_filter
+        for e in store.mlmd.get_executions(list_options=ListOptions(filter_query=member_filter)):
+            if e.id in found:
+                found[e.id].append((c.type, c.name, c.id))
     return {i: sorted(v) for i, v in found.items()}
 
 
@@ -265,16 +269,18 @@ def _duration(e: ExecutionRecord, last_update_ms: int) -> Optional[int]:
     return max(0, last_update_ms - e.created_ms) if e.state in _FINISHED else None
 
 
-def _rows(store: Store, executions: Sequence) -> List[RunRow]:
+def _rows(store: Store, executions: Sequence, outputs: bool = True, contexts: bool = True) -> List[RunRow]:
+    """Rows for these executions; without `outputs` or `contexts` (cheaper, for sorting
+    many runs by something else) their metrics or contexts are left empty."""
     ids = [e.id for e in executions]
-    outputs = _outputs(store, ids)
-    contexts = _contexts_of(store, ids)
+    made_by = _outputs(store, ids) if outputs else {}
+    held_by = _contexts_of(store, ids) if contexts else {}
     rows = []
     for e in executions:
         record = schema.execution_record(e)
-        made = outputs.get(e.id, [])
+        made = made_by.get(e.id, [])
         params, metrics, _ = split_properties(record, made)
-        rows.append(RunRow(record, tuple(contexts[e.id]), record.when_ms,
+        rows.append(RunRow(record, tuple(held_by.get(e.id, ())), record.when_ms,
                            _duration(record, e.last_update_time_since_epoch), params, metrics, tuple(made)))
     return rows
 
@@ -322,12 +328,15 @@ def runs_page(store: Store, query: RunsQuery) -> RunsPage:
                       f"{SORT_LIMIT:,} runs; this one leaves more, so they are shown newest first")
             return dataclasses.replace(runs_page(store, dataclasses.replace(query, sort="-start")),
                                        notice=notice)
-        every = _rows(store, found)
+        # Only what the sort needs for every run; the page's rows are then read in full.
+        column = query.sort.lstrip("-")
+        every = _rows(store, found, outputs=column.startswith("metric:"), contexts=column == "experiment")
         present = [r for r in every if _sort_key(r, query.sort) is not None]
         present.sort(key=lambda r: (_sort_key(r, query.sort), r.execution.id), reverse=query.sort.startswith("-"))
         every = present + [r for r in every if _sort_key(r, query.sort) is None]  # no value: last
         total = len(every)
-        rows = every[first:first + query.per]
+        by_id = {e.id: e for e in found}
+        rows = _rows(store, [by_id[r.execution.id] for r in every[first:first + query.per]])
         has_next = total > first + query.per
     params = tuple(sorted({k for r in rows for k in r.params}))
     metrics = tuple(sorted({k for r in rows for k in r.metrics}))
