@@ -6,7 +6,7 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
-from mlmd_exercise.web import pages
+from mlmd_exercise.web import pages, runs
 
 from conftest import write
 
@@ -25,11 +25,11 @@ from conftest import write
 ])
 def test_bad_runs_parameters_are_named(params, message):
     with pytest.raises(pages.BadParameter, match=message.replace("(", r"\(").replace(")", r"\)")):
-        pages.RunsQuery.parse(params)
+        runs.RunsQuery.parse(params)
 
 
 def test_a_query_gives_back_only_what_differs_from_the_defaults():
-    query = pages.RunsQuery.parse({"state": "complete", "sort": "-start", "page": "1", "q": " x "})
+    query = runs.RunsQuery.parse({"state": "complete", "sort": "-start", "page": "1", "q": " x "})
     assert query.state == "COMPLETE" and query.q == "x"
     assert query.params() == {"state": "COMPLETE", "q": "x"}
     assert query.params(page=2, sort="id") == {"state": "COMPLETE", "q": "x", "page": "2", "sort": "id"}
@@ -86,26 +86,26 @@ def test_runs_sorted_in_memory_put_missing_values_last(tracker, tmp_path):
         with tracker.execution("Trainer", params={} if c is None else {"C": c}):
             pass
     for sort, expected in (("param:C", [3, 2, 1]), ("-param:C", [2, 3, 1])):
-        page = pages.runs_page(tracker.store, pages.RunsQuery(sort=sort))
+        page = runs.runs_page(tracker.store, runs.RunsQuery(sort=sort))
         assert [r.execution.id for r in page.rows] == expected, sort
     assert page.total == 3 and page.param_columns == ("C",)
 
 
 def test_runs_page_beyond_the_sort_limit_says_so(tracker, monkeypatch):
-    monkeypatch.setattr(pages, "SORT_LIMIT", 2)
+    monkeypatch.setattr(runs, "SORT_LIMIT", 2)
     for _ in range(3):
         with tracker.execution("Trainer", params={"C": 1}):
             pass
-    page = pages.runs_page(tracker.store, pages.RunsQuery(sort="type"))
+    page = runs.runs_page(tracker.store, runs.RunsQuery(sort="type"))
     assert "at most 2 runs" in page.notice and page.query.sort == "-start"
     assert [r.execution.id for r in page.rows] == [3, 2, 1]
 
 
 def test_unknown_filters_are_named(tracker):
     with pytest.raises(mx.NotFoundError, match="no execution type named 'Nope'"):
-        pages.runs_page(tracker.store, pages.RunsQuery(type="Nope"))
+        runs.runs_page(tracker.store, runs.RunsQuery(type="Nope"))
     with pytest.raises(mx.NotFoundError, match="no context with id 9"):
-        pages.runs_page(tracker.store, pages.RunsQuery(context=9))
+        runs.runs_page(tracker.store, runs.RunsQuery(context=9))
     with pytest.raises(pages.BadParameter, match="unknown direction 'up'"):
         pages.lineage_page(tracker.store, "artifact", 1, "up")
 

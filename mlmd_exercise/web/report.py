@@ -19,6 +19,7 @@ from ..lineage import experiment_id, walk
 from ..records import ArtifactRecord, ExecutionLineage, LineageEdge, LineageGraph
 from ..store import Store
 from . import pages, views
+from .runs import RunsPage, RunsQuery, runs_page
 
 __all__ = ["FORMATS", "ReportData", "gather", "report_format", "html_report", "markdown_report",
            "mermaid", "write_report"]
@@ -34,7 +35,7 @@ class ReportData:
     lineage_title: str
     graph: LineageGraph
     start: Optional[Tuple[str, int]]
-    runs: pages.RunsPage
+    runs: RunsPage
     counts: Dict[str, int]
 
 
@@ -66,7 +67,7 @@ def gather(store: Store, *, artifact: Optional[int] = None, execution: Optional[
     from ..lineage import execution_lineage
 
     context = experiment_id(store, experiment) if experiment is not None else None
-    runs = pages.runs_page(store, pages.RunsQuery(context=context, per=RUNS))
+    newest = runs_page(store, RunsQuery(context=context, per=RUNS))
     start: Optional[Tuple[str, int]] = None
     if artifact is not None or execution is not None:
         start = ("artifact", artifact) if artifact is not None else ("execution", execution)  # type: ignore
@@ -74,11 +75,11 @@ def gather(store: Store, *, artifact: Optional[int] = None, execution: Optional[
         reach = "all hops" if hops is None else f"{hops} hops"
         lineage_title = f"Lineage of {start[0]} {start[1]} ({direction}, {reach})"
     else:
-        graph = _merge([execution_lineage(store, r.execution.id) for r in runs.rows])
-        lineage_title = (f"Lineage of the newest {len(runs.rows)} runs: their inputs and outputs"
-                         if runs.rows else "Lineage: no runs recorded")
+        graph = _merge([execution_lineage(store, r.execution.id) for r in newest.rows])
+        lineage_title = (f"Lineage of the newest {len(newest.rows)} runs: their inputs and outputs"
+                         if newest.rows else "Lineage: no runs recorded")
     where = f"experiment {experiment}" if experiment is not None else "the whole store"
-    return ReportData(str(store), f"Lineage report: {where}", lineage_title, graph, start, runs,
+    return ReportData(str(store), f"Lineage report: {where}", lineage_title, graph, start, newest,
                       pages.count_apart(store, experiment))
 
 
@@ -119,7 +120,7 @@ def html_report(data: ReportData) -> str:
     return views.layout(data.title, body, scripts=False, inline_css=css)
 
 
-def _runs_html(page: pages.RunsPage) -> str:
+def _runs_html(page: RunsPage) -> str:
     table = views.runs_table(page, link=_no_link, sortable=False, select=False)
     return re.sub(r'<a href="">(.*?)</a>', r"\1", table)  # no server behind the report: plain ids
 

@@ -24,6 +24,7 @@ from socketserver import ThreadingMixIn
 from ..errors import MlmdExerciseError, NotFoundError, RenderError
 from ..store import Store
 from . import pages, views
+from .runs import RunsQuery, runs_page
 
 __all__ = ["STATIC", "Explorer", "make_app", "serve", "allowed_hosts"]
 
@@ -176,7 +177,7 @@ def make_app(store: Store):
     @app.get("/runs")
     @page
     def runs():
-        return views.runs_view(pages.runs_page(store, pages.RunsQuery.parse(params())))
+        return views.runs_view(runs_page(store, RunsQuery.parse(params())))
 
     @app.get("/<kind:re:artifact|execution>/<node_id>")
     @page

@@ -11,12 +11,13 @@ from __future__ import annotations
 import html
 import re
 from datetime import datetime
-from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
-from ..records import ArtifactRecord, ExecutionRecord, LineageGraph
+from ..records import ArtifactRecord, LineageGraph
 from ..render import STATE_COLORS
-from .pages import Comparison, LineagePage, NodePage, RunsPage, RunsQuery, StatesPage
+from .pages import Comparison, LineagePage, NodePage, StatesPage
+from .runs import RunsPage, RunsQuery
 
 __all__ = ["esc", "layout", "runs_view", "node_view", "lineage_view", "compare_view", "states_view",
            "error_view", "lineage_svg", "legend", "runs_table"]
