@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator, List
 from urllib.parse import urlsplit
@@ -548,3 +549,27 @@ def test_every_page_answers_on_each_backend(db, tmp_path):
         assert "***" not in server.url and "password" not in server.url
     finally:
         stop(server)
+
+
+def test_ui_opens_the_browser_where_there_is_a_display(demo_store, tmp_path):
+    opened = tmp_path / "opened"
+    env = {**os.environ, "DISPLAY": ":99", "BROWSER": f"/bin/sh -c 'echo \"$0\" > {opened}' %s"}
+    proc = subprocess.Popen([sys.executable, "-m", "mlmd_exercise", "ui", "--db", str(demo_store), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    server = Server(re.search(r"(http://\S+)", proc.stdout.readline()).group(1), proc)
+    try:
+        for _ in range(100):
+            if opened.exists() and opened.read_text().strip():
+                break
+            time.sleep(0.1)
+        assert opened.read_text().strip() == server.url  # the printed address, token and all
+    finally:
+        stop(server)
+
+
+def test_the_web_framework_loads_only_for_ui():
+    code = ("import sys, mlmd_exercise.cli, mlmd_exercise.commands\n"
+            "from mlmd_exercise.web import report, pages, runs, views\n"
+            "print('bottle' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60).stdout.strip() == "False"
