@@ -194,7 +194,69 @@ def counts(kind: str, path: str, reps: int) -> dict:
     return {**summary(times), "counts": result}
 
 
-CHILDREN = {"record": record_per_run, "bulk": bulk, "lineage": lineage, "counts": counts}
+def web(path: str, reps: int) -> dict:
+    """The explorer's pages, answered by its WSGI app in this process (server side: no
+    network, no browser): each page's median and range, in ms."""
+    import io
+
+    import mlmd_exercise as mx
+    from mlmd_exercise.web.server import make_app
+
+    store = mx.open_store(path)
+    app = make_app(store)
+    model = newest_model(store.mlmd)
+
+    def get(url: str) -> None:
+        route, _, query = url.partition("?")
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": route, "QUERY_STRING": query, "SERVER_NAME": "bench",
+                   "SERVER_PORT": "0", "HTTP_HOST": "bench", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO()}
+        status = []
+        b"".join(app(environ, lambda s, h, e=None: status.append(s)))
+        if not status[0].startswith("200"):
+            raise SystemExit(f"{url}: {status[0]}")
+
+    pages = {"runs": "/runs", "runs-filtered": "/runs?state=COMPLETE&type=Trainer&context=1&page=3",
+             "node": f"/artifact/{model}", "lineage": f"/lineage/artifact/{model}?direction=both&hops=3",
+             "node+lineage": None, "states": "/states"}
+    found = {}
+    for name, url in pages.items():
+        times = []
+        for i in range(reps + 1):
+            start = time.perf_counter()
+            for one in ([pages["node"], pages["lineage"]] if url is None else [url]):
+                get(one)
+            if i:  # the first is the warm-up
+                times.append((time.perf_counter() - start) * 1000)
+        found[name] = summary(times)
+    return found
+
+
+CHILDREN = {"record": record_per_run, "bulk": bulk, "lineage": lineage, "counts": counts, "web": web}
+
+
+def ui_serving(path: str, reps: int) -> dict:
+    """Seconds from starting `mlmd-exercise ui` to its first answered runs page."""
+    import http.client
+    import re
+
+    times = []
+    for i in range(reps + 1):
+        start = time.perf_counter()
+        proc = subprocess.Popen([CLI, "ui", "--db", str(path), "--no-browser", "--port", "0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            url = re.search(r"http://(\S+?):(\d+)/runs\?token=(\S+)", proc.stdout.readline())
+            host, port, token = url.group(1), int(url.group(2)), url.group(3)
+            con = http.client.HTTPConnection(host, port, timeout=30)
+            con.request("GET", "/runs", headers={"Cookie": f"mlmd_token_{port}={token}"})
+            if con.getresponse().status != 200:
+                raise SystemExit("ui did not answer its runs page")
+            if i:
+                times.append(time.perf_counter() - start)
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=30)
+    return summary(times)
 
 
 # -- the suite ----------------------------------------------------------------------------------
@@ -325,6 +387,20 @@ def main() -> int:
         rows.append((f"count executions by state, {size:,}", fmt(raw), fmt(ours),
                      f"{raw['median'] / ours['median']:.1f}x", "<= 100 ms",
                      "yes" if ours["median"] <= 100 else "NO"))
+
+    biggest = stores[sizes[-1]]
+    pages = child("web", biggest, 5 if quick else 20)
+    for name, what, target in (("runs", "runs page (newest 50, params and metrics)", 300),
+                               ("runs-filtered", "runs page, filtered by state, type, context; page 3", 300),
+                               ("node", "a node's page", None), ("lineage", "its lineage, 3 hops, SVG", None),
+                               ("node+lineage", "a node's page and its 3-hop lineage", 500),
+                               ("states", "states page (chart)", None)):
+        met = "" if target is None else "yes" if pages[name]["median"] <= target else "NO"
+        rows.append((f"ui, {sizes[-1]:,} runs: {what}", "", fmt(pages[name]),
+                     "", f"<= {target} ms" if target else "", met))
+    serving = ui_serving(biggest, 3 if quick else 5)
+    rows.append((f"ui: started to serving its runs page, {sizes[-1]:,} runs", "", fmt(serving, "s"), "",
+                 "<= 1 s", "yes" if serving["median"] <= 1 else "NO"))
 
     store10k = str(stores[10000])
     cold_reps = 3 if quick else 7

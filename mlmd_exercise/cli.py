@@ -21,12 +21,14 @@ from .commands import (
     cmd_diff,
     cmd_graph,
     cmd_import,
+    cmd_report,
     cmd_lineage,
     cmd_ls,
     cmd_run,
     cmd_show,
     cmd_stale,
     cmd_states,
+    cmd_ui,
     cmd_verify,
 )
 from .errors import MlmdExerciseError
@@ -56,6 +58,12 @@ def _positive(what: str):
         return value
 
     return parse
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"port must be a whole number from 0 to 65535, not '{text}'")
+    return int(text)
 
 
 # -- parser -----------------------------------------------------------------------
@@ -264,6 +272,28 @@ def build_parser() -> argparse.ArgumentParser:
                  description="Check the newest version of every recorded file or directory: report "
                  "those that are gone or whose content no longer matches its sha256 fingerprint. "
                  "Exits 1 if any.")
+
+    p = _command(sub, "ui", cmd_ui,
+                 help="explore the store in the browser: runs, nodes, lineage, compare, states",
+                 description="Serve a read-only lineage explorer for the store on this machine and open "
+                 "it in the browser. The printed address holds a token that the pages need; requests "
+                 "without it are refused.")
+    p.add_argument("--port", type=_port, metavar="N",
+                   help="the port (default: 8765, else the next free one; 0 for any)")
+    p.add_argument("--host", default="127.0.0.1", metavar="ADDR",
+                   help="the address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--no-browser", action="store_true", help="only print the address")
+
+    p = _command(sub, "report", cmd_report,
+                 help="write a self-contained HTML (or Markdown) report: lineage, runs, states",
+                 description="Write one file with the lineage (of a node, or of the newest runs), the "
+                 "newest runs with their params and metrics, and the executions by state. HTML has its "
+                 "graph and chart inline and refers to nothing outside it; Markdown (--format md, or a "
+                 ".md file) draws the lineage as a Mermaid flowchart.")
+    p.add_argument("--output", "-o", required=True, metavar="PATH", help="the file to write (.html or .md)")
+    _add_walk(p)
+    p.add_argument("--experiment", metavar="NAME", help="only this experiment's runs and states")
+    p.add_argument("--format", choices=("html", "md"), help="html or md (default: from the file name)")
     return parser
 
 

@@ -447,3 +447,51 @@ def cmd_stale(args: argparse.Namespace) -> int:
     else:
         print("\n".join(out.format_stale(report)))
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+# -- the explorer and the report (mlmd_exercise.web; the web framework loads only in `ui`) ----
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from .store import open_store
+    from .web.server import serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"{PROG}: warning: serving on '{args.host}': other machines that reach this address "
+              "can read the store (with the token)", file=sys.stderr)
+    store = open_store(args.db, upgrade=args.upgrade_schema)  # SQLite: read-only
+
+    def ready(url: str, port: int) -> None:
+        print(f"serving {store} (read-only) at {url}", flush=True)
+        print("press Ctrl-C to stop", flush=True)
+        if not args.no_browser and _has_display():
+            import webbrowser
+
+            webbrowser.open(url)
+
+    import signal
+
+    def interrupt(signum, frame):  # a stop by `kill` ends as Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        serve(store, args.host, [args.port] if args.port is not None else range(8765, 8775), ready)
+    except KeyboardInterrupt:
+        print("stopped")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .web import report
+
+    if args.artifact is not None and args.walk_execution is not None:
+        raise MlmdExerciseError("give --artifact or --execution, not both")
+    fmt = report.report_format(args.output, args.format)  # before the store is read
+    data = report.gather(_reader(args), artifact=args.artifact, execution=args.walk_execution,
+                         experiment=args.experiment, direction=args.direction, hops=args.hops)
+    path = report.write_report(data, args.output, fmt)
+    print(f"report of {out.count(len(data.runs.rows), 'run')} and a lineage of "
+          f"{out.count(len(data.graph.artifacts), 'artifact')} and "
+          f"{out.count(len(data.graph.executions), 'execution')}: {path}")
+    return EXIT_OK

@@ -22,7 +22,7 @@ from .records import CREATED_MS, ENDED_MS, STARTED_MS, ArtifactRecord, Execution
 from .store import Store
 
 __all__ = [
-    "STATUS_KEYS", "METRIC_TYPES", "RunSummary", "artifact_metrics", "summarize_runs",
+    "STATUS_KEYS", "METRIC_TYPES", "RunSummary", "artifact_metrics", "summarize_run", "summarize_runs",
     "columns", "choose_columns", "sort_runs", "BUILTIN_SORTS",
 ]
 
@@ -62,7 +62,10 @@ def artifact_metrics(artifact: ArtifactRecord) -> Dict[str, PropertyValue]:
     return {k: v for k, v in artifact.properties.items() if k not in _ARTIFACT_KEYS}
 
 
-def _summary(execution: ExecutionRecord, outputs: Sequence[Tuple[str, ArtifactRecord]]) -> RunSummary:
+def summarize_run(execution: ExecutionRecord, outputs: Sequence[Tuple[str, ArtifactRecord]]
+                  ) -> RunSummary:
+    """One execution's properties sorted into params, metrics (its own, and those on its
+    SavedModel and Metrics outputs), environment and status."""
     metrics: Dict[str, PropertyValue] = {}
     for _, artifact in sorted(outputs, key=lambda pair: pair[1].id):
         for key, value in artifact_metrics(artifact).items():
@@ -100,7 +103,7 @@ def summarize_runs(store: Store, executions: Iterable[ExecutionRecord]) -> List[
     artifacts = {a.id: schema.artifact_record(a)
                  for a in store.mlmd.get_artifacts_by_id(wanted)} if wanted else {}
     return [
-        _summary(e, sorted(((role, artifacts[a]) for role, a in made.get(e.id, []) if a in artifacts),
+        summarize_run(e, sorted(((role, artifacts[a]) for role, a in made.get(e.id, []) if a in artifacts),
                            key=lambda pair: pair[1].id))
         for e in executions
     ]

@@ -132,7 +132,7 @@ def _installed_distributions() -> Dict[str, str]:
 
 def installed_hash() -> str:
     """sha256 of the sorted "name==version" of every installed distribution."""
-    listing = "\n".join(f"{n}=={v}" for n, v in sorted(_installed_distributions().items()))
+    listing = "\n".join(sorted(f"{n}=={v}" for n, v in _installed_distributions().items()))
     return "sha256:" + hashlib.sha256(listing.encode()).hexdigest()
 
 

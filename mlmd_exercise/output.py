@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .records import ENDED_MS, ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageGraph
 
@@ -316,7 +316,38 @@ def _artifact_lines(a: Any, b: Any) -> List[str]:
     return table([cells("A", a), cells("B", b)], indent="    ")
 
 
-def _change_label(change: Any) -> str:
+def diff_verdict(d: Any) -> List[str]:
+    """What a diff comes to, in a line, where there is something to say: no differences, or
+    the same inputs and params giving other outputs."""
+    if d.nondeterministic:
+        why = ("the code or environment differ (see below)" if d.code or d.environment or d.packages
+               else "not deterministic (same code and environment too)")
+        return [f"same inputs and params, different outputs: {why}"]
+    if d.same:
+        return [f"no differences: same params, metrics, code, environment, "
+                f"{count(d.inputs_compared, 'input')} and {count(d.outputs_compared, 'output')}"]
+    return []
+
+
+def diff_rows(d: Any) -> List[Tuple[str, str, str, str]]:
+    """What differs, as rows of (section, what, A, B): values, then artifacts as one line each."""
+    rows = [(title, change_label(c), cell(c.a, 10_000), cell(c.b, 10_000))
+            for title, changes in (("params", d.params), ("metrics", d.metrics), ("code", d.code),
+                                   ("environment", d.environment), ("packages", d.packages))
+            for c in changes]
+
+    def brief(x: Any) -> str:
+        if x is None:
+            return "-"
+        version = f" v{x.version}" if x.version is not None else ""
+        return f"artifact {x.id} {x.type}{version} {_short(x.properties.get('fingerprint'))} {x.uri}"
+
+    rows += [(title, c.path + (" (same content)" if c.same_content else ""), brief(c.a), brief(c.b))
+             for title, changes in (("inputs", d.inputs), ("outputs", d.outputs)) for c in changes]
+    return rows
+
+
+def change_label(change: Any) -> str:
     return change.key if not change.step else f"{change.key} ({change.step}'s run)"
 
 
@@ -333,14 +364,8 @@ def format_diff(d: Any) -> List[str]:
         made = f", made by execution {run}" if run else ", made by no recorded run"
         return f"artifact {x.id} ({x.type}{version}) of {when(x.when_ms)}{made}"
 
-    lines = [f"A  {what(d.a, d.runs[0])}", f"B  {what(d.b, d.runs[1])}"]
-    if d.nondeterministic:
-        why = ("the code or environment differ (see below)" if d.code or d.environment or d.packages
-               else "not deterministic (same code and environment too)")
-        lines.append(f"same inputs and params, different outputs: {why}")
+    lines = [f"A  {what(d.a, d.runs[0])}", f"B  {what(d.b, d.runs[1])}"] + diff_verdict(d)
     if d.same:
-        lines.append(f"no differences: same params, metrics, code, environment, "
-                     f"{count(d.inputs_compared, 'input')} and {count(d.outputs_compared, 'output')}")
         return lines
     # Values side by side in one table; a long one (a command, a path) on a line of its own.
     rows: List[Sequence[str]] = [("", "A", "B")]
@@ -350,9 +375,9 @@ def format_diff(d: Any) -> List[str]:
         for c in changes:
             a, b = cell(c.a, 10_000), cell(c.b, 10_000)
             if max(len(a), len(b)) <= _WIDE:
-                rows.append((f"  {_change_label(c)}", a, b))
+                rows.append((f"  {change_label(c)}", a, b))
             else:
-                rows += [(f"  {_change_label(c)}", "", ""), ("\n", f"    A  {a}", f"    B  {b}")]
+                rows += [(f"  {change_label(c)}", "", ""), ("\n", f"    A  {a}", f"    B  {b}")]
     short = [r for r in rows if r[0] != "\n"]
     widths = [max(len(r[i]) for r in short) for i in range(2)]
     for row in rows:
@@ -379,7 +404,8 @@ def format_stale(report: Any) -> List[str]:
     lines: List[str] = []
     for changed in report.changed:
         a = changed.problem.artifact
-        lines.append(f"{changed.problem.kind}  artifact {a.id} ({a.type} v{a.version})  {a.uri}")
+        version = f" v{a.version}" if a.version is not None else ""
+        lines.append(f"{changed.problem.kind}  artifact {a.id} ({a.type}{version})  {a.uri}")
         if not changed.downstream:
             lines.append("  nothing was made from it")
             continue

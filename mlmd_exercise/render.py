@@ -8,6 +8,7 @@ functions that need them: query commands that draw nothing start faster.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Union
@@ -27,6 +28,7 @@ __all__ = [
     "render_lineage",
     "render_states_chart",
     "show_states_chart",
+    "states_chart_svg",
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -145,7 +147,7 @@ def _legend(dot, graph: LineageGraph) -> None:
             legend.edge(tail, head, style="invis")
 
 
-def lineage_source(graph: LineageGraph) -> str:
+def lineage_source(graph: LineageGraph, legend: bool = True) -> str:
     """The graph in graphviz's DOT language.
 
     Artifacts are notes labelled with type, id, name (or file name) and version;
@@ -200,7 +202,7 @@ def lineage_source(graph: LineageGraph) -> str:
         tail, head = (a, e) if edge.kind == "INPUT" else (e, a)
         role = edge.role + (f" ({edge.event})" if edge.event else "")  # DECLARED_INPUT and the like
         dot.edge(tail, head, label=_quote(shorten(role)))
-    if graph.executions or graph.artifacts:
+    if legend and (graph.executions or graph.artifacts):
         _legend(dot, graph)
     return dot.source
 
@@ -256,6 +258,27 @@ def render_states_chart(counts: Mapping[str, int], path: PathLike) -> Path:
     finally:
         plt.close(fig)
     return Path(path)
+
+
+def states_chart_svg(counts: Mapping[str, int]) -> str:
+    """The same chart as an SVG document, as text (for web pages and reports)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = _states_figure(counts)
+    buffer = io.StringIO()
+    try:
+        with matplotlib.rc_context({"svg.hashsalt": "mlmd-exercise", "svg.fonttype": "path"}):
+            fig.savefig(buffer, format="svg")
+    finally:
+        plt.close(fig)
+    # The picture alone: matplotlib's <metadata> names web addresses, which a
+    # self-contained page must not hold.
+    return re.sub(r"<metadata>.*?</metadata>", "", buffer.getvalue(), flags=re.S)
 
 
 def show_states_chart(counts: Mapping[str, int]) -> None:

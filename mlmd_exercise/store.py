@@ -40,7 +40,9 @@ T = TypeVar("T")
 # SQLite files this process has an MLMD store open on. Python's sqlite3 must not
 # open those: closing its connection would drop MLMD's POSIX locks on the file.
 _open_files: Dict[str, int] = {}
-_open_files_guard = threading.Lock()
+# Re-entrant: a Store dropped while this thread holds the guard is closed by the garbage
+# collector, in this thread, and its finalizer takes the guard again (a plain Lock hung there).
+_open_files_guard = threading.RLock()
 _stderr_guard = threading.Lock()
 
 

@@ -14,7 +14,7 @@ from mlmd_exercise import cli
 from mlmd_exercise.address import parse_location
 
 COMMANDS = ["run", "lineage", "states", "graph", "ls", "show", "verify", "abandon", "check", "import",
-            "diff", "stale"]
+            "diff", "stale", "ui", "report"]
 
 
 @pytest.fixture

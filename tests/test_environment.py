@@ -136,6 +136,8 @@ def test_installed_hash_covers_every_installed_distribution():
     listed = sorted({f"{env._normalize(d.metadata['Name'])}=={d.version}"
                      for d in importlib.metadata.distributions()})
     expected = "sha256:" + hashlib.sha256("\n".join(listed).encode()).hexdigest()
+    mine = sorted(f"{n}=={v}" for n, v in env._installed_distributions().items())
+    assert set(mine) ^ set(listed) == set()
     assert env.installed_hash() == expected
 
 

@@ -83,3 +83,24 @@ def test_open_errors_name_the_location_and_leave_the_file(tmp_path, make, create
     assert str(e.value) == message.format(path=path, parent=tmp_path)
     assert digest(path) == before
     assert path.exists() == existed
+
+
+def test_a_store_collected_while_the_open_files_guard_is_held_does_not_hang(tmp_path):
+    """The garbage collector may close a dropped Store at any moment, even while this thread
+    is inside open_store holding the guard of the open-file registry (seen: a hung suite)."""
+    import gc
+    import threading
+
+    from mlmd_exercise import store as store_module
+
+    dropped = [mx.open_store(tmp_path / "m.db", create=True)]
+    done = threading.Event()
+
+    def collect_inside_the_guard() -> None:
+        with store_module._open_files_guard:
+            dropped.clear()
+            gc.collect()  # runs the dropped store's finalizer, which takes the guard too
+        done.set()
+
+    threading.Thread(target=collect_inside_the_guard, daemon=True).start()
+    assert done.wait(10), "closing a store while the guard was held deadlocked"

@@ -1,0 +1,7 @@
+"""The lineage explorer: a read-only local web server over a store, and its packaged assets.
+
+`pages` and `runs` gather what each page shows (one function per page, plain
+data, no web framework), `views` turns that into HTML in which every stored string is
+escaped text, and `server` answers requests (the only module here that imports
+the web framework, Bottle). `mlmd-exercise report` reuses `pages` and `views`.
+"""

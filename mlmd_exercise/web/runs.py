@@ -1,0 +1,280 @@
+"""The runs page: executions filtered, sorted and paged, with params and metrics as columns.
+
+Filters reach MLMD only as numbers, enum names and exact-match lookups, except
+the free-text search, which goes into LIKE patterns escaped for MLMD's filter
+language. Paging and the default order are MLMD's (by id, newest first); a
+sort by a column MLMD cannot order by loads up to SORT_LIMIT matching runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ml_metadata import errors as mlmd_errors
+from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
+
+from .. import schema
+from ..browse import parse_since
+from ..errors import MlmdExerciseError, NotFoundError
+from ..lineage import edges_of
+from ..records import ENDED_MS, ArtifactRecord, ExecutionRecord
+from ..schema import ExecutionState
+from ..store import Store
+from .pages import BadParameter, contexts_of_node, parse_id, split_properties
+
+__all__ = ["PER_PAGE", "MAX_PER_PAGE", "SORT_LIMIT", "RunsQuery", "RunRow", "RunsPage", "runs_page"]
+
+PER_PAGE, MAX_PER_PAGE = 50, 500
+SORT_LIMIT = 10_000  # runs loaded to sort by a column MLMD cannot order by
+_FINISHED = {"COMPLETE", "FAILED", "CANCELED", "CACHED"}
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a property name safe in a filter query
+
+
+@dataclass(frozen=True)
+class RunsQuery:
+    """The runs page's filters, sort and page, as the URL gives them."""
+
+    context: Optional[int] = None
+    type: str = ""
+    state: str = ""
+    since: str = ""
+    until: str = ""
+    q: str = ""
+    sort: str = "-start"  # a column name, "-" first for descending
+    page: int = 1
+    per: int = PER_PAGE
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str]) -> "RunsQuery":
+        """From query parameters; an unknown one or a bad value is a BadParameter naming it."""
+        known = {"context", "type", "state", "since", "until", "q", "sort", "page", "per"}
+        for key in params:
+            if key not in known:
+                raise BadParameter(f"unknown query parameter '{key}': use {', '.join(sorted(known))}")
+        state = params.get("state", "").upper()
+        if state and state not in {s.value for s in ExecutionState}:
+            raise BadParameter(f"unknown state '{params['state']}': use one of "
+                               + ", ".join(s.value for s in ExecutionState))
+        per = parse_id(params["per"], "per") if params.get("per") else PER_PAGE
+        if per > MAX_PER_PAGE:
+            raise BadParameter(f"per must be at most {MAX_PER_PAGE}, not '{per}'")
+        q = params.get("q", "").strip()
+        if len(q) > 200 or any(ord(c) < 32 for c in q):
+            raise BadParameter(f"search text '{q[:40]}' is too long or holds control characters")
+        sort = params.get("sort", "") or "-start"
+        if not re.fullmatch(r"-?(id|start|type|state|experiment|duration|(param|metric):[^\x00-\x1f]{1,100})", sort):
+            raise BadParameter(f"cannot sort by '{sort}': use id, start, type, state, experiment, "
+                               "duration, param:NAME or metric:NAME, with - for descending")
+        query = cls(
+            context=parse_id(params["context"], "context") if params.get("context") else None,
+            type=params.get("type", ""), state=state, since=params.get("since", "").strip(),
+            until=params.get("until", "").strip(), q=q, sort=sort,
+            page=parse_id(params["page"], "page") if params.get("page") else 1, per=per)
+        for text in (query.since, query.until):
+            if text:
+                _time(text)
+        return query
+
+    def params(self, **changes: Any) -> Dict[str, str]:
+        """The query parameters of this query with some changed: for links."""
+        values = {"context": self.context or "", "type": self.type, "state": self.state,
+                  "since": self.since, "until": self.until, "q": self.q, "sort": self.sort,
+                  "page": self.page, "per": self.per, **changes}
+        defaults = {"sort": "-start", "page": 1, "per": PER_PAGE}
+        return {k: str(v) for k, v in values.items() if v not in ("", None) and defaults.get(k) != v}
+
+
+def _time(text: str) -> int:
+    try:
+        return parse_since(text)
+    except MlmdExerciseError as e:
+        raise BadParameter(str(e)) from None
+
+
+@dataclass(frozen=True)
+class RunRow:
+    execution: ExecutionRecord
+    contexts: Tuple[Tuple[str, str, int], ...]
+    started_ms: int
+    duration_ms: Optional[int]
+    params: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    outputs: Tuple[Tuple[str, ArtifactRecord], ...]
+
+
+@dataclass(frozen=True)
+class RunsPage:
+    query: RunsQuery
+    rows: Tuple[RunRow, ...]
+    param_columns: Tuple[str, ...]
+    metric_columns: Tuple[str, ...]
+    has_next: bool
+    total: Optional[int]  # known when the runs were sorted in memory
+    notice: str
+    contexts: Tuple[Tuple[int, str, str], ...]  # (id, type, name), for the filter
+    types: Tuple[str, ...]
+
+
+def _escape_like(text: str) -> str:
+    """Text inside a single-quoted string of MLMD's filter language."""
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _filters(store: Store, query: RunsQuery, keys: Sequence[str]) -> List[str]:
+    filters = []
+    if query.type:
+        try:
+            type_id = store.mlmd.get_execution_type(query.type).id
+        except mlmd_errors.NotFoundError:
+            raise NotFoundError(f"no execution type named '{query.type}' in {store}") from None
+        filters.append(f"type_id = {int(type_id)}")
+    if query.state:
+        filters.append(f"last_known_state = {ExecutionState(query.state).value}")
+    if query.since:
+        filters.append(f"create_time_since_epoch >= {_time(query.since)}")
+    if query.until:
+        filters.append(f"create_time_since_epoch < {_time(query.until)}")
+    if query.q:
+        like = f"'%{_escape_like(query.q)}%'"
+        terms = [f"type LIKE {like}", f"name LIKE {like}"]
+        terms += [f"custom_properties.{k}.string_value LIKE {like}" for k in keys if _KEY.fullmatch(k)]
+        if query.q.isdigit() and len(query.q) < 18:
+            terms.append(f"id = {int(query.q)}")
+        filters.append("(" + " OR ".join(terms) + ")")
+    return filters
+
+
+def _fetch(store: Store, query: RunsQuery, filters: List[str], limit: int, native: bool):
+    """Executions by id, newest first (or oldest, for an ascending native sort). Ids grow as
+    runs are recorded, so this is recording order; MLMD orders by id several times faster
+    than by create time once a filter is added (0.02 against 0.26 s at 200k runs)."""
+    if query.context is not None:
+        if not store.mlmd.get_contexts_by_id([query.context]):
+            raise NotFoundError(f"no context with id {query.context} in {store}")
+        # A filter, not get_executions_by_context: three times faster at 200k runs.
+        filters = filters + [f"contexts_a.id = {int(query.context)}"]
+    options = ListOptions(limit=limit, order_by=OrderByField.ID,
+                          is_asc=not query.sort.startswith("-") if native else False,
+                          filter_query=" AND ".join(filters))
+    return store.mlmd.get_executions(list_options=options)
+
+
+def _contexts_of(store: Store, ids: Sequence[int]) -> Dict[int, List[Tuple[str, str, int]]]:
+    """The contexts of each of these executions. MLMD looks up one execution's contexts by
+    scanning its Association table (5 ms each at 200k runs), so a page asks once which
+    contexts hold any of them and then, for a few contexts, which of them each holds."""
+    found: Dict[int, List[Tuple[str, str, int]]] = {i: [] for i in ids}
+    if not ids:
+        return found
+    listed = ", ".join(str(int(i)) for i in ids)
+    contexts = store.mlmd.get_contexts(list_options=ListOptions(filter_query=f"executions_a.id IN ({listed})"))
+    if len(contexts) > 5:
+        return {i: contexts_of_node(store, "execution", i) for i in ids}
+    for c in contexts:
+        # MLMD pages results 100 at a time, re-running the query for each page: for many
+        # runs, reading the context's members whole is faster than an IN list.
+        member_filter = f"contexts_a.id = {int(c.id)}"
+        if len(ids) <= 100:
+            member_filter = f"id IN ({listed}) AND " + member_filter
+        for e in store.mlmd.get_executions(list_options=ListOptions(filter_query=member_filter)):
+            if e.id in found:
+                found[e.id].append((c.type, c.name, c.id))
+    return {i: sorted(v) for i, v in found.items()}
+
+
+def _outputs(store: Store, ids: Sequence[int]) -> Dict[int, List[Tuple[str, ArtifactRecord]]]:
+    if not ids:
+        return {}
+    edges = [e for e in edges_of(store.mlmd.get_events_by_execution_ids(list(ids))) if e.kind == "OUTPUT"]
+    wanted = sorted({e.artifact_id for e in edges})
+    artifacts = {a.id: schema.artifact_record(a)
+                 for a in (store.mlmd.get_artifacts_by_id(wanted) if wanted else [])}
+    found: Dict[int, List[Tuple[str, ArtifactRecord]]] = {}
+    for e in sorted(edges, key=lambda e: e.artifact_id):
+        if e.artifact_id in artifacts:
+            found.setdefault(e.execution_id, []).append((e.role, artifacts[e.artifact_id]))
+    return found
+
+
+def _duration(e: ExecutionRecord, last_update_ms: int) -> Optional[int]:
+    ended = e.properties.get(ENDED_MS)
+    if isinstance(ended, int) and not isinstance(ended, bool):
+        return max(0, ended - e.when_ms)
+    return max(0, last_update_ms - e.created_ms) if e.state in _FINISHED else None
+
+
+def _rows(store: Store, executions: Sequence, outputs: bool = True, contexts: bool = True) -> List[RunRow]:
+    """Rows for these executions; without `outputs` or `contexts` (cheaper, for sorting
+    many runs by something else) their metrics or contexts are left empty."""
+    ids = [e.id for e in executions]
+    made_by = _outputs(store, ids) if outputs else {}
+    held_by = _contexts_of(store, ids) if contexts else {}
+    rows = []
+    for e in executions:
+        record = schema.execution_record(e)
+        made = made_by.get(e.id, [])
+        params, metrics, _ = split_properties(record, made)
+        rows.append(RunRow(record, tuple(held_by.get(e.id, ())), record.when_ms,
+                           _duration(record, e.last_update_time_since_epoch), params, metrics, tuple(made)))
+    return rows
+
+
+def _sort_key(row: RunRow, column: str):
+    name = column.lstrip("-")
+    if name.startswith(("param:", "metric:")):
+        kind, key = name.split(":", 1)
+        value = (row.params if kind == "param" else row.metrics).get(key)
+        # Numbers before text, each in its own order; None (no value) is put last by the caller.
+        return None if value is None else (isinstance(value, str), value if isinstance(value, str) else float(value))
+    return {"id": row.execution.id, "start": row.started_ms, "type": row.execution.type,
+            "state": row.execution.state, "duration": row.duration_ms if row.duration_ms is not None else -1,
+            "experiment": [c[1] for c in row.contexts]}[name]
+
+
+def runs_page(store: Store, query: RunsQuery) -> RunsPage:
+    """One page of executions: filtered, sorted and paged by the store where MLMD can
+    (by start time or id), else by loading up to SORT_LIMIT matching runs.
+
+    Raises:
+        NotFoundError: the type or context is not in the store.
+        BadParameter: a filter value that cannot be read.
+    """
+    types = tuple(sorted(t.name for t in store.mlmd.get_execution_types()))
+    context_options = ListOptions(limit=500, order_by=OrderByField.CREATE_TIME, is_asc=False)
+    contexts = tuple(sorted((c.id, c.type, c.name) for c in store.mlmd.get_contexts(list_options=context_options)))
+    keys: List[str] = []
+    if query.q:  # search the string properties of the newest matching runs' kinds
+        sample = _fetch(store, query, _filters(store, dataclasses.replace(query, q=""), []), 100, False)
+        keys = sorted({k for e in sample for k, v in e.custom_properties.items()
+                       if v.WhichOneof("value") == "string_value"})
+    filters = _filters(store, query, keys)
+    native = query.sort.lstrip("-") in ("id", "start")
+    notice, total = "", None
+    first = (query.page - 1) * query.per
+    if native:
+        found = _fetch(store, query, filters, first + query.per + 1, True)
+        page, has_next = found[first:first + query.per], len(found) > first + query.per
+        rows = _rows(store, page)
+    else:
+        found = _fetch(store, query, filters, SORT_LIMIT + 1, False)
+        if len(found) > SORT_LIMIT:
+            notice = (f"sorting by '{query.sort.lstrip('-')}' needs a filter that leaves at most "
+                      f"{SORT_LIMIT:,} runs; this one leaves more, so they are shown newest first")
+            return dataclasses.replace(runs_page(store, dataclasses.replace(query, sort="-start")),
+                                       notice=notice)
+        # Only what the sort needs for every run; the page's rows are then read in full.
+        column = query.sort.lstrip("-")
+        every = _rows(store, found, outputs=column.startswith("metric:"), contexts=column == "experiment")
+        present = [r for r in every if _sort_key(r, query.sort) is not None]
+        present.sort(key=lambda r: (_sort_key(r, query.sort), r.execution.id), reverse=query.sort.startswith("-"))
+        every = present + [r for r in every if _sort_key(r, query.sort) is None]  # no value: last
+        total = len(every)
+        by_id = {e.id: e for e in found}
+        rows = _rows(store, [by_id[r.execution.id] for r in every[first:first + query.per]])
+        has_next = total > first + query.per
+    params = tuple(sorted({k for r in rows for k in r.params}))
+    metrics = tuple(sorted({k for r in rows for k in r.metrics}))
+    return RunsPage(query, tuple(rows), params, metrics, has_next, total, notice, contexts, types)

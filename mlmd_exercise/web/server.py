@@ -1,0 +1,316 @@
+"""The explorer's server: Bottle routes over one read-only store, behind a guard.
+
+The guard (a WSGI wrapper around the Bottle app) answers every request first:
+403 unless the `Host` header names the address served (DNS rebinding) and the
+request carries the session's token (in the URL once, then as a cookie); it
+adds the security headers to every answer and lets one request at a time reach
+the store, whose MLMD object is not safe across threads.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import secrets
+import socket
+import threading
+from pathlib import Path
+from typing import Callable, Iterable, List, Optional, Set
+from urllib.parse import parse_qs, urlencode
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from socketserver import ThreadingMixIn
+
+from ..errors import MlmdExerciseError, NotFoundError, RenderError
+from ..store import Store
+from . import pages, views
+from .runs import RunsQuery, runs_page
+
+__all__ = ["STATIC", "Explorer", "make_app", "serve", "allowed_hosts"]
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+_HEADERS = [("Content-Security-Policy", _CSP), ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY")]
+MAX_DRAWN = 400  # nodes in one lineage picture
+_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".txt": "text/plain; charset=utf-8",
+          ".svg": "image/svg+xml"}
+
+
+def allowed_hosts(host: str, port: int) -> Optional[Set[str]]:
+    """The `Host` header values that name this server, or None for a wildcard address
+    (0.0.0.0, ::), where any IP literal is accepted with the machine's own names."""
+    names = {host}
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is not None and ip.is_unspecified:
+        return None
+    if ip is not None and ip.is_loopback or host == "localhost":
+        names |= {"127.0.0.1", "localhost", "[::1]"}
+    if ip is not None and ip.version == 6:
+        names.add(f"[{host}]")
+    return {f"{n}:{port}" for n in names}
+
+
+def _host_ok(header: str, allowed: Optional[Set[str]], port: int) -> bool:
+    header = header.strip().lower()
+    if allowed is not None:
+        return header in allowed
+    name, _, given_port = header.rpartition(":")
+    if given_port != str(port):
+        return False
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+        return True
+    except ValueError:
+        return name in {socket.gethostname().lower(), socket.getfqdn().lower(), "localhost"}
+
+
+class Explorer:
+    """The WSGI application: the guard around the Bottle app."""
+
+    def __init__(self, app: Callable, token: str, host: str, port: int) -> None:
+        self.app, self.token, self.port = app, token, port
+        self.allowed = allowed_hosts(host, port)
+        self.cookie = f"mlmd_token_{port}"
+        self.lock = threading.Lock()
+
+    def _refuse(self, start_response, message: str) -> List[bytes]:
+        body = views.error_view(403, message).encode()
+        start_response("403 Forbidden", [("Content-Type", "text/html; charset=utf-8"),
+                                         ("Content-Length", str(len(body))), *_HEADERS])
+        return [body]
+
+    def __call__(self, environ, start_response) -> Iterable[bytes]:
+        if not _host_ok(environ.get("HTTP_HOST", ""), self.allowed, self.port):
+            return self._refuse(start_response, f"this server does not answer for host "
+                                f"'{environ.get('HTTP_HOST', '')}'")
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        given = query.pop("token", [""])[-1]
+        cookies = _cookies(environ.get("HTTP_COOKIE", ""))
+        if given and hmac.compare_digest(given.encode(), self.token.encode()):
+            # Keep the token out of the address bar and of bookmarks: a cookie carries it now.
+            rest = urlencode(query, doseq=True)
+            location = (environ.get("PATH_INFO") or "/") + ("?" + rest if rest else "")
+            start_response("303 See Other", [
+                ("Location", location), ("Content-Length", "0"), ("Cache-Control", "no-store"),
+                ("Set-Cookie", f"{self.cookie}={self.token}; Path=/; HttpOnly; SameSite=Strict"),
+                *_HEADERS])
+            return [b""]
+        if not hmac.compare_digest(cookies.get(self.cookie, "").encode(), self.token.encode()):
+            return self._refuse(start_response, "no valid token: open the address that "
+                                "'mlmd-exercise ui' printed, with its ?token=...")
+
+        def start(status, headers, exc_info=None):
+            names = {k.lower() for k, _ in headers}
+            extra = [h for h in _HEADERS if h[0].lower() not in names]
+            if not any(k.lower() == "cache-control" for k, _ in headers):
+                extra.append(("Cache-Control", "no-store"))
+            return start_response(status, list(headers) + extra, exc_info)
+
+        with self.lock:  # one request at a time reaches the store
+            return list(self.app(environ, start))
+
+
+def _cookies(header: str) -> dict:
+    found = {}
+    for part in header.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name:
+            found[name] = value
+    return found
+
+
+def make_app(store: Store):
+    """The Bottle app with the explorer's routes over `store`."""
+    import bottle
+
+    app = bottle.Bottle()  # catchall: an error outside a page handler is our 500 page, never a traceback
+
+    def page(handler):
+        """Runs a page handler: known errors become a 400 or 404 page naming the value;
+        anything else a 500 page with one line (the traceback goes to the log)."""
+        def wrapped(*args, **kwargs):
+            bottle.response.content_type = "text/html; charset=utf-8"
+            try:
+                return handler(*args, **kwargs)
+            except bottle.HTTPResponse:
+                raise
+            except NotFoundError as e:
+                bottle.response.status = 404
+                return views.error_view(404, str(e))
+            except (pages.BadParameter, ValueError) as e:
+                bottle.response.status = 400
+                return views.error_view(400, str(e))
+            except RenderError as e:
+                bottle.response.status = 500
+                return views.error_view(500, str(e))
+            except MlmdExerciseError as e:
+                bottle.response.status = 400
+                return views.error_view(400, str(e))
+            except Exception as e:  # never a traceback on the page
+                log.exception("%s failed", bottle.request.path)
+                bottle.response.status = 500
+                first = (str(e).strip().splitlines() or ["an unexpected error"])[0]
+                return views.error_view(500, f"{bottle.request.path} failed: {first}")
+        return wrapped
+
+    def params() -> dict:
+        return {k: bottle.request.query.getunicode(k, default="") for k in bottle.request.query.keys()}
+
+    def only(*names: str) -> dict:
+        given = params()
+        for key in given:
+            if key not in names:
+                raise pages.BadParameter(f"unknown query parameter '{key}'"
+                                         + (f": use {', '.join(names)}" if names else ""))
+        return given
+
+    @app.get("/")
+    def index():
+        bottle.redirect("/runs", 302)
+
+    @app.get("/runs")
+    @page
+    def runs():
+        return views.runs_view(runs_page(store, RunsQuery.parse(params())))
+
+    @app.get("/<kind:re:artifact|execution>/<node_id>")
+    @page
+    def node(kind, node_id):
+        only()
+        return views.node_view(pages.node_page(store, kind, pages.parse_id(node_id, f"{kind} id")))
+
+    @app.get("/lineage/<kind>/<node_id>")
+    @page
+    def lineage(kind, node_id):
+        from ..collapse import collapse
+
+        given = only("direction", "hops", "expand")
+        hops_text = given.get("hops", str(pages.DEFAULT_HOPS))
+        hops = None if hops_text in ("", "all") else _hops(hops_text)
+        if given.get("expand", "1") != "1":
+            raise pages.BadParameter(f"expand must be 1, not '{given['expand']}'")
+        found = pages.lineage_page(store, pages.parse_kind(kind), pages.parse_id(node_id, f"{kind} id"),
+                                   given.get("direction") or "both", hops)
+        graph, groups = (found.graph, []) if "expand" in given else collapse(found.graph)
+        size = len(graph.artifacts) + len(graph.executions)
+        if size > MAX_DRAWN:  # graphviz would take minutes, and nobody could read it
+            svg = views.too_big(size, MAX_DRAWN)
+        else:
+            svg = views.lineage_svg(graph, start=(found.kind, found.node.id))
+        expand = bottle.request.fullpath + "?" + urlencode({**given, "expand": "1"})
+        return views.lineage_view(found, svg, views.collapsed_note(groups, expand))
+
+    @app.get("/compare")
+    @page
+    def compare():
+        only("execution", "artifact")
+        query = bottle.request.query
+        runs, models = query.getall("execution"), query.getall("artifact")
+        if bool(runs) == bool(models) or len(runs or models) != 2:
+            raise pages.BadParameter("compare needs two runs (?execution=A&execution=B) or two artifacts "
+                                     f"(?artifact=A&artifact=B), not {len(runs) + len(models)} values")
+        kind = "execution" if runs else "artifact"
+        a, b = (pages.parse_id(v, f"{kind} id") for v in runs or models)
+        return views.compare_view(pages.compare(store, kind, a, b))
+
+    @app.get("/states")
+    @page
+    def states():
+        given = only("context")
+        context = pages.parse_id(given["context"], "context") if given.get("context") else None
+        found = pages.states_page(store, context)
+        from ..render import states_chart_svg
+
+        svg = states_chart_svg(found.counts)
+        return views.states_view(found, svg[svg.index("<svg"):])
+
+    @app.get("/static/<name:path>")
+    def static(name):
+        # Only the files that ship in the folder, by exact name: no path is ever resolved.
+        if name not in _static_files():
+            bottle.response.status = 404
+            return views.error_view(404, f"no file '{name}' here")
+        path = STATIC / name
+        bottle.response.content_type = _TYPES.get(path.suffix, "application/octet-stream")
+        bottle.response.set_header("Cache-Control", "max-age=3600")
+        return path.read_bytes()
+
+    def error_page(error):
+        bottle.response.content_type = "text/html; charset=utf-8"
+        if error.status_code == 404:
+            return views.error_view(404, f"no page at '{bottle.request.path}'")
+        if error.status_code == 405:
+            return views.error_view(405, f"the explorer only reads: {bottle.request.method} is not allowed")
+        return views.error_view(error.status_code, f"{bottle.request.path} failed")
+
+    for status in (404, 405, 500):
+        app.error(status)(error_page)
+    return app
+
+
+def _hops(text: str) -> int:
+    if not text.isdigit():
+        raise pages.BadParameter(f"hops must be a whole number from 0 to {pages.MAX_HOPS}, or all, not '{text}'")
+    return int(text)
+
+
+def _static_files() -> Set[str]:
+    return {p.name for p in STATIC.iterdir() if p.is_file()}
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a browser's idle keep-alive socket never blocks shutdown
+    allow_reuse_address = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _QuietHandler(WSGIRequestHandler):
+    timeout = 30  # a socket a browser opened and never used is closed
+
+    def log_message(self, format, *args):  # noqa: A002 (the standard library's name)
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+def serve(store: Store, host: str = "127.0.0.1", ports: Iterable[int] = (0,),
+          ready: Callable[[str, int], None] = lambda url, port: None) -> None:
+    """Serves the explorer until interrupted, on the first of `ports` that is free;
+    `ready(url, port)` is called once it listens.
+
+    Raises:
+        MlmdExerciseError: the address cannot be listened on.
+    """
+    token = secrets.token_urlsafe(24)
+    app = make_app(store)
+    holder: dict = {}
+
+    def application(environ, start_response):
+        return holder["guard"](environ, start_response)
+
+    server = None
+    for port in ports:
+        try:
+            server = make_server(host, port, application, server_class=_Server6 if ":" in host else _Server,
+                                 handler_class=_QuietHandler)
+            break
+        except OSError as e:
+            failure = f"cannot listen on '{host}' port {port}: {e.strerror or e}"
+    if server is None:
+        raise MlmdExerciseError(failure)
+    port = server.server_address[1]
+    holder["guard"] = Explorer(app, token, host, port)
+    shown = f"[{host}]" if ":" in host else host
+    ready(f"http://{shown}:{port}/runs?token={token}", port)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+

@@ -1,0 +1,341 @@
+"""HTML for the explorer's pages and the report, from the plain data `pages` gathers.
+
+Every string that comes from a store goes through `esc` (or `url`, for links
+built from our own numbers and the user's query), so that a property holding
+`<script>` is shown as those characters. Graphs and charts are SVG drawn by
+graphviz and matplotlib, which escape the text they draw.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple
+from urllib.parse import urlencode
+
+from ..records import ArtifactRecord, LineageGraph
+from ..render import STATE_COLORS
+from .pages import Comparison, LineagePage, NodePage, StatesPage
+from .runs import RunsPage, RunsQuery
+
+__all__ = ["esc", "layout", "runs_view", "node_view", "lineage_view", "compare_view", "states_view",
+           "error_view", "lineage_svg", "legend", "runs_table"]
+
+Link = Callable[[str, int], str]  # (kind, id) -> href
+
+
+def esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def href(path: str, params: Optional[Mapping[str, Any]] = None) -> str:
+    """A link to one of our pages, escaped for an attribute."""
+    return esc(path + ("?" + urlencode(params) if params else ""))
+
+
+def node_href(kind: str, node_id: int) -> str:
+    return f"/{kind}/{int(node_id)}"
+
+
+def when(ms: Optional[int]) -> str:
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
+
+
+def duration(ms: Optional[int]) -> str:
+    if ms is None:
+        return "-"
+    if ms < 1000:
+        return f"{ms} ms"
+    seconds = ms / 1000
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return "" if v is None else str(v)
+
+
+def layout(title: str, body: str, *, active: str = "", scripts: bool = True, inline_css: str = "") -> str:
+    """A whole page. `inline_css` (the report) replaces the packaged stylesheet."""
+    nav = "".join(
+        f'<a href="{path}"{" class=active" if name == active else ""}>{name}</a>'
+        for name, path in (("Runs", "/runs"), ("States", "/states"))) if scripts else ""
+    head_css = (f"<style>{inline_css}</style>" if inline_css else
+                '<link rel="stylesheet" href="/static/style.css"><link rel="icon" href="/static/favicon.svg">')
+    head_js = ('<script src="/static/svg-pan-zoom.min.js"></script><script src="/static/app.js"></script>'
+               if scripts else "")
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{esc(title)} · mlmd-exercise</title>{head_css}{head_js}</head><body>"
+            f'<header><span class="brand">mlmd-exercise</span><nav>{nav}</nav></header>'
+            f"<main><h1>{esc(title)}</h1>{body}</main></body></html>")
+
+
+def error_view(status: int, message: str) -> str:
+    reason = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}.get(
+        status, "Error")
+    return layout(f"{status} {reason}", f'<p class="error">{esc(message)}</p><p><a href="/runs">Runs</a></p>')
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:
+    """A table; `header` is text, `rows` cells already made HTML."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    thead = f"<thead><tr>{head}</tr></thead>" if any(header) else ""
+    return f'<table class="{cls}">{thead}<tbody>{body}</tbody></table>'
+
+
+def _properties(props: Mapping[str, Any]) -> str:
+    if not props:
+        return '<p class="none">none</p>'
+    return _table(("name", "value"), ((f"<code>{esc(k)}</code>", esc(value(v))) for k, v in sorted(props.items())),
+                  "props")
+
+
+def node_link(node, link: Link = node_href) -> str:
+    kind = "artifact" if isinstance(node, ArtifactRecord) else "execution"
+    return f'<a href="{esc(link(kind, node.id))}">{esc(node.type)} #{node.id}</a>'
+
+
+def _state(state: str) -> str:
+    color = STATE_COLORS.get(state, "#ffffff")
+    return f'<span class="state" style="background:{color}">{esc(state)}</span>'
+
+
+# -- Runs -------------------------------------------------------------------------------------
+
+
+def _select(name: str, current: str, options: Sequence[Tuple[str, str]]) -> str:
+    items = "".join(f'<option value="{esc(v)}"{" selected" if v == current else ""}>{esc(label)}</option>'
+                    for v, label in options)
+    return f'<select name="{name}" id="f-{name}">{items}</select>'
+
+
+def _filter_form(page: RunsPage) -> str:
+    q = page.query
+    contexts = [("", "any experiment or context")] + [(str(i), f"{name} ({ctype})") for i, ctype, name in page.contexts]
+    types = [("", "any type")] + [(t, t) for t in page.types]
+    states = [("", "any state")] + [(s, s) for s in STATE_COLORS]
+    return (
+        '<form class="filters" method="get" action="/runs">'
+        f"<label>context {_select('context', str(q.context or ''), contexts)}</label>"
+        f"<label>type {_select('type', q.type, types)}</label>"
+        f"<label>state {_select('state', q.state, states)}</label>"
+        f'<label>since <input name="since" id="f-since" value="{esc(q.since)}" placeholder="date or 7d" size="11"></label>'
+        f'<label>until <input name="until" id="f-until" value="{esc(q.until)}" placeholder="date" size="11"></label>'
+        f'<label>text <input name="q" id="f-q" value="{esc(q.q)}" placeholder="name, type, value" size="16"></label>'
+        f'<input type="hidden" name="sort" value="{esc(q.sort)}">'
+        '<button type="submit" id="f-apply">Filter</button> <a href="/runs">clear</a></form>')
+
+
+def _sort_link(q: RunsQuery, column: str, label: str) -> str:
+    current = q.sort.lstrip("-")
+    descending = q.sort.startswith("-")
+    new = ("" if current == column and descending else "-") + column if current == column else "-" + column
+    mark = (" ▼" if descending else " ▲") if current == column else ""
+    return f'<a href="{href("/runs", q.params(sort=new, page=1))}">{esc(label)}{mark}</a>'
+
+
+def runs_table(page: RunsPage, link: Link = node_href, sortable: bool = True, select: bool = True) -> str:
+    q = page.query
+    columns = [("id", "run"), ("type", "type"), ("state", "state"), ("experiment", "experiment / context"),
+               ("start", "start"), ("duration", "duration")]
+    columns += [(f"param:{k}", k) for k in page.param_columns]
+    columns += [(f"metric:{k}", k) for k in page.metric_columns]
+    heads = [_sort_link(q, c, label) if sortable else esc(label) for c, label in columns]
+    groups = ""
+    if page.param_columns or page.metric_columns:
+        groups = ('<tr class="groups">' + ('<th></th>' if select else "") + '<th colspan="6"></th>'
+                  + (f'<th colspan="{len(page.param_columns)}">params</th>' if page.param_columns else "")
+                  + (f'<th colspan="{len(page.metric_columns)}">metrics</th>' if page.metric_columns else "")
+                  + "</tr>")
+    head = "<tr>" + ("<th></th>" if select else "") + "".join(
+        f'<th class="{"num" if c.startswith(("param:", "metric:")) else ""}">{h}</th>'
+        for (c, _), h in zip(columns, heads)) + "</tr>"
+    body = []
+    for r in page.rows:
+        e = r.execution
+        cells = ([f'<input type="checkbox" name="execution" value="{e.id}" form="compare" class="pick">']
+                 if select else [])
+        cells += [f'<a href="{esc(link("execution", e.id))}">#{e.id}</a>', esc(e.type), _state(e.state),
+                  ", ".join(f'<a href="{href("/runs", {"context": cid})}">{esc(name)}</a>' if sortable else esc(name)
+                            for _, name, cid in r.contexts) or "-",
+                  esc(when(r.started_ms)), esc(duration(r.duration_ms))]
+        cells += [esc(value(r.params.get(k))) for k in page.param_columns]
+        cells += [esc(value(r.metrics.get(k))) for k in page.metric_columns]
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    if not body:
+        return '<p class="none">no runs match</p>'
+    return (f'<div class="scroll"><table class="runs"><thead>{groups}{head}</thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
+
+
+def runs_view(page: RunsPage) -> str:
+    q = page.query
+    parts = [_filter_form(page)]
+    if page.notice:
+        parts.append(f'<p class="notice">{esc(page.notice)}</p>')
+    parts.append('<form id="compare" method="get" action="/compare"></form>')
+    parts.append(runs_table(page))
+    pager = []
+    if q.page > 1:
+        pager.append(f'<a href="{href("/runs", q.params(page=q.page - 1))}" rel="prev">← newer</a>'
+                     if q.sort == "-start" else f'<a href="{href("/runs", q.params(page=q.page - 1))}" rel="prev">← previous</a>')
+    of = f" of {(page.total + q.per - 1) // q.per:,}" if page.total is not None else ""
+    pager.append(f"page {q.page}{of}" + (f" ({page.total:,} runs)" if page.total is not None else ""))
+    if page.has_next:
+        pager.append(f'<a href="{href("/runs", q.params(page=q.page + 1))}" rel="next">next →</a>')
+    parts.append('<div class="pager">' + " · ".join(pager)
+                 + ' <button type="submit" form="compare" id="compare-button">Compare the two selected</button></div>')
+    return layout("Runs", "".join(parts), active="Runs")
+
+
+# -- A node -----------------------------------------------------------------------------------
+
+
+def _compare_form(kind: str, node_id: int) -> str:
+    return (f'<form class="inline" method="get" action="/compare">'
+            f'<input type="hidden" name="{kind}" value="{node_id}">'
+            f'compare with {kind} <input name="{kind}" size="6" id="compare-with" required> '
+            f'<button type="submit">Compare</button></form>')
+
+
+def node_view(page: NodePage) -> str:
+    n = page.node
+    is_artifact = isinstance(n, ArtifactRecord)
+    facts = [("id", esc(n.id)), ("type", esc(n.type)), ("state", _state(n.state) if not is_artifact else esc(n.state))]
+    if is_artifact:
+        facts.append(("uri", f"<code>{esc(n.uri)}</code>"))
+        if page.file_check:
+            ok = page.file_check.startswith("matches")
+            facts.append(("file", f'<span class="{"ok" if ok else "bad"}">{esc(page.file_check)}</span>'))
+        if page.same_content:
+            facts.append(("same content as", ", ".join(
+                f'<a href="{node_href("artifact", i)}">artifact #{i}</a>' for i in page.same_content)))
+    facts.append(("created", esc(when(n.created_ms))))
+    if n.when_ms != n.created_ms:
+        facts.append(("started" if not is_artifact else "made", esc(when(n.when_ms))))
+    contexts = ", ".join(f'<a href="{href("/runs", {"context": cid})}">{esc(name)}</a> <span class="muted">({esc(ctype)})</span>'
+                         for ctype, name, cid in page.contexts) or "none"
+    facts.append(("experiments and contexts", contexts))
+    kind = "artifact" if is_artifact else "execution"
+    actions = (f'<p class="actions"><a href="/lineage/{kind}/{n.id}?direction=upstream" id="lineage-link">Lineage upstream</a>'
+               f' · <a href="/lineage/{kind}/{n.id}?direction=downstream">downstream</a>'
+               f' · <a href="/lineage/{kind}/{n.id}">both</a></p><p class="actions">{_compare_form(kind, n.id)}</p>')
+    rows = [(esc(k), esc(role or "-"), node_link(other) + (
+        f' <span class="muted">{esc(other.label)}</span>' if isinstance(other, ArtifactRecord)
+        else f" {_state(other.state)}")) for k, role, other in page.events]
+    left = [_table(("", ""), ((f"<b>{k}</b>", v) for k, v in facts), "facts"),
+            "<h2>Events</h2>" if is_artifact else "<h2>Inputs and outputs</h2>",
+            _table(("kind", "role", "execution" if is_artifact else "artifact"), rows, "events")
+            if rows else '<p class="none">none</p>']
+    if is_artifact:
+        right = ["<h2>Properties</h2>", _properties(n.properties)]
+    else:
+        right = ["<h2>Params</h2>", _properties(page.params), "<h2>Metrics</h2>", _properties(page.metrics),
+                 "<h2>Environment</h2>", _properties(page.environment)]
+        rest = {k: v for k, v in n.properties.items()
+                if k not in page.params and k not in page.metrics and k not in page.environment
+                and not (k == "state" and v == n.state)}  # the guide's mirror of the state
+        if rest:
+            right += ["<h2>Other properties</h2>", _properties(rest)]
+    body = (actions + f'<div class="columns"><div>{"".join(left)}</div><div>{"".join(right)}</div></div>')
+    return layout(f"{n.type} #{n.id}" + ("" if is_artifact else f" ({n.state})"), body)
+
+
+# -- Lineage ----------------------------------------------------------------------------------
+
+
+def lineage_svg(graph: LineageGraph, link: Link = node_href, start: Optional[Tuple[str, int]] = None) -> str:
+    """The graph as an SVG element drawn by graphviz (same shapes and colours as
+    `mlmd-exercise graph`), each node a link to its page, the start node outlined."""
+    import graphviz
+
+    from ..render import lineage_source, require_dot
+
+    require_dot()
+    source = lineage_source(graph, legend=False).rstrip().rstrip("}")  # the page has its own legend
+    targets = [("a", "artifact", i) for i in sorted(graph.artifacts)]
+    targets += [("e", "execution", i) for i in sorted(graph.executions)]
+    extra = [f'\t{p}{i} [URL="{esc(link(kind, i))}" target="_top"]' for p, kind, i in targets if link(kind, i)]
+    if start is not None:
+        extra.append(f'\t{start[0][0]}{int(start[1])} [penwidth=3 color="#1f4e99"]')
+    svg = graphviz.Source(source + "\n".join(extra) + "\n}\n").pipe(format="svg").decode()
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)  # graphviz comments hold node names
+    return svg
+
+
+def too_big(size: int, limit: int) -> str:
+    return (f'<p class="notice" id="too-big">{size:,} nodes are too many to draw (at most {limit:,}): '
+            "choose fewer hops or one direction.</p>")
+
+
+def legend() -> str:
+    states = "".join(f'<span class="key"><span class="box" style="background:{c}"></span>{esc(s)}</span>'
+                     for s, c in STATE_COLORS.items())
+    return (f'<div class="legend"><span class="key"><span class="note"></span>artifact (note: type #id, name, version)</span>'
+            f'<span class="key">execution (rounded box, filled by state):</span>{states}</div>')
+
+
+def collapsed_note(groups, expand_href: str) -> str:
+    """What was drawn as one node, with a link that draws every run."""
+    if not groups:
+        return ""
+    from ..output import count
+
+    drawn = ", ".join(f"{count(len(g.ids), g.type + ' run')} ({g.state})" for g in groups)
+    return (f'<p class="notice" id="collapsed">Drawn as one node each, being alike: {esc(drawn)}. '
+            f'<a href="{esc(expand_href)}" id="expand">Draw every run</a></p>')
+
+
+def lineage_view(page: LineagePage, svg: str, note: str = "") -> str:
+    kind = page.kind
+    n = page.node
+    form = (f'<form class="filters" method="get" action="/lineage/{kind}/{n.id}">'
+            + "".join(f'<label><input type="radio" name="direction" value="{d}"{" checked" if d == page.direction else ""}> {d}</label>'
+                      for d in ("upstream", "downstream", "both"))
+            + f'<label>hops <input name="hops" type="number" min="0" max="50" value="{"" if page.hops is None else page.hops}" size="3"></label>'
+            '<button type="submit">Show</button></form>')
+    from ..output import count
+
+    counts = f"{count(len(page.graph.artifacts), 'artifact')}, {count(len(page.graph.executions), 'execution')}"
+    body = (f'<p class="actions">{node_link(n)} · {esc(page.direction)}, '
+            f'{"all hops" if page.hops is None else count(page.hops, "hop")}: {counts}. '
+            'Drag to pan, scroll to zoom, click a node to open it.</p>'
+            + form + note + legend() + f'<div id="graph" class="graph">{svg}</div>')
+    return layout(f"Lineage of {n.type} #{n.id}", body)
+
+
+# -- Compare and States ------------------------------------------------------------------------
+
+
+def compare_view(c: Comparison) -> str:
+    rows = [f'<tr class="differs"><td>{esc(section)}</td><td><code>{esc(key)}</code></td>'
+            f"<td>{esc(x)}</td><td>{esc(y)}</td></tr>" for section, key, x, y in c.rows]
+    head = (f"<tr><th>section</th><th>what</th><th>{node_link(c.a)}</th><th>{node_link(c.b)}</th></tr>")
+    made = ""
+    if c.kind == "artifact":
+        made = " · ".join(f"{side} made by " + (f'<a href="/node/execution/{run}">execution {run}</a>'
+                                                 if run else "no recorded run")
+                          for side, run in zip(("A", "B"), c.runs))
+        made = f"<p>{made}</p>"
+    table = (f'<table class="compare"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+             if rows else "")
+    body = f'<p class="actions">{esc(c.verdict)}</p>{made}{table}'
+    return layout(f"Compare {c.a.type} #{c.a.id} and {c.b.type} #{c.b.id}", body)
+
+
+def states_view(page: StatesPage, svg: str) -> str:
+    options = [("", "the whole store")] + [(str(i), f"{name} ({ctype})") for i, ctype, name in page.contexts]
+    current = str(page.context[0]) if page.context else ""
+    form = ('<form class="filters" method="get" action="/states">'
+            f"<label>count {_select('context', current, options)}</label>"
+            '<button type="submit">Show</button></form>')
+    rows = [(_state(s), esc(n)) for s, n in page.counts.items()]
+    table = _table(("state", "executions"), rows, "counts") if rows else '<p class="none">no executions</p>'
+    where = f"{page.context[2]} ({page.context[1]})" if page.context else "the whole store"
+    return layout("Executions by state", form + f'<p class="actions">{esc(where)}</p>'
+                  + f'<div class="side"><div class="chart">{svg}</div>{table}</div>', active="States")

@@ -1,0 +1,127 @@
+"""What the explorer's pages gather (mlmd_exercise.web.pages), without a server or a browser."""
+
+from __future__ import annotations
+
+import pytest
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+import mlmd_exercise as mx
+from mlmd_exercise.web import pages, runs
+
+from conftest import write
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"state": "done"}, "unknown state 'done'"),
+    ({"page": "0"}, "page must be a positive whole number, not '0'"),
+    ({"page": "two"}, "page must be a positive whole number, not 'two'"),
+    ({"per": "501"}, "per must be at most 500, not '501'"),
+    ({"sort": "colour"}, "cannot sort by 'colour'"),
+    ({"since": "soon"}, "cannot read time 'soon'"),
+    ({"until": "2026-13-40"}, "cannot read time '2026-13-40'"),
+    ({"q": "a\nb"}, "holds control characters"),
+    ({"context": "-3"}, "context must be a positive whole number, not '-3'"),
+    ({"colour": "red"}, "unknown query parameter 'colour'"),
+])
+def test_bad_runs_parameters_are_named(params, message):
+    with pytest.raises(pages.BadParameter, match=message.replace("(", r"\(").replace(")", r"\)")):
+        runs.RunsQuery.parse(params)
+
+
+def test_a_query_gives_back_only_what_differs_from_the_defaults():
+    query = runs.RunsQuery.parse({"state": "complete", "sort": "-start", "page": "1", "q": " x "})
+    assert query.state == "COMPLETE" and query.q == "x"
+    assert query.params() == {"state": "COMPLETE", "q": "x"}
+    assert query.params(page=2, sort="id") == {"state": "COMPLETE", "q": "x", "page": "2", "sort": "id"}
+
+
+def test_params_metrics_and_environment_are_apart(tracker, tmp_path):
+    data = tracker.dataset(write(tmp_path / "d.csv", "a\n1\n"))
+    with tracker.execution("Trainer", inputs={"examples": data}, params={"C": 0.5, "solver": "lbfgs"}) as run:
+        run.log_metrics({"accuracy": 0.9})
+        run.log_model(write(tmp_path / "m.bin", "m"), name="M")
+    page = pages.node_page(tracker.store, "execution", run.id)
+    assert page.params == {"C": 0.5, "solver": "lbfgs"}
+    assert page.metrics == {"accuracy": 0.9}
+    assert {"host", "pid", "pid_start", "env.python", "env.command"} <= set(page.environment)
+    assert [(k, role, n.type) for k, role, n in page.events] == [
+        ("INPUT", "examples", "DataSet"), ("OUTPUT", "model", "SavedModel")]
+    assert [c[:2] for c in page.contexts] == [("Experiment", "default")]
+
+
+def test_a_file_is_checked_against_its_fingerprint(tracker, tmp_path):
+    path = write(tmp_path / "d.csv", "a\n1\n")
+    data = tracker.log_dataset(path)
+    assert pages.node_page(tracker.store, "artifact", data.id).file_check == "matches its fingerprint"
+    path.write_text("a\n2\n")
+    assert pages.node_page(tracker.store, "artifact", data.id).file_check == "modified since it was recorded"
+    path.unlink()
+    assert pages.node_page(tracker.store, "artifact", data.id).file_check == "missing: the file is gone"
+
+
+def test_a_node_in_no_context_has_a_page(db):
+    store = mx.open_store(db, create=True)
+    """Other programs write nodes without contexts; MLMD raises NotFoundError for their contexts."""
+    type_id = store.mlmd.put_artifact_type(pb.ArtifactType(name="Foreign"))
+    [artifact_id] = store.mlmd.put_artifacts([pb.Artifact(type_id=type_id, uri="s3://b/x")])
+    page = pages.node_page(store, "artifact", artifact_id)
+    assert page.contexts == () and page.events == () and page.file_check == ""
+
+
+def test_two_runs_compared(tracker, tmp_path):
+    ids = []
+    for c, text in ((1.0, "a\n1\n"), (2.0, "a\n2\n")):
+        data = tracker.dataset(write(tmp_path / "d.csv", text))
+        with tracker.execution("Trainer", inputs={"examples": data}, params={"C": c}) as run:
+            run.log_metrics({"acc": 0.5})
+        ids.append(run.id)
+    comparison = pages.compare(tracker.store, "execution", *ids)
+    differs = {(section, key) for section, key, a, b in comparison.rows}
+    assert differs == {("params", "C"), ("inputs", "examples")}  # only what differs, as diff says
+    assert comparison.differences == 2 and comparison.verdict == "2 differences"
+
+
+def test_runs_sorted_in_memory_put_missing_values_last(tracker, tmp_path):
+    for c in (None, 3, 1):
+        with tracker.execution("Trainer", params={} if c is None else {"C": c}):
+            pass
+    for sort, expected in (("param:C", [3, 2, 1]), ("-param:C", [2, 3, 1])):
+        page = runs.runs_page(tracker.store, runs.RunsQuery(sort=sort))
+        assert [r.execution.id for r in page.rows] == expected, sort
+    assert page.total == 3 and page.param_columns == ("C",)
+
+
+def test_runs_page_beyond_the_sort_limit_says_so(tracker, monkeypatch):
+    monkeypatch.setattr(runs, "SORT_LIMIT", 2)
+    for _ in range(3):
+        with tracker.execution("Trainer", params={"C": 1}):
+            pass
+    page = runs.runs_page(tracker.store, runs.RunsQuery(sort="type"))
+    assert "at most 2 runs" in page.notice and page.query.sort == "-start"
+    assert [r.execution.id for r in page.rows] == [3, 2, 1]
+
+
+def test_unknown_filters_are_named(tracker):
+    with pytest.raises(mx.NotFoundError, match="no execution type named 'Nope'"):
+        runs.runs_page(tracker.store, runs.RunsQuery(type="Nope"))
+    with pytest.raises(mx.NotFoundError, match="no context with id 9"):
+        runs.runs_page(tracker.store, runs.RunsQuery(context=9))
+    with pytest.raises(pages.BadParameter, match="unknown direction 'up'"):
+        pages.lineage_page(tracker.store, "artifact", 1, "up")
+
+
+def test_a_lineage_too_big_to_draw_says_so(tracker, tmp_path, monkeypatch):
+    from mlmd_exercise.web import server
+
+    data = tracker.dataset(write(tmp_path / "d.csv", "a\n1\n"))
+    for _ in range(3):
+        with tracker.execution("Trainer", inputs={"examples": data}):
+            pass
+    monkeypatch.setattr(server, "MAX_DRAWN", 3)
+    import io
+
+    app = server.make_app(tracker.store)
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/lineage/artifact/1", "QUERY_STRING": "",
+               "SERVER_NAME": "t", "SERVER_PORT": "0", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO()}
+    body = b"".join(app(environ, lambda *a: None)).decode()
+    assert "4 nodes are too many to draw (at most 3)" in body and "<svg" not in body
