@@ -16,6 +16,7 @@ from .store import Store
 __all__ = ["Problem", "Unchecked", "VerifyReport", "verify"]
 
 _OURS = re.compile(r"sha256:[0-9a-f]{64}")  # the fingerprints this package writes
+OLDER = "an older version: a newer one at its URI replaced it"
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,8 @@ def verify(store: Store) -> VerifyReport:
     Returns:
         How many artifacts were checked, those whose file is gone or whose content
         no longer matches its fingerprint, and those it could not check and why: a
-        URI that is not a local file, no fingerprint, or another program's
-        fingerprint (an `md5:...`, say). Older versions are neither.
+        URI that is not a local file, no fingerprint, another program's
+        fingerprint (an `md5:...`, say), or an older version at its URI.
     """
     versions: Dict[Tuple[int, str], list] = {}
     unchecked: List[Unchecked] = []
@@ -78,6 +79,9 @@ def verify(store: Store) -> VerifyReport:
         else:
             versions.setdefault((artifact.type_id, artifact.uri), []).append(artifact)
     newest = [schema.newest(same) for same in versions.values()]
+    kept = {a.id for a in newest}
+    unchecked += [Unchecked(schema.artifact_record(a), OLDER) for same in versions.values()
+                  for a in same if a.id not in kept]
     problems: List[Problem] = []
     for artifact in sorted(newest, key=lambda a: a.id):
         path = Path(unquote(urlparse(artifact.uri).path))

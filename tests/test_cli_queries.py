@@ -242,3 +242,19 @@ def test_global_options_go_on_either_side_of_the_command(run_cli, demo_dir, args
     result = run_cli(*args, "--db", demo_dir / "metadata.db")
     assert result.code == 2
     assert result.err.startswith("mlmd-exercise: error: no execution with id 99 in ")
+
+
+def test_verify_says_how_many_it_did_not_check_and_why(run_cli, db, tmp_path):
+    for _ in range(2):  # the second run's model is the newer version at the same URI
+        workflow.run_demo(mx.open_store(db, create=True), tmp_path)
+    jsonl = tmp_path / "runs.jsonl"
+    jsonl.write_text('{"inputs": {"examples": {"uri": "s3://bucket/train.csv"}}}\n')
+    assert run_cli("import", jsonl, "--db", db).code == 0
+    result = run_cli("verify", "--db", db)
+    assert result.code == 0
+    assert result.out.splitlines() == [
+        "not checked: 1 artifact (an older version: a newer one at its URI replaced it): 2",
+        "not checked: 1 artifact (not a local file): 4",
+        "checked 2 artifacts: all match"]
+    data = _json(run_cli("verify", "--json", "--db", db))
+    assert data["checked"] == 2 and sorted(u["artifact"]["id"] for u in data["unchecked"]) == [2, 4]
