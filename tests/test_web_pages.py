@@ -125,3 +125,15 @@ def test_a_lineage_too_big_to_draw_says_so(tracker, tmp_path, monkeypatch):
                "SERVER_NAME": "t", "SERVER_PORT": "0", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO()}
     body = b"".join(app(environ, lambda *a: None)).decode()
     assert "4 nodes are too many to draw (at most 3)" in body and "<svg" not in body
+
+
+def test_runs_are_newest_first_by_their_original_start_where_imported(tracker):
+    from mlmd_exercise.bulk import RunSpec, record_runs
+
+    tracker.execution("Trainer", name="today").finish()
+    record_runs(tracker, [RunSpec(name="2021", started_ms=1614592800000),
+                          RunSpec(name="2023", started_ms=1682942400000)])
+    page = runs.runs_page(tracker.store, runs.RunsQuery())
+    assert [r.execution.name for r in page.rows] == ["today", "2023", "2021"]
+    oldest = runs.runs_page(tracker.store, runs.RunsQuery(sort="start"))
+    assert [r.execution.name for r in oldest.rows] == ["2021", "2023", "today"]

@@ -20,7 +20,7 @@ from .. import schema
 from ..browse import parse_since
 from ..errors import MlmdExerciseError, NotFoundError
 from ..lineage import edges_of
-from ..records import ENDED_MS, ArtifactRecord, ExecutionRecord
+from ..records import ENDED_MS, STARTED_MS, ArtifactRecord, ExecutionRecord
 from ..schema import ExecutionState
 from ..store import Store
 from .pages import BadParameter, contexts_of_node, parse_id, split_properties
@@ -234,6 +234,12 @@ def _sort_key(row: RunRow, column: str):
             "experiment": [c[1] for c in row.contexts]}[name]
 
 
+def _has_original_times(store: Store) -> bool:
+    """Whether any execution was imported with its original start time (one indexed query)."""
+    options = ListOptions(limit=1, filter_query=f"custom_properties.{STARTED_MS}.double_value >= {-(2 ** 62)}")
+    return bool(store.mlmd.get_executions(list_options=options))
+
+
 def runs_page(store: Store, query: RunsQuery) -> RunsPage:
     """One page of executions: filtered, sorted and paged by the store where MLMD can
     (by start time or id), else by loading up to SORT_LIMIT matching runs.
@@ -251,7 +257,9 @@ def runs_page(store: Store, query: RunsQuery) -> RunsPage:
         keys = sorted({k for e in sample for k, v in e.custom_properties.items()
                        if v.WhichOneof("value") == "string_value"})
     filters = _filters(store, query, keys)
-    native = query.sort.lstrip("-") in ("id", "start")
+    # MLMD orders by its own create time: by start time only where no run has an original one.
+    native = query.sort.lstrip("-") == "id" or (query.sort.lstrip("-") == "start"
+                                                 and not _has_original_times(store))
     notice, total = "", None
     first = (query.page - 1) * query.per
     if native:
