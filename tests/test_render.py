@@ -84,7 +84,7 @@ def test_states_chart_is_a_png_with_one_bar_per_state(tmp_path):
     data = out.read_bytes()
     assert data.startswith(PNG_MAGIC)
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    assert (width, height) == (600, 400)
+    assert (width, height) == (1200, 800)  # 6 x 4 inches at twice a screen's resolution
 
 
 def test_states_chart_svg_has_title_axes_and_bars(tmp_path):
