@@ -139,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
                  description="Make the demo dataset (data/train_dataset.csv), train a scikit-learn "
                  "LogisticRegression on it (models/trained_model.joblib), record the dataset, the "
                  "Trainer execution, the model and their events in the store, print the lineage "
-                 "and save a chart of executions by state. Unchanged files are not recorded twice.")
+                 "and save a chart of executions by state. An unchanged dataset is not recorded "
+                 "twice; each run's model is its own.")
     p.add_argument("--workdir", default=".", metavar="DIR",
                    help="where data/, models/ and the store go, created if missing "
                    "(default: current directory)")
