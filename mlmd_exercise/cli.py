@@ -266,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "check", cmd_check, json=True,
                  help="check the store's consistency (after a crash, say)",
                  description="Check that every artifact is joined by an event to the run that made or "
-                 "used it, and that no type name is registered twice. Exits 1 if anything is wrong.")
+                 "used it, that no artifact is the output of more than one run, and that no type "
+                 "name is registered twice. Exits 1 if anything is wrong.")
 
     p = _command(sub, "verify", cmd_verify, json=True,
                  help="check recorded files against their content fingerprints",
