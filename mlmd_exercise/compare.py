@@ -18,7 +18,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 from . import environment, schema
 from .content import FINGERPRINT
 from .errors import MlmdExerciseError
-from .records import CREATED_MS, ENDED_MS, STARTED_MS, ArtifactRecord, ExecutionRecord, PropertyValue
+from .records import CREATED_MS, ENDED_MS, METRIC_NAMES, STARTED_MS, ArtifactRecord, ExecutionRecord, PropertyValue
 from .store import Store
 
 __all__ = [
@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 # How a run ended, not what it was given: neither params nor metrics.
-STATUS_KEYS = ("state", "error_type", "error_message", "abandoned", STARTED_MS, ENDED_MS)
+STATUS_KEYS = ("state", "error_type", "error_message", "abandoned", STARTED_MS, ENDED_MS, METRIC_NAMES)
 # Output types whose properties are the run's metrics (beside their bookkeeping).
 METRIC_TYPES = (schema.SAVED_MODEL.name, schema.METRICS.name)
 # Properties of an artifact that describe the file, not how good it is.
@@ -70,6 +70,8 @@ def summarize_run(execution: ExecutionRecord, outputs: Sequence[Tuple[str, Artif
     for _, artifact in sorted(outputs, key=lambda pair: pair[1].id):
         for key, value in artifact_metrics(artifact).items():
             metrics.setdefault(key, value)
+    named = execution.properties.get(METRIC_NAMES)  # what the run logged as metrics, if it says
+    logged = set(named.split(",")) if isinstance(named, str) else set()
     params: Dict[str, PropertyValue] = {}
     env: Dict[str, PropertyValue] = {}
     status: Dict[str, PropertyValue] = {}
@@ -78,7 +80,7 @@ def summarize_run(execution: ExecutionRecord, outputs: Sequence[Tuple[str, Artif
             env[key] = value
         elif key in STATUS_KEYS:
             status[key] = value
-        elif key in metrics:
+        elif key in metrics or key in logged:
             metrics[key] = value  # the run's own value (its outputs hold a copy)
         else:
             params[key] = value

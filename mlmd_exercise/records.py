@@ -17,6 +17,7 @@ __all__ = [
     "STARTED_MS",
     "ENDED_MS",
     "CREATED_MS",
+    "METRIC_NAMES",
     "DIRECTIONS",
     "INPUT_EVENTS",
     "OUTPUT_EVENTS",
@@ -32,6 +33,9 @@ PropertyValue = Union[str, int, float, bool, Dict[str, Any], List[Any]]
 # Custom properties that hold a node's original times, in ms since the epoch, where it was
 # imported from elsewhere (MLMD sets its own create time when a node is written).
 STARTED_MS, ENDED_MS, CREATED_MS = "started_ms", "ended_ms", "created_ms"
+# The custom property naming the metrics a run logged (comma-separated), so that readers tell
+# its metrics from its params even when it outputs no model or Metrics artifact.
+METRIC_NAMES = "metric_names"
 
 
 def _original(properties: Mapping[str, PropertyValue], key: str, recorded: int) -> int:

@@ -39,7 +39,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 from . import environment, schema
 from .content import FINGERPRINT, fingerprint
 from .errors import MlmdExerciseError, NotFoundError
-from .records import ArtifactRecord, ExecutionRecord, PropertyValue
+from .records import METRIC_NAMES, ArtifactRecord, ExecutionRecord, PropertyValue
 from .schema import ExecutionState, Kind, TypeSpec
 from .store import Store, open_store
 
@@ -57,7 +57,7 @@ _ATTEMPTS = 3
 # Output types that carry a copy of their run's metrics.
 _METRIC_CARRIERS = (schema.SAVED_MODEL.name, schema.METRICS.name)
 # Properties of a run or its outputs that a metric of the same name would overwrite.
-_RESERVED = frozenset({"version", FINGERPRINT, "name", "state"})
+_RESERVED = frozenset({"version", FINGERPRINT, "name", "state", METRIC_NAMES})
 
 
 def file_uri(path: PathLike) -> str:
@@ -422,6 +422,8 @@ class Run:
             outputs = [(role, tracker._output(p)) for role, p in pending]
             carriers = [(a, p.type) for (_, a), (_, p) in zip(outputs, pending)
                         if a.type in _METRIC_CARRIERS]
+            if self._metrics:  # which of its properties are metrics, for readers
+                schema.set_value(execution.custom_properties, METRIC_NAMES, ",".join(sorted(self._metrics)))
             for key, value in self._metrics.items():
                 schema.set_value(execution.custom_properties, key, value)
                 for artifact, artifact_spec in carriers:  # Metrics declares "accuracy"

@@ -52,6 +52,22 @@ def test_metrics_on_a_metrics_output_are_the_runs(tracker, tmp_path):
     assert summary.metrics == {"accuracy": 0.75, "n_examples": 40} and summary.params == {}
 
 
+def test_metrics_of_a_run_with_no_model_or_metrics_output_are_still_metrics(tracker, run_cli, db):
+    """An Evaluator that logs metrics and writes no file: its execution names them."""
+    for accuracy in (0.7, 0.9):
+        with tracker.execution("Evaluator", params={"threshold": 0.5}) as run:
+            run.log_metrics({"accuracy": accuracy, "n": 10})
+    [summary] = compare.summarize_runs(tracker.store, [run.execution()])
+    assert summary.metrics == {"accuracy": 0.9, "n": 10} and summary.params == {"threshold": 0.5}
+    assert summary.status["metric_names"] == "accuracy,n"
+    assert run.execution().properties["metric_names"] == "accuracy,n"
+    diff = run_cli("diff", "1", "2", "--db", db).out.splitlines()
+    # The same params and inputs, another metric: said in one line, as for other outputs.
+    assert diff[2] == "same inputs and params, different outputs: not deterministic (same code and environment too)"
+    assert diff[4].split() == ["params", "same"] and diff[5].split() == ["metrics"]
+    assert diff[6].split() == ["accuracy", "0.7", "0.9"]
+
+
 def test_ls_executions_shows_params_and_metrics_as_columns(run_cli, runs, db):
     result = run_cli("ls", "executions", "--db", db)
     lines = result.out.splitlines()
