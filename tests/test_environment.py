@@ -189,7 +189,7 @@ def test_show_prints_the_environment_apart_from_params(run_cli, repo, tmp_path):
     train(repo, store, "0.80")
     lines = run_cli("show", "execution", "1", "--db", store).out.splitlines()
     props = lines[lines.index("  properties") + 1:lines.index("  recorded with")]
-    assert [line.split()[0] for line in props] == ["C", "state", "val_accuracy"]
+    assert [line.split()[0] for line in props] == ["C", "metric_names", "state", "val_accuracy"]
     block = lines[lines.index("  recorded with") + 1:lines.index("  events")]
     named = [line.split()[0] for line in block if not line.startswith("      ")]
     assert named[:4] == ["git_commit", "command", "cwd", "python"]
