@@ -156,10 +156,11 @@ def cmd_states(args: argparse.Namespace) -> int:
         _print_json(counts)
     else:
         gone = 0
-        if counts.get("RUNNING"):  # only then is MLMD needed, to look at those runs
-            from .recovery import stale_runs
+        if counts.get("RUNNING"):  # only then are those runs' processes looked at
+            from .recovery import interrupted_ids
 
-            gone = len(stale_runs(_reader(args)))
+            # By address too: one SQL query where safe, else MLMD's API.
+            gone = len(interrupted_ids(_reader(args) if args.upgrade_schema else args.db))
         rows = [(state, str(n)) for state, n in counts.items()]
         lines = out.table(rows, indent="") or ["no executions"]
         if gone:
@@ -395,7 +396,8 @@ def _import_exercise(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .recovery import check_store
 
-    problems = check_store(_reader(args))
+    # By address: on SQLite the check is then plain SQL, with no MLMD store open on the file.
+    problems = check_store(_reader(args) if args.upgrade_schema else args.db)
     if args.json:
         _print_json({"problems": problems})
     else:
