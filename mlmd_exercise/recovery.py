@@ -67,6 +67,19 @@ _IDENTITIES = (
     f"WHERE name = '{process.HOST}' AND string_value = ?)")
 
 
+def _pick(name: str) -> str:
+    # SQLite's COALESCE keeps each value's own type (int, float, text): one row per execution.
+    return (f"(SELECT COALESCE(int_value, double_value, string_value, bool_value) FROM executionproperty "
+            f"WHERE execution_id = e.id AND name = '{name}' ORDER BY is_custom_property LIMIT 1)")
+
+
+# The same on SQLite, one row per execution: (id, host, pid, pid_start).
+_IDENTITIES_SQLITE = (
+    f"SELECT id, host, pid, start FROM (SELECT e.id, {_pick(process.HOST)} AS host, {_pick(process.PID)} AS pid, "
+    f"{_pick(process.PID_START)} AS start FROM execution e WHERE e.last_known_state = {_RUNNING}) "
+    "WHERE host = ?")
+
+
 def _value(int_value, double_value, string_value, bool_value) -> object:
     """A property row's value as schema.get_value gives it (bool: SQLite says 0 or 1)."""
     for value in (int_value, double_value, string_value):
@@ -75,20 +88,34 @@ def _value(int_value, double_value, string_value, bool_value) -> object:
     return None if bool_value is None else bool(bool_value)
 
 
-def _gone_ids(rows) -> List[int]:
-    identities: Dict[int, Dict[str, Tuple[bool, object]]] = {}
+def _identities(rows) -> List[Tuple[int, object, object, object]]:
+    """_IDENTITIES' rows as _IDENTITIES_SQLITE's: (id, host, pid, pid_start)."""
+    found: Dict[int, Dict[str, Tuple[bool, object]]] = {}
     for execution_id, name, custom, *value in rows:
-        props = identities.setdefault(execution_id, {})
+        props = found.setdefault(execution_id, {})
         if name not in props or props[name][0]:  # declared wins over custom
             props[name] = (bool(custom), _value(*value))
-    start_times: Dict[int, Optional[int]] = {}  # each distinct pid is looked up once
-    return sorted(i for i, props in identities.items()
-                  if process.is_gone({k: v for k, (_, v) in props.items() if v is not None}, start_times))
+    return [(i, *(props.get(k, (False, None))[1] for k in (process.HOST, process.PID, process.PID_START)))
+            for i, props in found.items()]
 
 
-def _by_sql(store: Union[Store, str, os.PathLike, None], query: Callable[[Callable[..., list]], T]
+def _gone_ids(identities) -> List[int]:
+    """Ids of the executions whose process is gone, from (id, host, pid, pid_start) rows."""
+    by_process: Dict[Tuple[object, ...], List[int]] = {}
+    for execution_id, *ident in identities:  # each distinct process is judged once
+        by_process.setdefault(tuple((type(v), v) for v in ident), []).append(execution_id)
+    gone: List[int] = []
+    for ident, ids in by_process.items():
+        values = dict(zip((process.HOST, process.PID, process.PID_START), (v for _, v in ident)))
+        if process.is_gone({k: v for k, v in values.items() if v is not None}):
+            gone += ids
+    return sorted(gone)
+
+
+def _by_sql(store: Union[Store, str, os.PathLike, None], query: Callable[[Callable[..., list], bool], T]
             ) -> Tuple[Optional[T], Optional[Store]]:
-    """(what `query(run)` returns, None) where plain SQL is safe, else (None, an open store).
+    """(what `query(run, on_sqlite)` returns, None) where plain SQL is safe, else (None, an
+    open store).
 
     Safe: an SQLite store given by its address with no MLMD store open on the file in
     this process (read_sqlite checks), or PostgreSQL through the store's own SQL
@@ -98,7 +125,8 @@ def _by_sql(store: Union[Store, str, os.PathLike, None], query: Callable[[Callab
     if not isinstance(store, Store):
         loc = parse_location(default_location() if store is None else store)
         if loc.is_sqlite:
-            found = read_sqlite(loc, lambda con: [query(lambda sql, *values: con.execute(sql, values).fetchall())])
+            found = read_sqlite(loc, lambda con: [query(lambda sql, *values: con.execute(sql, values).fetchall(),
+                                                        True)])
             if found is not None:
                 return found[0], None
         store = open_store(loc)
@@ -109,7 +137,7 @@ def _by_sql(store: Union[Store, str, os.PathLike, None], query: Callable[[Callab
             named = first + "".join(f":v{i}{part}" for i, part in enumerate(rest))
             return sql(named, **{f"v{i}": v for i, v in enumerate(values)})
 
-        return query(run), None
+        return query(run, False), None
     return None, store
 
 
@@ -125,10 +153,14 @@ def interrupted_ids(store: Union[Store, str, os.PathLike, None]) -> List[int]:
     Args:
         store: an open store, or a store address (None: the default store).
     """
-    rows, opened = _by_sql(store, lambda run: run(_IDENTITIES, socket.gethostname()))
+    def query(run: Callable[..., list], on_sqlite: bool) -> list:
+        host = socket.gethostname()
+        return run(_IDENTITIES_SQLITE, host) if on_sqlite else _identities(run(_IDENTITIES, host))
+
+    identities, opened = _by_sql(store, query)
     if opened is not None:
         return [r.id for r in stale_runs(opened)]
-    return _gone_ids(rows)
+    return _gone_ids(identities)
 
 
 def abandon(store: Store, runs: Sequence[ExecutionRecord],
@@ -232,7 +264,7 @@ def check_store(store: Union[Store, str, os.PathLike, None]) -> List[str]:
     Args:
         store: an open store, or a store address (None: the default store).
     """
-    problems, opened = _by_sql(store, _sql_problems)
+    problems, opened = _by_sql(store, lambda run, on_sqlite: _sql_problems(run))
     if opened is not None:
         return _api_problems(opened)
     assert problems is not None
