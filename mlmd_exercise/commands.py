@@ -411,11 +411,11 @@ def _json_lines(value, indent: str) -> str:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .verify import verify_pages
+    from .verify import verify_ids, verify_pages
 
-    # A page at a time: the unchecked are printed (or counted) as they are read.
-    checked, problems, unchecked = verify_pages(_reader(args))
+    # A page at a time: the JSON's unchecked are printed as they are read; the text needs their ids only.
     if args.json:
+        checked, problems, unchecked = verify_pages(_reader(args))
         # What _print_json prints for {"checked", "problems", "unchecked"}, the last streamed.
         head = json.dumps({"checked": checked, "problems": [
             {"problem": p.kind, "artifact": out.record_json(p.artifact)} for p in problems]},
@@ -428,12 +428,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
             separator = ",\n"
         print("]\n}" if separator == "\n" else "\n  ]\n}")
     else:
+        checked, problems, by_reason = verify_ids(_reader(args))
         for p in problems:
             print(f"{p.kind:8}  {out.artifact_cells(p.artifact)[0]} ({out.artifact_cells(p.artifact)[1]})  "
                   f"{p.artifact.uri}")
-        by_reason: dict = {}
-        for u in unchecked:
-            by_reason.setdefault(u.reason, []).append(u.artifact.id)
         for reason, ids in sorted(by_reason.items()):
             print(f"not checked: {out.count(len(ids), 'artifact')} ({reason}): {out.id_ranges(ids)}")
         print(f"checked {out.count(checked, 'artifact')}: "

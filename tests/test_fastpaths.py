@@ -531,12 +531,17 @@ def test_verify_a_page_at_a_time_equals_the_whole_store_at_once(run_cli, db, tmp
     gc.collect()
     expected = _verify_whole_store(mx.open_store(db).mlmd)
     assert expected["checked"] >= 4 and len(expected["problems"]) >= 2 and expected["unchecked"]
-    from mlmd_exercise.verify import verify, verify_pages
+    from mlmd_exercise.verify import verify, verify_ids, verify_pages
 
     store = mx.open_store(db)
     report = verify(store)
     checked, problems, unchecked = verify_pages(store, page_size=2)
     assert (report.checked, report.problems, report.unchecked) == (checked, tuple(problems), tuple(unchecked))
+    by_reason = {}
+    for u in report.unchecked:
+        by_reason.setdefault(u.reason, []).append(u.artifact.id)
+    assert verify_ids(store, page_size=2) == (report.checked, list(report.problems), by_reason)
+    assert len(by_reason) == 2  # no fingerprint; older versions
     assert (report.checked, [(p.kind, p.artifact.id) for p in report.problems],
             [(u.reason, u.artifact.id) for u in report.unchecked]) == (
         expected["checked"], [(p["problem"], p["artifact"]["id"]) for p in expected["problems"]],
