@@ -240,10 +240,11 @@ def states(path: str, reps: int) -> dict:
     return {**summary(times), **result}
 
 
-def command_peak(*command) -> dict:
-    """One CLI command's wall time and peak memory (max RSS), in a child process."""
+def command_peak(name: str, path: str) -> dict:
+    """`mlmd-exercise NAME --db PATH`: its wall time and peak memory (max RSS), in a child process."""
     import resource
 
+    command = [name, "--db", path]
     start = time.perf_counter()
     proc = subprocess.run([CLI, *command], capture_output=True, text=True)
     elapsed = time.perf_counter() - start
@@ -465,7 +466,7 @@ def main() -> int:
     rows.append((f"states: counts + interrupted, {sizes[-1]:,} runs, 5% RUNNING (command)", "",
                  fmt(command, "s"), "", "", ""))
     for name, target_s in (("check", 2), ("verify", None)):
-        peak = child("peak", name, "--db", biggest)
+        peak = child("peak", name, biggest)
         rows.append((f"{name}, {sizes[-1]:,} runs: time, peak memory", "",
                      f"{peak['seconds']:.2f} s, {peak['peak_mb']:,.0f} MB", "",
                      "<= 200 MB" + (f", <= {target_s} s" if target_s else ""),

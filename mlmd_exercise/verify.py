@@ -78,7 +78,8 @@ def _survey(store: Store, page_size: int, unchecked: Optional[Dict[str, List[int
                 continue
             checkable.append(artifact.id)
             key = (artifact.type_id, artifact.uri)
-            found = (schema.version_of(artifact), artifact.id, artifact.custom_properties[FINGERPRINT].string_value)
+            digest = artifact.custom_properties[FINGERPRINT].string_value
+            found = (schema.version_of(artifact), artifact.id, digest)
             if key not in newest or found[:2] > newest[key][:2]:
                 newest[key] = found
         last = page[-1].id

@@ -440,7 +440,8 @@ def _damaged_store(db: str, tmp_path) -> None:
         tracker.log_dataset(write(tmp_path / f"lonely{i}.csv", str(i)))
     shared = []
     for i in range(2):
-        with tracker.execution(inputs={"examples": tracker.dataset(write(tmp_path / f"in{i}.csv", str(i)))}) as run:
+        data = tracker.dataset(write(tmp_path / f"in{i}.csv", str(i)))
+        with tracker.execution(inputs={"examples": data}) as run:
             run.log_model(write(tmp_path / f"m{i}.joblib", str(i)), name="LR")
         second = tracker.execution(inputs={"examples": run.outputs["model"]})
         second.finish()
