@@ -106,14 +106,44 @@ def chain_runs(n: int, offset: int = 0):
         previous = model
 
 
+RUNNING_EVERY = 20  # the 5%-RUNNING store: every 20th run was killed mid-run
+
+
+def gone_pids(n: int = 50) -> list:
+    """Pids of processes that have exited: what killed writers leave behind."""
+    pids = []
+    for _ in range(n):
+        proc = subprocess.Popen(["true"])
+        proc.wait()
+        pids.append(proc.pid)
+    return pids
+
+
+def running_runs(n: int):
+    """chain_runs, but every RUNNING_EVERY-th run is RUNNING, recorded by a process that is
+    gone (with its input, without its output), as process.identity() names it."""
+    import socket
+
+    from mlmd_exercise import process
+    from mlmd_exercise.bulk import RunSpec
+
+    host, pids = socket.gethostname(), gone_pids()
+    for i, run in enumerate(chain_runs(n)):
+        if i % RUNNING_EVERY == RUNNING_EVERY - 1:
+            ident = {process.HOST: host, process.PID: pids[i % len(pids)], process.PID_START: 1}
+            run = RunSpec(inputs=run.inputs, state="RUNNING", params={**run.params, **ident})
+        yield run
+
+
 def bulk(kind: str, path: str, runs: int) -> dict:
     sys.path.insert(0, str(HERE))
     start = time.perf_counter()
-    if kind == "ours":
+    if kind in ("ours", "ours-running"):
         import mlmd_exercise as mx
         from mlmd_exercise.bulk import record_runs
 
-        record_runs(mx.Tracker(path, experiment="bench"), chain_runs(runs))
+        record_runs(mx.Tracker(path, experiment="bench"),
+                    chain_runs(runs) if kind == "ours" else running_runs(runs))
     else:
         from reference import RawMlmd
 
@@ -194,6 +224,36 @@ def counts(kind: str, path: str, reps: int) -> dict:
     return {**summary(times), "counts": result}
 
 
+def states(path: str, reps: int) -> dict:
+    """What `states` calls, by address as it does: counts, then the interrupted among RUNNING."""
+    import mlmd_exercise as mx
+    from mlmd_exercise.recovery import interrupted_ids
+
+    times, result = [], None
+    for i in range(reps + 1):
+        start = time.perf_counter()
+        found = mx.count_by_state(path)
+        gone = len(interrupted_ids(path)) if found.get("RUNNING") else 0
+        if i:  # the first is the warm-up
+            times.append((time.perf_counter() - start) * 1000)
+        result = {"counts": found, "interrupted": gone}
+    return {**summary(times), **result}
+
+
+def command_peak(name: str, path: str) -> dict:
+    """`mlmd-exercise NAME --db PATH`: its wall time and peak memory (max RSS), in a child process."""
+    import resource
+
+    command = [name, "--db", path]
+    start = time.perf_counter()
+    proc = subprocess.run([CLI, *command], capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{command}: {proc.stderr[-2000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
+    return {"seconds": elapsed, "peak_mb": peak, "code": proc.returncode, "last": proc.stdout.splitlines()[-1]}
+
+
 def web(path: str, reps: int) -> dict:
     """The explorer's pages, answered by its WSGI app in this process (server side: no
     network, no browser): each page's median and range, in ms."""
@@ -231,7 +291,8 @@ def web(path: str, reps: int) -> dict:
     return found
 
 
-CHILDREN = {"record": record_per_run, "bulk": bulk, "lineage": lineage, "counts": counts, "web": web}
+CHILDREN = {"record": record_per_run, "bulk": bulk, "lineage": lineage, "counts": counts, "web": web,
+            "states": states, "peak": command_peak}
 
 
 def ui_serving(path: str, reps: int) -> dict:
@@ -262,15 +323,17 @@ def ui_serving(path: str, reps: int) -> dict:
 # -- the suite ----------------------------------------------------------------------------------
 
 
-def build_store(cache: Path, size: int) -> tuple:
-    """The cached store of `size` runs, built with the bulk path if missing."""
-    path = cache / f"store-{size}.db"
+def build_store(cache: Path, size: int, running: bool = False) -> tuple:
+    """The cached store of `size` runs, built with the bulk path if missing; `running`:
+    the one where every RUNNING_EVERY-th run is RUNNING from a process that is gone."""
+    name = f"{size}-running" if running else f"{size}"
+    path = cache / f"store-{name}.db"
     if path.exists():
         return path, None
-    tmp = cache / f"building-{size}.db"
-    for leftover in cache.glob(f"building-{size}.db*"):
+    tmp = cache / f"building-{name}.db"
+    for leftover in cache.glob(f"building-{name}.db*"):
         leftover.unlink()
-    result = child("bulk", "ours", tmp, size)
+    result = child("bulk", "ours-running" if running else "ours", tmp, size)
     for suffix in ("", "-wal", "-shm"):
         if Path(f"{tmp}{suffix}").exists():
             os.replace(f"{tmp}{suffix}", f"{path}{suffix}")
@@ -389,6 +452,26 @@ def main() -> int:
                      "yes" if ours["median"] <= 100 else "NO"))
 
     biggest = stores[sizes[-1]]
+    running, built = build_store(cache, sizes[-1], running=True)
+    if built is not None:
+        rows.append((f"build the {sizes[-1]:,}-run store, 5% RUNNING (bulk)", "",
+                     f"{built['runs_per_second']:,.0f} runs/s", "", "", ""))
+    found = child("states", running, 5 if quick else 10)
+    expected = sizes[-1] // RUNNING_EVERY
+    if found["interrupted"] != expected or found["counts"].get("RUNNING") != expected:
+        raise SystemExit(f"states on the RUNNING store: {found}, expected {expected:,} interrupted")
+    rows.append((f"states: counts + interrupted, {sizes[-1]:,} runs, 5% RUNNING (library)", "", fmt(found),
+                 "", "<= 100 ms", "yes" if found["median"] <= 100 else "NO"))
+    command = wall([CLI, "states", "--db", str(running)], reps=3 if quick else 5)
+    rows.append((f"states: counts + interrupted, {sizes[-1]:,} runs, 5% RUNNING (command)", "",
+                 fmt(command, "s"), "", "", ""))
+    for name, target_s in (("check", 2), ("verify", None)):
+        peak = child("peak", name, biggest)
+        rows.append((f"{name}, {sizes[-1]:,} runs: time, peak memory", "",
+                     f"{peak['seconds']:.2f} s, {peak['peak_mb']:,.0f} MB", "",
+                     "<= 200 MB" + (f", <= {target_s} s" if target_s else ""),
+                     "yes" if peak["peak_mb"] <= 200 and (target_s is None or peak["seconds"] <= target_s)
+                     else "NO"))
     pages = child("web", biggest, 5 if quick else 20)
     for name, what, target in (("runs", "runs page (newest 50, params and metrics)", 300),
                                ("runs-filtered", "runs page, filtered by state, type, context; page 3", 300),

@@ -156,10 +156,11 @@ def cmd_states(args: argparse.Namespace) -> int:
         _print_json(counts)
     else:
         gone = 0
-        if counts.get("RUNNING"):  # only then is MLMD needed, to look at those runs
-            from .recovery import stale_runs
+        if counts.get("RUNNING"):  # only then are those runs' processes looked at
+            from .recovery import interrupted_ids
 
-            gone = len(stale_runs(_reader(args)))
+            # By address too: one SQL query where safe, else MLMD's API.
+            gone = len(interrupted_ids(_reader(args) if args.upgrade_schema else args.db))
         rows = [(state, str(n)) for state, n in counts.items()]
         lines = out.table(rows, indent="") or ["no executions"]
         if gone:
@@ -395,7 +396,8 @@ def _import_exercise(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .recovery import check_store
 
-    problems = check_store(_reader(args))
+    # By address: on SQLite the check is then plain SQL, with no MLMD store open on the file.
+    problems = check_store(_reader(args) if args.upgrade_schema else args.db)
     if args.json:
         _print_json({"problems": problems})
     else:
@@ -403,27 +405,38 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if not problems else EXIT_FAILED
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
-    from .verify import verify
+def _json_lines(value, indent: str) -> str:
+    """`value` as `_print_json` would print it nested at `indent`."""
+    return indent + json.dumps(value, indent=2, sort_keys=True).replace("\n", "\n" + indent)
 
-    report = verify(_reader(args))
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import verify_ids, verify_pages
+
+    # A page at a time: the JSON's unchecked are printed as they are read; the text needs their ids only.
     if args.json:
-        _print_json({"checked": report.checked, "problems": [
-            {"problem": p.kind, "artifact": out.record_json(p.artifact)} for p in report.problems],
-            "unchecked": [{"reason": u.reason, "artifact": out.record_json(u.artifact)}
-                          for u in report.unchecked]})
+        checked, problems, unchecked = verify_pages(_reader(args))
+        # What _print_json prints for {"checked", "problems", "unchecked"}, the last streamed.
+        head = json.dumps({"checked": checked, "problems": [
+            {"problem": p.kind, "artifact": out.record_json(p.artifact)} for p in problems]},
+            indent=2, sort_keys=True)
+        print(head[:-2] + ',\n  "unchecked": [', end="")
+        separator = "\n"
+        for u in unchecked:
+            print(separator + _json_lines({"reason": u.reason, "artifact": out.record_json(u.artifact)}, "    "),
+                  end="")
+            separator = ",\n"
+        print("]\n}" if separator == "\n" else "\n  ]\n}")
     else:
-        for p in report.problems:
+        checked, problems, by_reason = verify_ids(_reader(args))
+        for p in problems:
             print(f"{p.kind:8}  {out.artifact_cells(p.artifact)[0]} ({out.artifact_cells(p.artifact)[1]})  "
                   f"{p.artifact.uri}")
-        by_reason: dict = {}
-        for u in report.unchecked:
-            by_reason.setdefault(u.reason, []).append(u.artifact.id)
         for reason, ids in sorted(by_reason.items()):
             print(f"not checked: {out.count(len(ids), 'artifact')} ({reason}): {out.id_ranges(ids)}")
-        print(f"checked {out.count(report.checked, 'artifact')}: "
-              + (f"{len(report.problems)} missing or modified" if report.problems else "all match"))
-    return EXIT_OK if report.ok else EXIT_FAILED
+        print(f"checked {out.count(checked, 'artifact')}: "
+              + (f"{len(problems)} missing or modified" if problems else "all match"))
+    return EXIT_OK if not problems else EXIT_FAILED
 
 
 def cmd_diff(args: argparse.Namespace) -> int:

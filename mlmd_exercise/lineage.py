@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 from ml_metadata.proto import metadata_store_pb2 as pb
 
@@ -40,6 +40,21 @@ def _get_one(store: Store, kind: str, node_id: int):
         raise NotFoundError(f"no {kind} with id {node_id} in {store}{hint}")
     convert = schema.artifact_record if kind == "artifact" else schema.execution_record
     return convert(found[0])
+
+
+def artifact_pages(store: Store, size: int = 1000) -> Iterator[List[pb.Artifact]]:
+    """Every artifact, `size` at a time in id order: a whole store never sits in memory."""
+    from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
+
+    last = 0
+    while True:
+        page = store.mlmd.get_artifacts(list_options=ListOptions(
+            limit=size, order_by=OrderByField.ID, is_asc=True, filter_query=f"id > {last}"))
+        if not page:
+            return
+        page.sort(key=lambda a: a.id)
+        yield page
+        last = page[-1].id
 
 
 def get_execution(store: Store, execution_id: int) -> ExecutionRecord:

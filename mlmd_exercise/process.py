@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Dict, Mapping, Optional
+from typing import Dict, Mapping, MutableMapping, Optional
 
 __all__ = ["HOST", "PID", "PID_START", "identity", "is_gone"]
 
@@ -40,16 +40,28 @@ def identity() -> Dict[str, object]:
     return ident
 
 
-def is_gone(properties: Mapping[str, object]) -> bool:
+def is_gone(properties: Mapping[str, object],
+            start_times: Optional[MutableMapping[int, Optional[int]]] = None) -> bool:
     """True if the recorded process ran on this host and is no longer running.
 
     A process on another host, or one that recorded no identity, is not known
     to be gone: only its age can tell.
+
+    Args:
+        properties: an execution's properties, with `host`, `pid` and `pid_start`.
+        start_times: pid -> start time, filled as pids are looked up, so that many
+            runs of one process read /proc once.
     """
     if properties.get(HOST) != socket.gethostname() or not isinstance(properties.get(PID), int):
         return False
     pid = properties[PID]
-    start = _start_time(pid)
+    assert isinstance(pid, int)
+    if start_times is None:
+        start = _start_time(pid)
+    elif pid in start_times:
+        start = start_times[pid]
+    else:
+        start = start_times[pid] = _start_time(pid)
     if start is None:
         return True
     recorded = properties.get(PID_START)

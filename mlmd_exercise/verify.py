@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 from urllib.parse import unquote, urlparse
 
 from . import schema
@@ -13,7 +13,7 @@ from .content import FINGERPRINT, fingerprint
 from .records import ArtifactRecord
 from .store import Store
 
-__all__ = ["Problem", "Unchecked", "VerifyReport", "verify"]
+__all__ = ["Problem", "Unchecked", "VerifyReport", "verify", "verify_pages", "verify_ids"]
 
 _OURS = re.compile(r"sha256:[0-9a-f]{64}")  # the fingerprints this package writes
 OLDER = "an older version: a newer one at its URI replaced it"
@@ -57,6 +57,99 @@ def _why_not(artifact) -> str:
     return ""
 
 
+_Newest = Dict[Tuple[int, str], Tuple[int, int, str]]  # (type, URI) -> (version, id, digest)
+
+
+def _survey(store: Store, page_size: int, unchecked: Optional[Dict[str, List[int]]] = None
+            ) -> Tuple[_Newest, int]:
+    """One pass: the newest version at each URI, and the last id seen; with `unchecked`,
+    the ids it will not check are added there by reason."""
+    from .lineage import artifact_pages
+
+    newest: _Newest = {}
+    checkable: List[int] = []
+    last = 0
+    for page in artifact_pages(store, page_size):
+        for artifact in page:
+            reason = _why_not(artifact)
+            if reason:
+                if unchecked is not None:
+                    unchecked.setdefault(reason, []).append(artifact.id)
+                continue
+            checkable.append(artifact.id)
+            key = (artifact.type_id, artifact.uri)
+            digest = artifact.custom_properties[FINGERPRINT].string_value
+            found = (schema.version_of(artifact), artifact.id, digest)
+            if key not in newest or found[:2] > newest[key][:2]:
+                newest[key] = found
+        last = page[-1].id
+    if unchecked is not None:
+        kept = {i for _, i, _ in newest.values()}
+        older = [i for i in checkable if i not in kept]
+        if older:
+            unchecked.setdefault(OLDER, []).extend(older)
+    return newest, last
+
+
+def _problems(store: Store, newest: _Newest, page_size: int) -> List[Problem]:
+    """The newest versions' files checked, by id; only those with a problem are read again."""
+    bad: Dict[int, str] = {}
+    for (_, uri), (_, artifact_id, digest) in sorted(newest.items(), key=lambda item: item[1][1]):
+        path = Path(unquote(urlparse(uri).path))
+        if not path.exists():
+            bad[artifact_id] = "missing"
+        elif fingerprint(path) != digest:
+            bad[artifact_id] = "modified"
+    problems: List[Problem] = []
+    ids = sorted(bad)
+    for first in range(0, len(ids), page_size):
+        found = store.mlmd.get_artifacts_by_id(ids[first:first + page_size])
+        problems += [Problem(schema.artifact_record(a), bad[a.id]) for a in sorted(found, key=lambda a: a.id)]
+    return problems
+
+
+def verify_pages(store: Store, page_size: int = 1000
+                 ) -> Tuple[int, List[Problem], Iterator[Unchecked]]:
+    """`verify`, a page of artifacts at a time, so that memory does not grow with the store.
+
+    A first pass over the store finds the newest version at each URI (keeping only
+    ids, versions and fingerprints) and checks those files; a second pass, as the
+    returned iterator is read, names the artifacts it did not check.
+
+    Returns:
+        How many artifacts were checked; the problems, by id; the unchecked, by id.
+    """
+    from .lineage import artifact_pages
+
+    newest, last = _survey(store, page_size)
+    kept = {i for _, i, _ in newest.values()}
+
+    def unchecked() -> Iterator[Unchecked]:
+        for page in artifact_pages(store, page_size):
+            for artifact in page:
+                if artifact.id > last:  # recorded since the first pass: not judged
+                    return
+                reason = _why_not(artifact) or ("" if artifact.id in kept else OLDER)
+                if reason:
+                    yield Unchecked(schema.artifact_record(artifact), reason)
+
+    return len(newest), _problems(store, newest, page_size), unchecked()
+
+
+def verify_ids(store: Store, page_size: int = 1000) -> Tuple[int, List[Problem], Dict[str, List[int]]]:
+    """`verify_pages` in one pass, where only the ids of the unchecked are needed.
+
+    Returns:
+        How many artifacts were checked; the problems, by id; the ids not checked
+        (ascending) by reason.
+    """
+    unchecked: Dict[str, List[int]] = {}
+    newest, _ = _survey(store, page_size, unchecked)
+    for ids in unchecked.values():
+        ids.sort()
+    return len(newest), _problems(store, newest, page_size), unchecked
+
+
 def verify(store: Store) -> VerifyReport:
     """Checks each `file://` artifact that has a fingerprint this package wrote
     ("sha256:<64 hex>") against its file.
@@ -70,24 +163,5 @@ def verify(store: Store) -> VerifyReport:
         URI that is not a local file, no fingerprint, another program's
         fingerprint (an `md5:...`, say), or an older version at its URI.
     """
-    versions: Dict[Tuple[int, str], list] = {}
-    unchecked: List[Unchecked] = []
-    for artifact in store.mlmd.get_artifacts():
-        reason = _why_not(artifact)
-        if reason:
-            unchecked.append(Unchecked(schema.artifact_record(artifact), reason))
-        else:
-            versions.setdefault((artifact.type_id, artifact.uri), []).append(artifact)
-    newest = [schema.newest(same) for same in versions.values()]
-    kept = {a.id for a in newest}
-    unchecked += [Unchecked(schema.artifact_record(a), OLDER) for same in versions.values()
-                  for a in same if a.id not in kept]
-    problems: List[Problem] = []
-    for artifact in sorted(newest, key=lambda a: a.id):
-        path = Path(unquote(urlparse(artifact.uri).path))
-        if not path.exists():
-            problems.append(Problem(schema.artifact_record(artifact), "missing"))
-        elif fingerprint(path) != artifact.custom_properties[FINGERPRINT].string_value:
-            problems.append(Problem(schema.artifact_record(artifact), "modified"))
-    unchecked.sort(key=lambda u: u.artifact.id)
-    return VerifyReport(len(newest), tuple(problems), tuple(unchecked))
+    checked, problems, unchecked = verify_pages(store)
+    return VerifyReport(checked, tuple(problems), tuple(unchecked))

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import io
 import json
+import subprocess
 import sys
 import time
+from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pytest
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
 from conftest import write
-from mlmd_exercise import counting, store as store_module
+from mlmd_exercise import counting, lineage, process, recovery, store as store_module
 from mlmd_exercise.address import parse_location
 from mlmd_exercise.bulk import ArtifactSpec, RunSpec, record_runs
-from mlmd_exercise.recovery import check_store
+from mlmd_exercise.records import OUTPUT_EVENTS
+from mlmd_exercise.recovery import check_store, stale_runs
 from mlmd_exercise.schema import ExecutionState
 
 
@@ -333,3 +338,226 @@ def test_import_refuses_a_time_it_cannot_read(run_cli, db, tmp_path):
     assert (result.code, result.err) == (2, f"mlmd-exercise: error: line 1 of '{path}': \"started\" must be "
                                          "an ISO 8601 time like 2023-05-01T12:00:00Z or milliseconds since "
                                          "the epoch, not 'last tuesday'\n")
+
+
+# -- stale runs, check and verify: by SQL or a page at a time, the same answers ----------------
+
+
+def _gone_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _running_store(db: str) -> mx.Tracker:
+    """RUNNING runs of live, gone and other-host processes, and some that are not RUNNING."""
+    me, gone = process.identity(), _gone_pid()
+    identities = [
+        me,  # alive: this process
+        {**me, process.PID: gone},  # gone
+        {**me, process.PID: gone},  # gone, the same pid again
+        {**me, process.PID_START: me[process.PID_START] + 1},  # its pid was reused
+        {**me, process.PID_START: float(me[process.PID_START])},  # alive, start stored as a double
+        {**me, process.PID_START: float(me[process.PID_START] + 1)},  # reused, as a double
+        {**me, process.HOST: "elsewhere", process.PID: gone},  # another host: not judged
+        {process.HOST: me[process.HOST]},  # no pid: not judged
+        {},  # no identity at all
+    ]
+    tracker = mx.Tracker(db)
+    runs = [RunSpec(state="RUNNING", params=ident, name=f"run-{i}") for i, ident in enumerate(identities)]
+    runs += [RunSpec(state=state, params={**me, process.PID: gone}, name=f"done-{state}")
+             for state in ("COMPLETE", "FAILED")]
+    record_runs(tracker, runs)
+    return tracker
+
+
+def test_interrupted_runs_by_sql_equal_stale_runs(db, tmp_path, monkeypatch):
+    _running_store(db)
+    gc.collect()
+    expected = [r.id for r in stale_runs(mx.open_store(db))]
+    assert len(expected) == 4  # two runs of a gone pid, two of a reused one
+    gc.collect()
+    assert recovery.interrupted_ids(db) == expected  # by address: SQL
+    held = mx.open_store(db)
+    assert recovery.interrupted_ids(held) == expected  # SQLite: the API; PostgreSQL: its SQL
+    if held.sql is not None:
+        monkeypatch.setattr(held, "sql", None)
+        assert recovery.interrupted_ids(held) == expected  # PostgreSQL through the API
+    assert recovery.interrupted_ids(db) == expected  # SQLite: MLMD is open on the file, so the API
+    del held
+    gc.collect()
+
+    def no_api(*args, **kwargs):
+        raise AssertionError("MLMD's API was used where SQL answers")
+
+    monkeypatch.setattr(recovery, "stale_runs", no_api)
+    assert recovery.interrupted_ids(db) == expected
+
+
+def test_states_counts_the_interrupted_runs_by_sql(run_cli, db):
+    _running_store(db)
+    gc.collect()
+    out = run_cli("states", "--db", db).out.splitlines()
+    assert out[-1].startswith("4 of the RUNNING were interrupted: their process is gone")
+
+
+def test_mlmd_numbers_in_recovery_are_mlmds():
+    assert recovery._RUNNING == pb.Execution.RUNNING
+    assert sorted(recovery.OUTPUT_KINDS) == sorted(pb.Event.Type.Value(n) for n in OUTPUT_EVENTS)
+
+
+def _check_whole_store(mlmd) -> list:
+    """check_store as it was before paging: every artifact and event at once."""
+    problems = []
+    artifacts = sorted(mlmd.get_artifacts(), key=lambda a: a.id)
+    events = mlmd.get_events_by_artifact_ids([a.id for a in artifacts]) if artifacts else []
+    joined = {e.artifact_id for e in events}
+    producers = {}
+    for e in events:
+        if e.type in (pb.Event.DECLARED_OUTPUT, pb.Event.OUTPUT, pb.Event.INTERNAL_OUTPUT,
+                      pb.Event.PENDING_OUTPUT):
+            producers.setdefault(e.artifact_id, set()).add(e.execution_id)
+    for a in artifacts:
+        if a.id not in joined:
+            problems.append(f"artifact {a.id} ({a.type}, {a.uri}) has no event: no run made or used it")
+        elif len(producers.get(a.id, ())) > 1:
+            runs = ", ".join(str(i) for i in sorted(producers[a.id]))
+            problems.append(f"artifact {a.id} ({a.type}, {a.uri}) is the output of "
+                            f"{len(producers[a.id])} executions ({runs}): which run made it is ambiguous")
+    for getter, kind in ((mlmd.get_artifact_types, "artifact"), (mlmd.get_execution_types, "execution"),
+                         (mlmd.get_context_types, "context")):
+        names = [t.name for t in getter()]
+        problems += [f"{kind} type '{n}' is registered {names.count(n)} times"
+                     for n in sorted(set(names)) if names.count(n) > 1]
+    return problems
+
+
+def _damaged_store(db: str, tmp_path) -> None:
+    """Lonely artifacts, outputs of two runs, types registered twice, and healthy runs between."""
+    tracker = mx.Tracker(db)
+    record_runs(tracker, _chain_runs(12))
+    for i in range(3):
+        tracker.log_dataset(write(tmp_path / f"lonely{i}.csv", str(i)))
+    shared = []
+    for i in range(2):
+        data = tracker.dataset(write(tmp_path / f"in{i}.csv", str(i)))
+        with tracker.execution(inputs={"examples": data}) as run:
+            run.log_model(write(tmp_path / f"m{i}.joblib", str(i)), name="LR")
+        second = tracker.execution(inputs={"examples": run.outputs["model"]})
+        second.finish()
+        shared.append(pb.Event(type=pb.Event.PENDING_OUTPUT if i else pb.Event.OUTPUT,
+                               artifact_id=run.outputs["model"].id, execution_id=second.id))
+    tracker.store.mlmd.put_events(shared)
+    tracker.log_dataset(write(tmp_path / "last.csv", "z"))
+    mlmd = tracker.store.mlmd
+    # Type names twice: a second version of a type is a second row of that name.
+    mlmd.put_artifact_type(pb.ArtifactType(name="DataSet", version="2"))
+    mlmd.put_execution_type(pb.ExecutionType(name="Trainer", version="2"))
+    mlmd.put_context_type(pb.ContextType(name="Experiment", version="2"))
+
+
+def test_check_by_sql_and_by_pages_equals_the_whole_store_at_once(db, tmp_path, monkeypatch):
+    _damaged_store(db, tmp_path)
+    gc.collect()
+    expected = _check_whole_store(mx.open_store(db).mlmd)
+    assert len(expected) == 3 + 2 + 1 + 3
+    assert expected[-3:] == ["artifact type 'DataSet' is registered 2 times",
+                             "execution type 'Trainer' is registered 2 times",
+                             "context type 'Experiment' is registered 2 times"]
+    gc.collect()
+    if parse_location(db).is_sqlite:
+        assert store_module.read_sqlite(parse_location(db), lambda con: 1) == 1  # the SQL path is taken
+    assert check_store(db) == expected  # by address: SQL
+    monkeypatch.setattr(lineage, "artifact_pages", functools.partial(lineage.artifact_pages, size=2))
+    held = mx.open_store(db)
+    monkeypatch.setattr(held, "sql", None)
+    assert check_store(held) == expected  # the API, two artifacts at a time
+    del held
+    gc.collect()
+
+
+def _verify_whole_store(mlmd) -> dict:
+    """verify's JSON as it was before paging: every artifact at once."""
+    import re
+
+    from mlmd_exercise import output as out, schema
+    from mlmd_exercise.verify import OLDER
+
+    def why_not(artifact) -> str:
+        value = artifact.custom_properties.get("fingerprint")
+        digest = value.string_value if value is not None and value.WhichOneof("value") == "string_value" else ""
+        if not artifact.uri.startswith("file://"):
+            return "not a local file"
+        if not digest:
+            return "no fingerprint recorded"
+        return "" if re.fullmatch(r"sha256:[0-9a-f]{64}", digest) else "fingerprint not written by mlmd_exercise"
+
+    versions, unchecked = {}, []
+    for artifact in mlmd.get_artifacts():
+        reason = why_not(artifact)
+        if reason:
+            unchecked.append((artifact, reason))
+        else:
+            versions.setdefault((artifact.type_id, artifact.uri), []).append(artifact)
+    newest = [schema.newest(same) for same in versions.values()]
+    kept = {a.id for a in newest}
+    unchecked += [(a, OLDER) for same in versions.values() for a in same if a.id not in kept]
+    problems = []
+    for artifact in sorted(newest, key=lambda a: a.id):
+        path = Path(unquote(urlparse(artifact.uri).path))
+        if not path.exists():
+            problems.append((artifact, "missing"))
+        elif mx.fingerprint(path) != artifact.custom_properties["fingerprint"].string_value:
+            problems.append((artifact, "modified"))
+    unchecked.sort(key=lambda u: u[0].id)
+    return {"checked": len(newest),
+            "problems": [{"problem": k, "artifact": out.record_json(schema.artifact_record(a))}
+                         for a, k in problems],
+            "unchecked": [{"reason": r, "artifact": out.record_json(schema.artifact_record(a))}
+                          for a, r in unchecked]}
+
+
+def test_verify_a_page_at_a_time_equals_the_whole_store_at_once(run_cli, db, tmp_path):
+    tracker = mx.Tracker(db)
+    record_runs(tracker, _chain_runs(6))  # no fingerprint recorded
+    for i in range(3):
+        tracker.log_dataset(write(tmp_path / "d.csv", f"version {i}"))  # older versions, then the newest
+        tracker.log_dataset(write(tmp_path / f"gone{i}.csv", str(i)))
+    with tracker.execution(inputs={"examples": tracker.dataset(tmp_path / "d.csv")}) as run:
+        run.log_model(write(tmp_path / "m.joblib", "m"), name="LR")
+    write(tmp_path / "gone1.csv", "changed")
+    (tmp_path / "gone2.csv").unlink()
+    tracker.log_dataset(write(tmp_path / "ok.csv", "ok"))
+    del tracker
+    gc.collect()
+    expected = _verify_whole_store(mx.open_store(db).mlmd)
+    assert expected["checked"] >= 4 and len(expected["problems"]) >= 2 and expected["unchecked"]
+    from mlmd_exercise.verify import verify, verify_ids, verify_pages
+
+    store = mx.open_store(db)
+    report = verify(store)
+    checked, problems, unchecked = verify_pages(store, page_size=2)
+    assert (report.checked, report.problems, report.unchecked) == (checked, tuple(problems), tuple(unchecked))
+    by_reason = {}
+    for u in report.unchecked:
+        by_reason.setdefault(u.reason, []).append(u.artifact.id)
+    assert verify_ids(store, page_size=2) == (report.checked, list(report.problems), by_reason)
+    assert len(by_reason) == 2  # no fingerprint; older versions
+    assert (report.checked, [(p.kind, p.artifact.id) for p in report.problems],
+            [(u.reason, u.artifact.id) for u in report.unchecked]) == (
+        expected["checked"], [(p["problem"], p["artifact"]["id"]) for p in expected["problems"]],
+        [(u["reason"], u["artifact"]["id"]) for u in expected["unchecked"]])
+    del store
+    gc.collect()
+    # The command streams its JSON: the same text as printing the whole report at once.
+    result = run_cli("verify", "--json", "--db", db)
+    assert result.code == 1
+    assert result.out == json.dumps(expected, indent=2, sort_keys=True) + "\n"
+
+
+def test_verify_json_with_nothing_unchecked_is_the_same_text(run_cli, db, tmp_path):
+    mx.Tracker(db).log_dataset(write(tmp_path / "ok.csv", "ok"))
+    gc.collect()
+    expected = _verify_whole_store(mx.open_store(db).mlmd)
+    assert expected["unchecked"] == [] and expected["problems"] == []
+    assert run_cli("verify", "--json", "--db", db).out == json.dumps(expected, indent=2, sort_keys=True) + "\n"
