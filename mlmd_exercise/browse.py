@@ -36,6 +36,7 @@ __all__ = [
     "show_execution",
     "find_by_fingerprint",
     "same_content",
+    "original_time_filter",
 ]
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # a fingerprint this package wrote
@@ -114,6 +115,13 @@ def _since_filter(since_ms: Optional[int]) -> List[str]:
     return [] if since_ms is None else [f"create_time_since_epoch >= {int(since_ms)}"]
 
 
+def original_time_filter(key: str, since_ms: Optional[int] = None) -> str:
+    """The filter query for nodes imported with an original time (`key`, stored as a double),
+    at or after `since_ms` if given."""
+    floor = int(since_ms) if since_ms is not None else -(2 ** 62)
+    return f"custom_properties.{key}.double_value >= {floor}"
+
+
 def _newest_first(fetch: Callable[[ListOptions], Sequence], convert: Callable, filters: List[str],
                   original: str, since_ms: Optional[int], limit: Optional[int],
                   keep: Optional[Callable] = None) -> list:
@@ -126,9 +134,7 @@ def _newest_first(fetch: Callable[[ListOptions], Sequence], convert: Callable, f
     than that query found.
     """
     _options([], limit)  # a bad limit is refused before any query
-    floor = int(since_ms) if since_ms is not None else -(2 ** 62)
-    imported = fetch(ListOptions(filter_query=" AND ".join(
-        filters + [f"custom_properties.{original}.double_value >= {floor}"])))
+    imported = fetch(ListOptions(filter_query=" AND ".join(filters + [original_time_filter(original, since_ms)])))
     enough = None if limit is None or keep is not None else limit + len(imported)
     plain = fetch(_options(filters + _since_filter(since_ms), enough))
     records = [convert(n) for n in imported]

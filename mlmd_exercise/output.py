@@ -11,7 +11,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .records import ENDED_MS, ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageGraph
+from .records import ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageGraph
 
 Node = Union[ArtifactRecord, ExecutionRecord]
 
@@ -175,9 +175,8 @@ def format_detail(detail) -> List[str]:
         lines.append(f"  uri          {node.uri}")
     if node.when_ms != node.created_ms:  # imported with its original times
         lines.append(f"  {'created' if is_artifact else 'started':12} {when(node.when_ms)}")
-        ended = node.properties.get(ENDED_MS)
-        if isinstance(ended, (int, float)) and not is_artifact:
-            lines.append(f"  ended        {when(int(ended))}")
+        if not is_artifact and node.ended_ms is not None:
+            lines.append(f"  ended        {when(node.ended_ms)}")
         lines.append(f"  recorded     {when(node.created_ms)}")
     else:
         lines.append(f"  created      {when(node.created_ms)}")
@@ -356,9 +355,7 @@ def format_diff(d: Any) -> List[str]:
     the artifacts that differ, one line a side."""
     def what(x: Any, run: Any) -> str:
         if d.kind == "execution":
-            ended = x.properties.get(ENDED_MS)
-            took = (f", took {duration(int(ended) - x.when_ms)}"
-                    if isinstance(ended, (int, float)) and not isinstance(ended, bool) else "")
+            took = f", took {duration(x.ended_ms - x.when_ms)}" if x.ended_ms is not None else ""
             return f"execution {x.id} ({x.type}, {x.state}), started {when(x.when_ms)}{took}"
         version = f" v{x.version}" if x.version is not None else ""
         made = f", made by execution {run}" if run else ", made by no recorded run"

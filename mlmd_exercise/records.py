@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 __all__ = [
     "ExecutionState",
@@ -38,9 +38,16 @@ STARTED_MS, ENDED_MS, CREATED_MS = "started_ms", "ended_ms", "created_ms"
 METRIC_NAMES = "metric_names"
 
 
+def _ms(properties: Mapping[str, PropertyValue], key: str) -> Optional[int]:
+    """An original time in ms, if the node holds one (a double: ms since the epoch do not
+    fit MLMD's 32-bit int properties)."""
+    value = properties.get(key)
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def _original(properties: Mapping[str, PropertyValue], key: str, recorded: int) -> int:
-    value = properties.get(key)  # a double: ms since the epoch do not fit MLMD's 32-bit ints
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else recorded
+    found = _ms(properties, key)
+    return recorded if found is None else found
 
 
 DIRECTIONS = ("upstream", "downstream", "both")  # of a lineage walk
@@ -117,6 +124,11 @@ class ExecutionRecord:
     def when_ms(self) -> int:
         """When it started: its original time if it was imported with one, else `created_ms`."""
         return _original(self.properties, STARTED_MS, self.created_ms)
+
+    @property
+    def ended_ms(self) -> Optional[int]:
+        """When it ended, where it was imported with that time (MLMD keeps no end time)."""
+        return _ms(self.properties, ENDED_MS)
 
 
 @dataclass(frozen=True)

@@ -131,9 +131,10 @@ def test_runs_are_newest_first_by_their_original_start_where_imported(tracker):
     from mlmd_exercise.bulk import RunSpec, record_runs
 
     tracker.execution("Trainer", name="today").finish()
-    record_runs(tracker, [RunSpec(name="2021", started_ms=1614592800000),
+    record_runs(tracker, [RunSpec(name="2021", started_ms=1614592800000, ended_ms=1614592805000),
                           RunSpec(name="2023", started_ms=1682942400000)])
     page = runs.runs_page(tracker.store, runs.RunsQuery())
     assert [r.execution.name for r in page.rows] == ["today", "2023", "2021"]
+    assert page.rows[2].duration_ms == 5000  # from its original start and end (stored as doubles)
     oldest = runs.runs_page(tracker.store, runs.RunsQuery(sort="start"))
     assert [r.execution.name for r in oldest.rows] == ["2021", "2023", "today"]

@@ -17,10 +17,10 @@ from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
 
 from .. import schema
-from ..browse import parse_since
+from ..browse import original_time_filter, parse_since
 from ..errors import MlmdExerciseError, NotFoundError
 from ..lineage import edges_of
-from ..records import ENDED_MS, STARTED_MS, ArtifactRecord, ExecutionRecord
+from ..records import STARTED_MS, ArtifactRecord, ExecutionRecord
 from ..schema import ExecutionState
 from ..store import Store
 from .pages import BadParameter, contexts_of_node, parse_id, split_properties
@@ -200,9 +200,8 @@ def _outputs(store: Store, ids: Sequence[int]) -> Dict[int, List[Tuple[str, Arti
 
 
 def _duration(e: ExecutionRecord, last_update_ms: int) -> Optional[int]:
-    ended = e.properties.get(ENDED_MS)
-    if isinstance(ended, int) and not isinstance(ended, bool):
-        return max(0, ended - e.when_ms)
+    if e.ended_ms is not None:  # imported with its start and end
+        return max(0, e.ended_ms - e.when_ms)
     return max(0, last_update_ms - e.created_ms) if e.state in _FINISHED else None
 
 
@@ -236,7 +235,7 @@ def _sort_key(row: RunRow, column: str):
 
 def _has_original_times(store: Store) -> bool:
     """Whether any execution was imported with its original start time (one indexed query)."""
-    options = ListOptions(limit=1, filter_query=f"custom_properties.{STARTED_MS}.double_value >= {-(2 ** 62)}")
+    options = ListOptions(limit=1, filter_query=original_time_filter(STARTED_MS))
     return bool(store.mlmd.get_executions(list_options=options))
 
 
