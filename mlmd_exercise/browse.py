@@ -17,7 +17,7 @@ from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
 
 from . import schema
-from .content import FINGERPRINT
+from .content import FINGERPRINT, is_ours
 from .errors import MlmdExerciseError, NotFoundError
 from .contexts import context_names, contexts_of
 from .lineage import edges_of, experiment_id, get_artifact, get_execution
@@ -36,10 +36,10 @@ __all__ = [
     "show_execution",
     "find_by_fingerprint",
     "same_content",
+    "twins_of",
     "original_time_filter",
 ]
 
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # a fingerprint this package wrote
 _CHUNK = 200  # fingerprints per lookup query
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -235,13 +235,21 @@ def find_by_fingerprint(store: Store, digest: str) -> List[ArtifactRecord]:
         MlmdExerciseError: `digest` is not a sha256 fingerprint.
     """
     # Checked to be hex before it goes into the filter query.
-    if not _DIGEST.fullmatch(digest):
+    if not is_ours(digest):
         raise MlmdExerciseError(f"'{digest}' is not a fingerprint: expected sha256:<64 hex digits>")
     options = ListOptions(
         order_by=OrderByField.ID, is_asc=True,
         filter_query=f"custom_properties.{FINGERPRINT}.string_value = '{digest}'",
     )
     return [schema.artifact_record(a) for a in store.mlmd.get_artifacts(list_options=options)]
+
+
+def twins_of(store: Store, artifact: ArtifactRecord) -> Tuple[int, ...]:
+    """The ids of the other artifacts with this one's bytes, oldest first."""
+    digest = artifact.properties.get(FINGERPRINT)
+    if not is_ours(digest):
+        return ()
+    return tuple(a.id for a in find_by_fingerprint(store, str(digest)) if a.id != artifact.id)
 
 
 def same_content(store: Store, artifacts: Iterable[ArtifactRecord]) -> Dict[int, int]:
@@ -255,7 +263,7 @@ def same_content(store: Store, artifacts: Iterable[ArtifactRecord]) -> Dict[int,
     by_digest: Dict[str, List[int]] = {}
     for a in artifacts:
         digest = a.properties.get(FINGERPRINT)
-        if isinstance(digest, str) and _DIGEST.fullmatch(digest):  # hex: safe in a filter query
+        if is_ours(digest):  # hex: safe in a filter query
             by_digest.setdefault(digest, []).append(a.id)
     holders: Dict[str, List[int]] = {}
     digests = sorted(by_digest)
@@ -280,12 +288,10 @@ def show_artifact(store: Store, artifact_id: int) -> NodeDetail:
         NotFoundError: no artifact has this id.
     """
     artifact = get_artifact(store, artifact_id)
-    digest = artifact.properties.get(FINGERPRINT)
-    twins = find_by_fingerprint(store, digest) if isinstance(digest, str) and _DIGEST.fullmatch(digest) else []
     return NodeDetail(artifact,
                       tuple(edges_of(store.mlmd.get_events_by_artifact_ids([artifact_id]))),
                       context_names(contexts_of(store, "artifact", artifact_id)),
-                      tuple(a.id for a in twins if a.id != artifact_id))
+                      twins_of(store, artifact))
 
 
 def show_execution(store: Store, execution_id: int) -> NodeDetail:

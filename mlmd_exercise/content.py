@@ -8,6 +8,7 @@ editing any file inside it changes it.
 from __future__ import annotations
 
 import hashlib
+import re
 import os
 from pathlib import Path
 from typing import Union
@@ -17,6 +18,7 @@ from .errors import NotFoundError
 __all__ = ["FINGERPRINT", "fingerprint"]
 
 FINGERPRINT = "fingerprint"  # the custom property that holds it
+_OURS = re.compile(r"sha256:[0-9a-f]{64}")
 _CHUNK = 1 << 20
 
 
@@ -47,3 +49,9 @@ def fingerprint(path: Union[str, os.PathLike]) -> str:
     else:
         raise NotFoundError(f"'{os.fspath(path)}' does not exist")
     return "sha256:" + digest.hexdigest()
+
+
+def is_ours(value: object) -> bool:
+    """Whether a stored value is a fingerprint this package wrote ("sha256:<64 hex digits>"),
+    not another program's (an "md5:..." say); such a value is also safe in a filter query."""
+    return isinstance(value, str) and _OURS.fullmatch(value) is not None

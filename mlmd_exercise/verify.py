@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 from urllib.parse import unquote, urlparse
 
 from . import schema
-from .content import FINGERPRINT, fingerprint
+from .content import FINGERPRINT, fingerprint, is_ours
 from .records import ArtifactRecord
 from .store import Store
 
 __all__ = ["Problem", "Unchecked", "VerifyReport", "verify", "verify_pages", "verify_ids"]
 
-_OURS = re.compile(r"sha256:[0-9a-f]{64}")  # the fingerprints this package writes
 OLDER = "an older version: a newer one at its URI replaced it"
 
 
@@ -52,7 +50,7 @@ def _why_not(artifact) -> str:
         return "not a local file"
     if not digest:
         return "no fingerprint recorded"
-    if not _OURS.fullmatch(digest):
+    if not is_ours(digest):
         return "fingerprint not written by mlmd_exercise"
     return ""
 

@@ -7,6 +7,7 @@ import hashlib
 import pytest
 
 from conftest import write
+from mlmd_exercise import content
 from mlmd_exercise.content import fingerprint
 from mlmd_exercise.errors import NotFoundError
 
@@ -34,3 +35,11 @@ def test_a_directory_depends_on_names_and_contents_not_on_its_location(tmp_path)
 def test_a_missing_path_is_named(tmp_path):
     with pytest.raises(NotFoundError, match=f"^'{tmp_path}/gone' does not exist$"):
         fingerprint(tmp_path / "gone")
+
+
+@pytest.mark.parametrize("value, ours", [
+    ("sha256:" + "0" * 64, True), ("sha256:" + "A" * 64, False), ("sha256:" + "0" * 63, False),
+    ("md5:" + "0" * 32, False), ("sha256:" + "0" * 64 + "'", False), (None, False), (3, False),
+])
+def test_only_our_own_fingerprints_are_ours(value, ours):
+    assert content.is_ours(value) is ours

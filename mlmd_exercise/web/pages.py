@@ -22,7 +22,7 @@ from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
 
 from .. import schema
-from ..browse import find_by_fingerprint
+from ..browse import twins_of
 from ..content import FINGERPRINT, fingerprint
 from ..errors import MlmdExerciseError, NotFoundError
 from ..lineage import edges_of, get_artifact, get_execution, walk
@@ -130,11 +130,8 @@ def node_page(store: Store, kind: str, node_id: int) -> NodePage:
                                   for e in (store.mlmd.get_executions_by_id(sorted(others)) if others else [])}
         events = tuple((e.kind, e.role, nodes[e.execution_id])
                        for e in sorted(edges, key=lambda e: (e.kind, e.execution_id)) if e.execution_id in nodes)
-        digest = node.properties.get(FINGERPRINT)
-        twins = (find_by_fingerprint(store, digest)
-                 if isinstance(digest, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", digest) else [])
         return NodePage(kind, node, events, tuple(contexts_of_node(store, kind, node_id)),
-                        tuple(a.id for a in twins if a.id != node_id), file_check=file_check(node))
+                        twins_of(store, node), file_check=file_check(node))
     execution = get_execution(store, node_id)
     edges = edges_of(store.mlmd.get_events_by_execution_ids([node_id]))
     others = {e.artifact_id for e in edges}
