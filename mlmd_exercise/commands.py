@@ -430,8 +430,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         checked, problems, by_reason = verify_ids(_reader(args))
         for p in problems:
-            print(f"{p.kind:8}  {out.artifact_cells(p.artifact)[0]} ({out.artifact_cells(p.artifact)[1]})  "
-                  f"{p.artifact.uri}")
+            print(f"{p.kind:8}  artifact {p.artifact.id} ({p.artifact.type_version})  {p.artifact.uri}")
         for reason, ids in sorted(by_reason.items()):
             print(f"not checked: {out.count(len(ids), 'artifact')} ({reason}): {out.id_ranges(ids)}")
         print(f"checked {out.count(checked, 'artifact')}: "

@@ -66,10 +66,9 @@ def duration(ms: int) -> str:
 
 def artifact_cells(artifact: ArtifactRecord, same: Optional[Mapping[int, int]] = None) -> List[str]:
     """id, type and version, URI; and "same content as artifact N" where `same` knows one."""
-    version = f" v{artifact.version}" if artifact.version is not None else ""
     twin = (same or {}).get(artifact.id)
     uri = artifact.uri + (f"  (same content as artifact {twin})" if twin else "")
-    return [f"artifact {artifact.id}", artifact.type + version, uri]
+    return [f"artifact {artifact.id}", artifact.type_version, uri]
 
 
 def execution_cells(execution: ExecutionRecord) -> List[str]:
@@ -308,8 +307,7 @@ def _artifact_lines(a: Any, b: Any) -> List[str]:
     def cells(side: str, x: Any) -> Sequence[str]:
         if x is None:
             return (side, "-", "", "", "")
-        version = f" v{x.version}" if x.version is not None else ""
-        return (side, f"artifact {x.id}", x.type + version, _short(x.properties.get("fingerprint")),
+        return (side, f"artifact {x.id}", x.type_version, _short(x.properties.get("fingerprint")),
                 x.uri)
 
     return table([cells("A", a), cells("B", b)], indent="    ")
@@ -338,8 +336,7 @@ def diff_rows(d: Any) -> List[Tuple[str, str, str, str]]:
     def brief(x: Any) -> str:
         if x is None:
             return "-"
-        version = f" v{x.version}" if x.version is not None else ""
-        return f"artifact {x.id} {x.type}{version} {_short(x.properties.get('fingerprint'))} {x.uri}"
+        return f"artifact {x.id} {x.type_version} {_short(x.properties.get('fingerprint'))} {x.uri}"
 
     rows += [(title, c.path + (" (same content)" if c.same_content else ""), brief(c.a), brief(c.b))
              for title, changes in (("inputs", d.inputs), ("outputs", d.outputs)) for c in changes]
@@ -357,9 +354,8 @@ def format_diff(d: Any) -> List[str]:
         if d.kind == "execution":
             took = f", took {duration(x.ended_ms - x.when_ms)}" if x.ended_ms is not None else ""
             return f"execution {x.id} ({x.type}, {x.state}), started {when(x.when_ms)}{took}"
-        version = f" v{x.version}" if x.version is not None else ""
         made = f", made by execution {run}" if run else ", made by no recorded run"
-        return f"artifact {x.id} ({x.type}{version}) of {when(x.when_ms)}{made}"
+        return f"artifact {x.id} ({x.type_version}) of {when(x.when_ms)}{made}"
 
     lines = [f"A  {what(d.a, d.runs[0])}", f"B  {what(d.b, d.runs[1])}"] + diff_verdict(d)
     if d.same:
@@ -401,8 +397,7 @@ def format_stale(report: Any) -> List[str]:
     lines: List[str] = []
     for changed in report.changed:
         a = changed.problem.artifact
-        version = f" v{a.version}" if a.version is not None else ""
-        lines.append(f"{changed.problem.kind}  artifact {a.id} ({a.type}{version})  {a.uri}")
+        lines.append(f"{changed.problem.kind}  artifact {a.id} ({a.type_version})  {a.uri}")
         if not changed.downstream:
             lines.append("  nothing was made from it")
             continue

@@ -102,6 +102,11 @@ class ArtifactRecord:
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     @property
+    def type_version(self) -> str:
+        """"SavedModel v2": the type, and the version where the artifact has one."""
+        return self.type if self.version is None else f"{self.type} v{self.version}"
+
+    @property
     def label(self) -> str:
         """A short human name: a name property (`display_name`, `name`), else the URI's end."""
         from .labels import artifact_name

@@ -125,8 +125,7 @@ def _evaluate(model_path: Path, test, metrics_path: Path) -> Dict[str, float]:
 
 
 def _artifact_text(role: str, artifact: ArtifactRecord) -> str:
-    version = f" v{artifact.version}" if artifact.version is not None else ""
-    return f"{role} = artifact {artifact.id} ({artifact.type}{version})"
+    return f"{role} = artifact {artifact.id} ({artifact.type_version})"
 
 
 def _started(run: Run, report: Callable[[str], None]) -> None:
