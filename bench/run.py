@@ -95,7 +95,7 @@ def record_per_run(kind: str, runs: int, warmup: int) -> dict:
 
 
 def chain_runs(n: int, offset: int = 0):
-    from mlmd_exercise.bulk import ArtifactSpec, RunSpec
+    from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec
 
     previous = None
     for i in range(offset, offset + n):
@@ -125,7 +125,7 @@ def running_runs(n: int):
     import socket
 
     from mlmd_exercise import process
-    from mlmd_exercise.bulk import RunSpec
+    from mlmd_exercise.write.bulk import RunSpec
 
     host, pids = socket.gethostname(), gone_pids()
     for i, run in enumerate(chain_runs(n)):
@@ -140,7 +140,7 @@ def bulk(kind: str, path: str, runs: int) -> dict:
     start = time.perf_counter()
     if kind in ("ours", "ours-running"):
         import mlmd_exercise as mx
-        from mlmd_exercise.bulk import record_runs
+        from mlmd_exercise.write.bulk import record_runs
 
         record_runs(mx.Tracker(path, experiment="bench"),
                     chain_runs(runs) if kind == "ours" else running_runs(runs))
@@ -227,7 +227,7 @@ def counts(kind: str, path: str, reps: int) -> dict:
 def states(path: str, reps: int) -> dict:
     """What `states` calls, by address as it does: counts, then the interrupted among RUNNING."""
     import mlmd_exercise as mx
-    from mlmd_exercise.recovery import interrupted_ids
+    from mlmd_exercise.read.check import interrupted_ids
 
     times, result = [], None
     for i in range(reps + 1):

@@ -17,7 +17,7 @@ command pays only for the modules it needs: start-up time is part of the product
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -26,23 +26,23 @@ _EXPORTS = {
     # store
     "Store": "store", "open_store": "store",
     # writing
-    "Tracker": "tracking", "Run": "tracking", "Pending": "tracking",
+    "Tracker": "write.tracking", "Run": "write.tracking", "Pending": "write.tracking",
     "ExecutionState": "schema", "fingerprint": "content",
-    "record_runs": "bulk", "RunSpec": "bulk", "ArtifactSpec": "bulk",
+    "record_runs": "write.bulk", "RunSpec": "write.bulk", "ArtifactSpec": "write.bulk",
     # reading
-    "get_artifact": "lineage", "get_execution": "lineage", "execution_lineage": "lineage",
-    "walk": "lineage", "lineage_graph": "lineage", "with_experiments": "lineage",
-    "count_by_state": "counting",
+    "get_artifact": "read.lineage", "get_execution": "read.lineage", "execution_lineage": "read.lineage",
+    "walk": "read.lineage", "lineage_graph": "read.lineage", "with_experiments": "read.lineage",
+    "count_by_state": "read.counts",
     # looking around
-    "list_artifacts": "browse", "list_executions": "browse", "list_experiments": "browse",
-    "show_artifact": "browse", "show_execution": "browse", "find_by_fingerprint": "browse",
-    "ExperimentRecord": "browse", "NodeDetail": "browse",
-    "verify": "verify", "VerifyReport": "verify", "Problem": "verify",
-    "check_store": "recovery", "stale_runs": "recovery", "abandon": "recovery",
+    "list_artifacts": "read.nodes", "list_executions": "read.nodes", "list_experiments": "read.nodes",
+    "show_artifact": "read.nodes", "show_execution": "read.nodes", "find_by_fingerprint": "read.nodes",
+    "ExperimentRecord": "read.nodes", "NodeDetail": "read.nodes",
+    "verify": "read.verify", "VerifyReport": "read.verify", "Problem": "read.verify",
+    "check_store": "read.check", "stale_runs": "read.check", "abandon": "read.check",
     # comparing runs
-    "summarize_runs": "compare", "RunSummary": "compare",
-    "diff_runs": "diff", "diff_artifacts": "diff", "Diff": "diff",
-    "find_stale": "stale", "StaleReport": "stale",
+    "summarize_runs": "read.compare", "RunSummary": "read.compare",
+    "diff_runs": "read.diff", "diff_artifacts": "read.diff", "Diff": "read.diff",
+    "find_stale": "read.stale", "StaleReport": "read.stale",
     # records
     "ArtifactRecord": "records", "ExecutionRecord": "records", "ExecutionLineage": "records",
     "LineageEdge": "records", "LineageGraph": "records",
@@ -50,6 +50,23 @@ _EXPORTS = {
     "MlmdExerciseError": "errors", "StoreError": "errors", "SchemaError": "errors",
     "NotFoundError": "errors", "RenderError": "errors",
 }
+
+if TYPE_CHECKING:  # the same names, as real imports, for editors and type checkers
+    from mlmd_exercise.store import Store, open_store
+    from mlmd_exercise.write.tracking import Tracker, Run, Pending
+    from mlmd_exercise.schema import ExecutionState
+    from mlmd_exercise.content import fingerprint
+    from mlmd_exercise.write.bulk import record_runs, RunSpec, ArtifactSpec
+    from mlmd_exercise.read.lineage import get_artifact, get_execution, execution_lineage, walk, lineage_graph, with_experiments
+    from mlmd_exercise.read.counts import count_by_state
+    from mlmd_exercise.read.nodes import list_artifacts, list_executions, list_experiments, show_artifact, show_execution, find_by_fingerprint, ExperimentRecord, NodeDetail
+    from mlmd_exercise.read.verify import verify, VerifyReport, Problem
+    from mlmd_exercise.read.check import check_store, stale_runs, abandon
+    from mlmd_exercise.read.compare import summarize_runs, RunSummary
+    from mlmd_exercise.read.diff import diff_runs, diff_artifacts, Diff
+    from mlmd_exercise.read.stale import find_stale, StaleReport
+    from mlmd_exercise.records import ArtifactRecord, ExecutionRecord, ExecutionLineage, LineageEdge, LineageGraph
+    from mlmd_exercise.errors import MlmdExerciseError, StoreError, SchemaError, NotFoundError, RenderError
 
 __all__ = ["__version__", *_EXPORTS]
 

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, Hashable, List, Tuple
 
-from .records import LineageEdge, LineageGraph
+from mlmd_exercise.records import LineageEdge, LineageGraph
 
 __all__ = ["MIN_GROUP", "Group", "collapse"]
 

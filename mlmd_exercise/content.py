@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Union
 
-from .errors import NotFoundError
+from mlmd_exercise.errors import NotFoundError
 
 __all__ = ["FINGERPRINT", "fingerprint"]
 

@@ -13,9 +13,9 @@ import shutil
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Union
 
-from .errors import RenderError
-from .labels import execution_name, headline_metric, run_name, short_type, shorten
-from .records import LineageGraph
+from mlmd_exercise.errors import RenderError
+from mlmd_exercise.labels import execution_name, headline_metric, run_name, short_type, shorten
+from mlmd_exercise.records import LineageGraph
 
 __all__ = [
     "GRAPH_FORMATS",

@@ -13,8 +13,8 @@ from typing import Dict, Iterable, Mapping, MutableMapping, Optional, Tuple
 
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from .errors import MlmdExerciseError, SchemaError
-from .records import ArtifactRecord, ArtifactState, ExecutionRecord, ExecutionState, PropertyValue
+from mlmd_exercise.errors import MlmdExerciseError, SchemaError
+from mlmd_exercise.records import ArtifactRecord, ArtifactState, ExecutionRecord, ExecutionState, PropertyValue
 
 __all__ = [
     "Kind",

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional, Tuple, Union
 
-from . import lineage
-from .counting import count_by_state
-from .errors import MlmdExerciseError
-from .records import ArtifactRecord, ExecutionLineage, ExecutionRecord
-from .store import Store
-from .tracking import DEFAULT_EXPERIMENT, Run, Tracker
+from mlmd_exercise.read import lineage
+from mlmd_exercise.read.counts import count_by_state
+from mlmd_exercise.errors import MlmdExerciseError
+from mlmd_exercise.records import ArtifactRecord, ExecutionLineage, ExecutionRecord
+from mlmd_exercise.store import Store
+from mlmd_exercise.write.tracking import DEFAULT_EXPERIMENT, Run, Tracker
 
 __all__ = [
     "BUNDLED_DATASETS", "DATASET_FILE", "MODEL_FILE", "MODEL_NAME", "SEED",

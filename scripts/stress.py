@@ -58,7 +58,7 @@ def _run_writer(args) -> dict:
 def check_runs(store: str, expected: int) -> dict:
     import mlmd_exercise as mx
     from ml_metadata.proto import metadata_store_pb2 as pb
-    from mlmd_exercise.recovery import check_store
+    from mlmd_exercise.read.check import check_store
 
     s = mx.open_store(store)
     executions = [e for e in s.mlmd.get_executions_by_type("Trainer") if e.name.startswith("stress-")]
@@ -107,7 +107,7 @@ while True:
 def check_after_kill(store: str) -> list:
     import mlmd_exercise as mx
     from ml_metadata.proto import metadata_store_pb2 as pb
-    from mlmd_exercise.recovery import check_store
+    from mlmd_exercise.read.check import check_store
 
     s = mx.open_store(store)
     problems = check_store(s)

@@ -13,7 +13,8 @@ from typing import List
 import pytest
 
 import mlmd_exercise as mx
-from mlmd_exercise import cli, workflow
+from mlmd_exercise.cli import main as cli
+from mlmd_exercise import workflow
 
 
 # Set by scripts/with-postgres (make test, .ci/run): a throwaway server's base URL.

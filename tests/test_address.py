@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlmd_exercise.address import default_location, parse_location
+from mlmd_exercise.store.address import default_location, parse_location
 from mlmd_exercise.errors import StoreError
 
 

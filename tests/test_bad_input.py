@@ -16,8 +16,8 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 import mlmd_exercise as mx
 from conftest import PG_BASE, digest, write
 from mlmd_exercise import workflow
-from mlmd_exercise.address import parse_location
-from mlmd_exercise.postgres import Admin
+from mlmd_exercise.store.address import parse_location
+from mlmd_exercise.store.postgres import Admin
 
 ODD = "'; DROP TABLE Artifact; --"
 TABLES = ("artifact", "execution", "event", "type", "context", "attribution", "association")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import digest, run_module
-from mlmd_exercise import cli
-from mlmd_exercise.address import parse_location
+from mlmd_exercise.cli import main as cli
+from mlmd_exercise.store.address import parse_location
 
 COMMANDS = ["run", "lineage", "states", "graph", "ls", "show", "verify", "abandon", "check", "import",
             "diff", "stale", "ui", "report"]

@@ -8,7 +8,7 @@ import pytest
 
 import mlmd_exercise as mx
 from conftest import write
-from mlmd_exercise import compare
+from mlmd_exercise.read import compare
 
 RECORD_KEYS = {"id", "type", "state", "properties", "created_ms", "name"}  # an execution's
 

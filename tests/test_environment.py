@@ -17,7 +17,7 @@ import pytest
 
 import mlmd_exercise as mx
 from conftest import write
-from mlmd_exercise import environment as env
+from mlmd_exercise.write import environment as env
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false"]
 

@@ -17,11 +17,12 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
 from conftest import write
-from mlmd_exercise import counting, lineage, process, recovery, store as store_module
-from mlmd_exercise.address import parse_location
-from mlmd_exercise.bulk import ArtifactSpec, RunSpec, record_runs
+from mlmd_exercise.read import counts as counting, lineage, check as recovery
+from mlmd_exercise import process, store as store_module
+from mlmd_exercise.store.address import parse_location
+from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec, record_runs
 from mlmd_exercise.records import OUTPUT_EVENTS
-from mlmd_exercise.recovery import check_store, stale_runs
+from mlmd_exercise.read.check import check_store, stale_runs
 from mlmd_exercise.schema import ExecutionState
 
 
@@ -246,7 +247,7 @@ def test_import_of_a_missing_file_is_named(run_cli, db, tmp_path):
 
 
 def test_progress_shows_on_a_terminal_after_a_moment(monkeypatch):
-    from mlmd_exercise.commands import _Progress
+    from mlmd_exercise.cli.commands import _Progress
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -480,8 +481,9 @@ def _verify_whole_store(mlmd) -> dict:
     """verify's JSON as it was before paging: every artifact at once."""
     import re
 
-    from mlmd_exercise import output as out, schema
-    from mlmd_exercise.verify import OLDER
+    from mlmd_exercise.cli import output as out
+    from mlmd_exercise import schema
+    from mlmd_exercise.read.verify import OLDER
 
     def why_not(artifact) -> str:
         value = artifact.custom_properties.get("fingerprint")
@@ -532,7 +534,7 @@ def test_verify_a_page_at_a_time_equals_the_whole_store_at_once(run_cli, db, tmp
     gc.collect()
     expected = _verify_whole_store(mx.open_store(db).mlmd)
     assert expected["checked"] >= 4 and len(expected["problems"]) >= 2 and expected["unchecked"]
-    from mlmd_exercise.verify import verify, verify_ids, verify_pages
+    from mlmd_exercise.read.verify import verify, verify_ids, verify_pages
 
     store = mx.open_store(db)
     report = verify(store)

@@ -25,7 +25,7 @@ import pytest
 
 import foreign_stores as fs
 from conftest import digest
-from mlmd_exercise import cli
+from mlmd_exercise.cli import main as cli
 
 HERE = Path(__file__).parent
 SAMPLE = 30  # nodes per kind checked one by one (all of them, but in the fan-out)

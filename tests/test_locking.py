@@ -6,7 +6,7 @@ import subprocess
 import sys
 import threading
 
-from mlmd_exercise.locking import FileLock, advisory_key
+from mlmd_exercise.store.locking import FileLock, advisory_key
 
 TRY_LOCK = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR)\n"
             "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('free')\n"

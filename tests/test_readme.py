@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import mlmd_exercise as mx
-from mlmd_exercise import cli
+from mlmd_exercise.cli import main as cli
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 

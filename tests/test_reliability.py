@@ -17,7 +17,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
 from conftest import write
-from mlmd_exercise.recovery import abandon, check_store, stale_runs
+from mlmd_exercise.read.check import abandon, check_store, stale_runs
 
 STRESS = Path(__file__).parent.parent / "scripts" / "stress.py"
 KILLS = {"sqlite": 50, "postgresql": 25}
@@ -114,8 +114,8 @@ def _duplicate_dataset_type(db: str) -> None:
         code = f"import sqlite3; c = sqlite3.connect({db!r}); c.execute({sql!r}); c.commit()"
         subprocess.run([sys.executable, "-c", code], check=True)
         return
-    from mlmd_exercise.address import parse_location
-    from mlmd_exercise.postgres import Admin
+    from mlmd_exercise.store.address import parse_location
+    from mlmd_exercise.store.postgres import Admin
 
     loc = parse_location(db)
     admin = Admin(loc, loc.dbname)

@@ -107,7 +107,7 @@ def test_a_states_count_by_address_does_not_import_ml_metadata(tmp_path):
     import sys
 
     mx.Tracker(tmp_path / "m.db").execution().finish()
-    code = ("import sys, mlmd_exercise.cli as c; code = c.main(['states', '--db', sys.argv[1]]); "
+    code = ("import sys, mlmd_exercise.cli.main as c; code = c.main(['states', '--db', sys.argv[1]]); "
             "print(sorted(m for m in sys.modules if m.startswith('ml_metadata'))); sys.exit(code)")
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.db")],
                           capture_output=True, text=True, check=True)

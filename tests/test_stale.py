@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import write
-from mlmd_exercise.stale import find_stale
+from mlmd_exercise.read.stale import find_stale
 
 STALE_KEYS = {"checked", "changed", "stale"}
 CHANGED_KEYS = {"problem", "artifact", "downstream", "runs"}

@@ -128,7 +128,7 @@ def test_a_lineage_too_big_to_draw_says_so(tracker, tmp_path, monkeypatch):
 
 
 def test_runs_are_newest_first_by_their_original_start_where_imported(tracker):
-    from mlmd_exercise.bulk import RunSpec, record_runs
+    from mlmd_exercise.write.bulk import RunSpec, record_runs
 
     tracker.execution("Trainer", name="today").finish()
     record_runs(tracker, [RunSpec(name="2021", started_ms=1614592800000, ended_ms=1614592805000),

@@ -21,14 +21,14 @@ from urllib.parse import unquote, urlparse
 from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
 
-from .. import schema
-from ..browse import twins_of
-from ..content import FINGERPRINT, fingerprint
-from ..errors import MlmdExerciseError, NotFoundError
-from ..lineage import edges_of, get_artifact, get_execution, walk
-from ..records import DIRECTIONS, ArtifactRecord, ExecutionRecord, LineageGraph
-from ..schema import ExecutionState
-from ..store import Store
+from mlmd_exercise import schema
+from mlmd_exercise.read.nodes import twins_of
+from mlmd_exercise.content import FINGERPRINT, fingerprint
+from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
+from mlmd_exercise.read.lineage import edges_of, get_artifact, get_execution, walk
+from mlmd_exercise.records import DIRECTIONS, ArtifactRecord, ExecutionRecord, LineageGraph
+from mlmd_exercise.schema import ExecutionState
+from mlmd_exercise.store import Store
 
 __all__ = [
     "BadParameter", "NodePage", "node_page", "LineagePage", "lineage_page", "Comparison", "compare",
@@ -74,7 +74,7 @@ def contexts_of_node(store: Store, kind: str, node_id: int) -> List[Tuple[str, s
 def split_properties(execution: ExecutionRecord, outputs: Sequence[Tuple[str, ArtifactRecord]]
                      ) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any]]:
     """A run's params, metrics and environment, as `ls` and `diff` sort them out."""
-    from ..compare import summarize_run
+    from mlmd_exercise.read.compare import summarize_run
 
     summary = summarize_run(execution, outputs)
     return dict(summary.params), dict(summary.metrics), dict(summary.environment)
@@ -202,8 +202,8 @@ def compare(store: Store, kind: str, a_id: int, b_id: int) -> Comparison:
     Raises:
         NotFoundError: either node is missing.
     """
-    from .. import output
-    from ..diff import diff_artifacts, diff_runs
+    from mlmd_exercise.cli import output
+    from mlmd_exercise.read.diff import diff_artifacts, diff_runs
 
     kind = parse_kind(kind)
     d = (diff_runs if kind == "execution" else diff_artifacts)(store, a_id, b_id)
@@ -226,7 +226,7 @@ def count_apart(store: Store, experiment: Optional[str] = None) -> Dict[str, int
     import subprocess
     import sys
 
-    from ..counting import count_by_state
+    from mlmd_exercise.read.counts import count_by_state
 
     path = store.location.path
     if store.location.is_sqlite and path is not None:

@@ -14,12 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from ..errors import RenderError
-from ..lineage import experiment_id, walk
-from ..records import ArtifactRecord, ExecutionLineage, LineageEdge, LineageGraph
-from ..store import Store
-from . import pages, views
-from .runs import RunsPage, RunsQuery, runs_page
+from mlmd_exercise.errors import RenderError
+from mlmd_exercise.read.lineage import experiment_id, walk
+from mlmd_exercise.records import ArtifactRecord, ExecutionLineage, LineageEdge, LineageGraph
+from mlmd_exercise.store import Store
+from mlmd_exercise.web import pages, views
+from mlmd_exercise.web.runs import RunsPage, RunsQuery, runs_page
 
 __all__ = ["FORMATS", "ReportData", "gather", "report_format", "html_report", "markdown_report",
            "mermaid", "write_report"]
@@ -46,7 +46,7 @@ def report_format(path: str, fmt: Optional[str]) -> str:
         RenderError: the folder is missing or read-only, the path is a folder, or the
             extension does not name the format.
     """
-    from ..render import output_format
+    from mlmd_exercise.render import output_format
 
     ext = output_format(path, ("html", "htm", "md"))
     named = "md" if ext == "md" else "html"
@@ -64,7 +64,7 @@ def gather(store: Store, *, artifact: Optional[int] = None, execution: Optional[
     Raises:
         NotFoundError: the node or experiment is not in the store.
     """
-    from ..lineage import execution_lineage
+    from mlmd_exercise.read.lineage import execution_lineage
 
     context = experiment_id(store, experiment) if experiment is not None else None
     newest = runs_page(store, RunsQuery(context=context, per=RUNS))
@@ -102,8 +102,8 @@ def _no_link(kind: str, node_id: int) -> str:
 
 def html_report(data: ReportData) -> str:
     """The report as one HTML document with nothing outside it."""
-    from ..render import states_chart_svg
-    from .server import STATIC
+    from mlmd_exercise.render import states_chart_svg
+    from mlmd_exercise.web.server import STATIC
 
     css = (STATIC / "style.css").read_text()
     graph = (views.lineage_svg(data.graph, _no_link, data.start) if data.graph.artifacts or data.graph.executions
@@ -140,7 +140,7 @@ def mermaid_text(text: str) -> str:
 def mermaid(graph: LineageGraph) -> str:
     """The lineage as a Mermaid flowchart: artifacts as boxes, executions as rounded boxes
     coloured by state, edges labelled by role."""
-    from ..render import STATE_COLORS
+    from mlmd_exercise.render import STATE_COLORS
 
     lines = ["flowchart LR"]
     for a in sorted(graph.artifacts.values(), key=lambda a: a.id):

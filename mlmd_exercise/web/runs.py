@@ -16,14 +16,14 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
 
-from .. import schema
-from ..browse import original_time_filter, parse_since
-from ..errors import MlmdExerciseError, NotFoundError
-from ..lineage import edges_of
-from ..records import STARTED_MS, ArtifactRecord, ExecutionRecord
-from ..schema import ExecutionState
-from ..store import Store
-from .pages import BadParameter, contexts_of_node, parse_id, split_properties
+from mlmd_exercise import schema
+from mlmd_exercise.read.nodes import original_time_filter, parse_since
+from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
+from mlmd_exercise.read.lineage import edges_of
+from mlmd_exercise.records import STARTED_MS, ArtifactRecord, ExecutionRecord
+from mlmd_exercise.schema import ExecutionState
+from mlmd_exercise.store import Store
+from mlmd_exercise.web.pages import BadParameter, contexts_of_node, parse_id, split_properties
 
 __all__ = ["PER_PAGE", "MAX_PER_PAGE", "SORT_LIMIT", "RunsQuery", "RunRow", "RunsPage", "runs_page"]
 

@@ -21,10 +21,10 @@ from urllib.parse import parse_qs, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from socketserver import ThreadingMixIn
 
-from ..errors import MlmdExerciseError, NotFoundError, RenderError
-from ..store import Store
-from . import pages, views
-from .runs import RunsQuery, runs_page
+from mlmd_exercise.errors import MlmdExerciseError, NotFoundError, RenderError
+from mlmd_exercise.store import Store
+from mlmd_exercise.web import pages, views
+from mlmd_exercise.web.runs import RunsQuery, runs_page
 
 __all__ = ["STATIC", "Explorer", "make_app", "serve", "allowed_hosts"]
 
@@ -188,7 +188,7 @@ def make_app(store: Store):
     @app.get("/lineage/<kind>/<node_id>")
     @page
     def lineage(kind, node_id):
-        from ..collapse import collapse
+        from mlmd_exercise.collapse import collapse
 
         given = only("direction", "hops", "expand")
         hops_text = given.get("hops", str(pages.DEFAULT_HOPS))
@@ -225,7 +225,7 @@ def make_app(store: Store):
         given = only("context")
         context = pages.parse_id(given["context"], "context") if given.get("context") else None
         found = pages.states_page(store, context)
-        from ..render import states_chart_svg
+        from mlmd_exercise.render import states_chart_svg
 
         svg = states_chart_svg(found.counts)
         return views.states_view(found, svg[svg.index("<svg"):])

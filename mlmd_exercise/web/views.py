@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
-from ..records import ArtifactRecord, LineageGraph
-from ..render import STATE_COLORS
-from .pages import Comparison, LineagePage, NodePage, StatesPage
-from .runs import RunsPage, RunsQuery
+from mlmd_exercise.records import ArtifactRecord, LineageGraph
+from mlmd_exercise.render import STATE_COLORS
+from mlmd_exercise.web.pages import Comparison, LineagePage, NodePage, StatesPage
+from mlmd_exercise.web.runs import RunsPage, RunsQuery
 
 __all__ = ["esc", "layout", "runs_view", "node_view", "lineage_view", "compare_view", "states_view",
            "error_view", "lineage_svg", "legend", "runs_table"]
@@ -253,7 +253,7 @@ def lineage_svg(graph: LineageGraph, link: Link = node_href, start: Optional[Tup
     `mlmd-exercise graph`), each node a link to its page, the start node outlined."""
     import graphviz
 
-    from ..render import lineage_source, require_dot
+    from mlmd_exercise.render import lineage_source, require_dot
 
     require_dot()
     source = lineage_source(graph, legend=False).rstrip().rstrip("}")  # the page has its own legend
@@ -284,7 +284,7 @@ def collapsed_note(groups, expand_href: str) -> str:
     """What was drawn as one node, with a link that draws every run."""
     if not groups:
         return ""
-    from ..output import count
+    from mlmd_exercise.cli.output import count
 
     drawn = ", ".join(f"{count(len(g.ids), g.type + ' run')} ({g.state})" for g in groups)
     return (f'<p class="notice" id="collapsed">Drawn as one node each, being alike: {esc(drawn)}. '
@@ -299,7 +299,7 @@ def lineage_view(page: LineagePage, svg: str, note: str = "") -> str:
                       for d in ("upstream", "downstream", "both"))
             + f'<label>hops <input name="hops" type="number" min="0" max="50" value="{"" if page.hops is None else page.hops}" size="3"></label>'
             '<button type="submit">Show</button></form>')
-    from ..output import count
+    from mlmd_exercise.cli.output import count
 
     counts = f"{count(len(page.graph.artifacts), 'artifact')}, {count(len(page.graph.executions), 'execution')}"
     body = (f'<p class="actions">{node_link(n)} · {esc(page.direction)}, '

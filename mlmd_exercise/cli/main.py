@@ -12,8 +12,8 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
-from . import __version__
-from .commands import (
+from mlmd_exercise import __version__
+from mlmd_exercise.cli.commands import (
     EXIT_FAILED,
     PROG,
     cmd_abandon,
@@ -31,7 +31,7 @@ from .commands import (
     cmd_ui,
     cmd_verify,
 )
-from .errors import MlmdExerciseError
+from mlmd_exercise.errors import MlmdExerciseError
 
 BUNDLED_DATASETS = ("iris", "wine", "breast_cancer", "digits")  # as workflow's, without importing it
 EXIT_BAD_INPUT = 2
@@ -83,7 +83,7 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_walk(parser: argparse.ArgumentParser) -> None:
-    from .records import DIRECTIONS
+    from mlmd_exercise.records import DIRECTIONS
 
     parser.add_argument("--artifact", type=_positive("artifact id"), metavar="ID",
                         help="start from this artifact")

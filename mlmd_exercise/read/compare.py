@@ -15,11 +15,12 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from . import environment, schema
-from .content import FINGERPRINT
-from .errors import MlmdExerciseError
-from .records import CREATED_MS, ENDED_MS, METRIC_NAMES, STARTED_MS, ArtifactRecord, ExecutionRecord, PropertyValue
-from .store import Store
+from mlmd_exercise.write import environment
+from mlmd_exercise import schema
+from mlmd_exercise.content import FINGERPRINT
+from mlmd_exercise.errors import MlmdExerciseError
+from mlmd_exercise.records import CREATED_MS, ENDED_MS, METRIC_NAMES, STARTED_MS, ArtifactRecord, ExecutionRecord, PropertyValue
+from mlmd_exercise.store import Store
 
 __all__ = [
     "STATUS_KEYS", "METRIC_TYPES", "RunSummary", "artifact_metrics", "summarize_run", "summarize_runs",

@@ -7,11 +7,11 @@ from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from . import schema
-from .errors import NotFoundError
-from .records import (DIRECTIONS, INPUT_EVENTS, OUTPUT_EVENTS, ArtifactRecord, ExecutionLineage,
+from mlmd_exercise import schema
+from mlmd_exercise.errors import NotFoundError
+from mlmd_exercise.records import (DIRECTIONS, INPUT_EVENTS, OUTPUT_EVENTS, ArtifactRecord, ExecutionLineage,
                       ExecutionRecord, LineageEdge, LineageGraph)
-from .store import Store
+from mlmd_exercise.store import Store
 
 __all__ = [
     "DIRECTIONS",
@@ -156,7 +156,7 @@ def experiment_id(store: Store, name: str, context_type: Optional[str] = None) -
         NotFoundError: no context has that name, or several of other types than
             Experiment have it and `context_type` does not say which.
     """
-    from .contexts import context_id
+    from mlmd_exercise.read.contexts import context_id
 
     return context_id(store, name, context_type)
 
@@ -264,7 +264,7 @@ def with_experiments(store: Store, graph: LineageGraph, grouping: Optional[str] 
         grouping: the context type to group by; None for our Experiment where there
             is one, else the type that gives the most telling boxes (`contexts.grouping_of`).
     """
-    from .contexts import contexts_of, grouping_of
+    from mlmd_exercise.read.contexts import contexts_of, grouping_of
 
     memberships = {e: contexts_of(store, "execution", e) for e in sorted(graph.executions)}
     ctype = grouping_of(memberships, grouping)

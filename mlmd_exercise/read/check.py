@@ -12,10 +12,10 @@ import socket
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, TypeVar, Union
 
-from . import process
-from .address import default_location, parse_location
-from .records import ExecutionRecord, ExecutionState
-from .store import SCHEMA_VERSION, Store, open_store, read_sqlite
+from mlmd_exercise import process
+from mlmd_exercise.store.address import default_location, parse_location
+from mlmd_exercise.records import ExecutionRecord, ExecutionState
+from mlmd_exercise.store import SCHEMA_VERSION, Store, open_store, read_sqlite
 
 __all__ = ["ABANDONED", "stale_runs", "interrupted_ids", "abandon", "check_store"]
 
@@ -42,7 +42,7 @@ def stale_runs(store: Store, older_than_s: Optional[float] = None,
                now: Optional[float] = None) -> List[ExecutionRecord]:
     """RUNNING executions whose process is known to be gone (it ran on this host
     and no longer exists), and, with `older_than_s`, those started longer ago."""
-    from . import schema
+    from mlmd_exercise import schema
 
     cutoff = None if older_than_s is None else ((time.time() if now is None else now) - older_than_s) * 1000
     found = []
@@ -170,7 +170,7 @@ def abandon(store: Store, runs: Sequence[ExecutionRecord],
     Returns:
         The runs it changed, as stored now.
     """
-    from . import schema
+    from mlmd_exercise import schema
 
     ids = [r.id for r in runs]
     with store.writing():
@@ -225,7 +225,7 @@ def _sql_problems(run: Callable[..., list]) -> List[str]:
 
 
 def _api_problems(store: Store) -> List[str]:
-    from .lineage import artifact_pages
+    from mlmd_exercise.read.lineage import artifact_pages
 
     problems: List[str] = []
     for page in artifact_pages(store):  # a page of artifacts and their events at a time

@@ -17,9 +17,9 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, Iterator, Optional, TypeVar, Union
 
-from .address import DEFAULT_STORE, Location, default_location, parse_location
-from .errors import StoreError
-from .locking import FileLock
+from mlmd_exercise.store.address import DEFAULT_STORE, Location, default_location, parse_location
+from mlmd_exercise.errors import StoreError
+from mlmd_exercise.store.locking import FileLock
 
 if TYPE_CHECKING:
     from ml_metadata.metadata_store import metadata_store
@@ -296,7 +296,7 @@ def read_sqlite(location: Union[str, os.PathLike, Location], query: Callable[[sq
 
 
 def _open_postgres(loc: Location, create: bool, upgrade: bool) -> Store:
-    from . import postgres
+    from mlmd_exercise.store import postgres
 
     postgres.check_reachable(loc)
     postgres.ensure_database(loc, create)

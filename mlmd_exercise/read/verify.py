@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 from urllib.parse import unquote, urlparse
 
-from . import schema
-from .content import FINGERPRINT, fingerprint, is_ours
-from .records import ArtifactRecord
-from .store import Store
+from mlmd_exercise import schema
+from mlmd_exercise.content import FINGERPRINT, fingerprint, is_ours
+from mlmd_exercise.records import ArtifactRecord
+from mlmd_exercise.store import Store
 
 __all__ = ["Problem", "Unchecked", "VerifyReport", "verify", "verify_pages", "verify_ids"]
 
@@ -62,7 +62,7 @@ def _survey(store: Store, page_size: int, unchecked: Optional[Dict[str, List[int
             ) -> Tuple[_Newest, int]:
     """One pass: the newest version at each URI, and the last id seen; with `unchecked`,
     the ids it will not check are added there by reason."""
-    from .lineage import artifact_pages
+    from mlmd_exercise.read.lineage import artifact_pages
 
     newest: _Newest = {}
     checkable: List[int] = []
@@ -117,7 +117,7 @@ def verify_pages(store: Store, page_size: int = 1000
     Returns:
         How many artifacts were checked; the problems, by id; the unchecked, by id.
     """
-    from .lineage import artifact_pages
+    from mlmd_exercise.read.lineage import artifact_pages
 
     newest, last = _survey(store, page_size)
     kept = {i for _, i, _ in newest.values()}

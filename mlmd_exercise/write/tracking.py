@@ -36,12 +36,13 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar
 from ml_metadata import errors as mlmd_errors
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from . import environment, schema
-from .content import FINGERPRINT, fingerprint
-from .errors import MlmdExerciseError, NotFoundError
-from .records import METRIC_NAMES, ArtifactRecord, ExecutionRecord, PropertyValue
-from .schema import ExecutionState, Kind, TypeSpec
-from .store import Store, open_store
+from mlmd_exercise.write import environment
+from mlmd_exercise import schema
+from mlmd_exercise.content import FINGERPRINT, fingerprint
+from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
+from mlmd_exercise.records import METRIC_NAMES, ArtifactRecord, ExecutionRecord, PropertyValue
+from mlmd_exercise.schema import ExecutionState, Kind, TypeSpec
+from mlmd_exercise.store import Store, open_store
 
 __all__ = ["DEFAULT_EXPERIMENT", "Pending", "Tracker", "Run", "file_uri"]
 
@@ -386,7 +387,7 @@ class Run:
     @property
     def inputs(self) -> Dict[str, ArtifactRecord]:
         """The run's inputs by role, as stored (read from the store when asked)."""
-        from .lineage import execution_lineage
+        from mlmd_exercise.read.lineage import execution_lineage
 
         return dict(execution_lineage(self.tracker.store, self.id).inputs)
 

@@ -13,9 +13,9 @@ import os
 from collections import Counter
 from typing import Callable, Dict, Optional, Union
 
-from .address import default_location, parse_location
-from .records import ExecutionState
-from .store import SCHEMA_VERSION, Store, open_store, read_sqlite
+from mlmd_exercise.store.address import default_location, parse_location
+from mlmd_exercise.records import ExecutionState
+from mlmd_exercise.store import SCHEMA_VERSION, Store, open_store, read_sqlite
 
 __all__ = ["count_by_state"]
 
@@ -93,7 +93,7 @@ def count_by_state(store: Union[Store, str, os.PathLike, None],
         rows = _postgres_counts(store.sql, experiment, context_type)
         if rows is not None:
             return _by_name(rows)
-    from .lineage import experiment_id  # MLMD's API: only now is ml_metadata imported
+    from mlmd_exercise.read.lineage import experiment_id  # MLMD's API: only now is ml_metadata imported
 
     if experiment is None:
         executions = store.mlmd.get_executions()

@@ -18,12 +18,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Set, Tuple
 
-from . import environment as env
-from .compare import RunSummary, artifact_metrics, summarize_runs
-from .content import FINGERPRINT
-from .lineage import get_artifact, get_execution, walk
-from .records import ArtifactRecord, LineageGraph, PropertyValue
-from .store import Store
+from mlmd_exercise.write import environment as env
+from mlmd_exercise.read.compare import RunSummary, artifact_metrics, summarize_runs
+from mlmd_exercise.content import FINGERPRINT
+from mlmd_exercise.read.lineage import get_artifact, get_execution, walk
+from mlmd_exercise.records import ArtifactRecord, LineageGraph, PropertyValue
+from mlmd_exercise.store import Store
 
 __all__ = ["Change", "ArtifactChange", "Diff", "diff_runs", "diff_artifacts", "same_content"]
 

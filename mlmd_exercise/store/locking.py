@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from .errors import StoreError
+from mlmd_exercise.errors import StoreError
 
 __all__ = ["FileLock", "AdvisoryLock", "advisory_key"]
 

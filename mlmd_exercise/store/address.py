@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional, Union
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .errors import StoreError
+from mlmd_exercise.errors import StoreError
 
 __all__ = ["DEFAULT_STORE", "ENV_STORE", "Location", "parse_location", "default_location"]
 

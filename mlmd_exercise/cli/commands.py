@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from . import output as out
-from .errors import MlmdExerciseError
+from mlmd_exercise.cli import output as out
+from mlmd_exercise.errors import MlmdExerciseError
 
 PROG = "mlmd-exercise"
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -30,7 +30,7 @@ def _has_display() -> bool:
 
 
 def _save_or_show_chart(counts: Mapping[str, int], path: Path, show: bool) -> None:
-    from . import render
+    from mlmd_exercise import render
 
     if show and _has_display():
         render.show_states_chart(counts)
@@ -41,7 +41,7 @@ def _save_or_show_chart(counts: Mapping[str, int], path: Path, show: bool) -> No
 
 
 def _reader(args: argparse.Namespace):
-    from .store import open_store
+    from mlmd_exercise.store import open_store
 
     return open_store(args.db, upgrade=args.upgrade_schema)
 
@@ -50,10 +50,10 @@ def _reader(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import render, workflow
-    from .address import DEFAULT_STORE, ENV_STORE
-    from .browse import same_content
-    from .store import open_store
+    from mlmd_exercise import render, workflow
+    from mlmd_exercise.store.address import DEFAULT_STORE, ENV_STORE
+    from mlmd_exercise.read.nodes import same_content
+    from mlmd_exercise.store import open_store
 
     workdir = Path(args.workdir)
     if workdir.exists() and not workdir.is_dir():
@@ -94,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _selection(args: argparse.Namespace):
     """The walk a `lineage` or `graph` command asks for, or None for none."""
-    from .lineage import walk
+    from mlmd_exercise.read.lineage import walk
 
     if args.artifact is None and args.walk_execution is None:
         return None
@@ -109,8 +109,8 @@ def _selection(args: argparse.Namespace):
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
-    from .browse import same_content
-    from .lineage import execution_lineage
+    from mlmd_exercise.read.nodes import same_content
+    from mlmd_exercise.read.lineage import execution_lineage
 
     if args.execution_id is not None and (args.artifact or args.walk_execution):
         raise MlmdExerciseError("give an EXECUTION_ID or --artifact/--execution, not both")
@@ -141,10 +141,10 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def cmd_states(args: argparse.Namespace) -> int:
-    from .counting import count_by_state
+    from mlmd_exercise.read.counts import count_by_state
 
     if args.chart:
-        from . import render
+        from mlmd_exercise import render
 
         render.output_format(args.chart, render.CHART_FORMATS)
     if args.context_type and not args.experiment:
@@ -157,7 +157,7 @@ def cmd_states(args: argparse.Namespace) -> int:
     else:
         gone = 0
         if counts.get("RUNNING"):  # only then are those runs' processes looked at
-            from .recovery import interrupted_ids
+            from mlmd_exercise.read.check import interrupted_ids
 
             # By address too: one SQL query where safe, else MLMD's API.
             gone = len(interrupted_ids(_reader(args) if args.upgrade_schema else args.db))
@@ -173,9 +173,9 @@ def cmd_states(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from . import render
-    from .collapse import collapse
-    from .lineage import lineage_graph, with_experiments
+    from mlmd_exercise import render
+    from mlmd_exercise.collapse import collapse
+    from mlmd_exercise.read.lineage import lineage_graph, with_experiments
 
     render.check_graph_output(args.output)  # before the store is read
     selected = _selection(args)
@@ -186,7 +186,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
         store, graph, _ = selected
     if args.clusters is not None:
         if args.clusters:
-            from .contexts import find_context_type
+            from mlmd_exercise.read.contexts import find_context_type
 
             find_context_type(store, args.clusters)
         graph = with_experiments(store, graph, args.clusters or None)
@@ -206,8 +206,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from . import browse
-    from .compare import BUILTIN_SORTS
+    from mlmd_exercise.read import nodes as browse
+    from mlmd_exercise.read.compare import BUILTIN_SORTS
 
     since = browse.parse_since(args.since) if args.since else None
     if args.state and args.what != "executions":
@@ -251,7 +251,7 @@ def _builtin_sorted(found, sort, limit):
 
 def _ls_executions(args: argparse.Namespace, store, found) -> int:
     """`ls executions`: params and metrics as columns, sorted by one of them if asked."""
-    from . import compare
+    from mlmd_exercise.read import compare
 
     by_value = bool(args.sort) and args.sort.lstrip("-") not in compare.BUILTIN_SORTS
     if args.json and not by_value and args.columns is None:  # records only: no outputs to read
@@ -276,12 +276,12 @@ def _ls_executions(args: argparse.Namespace, store, found) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from . import browse
+    from mlmd_exercise.read import nodes as browse
 
     show = browse.show_artifact if args.kind == "artifact" else browse.show_execution
     detail = show(_reader(args), args.id)
     if args.json:
-        from .environment import split_environment
+        from mlmd_exercise.write.environment import split_environment
 
         _print_json({"kind": args.kind, "node": out.record_json(detail.node),
                      "events": [out.edge_json(e) for e in detail.events],
@@ -295,10 +295,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_abandon(args: argparse.Namespace) -> int:
-    from . import browse
-    from .recovery import abandon, stale_runs
-    from .schema import ExecutionState
-    from .store import open_store
+    from mlmd_exercise.read import nodes as browse
+    from mlmd_exercise.read.check import abandon, stale_runs
+    from mlmd_exercise.schema import ExecutionState
+    from mlmd_exercise.store import open_store
 
     older = None
     if args.older_than:
@@ -336,9 +336,9 @@ class _Progress:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from .bulk import read_runs, record_runs
-    from .store import open_store
-    from .tracking import Tracker
+    from mlmd_exercise.write.bulk import read_runs, record_runs
+    from mlmd_exercise.store import open_store
+    from mlmd_exercise.write.tracking import Tracker
 
     if (args.file is None) == (args.from_exercise is None):
         raise MlmdExerciseError("give a FILE of JSON lines or --from-exercise OLD_DB, one of them")
@@ -365,13 +365,13 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def _import_exercise(args: argparse.Namespace) -> int:
-    from .bulk import record_runs
-    from .exercise import read_exercise
-    from .store import open_store
-    from .tracking import Tracker
+    from mlmd_exercise.write.bulk import record_runs
+    from mlmd_exercise.write.exercise import read_exercise
+    from mlmd_exercise.store import open_store
+    from mlmd_exercise.write.tracking import Tracker
 
     found = read_exercise(args.from_exercise)  # before the store is opened or made
-    from .address import default_location, parse_location
+    from mlmd_exercise.store.address import default_location, parse_location
 
     target = parse_location(args.db or default_location())
     if target.path is not None and target.path.resolve() == Path(args.from_exercise).resolve():
@@ -394,7 +394,7 @@ def _import_exercise(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .recovery import check_store
+    from mlmd_exercise.read.check import check_store
 
     # By address: on SQLite the check is then plain SQL, with no MLMD store open on the file.
     problems = check_store(_reader(args) if args.upgrade_schema else args.db)
@@ -411,7 +411,7 @@ def _json_lines(value, indent: str) -> str:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .verify import verify_ids, verify_pages
+    from mlmd_exercise.read.verify import verify_ids, verify_pages
 
     # A page at a time: the JSON's unchecked are printed as they are read; the text needs their ids only.
     if args.json:
@@ -439,7 +439,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .diff import diff_artifacts, diff_runs
+    from mlmd_exercise.read.diff import diff_artifacts, diff_runs
 
     compare = diff_artifacts if args.artifact else diff_runs
     result = compare(_reader(args), args.a, args.b)
@@ -451,7 +451,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_stale(args: argparse.Namespace) -> int:
-    from .stale import find_stale
+    from mlmd_exercise.read.stale import find_stale
 
     report = find_stale(_reader(args))
     if args.json:
@@ -465,8 +465,8 @@ def cmd_stale(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from .store import open_store
-    from .web.server import serve
+    from mlmd_exercise.store import open_store
+    from mlmd_exercise.web.server import serve
 
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"{PROG}: warning: serving on '{args.host}': other machines that reach this address "
@@ -495,7 +495,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .web import report
+    from mlmd_exercise.web import report
 
     if args.artifact is not None and args.walk_execution is not None:
         raise MlmdExerciseError("give --artifact or --execution, not both")

@@ -13,9 +13,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ml_metadata import errors as mlmd_errors
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from . import schema
-from .errors import NotFoundError
-from .store import Store
+from mlmd_exercise import schema
+from mlmd_exercise.errors import NotFoundError
+from mlmd_exercise.store import Store
 
 __all__ = ["choose", "find_context", "find_context_type", "context_id", "contexts_of", "context_names", "grouping_of"]
 

@@ -16,14 +16,14 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
 
-from . import schema
-from .content import FINGERPRINT, is_ours
-from .errors import MlmdExerciseError, NotFoundError
-from .contexts import context_names, contexts_of
-from .lineage import edges_of, experiment_id, get_artifact, get_execution
-from .records import CREATED_MS, STARTED_MS, ArtifactRecord, ExecutionRecord, LineageEdge
-from .schema import ExecutionState
-from .store import Store
+from mlmd_exercise import schema
+from mlmd_exercise.content import FINGERPRINT, is_ours
+from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
+from mlmd_exercise.read.contexts import context_names, contexts_of
+from mlmd_exercise.read.lineage import edges_of, experiment_id, get_artifact, get_execution
+from mlmd_exercise.records import CREATED_MS, STARTED_MS, ArtifactRecord, ExecutionRecord, LineageEdge
+from mlmd_exercise.schema import ExecutionState
+from mlmd_exercise.store import Store
 
 __all__ = [
     "ExperimentRecord",

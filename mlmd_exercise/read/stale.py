@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Tuple
 
-from .lineage import walk
-from .records import ArtifactRecord, ExecutionRecord
-from .store import Store
-from .verify import Problem, verify
+from mlmd_exercise.read.lineage import walk
+from mlmd_exercise.records import ArtifactRecord, ExecutionRecord
+from mlmd_exercise.store import Store
+from mlmd_exercise.read.verify import Problem, verify
 
 __all__ = ["ChangedFile", "StaleReport", "find_stale"]
 

@@ -24,12 +24,12 @@ from typing import Callable, Dict, Hashable, Iterable, Iterator, List, Mapping, 
 from ml_metadata.metadata_store.metadata_store import ListOptions
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from . import schema
-from .content import FINGERPRINT
-from .errors import MlmdExerciseError
-from .records import CREATED_MS, ENDED_MS, STARTED_MS, ArtifactRecord, PropertyValue
-from .schema import ExecutionState, Kind
-from .tracking import Tracker, _event
+from mlmd_exercise import schema
+from mlmd_exercise.content import FINGERPRINT
+from mlmd_exercise.errors import MlmdExerciseError
+from mlmd_exercise.records import CREATED_MS, ENDED_MS, STARTED_MS, ArtifactRecord, PropertyValue
+from mlmd_exercise.schema import ExecutionState, Kind
+from mlmd_exercise.write.tracking import Tracker, _event
 
 __all__ = ["ArtifactSpec", "RunSpec", "BulkResult", "record_runs", "read_runs"]
 

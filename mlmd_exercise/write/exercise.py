@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from .bulk import ArtifactSpec, RunSpec
-from .errors import MlmdExerciseError
-from .records import ExecutionState
+from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec
+from mlmd_exercise.errors import MlmdExerciseError
+from mlmd_exercise.records import ExecutionState
 
 __all__ = ["ExerciseRuns", "read_exercise", "state_of"]
 

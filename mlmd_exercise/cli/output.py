@@ -11,7 +11,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .records import ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageGraph
+from mlmd_exercise.records import ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageGraph
 
 Node = Union[ArtifactRecord, ExecutionRecord]
 
@@ -184,7 +184,7 @@ def format_detail(detail) -> List[str]:
         lines.append("  same content as " + ", ".join(f"artifact {i}" for i in detail.same_content))
     properties, env = node.properties, {}
     if not is_artifact:  # the environment it ran in, in a block of its own
-        from .environment import split_environment
+        from mlmd_exercise.write.environment import split_environment
 
         properties, env = split_environment(node.properties)
     lines += ["  properties"] + (format_properties(properties) or ["    none"])
@@ -200,7 +200,7 @@ def format_detail(detail) -> List[str]:
 
 def format_environment(env: Mapping[str, Any]) -> List[str]:
     """show's "recorded with" block: the code, the command and where it ran."""
-    from . import environment as e
+    from mlmd_exercise.write import environment as e
 
     rows: List[Sequence[str]] = []
     if e.GIT_COMMIT in env:

@@ -14,9 +14,9 @@ import ssl
 import time
 from typing import Optional, Set
 
-from .address import Location
-from .errors import StoreError
-from .locking import AdvisoryLock, advisory_key
+from mlmd_exercise.store.address import Location
+from mlmd_exercise.errors import StoreError
+from mlmd_exercise.store.locking import AdvisoryLock, advisory_key
 
 __all__ = ["CONNECT_TIMEOUT", "Admin", "check_reachable", "ensure_database"]
 

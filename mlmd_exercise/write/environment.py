@@ -45,7 +45,7 @@ import sys
 import time
 from typing import Dict, Mapping, Optional, Tuple
 
-from .process import HOST, PID, PID_START, identity
+from mlmd_exercise.process import HOST, PID, PID_START, identity
 
 __all__ = [
     "PREFIX", "USER", "CWD", "COMMAND", "EXECUTABLE", "PYTHON", "GIT_COMMIT", "GIT_DIRTY",
