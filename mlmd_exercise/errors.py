@@ -12,6 +12,8 @@ __all__ = [
     "SchemaError",
     "NotFoundError",
     "RenderError",
+    "ConflictError",
+    "UnclearWriteError",
 ]
 
 
@@ -33,3 +35,12 @@ class NotFoundError(MlmdExerciseError):
 
 class RenderError(MlmdExerciseError):
     """A picture cannot be drawn: unknown output format, graphviz missing."""
+
+
+class ConflictError(StoreError):
+    """A write the store refused because a name is taken (a run's name, for its type)."""
+
+
+class UnclearWriteError(StoreError):
+    """A write whose outcome is unknown: the connection broke, perhaps after the commit.
+    Check by the run's name before trying again."""

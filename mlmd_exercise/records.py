@@ -11,8 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 __all__ = [
+    "Kind",
+    "PropertyType",
     "ExecutionState",
     "ArtifactState",
+    "EVENT_TYPES",
+    "TypeRecord",
+    "ContextRecord",
+    "EventRecord",
     "PropertyValue",
     "STARTED_MS",
     "ENDED_MS",
@@ -56,7 +62,32 @@ INPUT_EVENTS = ("INPUT", "DECLARED_INPUT", "INTERNAL_INPUT")
 OUTPUT_EVENTS = ("OUTPUT", "DECLARED_OUTPUT", "INTERNAL_OUTPUT", "PENDING_OUTPUT")
 
 
-class ExecutionState(str, enum.Enum):
+class Kind(enum.Enum):
+    """The three kinds of MLMD node (and of type)."""
+
+    ARTIFACT = "artifact"
+    EXECUTION = "execution"
+    CONTEXT = "context"
+
+
+class PropertyType(enum.Enum):
+    """The type of a property a type declares, by MLMD's name for it."""
+
+    UNKNOWN = "UNKNOWN"
+    INT = "INT"
+    DOUBLE = "DOUBLE"
+    STRING = "STRING"
+    STRUCT = "STRUCT"
+    PROTO = "PROTO"
+    BOOLEAN = "BOOLEAN"
+
+
+class _Named(str, enum.Enum):
+    def __str__(self) -> str:  # "COMPLETE", in messages and f-strings, on every Python
+        return self.value
+
+
+class ExecutionState(_Named):
     """MLMD's `Execution.last_known_state`, which every MLMD tool reads, in the proto's
     order: a state's position is its number in MLMD's tables."""
 
@@ -69,7 +100,9 @@ class ExecutionState(str, enum.Enum):
     CANCELED = "CANCELED"
 
 
-class ArtifactState(str, enum.Enum):
+class ArtifactState(_Named):
+    """MLMD's `Artifact.state`, in the proto's order."""
+
     UNKNOWN = "UNKNOWN"
     PENDING = "PENDING"
     LIVE = "LIVE"
@@ -79,6 +112,55 @@ class ArtifactState(str, enum.Enum):
     REFERENCE = "REFERENCE"
 
 
+# MLMD's Event.Type names, in the proto's order: a name's position is its number in MLMD's tables.
+EVENT_TYPES = ("UNKNOWN", "DECLARED_OUTPUT", "DECLARED_INPUT", "INPUT", "OUTPUT", "INTERNAL_INPUT",
+               "INTERNAL_OUTPUT", "PENDING_OUTPUT")
+
+
+@dataclass(frozen=True)
+class TypeRecord:
+    """One type as stored: its id, kind, name and declared properties."""
+
+    id: int
+    kind: Kind
+    name: str
+    properties: Mapping[str, PropertyType] = field(default_factory=dict)
+    version: Optional[str] = None
+    description: Optional[str] = None
+    external_id: Optional[str] = None
+    base_type: Optional[str] = None  # MLMD's SystemDefinedBaseType name, e.g. "DATASET"
+
+
+@dataclass(frozen=True)
+class ContextRecord:
+    """One context: an experiment of ours, a TFX pipeline run, a Kubeflow run, ..."""
+
+    id: int
+    type: str
+    name: str
+    properties: Mapping[str, PropertyValue] = field(default_factory=dict)  # declared and custom
+    created_ms: int = 0
+    type_id: int = 0
+    custom: Mapping[str, PropertyValue] = field(default_factory=dict)  # the custom ones alone
+    external_id: Optional[str] = None
+    updated_ms: int = 0
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One MLMD event as stored, with its whole path."""
+
+    artifact_id: int
+    execution_id: int
+    type: str  # one of EVENT_TYPES
+    path: Tuple[Union[str, int], ...] = ()  # steps: a key (str) or an index (int)
+    ms: int = 0  # milliseconds_since_epoch
+
+    @property
+    def role(self) -> str:
+        """The event's role: its path's first step (a key, or an index as text)."""
+        return str(self.path[0]) if self.path else ""
+
 
 @dataclass(frozen=True)
 class ArtifactRecord:
@@ -87,9 +169,14 @@ class ArtifactRecord:
     id: int
     type: str
     uri: str
-    state: str
-    properties: Mapping[str, PropertyValue] = field(default_factory=dict)
+    state: str  # an ArtifactState
+    properties: Mapping[str, PropertyValue] = field(default_factory=dict)  # declared and custom
     created_ms: int = 0  # MLMD's create_time_since_epoch, in milliseconds
+    type_id: int = 0
+    custom: Mapping[str, PropertyValue] = field(default_factory=dict)  # the custom ones alone
+    name: str = ""
+    external_id: Optional[str] = None
+    updated_ms: int = 0  # MLMD's last_update_time_since_epoch
 
     @property
     def when_ms(self) -> int:
@@ -109,7 +196,7 @@ class ArtifactRecord:
     @property
     def label(self) -> str:
         """A short human name: a name property (`display_name`, `name`), else the URI's end."""
-        from .labels import artifact_name
+        from mlmd_exercise.labels import artifact_name
 
         return artifact_name(self.properties, self.uri)
 
@@ -120,10 +207,14 @@ class ExecutionRecord:
 
     id: int
     type: str
-    state: str
-    properties: Mapping[str, PropertyValue] = field(default_factory=dict)
+    state: str  # an ExecutionState
+    properties: Mapping[str, PropertyValue] = field(default_factory=dict)  # declared and custom
     created_ms: int = 0
     name: str = ""  # MLMD's execution name: the run's name (a UUID unless one was given)
+    type_id: int = 0
+    custom: Mapping[str, PropertyValue] = field(default_factory=dict)  # the custom ones alone
+    external_id: Optional[str] = None
+    updated_ms: int = 0  # MLMD's last_update_time_since_epoch
 
     @property
     def when_ms(self) -> int:

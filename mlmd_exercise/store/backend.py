@@ -1,0 +1,261 @@
+"""The one seam to a store: what the package asks of an MLMD store, in plain records.
+
+Everything above `store/` reaches a store only through a `Backend`. An implementation
+speaks to one kind of engine (ml-metadata's C++ library, or MLMD's tables directly) and
+is the only code that imports it; it turns that engine's errors into the package's
+errors (`errors.py`) by their kinds, never by their message text.
+
+The operations mirror MLMD's own API, so that their meaning is MLMD's meaning:
+nodes are MLMD's artifacts, executions and contexts; an event joins an artifact to
+an execution; attributions and associations put artifacts and executions in
+contexts. Records come back frozen (`records.py`); writes go in as the drafts below.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from mlmd_exercise.records import (ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord,
+                                   ExecutionState, Kind, PropertyType, PropertyValue, TypeRecord)
+
+__all__ = [
+    "Query",
+    "PropertyTest",
+    "TextSearch",
+    "NewArtifact",
+    "ExecutionWrite",
+    "ContextWrite",
+    "NewEvent",
+    "Backend",
+]
+
+Values = Mapping[str, PropertyValue]
+
+
+@dataclass(frozen=True)
+class PropertyTest:
+    """A test on one custom property: `op` is "in" (a string value among `values`) or
+    ">=" (a number, int or double, at least `values[0]`)."""
+
+    key: str
+    op: str
+    values: Tuple[Union[str, float], ...]
+
+
+@dataclass(frozen=True)
+class TextSearch:
+    """Nodes whose type name, name or one of the string custom properties `keys` contains
+    `text` (case as stored), or whose id is `text` when it is a number."""
+
+    text: str
+    keys: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Query:
+    """Which nodes of one kind to list, in which order, how many. Every field narrows.
+
+    The values are data, never query text: a backend passes them as parameters (or,
+    where MLMD's filter language has no parameters, as quoted literals it escapes).
+    """
+
+    ids: Optional[Sequence[int]] = None
+    id_above: Optional[int] = None  # id > this: paging by id
+    type_id: Optional[int] = None
+    context_id: Optional[int] = None  # a member of this context
+    uris: Optional[Sequence[str]] = None  # artifacts only
+    names: Optional[Sequence[str]] = None
+    states: Optional[Sequence[str]] = None  # state names: ExecutionState, or an artifact's
+    created_from: Optional[int] = None  # create time >= this, ms since the epoch
+    created_before: Optional[int] = None  # create time < this
+    custom: Tuple[PropertyTest, ...] = ()
+    text: Optional[TextSearch] = None
+    order: str = "created"  # "created" (MLMD's create time, then id) or "id"
+    ascending: bool = False
+    limit: Optional[int] = None
+
+
+@dataclass
+class NewArtifact:
+    """An artifact to store: always a new node (MLMD gives it its id)."""
+
+    type_id: int
+    type: str
+    uri: str
+    properties: Dict[str, PropertyValue] = field(default_factory=dict)  # declared by its type
+    custom: Dict[str, PropertyValue] = field(default_factory=dict)
+    state: str = "LIVE"
+    name: Optional[str] = None
+
+
+@dataclass
+class ExecutionWrite:
+    """A new execution (`id` 0), or changes to a stored one: the values given are set, the
+    stored ones not given are kept (never MLMD's "write the whole node" overwrite)."""
+
+    type_id: int
+    type: str
+    id: int = 0
+    name: Optional[str] = None  # a new execution's name, unique per type
+    state: Optional[ExecutionState] = None
+    properties: Dict[str, PropertyValue] = field(default_factory=dict)
+    custom: Dict[str, PropertyValue] = field(default_factory=dict)
+
+
+@dataclass
+class ContextWrite:
+    """A context by type and name: stored if missing, else the stored one (left as it is)."""
+
+    type_id: int
+    type: str
+    name: str
+    properties: Dict[str, PropertyValue] = field(default_factory=dict)
+    custom: Dict[str, PropertyValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to store. Its artifact is a stored one (`artifact_id`) or the
+    `artifact_index`-th new artifact of the same write; its execution likewise."""
+
+    type: str  # MLMD's event type name: "INPUT", "OUTPUT", "DECLARED_INPUT", ...
+    path: Tuple[Union[str, int], ...] = ()  # steps: a key (str) or an index (int)
+    artifact_id: int = 0
+    artifact_index: Optional[int] = None
+    execution_id: int = 0
+    execution_index: Optional[int] = None
+
+
+class Backend(abc.ABC):
+    """An open MLMD store. Not thread-safe: one per thread, as MLMD's own store.
+
+    Every method raises the package's errors only: `NotFoundError` for a missing id
+    where it says so, `ConflictError` for a name already taken, `UnclearWriteError`
+    when a write may or may not have been committed (the connection broke), and
+    `StoreError` for everything else the database refuses.
+    """
+
+    name: str = ""  # "mlmd" or "native"
+
+    # -- types ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def types(self, kind: Kind) -> List[TypeRecord]:
+        """Every type of this kind, in id order (two of one name where others made them)."""
+
+    @abc.abstractmethod
+    def put_type(self, kind: Kind, name: str, properties: Mapping[str, PropertyType]) -> int:
+        """Stores a type, or adds properties to the stored type of that name (never removes
+        or changes one); returns its id."""
+
+    # -- nodes ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def artifacts(self, query: Query = Query()) -> List[ArtifactRecord]:
+        """The artifacts `query` selects, in its order."""
+
+    @abc.abstractmethod
+    def executions(self, query: Query = Query()) -> List[ExecutionRecord]:
+        """The executions `query` selects, in its order (`states` names ExecutionStates;
+        an execution with no state is UNKNOWN)."""
+
+    @abc.abstractmethod
+    def contexts(self, query: Query = Query()) -> List[ContextRecord]:
+        """The contexts `query` selects (`context_id` does not apply)."""
+
+    @abc.abstractmethod
+    def execution_by_name(self, type_name: str, name: str) -> Optional[ExecutionRecord]:
+        """The execution of this type and name, if any (exact match)."""
+
+    @abc.abstractmethod
+    def context_by_name(self, type_name: str, name: str) -> Optional[ContextRecord]:
+        """The context of this type and name, if any (exact match)."""
+
+    @abc.abstractmethod
+    def contexts_of(self, kind: Kind, node_id: int) -> List[ContextRecord]:
+        """The contexts an artifact (by attribution) or an execution (by association)
+        belongs to; none for a node in none, or not stored."""
+
+    def contexts_of_executions(self, ids: Sequence[int]) -> Dict[int, List[ContextRecord]]:
+        """The contexts of each of these executions (each list in context id order)."""
+        return {i: sorted(self.contexts_of(Kind.EXECUTION, i), key=lambda c: c.id) for i in ids}
+
+    # -- events -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def events_by_executions(self, ids: Sequence[int]) -> List[EventRecord]:
+        """Every event of these executions."""
+
+    @abc.abstractmethod
+    def events_by_artifacts(self, ids: Sequence[int]) -> List[EventRecord]:
+        """Every event of these artifacts."""
+
+    # -- writes: each call is one transaction ------------------------------------------
+
+    @abc.abstractmethod
+    def put_artifacts(self, artifacts: Sequence[NewArtifact]) -> List[int]:
+        """Stores new artifacts; their ids in order."""
+
+    @abc.abstractmethod
+    def put_execution(self, execution: ExecutionWrite,
+                      artifacts: Sequence[Tuple[NewArtifact, NewEvent]] = (),
+                      inputs: Sequence[Tuple[int, NewEvent]] = (),
+                      context: Optional[ContextWrite] = None) -> Tuple[int, List[int], Optional[int]]:
+        """An execution (new or changed), its new artifacts with their events, events to
+        stored artifacts (`inputs`: artifact id and event), and the context it and those
+        artifacts belong to (made if missing), as MLMD's `put_execution`.
+
+        Returns:
+            The execution's id, the new artifacts' ids, the context's id.
+
+        Raises:
+            ConflictError: a new execution's name is taken for its type.
+        """
+
+    @abc.abstractmethod
+    def put_lineage(self, executions: Sequence[ExecutionWrite], artifacts: Sequence[NewArtifact],
+                    events: Sequence[NewEvent], context: ContextWrite) -> Tuple[List[int], List[int], int]:
+        """Many new executions, new artifacts and the events between them (by index, or to
+        stored artifacts by id), all in `context`, as MLMD's `put_lineage_subgraph`.
+
+        Returns:
+            The executions' ids, the artifacts' ids, the context's id.
+        """
+
+    @abc.abstractmethod
+    def update_executions(self, changes: Sequence[ExecutionWrite]) -> None:
+        """Changes stored executions (see `ExecutionWrite`), all in one transaction."""
+
+    @abc.abstractmethod
+    def put_context(self, context: ContextWrite) -> int:
+        """The stored context of this type and name, made if missing; its id."""
+
+    # -- counts and audits: what needs no node loaded -----------------------------------
+
+    @abc.abstractmethod
+    def count_by_state(self, context_id: Optional[int] = None) -> Dict[ExecutionState, int]:
+        """Executions by state (no state reads as UNKNOWN), of the store or one context."""
+
+    @abc.abstractmethod
+    def context_sizes(self, ids: Sequence[int]) -> Dict[int, Tuple[int, int]]:
+        """For each context, how many executions and how many artifacts it holds."""
+
+    @abc.abstractmethod
+    def running_processes(self, host: str) -> List[Tuple[int, object, object, object]]:
+        """(execution id, host, pid, pid start) of the RUNNING executions recorded on `host`,
+        read from their properties (`process.HOST`, `PID`, `PID_START`; a declared property
+        wins over a custom one of the same name)."""
+
+    @abc.abstractmethod
+    def artifacts_without_events(self) -> List[Tuple[int, str, str]]:
+        """(id, type name, uri) of every artifact no event joins to an execution, by id."""
+
+    @abc.abstractmethod
+    def shared_outputs(self) -> List[Tuple[int, str, str, Tuple[int, ...]]]:
+        """(id, type name, uri, producing execution ids) of every artifact that more than one
+        execution output (any output kind of event), by id."""
+
+    def close(self) -> None:
+        """Lets go of the connection; the backend is not used after."""
