@@ -154,10 +154,10 @@ def bulk(kind: str, path: str, runs: int) -> dict:
     return {"runs_per_second": runs / elapsed, "seconds": elapsed}
 
 
-def newest_model(mlmd) -> int:
-    from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
+def newest_model(store) -> int:
+    from mlmd_exercise.store.backend import Query
 
-    [model] = mlmd.get_artifacts(list_options=ListOptions(limit=1, order_by=OrderByField.ID, is_asc=False))
+    [model] = store.backend.artifacts(Query(order="id", limit=1))
     return model.id
 
 
@@ -169,7 +169,7 @@ def lineage(kind: str, path: str, reps: int) -> dict:
         import mlmd_exercise as mx
 
         store = mx.open_store(path)
-        start_id = newest_model(store.mlmd)
+        start_id = newest_model(store)
 
         def query():
             graph = mx.walk(store, artifact_id=start_id, direction="upstream", hops=20)
@@ -264,7 +264,7 @@ def web(path: str, reps: int) -> dict:
 
     store = mx.open_store(path)
     app = make_app(store)
-    model = newest_model(store.mlmd)
+    model = newest_model(store)
 
     def get(url: str) -> None:
         route, _, query = url.partition("?")

@@ -141,7 +141,7 @@ class ContextRecord:
     properties: Mapping[str, PropertyValue] = field(default_factory=dict)  # declared and custom
     created_ms: int = 0
     type_id: int = 0
-    custom: Mapping[str, PropertyValue] = field(default_factory=dict)  # the custom ones alone
+    custom: Mapping[str, PropertyValue] = field(default_factory=dict, repr=False)  # the custom ones alone
     external_id: Optional[str] = None
     updated_ms: int = 0
 
@@ -173,7 +173,7 @@ class ArtifactRecord:
     properties: Mapping[str, PropertyValue] = field(default_factory=dict)  # declared and custom
     created_ms: int = 0  # MLMD's create_time_since_epoch, in milliseconds
     type_id: int = 0
-    custom: Mapping[str, PropertyValue] = field(default_factory=dict)  # the custom ones alone
+    custom: Mapping[str, PropertyValue] = field(default_factory=dict, repr=False)  # the custom ones alone
     name: str = ""
     external_id: Optional[str] = None
     updated_ms: int = 0  # MLMD's last_update_time_since_epoch
@@ -212,7 +212,7 @@ class ExecutionRecord:
     created_ms: int = 0
     name: str = ""  # MLMD's execution name: the run's name (a UUID unless one was given)
     type_id: int = 0
-    custom: Mapping[str, PropertyValue] = field(default_factory=dict)  # the custom ones alone
+    custom: Mapping[str, PropertyValue] = field(default_factory=dict, repr=False)  # the custom ones alone
     external_id: Optional[str] = None
     updated_ms: int = 0  # MLMD's last_update_time_since_epoch
 

@@ -57,15 +57,17 @@ def _run_writer(args) -> dict:
 
 def check_runs(store: str, expected: int) -> dict:
     import mlmd_exercise as mx
-    from ml_metadata.proto import metadata_store_pb2 as pb
     from mlmd_exercise.read.check import check_store
+    from mlmd_exercise.records import Kind
+    from mlmd_exercise.store.backend import Query
 
     s = mx.open_store(store)
-    executions = [e for e in s.mlmd.get_executions_by_type("Trainer") if e.name.startswith("stress-")]
-    complete = [e for e in executions if e.last_known_state == pb.Execution.COMPLETE]
-    events = s.mlmd.get_events_by_execution_ids([e.id for e in complete]) if complete else []
-    with_both = {e.execution_id for e in events if e.type == pb.Event.INPUT} & {
-        e.execution_id for e in events if e.type == pb.Event.OUTPUT}
+    trainer = s.catalog.require_type(Kind.EXECUTION, "Trainer")
+    executions = [e for e in s.backend.executions(Query(type_id=trainer)) if e.name.startswith("stress-")]
+    complete = [e for e in executions if e.state == "COMPLETE"]
+    events = s.backend.events_by_executions([e.id for e in complete]) if complete else []
+    with_both = {e.execution_id for e in events if e.type == "INPUT"} & {
+        e.execution_id for e in events if e.type == "OUTPUT"}
     return {"expected": expected, "recorded": len(executions), "complete": len(complete),
             "complete_with_input_and_output": len(with_both), "problems": check_store(s)}
 
@@ -106,17 +108,16 @@ while True:
 
 def check_after_kill(store: str) -> list:
     import mlmd_exercise as mx
-    from ml_metadata.proto import metadata_store_pb2 as pb
     from mlmd_exercise.read.check import check_store
 
     s = mx.open_store(store)
     problems = check_store(s)
-    executions = s.mlmd.get_executions()
-    events = s.mlmd.get_events_by_execution_ids([e.id for e in executions]) if executions else []
-    outputs = {e.execution_id for e in events if e.type == pb.Event.OUTPUT}
-    inputs = {e.execution_id for e in events if e.type == pb.Event.INPUT}
+    executions = s.backend.executions()
+    events = s.backend.events_by_executions([e.id for e in executions]) if executions else []
+    outputs = {e.execution_id for e in events if e.type == "OUTPUT"}
+    inputs = {e.execution_id for e in events if e.type == "INPUT"}
     for e in executions:
-        state = pb.Execution.State.Name(e.last_known_state)
+        state = e.state
         if state not in ("COMPLETE", "RUNNING"):
             problems.append(f"execution {e.id} is {state}")
         if e.id not in inputs:

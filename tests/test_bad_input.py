@@ -18,6 +18,7 @@ from conftest import PG_BASE, digest, write
 from mlmd_exercise import workflow
 from mlmd_exercise.store.address import parse_location
 from mlmd_exercise.store.postgres import Admin
+from raw_mlmd import raw_mlmd
 
 ODD = "'; DROP TABLE Artifact; --"
 TABLES = ("artifact", "execution", "event", "type", "context", "attribution", "association")
@@ -305,12 +306,12 @@ def test_a_type_another_tool_declared_differently_is_left_as_it_is(run_cli, db, 
     store = mx.open_store(db, create=True)
     other = pb.ArtifactType(name="DataSet")
     other.properties["split"] = pb.INT  # another tool's DataSet
-    type_id = store.mlmd.put_artifact_type(other)
+    type_id = raw_mlmd(store).put_artifact_type(other)
     result = run_cli("run", "--workdir", tmp_path, "--db", db)
     assert result.code == 0, result.err
-    stored = mx.open_store(db).mlmd.get_artifact_type("DataSet")
+    stored = raw_mlmd(mx.open_store(db)).get_artifact_type("DataSet")
     assert (stored.id, dict(stored.properties)) == (type_id, {"split": pb.INT})  # unchanged
-    [dataset] = mx.open_store(db).mlmd.get_artifacts_by_type("DataSet")
+    [dataset] = raw_mlmd(mx.open_store(db)).get_artifacts_by_type("DataSet")
     assert dict(dataset.properties) == {}  # ours went into custom properties
     assert dataset.custom_properties["split"].string_value == "train"
     assert dataset.custom_properties["version"].int_value == 1

@@ -18,6 +18,7 @@ import pytest
 import mlmd_exercise as mx
 from conftest import write
 from mlmd_exercise.write import environment as env
+from raw_mlmd import raw_mlmd
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false"]
 
@@ -208,10 +209,10 @@ def test_show_of_a_run_recorded_before_environments(run_cli, store, db):
     tracker = mx.Tracker(store)
     with tracker.execution("Trainer", params={"C": 1.0}) as run:
         pass
-    [execution] = store.mlmd.get_executions_by_id([run.id])
+    [execution] = raw_mlmd(store).get_executions_by_id([run.id])
     for key in [k for k in execution.custom_properties if k.startswith(env.PREFIX)]:
         del execution.custom_properties[key]
-    store.mlmd.put_executions([execution])
+    raw_mlmd(store).put_executions([execution])
     out = run_cli("show", "execution", run.id, "--db", db).out
     block = out[out.index("  recorded with"):out.index("  events")].splitlines()[1:]
     assert [line.split()[0] for line in block] == ["host", "pid", "pid_start"]

@@ -21,9 +21,12 @@ from mlmd_exercise.read import counts as counting, lineage, check as recovery
 from mlmd_exercise import process, store as store_module
 from mlmd_exercise.store.address import parse_location
 from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec, record_runs
-from mlmd_exercise.records import OUTPUT_EVENTS
+from mlmd_exercise.records import EVENT_TYPES, OUTPUT_EVENTS
+from mlmd_exercise.store import tables
+from mlmd_exercise.store.mlmd import artifact_record
 from mlmd_exercise.read.check import check_store, stale_runs
 from mlmd_exercise.schema import ExecutionState
+from raw_mlmd import raw_mlmd
 
 
 def _api_counts(mlmd, context_id=None):
@@ -45,7 +48,7 @@ def _mixed_store(db: str, tmp_path) -> dict:
                                 experiment=experiment)
         if state != "RUNNING":
             run.finish(ExecutionState(state))
-    mlmd = tracker.store.mlmd
+    mlmd = raw_mlmd(tracker.store)
     expected = {None: _api_counts(mlmd)}
     for name in ("a", "b"):
         expected[name] = _api_counts(mlmd, mlmd.get_context_by_type_and_name("Experiment", name).id)
@@ -74,7 +77,7 @@ def test_sql_is_not_used_while_this_process_has_mlmd_on_the_file(db_path, tmp_pa
     gc.collect()
     held = mx.open_store(db_path)
     assert store_module.read_sqlite(parse_location(str(db_path)), lambda con: 1) is None
-    assert mx.count_by_state(str(db_path)) == _api_counts(held.mlmd)
+    assert mx.count_by_state(str(db_path)) == _api_counts(raw_mlmd(held))
     del held
     gc.collect()
     assert store_module.read_sqlite(parse_location(str(db_path)), lambda con: 1) == 1
@@ -83,8 +86,7 @@ def test_sql_is_not_used_while_this_process_has_mlmd_on_the_file(db_path, tmp_pa
 def test_an_unchecked_schema_version_falls_back_to_the_api(db, tmp_path, monkeypatch):
     expected = _mixed_store(db, tmp_path)
     gc.collect()
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 99)
-    monkeypatch.setattr(counting, "SCHEMA_VERSION", 99)
+    monkeypatch.setattr(tables, "known_schema", lambda run: False)  # a schema our SQL was not checked on
     assert store_module.read_sqlite(parse_location(db), lambda con: 1) is None
     assert mx.count_by_state(db) == mx.count_by_state(mx.open_store(db)) == expected[None]
 
@@ -105,7 +107,7 @@ def test_bulk_import_is_what_the_api_would_record(db, tmp_path):
     seen = []
     assert record_runs(tracker, _chain_runs(23), batch_size=4, progress=seen.append).recorded == 23
     assert seen == [4, 8, 12, 16, 20, 23]
-    mlmd = tracker.store.mlmd
+    mlmd = raw_mlmd(tracker.store)
     executions = sorted(mlmd.get_executions(), key=lambda e: e.id)
     assert len(executions) == 23 and all(e.last_known_state == pb.Execution.COMPLETE for e in executions)
     assert executions[3].custom_properties["i"].int_value == 3
@@ -137,11 +139,11 @@ def test_bulk_versions_continue_the_store_and_fingerprints_dedupe(tracker, tmp_p
     unknown = ArtifactSpec(uri)  # no fingerprint: the newest artifact at that URI
     runs = [RunSpec(inputs={"examples": spec}) for spec in (same, changed, unknown)]
     record_runs(tracker, runs, batch_size=2)
-    datasets = sorted(tracker.store.mlmd.get_artifacts_by_uri(uri), key=lambda a: a.id)
+    datasets = sorted(raw_mlmd(tracker.store).get_artifacts_by_uri(uri), key=lambda a: a.id)
     assert [a.properties["version"].int_value for a in datasets] == [1, 2]
-    first_consumers = tracker.store.mlmd.get_events_by_artifact_ids([first.id])
+    first_consumers = raw_mlmd(tracker.store).get_events_by_artifact_ids([first.id])
     assert len(first_consumers) == 1  # the run that gave the same fingerprint reused it
-    second_consumers = tracker.store.mlmd.get_events_by_artifact_ids([datasets[1].id])
+    second_consumers = raw_mlmd(tracker.store).get_events_by_artifact_ids([datasets[1].id])
     assert len(second_consumers) == 2  # the changed content, and the input that named only its URI
 
 
@@ -153,7 +155,7 @@ def test_bulk_outputs_are_new_artifacts_whatever_their_content(tracker, tmp_path
     reader = RunSpec(type="Evaluator",  # reads the newest artifact of that content at that URI
                      inputs={"model": ArtifactSpec(stored.uri, type="SavedModel", fingerprint=digest)})
     record_runs(tracker, runs + [reader])
-    mlmd = tracker.store.mlmd
+    mlmd = raw_mlmd(tracker.store)
     models = sorted(mlmd.get_artifacts_by_uri(stored.uri), key=lambda a: a.id)
     assert [m.properties["version"].int_value for m in models] == [1, 2, 3]
     events = mlmd.get_events_by_artifact_ids([m.id for m in models])
@@ -179,19 +181,19 @@ def test_bulk_refuses_bad_input(tracker):
         record_runs(tracker, [], batch_size=0)
     with pytest.raises(mx.MlmdExerciseError, match="^unknown state 'DONE' of run 'r1'$"):
         record_runs(tracker, [RunSpec(state="DONE", name="r1")])
-    assert tracker.store.mlmd.get_executions() == []
+    assert raw_mlmd(tracker.store).get_executions() == []
 
 
 def test_an_experiments_own_properties_survive_its_runs(tracker, tmp_path):
     tracker.execution(experiment="noted").finish()
-    context = tracker.store.mlmd.get_context_by_type_and_name("Experiment", "noted")
+    context = raw_mlmd(tracker.store).get_context_by_type_and_name("Experiment", "noted")
     context.properties["note"].string_value = "baseline for the paper"
-    tracker.store.mlmd.put_contexts([context])
+    raw_mlmd(tracker.store).put_contexts([context])
     with tracker.execution(experiment="noted",
                            inputs={"examples": tracker.dataset(write(tmp_path / "d.csv", "d"))}):
         pass
     record_runs(tracker, [RunSpec(experiment="noted")])
-    context = tracker.store.mlmd.get_context_by_type_and_name("Experiment", "noted")
+    context = raw_mlmd(tracker.store).get_context_by_type_and_name("Experiment", "noted")
     assert context.properties["note"].string_value == "baseline for the paper"
 
 
@@ -211,11 +213,11 @@ def test_import_command_reads_json_lines_with_refs(run_cli, db, tmp_path):
                      "--experiment", "imported", "--db", db)
     assert result.code == 0 and result.out.startswith("imported 7 runs into ")
     store = mx.open_store(db)
-    [train] = store.mlmd.get_artifacts_by_uri("s3://bucket/train.csv")  # one artifact, by ref
-    assert len(store.mlmd.get_events_by_artifact_ids([train.id])) == 7
+    [train] = raw_mlmd(store).get_artifacts_by_uri("s3://bucket/train.csv")  # one artifact, by ref
+    assert len(raw_mlmd(store).get_events_by_artifact_ids([train.id])) == 7
     assert mx.count_by_state(store, "old") == {"COMPLETE": 3}
     assert mx.count_by_state(store, "imported") == {"COMPLETE": 4}
-    [r5] = [e for e in store.mlmd.get_executions() if e.name == "r5"]
+    [r5] = [e for e in raw_mlmd(store).get_executions() if e.name == "r5"]
     assert r5.custom_properties["deep"].bool_value is True
 
 
@@ -272,7 +274,7 @@ def test_an_import_run_again_records_nothing_twice(tracker):
     assert (first.recorded, first.skipped) == (3, 0)
     again = record_runs(tracker, _chain_runs(6), batch_size=2)  # the whole import, again
     assert (again.recorded, again.skipped) == (3, 3)
-    mlmd = tracker.store.mlmd
+    mlmd = raw_mlmd(tracker.store)
     assert len(mlmd.get_executions()) == 6
     # Run 3 read the model that the skipped run 2 wrote: the stored one, not a copy.
     [m2] = mlmd.get_artifacts_by_uri("file:///bulk/m2.joblib")
@@ -381,8 +383,8 @@ def test_interrupted_runs_by_sql_equal_stale_runs(db, tmp_path, monkeypatch):
     assert recovery.interrupted_ids(db) == expected  # by address: SQL
     held = mx.open_store(db)
     assert recovery.interrupted_ids(held) == expected  # SQLite: the API; PostgreSQL: its SQL
-    if held.sql is not None:
-        monkeypatch.setattr(held, "sql", None)
+    if held.backend._sql is not None:
+        monkeypatch.setattr(held.backend, "_sql", None)
         assert recovery.interrupted_ids(held) == expected  # PostgreSQL through the API
     assert recovery.interrupted_ids(db) == expected  # SQLite: MLMD is open on the file, so the API
     del held
@@ -403,8 +405,10 @@ def test_states_counts_the_interrupted_runs_by_sql(run_cli, db):
 
 
 def test_mlmd_numbers_in_recovery_are_mlmds():
-    assert recovery._RUNNING == pb.Execution.RUNNING
-    assert sorted(recovery.OUTPUT_KINDS) == sorted(pb.Event.Type.Value(n) for n in OUTPUT_EVENTS)
+    assert tables._RUNNING == pb.Execution.RUNNING
+    assert list(EVENT_TYPES) == [pb.Event.Type.Name(i) for i in range(len(EVENT_TYPES))]
+    assert [s.value for s in ExecutionState] == [pb.Execution.State.Name(i) for i in range(len(ExecutionState))]
+    assert set(tables.OUTPUT_EVENT_NAMES) == set(OUTPUT_EVENTS)
 
 
 def _check_whole_store(mlmd) -> list:
@@ -448,9 +452,9 @@ def _damaged_store(db: str, tmp_path) -> None:
         second.finish()
         shared.append(pb.Event(type=pb.Event.PENDING_OUTPUT if i else pb.Event.OUTPUT,
                                artifact_id=run.outputs["model"].id, execution_id=second.id))
-    tracker.store.mlmd.put_events(shared)
+    raw_mlmd(tracker.store).put_events(shared)
     tracker.log_dataset(write(tmp_path / "last.csv", "z"))
-    mlmd = tracker.store.mlmd
+    mlmd = raw_mlmd(tracker.store)
     # Type names twice: a second version of a type is a second row of that name.
     mlmd.put_artifact_type(pb.ArtifactType(name="DataSet", version="2"))
     mlmd.put_execution_type(pb.ExecutionType(name="Trainer", version="2"))
@@ -460,7 +464,7 @@ def _damaged_store(db: str, tmp_path) -> None:
 def test_check_by_sql_and_by_pages_equals_the_whole_store_at_once(db, tmp_path, monkeypatch):
     _damaged_store(db, tmp_path)
     gc.collect()
-    expected = _check_whole_store(mx.open_store(db).mlmd)
+    expected = _check_whole_store(raw_mlmd(mx.open_store(db)))
     assert len(expected) == 3 + 2 + 1 + 3
     assert expected[-3:] == ["artifact type 'DataSet' is registered 2 times",
                              "execution type 'Trainer' is registered 2 times",
@@ -471,7 +475,7 @@ def test_check_by_sql_and_by_pages_equals_the_whole_store_at_once(db, tmp_path, 
     assert check_store(db) == expected  # by address: SQL
     monkeypatch.setattr(lineage, "artifact_pages", functools.partial(lineage.artifact_pages, size=2))
     held = mx.open_store(db)
-    monkeypatch.setattr(held, "sql", None)
+    monkeypatch.setattr(held.backend, "_sql", None)
     assert check_store(held) == expected  # the API, two artifacts at a time
     del held
     gc.collect()
@@ -501,7 +505,7 @@ def _verify_whole_store(mlmd) -> dict:
             unchecked.append((artifact, reason))
         else:
             versions.setdefault((artifact.type_id, artifact.uri), []).append(artifact)
-    newest = [schema.newest(same) for same in versions.values()]
+    newest = [max(same, key=lambda a: (a.properties["version"].int_value, a.id)) for same in versions.values()]
     kept = {a.id for a in newest}
     unchecked += [(a, OLDER) for same in versions.values() for a in same if a.id not in kept]
     problems = []
@@ -513,9 +517,9 @@ def _verify_whole_store(mlmd) -> dict:
             problems.append((artifact, "modified"))
     unchecked.sort(key=lambda u: u[0].id)
     return {"checked": len(newest),
-            "problems": [{"problem": k, "artifact": out.record_json(schema.artifact_record(a))}
+            "problems": [{"problem": k, "artifact": out.record_json(artifact_record(a))}
                          for a, k in problems],
-            "unchecked": [{"reason": r, "artifact": out.record_json(schema.artifact_record(a))}
+            "unchecked": [{"reason": r, "artifact": out.record_json(artifact_record(a))}
                           for a, r in unchecked]}
 
 
@@ -532,7 +536,7 @@ def test_verify_a_page_at_a_time_equals_the_whole_store_at_once(run_cli, db, tmp
     tracker.log_dataset(write(tmp_path / "ok.csv", "ok"))
     del tracker
     gc.collect()
-    expected = _verify_whole_store(mx.open_store(db).mlmd)
+    expected = _verify_whole_store(raw_mlmd(mx.open_store(db)))
     assert expected["checked"] >= 4 and len(expected["problems"]) >= 2 and expected["unchecked"]
     from mlmd_exercise.read.verify import verify, verify_ids, verify_pages
 
@@ -560,6 +564,6 @@ def test_verify_a_page_at_a_time_equals_the_whole_store_at_once(run_cli, db, tmp
 def test_verify_json_with_nothing_unchecked_is_the_same_text(run_cli, db, tmp_path):
     mx.Tracker(db).log_dataset(write(tmp_path / "ok.csv", "ok"))
     gc.collect()
-    expected = _verify_whole_store(mx.open_store(db).mlmd)
+    expected = _verify_whole_store(raw_mlmd(mx.open_store(db)))
     assert expected["unchecked"] == [] and expected["problems"] == []
     assert run_cli("verify", "--json", "--db", db).out == json.dumps(expected, indent=2, sort_keys=True) + "\n"

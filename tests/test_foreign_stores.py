@@ -26,6 +26,7 @@ import pytest
 import foreign_stores as fs
 from conftest import digest
 from mlmd_exercise.cli import main as cli
+from raw_mlmd import raw_mlmd
 
 HERE = Path(__file__).parent
 SAMPLE = 30  # nodes per kind checked one by one (all of them, but in the fan-out)
@@ -294,7 +295,7 @@ def test_run_into_the_guides_store_changes_none_of_its_types(guide, tmp_path):
     import mlmd_exercise as mx
 
     store = mx.open_store(db)
-    [ours] = [a for a in store.mlmd.get_artifacts_by_type("DataSet") if a.id != 1]
+    [ours] = [a for a in raw_mlmd(store).get_artifacts_by_type("DataSet") if a.id != 1]
     assert ours.custom_properties["version"].int_value == 1 and "version" not in ours.properties
     assert ours.custom_properties["split"].string_value == "train"
 
@@ -322,11 +323,11 @@ def test_import_into_a_tfx_store_links_known_uris_and_changes_no_type(tfx, tmp_p
     import mlmd_exercise as mx
 
     store = mx.open_store(db)
-    assert len(store.mlmd.get_artifacts_by_uri(examples_uri)) == 1  # linked, not recorded again
-    [run1] = [e for e in store.mlmd.get_executions() if e.name == "mine-1"]
-    inputs = [e.artifact_id for e in store.mlmd.get_events_by_execution_ids([run1.id]) if e.type == 3]
+    assert len(raw_mlmd(store).get_artifacts_by_uri(examples_uri)) == 1  # linked, not recorded again
+    [run1] = [e for e in raw_mlmd(store).get_executions() if e.name == "mine-1"]
+    inputs = [e.artifact_id for e in raw_mlmd(store).get_events_by_execution_ids([run1.id]) if e.type == 3]
     assert inputs == [1]
-    [new] = store.mlmd.get_artifacts_by_uri("s3://mine/new-examples")
+    [new] = raw_mlmd(store).get_artifacts_by_uri("s3://mine/new-examples")
     # Our counter is ours: 1, not TFX's data version 7 + 1, and TFX's own property is not set.
     assert new.custom_properties["version"].int_value == 1 and "version" not in new.properties
 
@@ -415,7 +416,7 @@ def test_a_context_name_shared_by_several_types(tmp_path):
     tracker = mx.Tracker(db, experiment="same")
     run_id = tracker.execution().id
     tracker.execution(experiment="other").finish()
-    mlmd = tracker.store.mlmd
+    mlmd = raw_mlmd(tracker.store)
     contexts = []
     for ctype in ("pipeline", "node"):
         type_id = mlmd.put_context_type(pb.ContextType(name=ctype))

@@ -12,6 +12,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 import mlmd_exercise as mx
 from conftest import write
 from mlmd_exercise.schema import ExecutionState
+from raw_mlmd import raw_mlmd
 
 
 def _train(tracker, tmp_path: Path, inputs, model_text: str, experiment=None):
@@ -86,7 +87,7 @@ def test_walks_match_mlmds_get_lineage_subgraph(store, chain, start, direction, 
         direction=getattr(pb.LineageSubgraphQueryOptions, direction.upper()),
     )
     options.starting_artifacts.filter_query = f"id = {node.id}"
-    expected = store.mlmd.get_lineage_subgraph(options, ["artifacts", "executions", "events"])
+    expected = raw_mlmd(store).get_lineage_subgraph(options, ["artifacts", "executions", "events"])
     graph = mx.walk(store, artifact_id=node.id, direction=direction, hops=hops)
     assert _ids(graph) == ({a.id for a in expected.artifacts}, {e.id for e in expected.executions})
     assert {(e.artifact_id, e.execution_id) for e in graph.edges} == {

@@ -18,6 +18,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 import mlmd_exercise as mx
 from conftest import write
 from mlmd_exercise.read.check import abandon, check_store, stale_runs
+from raw_mlmd import raw_mlmd
 
 STRESS = Path(__file__).parent.parent / "scripts" / "stress.py"
 KILLS = {"sqlite": 50, "postgresql": 25}
@@ -38,9 +39,9 @@ def test_writers_at_once_on_a_brand_new_store_lose_nothing(db):
     assert report["recorded"] == report["complete"] == report["complete_with_input_and_output"] == 200
     store = mx.open_store(db)
     assert mx.count_by_state(store) == {"COMPLETE": 200}
-    names = sorted(t.name for t in store.mlmd.get_artifact_types())
+    names = sorted(t.name for t in raw_mlmd(store).get_artifact_types())
     assert names == ["DataSet", "Metrics", "SavedModel"]  # each type once
-    assert len(store.mlmd.get_contexts_by_type("Experiment")) == 1
+    assert len(raw_mlmd(store).get_contexts_by_type("Experiment")) == 1
 
 
 def test_writers_killed_at_random_moments_leave_a_consistent_store(db):
@@ -70,7 +71,7 @@ def test_a_live_run_is_not_stale_until_it_is_old(tracker):
 @pytest.mark.parametrize("call", ["start", "finish"])
 def test_a_write_committed_but_not_acknowledged_is_not_recorded_twice(tracker, tmp_path, monkeypatch, call):
     data = tracker.dataset(write(tmp_path / "d.csv", "d"))
-    real = tracker.store.mlmd.put_execution
+    real = tracker.store.backend._mlmd.put_execution  # ml-metadata's own, under the backend
     failures = []
 
     def commits_then_fails(*args, **kwargs):
@@ -80,19 +81,19 @@ def test_a_write_committed_but_not_acknowledged_is_not_recorded_twice(tracker, t
             raise mlmd_errors.UnavailableError("connection lost after commit")
         return result
 
-    monkeypatch.setattr(tracker.store.mlmd, "put_execution", commits_then_fails)
+    monkeypatch.setattr(tracker.store.backend._mlmd, "put_execution", commits_then_fails)
     with tracker.execution(inputs={"examples": data}) as run:
         run.log_model(write(tmp_path / "m.bin", "m"), name="M")
     assert failures == [1]
-    assert [e.id for e in tracker.store.mlmd.get_executions()] == [run.id]
-    assert sorted(a.type for a in tracker.store.mlmd.get_artifacts()) == ["DataSet", "SavedModel"]
-    events = tracker.store.mlmd.get_events_by_execution_ids([run.id])
+    assert [e.id for e in raw_mlmd(tracker.store).get_executions()] == [run.id]
+    assert sorted(a.type for a in raw_mlmd(tracker.store).get_artifacts()) == ["DataSet", "SavedModel"]
+    events = raw_mlmd(tracker.store).get_events_by_execution_ids([run.id])
     assert sorted(e.type for e in events) == [pb.Event.INPUT, pb.Event.OUTPUT]
     assert run.outputs["model"].type == "SavedModel"
 
 
 def test_a_write_that_did_not_commit_is_tried_again(tracker, tmp_path, monkeypatch):
-    real = tracker.store.mlmd.put_execution
+    real = tracker.store.backend._mlmd.put_execution
     failures = []
 
     def fails_once(*args, **kwargs):
@@ -101,10 +102,10 @@ def test_a_write_that_did_not_commit_is_tried_again(tracker, tmp_path, monkeypat
             raise mlmd_errors.AbortedError("database is locked")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tracker.store.mlmd, "put_execution", fails_once)
+    monkeypatch.setattr(tracker.store.backend._mlmd, "put_execution", fails_once)
     run = tracker.execution(inputs={"examples": tracker.dataset(write(tmp_path / "d.csv", "d"))})
     assert failures == [1] and run.execution().state == "RUNNING"
-    assert len(tracker.store.mlmd.get_executions()) == 1
+    assert len(raw_mlmd(tracker.store).get_executions()) == 1
 
 
 def _duplicate_dataset_type(db: str) -> None:
@@ -172,7 +173,7 @@ def test_check_reports_an_artifact_that_two_runs_output(run_cli, db, tmp_path):
     second = tracker.execution(inputs={"examples": model})
     second.finish()
     event = pb.Event(type=pb.Event.DECLARED_OUTPUT, artifact_id=model.id, execution_id=second.id)
-    tracker.store.mlmd.put_events([event])
+    raw_mlmd(tracker.store).put_events([event])
     bad = run_cli("check", "--db", db)
     assert bad.code == 1
     assert bad.out.splitlines() == [

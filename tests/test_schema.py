@@ -7,17 +7,32 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
 from mlmd_exercise import schema
+from mlmd_exercise.store.backend import NewArtifact, Query
+from mlmd_exercise.store.catalog import Catalog
+from raw_mlmd import raw_mlmd
+
+
+def _register(store, specs=schema.ALL_TYPES):
+    """Registers through a fresh catalog (as a new process would); ids and specs by name."""
+    catalog = Catalog(store.backend, store.location)
+    with store.writing():
+        catalog.register(specs)
+    return {s.name: (catalog.spec_id(s), catalog.spec(s.kind, s.name)) for s in specs}
+
+
+def _ids(store, specs=schema.ALL_TYPES):
+    return {name: type_id for name, (type_id, _) in _register(store, specs).items()}
 
 
 def _stored(store, kind, name):
-    getter = {"artifact": store.mlmd.get_artifact_type, "execution": store.mlmd.get_execution_type,
-              "context": store.mlmd.get_context_type}[kind]
+    getter = {"artifact": raw_mlmd(store).get_artifact_type, "execution": raw_mlmd(store).get_execution_type,
+              "context": raw_mlmd(store).get_context_type}[kind]
     t = getter(name)
     return {k: pb.PropertyType.Name(v) for k, v in t.properties.items()}
 
 
 def test_types_follow_the_guide(store):
-    schema.register_types(store.mlmd)
+    _ids(store)
     assert _stored(store, "artifact", "DataSet") == {"split": "STRING", "version": "INT", "day": "INT"}
     assert _stored(store, "artifact", "SavedModel") == {"name": "STRING", "version": "INT"}
     assert _stored(store, "artifact", "Metrics") == {"accuracy": "DOUBLE", "version": "INT"}
@@ -27,19 +42,19 @@ def test_types_follow_the_guide(store):
 
 
 def test_registering_again_returns_the_same_ids_and_adds_no_type(store):
-    first = schema.register_types(store.mlmd)
-    second = schema.register_types(store.mlmd)
+    first = _ids(store)
+    second = _ids(store)
     assert first == second
     assert set(first) == {"DataSet", "SavedModel", "Metrics", "Trainer", "Evaluator", "Experiment"}
-    names = [t.name for t in store.mlmd.get_artifact_types()]
+    names = [t.name for t in raw_mlmd(store).get_artifact_types()]
     assert sorted(names) == ["DataSet", "Metrics", "SavedModel"]
 
 
 def test_another_programs_type_of_the_same_name_is_never_changed(store):
     other = pb.ArtifactType(name="DataSet")
     other.properties["split"] = pb.INT  # another tool's idea of DataSet
-    type_id = store.mlmd.put_artifact_type(other)
-    [(found_id, spec)] = schema.register(store.mlmd, [schema.DATASET]).values()
+    type_id = raw_mlmd(store).put_artifact_type(other)
+    [(found_id, spec)] = _register(store, [schema.DATASET]).values()
     assert (found_id, spec.foreign, dict(spec.properties)) == (type_id, True, {})
     assert _stored(store, "artifact", "DataSet") == {"split": "INT"}
 
@@ -54,8 +69,8 @@ def test_only_a_type_of_ours_is_extended(store, declared, ours):
     older = pb.ArtifactType(name="DataSet")
     for key, ptype in declared.items():
         older.properties[key] = ptype
-    type_id = store.mlmd.put_artifact_type(older)
-    ids = schema.register_types(store.mlmd, [schema.DATASET])
+    type_id = raw_mlmd(store).put_artifact_type(older)
+    ids = _ids(store, [schema.DATASET])
     assert ids == {"DataSet": type_id}
     expected = {"split": "STRING", "version": "INT", "day": "INT"} if ours else {
         k: pb.PropertyType.Name(v) for k, v in declared.items()}
@@ -65,19 +80,24 @@ def test_only_a_type_of_ours_is_extended(store, declared, ours):
 @pytest.mark.parametrize("value, field", [
     (True, "bool_value"), (False, "bool_value"), (7, "int_value"), (-3, "int_value"),
     (0.5, "double_value"), ("train", "string_value"), ("", "string_value"),
+    (2 ** 40, "double_value"), (2 ** 60, "string_value"),  # beyond 32 bits, beyond a double's exactness
 ])
-def test_values_keep_their_mlmd_type(value, field):
-    props = pb.Artifact().custom_properties
-    schema.set_value(props, "k", value)
-    assert props["k"].WhichOneof("value") == field
-    back = schema.get_value(props["k"])
-    assert back == value and type(back) is type(value)
+def test_values_keep_their_mlmd_type(store, value, field):
+    [type_id] = _ids(store, [schema.DATASET]).values()
+    [artifact_id] = store.backend.put_artifacts(
+        [NewArtifact(type_id, "DataSet", "file:///v", custom={"k": schema.storable("k", value)})])
+    [stored] = raw_mlmd(store).get_artifacts_by_id([artifact_id])
+    assert stored.custom_properties["k"].WhichOneof("value") == field
+    [back] = store.backend.artifacts(Query(ids=[artifact_id]))
+    expected = value if field != "double_value" or isinstance(value, float) else float(value)
+    expected = str(value) if field == "string_value" and not isinstance(value, str) else expected
+    assert back.custom["k"] == expected and type(back.custom["k"]) is type(expected)
 
 
 def test_an_unsupported_value_type_is_refused_by_name():
     with pytest.raises(mx.MlmdExerciseError, match=r"^property 'k' has a value of a type MLMD cannot "
                        r"store: \[1\] \(use a string"):
-        schema.set_value(pb.Artifact().custom_properties, "k", [1])
+        schema.storable("k", [1])
 
 
 def test_types_of_the_users_own_are_declared_on_the_fly():
@@ -90,16 +110,13 @@ def test_types_of_the_users_own_are_declared_on_the_fly():
 
 
 def test_constants_kept_outside_the_protos_match_them():
-    # records and store avoid importing ml_metadata (start-up time); they must agree with it.
-    from mlmd_exercise import store as store_module
-
+    # records avoid importing ml_metadata (start-up time); they must agree with it.
     assert [s.value for s in schema.ExecutionState] == [
         pb.Execution.State.Name(n) for n in sorted(pb.Execution.State.values())]
     assert [s.value for s in schema.ArtifactState] == [
         pb.Artifact.State.Name(n) for n in sorted(pb.Artifact.State.values())]
-    modes = pb.SqliteMetadataSourceConfig
-    assert (store_module._READONLY, store_module._READWRITE, store_module._OPENCREATE) == (
-        modes.READONLY, modes.READWRITE, modes.READWRITE_OPENCREATE)
+    assert [p.value for p in schema.PropertyType] == [
+        pb.PropertyType.Name(n) for n in sorted(pb.PropertyType.values())]
 
 
 def test_a_states_count_by_address_does_not_import_ml_metadata(tmp_path):
@@ -118,7 +135,7 @@ def test_whole_numbers_beyond_32_bits_fit_every_database(tracker, db):
     """MLMD's PostgreSQL tables keep integer properties in 32 bits: 2**31 failed there."""
     params = {"small": 2 ** 31 - 1, "ms": 1614592800000, "negative": -(2 ** 40), "huge": 2 ** 60}
     tracker.execution(params=params).finish()
-    [stored] = mx.open_store(db).mlmd.get_executions()
+    [stored] = raw_mlmd(mx.open_store(db)).get_executions()
     props = stored.custom_properties
     assert props["small"].int_value == 2 ** 31 - 1
     assert (props["ms"].double_value, props["negative"].double_value) == (1614592800000, -(2 ** 40))

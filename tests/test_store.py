@@ -91,7 +91,7 @@ def test_a_store_collected_while_the_open_files_guard_is_held_does_not_hang(tmp_
     import gc
     import threading
 
-    from mlmd_exercise import store as store_module
+    from mlmd_exercise.store import sqlite as store_module
 
     dropped = [mx.open_store(tmp_path / "m.db", create=True)]
     done = threading.Event()

@@ -11,6 +11,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 import mlmd_exercise as mx
 from conftest import write
 from mlmd_exercise.content import fingerprint
+from raw_mlmd import raw_mlmd
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def test_a_dataset_is_a_live_dataset_artifact_with_an_absolute_file_uri(store, t
     assert train.state == "LIVE"
     assert train.properties == {"split": "train", "version": 1,
                                 "fingerprint": fingerprint(tmp_path / "train.csv")}
-    [stored] = store.mlmd.get_artifacts_by_id([train.id])
+    [stored] = raw_mlmd(store).get_artifacts_by_id([train.id])
     assert stored.state == pb.Artifact.LIVE
     assert stored.properties["version"].int_value == 1
     assert stored.custom_properties["fingerprint"].string_value.startswith("sha256:")
@@ -35,7 +36,7 @@ def test_a_dataset_is_a_live_dataset_artifact_with_an_absolute_file_uri(store, t
 def test_same_uri_same_content_is_the_same_artifact(tracker, tmp_path, train):
     again = tracker.log_dataset(tmp_path / "train.csv", split="train")
     assert again == train
-    assert len(tracker.store.mlmd.get_artifacts()) == 1
+    assert len(raw_mlmd(tracker.store).get_artifacts()) == 1
 
 
 def test_same_uri_new_content_is_the_next_version(tracker, tmp_path, train):
@@ -72,7 +73,7 @@ def test_a_directory_is_fingerprinted_by_its_paths_and_contents(tracker, tmp_pat
 def test_logging_a_missing_path_names_it(tracker, tmp_path):
     with pytest.raises(mx.NotFoundError, match=f"^'{tmp_path}/nope.csv' does not exist$"):
         tracker.log_dataset(tmp_path / "nope.csv")
-    assert tracker.store.mlmd.get_artifacts() == []
+    assert raw_mlmd(tracker.store).get_artifacts() == []
 
 
 def test_a_completed_run_records_inputs_params_outputs_and_metrics(tracker, tmp_path, train, db):
@@ -87,7 +88,7 @@ def test_a_completed_run_records_inputs_params_outputs_and_metrics(tracker, tmp_
     assert (model.type, model.properties["name"], model.version) == ("SavedModel", "LR", 1)
 
     # Read everything back through a fresh MetadataStore: types survive the round trip.
-    fresh = mx.open_store(db).mlmd
+    fresh = raw_mlmd(mx.open_store(db))
     [execution] = fresh.get_executions_by_id([run.id])
     assert execution.last_known_state == pb.Execution.COMPLETE
     assert execution.properties["state"].string_value == "COMPLETE"
@@ -126,18 +127,18 @@ def test_an_exception_records_the_run_and_is_re_raised_unchanged(tracker, tmp_pa
     assert (execution.state, execution.properties["state"]) == (state, state)
     assert execution.properties["error_type"] == type(error).__name__
     assert execution.properties["error_message"] == str(error)
-    assert [a.type for a in tracker.store.mlmd.get_artifacts()] == ["DataSet"]  # no model
+    assert [a.type for a in raw_mlmd(tracker.store).get_artifacts()] == ["DataSet"]  # no model
 
 
 def test_every_model_has_the_output_event_that_made_it(tracker, tmp_path, train):
     for i in range(3):
         with tracker.execution(inputs={"examples": train}) as run:
             run.log_model(write(tmp_path / "m.joblib", f"model {i}"), name="LR")
-    models = sorted(tracker.store.mlmd.get_artifacts_by_type("SavedModel"), key=lambda m: m.id)
+    models = sorted(raw_mlmd(tracker.store).get_artifacts_by_type("SavedModel"), key=lambda m: m.id)
     assert [m.properties["version"].int_value for m in models] == [1, 2, 3]
-    outputs = tracker.store.mlmd.get_events_by_artifact_ids([m.id for m in models])
+    outputs = raw_mlmd(tracker.store).get_events_by_artifact_ids([m.id for m in models])
     assert sorted(e.artifact_id for e in outputs if e.type == pb.Event.OUTPUT) == [m.id for m in models]
-    assert len(tracker.store.mlmd.get_contexts_by_type("Experiment")) == 1
+    assert len(raw_mlmd(tracker.store).get_contexts_by_type("Experiment")) == 1
 
 
 def test_an_unchanged_output_is_a_new_artifact_made_by_its_own_run(tracker, tmp_path, train):
@@ -150,7 +151,7 @@ def test_an_unchanged_output_is_a_new_artifact_made_by_its_own_run(tracker, tmp_
     first, second = (r.outputs["model"] for r in runs)
     assert first.id != second.id and (first.version, second.version) == (1, 2)
     assert first.properties["fingerprint"] == second.properties["fingerprint"]
-    events = tracker.store.mlmd.get_events_by_artifact_ids([first.id, second.id])
+    events = raw_mlmd(tracker.store).get_events_by_artifact_ids([first.id, second.id])
     producers = sorted((e.artifact_id, e.execution_id) for e in events if e.type == pb.Event.OUTPUT)
     assert producers == [(first.id, runs[0].id), (second.id, runs[1].id)]  # one run each
     assert [a.id for a in mx.find_by_fingerprint(tracker.store, first.properties["fingerprint"])] \
@@ -167,7 +168,7 @@ def test_two_runs_with_identical_models_keep_their_own_metrics(db, tmp_path):
             run.log_metrics({"val_accuracy": accuracy})
             run.log_model(model_file, name="LR")
 
-    fresh = mx.open_store(db).mlmd
+    fresh = raw_mlmd(mx.open_store(db))
     executions = sorted(fresh.get_executions(), key=lambda e: e.id)
     assert [e.custom_properties["val_accuracy"].double_value for e in executions] == [0.80, 0.95]
     models = sorted(fresh.get_artifacts_by_type("SavedModel"), key=lambda a: a.id)
@@ -192,7 +193,7 @@ def test_a_metrics_output_holds_its_runs_metrics_where_its_type_declares_them(tr
     with tracker.execution("Evaluator", inputs={"examples": train}) as run:
         run.log_metrics({"accuracy": 0.9, "f1": 0.8})
         run.log_output("metrics", write(tmp_path / "m.json", "{}"), type="Metrics")
-    [stored] = mx.open_store(db).mlmd.get_artifacts_by_id([run.outputs["metrics"].id])
+    [stored] = raw_mlmd(mx.open_store(db)).get_artifacts_by_id([run.outputs["metrics"].id])
     assert stored.properties["accuracy"].double_value == 0.9  # declared by Metrics
     assert stored.custom_properties["f1"].double_value == 0.8
     assert run.execution().properties["accuracy"] == 0.9
@@ -206,7 +207,7 @@ def test_misuse_is_named(tracker, tmp_path, train):
         tracker.execution(experiment=" ")
     with pytest.raises(mx.SchemaError, match="^a type name must not be empty, not ''$"):
         tracker.execution("")
-    assert tracker.store.mlmd.get_executions() == []
+    assert raw_mlmd(tracker.store).get_executions() == []
     run = tracker.execution(inputs={"examples": train})
     run.log_output("model", write(tmp_path / "m", "m"), type="SavedModel")
     with pytest.raises(mx.MlmdExerciseError, match=f"^run {run.id} already has an output 'model'$"):
@@ -229,4 +230,4 @@ def test_a_run_name_is_unique_per_type(tracker):
                        match="^a Trainer run named 'nightly-2026-11-26' is already in "):
         tracker.execution(name="nightly-2026-11-26")
     tracker.execution("Evaluator", name="nightly-2026-11-26").finish()  # another type: fine
-    assert len(tracker.store.mlmd.get_executions()) == 2
+    assert len(raw_mlmd(tracker.store).get_executions()) == 2

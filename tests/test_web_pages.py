@@ -9,6 +9,7 @@ import mlmd_exercise as mx
 from mlmd_exercise.web import pages, runs
 
 from conftest import write
+from raw_mlmd import raw_mlmd
 
 
 @pytest.mark.parametrize("params, message", [
@@ -62,8 +63,8 @@ def test_a_file_is_checked_against_its_fingerprint(tracker, tmp_path):
 def test_a_node_in_no_context_has_a_page(db):
     store = mx.open_store(db, create=True)
     """Other programs write nodes without contexts; MLMD raises NotFoundError for their contexts."""
-    type_id = store.mlmd.put_artifact_type(pb.ArtifactType(name="Foreign"))
-    [artifact_id] = store.mlmd.put_artifacts([pb.Artifact(type_id=type_id, uri="s3://b/x")])
+    type_id = raw_mlmd(store).put_artifact_type(pb.ArtifactType(name="Foreign"))
+    [artifact_id] = raw_mlmd(store).put_artifacts([pb.Artifact(type_id=type_id, uri="s3://b/x")])
     page = pages.node_page(store, "artifact", artifact_id)
     assert page.contexts == () and page.events == () and page.file_check == ""
 

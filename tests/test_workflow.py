@@ -12,6 +12,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 import mlmd_exercise as mx
 from conftest import BACKENDS, new_location
 from mlmd_exercise import workflow
+from raw_mlmd import raw_mlmd
 
 
 def test_demo_writes_the_dataset_and_a_model_that_predicts(demo_dir):
@@ -27,7 +28,7 @@ def test_demo_writes_the_dataset_and_a_model_that_predicts(demo_dir):
 
 def test_demo_records_two_artifacts_one_complete_execution_and_their_events(demo_dir):
     store = mx.open_store(demo_dir / "metadata.db")
-    artifacts = store.mlmd.get_artifacts()
+    artifacts = raw_mlmd(store).get_artifacts()
     assert sorted(a.type for a in artifacts) == ["DataSet", "SavedModel"]
     [data] = [a for a in artifacts if a.type == "DataSet"]
     [model] = [a for a in artifacts if a.type == "SavedModel"]
@@ -39,14 +40,14 @@ def test_demo_records_two_artifacts_one_complete_execution_and_their_events(demo
     assert model.properties["name"].string_value == "LogisticRegressionModel"
     assert model.properties["version"].int_value == 1
     assert 0 <= model.custom_properties["train_accuracy"].double_value <= 1
-    [execution] = store.mlmd.get_executions()
+    [execution] = raw_mlmd(store).get_executions()
     assert execution.type == "Trainer" and execution.last_known_state == pb.Execution.COMPLETE
     assert execution.custom_properties["C"].double_value == 1.0
     events = {(e.artifact_id, e.execution_id, e.type)
-              for e in store.mlmd.get_events_by_execution_ids([execution.id])}
+              for e in raw_mlmd(store).get_events_by_execution_ids([execution.id])}
     assert events == {(data.id, execution.id, pb.Event.INPUT), (model.id, execution.id, pb.Event.OUTPUT)}
-    context = store.mlmd.get_context_by_type_and_name("Experiment", "default")
-    assert [e.id for e in store.mlmd.get_executions_by_context(context.id)] == [execution.id]
+    context = raw_mlmd(store).get_context_by_type_and_name("Experiment", "default")
+    assert [e.id for e in raw_mlmd(store).get_executions_by_context(context.id)] == [execution.id]
 
 
 def test_running_again_on_unchanged_data_reuses_the_dataset(store, tmp_path):
@@ -55,12 +56,12 @@ def test_running_again_on_unchanged_data_reuses_the_dataset(store, tmp_path):
     assert second.trainer.id != first.trainer.id
     assert second.datasets == first.datasets  # the same artifact: same URI, same content
     assert second.counts == {"COMPLETE": 2}
-    consumers = store.mlmd.get_events_by_artifact_ids([first.datasets[0].id])
+    consumers = raw_mlmd(store).get_events_by_artifact_ids([first.datasets[0].id])
     assert sorted(e.execution_id for e in consumers) == [first.trainer.id, second.trainer.id]
-    assert sorted(t.name for t in store.mlmd.get_artifact_types()) == ["DataSet", "Metrics", "SavedModel"]
-    assert sorted(t.name for t in store.mlmd.get_execution_types()) == ["Evaluator", "Trainer"]
-    assert [t.name for t in store.mlmd.get_context_types()] == ["Experiment"]
-    assert sorted(c.name for c in store.mlmd.get_contexts()) == ["again", "default"]
+    assert sorted(t.name for t in raw_mlmd(store).get_artifact_types()) == ["DataSet", "Metrics", "SavedModel"]
+    assert sorted(t.name for t in raw_mlmd(store).get_execution_types()) == ["Evaluator", "Trainer"]
+    assert [t.name for t in raw_mlmd(store).get_context_types()] == ["Experiment"]
+    assert sorted(c.name for c in raw_mlmd(store).get_contexts()) == ["again", "default"]
     [trainer] = second.runs
     assert [(r, a.id) for r, a in trainer.inputs] == [("examples", first.datasets[0].id)]
     assert [(r, a.id) for r, a in trainer.outputs] == [("model", second.model.id)]
@@ -121,7 +122,7 @@ def test_the_split_is_the_same_on_every_run(cancer, tmp_path):
 def test_an_unknown_dataset_is_named_before_anything_is_written(store, tmp_path):
     with pytest.raises(mx.MlmdExerciseError, match="^unknown dataset 'mnist': use one of iris, wine, breast_cancer, digits$"):
         workflow.run_demo(store, tmp_path, dataset="mnist")
-    assert not (tmp_path / "data").exists() and store.mlmd.get_artifacts() == []
+    assert not (tmp_path / "data").exists() and raw_mlmd(store).get_artifacts() == []
 
 
 @pytest.mark.parametrize("error, state", [
@@ -134,10 +135,10 @@ def test_a_training_failure_is_recorded_and_raised(store, tmp_path, monkeypatch,
     monkeypatch.setattr(workflow, "_train", broken)
     with pytest.raises(type(error)):
         workflow.run_demo(store, tmp_path)
-    [execution] = store.mlmd.get_executions()
+    [execution] = raw_mlmd(store).get_executions()
     assert pb.Execution.State.Name(execution.last_known_state) == state
     assert execution.custom_properties["error_type"].string_value == type(error).__name__
-    assert [a.type for a in store.mlmd.get_artifacts()] == ["DataSet"]  # no model without a run
+    assert [a.type for a in raw_mlmd(store).get_artifacts()] == ["DataSet"]  # no model without a run
 
 
 def test_the_cli_offers_exactly_the_bundled_datasets():

@@ -186,9 +186,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
         store, graph, _ = selected
     if args.clusters is not None:
         if args.clusters:
-            from mlmd_exercise.read.contexts import find_context_type
-
-            find_context_type(store, args.clusters)
+            store.catalog.require_context_type(args.clusters)
         graph = with_experiments(store, graph, args.clusters or None)
     groups = []
     if not args.expand:

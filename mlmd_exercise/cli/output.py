@@ -229,10 +229,16 @@ def format_environment(env: Mapping[str, Any]) -> List[str]:
 
 
 def record_json(record) -> Dict[str, Any]:
-    """A record as a dict: its dataclass fields, under the same names."""
+    """A record as a dict: its dataclass fields, under the same names, but for how the store
+    keeps them (type ids, custom properties apart, update times), which the JSON leaves out."""
     data = dataclasses.asdict(record)
     data["properties"] = dict(record.properties)
+    for key in _STORAGE_FIELDS + (("name",) if isinstance(record, ArtifactRecord) else ()):
+        data.pop(key, None)
     return data
+
+
+_STORAGE_FIELDS = ("type_id", "custom", "external_id", "updated_ms")
 
 
 def edge_json(edge) -> Dict[str, Any]:

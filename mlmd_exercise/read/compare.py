@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 from mlmd_exercise.write import environment
 from mlmd_exercise import schema
@@ -21,6 +20,7 @@ from mlmd_exercise.content import FINGERPRINT
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import CREATED_MS, ENDED_MS, METRIC_NAMES, STARTED_MS, ArtifactRecord, ExecutionRecord, PropertyValue
 from mlmd_exercise.store import Store
+from mlmd_exercise.store.backend import Query
 
 __all__ = [
     "STATUS_KEYS", "METRIC_TYPES", "RunSummary", "artifact_metrics", "summarize_run", "summarize_runs",
@@ -34,7 +34,7 @@ METRIC_TYPES = (schema.SAVED_MODEL.name, schema.METRICS.name)
 # Properties of an artifact that describe the file, not how good it is.
 _ARTIFACT_KEYS = frozenset({"version", FINGERPRINT, "name", CREATED_MS})
 BUILTIN_SORTS = ("id", "created")
-_OUTPUT_KINDS = (pb.Event.OUTPUT, pb.Event.DECLARED_OUTPUT, pb.Event.INTERNAL_OUTPUT)
+_OUTPUT_KINDS = ("OUTPUT", "DECLARED_OUTPUT", "INTERNAL_OUTPUT")
 
 
 @dataclass(frozen=True)
@@ -98,13 +98,11 @@ def summarize_runs(store: Store, executions: Iterable[ExecutionRecord]) -> List[
     if not ids:
         return []
     made: Dict[int, List[Tuple[str, int]]] = {}
-    for event in store.mlmd.get_events_by_execution_ids(ids):
+    for event in store.backend.events_by_executions(ids):
         if event.type in _OUTPUT_KINDS:
-            role = event.path.steps[0].key if event.path.steps else ""
-            made.setdefault(event.execution_id, []).append((role, event.artifact_id))
+            made.setdefault(event.execution_id, []).append((event.role, event.artifact_id))
     wanted = sorted({a for pairs in made.values() for _, a in pairs})
-    artifacts = {a.id: schema.artifact_record(a)
-                 for a in store.mlmd.get_artifacts_by_id(wanted)} if wanted else {}
+    artifacts = {a.id: a for a in store.backend.artifacts(Query(ids=wanted))} if wanted else {}
     return [
         summarize_run(e, sorted(((role, artifacts[a]) for role, a in made.get(e.id, []) if a in artifacts),
                            key=lambda pair: pair[1].id))

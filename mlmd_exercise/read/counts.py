@@ -1,78 +1,50 @@
 """Counts of executions by state: what the chart and `states` need, fast.
 
-Counting needs no execution loaded. On PostgreSQL, and on an SQLite store given
-by its address (with no MLMD store open on the file in this process), it is one
-SQL query over MLMD's tables, for the schema version that SQL was checked
-against; otherwise MLMD's API. Neither this module nor the SQL path imports
-ml_metadata, so that `states` starts faster than MLMD can be imported.
+Counting needs no execution loaded. On an SQLite store given by its address (with no
+MLMD store open on the file in this process) it is one SQL query over MLMD's tables
+(`store.tables`), without opening MLMD at all, so that `states` starts faster than
+MLMD can be imported; otherwise the store's backend counts.
 """
 
 from __future__ import annotations
 
 import os
-from collections import Counter
-from typing import Callable, Dict, Optional, Union
+from typing import Dict, Optional, Union
 
-from mlmd_exercise.store.address import default_location, parse_location
+from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import ExecutionState
-from mlmd_exercise.store import SCHEMA_VERSION, Store, open_store, read_sqlite
+from mlmd_exercise.store import Store, open_store, read_sqlite, tables
+from mlmd_exercise.store.address import default_location, parse_location
+from mlmd_exercise.store.catalog import choose
 
 __all__ = ["count_by_state"]
 
-_COUNT = "SELECT last_known_state, COUNT(*) FROM execution GROUP BY last_known_state"
-_COUNT_IN = ("SELECT e.last_known_state, COUNT(*) FROM execution e "
-             "JOIN association a ON a.execution_id = e.id WHERE a.context_id = {param} "
-             "GROUP BY e.last_known_state")
-# Any context by name (an Experiment, a TFX pipeline run, ...): the caller chooses among them.
-_CONTEXT_IDS = ("SELECT c.id, t.name FROM context c JOIN type t ON t.id = c.type_id "
-                "WHERE t.type_kind = 2 AND c.name = {param}")
+
+def _named(counts: Dict[ExecutionState, int]) -> Dict[str, int]:
+    return {s.value: n for s, n in counts.items()}
 
 
-_STATES = list(ExecutionState)  # in the proto's order: index = the number MLMD stores
-
-
-def _by_name(rows) -> Dict[str, int]:
-    counts: Counter = Counter()
-    for state, n in rows:  # no state (NULL, as the guide's code leaves it) reads as UNKNOWN
-        counts[_STATES[state or 0].value] += n
-    return {s.value: counts[s.value] for s in ExecutionState if counts[s.value]}
-
-
-def _sql_counts(run: Callable[..., list], param: str, experiment: Optional[str],
-                context_type: Optional[str] = None):
-    """Rows of (state, count) by SQL, or None if the context is not there or not one (MLMD's
-    API then says so). `run(sql, value)` runs one query; `param` is its placeholder."""
+def _by_sql(run: tables.Run, experiment: Optional[str], context_type: Optional[str]):
+    """Counts by SQL, or None if the context is not there or not one (the catalog then
+    says which)."""
     if experiment is None:
-        return run(_COUNT)
-    # A parameter, never string formatting: the name is data.
-    found = [(i, t) for i, t in run(_CONTEXT_IDS.format(param=param), experiment)
-             if context_type is None or t == context_type]
-    # The one context, or our Experiment among several (as contexts.choose decides).
-    ours = [i for i, t in found if t == "Experiment"]
-    chosen = found[0][0] if len(found) == 1 else ours[0] if len(ours) == 1 else None
-    return None if chosen is None else run(_COUNT_IN.format(param=param), chosen)
-
-
-def _sqlite_counts(con, experiment: Optional[str], context_type: Optional[str] = None):
-    return _sql_counts(lambda sql, *value: con.execute(sql, value).fetchall(), "?", experiment,
-                       context_type)
-
-
-def _postgres_counts(sql, experiment: Optional[str], context_type: Optional[str] = None):
-    if sql("SELECT schema_version FROM mlmdenv")[0][0] != SCHEMA_VERSION:
+        return tables.count_by_state(run)
+    found = [(i, t) for i, t in tables.contexts_named(run, experiment) if context_type is None or t == context_type]
+    try:
+        chosen = choose(found, experiment, "")
+    except MlmdExerciseError:
         return None
-    return _sql_counts(lambda query, *value: sql(query, **({"v": value[0]} if value else {})),
-                       ":v", experiment, context_type)
+    return tables.count_by_state(run, chosen)
 
 
 def count_by_state(store: Union[Store, str, os.PathLike, None],
                    experiment: Optional[str] = None, context_type: Optional[str] = None) -> Dict[str, int]:
     """Numbers of executions by `last_known_state`, only states present, in MLMD's order.
 
-    Counting does not need the executions themselves: on PostgreSQL, and on an
-    SQLite store given by its address (with no MLMD store open on it in this
-    process), it is one SQL query over MLMD's tables, when their schema is the
-    one this package was checked against; otherwise MLMD's API.
+    Counting does not need the executions themselves: on an SQLite store given by its
+    address (with no MLMD store open on it in this process) it is one SQL query over
+    MLMD's tables, without opening MLMD at all; otherwise the backend counts (by SQL
+    where it can).
 
     Args:
         store: an open store, or a store address (None: the default store).
@@ -85,18 +57,9 @@ def count_by_state(store: Union[Store, str, os.PathLike, None],
     """
     if not isinstance(store, Store):
         loc = parse_location(default_location() if store is None else store)
-        rows = read_sqlite(loc, lambda con: _sqlite_counts(con, experiment, context_type)) if loc.is_sqlite else None
-        if rows is not None:
-            return _by_name(rows)
+        counts = read_sqlite(loc, lambda run: _by_sql(run, experiment, context_type)) if loc.is_sqlite else None
+        if counts is not None:
+            return _named(counts)
         store = open_store(loc)
-    elif store.sql is not None:
-        rows = _postgres_counts(store.sql, experiment, context_type)
-        if rows is not None:
-            return _by_name(rows)
-    from mlmd_exercise.read.lineage import experiment_id  # MLMD's API: only now is ml_metadata imported
-
-    if experiment is None:
-        executions = store.mlmd.get_executions()
-    else:
-        executions = store.mlmd.get_executions_by_context(experiment_id(store, experiment, context_type))
-    return _by_name(Counter(e.last_known_state for e in executions).items())
+    context_id = None if experiment is None else store.catalog.context_id(experiment, context_type)
+    return _named(store.backend.count_by_state(context_id))

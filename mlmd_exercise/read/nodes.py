@@ -1,8 +1,8 @@
 """Looking around the store: list artifacts, executions and experiments, show one node.
 
-Filters reach MLMD only as numbers and enum names (type ids, states, times):
-names the user typed go through exact-match lookups, never into a query
-string, so a name such as `'; DROP TABLE Artifact; --` is only ever data.
+Filters reach the store as a structured `Query` of numbers, enum names and
+values, never as query text: a name such as `'; DROP TABLE Artifact; --` is only
+ever data.
 """
 
 from __future__ import annotations
@@ -13,17 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from ml_metadata import errors as mlmd_errors
-from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
-
-from mlmd_exercise import schema
 from mlmd_exercise.content import FINGERPRINT, is_ours
-from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
+from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.read.contexts import context_names, contexts_of
 from mlmd_exercise.read.lineage import edges_of, experiment_id, get_artifact, get_execution
-from mlmd_exercise.records import CREATED_MS, STARTED_MS, ArtifactRecord, ExecutionRecord, LineageEdge
+from mlmd_exercise.records import CREATED_MS, STARTED_MS, ArtifactRecord, ExecutionRecord, Kind, LineageEdge
 from mlmd_exercise.schema import ExecutionState
 from mlmd_exercise.store import Store
+from mlmd_exercise.store.backend import PropertyTest, Query
 
 __all__ = [
     "ExperimentRecord",
@@ -89,56 +86,38 @@ def parse_since(text: str, now: Optional[float] = None) -> int:
         ) from None
 
 
-def _options(filters: List[str], limit: Optional[int]) -> ListOptions:
+def _check_limit(limit: Optional[int]) -> None:
     if limit is not None and limit <= 0:
         raise MlmdExerciseError(f"limit must be positive, not {limit}")
-    return ListOptions(
-        limit=limit,
-        order_by=OrderByField.CREATE_TIME,
-        is_asc=False,  # newest first
-        filter_query=" AND ".join(filters),
-    )
 
 
-def _type_filter(store: Store, kind: str, name: Optional[str]) -> List[str]:
-    if name is None:
-        return []
-    getter = store.mlmd.get_artifact_type if kind == "artifact" else store.mlmd.get_execution_type
-    try:
-        type_id = getter(name).id
-    except mlmd_errors.NotFoundError:
-        raise NotFoundError(f"no {kind} type named '{name}' in {store}") from None
-    return [f"type_id = {int(type_id)}"]
+def _type_id(store: Store, kind: Kind, name: Optional[str]) -> Optional[int]:
+    return None if name is None else store.catalog.require_type(kind, name)
 
 
-def _since_filter(since_ms: Optional[int]) -> List[str]:
-    return [] if since_ms is None else [f"create_time_since_epoch >= {int(since_ms)}"]
+def original_time_filter(key: str, since_ms: Optional[int] = None) -> PropertyTest:
+    """The test for nodes imported with an original time (`key`, stored as a double), at or
+    after `since_ms` if given."""
+    return PropertyTest(key, ">=", (float(since_ms) if since_ms is not None else -float(2 ** 62),))
 
 
-def original_time_filter(key: str, since_ms: Optional[int] = None) -> str:
-    """The filter query for nodes imported with an original time (`key`, stored as a double),
-    at or after `since_ms` if given."""
-    floor = int(since_ms) if since_ms is not None else -(2 ** 62)
-    return f"custom_properties.{key}.double_value >= {floor}"
-
-
-def _newest_first(fetch: Callable[[ListOptions], Sequence], convert: Callable, filters: List[str],
-                  original: str, since_ms: Optional[int], limit: Optional[int],
-                  keep: Optional[Callable] = None) -> list:
+def _newest_first(fetch: Callable[[Query], Sequence], base: Query, original: str, since_ms: Optional[int],
+                  limit: Optional[int], keep: Optional[Callable] = None) -> list:
     """Nodes newest first by when they were made: their original time where they were
     imported with one (the custom property `original`), else MLMD's create time; with
-    `keep`, only the records it keeps (a test no filter query can make).
+    `keep`, only the records it keeps (a test no query can make).
 
-    MLMD orders by its own create time only, so nodes with an original time are read
+    The store orders by its own create time only, so nodes with an original time are read
     by a query of their own; the newest `limit` others need at most `limit` more rows
     than that query found.
     """
-    _options([], limit)  # a bad limit is refused before any query
-    imported = fetch(ListOptions(filter_query=" AND ".join(filters + [original_time_filter(original, since_ms)])))
+    import dataclasses
+
+    _check_limit(limit)  # a bad limit is refused before any query
+    imported = fetch(dataclasses.replace(base, custom=(original_time_filter(original, since_ms),)))
     enough = None if limit is None or keep is not None else limit + len(imported)
-    plain = fetch(_options(filters + _since_filter(since_ms), enough))
-    records = [convert(n) for n in imported]
-    records += [convert(n) for n in plain if original not in n.custom_properties]
+    plain = fetch(dataclasses.replace(base, created_from=since_ms, limit=enough))
+    records = list(imported) + [n for n in plain if original not in n.custom]
     if keep is not None:
         records = [r for r in records if keep(r)]
     records.sort(key=lambda r: (r.when_ms, r.id), reverse=True)
@@ -156,13 +135,9 @@ def list_artifacts(
     Raises:
         NotFoundError: the type or experiment is not in the store.
     """
-    filters = _type_filter(store, "artifact", type)
-    if experiment is None:
-        fetch = lambda options: store.mlmd.get_artifacts(list_options=options)  # noqa: E731
-    else:
-        context = experiment_id(store, experiment, context_type)
-        fetch = lambda options: store.mlmd.get_artifacts_by_context(context, options)  # noqa: E731
-    return _newest_first(fetch, schema.artifact_record, filters, CREATED_MS, since_ms, limit)
+    base = Query(type_id=_type_id(store, Kind.ARTIFACT, type),
+                 context_id=None if experiment is None else experiment_id(store, experiment, context_type))
+    return _newest_first(store.backend.artifacts, base, CREATED_MS, since_ms, limit)
 
 
 def list_executions(
@@ -178,23 +153,17 @@ def list_executions(
         NotFoundError: the type or experiment is not in the store.
         MlmdExerciseError: an unknown state.
     """
-    filters = _type_filter(store, "execution", type)
+    type_id = _type_id(store, Kind.EXECUTION, type)
+    states = None
     keep = None
     if state is not None:
         names = [s.value for s in ExecutionState]
         if state.upper() not in names:
             raise MlmdExerciseError(f"unknown state '{state}': use one of {', '.join(names)}")
-        # A filter on UNKNOWN would miss executions with no state at all: those are sifted here.
-        if state.upper() == ExecutionState.UNKNOWN.value:
-            keep = lambda r: r.state == ExecutionState.UNKNOWN.value  # noqa: E731
-        else:
-            filters.append(f"last_known_state = {state.upper()}")
-    if experiment is None:
-        fetch = lambda options: store.mlmd.get_executions(list_options=options)  # noqa: E731
-    else:
-        context = experiment_id(store, experiment, context_type)
-        fetch = lambda options: store.mlmd.get_executions_by_context(context, options)  # noqa: E731
-    return _newest_first(fetch, schema.execution_record, filters, STARTED_MS, since_ms, limit, keep)
+        states = [state.upper()]
+    base = Query(type_id=type_id, states=states,
+                 context_id=None if experiment is None else experiment_id(store, experiment, context_type))
+    return _newest_first(store.backend.executions, base, STARTED_MS, since_ms, limit, keep)
 
 
 def list_experiments(
@@ -207,25 +176,23 @@ def list_experiments(
     Raises:
         NotFoundError: `type` is not a context type in the store.
     """
-    filters = _since_filter(since_ms)
-    if type is not None:
-        try:
-            filters.append(f"type_id = {int(store.mlmd.get_context_type(type).id)}")
-        except mlmd_errors.NotFoundError:
-            raise NotFoundError(f"no context type named '{type}' in {store}") from None
-    options = _options(filters, limit)
+    _check_limit(limit)
+    type_id = None if type is None else store.catalog.require_context_type(type)
+    contexts = store.backend.contexts(Query(type_id=type_id, created_from=since_ms, limit=limit))
+    sizes = store.backend.context_sizes([c.id for c in contexts])
     return [
         ExperimentRecord(
             id=c.id,
             name=c.name,
-            created_ms=c.create_time_since_epoch,
-            executions=len(store.mlmd.get_executions_by_context(c.id)),
-            artifacts=len(store.mlmd.get_artifacts_by_context(c.id)),
-            properties={k: schema.get_value(v) for k, v in c.properties.items()},
+            created_ms=c.created_ms,
+            executions=sizes[c.id][0],
+            artifacts=sizes[c.id][1],
+            properties={k: v for k, v in c.properties.items() if k not in c.custom},  # declared ones
             type=c.type,
         )
-        for c in store.mlmd.get_contexts(list_options=options)
+        for c in contexts
     ]
+
 
 
 def find_by_fingerprint(store: Store, digest: str) -> List[ArtifactRecord]:
@@ -237,11 +204,8 @@ def find_by_fingerprint(store: Store, digest: str) -> List[ArtifactRecord]:
     # Checked to be hex before it goes into the filter query.
     if not is_ours(digest):
         raise MlmdExerciseError(f"'{digest}' is not a fingerprint: expected sha256:<64 hex digits>")
-    options = ListOptions(
-        order_by=OrderByField.ID, is_asc=True,
-        filter_query=f"custom_properties.{FINGERPRINT}.string_value = '{digest}'",
-    )
-    return [schema.artifact_record(a) for a in store.mlmd.get_artifacts(list_options=options)]
+    return store.backend.artifacts(Query(custom=(PropertyTest(FINGERPRINT, "in", (digest,)),), order="id",
+                                         ascending=True))
 
 
 def twins_of(store: Store, artifact: ArtifactRecord) -> Tuple[int, ...]:
@@ -268,10 +232,9 @@ def same_content(store: Store, artifacts: Iterable[ArtifactRecord]) -> Dict[int,
     holders: Dict[str, List[int]] = {}
     digests = sorted(by_digest)
     for first in range(0, len(digests), _CHUNK):
-        listed = ", ".join(f"'{d}'" for d in digests[first:first + _CHUNK])
-        options = ListOptions(filter_query=f"custom_properties.{FINGERPRINT}.string_value IN ({listed})")
-        for stored in store.mlmd.get_artifacts(list_options=options):
-            holders.setdefault(stored.custom_properties[FINGERPRINT].string_value, []).append(stored.id)
+        test = PropertyTest(FINGERPRINT, "in", tuple(digests[first:first + _CHUNK]))
+        for stored in store.backend.artifacts(Query(custom=(test,))):
+            holders.setdefault(str(stored.custom[FINGERPRINT]), []).append(stored.id)
     found: Dict[int, int] = {}
     for digest, ids in by_digest.items():
         for artifact_id in ids:
@@ -289,7 +252,7 @@ def show_artifact(store: Store, artifact_id: int) -> NodeDetail:
     """
     artifact = get_artifact(store, artifact_id)
     return NodeDetail(artifact,
-                      tuple(edges_of(store.mlmd.get_events_by_artifact_ids([artifact_id]))),
+                      tuple(edges_of(store.backend.events_by_artifacts([artifact_id]))),
                       context_names(contexts_of(store, "artifact", artifact_id)),
                       twins_of(store, artifact))
 
@@ -301,5 +264,5 @@ def show_execution(store: Store, execution_id: int) -> NodeDetail:
         NotFoundError: no execution has this id.
     """
     return NodeDetail(get_execution(store, execution_id),
-                      tuple(edges_of(store.mlmd.get_events_by_execution_ids([execution_id]))),
+                      tuple(edges_of(store.backend.events_by_executions([execution_id]))),
                       context_names(contexts_of(store, "execution", execution_id)))

@@ -11,6 +11,7 @@ from mlmd_exercise import schema
 from mlmd_exercise.content import FINGERPRINT, fingerprint, is_ours
 from mlmd_exercise.records import ArtifactRecord
 from mlmd_exercise.store import Store
+from mlmd_exercise.store.backend import Query
 
 __all__ = ["Problem", "Unchecked", "VerifyReport", "verify", "verify_pages", "verify_ids"]
 
@@ -44,8 +45,8 @@ class VerifyReport:
 
 def _why_not(artifact) -> str:
     """Why an artifact cannot be checked, or "" if it can."""
-    value = artifact.custom_properties.get(FINGERPRINT)
-    digest = value.string_value if value is not None and value.WhichOneof("value") == "string_value" else ""
+    value = artifact.custom.get(FINGERPRINT)
+    digest = value if isinstance(value, str) else ""
     if not artifact.uri.startswith("file://"):
         return "not a local file"
     if not digest:
@@ -76,7 +77,7 @@ def _survey(store: Store, page_size: int, unchecked: Optional[Dict[str, List[int
                 continue
             checkable.append(artifact.id)
             key = (artifact.type_id, artifact.uri)
-            digest = artifact.custom_properties[FINGERPRINT].string_value
+            digest = str(artifact.custom[FINGERPRINT])
             found = (schema.version_of(artifact), artifact.id, digest)
             if key not in newest or found[:2] > newest[key][:2]:
                 newest[key] = found
@@ -101,8 +102,8 @@ def _problems(store: Store, newest: _Newest, page_size: int) -> List[Problem]:
     problems: List[Problem] = []
     ids = sorted(bad)
     for first in range(0, len(ids), page_size):
-        found = store.mlmd.get_artifacts_by_id(ids[first:first + page_size])
-        problems += [Problem(schema.artifact_record(a), bad[a.id]) for a in sorted(found, key=lambda a: a.id)]
+        found = store.backend.artifacts(Query(ids=ids[first:first + page_size], order="id", ascending=True))
+        problems += [Problem(a, bad[a.id]) for a in found]
     return problems
 
 
@@ -129,7 +130,7 @@ def verify_pages(store: Store, page_size: int = 1000
                     return
                 reason = _why_not(artifact) or ("" if artifact.id in kept else OLDER)
                 if reason:
-                    yield Unchecked(schema.artifact_record(artifact), reason)
+                    yield Unchecked(artifact, reason)
 
     return len(newest), _problems(store, newest, page_size), unchecked()
 

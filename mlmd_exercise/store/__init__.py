@@ -1,65 +1,41 @@
-"""Connecting: a store address -> MLMD `ConnectionConfig` -> `MetadataStore`.
+"""Opening a store: an address -> the checks -> a `Backend` (store/backend.py).
 
-Every way a store can fail to open becomes one `StoreError` that names the
-store (password masked), raised before MLMD gets a chance to write anything to
-a file or database that is not an MLMD store of ours.
+Every way a store can fail to open becomes one `StoreError` that names the store
+(password masked), raised before anything is written to a file or database that is
+not an MLMD store of ours, or whose schema version we do not know.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import re
-import sqlite3
-import threading
 import weakref
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Callable, Iterator, Optional, Union
 
-from mlmd_exercise.store.address import DEFAULT_STORE, Location, default_location, parse_location
 from mlmd_exercise.errors import StoreError
-from mlmd_exercise.store.locking import FileLock
+from mlmd_exercise.store.address import DEFAULT_STORE, Location, default_location, parse_location
+from mlmd_exercise.store.backend import Backend
+from mlmd_exercise.store.sqlite import MLMD_TABLE, open_sqlite, read_sqlite
+from mlmd_exercise.store.tables import SCHEMA_VERSION, pg_runner, refuse_version
 
 if TYPE_CHECKING:
-    from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2 as pb
+    from mlmd_exercise.store.catalog import Catalog
 
 __all__ = ["Store", "open_store", "read_sqlite", "DEFAULT_STORE", "SCHEMA_VERSION"]
 
-log = logging.getLogger(__name__)
-
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-# SqliteMetadataSourceConfig.ConnectionMode values (ml_metadata is imported only to connect,
-# so that plain-SQL commands such as `states` do not pay for it; tests check these).
-_READONLY, _READWRITE, _OPENCREATE = 1, 2, 3
-_MLMD_TABLE = "MLMDEnv"  # MLMD keeps its schema version here: every MLMD store has it
-SCHEMA_VERSION = 10  # the MLMD schema (ml-metadata 1.14 to 1.17) our plain SQL was checked against
-T = TypeVar("T")
-
-# SQLite files this process has an MLMD store open on. Python's sqlite3 must not
-# open those: closing its connection would drop MLMD's POSIX locks on the file.
-_open_files: Dict[str, int] = {}
-# Re-entrant: a Store dropped while this thread holds the guard is closed by the garbage
-# collector, in this thread, and its finalizer takes the guard again (a plain Lock hung there).
-_open_files_guard = threading.RLock()
-_stderr_guard = threading.Lock()
-
 
 class Store:
-    """An open MLMD store, where it lives, and the lock its writers share.
+    """An open MLMD store: where it lives, its backend, and the lock its writers share.
 
     `str(store)` names the store for messages, with any password masked.
     """
 
-    def __init__(self, mlmd: "metadata_store.MetadataStore", location: Location, lock,
-                 closer=None, sql=None) -> None:
-        self.mlmd = mlmd
+    def __init__(self, backend: Backend, location: Location, lock,
+                 closer: Optional[Callable[[], None]] = None) -> None:
+        self.backend = backend
         self.location = location
         self._lock = lock
-        # PostgreSQL only: runs read-only SQL on a connection of its own (pg8000's
-        # run(sql, **params)); for SQLite, see `read_sqlite`.
-        self.sql = sql
+        self._catalog: Optional["Catalog"] = None
         if closer is not None:
             weakref.finalize(self, closer)
 
@@ -69,6 +45,15 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({str(self.location)!r})"
 
+    @property
+    def catalog(self) -> "Catalog":
+        """Its types and contexts by name, looked up once (see `store.catalog`)."""
+        if self._catalog is None:
+            from mlmd_exercise.store.catalog import Catalog
+
+            self._catalog = Catalog(self.backend, self.location)  # not self: no cycle keeps a store open
+        return self._catalog
+
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
         """Holds the store's write lock: one writer at a time across processes."""
@@ -76,223 +61,6 @@ class Store:
             raise StoreError(f"store '{self}' was opened read-only")
         with self._lock:
             yield
-
-
-_PASSWORD_FIELD = re.compile(r'(password:\s*")((?:[^"\\]|\\.)*)(")')
-
-
-def _redact(text: str, password: str = "") -> str:
-    """The text with MLMD's `password: "..."` fields, and the password itself, masked."""
-    text = _PASSWORD_FIELD.sub(r"\1***\3", text)
-    return text.replace(password, "***") if password else text
-
-
-class _RedactPasswords(logging.Filter):
-    """MLMD's Python wrapper logs the whole ConnectionConfig, password included, at INFO."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "password" in message:
-            record.msg, record.args = _redact(message), None
-        return True
-
-
-logging.getLogger("absl").addFilter(_RedactPasswords())
-
-
-@contextlib.contextmanager
-def _quiet_stderr(password: str) -> Iterator[None]:
-    """Catches what MLMD's C++ layer writes to stderr (its PostgreSQL connection log)."""
-    import tempfile
-
-    with _stderr_guard, tempfile.TemporaryFile() as sink:
-        saved = os.dup(2)
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            for line in sink.read().decode(errors="replace").splitlines():
-                log.debug("mlmd: %s", _redact(line, password))
-
-
-def _mlmd_reason(message: str) -> str:
-    # MLMD says "Error when executing query: <reason> query: <sql>": keep the reason.
-    prefix = "Error when executing query: "
-    if message.startswith(prefix):
-        message = message[len(prefix):].split(" query: ", 1)[0]
-    return message.strip().splitlines()[0] if message.strip() else "unknown error"
-
-
-def _connect(config: "pb.ConnectionConfig", loc: Location, upgrade: bool) -> "metadata_store.MetadataStore":
-    from ml_metadata.metadata_store import metadata_store
-
-    try:
-        with _quiet_stderr(loc.password):
-            return metadata_store.MetadataStore(config, enable_upgrade_migration=upgrade)
-    except RuntimeError as e:
-        reason = _redact(_mlmd_reason(str(e)), loc.password)
-        log.debug("opening %s failed: %s", loc, reason)
-        if "is older than library version" in reason:
-            versions = reason.split(" is older than library version ")
-            old, new = versions[0].rsplit(" ", 1)[-1], versions[1].split(".")[0]
-            raise StoreError(
-                f"store '{loc}' has MLMD schema version {old}, older than this MLMD's {new}: "
-                f"it was not changed; upgrade it with --upgrade-schema "
-                f"(MLMD's enable_upgrade_migration), after a backup"
-            ) from None
-        if "readonly database" in reason:
-            raise StoreError(f"'{loc}' is not an MLMD store") from None
-        raise StoreError(f"cannot open store '{loc}': {reason}") from None
-
-
-# -- SQLite ---------------------------------------------------------------------------
-
-
-def _check_sqlite_path(path: Path, loc: Location, create: bool) -> None:
-    """Checks the file before anyone opens it."""
-    if path.is_dir():
-        raise StoreError(f"'{loc}' is a directory, not a store file")
-    parent = path.parent
-    if not parent.is_dir():
-        raise StoreError(f"directory '{parent}' for store '{loc}' does not exist")
-    if not path.exists():
-        if not create:
-            raise StoreError(f"no MLMD store at '{loc}': record a run first "
-                             "('mlmd-exercise run', or mlmd_exercise.Tracker in Python)")
-        if not os.access(parent, os.W_OK):
-            raise StoreError(f"cannot create store '{loc}': directory '{parent}' is read-only")
-        return
-    try:
-        with path.open("rb") as f:
-            header = f.read(len(_SQLITE_MAGIC))
-    except OSError as e:
-        raise StoreError(f"cannot read store '{loc}': {e.strerror}") from None
-    if header and header != _SQLITE_MAGIC:
-        raise StoreError(f"'{loc}' is not an SQLite database")
-    if create and not (os.access(path, os.W_OK) and os.access(parent, os.W_OK)):
-        # MLMD opens a read-only file happily and fails at its first write: say so now.
-        raise StoreError(f"store '{loc}' is read-only: cannot record into it")
-
-
-def _inspect_sqlite(path: Path, loc: Location, create: bool,
-                    then: Optional[Callable[[sqlite3.Connection], T]] = None) -> Optional[T]:
-    """Looks at the tables with Python's sqlite3, then closes it before MLMD opens the file.
-
-    Refuses another application's database and a damaged one; a new store is
-    switched to WAL, which lets readers work while one writer commits. `then`,
-    if given, runs on the same connection once the file has passed.
-    """
-    mode = "rwc" if create else "ro"
-    try:
-        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, timeout=30)
-        try:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if create and not tables:
-                con.execute("PRAGMA journal_mode=WAL")
-            _refuse_foreign(tables, loc, create)
-            return then(con) if then is not None else None
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as e:
-        if "malformed" in str(e):
-            raise StoreError(f"store '{loc}' is damaged (database disk image is malformed): "
-                             "it was not changed") from None
-        if "not a database" in str(e):
-            raise StoreError(f"'{loc}' is not an SQLite database") from None
-        raise StoreError(f"cannot open store '{loc}': {e}") from None
-
-
-def _refuse_foreign(tables, loc: Location, create: bool) -> None:
-    if _MLMD_TABLE in tables:
-        return
-    if tables:
-        raise StoreError(
-            f"'{loc}' is an SQLite database of another application (it has table "
-            f"'{sorted(tables)[0]}'): refusing to add MLMD's tables to it"
-        )
-    if not create:
-        raise StoreError(f"'{loc}' is not an MLMD store")
-
-
-def _open_sqlite(loc: Location, create: bool, upgrade: bool) -> Store:
-    path = loc.path
-    assert path is not None
-    _check_sqlite_path(path, loc, create)
-    key = os.path.realpath(path)
-    lock_path = Path(f"{path}.lock")
-    made_lock = create and not lock_path.exists()
-    lock = FileLock(lock_path) if create else None
-    try:
-        with lock if lock is not None else contextlib.nullcontext():
-            with _open_files_guard:
-                if not _open_files.get(key):
-                    _inspect_sqlite(path, loc, create)
-            from ml_metadata.proto import metadata_store_pb2 as pb
-
-            config = pb.ConnectionConfig()
-            config.sqlite.filename_uri = str(path)
-            # An upgrade writes MLMD's new schema, so it cannot be read-only.
-            config.sqlite.connection_mode = _OPENCREATE if create else _READWRITE if upgrade else _READONLY
-            mlmd = _connect(config, loc, upgrade)
-    except BaseException:
-        if lock is not None:
-            lock.close()
-            if made_lock:  # leave nothing beside a file we refused
-                lock_path.unlink(missing_ok=True)
-        raise
-    with _open_files_guard:
-        _open_files[key] = _open_files.get(key, 0) + 1
-
-    def close() -> None:
-        with _open_files_guard:
-            _open_files[key] -= 1
-        if lock is not None:
-            lock.close()
-
-    return Store(mlmd, loc, lock, close)
-
-
-def read_sqlite(location: Union[str, os.PathLike, Location], query: Callable[[sqlite3.Connection], T]
-                ) -> Optional[T]:
-    """Runs `query` with Python's sqlite3 on an SQLite MLMD store, read-only.
-
-    Plain SQL over MLMD's tables can be far faster than MLMD's API, but it is
-    only safe in a process with no MLMD store open on the same file (two SQLite
-    libraries in one process break each other's locks), and only for a schema
-    whose tables this package was checked against.
-
-    Returns:
-        What `query` returns, or None when this is not safe here: an MLMD store
-        is open on the file in this process, or the store's schema version is
-        not SCHEMA_VERSION.
-
-    Raises:
-        StoreError: as `open_store` would for this location.
-    """
-    loc = location if isinstance(location, Location) else parse_location(location)
-    path = loc.path
-    if path is None:
-        return None
-    _check_sqlite_path(path, loc, create=False)
-    with _open_files_guard:
-        if _open_files.get(os.path.realpath(path)):
-            return None
-
-        def checked_query(con: sqlite3.Connection) -> Optional[T]:
-            try:
-                [(version,)] = con.execute(f"SELECT schema_version FROM {_MLMD_TABLE}").fetchall()
-                return query(con) if version == SCHEMA_VERSION else None
-            except sqlite3.DatabaseError as e:  # MLMD's API will say what is wrong, if anything
-                log.debug("plain SQL on %s failed: %s", loc, e)
-                return None
-
-        return _inspect_sqlite(path, loc, create=False, then=checked_query)
-
-
-# -- PostgreSQL -----------------------------------------------------------------------
 
 
 def _open_postgres(loc: Location, create: bool, upgrade: bool) -> Store:
@@ -305,7 +73,7 @@ def _open_postgres(loc: Location, create: bool, upgrade: bool) -> Store:
         lock = admin.lock("store")
         with lock:
             tables = admin.tables()
-            if _MLMD_TABLE.lower() not in {t.lower() for t in tables}:
+            if MLMD_TABLE.lower() not in {t.lower() for t in tables}:
                 if tables:
                     raise StoreError(
                         f"database '{loc.dbname}' of store '{loc}' belongs to another application "
@@ -313,21 +81,16 @@ def _open_postgres(loc: Location, create: bool, upgrade: bool) -> Store:
                     )
                 if not create:
                     raise StoreError(f"database '{loc.dbname}' of store '{loc}' holds no MLMD store")
-            from ml_metadata.proto import metadata_store_pb2 as pb
+            else:
+                refuse_version(admin.run("SELECT schema_version FROM mlmdenv")[0][0], loc, upgrade)
+            from mlmd_exercise.store.mlmd_connect import connect_postgres
 
-            config = pb.ConnectionConfig()
-            pg = config.postgresql
-            pg.host, pg.port, pg.dbname = loc.host, str(loc.port), loc.dbname
-            pg.user, pg.password = loc.user or "postgres", loc.password
-            pg.skip_db_creation = True  # made above, once, under a lock
-            if loc.sslmode:
-                pg.ssloption.sslmode = loc.sslmode
             # The schema is created (once) inside the lock, too.
-            mlmd = _connect(config, loc, upgrade)
+            backend = connect_postgres(loc, upgrade, pg_runner(admin.run))
     except BaseException:
         admin.close()
         raise
-    return Store(mlmd, loc, lock if create else None, admin.close, sql=admin.run)
+    return Store(backend, loc, lock if create else None, admin.close)
 
 
 def open_store(
@@ -352,12 +115,12 @@ def open_store(
     Raises:
         StoreError: the address is bad; the store is missing, a directory, not a
             database, another application's database, damaged, read-only when
-            asked to write, of an older schema, unreachable, or refuses the login.
+            asked to write, of an older or newer schema, unreachable, or refuses the login.
     """
     if isinstance(location, Location):
         loc = location
     else:
         loc = parse_location(default_location() if location is None else location)
     if loc.is_sqlite:
-        return _open_sqlite(loc, create, upgrade)
+        return open_sqlite(loc, create, upgrade)
     return _open_postgres(loc, create, upgrade)

@@ -111,6 +111,7 @@ class ContextWrite:
     type_id: int
     type: str
     name: str
+    id: int = 0  # the stored context's id, where the caller knows it
     properties: Dict[str, PropertyValue] = field(default_factory=dict)
     custom: Dict[str, PropertyValue] = field(default_factory=dict)
 

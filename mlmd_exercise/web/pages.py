@@ -18,17 +18,16 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote, urlparse
 
-from ml_metadata import errors as mlmd_errors
-from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
 
 from mlmd_exercise import schema
 from mlmd_exercise.read.nodes import twins_of
 from mlmd_exercise.content import FINGERPRINT, fingerprint
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
 from mlmd_exercise.read.lineage import edges_of, get_artifact, get_execution, walk
-from mlmd_exercise.records import DIRECTIONS, ArtifactRecord, ExecutionRecord, LineageGraph
+from mlmd_exercise.records import DIRECTIONS, ArtifactRecord, ExecutionRecord, Kind, LineageGraph
 from mlmd_exercise.schema import ExecutionState
 from mlmd_exercise.store import Store
+from mlmd_exercise.store.backend import Query
 
 __all__ = [
     "BadParameter", "NodePage", "node_page", "LineagePage", "lineage_page", "Comparison", "compare",
@@ -58,14 +57,8 @@ def parse_kind(text: str) -> str:
 
 
 def contexts_of_node(store: Store, kind: str, node_id: int) -> List[Tuple[str, str, int]]:
-    """(context type, name, id) of every context of a node; none for a node that has none
-    (MLMD raises NotFoundError for those)."""
-    get = store.mlmd.get_contexts_by_artifact if kind == "artifact" else store.mlmd.get_contexts_by_execution
-    try:
-        found = get(node_id)
-    except mlmd_errors.NotFoundError:
-        return []
-    return sorted((c.type, c.name, c.id) for c in found)
+    """(context type, name, id) of every context of a node; none for a node that has none."""
+    return sorted((c.type, c.name, c.id) for c in store.backend.contexts_of(Kind(kind), node_id))
 
 
 # -- What a run did ---------------------------------------------------------------------------
@@ -124,19 +117,18 @@ def node_page(store: Store, kind: str, node_id: int) -> NodePage:
     kind = parse_kind(kind)
     if kind == "artifact":
         node = get_artifact(store, node_id)
-        edges = edges_of(store.mlmd.get_events_by_artifact_ids([node_id]))
+        edges = edges_of(store.backend.events_by_artifacts([node_id]))
         others = {e.execution_id for e in edges}
-        nodes: Dict[int, Node] = {e.id: schema.execution_record(e)
-                                  for e in (store.mlmd.get_executions_by_id(sorted(others)) if others else [])}
+        nodes: Dict[int, Node] = {e.id: e for e in (store.backend.executions(Query(ids=sorted(others)))
+                                                    if others else [])}
         events = tuple((e.kind, e.role, nodes[e.execution_id])
                        for e in sorted(edges, key=lambda e: (e.kind, e.execution_id)) if e.execution_id in nodes)
         return NodePage(kind, node, events, tuple(contexts_of_node(store, kind, node_id)),
                         twins_of(store, node), file_check=file_check(node))
     execution = get_execution(store, node_id)
-    edges = edges_of(store.mlmd.get_events_by_execution_ids([node_id]))
+    edges = edges_of(store.backend.events_by_executions([node_id]))
     others = {e.artifact_id for e in edges}
-    artifacts = {a.id: schema.artifact_record(a)
-                 for a in (store.mlmd.get_artifacts_by_id(sorted(others)) if others else [])}
+    artifacts = {a.id: a for a in (store.backend.artifacts(Query(ids=sorted(others))) if others else [])}
     events = tuple((e.kind, e.role, artifacts[e.artifact_id])
                    for e in sorted(edges, key=lambda e: (e.kind, e.artifact_id)) if e.artifact_id in artifacts)
     params, metrics, environment = split_properties(
@@ -253,20 +245,15 @@ def states_page(store: Store, context_id: Optional[int] = None) -> StatesPage:
     Raises:
         NotFoundError: no context has this id.
     """
-    from collections import Counter
-
-    options = ListOptions(limit=500, order_by=OrderByField.CREATE_TIME, is_asc=False)
-    contexts = tuple(sorted((c.id, c.type, c.name) for c in store.mlmd.get_contexts(list_options=options)))
+    contexts = tuple(sorted((c.id, c.type, c.name) for c in store.backend.contexts(Query(limit=500))))
     if context_id is None:
         return StatesPage(None, count_apart(store), contexts)
-    found = store.mlmd.get_contexts_by_id([context_id])
+    found = store.backend.contexts(Query(ids=[context_id]))
     if not found:
         raise NotFoundError(f"no context with id {context_id} in {store}")
     c = found[0]
     if c.type == schema.EXPERIMENT.name:
         counts = count_apart(store, c.name)
     else:
-        tally = Counter(ExecutionState(schema.execution_record(e).state).value
-                        for e in store.mlmd.get_executions_by_context(context_id))
-        counts = {s.value: tally[s.value] for s in ExecutionState if tally[s.value]}
+        counts = {s.value: n for s, n in store.backend.count_by_state(context_id).items()}
     return StatesPage((c.id, c.type, c.name), counts, contexts)

@@ -16,25 +16,20 @@ Nothing is read from disk: the files of a backfill may be long gone.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Hashable, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, Union
-
-from ml_metadata.metadata_store.metadata_store import ListOptions
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 from mlmd_exercise import schema
 from mlmd_exercise.content import FINGERPRINT
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import CREATED_MS, ENDED_MS, STARTED_MS, ArtifactRecord, PropertyValue
 from mlmd_exercise.schema import ExecutionState, Kind
-from mlmd_exercise.write.tracking import Tracker, _event
+from mlmd_exercise.store.backend import ExecutionWrite, NewArtifact, NewEvent, Query
+from mlmd_exercise.write.tracking import Tracker
 
 __all__ = ["ArtifactSpec", "RunSpec", "BulkResult", "record_runs", "read_runs"]
 
-_PLAIN_URI = re.compile(r"[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]+")  # RFC 3986 characters but '
-_CHUNK = 200  # URIs per lookup query
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,10 +58,10 @@ class RunSpec:
     ended_ms: Optional[int] = None
 
 
-def _fingerprint(artifact: pb.Artifact) -> str:
+def _fingerprint(artifact: ArtifactRecord) -> str:
     """The fingerprint this package wrote on an artifact ("sha256:..."), else ""."""
-    value = artifact.custom_properties.get(FINGERPRINT)
-    return value.string_value if value is not None and value.string_value.startswith("sha256:") else ""
+    value = artifact.custom.get(FINGERPRINT)
+    return value if isinstance(value, str) and value.startswith("sha256:") else ""
 
 
 def _batches(runs: Iterable[RunSpec], size: int) -> Iterator[List[RunSpec]]:
@@ -83,7 +78,7 @@ def _batches(runs: Iterable[RunSpec], size: int) -> Iterator[List[RunSpec]]:
 class _Importer:
     def __init__(self, tracker: Tracker) -> None:
         self.tracker = tracker
-        self.mlmd = tracker.store.mlmd
+        self.backend = tracker.store.backend
         self.stored: Dict[Hashable, int] = {}  # artifact key -> id, across batches
         self.newest: Dict[Tuple[int, str], Tuple[int, str]] = {}  # (type id, uri) -> (version, fp)
         self.produced: Set[ArtifactSpec] = set()  # specs a run outputs (kept alive here)
@@ -98,35 +93,30 @@ class _Importer:
         # dicts keep it alive, so its identity is never reused by another object.
         return (type_id, spec.uri, spec.fingerprint) if spec.fingerprint else spec
 
-    def _remember(self, type_id: int, uri: str, stored: List[pb.Artifact]) -> None:
+    def _remember(self, type_id: int, uri: str, stored: List[ArtifactRecord]) -> None:
         if stored and uri not in self.at_uri:
             last = max(stored, key=lambda a: a.id)
             self.stored.setdefault(("at", last.id), last.id)
             self.at_uri[uri] = (("at", last.id), _fingerprint(last))
-        latest = schema.newest((a for a in stored if a.type_id == type_id), self.tracker._spec_by_id(type_id))
+        spec = self.tracker.catalog.spec_by_id(type_id)
+        latest = schema.newest((a for a in stored if a.type_id == type_id), spec)
         if latest is None:
             self.newest[(type_id, uri)] = (0, "")
             return
-        digest = latest.custom_properties[FINGERPRINT].string_value
-        self.newest[(type_id, uri)] = (schema.version_of(latest, self.tracker._spec_by_id(type_id)), digest)
+        digest = str(latest.custom.get(FINGERPRINT, ""))
+        self.newest[(type_id, uri)] = (schema.version_of(latest, spec), digest)
         if digest:
             self.stored.setdefault((type_id, uri, digest), latest.id)
 
     def prefetch(self, pairs: Iterable[Tuple[int, str]]) -> None:
         """Looks up the newest stored version of many URIs in a few queries."""
         todo = sorted({p for p in pairs if p not in self.newest})
-        # URIs of plain characters go into one filter query per chunk (no quote can
-        # break out of its string literal); any other URI is looked up on its own.
-        plain = sorted({uri for _, uri in todo if _PLAIN_URI.fullmatch(uri)})
-        found: Dict[str, List[pb.Artifact]] = {}
-        for first in range(0, len(plain), _CHUNK):
-            chunk = plain[first:first + _CHUNK]
-            query = "uri IN (" + ", ".join(f"'{uri}'" for uri in chunk) + ")"
-            for artifact in self.mlmd.get_artifacts(list_options=ListOptions(filter_query=query)):
+        found: Dict[str, List[ArtifactRecord]] = {}
+        if todo:
+            for artifact in self.backend.artifacts(Query(uris=sorted({uri for _, uri in todo}))):
                 found.setdefault(artifact.uri, []).append(artifact)
         for type_id, uri in todo:
-            stored = found.get(uri, []) if _PLAIN_URI.fullmatch(uri) else self.mlmd.get_artifacts_by_uri(uri)
-            self._remember(type_id, uri, stored)
+            self._remember(type_id, uri, found.get(uri, []))
 
     def _newest(self, type_id: int, uri: str) -> Tuple[int, str]:
         if (type_id, uri) not in self.newest:
@@ -145,7 +135,7 @@ class _Importer:
         there, digest = self.at_uri[spec.uri]
         return key if spec.fingerprint and digest and digest != spec.fingerprint else there
 
-    def _new(self, spec: ArtifactSpec, key: Hashable) -> pb.Artifact:
+    def _new(self, spec: ArtifactSpec, key: Hashable) -> NewArtifact:
         """A new artifact at the next version of its URI, known by `key` from now on."""
         type_spec = self.tracker._spec(Kind.ARTIFACT, spec.type)
         type_id = self.tracker._type_id(type_spec)
@@ -168,27 +158,27 @@ class _Importer:
         self.produced.add(spec)
 
     def batch(self, runs: List[RunSpec], experiment: str) -> None:
-        executions: List[pb.Execution] = []
-        artifacts: List[pb.Artifact] = []
+        executions: List[ExecutionWrite] = []
+        artifacts: List[NewArtifact] = []
         index: Dict[Hashable, int] = {}  # artifact key -> index in `artifacts`
-        edges: List[Tuple[Optional[int], Optional[int], pb.Event]] = []
+        edges: List[NewEvent] = []
 
-        def link(position: int, role: str, given, kind: int) -> None:
+        def link(position: int, role: str, given, kind: str) -> None:
             if isinstance(given, ArtifactRecord):
-                edges.append((position, None, _event(kind, role, artifact_id=given.id)))
+                edges.append(NewEvent(kind, (role,), artifact_id=given.id, execution_index=position))
                 return
-            output = kind == pb.Event.OUTPUT
+            output = kind == "OUTPUT"
             if output:  # always a new artifact: the spec itself is its key
                 self._produce(given)
             key = given if output else self._input_key(given)
             if key in index:  # made or read earlier in this batch
-                edges.append((position, index[key], _event(kind, role)))
+                edges.append(NewEvent(kind, (role,), artifact_index=index[key], execution_index=position))
             elif key in self.stored:
-                edges.append((position, None, _event(kind, role, artifact_id=self.stored[key])))
+                edges.append(NewEvent(kind, (role,), artifact_id=self.stored[key], execution_index=position))
             else:
                 index[key] = len(artifacts)
                 artifacts.append(self._new(given, key))
-                edges.append((position, index[key], _event(kind, role)))
+                edges.append(NewEvent(kind, (role,), artifact_index=index[key], execution_index=position))
 
         runs = self._skip_recorded(runs)
         self.prefetch(
@@ -197,31 +187,29 @@ class _Importer:
             if isinstance(a, ArtifactSpec))
         for run in runs:
             spec = self.tracker._spec(Kind.EXECUTION, run.type)
-            execution = pb.Execution(type_id=self.tracker._type_id(spec), type=spec.name,
-                                     name=run.name or uuid.uuid4().hex)
+            name = run.name or uuid.uuid4().hex
             try:
-                schema.set_execution_state(execution, ExecutionState(run.state), spec)
+                state = ExecutionState(run.state)
             except ValueError:
-                raise MlmdExerciseError(f"unknown state '{run.state}' of run '{execution.name}'") from None
-            for name, value in run.params.items():
-                schema.set_value(execution.custom_properties, name, value)
-            for name, ms in ((STARTED_MS, run.started_ms), (ENDED_MS, run.ended_ms)):
+                raise MlmdExerciseError(f"unknown state '{run.state}' of run '{name}'") from None
+            custom = {key: schema.storable(key, value) for key, value in run.params.items()}
+            for key, ms in ((STARTED_MS, run.started_ms), (ENDED_MS, run.ended_ms)):
                 if ms is not None:
-                    schema.set_value(execution.custom_properties, name, ms)
+                    custom[key] = schema.storable(key, ms)
             position = len(executions)
-            executions.append(execution)
+            executions.append(ExecutionWrite(self.tracker._type_id(spec), spec.name, name=name, state=state,
+                                             properties=schema.state_mirror(spec.properties, state),
+                                             custom=custom))
             for role, given in run.inputs.items():
-                link(position, role, given, pb.Event.INPUT)
+                link(position, role, given, "INPUT")
             for role, given in run.outputs.items():
-                link(position, role, given, pb.Event.OUTPUT)
+                link(position, role, given, "OUTPUT")
 
-        # The full stored context, if any: put_lineage_subgraph updates contexts given by id.
-        context = self.mlmd.get_context_by_type_and_name(schema.EXPERIMENT.name, experiment) or \
-            self.tracker._context(experiment)
+        context = self.tracker.catalog.experiment(experiment)
         if not executions:
             return
-        _, artifact_ids, _ = self.mlmd.put_lineage_subgraph(
-            executions, artifacts, [context], edges, reuse_context_if_already_exist=True)
+        _, artifact_ids, context_id = self.backend.put_lineage(executions, artifacts, edges, context)
+        self.tracker.catalog.remember_experiment(experiment, context_id)
         for key, position in index.items():
             self.stored[key] = artifact_ids[position]
         self.recorded += len(executions)
@@ -236,30 +224,20 @@ class _Importer:
                                    []).append(run)
         recorded: Dict[int, RunSpec] = {}  # execution id -> its spec
         for type_id, named in by_type.items():
-            plain = [r.name for r in named if _PLAIN_URI.fullmatch(r.name)]
-            found = {}
-            for first in range(0, len(plain), _CHUNK):
-                names = ", ".join(f"'{n}'" for n in plain[first:first + _CHUNK])
-                query = f"type_id = {int(type_id)} AND name IN ({names})"
-                found.update((e.name, e.id) for e in self.mlmd.get_executions(
-                    list_options=ListOptions(filter_query=query)))
+            found = {e.name: e.id for e in self.backend.executions(
+                Query(type_id=type_id, names=[r.name for r in named if r.name]))}
             for run in named:
-                if not _PLAIN_URI.fullmatch(run.name):
-                    execution = self.mlmd.get_execution_by_type_and_name(run.type, run.name)
-                    if execution is not None:
-                        found[run.name] = execution.id
                 if run.name in found:
                     recorded[found[run.name]] = run
         if not recorded:
             return runs
-        for event in self.mlmd.get_events_by_execution_ids(sorted(recorded)):
+        for event in self.backend.events_by_executions(sorted(recorded)):
             run = recorded[event.execution_id]
-            role = event.path.steps[0].key if event.path.steps else ""
-            side = run.inputs if event.type == pb.Event.INPUT else run.outputs
-            spec = side.get(role)
+            side = run.inputs if event.type == "INPUT" else run.outputs
+            spec = side.get(event.role)
             if isinstance(spec, ArtifactSpec):
                 type_id = self.tracker._type_id(schema.spec_for(Kind.ARTIFACT, spec.type))
-                output = event.type == pb.Event.OUTPUT
+                output = event.type == "OUTPUT"
                 if output:
                     self._produce(spec)
                 self.stored[spec if output else self._key(spec, type_id)] = event.artifact_id

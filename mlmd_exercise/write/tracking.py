@@ -33,27 +33,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, Union
 
-from ml_metadata import errors as mlmd_errors
-from ml_metadata.proto import metadata_store_pb2 as pb
-
-from mlmd_exercise.write import environment
 from mlmd_exercise import schema
+from mlmd_exercise.write import environment
 from mlmd_exercise.content import FINGERPRINT, fingerprint
-from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
+from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError, UnclearWriteError
 from mlmd_exercise.records import METRIC_NAMES, ArtifactRecord, ExecutionRecord, PropertyValue
 from mlmd_exercise.schema import ExecutionState, Kind, TypeSpec
 from mlmd_exercise.store import Store, open_store
+from mlmd_exercise.store.backend import ExecutionWrite, NewArtifact, NewEvent, Query
+from mlmd_exercise.store.catalog import DEFAULT_EXPERIMENT
 
 __all__ = ["DEFAULT_EXPERIMENT", "Pending", "Tracker", "Run", "file_uri"]
 
 log = logging.getLogger(__name__)
-DEFAULT_EXPERIMENT = "default"
 PathLike = Union[str, os.PathLike]
 Properties = Mapping[str, PropertyValue]
 T = TypeVar("T")
-# Errors after which a write may or may not have been committed.
-_UNCLEAR = (mlmd_errors.AbortedError, mlmd_errors.UnavailableError,
-            mlmd_errors.DeadlineExceededError, mlmd_errors.InternalError)
 _ATTEMPTS = 3
 # Output types that carry a copy of their run's metrics.
 _METRIC_CARRIERS = (schema.SAVED_MODEL.name, schema.METRICS.name)
@@ -80,14 +75,8 @@ class Pending:
     properties: Mapping[str, PropertyValue] = field(default_factory=dict)
 
 
-def _event(kind: int, role: str, artifact_id: int = 0, execution_id: int = 0) -> pb.Event:
-    event = pb.Event(type=kind)
-    if artifact_id:
-        event.artifact_id = artifact_id
-    if execution_id:
-        event.execution_id = execution_id
-    event.path.steps.add().key = role
-    return event
+def _event(kind: str, role: str) -> NewEvent:
+    return NewEvent(kind, (role,))
 
 
 def _retrying(write: Callable[[], T], recorded: Callable[[], Optional[T]], what: str) -> T:
@@ -95,14 +84,14 @@ def _retrying(write: Callable[[], T], recorded: Callable[[], Optional[T]], what:
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             return write()
-        except _UNCLEAR as e:
+        except UnclearWriteError as e:
             found = recorded()
             if found is not None:
-                log.info("%s was recorded although the store answered %s", what, type(e).__name__)
+                log.info("%s was recorded although the store answered: %s", what, e)
                 return found
             if attempt == _ATTEMPTS:
                 raise
-            log.info("%s failed (%s); trying again", what, type(e).__name__)
+            log.info("%s failed (%s); trying again", what, e)
     raise AssertionError("unreachable")
 
 
@@ -119,54 +108,28 @@ class Tracker:
                  experiment: str = DEFAULT_EXPERIMENT) -> None:
         self.store = store if isinstance(store, Store) else open_store(store, create=True)
         self.experiment = experiment
-        self._type_ids: Dict[Tuple[Kind, str], int] = {}
-        # Each type as registered: ours, or another program's of the same name (`foreign`).
-        self._specs: Dict[Tuple[Kind, str], TypeSpec] = {}
-        self._context_ids: Dict[str, int] = {}  # experiment name -> context id, once stored
+        self.catalog = self.store.catalog
         self._register(schema.ALL_TYPES)
 
     def __repr__(self) -> str:
         return f"Tracker({str(self.store)!r}, experiment={self.experiment!r})"
 
-    # -- types and contexts ------------------------------------------------------
+    # -- types ---------------------------------------------------------------------
 
     def _register(self, specs) -> None:
-        todo = [s for s in specs if (s.kind, s.name) not in self._type_ids]
+        todo = [s for s in specs if not self.catalog.registered(s)]
         if todo:
             with self.store.writing():
-                found = schema.register(self.store.mlmd, todo)
-            for s in todo:
-                self._type_ids[(s.kind, s.name)], self._specs[(s.kind, s.name)] = found[s.name]
-
-    def _type_id(self, spec: TypeSpec) -> int:
-        self._register([spec])
-        return self._type_ids[(spec.kind, spec.name)]
-
-    def _spec_by_id(self, type_id: int) -> Optional[TypeSpec]:
-        """The registered type with this id, if this tracker registered it."""
-        for key, found in self._type_ids.items():
-            if found == type_id:
-                return self._specs[key]
-        return None
+                self.catalog.register(todo)
 
     def _spec(self, kind: Kind, name: str) -> TypeSpec:
         """The type to write by: ours, or a foreign one of that name (values all custom)."""
-        spec = schema.spec_for(kind, name)
-        self._register([spec])
-        return self._specs[(kind, name)]
+        self._register([schema.spec_for(kind, name)])
+        return self.catalog.spec(kind, name)
 
-    def _context(self, name: str) -> pb.Context:
-        """The experiment to pass to put_execution with force_reuse_context: by id once it is
-        stored (MLMD then leaves the stored context as it is), else a new one."""
-        if not name.strip():
-            raise MlmdExerciseError(f"an experiment name must not be empty, not '{name}'")
-        type_id = self._type_id(schema.EXPERIMENT)
-        if name not in self._context_ids:
-            stored = self.store.mlmd.get_context_by_type_and_name(schema.EXPERIMENT.name, name)
-            if stored is None:
-                return pb.Context(type_id=type_id, name=name)
-            self._context_ids[name] = stored.id
-        return pb.Context(id=self._context_ids[name], type_id=type_id, name=name)
+    def _type_id(self, spec: TypeSpec) -> int:
+        self._register([spec])
+        return self.catalog.spec_id(spec)
 
     # -- artifacts ---------------------------------------------------------------
 
@@ -188,30 +151,29 @@ class Tracker:
             values["day"] = day
         return self.artifact(path, type=schema.DATASET.name, properties=values)
 
-    def _newest(self, pending: Pending) -> Tuple[int, Optional[pb.Artifact]]:
+    def _newest(self, pending: Pending) -> Tuple[int, Optional[ArtifactRecord]]:
         """The type id and the newest stored artifact of that type at the pending URI."""
         type_id = self._type_id(pending.type)
-        return type_id, schema.newest(
-            (a for a in self.store.mlmd.get_artifacts_by_uri(pending.uri) if a.type_id == type_id),
-            pending.type)
+        stored = self.store.backend.artifacts(Query(uris=[pending.uri], type_id=type_id))
+        return type_id, schema.newest(stored, pending.type)
 
-    def _new_version(self, pending: Pending, type_id: int, latest: Optional[pb.Artifact]
-                     ) -> pb.Artifact:
+    def _new_version(self, pending: Pending, type_id: int, latest: Optional[ArtifactRecord]
+                     ) -> NewArtifact:
         version = 1 + (schema.version_of(latest, pending.type) if latest else 0)
         return schema.new_artifact(pending.type, type_id, pending.uri, {
             **pending.properties, "version": version, FINGERPRINT: pending.fingerprint})
 
-    def _resolve(self, pending: Pending) -> pb.Artifact:
-        """An input: the stored artifact with this content at this URI, or a new one (id 0)
-        at the next version. Call it under the store's lock."""
+    def _resolve(self, pending: Pending) -> Union[ArtifactRecord, NewArtifact]:
+        """An input: the stored artifact with this content at this URI, or a new one at the
+        next version. Call it under the store's lock."""
         type_id, latest = self._newest(pending)
-        if latest is not None and latest.custom_properties[FINGERPRINT].string_value == pending.fingerprint:
+        if latest is not None and latest.custom.get(FINGERPRINT) == pending.fingerprint:
             return latest
         return self._new_version(pending, type_id, latest)
 
-    def _output(self, pending: Pending) -> pb.Artifact:
-        """An output: always a new artifact (id 0), at the next version of its URI, whatever
-        its content. Call it under the store's lock."""
+    def _output(self, pending: Pending) -> NewArtifact:
+        """An output: always a new artifact, at the next version of its URI, whatever its
+        content. Call it under the store's lock."""
         return self._new_version(pending, *self._newest(pending))
 
     def log_artifact(self, path: PathLike, *, type: str = schema.DATASET.name,
@@ -241,9 +203,10 @@ class Tracker:
     def _record(self, pending: Pending) -> ArtifactRecord:
         with self.store.writing():
             artifact = self._resolve(pending)
-            if not artifact.id:
-                [artifact] = self.store.mlmd.get_artifacts_by_id(self.store.mlmd.put_artifacts([artifact]))
-        return schema.artifact_record(artifact)
+            if isinstance(artifact, NewArtifact):
+                [new_id] = self.store.backend.put_artifacts([artifact])
+                [artifact] = self.store.backend.artifacts(Query(ids=[new_id]))
+        return artifact
 
     # -- executions --------------------------------------------------------------
 
@@ -276,54 +239,50 @@ class Tracker:
             NotFoundError: a stored input artifact is not in the store.
         """
         spec = self._spec(Kind.EXECUTION, type)
-        execution = pb.Execution(type_id=self._type_id(spec), type=spec.name, name=name or uuid.uuid4().hex)
-        schema.set_execution_state(execution, ExecutionState.RUNNING, spec)
+        run_name = name or uuid.uuid4().hex
         # How to reproduce it: host, pid, code, command, packages (see `environment`).
-        for key, value in {**(params or {}), **environment.capture()}.items():
-            schema.set_value(execution.custom_properties, key, value)
+        custom = {k: schema.storable(k, v) for k, v in {**(params or {}), **environment.capture()}.items()}
+        execution = ExecutionWrite(self._type_id(spec), spec.name, name=run_name, state=ExecutionState.RUNNING,
+                                   properties=schema.state_mirror(spec.properties, ExecutionState.RUNNING), custom=custom)
         experiment = experiment or self.experiment
+        backend = self.store.backend
         with self.store.writing():
-            context = self._context(experiment)
+            context = self.catalog.experiment(experiment)
             new, stored = self._inputs(dict(inputs or {}))
-            pairs = [(a, _event(pb.Event.INPUT, role)) for role, a in new]
 
             def write() -> int:
                 try:
-                    execution_id, _, [self._context_ids[experiment]] = self.store.mlmd.put_execution(
-                        execution, pairs, [context], reuse_context_if_already_exist=True,
-                        force_reuse_context=True)
-                except mlmd_errors.AlreadyExistsError:
+                    execution_id, _, context_id = backend.put_execution(
+                        execution, [(a, _event("INPUT", role)) for role, a in new],
+                        [(a.id, _event("INPUT", role)) for role, a in stored], context)
+                except ConflictError:
                     if recorded() is None:
                         raise
-                    raise MlmdExerciseError(
-                        f"a {spec.name} run named '{execution.name}' is already in {self.store}") from None
+                    raise ConflictError(f"a {spec.name} run named '{run_name}' is already in {self.store}") from None
+                self.catalog.remember_experiment(experiment, context_id)
                 return execution_id
 
             def recorded() -> Optional[int]:
-                found = self.store.mlmd.get_execution_by_type_and_name(spec.name, execution.name)
+                found = backend.execution_by_name(spec.name, run_name)
                 return found.id if found is not None else None
 
-            execution.id = _retrying(write, recorded, f"starting run {execution.name}")
-            if stored:
-                # Linking artifacts that already exist: their events, then their experiment.
-                self.store.mlmd.put_events(
-                    [_event(pb.Event.INPUT, role, a.id, execution.id) for role, a in stored])
-                context = self._context(experiment)
-                self.store.mlmd.put_attributions_and_associations(
-                    [pb.Attribution(artifact_id=a.id, context_id=context.id) for _, a in stored], [])
-        return Run(self, execution.id, spec.name, execution.name, experiment, params or {})
+            execution_id = _retrying(write, recorded, f"starting run {run_name}")
+        return Run(self, execution_id, spec.name, run_name, experiment, params or {})
 
     def _inputs(self, inputs: Mapping[str, Union[ArtifactRecord, Pending]]
-                ) -> Tuple[List[Tuple[str, pb.Artifact]], List[Tuple[str, pb.Artifact]]]:
-        """Splits inputs by role into new protos (recorded with the run) and stored artifacts."""
-        new: List[Tuple[str, pb.Artifact]] = []
-        stored: List[Tuple[str, pb.Artifact]] = []
+                ) -> Tuple[List[Tuple[str, NewArtifact]], List[Tuple[str, ArtifactRecord]]]:
+        """Splits inputs by role into new artifacts (recorded with the run) and stored ones."""
+        new: List[Tuple[str, NewArtifact]] = []
+        stored: List[Tuple[str, ArtifactRecord]] = []
         ids = sorted({a.id for a in inputs.values() if isinstance(a, ArtifactRecord)})
-        found = {a.id: a for a in self.store.mlmd.get_artifacts_by_id(ids)} if ids else {}
+        found = {a.id: a for a in self.store.backend.artifacts(Query(ids=ids))} if ids else {}
         for role, given in inputs.items():
             if isinstance(given, Pending):
                 artifact = self._resolve(given)
-                (stored if artifact.id else new).append((role, artifact))
+                if isinstance(artifact, NewArtifact):
+                    new.append((role, artifact))
+                else:
+                    stored.append((role, artifact))
             elif given.id in found:
                 stored.append((role, found[given.id]))
             else:
@@ -393,8 +352,8 @@ class Run:
 
     def execution(self) -> ExecutionRecord:
         """The execution as stored now."""
-        [execution] = self.tracker.store.mlmd.get_executions_by_id([self.id])
-        return schema.execution_record(execution)
+        [execution] = self.tracker.store.backend.executions(Query(ids=[self.id]))
+        return execution
 
     def finish(self, state: ExecutionState = ExecutionState.COMPLETE,
                error: Optional[BaseException] = None) -> Dict[str, ArtifactRecord]:
@@ -406,51 +365,50 @@ class Run:
             The stored outputs by role.
         """
         self._check_open()
-        tracker, mlmd = self.tracker, self.tracker.store.mlmd
+        tracker = self.tracker
+        backend = tracker.store.backend
+        spec = tracker._spec(Kind.EXECUTION, self.type)
         with tracker.store.writing():
-            # Update the stored execution itself: a proto with only the id set would
-            # overwrite the execution's properties (an MLMD pitfall).
-            [execution] = mlmd.get_executions_by_id([self.id])
-            schema.set_execution_state(execution, state, tracker._spec(Kind.EXECUTION, self.type))
-            if environment.PACKAGES in execution.custom_properties:  # and those imported since
-                recorded = execution.custom_properties[environment.PACKAGES].string_value
-                execution.custom_properties[environment.PACKAGES].string_value = \
-                    environment.packages_now(recorded)
+            [stored] = backend.executions(Query(ids=[self.id]))
+            custom: Dict[str, PropertyValue] = {}
+            if environment.PACKAGES in stored.custom:  # and those imported since
+                custom[environment.PACKAGES] = environment.packages_now(str(stored.custom[environment.PACKAGES]))
             if error is not None:
-                schema.set_value(execution.custom_properties, "error_type", type(error).__name__)
-                schema.set_value(execution.custom_properties, "error_message", str(error))
+                custom["error_type"] = type(error).__name__
+                custom["error_message"] = str(error)
             pending = list(self._pending.items()) if state is ExecutionState.COMPLETE else []
             outputs = [(role, tracker._output(p)) for role, p in pending]
-            carriers = [(a, p.type) for (_, a), (_, p) in zip(outputs, pending)
-                        if a.type in _METRIC_CARRIERS]
             if self._metrics:  # which of its properties are metrics, for readers
-                schema.set_value(execution.custom_properties, METRIC_NAMES, ",".join(sorted(self._metrics)))
-            for key, value in self._metrics.items():
-                schema.set_value(execution.custom_properties, key, value)
-                for artifact, artifact_spec in carriers:  # Metrics declares "accuracy"
-                    schema.set_property(artifact, artifact_spec, key, value)
-            pairs = [(a, _event(pb.Event.OUTPUT, role)) for role, a in outputs]
-            context = tracker._context(self.experiment)
+                custom[METRIC_NAMES] = ",".join(sorted(self._metrics))
+            custom.update(self._metrics)
+            for (_, artifact), (_, p) in zip(outputs, pending):
+                if artifact.type in _METRIC_CARRIERS:  # Metrics declares "accuracy"
+                    declared, extra = schema.split_values(p.type, self._metrics)
+                    artifact.properties.update(declared)
+                    artifact.custom.update(extra)
+            change = ExecutionWrite(stored.type_id, self.type, id=self.id, state=state,
+                                    properties=schema.state_mirror(spec.properties, state),
+                                    custom={k: schema.storable(k, v) for k, v in custom.items()})
+            context = tracker.catalog.experiment(self.experiment)
 
             def write() -> List[int]:
-                _, ids, _ = mlmd.put_execution(execution, pairs, [context],
-                                               reuse_context_if_already_exist=True,
-                                               force_reuse_context=True)
+                _, ids, _ = backend.put_execution(change, [(a, _event("OUTPUT", role)) for role, a in outputs],
+                                                  (), context)
                 return ids
 
             def recorded() -> Optional[List[int]]:
-                [now] = mlmd.get_executions_by_id([self.id])
-                if now.last_known_state != execution.last_known_state:
+                [now] = backend.executions(Query(ids=[self.id]))
+                if now.state != state.value:
                     return None
-                events = mlmd.get_events_by_execution_ids([self.id])
-                made = {e.path.steps[0].key: e.artifact_id for e in events if e.type == pb.Event.OUTPUT}
+                events = backend.events_by_executions([self.id])
+                made = {e.role: e.artifact_id for e in events if e.type == "OUTPUT"}
                 if any(role not in made for role, _ in outputs):
                     return None
                 return [made[role] for role, _ in outputs]
 
             ids = _retrying(write, recorded, f"finishing run {self.name}")
-            stored = {a.id: a for a in mlmd.get_artifacts_by_id(ids)} if ids else {}
-        self.outputs = {role: schema.artifact_record(stored[i]) for (role, _), i in zip(outputs, ids)}
+            found = {a.id: a for a in backend.artifacts(Query(ids=ids))} if ids else {}
+        self.outputs = {role: found[i] for (role, _), i in zip(outputs, ids)}
         self._finished = True
         return dict(self.outputs)
 

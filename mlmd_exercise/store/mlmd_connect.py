@@ -1,0 +1,104 @@
+"""Opening a store with ml-metadata: address -> `ConnectionConfig` -> `MlmdBackend`.
+
+MLMD's Python wrapper logs the whole ConnectionConfig, password included, and its C++
+layer writes its PostgreSQL connection log to stderr: both are caught here and masked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import threading
+from typing import Callable, Iterator, Optional
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+from mlmd_exercise.errors import StoreError
+from mlmd_exercise.store.address import Location
+from mlmd_exercise.store.mlmd import MlmdBackend
+
+__all__ = ["connect_sqlite", "connect_postgres"]
+
+log = logging.getLogger(__name__)
+_stderr_guard = threading.Lock()
+
+_PASSWORD_FIELD = re.compile(r'(password:\s*")((?:[^"\\]|\\.)*)(")')
+
+
+def _redact(text: str, password: str = "") -> str:
+    """The text with MLMD's `password: "..."` fields, and the password itself, masked."""
+    text = _PASSWORD_FIELD.sub(r"\1***\3", text)
+    return text.replace(password, "***") if password else text
+
+
+class _RedactPasswords(logging.Filter):
+    """MLMD's Python wrapper logs the whole ConnectionConfig, password included, at INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "password" in message:
+            record.msg, record.args = _redact(message), None
+        return True
+
+
+logging.getLogger("absl").addFilter(_RedactPasswords())
+
+
+@contextlib.contextmanager
+def _quiet_stderr(password: str) -> Iterator[None]:
+    """Catches what MLMD's C++ layer writes to stderr (its PostgreSQL connection log)."""
+    import tempfile
+
+    with _stderr_guard, tempfile.TemporaryFile() as sink:
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            for line in sink.read().decode(errors="replace").splitlines():
+                log.debug("mlmd: %s", _redact(line, password))
+
+
+def _connect(config: pb.ConnectionConfig, loc: Location, upgrade: bool,
+             sql: Optional[Callable[..., list]] = None) -> MlmdBackend:
+    try:
+        with _quiet_stderr(loc.password):
+            mlmd = metadata_store.MetadataStore(config, enable_upgrade_migration=upgrade)
+    except RuntimeError as e:  # MLMD's constructor raises no error class of its own
+        # The schema version and the file were checked before: what is left is the
+        # database's own refusal, said in MLMD's words (first line, password masked).
+        text = str(e).strip()
+        reason = _redact(text.splitlines()[0] if text else "unknown error", loc.password)
+        log.debug("opening %s failed: %s", loc, reason)
+        raise StoreError(f"cannot open store '{loc}': {reason}") from None
+    return MlmdBackend(mlmd, str(loc), sql)
+
+
+def connect_sqlite(loc: Location, create: bool, upgrade: bool) -> MlmdBackend:
+    """MLMD on the SQLite file of `loc` (checked already): created if `create`, read-only
+    unless `create` or `upgrade` (an upgrade writes MLMD's new schema)."""
+    config = pb.ConnectionConfig()
+    config.sqlite.filename_uri = str(loc.path)
+    mode = pb.SqliteMetadataSourceConfig
+    config.sqlite.connection_mode = (mode.READWRITE_OPENCREATE if create else mode.READWRITE if upgrade
+                                     else mode.READONLY)
+    return _connect(config, loc, upgrade)
+
+
+def connect_postgres(loc: Location, upgrade: bool, sql: Callable[..., list]) -> MlmdBackend:
+    """MLMD on the PostgreSQL database of `loc` (made already, once, under a lock); `sql`
+    runs read-only SQL on a connection of the package's own."""
+    config = pb.ConnectionConfig()
+    pg = config.postgresql
+    pg.host, pg.port, pg.dbname = loc.host, str(loc.port), loc.dbname
+    pg.user, pg.password = loc.user or "postgres", loc.password
+    pg.skip_db_creation = True
+    if loc.sslmode:
+        pg.ssloption.sslmode = loc.sslmode
+    return _connect(config, loc, upgrade, sql)

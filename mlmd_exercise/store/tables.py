@@ -1,0 +1,138 @@
+"""Plain SQL over MLMD's tables (schema version 10) for what needs no node loaded.
+
+Counting executions by state, finding interrupted runs and auditing a store read a few
+columns over the whole store: MLMD's API would load every node. These queries were
+checked against the schema that ml-metadata 1.14 to 1.17 create on SQLite and
+PostgreSQL; `known_schema` says whether a store has it.
+
+Each function takes `run(sql, *values)`: it runs one read-only query with `?`
+placeholders and returns its rows (see `sqlite_runner` and `pg_runner`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+
+from mlmd_exercise import process
+from mlmd_exercise.records import EVENT_TYPES, ExecutionState
+
+__all__ = ["SCHEMA_VERSION", "OUTPUT_EVENT_NAMES", "known_schema", "refuse_version", "pg_runner", "count_by_state",
+           "contexts_named", "running_processes", "artifacts_without_events", "shared_outputs", "types_named_twice"]
+
+Run = Callable[..., List[Tuple[Any, ...]]]
+SCHEMA_VERSION = 10  # the MLMD schema (ml-metadata 1.14 to 1.17) this SQL was checked against
+# Every kind of event that says an execution made an artifact, by name and by MLMD's number.
+OUTPUT_EVENT_NAMES = ("DECLARED_OUTPUT", "OUTPUT", "INTERNAL_OUTPUT", "PENDING_OUTPUT")
+_OUTPUTS = ", ".join(str(EVENT_TYPES.index(n)) for n in OUTPUT_EVENT_NAMES)
+_STATES = list(ExecutionState)  # in the proto's order: index = the number MLMD stores
+_RUNNING = _STATES.index(ExecutionState.RUNNING)
+_CONTEXT_KIND = 2  # Type.type_kind of context types (0 executions, 1 artifacts)
+
+
+def known_schema(run: Run) -> bool:
+    """Whether the store's schema is the one these queries were checked against."""
+    return run("SELECT schema_version FROM MLMDEnv")[0][0] == SCHEMA_VERSION
+
+
+def refuse_version(version: int, loc: object, upgrade: bool) -> None:
+    """Refuses a store whose schema this package does not know, before MLMD opens it: a
+    newer one always, an older one unless `upgrade` (MLMD then migrates it).
+
+    Raises:
+        StoreError: naming the store and both versions.
+    """
+    from mlmd_exercise.errors import StoreError
+
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"store '{loc}' has MLMD schema version {version}, newer than this package's "
+                         f"{SCHEMA_VERSION}: it was not changed; open it with the newer ml-metadata that wrote it")
+    if version < SCHEMA_VERSION and not upgrade:
+        raise StoreError(
+            f"store '{loc}' has MLMD schema version {version}, older than this MLMD's {SCHEMA_VERSION}: "
+            f"it was not changed; upgrade it with --upgrade-schema (MLMD's enable_upgrade_migration), "
+            f"after a backup")
+
+
+def pg_runner(sql: Callable[..., list]) -> Run:
+    """A `run` over pg8000's `run(sql, **params)`, which names its parameters."""
+    def run(text: str, *values) -> list:
+        first, *rest = text.split("?")
+        named = first + "".join(f":v{i}{part}" for i, part in enumerate(rest))
+        return sql(named, **{f"v{i}": v for i, v in enumerate(values)})
+    return run
+
+
+def count_by_state(run: Run, context_id: Optional[int] = None) -> Dict[ExecutionState, int]:
+    """Executions by state, of the store or of one context; no state reads as UNKNOWN."""
+    if context_id is None:
+        rows = run("SELECT last_known_state, COUNT(*) FROM Execution GROUP BY last_known_state")
+    else:
+        rows = run("SELECT e.last_known_state, COUNT(*) FROM Execution e JOIN Association a "
+                   "ON a.execution_id = e.id WHERE a.context_id = ? GROUP BY e.last_known_state",
+                   int(context_id))
+    counts: Dict[ExecutionState, int] = {}
+    for state, n in rows:  # NULL (the guide's code sets no state) reads as UNKNOWN
+        counts[_STATES[state or 0]] = counts.get(_STATES[state or 0], 0) + n
+    return {s: counts[s] for s in ExecutionState if counts.get(s)}
+
+
+def contexts_named(run: Run, name: str) -> List[Tuple[int, str]]:
+    """(id, type name) of every context called `name` (a parameter: the name is data)."""
+    return [(i, t) for i, t in run("SELECT c.id, t.name FROM Context c JOIN Type t ON t.id = c.type_id "
+                                   f"WHERE t.type_kind = {_CONTEXT_KIND} AND c.name = ?", name)]
+
+
+# Only the identity properties of RUNNING executions that name the host; a declared property
+# wins over a custom one of the same name, as MLMD's records read them.
+_IDENTITIES = (
+    "SELECT p.execution_id, p.name, p.is_custom_property, p.int_value, p.double_value, "
+    "p.string_value, p.bool_value FROM Execution e JOIN ExecutionProperty p ON p.execution_id = e.id "
+    f"WHERE e.last_known_state = {_RUNNING} AND p.name IN ('{process.HOST}', '{process.PID}', "
+    f"'{process.PID_START}') AND e.id IN (SELECT execution_id FROM ExecutionProperty "
+    f"WHERE name = '{process.HOST}' AND string_value = ?)")
+
+
+def _value(int_value, double_value, string_value, bool_value) -> object:
+    """A property row's value as a record holds it (bool: SQLite says 0 or 1)."""
+    for value in (int_value, double_value, string_value):
+        if value is not None:
+            return value
+    return None if bool_value is None else bool(bool_value)
+
+
+def running_processes(run: Run, host: str) -> List[Tuple[int, object, object, object]]:
+    """(execution id, host, pid, pid start) of the RUNNING executions recorded on `host`."""
+    found: Dict[int, Dict[str, Tuple[bool, object]]] = {}
+    for execution_id, name, custom, *value in run(_IDENTITIES, host):
+        props = found.setdefault(execution_id, {})
+        if name not in props or props[name][0]:  # declared wins over custom
+            props[name] = (bool(custom), _value(*value))
+    return [(i, *(props.get(k, (False, None))[1] for k in (process.HOST, process.PID, process.PID_START)))
+            for i, props in sorted(found.items())]
+
+
+def artifacts_without_events(run: Run) -> List[Tuple[int, str, str]]:
+    """(id, type name, uri) of every artifact no event joins to an execution, by id."""
+    rows = run("SELECT a.id, t.name, a.uri FROM Artifact a LEFT JOIN Type t ON t.id = a.type_id "
+               "WHERE NOT EXISTS (SELECT 1 FROM Event e WHERE e.artifact_id = a.id) ORDER BY a.id")
+    return [(i, t or "", u or "") for i, t, u in rows]  # MLMD gives a missing name or URI as ""
+
+
+def shared_outputs(run: Run) -> List[Tuple[int, str, str, Tuple[int, ...]]]:
+    """(id, type name, uri, producers) of every artifact more than one execution output."""
+    rows = run("SELECT a.id, t.name, a.uri, e.execution_id FROM Artifact a LEFT JOIN Type t "
+               f"ON t.id = a.type_id JOIN Event e ON e.artifact_id = a.id AND e.type IN ({_OUTPUTS}) "
+               f"WHERE a.id IN (SELECT artifact_id FROM Event WHERE type IN ({_OUTPUTS}) "
+               "GROUP BY artifact_id HAVING COUNT(DISTINCT execution_id) > 1)")
+    found: Dict[int, Tuple[str, str, Set[int]]] = {}
+    for i, t, u, execution_id in rows:
+        found.setdefault(i, (t or "", u or "", set()))[2].add(execution_id)
+    return [(i, t, u, tuple(sorted(ids))) for i, (t, u, ids) in sorted(found.items())]
+
+
+def types_named_twice(run: Run) -> List[Tuple[str, str, int]]:
+    """(kind, name, how many) of each type name registered more than once; kind is
+    "artifact", "execution" or "context"."""
+    kinds = {1: "artifact", 0: "execution", 2: "context"}  # Type.type_kind
+    rows = run("SELECT type_kind, name, COUNT(*) FROM Type GROUP BY type_kind, name HAVING COUNT(*) > 1")
+    return [(kinds.get(k, str(k)), n, c) for k, n, c in rows]
