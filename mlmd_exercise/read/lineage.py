@@ -16,6 +16,7 @@ __all__ = [
     "DIRECTIONS",
     "get_execution",
     "get_artifact",
+    "node_edges",
     "execution_lineage",
     "lineage_graph",
     "walk",
@@ -84,6 +85,14 @@ def edges_of(events: Iterable[EventRecord]) -> List[LineageEdge]:
     ]
 
 
+def node_edges(store: Store, kind: str, node_id: int) -> List[LineageEdge]:
+    """Every event that joins one artifact or execution to its neighbours, as edges: the
+    one read of a node's neighbours that `execution_lineage`, `show_*` and the explorer
+    share."""
+    events = (store.backend.events_by_artifacts if kind == "artifact" else store.backend.events_by_executions)
+    return edges_of(events([node_id]))
+
+
 def _artifacts(store: Store, ids: Iterable[int]) -> Dict[int, ArtifactRecord]:
     wanted = sorted(set(ids))
     if not wanted:
@@ -100,7 +109,7 @@ def execution_lineage(store: Store, execution_id: int) -> ExecutionLineage:
         NotFoundError: no execution has this id.
     """
     execution = get_execution(store, execution_id)
-    edges = edges_of(store.backend.events_by_executions([execution_id]))
+    edges = node_edges(store, "execution", execution_id)
     artifacts = _artifacts(store, (e.artifact_id for e in edges))
 
     def side(kind: str):
@@ -118,18 +127,15 @@ def lineage_graph(store: Store, execution_id: Optional[int] = None) -> LineageGr
 
     Args:
         store: an open store.
-        execution_id: draw only this execution and its inputs and outputs;
-            None for every artifact, execution and event in the store.
+        execution_id: draw only this execution and its inputs and outputs (the same as
+            `walk(store, execution_id=..., direction="both", hops=1)`); None for every
+            artifact, execution and event in the store.
 
     Raises:
         NotFoundError: no execution has `execution_id`.
     """
     if execution_id is not None:
-        one = execution_lineage(store, execution_id)
-        edges = one.events
-        artifacts = {a.id: a for _, a in one.inputs + one.outputs}
-        return LineageGraph(artifacts, {execution_id: one.execution}, edges)
-
+        return walk(store, execution_id=execution_id, direction="both", hops=1)
     executions = {e.id: e for e in store.backend.executions()}
     artifacts = {a.id: a for a in store.backend.artifacts()}
     events = store.backend.events_by_executions(list(executions)) if executions else []

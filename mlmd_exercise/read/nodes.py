@@ -16,7 +16,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 from mlmd_exercise.content import FINGERPRINT, is_ours
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.read.contexts import context_names, contexts_of
-from mlmd_exercise.read.lineage import edges_of, experiment_id, get_artifact, get_execution
+from mlmd_exercise.read.lineage import experiment_id, get_artifact, get_execution, node_edges
 from mlmd_exercise.records import CREATED_MS, STARTED_MS, ArtifactRecord, ExecutionRecord, Kind, LineageEdge
 from mlmd_exercise.schema import ExecutionState
 from mlmd_exercise.store import Store
@@ -252,7 +252,7 @@ def show_artifact(store: Store, artifact_id: int) -> NodeDetail:
     """
     artifact = get_artifact(store, artifact_id)
     return NodeDetail(artifact,
-                      tuple(edges_of(store.backend.events_by_artifacts([artifact_id]))),
+                      tuple(node_edges(store, "artifact", artifact_id)),
                       context_names(contexts_of(store, "artifact", artifact_id)),
                       twins_of(store, artifact))
 
@@ -264,5 +264,5 @@ def show_execution(store: Store, execution_id: int) -> NodeDetail:
         NotFoundError: no execution has this id.
     """
     return NodeDetail(get_execution(store, execution_id),
-                      tuple(edges_of(store.backend.events_by_executions([execution_id]))),
+                      tuple(node_edges(store, "execution", execution_id)),
                       context_names(contexts_of(store, "execution", execution_id)))

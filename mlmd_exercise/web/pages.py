@@ -23,7 +23,7 @@ from mlmd_exercise import schema
 from mlmd_exercise.read.nodes import twins_of
 from mlmd_exercise.content import FINGERPRINT, fingerprint
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
-from mlmd_exercise.read.lineage import edges_of, get_artifact, get_execution, walk
+from mlmd_exercise.read.lineage import get_artifact, get_execution, node_edges, walk
 from mlmd_exercise.records import DIRECTIONS, ArtifactRecord, ExecutionRecord, Kind, LineageGraph
 from mlmd_exercise.schema import ExecutionState
 from mlmd_exercise.store import Store
@@ -117,7 +117,7 @@ def node_page(store: Store, kind: str, node_id: int) -> NodePage:
     kind = parse_kind(kind)
     if kind == "artifact":
         node = get_artifact(store, node_id)
-        edges = edges_of(store.backend.events_by_artifacts([node_id]))
+        edges = node_edges(store, kind, node_id)
         others = {e.execution_id for e in edges}
         nodes: Dict[int, Node] = {e.id: e for e in (store.backend.executions(Query(ids=sorted(others)))
                                                     if others else [])}
@@ -126,7 +126,7 @@ def node_page(store: Store, kind: str, node_id: int) -> NodePage:
         return NodePage(kind, node, events, tuple(contexts_of_node(store, kind, node_id)),
                         twins_of(store, node), file_check=file_check(node))
     execution = get_execution(store, node_id)
-    edges = edges_of(store.backend.events_by_executions([node_id]))
+    edges = node_edges(store, kind, node_id)
     others = {e.artifact_id for e in edges}
     artifacts = {a.id: a for a in (store.backend.artifacts(Query(ids=sorted(others))) if others else [])}
     events = tuple((e.kind, e.role, artifacts[e.artifact_id])
