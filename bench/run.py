@@ -155,9 +155,16 @@ def bulk(kind: str, path: str, runs: int) -> dict:
 
 
 def newest_model(store) -> int:
-    from mlmd_exercise.store.backend import Query
+    """The newest artifact's id (the bench's stores end with a model), in a package Store or
+    in raw ml-metadata."""
+    if hasattr(store, "backend"):
+        from mlmd_exercise.store.backend import Query
 
-    [model] = store.backend.artifacts(Query(order="id", limit=1))
+        [model] = store.backend.artifacts(Query(order="id", limit=1))
+        return model.id
+    from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
+
+    [model] = store.get_artifacts(list_options=ListOptions(limit=1, order_by=OrderByField.ID, is_asc=False))
     return model.id
 
 
