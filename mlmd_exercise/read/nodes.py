@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from mlmd_exercise import schema
 from mlmd_exercise.content import FINGERPRINT, is_ours
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.read.contexts import context_names, contexts_of
@@ -51,7 +52,7 @@ class ExperimentRecord:
     executions: int
     artifacts: int
     properties: dict
-    type: str = "Experiment"  # the context's type
+    type: str = schema.EXPERIMENT.name  # the context's type
 
 
 @dataclass(frozen=True)

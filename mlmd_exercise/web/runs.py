@@ -204,7 +204,7 @@ def runs_page(store: Store, query: RunsQuery) -> RunsPage:
         NotFoundError: the type or context is not in the store.
         BadParameter: a filter value that cannot be read.
     """
-    types = tuple(sorted(t.name for t in store.backend.types(Kind.EXECUTION)))
+    types = tuple(sorted(store.catalog.types(Kind.EXECUTION, fresh=True)))
     contexts = tuple(sorted((c.id, c.type, c.name) for c in store.backend.contexts(Query(limit=500))))
     keys: List[str] = []
     if query.q:  # search the string properties of the newest matching runs' kinds
