@@ -84,7 +84,7 @@ def interrupted_ids(store: Union[Store, str, os.PathLike, None]) -> List[int]:
         store: an open store, or a store address (None: the default store).
     """
     host = socket.gethostname()
-    identities, opened = _by_sql(store, lambda run: tables.running_processes(run, host))
+    identities, opened = _by_sql(store, lambda run: tables.running_processes(run, host, sqlite=True))
     if opened is not None:
         identities = opened.backend.running_processes(host)
     return _gone_ids(identities)

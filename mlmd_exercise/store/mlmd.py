@@ -276,6 +276,31 @@ def _options(query: Query, filters: List[str], limit: Optional[int]) -> ListOpti
                        is_asc=query.ascending, filter_query=" AND ".join(filters))
 
 
+def _order(query: Query) -> Callable:
+    return (lambda r: r.id) if query.order == "id" else (lambda r: (r.created_ms, r.id))
+
+
+def _matches(record, query: Query, kind: Kind) -> bool:
+    """Whether a record passes the query's other fields, where MLMD could not filter it (a
+    value its filter language cannot quote): those a lookup by URI or name can meet."""
+    if query.type_id is not None and record.type_id != query.type_id:
+        return False
+    if query.ids is not None and record.id not in set(query.ids):
+        return False
+    if query.id_above is not None and record.id <= query.id_above:
+        return False
+    if query.states and record.state not in query.states:
+        return False
+    if query.created_from is not None and record.created_ms < query.created_from:
+        return False
+    if query.created_before is not None and record.created_ms >= query.created_before:
+        return False
+    if query.context_id is not None or query.custom or query.text is not None:
+        raise MlmdExerciseError("a lookup by a URI or name with quotes cannot be combined with "
+                                "a context, property or text filter")
+    return True
+
+
 class MlmdBackend(Backend):
     """An MLMD store opened by ml-metadata.
 
@@ -317,9 +342,10 @@ class MlmdBackend(Backend):
             return self._by_values(kind, query, by_id, listing, convert)
         sift = bool(query.states) and "UNKNOWN" in query.states
         filters = _filters(query, kind)
-        if query.ids is not None and len(filters) == 1 and query.order == "id":
+        if query.ids is not None and len(filters) == 1 and not sift:
+            # By id alone: MLMD's indexed lookup, far cheaper than a filter query.
             found = [convert(n) for n in by_id(sorted(set(query.ids)))] if query.ids else []
-            found.sort(key=lambda r: r.id, reverse=not query.ascending)
+            found.sort(key=_order(query), reverse=not query.ascending)
             return found[:query.limit] if query.limit is not None else found
         found = [convert(n) for n in listing(list_options=_options(query, filters, None if sift else query.limit))]
         if sift:
@@ -338,23 +364,33 @@ class MlmdBackend(Backend):
         found: Dict[int, object] = {}
         plain = [v for v in dict.fromkeys(values or ()) if _literal(v) is not None]
         odd = [v for v in dict.fromkeys(values or ()) if _literal(v) is None]
+        if column == "uri" and len(plain) == 1:  # MLMD's indexed lookup: no filter query
+            odd, plain = plain, []
         for first in range(0, len(plain), _CHUNK):
             chunk = [_literal(v) for v in plain[first:first + _CHUNK]]
             for node in listing(list_options=_options(rest, filters + [_in(column, chunk)], None)):
                 found[node.id] = convert(node)
         if odd:
-            wanted = {n.id for n in listing(list_options=_options(rest, filters, None))} if filters else None
             for value in odd:
-                for node in self._one_value(kind, column, value):
-                    if wanted is None or node.id in wanted:
-                        found[node.id] = convert(node)
-        records = sorted(found.values(), key=lambda r: (r.id if query.order == "id" else (r.created_ms, r.id)),
-                         reverse=not query.ascending)
+                for node in self._one_value(kind, column, value, query.type_id):
+                    record = convert(node)
+                    if _matches(record, rest, kind):
+                        found[node.id] = record
+        records = sorted(found.values(), key=_order(query), reverse=not query.ascending)
         return records[:query.limit] if query.limit is not None else records
 
-    def _one_value(self, kind: Kind, column: str, value: str) -> list:
+    def _one_value(self, kind: Kind, column: str, value: str, type_id: Optional[int] = None) -> list:
         if column == "uri":
             return self._mlmd.get_artifacts_by_uri(value)
+        if type_id is not None:  # by type and name: MLMD's exact-match lookup
+            by_id = {Kind.ARTIFACT: self._mlmd.get_artifact_types_by_id,
+                     Kind.EXECUTION: self._mlmd.get_execution_types_by_id,
+                     Kind.CONTEXT: self._mlmd.get_context_types_by_id}[kind]
+            by_name = {Kind.ARTIFACT: self._mlmd.get_artifact_by_type_and_name,
+                       Kind.EXECUTION: self._mlmd.get_execution_by_type_and_name,
+                       Kind.CONTEXT: self._mlmd.get_context_by_type_and_name}[kind]
+            found = [by_name(t.name, value) for t in by_id([type_id])]
+            return [n for n in found if n is not None]
         return [n for n in {Kind.ARTIFACT: self._mlmd.get_artifacts, Kind.EXECUTION: self._mlmd.get_executions,
                             Kind.CONTEXT: self._mlmd.get_contexts}[kind]() if n.name == value]
 

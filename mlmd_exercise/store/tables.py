@@ -100,8 +100,24 @@ def _value(int_value, double_value, string_value, bool_value) -> object:
     return None if bool_value is None else bool(bool_value)
 
 
-def running_processes(run: Run, host: str) -> List[Tuple[int, object, object, object]]:
-    """(execution id, host, pid, pid start) of the RUNNING executions recorded on `host`."""
+def _pick(name: str) -> str:
+    # SQLite's COALESCE keeps each value's own type (int, float, text): one row per execution.
+    return (f"(SELECT COALESCE(int_value, double_value, string_value, bool_value) FROM executionproperty "
+            f"WHERE execution_id = e.id AND name = '{name}' ORDER BY is_custom_property LIMIT 1)")
+
+
+# The same on SQLite, one row per execution: (id, host, pid, pid_start).
+_IDENTITIES_SQLITE = (
+    f"SELECT id, host, pid, start FROM (SELECT e.id, {_pick(process.HOST)} AS host, {_pick(process.PID)} AS pid, "
+    f"{_pick(process.PID_START)} AS start FROM execution e WHERE e.last_known_state = {_RUNNING}) "
+    "WHERE host = ?")
+
+
+def running_processes(run: Run, host: str, sqlite: bool = False) -> List[Tuple[int, object, object, object]]:
+    """(execution id, host, pid, pid start) of the RUNNING executions recorded on `host`.
+    `sqlite`: the store is SQLite, where one row per execution is several times faster."""
+    if sqlite:
+        return sorted(tuple(row) for row in run(_IDENTITIES_SQLITE, host))  # type: ignore[misc]
     found: Dict[int, Dict[str, Tuple[bool, object]]] = {}
     for execution_id, name, custom, *value in run(_IDENTITIES, host):
         props = found.setdefault(execution_id, {})
