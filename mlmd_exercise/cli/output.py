@@ -228,9 +228,20 @@ def format_environment(env: Mapping[str, Any]) -> List[str]:
 # -- JSON -------------------------------------------------------------------------
 
 
-def record_json(record) -> Dict[str, Any]:
-    """A record as a dict: its dataclass fields, under the same names."""
-    data = dataclasses.asdict(record)
+# The keys of a node in --json, as the README documents them. The records have grown fields
+# for the store's own use since (type_id, custom, external_id, updated_ms): scripts see them
+# only once they are documented here and there.
+_JSON_KEYS: Dict[type, Tuple[str, ...]] = {
+    ArtifactRecord: ("id", "type", "uri", "state", "properties", "created_ms"),
+    ExecutionRecord: ("id", "type", "state", "properties", "created_ms", "name"),
+}
+
+
+def record_json(record: Any) -> Dict[str, Any]:
+    """A record as a dict: an artifact's or execution's documented keys, any other
+    record's dataclass fields, under the same names."""
+    keys = _JSON_KEYS.get(type(record))
+    data = dataclasses.asdict(record) if keys is None else {k: getattr(record, k) for k in keys}
     data["properties"] = dict(record.properties)
     return data
 
