@@ -13,7 +13,7 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, TypeVar, Union
 
 from mlmd_exercise import process
-from mlmd_exercise.store.address import default_location, parse_location
+from mlmd_exercise.store.address import Location, default_location, parse_location
 from mlmd_exercise.records import ExecutionRecord, ExecutionState
 from mlmd_exercise.store import SCHEMA_VERSION, Store, open_store, read_sqlite
 
@@ -112,7 +112,7 @@ def _gone_ids(identities) -> List[int]:
     return sorted(gone)
 
 
-def _by_sql(store: Union[Store, str, os.PathLike, None], query: Callable[[Callable[..., list], bool], T]
+def _by_sql(store: Union[Store, Location, str, os.PathLike, None], query: Callable[[Callable[..., list], bool], T]
             ) -> Tuple[Optional[T], Optional[Store]]:
     """(what `query(run, on_sqlite)` returns, None) where plain SQL is safe, else (None, an
     open store).
@@ -141,7 +141,7 @@ def _by_sql(store: Union[Store, str, os.PathLike, None], query: Callable[[Callab
     return None, store
 
 
-def interrupted_ids(store: Union[Store, str, os.PathLike, None]) -> List[int]:
+def interrupted_ids(store: Union[Store, Location, str, os.PathLike, None]) -> List[int]:
     """Ids of the RUNNING executions whose process is known to be gone, ascending: the
     runs `stale_runs(store)` finds, counted without loading them where SQL can.
 
@@ -248,7 +248,7 @@ def _api_problems(store: Store) -> List[str]:
     return problems + _twice(names)
 
 
-def check_store(store: Union[Store, str, os.PathLike, None]) -> List[str]:
+def check_store(store: Union[Store, Location, str, os.PathLike, None]) -> List[str]:
     """What is wrong with a store, after a crash say; an empty list if nothing is.
 
     It looks for artifacts that no event joins to an execution (a write that

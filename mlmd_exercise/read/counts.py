@@ -13,7 +13,7 @@ import os
 from collections import Counter
 from typing import Callable, Dict, Optional, Union
 
-from mlmd_exercise.store.address import default_location, parse_location
+from mlmd_exercise.store.address import Location, default_location, parse_location
 from mlmd_exercise.records import ExecutionState
 from mlmd_exercise.store import SCHEMA_VERSION, Store, open_store, read_sqlite
 
@@ -65,7 +65,7 @@ def _postgres_counts(sql, experiment: Optional[str], context_type: Optional[str]
                        ":v", experiment, context_type)
 
 
-def count_by_state(store: Union[Store, str, os.PathLike, None],
+def count_by_state(store: Union[Store, Location, str, os.PathLike, None],
                    experiment: Optional[str] = None, context_type: Optional[str] = None) -> Dict[str, int]:
     """Numbers of executions by `last_known_state`, only states present, in MLMD's order.
 

@@ -40,14 +40,13 @@ from mlmd_exercise.write import environment
 from mlmd_exercise import schema
 from mlmd_exercise.content import FINGERPRINT, fingerprint
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
-from mlmd_exercise.records import METRIC_NAMES, ArtifactRecord, ExecutionRecord, PropertyValue
+from mlmd_exercise.records import DEFAULT_EXPERIMENT, METRIC_NAMES, ArtifactRecord, ExecutionRecord, PropertyValue
 from mlmd_exercise.schema import ExecutionState, Kind, TypeSpec
 from mlmd_exercise.store import Store, open_store
 
 __all__ = ["DEFAULT_EXPERIMENT", "Pending", "Tracker", "Run", "file_uri"]
 
 log = logging.getLogger(__name__)
-DEFAULT_EXPERIMENT = "default"
 PathLike = Union[str, os.PathLike]
 Properties = Mapping[str, PropertyValue]
 T = TypeVar("T")
