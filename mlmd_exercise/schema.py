@@ -96,13 +96,13 @@ _PROTO_CLASS = {
 }
 
 
-def _stored_types(store, kind: Kind) -> Dict[str, object]:
+def _stored_types(store, kind: Kind) -> Dict[str, "pb.ArtifactType | pb.ExecutionType | pb.ContextType"]:
     getter = {
         Kind.ARTIFACT: store.get_artifact_types,
         Kind.EXECUTION: store.get_execution_types,
         Kind.CONTEXT: store.get_context_types,
     }[kind]
-    by_name: Dict[str, object] = {}
+    by_name: Dict[str, "pb.ArtifactType | pb.ExecutionType | pb.ContextType"] = {}
     for t in getter():
         if t.name in by_name:
             # MLMD has no unique constraint on type names; concurrent registration

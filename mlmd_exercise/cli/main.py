@@ -13,7 +13,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from mlmd_exercise import __version__
 from mlmd_exercise.cli import audit, explore, query, record
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line naming the bad value, and exits 2."""
 
-    def error(self, message: str):  # type: ignore[override]  # argparse's is NoReturn; so is this
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 

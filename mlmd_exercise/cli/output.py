@@ -150,6 +150,8 @@ def format_listing(records: Sequence[Any]) -> List[str]:
     if not records:
         return []
     first = records[0]
+    header: Tuple[str, ...]
+    rows: List[Tuple[str, ...]]
     if isinstance(first, ArtifactRecord):
         header = ("ID", "TYPE", "VERSION", "CREATED", "URI")
         rows = [(str(a.id), a.type, f"v{a.version}" if a.version else "-", when(a.when_ms), a.uri)
@@ -182,7 +184,8 @@ def format_detail(detail) -> List[str]:
     lines.append(f"  experiments  {', '.join(detail.experiments) or '-'}")
     if detail.same_content:
         lines.append("  same content as " + ", ".join(f"artifact {i}" for i in detail.same_content))
-    properties, env = node.properties, {}
+    properties: Mapping[str, Any] = node.properties
+    env: Mapping[str, Any] = {}
     if not is_artifact:  # the environment it ran in, in a block of its own
         from mlmd_exercise.write.environment import split_environment
 
@@ -205,7 +208,7 @@ def format_environment(env: Mapping[str, Any]) -> List[str]:
     rows: List[Sequence[str]] = []
     if e.GIT_COMMIT in env:
         dirty = env.get(e.GIT_DIRTY)
-        note = {1: " (uncommitted changes)", 0: " (clean)"}.get(dirty, "")  # type: ignore[call-overload]
+        note = " (uncommitted changes)" if dirty == 1 else " (clean)" if dirty == 0 else ""
         rows.append(("git_commit", f"{env[e.GIT_COMMIT]}{note}"))
     for key in (e.COMMAND, e.CWD):
         if key in env:

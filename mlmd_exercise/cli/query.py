@@ -138,7 +138,7 @@ def _graph_options(parser: ArgumentParser) -> None:
          "follows the output's extension: .svg, .png, .pdf or .dot.")
 def graph(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise import render
-    from mlmd_exercise.collapse import collapse
+    from mlmd_exercise.collapse import Group, collapse
     from mlmd_exercise.read.lineage import lineage_graph, walk, with_experiments
 
     render.check_graph_output(args.output)  # before the store is read
@@ -155,7 +155,7 @@ def graph(args: Namespace, call: Invocation) -> Outcome:
 
             find_context_type(store, args.clusters)
         drawn = with_experiments(store, drawn, args.clusters or None)
-    groups = []
+    groups: List[Group] = []
     if not args.expand:
         drawn, groups = collapse(drawn)
     path = render.render_lineage(drawn, args.output)

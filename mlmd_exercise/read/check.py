@@ -95,13 +95,17 @@ def _identities(rows) -> List[Tuple[int, object, object, object]]:
         props = found.setdefault(execution_id, {})
         if name not in props or props[name][0]:  # declared wins over custom
             props[name] = (bool(custom), _value(*value))
-    return [(i, *(props.get(k, (False, None))[1] for k in (process.HOST, process.PID, process.PID_START)))
+
+    def held(props: Dict[str, Tuple[bool, object]], key: str) -> object:
+        return props.get(key, (False, None))[1]
+
+    return [(i, held(props, process.HOST), held(props, process.PID), held(props, process.PID_START))
             for i, props in found.items()]
 
 
 def _gone_ids(identities) -> List[int]:
     """Ids of the executions whose process is gone, from (id, host, pid, pid_start) rows."""
-    by_process: Dict[Tuple[object, ...], List[int]] = {}
+    by_process: Dict[Tuple[Tuple[type, object], ...], List[int]] = {}
     for execution_id, *ident in identities:  # each distinct process is judged once
         by_process.setdefault(tuple((type(v), v) for v in ident), []).append(execution_id)
     gone: List[int] = []

@@ -237,7 +237,7 @@ def walk(
     start_e: Set[int] = set()
     if artifact_id is not None:
         start_a.add(get_artifact(store, artifact_id).id)
-    else:
+    elif execution_id is not None:  # always, after the check above: said so for the type checker
         start_e.add(get_execution(store, execution_id).id)
 
     artifacts, executions = set(start_a), set(start_e)

@@ -229,27 +229,27 @@ class _Importer:
     def _skip_recorded(self, runs: List[RunSpec]) -> List[RunSpec]:
         """The runs not in the store yet. A named run already recorded (an import run
         again after it broke off) is skipped; its artifacts stand for its specs."""
-        by_type: Dict[int, List[RunSpec]] = {}
+        by_type: Dict[int, List[Tuple[str, RunSpec]]] = {}  # type id -> (name, run) of named runs
         for run in runs:
             if run.name:
                 by_type.setdefault(self.tracker._type_id(schema.spec_for(Kind.EXECUTION, run.type)),
-                                   []).append(run)
+                                   []).append((run.name, run))
         recorded: Dict[int, RunSpec] = {}  # execution id -> its spec
         for type_id, named in by_type.items():
-            plain = [r.name for r in named if _PLAIN_URI.fullmatch(r.name)]
-            found = {}
+            plain = [name for name, _ in named if _PLAIN_URI.fullmatch(name)]
+            found: Dict[str, int] = {}  # run name -> execution id
             for first in range(0, len(plain), _CHUNK):
                 names = ", ".join(f"'{n}'" for n in plain[first:first + _CHUNK])
                 query = f"type_id = {int(type_id)} AND name IN ({names})"
                 found.update((e.name, e.id) for e in self.mlmd.get_executions(
                     list_options=ListOptions(filter_query=query)))
-            for run in named:
-                if not _PLAIN_URI.fullmatch(run.name):
-                    execution = self.mlmd.get_execution_by_type_and_name(run.type, run.name)
+            for name, run in named:
+                if not _PLAIN_URI.fullmatch(name):
+                    execution = self.mlmd.get_execution_by_type_and_name(run.type, name)
                     if execution is not None:
-                        found[run.name] = execution.id
-                if run.name in found:
-                    recorded[found[run.name]] = run
+                        found[name] = execution.id
+                if name in found:
+                    recorded[found[name]] = run
         if not recorded:
             return runs
         for event in self.mlmd.get_events_by_execution_ids(sorted(recorded)):
