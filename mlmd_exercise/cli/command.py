@@ -62,12 +62,10 @@ class Invocation:
         location: the store, resolved once from --db, else $MLMD_STORE, else metadata.db
             (in the command's folder, for `run --workdir`).
         upgrade: --upgrade-schema: let MLMD upgrade a store of an older schema.
-        verbose: -v: log diagnostics.
     """
 
     location: Location
     upgrade: bool = False
-    verbose: bool = False
 
     def open(self, create: bool = False) -> "Store":
         """The store, opened (read-only on SQLite unless `create`)."""

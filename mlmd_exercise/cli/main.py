@@ -99,7 +99,7 @@ def _invocation(args: argparse.Namespace, cmd: Command) -> Invocation:
         address = args.db
     else:
         address = default_location(getattr(args, cmd.store_folder) if cmd.store_folder else None)
-    return Invocation(parse_location(address), upgrade=args.upgrade_schema, verbose=args.verbose)
+    return Invocation(parse_location(address), upgrade=args.upgrade_schema)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

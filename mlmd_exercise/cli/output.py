@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from mlmd_exercise.records import ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageGraph
+from mlmd_exercise.records import ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageEdge, LineageGraph
+
+if TYPE_CHECKING:  # read.nodes opens stores: `show` imports it when it runs
+    from mlmd_exercise.read.nodes import NodeDetail
 
 Node = Union[ArtifactRecord, ExecutionRecord]
 
@@ -166,17 +169,17 @@ def format_listing(records: Sequence[Any]) -> List[str]:
     return table([header, *rows], indent="")
 
 
-def format_detail(detail) -> List[str]:
+def format_detail(detail: NodeDetail) -> List[str]:
     """`show`: one node, its properties, its events and its experiments."""
     node = detail.node
     is_artifact = isinstance(node, ArtifactRecord)
-    cells = artifact_cells(node) if is_artifact else execution_cells(node)
+    cells = artifact_cells(node) if isinstance(node, ArtifactRecord) else execution_cells(node)
     lines = [f"{cells[0]} ({cells[1]}, {node.state})"]
-    if is_artifact:
+    if isinstance(node, ArtifactRecord):
         lines.append(f"  uri          {node.uri}")
     if node.when_ms != node.created_ms:  # imported with its original times
         lines.append(f"  {'created' if is_artifact else 'started':12} {when(node.when_ms)}")
-        if not is_artifact and node.ended_ms is not None:
+        if isinstance(node, ExecutionRecord) and node.ended_ms is not None:
             lines.append(f"  ended        {when(node.ended_ms)}")
         lines.append(f"  recorded     {when(node.created_ms)}")
     else:
@@ -249,7 +252,7 @@ def record_json(record: Any) -> Dict[str, Any]:
     return data
 
 
-def edge_json(edge) -> Dict[str, Any]:
+def edge_json(edge: LineageEdge) -> Dict[str, Any]:
     """An event: its fields, with `event` the MLMD event type (INPUT, DECLARED_INPUT, ...)."""
     data = dataclasses.asdict(edge)
     data["event"] = edge.event or edge.kind
