@@ -38,6 +38,13 @@ def test_every_command_has_help(run_cli):
     assert all(c.description and c.help for c in cli.COMMANDS)
 
 
+def test_every_outcome_of_a_command_has_its_exit_code():
+    from mlmd_exercise.cli.command import Outcome
+
+    assert cli.EXIT_CODES == {Outcome.OK: 0, Outcome.CHECK_FAILED: 1}
+    assert set(cli.EXIT_CODES) == set(Outcome)
+
+
 def test_run_as_a_module_then_read_the_store_with_sqlite3(tmp_path):
     proc = run_module(["run"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
