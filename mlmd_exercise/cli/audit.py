@@ -8,7 +8,7 @@ import time
 from argparse import ArgumentParser, Namespace
 from typing import Any
 
-from mlmd_exercise.cli import output as out
+from mlmd_exercise.cli import output as out, side_by_side
 from mlmd_exercise.cli.command import Invocation, Outcome, command, print_json
 
 __all__ = ["check", "verify", "stale", "abandon"]
@@ -80,9 +80,9 @@ def stale(args: Namespace, call: Invocation) -> Outcome:
 
     report = find_stale(call.open())
     if args.json:
-        print_json(out.stale_json(report))
+        print_json(side_by_side.stale_json(report))
     else:
-        print("\n".join(out.format_stale(report)))
+        print("\n".join(side_by_side.format_stale(report)))
     return Outcome.of_check(report.ok)
 
 

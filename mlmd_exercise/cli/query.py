@@ -9,7 +9,7 @@ from argparse import ArgumentParser, Namespace
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
-from mlmd_exercise.cli import output as out
+from mlmd_exercise.cli import output as out, side_by_side
 from mlmd_exercise.cli.command import (
     PROG, Invocation, Outcome, add_context_type, add_walk, command, positive, print_json, save_or_show_chart,
     walk_start,
@@ -261,13 +261,13 @@ def _ls_executions(args: Namespace, store: Any, found: Sequence[Any]) -> Outcome
         columns, hidden = compare.choose_columns(runs, wanted), []
     else:
         every = compare.columns(runs)
-        columns, hidden = every[:out.MAX_AUTO_COLUMNS], every[out.MAX_AUTO_COLUMNS:]
+        columns, hidden = every[:side_by_side.MAX_AUTO_COLUMNS], every[side_by_side.MAX_AUTO_COLUMNS:]
     if args.sort:
         runs = compare.sort_runs(runs, args.sort)[:args.limit]
     if args.json:
         print_json([out.record_json(r.execution) for r in runs])
     else:
-        print("\n".join(out.format_runs(runs, columns, hidden) or ["no executions"]))
+        print("\n".join(side_by_side.format_runs(runs, columns, hidden) or ["no executions"]))
     return Outcome.OK
 
 
@@ -326,7 +326,7 @@ def diff(args: Namespace, call: Invocation) -> Outcome:
     compare = diff_artifacts if args.artifact else diff_runs
     result = compare(call.open(), args.a, args.b)
     if args.json:
-        print_json(out.diff_json(result))
+        print_json(side_by_side.diff_json(result))
     else:
-        print("\n".join(out.format_diff(result)))
+        print("\n".join(side_by_side.format_diff(result)))
     return Outcome.OK
