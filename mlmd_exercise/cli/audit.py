@@ -89,7 +89,7 @@ def stale(args: Namespace, call: Invocation) -> Outcome:
 def _abandon_options(parser: ArgumentParser) -> None:
     parser.add_argument("--older-than", metavar="AGE", help="also runs older than AGE: 90m, 2h, 7d")
     parser.add_argument("--state", choices=["FAILED", "CANCELED"], default="FAILED",
-                        help="the state to give them (default: FAILED)")
+                        help="the state to give them (default: %(default)s)")
     parser.add_argument("--dry-run", action="store_true", help="list them, change nothing")
 
 

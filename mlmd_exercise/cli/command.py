@@ -169,7 +169,7 @@ def add_walk(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--execution", dest="walk_execution", type=positive("execution id"),
                         metavar="ID", help="start from this execution")
     parser.add_argument("--direction", choices=DIRECTIONS, default="both",
-                        help="upstream, downstream or both (default: both)")
+                        help="upstream, downstream or both (default: %(default)s)")
     parser.add_argument("--hops", type=positive("hops"), metavar="N",
                         help="cross at most N events (default: no limit)")
 

@@ -11,14 +11,16 @@ from mlmd_exercise.cli.command import (
     Invocation, Outcome, add_walk, command, has_display, port, walk_start, warn,
 )
 
-__all__ = ["ui", "report"]
+__all__ = ["UI_PORTS", "ui", "report"]
+
+UI_PORTS = range(8765, 8775)  # `ui` takes the first free one unless --port names one
 
 
 def _ui_options(parser: ArgumentParser) -> None:
     parser.add_argument("--port", type=port, metavar="N",
-                        help="the port (default: 8765, else the next free one; 0 for any)")
+                        help=f"the port (default: {UI_PORTS[0]}, else the next free one; 0 for any)")
     parser.add_argument("--host", default="127.0.0.1", metavar="ADDR",
-                        help="the address to listen on (default: 127.0.0.1, this machine only)")
+                        help="the address to listen on (default: %(default)s, this machine only)")
     parser.add_argument("--no-browser", action="store_true", help="only print the address")
 
 
@@ -50,7 +52,7 @@ def ui(args: Namespace, call: Invocation) -> Outcome:
 
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        serve(store, args.host, [args.port] if args.port is not None else range(8765, 8775), ready)
+        serve(store, args.host, [args.port] if args.port is not None else UI_PORTS, ready)
     except KeyboardInterrupt:
         print("stopped")
     return Outcome.OK

@@ -128,7 +128,7 @@ def _graph_options(parser: ArgumentParser) -> None:
                         help="draw every execution: without it, runs of one type with the same inputs "
                         "and nothing downstream are drawn as one node (Trainer x2000)")
     parser.add_argument("--output", "-o", default="lineage.svg", metavar="PATH",
-                        help="where to write the graph (default: lineage.svg)")
+                        help="where to write the graph (default: %(default)s)")
 
 
 @command("graph", _graph_options,
@@ -191,7 +191,7 @@ def _ls_options(parser: ArgumentParser) -> None:
                         "descending: --sort -accuracy (default: newest first)")
     parser.add_argument("--columns", metavar="A,B",
                         help="executions: the params, metrics or env.* keys to show as columns "
-                        "(default: the params and metrics the runs have, at most 8)")
+                        f"(default: the params and metrics the runs have, at most {side_by_side.MAX_AUTO_COLUMNS})")
 
 
 @command("ls", _ls_options, json=True, dash_values=("--sort",),

@@ -12,10 +12,11 @@ from mlmd_exercise.cli.command import Invocation, Outcome, command, positive, sa
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import DEFAULT_EXPERIMENT
 
-__all__ = ["BUNDLED_DATASETS", "Progress", "run", "import_runs"]
+__all__ = ["BUNDLED_DATASETS", "CHART_FILE", "Progress", "run", "import_runs"]
 
 # workflow's, which imports the Tracker and so MLMD: too slow for --help (a test keeps them equal).
 BUNDLED_DATASETS = ("iris", "wine", "breast_cancer", "digits")
+CHART_FILE = "execution_states.png"  # `run`'s chart of executions by state, in --workdir
 
 
 # -- run --------------------------------------------------------------------------
@@ -26,14 +27,14 @@ def _run_options(parser: ArgumentParser) -> None:
                         help="where data/, models/ and the store go, created if missing "
                         "(default: current directory)")
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
-                        help=f"the experiment the run belongs to (default: {DEFAULT_EXPERIMENT})")
+                        help="the experiment the run belongs to (default: %(default)s)")
     parser.add_argument("--dataset", choices=BUNDLED_DATASETS, metavar="NAME",
                         help="train on one of scikit-learn's bundled datasets ("
                         + ", ".join(BUNDLED_DATASETS) + "), split into train and test, and "
                         "evaluate the model (default: the exercise's 10-row dataset)")
     parser.add_argument("--chart", metavar="PATH",
                         help="where to save the chart: .png, .svg or .pdf "
-                        "(default: execution_states.png in --workdir)")
+                        f"(default: {CHART_FILE} in --workdir)")
     parser.add_argument("--show", action="store_true",
                         help="open the chart in a window instead of saving it (needs a display)")
 
@@ -55,7 +56,7 @@ def run(args: Namespace, call: Invocation) -> Outcome:
     created = not workdir.exists()
     workdir.mkdir(parents=True, exist_ok=True)  # as the exercise makes data/ and models/
     try:
-        chart = Path(args.chart) if args.chart else workdir / "execution_states.png"
+        chart = Path(args.chart) if args.chart else workdir / CHART_FILE
         render.output_format(chart, render.CHART_FORMATS)  # before any work is done
         store = call.open(create=True)
     except BaseException:
@@ -118,9 +119,9 @@ def _import_options(parser: ArgumentParser) -> None:
                         help="instead, import the exercise's own SQLAlchemy database (its artifacts, "
                         "executions and events tables); importing it again records nothing twice")
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
-                        help=f"the experiment of runs that name none (default: {DEFAULT_EXPERIMENT})")
+                        help="the experiment of runs that name none (default: %(default)s)")
     parser.add_argument("--batch-size", type=positive("batch size"), default=1000, metavar="N",
-                        help="runs per transaction (default: 1000)")
+                        help="runs per transaction (default: %(default)s)")
 
 
 @command("import", _import_options,
