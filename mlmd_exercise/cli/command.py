@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Tuple, Union
 
 from mlmd_exercise.store.address import DEFAULT_STORE, ENV_STORE, Location
 
-if TYPE_CHECKING:  # the store module imports MLMD's bindings: only commands that open one pay
+if TYPE_CHECKING:  # opening is imported where a command opens a store, not at start-up
     from mlmd_exercise.store import Store
 
 __all__ = [
