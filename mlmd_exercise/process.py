@@ -12,6 +12,8 @@ import os
 import socket
 from typing import Dict, Mapping, MutableMapping, Optional
 
+from mlmd_exercise.records import PropertyValue
+
 __all__ = ["HOST", "PID", "PID_START", "identity", "is_gone"]
 
 HOST, PID, PID_START = "host", "pid", "pid_start"  # custom properties of an execution
@@ -31,9 +33,9 @@ def _start_time(pid: int) -> Optional[int]:
     return int(fields[19])  # field 22 of the whole line
 
 
-def identity() -> Dict[str, object]:
+def identity() -> Dict[str, PropertyValue]:
     """This process: {"host", "pid", "pid_start"}."""
-    ident: Dict[str, object] = {HOST: socket.gethostname(), PID: os.getpid()}
+    ident: Dict[str, PropertyValue] = {HOST: socket.gethostname(), PID: os.getpid()}
     start = _start_time(os.getpid())
     if start is not None:
         ident[PID_START] = start

@@ -25,6 +25,7 @@ __all__ = [
     "CREATED_MS",
     "METRIC_NAMES",
     "DIRECTIONS",
+    "DEFAULT_EXPERIMENT",
     "INPUT_EVENTS",
     "OUTPUT_EVENTS",
     "ArtifactRecord",
@@ -57,6 +58,9 @@ def _original(properties: Mapping[str, PropertyValue], key: str, recorded: int) 
 
 
 DIRECTIONS = ("upstream", "downstream", "both")  # of a lineage walk
+# The experiment (context) a run belongs to when it names none: the Tracker's, `run`'s and
+# `import`'s default, here so that the CLI's help reads it without importing the Tracker.
+DEFAULT_EXPERIMENT = "default"
 # MLMD's event types that lead into an execution and out of it, as get_lineage_subgraph reads them.
 INPUT_EVENTS = ("INPUT", "DECLARED_INPUT", "INTERNAL_INPUT")
 OUTPUT_EVENTS = ("OUTPUT", "DECLARED_OUTPUT", "INTERNAL_OUTPUT", "PENDING_OUTPUT")

@@ -199,8 +199,8 @@ def lineage_source(graph: LineageGraph, legend: bool = True) -> str:
     for edge in graph.edges:
         if edge.artifact_id not in graph.artifacts or edge.execution_id not in graph.executions:
             continue
-        a, e = f"a{edge.artifact_id}", f"e{edge.execution_id}"
-        tail, head = (a, e) if edge.kind == "INPUT" else (e, a)
+        a_node, e_node = f"a{edge.artifact_id}", f"e{edge.execution_id}"
+        tail, head = (a_node, e_node) if edge.kind == "INPUT" else (e_node, a_node)
         role = edge.role + (f" ({edge.event})" if edge.event else "")  # DECLARED_INPUT and the like
         dot.edge(tail, head, label=_quote(shorten(role)))
     if legend and (graph.executions or graph.artifacts):

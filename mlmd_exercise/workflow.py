@@ -25,7 +25,7 @@ from mlmd_exercise.read.counts import count_by_state
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import ArtifactRecord, ExecutionLineage, ExecutionRecord
 from mlmd_exercise.store import Store
-from mlmd_exercise.write.tracking import DEFAULT_EXPERIMENT, Run, Tracker
+from mlmd_exercise.write.tracking import DEFAULT_EXPERIMENT, Pending, Run, Tracker
 
 __all__ = [
     "BUNDLED_DATASETS", "DATASET_FILE", "MODEL_FILE", "MODEL_NAME", "SEED",
@@ -200,7 +200,8 @@ def run_demo(
     metrics = None
     if test is not None:
         metrics_path = workdir / "metrics" / f"{dataset}_metrics.json"
-        inputs = {"model": model, "examples": tracker.dataset(paths[1], split="test")}
+        inputs: Dict[str, Union[ArtifactRecord, Pending]] = {
+            "model": model, "examples": tracker.dataset(paths[1], split="test")}
         with tracker.execution("Evaluator", inputs=inputs) as evaluator:
             _started(evaluator, report)
             values = _evaluate(model_path, test, metrics_path)

@@ -39,14 +39,20 @@ def test_postgresql_addresses(text, expected, shown):
     assert loc.password == "" or loc.password not in repr(loc)
 
 
-def test_the_default_is_mlmd_store_else_metadata_db(monkeypatch):
-    monkeypatch.delenv("MLMD_STORE", raising=False)
-    assert default_location() == "metadata.db"
-    monkeypatch.setenv("MLMD_STORE", "postgresql://u@h/db")
-    assert default_location() == "postgresql://u@h/db"
-
-
 def test_errors_mask_the_password():
     with pytest.raises(StoreError) as e:
         parse_location("postgresql://ann:s3cret@host:99999/db")
     assert "s3cret" not in str(e.value) and "ann:***@host:99999" in str(e.value)
+
+
+def test_the_default_is_mlmd_store_else_metadata_db_in_the_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("MLMD_STORE", raising=False)
+    assert default_location() == "metadata.db"
+    assert default_location(tmp_path / "w") == str(tmp_path / "w" / "metadata.db")
+    monkeypatch.setenv("MLMD_STORE", "postgresql://u@h/db")
+    assert default_location() == default_location(tmp_path) == "postgresql://u@h/db"
+
+
+def test_a_parsed_location_goes_wherever_an_address_does():
+    loc = parse_location("postgresql://ann:s3cret@h/mlmd")
+    assert parse_location(loc) is loc

@@ -34,10 +34,15 @@ def test_every_command_has_help(run_cli):
         assert result.code == 0, name
         assert f"usage: mlmd-exercise {name}" in result.out
         assert "--db" in result.out
-    parser = cli.build_parser()
-    subcommands = parser._subparsers._group_actions[0].choices
-    assert sorted(subcommands) == sorted(COMMANDS)
-    assert all(p.description for p in subcommands.values())
+    assert sorted(c.name for c in cli.COMMANDS) == sorted(COMMANDS)
+    assert all(c.description and c.help for c in cli.COMMANDS)
+
+
+def test_every_outcome_of_a_command_has_its_exit_code():
+    from mlmd_exercise.cli.command import Outcome
+
+    assert cli.EXIT_CODES == {Outcome.OK: 0, Outcome.CHECK_FAILED: 1}
+    assert set(cli.EXIT_CODES) == set(Outcome)
 
 
 def test_run_as_a_module_then_read_the_store_with_sqlite3(tmp_path):

@@ -249,7 +249,7 @@ def test_import_of_a_missing_file_is_named(run_cli, db, tmp_path):
 
 
 def test_progress_shows_on_a_terminal_after_a_moment(monkeypatch):
-    from mlmd_exercise.cli.commands import _Progress
+    from mlmd_exercise.cli.record import Progress
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -257,13 +257,13 @@ def test_progress_shows_on_a_terminal_after_a_moment(monkeypatch):
 
     screen = Terminal()
     monkeypatch.setattr(sys, "stderr", screen)
-    progress = _Progress("importing", delay=0.0)
+    progress = Progress("importing", delay=0.0)
     progress(1000)
     progress(2000)
     progress.close()
     assert screen.getvalue().startswith("\rimporting: 1,000 runs (")
     assert "\rimporting: 2,000 runs (" in screen.getvalue() and screen.getvalue().endswith("\n")
-    quiet = _Progress("importing", delay=3600)  # too soon to bother anyone
+    quiet = Progress("importing", delay=3600)  # too soon to bother anyone
     quiet(10)
     quiet.close()
     assert screen.getvalue().count("importing") == 2

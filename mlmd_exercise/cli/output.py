@@ -1,17 +1,28 @@
 """How the CLI shows records: text lines for people, JSON-ready dicts for scripts.
 
-Nothing here prints; `cli` does. The JSON keys are documented in the README and
-kept stable: a record is `dataclasses.asdict` of it (id, type, uri, state,
-properties, created_ms), edges are {artifact_id, execution_id, kind, role}.
+Nothing here prints; the commands do. The JSON keys are documented in the README and
+kept stable: a record is its documented fields (id, type, uri, state, properties,
+created_ms; an execution's name), edges are {artifact_id, execution_id, kind, role, event}.
+Runs side by side (ls columns, diff, stale) are in `side_by_side`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from mlmd_exercise.records import ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageGraph
+from mlmd_exercise.records import ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageEdge, LineageGraph
+
+if TYPE_CHECKING:  # read.nodes opens stores: `show` imports it when it runs
+    from mlmd_exercise.read.nodes import NodeDetail
+
+__all__ = [
+    "table", "count", "id_ranges", "when", "duration", "artifact_cells", "execution_cells", "node_name",
+    "format_lineage", "format_graph", "format_counts", "format_properties", "format_listing",
+    "format_detail", "format_environment", "record_json", "edge_json", "lineage_json", "same_json",
+    "graph_json",
+]
 
 Node = Union[ArtifactRecord, ExecutionRecord]
 
@@ -150,6 +161,8 @@ def format_listing(records: Sequence[Any]) -> List[str]:
     if not records:
         return []
     first = records[0]
+    header: Tuple[str, ...]
+    rows: List[Tuple[str, ...]]
     if isinstance(first, ArtifactRecord):
         header = ("ID", "TYPE", "VERSION", "CREATED", "URI")
         rows = [(str(a.id), a.type, f"v{a.version}" if a.version else "-", when(a.when_ms), a.uri)
@@ -164,17 +177,17 @@ def format_listing(records: Sequence[Any]) -> List[str]:
     return table([header, *rows], indent="")
 
 
-def format_detail(detail) -> List[str]:
+def format_detail(detail: NodeDetail) -> List[str]:
     """`show`: one node, its properties, its events and its experiments."""
     node = detail.node
     is_artifact = isinstance(node, ArtifactRecord)
-    cells = artifact_cells(node) if is_artifact else execution_cells(node)
+    cells = artifact_cells(node) if isinstance(node, ArtifactRecord) else execution_cells(node)
     lines = [f"{cells[0]} ({cells[1]}, {node.state})"]
-    if is_artifact:
+    if isinstance(node, ArtifactRecord):
         lines.append(f"  uri          {node.uri}")
     if node.when_ms != node.created_ms:  # imported with its original times
         lines.append(f"  {'created' if is_artifact else 'started':12} {when(node.when_ms)}")
-        if not is_artifact and node.ended_ms is not None:
+        if isinstance(node, ExecutionRecord) and node.ended_ms is not None:
             lines.append(f"  ended        {when(node.ended_ms)}")
         lines.append(f"  recorded     {when(node.created_ms)}")
     else:
@@ -182,7 +195,8 @@ def format_detail(detail) -> List[str]:
     lines.append(f"  experiments  {', '.join(detail.experiments) or '-'}")
     if detail.same_content:
         lines.append("  same content as " + ", ".join(f"artifact {i}" for i in detail.same_content))
-    properties, env = node.properties, {}
+    properties: Mapping[str, Any] = node.properties
+    env: Mapping[str, Any] = {}
     if not is_artifact:  # the environment it ran in, in a block of its own
         from mlmd_exercise.write.environment import split_environment
 
@@ -205,7 +219,7 @@ def format_environment(env: Mapping[str, Any]) -> List[str]:
     rows: List[Sequence[str]] = []
     if e.GIT_COMMIT in env:
         dirty = env.get(e.GIT_DIRTY)
-        note = {1: " (uncommitted changes)", 0: " (clean)"}.get(dirty, "")  # type: ignore[call-overload]
+        note = " (uncommitted changes)" if dirty == 1 else " (clean)" if dirty == 0 else ""
         rows.append(("git_commit", f"{env[e.GIT_COMMIT]}{note}"))
     for key in (e.COMMAND, e.CWD):
         if key in env:
@@ -228,20 +242,25 @@ def format_environment(env: Mapping[str, Any]) -> List[str]:
 # -- JSON -------------------------------------------------------------------------
 
 
-def record_json(record) -> Dict[str, Any]:
-    """A record as a dict: its dataclass fields, under the same names, but for how the store
-    keeps them (type ids, custom properties apart, update times), which the JSON leaves out."""
-    data = dataclasses.asdict(record)
+# The keys of a node in --json, as the README documents them. The records have grown fields
+# for the store's own use since (type_id, custom, external_id, updated_ms): scripts see them
+# only once they are documented here and there.
+_JSON_KEYS: Dict[type, Tuple[str, ...]] = {
+    ArtifactRecord: ("id", "type", "uri", "state", "properties", "created_ms"),
+    ExecutionRecord: ("id", "type", "state", "properties", "created_ms", "name"),
+}
+
+
+def record_json(record: Any) -> Dict[str, Any]:
+    """A record as a dict: an artifact's or execution's documented keys, any other
+    record's dataclass fields, under the same names."""
+    keys = _JSON_KEYS.get(type(record))
+    data = dataclasses.asdict(record) if keys is None else {k: getattr(record, k) for k in keys}
     data["properties"] = dict(record.properties)
-    for key in _STORAGE_FIELDS + (("name",) if isinstance(record, ArtifactRecord) else ()):
-        data.pop(key, None)
     return data
 
 
-_STORAGE_FIELDS = ("type_id", "custom", "external_id", "updated_ms")
-
-
-def edge_json(edge) -> Dict[str, Any]:
+def edge_json(edge: LineageEdge) -> Dict[str, Any]:
     """An event: its fields, with `event` the MLMD event type (INPUT, DECLARED_INPUT, ...)."""
     data = dataclasses.asdict(edge)
     data["event"] = edge.event or edge.kind
@@ -269,181 +288,4 @@ def graph_json(graph: LineageGraph, **query: Any) -> Dict[str, Any]:
         "artifacts": [record_json(a) for _, a in sorted(graph.artifacts.items())],
         "executions": [record_json(e) for _, e in sorted(graph.executions.items())],
         "events": [edge_json(e) for e in graph.edges],
-    }
-
-
-# -- runs side by side: ls columns, diff, stale -----------------------------------
-
-MAX_AUTO_COLUMNS = 8  # `ls executions` shows at most this many params and metrics unasked
-_CELL = 24  # longer text in a column is cut, with an ellipsis
-_WIDE = 32  # diff shows longer values a line a side, in full
-
-
-def cell(value: Any, width: int = _CELL) -> str:
-    """A value in a table: "-" for none, floats in 6 significant digits, long text cut."""
-    if value is None:
-        return "-"
-    text = str(value)
-    if isinstance(value, float) and len(text) > 10:  # 0.9580419580419581 as 0.958042
-        text = format(value, ".6g")
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def format_runs(runs: Sequence[Any], columns: Sequence[str], hidden: Sequence[str] = ()) -> List[str]:
-    """`ls executions`: one row a run, its params and metrics as columns."""
-    if not runs:
-        return []
-    header = ("ID", "TYPE", "STATE", "CREATED", *columns)
-    rows = [(str(r.execution.id), r.execution.type, r.execution.state, when(r.execution.when_ms),
-             *(cell(r.value(c)) for c in columns)) for r in runs]
-    lines = table([header, *rows], indent="")
-    if hidden:
-        lines.append(f"({count(len(hidden), 'more column')}: {', '.join(hidden)}; "
-                     "choose with --columns)")
-    return lines
-
-
-def _short(digest: Any) -> str:
-    text = str(digest or "")
-    return text[:len("sha256:") + 12] if text.startswith("sha256:") else (text or "no fingerprint")
-
-
-def _artifact_lines(a: Any, b: Any) -> List[str]:
-    """An artifact on each side, one aligned line each."""
-    def cells(side: str, x: Any) -> Sequence[str]:
-        if x is None:
-            return (side, "-", "", "", "")
-        return (side, f"artifact {x.id}", x.type_version, _short(x.properties.get("fingerprint")),
-                x.uri)
-
-    return table([cells("A", a), cells("B", b)], indent="    ")
-
-
-def diff_verdict(d: Any) -> List[str]:
-    """What a diff comes to, in a line, where there is something to say: no differences, or
-    the same inputs and params giving other outputs."""
-    if d.nondeterministic:
-        why = ("the code or environment differ (see below)" if d.code or d.environment or d.packages
-               else "not deterministic (same code and environment too)")
-        return [f"same inputs and params, different outputs: {why}"]
-    if d.same:
-        return [f"no differences: same params, metrics, code, environment, "
-                f"{count(d.inputs_compared, 'input')} and {count(d.outputs_compared, 'output')}"]
-    return []
-
-
-def diff_rows(d: Any) -> List[Tuple[str, str, str, str]]:
-    """What differs, as rows of (section, what, A, B): values, then artifacts as one line each."""
-    rows = [(title, change_label(c), cell(c.a, 10_000), cell(c.b, 10_000))
-            for title, changes in (("params", d.params), ("metrics", d.metrics), ("code", d.code),
-                                   ("environment", d.environment), ("packages", d.packages))
-            for c in changes]
-
-    def brief(x: Any) -> str:
-        if x is None:
-            return "-"
-        return f"artifact {x.id} {x.type_version} {_short(x.properties.get('fingerprint'))} {x.uri}"
-
-    rows += [(title, c.path + (" (same content)" if c.same_content else ""), brief(c.a), brief(c.b))
-             for title, changes in (("inputs", d.inputs), ("outputs", d.outputs)) for c in changes]
-    return rows
-
-
-def change_label(change: Any) -> str:
-    return change.key if not change.step else f"{change.key} ({change.step}'s run)"
-
-
-def format_diff(d: Any) -> List[str]:
-    """`diff`: A and B, the one-line verdict, the values that differ side by side, then
-    the artifacts that differ, one line a side."""
-    def what(x: Any, run: Any) -> str:
-        if d.kind == "execution":
-            took = f", took {duration(x.ended_ms - x.when_ms)}" if x.ended_ms is not None else ""
-            return f"execution {x.id} ({x.type}, {x.state}), started {when(x.when_ms)}{took}"
-        made = f", made by execution {run}" if run else ", made by no recorded run"
-        return f"artifact {x.id} ({x.type_version}) of {when(x.when_ms)}{made}"
-
-    lines = [f"A  {what(d.a, d.runs[0])}", f"B  {what(d.b, d.runs[1])}"] + diff_verdict(d)
-    if d.same:
-        return lines
-    # Values side by side in one table; a long one (a command, a path) on a line of its own.
-    rows: List[Sequence[str]] = [("", "A", "B")]
-    for title, changes in (("params", d.params), ("metrics", d.metrics), ("code", d.code),
-                           ("environment", d.environment), ("packages", d.packages)):
-        rows.append((title, "" if changes else "same", ""))
-        for c in changes:
-            a, b = cell(c.a, 10_000), cell(c.b, 10_000)
-            if max(len(a), len(b)) <= _WIDE:
-                rows.append((f"  {change_label(c)}", a, b))
-            else:
-                rows += [(f"  {change_label(c)}", "", ""), ("\n", f"    A  {a}", f"    B  {b}")]
-    short = [r for r in rows if r[0] != "\n"]
-    widths = [max(len(r[i]) for r in short) for i in range(2)]
-    for row in rows:
-        if row[0] == "\n":
-            lines += list(row[1:])
-        else:
-            lines.append(f"{row[0].ljust(widths[0])}  {row[1].ljust(widths[1])}  {row[2]}".rstrip())
-    for title, changes, compared in (("inputs, all the way back", d.inputs, d.inputs_compared),
-                                     ("outputs" if d.kind == "execution" else "the artifacts",
-                                      d.outputs, d.outputs_compared)):
-        if not changes:
-            lines.append(f"{title}: " + (f"same ({compared})" if compared else "none"))
-            continue
-        lines.append(f"{title}: {len(changes)} of {compared} differ")
-        for change in changes:
-            if change.path:
-                lines.append(f"  {change.path}" + (" (same content)" if change.same_content else ""))
-            lines += _artifact_lines(change.a, change.b)
-    return lines
-
-
-def format_stale(report: Any) -> List[str]:
-    """`stale`: each changed or vanished file, what was made from it, and a count."""
-    lines: List[str] = []
-    for changed in report.changed:
-        a = changed.problem.artifact
-        lines.append(f"{changed.problem.kind}  artifact {a.id} ({a.type_version})  {a.uri}")
-        if not changed.downstream:
-            lines.append("  nothing was made from it")
-            continue
-        lines.append("  made from it:")
-        lines += table([artifact_cells(x) for x in changed.downstream], indent="    ")
-        lines.append("  by: " + ", ".join(f"execution {e.id} ({e.type})" for e in changed.runs))
-    files = count(len(report.changed), "changed or missing file")
-    if report.stale:
-        lines.append(f"{count(len(report.stale), 'stale artifact')} made from {files}: make them again")
-    else:
-        lines.append(f"no stale artifacts: {files} among {count(report.checked, 'checked file')}")
-    return lines
-
-
-def diff_json(d: Any) -> Dict[str, Any]:
-    def changes(items: Iterable[Any]) -> List[Dict[str, Any]]:
-        return [{"step": c.step, "key": c.key, "a": c.a, "b": c.b} for c in items]
-
-    def artifacts(items: Iterable[Any]) -> List[Dict[str, Any]]:
-        return [{"path": c.path, "same_content": c.same_content,
-                 "a": record_json(c.a) if c.a is not None else None,
-                 "b": record_json(c.b) if c.b is not None else None} for c in items]
-
-    return {
-        "kind": d.kind, "a": record_json(d.a), "b": record_json(d.b), "runs": list(d.runs),
-        "params": changes(d.params), "metrics": changes(d.metrics), "code": changes(d.code),
-        "environment": changes(d.environment), "packages": changes(d.packages),
-        "inputs": artifacts(d.inputs), "inputs_compared": d.inputs_compared,
-        "outputs": artifacts(d.outputs), "outputs_compared": d.outputs_compared,
-        "same": {"inputs": d.same_inputs, "params": d.same_params, "outputs": d.same_outputs,
-                 "code": not d.code, "environment": not (d.environment or d.packages)},
-        "nondeterministic": d.nondeterministic,
-    }
-
-
-def stale_json(report: Any) -> Dict[str, Any]:
-    return {
-        "checked": report.checked,
-        "changed": [{"problem": c.problem.kind, "artifact": record_json(c.problem.artifact),
-                     "downstream": [record_json(a) for a in c.downstream],
-                     "runs": [record_json(e) for e in c.runs]} for c in report.changed],
-        "stale": [record_json(a) for a in report.stale],
     }

@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Uni
 from mlmd_exercise import process, schema
 from mlmd_exercise.records import ExecutionRecord, ExecutionState, Kind
 from mlmd_exercise.store import Store, open_store, read_sqlite, tables
-from mlmd_exercise.store.address import default_location, parse_location
+from mlmd_exercise.store.address import Location, default_location, parse_location
 from mlmd_exercise.store.backend import ExecutionWrite, Query
 from mlmd_exercise.store.tables import Run
 
@@ -23,7 +23,7 @@ __all__ = ["ABANDONED", "stale_runs", "interrupted_ids", "abandon", "check_store
 
 ABANDONED = "abandoned"  # the custom property that says why a run was closed
 T = TypeVar("T")
-Address = Union[Store, str, os.PathLike, None]
+Address = Union[Store, Location, str, os.PathLike, None]
 
 
 def _running(store: Store) -> List[ExecutionRecord]:
@@ -44,14 +44,14 @@ def stale_runs(store: Store, older_than_s: Optional[float] = None,
     return sorted(found, key=lambda r: r.id)
 
 
-def _gone_ids(identities) -> List[int]:
+def _gone_ids(identities: Sequence[Tuple[int, object, object, object]]) -> List[int]:
     """Ids of the executions whose process is gone, from (id, host, pid, pid_start) rows."""
-    by_process: Dict[Tuple[object, ...], List[int]] = {}
-    for execution_id, *ident in identities:  # each distinct process is judged once
-        by_process.setdefault(tuple((type(v), v) for v in ident), []).append(execution_id)
+    by_process: Dict[Tuple[Tuple[type, object], ...], List[int]] = {}
+    for execution_id, *identity in identities:  # each distinct process is judged once
+        by_process.setdefault(tuple((type(v), v) for v in identity), []).append(execution_id)
     gone: List[int] = []
-    for ident, ids in by_process.items():
-        values = dict(zip((process.HOST, process.PID, process.PID_START), (v for _, v in ident)))
+    for typed, ids in by_process.items():
+        values = dict(zip((process.HOST, process.PID, process.PID_START), (v for _, v in typed)))
         if process.is_gone({k: v for k, v in values.items() if v is not None}):
             gone += ids
     return sorted(gone)
@@ -71,7 +71,7 @@ def _by_sql(store: Address, query: Callable[[Run], T]) -> Tuple[Optional[T], Opt
     return None, open_store(loc)
 
 
-def interrupted_ids(store: Union[Store, str, os.PathLike, None]) -> List[int]:
+def interrupted_ids(store: Address) -> List[int]:
     """Ids of the RUNNING executions whose process is known to be gone, ascending: the
     runs `stale_runs(store)` finds, counted without loading them where SQL can.
 
@@ -84,10 +84,11 @@ def interrupted_ids(store: Union[Store, str, os.PathLike, None]) -> List[int]:
         store: an open store, or a store address (None: the default store).
     """
     host = socket.gethostname()
+    identities: Optional[List[Tuple[int, object, object, object]]]
     identities, opened = _by_sql(store, lambda run: tables.running_processes(run, host, sqlite=True))
     if opened is not None:
         identities = opened.backend.running_processes(host)
-    return _gone_ids(identities)
+    return _gone_ids(identities or [])
 
 
 def abandon(store: Store, runs: Sequence[ExecutionRecord],

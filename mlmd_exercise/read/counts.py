@@ -14,7 +14,7 @@ from typing import Dict, Optional, Union
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import ExecutionState
 from mlmd_exercise.store import Store, open_store, read_sqlite, tables
-from mlmd_exercise.store.address import default_location, parse_location
+from mlmd_exercise.store.address import Location, default_location, parse_location
 from mlmd_exercise.store.catalog import choose
 
 __all__ = ["count_by_state"]
@@ -37,7 +37,7 @@ def _by_sql(run: tables.Run, experiment: Optional[str], context_type: Optional[s
     return tables.count_by_state(run, chosen)
 
 
-def count_by_state(store: Union[Store, str, os.PathLike, None],
+def count_by_state(store: Union[Store, Location, str, os.PathLike, None],
                    experiment: Optional[str] = None, context_type: Optional[str] = None) -> Dict[str, int]:
     """Numbers of executions by `last_known_state`, only states present, in MLMD's order.
 

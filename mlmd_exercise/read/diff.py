@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Set, Tuple
+from typing import Dict, List, Mapping, Optional, Set, Tuple, Union
 
 from mlmd_exercise.write import environment as env
 from mlmd_exercise.read.compare import RunSummary, artifact_metrics, summarize_runs
 from mlmd_exercise.content import FINGERPRINT
 from mlmd_exercise.read.lineage import get_artifact, get_execution, walk
-from mlmd_exercise.records import ArtifactRecord, LineageGraph, PropertyValue
+from mlmd_exercise.records import ArtifactRecord, ExecutionRecord, LineageGraph, PropertyValue
 from mlmd_exercise.store import Store
 
 __all__ = ["Change", "ArtifactChange", "Diff", "diff_runs", "diff_artifacts", "same_content"]
@@ -61,8 +61,8 @@ class Diff:
     """Two runs (or two artifacts) compared: only what differs is listed."""
 
     kind: str  # "execution" or "artifact"
-    a: object  # the ExecutionRecord or ArtifactRecord on each side
-    b: object
+    a: Union[ExecutionRecord, ArtifactRecord]  # the node on each side, both of `kind`
+    b: Union[ExecutionRecord, ArtifactRecord]
     runs: Tuple[Optional[int], Optional[int]]  # the compared runs' ids; for artifacts, their makers
     params: Tuple[Change, ...]
     metrics: Tuple[Change, ...]
@@ -179,7 +179,8 @@ def _artifact_changes(a: Mapping[str, ArtifactRecord], b: Mapping[str, ArtifactR
     return changes
 
 
-def _compare(kind: str, a: object, b: object, side_a: _Side, side_b: _Side,
+def _compare(kind: str, a: Union[ExecutionRecord, ArtifactRecord], b: Union[ExecutionRecord, ArtifactRecord],
+             side_a: _Side, side_b: _Side,
              outputs_a: Mapping[str, ArtifactRecord], outputs_b: Mapping[str, ArtifactRecord],
              metrics: Tuple[Mapping[str, PropertyValue], Mapping[str, PropertyValue]]) -> Diff:
     sections: Dict[str, List[Change]] = {k: [] for k in ("params", "metrics", "code", "env", "pkg")}

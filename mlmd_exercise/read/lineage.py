@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from mlmd_exercise import schema
 from mlmd_exercise.errors import NotFoundError
@@ -32,7 +32,8 @@ _KINDS = {**{t: "INPUT" for t in _INPUTS}, **{t: "OUTPUT" for t in _OUTPUTS}}
 def _get_one(store: Store, kind: str, node_id: int):
     """The artifact or execution with this id, as a record; a missing id is named,
     with a hint when the other kind has it (an id of the wrong kind)."""
-    getters = {"artifact": store.backend.artifacts, "execution": store.backend.executions}
+    getters: Dict[str, Callable[[Query], Sequence[Union[ArtifactRecord, ExecutionRecord]]]] = {
+        "artifact": store.backend.artifacts, "execution": store.backend.executions}
     found = getters[kind](Query(ids=[node_id])) if node_id > 0 else []
     if not found:
         other = "execution" if kind == "artifact" else "artifact"
@@ -228,7 +229,7 @@ def walk(
     start_e: Set[int] = set()
     if artifact_id is not None:
         start_a.add(get_artifact(store, artifact_id).id)
-    else:
+    elif execution_id is not None:  # always, after the check above: said so for the type checker
         start_e.add(get_execution(store, execution_id).id)
 
     artifacts, executions = set(start_a), set(start_e)

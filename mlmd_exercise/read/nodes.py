@@ -228,7 +228,7 @@ def same_content(store: Store, artifacts: Iterable[ArtifactRecord]) -> Dict[int,
     by_digest: Dict[str, List[int]] = {}
     for a in artifacts:
         digest = a.properties.get(FINGERPRINT)
-        if is_ours(digest):  # hex: safe in a filter query
+        if isinstance(digest, str) and is_ours(digest):  # hex: safe in a filter query
             by_digest.setdefault(digest, []).append(a.id)
     holders: Dict[str, List[int]] = {}
     digests = sorted(by_digest)

@@ -46,9 +46,9 @@ class Location:
         return self.scheme == "sqlite"
 
 
-def default_location() -> str:
-    """$MLMD_STORE if set, else metadata.db."""
-    return os.environ.get(ENV_STORE) or DEFAULT_STORE
+def default_location(folder: Union[str, os.PathLike, None] = None) -> str:
+    """$MLMD_STORE if set, else metadata.db (in `folder`, if given: `run --workdir`'s)."""
+    return os.environ.get(ENV_STORE) or os.fspath(Path(folder) / DEFAULT_STORE if folder else DEFAULT_STORE)
 
 
 def _masked(text: str) -> str:
@@ -60,13 +60,16 @@ def _masked(text: str) -> str:
     return parts._replace(netloc=f"{user}:***@{host}").geturl()
 
 
-def parse_location(location: Union[str, os.PathLike]) -> Location:
-    """Parses a store address with the standard library's URL parser.
+def parse_location(location: Union[str, os.PathLike, Location]) -> Location:
+    """Parses a store address with the standard library's URL parser (a Location is
+    returned as it is, so that one parsed by the CLI can go wherever an address can).
 
     Raises:
         StoreError: an unknown scheme, a bad port, a missing database name or an
             unknown option; the message shows the address with its password masked.
     """
+    if isinstance(location, Location):
+        return location
     text = os.fspath(location)
     if "://" not in text:
         return Location("sqlite", text, path=Path(text))

@@ -12,13 +12,12 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from mlmd_exercise import schema
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError, SchemaError
-from mlmd_exercise.records import ContextRecord, Kind, TypeRecord
+from mlmd_exercise.records import DEFAULT_EXPERIMENT, ContextRecord, Kind, TypeRecord
 from mlmd_exercise.schema import TypeSpec
 from mlmd_exercise.store.backend import Backend, ContextWrite
 
 __all__ = ["DEFAULT_EXPERIMENT", "Catalog", "choose"]
 
-DEFAULT_EXPERIMENT = "default"  # the experiment a run belongs to unless it names another
 
 
 def choose(found: Sequence[Tuple[int, str]], name: str, where: object) -> int:

@@ -340,7 +340,8 @@ class MlmdBackend(Backend):
             return []
         if query.uris is not None or query.names is not None:
             return self._by_values(kind, query, by_id, listing, convert)
-        sift = bool(query.states) and "UNKNOWN" in query.states
+        states = query.states or ()
+        sift = "UNKNOWN" in states
         filters = _filters(query, kind)
         if query.ids is not None and len(filters) == 1 and not sift:
             # By id alone: MLMD's indexed lookup, far cheaper than a filter query.
@@ -349,7 +350,7 @@ class MlmdBackend(Backend):
             return found[:query.limit] if query.limit is not None else found
         found = [convert(n) for n in listing(list_options=_options(query, filters, None if sift else query.limit))]
         if sift:
-            found = [r for r in found if r.state in query.states]
+            found = [r for r in found if r.state in states]
             found = found[:query.limit] if query.limit is not None else found
         return found
 
@@ -367,7 +368,7 @@ class MlmdBackend(Backend):
         if column == "uri" and len(plain) == 1:  # MLMD's indexed lookup: no filter query
             odd, plain = plain, []
         for first in range(0, len(plain), _CHUNK):
-            chunk = [_literal(v) for v in plain[first:first + _CHUNK]]
+            chunk = [f"'{v}'" for v in plain[first:first + _CHUNK]]  # plain: _literal said so
             for node in listing(list_options=_options(rest, filters + [_in(column, chunk)], None)):
                 found[node.id] = convert(node)
         if odd:
@@ -537,7 +538,10 @@ class MlmdBackend(Backend):
         try:
             [context_id] = self._mlmd.put_contexts([_context(context)])
         except mlmd_errors.AlreadyExistsError:  # made meanwhile by another writer
-            return self._mlmd.get_context_by_type_and_name(context.type, context.name).id
+            made = self._mlmd.get_context_by_type_and_name(context.type, context.name)
+            if made is None:
+                raise
+            return made.id
         return context_id
 
     # -- counts and audits ------------------------------------------------------------------
@@ -572,7 +576,7 @@ class MlmdBackend(Backend):
             return tables.running_processes(run, host)
         from mlmd_exercise import process
 
-        found = []
+        found: List[Tuple[int, object, object, object]] = []
         for e in self.executions(Query(states=[ExecutionState.RUNNING.value])):
             if e.properties.get(process.HOST) == host:
                 found.append((e.id, host, e.properties.get(process.PID), e.properties.get(process.PID_START)))

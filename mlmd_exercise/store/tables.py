@@ -117,13 +117,16 @@ def running_processes(run: Run, host: str, sqlite: bool = False) -> List[Tuple[i
     """(execution id, host, pid, pid start) of the RUNNING executions recorded on `host`.
     `sqlite`: the store is SQLite, where one row per execution is several times faster."""
     if sqlite:
-        return sorted(tuple(row) for row in run(_IDENTITIES_SQLITE, host))  # type: ignore[misc]
+        return sorted((int(i), h, pid, start) for i, h, pid, start in run(_IDENTITIES_SQLITE, host))
     found: Dict[int, Dict[str, Tuple[bool, object]]] = {}
     for execution_id, name, custom, *value in run(_IDENTITIES, host):
         props = found.setdefault(execution_id, {})
         if name not in props or props[name][0]:  # declared wins over custom
             props[name] = (bool(custom), _value(*value))
-    return [(i, *(props.get(k, (False, None))[1] for k in (process.HOST, process.PID, process.PID_START)))
+    def held(props: Dict[str, Tuple[bool, object]], key: str) -> object:
+        return props.get(key, (False, None))[1]
+
+    return [(i, held(props, process.HOST), held(props, process.PID), held(props, process.PID_START))
             for i, props in sorted(found.items())]
 
 

@@ -194,7 +194,7 @@ def compare(store: Store, kind: str, a_id: int, b_id: int) -> Comparison:
     Raises:
         NotFoundError: either node is missing.
     """
-    from mlmd_exercise.cli import output
+    from mlmd_exercise.cli import side_by_side as output
     from mlmd_exercise.read.diff import diff_artifacts, diff_runs
 
     kind = parse_kind(kind)

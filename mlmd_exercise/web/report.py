@@ -69,8 +69,11 @@ def gather(store: Store, *, artifact: Optional[int] = None, execution: Optional[
     context = experiment_id(store, experiment) if experiment is not None else None
     newest = runs_page(store, RunsQuery(context=context, per=RUNS))
     start: Optional[Tuple[str, int]] = None
-    if artifact is not None or execution is not None:
-        start = ("artifact", artifact) if artifact is not None else ("execution", execution)  # type: ignore
+    if artifact is not None:
+        start = ("artifact", artifact)
+    elif execution is not None:
+        start = ("execution", execution)
+    if start is not None:
         graph = walk(store, artifact_id=artifact, execution_id=execution, direction=direction, hops=hops)
         reach = "all hops" if hops is None else f"{hops} hops"
         lineage_title = f"Lineage of {start[0]} {start[1]} ({direction}, {reach})"
@@ -152,8 +155,8 @@ def mermaid(graph: LineageGraph) -> str:
     for edge in graph.edges:
         if edge.artifact_id not in graph.artifacts or edge.execution_id not in graph.executions:
             continue
-        a, e = f"a{edge.artifact_id}", f"e{edge.execution_id}"
-        tail, head = (a, e) if edge.kind == "INPUT" else (e, a)
+        a_node, e_node = f"a{edge.artifact_id}", f"e{edge.execution_id}"
+        tail, head = (a_node, e_node) if edge.kind == "INPUT" else (e_node, a_node)
         label = f'|"{mermaid_text(edge.role)}"|' if edge.role else ""
         lines.append(f"    {tail} -->{label} {head}")
     for state, color in STATE_COLORS.items():

@@ -206,7 +206,7 @@ def node_view(page: NodePage) -> str:
     n = page.node
     is_artifact = isinstance(n, ArtifactRecord)
     facts = [("id", esc(n.id)), ("type", esc(n.type)), ("state", _state(n.state) if not is_artifact else esc(n.state))]
-    if is_artifact:
+    if isinstance(n, ArtifactRecord):
         facts.append(("uri", f"<code>{esc(n.uri)}</code>"))
         if page.file_check:
             ok = page.file_check.startswith("matches")

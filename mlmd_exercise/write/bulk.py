@@ -187,17 +187,17 @@ class _Importer:
             if isinstance(a, ArtifactSpec))
         for run in runs:
             spec = self.tracker._spec(Kind.EXECUTION, run.type)
-            name = run.name or uuid.uuid4().hex
+            run_name = run.name or uuid.uuid4().hex
             try:
                 state = ExecutionState(run.state)
             except ValueError:
-                raise MlmdExerciseError(f"unknown state '{run.state}' of run '{name}'") from None
+                raise MlmdExerciseError(f"unknown state '{run.state}' of run '{run_name}'") from None
             custom = {key: schema.storable(key, value) for key, value in run.params.items()}
-            for key, ms in ((STARTED_MS, run.started_ms), (ENDED_MS, run.ended_ms)):
+            for time_key, ms in ((STARTED_MS, run.started_ms), (ENDED_MS, run.ended_ms)):
                 if ms is not None:
-                    custom[key] = schema.storable(key, ms)
+                    custom[time_key] = schema.storable(time_key, ms)
             position = len(executions)
-            executions.append(ExecutionWrite(self.tracker._type_id(spec), spec.name, name=name, state=state,
+            executions.append(ExecutionWrite(self.tracker._type_id(spec), spec.name, name=run_name, state=state,
                                              properties=schema.state_mirror(spec.properties, state),
                                              custom=custom))
             for role, given in run.inputs.items():

@@ -43,9 +43,10 @@ import shlex
 import subprocess
 import sys
 import time
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Callable, Dict, FrozenSet, Mapping, Optional, Tuple
 
 from mlmd_exercise.process import HOST, PID, PID_START, identity
+from mlmd_exercise.records import PropertyValue
 
 __all__ = [
     "PREFIX", "USER", "CWD", "COMMAND", "EXECUTABLE", "PYTHON", "GIT_COMMIT", "GIT_DIRTY",
@@ -150,7 +151,7 @@ def imported_packages() -> Dict[str, str]:
     if _packages_cache[0] == len(modules):  # modules are added, hardly ever removed
         return dict(_packages_cache[1])
     installed = _installed_distributions()
-    stdlib = getattr(sys, "stdlib_module_names", frozenset())  # Python 3.10+
+    stdlib: FrozenSet[str] = getattr(sys, "stdlib_module_names", frozenset())  # Python 3.10+
     found: Dict[str, str] = {}
     for module in list(modules):
         top = module.partition(".")[0]
@@ -236,7 +237,7 @@ def git_state(cwd: Optional[str] = None) -> Optional[Tuple[str, bool]]:
 
 # -- the whole of it --------------------------------------------------------------
 
-_static: Dict[str, object] = {}
+_static: Dict[str, PropertyValue] = {}
 
 
 def _user() -> str:
@@ -246,14 +247,14 @@ def _user() -> str:
         return str(os.getuid()) if hasattr(os, "getuid") else ""
 
 
-def _part(env: Dict[str, object], read) -> None:
+def _part(env: Dict[str, PropertyValue], read: Callable[[], Mapping[str, PropertyValue]]) -> None:
     try:
         env.update(read())
     except Exception:  # a run is never failed by its description
         log.debug("could not read part of the environment", exc_info=True)
 
 
-def _static_part() -> Dict[str, object]:
+def _static_part() -> Dict[str, PropertyValue]:
     if not _static:
         _static.update({
             USER: _user(),
@@ -264,9 +265,9 @@ def _static_part() -> Dict[str, object]:
     return _static
 
 
-def _cwd_part() -> Dict[str, object]:
+def _cwd_part() -> Dict[str, PropertyValue]:
     cwd = os.getcwd()
-    part: Dict[str, object] = {CWD: cwd}
+    part: Dict[str, PropertyValue] = {CWD: cwd}
     git = git_state(cwd)
     if git is not None:
         # 1 or 0, not a bool: MLMD's schemas before 9 have no bool values to migrate from.
@@ -274,12 +275,12 @@ def _cwd_part() -> Dict[str, object]:
     return part
 
 
-def capture() -> Dict[str, object]:
+def capture() -> Dict[str, PropertyValue]:
     """This process's environment, as the properties a new execution records.
 
     Never raises: a part that cannot be read is left out (and logged at debug level).
     """
-    env: Dict[str, object] = {}
+    env: Dict[str, PropertyValue] = {}
     _part(env, identity)
     _part(env, _static_part)
     _part(env, lambda: {COMMAND: shlex.join(sys.argv)})

@@ -22,7 +22,7 @@ from typing import Dict, List, Tuple
 
 from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec
 from mlmd_exercise.errors import MlmdExerciseError
-from mlmd_exercise.records import ExecutionState
+from mlmd_exercise.records import ExecutionState, PropertyValue
 
 __all__ = ["ExerciseRuns", "read_exercise", "state_of"]
 
@@ -88,7 +88,8 @@ def read_exercise(path) -> ExerciseRuns:
     specs: Dict[int, ArtifactSpec] = {}
     for row in artifacts:
         keys = row.keys()
-        properties = {k: row[k] for k in ("name", "split") if k in keys and isinstance(row[k], str)}
+        properties: Dict[str, PropertyValue] = {
+            k: row[k] for k in ("name", "split") if k in keys and isinstance(row[k], str)}
         if "version" in keys and isinstance(row["version"], int):
             properties["exercise_version"] = row["version"]
         properties["exercise_id"] = row["id"]

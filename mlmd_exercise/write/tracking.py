@@ -37,11 +37,10 @@ from mlmd_exercise import schema
 from mlmd_exercise.write import environment
 from mlmd_exercise.content import FINGERPRINT, fingerprint
 from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError, UnclearWriteError
-from mlmd_exercise.records import METRIC_NAMES, ArtifactRecord, ExecutionRecord, PropertyValue
+from mlmd_exercise.records import DEFAULT_EXPERIMENT, METRIC_NAMES, ArtifactRecord, ExecutionRecord, PropertyValue
 from mlmd_exercise.schema import ExecutionState, Kind, TypeSpec
 from mlmd_exercise.store import Store, open_store
 from mlmd_exercise.store.backend import ExecutionWrite, NewArtifact, NewEvent, Query
-from mlmd_exercise.store.catalog import DEFAULT_EXPERIMENT
 
 __all__ = ["DEFAULT_EXPERIMENT", "Pending", "Tracker", "Run", "file_uri"]
 

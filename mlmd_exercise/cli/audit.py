@@ -1,0 +1,120 @@
+"""The commands that check a store and its files, and clean up after crashes: check, verify,
+stale, abandon. The first three come out CHECK_FAILED (exit 1) when they find a problem."""
+
+from __future__ import annotations
+
+import json
+import time
+from argparse import ArgumentParser, Namespace
+from typing import Any
+
+from mlmd_exercise.cli import output as out, side_by_side
+from mlmd_exercise.cli.command import Invocation, Outcome, command, print_json
+
+__all__ = ["check", "verify", "stale", "abandon"]
+
+
+@command("check", json=True,
+         help="check the store's consistency (after a crash, say)",
+         description="Check that every artifact is joined by an event to the run that made or "
+         "used it, that no artifact is the output of more than one run, and that no type "
+         "name is registered twice. Exits 1 if anything is wrong.")
+def check(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise.read.check import check_store
+
+    # By address: on SQLite the check is then plain SQL, with no MLMD store open on the file.
+    problems = check_store(call.readable())
+    if args.json:
+        print_json({"problems": problems})
+    else:
+        print("\n".join(problems + [out.count(len(problems), "problem") if problems
+                                    else "store is consistent"]))
+    return Outcome.of_check(not problems)
+
+
+def _json_lines(value: Any, indent: str) -> str:
+    """`value` as `print_json` would print it nested at `indent`."""
+    return indent + json.dumps(value, indent=2, sort_keys=True).replace("\n", "\n" + indent)
+
+
+@command("verify", json=True,
+         help="check recorded files against their content fingerprints",
+         description="Check the newest version of every recorded file or directory: report "
+         "those that are gone or whose content no longer matches its sha256 fingerprint. "
+         "Exits 1 if any.")
+def verify(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise.read.verify import verify_ids, verify_pages
+
+    # A page at a time: the JSON's unchecked are printed as they are read; the text needs their ids only.
+    if args.json:
+        checked, problems, unchecked = verify_pages(call.open())
+        # What print_json prints for {"checked", "problems", "unchecked"}, the last streamed.
+        head = json.dumps({"checked": checked, "problems": [
+            {"problem": p.kind, "artifact": out.record_json(p.artifact)} for p in problems]},
+            indent=2, sort_keys=True)
+        print(head[:-2] + ',\n  "unchecked": [', end="")
+        separator = "\n"
+        for u in unchecked:
+            print(separator + _json_lines({"reason": u.reason, "artifact": out.record_json(u.artifact)},
+                                          "    "), end="")
+            separator = ",\n"
+        print("]\n}" if separator == "\n" else "\n  ]\n}")
+    else:
+        checked, problems, by_reason = verify_ids(call.open())
+        for p in problems:
+            print(f"{p.kind:8}  artifact {p.artifact.id} ({p.artifact.type_version})  {p.artifact.uri}")
+        for reason, ids in sorted(by_reason.items()):
+            print(f"not checked: {out.count(len(ids), 'artifact')} ({reason}): {out.id_ranges(ids)}")
+        print(f"checked {out.count(checked, 'artifact')}: "
+              + (f"{len(problems)} missing or modified" if problems else "all match"))
+    return Outcome.of_check(not problems)
+
+
+@command("stale", json=True,
+         help="artifacts made from files that changed or vanished: what to make again",
+         description="Find the recorded files that are gone or whose content no longer "
+         "matches its fingerprint (as verify does) and list every artifact downstream of "
+         "them (models, metrics) and the runs that made those. Exits 1 if any.")
+def stale(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise.read.stale import find_stale
+
+    report = find_stale(call.open())
+    if args.json:
+        print_json(side_by_side.stale_json(report))
+    else:
+        print("\n".join(side_by_side.format_stale(report)))
+    return Outcome.of_check(report.ok)
+
+
+def _abandon_options(parser: ArgumentParser) -> None:
+    parser.add_argument("--older-than", metavar="AGE", help="also runs older than AGE: 90m, 2h, 7d")
+    parser.add_argument("--state", choices=["FAILED", "CANCELED"], default="FAILED",
+                        help="the state to give them (default: %(default)s)")
+    parser.add_argument("--dry-run", action="store_true", help="list them, change nothing")
+
+
+@command("abandon", _abandon_options,
+         help="mark RUNNING executions whose process is gone as FAILED",
+         description="A run whose process was killed stays RUNNING for ever. Mark as FAILED "
+         "(or --state CANCELED) the RUNNING executions whose process, on this host, is gone, "
+         "and with --older-than those started longer ago (runs on other hosts). Each one is "
+         "listed; --dry-run changes nothing.")
+def abandon(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise.read import nodes as browse
+    from mlmd_exercise.read.check import abandon as mark, stale_runs
+    from mlmd_exercise.schema import ExecutionState
+
+    older = None
+    if args.older_than:
+        older = (time.time() * 1000 - browse.parse_since(args.older_than)) / 1000
+    store = call.open(create=not args.dry_run)
+    found = stale_runs(store, older)
+    reason = "process gone" + (f" or older than {args.older_than}" if args.older_than else "")
+    if not args.dry_run:
+        found = mark(store, found, ExecutionState(args.state), reason=reason)
+    verb = "would mark" if args.dry_run else "marked"
+    for run in found:
+        print(f"{verb} execution {run.id} ({run.type}, started {out.when(run.created_ms)}) {args.state}")
+    print(f"{out.count(len(found), 'stale RUNNING execution')} ({reason})"
+          + (": none changed" if args.dry_run else ""))
+    return Outcome.OK

@@ -1,0 +1,222 @@
+"""What a command is: its options and its body in one place, and what every command is given.
+
+A command module (record, query, audit, explore) declares each command as a function
+that adds its options to a parser, and beside it the function that runs it, joined
+by `@command(...)`:
+
+    def _show_options(parser: ArgumentParser) -> None:
+        parser.add_argument("id", type=positive("id"), metavar="ID")
+
+    @command("show", _show_options, json=True, help="...", description="...")
+    def show(args: Namespace, call: Invocation) -> Outcome:
+        ...
+        return Outcome.OK
+
+A body returns an `Outcome` or raises; `main` alone turns either into an exit code.
+It gets the store already resolved (`Invocation.location`: --db, else $MLMD_STORE,
+else metadata.db) and reads its own options from `args`, under the names its options
+function gave them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Tuple, Union
+
+from mlmd_exercise.store.address import DEFAULT_STORE, ENV_STORE, Location
+
+if TYPE_CHECKING:  # opening is imported where a command opens a store, not at start-up
+    from mlmd_exercise.store import Store
+
+__all__ = [
+    "PROG", "Outcome", "Invocation", "Command", "command", "positive", "port", "add_walk",
+    "add_context_type", "walk_start", "print_json", "store_help", "warn", "has_display",
+    "save_or_show_chart",
+]
+
+PROG = "mlmd-exercise"
+
+
+class Outcome(enum.Enum):
+    """How a command that ran to its end came out (`main` maps each to an exit code)."""
+
+    OK = "ok"
+    CHECK_FAILED = "the check found problems"  # check, verify, stale: the store or its files are not right
+
+    @classmethod
+    def of_check(cls, passed: bool) -> "Outcome":
+        return cls.OK if passed else cls.CHECK_FAILED
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What every command is given besides its own options.
+
+    Attributes:
+        location: the store, resolved once from --db, else $MLMD_STORE, else metadata.db
+            (in the command's folder, for `run --workdir`).
+        upgrade: --upgrade-schema: let MLMD upgrade a store of an older schema.
+    """
+
+    location: Location
+    upgrade: bool = False
+
+    def open(self, create: bool = False) -> "Store":
+        """The store, opened (read-only on SQLite unless `create`)."""
+        from mlmd_exercise.store import open_store
+
+        return open_store(self.location, create=create, upgrade=self.upgrade)
+
+    def readable(self) -> Union[Location, "Store"]:
+        """The store for a reader that takes an address or a store (states, check): its
+        address, so that SQLite is read with plain SQL and no MLMD store is opened; an open
+        store when --upgrade-schema asks MLMD to upgrade it first."""
+        return self.open() if self.upgrade else self.location
+
+
+Options = Callable[[argparse.ArgumentParser], None]
+Body = Callable[[argparse.Namespace, Invocation], Outcome]
+
+
+def _no_options(parser: argparse.ArgumentParser) -> None:
+    """A command with only the options every command has."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its name, help texts, options and body.
+
+    Attributes:
+        name: as typed after `mlmd-exercise`.
+        run: the body.
+        options: adds the command's own options to its parser.
+        help: the line in `mlmd-exercise --help`.
+        description: the paragraph in `mlmd-exercise NAME --help`.
+        json: the command takes --json.
+        store_folder: the name of the option whose value is the folder the default
+            store goes in (`run`'s --workdir); None: the current folder.
+        dash_values: options whose value may start with a dash (`--sort -accuracy`).
+    """
+
+    name: str
+    run: Body
+    options: Options = _no_options
+    help: str = ""
+    description: str = ""
+    json: bool = False
+    store_folder: Optional[str] = None
+    dash_values: Tuple[str, ...] = ()
+
+
+def command(name: str, options: Options = _no_options, *, help: str, description: str,
+            json: bool = False, store_folder: Optional[str] = None,
+            dash_values: Tuple[str, ...] = ()) -> Callable[[Body], Command]:
+    """Declares the function below as the body of command `name`, with `options`."""
+
+    def declare(run: Body) -> Command:
+        return Command(name, run, options, help=help, description=description, json=json,
+                       store_folder=store_folder, dash_values=dash_values)
+
+    return declare
+
+
+def store_help(folder_option: Optional[str] = None) -> str:
+    """The --db help: what it takes, and its default (read from where it is defined)."""
+    where = f" in {folder_option}" if folder_option else ""
+    return ("the store: a file path, sqlite:///path or postgresql://user:password@host:port/db "
+            f"(default: ${ENV_STORE}, else {DEFAULT_STORE}{where})")
+
+
+# -- option types and options several commands share ------------------------------
+
+
+def positive(what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number above 0 (0 or more for "hops")."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number, not '{text}'")
+        if value <= 0 and what != "hops":
+            raise argparse.ArgumentTypeError(f"{what} must be positive, not '{text}'")
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{what} must be 0 or more, not '{text}'")
+        return value
+
+    return parse
+
+
+def port(text: str) -> int:
+    """An argparse type: a TCP port, 0 (any free one) to 65535."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"port must be a whole number from 0 to 65535, not '{text}'")
+    return int(text)
+
+
+def add_walk(parser: argparse.ArgumentParser) -> None:
+    """--artifact, --execution, --direction, --hops: a lineage walk (read by `walk_start`)."""
+    from mlmd_exercise.records import DIRECTIONS
+
+    parser.add_argument("--artifact", type=positive("artifact id"), metavar="ID",
+                        help="start from this artifact")
+    parser.add_argument("--execution", dest="walk_execution", type=positive("execution id"),
+                        metavar="ID", help="start from this execution")
+    parser.add_argument("--direction", choices=DIRECTIONS, default="both",
+                        help="upstream, downstream or both (default: %(default)s)")
+    parser.add_argument("--hops", type=positive("hops"), metavar="N",
+                        help="cross at most N events (default: no limit)")
+
+
+def walk_start(args: argparse.Namespace) -> Optional[Tuple[str, int]]:
+    """The node a walk starts from, as ("artifact" or "execution", id), or None for none.
+
+    Raises:
+        MlmdExerciseError: both --artifact and --execution are given.
+    """
+    from mlmd_exercise.errors import MlmdExerciseError
+
+    if args.artifact is not None and args.walk_execution is not None:
+        raise MlmdExerciseError("give --artifact or --execution, not both")
+    if args.artifact is not None:
+        return "artifact", args.artifact
+    if args.walk_execution is not None:
+        return "execution", args.walk_execution
+    return None
+
+
+def add_context_type(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--context-type", metavar="TYPE",
+                        help="the type of the --experiment context, where its name is ambiguous "
+                        "(pipeline_run, system.PipelineRun, ...)")
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def warn(message: str) -> None:
+    """A line on stderr that does not stop the command."""
+    print(f"{PROG}: {message}", file=sys.stderr)
+
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def save_or_show_chart(counts: Mapping[str, int], path: Path, show: bool) -> None:
+    """The chart of executions by state, in a window if asked and one can open, else saved."""
+    from mlmd_exercise import render
+
+    if show and has_display():
+        render.show_states_chart(counts)
+        return
+    if show:
+        warn("no display ($DISPLAY is not set); saving the chart instead")
+    print(f"chart of executions by state: {render.render_states_chart(counts, path)}")

@@ -1,0 +1,330 @@
+"""The commands that answer questions: lineage, states, graph, ls, show, diff.
+
+None of them changes the store (on SQLite they open it read-only).
+"""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser, Namespace
+from pathlib import Path
+from typing import Any, List, Optional, Sequence
+
+from mlmd_exercise.cli import output as out, side_by_side
+from mlmd_exercise.cli.command import (
+    PROG, Invocation, Outcome, add_context_type, add_walk, command, positive, print_json, save_or_show_chart,
+    walk_start,
+)
+from mlmd_exercise.errors import MlmdExerciseError
+
+__all__ = ["lineage", "states", "graph", "ls", "show", "diff"]
+
+
+# -- lineage ----------------------------------------------------------------------
+
+
+def _lineage_options(parser: ArgumentParser) -> None:
+    parser.add_argument("execution_id", type=positive("execution id"), metavar="EXECUTION_ID",
+                        nargs="?", help="one execution's inputs and outputs")
+    add_walk(parser)
+
+
+@command("lineage", _lineage_options, json=True,
+         help="what an execution read and wrote, or lineage over many hops",
+         description="With EXECUTION_ID: the artifacts that execution read (INPUT) and wrote "
+         "(OUTPUT). With --artifact or --execution: the lineage over many hops, upstream (what "
+         "produced it, all the way back), downstream (what came from it) or both. A hop "
+         "crosses one event: from a model, 1 hop upstream is the run that made it, 2 hops "
+         "that run's inputs.")
+def lineage(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise.read.lineage import execution_lineage, walk
+    from mlmd_exercise.read.nodes import same_content
+
+    if args.execution_id is not None and (args.artifact or args.walk_execution):
+        raise MlmdExerciseError("give an EXECUTION_ID or --artifact/--execution, not both")
+    start = walk_start(args)
+    if start is None:
+        if args.execution_id is None:
+            raise MlmdExerciseError("give an EXECUTION_ID, --artifact ID or --execution ID")
+        store = call.open()
+        one = execution_lineage(store, args.execution_id)
+        same = same_content(store, [a for _, a in one.inputs + one.outputs])
+        if args.json:
+            print_json({**out.lineage_json(one), "same_content": out.same_json(same)})
+        else:
+            print("\n".join(out.format_lineage(one, same)))
+        return Outcome.OK
+    store = call.open()
+    kind, node_id = start
+    graph = walk(store, artifact_id=args.artifact, execution_id=args.walk_execution,
+                 direction=args.direction, hops=args.hops)
+    same = same_content(store, graph.artifacts.values())
+    if args.json:
+        print_json(out.graph_json(graph, start={"kind": kind, "id": node_id},
+                                  direction=args.direction, hops=args.hops,
+                                  same_content=out.same_json(same)))
+    else:
+        reach = "all hops" if args.hops is None else out.count(args.hops, "hop")
+        title = (f"lineage of {kind} {node_id}, upstream and downstream" if args.direction == "both"
+                 else f"{args.direction} lineage of {kind} {node_id}")
+        print("\n".join(out.format_graph(graph, f"{title}, {reach}", same)))
+    return Outcome.OK
+
+
+# -- states -----------------------------------------------------------------------
+
+
+def _states_options(parser: ArgumentParser) -> None:
+    parser.add_argument("--experiment", metavar="NAME",
+                        help="count only this experiment's executions (or any context's: a TFX "
+                        "pipeline run, ...)")
+    add_context_type(parser)
+    parser.add_argument("--chart", metavar="PATH", help="also save a bar chart: .png, .svg or .pdf")
+
+
+@command("states", _states_options, json=True,
+         help="counts of executions by state",
+         description="Count executions by MLMD state (RUNNING, COMPLETE, FAILED, ...).")
+def states(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise.read.counts import count_by_state
+
+    if args.chart:
+        from mlmd_exercise import render
+
+        render.output_format(args.chart, render.CHART_FORMATS)
+    if args.context_type and not args.experiment:
+        raise MlmdExerciseError("--context-type names the type of the --experiment context: give both")
+    # By address: on SQLite the count is then one SQL query, before MLMD opens the file.
+    counts = count_by_state(call.readable(), args.experiment, args.context_type)
+    if args.json:
+        print_json(counts)
+    else:
+        gone = 0
+        if counts.get("RUNNING"):  # only then are those runs' processes looked at
+            from mlmd_exercise.read.check import interrupted_ids
+
+            # By address too: one SQL query where safe, else MLMD's API.
+            gone = len(interrupted_ids(call.readable()))
+        rows = [(state, str(n)) for state, n in counts.items()]
+        lines = out.table(rows, indent="") or ["no executions"]
+        if gone:
+            lines.append(f"{gone} of the RUNNING were interrupted: their process is gone "
+                         f"(mark them with '{PROG} abandon')")
+        print("\n".join(lines))
+    if args.chart:
+        save_or_show_chart(counts, Path(args.chart), show=False)
+    return Outcome.OK
+
+
+# -- graph ------------------------------------------------------------------------
+
+
+def _graph_options(parser: ArgumentParser) -> None:
+    add_walk(parser)
+    parser.add_argument("--clusters", nargs="?", const="", default=None, metavar="TYPE",
+                        help="draw each experiment as a box; or each context of TYPE (pipeline_run, "
+                        "system.PipelineRun, ...); without TYPE on a store with no experiments, the "
+                        "context type that groups best")
+    parser.add_argument("--expand", action="store_true",
+                        help="draw every execution: without it, runs of one type with the same inputs "
+                        "and nothing downstream are drawn as one node (Trainer x2000)")
+    parser.add_argument("--output", "-o", default="lineage.svg", metavar="PATH",
+                        help="where to write the graph (default: %(default)s)")
+
+
+@command("graph", _graph_options,
+         help="draw the lineage graph with graphviz",
+         description="Draw artifacts and executions joined by their INPUT and OUTPUT events: the "
+         "whole store, or the lineage of one node with --artifact or --execution. The format "
+         "follows the output's extension: .svg, .png, .pdf or .dot.")
+def graph(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise import render
+    from mlmd_exercise.collapse import Group, collapse
+    from mlmd_exercise.read.lineage import lineage_graph, walk, with_experiments
+
+    render.check_graph_output(args.output)  # before the store is read
+    start = walk_start(args)
+    store = call.open()
+    if start is None:
+        drawn = lineage_graph(store)
+    else:
+        drawn = walk(store, artifact_id=args.artifact, execution_id=args.walk_execution,
+                     direction=args.direction, hops=args.hops)
+    if args.clusters is not None:
+        if args.clusters:
+            store.catalog.require_context_type(args.clusters)
+        drawn = with_experiments(store, drawn, args.clusters or None)
+    groups: List[Group] = []
+    if not args.expand:
+        drawn, groups = collapse(drawn)
+    path = render.render_lineage(drawn, args.output)
+    artifacts = len(drawn.artifacts) + sum(len(ids) - 1 for ids in drawn.collapsed_artifacts.values())
+    executions = len(drawn.executions) + sum(len(ids) - 1 for ids in drawn.collapsed.values())
+    print(f"lineage graph of {out.count(artifacts, 'artifact')} and "
+          f"{out.count(executions, 'execution')}: {path}")
+    for group in groups:
+        made = f" and their {out.count(group.outputs, 'output')}" if group.outputs else ""
+        print(f"  drawn as one: {len(group.ids):,} {group.state} {group.type} executions with the "
+              f"same inputs{made} (executions {out.id_ranges(group.ids)}; --expand draws each)")
+    return Outcome.OK
+
+
+# -- ls ---------------------------------------------------------------------------
+
+
+def _ls_options(parser: ArgumentParser) -> None:
+    parser.add_argument("what", choices=["artifacts", "executions", "experiments", "contexts"])
+    parser.add_argument("--type", metavar="NAME",
+                        help="only this type (DataSet, Trainer, pipeline_run, ...)")
+    parser.add_argument("--experiment", metavar="NAME",
+                        help="only this experiment's (or any context's: a TFX pipeline run, ...)")
+    add_context_type(parser)
+    parser.add_argument("--state", metavar="STATE",
+                        help="executions only in this state (COMPLETE, ...)")
+    parser.add_argument("--since", metavar="WHEN",
+                        help="created at or after WHEN: 2026-11-26, 2026-11-26T14:00, or an age: "
+                        "90m, 2h, 7d")
+    parser.add_argument("--limit", type=positive("limit"), metavar="N", help="at most N")
+    parser.add_argument("--sort", metavar="KEY",
+                        help="order by id, created or (executions) a param or metric; -KEY for "
+                        "descending: --sort -accuracy (default: newest first)")
+    parser.add_argument("--columns", metavar="A,B",
+                        help="executions: the params, metrics or env.* keys to show as columns "
+                        f"(default: the params and metrics the runs have, at most {side_by_side.MAX_AUTO_COLUMNS})")
+
+
+@command("ls", _ls_options, json=True, dash_values=("--sort",),
+         help="list artifacts, executions or experiments (all contexts), newest first",
+         description="List artifacts, executions or experiments, newest first. Experiments "
+         "are every context, with its type: ours, TFX's pipelines and runs, Kubeflow's; "
+         "'contexts' is the same list.")
+def ls(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise.read import nodes as browse
+    from mlmd_exercise.read.compare import BUILTIN_SORTS
+
+    since = browse.parse_since(args.since) if args.since else None
+    if args.state and args.what != "executions":
+        raise MlmdExerciseError(f"--state filters executions, not {args.what}")
+    if args.experiment and args.what in ("experiments", "contexts"):
+        raise MlmdExerciseError("--type and --experiment filter artifacts and executions, not experiments")
+    if args.columns is not None and args.what != "executions":
+        raise MlmdExerciseError(f"--columns chooses the params and metrics of executions, not {args.what}")
+    if args.sort and args.what != "executions" and args.sort.lstrip("-") not in BUILTIN_SORTS:
+        raise MlmdExerciseError(f"{args.what} sort by id or created, not '{args.sort}'")
+    if args.context_type and not args.experiment:
+        raise MlmdExerciseError("--context-type names the type of the --experiment context: give both")
+    store = call.open()
+    # Sorted, the limit applies after sorting: "the 5 best", not "the best of the newest 5".
+    limit = None if args.sort else args.limit
+    found: Sequence[Any]
+    if args.what == "artifacts":
+        found = browse.list_artifacts(store, type=args.type, experiment=args.experiment,
+                                      since_ms=since, limit=limit, context_type=args.context_type)
+    elif args.what == "executions":
+        return _ls_executions(args, store, browse.list_executions(
+            store, type=args.type, experiment=args.experiment, state=args.state,
+            since_ms=since, limit=limit, context_type=args.context_type))
+    else:  # every context, with its type; --type picks a context type
+        found = browse.list_experiments(store, since_ms=since, limit=limit, type=args.type)
+    found = _builtin_sorted(found, args.sort, args.limit)
+    if args.json:
+        print_json([out.record_json(r) for r in found])
+    else:
+        print("\n".join(out.format_listing(found) or [f"no {args.what}"]))
+    return Outcome.OK
+
+
+def _builtin_sorted(found: Sequence[Any], sort: Optional[str], limit: Optional[int]) -> Sequence[Any]:
+    """Records sorted by id or created, as `--sort [-]id|created` asks, then limited."""
+    if not sort:
+        return found
+    descending, key = sort.startswith("-"), sort.lstrip("-")
+    return sorted(found, key=lambda r: (r.id if key == "id" else r.when_ms, r.id),
+                  reverse=descending)[:limit]
+
+
+def _ls_executions(args: Namespace, store: Any, found: Sequence[Any]) -> Outcome:
+    """`ls executions`: params and metrics as columns, sorted by one of them if asked."""
+    from mlmd_exercise.read import compare
+
+    by_value = bool(args.sort) and args.sort.lstrip("-") not in compare.BUILTIN_SORTS
+    if args.json and not by_value and args.columns is None:  # records only: no outputs to read
+        print_json([out.record_json(r) for r in _builtin_sorted(found, args.sort, args.limit)])
+        return Outcome.OK
+    runs = compare.summarize_runs(store, found)
+    hidden: List[str]
+    if args.columns is not None:
+        wanted = [c.strip() for c in args.columns.split(",") if c.strip()]
+        if not wanted:
+            raise MlmdExerciseError(f"--columns needs names separated by commas, not '{args.columns}'")
+        columns, hidden = compare.choose_columns(runs, wanted), []
+    else:
+        every = compare.columns(runs)
+        columns, hidden = every[:side_by_side.MAX_AUTO_COLUMNS], every[side_by_side.MAX_AUTO_COLUMNS:]
+    if args.sort:
+        runs = compare.sort_runs(runs, args.sort)[:args.limit]
+    if args.json:
+        print_json([out.record_json(r.execution) for r in runs])
+    else:
+        print("\n".join(side_by_side.format_runs(runs, columns, hidden) or ["no executions"]))
+    return Outcome.OK
+
+
+# -- show -------------------------------------------------------------------------
+
+
+def _show_options(parser: ArgumentParser) -> None:
+    parser.add_argument("kind", choices=["artifact", "execution"])
+    parser.add_argument("id", type=positive("id"), metavar="ID")
+
+
+@command("show", _show_options, json=True,
+         help="every property, event and experiment of one node",
+         description="Show one artifact or execution: its properties, the events that join it "
+         "to others and the experiments it belongs to.")
+def show(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise.read import nodes as browse
+
+    read = browse.show_artifact if args.kind == "artifact" else browse.show_execution
+    detail = read(call.open(), args.id)
+    if args.json:
+        from mlmd_exercise.write.environment import split_environment
+
+        print_json({"kind": args.kind, "node": out.record_json(detail.node),
+                    "events": [out.edge_json(e) for e in detail.events],
+                    "experiments": list(detail.experiments),
+                    "same_content": list(detail.same_content),
+                    "environment": split_environment(detail.node.properties)[1]
+                    if args.kind == "execution" else {}})
+    else:
+        print("\n".join(out.format_detail(detail)))
+    return Outcome.OK
+
+
+# -- diff -------------------------------------------------------------------------
+
+
+def _diff_options(parser: ArgumentParser) -> None:
+    parser.add_argument("a", type=positive("id"), metavar="A", help="the first execution (or artifact)")
+    parser.add_argument("b", type=positive("id"), metavar="B", help="the second execution (or artifact)")
+    parser.add_argument("--artifact", action="store_true",
+                        help="A and B are artifacts, each walked upstream")
+
+
+@command("diff", _diff_options, json=True,
+         help="what differs between two runs, or two artifacts and all upstream of them",
+         description="Compare two executions side by side: params, metrics, outputs, the "
+         "inputs all the way back (content fingerprints and URIs), the params of the runs "
+         "upstream, the code (git commit, command) and the environment (Python, packages, "
+         "host). With --artifact, compare two artifacts (two models, say), the runs that "
+         "made them and everything upstream. Says so when inputs and params are the same "
+         "but the outputs differ.")
+def diff(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise.read.diff import diff_artifacts, diff_runs
+
+    compare = diff_artifacts if args.artifact else diff_runs
+    result = compare(call.open(), args.a, args.b)
+    if args.json:
+        print_json(side_by_side.diff_json(result))
+    else:
+        print("\n".join(side_by_side.format_diff(result)))
+    return Outcome.OK

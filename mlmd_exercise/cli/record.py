@@ -1,0 +1,181 @@
+"""The commands that record runs: `run` (the demo job) and `import` (many finished runs)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from argparse import ArgumentParser, Namespace
+from pathlib import Path
+
+from mlmd_exercise.cli import output as out
+from mlmd_exercise.cli.command import Invocation, Outcome, command, positive, save_or_show_chart
+from mlmd_exercise.errors import MlmdExerciseError
+from mlmd_exercise.records import DEFAULT_EXPERIMENT
+
+__all__ = ["BUNDLED_DATASETS", "CHART_FILE", "Progress", "run", "import_runs"]
+
+# workflow's, which imports the Tracker and so MLMD: too slow for --help (a test keeps them equal).
+BUNDLED_DATASETS = ("iris", "wine", "breast_cancer", "digits")
+CHART_FILE = "execution_states.png"  # `run`'s chart of executions by state, in --workdir
+
+
+# -- run --------------------------------------------------------------------------
+
+
+def _run_options(parser: ArgumentParser) -> None:
+    parser.add_argument("--workdir", default=".", metavar="DIR",
+                        help="where data/, models/ and the store go, created if missing "
+                        "(default: current directory)")
+    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
+                        help="the experiment the run belongs to (default: %(default)s)")
+    parser.add_argument("--dataset", choices=BUNDLED_DATASETS, metavar="NAME",
+                        help="train on one of scikit-learn's bundled datasets ("
+                        + ", ".join(BUNDLED_DATASETS) + "), split into train and test, and "
+                        "evaluate the model (default: the exercise's 10-row dataset)")
+    parser.add_argument("--chart", metavar="PATH",
+                        help="where to save the chart: .png, .svg or .pdf "
+                        f"(default: {CHART_FILE} in --workdir)")
+    parser.add_argument("--show", action="store_true",
+                        help="open the chart in a window instead of saving it (needs a display)")
+
+
+@command("run", _run_options, store_folder="workdir",
+         help="run the demo job: dataset -> LogisticRegression -> model, recorded",
+         description="Make the demo dataset (data/train_dataset.csv), train a scikit-learn "
+         "LogisticRegression on it (models/trained_model.joblib), record the dataset, the "
+         "Trainer execution, the model and their events in the store, print the lineage "
+         "and save a chart of executions by state. An unchanged dataset is not recorded "
+         "twice; each run's model is its own.")
+def run(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise import render, workflow
+    from mlmd_exercise.read.nodes import same_content
+
+    workdir = Path(args.workdir)
+    if workdir.exists() and not workdir.is_dir():
+        raise MlmdExerciseError(f"working directory '{args.workdir}' is not a folder")
+    created = not workdir.exists()
+    workdir.mkdir(parents=True, exist_ok=True)  # as the exercise makes data/ and models/
+    try:
+        chart = Path(args.chart) if args.chart else workdir / CHART_FILE
+        render.output_format(chart, render.CHART_FORMATS)  # before any work is done
+        store = call.open(create=True)
+    except BaseException:
+        if created:  # leave nothing behind for a run that did not start
+            workdir.rmdir()
+        raise
+    if created:
+        print(f"created working directory {args.workdir}")
+
+    result = workflow.run_demo(store, workdir, experiment=args.experiment, dataset=args.dataset,
+                               report=print)
+    print(f"recorded in {store} (experiment '{result.experiment}'):")
+    roles = [(f"{a.properties.get('split', 'data')} split", a) for a in result.datasets]
+    roles += [("model", result.model)] + ([("metrics", result.metrics)] if result.metrics else [])
+    same = same_content(store, (a for _, a in roles))
+    rows = [(role, *out.artifact_cells(a, same)) for role, a in sorted(roles, key=lambda r: r[1].id)]
+    rows += [(r.execution.type.lower(), *out.execution_cells(r.execution)) for r in result.runs]
+    print("\n".join(out.table(rows)))
+    if result.metrics is not None:
+        print("test metrics: " + ", ".join(
+            f"{k} {v}" for k, v in sorted(result.metrics.properties.items())
+            if k not in ("fingerprint", "version")))
+    print(f"executions by state: {out.format_counts(result.counts)}")
+    for r in result.runs:
+        print("lineage of " + "\n".join(out.format_lineage(r, same)))
+    save_or_show_chart(result.counts, chart, args.show)
+    return Outcome.OK
+
+
+# -- import -----------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line progress count on stderr, shown only on a terminal and after a moment.
+
+    Written here rather than taken from tqdm: its line is this one line, in the words
+    of the rest of the CLI, and a dependency would cost an import for 15 lines.
+    """
+
+    def __init__(self, what: str, delay: float = 0.5) -> None:
+        self.what, self.start, self.delay, self.shown = what, time.monotonic(), delay, False
+
+    def __call__(self, done: int) -> None:
+        elapsed = time.monotonic() - self.start
+        if sys.stderr.isatty() and elapsed >= self.delay:
+            rate = done / elapsed if elapsed else 0
+            sys.stderr.write(f"\r{self.what}: {done:,} runs ({rate:,.0f}/s)")
+            sys.stderr.flush()
+            self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+
+
+def _import_options(parser: ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", nargs="?",
+                        help="the runs, as JSON lines; - for standard input")
+    parser.add_argument("--from-exercise", metavar="OLD_DB",
+                        help="instead, import the exercise's own SQLAlchemy database (its artifacts, "
+                        "executions and events tables); importing it again records nothing twice")
+    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
+                        help="the experiment of runs that name none (default: %(default)s)")
+    parser.add_argument("--batch-size", type=positive("batch size"), default=1000, metavar="N",
+                        help="runs per transaction (default: %(default)s)")
+
+
+@command("import", _import_options,
+         help="record many finished runs from JSON lines (imports, backfills)",
+         description="Record finished runs, one JSON object a line (see the README), a batch "
+         "per transaction. Artifacts with the same \"ref\" are one artifact; versions continue "
+         "those in the store. Shows progress on a terminal.")
+def import_runs(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise.write.bulk import read_runs, record_runs
+    from mlmd_exercise.write.tracking import Tracker
+
+    if (args.file is None) == (args.from_exercise is None):
+        raise MlmdExerciseError("give a FILE of JSON lines or --from-exercise OLD_DB, one of them")
+    if args.from_exercise is not None:
+        return _import_exercise(args, call)
+    path = Path(args.file)
+    if args.file != "-" and not path.is_file():
+        raise MlmdExerciseError(f"'{args.file}' does not exist" if not path.exists()
+                                else f"'{args.file}' is not a file")
+    tracker = Tracker(call.open(create=True), experiment=args.experiment)
+    progress = Progress("importing")
+    started = time.monotonic()
+    with (sys.stdin if args.file == "-" else path.open()) as lines:
+        try:
+            result = record_runs(tracker, read_runs(lines, args.file), batch_size=args.batch_size,
+                                 progress=progress)
+        finally:
+            progress.close()
+    elapsed = time.monotonic() - started
+    already = f" ({result.skipped:,} were already there)" if result.skipped else ""
+    print(f"imported {result.recorded:,} runs into {tracker.store} in {elapsed:.1f} s{already}")
+    return Outcome.OK
+
+
+def _import_exercise(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise.write.bulk import record_runs
+    from mlmd_exercise.write.exercise import read_exercise
+    from mlmd_exercise.write.tracking import Tracker
+
+    found = read_exercise(args.from_exercise)  # before the store is opened or made
+    target = call.location
+    if target.path is not None and target.path.resolve() == Path(args.from_exercise).resolve():
+        raise MlmdExerciseError(f"'{args.from_exercise}' is the exercise's database, not an MLMD store: "
+                                "name the store to import into with --db")
+    tracker = Tracker(call.open(create=True), experiment=args.experiment)
+    started = time.monotonic()
+    result = record_runs(tracker, found.runs, batch_size=args.batch_size)
+    elapsed = time.monotonic() - started
+    already = f" ({result.skipped:,} were already there)" if result.skipped else ""
+    print(f"imported {result.recorded:,} runs from {args.from_exercise} into {tracker.store} "
+          f"in {elapsed:.1f} s{already}")
+    if found.unused_artifacts:
+        print(f"not imported: {out.count(found.unused_artifacts, 'artifact')} that no event joins to a run")
+    if found.bad_events:
+        print(f"not imported: {out.count(found.bad_events, 'event')} of another type than INPUT/OUTPUT "
+              "or naming a missing artifact or execution")
+    return Outcome.OK

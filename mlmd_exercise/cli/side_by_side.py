@@ -1,0 +1,195 @@
+"""How the CLI shows runs side by side: `ls executions` with params and metrics as columns,
+`diff` of two runs or artifacts, `stale`; as text lines and as JSON-ready dicts.
+
+Nothing here prints; the commands do. The explorer (web/pages.py) shows a diff with the
+same rows and verdict.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from mlmd_exercise.cli.output import artifact_cells, count, duration, record_json, table, when
+from mlmd_exercise.records import ArtifactRecord, ExecutionRecord
+
+if TYPE_CHECKING:  # the read modules open stores: only the commands that show these import them
+    from mlmd_exercise.read.compare import RunSummary
+    from mlmd_exercise.read.diff import ArtifactChange, Change, Diff
+    from mlmd_exercise.read.stale import StaleReport
+
+__all__ = ["MAX_AUTO_COLUMNS", "cell", "format_runs", "diff_verdict", "diff_rows", "change_label",
+           "format_diff", "format_stale", "diff_json", "stale_json"]
+
+MAX_AUTO_COLUMNS = 8  # `ls executions` shows at most this many params and metrics unasked
+_CELL = 24  # longer text in a column is cut, with an ellipsis
+_WIDE = 32  # diff shows longer values a line a side, in full
+
+
+def cell(value: Any, width: int = _CELL) -> str:
+    """A value in a table: "-" for none, floats in 6 significant digits, long text cut."""
+    if value is None:
+        return "-"
+    text = str(value)
+    if isinstance(value, float) and len(text) > 10:  # 0.9580419580419581 as 0.958042
+        text = format(value, ".6g")
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def format_runs(runs: Sequence[RunSummary], columns: Sequence[str], hidden: Sequence[str] = ()) -> List[str]:
+    """`ls executions`: one row a run, its params and metrics as columns."""
+    if not runs:
+        return []
+    header = ("ID", "TYPE", "STATE", "CREATED", *columns)
+    rows = [(str(r.execution.id), r.execution.type, r.execution.state, when(r.execution.when_ms),
+             *(cell(r.value(c)) for c in columns)) for r in runs]
+    lines = table([header, *rows], indent="")
+    if hidden:
+        lines.append(f"({count(len(hidden), 'more column')}: {', '.join(hidden)}; "
+                     "choose with --columns)")
+    return lines
+
+
+def _short(digest: Any) -> str:
+    text = str(digest or "")
+    return text[:len("sha256:") + 12] if text.startswith("sha256:") else (text or "no fingerprint")
+
+
+def _artifact_lines(a: Optional[ArtifactRecord], b: Optional[ArtifactRecord]) -> List[str]:
+    """An artifact on each side, one aligned line each."""
+    def cells(side: str, x: Optional[ArtifactRecord]) -> Sequence[str]:
+        if x is None:
+            return (side, "-", "", "", "")
+        return (side, f"artifact {x.id}", x.type_version, _short(x.properties.get("fingerprint")),
+                x.uri)
+
+    return table([cells("A", a), cells("B", b)], indent="    ")
+
+
+def diff_verdict(d: Diff) -> List[str]:
+    """What a diff comes to, in a line, where there is something to say: no differences, or
+    the same inputs and params giving other outputs."""
+    if d.nondeterministic:
+        why = ("the code or environment differ (see below)" if d.code or d.environment or d.packages
+               else "not deterministic (same code and environment too)")
+        return [f"same inputs and params, different outputs: {why}"]
+    if d.same:
+        return [f"no differences: same params, metrics, code, environment, "
+                f"{count(d.inputs_compared, 'input')} and {count(d.outputs_compared, 'output')}"]
+    return []
+
+
+def diff_rows(d: Diff) -> List[Tuple[str, str, str, str]]:
+    """What differs, as rows of (section, what, A, B): values, then artifacts as one line each."""
+    rows = [(title, change_label(c), cell(c.a, 10_000), cell(c.b, 10_000))
+            for title, changes in (("params", d.params), ("metrics", d.metrics), ("code", d.code),
+                                   ("environment", d.environment), ("packages", d.packages))
+            for c in changes]
+
+    def brief(x: Optional[ArtifactRecord]) -> str:
+        if x is None:
+            return "-"
+        return f"artifact {x.id} {x.type_version} {_short(x.properties.get('fingerprint'))} {x.uri}"
+
+    rows += [(title, c.path + (" (same content)" if c.same_content else ""), brief(c.a), brief(c.b))
+             for title, changes in (("inputs", d.inputs), ("outputs", d.outputs)) for c in changes]
+    return rows
+
+
+def change_label(change: Change) -> str:
+    return change.key if not change.step else f"{change.key} ({change.step}'s run)"
+
+
+def format_diff(d: Diff) -> List[str]:
+    """`diff`: A and B, the one-line verdict, the values that differ side by side, then
+    the artifacts that differ, one line a side."""
+    def what(x: Union[ExecutionRecord, ArtifactRecord], run: Optional[int]) -> str:
+        if isinstance(x, ExecutionRecord):  # d.kind == "execution"
+            took = f", took {duration(x.ended_ms - x.when_ms)}" if x.ended_ms is not None else ""
+            return f"execution {x.id} ({x.type}, {x.state}), started {when(x.when_ms)}{took}"
+        made = f", made by execution {run}" if run else ", made by no recorded run"
+        return f"artifact {x.id} ({x.type_version}) of {when(x.when_ms)}{made}"
+
+    lines = [f"A  {what(d.a, d.runs[0])}", f"B  {what(d.b, d.runs[1])}"] + diff_verdict(d)
+    if d.same:
+        return lines
+    # Values side by side in one table; a long one (a command, a path) on a line of its own.
+    rows: List[Sequence[str]] = [("", "A", "B")]
+    for title, changes in (("params", d.params), ("metrics", d.metrics), ("code", d.code),
+                           ("environment", d.environment), ("packages", d.packages)):
+        rows.append((title, "" if changes else "same", ""))
+        for c in changes:
+            a, b = cell(c.a, 10_000), cell(c.b, 10_000)
+            if max(len(a), len(b)) <= _WIDE:
+                rows.append((f"  {change_label(c)}", a, b))
+            else:
+                rows += [(f"  {change_label(c)}", "", ""), ("\n", f"    A  {a}", f"    B  {b}")]
+    short = [r for r in rows if r[0] != "\n"]
+    widths = [max(len(r[i]) for r in short) for i in range(2)]
+    for row in rows:
+        if row[0] == "\n":
+            lines += list(row[1:])
+        else:
+            lines.append(f"{row[0].ljust(widths[0])}  {row[1].ljust(widths[1])}  {row[2]}".rstrip())
+    for title, differing, compared in (("inputs, all the way back", d.inputs, d.inputs_compared),
+                                       ("outputs" if d.kind == "execution" else "the artifacts",
+                                        d.outputs, d.outputs_compared)):
+        if not differing:
+            lines.append(f"{title}: " + (f"same ({compared})" if compared else "none"))
+            continue
+        lines.append(f"{title}: {len(differing)} of {compared} differ")
+        for change in differing:
+            if change.path:
+                lines.append(f"  {change.path}" + (" (same content)" if change.same_content else ""))
+            lines += _artifact_lines(change.a, change.b)
+    return lines
+
+
+def format_stale(report: StaleReport) -> List[str]:
+    """`stale`: each changed or vanished file, what was made from it, and a count."""
+    lines: List[str] = []
+    for changed in report.changed:
+        a = changed.problem.artifact
+        lines.append(f"{changed.problem.kind}  artifact {a.id} ({a.type_version})  {a.uri}")
+        if not changed.downstream:
+            lines.append("  nothing was made from it")
+            continue
+        lines.append("  made from it:")
+        lines += table([artifact_cells(x) for x in changed.downstream], indent="    ")
+        lines.append("  by: " + ", ".join(f"execution {e.id} ({e.type})" for e in changed.runs))
+    files = count(len(report.changed), "changed or missing file")
+    if report.stale:
+        lines.append(f"{count(len(report.stale), 'stale artifact')} made from {files}: make them again")
+    else:
+        lines.append(f"no stale artifacts: {files} among {count(report.checked, 'checked file')}")
+    return lines
+
+
+def diff_json(d: Diff) -> Dict[str, Any]:
+    def changes(items: Iterable[Change]) -> List[Dict[str, Any]]:
+        return [{"step": c.step, "key": c.key, "a": c.a, "b": c.b} for c in items]
+
+    def artifacts(items: Iterable[ArtifactChange]) -> List[Dict[str, Any]]:
+        return [{"path": c.path, "same_content": c.same_content,
+                 "a": record_json(c.a) if c.a is not None else None,
+                 "b": record_json(c.b) if c.b is not None else None} for c in items]
+
+    return {
+        "kind": d.kind, "a": record_json(d.a), "b": record_json(d.b), "runs": list(d.runs),
+        "params": changes(d.params), "metrics": changes(d.metrics), "code": changes(d.code),
+        "environment": changes(d.environment), "packages": changes(d.packages),
+        "inputs": artifacts(d.inputs), "inputs_compared": d.inputs_compared,
+        "outputs": artifacts(d.outputs), "outputs_compared": d.outputs_compared,
+        "same": {"inputs": d.same_inputs, "params": d.same_params, "outputs": d.same_outputs,
+                 "code": not d.code, "environment": not (d.environment or d.packages)},
+        "nondeterministic": d.nondeterministic,
+    }
+
+
+def stale_json(report: StaleReport) -> Dict[str, Any]:
+    return {
+        "checked": report.checked,
+        "changed": [{"problem": c.problem.kind, "artifact": record_json(c.problem.artifact),
+                     "downstream": [record_json(a) for a in c.downstream],
+                     "runs": [record_json(e) for e in c.runs]} for c in report.changed],
+        "stale": [record_json(a) for a in report.stale],
+    }
