@@ -1,0 +1,494 @@
+"""The native backend: MLMD's own tables (schema version 10), read and written with
+Python's sqlite3 or pg8000, without ml-metadata.
+
+A store written here is a normal MLMD store: ml-metadata opens it and reads every node,
+type, property, event, context, attribution and association as if it had written them,
+and goes on writing to it; whatever ml-metadata writes, this reads. Each write is one
+transaction (BEGIN IMMEDIATE on SQLite). The SQL is in `native_sql`, the schema in
+`native_schema`, opening in `native_open`; database errors become the package's errors in
+`translate` alone, by their class and code, never by their text.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
+
+from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError, StoreError, UnclearWriteError
+from mlmd_exercise.records import (EVENT_TYPES, ArtifactRecord, ArtifactState, ContextRecord, EventRecord,
+                                   ExecutionRecord, ExecutionState, Kind, PropertyType, PropertyValue,
+                                   TypeRecord)
+from mlmd_exercise.store import tables
+from mlmd_exercise.store.address import Location
+from mlmd_exercise.store.backend import Backend, ContextWrite, ExecutionWrite, NewArtifact, NewEvent, Query
+from mlmd_exercise.store.native_schema import BASE_TYPES
+from mlmd_exercise.store.native_sql import NODES, Db, Node, decode, encode, select_nodes
+
+__all__ = ["NativeBackend", "open_native", "translate"]
+
+T = TypeVar("T")
+_TYPE_KINDS = {Kind.EXECUTION: 0, Kind.ARTIFACT: 1, Kind.CONTEXT: 2}  # Type.type_kind
+_PROPERTY_TYPES = list(PropertyType)  # in the proto's order: index = MLMD's number
+_ARTIFACT_STATES = list(ArtifactState)
+_EXECUTION_STATES = list(ExecutionState)
+_PROPERTY_COLUMNS = ("name", "is_custom_property", "int_value", "double_value", "string_value",
+                     "proto_value", "bool_value")
+# SQLite's extended result codes for a broken UNIQUE or PRIMARY KEY constraint, and its
+# primary codes after which a write's outcome is unknown (I/O error, disk full).
+_SQLITE_TAKEN = (2067, 1555)
+_SQLITE_UNCLEAR = (10, 13)
+
+
+def _sqlstate(error: Exception) -> str:
+    detail = error.args[0] if error.args else None
+    return str(detail.get("C", "")) if isinstance(detail, dict) else ""
+
+
+def translate(error: Exception, label: str, writing: bool) -> Exception:
+    """The package's error for a database's, by its class and code (SQLSTATE on PostgreSQL,
+    SQLite's result code), never its text; other exceptions come back unchanged."""
+    import sqlite3
+
+    if isinstance(error, MlmdExerciseError):
+        return error
+    if isinstance(error, sqlite3.IntegrityError):
+        code = getattr(error, "sqlite_errorcode", None)  # Python 3.11 and later
+        if code is None or code in _SQLITE_TAKEN:
+            return ConflictError(f"{label} already holds a node of that type and name")
+        return StoreError(f"store '{label}' refused: {error}")
+    if isinstance(error, sqlite3.Error):
+        code = getattr(error, "sqlite_errorcode", None)
+        if writing and code is not None and code & 0xFF in _SQLITE_UNCLEAR:
+            return UnclearWriteError(f"store '{label}' broke off a write: it may or may not be recorded")
+        return StoreError(f"store '{label}' refused: {error}")
+    import pg8000.exceptions as pg
+
+    if isinstance(error, pg.DatabaseError):
+        state = _sqlstate(error)
+        if state == "23505":  # unique_violation
+            return ConflictError(f"{label} already holds a node of that type and name")
+        if writing and (state.startswith("08") or state.startswith("57P")):  # connection lost, shut down
+            return UnclearWriteError(f"store '{label}' broke off a write: it may or may not be recorded")
+        detail = error.args[0] if error.args else error
+        message = detail.get("M", detail) if isinstance(detail, dict) else detail
+        return StoreError(f"store '{label}' refused: {message}")
+    if isinstance(error, (pg.InterfaceError, OSError)):  # the connection broke
+        if writing:
+            return UnclearWriteError(f"store '{label}' broke off a write: it may or may not be recorded")
+        return StoreError(f"store '{label}' cannot be reached")
+    return error
+
+
+def _reading(method: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(method)
+    def wrapper(self: "NativeBackend", *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as e:
+            translated = translate(e, self.label, writing=False)
+            if translated is e:
+                raise
+            raise translated from e
+    return wrapper
+
+
+def _writing(method: Callable[..., T]) -> Callable[..., T]:
+    """One transaction: committed when the method returns, rolled back when it raises."""
+    @functools.wraps(method)
+    def wrapper(self: "NativeBackend", *args, **kwargs):
+        if not self.writable:
+            raise StoreError(f"store '{self.label}' was opened read-only")
+        try:
+            self.db.begin()
+            try:
+                result = method(self, *args, **kwargs)
+                self.db.commit()
+            except BaseException:
+                try:
+                    self.db.rollback()
+                except Exception:  # the connection is gone: the first error says why
+                    pass
+                raise
+            return result
+        except Exception as e:
+            translated = translate(e, self.label, writing=True)
+            if translated is e:
+                raise
+            raise translated from e
+    return wrapper
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+class NativeBackend(Backend):
+    """An MLMD store read and written through its tables (see the module's docstring)."""
+
+    name = "native"
+
+    def __init__(self, db: Db, label: str, writable: bool) -> None:
+        self.db = db
+        self.label = label
+        self.writable = writable
+
+    # -- types ------------------------------------------------------------------------
+
+    @_reading
+    def types(self, kind: Kind) -> List[TypeRecord]:
+        rows = self.db.run("SELECT id, name, version, description, external_id FROM Type "
+                           "WHERE type_kind = ? ORDER BY id", _TYPE_KINDS[kind])
+        rows = [r for r in rows if r[1] not in BASE_TYPES]  # MLMD hides its system types
+        if not rows:
+            return []
+        ids = [r[0] for r in rows]
+        properties: Dict[int, Dict[str, PropertyType]] = {i: {} for i in ids}
+        sql, values = self.db.in_list("type_id", ids)
+        for type_id, name, data_type in self.db.run(f"SELECT type_id, name, data_type FROM TypeProperty "
+                                                     f"WHERE {sql}", *values):
+            properties[type_id][name] = _PROPERTY_TYPES[data_type or 0]
+        bases: Dict[int, str] = {}
+        for type_id, parent in self.db.run(f"SELECT p.type_id, t.name FROM ParentType p JOIN Type t "
+                                           f"ON t.id = p.parent_type_id WHERE {sql.replace('type_id', 'p.type_id')}",
+                                           *values):
+            if parent in BASE_TYPES:
+                bases[type_id] = BASE_TYPES[parent]
+        return [TypeRecord(id=i, kind=kind, name=n, properties=properties[i], version=v, description=d,
+                           external_id=x, base_type=bases.get(i)) for i, n, v, d, x in rows]
+
+    def _type_id(self, kind: Kind, name: str) -> Optional[int]:
+        found = self.db.run("SELECT id FROM Type WHERE name = ? AND version IS NULL AND type_kind = ? "
+                            "ORDER BY id LIMIT 1", name, _TYPE_KINDS[kind])
+        return found[0][0] if found else None
+
+    @_writing
+    def put_type(self, kind: Kind, name: str, properties: Mapping[str, PropertyType]) -> int:
+        type_id = self._type_id(kind, name)
+        if type_id is None:
+            [type_id] = self.db.insert("Type", ("name", "type_kind"), [(name, _TYPE_KINDS[kind])], ids=True)
+            stored: Dict[str, int] = {}
+        else:
+            stored = dict(self.db.run("SELECT name, data_type FROM TypeProperty WHERE type_id = ?", type_id))
+        for key, ptype in properties.items():
+            number = _PROPERTY_TYPES.index(PropertyType(ptype))
+            if key in stored and stored[key] != number:
+                raise ConflictError(f"type '{name}' in {self.label} already has property '{key}' as "
+                                    f"{_PROPERTY_TYPES[stored[key] or 0].value}, not {PropertyType(ptype).value}")
+        self.db.insert("TypeProperty", ("type_id", "name", "data_type"),
+                       [(type_id, k, _PROPERTY_TYPES.index(PropertyType(p)))
+                        for k, p in properties.items() if k not in stored])
+        return type_id
+
+    # -- nodes --------------------------------------------------------------------------
+
+    def _properties(self, node: Node, ids: Sequence[int]) -> Dict[int, Tuple[Dict[str, PropertyValue],
+                                                                         Dict[str, PropertyValue]]]:
+        """Each node's (declared and custom, declared winning; custom alone)."""
+        found: Dict[int, Tuple[Dict[str, PropertyValue], Dict[str, PropertyValue]]] = {i: ({}, {}) for i in ids}
+        if not ids:
+            return found
+        sql, values = self.db.in_list(node.owner, list(ids))
+        rows = self.db.run(f"SELECT {node.owner}, {', '.join(_PROPERTY_COLUMNS)} FROM {node.properties} "
+                           f"WHERE {sql}", *values)
+        declared: Dict[int, Dict[str, PropertyValue]] = {}
+        for owner, key, custom, *value in rows:
+            merged, customs = found[owner]
+            if custom:
+                customs[key] = decode(*value)
+            else:
+                declared.setdefault(owner, {})[key] = decode(*value)
+        for owner, (merged, customs) in found.items():
+            merged.update(customs)
+            merged.update(declared.get(owner, {}))
+        return found
+
+    def _nodes(self, kind: Kind, query: Query) -> list:
+        node = NODES[kind]
+        select = select_nodes(self.db, node, query)
+        if select is None:
+            return []
+        rows = self.db.run(select[0], *select[1])
+        values = self._properties(node, [r[0] for r in rows])
+        return [_record(kind, row, *values[row[0]]) for row in rows]
+
+    @_reading
+    def artifacts(self, query: Query = Query()) -> List[ArtifactRecord]:
+        return self._nodes(Kind.ARTIFACT, query)
+
+    @_reading
+    def executions(self, query: Query = Query()) -> List[ExecutionRecord]:
+        return self._nodes(Kind.EXECUTION, query)
+
+    @_reading
+    def contexts(self, query: Query = Query()) -> List[ContextRecord]:
+        return self._nodes(Kind.CONTEXT, query)
+
+    def _by_name(self, kind: Kind, type_name: str, name: str) -> Optional[int]:
+        node = NODES[kind]
+        found = self.db.run(f"SELECT n.id FROM {node.table} n JOIN Type t ON t.id = n.type_id WHERE t.name = ? "
+                            "AND t.version IS NULL AND t.type_kind = ? AND n.name = ?",
+                            type_name, _TYPE_KINDS[kind], name)
+        return found[0][0] if found else None
+
+    @_reading
+    def execution_by_name(self, type_name: str, name: str) -> Optional[ExecutionRecord]:
+        found = self._by_name(Kind.EXECUTION, type_name, name)
+        return self._nodes(Kind.EXECUTION, Query(ids=[found]))[0] if found is not None else None
+
+    @_reading
+    def context_by_name(self, type_name: str, name: str) -> Optional[ContextRecord]:
+        found = self._by_name(Kind.CONTEXT, type_name, name)
+        return self._nodes(Kind.CONTEXT, Query(ids=[found]))[0] if found is not None else None
+
+    @_reading
+    def contexts_of(self, kind: Kind, node_id: int) -> List[ContextRecord]:
+        node = NODES[kind]
+        ids = [r[0] for r in self.db.run(f"SELECT context_id FROM {node.member} WHERE {node.owner} = ?",
+                                         int(node_id))]
+        return self._nodes(Kind.CONTEXT, Query(ids=ids, order="id", ascending=True)) if ids else []
+
+    @_reading
+    def contexts_of_executions(self, ids: Sequence[int]) -> Dict[int, List[ContextRecord]]:
+        found: Dict[int, List[ContextRecord]] = {int(i): [] for i in ids}
+        if not ids:
+            return found
+        sql, values = self.db.in_list("execution_id", [int(i) for i in ids])
+        pairs = self.db.run(f"SELECT execution_id, context_id FROM Association WHERE {sql}", *values)
+        contexts = {c.id: c for c in self._nodes(Kind.CONTEXT, Query(ids=sorted({c for _, c in pairs})))} \
+            if pairs else {}
+        for execution_id, context_id in sorted(pairs, key=lambda p: p[1]):
+            found[execution_id].append(contexts[context_id])
+        return found
+
+    # -- events -------------------------------------------------------------------------
+
+    def _events(self, column: str, ids: Sequence[int]) -> List[EventRecord]:
+        if not ids:
+            return []
+        sql, values = self.db.in_list(f"e.{column}", [int(i) for i in ids])
+        events = self.db.run("SELECT e.id, e.artifact_id, e.execution_id, e.type, e.milliseconds_since_epoch "
+                             f"FROM Event e WHERE {sql} ORDER BY e.id", *values)
+        if not events:
+            return []
+        # A path's steps in the order they were stored (MLMD keeps no step number).
+        physical = "ctid" if self.db.postgres else "rowid"
+        in_events, event_ids = self.db.in_list("event_id", [e[0] for e in events])
+        steps: Dict[int, List[Any]] = {}
+        for event_id, is_index, index, key in self.db.run(
+                f"SELECT event_id, is_index_step, step_index, step_key FROM EventPath WHERE {in_events} "
+                f"ORDER BY event_id, {physical}", *event_ids):
+            steps.setdefault(event_id, []).append(int(index) if is_index else key)
+        return [EventRecord(a, x, EVENT_TYPES[t] if 0 <= t < len(EVENT_TYPES) else "UNKNOWN",
+                            tuple(steps.get(i, ())), ms or 0) for i, a, x, t, ms in events]
+
+    @_reading
+    def events_by_executions(self, ids: Sequence[int]) -> List[EventRecord]:
+        return self._events("execution_id", ids)
+
+    @_reading
+    def events_by_artifacts(self, ids: Sequence[int]) -> List[EventRecord]:
+        return self._events("artifact_id", ids)
+
+    # -- writes -------------------------------------------------------------------------
+
+    def _put_properties(self, node: Node, rows: List[Tuple[int, str, bool, PropertyValue]]) -> None:
+        postgres = self.db.postgres
+        self.db.insert(node.properties, (node.owner,) + _PROPERTY_COLUMNS,
+                       [(owner, key, custom) + encode(key, value, postgres) for owner, key, custom, value in rows])
+
+    def _insert_artifacts(self, artifacts: Sequence[NewArtifact]) -> List[int]:
+        if not artifacts:
+            return []
+        now = _now()
+        ids = self.db.insert(
+            "Artifact", ("type_id", "uri", "state", "name", "external_id", "create_time_since_epoch",
+                         "last_update_time_since_epoch"),
+            [(a.type_id, a.uri, _ARTIFACT_STATES.index(ArtifactState(a.state)), a.name or None, None, now, now)
+             for a in artifacts], ids=True)
+        self._put_properties(NODES[Kind.ARTIFACT], [
+            (i, key, custom, value) for i, a in zip(ids, artifacts)
+            for custom, values in ((False, a.properties), (True, a.custom)) for key, value in values.items()])
+        return ids
+
+    def _insert_executions(self, executions: Sequence[ExecutionWrite]) -> List[int]:
+        now = _now()
+        ids = self.db.insert(
+            "Execution", ("type_id", "last_known_state", "name", "external_id", "create_time_since_epoch",
+                          "last_update_time_since_epoch"),
+            [(e.type_id, None if e.state is None else _EXECUTION_STATES.index(ExecutionState(e.state)),
+              e.name or None, None, now, now) for e in executions], ids=True)
+        self._put_properties(NODES[Kind.EXECUTION], [
+            (i, key, custom, value) for i, e in zip(ids, executions)
+            for custom, values in ((False, e.properties), (True, e.custom)) for key, value in values.items()])
+        return ids
+
+    def _update_execution(self, change: ExecutionWrite) -> int:
+        """Sets what `change` gives on a stored execution, keeping the rest."""
+        found = self.db.run("SELECT last_known_state FROM Execution WHERE id = ?", int(change.id))
+        if not found:
+            raise NotFoundError(f"no execution with id {change.id} in {self.label}")
+        node = NODES[Kind.EXECUTION]
+        given = [(change.id, k, False, v) for k, v in change.properties.items()]
+        given += [(change.id, k, True, v) for k, v in change.custom.items()]
+        for _, key, custom, _ in given:
+            self.db.run(f"DELETE FROM {node.properties} WHERE execution_id = ? AND name = ? "
+                        "AND is_custom_property = ?", change.id, key, custom)
+        self._put_properties(node, given)
+        state = found[0][0] if change.state is None else _EXECUTION_STATES.index(ExecutionState(change.state))
+        self.db.run("UPDATE Execution SET last_known_state = ?, last_update_time_since_epoch = ? WHERE id = ?",
+                    state, _now(), change.id)
+        return change.id
+
+    def _put_executions(self, executions: Sequence[ExecutionWrite]) -> List[int]:
+        new = [e for e in executions if not e.id]
+        made = iter(self._insert_executions(new)) if new else iter(())
+        return [self._update_execution(e) if e.id else next(made) for e in executions]
+
+    def _insert_events(self, events: Sequence[Tuple[int, int, NewEvent]]) -> None:
+        """(artifact id, execution id, event) each; MLMD's own time when it stores one."""
+        if not events:
+            return
+        now = _now()
+        ids = self.db.insert("Event", ("artifact_id", "execution_id", "type", "milliseconds_since_epoch"),
+                             [(a, x, EVENT_TYPES.index(e.type), now) for a, x, e in events], ids=True)
+        self.db.insert("EventPath", ("event_id", "is_index_step", "step_index", "step_key"),
+                       [(i, isinstance(s, int), s if isinstance(s, int) else None,
+                         None if isinstance(s, int) else s)
+                        for i, (_, _, e) in zip(ids, events) for s in e.path])
+
+    def _context_id(self, context: ContextWrite) -> int:
+        """The stored context of this type and name, made if missing (MLMD's
+        reuse_context_if_already_exist)."""
+        if context.id:
+            if not self.db.run("SELECT 1 FROM Context WHERE id = ?", int(context.id)):
+                raise NotFoundError(f"no context with id {context.id} in {self.label}")
+            return context.id
+        found = self.db.run("SELECT id FROM Context WHERE type_id = ? AND name = ?", context.type_id, context.name)
+        if found:
+            return found[0][0]
+        now = _now()
+        [context_id] = self.db.insert(
+            "Context", ("type_id", "name", "external_id", "create_time_since_epoch", "last_update_time_since_epoch"),
+            [(context.type_id, context.name, None, now, now)], ids=True)
+        self._put_properties(NODES[Kind.CONTEXT], [
+            (context_id, key, custom, value)
+            for custom, values in ((False, context.properties), (True, context.custom))
+            for key, value in values.items()])
+        return context_id
+
+    def _join(self, context_id: int, execution_ids: Sequence[int], artifact_ids: Sequence[int]) -> None:
+        self.db.insert("Association", ("context_id", "execution_id"),
+                       [(context_id, i) for i in dict.fromkeys(execution_ids)], ignore=True)
+        self.db.insert("Attribution", ("context_id", "artifact_id"),
+                       [(context_id, i) for i in dict.fromkeys(artifact_ids)], ignore=True)
+
+    @_writing
+    def put_artifacts(self, artifacts: Sequence[NewArtifact]) -> List[int]:
+        return self._insert_artifacts(artifacts)
+
+    @_writing
+    def put_execution(self, execution: ExecutionWrite,
+                      artifacts: Sequence[Tuple[NewArtifact, NewEvent]] = (),
+                      inputs: Sequence[Tuple[int, NewEvent]] = (),
+                      context: Optional[ContextWrite] = None) -> Tuple[int, List[int], Optional[int]]:
+        # MLMD's order: the artifacts, the execution, the events, then the context.
+        artifact_ids = self._insert_artifacts([a for a, _ in artifacts])
+        [execution_id] = self._put_executions([execution])
+        self._insert_events([(a, execution_id, e) for a, (_, e) in zip(artifact_ids, artifacts)]
+                            + [(int(a), execution_id, e) for a, e in inputs])
+        context_id = None
+        if context is not None:
+            context_id = self._context_id(context)
+            self._join(context_id, [execution_id], artifact_ids + [int(a) for a, _ in inputs])
+        return execution_id, artifact_ids, context_id
+
+    @_writing
+    def put_lineage(self, executions: Sequence[ExecutionWrite], artifacts: Sequence[NewArtifact],
+                    events: Sequence[NewEvent], context: ContextWrite) -> Tuple[List[int], List[int], int]:
+        # MLMD's put_lineage_subgraph: the context, the artifacts, the executions, their
+        # attributions and associations, then the events.
+        context_id = self._context_id(context)
+        artifact_ids = self._insert_artifacts(artifacts)
+        execution_ids = self._put_executions(executions)
+        self._join(context_id, execution_ids, artifact_ids)
+        self._insert_events([(_pick(e.artifact_id, e.artifact_index, artifact_ids),
+                              _pick(e.execution_id, e.execution_index, execution_ids), e) for e in events])
+        return execution_ids, artifact_ids, context_id
+
+    @_writing
+    def update_executions(self, changes: Sequence[ExecutionWrite]) -> None:
+        for change in changes:
+            self._update_execution(change)
+
+    @_writing
+    def put_context(self, context: ContextWrite) -> int:
+        return self._context_id(context)
+
+    # -- counts and audits ------------------------------------------------------------------
+
+    @_reading
+    def count_by_state(self, context_id: Optional[int] = None) -> Dict[ExecutionState, int]:
+        return tables.count_by_state(self.db.run, context_id)
+
+    @_reading
+    def context_sizes(self, ids: Sequence[int]) -> Dict[int, Tuple[int, int]]:
+        found = {int(i): (0, 0) for i in ids}
+        if not ids:
+            return found
+        sql, values = self.db.in_list("context_id", list(found))
+        for table, at in (("Association", 0), ("Attribution", 1)):
+            for context_id, n in self.db.run(f"SELECT context_id, COUNT(*) FROM {table} WHERE {sql} "
+                                             "GROUP BY context_id", *values):
+                pair = list(found[context_id])
+                pair[at] = n
+                found[context_id] = (pair[0], pair[1])
+        return found
+
+    @_reading
+    def running_processes(self, host: str) -> List[Tuple[int, object, object, object]]:
+        return tables.running_processes(self.db.run, host, sqlite=not self.db.postgres)
+
+    @_reading
+    def artifacts_without_events(self) -> List[Tuple[int, str, str]]:
+        return tables.artifacts_without_events(self.db.run)
+
+    @_reading
+    def shared_outputs(self) -> List[Tuple[int, str, str, Tuple[int, ...]]]:
+        return tables.shared_outputs(self.db.run)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _pick(given: int, index: Optional[int], made: Sequence[int]) -> int:
+    """An event's end: a stored node's id, else the index-th node of the same write."""
+    if given:
+        return int(given)
+    if index is None or not 0 <= index < len(made):
+        raise MlmdExerciseError(f"an event names neither a stored node nor one of the {len(made)} new ones")
+    return made[index]
+
+
+def _record(kind: Kind, row: Tuple[Any, ...], merged: Dict[str, PropertyValue],
+            custom: Dict[str, PropertyValue]) -> Any:
+    if kind is Kind.ARTIFACT:
+        i, type_id, type_name, uri, state, name, external_id, created, updated = row
+        return ArtifactRecord(id=i, type=type_name or "", uri=uri or "", state=_ARTIFACT_STATES[state or 0].value,
+                              properties=merged, created_ms=created, type_id=type_id, custom=custom,
+                              name=name or "", external_id=external_id, updated_ms=updated)
+    if kind is Kind.EXECUTION:
+        i, type_id, type_name, state, name, external_id, created, updated = row
+        return ExecutionRecord(id=i, type=type_name or "", state=_EXECUTION_STATES[state or 0].value,
+                               properties=merged, created_ms=created, name=name or "", type_id=type_id,
+                               custom=custom, external_id=external_id, updated_ms=updated)
+    i, type_id, type_name, name, external_id, created, updated = row
+    return ContextRecord(id=i, type=type_name or "", name=name or "", properties=merged, created_ms=created,
+                         type_id=type_id, custom=custom, external_id=external_id, updated_ms=updated)
+
+
+def open_native(location: Location, create: bool, upgrade: bool) -> NativeBackend:
+    """Opens a store for this backend: see `native_open.open_native`."""
+    from mlmd_exercise.store import native_open
+
+    return native_open.open_native(location, create, upgrade)
