@@ -349,6 +349,9 @@ class NativeBackend(Backend):
         """(artifact id, execution id, event) each; MLMD's own time when it stores one."""
         if not events:
             return
+        for _, _, e in events:
+            if e.type not in EVENT_TYPES[1:]:  # MLMD refuses an event without a type
+                raise StoreError(f"store '{self.label}' refused: an event needs a type, not '{e.type}'")
         now = _now()
         ids = self.db.insert("Event", ("artifact_id", "execution_id", "type", "milliseconds_since_epoch"),
                              [(a, x, EVENT_TYPES.index(e.type), now) for a, x, e in events], ids=True)

@@ -282,7 +282,8 @@ def select_nodes(db: Db, node: Node, query: Query) -> Optional[Tuple[str, List[A
     for test in query.custom:
         if test.op == ">=":
             bound = float(test.values[0])
-            add(custom + "(p.int_value >= ? OR p.double_value >= ?))", test.key, True, bound, bound)
+            add(custom + "(p.int_value >= CAST(? AS DOUBLE PRECISION) OR p.double_value >= ?))",
+                test.key, True, bound, bound)
         elif test.op == "in":
             sql, values = db.in_list("p.string_value", [str(v) for v in test.values])
             add(custom + sql + ")", test.key, True, *values)

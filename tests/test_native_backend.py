@@ -1,0 +1,233 @@
+"""The native backend against ml-metadata itself: what it writes, raw ml-metadata reads node by
+node (and goes on writing); what ml-metadata writes, it reads as ml-metadata does."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+from mlmd_exercise.errors import ConflictError, NotFoundError, StoreError
+from mlmd_exercise.records import (EVENT_TYPES, ArtifactState, ExecutionState, Kind, PropertyType)
+from mlmd_exercise.store.backend import (ContextWrite, ExecutionWrite, NewArtifact, NewEvent, PropertyTest, Query,
+                                         TextSearch)
+from native_compare import native_backend, raw_backend, snapshot
+from raw_mlmd import raw_mlmd
+
+EVERY_TYPE = {"i": PropertyType.INT, "d": PropertyType.DOUBLE, "s": PropertyType.STRING,
+              "st": PropertyType.STRUCT, "pr": PropertyType.PROTO, "b": PropertyType.BOOLEAN}
+# A value of every kind a record holds (a proto value is only written by others: see below).
+VALUES = {"i": 7, "d": 2.5, "s": "text", "st": {"a": 1.0, "b": ["x", 2.0], "c": {"d": True}}, "b": True}
+
+
+def _write_everything(b) -> dict:
+    """Types, nodes in every state, values of every kind, events of every type with paths."""
+    at = b.put_type(Kind.ARTIFACT, "DataSet", EVERY_TYPE)
+    assert b.put_type(Kind.ARTIFACT, "DataSet", {"extra": PropertyType.STRING}) == at  # adds, keeps
+    et = b.put_type(Kind.EXECUTION, "Trainer", {"i": PropertyType.INT, "s": PropertyType.STRING})
+    ct = b.put_type(Kind.CONTEXT, "Experiment", {"s": PropertyType.STRING})
+    artifacts = [NewArtifact(at, "DataSet", f"/data/{state.value}", properties={k: v for k, v in VALUES.items()},
+                             custom={f"c_{k}": v for k, v in VALUES.items()} | {"s": "custom, hidden"},
+                             state=state.value, name=f"a-{state.value}")
+                 for state in ArtifactState]
+    stored = b.put_artifacts(artifacts)
+    context = ContextWrite(ct, "Experiment", "exp", properties={"s": "declared"}, custom={"n": 3})
+    made = []
+    for n, state in enumerate(list(ExecutionState) + [None]):
+        events = [(NewArtifact(at, "DataSet", f"/out/{n}/{t}", custom={"t": t}),
+                   NewEvent(t, ("out", n, "k", t))) for t in EVENT_TYPES[1:] if "OUTPUT" in t]
+        inputs = [(stored[(n + k) % len(stored)], NewEvent(t, (t.lower(), k)))
+                  for k, t in enumerate(EVENT_TYPES[1:]) if "OUTPUT" not in t]
+        made.append(b.put_execution(ExecutionWrite(et, "Trainer", name=f"run-{n}", state=state,
+                                                   properties={"i": n}, custom={"host": "h"}),
+                                    events, inputs, context if n % 2 else None))
+    execution_id = made[0][0]
+    b.update_executions([ExecutionWrite(et, "Trainer", id=execution_id, state=ExecutionState.COMPLETE,
+                                        properties={"s": "done"}, custom={"host": 5})])
+    lineage = b.put_lineage([ExecutionWrite(et, "Trainer", name=f"bulk-{i}", state=ExecutionState.COMPLETE)
+                             for i in range(3)],
+                            [NewArtifact(at, "DataSet", f"/bulk/{i}") for i in range(3)],
+                            [NewEvent("OUTPUT", ("model",), artifact_index=i, execution_index=i) for i in range(3)]
+                            + [NewEvent("INPUT", ("examples", 0), artifact_id=stored[0], execution_index=2)],
+                            ContextWrite(ct, "Experiment", "bulk"))
+    assert b.put_context(ContextWrite(ct, "Experiment", "exp")) == made[1][2]
+    return {"types": (at, et, ct), "stored": stored, "made": made, "lineage": lineage}
+
+
+def test_native_writes_what_raw_ml_metadata_reads(db):
+    native = native_backend(db, create=True)
+    made = _write_everything(native)
+    ours = snapshot(native)
+    native.close()
+    raw = raw_backend(db)
+    assert snapshot(raw) == ours
+    # A few things straight from MLMD's protos, beside the records.
+    mlmd = raw_mlmd(db)
+    [executed] = mlmd.get_executions_by_id([made["made"][0][0]])
+    assert executed.last_known_state == pb.Execution.COMPLETE and executed.properties["s"].string_value == "done"
+    assert executed.custom_properties["host"].int_value == 5
+    events = mlmd.get_events_by_execution_ids([made["made"][1][0]])
+    assert sorted(pb.Event.Type.Name(e.type) for e in events) == sorted(EVENT_TYPES[1:])
+    out = [e for e in events if e.type == pb.Event.DECLARED_OUTPUT][0]
+    assert [s.WhichOneof("value") for s in out.path.steps] == ["key", "index", "key", "key"]
+    artifact = mlmd.get_artifact_by_type_and_name("DataSet", "a-LIVE")
+    assert artifact.properties["st"].struct_value["c"]["d"] is True
+    assert artifact.properties["b"].bool_value and artifact.custom_properties["s"].string_value == "custom, hidden"
+    assert {c.name for c in mlmd.get_contexts_by_execution(made["made"][1][0])} == {"exp"}
+    assert len(mlmd.get_artifacts_by_context(made["lineage"][2])) == 3
+
+    # ml-metadata goes on writing to it; the native backend reads all of it as MLMD does.
+    at, et, ct = made["types"]
+    parent = pb.ArtifactType(name="Model", base_type=pb.ArtifactType.MODEL)
+    parent.properties["p"] = pb.PROTO
+    model_type = mlmd.put_artifact_type(parent)
+    model = pb.Artifact(type_id=model_type, uri="/model", external_id="ext-1", state=pb.Artifact.PENDING)
+    model.properties["p"].proto_value.Pack(pb.Artifact(uri="inner"))
+    model.custom_properties["st"].struct_value.update({"k": [1, "two"]})
+    [model_id] = mlmd.put_artifacts([model])
+    run = pb.Execution(type_id=et, name="by-mlmd", external_id="ext-run")
+    event = pb.Event(type=pb.Event.OUTPUT)
+    event.path.steps.add().index = 4
+    event.path.steps.add().key = "deep"
+    mlmd.put_execution(run, [(mlmd.get_artifacts_by_id([model_id])[0], event)],
+                       [pb.Context(type_id=ct, name="by-mlmd", external_id="ext-ctx")])
+    del mlmd
+    gc.collect()
+    native = native_backend(db, create=True)
+    assert snapshot(native) == snapshot(raw)
+    [record] = native.artifacts(Query(ids=[model_id]))
+    assert record.external_id == "ext-1" and record.state == "PENDING"
+    assert record.properties["p"]["uri"] == "inner" and record.custom["st"] == {"k": [1.0, "two"]}
+    assert [t.base_type for t in native.types(Kind.ARTIFACT)] == [None, "MODEL"]
+    # And the native backend writes on after ml-metadata: ids go on from MLMD's.
+    [after] = native.put_artifacts([NewArtifact(at, "DataSet", "/after")])
+    assert after == model_id + 1
+    native.close()
+    assert snapshot(raw_backend(db)) == snapshot(native_backend(db))
+
+
+def test_native_reads_what_ml_metadata_writes(db):
+    import mlmd_exercise as mx
+
+    store = mx.open_store(db, create=True)  # the ml-metadata backend, as the package opens it
+    mlmd_side = store.backend
+    _write_everything(mlmd_side)
+    mlmd = raw_mlmd(db)
+    t = pb.ExecutionType(name="Deployer", base_type=pb.ExecutionType.DEPLOY, version="v1", description="d")
+    t.properties["x"] = pb.STRING
+    mlmd.put_execution_type(t)
+    any_proto = pb.Artifact(type_id=mlmd.get_artifact_type("DataSet").id, uri="/p")
+    any_proto.custom_properties["pr"].proto_value.Pack(pb.Execution(name="packed"))
+    mlmd.put_artifacts([any_proto])
+    del mlmd
+    gc.collect()
+    native = native_backend(db)
+    assert snapshot(native) == snapshot(mlmd_side)
+    deployer = [t for t in native.types(Kind.EXECUTION) if t.name == "Deployer"][0]
+    assert (deployer.version, deployer.description, deployer.base_type) == ("v1", "d", "DEPLOY")
+    native.close()
+
+
+_QUERIES = [
+    Query(), Query(order="id"), Query(order="id", ascending=True), Query(ascending=True), Query(limit=3),
+    Query(limit=0), Query(ids=[]), Query(ids=[1, 3, 99]), Query(id_above=4, order="id", ascending=True, limit=2),
+    Query(type_id=10), Query(states=["LIVE", "DELETED"]), Query(states=["RUNNING"]), Query(states=["UNKNOWN"]),
+    Query(states=["COMPLETE", "UNKNOWN"]), Query(names=["a-LIVE", "run-3", "exp", "nothing"]),
+    Query(uris=["/data/LIVE", "/bulk/1", "/none"]), Query(context_id=1), Query(context_id=2, limit=1),
+    Query(created_from=0), Query(created_before=0),
+    Query(custom=(PropertyTest("c_s", "in", ("text", "other")),)), Query(custom=(PropertyTest("host", "in", ("h",)),)),
+    Query(custom=(PropertyTest("c_d", ">=", (2.0,)),)), Query(custom=(PropertyTest("c_d", ">=", (3.0,)),)),
+    Query(text=TextSearch("run-1")), Query(text=TextSearch("Train")), Query(text=TextSearch("a-P")),
+    Query(text=TextSearch("2")), Query(text=TextSearch("hidden", keys=("s",))),
+]
+
+
+def test_queries_answer_as_ml_metadata_does(db):
+    native = native_backend(db, create=True)
+    _write_everything(native)
+    native.close()
+    raw, native = raw_backend(db), native_backend(db)
+    for query in _QUERIES:
+        for list_nodes in ("artifacts", "executions", "contexts"):
+            if query.uris is not None and list_nodes != "artifacts":
+                continue
+            if list_nodes == "contexts" and (query.context_id is not None or query.states):
+                continue
+            known = [s.value for s in (ArtifactState if list_nodes == "artifacts" else ExecutionState)]
+            if any(s not in known for s in query.states or ()):  # another kind's state: MLMD refuses it
+                continue
+            assert getattr(native, list_nodes)(query) == getattr(raw, list_nodes)(query), (list_nodes, query)
+    for kind in (Kind.ARTIFACT, Kind.EXECUTION):
+        for i in range(1, 6):
+            assert native.contexts_of(kind, i) == raw.contexts_of(kind, i)
+    assert native.execution_by_name("Trainer", "run-2") == raw.execution_by_name("Trainer", "run-2")
+    assert native.execution_by_name("Trainer", "nope") is None and native.execution_by_name("Nope", "x") is None
+    assert native.context_by_name("Experiment", "bulk") == raw.context_by_name("Experiment", "bulk")
+    ids = [e.id for e in native.executions()]
+    assert native.contexts_of_executions(ids) == raw.contexts_of_executions(ids)
+    assert native.running_processes("h") == raw.running_processes("h")
+    assert native.artifacts_without_events() == raw.artifacts_without_events()
+    assert native.shared_outputs() == raw.shared_outputs()
+    native.close()
+
+
+def test_a_numeric_at_least_test_reads_int_and_double_values(db):
+    native = native_backend(db, create=True)
+    at = native.put_type(Kind.ARTIFACT, "DataSet", {})
+    small, big_int, big_double = native.put_artifacts([NewArtifact(at, "DataSet", u, custom={"n": v})
+                                                       for u, v in (("/a", 1), ("/b", 5), ("/c", 5.5))])
+    found = native.artifacts(Query(custom=(PropertyTest("n", ">=", (2,)),), order="id", ascending=True))
+    assert [a.id for a in found] == [big_int, big_double]
+    # Values are data: a quote or a wildcard is matched as itself.
+    native.put_artifacts([NewArtifact(at, "DataSet", "/q", name="it's 100%_done")])
+    assert [a.name for a in native.artifacts(Query(names=["it's 100%_done"]))] == ["it's 100%_done"]
+    assert [a.name for a in native.artifacts(Query(text=TextSearch("'s 100%_")))] == ["it's 100%_done"]
+    assert native.artifacts(Query(text=TextSearch("%"))) == native.artifacts(Query(names=["it's 100%_done"]))
+    native.close()
+
+
+def test_write_errors_are_the_packages(db):
+    native = native_backend(db, create=True)
+    et = native.put_type(Kind.EXECUTION, "Trainer", {"i": PropertyType.INT})
+    at = native.put_type(Kind.ARTIFACT, "DataSet", {})
+    with pytest.raises(StoreError, match="event needs a type"):  # as MLMD refuses it
+        native.put_execution(ExecutionWrite(et, "Trainer"), [(NewArtifact(at, "DataSet", "/x"), NewEvent("UNKNOWN"))])
+    native.put_execution(ExecutionWrite(et, "Trainer", name="taken"))
+    with pytest.raises(ConflictError, match="already holds"):
+        native.put_execution(ExecutionWrite(et, "Trainer", name="taken"))
+    with pytest.raises(ConflictError, match="'i'"):
+        native.put_type(Kind.EXECUTION, "Trainer", {"i": PropertyType.STRING})
+    with pytest.raises(NotFoundError, match="no execution with id 99"):
+        native.update_executions([ExecutionWrite(et, "Trainer", id=99, state=ExecutionState.FAILED)])
+    # A refused write leaves nothing behind: one transaction each.
+    with pytest.raises(ConflictError):
+        native.put_lineage([ExecutionWrite(et, "Trainer", name="fresh"), ExecutionWrite(et, "Trainer", name="taken")],
+                           [], [], ContextWrite(native.put_type(Kind.CONTEXT, "Experiment", {}), "Experiment", "e"))
+    assert [e.name for e in native.executions()] == ["taken"] and native.contexts() == []
+    native.close()
+    reader = native_backend(db)
+    with pytest.raises(StoreError, match="opened read-only"):
+        reader.put_context(ContextWrite(et, "Experiment", "x"))
+    reader.close()
+
+
+def test_a_connection_lost_mid_write_is_an_unclear_write(tmp_path):
+    from conftest import new_location
+    from mlmd_exercise.errors import UnclearWriteError
+    from mlmd_exercise.store import postgres
+    from mlmd_exercise.store.address import parse_location
+
+    location = new_location("postgresql", tmp_path)
+    native = native_backend(location, create=True)
+    et = native.put_type(Kind.EXECUTION, "Trainer", {})
+    [(pid,)] = native.db.run("SELECT pg_backend_pid()")
+    loc = parse_location(location)
+    admin = postgres.Admin(loc, loc.dbname)
+    admin.run("SELECT pg_terminate_backend(:pid)", pid=pid)
+    admin.close()
+    with pytest.raises(UnclearWriteError, match="may or may not be recorded"):
+        native.put_execution(ExecutionWrite(et, "Trainer", name="lost"))
+    with pytest.raises(StoreError) as error:
+        native.executions()
+    assert loc.password not in str(error.value) and "***" in str(error.value)
