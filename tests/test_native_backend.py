@@ -4,6 +4,10 @@ node (and goes on writing); what ml-metadata writes, it reads as ml-metadata doe
 from __future__ import annotations
 
 import gc
+import os
+import sqlite3
+import subprocess
+import sys
 
 import pytest
 from ml_metadata.proto import metadata_store_pb2 as pb
@@ -12,6 +16,9 @@ from mlmd_exercise.errors import ConflictError, NotFoundError, StoreError
 from mlmd_exercise.records import (EVENT_TYPES, ArtifactState, ExecutionState, Kind, PropertyType)
 from mlmd_exercise.store.backend import (ContextWrite, ExecutionWrite, NewArtifact, NewEvent, PropertyTest, Query,
                                          TextSearch)
+from mlmd_exercise.store.address import parse_location
+from mlmd_exercise.store.native import open_native
+from conftest import digest
 from native_compare import native_backend, raw_backend, snapshot
 from raw_mlmd import raw_mlmd
 
@@ -231,3 +238,110 @@ def test_a_connection_lost_mid_write_is_an_unclear_write(tmp_path):
     with pytest.raises(StoreError) as error:
         native.executions()
     assert loc.password not in str(error.value) and "***" in str(error.value)
+
+
+# -- refusals: each names the store, and leaves it as it was --------------------------------
+
+
+def _text(p):
+    p.write_text("hello, not a database\n")
+    return p
+
+
+def _other_app(p):
+    con = sqlite3.connect(p)
+    con.execute("CREATE TABLE notes (body TEXT)")
+    con.commit()
+    con.close()
+    return p
+
+
+def _damaged(p):
+    native = native_backend(str(p), create=True)
+    at = native.put_type(Kind.ARTIFACT, "DataSet", {})
+    native.put_artifacts([NewArtifact(at, "DataSet", f"/{i}" * 200) for i in range(300)])
+    native.close()
+    sqlite3.connect(p).execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    os.truncate(p, 20000)  # cut short, as a full disk or a bad copy leaves it
+    return p
+
+
+def _version(version):
+    def make(p):
+        native_backend(str(p), create=True).close()
+        con = sqlite3.connect(p)
+        con.execute("UPDATE MLMDEnv SET schema_version = ?", (version,))
+        con.commit()
+        con.close()
+        return p
+    return make
+
+
+@pytest.mark.parametrize("make, create, message", [
+    (lambda p: p.parent, True, "'{parent}' is a directory, not a store file"),
+    (lambda p: p, False, "no MLMD store at '{path}': record a run first"),
+    (_text, True, "'{path}' is not an SQLite database"),
+    (_other_app, True, "'{path}' is an SQLite database of another application (it has table 'notes'): "
+                       "refusing to add MLMD's tables to it"),
+    (_other_app, False, "'{path}' is an SQLite database of another application"),
+    (_damaged, True, "store '{path}' is damaged (database disk image is malformed): it was not changed"),
+    (_version(9), True, "store '{path}' has MLMD schema version 9, older than this MLMD's 10: it was not changed; "
+                        "upgrade it with --upgrade-schema"),
+    (_version(11), True, "store '{path}' has MLMD schema version 11, newer than this package's 10: "
+                         "it was not changed"),
+], ids=["dir", "missing", "text", "other-app-create", "other-app", "damaged", "older", "newer"])
+def test_sqlite_refusals_name_the_store_and_leave_it(tmp_path, make, create, message):
+    path = make(tmp_path / "m.db")
+    existed, before = path.exists(), digest(path)
+    for upgrade in (False, True):  # never migrated here, even when asked: ml-metadata does that
+        with pytest.raises(StoreError) as e:
+            open_native(parse_location(str(path)), create=create, upgrade=upgrade)
+        assert str(e.value).startswith(message.format(path=path, parent=tmp_path))
+    assert digest(path) == before and path.exists() == existed
+
+
+def test_a_read_only_store_is_refused_for_writing(tmp_path):
+    path = tmp_path / "m.db"
+    native_backend(str(path), create=True).close()
+    path.chmod(0o444)
+    code = ("import sys; from mlmd_exercise.store.native import open_native; "
+            "from mlmd_exercise.store.address import parse_location; from mlmd_exercise.errors import StoreError\n"
+            "try: open_native(parse_location(sys.argv[1]), create=True, upgrade=False)\n"
+            "except StoreError as e: print(e)\n")
+    command = [sys.executable, "-c", code, str(path)]
+    if os.geteuid() == 0:  # root writes any file: drop that power, as a user has none
+        drop = "-dac_override,-dac_read_search"
+        command = ["setpriv", f"--inh-caps={drop}", f"--bounding-set={drop}", *command]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == f"store '{path}' is read-only: cannot record into it"
+
+
+def test_postgres_refusals_name_the_store(tmp_path):
+    from conftest import new_location
+    from mlmd_exercise.store.postgres import Admin
+
+    location = new_location("postgresql", tmp_path)
+    loc = parse_location(location)
+    with pytest.raises(StoreError, match=f"no database '{loc.dbname}' on the server of store '.*\\*\\*\\*"):
+        open_native(loc, create=False, upgrade=False)
+    native_backend(location, create=True).close()
+    admin = Admin(loc, loc.dbname)
+    admin.run("UPDATE MLMDEnv SET schema_version = 11")
+    with pytest.raises(StoreError, match="schema version 11, newer than this package's 10"):
+        open_native(loc, create=True, upgrade=True)
+    admin.run("UPDATE MLMDEnv SET schema_version = 9")
+    with pytest.raises(StoreError, match="schema version 9, older .* --upgrade-schema"):
+        open_native(loc, create=True, upgrade=True)
+    admin.run("DROP TABLE MLMDEnv")
+    with pytest.raises(StoreError, match=f"database '{loc.dbname}' of store .* belongs to another application"):
+        open_native(loc, create=True, upgrade=False)
+    admin.close()
+    empty = parse_location(new_location("postgresql", tmp_path))
+    from mlmd_exercise.store import postgres
+
+    postgres.ensure_database(empty, create=True)
+    with pytest.raises(StoreError, match=f"database '{empty.dbname}' of store .* holds no MLMD store"):
+        open_native(empty, create=False, upgrade=False)
+    unreachable = parse_location("postgresql://u:secret@127.0.0.1:1/x")
+    with pytest.raises(StoreError, match="cannot reach PostgreSQL at 127.0.0.1:1 for store 'postgresql://u:\\*\\*\\*@"):
+        open_native(unreachable, create=True, upgrade=False)

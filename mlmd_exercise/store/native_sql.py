@@ -292,16 +292,16 @@ def select_nodes(db: Db, node: Node, query: Query) -> Optional[Tuple[str, List[A
     if query.text is not None and query.text.text:
         text = query.text.text
         terms = [f"{db.contains}(t.name, ?) > 0", f"{db.contains}(n.name, ?) > 0"]
-        values: List[Any] = [text, text]
+        searched: List[Any] = [text, text]
         if query.text.keys:
             keys_sql, keys = db.in_list("p.name", list(query.text.keys))
             terms.append(f"EXISTS (SELECT 1 FROM {node.properties} p WHERE p.{node.owner} = n.id AND {keys_sql} "
                          f"AND p.is_custom_property = ? AND {db.contains}(p.string_value, ?) > 0)")
-            values += keys + [True, text]
+            searched += keys + [True, text]
         if text.isdigit() and len(text) < 18:
             terms.append("n.id = ?")
-            values.append(int(text))
-        add("(" + " OR ".join(terms) + ")", *values)
+            searched.append(int(text))
+        add("(" + " OR ".join(terms) + ")", *searched)
     direction = "ASC" if query.ascending else "DESC"
     order = (f"n.id {direction}" if query.order == "id"
              else f"n.create_time_since_epoch {direction}, n.id {direction}")
