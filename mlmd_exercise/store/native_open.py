@@ -58,7 +58,8 @@ def _open_postgres(loc: Location, create: bool) -> NativeBackend:
     postgres.check_reachable(loc)
     postgres.ensure_database(loc, create)
     admin = postgres.Admin(loc, loc.dbname)
-    db = PostgresDb(admin.run, admin.close)
+    # Its own connection, whose low-level call takes positional parameters (see PostgresDb).
+    db = PostgresDb(admin._con, admin.close)
     try:
         # The same advisory lock as opening with ml-metadata: the schema is made once.
         with admin.lock("store"):
