@@ -17,7 +17,7 @@ from mlmd_exercise.store.native_sql import PostgresDb, SqliteDb
 from mlmd_exercise.store.sqlite import MLMD_TABLE, _check_sqlite_path, _inspect_sqlite
 from mlmd_exercise.store.tables import refuse_version
 
-__all__ = ["open_native"]
+__all__ = ["open_native", "connect_checked_postgres"]
 
 _BUSY_TIMEOUT = 30.0  # seconds a writer waits for another's transaction, as the package's other SQLite opens
 
@@ -88,6 +88,36 @@ def _open_postgres(loc: Location, create: bool) -> NativeBackend:
                 raise translated from None
         raise
     return NativeBackend(db, str(loc), writable=create)
+
+
+def connect_checked_postgres(loc: Location, upgrade: bool) -> NativeBackend:
+    """The native backend on a PostgreSQL database that opening has made and checked (not
+    another application's) under the store's advisory lock, which the caller still holds:
+    MLMD's schema is made where missing, an unknown version refused."""
+    from mlmd_exercise.store import postgres
+
+    del upgrade  # never migrated here: see `open_native`
+    admin = postgres.Admin(loc, loc.dbname)
+    db = PostgresDb(admin._con, admin.close)
+    try:
+        if MLMD_TABLE.lower() not in {t.lower() for t in admin.tables()}:
+            db.begin()
+            try:
+                create_schema(db.run, postgres=True)
+                db.commit()
+            except BaseException:
+                db.rollback()
+                raise
+        else:
+            refuse_version(db.run("SELECT schema_version FROM MLMDEnv")[0][0], loc, upgrade=False)
+    except BaseException as e:
+        admin.close()
+        if isinstance(e, Exception):
+            translated = translate(e, str(loc), writing=False)
+            if translated is not e:
+                raise translated from None
+        raise
+    return NativeBackend(db, str(loc), writable=True)
 
 
 def open_native(location: Location, create: bool, upgrade: bool) -> NativeBackend:
