@@ -17,7 +17,8 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
 from conftest import write
-from mlmd_exercise.read.check import abandon, check_store, stale_runs
+from mlmd_exercise.read.check import check_store, stale_runs
+from mlmd_exercise.write.abandon import abandon
 from raw_mlmd import raw_mlmd
 
 STRESS = Path(__file__).parent.parent / "scripts" / "stress.py"

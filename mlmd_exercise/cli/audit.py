@@ -101,7 +101,8 @@ def _abandon_options(parser: ArgumentParser) -> None:
          "listed; --dry-run changes nothing.")
 def abandon(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise.read import nodes as browse
-    from mlmd_exercise.read.check import abandon as mark, stale_runs
+    from mlmd_exercise.read.check import stale_runs
+    from mlmd_exercise.write.abandon import abandon as mark
     from mlmd_exercise.schema import ExecutionState
 
     older = None
