@@ -17,7 +17,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
 from conftest import write
-from mlmd_exercise.read import counts as counting, lineage, check as recovery
+from mlmd_exercise.read import lineage, check as recovery
 from mlmd_exercise import process, store as store_module
 from mlmd_exercise.store.address import parse_location
 from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec, record_runs
@@ -486,7 +486,6 @@ def _verify_whole_store(mlmd) -> dict:
     import re
 
     from mlmd_exercise.cli import output as out
-    from mlmd_exercise import schema
     from mlmd_exercise.read.verify import OLDER
 
     def why_not(artifact) -> str:

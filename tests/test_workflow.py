@@ -141,8 +141,8 @@ def test_a_training_failure_is_recorded_and_raised(store, tmp_path, monkeypatch,
     assert [a.type for a in raw_mlmd(store).get_artifacts()] == ["DataSet"]  # no model without a run
 
 
-def test_the_cli_offers_exactly_the_bundled_datasets():
-    # The CLI keeps its own copy so that building the parser imports no workflow code.
-    from mlmd_exercise.cli import record
+def test_the_cli_offers_exactly_the_bundled_datasets(run_cli):
+    from mlmd_exercise.records import BUNDLED_DATASETS
 
-    assert record.BUNDLED_DATASETS == workflow.BUNDLED_DATASETS
+    result = run_cli("run", "--dataset", "nope")
+    assert result.code == 2 and all(f"'{name}'" in result.err for name in BUNDLED_DATASETS)
