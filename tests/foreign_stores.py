@@ -16,8 +16,7 @@ import sys
 from typing import Dict, List
 
 from google.protobuf import any_pb2, duration_pb2, json_format
-from ml_metadata.metadata_store import metadata_store
-from ml_metadata.proto import metadata_store_pb2 as pb
+from raw_mlmd import pb, metadata_store
 
 KINDS = ("guide", "tfx", "kubeflow", "fanout", "odd")
 LONG = "a-very-long-step-name-" * 9 + "end"  # 200 characters

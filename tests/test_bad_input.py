@@ -11,14 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
 from conftest import PG_BASE, digest, write
 from mlmd_exercise import workflow
 from mlmd_exercise.store.address import parse_location
 from mlmd_exercise.store.postgres import Admin
-from raw_mlmd import raw_mlmd
+from raw_mlmd import pb, raw_mlmd
 
 ODD = "'; DROP TABLE Artifact; --"
 TABLES = ("artifact", "execution", "event", "type", "context", "attribution", "association")

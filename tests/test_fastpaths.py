@@ -13,7 +13,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
 from conftest import write
@@ -26,7 +25,7 @@ from mlmd_exercise.store import tables
 from mlmd_exercise.store.mlmd import artifact_record
 from mlmd_exercise.read.check import check_store, stale_runs
 from mlmd_exercise.schema import ExecutionState
-from raw_mlmd import raw_mlmd
+from raw_mlmd import pb, raw_mlmd
 
 
 def _api_counts(mlmd, context_id=None):

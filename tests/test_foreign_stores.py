@@ -410,7 +410,7 @@ def test_import_from_something_else_is_one_line(tmp_path, setup, message):
 
 def test_a_context_name_shared_by_several_types(tmp_path):
     import mlmd_exercise as mx
-    from ml_metadata.proto import metadata_store_pb2 as pb
+    from raw_mlmd import pb
 
     db = tmp_path / "m.db"
     tracker = mx.Tracker(db, experiment="same")

@@ -12,14 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from ml_metadata import errors as mlmd_errors
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
 from conftest import write
 from mlmd_exercise.read.check import check_store, stale_runs
 from mlmd_exercise.write.abandon import abandon
-from raw_mlmd import raw_mlmd
+from raw_mlmd import pb, mlmd_errors, raw_mlmd
 
 STRESS = Path(__file__).parent.parent / "scripts" / "stress.py"
 KILLS = {"sqlite": 50, "postgresql": 25}

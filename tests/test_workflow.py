@@ -7,12 +7,11 @@ import json
 import joblib
 import pandas as pd
 import pytest
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
 from conftest import BACKENDS, new_location
 from mlmd_exercise import workflow
-from raw_mlmd import raw_mlmd
+from raw_mlmd import pb, raw_mlmd
 
 
 def test_demo_writes_the_dataset_and_a_model_that_predicts(demo_dir):
