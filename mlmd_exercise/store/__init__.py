@@ -57,8 +57,9 @@ class Store:
         self.mlmd = mlmd
         self.location = location
         self._lock = lock
-        # PostgreSQL only: runs read-only SQL on a connection of its own (pg8000's
-        # run(sql, **params)); for SQLite, see `read_sqlite`.
+        # PostgreSQL and MySQL only: runs read-only SQL on a connection of its own
+        # (pg8000's run(sql, **params), which mysql.Admin.run imitates); for SQLite,
+        # see `read_sqlite`.
         self.sql = sql
         if closer is not None:
             weakref.finalize(self, closer)
@@ -330,17 +331,50 @@ def _open_postgres(loc: Location, create: bool, upgrade: bool) -> Store:
     return Store(mlmd, loc, lock if create else None, admin.close, sql=admin.run)
 
 
+# -- MySQL and MariaDB ----------------------------------------------------------------
+
+
+def _open_mysql(loc: Location, create: bool, upgrade: bool) -> Store:
+    """As _open_postgres, with a GET_LOCK named lock; the rest is in store/mysql.py."""
+    from mlmd_exercise.store import mysql
+
+    mysql.check_reachable(loc)
+    mysql.ensure_database(loc, create)
+    admin = mysql.Admin(loc, loc.dbname)
+    try:
+        lock = admin.lock("store")
+        with lock:
+            tables = admin.tables()
+            if _MLMD_TABLE not in tables:
+                if tables:
+                    raise StoreError(
+                        f"database '{loc.dbname}' of store '{loc}' belongs to another application "
+                        f"(it has table '{sorted(tables)[0]}'): refusing to add MLMD's tables to it"
+                    )
+                if not create:
+                    raise StoreError(f"database '{loc.dbname}' of store '{loc}' holds no MLMD store")
+            elif create:
+                admin.check_writable()
+            # The schema is created (once) inside the lock, too.
+            mlmd = _connect(mysql.mlmd_config(loc), loc, upgrade)
+    except BaseException:
+        admin.close()
+        raise
+    return Store(mlmd, loc, lock if create else None, admin.close, sql=admin.run)
+
+
 def open_store(
     location: Union[str, os.PathLike, Location, None] = None,
     *,
     create: bool = False,
     upgrade: bool = False,
 ) -> Store:
-    """Opens an MLMD store: an SQLite file or a PostgreSQL database.
+    """Opens an MLMD store: an SQLite file, a PostgreSQL or a MySQL database.
 
     Args:
         location: a file path, `sqlite:///path` or
-            `postgresql://user:password@host:port/dbname`; default $MLMD_STORE,
+            `postgresql://user:password@host:port/dbname` or
+            `mysql://user:password@host:port/dbname`; default $MLMD_STORE,
             else `metadata.db`.
         create: create the store if missing, and open it for writing. Without it
             the store must exist and is only read (SQLite opens read-only).
@@ -360,4 +394,6 @@ def open_store(
         loc = parse_location(default_location() if location is None else location)
     if loc.is_sqlite:
         return _open_sqlite(loc, create, upgrade)
+    if loc.scheme == "mysql":
+        return _open_mysql(loc, create, upgrade)
     return _open_postgres(loc, create, upgrade)
