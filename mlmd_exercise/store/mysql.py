@@ -23,7 +23,8 @@ from mlmd_exercise.store.locking import AdvisoryLock
 if TYPE_CHECKING:
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-__all__ = ["CONNECT_TIMEOUT", "Admin", "check_reachable", "ensure_database", "mlmd_config", "TABLES"]
+__all__ = ["CONNECT_TIMEOUT", "TABLES", "Admin", "check_reachable", "ensure_database", "lock_name",
+           "mlmd_config", "quote", "to_mysql"]
 
 CONNECT_TIMEOUT = 5.0  # seconds: an unreachable server fails fast, never hangs
 _LOCK_WAIT = 2  # seconds one GET_LOCK waits in the server: well inside CONNECT_TIMEOUT
@@ -74,6 +75,13 @@ def _ssl(loc: Location) -> Optional[dict]:
     if not verify:
         ssl["verify_mode"] = False  # encrypted, as MLMD's client does unless asked to verify
     return ssl
+
+
+def lock_name(database: str, *names: str) -> str:
+    """The GET_LOCK name for names in a database: named locks are server-wide and at most
+    64 characters, so the database is hashed in with the names."""
+    digest = hashlib.sha256("\0".join(("mlmd_exercise", database) + names).encode()).hexdigest()
+    return f"mlmd_exercise:{digest[:40]}"
 
 
 def quote(name: str) -> str:
@@ -130,9 +138,7 @@ class Admin:
         Named locks belong to the session: a writer that dies frees its lock with its
         connection, so a killed writer never blocks the others.
         """
-        # GET_LOCK names are server-wide and at most 64 characters: hash the database in.
-        digest = hashlib.sha256("\0".join(("mlmd_exercise", self.loc.dbname) + names).encode()).hexdigest()
-        key = f"mlmd_exercise:{digest[:40]}"
+        key = lock_name(self.loc.dbname, *names)
 
         def take() -> None:
             # Wait in the server, a little at a time: one long wait would run into the
@@ -207,10 +213,11 @@ def mlmd_config(loc: Location) -> "pb.ConnectionConfig":
 
     config = pb.ConnectionConfig()
     my = config.mysql
-    my.host, my.port, my.database = loc.host, loc.port, loc.dbname
-    my.user, my.password = loc.user or "root", loc.password
-    if loc.socket:
+    my.database, my.user, my.password = loc.dbname, loc.user or "root", loc.password
+    if loc.socket:  # MLMD aborts the whole process unless exactly one of host and socket is set
         my.socket = loc.socket
+    else:
+        my.host, my.port = loc.host, loc.port
     my.skip_db_creation = True  # made by ensure_database, once, under a lock
     options = loc.ssl_options
     if options:
