@@ -73,7 +73,8 @@ def _add_db(parser: argparse.ArgumentParser, default_help: str = "$MLMD_STORE, e
             **kw) -> None:
     parser.add_argument(
         "--db", metavar="STORE", **kw,
-        help="the store: a file path, sqlite:///path or postgresql://user:password@host:port/db "
+        help="the store: a file path, sqlite:///path, postgresql://user:password@host:port/db "
+        "or mysql://user:password@host:port/db "
         f"(default: {default_help})",
     )
 
