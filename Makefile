@@ -62,8 +62,9 @@ stress: venv
 	$(BIN)/python scripts/stress.py kill --store .stress/kill.db
 	scripts/with-servers bash -c 'set -e; for base in "$$MLMD_TEST_POSTGRES" "$$MLMD_TEST_MYSQL"; do \
 		[ -n "$$base" ] || continue; \
+		echo "$${base%%://*}:"; \
 		$(BIN)/python scripts/stress.py writers --store "$${base}writers"; \
-		$(BIN)/python scripts/stress.py kill --store "$${base}kill"; done'
+		$(BIN)/python scripts/stress.py kill --store "$${base}killed"; done'
 	rm -rf .stress
 
 $(BIN)/.bench: $(BIN)/.installed

@@ -200,6 +200,8 @@ def test_a_store_that_cannot_be_written_is_refused_before_the_run(tmp_path, make
     ("mysql://u:secret@127.0.0.1/db?ssl_verify_server_cert=maybe",
      "ssl_verify_server_cert must be true or false, not 'maybe'"),
     ("mysql://u:secret@/db", "store address 'mysql://u:***@/db' names no host"),
+    ("mysql://u:secret@127.0.0.1/my-db", "database name 'my-db' in store address 'mysql://u:***@127.0.0.1/my-db' "
+                                        "cannot be used by MLMD on MySQL: use letters, digits, _ and $ only"),
     ("mysql://u:secret@127.0.0.1/" + "d" * 65, "longer than MySQL's 64 characters"),
     ("postgresql://u:secret@127.0.0.1:99999/db", "bad port in store address "
                                                  "'postgresql://u:***@127.0.0.1:99999/db'"),

@@ -183,6 +183,15 @@ def test_a_new_store_without_the_right_to_make_tables_is_one_line(run_cli, user,
     assert "CREATE command denied" in result.err and "their-secret" not in result.err
 
 
+@pytest.mark.parametrize("name", ["kill", "select", "123"])
+def test_a_database_name_mlmd_cannot_use_is_refused_before_anything_is_made(run_cli, base, root, name):
+    address = base + name
+    check(run_cli("run", "--db", address),
+          f"database name '{name}' of store '{parse_location(address)}' is a reserved word or a number "
+          "on this server, which MLMD cannot use (it does not quote it): choose another name")
+    assert not root.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (name,))
+
+
 def test_another_applications_database_is_refused(run_cli, base, root, tmp_path):
     database = _name("foreign")
     root.execute(f"CREATE DATABASE {mysql.quote(database)}")
@@ -205,6 +214,13 @@ def test_a_store_through_the_servers_socket(base, tmp_path):
         pass
     assert mx.count_by_state(address) == {"COMPLETE": 1}
     assert str(mx.open_store(address)) == f"mysql://{loc.user}:***@/{address.split('/', 3)[3]}"
+
+
+def test_the_package_sql_runs_as_written_with_and_without_parameters(base):
+    store = mx.open_store(base + _name("sql"), create=True)
+    assert store.sql("SELECT schema_version FROM mlmdenv") == [(10,)]
+    assert store.sql("SELECT '5%', COUNT(*) FROM type WHERE name LIKE 'D%'") == [("5%", 0)]
+    assert store.sql("SELECT :a, '%' FROM mlmdenv", a="it's :b") == [("it's :b", "%")]
 
 
 def test_the_database_is_made_with_exact_names(base, root):

@@ -118,7 +118,7 @@ def _by_sql(store: Union[Store, str, os.PathLike, None], query: Callable[[Callab
     open store).
 
     Safe: an SQLite store given by its address with no MLMD store open on the file in
-    this process (read_sqlite checks), or PostgreSQL through the store's own SQL
+    this process (read_sqlite checks), or PostgreSQL and MySQL through the store's own SQL
     connection; each at the schema version our SQL was checked against. `run(sql,
     *values)` runs one query with `?` placeholders and returns its rows.
     """
@@ -146,7 +146,7 @@ def interrupted_ids(store: Union[Store, str, os.PathLike, None]) -> List[int]:
     runs `stale_runs(store)` finds, counted without loading them where SQL can.
 
     On an SQLite store given by its address (with no MLMD store open on it in this
-    process) and on PostgreSQL, one SQL query reads the host, pid and pid start time
+    process) and on PostgreSQL and MySQL, one SQL query reads the host, pid and pid start time
     of this host's RUNNING executions, and each distinct pid is looked up once;
     otherwise MLMD's API loads the RUNNING executions, as `stale_runs` does.
 
@@ -257,7 +257,7 @@ def check_store(store: Union[Store, str, os.PathLike, None]) -> List[str]:
     could record a second run's identical output as the first run's artifact,
     so "which run made this?" has two answers), and type names registered twice.
 
-    It never holds the whole store: by SQL where that is safe (PostgreSQL, and an
+    It never holds the whole store: by SQL where that is safe (PostgreSQL, MySQL, and an
     SQLite store given by its address with no MLMD store open on it in this
     process), else through MLMD's API a page of artifacts at a time.
 

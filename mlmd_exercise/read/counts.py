@@ -1,6 +1,6 @@
 """Counts of executions by state: what the chart and `states` need, fast.
 
-Counting needs no execution loaded. On PostgreSQL, and on an SQLite store given
+Counting needs no execution loaded. On PostgreSQL and MySQL, and on an SQLite store given
 by its address (with no MLMD store open on the file in this process), it is one
 SQL query over MLMD's tables, for the schema version that SQL was checked
 against; otherwise MLMD's API. Neither this module nor the SQL path imports
@@ -69,7 +69,7 @@ def count_by_state(store: Union[Store, str, os.PathLike, None],
                    experiment: Optional[str] = None, context_type: Optional[str] = None) -> Dict[str, int]:
     """Numbers of executions by `last_known_state`, only states present, in MLMD's order.
 
-    Counting does not need the executions themselves: on PostgreSQL, and on an
+    Counting does not need the executions themselves: on PostgreSQL and MySQL, and on an
     SQLite store given by its address (with no MLMD store open on it in this
     process), it is one SQL query over MLMD's tables, when their schema is the
     one this package was checked against; otherwise MLMD's API.

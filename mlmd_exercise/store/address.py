@@ -11,6 +11,7 @@ Accepted forms:
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
@@ -26,6 +27,7 @@ _SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 # MLMD's MySQLDatabaseConfig.SSLOptions, named as the mysql client's --ssl-* options.
 MYSQL_SSL_OPTIONS = ("ssl_key", "ssl_cert", "ssl_ca", "ssl_capath", "ssl_cipher", "ssl_verify_server_cert")
 _MYSQL_OPTIONS = MYSQL_SSL_OPTIONS + ("unix_socket",)
+_MYSQL_NAME = re.compile(r"[A-Za-z0-9_$]+")
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 _FORMS = ("a file path, sqlite:///path, postgresql://user:password@host:port/dbname "
           "or mysql://user:password@host:port/dbname")
@@ -133,6 +135,9 @@ def _mysql(parts, port: Optional[int], shown: str) -> Location:
         raise StoreError(f"store address '{shown}' names no database: add /dbname after the host")
     if len(dbname) > 64:  # MySQL's limit: say so before the server does, less clearly
         raise StoreError(f"database name in store address '{shown}' is longer than MySQL's 64 characters")
+    if not _MYSQL_NAME.fullmatch(dbname):  # MLMD sends `USE <name>` unquoted
+        raise StoreError(f"database name '{dbname}' in store address '{shown}' cannot be used by MLMD "
+                         "on MySQL: use letters, digits, _ and $ only")
     options = parse_qs(parts.query, keep_blank_values=True)
     unknown = sorted(set(options) - set(_MYSQL_OPTIONS))
     if unknown:

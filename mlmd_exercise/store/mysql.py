@@ -130,7 +130,9 @@ class Admin:
 
     def run(self, sql: str, **params) -> list:
         """Runs the package's SQL as pg8000's run() does: :name parameters, lower-case tables."""
-        return self.execute(to_mysql(sql), params or None)
+        # Always a dict, even empty: PyMySQL only turns to_mysql's %% back into % when it
+        # formats parameters in.
+        return self.execute(to_mysql(sql), params)
 
     def lock(self, *names: str) -> AdvisoryLock:
         """A re-entrant named lock (GET_LOCK) on this server, keyed by database and names.
@@ -179,6 +181,25 @@ class Admin:
             pass
 
 
+def _check_name(admin: Admin) -> None:
+    """Refuses a database name MLMD cannot use: it sends `USE <name>` unquoted, so a reserved
+    word of this server (`kill`, `select`, `key`, ...) or a name of digits only fails there.
+
+    The server itself judges, with the name as an unquoted table alias, since the reserved
+    words differ between MySQL and MariaDB versions; parse_location allowed only letters,
+    digits, _ and $, so the name cannot change the statement.
+    """
+    import pymysql
+
+    name = admin.loc.dbname
+    try:
+        admin.execute(f"SELECT {name}.x FROM (SELECT 1 AS x) AS {name}")
+    except pymysql.err.ProgrammingError:
+        raise StoreError(f"database name '{name}' of store '{admin.loc}' is a reserved word or a "
+                         "number on this server, which MLMD cannot use (it does not quote it): "
+                         "choose another name") from None
+
+
 def ensure_database(loc: Location, create: bool) -> None:
     """Makes sure the location's database exists, creating it at most once.
 
@@ -191,6 +212,7 @@ def ensure_database(loc: Location, create: bool) -> None:
     """
     admin = Admin(loc, None)
     try:
+        _check_name(admin)
         with admin.lock("create-database"):
             exists = admin.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s",
                                    (loc.dbname,))
