@@ -264,3 +264,20 @@ def test_the_writers_lock_excludes_others_and_dies_with_its_holder(base):
     finally:
         holder.kill()
         holder.wait(10)
+
+
+def test_a_connection_the_server_closed_is_opened_again_unless_it_held_the_lock(base, root, tmp_path):
+    tracker = mx.Tracker(base + _name("gone"))
+    admin = tracker.store.sql.__self__  # the store's own connection: its lock and its SQL
+    [(first,)] = admin.execute("SELECT CONNECTION_ID()")
+    root.execute(f"KILL CONNECTION {first}")  # as the server does after wait_timeout (8 h idle)
+    with tracker.execution(inputs={"examples": tracker.dataset(write(tmp_path / "d.csv", "d"))}):
+        pass
+    assert mx.count_by_state(tracker.store) == {"COMPLETE": 1}
+    with tracker.store.writing():
+        [(second,)] = admin.execute("SELECT CONNECTION_ID()")
+        assert second != first
+        root.execute(f"KILL CONNECTION {second}")  # the writers' lock dies with it...
+        with pytest.raises(mx.StoreError, match="^lost the connection to store 'mysql://"):
+            admin.execute("SELECT 1")  # ... so this writer must not carry on as if it held it
+    assert mx.count_by_state(tracker.store) == {"COMPLETE": 1}  # and the next turn reconnects

@@ -11,6 +11,7 @@ by plain SQL.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import socket
 import threading
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["CONNECT_TIMEOUT", "TABLES", "Admin", "check_reachable", "ensure_database", "lock_name",
            "mlmd_config", "quote", "to_mysql"]
 
+log = logging.getLogger(__name__)
+
 CONNECT_TIMEOUT = 5.0  # seconds: an unreachable server fails fast, never hangs
 _LOCK_WAIT = 2  # seconds one GET_LOCK waits in the server: well inside CONNECT_TIMEOUT
 # MLMD's tables on MySQL keep their CamelCase names, and MySQL's table names are case
@@ -36,6 +39,7 @@ TABLES = ("Artifact", "ArtifactProperty", "Association", "Attribution", "Context
           "ParentContext", "ParentType", "Type", "TypeProperty")
 _BY_LOWER = {t.lower(): t for t in TABLES}
 _TABLE_REF = re.compile(r"\b(FROM|JOIN|INTO|UPDATE)(\s+)([A-Za-z_]+)\b", re.IGNORECASE)
+_LOST = (2006, 2013)  # CR_SERVER_GONE_ERROR, CR_SERVER_LOST: the connection is gone
 _NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
@@ -99,14 +103,20 @@ class Admin:
     """A PyMySQL connection to the location's server, to one database or to none."""
 
     def __init__(self, loc: Location, database: Optional[str]) -> None:
+        self.loc = loc
+        self._database = database
+        self._guard = threading.Lock()  # one statement at a time on the connection
+        self._holding = 0  # named locks this connection holds now
+        self._con = self._connect()
+
+    def _connect(self):
         import pymysql
 
-        self.loc = loc
-        self._guard = threading.Lock()  # one statement at a time on the connection
+        loc = self.loc
         try:
-            self._con = pymysql.connect(
+            return pymysql.connect(
                 host=loc.host, port=loc.port, unix_socket=loc.socket or None,
-                user=loc.user or "root", password=loc.password, database=database,
+                user=loc.user or "root", password=loc.password, database=self._database,
                 connect_timeout=CONNECT_TIMEOUT, read_timeout=CONNECT_TIMEOUT,
                 write_timeout=CONNECT_TIMEOUT, ssl=_ssl(loc), autocommit=True, charset="utf8mb4",
                 program_name="mlmd_exercise",
@@ -115,18 +125,31 @@ class Admin:
             raise StoreError(f"cannot connect to store '{loc}': {_message(e)}") from None
 
     def execute(self, sql: str, args=None) -> list:
-        """Runs MySQL's own SQL (%s parameters); the rows, as lists of tuples."""
+        """Runs MySQL's own SQL (%s parameters); the rows, as lists of tuples.
+
+        A connection the server closed while it sat idle (wait_timeout: 8 hours by
+        default; a long-lived explorer or Tracker meets it) is opened again and the
+        statement tried once more, unless this connection holds a named lock: the lock
+        died with the old connection, and carrying on would break the writers' turns.
+        """
         import pymysql
 
         with self._guard:
-            try:
-                with self._con.cursor() as cursor:
-                    cursor.execute(sql, args)
-                    return list(cursor.fetchall())
-            except pymysql.err.OperationalError as e:
-                if e.args and e.args[0] in (2006, 2013):  # the server went away, or timed out
-                    raise StoreError(f"lost the connection to store '{self.loc}': {_message(e)}") from None
-                raise
+            for attempt in (1, 2):
+                try:
+                    if attempt == 2:
+                        self.close()
+                        self._con = self._connect()
+                    with self._con.cursor() as cursor:
+                        cursor.execute(sql, args)
+                        return list(cursor.fetchall())
+                except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as e:
+                    lost = isinstance(e, pymysql.err.InterfaceError) or (e.args and e.args[0] in _LOST)
+                    if not lost:
+                        raise
+                    if attempt == 2 or self._holding:
+                        raise StoreError(f"lost the connection to store '{self.loc}': {_message(e)}") from None
+            raise AssertionError("unreachable")
 
     def run(self, sql: str, **params) -> list:
         """Runs the package's SQL as pg8000's run() does: :name parameters, lower-case tables."""
@@ -147,9 +170,14 @@ class Admin:
             # read timeout that keeps an unreachable server from hanging us.
             while self.execute("SELECT GET_LOCK(%s, %s)", (key, _LOCK_WAIT))[0][0] != 1:
                 pass
+            self._holding += 1
 
         def free() -> None:
-            self.execute("SELECT RELEASE_LOCK(%s)", (key,))
+            self._holding -= 1
+            try:
+                self.execute("SELECT RELEASE_LOCK(%s)", (key,))
+            except StoreError:  # the connection is gone, and the server freed the lock with it
+                log.debug("lock %s of %s was freed with its lost connection", key, self.loc)
 
         return AdvisoryLock(take, free)
 
