@@ -62,7 +62,7 @@ def _message(error: Exception) -> str:
     # PyMySQL's errors carry (code, message); its own ones sometimes only a message.
     args = getattr(error, "args", ())
     text = str(args[1] if len(args) > 1 else args[0] if args else error)
-    if "timed out" in text or "Lost connection" in text:
+    if "timed out" in text:
         return f"no answer within {CONNECT_TIMEOUT:g} s ({text.splitlines()[0]})"
     return text.splitlines()[0] if text else type(error).__name__
 
@@ -94,7 +94,11 @@ def quote(name: str) -> str:
 
 
 def to_mysql(sql: str) -> str:
-    """The package's SQL (pg8000's :name parameters, lower-case table names) for PyMySQL."""
+    """The package's SQL (pg8000's :name parameters, lower-case table names) for PyMySQL.
+
+    A plain rewrite, not a parser: it serves the package's own queries, which name their
+    tables after FROM, JOIN, INTO or UPDATE and put no ':name' inside string literals.
+    """
     sql = _TABLE_REF.sub(lambda m: m.group(1) + m.group(2) + _BY_LOWER.get(m.group(3).lower(), m.group(3)), sql)
     return _NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
 
