@@ -281,3 +281,51 @@ def test_a_connection_the_server_closed_is_opened_again_unless_it_held_the_lock(
         with pytest.raises(mx.StoreError, match="^lost the connection to store 'mysql://"):
             admin.execute("SELECT 1")  # ... so this writer must not carry on as if it held it
     assert mx.count_by_state(tracker.store) == {"COMPLETE": 1}  # and the next turn reconnects
+
+
+@pytest.fixture
+def ca(base) -> str:
+    """The CA of the test server's certificate (scripts/with-mysql makes one with openssl)."""
+    found = os.environ.get("MLMD_TEST_MYSQL_CA")
+    if not found:
+        if os.environ.get("MLMD_REQUIRE_MYSQL"):
+            pytest.fail("MLMD_REQUIRE_MYSQL is set but MLMD_TEST_MYSQL_CA is not (is openssl missing?)")
+        pytest.skip("MLMD_TEST_MYSQL_CA is not set: the test server has no certificate")
+    return found
+
+
+def test_a_store_over_tls_with_the_servers_ca(base, root, ca, tmp_path):
+    address = f"{base}{_name('tls')}?ssl_ca={ca}"
+    tracker = mx.Tracker(address)
+    with tracker.execution(inputs={"examples": tracker.dataset(write(tmp_path / "d.csv", "d"))}):
+        pass
+    assert mx.count_by_state(address) == {"COMPLETE": 1}
+    admin = mx.open_store(address).sql.__self__
+    [(_, cipher)] = admin.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+    assert cipher  # our connection is encrypted; MLMD's connected with the same options
+    plain = server_admin(base + "x", database="")
+    assert plain.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")[0][1] == ""  # as MLMD's would be
+    plain.close()
+
+
+def test_a_user_who_must_use_tls_is_told_so_in_one_line(run_cli, user, root, ca):
+    address_base, name = user
+    for host in ("127.0.0.1", "localhost"):
+        root.execute(f"GRANT ALL ON *.* TO '{name}'@'{host}'")
+        root.execute(f"ALTER USER '{name}'@'{host}' REQUIRE SSL")
+    database = _name("tlsonly")
+    check(run_cli("states", "--db", address_base + database),
+          f"cannot connect to store '{parse_location(address_base + database)}': Access denied for user '{name}'@")
+    ok = run_cli("run", "--db", f"{address_base}{database}?ssl_ca={ca}")
+    assert ok.code == 0, ok.err
+
+
+def test_mlmds_refusal_without_a_reason_is_given_one():
+    verify = parse_location("mysql://u:pw@h/db?ssl_ca=/ca.pem&ssl_verify_server_cert=true")
+    bare = mx.StoreError(f"cannot open store '{verify}': mysql_real_connect failed: errno: , error: ")
+    assert str(mysql.mlmd_refused(bare, verify)) == (
+        "cannot open store 'mysql://u:***@h/db?ssl_ca=/ca.pem&ssl_verify_server_cert=true': MLMD's MySQL "
+        "client could not connect and gave no reason: it refused to verify the server's certificate "
+        "(ssl_verify_server_cert=true), which this package's own client accepted")
+    other = mx.StoreError("cannot open store 'x': Unknown database 'x'")
+    assert mysql.mlmd_refused(other, verify) is other

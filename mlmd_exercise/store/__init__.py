@@ -356,7 +356,10 @@ def _open_mysql(loc: Location, create: bool, upgrade: bool) -> Store:
             elif create:
                 admin.check_writable()
             # The schema is created (once) inside the lock, too.
-            mlmd = _connect(mysql.mlmd_config(loc), loc, upgrade)
+            try:
+                mlmd = _connect(mysql.mlmd_config(loc), loc, upgrade)
+            except StoreError as e:
+                raise mysql.mlmd_refused(e, loc) from None
     except BaseException:
         admin.close()
         raise

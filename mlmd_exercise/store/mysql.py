@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ml_metadata.proto import metadata_store_pb2 as pb
 
 __all__ = ["CONNECT_TIMEOUT", "TABLES", "Admin", "check_reachable", "ensure_database", "lock_name",
-           "mlmd_config", "quote", "to_mysql"]
+           "mlmd_config", "mlmd_refused", "quote", "to_mysql"]
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,9 @@ class Admin:
                 user=loc.user or "root", password=loc.password, database=self._database,
                 connect_timeout=CONNECT_TIMEOUT, read_timeout=CONNECT_TIMEOUT,
                 write_timeout=CONNECT_TIMEOUT, ssl=_ssl(loc), autocommit=True, charset="utf8mb4",
-                program_name="mlmd_exercise",
+                # PyMySQL would use TLS whenever the server offers it, MLMD's client only when
+                # asked: without ssl_* options neither does, so that both see the same refusal.
+                ssl_disabled=not loc.ssl, program_name="mlmd_exercise",
             )
         except Exception as e:  # OperationalError, InternalError, ssl and socket errors
             raise StoreError(f"cannot connect to store '{loc}': {_message(e)}") from None
@@ -259,6 +261,21 @@ def ensure_database(loc: Location, create: bool) -> None:
                 raise StoreError(f"cannot create database for store '{loc}': {_message(e)}") from None
     finally:
         admin.close()
+
+
+def mlmd_refused(error: StoreError, loc: Location) -> StoreError:
+    """MLMD's error when its client could not connect where ours could, made readable.
+
+    MLMD's MySQL client reports some refusals as "mysql_real_connect failed: errno: ,
+    error: " with nothing after it; in tests it did so for a TLS certificate it would not
+    verify (ssl_verify_server_cert=true) that PyMySQL verified.
+    """
+    if not str(error).rstrip().endswith("errno: , error:"):
+        return error
+    hint = (": it refused to verify the server's certificate (ssl_verify_server_cert=true), "
+            "which this package's own client accepted" if loc.ssl_options.get("ssl_verify_server_cert") == "true"
+            else ", though this package's own client did (look at the ssl_* options)")
+    return StoreError(f"cannot open store '{loc}': MLMD's MySQL client could not connect and gave no reason{hint}")
 
 
 def mlmd_config(loc: Location) -> "pb.ConnectionConfig":
