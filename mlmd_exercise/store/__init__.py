@@ -335,35 +335,10 @@ def _open_postgres(loc: Location, create: bool, upgrade: bool) -> Store:
 
 
 def _open_mysql(loc: Location, create: bool, upgrade: bool) -> Store:
-    """As _open_postgres, with a GET_LOCK named lock; the rest is in store/mysql.py."""
+    """As _open_postgres, with MySQL's named locks: see store/mysql.py."""
     from mlmd_exercise.store import mysql
 
-    mysql.check_reachable(loc)
-    mysql.ensure_database(loc, create)
-    admin = mysql.Admin(loc, loc.dbname)
-    try:
-        lock = admin.lock("store")
-        with lock:
-            tables = admin.tables()
-            if _MLMD_TABLE not in tables:
-                if tables:
-                    raise StoreError(
-                        f"database '{loc.dbname}' of store '{loc}' belongs to another application "
-                        f"(it has table '{sorted(tables)[0]}'): refusing to add MLMD's tables to it"
-                    )
-                if not create:
-                    raise StoreError(f"database '{loc.dbname}' of store '{loc}' holds no MLMD store")
-            elif create:
-                admin.check_writable()
-            # The schema is created (once) inside the lock, too.
-            try:
-                mlmd = _connect(mysql.mlmd_config(loc), loc, upgrade)
-            except StoreError as e:
-                raise mysql.mlmd_refused(e, loc) from None
-    except BaseException:
-        admin.close()
-        raise
-    return Store(mlmd, loc, lock if create else None, admin.close, sql=admin.run)
+    return mysql.open_mysql(loc, create, upgrade)
 
 
 def open_store(

@@ -24,8 +24,10 @@ from mlmd_exercise.store.locking import AdvisoryLock
 if TYPE_CHECKING:
     from ml_metadata.proto import metadata_store_pb2 as pb
 
+    from mlmd_exercise.store import Store
+
 __all__ = ["CONNECT_TIMEOUT", "TABLES", "Admin", "check_reachable", "ensure_database", "lock_name",
-           "mlmd_config", "mlmd_refused", "quote", "to_mysql"]
+           "mlmd_config", "mlmd_refused", "open_mysql", "quote", "to_mysql"]
 
 log = logging.getLogger(__name__)
 
@@ -298,3 +300,40 @@ def mlmd_config(loc: Location) -> "pb.ConnectionConfig":
                 setattr(ssl, name, options[f"ssl_{name}"])
         ssl.verify_server_cert = options.get("ssl_verify_server_cert") == "true"
     return config
+
+
+def open_mysql(loc: Location, create: bool, upgrade: bool) -> "Store":
+    """Opens a MySQL store as open_store's PostgreSQL path does its own.
+
+    The database is made once (ensure_database); then, under the store's named lock,
+    another application's tables are refused, a reader-only user asked to record is
+    told so, and MLMD connects (creating its schema once, inside the lock).
+    """
+    # store/__init__ imports this module only when a MySQL store is opened: no cycle at import.
+    from mlmd_exercise.store import _MLMD_TABLE, Store, _connect
+
+    check_reachable(loc)
+    ensure_database(loc, create)
+    admin = Admin(loc, loc.dbname)
+    try:
+        lock = admin.lock("store")
+        with lock:
+            tables = admin.tables()
+            if _MLMD_TABLE not in tables:
+                if tables:
+                    raise StoreError(
+                        f"database '{loc.dbname}' of store '{loc}' belongs to another application "
+                        f"(it has table '{sorted(tables)[0]}'): refusing to add MLMD's tables to it"
+                    )
+                if not create:
+                    raise StoreError(f"database '{loc.dbname}' of store '{loc}' holds no MLMD store")
+            elif create:
+                admin.check_writable()
+            try:
+                mlmd = _connect(mlmd_config(loc), loc, upgrade)
+            except StoreError as e:
+                raise mlmd_refused(e, loc) from None
+    except BaseException:
+        admin.close()
+        raise
+    return Store(mlmd, loc, lock if create else None, admin.close, sql=admin.run)
