@@ -38,6 +38,10 @@ def config(location) -> Any:
     if loc.is_sqlite:
         c.sqlite.filename_uri = str(loc.path)
         c.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE
+    elif loc.scheme == "mysql":
+        from mlmd_exercise.store.mlmd_connect import mysql_config
+
+        c = mysql_config(loc)
     else:
         pg = c.postgresql
         pg.host, pg.port, pg.dbname = loc.host, str(loc.port), loc.dbname

@@ -59,8 +59,8 @@ def test_doctor_says_which_backend_and_why(run_cli, demo_dir, monkeypatch):
     result = run_cli("doctor", "--json", "--db", db)
     data = json.loads(result.out)
     assert result.code == 0 and set(data) == {
-        "version", "python", "backend", "why", "ml_metadata", "store", "store_status"}
-    assert (data["backend"], data["ml_metadata"]) == ("mlmd", metadata.version("ml-metadata"))
+        "version", "python", "backend", "why", "mlmd_library", "store", "store_status"}
+    assert (data["backend"], data["mlmd_library"]) == ("mlmd", metadata.version("ml-metadata"))
     assert data["store_status"] == "an MLMD store with 1 execution"
     text = run_cli("doctor", "--db", db).out.splitlines()
     assert text[1] == f"backend: mlmd ({data['why']})"

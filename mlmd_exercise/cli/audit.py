@@ -138,7 +138,7 @@ def doctor(args: Namespace, call: Invocation) -> Outcome:
     report: dict = {
         "version": __version__, "python": platform.python_version(),
         "backend": choice.name, "why": choice.reason,
-        "ml_metadata": _mlmd_version() if missing is None else f"not usable: {missing}",
+        "mlmd_library": _mlmd_version() if missing is None else f"not usable: {missing}",
         "store": str(call.location),
     }
     try:
@@ -154,7 +154,7 @@ def doctor(args: Namespace, call: Invocation) -> Outcome:
     else:
         print(f"mlmd-exercise {report['version']} on Python {report['python']}\n"
               f"backend: {report['backend']} ({report['why']})\n"
-              f"ml-metadata: {report['ml_metadata']}\n"
+              f"ml-metadata: {report['mlmd_library']}\n"
               f"store: {report['store']}: {report['store_status']}")
     return Outcome.OK
 

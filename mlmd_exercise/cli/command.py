@@ -133,7 +133,8 @@ def command(name: str, options: Options = _no_options, *, help: str, description
 def store_help(folder_option: Optional[str] = None) -> str:
     """The --db help: what it takes, and its default (read from where it is defined)."""
     where = f" in {folder_option}" if folder_option else ""
-    return ("the store: a file path, sqlite:///path or postgresql://user:password@host:port/db "
+    return ("the store: a file path, sqlite:///path, postgresql://user:password@host:port/db or "
+            "mysql://user:password@host:port/db "
             f"(default: ${ENV_STORE}, else {DEFAULT_STORE}{where})")
 
 

@@ -31,9 +31,12 @@ class Store:
     """
 
     def __init__(self, backend: Backend, location: Location, lock,
-                 closer: Optional[Callable[[], None]] = None) -> None:
+                 closer: Optional[Callable[[], None]] = None, admin: object = None) -> None:
         self.backend = backend
         self.location = location
+        # PostgreSQL and MySQL: the package's own connection to the server (its locks, its
+        # checks), beside the backend's; None for SQLite.
+        self.admin = admin
         self._lock = lock
         self._catalog: Optional["Catalog"] = None
         if closer is not None:
@@ -95,7 +98,7 @@ def _open_postgres(loc: Location, create: bool, upgrade: bool, backend: Optional
         opened.close()
         admin.close()
 
-    return Store(opened, loc, lock if create else None, close)
+    return Store(opened, loc, lock if create else None, close, admin)
 
 
 def open_store(
@@ -105,11 +108,12 @@ def open_store(
     upgrade: bool = False,
     backend: Optional[str] = None,
 ) -> Store:
-    """Opens an MLMD store: an SQLite file or a PostgreSQL database.
+    """Opens an MLMD store: an SQLite file, a PostgreSQL or a MySQL database.
 
     Args:
         location: a file path, `sqlite:///path` or
-            `postgresql://user:password@host:port/dbname`; default $MLMD_STORE,
+            `postgresql://user:password@host:port/dbname` or
+            `mysql://user:password@host:port/dbname`; default $MLMD_STORE,
             else `metadata.db`.
         create: create the store if missing, and open it for writing. Without it
             the store must exist and is only read (SQLite opens read-only).
@@ -131,4 +135,8 @@ def open_store(
         loc = parse_location(default_location() if location is None else location)
     if loc.is_sqlite:
         return open_sqlite(loc, create, upgrade, backend)
+    if loc.scheme == "mysql":
+        from mlmd_exercise.store import mysql
+
+        return mysql.open_mysql(loc, create, upgrade, backend)
     return _open_postgres(loc, create, upgrade, backend)

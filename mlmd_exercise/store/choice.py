@@ -103,4 +103,9 @@ def connector(choice: Choice, engine: str) -> Callable[..., "Backend"]:
             log.info("ml-metadata cannot be imported (%s): using the native backend", e)
         else:
             return getattr(module, f"connect_{engine}")
-    return getattr(importlib.import_module("mlmd_exercise.store.native_connect"), f"connect_{engine}")
+    native = importlib.import_module("mlmd_exercise.store.native_connect")
+    if not hasattr(native, f"connect_{engine}"):
+        raise StoreError(f"the native backend does not open {engine} stores yet: "
+                         + ("install ml-metadata (Python 3.9 to 3.11) for them" if choice.name == "native"
+                            else "use --backend mlmd"))
+    return getattr(native, f"connect_{engine}")
