@@ -13,8 +13,8 @@ PYTHON ?= $(shell for p in $(PYTHONS); do \
 help:
 	@echo "make run            create .venv, install, run the demo job (writes metadata.db, data/, models/)"
 	@echo "make lineage-graph  draw the store's lineage to lineage.svg and lineage.png"
-	@echo "make test           run the test suite (SQLite and a throwaway PostgreSQL server)"
-	@echo "make stress         8 writers x 200 runs at once, and 50 writers killed mid-run, on both"
+	@echo "make test           run the test suite (SQLite, and throwaway PostgreSQL and MariaDB servers)"
+	@echo "make stress         8 writers x 200 runs at once, and 50 writers killed mid-run, on all three"
 	@echo "make bench          speed against raw MLMD and the exercise's ORM (bench-quick: a minute)"
 	@echo "make clean          remove what the demo job wrote"
 
@@ -50,16 +50,21 @@ lineage-graph: venv dot
 	$(BIN)/mlmd-exercise graph --output lineage.svg
 	$(BIN)/mlmd-exercise graph --output lineage.png
 
-# The suite runs on SQLite and on a throwaway PostgreSQL server that lives only for it.
+# The suite runs on SQLite and on throwaway PostgreSQL and MariaDB (MySQL) servers that live
+# only for it.
 test: venv dot
-	scripts/with-postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
+	scripts/with-servers $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Full-size reliability checks: 8 writers x 200 runs, and 50 writers killed mid-run.
 stress: venv
 	rm -rf .stress && mkdir .stress
 	$(BIN)/python scripts/stress.py writers --store .stress/writers.db
 	$(BIN)/python scripts/stress.py kill --store .stress/kill.db
-	scripts/with-postgres bash -c '$(BIN)/python scripts/stress.py writers --store "$${MLMD_TEST_POSTGRES}writers" && $(BIN)/python scripts/stress.py kill --store "$${MLMD_TEST_POSTGRES}kill"'
+	scripts/with-servers bash -c 'set -e; for base in "$$MLMD_TEST_POSTGRES" "$$MLMD_TEST_MYSQL"; do \
+		[ -n "$$base" ] || continue; \
+		echo "$${base%%://*}:"; \
+		$(BIN)/python scripts/stress.py writers --store "$${base}writers"; \
+		$(BIN)/python scripts/stress.py kill --store "$${base}killed"; done'
 	rm -rf .stress
 
 $(BIN)/.bench: $(BIN)/.installed

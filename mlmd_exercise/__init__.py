@@ -38,7 +38,7 @@ _EXPORTS = {
     "show_artifact": "read.nodes", "show_execution": "read.nodes", "find_by_fingerprint": "read.nodes",
     "ExperimentRecord": "read.nodes", "NodeDetail": "read.nodes",
     "verify": "read.verify", "VerifyReport": "read.verify", "Problem": "read.verify",
-    "check_store": "read.check", "stale_runs": "read.check", "abandon": "read.check",
+    "check_store": "read.check", "stale_runs": "read.check", "abandon": "write.abandon",
     # comparing runs
     "summarize_runs": "read.compare", "RunSummary": "read.compare",
     "diff_runs": "read.diff", "diff_artifacts": "read.diff", "Diff": "read.diff",
@@ -61,7 +61,8 @@ if TYPE_CHECKING:  # the same names, as real imports, for editors and type check
     from mlmd_exercise.read.counts import count_by_state
     from mlmd_exercise.read.nodes import list_artifacts, list_executions, list_experiments, show_artifact, show_execution, find_by_fingerprint, ExperimentRecord, NodeDetail
     from mlmd_exercise.read.verify import verify, VerifyReport, Problem
-    from mlmd_exercise.read.check import check_store, stale_runs, abandon
+    from mlmd_exercise.read.check import check_store, stale_runs
+    from mlmd_exercise.write.abandon import abandon
     from mlmd_exercise.read.compare import summarize_runs, RunSummary
     from mlmd_exercise.read.diff import diff_runs, diff_artifacts, Diff
     from mlmd_exercise.read.stale import find_stale, StaleReport

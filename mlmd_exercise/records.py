@@ -61,6 +61,9 @@ DIRECTIONS = ("upstream", "downstream", "both")  # of a lineage walk
 # The experiment (context) a run belongs to when it names none: the Tracker's, `run`'s and
 # `import`'s default, here so that the CLI's help reads it without importing the Tracker.
 DEFAULT_EXPERIMENT = "default"
+# The datasets the demo job can train on besides the exercise's own ten rows (scikit-learn's
+# bundled ones): here, so that the CLI offers them without loading the demo job.
+BUNDLED_DATASETS = ("iris", "wine", "breast_cancer", "digits")
 # MLMD's event types that lead into an execution and out of it, as get_lineage_subgraph reads them.
 INPUT_EVENTS = ("INPUT", "DECLARED_INPUT", "INTERNAL_INPUT")
 OUTPUT_EVENTS = ("OUTPUT", "DECLARED_OUTPUT", "INTERNAL_OUTPUT", "PENDING_OUTPUT")

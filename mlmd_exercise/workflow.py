@@ -23,19 +23,18 @@ from typing import Callable, Dict, Optional, Tuple, Union
 from mlmd_exercise.read import lineage
 from mlmd_exercise.read.counts import count_by_state
 from mlmd_exercise.errors import MlmdExerciseError
-from mlmd_exercise.records import ArtifactRecord, ExecutionLineage, ExecutionRecord
+from mlmd_exercise.records import BUNDLED_DATASETS, ArtifactRecord, ExecutionLineage, ExecutionRecord
 from mlmd_exercise.store import Store
 from mlmd_exercise.write.tracking import DEFAULT_EXPERIMENT, Pending, Run, Tracker
 
 __all__ = [
-    "BUNDLED_DATASETS", "DATASET_FILE", "MODEL_FILE", "MODEL_NAME", "SEED",
+    "DATASET_FILE", "MODEL_FILE", "MODEL_NAME", "SEED",
     "DemoResult", "make_dataset", "load_bundled", "run_demo",
 ]
 
 DATASET_FILE = Path("data") / "train_dataset.csv"
 MODEL_FILE = Path("models") / "trained_model.joblib"
 MODEL_NAME = "LogisticRegressionModel"
-BUNDLED_DATASETS = ("iris", "wine", "breast_cancer", "digits")
 SEED = 0  # the train/test split is the same on every run
 PARAMS = {"C": 1.0, "max_iter": 1000}
 

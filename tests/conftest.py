@@ -8,7 +8,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import pytest
 
@@ -17,20 +17,41 @@ from mlmd_exercise.cli import main as cli
 from mlmd_exercise import workflow
 
 
-# Set by scripts/with-postgres (make test, .ci/run): a throwaway server's base URL.
+# Set by scripts/with-servers (make test, .ci/run): throwaway servers' base URLs.
 PG_BASE = os.environ.get("MLMD_TEST_POSTGRES", "")
-BACKENDS = ["sqlite", "postgresql"]
+MYSQL_BASE = os.environ.get("MLMD_TEST_MYSQL", "")
+BACKENDS = ["sqlite", "postgresql", "mysql"]
+# backend -> (base URL, the variable that names it, the variable that makes a skip a failure)
+SERVERS = {"postgresql": (PG_BASE, "MLMD_TEST_POSTGRES", "MLMD_REQUIRE_POSTGRES"),
+           "mysql": (MYSQL_BASE, "MLMD_TEST_MYSQL", "MLMD_REQUIRE_MYSQL")}
+
+
+def server_base(backend: str) -> str:
+    """The test server's base URL for a backend; skips the test if there is none (fails in CI)."""
+    base, name, required = SERVERS[backend]
+    if not base:
+        if os.environ.get(required):  # set by .ci/run: a skip there would hide a gap
+            pytest.fail(f"{required} is set but {name} is not")
+        pytest.skip(f"{name} is not set: no {backend} server to test against")
+    return base
 
 
 def new_location(backend: str, tmp_path: Path) -> str:
     """A fresh store address: a file in tmp_path, or a new database on the test server."""
     if backend == "sqlite":
         return str(tmp_path / f"s{uuid.uuid4().hex[:8]}.db")
-    if not PG_BASE:
-        if os.environ.get("MLMD_REQUIRE_POSTGRES"):  # set by .ci/run: a skip there would hide a gap
-            pytest.fail("MLMD_REQUIRE_POSTGRES is set but MLMD_TEST_POSTGRES is not")
-        pytest.skip("MLMD_TEST_POSTGRES is not set: no PostgreSQL server to test against")
-    return PG_BASE.rstrip("/") + "/t_" + uuid.uuid4().hex[:16]
+    return server_base(backend).rstrip("/") + "/t_" + uuid.uuid4().hex[:16]
+
+
+def server_admin(db: str, database: Optional[str] = None):
+    """A plain SQL connection (postgres.Admin or mysql.Admin: run(sql, **params), close())
+    to a server store's database, or to `database` on its server."""
+    from mlmd_exercise.store import mysql, postgres
+    from mlmd_exercise.store.address import parse_location
+
+    loc = parse_location(db)
+    module = mysql if loc.scheme == "mysql" else postgres
+    return module.Admin(loc, loc.dbname if database is None else database)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -1,7 +1,8 @@
 """Stores as other programs write them, built with the raw ml-metadata API, and what raw
 ml-metadata reads back from them.
 
-Run as a script (`python foreign_stores.py KIND PATH`) it builds one store and prints,
+Run as a script (`python foreign_stores.py KIND PATH`) it builds one store (PATH: a file, or
+a mysql:// address for a database on a MySQL server) and prints,
 as JSON, the facts the tests compare the CLI's answers with; tests run it in a
 subprocess so that no MLMD store is open in the test process while the package reads
 the file (two SQLite copies in one process break each other's locks).
@@ -16,8 +17,7 @@ import sys
 from typing import Dict, List
 
 from google.protobuf import any_pb2, duration_pb2, json_format
-from ml_metadata.metadata_store import metadata_store
-from ml_metadata.proto import metadata_store_pb2 as pb
+from raw_mlmd import pb, metadata_store
 
 KINDS = ("guide", "tfx", "kubeflow", "fanout", "odd")
 LONG = "a-very-long-step-name-" * 9 + "end"  # 200 characters
@@ -29,7 +29,17 @@ ODD_STRINGS = [
 
 
 def open_raw(path: str) -> metadata_store.MetadataStore:
+    """An SQLite file, or a mysql://user:password@host:port/database address: there MLMD
+    creates the database itself, as Kubeflow Pipelines' metadata server has it do."""
     config = pb.ConnectionConfig()
+    if path.startswith("mysql://"):
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(path)
+        mysql = config.mysql
+        mysql.host, mysql.port, mysql.database = parts.hostname, parts.port or 3306, parts.path[1:]
+        mysql.user, mysql.password = unquote(parts.username or ""), unquote(parts.password or "")
+        return metadata_store.MetadataStore(config)
     config.sqlite.filename_uri = path
     config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
     return metadata_store.MetadataStore(config)

@@ -1,21 +1,47 @@
 """Raw ml-metadata on a store this package opened: what tests use to check what is
 stored, exactly as any other MLMD client reads it (the package itself never hands
-out its MLMD object)."""
+out an MLMD object).
+
+Where ml-metadata is not installed (Python 3.12 and later, where only the native
+backend runs), a test that reaches for it is skipped, and only that test: `pb`,
+`mlmd_errors` and `metadata_store` here import ml-metadata when first used.
+"""
 
 from __future__ import annotations
 
-from ml_metadata.metadata_store import metadata_store
-from ml_metadata.proto import metadata_store_pb2 as pb
+from typing import Any
+
+import pytest
 
 from mlmd_exercise.store.address import Location, parse_location
 
 
-def config(location) -> pb.ConnectionConfig:
+class _Later:
+    """A module imported on first use; a test that uses it is skipped without it."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        module = pytest.importorskip(self._name, reason="ml-metadata is not installed: a check against it")
+        return getattr(module, attr)
+
+
+pb: Any = _Later("ml_metadata.proto.metadata_store_pb2")
+mlmd_errors: Any = _Later("ml_metadata.errors")
+metadata_store: Any = _Later("ml_metadata.metadata_store.metadata_store")
+
+
+def config(location) -> Any:
     loc = location if isinstance(location, Location) else parse_location(str(location))
     c = pb.ConnectionConfig()
     if loc.is_sqlite:
         c.sqlite.filename_uri = str(loc.path)
         c.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE
+    elif loc.scheme == "mysql":
+        from mlmd_exercise.store.mlmd_connect import mysql_config
+
+        c = mysql_config(loc)
     else:
         pg = c.postgresql
         pg.host, pg.port, pg.dbname = loc.host, str(loc.port), loc.dbname
@@ -24,7 +50,7 @@ def config(location) -> pb.ConnectionConfig:
     return c
 
 
-def raw_mlmd(store) -> metadata_store.MetadataStore:
+def raw_mlmd(store) -> Any:
     """ml-metadata's own MetadataStore on the same store (an open Store, or an address)."""
     location = getattr(store, "location", store)
     return metadata_store.MetadataStore(config(location))

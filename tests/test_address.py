@@ -39,6 +39,34 @@ def test_postgresql_addresses(text, expected, shown):
     assert loc.password == "" or loc.password not in repr(loc)
 
 
+@pytest.mark.parametrize("text, expected, shown", [
+    ("mysql://ann:s3cret@db.example.org:3307/mlmd",
+     ("db.example.org", 3307, "ann", "s3cret", "mlmd", "", ()), "mysql://ann:***@db.example.org:3307/mlmd"),
+    ("mysql://ann:p%40ss%3Aword@127.0.0.1/db",
+     ("127.0.0.1", 3306, "ann", "p@ss:word", "db", "", ()), "mysql://ann:***@127.0.0.1/db"),
+    ("mysql://root@/kubeflow?unix_socket=/run/mysqld/mysqld.sock",
+     ("localhost", 3306, "root", "", "kubeflow", "/run/mysqld/mysqld.sock", ()),
+     "mysql://root@/kubeflow?unix_socket=/run/mysqld/mysqld.sock"),
+    ("mysql://ann:pw@h/db?ssl_verify_server_cert=YES&ssl_ca=/etc/ca.pem&ssl_cipher=AES256-SHA",
+     ("h", 3306, "ann", "pw", "db", "",
+      (("ssl_ca", "/etc/ca.pem"), ("ssl_cipher", "AES256-SHA"), ("ssl_verify_server_cert", "true"))),
+     "mysql://ann:***@h/db?ssl_verify_server_cert=YES&ssl_ca=/etc/ca.pem&ssl_cipher=AES256-SHA"),
+])
+def test_mysql_addresses(text, expected, shown):
+    loc = parse_location(text)
+    assert loc.scheme == "mysql"
+    assert (loc.host, loc.port, loc.user, loc.password, loc.dbname, loc.socket, loc.ssl) == expected
+    assert str(loc) == shown and not loc.is_sqlite
+    assert loc.password == "" or loc.password not in repr(loc)
+
+
+def test_the_default_is_mlmd_store_else_metadata_db(monkeypatch):
+    monkeypatch.delenv("MLMD_STORE", raising=False)
+    assert default_location() == "metadata.db"
+    monkeypatch.setenv("MLMD_STORE", "postgresql://u@h/db")
+    assert default_location() == "postgresql://u@h/db"
+
+
 def test_errors_mask_the_password():
     with pytest.raises(StoreError) as e:
         parse_location("postgresql://ann:s3cret@host:99999/db")

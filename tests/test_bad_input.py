@@ -11,27 +11,25 @@ import time
 from pathlib import Path
 
 import pytest
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
-from conftest import PG_BASE, digest, write
+from conftest import PG_BASE, digest, server_admin, write
 from mlmd_exercise import workflow
 from mlmd_exercise.store.address import parse_location
 from mlmd_exercise.store.postgres import Admin
-from raw_mlmd import raw_mlmd
+from raw_mlmd import pb, raw_mlmd
 
 ODD = "'; DROP TABLE Artifact; --"
 TABLES = ("artifact", "execution", "event", "type", "context", "attribution", "association")
 
 
 def snapshot(db: str):
-    """What must not change: an SQLite file's bytes, or a PostgreSQL store's row counts."""
+    """What must not change: an SQLite file's bytes, or a server store's row counts."""
     if "://" not in db:
         # SQLite's -wal and -shm files come and go with any reader of a WAL store.
         return {p.name: digest(p) for p in sorted(Path(db).parent.iterdir())
                 if p.is_file() and not p.name.endswith(("-wal", "-shm"))}
-    loc = parse_location(db)
-    admin = Admin(loc, loc.dbname)
+    admin = server_admin(db)
     try:
         return {t: admin.run(f"SELECT count(*) FROM {t}")[0][0] for t in TABLES}
     finally:
@@ -193,8 +191,18 @@ def test_a_store_that_cannot_be_written_is_refused_before_the_run(tmp_path, make
 
 @pytest.mark.parametrize("address, message", [
     ("redis://127.0.0.1/0", "unknown store scheme 'redis' in 'redis://127.0.0.1/0': use a file path, "
-                            "sqlite:///path or postgresql://user:password@host:port/dbname"),
-    ("mysql://u:secret@127.0.0.1/db", "unknown store scheme 'mysql' in 'mysql://u:***@127.0.0.1/db'"),
+                            "sqlite:///path, postgresql://user:password@host:port/dbname "
+                            "or mysql://user:password@host:port/dbname"),
+    ("mysql://u:secret@127.0.0.1", "store address 'mysql://u:***@127.0.0.1' names no database"),
+    ("mysql://u:secret@127.0.0.1:0x1/db", "bad port in store address 'mysql://u:***@127.0.0.1:0x1/db'"),
+    ("mysql://u:secret@127.0.0.1/db?sslmode=require", "unknown option 'sslmode' in store address "
+                                                     "'mysql://u:***@127.0.0.1/db?sslmode=require': only ssl_key"),
+    ("mysql://u:secret@127.0.0.1/db?ssl_verify_server_cert=maybe",
+     "ssl_verify_server_cert must be true or false, not 'maybe'"),
+    ("mysql://u:secret@/db", "store address 'mysql://u:***@/db' names no host"),
+    ("mysql://u:secret@127.0.0.1/my-db", "database name 'my-db' in store address 'mysql://u:***@127.0.0.1/my-db' "
+                                        "cannot be used by MLMD on MySQL: use letters, digits, _ and $ only"),
+    ("mysql://u:secret@127.0.0.1/" + "d" * 65, "longer than MySQL's 64 characters"),
     ("postgresql://u:secret@127.0.0.1:99999/db", "bad port in store address "
                                                  "'postgresql://u:***@127.0.0.1:99999/db'"),
     ("postgresql://u:secret@127.0.0.1:http/db", "bad port in store address 'postgresql://u:***@127.0.0.1:http/db'"),

@@ -13,11 +13,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
 from conftest import write
-from mlmd_exercise.read import counts as counting, lineage, check as recovery
+from mlmd_exercise.read import lineage, check as recovery
 from mlmd_exercise import process, store as store_module
 from mlmd_exercise.store.address import parse_location
 from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec, record_runs
@@ -26,7 +25,7 @@ from mlmd_exercise.store import tables
 from mlmd_exercise.store.mlmd import artifact_record
 from mlmd_exercise.read.check import check_store, stale_runs
 from mlmd_exercise.schema import ExecutionState
-from raw_mlmd import raw_mlmd
+from raw_mlmd import pb, raw_mlmd
 
 
 def _api_counts(mlmd, context_id=None):
@@ -486,7 +485,6 @@ def _verify_whole_store(mlmd) -> dict:
     import re
 
     from mlmd_exercise.cli import output as out
-    from mlmd_exercise import schema
     from mlmd_exercise.read.verify import OLDER
 
     def why_not(artifact) -> str:

@@ -7,12 +7,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
 from conftest import write
 from mlmd_exercise.schema import ExecutionState
-from raw_mlmd import raw_mlmd
+from raw_mlmd import pb, raw_mlmd
 
 
 def _train(tracker, tmp_path: Path, inputs, model_text: str, experiment=None):

@@ -12,16 +12,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from ml_metadata import errors as mlmd_errors
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
-from conftest import write
-from mlmd_exercise.read.check import abandon, check_store, stale_runs
-from raw_mlmd import raw_mlmd
+from conftest import server_admin, write
+from mlmd_exercise.read.check import check_store, stale_runs
+from mlmd_exercise.write.abandon import abandon
+from raw_mlmd import pb, mlmd_errors, raw_mlmd
 
 STRESS = Path(__file__).parent.parent / "scripts" / "stress.py"
-KILLS = {"sqlite": 50, "postgresql": 25}
+KILLS = {"sqlite": 50, "postgresql": 25, "mysql": 25}
 
 
 def _stress(*args: str) -> dict:
@@ -45,7 +44,7 @@ def test_writers_at_once_on_a_brand_new_store_lose_nothing(db):
 
 
 def test_writers_killed_at_random_moments_leave_a_consistent_store(db):
-    backend = "sqlite" if "://" not in db else "postgresql"
+    backend = "sqlite" if "://" not in db else db.split("://")[0]
     report = _stress("kill", "--store", db, "--kills", str(KILLS[backend]), "--seed", "7")
     assert report["problems"] == [] and report["ok"]
     assert report["runs"] > KILLS[backend]  # the writers did record between kills
@@ -115,12 +114,8 @@ def _duplicate_dataset_type(db: str) -> None:
         code = f"import sqlite3; c = sqlite3.connect({db!r}); c.execute({sql!r}); c.commit()"
         subprocess.run([sys.executable, "-c", code], check=True)
         return
-    from mlmd_exercise.store.address import parse_location
-    from mlmd_exercise.store.postgres import Admin
-
-    loc = parse_location(db)
-    admin = Admin(loc, loc.dbname)
-    admin.run(sql.replace('"Type"', "type"))  # MLMD's tables are lower case on PostgreSQL
+    admin = server_admin(db)
+    admin.run(sql.replace('"Type"', "type"))  # lower case on PostgreSQL; mysql.Admin maps it to `Type`
     admin.close()
 
 

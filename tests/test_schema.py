@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
 from mlmd_exercise import schema
 from mlmd_exercise.store.backend import NewArtifact, Query
 from mlmd_exercise.store.catalog import Catalog
-from raw_mlmd import raw_mlmd
+from raw_mlmd import pb, raw_mlmd
 
 
 def _register(store, specs=schema.ALL_TYPES):

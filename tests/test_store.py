@@ -7,11 +7,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from ml_metadata.metadata_store import metadata_store
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
 from conftest import digest, write
+from raw_mlmd import pb, metadata_store
 
 
 def test_create_makes_a_store_any_mlmd_client_reads(db_path: Path):

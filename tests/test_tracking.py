@@ -6,12 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
 from conftest import write
 from mlmd_exercise.content import fingerprint
-from raw_mlmd import raw_mlmd
+from raw_mlmd import pb, raw_mlmd
 
 
 @pytest.fixture

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
 from mlmd_exercise.web import pages, runs
 
 from conftest import write
-from raw_mlmd import raw_mlmd
+from raw_mlmd import pb, raw_mlmd
 
 
 @pytest.mark.parametrize("params, message", [

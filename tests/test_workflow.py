@@ -7,12 +7,11 @@ import json
 import joblib
 import pandas as pd
 import pytest
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 import mlmd_exercise as mx
 from conftest import BACKENDS, new_location
 from mlmd_exercise import workflow
-from raw_mlmd import raw_mlmd
+from raw_mlmd import pb, raw_mlmd
 
 
 def test_demo_writes_the_dataset_and_a_model_that_predicts(demo_dir):
@@ -141,8 +140,8 @@ def test_a_training_failure_is_recorded_and_raised(store, tmp_path, monkeypatch,
     assert [a.type for a in raw_mlmd(store).get_artifacts()] == ["DataSet"]  # no model without a run
 
 
-def test_the_cli_offers_exactly_the_bundled_datasets():
-    # The CLI keeps its own copy so that building the parser imports no workflow code.
-    from mlmd_exercise.cli import record
+def test_the_cli_offers_exactly_the_bundled_datasets(run_cli):
+    from mlmd_exercise.records import BUNDLED_DATASETS
 
-    assert record.BUNDLED_DATASETS == workflow.BUNDLED_DATASETS
+    result = run_cli("run", "--dataset", "nope")
+    assert result.code == 2 and all(f"'{name}'" in result.err for name in BUNDLED_DATASETS)

@@ -11,7 +11,7 @@ from typing import Any
 from mlmd_exercise.cli import output as out, side_by_side
 from mlmd_exercise.cli.command import Invocation, Outcome, command, print_json
 
-__all__ = ["check", "verify", "stale", "abandon"]
+__all__ = ["check", "verify", "stale", "abandon", "doctor"]
 
 
 @command("check", json=True,
@@ -101,7 +101,8 @@ def _abandon_options(parser: ArgumentParser) -> None:
          "listed; --dry-run changes nothing.")
 def abandon(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise.read import nodes as browse
-    from mlmd_exercise.read.check import abandon as mark, stale_runs
+    from mlmd_exercise.read.check import stale_runs
+    from mlmd_exercise.write.abandon import abandon as mark
     from mlmd_exercise.schema import ExecutionState
 
     older = None
@@ -118,3 +119,47 @@ def abandon(args: Namespace, call: Invocation) -> Outcome:
     print(f"{out.count(len(found), 'stale RUNNING execution')} ({reason})"
           + (": none changed" if args.dry_run else ""))
     return Outcome.OK
+
+
+@command("doctor", json=True,
+         help="say which backend opens stores here, and why",
+         description="Say which backend opens stores on this machine (Google's ml-metadata, or "
+         "this package's own on the same tables), why, and what the store holds.")
+def doctor(args: Namespace, call: Invocation) -> Outcome:
+    import platform
+
+    from mlmd_exercise import __version__
+    from mlmd_exercise.errors import StoreError
+    from mlmd_exercise.store import open_store
+    from mlmd_exercise.store.choice import choose, mlmd_missing
+
+    choice = choose(call.backend)
+    missing = mlmd_missing()
+    report: dict = {
+        "version": __version__, "python": platform.python_version(),
+        "backend": choice.name, "why": choice.reason,
+        "mlmd_library": _mlmd_version() if missing is None else f"not usable: {missing}",
+        "store": str(call.location),
+    }
+    try:
+        store = open_store(call.location, upgrade=call.upgrade, backend=call.backend)
+    except StoreError as e:
+        report["store_status"] = str(e)
+    else:
+        report["backend"] = store.backend.name  # the one that opened it, after any fallback
+        counts = store.backend.count_by_state()
+        report["store_status"] = f"an MLMD store with {out.count(sum(counts.values()), 'execution')}"
+    if args.json:
+        print_json(report)
+    else:
+        print(f"mlmd-exercise {report['version']} on Python {report['python']}\n"
+              f"backend: {report['backend']} ({report['why']})\n"
+              f"ml-metadata: {report['mlmd_library']}\n"
+              f"store: {report['store']}: {report['store_status']}")
+    return Outcome.OK
+
+
+def _mlmd_version() -> str:
+    from importlib import metadata
+
+    return metadata.version("ml-metadata")

@@ -62,22 +62,26 @@ class Invocation:
         location: the store, resolved once from --db, else $MLMD_STORE, else metadata.db
             (in the command's folder, for `run --workdir`).
         upgrade: --upgrade-schema: let MLMD upgrade a store of an older schema.
+        backend: --backend: "mlmd" or "native"; None for $MLMD_BACKEND, else the default.
     """
 
     location: Location
     upgrade: bool = False
+    backend: Optional[str] = None
 
     def open(self, create: bool = False) -> "Store":
         """The store, opened (read-only on SQLite unless `create`)."""
         from mlmd_exercise.store import open_store
 
-        return open_store(self.location, create=create, upgrade=self.upgrade)
+        return open_store(self.location, create=create, upgrade=self.upgrade, backend=self.backend)
 
     def readable(self) -> Union[Location, "Store"]:
         """The store for a reader that takes an address or a store (states, check): its
         address, so that SQLite is read with plain SQL and no MLMD store is opened; an open
         store when --upgrade-schema asks MLMD to upgrade it first."""
-        return self.open() if self.upgrade else self.location
+        if self.upgrade or (self.backend is not None and not self.location.is_sqlite):
+            return self.open()  # plain SQL reads SQLite alike for either backend
+        return self.location
 
 
 Options = Callable[[argparse.ArgumentParser], None]
@@ -129,7 +133,8 @@ def command(name: str, options: Options = _no_options, *, help: str, description
 def store_help(folder_option: Optional[str] = None) -> str:
     """The --db help: what it takes, and its default (read from where it is defined)."""
     where = f" in {folder_option}" if folder_option else ""
-    return ("the store: a file path, sqlite:///path or postgresql://user:password@host:port/db "
+    return ("the store: a file path, sqlite:///path, postgresql://user:password@host:port/db or "
+            "mysql://user:password@host:port/db "
             f"(default: ${ENV_STORE}, else {DEFAULT_STORE}{where})")
 
 

@@ -19,6 +19,7 @@ from mlmd_exercise import __version__
 from mlmd_exercise.cli import audit, explore, query, record
 from mlmd_exercise.cli.command import PROG, Command, Invocation, Outcome, store_help
 from mlmd_exercise.errors import MlmdExerciseError
+from mlmd_exercise.store.choice import BACKENDS, ENV_BACKEND
 
 __all__ = ["COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "build_parser",
            "main"]
@@ -27,7 +28,7 @@ __all__ = ["COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRU
 COMMANDS: Tuple[Command, ...] = (
     record.run, query.lineage, query.states, query.graph, query.ls, query.show, query.diff,
     audit.stale, audit.abandon, record.import_runs, audit.check, audit.verify,
-    explore.ui, explore.report,
+    explore.ui, explore.report, audit.doctor,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -50,6 +51,10 @@ def _add_globals(parser: argparse.ArgumentParser, folder_option: Optional[str] =
                         help="log diagnostics, and show tracebacks on errors")
     parser.add_argument("--upgrade-schema", action="store_true", **kw,
                         help="let MLMD upgrade a store made by an older MLMD (back it up first)")
+    parser.add_argument("--backend", choices=BACKENDS, **kw,
+                        help=f"how stores are opened: mlmd (Google's ml-metadata) or native (this "
+                        f"package's own, on the same tables); default ${ENV_BACKEND}, else mlmd where "
+                        f"it is installed (see 'doctor')")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,13 +98,17 @@ def _invocation(args: argparse.Namespace, cmd: Command) -> Invocation:
     Raises:
         StoreError: the address is bad (an unknown scheme, a bad port, ...).
     """
+    from mlmd_exercise.errors import StoreError
     from mlmd_exercise.store.address import default_location, parse_location
 
     if args.db is not None:
         address = args.db
     else:
         address = default_location(getattr(args, cmd.store_folder) if cmd.store_folder else None)
-    return Invocation(parse_location(address), upgrade=args.upgrade_schema)
+    named = os.environ.get(ENV_BACKEND)
+    if args.backend is None and named and named not in BACKENDS:  # before any store is read
+        raise StoreError(f"unknown backend '{named}' (from ${ENV_BACKEND}): use {' or '.join(BACKENDS)}")
+    return Invocation(parse_location(address), upgrade=args.upgrade_schema, backend=args.backend)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -10,12 +10,10 @@ from pathlib import Path
 from mlmd_exercise.cli import output as out
 from mlmd_exercise.cli.command import Invocation, Outcome, command, positive, save_or_show_chart
 from mlmd_exercise.errors import MlmdExerciseError
-from mlmd_exercise.records import DEFAULT_EXPERIMENT
+from mlmd_exercise.records import BUNDLED_DATASETS, DEFAULT_EXPERIMENT
 
-__all__ = ["BUNDLED_DATASETS", "CHART_FILE", "Progress", "run", "import_runs"]
+__all__ = ["CHART_FILE", "Progress", "run", "import_runs"]
 
-# workflow's, which imports the Tracker and so MLMD: too slow for --help (a test keeps them equal).
-BUNDLED_DATASETS = ("iris", "wine", "breast_cancer", "digits")
 CHART_FILE = "execution_states.png"  # `run`'s chart of executions by state, in --workdir
 
 

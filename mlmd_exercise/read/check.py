@@ -1,8 +1,8 @@
 """Runs that will never finish: RUNNING executions whose process is gone.
 
 A process killed in the middle of a run leaves its execution RUNNING forever.
-These functions find such runs and, only when asked, mark them FAILED (or
-CANCELED) with the reason as the custom property `abandoned`.
+These functions find such runs (`write/abandon.py` marks them, when asked), and
+`check_store` finds what a crash or another tool left inconsistent.
 """
 
 from __future__ import annotations
@@ -12,16 +12,15 @@ import socket
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
 
-from mlmd_exercise import process, schema
+from mlmd_exercise import process
 from mlmd_exercise.records import ExecutionRecord, ExecutionState, Kind
 from mlmd_exercise.store import Store, open_store, read_sqlite, tables
 from mlmd_exercise.store.address import Location, default_location, parse_location
-from mlmd_exercise.store.backend import ExecutionWrite, Query
+from mlmd_exercise.store.backend import Query
 from mlmd_exercise.store.tables import Run
 
-__all__ = ["ABANDONED", "stale_runs", "interrupted_ids", "abandon", "check_store"]
+__all__ = ["stale_runs", "interrupted_ids", "check_store"]
 
-ABANDONED = "abandoned"  # the custom property that says why a run was closed
 T = TypeVar("T")
 Address = Union[Store, Location, str, os.PathLike, None]
 
@@ -89,29 +88,6 @@ def interrupted_ids(store: Address) -> List[int]:
     if opened is not None:
         identities = opened.backend.running_processes(host)
     return _gone_ids(identities or [])
-
-
-def abandon(store: Store, runs: Sequence[ExecutionRecord],
-            state: ExecutionState = ExecutionState.FAILED, reason: str = "") -> List[ExecutionRecord]:
-    """Marks these runs `state`, if they are still RUNNING, with `abandoned` = reason.
-
-    Returns:
-        The runs it changed, as stored now.
-    """
-    ids = [r.id for r in runs]
-    with store.writing():
-        # Those that finished meanwhile are left be.
-        changed = [e for e in (store.backend.executions(Query(ids=ids)) if ids else [])
-                   if e.state == ExecutionState.RUNNING.value]
-        declared = {e.id: set(e.properties) - set(e.custom) for e in changed}
-        store.backend.update_executions([  # all in one transaction
-            ExecutionWrite(e.type_id, e.type, id=e.id, state=state,
-                           properties=schema.state_mirror(declared[e.id], state),
-                           custom={ABANDONED: reason or "marked stale by the user"})
-            for e in changed])
-        found = store.backend.executions(Query(ids=[e.id for e in changed], order="id", ascending=True)) \
-            if changed else []
-    return found
 
 
 # -- check ------------------------------------------------------------------------------

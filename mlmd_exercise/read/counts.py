@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from typing import Dict, Optional, Union
 
-from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import ExecutionState
 from mlmd_exercise.store import Store, open_store, read_sqlite, tables
 from mlmd_exercise.store.address import Location, default_location, parse_location
@@ -24,17 +23,16 @@ def _named(counts: Dict[ExecutionState, int]) -> Dict[str, int]:
     return {s.value: n for s, n in counts.items()}
 
 
-def _by_sql(run: tables.Run, experiment: Optional[str], context_type: Optional[str]):
-    """Counts by SQL, or None if the context is not there or not one (the catalog then
-    says which)."""
+def _by_sql(run: tables.Run, experiment: Optional[str], context_type: Optional[str], where: object):
+    """Counts by SQL, or None where the catalog must say what is wrong (a context type
+    named but not holding the name: the type may not exist)."""
     if experiment is None:
         return tables.count_by_state(run)
     found = [(i, t) for i, t in tables.contexts_named(run, experiment) if context_type is None or t == context_type]
-    try:
-        chosen = choose(found, experiment, "")
-    except MlmdExerciseError:
+    if not found and context_type is not None:
         return None
-    return tables.count_by_state(run, chosen)
+    # None, or several: the catalog's own words, without opening the store.
+    return tables.count_by_state(run, choose(found, experiment, where))
 
 
 def count_by_state(store: Union[Store, Location, str, os.PathLike, None],
@@ -57,7 +55,7 @@ def count_by_state(store: Union[Store, Location, str, os.PathLike, None],
     """
     if not isinstance(store, Store):
         loc = parse_location(default_location() if store is None else store)
-        counts = read_sqlite(loc, lambda run: _by_sql(run, experiment, context_type)) if loc.is_sqlite else None
+        counts = read_sqlite(loc, lambda run: _by_sql(run, experiment, context_type, loc)) if loc.is_sqlite else None
         if counts is not None:
             return _named(counts)
         store = open_store(loc)

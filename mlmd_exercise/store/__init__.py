@@ -31,9 +31,12 @@ class Store:
     """
 
     def __init__(self, backend: Backend, location: Location, lock,
-                 closer: Optional[Callable[[], None]] = None) -> None:
+                 closer: Optional[Callable[[], None]] = None, admin: object = None) -> None:
         self.backend = backend
         self.location = location
+        # PostgreSQL and MySQL: the package's own connection to the server (its locks, its
+        # checks), beside the backend's; None for SQLite.
+        self.admin = admin
         self._lock = lock
         self._catalog: Optional["Catalog"] = None
         if closer is not None:
@@ -63,7 +66,7 @@ class Store:
             yield
 
 
-def _open_postgres(loc: Location, create: bool, upgrade: bool) -> Store:
+def _open_postgres(loc: Location, create: bool, upgrade: bool, backend: Optional[str]) -> Store:
     from mlmd_exercise.store import postgres
 
     postgres.check_reachable(loc)
@@ -83,14 +86,19 @@ def _open_postgres(loc: Location, create: bool, upgrade: bool) -> Store:
                     raise StoreError(f"database '{loc.dbname}' of store '{loc}' holds no MLMD store")
             else:
                 refuse_version(admin.run("SELECT schema_version FROM mlmdenv")[0][0], loc, upgrade)
-            from mlmd_exercise.store.mlmd_connect import connect_postgres
+            from mlmd_exercise.store.choice import choose, connector
 
             # The schema is created (once) inside the lock, too.
-            backend = connect_postgres(loc, upgrade, pg_runner(admin.run))
+            opened = connector(choose(backend), "postgres")(loc, upgrade, pg_runner(admin.run))
     except BaseException:
         admin.close()
         raise
-    return Store(backend, loc, lock if create else None, admin.close)
+
+    def close() -> None:
+        opened.close()
+        admin.close()
+
+    return Store(opened, loc, lock if create else None, close, admin)
 
 
 def open_store(
@@ -98,16 +106,20 @@ def open_store(
     *,
     create: bool = False,
     upgrade: bool = False,
+    backend: Optional[str] = None,
 ) -> Store:
-    """Opens an MLMD store: an SQLite file or a PostgreSQL database.
+    """Opens an MLMD store: an SQLite file, a PostgreSQL or a MySQL database.
 
     Args:
         location: a file path, `sqlite:///path` or
-            `postgresql://user:password@host:port/dbname`; default $MLMD_STORE,
+            `postgresql://user:password@host:port/dbname` or
+            `mysql://user:password@host:port/dbname`; default $MLMD_STORE,
             else `metadata.db`.
         create: create the store if missing, and open it for writing. Without it
             the store must exist and is only read (SQLite opens read-only).
         upgrade: let MLMD migrate a store made by an older MLMD to its schema.
+        backend: "mlmd" (Google's ml-metadata) or "native" (this package's own, on the
+            same tables); default $MLMD_BACKEND, else ml-metadata where it is installed.
 
     Returns:
         The open store.
@@ -122,5 +134,9 @@ def open_store(
     else:
         loc = parse_location(default_location() if location is None else location)
     if loc.is_sqlite:
-        return open_sqlite(loc, create, upgrade)
-    return _open_postgres(loc, create, upgrade)
+        return open_sqlite(loc, create, upgrade, backend)
+    if loc.scheme == "mysql":
+        from mlmd_exercise.store import mysql
+
+        return mysql.open_mysql(loc, create, upgrade, backend)
+    return _open_postgres(loc, create, upgrade, backend)

@@ -4,31 +4,40 @@ Accepted forms:
     metadata.db, ./runs/metadata.db, /abs/path.db      an SQLite file
     sqlite:///relative/path.db, sqlite:////abs/path.db  the same, as a URL
     postgresql://user:password@host:port/dbname[?sslmode=require]
+    mysql://user:password@host:port/dbname[?ssl_ca=/path&ssl_verify_server_cert=true]
+    mysql://user:password@/dbname?unix_socket=/run/mysqld/mysqld.sock
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Dict, Optional, Tuple, Union
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mlmd_exercise.errors import StoreError
 
-__all__ = ["DEFAULT_STORE", "ENV_STORE", "Location", "parse_location", "default_location"]
+__all__ = ["DEFAULT_STORE", "ENV_STORE", "MYSQL_SSL_OPTIONS", "Location", "parse_location", "default_location"]
 
 DEFAULT_STORE = "metadata.db"
 ENV_STORE = "MLMD_STORE"  # the default store when --db is not given
 _SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
-_FORMS = "a file path, sqlite:///path or postgresql://user:password@host:port/dbname"
+# MLMD's MySQLDatabaseConfig.SSLOptions, named as the mysql client's --ssl-* options.
+MYSQL_SSL_OPTIONS = ("ssl_key", "ssl_cert", "ssl_ca", "ssl_capath", "ssl_cipher", "ssl_verify_server_cert")
+_MYSQL_OPTIONS = MYSQL_SSL_OPTIONS + ("unix_socket",)
+_MYSQL_NAME = re.compile(r"[A-Za-z0-9_$]+")
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+_FORMS = ("a file path, sqlite:///path, postgresql://user:password@host:port/dbname "
+          "or mysql://user:password@host:port/dbname")
 
 
 @dataclass(frozen=True)
 class Location:
     """Where a store lives. `str()` of it is safe to print: the password is masked."""
 
-    scheme: str  # "sqlite" or "postgresql"
+    scheme: str  # "sqlite", "postgresql" or "mysql"
     display: str
     path: Optional[Path] = None
     host: str = ""
@@ -37,6 +46,10 @@ class Location:
     password: str = field(default="", repr=False)
     dbname: str = ""
     sslmode: str = ""
+    # MySQL only: a Unix socket to connect through instead of host and port, and the
+    # ssl_* options as (name, value) pairs, ssl_verify_server_cert as "true" or "false".
+    socket: str = ""
+    ssl: Tuple[Tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
         return self.display
@@ -44,6 +57,11 @@ class Location:
     @property
     def is_sqlite(self) -> bool:
         return self.scheme == "sqlite"
+
+    @property
+    def ssl_options(self) -> Dict[str, str]:
+        """MySQL's ssl_* options, by name."""
+        return dict(self.ssl)
 
 
 def default_location(folder: Union[str, os.PathLike, None] = None) -> str:
@@ -109,4 +127,44 @@ def parse_location(location: Union[str, os.PathLike, Location]) -> Location:
             dbname=dbname,
             sslmode=sslmode,
         )
+    if scheme == "mysql":
+        return _mysql(parts, port, shown)
     raise StoreError(f"unknown store scheme '{parts.scheme}' in '{shown}': use {_FORMS}")
+
+
+def _mysql(parts, port: Optional[int], shown: str) -> Location:
+    dbname = unquote(parts.path.lstrip("/"))
+    if not dbname or "/" in dbname:
+        raise StoreError(f"store address '{shown}' names no database: add /dbname after the host")
+    if len(dbname) > 64:  # MySQL's limit: say so before the server does, less clearly
+        raise StoreError(f"database name in store address '{shown}' is longer than MySQL's 64 characters")
+    if not _MYSQL_NAME.fullmatch(dbname):  # MLMD sends `USE <name>` unquoted
+        raise StoreError(f"database name '{dbname}' in store address '{shown}' cannot be used by MLMD "
+                         "on MySQL: use letters, digits, _ and $ only")
+    options = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(options) - set(_MYSQL_OPTIONS))
+    if unknown:
+        raise StoreError(f"unknown option '{unknown[0]}' in store address '{shown}': "
+                         f"only {', '.join(_MYSQL_OPTIONS)} are read")
+    values = {name: found[-1] for name, found in options.items()}
+    verify = values.get("ssl_verify_server_cert")
+    if verify is not None:
+        if verify.lower() not in _BOOLEANS:
+            raise StoreError(f"ssl_verify_server_cert must be true or false, not '{verify}', "
+                             f"in store address '{shown}'")
+        values["ssl_verify_server_cert"] = "true" if _BOOLEANS[verify.lower()] else "false"
+    socket = values.get("unix_socket", "")
+    if not parts.hostname and not socket:
+        raise StoreError(f"store address '{shown}' names no host: add one after '@', "
+                         "or a socket with ?unix_socket=/path")
+    return Location(
+        "mysql",
+        shown,
+        host=parts.hostname or "localhost",
+        port=port or 3306,
+        user=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        dbname=dbname,
+        socket=socket,
+        ssl=tuple((name, values[name]) for name in MYSQL_SSL_OPTIONS if name in values),
+    )

@@ -1,4 +1,5 @@
-"""Serialising writers: a lock file beside an SQLite store, an advisory lock on PostgreSQL.
+"""Serialising writers: a lock file beside an SQLite store, an advisory lock on PostgreSQL,
+a named lock (GET_LOCK) on MySQL.
 
 Raw MLMD loses runs when several processes write at once: on SQLite its
 constructor is not retried on lock waits, and on PostgreSQL concurrent type
@@ -86,7 +87,8 @@ class FileLock(_Reentrant):
 
 
 class AdvisoryLock(_Reentrant):
-    """A PostgreSQL advisory lock, held through a connection of its own."""
+    """A server's lock (PostgreSQL's advisory lock, MySQL's GET_LOCK), held through a connection
+    of its own: `take` and `free` are the server's calls."""
 
     def __init__(self, take: Callable[[], None], free: Callable[[], None]) -> None:
         super().__init__()

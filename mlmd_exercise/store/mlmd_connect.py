@@ -20,7 +20,7 @@ from mlmd_exercise.errors import StoreError
 from mlmd_exercise.store.address import Location
 from mlmd_exercise.store.mlmd import MlmdBackend
 
-__all__ = ["connect_sqlite", "connect_postgres"]
+__all__ = ["connect_sqlite", "connect_postgres", "connect_mysql", "mysql_config", "mysql_refused"]
 
 log = logging.getLogger(__name__)
 _stderr_guard = threading.Lock()
@@ -102,3 +102,47 @@ def connect_postgres(loc: Location, upgrade: bool, sql: Callable[..., list]) -> 
     if loc.sslmode:
         pg.ssloption.sslmode = loc.sslmode
     return _connect(config, loc, upgrade, sql)
+
+
+def mysql_refused(error: StoreError, loc: Location) -> StoreError:
+    """MLMD's error when its client could not connect where ours could, made readable.
+
+    MLMD's MySQL client reports some refusals as "mysql_real_connect failed: errno: ,
+    error: " with nothing after it; in tests it did so for a TLS certificate it would not
+    verify (ssl_verify_server_cert=true) that PyMySQL verified.
+    """
+    if not str(error).rstrip().endswith("errno: , error:"):
+        return error
+    hint = (": it refused to verify the server's certificate (ssl_verify_server_cert=true), "
+            "which this package's own client accepted" if loc.ssl_options.get("ssl_verify_server_cert") == "true"
+            else ", though this package's own client did (look at the ssl_* options)")
+    return StoreError(f"cannot open store '{loc}': MLMD's MySQL client could not connect and gave no reason{hint}")
+
+
+def mysql_config(loc: Location) -> pb.ConnectionConfig:
+    """MLMD's ConnectionConfig for the location; the database is never created by MLMD."""
+    config = pb.ConnectionConfig()
+    my = config.mysql
+    my.database, my.user, my.password = loc.dbname, loc.user or "root", loc.password
+    if loc.socket:  # MLMD aborts the whole process unless exactly one of host and socket is set
+        my.socket = loc.socket
+    else:
+        my.host, my.port = loc.host, loc.port
+    my.skip_db_creation = True  # made by ensure_database, once, under a lock
+    options = loc.ssl_options
+    if options:
+        ssl = my.ssl_options
+        for name in ("key", "cert", "ca", "capath", "cipher"):
+            if f"ssl_{name}" in options:
+                setattr(ssl, name, options[f"ssl_{name}"])
+        ssl.verify_server_cert = options.get("ssl_verify_server_cert") == "true"
+    return config
+
+
+def connect_mysql(loc: Location, upgrade: bool, sql: Callable[..., list]) -> MlmdBackend:
+    """MLMD on the MySQL database of `loc` (made already, once, under a lock); `sql` runs
+    read-only SQL on the package's own connection."""
+    try:
+        return _connect(mysql_config(loc), loc, upgrade, sql)
+    except StoreError as e:
+        raise mysql_refused(e, loc) from None

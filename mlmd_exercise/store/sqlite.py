@@ -120,7 +120,7 @@ def _refuse_foreign(tables, loc: Location, create: bool) -> None:
         raise StoreError(f"'{loc}' is not an MLMD store")
 
 
-def open_sqlite(loc: Location, create: bool, upgrade: bool) -> "Store":
+def open_sqlite(loc: Location, create: bool, upgrade: bool, backend: Optional[str] = None) -> "Store":
     path = loc.path
     assert path is not None
     _check_sqlite_path(path, loc, create)
@@ -133,27 +133,33 @@ def open_sqlite(loc: Location, create: bool, upgrade: bool) -> "Store":
             with _open_files_guard:
                 if not _open_files.get(key):
                     _inspect_sqlite(path, loc, create, upgrade=upgrade)
-            from mlmd_exercise.store.mlmd_connect import connect_sqlite
+            from mlmd_exercise.store.choice import choose, connector
 
-            backend = connect_sqlite(loc, create, upgrade)
+            opened = connector(choose(backend), "sqlite")(loc, create, upgrade)
     except BaseException:
         if lock is not None:
             lock.close()
             if made_lock:  # leave nothing beside a file we refused
                 lock_path.unlink(missing_ok=True)
         raise
-    with _open_files_guard:
-        _open_files[key] = _open_files.get(key, 0) + 1
+    # Only ml-metadata brings a second SQLite library into the process: a native store's
+    # connection is Python's own sqlite3, which plain SQL may share the file with.
+    registered = opened.name == "mlmd"
+    if registered:
+        with _open_files_guard:
+            _open_files[key] = _open_files.get(key, 0) + 1
 
     def close() -> None:
-        with _open_files_guard:
-            _open_files[key] -= 1
+        if registered:
+            with _open_files_guard:
+                _open_files[key] -= 1
+        opened.close()
         if lock is not None:
             lock.close()
 
     from mlmd_exercise.store import Store
 
-    return Store(backend, loc, lock, close)
+    return Store(opened, loc, lock, close)
 
 
 def read_sqlite(location: Union[str, os.PathLike, Location], query: Callable[[Run], T]

@@ -211,7 +211,7 @@ def count_apart(store: Store, experiment: Optional[str] = None) -> Dict[str, int
 
     This process holds an MLMD store on the file, so on SQLite the count runs in a
     process of its own (`mlmd-exercise states --json`: one SQL query, about 0.15 s
-    at 200k runs against 3 s through MLMD's API here); PostgreSQL counts by SQL
+    at 200k runs against 3 s through MLMD's API here); PostgreSQL and MySQL count by SQL
     on the store's own connection.
     """
     import json

@@ -99,7 +99,8 @@ class Tracker:
 
     Args:
         store: an open `Store`, or the address of one (created if missing):
-            a file path, `sqlite:///path` or `postgresql://user:pw@host:port/db`.
+            a file path, `sqlite:///path`, `postgresql://user:pw@host:port/db`
+            or `mysql://user:pw@host:port/db`.
         experiment: the experiment that runs belong to unless a call names another.
     """
 

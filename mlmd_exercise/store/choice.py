@@ -1,0 +1,111 @@
+"""Which backend opens a store: Google's ml-metadata where it is installed, else our own.
+
+ml-metadata stays the reference and the default wherever it installs (CPython 3.9 to
+3.11 on Linux x86-64). Elsewhere the native backend reads and writes the same tables.
+`--backend` (the CLI) or `$MLMD_BACKEND` chooses explicitly. A store written by one is
+read and written by the other, on the same file, with no conversion.
+
+The choice is made without importing ml-metadata (a third of a second): by its
+installed version. An ml-metadata that is installed but cannot be imported (a
+pre-release, a broken wheel) is found when a store is opened, and then, unless it
+was asked for by name, the native backend opens the store instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Optional
+
+from mlmd_exercise.errors import StoreError
+
+if TYPE_CHECKING:
+    from mlmd_exercise.store.backend import Backend
+
+__all__ = ["BACKENDS", "ENV_BACKEND", "Choice", "choose", "mlmd_missing", "connector"]
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("mlmd", "native")
+ENV_BACKEND = "MLMD_BACKEND"
+_OLDEST = (1, 14)  # the oldest ml-metadata with schema version 10
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The backend to open stores with, and why (what `doctor` says)."""
+
+    name: str
+    reason: str
+    explicit: bool = False  # named by --backend or $MLMD_BACKEND: no silent fallback
+
+
+def _version_tuple(text: str) -> tuple:
+    parts = []
+    for piece in text.split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def mlmd_missing() -> Optional[str]:
+    """Why ml-metadata cannot serve here ("is not installed", "0.13.1.dev0 is older than
+    1.14"), or None if an ml-metadata of schema 10 is installed."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("ml-metadata")
+    except metadata.PackageNotFoundError:
+        return "is not installed"
+    if _version_tuple(version) < _OLDEST:
+        return f"{version} is older than 1.14"
+    return None
+
+
+def choose(requested: Optional[str] = None) -> Choice:
+    """The backend for this process: `requested`, else $MLMD_BACKEND, else ml-metadata where
+    it is installed, else native.
+
+    Raises:
+        StoreError: an unknown backend name, or ml-metadata asked for where it is missing.
+    """
+    name = requested or os.environ.get(ENV_BACKEND) or ""
+    if name:
+        where = "--backend" if requested else f"${ENV_BACKEND}"
+        if name not in BACKENDS:
+            raise StoreError(f"unknown backend '{name}' (from {where}): use {' or '.join(BACKENDS)}")
+        if name == "mlmd":
+            missing = mlmd_missing()
+            if missing is not None:
+                raise StoreError(f"backend 'mlmd' (from {where}) cannot be used: ml-metadata {missing}; "
+                                 "use the native backend (--backend native)")
+        return Choice(name, f"chosen by {where}", explicit=True)
+    missing = mlmd_missing()
+    if missing is None:
+        from importlib import metadata
+
+        return Choice("mlmd", f"ml-metadata {metadata.version('ml-metadata')} is installed (the reference)")
+    return Choice("native", f"ml-metadata {missing}")
+
+
+def connector(choice: Choice, engine: str) -> Callable[..., "Backend"]:
+    """The function that opens a store of `engine` ("sqlite", "postgres") with the chosen
+    backend: `connect_<engine>` of store/mlmd_connect.py or store/native_connect.py."""
+    import importlib
+
+    if choice.name == "mlmd":
+        try:
+            module = importlib.import_module("mlmd_exercise.store.mlmd_connect")
+        except ImportError as e:  # installed, but not importable here
+            if choice.explicit:
+                raise StoreError(f"backend 'mlmd' cannot be used: ml-metadata cannot be imported ({e})") from None
+            log.info("ml-metadata cannot be imported (%s): using the native backend", e)
+        else:
+            return getattr(module, f"connect_{engine}")
+    native = importlib.import_module("mlmd_exercise.store.native_connect")
+    if not hasattr(native, f"connect_{engine}"):
+        raise StoreError(f"the native backend does not open {engine} stores yet: "
+                         + ("install ml-metadata (Python 3.9 to 3.11) for them" if choice.name == "native"
+                            else "use --backend mlmd"))
+    return getattr(native, f"connect_{engine}")

@@ -1,0 +1,75 @@
+"""store/choice.py and `doctor`: which backend opens stores, and why."""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+
+import pytest
+
+from mlmd_exercise.errors import StoreError
+from mlmd_exercise.store import choice
+
+
+def _installed(monkeypatch, version):
+    """ml-metadata as if `version` were installed (None: not installed)."""
+    def fake(name):
+        if name != "ml-metadata":
+            return metadata.version(name)
+        if version is None:
+            raise metadata.PackageNotFoundError(name)
+        return version
+    monkeypatch.setattr(metadata, "version", fake)
+
+
+def test_ml_metadata_is_the_default_where_it_is_installed(monkeypatch):
+    monkeypatch.delenv(choice.ENV_BACKEND, raising=False)
+    _installed(monkeypatch, "1.17.1")
+    found = choice.choose()
+    assert (found.name, found.reason, found.explicit) == (
+        "mlmd", "ml-metadata 1.17.1 is installed (the reference)", False)
+
+
+@pytest.mark.parametrize("version, why", [
+    (None, "ml-metadata is not installed"),
+    ("0.13.1.dev0", "ml-metadata 0.13.1.dev0 is older than 1.14"),  # what pip picks on Python 3.13
+    ("1.13.0", "ml-metadata 1.13.0 is older than 1.14"),
+])
+def test_native_where_ml_metadata_is_missing_or_too_old(monkeypatch, version, why):
+    monkeypatch.delenv(choice.ENV_BACKEND, raising=False)
+    _installed(monkeypatch, version)
+    assert (choice.choose().name, choice.choose().reason) == ("native", why)
+
+
+def test_a_backend_is_chosen_by_name(monkeypatch):
+    monkeypatch.setenv(choice.ENV_BACKEND, "native")
+    assert (choice.choose().name, choice.choose().reason) == ("native", "chosen by $MLMD_BACKEND")
+    assert choice.choose("mlmd").reason == "chosen by --backend"  # the option wins
+    with pytest.raises(StoreError, match=r"^unknown backend 'sql' \(from --backend\): use mlmd or native$"):
+        choice.choose("sql")
+    _installed(monkeypatch, None)
+    with pytest.raises(StoreError, match=r"^backend 'mlmd' \(from --backend\) cannot be used: ml-metadata "
+                                         r"is not installed; use the native backend"):
+        choice.choose("mlmd")
+
+
+def test_doctor_says_which_backend_and_why(run_cli, demo_dir, monkeypatch):
+    monkeypatch.delenv(choice.ENV_BACKEND, raising=False)
+    db = demo_dir / "metadata.db"
+    result = run_cli("doctor", "--json", "--db", db)
+    data = json.loads(result.out)
+    assert result.code == 0 and set(data) == {
+        "version", "python", "backend", "why", "mlmd_library", "store", "store_status"}
+    assert (data["backend"], data["mlmd_library"]) == ("mlmd", metadata.version("ml-metadata"))
+    assert data["store_status"] == "an MLMD store with 1 execution"
+    text = run_cli("doctor", "--db", db).out.splitlines()
+    assert text[1] == f"backend: mlmd ({data['why']})"
+    missing = run_cli("doctor", "--db", demo_dir / "none.db").out.splitlines()[-1]
+    assert missing.startswith(f"store: {demo_dir / 'none.db'}: no MLMD store at")
+
+
+def test_an_unknown_backend_in_the_environment_is_one_line(run_cli, demo_dir, monkeypatch):
+    monkeypatch.setenv(choice.ENV_BACKEND, "oracle")
+    result = run_cli("states", "--db", demo_dir / "metadata.db")
+    assert (result.code, result.out) == (2, "")
+    assert result.err == "mlmd-exercise: error: unknown backend 'oracle' (from $MLMD_BACKEND): use mlmd or native\n"
