@@ -31,8 +31,10 @@ def _open_sqlite(loc: Location, create: bool) -> NativeBackend:
     _inspect_sqlite(path, loc, create, upgrade=False)
     mode = "rwc" if create else "ro"
     try:
+        # check_same_thread=False: the backend is used by one thread, but a Store dropped in
+        # it may be closed by the garbage collector in another.
         con = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, timeout=_BUSY_TIMEOUT,
-                              isolation_level=None)
+                              isolation_level=None, check_same_thread=False)
     except sqlite3.Error as e:
         raise StoreError(f"cannot open store '{loc}': {e}") from None
     db = SqliteDb(con)
