@@ -18,7 +18,7 @@ from mlmd_exercise.store.backend import (ContextWrite, ExecutionWrite, NewArtifa
                                          TextSearch)
 from mlmd_exercise.store.address import parse_location
 from mlmd_exercise.store.native import open_native
-from conftest import digest
+from conftest import digest, new_location
 from native_compare import native_backend, raw_backend, snapshot
 from raw_mlmd import raw_mlmd
 
@@ -26,6 +26,13 @@ EVERY_TYPE = {"i": PropertyType.INT, "d": PropertyType.DOUBLE, "s": PropertyType
               "st": PropertyType.STRUCT, "pr": PropertyType.PROTO, "b": PropertyType.BOOLEAN}
 # A value of every kind a record holds (a proto value is only written by others: see below).
 VALUES = {"i": 7, "d": 2.5, "s": "text", "st": {"a": 1.0, "b": ["x", 2.0], "c": {"d": True}}, "b": True}
+
+# The native backend's databases: SQLite and PostgreSQL (MySQL is ml-metadata's alone).
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """A new store's address, once per database the native backend speaks."""
+    return new_location(request.param, tmp_path)
+
 
 
 def _write_everything(b) -> dict:
@@ -146,7 +153,8 @@ _QUERIES = [
     Query(custom=(PropertyTest("c_s", "in", ("text", "other")),)), Query(custom=(PropertyTest("host", "in", ("h",)),)),
     Query(custom=(PropertyTest("c_d", ">=", (2.0,)),)), Query(custom=(PropertyTest("c_d", ">=", (3.0,)),)),
     Query(text=TextSearch("run-1")), Query(text=TextSearch("Train")), Query(text=TextSearch("a-P")),
-    Query(text=TextSearch("2")), Query(text=TextSearch("hidden", keys=("s",))),
+    Query(text=TextSearch("2")), Query(text=TextSearch("hidden", keys=("s",))), Query(text=TextSearch("train")),
+    Query(text=TextSearch("a-_I")), Query(text=TextSearch("%")),
 ]
 
 
@@ -190,7 +198,9 @@ def test_a_numeric_at_least_test_reads_int_and_double_values(db):
     native.put_artifacts([NewArtifact(at, "DataSet", "/q", name="it's 100%_done")])
     assert [a.name for a in native.artifacts(Query(names=["it's 100%_done"]))] == ["it's 100%_done"]
     assert [a.name for a in native.artifacts(Query(text=TextSearch("'s 100%_")))] == ["it's 100%_done"]
-    assert native.artifacts(Query(text=TextSearch("%"))) == native.artifacts(Query(names=["it's 100%_done"]))
+    # As in ml-metadata's filter queries (and the README): LIKE's % and _ are wildcards.
+    assert len(native.artifacts(Query(text=TextSearch("%")))) == 4
+    assert [a.name for a in native.artifacts(Query(text=TextSearch("s_1")))] == ["it's 100%_done"]
     native.close()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import uuid
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ import mlmd_exercise as mx
 from mlmd_exercise.errors import ConflictError
 from mlmd_exercise.records import EVENT_TYPES, ArtifactState, ExecutionState, Kind, PropertyType
 from mlmd_exercise.store.backend import ContextWrite, ExecutionWrite, NewArtifact, NewEvent
+from conftest import new_location
 from native_compare import native_backend, raw_backend, snapshot
 
 _TYPES = {"i": PropertyType.INT, "d": PropertyType.DOUBLE, "s": PropertyType.STRING, "b": PropertyType.BOOLEAN,
@@ -31,6 +33,13 @@ _custom = st.dictionaries(st.sampled_from(["x", "y", "s"]), st.one_of(*_VALUES.v
 _path = st.lists(st.one_of(st.sampled_from(["k", "model", "in"]), st.integers(0, 5)), max_size=3).map(tuple)
 _inputs = st.sampled_from([t for t in EVENT_TYPES[1:] if "OUTPUT" not in t])
 _outputs = st.sampled_from([t for t in EVENT_TYPES[1:] if "OUTPUT" in t])
+
+
+# The native backend's databases: SQLite and PostgreSQL (MySQL is ml-metadata's alone).
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """A new store's address, once per database the native backend speaks."""
+    return new_location(request.param, tmp_path)
 
 
 @st.composite

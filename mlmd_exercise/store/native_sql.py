@@ -46,8 +46,6 @@ class Db:
         """`column` among `values`, as SQL and its parameters: one parameter, whatever the count."""
         raise NotImplementedError
 
-    contains = "instr"  # instr(haystack, needle) > 0; PostgreSQL's is strpos
-
     def begin(self) -> None:
         raise NotImplementedError
 
@@ -107,7 +105,6 @@ class PostgresDb(Db):
     """
 
     postgres = True
-    contains = "strpos"
 
     def __init__(self, con, close) -> None:
         self._con = con  # a pg8000.native.Connection
@@ -298,14 +295,17 @@ def select_nodes(db: Db, node: Node, query: Query) -> Optional[Tuple[str, List[A
         else:
             raise MlmdExerciseError(f"unknown property test '{test.op}' on '{test.key}'")
     if query.text is not None and query.text.text:
+        # LIKE, as ml-metadata's filter query: % and _ are wildcards (the README says so),
+        # case-insensitive on SQLite for ASCII, as stored on PostgreSQL. The text is a parameter.
         text = query.text.text
-        terms = [f"{db.contains}(t.name, ?) > 0", f"{db.contains}(n.name, ?) > 0"]
-        searched: List[Any] = [text, text]
+        like = f"%{text}%"
+        terms = ["t.name LIKE ?", "n.name LIKE ?"]
+        searched: List[Any] = [like, like]
         if query.text.keys:
             keys_sql, keys = db.in_list("p.name", list(query.text.keys))
             terms.append(f"EXISTS (SELECT 1 FROM {node.properties} p WHERE p.{node.owner} = n.id AND {keys_sql} "
-                         f"AND p.is_custom_property = ? AND {db.contains}(p.string_value, ?) > 0)")
-            searched += keys + [True, text]
+                         "AND p.is_custom_property = ? AND p.string_value LIKE ?)")
+            searched += keys + [True, like]
         if text.isdigit() and len(text) < 18:
             terms.append("n.id = ?")
             searched.append(int(text))
