@@ -27,6 +27,7 @@ EVERY_TYPE = {"i": PropertyType.INT, "d": PropertyType.DOUBLE, "s": PropertyType
 # A value of every kind a record holds (a proto value is only written by others: see below).
 VALUES = {"i": 7, "d": 2.5, "s": "text", "st": {"a": 1.0, "b": ["x", 2.0], "c": {"d": True}}, "b": True}
 
+
 # The native backend's databases: SQLite and PostgreSQL (MySQL is ml-metadata's alone).
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request, tmp_path):
@@ -195,11 +196,14 @@ def test_a_numeric_at_least_test_reads_int_and_double_values(db):
     found = native.artifacts(Query(custom=(PropertyTest("n", ">=", (2,)),), order="id", ascending=True))
     assert [a.id for a in found] == [big_int, big_double]
     # Values are data: a quote or a wildcard is matched as itself.
+    # Any text is a value, a backslash too (ml-metadata 1.17 on PostgreSQL refuses one).
+    [slash] = native.put_artifacts([NewArtifact(at, "DataSet", "/s", custom={"s": "a\\b'c"})])
+    assert native.artifacts(Query(ids=[slash]))[0].custom == {"s": "a\\b'c"}
     native.put_artifacts([NewArtifact(at, "DataSet", "/q", name="it's 100%_done")])
     assert [a.name for a in native.artifacts(Query(names=["it's 100%_done"]))] == ["it's 100%_done"]
     assert [a.name for a in native.artifacts(Query(text=TextSearch("'s 100%_")))] == ["it's 100%_done"]
     # As in ml-metadata's filter queries (and the README): LIKE's % and _ are wildcards.
-    assert len(native.artifacts(Query(text=TextSearch("%")))) == 4
+    assert len(native.artifacts(Query(text=TextSearch("%")))) == 5
     assert [a.name for a in native.artifacts(Query(text=TextSearch("s_1")))] == ["it's 100%_done"]
     native.close()
 
@@ -215,6 +219,13 @@ def test_write_errors_are_the_packages(db):
         native.put_execution(ExecutionWrite(et, "Trainer", name="taken"))
     with pytest.raises(ConflictError, match="'i'"):
         native.put_type(Kind.EXECUTION, "Trainer", {"i": PropertyType.STRING})
+    # What MLMD refuses of declared properties (custom ones are free).
+    with pytest.raises(StoreError, match="type 'Trainer' declares no property 'x'"):
+        native.put_execution(ExecutionWrite(et, "Trainer", properties={"x": 1}))
+    with pytest.raises(StoreError, match="property 'i' of type 'Trainer' holds INT values, not STRING"):
+        native.put_execution(ExecutionWrite(et, "Trainer", properties={"i": "one"}))
+    with pytest.raises(NotFoundError, match="no type with id 999"):
+        native.put_artifacts([NewArtifact(999, "Nope", "/x")])
     with pytest.raises(NotFoundError, match="no execution with id 99"):
         native.update_executions([ExecutionWrite(et, "Trainer", id=99, state=ExecutionState.FAILED)])
     # A refused write leaves nothing behind: one transaction each.

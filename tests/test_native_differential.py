@@ -20,7 +20,10 @@ from native_compare import native_backend, raw_backend, snapshot
 
 _TYPES = {"i": PropertyType.INT, "d": PropertyType.DOUBLE, "s": PropertyType.STRING, "b": PropertyType.BOOLEAN,
           "st": PropertyType.STRUCT}
-_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x24F, exclude_characters="\x7f"),
+# No backslash: ml-metadata 1.17 on PostgreSQL quotes a string value as E'...' without doubling
+# its backslashes, and PostgreSQL refuses the statement (a value of "\\" alone does it); the
+# native backend passes values as parameters and stores any text (tests/test_native_backend.py).
+_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x24F, exclude_characters="\x7f\\"),
                 max_size=8)
 # PostgreSQL's MLMD int properties are 32-bit (the package keeps larger ones as doubles above the seam).
 _VALUES = {"i": st.integers(-2**31, 2**31 - 1),
@@ -30,6 +33,10 @@ _VALUES = {"i": st.integers(-2**31, 2**31 - 1),
                                                                    st.integers(-1000, 1000).map(float)), max_size=2)}
 _declared = st.fixed_dictionaries({}, optional={k: v for k, v in _VALUES.items()})
 _custom = st.dictionaries(st.sampled_from(["x", "y", "s"]), st.one_of(*_VALUES.values()), max_size=2)
+# An update's custom properties never share a declared one's name: ml-metadata 1.17 then drops
+# the declared value it is given (found by this test: declared s="0" with custom s=0 reads back
+# as custom s alone); the native backend keeps both, as MLMD does when it first writes a node.
+_update_custom = st.dictionaries(st.sampled_from(["x", "y"]), st.one_of(*_VALUES.values()), max_size=2)
 _path = st.lists(st.one_of(st.sampled_from(["k", "model", "in"]), st.integers(0, 5)), max_size=3).map(tuple)
 _inputs = st.sampled_from([t for t in EVENT_TYPES[1:] if "OUTPUT" not in t])
 _outputs = st.sampled_from([t for t in EVENT_TYPES[1:] if "OUTPUT" in t])
@@ -55,7 +62,7 @@ _operation = st.one_of(
               st.lists(st.tuples(_artifact(), _outputs, _path), max_size=2),
               st.lists(st.tuples(st.integers(0, 50), _inputs, _path), max_size=2),
               st.one_of(st.none(), st.sampled_from(["e1", "e2"]))),
-    st.tuples(st.just("update"), st.integers(0, 50), _state, _declared, _custom),
+    st.tuples(st.just("update"), st.integers(0, 50), _state, _declared, _update_custom),
     st.tuples(st.just("put_lineage"), st.integers(1, 3), st.lists(_artifact(), max_size=3), _path,
               st.sampled_from(["e1", "e3"])),
     st.tuples(st.just("put_context"), st.sampled_from(["e1", "e4"])),
@@ -83,6 +90,10 @@ def _apply(backend, operations) -> list:
             elif op[0] == "put_execution":
                 _, name, state, declared, custom, outs, ins, context = op
                 inputs = [(artifacts[i % len(artifacts)], NewEvent(t, p)) for i, t, p in ins] if artifacts else []
+                # One event per artifact and type: a repeated one is refused, and the ml-metadata
+                # backend writes inputs' events in a second MLMD call, after the execution is
+                # committed (found by this test), where the native backend rolls the whole call back.
+                inputs = list({(a, e.type): (a, e) for a, e in inputs}.values())
                 made = backend.put_execution(
                     ExecutionWrite(et, "Trainer", name=name, state=state, properties=dict(declared),
                                    custom=dict(custom)),
@@ -146,7 +157,12 @@ def _run_both(db_base: str, operations) -> None:
     native.close()
     gc.collect()
     assert got == expected
-    made, expected_store = snapshot(raw_backend(ours), times=False), snapshot(raw_backend(theirs), times=False)
+    readers = raw_backend(ours), raw_backend(theirs)
+    try:
+        made, expected_store = (snapshot(r, times=False) for r in readers)
+    finally:
+        for reader in readers:  # a failing example must not keep its connections
+            reader.close()
     assert _six_decimals(made) == _six_decimals(expected_store)
 
 

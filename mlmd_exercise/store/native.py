@@ -6,119 +6,35 @@ type, property, event, context, attribution and association as if it had written
 and goes on writing to it; whatever ml-metadata writes, this reads. Each write is one
 transaction (BEGIN IMMEDIATE on SQLite). The SQL is in `native_sql`, the schema in
 `native_schema`, opening in `native_open`; database errors become the package's errors in
-`translate` alone, by their class and code, never by their text.
+`native_errors.translate` alone, by their class and code, never by their text.
 """
 
 from __future__ import annotations
 
-import functools
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError, StoreError, UnclearWriteError
+from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError, StoreError
 from mlmd_exercise.records import (EVENT_TYPES, ArtifactRecord, ArtifactState, ContextRecord, EventRecord,
                                    ExecutionRecord, ExecutionState, Kind, PropertyType, PropertyValue,
                                    TypeRecord)
 from mlmd_exercise.store import tables
 from mlmd_exercise.store.address import Location
 from mlmd_exercise.store.backend import Backend, ContextWrite, ExecutionWrite, NewArtifact, NewEvent, Query
+from mlmd_exercise.store.native_errors import reading, translate, writing
 from mlmd_exercise.store.native_schema import BASE_TYPES
 from mlmd_exercise.store.native_sql import NODES, Db, Node, decode, encode, select_nodes
 
 __all__ = ["NativeBackend", "open_native", "translate"]
 
-T = TypeVar("T")
 _TYPE_KINDS = {Kind.EXECUTION: 0, Kind.ARTIFACT: 1, Kind.CONTEXT: 2}  # Type.type_kind
 _PROPERTY_TYPES = list(PropertyType)  # in the proto's order: index = MLMD's number
+# The PropertyType number of each kind of value a record holds (MLMD's declared kinds).
+_VALUE_KINDS = {bool: 6, int: 1, float: 2, str: 3, dict: 4}
 _ARTIFACT_STATES = list(ArtifactState)
 _EXECUTION_STATES = list(ExecutionState)
 _PROPERTY_COLUMNS = ("name", "is_custom_property", "int_value", "double_value", "string_value",
                      "proto_value", "bool_value")
-# SQLite's extended result codes for a broken UNIQUE or PRIMARY KEY constraint, and its
-# primary codes after which a write's outcome is unknown (I/O error, disk full).
-_SQLITE_TAKEN = (2067, 1555)
-_SQLITE_UNCLEAR = (10, 13)
-
-
-def _sqlstate(error: Exception) -> str:
-    detail = error.args[0] if error.args else None
-    return str(detail.get("C", "")) if isinstance(detail, dict) else ""
-
-
-def translate(error: Exception, label: str, writing: bool) -> Exception:
-    """The package's error for a database's, by its class and code (SQLSTATE on PostgreSQL,
-    SQLite's result code), never its text; other exceptions come back unchanged."""
-    import sqlite3
-
-    if isinstance(error, MlmdExerciseError):
-        return error
-    if isinstance(error, sqlite3.IntegrityError):
-        code = getattr(error, "sqlite_errorcode", None)  # Python 3.11 and later
-        if code is None or code in _SQLITE_TAKEN:
-            return ConflictError(f"{label} already holds a node of that type and name")
-        return StoreError(f"store '{label}' refused: {error}")
-    if isinstance(error, sqlite3.Error):
-        code = getattr(error, "sqlite_errorcode", None)
-        if writing and code is not None and code & 0xFF in _SQLITE_UNCLEAR:
-            return UnclearWriteError(f"store '{label}' broke off a write: it may or may not be recorded")
-        return StoreError(f"store '{label}' refused: {error}")
-    import pg8000.exceptions as pg
-
-    if isinstance(error, pg.DatabaseError):
-        state = _sqlstate(error)
-        if state == "23505":  # unique_violation
-            return ConflictError(f"{label} already holds a node of that type and name")
-        if writing and (state.startswith("08") or state.startswith("57P")):  # connection lost, shut down
-            return UnclearWriteError(f"store '{label}' broke off a write: it may or may not be recorded")
-        detail = error.args[0] if error.args else error
-        message = detail.get("M", detail) if isinstance(detail, dict) else detail
-        return StoreError(f"store '{label}' refused: {message}")
-    if isinstance(error, (pg.InterfaceError, OSError)):  # the connection broke
-        if writing:
-            return UnclearWriteError(f"store '{label}' broke off a write: it may or may not be recorded")
-        return StoreError(f"store '{label}' cannot be reached")
-    return error
-
-
-def _reading(method: Callable[..., T]) -> Callable[..., T]:
-    @functools.wraps(method)
-    def wrapper(self: "NativeBackend", *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except Exception as e:
-            translated = translate(e, self.label, writing=False)
-            if translated is e:
-                raise
-            raise translated from e
-    return wrapper
-
-
-def _writing(method: Callable[..., T]) -> Callable[..., T]:
-    """One transaction: committed when the method returns, rolled back when it raises."""
-    @functools.wraps(method)
-    def wrapper(self: "NativeBackend", *args, **kwargs):
-        if not self.writable:
-            raise StoreError(f"store '{self.label}' was opened read-only")
-        try:
-            self.db.begin()
-            try:
-                result = method(self, *args, **kwargs)
-                self.db.commit()
-            except BaseException:
-                try:
-                    self.db.rollback()
-                except Exception:  # the connection is gone: the first error says why
-                    pass
-                raise
-            return result
-        except Exception as e:
-            translated = translate(e, self.label, writing=True)
-            if translated is e:
-                raise
-            raise translated from e
-    return wrapper
-
-
 def _now() -> int:
     return int(time.time() * 1000)
 
@@ -132,10 +48,29 @@ class NativeBackend(Backend):
         self.db = db
         self.label = label
         self.writable = writable
+        self._declared: Dict[int, Dict[str, int]] = {}  # type id -> its properties' MLMD numbers
+
+    def _check(self, type_id: int, type_name: str, properties: Mapping[str, PropertyValue]) -> None:
+        """Refuses what MLMD refuses: a node of a type not stored, or a declared property
+        its type does not declare, or declares as another kind of value."""
+        declared = self._declared.get(type_id)
+        if declared is None or any(k not in declared for k in properties):  # another writer may have added some
+            declared = dict(self.db.run("SELECT name, data_type FROM TypeProperty WHERE type_id = ?", type_id))
+            if not declared and not self.db.run("SELECT 1 FROM Type WHERE id = ?", type_id):
+                raise NotFoundError(f"no type with id {type_id} ('{type_name}') in {self.label}")
+            self._declared[type_id] = declared
+        for key, value in properties.items():
+            if key not in declared:
+                raise StoreError(f"store '{self.label}' refused: type '{type_name}' declares no property '{key}'")
+            kind = _VALUE_KINDS[type(value)] if type(value) in _VALUE_KINDS else None
+            if kind is not None and declared[key] != kind:
+                raise StoreError(f"store '{self.label}' refused: property '{key}' of type '{type_name}' holds "
+                                 f"{_PROPERTY_TYPES[declared[key] or 0].value} values, not "
+                                 f"{_PROPERTY_TYPES[kind].value}")
 
     # -- types ------------------------------------------------------------------------
 
-    @_reading
+    @reading
     def types(self, kind: Kind) -> List[TypeRecord]:
         rows = self.db.run("SELECT id, name, version, description, external_id FROM Type "
                            "WHERE type_kind = ? ORDER BY id", _TYPE_KINDS[kind])
@@ -162,7 +97,7 @@ class NativeBackend(Backend):
                             "ORDER BY id LIMIT 1", name, _TYPE_KINDS[kind])
         return found[0][0] if found else None
 
-    @_writing
+    @writing
     def put_type(self, kind: Kind, name: str, properties: Mapping[str, PropertyType]) -> int:
         type_id = self._type_id(kind, name)
         if type_id is None:
@@ -175,6 +110,7 @@ class NativeBackend(Backend):
             if key in stored and stored[key] != number:
                 raise ConflictError(f"type '{name}' in {self.label} already has property '{key}' as "
                                     f"{_PROPERTY_TYPES[stored[key] or 0].value}, not {PropertyType(ptype).value}")
+        self._declared.pop(type_id, None)
         self.db.insert("TypeProperty", ("type_id", "name", "data_type"),
                        [(type_id, k, _PROPERTY_TYPES.index(PropertyType(p)))
                         for k, p in properties.items() if k not in stored])
@@ -212,15 +148,15 @@ class NativeBackend(Backend):
         values = self._properties(node, [r[0] for r in rows])
         return [_record(kind, row, *values[row[0]]) for row in rows]
 
-    @_reading
+    @reading
     def artifacts(self, query: Query = Query()) -> List[ArtifactRecord]:
         return self._nodes(Kind.ARTIFACT, query)
 
-    @_reading
+    @reading
     def executions(self, query: Query = Query()) -> List[ExecutionRecord]:
         return self._nodes(Kind.EXECUTION, query)
 
-    @_reading
+    @reading
     def contexts(self, query: Query = Query()) -> List[ContextRecord]:
         return self._nodes(Kind.CONTEXT, query)
 
@@ -231,24 +167,24 @@ class NativeBackend(Backend):
                             type_name, _TYPE_KINDS[kind], name)
         return found[0][0] if found else None
 
-    @_reading
+    @reading
     def execution_by_name(self, type_name: str, name: str) -> Optional[ExecutionRecord]:
         found = self._by_name(Kind.EXECUTION, type_name, name)
         return self._nodes(Kind.EXECUTION, Query(ids=[found]))[0] if found is not None else None
 
-    @_reading
+    @reading
     def context_by_name(self, type_name: str, name: str) -> Optional[ContextRecord]:
         found = self._by_name(Kind.CONTEXT, type_name, name)
         return self._nodes(Kind.CONTEXT, Query(ids=[found]))[0] if found is not None else None
 
-    @_reading
+    @reading
     def contexts_of(self, kind: Kind, node_id: int) -> List[ContextRecord]:
         node = NODES[kind]
         ids = [r[0] for r in self.db.run(f"SELECT context_id FROM {node.member} WHERE {node.owner} = ?",
                                          int(node_id))]
         return self._nodes(Kind.CONTEXT, Query(ids=ids, order="id", ascending=True)) if ids else []
 
-    @_reading
+    @reading
     def contexts_of_executions(self, ids: Sequence[int]) -> Dict[int, List[ContextRecord]]:
         found: Dict[int, List[ContextRecord]] = {int(i): [] for i in ids}
         if not ids:
@@ -282,11 +218,11 @@ class NativeBackend(Backend):
         return [EventRecord(a, x, EVENT_TYPES[t] if 0 <= t < len(EVENT_TYPES) else "UNKNOWN",
                             tuple(steps.get(i, ())), ms or 0) for i, a, x, t, ms in events]
 
-    @_reading
+    @reading
     def events_by_executions(self, ids: Sequence[int]) -> List[EventRecord]:
         return self._events("execution_id", ids)
 
-    @_reading
+    @reading
     def events_by_artifacts(self, ids: Sequence[int]) -> List[EventRecord]:
         return self._events("artifact_id", ids)
 
@@ -300,6 +236,8 @@ class NativeBackend(Backend):
     def _insert_artifacts(self, artifacts: Sequence[NewArtifact]) -> List[int]:
         if not artifacts:
             return []
+        for a in artifacts:
+            self._check(a.type_id, a.type, a.properties)
         now = _now()
         ids = self.db.insert(
             "Artifact", ("type_id", "uri", "state", "name", "external_id", "create_time_since_epoch",
@@ -312,6 +250,8 @@ class NativeBackend(Backend):
         return ids
 
     def _insert_executions(self, executions: Sequence[ExecutionWrite]) -> List[int]:
+        for e in executions:
+            self._check(e.type_id, e.type, e.properties)
         now = _now()
         ids = self.db.insert(
             "Execution", ("type_id", "last_known_state", "name", "external_id", "create_time_since_epoch",
@@ -328,6 +268,7 @@ class NativeBackend(Backend):
         found = self.db.run("SELECT last_known_state FROM Execution WHERE id = ?", int(change.id))
         if not found:
             raise NotFoundError(f"no execution with id {change.id} in {self.label}")
+        self._check(change.type_id, change.type, change.properties)
         node = NODES[Kind.EXECUTION]
         given = [(change.id, k, False, v) for k, v in change.properties.items()]
         given += [(change.id, k, True, v) for k, v in change.custom.items()]
@@ -370,6 +311,7 @@ class NativeBackend(Backend):
         found = self.db.run("SELECT id FROM Context WHERE type_id = ? AND name = ?", context.type_id, context.name)
         if found:
             return found[0][0]
+        self._check(context.type_id, context.type, context.properties)
         now = _now()
         [context_id] = self.db.insert(
             "Context", ("type_id", "name", "external_id", "create_time_since_epoch", "last_update_time_since_epoch"),
@@ -386,11 +328,11 @@ class NativeBackend(Backend):
         self.db.insert("Attribution", ("context_id", "artifact_id"),
                        [(context_id, i) for i in dict.fromkeys(artifact_ids)], ignore=True)
 
-    @_writing
+    @writing
     def put_artifacts(self, artifacts: Sequence[NewArtifact]) -> List[int]:
         return self._insert_artifacts(artifacts)
 
-    @_writing
+    @writing
     def put_execution(self, execution: ExecutionWrite,
                       artifacts: Sequence[Tuple[NewArtifact, NewEvent]] = (),
                       inputs: Sequence[Tuple[int, NewEvent]] = (),
@@ -406,7 +348,7 @@ class NativeBackend(Backend):
             self._join(context_id, [execution_id], artifact_ids + [int(a) for a, _ in inputs])
         return execution_id, artifact_ids, context_id
 
-    @_writing
+    @writing
     def put_lineage(self, executions: Sequence[ExecutionWrite], artifacts: Sequence[NewArtifact],
                     events: Sequence[NewEvent], context: ContextWrite) -> Tuple[List[int], List[int], int]:
         # MLMD's put_lineage_subgraph: the context, the artifacts, the executions, their
@@ -419,22 +361,22 @@ class NativeBackend(Backend):
                               _pick(e.execution_id, e.execution_index, execution_ids), e) for e in events])
         return execution_ids, artifact_ids, context_id
 
-    @_writing
+    @writing
     def update_executions(self, changes: Sequence[ExecutionWrite]) -> None:
         for change in changes:
             self._update_execution(change)
 
-    @_writing
+    @writing
     def put_context(self, context: ContextWrite) -> int:
         return self._context_id(context)
 
     # -- counts and audits ------------------------------------------------------------------
 
-    @_reading
+    @reading
     def count_by_state(self, context_id: Optional[int] = None) -> Dict[ExecutionState, int]:
         return tables.count_by_state(self.db.run, context_id)
 
-    @_reading
+    @reading
     def context_sizes(self, ids: Sequence[int]) -> Dict[int, Tuple[int, int]]:
         found = {int(i): (0, 0) for i in ids}
         if not ids:
@@ -448,15 +390,15 @@ class NativeBackend(Backend):
                 found[context_id] = (pair[0], pair[1])
         return found
 
-    @_reading
+    @reading
     def running_processes(self, host: str) -> List[Tuple[int, object, object, object]]:
         return tables.running_processes(self.db.run, host, sqlite=not self.db.postgres)
 
-    @_reading
+    @reading
     def artifacts_without_events(self) -> List[Tuple[int, str, str]]:
         return tables.artifacts_without_events(self.db.run)
 
-    @_reading
+    @reading
     def shared_outputs(self) -> List[Tuple[int, str, str, Tuple[int, ...]]]:
         return tables.shared_outputs(self.db.run)
 

@@ -1,0 +1,104 @@
+"""The native backend's errors: sqlite3's and pg8000's become the package's, in one place.
+
+By each error's class and code (SQLite's result code, PostgreSQL's SQLSTATE), never its
+text: a name taken is a `ConflictError`, a connection lost during a write an
+`UnclearWriteError`, anything else a `StoreError` naming the store (password masked: the
+label is `str(location)`). `reading` and `writing` wrap the backend's methods; `writing`
+also makes each call one transaction.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, TypeVar
+
+from mlmd_exercise.errors import ConflictError, MlmdExerciseError, StoreError, UnclearWriteError
+
+__all__ = ["translate", "reading", "writing"]
+
+T = TypeVar("T")
+
+
+# SQLite's extended result codes for a broken UNIQUE or PRIMARY KEY constraint, and its
+# primary codes after which a write's outcome is unknown (I/O error, disk full).
+_SQLITE_TAKEN = (2067, 1555)
+_SQLITE_UNCLEAR = (10, 13)
+
+
+def _sqlstate(error: Exception) -> str:
+    detail = error.args[0] if error.args else None
+    return str(detail.get("C", "")) if isinstance(detail, dict) else ""
+
+
+def translate(error: Exception, label: str, writing: bool) -> Exception:
+    """The package's error for a database's, by its class and code (SQLSTATE on PostgreSQL,
+    SQLite's result code), never its text; other exceptions come back unchanged."""
+    import sqlite3
+
+    if isinstance(error, MlmdExerciseError):
+        return error
+    if isinstance(error, sqlite3.IntegrityError):
+        code = getattr(error, "sqlite_errorcode", None)  # Python 3.11 and later
+        if code is None or code in _SQLITE_TAKEN:
+            return ConflictError(f"{label} already holds a node of that type and name")
+        return StoreError(f"store '{label}' refused: {error}")
+    if isinstance(error, sqlite3.Error):
+        code = getattr(error, "sqlite_errorcode", None)
+        if writing and code is not None and code & 0xFF in _SQLITE_UNCLEAR:
+            return UnclearWriteError(f"store '{label}' broke off a write: it may or may not be recorded")
+        return StoreError(f"store '{label}' refused: {error}")
+    import pg8000.exceptions as pg
+
+    if isinstance(error, pg.DatabaseError):
+        state = _sqlstate(error)
+        if state == "23505":  # unique_violation
+            return ConflictError(f"{label} already holds a node of that type and name")
+        if writing and (state.startswith("08") or state.startswith("57P")):  # connection lost, shut down
+            return UnclearWriteError(f"store '{label}' broke off a write: it may or may not be recorded")
+        detail = error.args[0] if error.args else error
+        message = detail.get("M", detail) if isinstance(detail, dict) else detail
+        return StoreError(f"store '{label}' refused: {message}")
+    if isinstance(error, (pg.InterfaceError, OSError)):  # the connection broke
+        if writing:
+            return UnclearWriteError(f"store '{label}' broke off a write: it may or may not be recorded")
+        return StoreError(f"store '{label}' cannot be reached")
+    return error
+
+
+def reading(method: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(method)
+    def wrapper(self: Any, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as e:
+            translated = translate(e, self.label, writing=False)
+            if translated is e:
+                raise
+            raise translated from e
+    return wrapper
+
+
+def writing(method: Callable[..., T]) -> Callable[..., T]:
+    """One transaction: committed when the method returns, rolled back when it raises."""
+    @functools.wraps(method)
+    def wrapper(self: Any, *args, **kwargs):
+        if not self.writable:
+            raise StoreError(f"store '{self.label}' was opened read-only")
+        try:
+            self.db.begin()
+            try:
+                result = method(self, *args, **kwargs)
+                self.db.commit()
+            except BaseException:
+                try:
+                    self.db.rollback()
+                except Exception:  # the connection is gone: the first error says why
+                    pass
+                raise
+            return result
+        except Exception as e:
+            translated = translate(e, self.label, writing=True)
+            if translated is e:
+                raise
+            raise translated from e
+    return wrapper
