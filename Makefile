@@ -2,11 +2,14 @@
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
-# ml-metadata ships wheels only for CPython 3.9 to 3.11 (Linux x86-64): take the newest of those.
-PYTHONS := python3.11 python3.10 python3.9 python3
-PYTHON ?= $(shell for p in $(PYTHONS); do \
+# ml-metadata, the reference backend, ships wheels only for CPython 3.9 to 3.11 (Linux x86-64):
+# take the newest of those, else the newest Python 3.12 or later (the native backend runs there).
+PYTHONS := python3.11 python3.10 python3.9 python3.13 python3.12 python3
+PYTHON ?= $(shell for p in python3.11 python3.10 python3.9; do \
 	$$p -c 'import sys; sys.exit(not (3, 9) <= sys.version_info[:2] <= (3, 11))' >/dev/null 2>&1 \
-	&& { echo $$p; break; }; done)
+	&& { echo $$p; exit; }; done; for p in python3.13 python3.12 python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info[:2] < (3, 9))' >/dev/null 2>&1 \
+	&& { echo $$p; exit; }; done)
 
 .PHONY: help venv dot run lineage-graph test stress bench bench-quick clean
 
@@ -22,10 +25,11 @@ venv: $(BIN)/.installed
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then \
-		echo "no Python 3.9 to 3.11 on the PATH (looked for $(PYTHONS)): ml-metadata has wheels only for CPython 3.9 to 3.11" >&2; \
+		echo "no Python 3.9 or later on the PATH (looked for $(PYTHONS))" >&2; \
 		exit 1; fi
-	@echo "creating $(VENV) with $$($(PYTHON) --version) and installing mlmd_exercise with ml-metadata,"
-	@echo "scikit-learn, pandas, matplotlib and pytest: about 1 to 2 minutes the first time (pip is quiet meanwhile)"
+	@echo "creating $(VENV) with $$($(PYTHON) --version) and installing mlmd_exercise with scikit-learn,"
+	@echo "pandas, matplotlib, pytest and, on Python 3.9 to 3.11, Google's ml-metadata (else the package's"
+	@echo "own backend opens stores): about 1 to 2 minutes the first time (pip is quiet meanwhile)"
 	@start=$$(date +%s); \
 	$(PYTHON) -m venv $(VENV) && \
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' && \

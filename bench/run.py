@@ -106,6 +106,20 @@ def chain_runs(n: int, offset: int = 0):
         previous = model
 
 
+def deep_chain_runs(n: int):
+    """One chain of `n` runs, each warm-started from the previous run's model (run i reads
+    model i-1 and writes model i; the first reads a dataset): a walk upstream from its
+    newest model is 2n hops."""
+    from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec
+
+    previous = ArtifactSpec("file:///bench/data/deep.csv", properties={"split": "train"})
+    for i in range(n):
+        model = ArtifactSpec(f"file:///bench/deep/{i}.joblib", type="SavedModel", properties={"name": "M"})
+        yield RunSpec(inputs={"model" if i else "examples": previous}, outputs={"model": model},
+                      params={"C": 1.0})
+        previous = model
+
+
 RUNNING_EVERY = 20  # the 5%-RUNNING store: every 20th run was killed mid-run
 
 
@@ -135,15 +149,17 @@ def running_runs(n: int):
         yield run
 
 
+BUILT = {"ours": "chain_runs", "ours-running": "running_runs", "ours-deep": "deep_chain_runs"}
+
+
 def bulk(kind: str, path: str, runs: int) -> dict:
     sys.path.insert(0, str(HERE))
     start = time.perf_counter()
-    if kind in ("ours", "ours-running"):
+    if kind in BUILT:
         import mlmd_exercise as mx
         from mlmd_exercise.write.bulk import record_runs
 
-        record_runs(mx.Tracker(path, experiment="bench"),
-                    chain_runs(runs) if kind == "ours" else running_runs(runs))
+        record_runs(mx.Tracker(path, experiment="bench"), globals()[BUILT[kind]](runs))
     else:
         from reference import RawMlmd
 
@@ -247,18 +263,36 @@ def states(path: str, reps: int) -> dict:
     return {**summary(times), **result}
 
 
-def command_peak(name: str, path: str) -> dict:
-    """`mlmd-exercise NAME --db PATH`: its wall time and peak memory (max RSS), in a child process."""
+def command_peak(name: str, path: str, *extra) -> dict:
+    """`mlmd-exercise NAME --db PATH EXTRA...`: its wall time, the time to its first line of
+    output (read as it comes) and its peak memory (max RSS), in a child process."""
     import resource
 
-    command = [name, "--db", path]
-    start = time.perf_counter()
-    proc = subprocess.run([CLI, *command], capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode not in (0, 1):
-        raise SystemExit(f"{command}: {proc.stderr[-2000:]}")
+    command = [name, "--db", path, *map(str, extra)]
+    first, last, lines = None, "", 0
+    with tempfile.TemporaryFile("w+") as err:  # a pipe could fill and stop the command
+        start = time.perf_counter()
+        proc = subprocess.Popen([CLI, *command], stdout=subprocess.PIPE, stderr=err, text=True)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if first is None:
+                first = time.perf_counter() - start
+            last, lines = line.rstrip("\n"), lines + 1
+        code = proc.wait()
+        elapsed = time.perf_counter() - start
+        if code not in (0, 1):
+            err.seek(0)
+            raise SystemExit(f"{command}: {err.read()[-2000:]}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
-    return {"seconds": elapsed, "peak_mb": peak, "code": proc.returncode, "last": proc.stdout.splitlines()[-1]}
+    return {"seconds": elapsed, "first_line_s": first, "peak_mb": peak, "code": code, "last": last,
+            "lines": lines}
+
+
+def newest(path: str) -> dict:
+    """The newest artifact's id in the store at `path`."""
+    import mlmd_exercise as mx
+
+    return {"id": newest_model(mx.open_store(path))}
 
 
 def web(path: str, reps: int) -> dict:
@@ -299,7 +333,7 @@ def web(path: str, reps: int) -> dict:
 
 
 CHILDREN = {"record": record_per_run, "bulk": bulk, "lineage": lineage, "counts": counts, "web": web,
-            "states": states, "peak": command_peak}
+            "states": states, "peak": command_peak, "newest": newest}
 
 
 def ui_serving(path: str, reps: int) -> dict:
@@ -330,17 +364,18 @@ def ui_serving(path: str, reps: int) -> dict:
 # -- the suite ----------------------------------------------------------------------------------
 
 
-def build_store(cache: Path, size: int, running: bool = False) -> tuple:
+def build_store(cache: Path, size: int, running: bool = False, deep: bool = False) -> tuple:
     """The cached store of `size` runs, built with the bulk path if missing; `running`:
-    the one where every RUNNING_EVERY-th run is RUNNING from a process that is gone."""
-    name = f"{size}-running" if running else f"{size}"
+    the one where every RUNNING_EVERY-th run is RUNNING from a process that is gone;
+    `deep`: one chain of `size` runs, each from the previous run's model."""
+    name = f"{size}-running" if running else f"{size}-deep" if deep else f"{size}"
     path = cache / f"store-{name}.db"
     if path.exists():
         return path, None
     tmp = cache / f"building-{name}.db"
     for leftover in cache.glob(f"building-{name}.db*"):
         leftover.unlink()
-    result = child("bulk", "ours-running" if running else "ours", tmp, size)
+    result = child("bulk", "ours-running" if running else "ours-deep" if deep else "ours", tmp, size)
     for suffix in ("", "-wal", "-shm"):
         if Path(f"{tmp}{suffix}").exists():
             os.replace(f"{tmp}{suffix}", f"{path}{suffix}")
@@ -382,13 +417,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats: under a minute")
     parser.add_argument("--cache", default=str(HERE / ".cache"), help="where built stores are kept")
-    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        what, *rest = args.child
+    if sys.argv[1:2] == ["--child"]:  # read by hand: a child's arguments may start with "--"
+        what, *rest = sys.argv[2:]
         typed = [int(a) if a.isdigit() else a for a in rest]
         print(json.dumps(CHILDREN[what](*typed)))
         return 0
+    args = parser.parse_args()
 
     quick = args.quick
     sizes = [1000, 10000] if quick else [1000, 10000, 50000, 200000]
@@ -479,6 +513,20 @@ def main() -> int:
                      "<= 200 MB" + (f", <= {target_s} s" if target_s else ""),
                      "yes" if peak["peak_mb"] <= 200 and (target_s is None or peak["seconds"] <= target_s)
                      else "NO"))
+    depth = 20000 if quick else 200000
+    deep, built = build_store(cache, depth, deep=True)
+    if built is not None:
+        rows.append((f"build the {depth:,}-deep chain store (bulk)", "",
+                     f"{built['runs_per_second']:,.0f} runs/s", "", "", ""))
+    start_id = child("newest", deep)["id"]
+    walked = child("peak", "lineage", deep, "--artifact", start_id, "--direction", "upstream")
+    expected = f"{depth + 1:,} artifacts, {depth:,} executions"
+    if walked["code"] or not walked["last"].endswith(expected):
+        raise SystemExit(f"lineage of the deep chain ended with '{walked['last']}', not '... {expected}'")
+    rows.append((f"lineage up, no hop limit, {depth:,}-deep chain: first line, all, peak memory", "",
+                 f"{walked['first_line_s']:.2f} s, {walked['seconds']:.1f} s, {walked['peak_mb']:,.0f} MB",
+                 "", "first line <= 1 s, <= 500 MB",
+                 "yes" if walked["first_line_s"] <= 1 and walked["peak_mb"] <= 500 else "NO"))
     pages = child("web", biggest, 5 if quick else 20)
     for name, what, target in (("runs", "runs page (newest 50, params and metrics)", 300),
                                ("runs-filtered", "runs page, filtered by state, type, context; page 3", 300),

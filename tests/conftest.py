@@ -123,3 +123,30 @@ def run_module(args: List[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
         [sys.executable, "-m", "mlmd_exercise", *map(str, args)],
         cwd=cwd, capture_output=True, text=True, timeout=120, **kw,
     )
+
+
+def deep_chain(store, runs: int, shared: bool = False, uri_length: int = 0) -> None:
+    """Records a chain of `runs` Trainer runs into `store`, each warm-started from the
+    previous run's model (run i reads model i-1 and writes model i; the first reads a
+    dataset): a walk from its newest model upstream is 2 * runs hops. `shared`: every run
+    also reads the first dataset (edges back to a node reached long before, and a hop as
+    wide as the chain downstream from it); models of equal i % 7 have the same content.
+    `uri_length`: pad the models' URIs to about this length (long lines of output)."""
+    from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec, record_runs
+
+    data = ArtifactSpec("file:///deep/data.csv", properties={"split": "train"})
+    previous = data
+    pad = "x" * max(0, uri_length - 30)
+
+    def chain():
+        nonlocal previous
+        for i in range(runs):
+            same = "sha256:" + hashlib.sha256(str(i % 7).encode()).hexdigest() if shared else ""
+            model = ArtifactSpec(f"file:///deep/{pad}m{i}.joblib", type="SavedModel", fingerprint=same)
+            inputs = {"model" if i else "examples": previous}
+            if shared and i:
+                inputs["examples"] = data
+            yield RunSpec(inputs=inputs, outputs={"model": model}, params={"i": i})
+            previous = model
+
+    record_runs(mx.Tracker(store, experiment="deep"), chain())

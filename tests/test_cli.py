@@ -41,7 +41,7 @@ def test_every_command_has_help(run_cli):
 def test_every_outcome_of_a_command_has_its_exit_code():
     from mlmd_exercise.cli.command import Outcome
 
-    assert cli.EXIT_CODES == {Outcome.OK: 0, Outcome.CHECK_FAILED: 1}
+    assert cli.EXIT_CODES == {Outcome.OK: 0, Outcome.CHECK_FAILED: 1, Outcome.INTERRUPTED: 130}
     assert set(cli.EXIT_CODES) == set(Outcome)
 
 

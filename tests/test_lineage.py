@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import re
+import weakref
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 import mlmd_exercise as mx
-from conftest import write
+from conftest import BACKENDS, deep_chain, new_location, write
+from mlmd_exercise.read.lineage import graph_of, walk_hops
 from mlmd_exercise.schema import ExecutionState
+from mlmd_exercise.store.backend import Query
 from raw_mlmd import pb, raw_mlmd
 
 
@@ -157,3 +161,83 @@ def test_whole_store_graph_one_execution_graph_and_experiments(store, chain):
 def test_graph_of_an_empty_store_is_empty(store):
     graph = mx.lineage_graph(store)
     assert (graph.artifacts, graph.executions, graph.edges) == ({}, {}, ())
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def deep(request, tmp_path_factory):
+    """A chain of 1,500 runs, each also reading the first dataset (see `deep_chain`)."""
+    store = mx.open_store(new_location(request.param, tmp_path_factory.mktemp("deep")), create=True)
+    deep_chain(store, 1500, shared=True)
+    return store
+
+
+def _newest_model(store) -> int:
+    return store.backend.artifacts(Query(order="id", limit=1))[0].id
+
+
+@pytest.mark.parametrize("start, direction, hops", [
+    ("newest", "upstream", None), ("data", "downstream", None), ("data", "both", None),
+    ("middle", "both", None), ("middle", "both", 300), ("newest", "upstream", 1001),
+    ("middle-run", "downstream", None), ("middle-run", "both", 7),
+])
+def test_a_deep_walk_hop_by_hop_gives_what_walk_gives(deep, start, direction, hops):
+    newest = _newest_model(deep)
+    kind, node = {"newest": ("artifact_id", newest), "data": ("artifact_id", 1),
+                  "middle": ("artifact_id", newest // 2), "middle-run": ("execution_id", 750)}[start]
+    graph = mx.walk(deep, **{kind: node}, direction=direction, hops=hops)
+    walked = list(walk_hops(deep, **{kind: node}, direction=direction, hops=hops, page=100))
+    assert graph_of(walked) == graph
+    assert list(graph_of(walked).artifacts) == list(graph.artifacts)  # the same order too
+    # Each node once, at the first hop that reaches it; hops in order, upstream first.
+    ids = [(type(n), n.id) for hop in walked for n in hop.artifacts + hop.executions]
+    assert len(ids) == len(set(ids)) == len(graph.artifacts) + len(graph.executions)
+    order = [(hop.direction != walked[0].direction, hop.number) for hop in walked]
+    assert order == sorted(order) and walked[0].number == 0 and walked[-1].page_end
+    assert all(hop.number <= (hops if hops is not None else 10 ** 9) for hop in walked)
+    # Records come a page at a time: a page holds at most 100 nodes beyond its last hop's.
+    page = 0
+    for hop in walked:
+        last = len(hop.artifacts) + len(hop.executions)
+        assert page < 100 or hop.page_end, "a page went on past 100 nodes"
+        page = 0 if hop.page_end else page + last
+    if (start, direction, hops) == ("newest", "upstream", None):
+        assert len(walked) == 2 * 1500 + 1  # hop 0 and one hop per event of the chain
+        assert len(graph.artifacts) == 1501 and len(graph.executions) == 1500
+
+
+def test_a_walk_hop_by_hop_keeps_no_record_it_has_yielded(deep):
+    """What was yielded is the caller's: the walk keeps ids only, so memory does not grow
+    with the records already shown."""
+    seen = []
+    for hop in walk_hops(deep, artifact_id=_newest_model(deep), direction="upstream", page=50):
+        if hop.number == 10:
+            seen = [weakref.ref(r) for r in hop.artifacts + hop.executions]
+        if hop.number == 400:  # 8 pages on: hop 10's records are gone
+            gc.collect()
+            assert seen and all(ref() is None for ref in seen)
+            break
+    else:
+        pytest.fail("the walk ended before hop 400")
+
+
+def test_walk_hops_checks_its_start_at_once(store, chain):
+    with pytest.raises(mx.NotFoundError, match="^no artifact with id 999 in "):
+        walk_hops(store, artifact_id=999)  # not only once the first hop is asked for
+    with pytest.raises(ValueError, match="unknown direction 'sideways'"):
+        walk_hops(store, artifact_id=chain.m1.id, direction="sideways")
+
+
+def test_a_walk_both_ways_through_a_cycle_gives_each_node_and_event_once(store, chain):
+    """Another tool may record a run that reads what it writes (an in-place update): walked
+    both ways, the cycle is in both legs, and is shown once."""
+    event = pb.Event(artifact_id=chain.m1.id, execution_id=chain.t1.id, type=pb.Event.INPUT)
+    event.path.steps.add().key = "warm_start"
+    raw_mlmd(store).put_events([event])
+    walked = list(walk_hops(store, artifact_id=chain.m1.id, direction="both"))
+    ids = [(type(n), n.id) for hop in walked for n in hop.artifacts + hop.executions]
+    edges = [(e.artifact_id, e.execution_id, e.kind) for hop in walked for e in hop.edges]
+    assert len(ids) == len(set(ids)) and len(edges) == len(set(edges))
+    graph = mx.walk(store, artifact_id=chain.m1.id, direction="both")
+    assert graph_of(walked) == graph
+    assert {(e.artifact_id, e.execution_id, e.kind, e.role) for e in graph.edges} >= {
+        (chain.m1.id, chain.t1.id, "INPUT", "warm_start"), (chain.m1.id, chain.t1.id, "OUTPUT", "model")}

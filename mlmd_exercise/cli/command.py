@@ -48,6 +48,7 @@ class Outcome(enum.Enum):
 
     OK = "ok"
     CHECK_FAILED = "the check found problems"  # check, verify, stale: the store or its files are not right
+    INTERRUPTED = "stopped by Ctrl-C or SIGTERM"  # after saying how far it got (a streamed lineage walk)
 
     @classmethod
     def of_check(cls, passed: bool) -> "Outcome":

@@ -32,7 +32,8 @@ COMMANDS: Tuple[Command, ...] = (
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-EXIT_CODES: Dict[Outcome, int] = {Outcome.OK: EXIT_OK, Outcome.CHECK_FAILED: EXIT_FAILED}
+EXIT_CODES: Dict[Outcome, int] = {Outcome.OK: EXIT_OK, Outcome.CHECK_FAILED: EXIT_FAILED,
+                                 Outcome.INTERRUPTED: EXIT_INTERRUPTED}
 log = logging.getLogger(__name__)
 
 

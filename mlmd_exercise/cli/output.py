@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, 
 
 from mlmd_exercise.records import ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageEdge, LineageGraph
 
-if TYPE_CHECKING:  # read.nodes opens stores: `show` imports it when it runs
+if TYPE_CHECKING:  # read.nodes and read.lineage open stores: imported where a command runs
+    from mlmd_exercise.read.lineage import Hop
     from mlmd_exercise.read.nodes import NodeDetail
 
 __all__ = [
     "table", "count", "id_ranges", "when", "duration", "artifact_cells", "execution_cells", "node_name",
-    "format_lineage", "format_graph", "format_counts", "format_properties", "format_listing",
+    "format_lineage", "format_graph", "format_hop", "format_counts", "format_properties", "format_listing",
     "format_detail", "format_environment", "record_json", "edge_json", "lineage_json", "same_json",
     "graph_json",
 ]
@@ -132,6 +133,21 @@ def format_graph(graph: LineageGraph, title: str, same: Optional[Mapping[int, in
     if arrows:
         lines += ["events:"] + table(arrows)
     return lines
+
+
+def format_hop(hop: Hop, same: Optional[Mapping[int, int]] = None, legs: bool = False) -> List[str]:
+    """One hop of a walk printed as it is reached: its number (and its way, for a walk
+    both ways), the nodes first reached there, then the events crossed. An event names
+    its nodes by id: the node at its other end may have been printed long before."""
+    rows = [artifact_cells(a, same) for a in hop.artifacts] + [execution_cells(e) for e in hop.executions]
+    arrows = []
+    for edge in sorted(hop.edges, key=lambda e: (e.execution_id, e.kind, e.artifact_id)):
+        a_name, e_name = f"artifact {edge.artifact_id}", f"execution {edge.execution_id}"
+        tail, head = (a_name, e_name) if edge.kind == "INPUT" else (e_name, a_name)
+        event = f" ({edge.event})" if edge.event else ""  # DECLARED_INPUT and the like
+        arrows.append((tail, f"--{edge.role or edge.kind.lower()}-->", head + event))
+    way = f" {hop.direction}" if legs and hop.number else ""
+    return [f"hop {hop.number:,}{way}"] + table(rows) + table(arrows)
 
 
 def format_counts(counts: Mapping[str, int]) -> str:

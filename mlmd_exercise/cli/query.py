@@ -36,7 +36,7 @@ def _lineage_options(parser: ArgumentParser) -> None:
          "crosses one event: from a model, 1 hop upstream is the run that made it, 2 hops "
          "that run's inputs.")
 def lineage(args: Namespace, call: Invocation) -> Outcome:
-    from mlmd_exercise.read.lineage import execution_lineage, walk
+    from mlmd_exercise.read.lineage import execution_lineage, walk, walk_hops
     from mlmd_exercise.read.nodes import same_content
 
     if args.execution_id is not None and (args.artifact or args.walk_execution):
@@ -55,19 +55,22 @@ def lineage(args: Namespace, call: Invocation) -> Outcome:
         return Outcome.OK
     store = call.open()
     kind, node_id = start
-    graph = walk(store, artifact_id=args.artifact, execution_id=args.walk_execution,
-                 direction=args.direction, hops=args.hops)
-    same = same_content(store, graph.artifacts.values())
-    if args.json:
+    if args.json:  # one JSON document: the walk whole
+        graph = walk(store, artifact_id=args.artifact, execution_id=args.walk_execution,
+                     direction=args.direction, hops=args.hops)
+        same = same_content(store, graph.artifacts.values())
         print_json(out.graph_json(graph, start={"kind": kind, "id": node_id},
                                   direction=args.direction, hops=args.hops,
                                   same_content=out.same_json(same)))
-    else:
-        reach = "all hops" if args.hops is None else out.count(args.hops, "hop")
-        title = (f"lineage of {kind} {node_id}, upstream and downstream" if args.direction == "both"
-                 else f"{args.direction} lineage of {kind} {node_id}")
-        print("\n".join(out.format_graph(graph, f"{title}, {reach}", same)))
-    return Outcome.OK
+        return Outcome.OK
+    from mlmd_exercise.cli.walk_text import print_walk
+
+    hops = walk_hops(store, artifact_id=args.artifact, execution_id=args.walk_execution,
+                     direction=args.direction, hops=args.hops)
+    reach = "all hops" if args.hops is None else out.count(args.hops, "hop")
+    title = (f"lineage of {kind} {node_id}, upstream and downstream" if args.direction == "both"
+             else f"{args.direction} lineage of {kind} {node_id}")
+    return print_walk(store, hops, f"{title}, {reach}", legs=args.direction == "both")
 
 
 # -- states -----------------------------------------------------------------------
