@@ -1,33 +1,31 @@
 """The ml-metadata backend: Google's MLMD library behind the package's `Backend` interface.
 
-This module and `store/connect_mlmd.py` are the only code that imports `ml_metadata` or
-touches a proto. MLMD's errors become the package's errors in one place (`_translate`), by
-their classes. Records are built from protos here and nowhere else.
+This module, `mlmd_protos.py` (protos <-> records), `mlmd_filters.py` (queries as MLMD's
+filter language) and `mlmd_connect.py` (opening) are the only code that imports
+`ml_metadata` or touches a proto. MLMD's errors become the package's errors in one place
+(`_translate`), by their classes.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store import metadata_store
-from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
+from ml_metadata.metadata_store.metadata_store import ListOptions
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError, StoreError, UnclearWriteError
-from mlmd_exercise.records import (ArtifactRecord, ArtifactState, ContextRecord, EventRecord, ExecutionRecord,
-                                   ExecutionState, Kind, PropertyType, PropertyValue, TypeRecord)
-from mlmd_exercise.store import tables
-from mlmd_exercise.store.backend import (Backend, ContextWrite, ExecutionWrite, NewArtifact, NewEvent,
-                                         PropertyTest, Query)
+from mlmd_exercise.records import (ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord, ExecutionState, Kind,
+                                   PropertyType, TypeRecord)
+from mlmd_exercise.store import mlmd_filters as mf, mlmd_protos as mp, tables
+from mlmd_exercise.store.backend import Backend, ContextWrite, ExecutionWrite, NewArtifact, NewEvent, Query
 
 __all__ = ["MlmdBackend"]
 
 T = TypeVar("T")
 _CHUNK = 200  # values per IN list of a filter query
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a property name MLMD's filter language can name
 # Errors after which a write may or may not have been committed.
 _UNCLEAR = (mlmd_errors.AbortedError, mlmd_errors.UnavailableError,
             mlmd_errors.DeadlineExceededError, mlmd_errors.InternalError)
@@ -54,253 +52,6 @@ def _translated(method: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-# -- protos <-> plain values ------------------------------------------------------------
-
-
-def _get(value: pb.Value) -> PropertyValue:
-    which = value.WhichOneof("value")
-    if which == "int_value":
-        return value.int_value
-    if which == "double_value":
-        return value.double_value
-    if which == "bool_value":
-        return value.bool_value
-    if which == "string_value":
-        return value.string_value
-    if which == "struct_value":  # Kubeflow's metrics and parameters: a JSON object
-        from google.protobuf import json_format
-
-        return json_format.MessageToDict(value.struct_value)
-    if which == "proto_value":
-        return _proto_json(value.proto_value)
-    return ""
-
-
-def _proto_json(message) -> dict:
-    """A `google.protobuf.Any` as JSON: its JSON form (with "@type") where the message type
-    is known here, else its type URL and its bytes in base64."""
-    import base64
-
-    from google.protobuf import json_format
-
-    try:
-        return json_format.MessageToDict(message)
-    except (TypeError, KeyError, ValueError):  # the type is not in this process's descriptor pool
-        return {"type_url": message.type_url, "value": base64.b64encode(message.value).decode()}
-
-
-def _set(target, key: str, value: PropertyValue) -> None:
-    """Stores a value (already made storable by `schema.storable`) under its MLMD kind."""
-    if isinstance(value, bool):
-        target[key].bool_value = value
-    elif isinstance(value, int):
-        target[key].int_value = value
-    elif isinstance(value, float):
-        target[key].double_value = value
-    elif isinstance(value, str):
-        target[key].string_value = value
-    elif isinstance(value, dict):
-        from google.protobuf import json_format
-
-        json_format.ParseDict(value, target[key].struct_value)
-    else:
-        raise MlmdExerciseError(f"property '{key}' has a value MLMD cannot store: {value!r}")
-
-
-def _values(node) -> Tuple[Dict[str, PropertyValue], Dict[str, PropertyValue]]:
-    """(declared and custom, declared winning; custom alone)."""
-    custom = {k: _get(v) for k, v in node.custom_properties.items()}
-    merged = dict(custom)
-    merged.update((k, _get(v)) for k, v in node.properties.items())
-    return merged, custom
-
-
-def artifact_record(a: pb.Artifact) -> ArtifactRecord:
-    merged, custom = _values(a)
-    return ArtifactRecord(
-        id=a.id, type=a.type, uri=a.uri, state=ArtifactState(pb.Artifact.State.Name(a.state)).value,
-        properties=merged, created_ms=a.create_time_since_epoch, type_id=a.type_id, custom=custom,
-        name=a.name, external_id=a.external_id if a.HasField("external_id") else None,
-        updated_ms=a.last_update_time_since_epoch)
-
-
-def execution_record(e: pb.Execution) -> ExecutionRecord:
-    merged, custom = _values(e)
-    return ExecutionRecord(
-        id=e.id, type=e.type, state=ExecutionState(pb.Execution.State.Name(e.last_known_state)).value,
-        properties=merged, created_ms=e.create_time_since_epoch, name=e.name, type_id=e.type_id,
-        custom=custom, external_id=e.external_id if e.HasField("external_id") else None,
-        updated_ms=e.last_update_time_since_epoch)
-
-
-def context_record(c: pb.Context) -> ContextRecord:
-    merged, custom = _values(c)
-    return ContextRecord(
-        id=c.id, type=c.type, name=c.name, properties=merged, created_ms=c.create_time_since_epoch,
-        type_id=c.type_id, custom=custom, external_id=c.external_id if c.HasField("external_id") else None,
-        updated_ms=c.last_update_time_since_epoch)
-
-
-def event_record(e: pb.Event) -> EventRecord:
-    steps = tuple(s.key if s.WhichOneof("value") == "key" else s.index for s in e.path.steps)
-    return EventRecord(e.artifact_id, e.execution_id, pb.Event.Type.Name(e.type), steps,
-                       e.milliseconds_since_epoch)
-
-
-_BASE_TYPES = {Kind.ARTIFACT: pb.ArtifactType, Kind.EXECUTION: pb.ExecutionType, Kind.CONTEXT: pb.ContextType}
-
-
-def type_record(kind: Kind, t) -> TypeRecord:
-    base = _BASE_TYPES[kind].SystemDefinedBaseType.Name(t.base_type) if t.HasField("base_type") else None
-    return TypeRecord(
-        id=t.id, kind=kind, name=t.name,
-        properties={k: PropertyType(pb.PropertyType.Name(v)) for k, v in t.properties.items()},
-        version=t.version if t.HasField("version") else None,
-        description=t.description if t.HasField("description") else None,
-        external_id=t.external_id if t.HasField("external_id") else None, base_type=base)
-
-
-def _new_artifact(a: NewArtifact) -> pb.Artifact:
-    proto = pb.Artifact(type_id=a.type_id, type=a.type, uri=a.uri, state=pb.Artifact.State.Value(a.state))
-    if a.name:
-        proto.name = a.name
-    for key, value in a.properties.items():
-        _set(proto.properties, key, value)
-    for key, value in a.custom.items():
-        _set(proto.custom_properties, key, value)
-    return proto
-
-
-def _apply(execution: pb.Execution, change: ExecutionWrite) -> pb.Execution:
-    if change.name is not None and not execution.id:
-        execution.name = change.name
-    if change.state is not None:
-        execution.last_known_state = pb.Execution.State.Value(ExecutionState(change.state).value)
-    for key, value in change.properties.items():
-        _set(execution.properties, key, value)
-    for key, value in change.custom.items():
-        _set(execution.custom_properties, key, value)
-    return execution
-
-
-def _event(e: NewEvent, artifact_id: int = 0, execution_id: int = 0) -> pb.Event:
-    event = pb.Event(type=pb.Event.Type.Value(e.type))
-    if artifact_id or e.artifact_id:
-        event.artifact_id = artifact_id or e.artifact_id
-    if execution_id or e.execution_id:
-        event.execution_id = execution_id or e.execution_id
-    for step in e.path:
-        if isinstance(step, int):
-            event.path.steps.add().index = step
-        else:
-            event.path.steps.add().key = step
-    return event
-
-
-def _context(c: ContextWrite) -> pb.Context:
-    proto = pb.Context(type_id=c.type_id, type=c.type, name=c.name)
-    for key, value in c.properties.items():
-        _set(proto.properties, key, value)
-    for key, value in c.custom.items():
-        _set(proto.custom_properties, key, value)
-    return proto
-
-
-# -- queries ------------------------------------------------------------------------------
-
-
-# Characters a value may hold to go into a filter query as a quoted literal: MLMD copies
-# the literal into its SQL as it is (no escape works on every database), so a value with a
-# quote, a backslash or anything unusual is looked up another way.
-_PLAIN = re.compile(r"[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=% -]*")
-
-
-def _literal(text: str) -> Optional[str]:
-    """`text` as a string literal of MLMD's filter language, or None where it holds
-    characters that could not be quoted safely (those are looked up another way)."""
-    return f"'{text}'" if _PLAIN.fullmatch(text) else None
-
-
-def _key(name: str) -> str:
-    if not _KEY.fullmatch(name):
-        raise MlmdExerciseError(f"property name '{name}' cannot be searched")
-    return name
-
-
-def _in(column: str, literals: Sequence[str]) -> str:
-    return f"{column} IN ({', '.join(literals)})"
-
-
-def _test(test: PropertyTest) -> str:
-    column = f"custom_properties.{_key(test.key)}"
-    if test.op == ">=":
-        return f"{column}.double_value >= {float(test.values[0])!r}"
-    literals = [_literal(str(v)) for v in test.values]
-    return _in(f"{column}.string_value", [lit for lit in literals if lit is not None] or ["''"])
-
-
-def _filters(query: Query, kind: Kind) -> List[str]:
-    found: List[str] = []
-    if query.ids is not None:
-        found.append(_in("id", [str(int(i)) for i in query.ids]) if query.ids else "id < 0")
-    if query.id_above is not None:
-        found.append(f"id > {int(query.id_above)}")
-    if query.type_id is not None:
-        found.append(f"type_id = {int(query.type_id)}")
-    if query.context_id is not None and kind is not Kind.CONTEXT:
-        found.append(f"contexts_a.id = {int(query.context_id)}")
-    if query.created_from is not None:
-        found.append(f"create_time_since_epoch >= {int(query.created_from)}")
-    if query.created_before is not None:
-        found.append(f"create_time_since_epoch < {int(query.created_before)}")
-    if query.states:
-        column = "last_known_state" if kind is Kind.EXECUTION else "state"
-        known = [s for s in query.states if s != "UNKNOWN"]
-        if known and len(known) == len(query.states):
-            found.append("(" + " OR ".join(f"{column} = {s}" for s in known) + ")")
-    found += [_test(t) for t in query.custom]
-    if query.text is not None and query.text.text:
-        like = _literal(f"%{query.text.text}%")
-        if like is None:  # a quote or a backslash cannot reach MLMD's SQL: such text matches nothing here
-            return found + ["id < 0"]
-        terms = [f"type LIKE {like}", f"name LIKE {like}"]
-        terms += [f"custom_properties.{k}.string_value LIKE {like}" for k in query.text.keys if _KEY.fullmatch(k)]
-        if query.text.text.isdigit() and len(query.text.text) < 18:
-            terms.append(f"id = {int(query.text.text)}")
-        found.append("(" + " OR ".join(terms) + ")")
-    return found
-
-
-def _options(query: Query, filters: List[str], limit: Optional[int]) -> ListOptions:
-    return ListOptions(limit=limit, order_by=OrderByField.ID if query.order == "id" else OrderByField.CREATE_TIME,
-                       is_asc=query.ascending, filter_query=" AND ".join(filters))
-
-
-def _order(query: Query) -> Callable:
-    return (lambda r: r.id) if query.order == "id" else (lambda r: (r.created_ms, r.id))
-
-
-def _matches(record, query: Query, kind: Kind) -> bool:
-    """Whether a record passes the query's other fields, where MLMD could not filter it (a
-    value its filter language cannot quote): those a lookup by URI or name can meet."""
-    if query.type_id is not None and record.type_id != query.type_id:
-        return False
-    if query.ids is not None and record.id not in set(query.ids):
-        return False
-    if query.id_above is not None and record.id <= query.id_above:
-        return False
-    if query.states and record.state not in query.states:
-        return False
-    if query.created_from is not None and record.created_ms < query.created_from:
-        return False
-    if query.created_before is not None and record.created_ms >= query.created_before:
-        return False
-    if query.context_id is not None or query.custom or query.text is not None:
-        raise MlmdExerciseError("a lookup by a URI or name with quotes cannot be combined with "
-                                "a context, property or text filter")
-    return True
-
-
 class MlmdBackend(Backend):
     """An MLMD store opened by ml-metadata.
 
@@ -322,11 +73,11 @@ class MlmdBackend(Backend):
     def types(self, kind: Kind) -> List[TypeRecord]:
         getter = {Kind.ARTIFACT: self._mlmd.get_artifact_types, Kind.EXECUTION: self._mlmd.get_execution_types,
                   Kind.CONTEXT: self._mlmd.get_context_types}[kind]
-        return sorted((type_record(kind, t) for t in getter()), key=lambda t: t.id)
+        return sorted((mp.type_record(kind, t) for t in getter()), key=lambda t: t.id)
 
     @_translated
     def put_type(self, kind: Kind, name: str, properties: Mapping[str, PropertyType]) -> int:
-        proto = _BASE_TYPES[kind](name=name)
+        proto = mp.BASE_TYPES[kind](name=name)
         for key, ptype in properties.items():
             proto.properties[key] = pb.PropertyType.Value(ptype.value)
         put = {Kind.ARTIFACT: self._mlmd.put_artifact_type, Kind.EXECUTION: self._mlmd.put_execution_type,
@@ -342,13 +93,13 @@ class MlmdBackend(Backend):
             return self._by_values(kind, query, by_id, listing, convert)
         states = query.states or ()
         sift = "UNKNOWN" in states
-        filters = _filters(query, kind)
+        filters = mf.filters(query, kind)
         if query.ids is not None and len(filters) == 1 and not sift:
             # By id alone: MLMD's indexed lookup, far cheaper than a filter query.
             found = [convert(n) for n in by_id(sorted(set(query.ids)))] if query.ids else []
-            found.sort(key=_order(query), reverse=not query.ascending)
+            found.sort(key=mf.order(query), reverse=not query.ascending)
             return found[:query.limit] if query.limit is not None else found
-        found = [convert(n) for n in listing(list_options=_options(query, filters, None if sift else query.limit))]
+        found = [convert(n) for n in listing(list_options=mf.options(query, filters, None if sift else query.limit))]
         if sift:
             found = [r for r in found if r.state in states]
             found = found[:query.limit] if query.limit is not None else found
@@ -361,23 +112,23 @@ class MlmdBackend(Backend):
 
         column, values = ("uri", query.uris) if query.uris is not None else ("name", query.names)
         rest = dataclasses.replace(query, uris=None, names=None, limit=None)
-        filters = _filters(rest, kind)
+        filters = mf.filters(rest, kind)
         found: Dict[int, object] = {}
-        plain = [v for v in dict.fromkeys(values or ()) if _literal(v) is not None]
-        odd = [v for v in dict.fromkeys(values or ()) if _literal(v) is None]
+        plain = [v for v in dict.fromkeys(values or ()) if mf.literal(v) is not None]
+        odd = [v for v in dict.fromkeys(values or ()) if mf.literal(v) is None]
         if column == "uri" and len(plain) == 1:  # MLMD's indexed lookup: no filter query
             odd, plain = plain, []
         for first in range(0, len(plain), _CHUNK):
             chunk = [f"'{v}'" for v in plain[first:first + _CHUNK]]  # plain: _literal said so
-            for node in listing(list_options=_options(rest, filters + [_in(column, chunk)], None)):
+            for node in listing(list_options=mf.options(rest, filters + [mf.in_list(column, chunk)], None)):
                 found[node.id] = convert(node)
         if odd:
             for value in odd:
                 for node in self._one_value(kind, column, value, query.type_id):
                     record = convert(node)
-                    if _matches(record, rest, kind):
+                    if mf.matches(record, rest, kind):
                         found[node.id] = record
-        records = sorted(found.values(), key=_order(query), reverse=not query.ascending)
+        records = sorted(found.values(), key=mf.order(query), reverse=not query.ascending)
         return records[:query.limit] if query.limit is not None else records
 
     def _one_value(self, kind: Kind, column: str, value: str, type_id: Optional[int] = None) -> list:
@@ -398,17 +149,17 @@ class MlmdBackend(Backend):
     @_translated
     def artifacts(self, query: Query = Query()) -> List[ArtifactRecord]:
         return self._list(Kind.ARTIFACT, query, self._mlmd.get_artifacts_by_id, self._mlmd.get_artifacts,
-                          artifact_record)
+                          mp.artifact_record)
 
     @_translated
     def executions(self, query: Query = Query()) -> List[ExecutionRecord]:
         return self._list(Kind.EXECUTION, query, self._mlmd.get_executions_by_id, self._mlmd.get_executions,
-                          execution_record)
+                          mp.execution_record)
 
     @_translated
     def contexts(self, query: Query = Query()) -> List[ContextRecord]:
         return self._list(Kind.CONTEXT, query, self._mlmd.get_contexts_by_id, self._mlmd.get_contexts,
-                          context_record)
+                          mp.context_record)
 
     @_translated
     def execution_by_name(self, type_name: str, name: str) -> Optional[ExecutionRecord]:
@@ -416,7 +167,7 @@ class MlmdBackend(Backend):
             found = self._mlmd.get_execution_by_type_and_name(type_name, name)
         except mlmd_errors.NotFoundError:  # no such type
             return None
-        return execution_record(found) if found is not None else None
+        return mp.execution_record(found) if found is not None else None
 
     @_translated
     def context_by_name(self, type_name: str, name: str) -> Optional[ContextRecord]:
@@ -424,13 +175,13 @@ class MlmdBackend(Backend):
             found = self._mlmd.get_context_by_type_and_name(type_name, name)
         except mlmd_errors.NotFoundError:
             return None
-        return context_record(found) if found is not None else None
+        return mp.context_record(found) if found is not None else None
 
     @_translated
     def contexts_of(self, kind: Kind, node_id: int) -> List[ContextRecord]:
         getter = self._mlmd.get_contexts_by_artifact if kind is Kind.ARTIFACT else self._mlmd.get_contexts_by_execution
         try:
-            return [context_record(c) for c in getter(node_id)]
+            return [mp.context_record(c) for c in getter(node_id)]
         except mlmd_errors.NotFoundError:  # MLMD's answer for a node in no context
             return []
 
@@ -452,7 +203,7 @@ class MlmdBackend(Backend):
             member = f"contexts_a.id = {int(c.id)}"
             if len(ids) <= 100:
                 member = f"id IN ({listed}) AND " + member
-            record = context_record(c)
+            record = mp.context_record(c)
             for e in self._mlmd.get_executions(list_options=ListOptions(filter_query=member)):
                 if e.id in found:
                     found[e.id].append(record)
@@ -462,27 +213,27 @@ class MlmdBackend(Backend):
 
     @_translated
     def events_by_executions(self, ids: Sequence[int]) -> List[EventRecord]:
-        return [event_record(e) for e in self._mlmd.get_events_by_execution_ids(list(ids))] if ids else []
+        return [mp.event_record(e) for e in self._mlmd.get_events_by_execution_ids(list(ids))] if ids else []
 
     @_translated
     def events_by_artifacts(self, ids: Sequence[int]) -> List[EventRecord]:
-        return [event_record(e) for e in self._mlmd.get_events_by_artifact_ids(list(ids))] if ids else []
+        return [mp.event_record(e) for e in self._mlmd.get_events_by_artifact_ids(list(ids))] if ids else []
 
     # -- writes -------------------------------------------------------------------------
 
     @_translated
     def put_artifacts(self, artifacts: Sequence[NewArtifact]) -> List[int]:
-        return list(self._mlmd.put_artifacts([_new_artifact(a) for a in artifacts])) if artifacts else []
+        return list(self._mlmd.put_artifacts([mp.new_artifact(a) for a in artifacts])) if artifacts else []
 
     def _execution(self, change: ExecutionWrite) -> pb.Execution:
         if not change.id:
-            return _apply(pb.Execution(type_id=change.type_id, type=change.type), change)
+            return mp.apply(pb.Execution(type_id=change.type_id, type=change.type), change)
         # The stored execution itself: a proto with only the id set would overwrite its
         # properties (an MLMD pitfall).
         found = self._mlmd.get_executions_by_id([change.id])
         if not found:
             raise NotFoundError(f"no execution with id {change.id} in {self.label}")
-        return _apply(found[0], change)
+        return mp.apply(found[0], change)
 
     @_translated
     def put_execution(self, execution: ExecutionWrite,
@@ -490,7 +241,7 @@ class MlmdBackend(Backend):
                       inputs: Sequence[Tuple[int, NewEvent]] = (),
                       context: Optional[ContextWrite] = None) -> Tuple[int, List[int], Optional[int]]:
         contexts = [self._stored_context(context)] if context is not None else []
-        pairs = [(_new_artifact(a), _event(e)) for a, e in artifacts]
+        pairs = [(mp.new_artifact(a), mp.event(e)) for a, e in artifacts]
         execution_id, artifact_ids, context_ids = self._mlmd.put_execution(
             self._execution(execution), pairs, contexts, reuse_context_if_already_exist=True,
             force_reuse_context=True)
@@ -498,7 +249,7 @@ class MlmdBackend(Backend):
         if inputs:
             # Stored artifacts: their events, then their attribution (MLMD's put_execution would
             # write the artifacts themselves again).
-            self._mlmd.put_events([_event(e, artifact_id, execution_id) for artifact_id, e in inputs])
+            self._mlmd.put_events([mp.event(e, artifact_id, execution_id) for artifact_id, e in inputs])
             if context_id is not None:
                 self._mlmd.put_attributions_and_associations(
                     [pb.Attribution(artifact_id=i, context_id=context_id) for i, _ in inputs], [])
@@ -514,14 +265,14 @@ class MlmdBackend(Backend):
         stored = self._mlmd.get_context_by_type_and_name(context.type, context.name)
         if stored is not None:
             return stored if whole else pb.Context(id=stored.id, type_id=context.type_id, name=context.name)
-        return _context(context)
+        return mp.context(context)
 
     @_translated
     def put_lineage(self, executions: Sequence[ExecutionWrite], artifacts: Sequence[NewArtifact],
                     events: Sequence[NewEvent], context: ContextWrite) -> Tuple[List[int], List[int], int]:
-        edges = [(e.execution_index, e.artifact_index, _event(e)) for e in events]
+        edges = [(e.execution_index, e.artifact_index, mp.event(e)) for e in events]
         execution_ids, artifact_ids, [context_id] = self._mlmd.put_lineage_subgraph(
-            [self._execution(e) for e in executions], [_new_artifact(a) for a in artifacts],
+            [self._execution(e) for e in executions], [mp.new_artifact(a) for a in artifacts],
             [self._stored_context(context, whole=True)], edges, reuse_context_if_already_exist=True)
         return list(execution_ids), list(artifact_ids), context_id
 
@@ -536,7 +287,7 @@ class MlmdBackend(Backend):
         if stored is not None:
             return stored.id
         try:
-            [context_id] = self._mlmd.put_contexts([_context(context)])
+            [context_id] = self._mlmd.put_contexts([mp.context(context)])
         except mlmd_errors.AlreadyExistsError:  # made meanwhile by another writer
             made = self._mlmd.get_context_by_type_and_name(context.type, context.name)
             if made is None:

@@ -1,0 +1,111 @@
+"""The package's `Query` as MLMD's filter language: what the ml-metadata backend lists by.
+
+Part of the ml-metadata backend (store/mlmd.py).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, List, Optional, Sequence
+
+from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
+
+from mlmd_exercise.errors import MlmdExerciseError
+from mlmd_exercise.records import Kind
+from mlmd_exercise.store.backend import PropertyTest, Query
+
+__all__ = ["literal", "in_list", "filters", "options", "order", "matches"]
+
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a property name MLMD's filter language can name
+
+
+# Characters a value may hold to go into a filter query as a quoted literal: MLMD copies
+# the literal into its SQL as it is (no escape works on every database), so a value with a
+# quote, a backslash or anything unusual is looked up another way.
+_PLAIN = re.compile(r"[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=% -]*")
+
+
+def literal(text: str) -> Optional[str]:
+    """`text` as a string literal of MLMD's filter language, or None where it holds
+    characters that could not be quoted safely (those are looked up another way)."""
+    return f"'{text}'" if _PLAIN.fullmatch(text) else None
+
+
+def _key(name: str) -> str:
+    if not _KEY.fullmatch(name):
+        raise MlmdExerciseError(f"property name '{name}' cannot be searched")
+    return name
+
+
+def in_list(column: str, literals: Sequence[str]) -> str:
+    return f"{column} IN ({', '.join(literals)})"
+
+
+def _test(test: PropertyTest) -> str:
+    column = f"custom_properties.{_key(test.key)}"
+    if test.op == ">=":
+        return f"{column}.double_value >= {float(test.values[0])!r}"
+    literals = [literal(str(v)) for v in test.values]
+    return in_list(f"{column}.string_value", [lit for lit in literals if lit is not None] or ["''"])
+
+
+def filters(query: Query, kind: Kind) -> List[str]:
+    found: List[str] = []
+    if query.ids is not None:
+        found.append(in_list("id", [str(int(i)) for i in query.ids]) if query.ids else "id < 0")
+    if query.id_above is not None:
+        found.append(f"id > {int(query.id_above)}")
+    if query.type_id is not None:
+        found.append(f"type_id = {int(query.type_id)}")
+    if query.context_id is not None and kind is not Kind.CONTEXT:
+        found.append(f"contexts_a.id = {int(query.context_id)}")
+    if query.created_from is not None:
+        found.append(f"create_time_since_epoch >= {int(query.created_from)}")
+    if query.created_before is not None:
+        found.append(f"create_time_since_epoch < {int(query.created_before)}")
+    if query.states:
+        column = "last_known_state" if kind is Kind.EXECUTION else "state"
+        known = [s for s in query.states if s != "UNKNOWN"]
+        if known and len(known) == len(query.states):
+            found.append("(" + " OR ".join(f"{column} = {s}" for s in known) + ")")
+    found += [_test(t) for t in query.custom]
+    if query.text is not None and query.text.text:
+        like = literal(f"%{query.text.text}%")
+        if like is None:  # a quote or a backslash cannot reach MLMD's SQL: such text matches nothing here
+            return found + ["id < 0"]
+        terms = [f"type LIKE {like}", f"name LIKE {like}"]
+        terms += [f"custom_properties.{k}.string_value LIKE {like}" for k in query.text.keys if _KEY.fullmatch(k)]
+        if query.text.text.isdigit() and len(query.text.text) < 18:
+            terms.append(f"id = {int(query.text.text)}")
+        found.append("(" + " OR ".join(terms) + ")")
+    return found
+
+
+def options(query: Query, filters: List[str], limit: Optional[int]) -> ListOptions:
+    return ListOptions(limit=limit, order_by=OrderByField.ID if query.order == "id" else OrderByField.CREATE_TIME,
+                       is_asc=query.ascending, filter_query=" AND ".join(filters))
+
+
+def order(query: Query) -> Callable:
+    return (lambda r: r.id) if query.order == "id" else (lambda r: (r.created_ms, r.id))
+
+
+def matches(record, query: Query, kind: Kind) -> bool:
+    """Whether a record passes the query's other fields, where MLMD could not filter it (a
+    value its filter language cannot quote): those a lookup by URI or name can meet."""
+    if query.type_id is not None and record.type_id != query.type_id:
+        return False
+    if query.ids is not None and record.id not in set(query.ids):
+        return False
+    if query.id_above is not None and record.id <= query.id_above:
+        return False
+    if query.states and record.state not in query.states:
+        return False
+    if query.created_from is not None and record.created_ms < query.created_from:
+        return False
+    if query.created_before is not None and record.created_ms >= query.created_before:
+        return False
+    if query.context_id is not None or query.custom or query.text is not None:
+        raise MlmdExerciseError("a lookup by a URI or name with quotes cannot be combined with "
+                                "a context, property or text filter")
+    return True
