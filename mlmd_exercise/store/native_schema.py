@@ -1,6 +1,6 @@
 """MLMD's schema version 10, as ml-metadata 1.14 to 1.17 create it, for the native backend.
 
-The statements are MLMD's own (ml_metadata/util/metadata_source_query_config.cc): on
+The statements are MLMD's own (util/metadata_source_query_config.cc in google/ml-metadata): on
 SQLite they are the text ml-metadata 1.17 leaves in `sqlite_master`, so that a store made
 here is the same file a store made by ml-metadata is; on PostgreSQL, the
 `kPostgreSQLMetadataSourceQueryConfig` tables and secondary indices. A new store also gets
