@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Callable, Iterator, Optional, Union
 from mlmd_exercise.errors import StoreError
 from mlmd_exercise.store.address import DEFAULT_STORE, Location, default_location, parse_location
 from mlmd_exercise.store.backend import Backend
-from mlmd_exercise.store.sqlite import MLMD_TABLE, open_sqlite, read_sqlite
-from mlmd_exercise.store.tables import SCHEMA_VERSION, pg_runner, refuse_version
+from mlmd_exercise.store.sqlite import open_sqlite, read_sqlite
+from mlmd_exercise.store.tables import SCHEMA_VERSION, holds_mlmd, pg_runner, refuse_version
 
 if TYPE_CHECKING:
     from mlmd_exercise.store.catalog import Catalog
@@ -75,16 +75,7 @@ def _open_postgres(loc: Location, create: bool, upgrade: bool, backend: Optional
     try:
         lock = admin.lock("store")
         with lock:
-            tables = admin.tables()
-            if MLMD_TABLE.lower() not in {t.lower() for t in tables}:
-                if tables:
-                    raise StoreError(
-                        f"database '{loc.dbname}' of store '{loc}' belongs to another application "
-                        f"(it has table '{sorted(tables)[0]}'): refusing to add MLMD's tables to it"
-                    )
-                if not create:
-                    raise StoreError(f"database '{loc.dbname}' of store '{loc}' holds no MLMD store")
-            else:
+            if holds_mlmd(admin.tables(), loc, create):
                 refuse_version(admin.run("SELECT schema_version FROM mlmdenv")[0][0], loc, upgrade)
             from mlmd_exercise.store.choice import choose, connector
 

@@ -274,8 +274,7 @@ def open_mysql(loc: Location, create: bool, upgrade: bool, backend: Optional[str
     # store/__init__ imports this module only when a MySQL store is opened: no cycle at import.
     from mlmd_exercise.store import Store
     from mlmd_exercise.store.choice import choose, connector
-    from mlmd_exercise.store.sqlite import MLMD_TABLE
-    from mlmd_exercise.store.tables import pg_runner, refuse_version
+    from mlmd_exercise.store.tables import holds_mlmd, pg_runner, refuse_version
 
     check_reachable(loc)
     ensure_database(loc, create)
@@ -283,16 +282,7 @@ def open_mysql(loc: Location, create: bool, upgrade: bool, backend: Optional[str
     try:
         lock = admin.lock("store")
         with lock:
-            tables = admin.tables()
-            if MLMD_TABLE not in tables:
-                if tables:
-                    raise StoreError(
-                        f"database '{loc.dbname}' of store '{loc}' belongs to another application "
-                        f"(it has table '{sorted(tables)[0]}'): refusing to add MLMD's tables to it"
-                    )
-                if not create:
-                    raise StoreError(f"database '{loc.dbname}' of store '{loc}' holds no MLMD store")
-            else:
+            if holds_mlmd(admin.tables(), loc, create, case_sensitive=True):
                 refuse_version(admin.run("SELECT schema_version FROM MLMDEnv")[0][0], loc, upgrade)
                 if create:
                     admin.check_writable()

@@ -15,7 +15,7 @@ from mlmd_exercise.store.native import NativeBackend, translate
 from mlmd_exercise.store.native_schema import create_schema
 from mlmd_exercise.store.native_sql import PostgresDb, SqliteDb
 from mlmd_exercise.store.sqlite import MLMD_TABLE, _check_sqlite_path, _inspect_sqlite
-from mlmd_exercise.store.tables import refuse_version
+from mlmd_exercise.store.tables import holds_mlmd, refuse_version
 
 __all__ = ["open_native", "connect_checked_postgres"]
 
@@ -65,14 +65,7 @@ def _open_postgres(loc: Location, create: bool) -> NativeBackend:
     try:
         # The same advisory lock as opening with ml-metadata: the schema is made once.
         with admin.lock("store"):
-            tables = admin.tables()
-            if MLMD_TABLE.lower() not in {t.lower() for t in tables}:
-                if tables:
-                    raise StoreError(
-                        f"database '{loc.dbname}' of store '{loc}' belongs to another application "
-                        f"(it has table '{sorted(tables)[0]}'): refusing to add MLMD's tables to it")
-                if not create:
-                    raise StoreError(f"database '{loc.dbname}' of store '{loc}' holds no MLMD store")
+            if not holds_mlmd(admin.tables(), loc, create):
                 db.begin()
                 try:
                     create_schema(db.run, postgres=True)

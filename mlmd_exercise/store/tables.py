@@ -11,7 +11,7 @@ placeholders and returns its rows (see `sqlite_runner` and `pg_runner`).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from mlmd_exercise import process
 from mlmd_exercise.records import EVENT_TYPES, ExecutionState
@@ -51,6 +51,28 @@ def refuse_version(version: int, loc: object, upgrade: bool) -> None:
             f"store '{loc}' has MLMD schema version {version}, older than this MLMD's {SCHEMA_VERSION}: "
             f"it was not changed; upgrade it with --upgrade-schema (MLMD's enable_upgrade_migration), "
             f"after a backup")
+
+
+def holds_mlmd(tables: Iterable[str], loc: object, create: bool, case_sensitive: bool = False) -> bool:
+    """Whether a server database's tables are an MLMD store's (False: it is empty, and may be
+    made one). MySQL keeps table names' case (`case_sensitive`); PostgreSQL folds it.
+
+    Raises:
+        StoreError: the database is another application's, or holds no store when one must
+            be there (`create` false).
+    """
+    from mlmd_exercise.errors import StoreError
+
+    names = sorted(tables)
+    if ("MLMDEnv" in names) if case_sensitive else ("mlmdenv" in {t.lower() for t in names}):
+        return True
+    database = getattr(loc, "dbname", "")
+    if names:
+        raise StoreError(f"database '{database}' of store '{loc}' belongs to another application "
+                         f"(it has table '{names[0]}'): refusing to add MLMD's tables to it")
+    if not create:
+        raise StoreError(f"database '{database}' of store '{loc}' holds no MLMD store")
+    return False
 
 
 def pg_runner(sql: Callable[..., list]) -> Run:
