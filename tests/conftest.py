@@ -8,19 +8,27 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import List, Optional
+from contextlib import contextmanager
+from typing import Iterator, List, Optional
 
 import pytest
 
 import mlmd_exercise as mx
 from mlmd_exercise.cli import main as cli
 from mlmd_exercise import workflow
+from mlmd_exercise.store import choice
 
 
 # Set by scripts/with-servers (make test, .ci/run): throwaway servers' base URLs.
 PG_BASE = os.environ.get("MLMD_TEST_POSTGRES", "")
 MYSQL_BASE = os.environ.get("MLMD_TEST_MYSQL", "")
 BACKENDS = ["sqlite", "postgresql", "mysql"]
+# Where ml-metadata is the default backend, every store test runs on the native backend too
+# ("sqlite-native", ...: $MLMD_BACKEND=native while the test runs, so that the CLI in a
+# subprocess opens the store with it as well). Where it is not (Python 3.12 and later, or the
+# whole suite run with $MLMD_BACKEND=native), the plain names already mean native.
+NATIVE_TOO = choice.choose().name == "mlmd"
+STORES = BACKENDS + ([f"{b}-native" for b in BACKENDS] if NATIVE_TOO else [])
 # backend -> (base URL, the variable that names it, the variable that makes a skip a failure)
 SERVERS = {"postgresql": (PG_BASE, "MLMD_TEST_POSTGRES", "MLMD_REQUIRE_POSTGRES"),
            "mysql": (MYSQL_BASE, "MLMD_TEST_MYSQL", "MLMD_REQUIRE_MYSQL")}
@@ -37,7 +45,9 @@ def server_base(backend: str) -> str:
 
 
 def new_location(backend: str, tmp_path: Path) -> str:
-    """A fresh store address: a file in tmp_path, or a new database on the test server."""
+    """A fresh store address: a file in tmp_path, or a new database on the test server
+    (`backend` is a database, or one of STORES: the backend part does not change it)."""
+    backend = backend.replace("-native", "")
     if backend == "sqlite":
         return str(tmp_path / f"s{uuid.uuid4().hex[:8]}.db")
     return server_base(backend).rstrip("/") + "/t_" + uuid.uuid4().hex[:16]
@@ -54,10 +64,22 @@ def server_admin(db: str, database: Optional[str] = None):
     return module.Admin(loc, loc.dbname if database is None else database)
 
 
-@pytest.fixture(params=BACKENDS)
-def db(request, tmp_path: Path) -> str:
-    """The address of a new store, once per backend."""
-    return new_location(request.param, tmp_path)
+@contextmanager
+def backend_of(store: str) -> Iterator[None]:
+    """Within it, stores open with the backend that `store` (one of STORES) names."""
+    with pytest.MonkeyPatch.context() as patch:
+        if store.endswith("-native"):
+            patch.setenv(choice.ENV_BACKEND, "native")
+        elif NATIVE_TOO:  # the default, even inside another fixture's "-native"
+            patch.delenv(choice.ENV_BACKEND, raising=False)
+        yield
+
+
+@pytest.fixture(params=STORES)
+def db(request, tmp_path: Path) -> Iterator[str]:
+    """The address of a new store, once per database and backend (see STORES)."""
+    with backend_of(request.param):
+        yield new_location(request.param, tmp_path)
 
 
 @pytest.fixture

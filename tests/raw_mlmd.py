@@ -51,6 +51,19 @@ def config(location) -> Any:
 
 
 def raw_mlmd(store) -> Any:
-    """ml-metadata's own MetadataStore on the same store (an open Store, or an address)."""
+    """ml-metadata's own MetadataStore on the same store (an open Store, or an address).
+
+    Skips the test where the native backend has the store's SQLite file open in this
+    process: ml-metadata brings a second copy of SQLite, and two copies in one process
+    break each other's locks (the package refuses it too). tests/test_native_differential.py
+    and tests/test_native_crossread.py read native stores with ml-metadata in turn or in
+    another process."""
+    import os
+
+    from mlmd_exercise.store import sqlite
+
     location = getattr(store, "location", store)
+    loc = location if isinstance(location, Location) else parse_location(str(location))
+    if loc.is_sqlite and sqlite._native_files.get(os.path.realpath(loc.path)):
+        pytest.skip("the native backend has this SQLite file open here: ml-metadata must not open it too")
     return metadata_store.MetadataStore(config(location))

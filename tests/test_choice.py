@@ -73,3 +73,27 @@ def test_an_unknown_backend_in_the_environment_is_one_line(run_cli, demo_dir, mo
     result = run_cli("states", "--db", demo_dir / "metadata.db")
     assert (result.code, result.out) == (2, "")
     assert result.err == "mlmd-exercise: error: unknown backend 'oracle' (from $MLMD_BACKEND): use mlmd or native\n"
+
+
+def test_one_process_never_opens_an_sqlite_file_with_both_backends_at_once(tmp_path):
+    """ml-metadata brings its own copy of SQLite: with Python's sqlite3 on the same file in
+    the same process, each would drop the other's locks. Either backend, not both at once."""
+    import gc
+
+    import mlmd_exercise as mx
+
+    if choice.mlmd_missing():
+        pytest.skip("ml-metadata is not installed here: only one backend can open a store")
+    path = tmp_path / "metadata.db"
+    first = mx.open_store(path, create=True, backend="mlmd")
+    with pytest.raises(StoreError, match=f"^store '{path}' is open with the mlmd backend in this process"):
+        mx.open_store(path, backend="native")
+    del first
+    gc.collect()
+    second = mx.open_store(path, backend="native")
+    with pytest.raises(StoreError, match="is open with the native backend in this process: close it"):
+        mx.open_store(path, backend="mlmd")
+    assert second.backend.name == "native"
+    del second
+    gc.collect()
+    assert mx.open_store(path, backend="mlmd").backend.name == "mlmd"

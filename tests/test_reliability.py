@@ -67,44 +67,77 @@ def test_a_live_run_is_not_stale_until_it_is_old(tracker):
     assert stale_runs(tracker.store, older_than_s=0, now=10**10) == []
 
 
+def _fail_put_execution(backend, monkeypatch, fails, after_commit: bool) -> None:
+    """Makes the backend's put_execution break off once, where `fails(state)` says (the
+    execution's state being written), as a lost connection would: after its transaction
+    committed (`after_commit`), or before anything was written. On ml-metadata the fault
+    is MLMD's own error from its put_execution; on the native backend an OSError from its
+    connection, which the backend translates as it would a real one."""
+    failures = []
+    if backend.name == "mlmd":
+        real = backend._mlmd.put_execution  # ml-metadata's own, under the backend
+
+        def mlmd_put(*args, **kwargs):
+            state = pb.Execution.State.Name(args[0].last_known_state)
+            if failures or not fails(state):
+                return real(*args, **kwargs)
+            failures.append(state)
+            if not after_commit:
+                raise mlmd_errors.AbortedError("database is locked")
+            real(*args, **kwargs)
+            raise mlmd_errors.UnavailableError("connection lost after commit")
+
+        monkeypatch.setattr(backend._mlmd, "put_execution", mlmd_put)
+        return failures
+    armed = []
+    real_put, real_commit, real_begin = backend.put_execution, backend.db.commit, backend.db.begin
+
+    def native_put(execution, *args, **kwargs):
+        state = execution.state.name if execution.state is not None else "UNKNOWN"
+        if not failures and fails(state):
+            armed.append(state)
+        return real_put(execution, *args, **kwargs)
+
+    def begin():
+        if armed and not after_commit:
+            failures.append(armed.pop())
+            raise OSError("connection lost")
+        real_begin()
+
+    def commit():
+        real_commit()
+        if armed and after_commit:
+            failures.append(armed.pop())
+            raise OSError("connection lost after commit")
+
+    monkeypatch.setattr(backend, "put_execution", native_put)
+    monkeypatch.setattr(backend.db, "begin", begin)
+    monkeypatch.setattr(backend.db, "commit", commit)
+    return failures
+
+
 @pytest.mark.parametrize("call", ["start", "finish"])
 def test_a_write_committed_but_not_acknowledged_is_not_recorded_twice(tracker, tmp_path, monkeypatch, call):
     data = tracker.dataset(write(tmp_path / "d.csv", "d"))
-    real = tracker.store.backend._mlmd.put_execution  # ml-metadata's own, under the backend
-    failures = []
-
-    def commits_then_fails(*args, **kwargs):
-        result = real(*args, **kwargs)
-        if not failures and (call == "start") == (args[0].last_known_state == pb.Execution.RUNNING):
-            failures.append(1)
-            raise mlmd_errors.UnavailableError("connection lost after commit")
-        return result
-
-    monkeypatch.setattr(tracker.store.backend._mlmd, "put_execution", commits_then_fails)
+    failures = _fail_put_execution(tracker.store.backend, monkeypatch,
+                                   lambda state: (call == "start") == (state == "RUNNING"), after_commit=True)
     with tracker.execution(inputs={"examples": data}) as run:
         run.log_model(write(tmp_path / "m.bin", "m"), name="M")
-    assert failures == [1]
-    assert [e.id for e in raw_mlmd(tracker.store).get_executions()] == [run.id]
-    assert sorted(a.type for a in raw_mlmd(tracker.store).get_artifacts()) == ["DataSet", "SavedModel"]
-    events = raw_mlmd(tracker.store).get_events_by_execution_ids([run.id])
-    assert sorted(e.type for e in events) == [pb.Event.INPUT, pb.Event.OUTPUT]
+    assert failures == ["RUNNING" if call == "start" else "COMPLETE"]
+    monkeypatch.undo()
+    assert [e.id for e in mx.list_executions(tracker.store)] == [run.id]
+    assert sorted(a.type for a in mx.list_artifacts(tracker.store)) == ["DataSet", "SavedModel"]
+    events = tracker.store.backend.events_by_executions([run.id])
+    assert sorted(e.type for e in events) == ["INPUT", "OUTPUT"]
     assert run.outputs["model"].type == "SavedModel"
 
 
 def test_a_write_that_did_not_commit_is_tried_again(tracker, tmp_path, monkeypatch):
-    real = tracker.store.backend._mlmd.put_execution
-    failures = []
-
-    def fails_once(*args, **kwargs):
-        if not failures:
-            failures.append(1)
-            raise mlmd_errors.AbortedError("database is locked")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(tracker.store.backend._mlmd, "put_execution", fails_once)
+    failures = _fail_put_execution(tracker.store.backend, monkeypatch, lambda state: True, after_commit=False)
     run = tracker.execution(inputs={"examples": tracker.dataset(write(tmp_path / "d.csv", "d"))})
-    assert failures == [1] and run.execution().state == "RUNNING"
-    assert len(raw_mlmd(tracker.store).get_executions()) == 1
+    assert failures == ["RUNNING"] and run.execution().state == "RUNNING"
+    monkeypatch.undo()
+    assert len(mx.list_executions(tracker.store)) == 1
 
 
 def _duplicate_dataset_type(db: str) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import mlmd_exercise as mx
-from conftest import BACKENDS, deep_chain, digest, new_location
+from conftest import STORES, backend_of, deep_chain, digest, new_location
 from mlmd_exercise.cli import output as out
 from mlmd_exercise.cli.walk_text import STREAM_AFTER
 from mlmd_exercise.read.nodes import same_content
@@ -25,20 +25,22 @@ INTERRUPTED = re.compile(r"mlmd-exercise: interrupted after ([\d,]+) hops?: ([\d
                          r"([\d,]+) executions? printed\n")
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=STORES)
 def chain(request, tmp_path_factory):
     """A plain chain of RUNS runs with long URIs (read only by the tests that use it)."""
-    address = new_location(request.param, tmp_path_factory.mktemp("chain"))
-    deep_chain(mx.open_store(address, create=True), RUNS, uri_length=URI_LENGTH)
-    return address
+    with backend_of(request.param):
+        address = new_location(request.param, tmp_path_factory.mktemp("chain"))
+        deep_chain(mx.open_store(address, create=True), RUNS, uri_length=URI_LENGTH)
+        yield address
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=STORES)
 def shared(request, tmp_path_factory):
     """A chain of 1,500 runs that all read the first dataset; models of the same content."""
-    address = new_location(request.param, tmp_path_factory.mktemp("shared"))
-    deep_chain(mx.open_store(address, create=True), 1500, shared=True)
-    return address
+    with backend_of(request.param):
+        address = new_location(request.param, tmp_path_factory.mktemp("shared"))
+        deep_chain(mx.open_store(address, create=True), 1500, shared=True)
+        yield address
 
 
 def _newest(store) -> int:

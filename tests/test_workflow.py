@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import mlmd_exercise as mx
-from conftest import BACKENDS, new_location
+from conftest import STORES, backend_of, new_location
 from mlmd_exercise import workflow
 from raw_mlmd import pb, raw_mlmd
 
@@ -76,11 +76,12 @@ def test_changed_data_is_the_next_version(store, tmp_path, monkeypatch):
     assert (first.datasets[0].version, second.datasets[0].version) == (1, 2)
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=STORES)
 def cancer(request, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("cancer")
-    store = mx.open_store(new_location(request.param, workdir), create=True)
-    return workdir, store, workflow.run_demo(store, workdir, dataset="breast_cancer")
+    with backend_of(request.param):
+        workdir = tmp_path_factory.mktemp("cancer")
+        store = mx.open_store(new_location(request.param, workdir), create=True)
+        yield workdir, store, workflow.run_demo(store, workdir, dataset="breast_cancer")
 
 
 def test_a_bundled_dataset_is_split_trained_and_evaluated(cancer):

@@ -4,7 +4,8 @@ A file is looked at with Python's sqlite3 before MLMD opens it: another applicat
 database, a damaged file or a schema version we do not know is refused, unchanged.
 Python's sqlite3 must never open a file this process has an MLMD store open on (two
 SQLite libraries in one process break each other's POSIX locks): the registry here
-knows which files those are.
+knows which files those are, and which backend holds each, so that one process never
+opens a file with both backends at once either (the native one is Python's sqlite3).
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ MLMD_TABLE = "MLMDEnv"  # MLMD keeps its schema version here: every MLMD store h
 T = TypeVar("T")
 _CORRUPT, _NOT_A_DATABASE = 11, 26  # SQLITE_CORRUPT, SQLITE_NOTADB
 
-# SQLite files this process has an MLMD store open on. Python's sqlite3 must not
-# open those: closing its connection would drop MLMD's POSIX locks on the file.
+# SQLite files this process has an MLMD store open on, with how many ml-metadata holds
+# (and how many the native backend). Python's sqlite3 must not open a file ml-metadata
+# holds: closing its connection would drop MLMD's POSIX locks on the file.
 _open_files: Dict[str, int] = {}
+_native_files: Dict[str, int] = {}
 # Re-entrant: a Store dropped while this thread holds the guard is closed by the garbage
 # collector, in this thread, and its finalizer takes the guard again (a plain Lock hung there).
 _open_files_guard = threading.RLock()
@@ -120,6 +123,17 @@ def _refuse_foreign(tables, loc: Location, create: bool) -> None:
         raise StoreError(f"'{loc}' is not an MLMD store")
 
 
+def _refuse_both(key: str, loc: Location, backend: str) -> None:
+    """Refuses to open a file with one backend while this process holds it with the other:
+    ml-metadata brings its own copy of SQLite, and two copies in one process break each
+    other's locks (a write can be lost). Different processes may use either at once."""
+    with _open_files_guard:
+        other = "native" if backend == "mlmd" else "mlmd"
+        if (_native_files if other == "native" else _open_files).get(key):
+            raise StoreError(f"store '{loc}' is open with the {other} backend in this process: "
+                             f"close it before opening it with the {backend} backend")
+
+
 def open_sqlite(loc: Location, create: bool, upgrade: bool, backend: Optional[str] = None) -> "Store":
     path = loc.path
     assert path is not None
@@ -135,7 +149,9 @@ def open_sqlite(loc: Location, create: bool, upgrade: bool, backend: Optional[st
                     _inspect_sqlite(path, loc, create, upgrade=upgrade)
             from mlmd_exercise.store.choice import choose, connector
 
-            opened = connector(choose(backend), "sqlite")(loc, create, upgrade)
+            choice = choose(backend)
+            _refuse_both(key, loc, choice.name)
+            opened = connector(choice, "sqlite")(loc, create, upgrade)
     except BaseException:
         if lock is not None:
             lock.close()
@@ -144,15 +160,13 @@ def open_sqlite(loc: Location, create: bool, upgrade: bool, backend: Optional[st
         raise
     # Only ml-metadata brings a second SQLite library into the process: a native store's
     # connection is Python's own sqlite3, which plain SQL may share the file with.
-    registered = opened.name == "mlmd"
-    if registered:
-        with _open_files_guard:
-            _open_files[key] = _open_files.get(key, 0) + 1
+    registry = _open_files if opened.name == "mlmd" else _native_files
+    with _open_files_guard:
+        registry[key] = registry.get(key, 0) + 1
 
     def close() -> None:
-        if registered:
-            with _open_files_guard:
-                _open_files[key] -= 1
+        with _open_files_guard:
+            registry[key] -= 1
         opened.close()
         if lock is not None:
             lock.close()
