@@ -8,16 +8,19 @@ from typing import Any, Dict
 from mlmd_exercise.records import Kind
 from mlmd_exercise.store.address import parse_location
 from mlmd_exercise.store.backend import Backend, Query
-from mlmd_exercise.store.mlmd import MlmdBackend
 from mlmd_exercise.store.native import NativeBackend, open_native
 from raw_mlmd import raw_mlmd
 
 _TIMES = {"created_ms": 0, "updated_ms": 0, "ms": 0}
 
 
-def raw_backend(location: str) -> MlmdBackend:
-    """Raw ml-metadata on the store, behind the interface (reads only what MLMD reads)."""
-    return MlmdBackend(raw_mlmd(location), location)
+def raw_backend(location: str) -> Backend:
+    """Raw ml-metadata on the store, behind the interface (reads only what MLMD reads);
+    the test is skipped where ml-metadata is not installed."""
+    raw = raw_mlmd(location)
+    from mlmd_exercise.store.mlmd import MlmdBackend
+
+    return MlmdBackend(raw, location)
 
 
 def native_backend(location: str, create: bool = False) -> NativeBackend:

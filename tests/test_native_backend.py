@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 from mlmd_exercise.errors import ConflictError, NotFoundError, StoreError
 from mlmd_exercise.records import (EVENT_TYPES, ArtifactState, ExecutionState, Kind, PropertyType)
@@ -20,7 +19,7 @@ from mlmd_exercise.store.address import parse_location
 from mlmd_exercise.store.native import open_native
 from conftest import digest, new_location
 from native_compare import native_backend, raw_backend, snapshot
-from raw_mlmd import raw_mlmd
+from raw_mlmd import pb, raw_mlmd
 
 EVERY_TYPE = {"i": PropertyType.INT, "d": PropertyType.DOUBLE, "s": PropertyType.STRING,
               "st": PropertyType.STRUCT, "pr": PropertyType.PROTO, "b": PropertyType.BOOLEAN}
@@ -125,7 +124,7 @@ def test_native_writes_what_raw_ml_metadata_reads(db):
 def test_native_reads_what_ml_metadata_writes(db):
     import mlmd_exercise as mx
 
-    store = mx.open_store(db, create=True)  # the ml-metadata backend, as the package opens it
+    store = mx.open_store(db, create=True, backend="mlmd")  # as the package opens it
     mlmd_side = store.backend
     _write_everything(mlmd_side)
     mlmd = raw_mlmd(db)

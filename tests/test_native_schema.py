@@ -6,12 +6,11 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from ml_metadata.metadata_store import metadata_store
 
 from mlmd_exercise.store.address import parse_location
 from mlmd_exercise.store.native import open_native
 from conftest import new_location
-from raw_mlmd import config
+from raw_mlmd import config, metadata_store
 
 # A new store's rows that are not ids handed out later: the schema version and MLMD's system types.
 _ROWS = ("SELECT schema_version FROM MLMDEnv",
