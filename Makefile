@@ -11,7 +11,16 @@ PYTHON ?= $(shell for p in python3.11 python3.10 python3.9; do \
 	$$p -c 'import sys; sys.exit(sys.version_info[:2] < (3, 9))' >/dev/null 2>&1 \
 	&& { echo $$p; exit; }; done)
 
-.PHONY: help venv dot run lineage-graph test stress bench bench-quick clean
+# The other kind of Python for the cross-reading tests (tests/test_native_crossread.py, the
+# foreign stores on 3.12+): 3.13 or 3.12 beside one that has ml-metadata, or the reverse.
+# `make test` makes a second virtualenv with it where this machine has one (OTHER_PYTHON= to skip);
+# pyenv's Pythons count even when they are not pyenv's global ones.
+OTHER_VENV ?= .venv-other
+OTHER_PYTHON ?= $(shell if $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] > (3, 11))' 2>/dev/null; \
+	then v="3.13 3.12"; else v="3.11 3.10 3.9"; fi; \
+	for p in $$(for n in $$v; do echo python$$n $(HOME)/.pyenv/versions/$$n*/bin/python$$n; done); do $$p -c 'import venv' >/dev/null 2>&1 && { echo $$p; exit; }; done)
+
+.PHONY: help venv other-venv dot run lineage-graph test stress bench bench-quick clean
 
 help:
 	@echo "make run            create .venv, install, run the demo job (writes metadata.db, data/, models/)"
@@ -54,10 +63,18 @@ lineage-graph: venv dot
 	$(BIN)/mlmd-exercise graph --output lineage.svg
 	$(BIN)/mlmd-exercise graph --output lineage.png
 
+other-venv:
+	@if [ -n "$(OTHER_PYTHON)" ]; then \
+		echo "a second virtualenv, $(OTHER_VENV), with $(OTHER_PYTHON) for the cross-reading tests"; \
+		$(MAKE) --no-print-directory venv VENV=$(OTHER_VENV) PYTHON=$(OTHER_PYTHON) OTHER_PYTHON=; \
+	else echo "no Python of the other kind here: the cross-reading tests will be skipped"; fi
+
 # The suite runs on SQLite and on throwaway PostgreSQL and MariaDB (MySQL) servers that live
-# only for it.
-test: venv dot
-	scripts/with-servers $(BIN)/python -m pytest $(PYTEST_ARGS)
+# only for it; the other virtualenv's Python is the other side of the cross-reading tests.
+test: venv dot other-venv
+	MLMD_TEST_OTHER_PYTHON=$$([ -n "$(OTHER_PYTHON)" ] && [ -x $(OTHER_VENV)/bin/python ] && \
+		echo "$(abspath $(OTHER_VENV))/bin/python") \
+		scripts/with-servers $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Full-size reliability checks: 8 writers x 200 runs, and 50 writers killed mid-run.
 stress: venv

@@ -53,6 +53,33 @@ def new_location(backend: str, tmp_path: Path) -> str:
     return server_base(backend).rstrip("/") + "/t_" + uuid.uuid4().hex[:16]
 
 
+def has_mlmd(python: str) -> bool:
+    """Whether this Python (an interpreter's path) can use ml-metadata."""
+    if python == sys.executable:
+        return choice.mlmd_missing() is None
+    code = "from mlmd_exercise.store import choice; import sys; sys.exit(choice.mlmd_missing() is not None)"
+    return subprocess.run([python, "-c", code], capture_output=True).returncode == 0
+
+
+def other_python() -> Optional[str]:
+    """The interpreter of `make test`'s second virtualenv, of the other kind than this one
+    (with ml-metadata where this has none, or the reverse), if there is one."""
+    other = os.environ.get("MLMD_TEST_OTHER_PYTHON", "")
+    return other if other and Path(other).is_file() else None
+
+
+def mlmd_python() -> str:
+    """A Python with ml-metadata: this one, else the other virtualenv's; else the test is
+    skipped (a failure where $MLMD_REQUIRE_CROSSREAD is set, as in .ci/run)."""
+    for python in (sys.executable, other_python()):
+        if python and has_mlmd(python):
+            return python
+    why = "no Python with ml-metadata here ($MLMD_TEST_OTHER_PYTHON names none)"
+    if os.environ.get("MLMD_REQUIRE_CROSSREAD"):
+        pytest.fail(why)
+    pytest.skip(why)
+
+
 def server_admin(db: str, database: Optional[str] = None):
     """A plain SQL connection (postgres.Admin or mysql.Admin: run(sql, **params), close())
     to a server store's database, or to `database` on its server."""

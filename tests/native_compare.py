@@ -5,12 +5,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict
 
-from mlmd_exercise.records import Kind
+from mlmd_exercise.records import EVENT_TYPES, ArtifactState, ExecutionState, Kind, PropertyType
 from mlmd_exercise.store.address import parse_location
-from mlmd_exercise.store.backend import Backend, Query
+from mlmd_exercise.store.backend import Backend, ContextWrite, ExecutionWrite, NewArtifact, NewEvent, Query
 from mlmd_exercise.store.native import NativeBackend, open_native
 from raw_mlmd import raw_mlmd
 
+EVERY_TYPE = {"i": PropertyType.INT, "d": PropertyType.DOUBLE, "s": PropertyType.STRING,
+              "st": PropertyType.STRUCT, "pr": PropertyType.PROTO, "b": PropertyType.BOOLEAN}
+# A value of every kind a record holds (a proto value is only written by others: see below).
+VALUES = {"i": 7, "d": 2.5, "s": "text", "st": {"a": 1.0, "b": ["x", 2.0], "c": {"d": True}}, "b": True}
 _TIMES = {"created_ms": 0, "updated_ms": 0, "ms": 0}
 
 
@@ -56,3 +60,37 @@ def snapshot(backend: Backend, times: bool = True) -> Dict[str, Any]:
         "sizes": backend.context_sizes([c.id for c in contexts]),
         "states": backend.count_by_state(),
     }
+
+
+def write_everything(b: Backend) -> dict:
+    """Types, nodes in every state, values of every kind, events of every type with paths."""
+    at = b.put_type(Kind.ARTIFACT, "DataSet", EVERY_TYPE)
+    assert b.put_type(Kind.ARTIFACT, "DataSet", {"extra": PropertyType.STRING}) == at  # adds, keeps
+    et = b.put_type(Kind.EXECUTION, "Trainer", {"i": PropertyType.INT, "s": PropertyType.STRING})
+    ct = b.put_type(Kind.CONTEXT, "Experiment", {"s": PropertyType.STRING})
+    artifacts = [NewArtifact(at, "DataSet", f"/data/{state.value}", properties={k: v for k, v in VALUES.items()},
+                             custom={f"c_{k}": v for k, v in VALUES.items()} | {"s": "custom, hidden"},
+                             state=state.value, name=f"a-{state.value}")
+                 for state in ArtifactState]
+    stored = b.put_artifacts(artifacts)
+    context = ContextWrite(ct, "Experiment", "exp", properties={"s": "declared"}, custom={"n": 3})
+    made = []
+    for n, state in enumerate(list(ExecutionState) + [None]):
+        events = [(NewArtifact(at, "DataSet", f"/out/{n}/{t}", custom={"t": t}),
+                   NewEvent(t, ("out", n, "k", t))) for t in EVENT_TYPES[1:] if "OUTPUT" in t]
+        inputs = [(stored[(n + k) % len(stored)], NewEvent(t, (t.lower(), k)))
+                  for k, t in enumerate(EVENT_TYPES[1:]) if "OUTPUT" not in t]
+        made.append(b.put_execution(ExecutionWrite(et, "Trainer", name=f"run-{n}", state=state,
+                                                   properties={"i": n}, custom={"host": "h"}),
+                                    events, inputs, context if n % 2 else None))
+    execution_id = made[0][0]
+    b.update_executions([ExecutionWrite(et, "Trainer", id=execution_id, state=ExecutionState.COMPLETE,
+                                        properties={"s": "done"}, custom={"host": 5})])
+    lineage = b.put_lineage([ExecutionWrite(et, "Trainer", name=f"bulk-{i}", state=ExecutionState.COMPLETE)
+                             for i in range(3)],
+                            [NewArtifact(at, "DataSet", f"/bulk/{i}") for i in range(3)],
+                            [NewEvent("OUTPUT", ("model",), artifact_index=i, execution_index=i) for i in range(3)]
+                            + [NewEvent("INPUT", ("examples", 0), artifact_id=stored[0], execution_index=2)],
+                            ContextWrite(ct, "Experiment", "bulk"))
+    assert b.put_context(ContextWrite(ct, "Experiment", "exp")) == made[1][2]
+    return {"types": (at, et, ct), "stored": stored, "made": made, "lineage": lineage}

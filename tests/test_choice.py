@@ -42,6 +42,7 @@ def test_native_where_ml_metadata_is_missing_or_too_old(monkeypatch, version, wh
 
 
 def test_a_backend_is_chosen_by_name(monkeypatch):
+    _installed(monkeypatch, "1.17.1")
     monkeypatch.setenv(choice.ENV_BACKEND, "native")
     assert (choice.choose().name, choice.choose().reason) == ("native", "chosen by $MLMD_BACKEND")
     assert choice.choose("mlmd").reason == "chosen by --backend"  # the option wins
@@ -60,7 +61,12 @@ def test_doctor_says_which_backend_and_why(run_cli, demo_dir, monkeypatch):
     data = json.loads(result.out)
     assert result.code == 0 and set(data) == {
         "version", "python", "backend", "why", "mlmd_library", "store", "store_status"}
-    assert (data["backend"], data["mlmd_library"]) == ("mlmd", metadata.version("ml-metadata"))
+    missing = choice.mlmd_missing()
+    if missing is None:  # Python 3.9 to 3.11: ml-metadata is the default
+        assert (data["backend"], data["mlmd_library"]) == ("mlmd", metadata.version("ml-metadata"))
+    else:
+        assert (data["backend"], data["why"]) == ("native", f"ml-metadata {missing}")
+        assert data["mlmd_library"] == f"not usable: {missing}"
     assert data["store_status"] == "an MLMD store with 1 execution"
     text = run_cli("doctor", "--db", db).out.splitlines()
     assert text[1] == f"backend: mlmd ({data['why']})"

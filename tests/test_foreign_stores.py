@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 import foreign_stores as fs
-from conftest import digest, server_admin, server_base
+from conftest import digest, mlmd_python, server_admin, server_base
 from mlmd_exercise.store import mysql
 from mlmd_exercise.cli import main as cli
 from raw_mlmd import raw_mlmd
@@ -37,7 +37,9 @@ SAMPLE = 30  # nodes per kind checked one by one (all of them, but in the fan-ou
 
 
 def build(kind: str, path: Path) -> dict:
-    proc = subprocess.run([sys.executable, str(HERE / "foreign_stores.py"), kind, str(path)],
+    # ml-metadata writes these stores: in this Python, or in the other virtualenv's where this
+    # one has none (Python 3.12+: the native backend then reads what ml-metadata wrote).
+    proc = subprocess.run([mlmd_python(), str(HERE / "foreign_stores.py"), kind, str(path)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)

@@ -3,6 +3,7 @@ node (and goes on writing); what ml-metadata writes, it reads as ml-metadata doe
 
 from __future__ import annotations
 
+import base64
 import gc
 import os
 import sqlite3
@@ -18,14 +19,8 @@ from mlmd_exercise.store.backend import (ContextWrite, ExecutionWrite, NewArtifa
 from mlmd_exercise.store.address import parse_location
 from mlmd_exercise.store.native import open_native
 from conftest import digest, new_location
-from native_compare import native_backend, raw_backend, snapshot
+from native_compare import native_backend, raw_backend, snapshot, write_everything
 from raw_mlmd import pb, raw_mlmd
-
-EVERY_TYPE = {"i": PropertyType.INT, "d": PropertyType.DOUBLE, "s": PropertyType.STRING,
-              "st": PropertyType.STRUCT, "pr": PropertyType.PROTO, "b": PropertyType.BOOLEAN}
-# A value of every kind a record holds (a proto value is only written by others: see below).
-VALUES = {"i": 7, "d": 2.5, "s": "text", "st": {"a": 1.0, "b": ["x", 2.0], "c": {"d": True}}, "b": True}
-
 
 # The native backend's databases: SQLite and PostgreSQL (MySQL is ml-metadata's alone).
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -35,43 +30,9 @@ def db(request, tmp_path):
 
 
 
-def _write_everything(b) -> dict:
-    """Types, nodes in every state, values of every kind, events of every type with paths."""
-    at = b.put_type(Kind.ARTIFACT, "DataSet", EVERY_TYPE)
-    assert b.put_type(Kind.ARTIFACT, "DataSet", {"extra": PropertyType.STRING}) == at  # adds, keeps
-    et = b.put_type(Kind.EXECUTION, "Trainer", {"i": PropertyType.INT, "s": PropertyType.STRING})
-    ct = b.put_type(Kind.CONTEXT, "Experiment", {"s": PropertyType.STRING})
-    artifacts = [NewArtifact(at, "DataSet", f"/data/{state.value}", properties={k: v for k, v in VALUES.items()},
-                             custom={f"c_{k}": v for k, v in VALUES.items()} | {"s": "custom, hidden"},
-                             state=state.value, name=f"a-{state.value}")
-                 for state in ArtifactState]
-    stored = b.put_artifacts(artifacts)
-    context = ContextWrite(ct, "Experiment", "exp", properties={"s": "declared"}, custom={"n": 3})
-    made = []
-    for n, state in enumerate(list(ExecutionState) + [None]):
-        events = [(NewArtifact(at, "DataSet", f"/out/{n}/{t}", custom={"t": t}),
-                   NewEvent(t, ("out", n, "k", t))) for t in EVENT_TYPES[1:] if "OUTPUT" in t]
-        inputs = [(stored[(n + k) % len(stored)], NewEvent(t, (t.lower(), k)))
-                  for k, t in enumerate(EVENT_TYPES[1:]) if "OUTPUT" not in t]
-        made.append(b.put_execution(ExecutionWrite(et, "Trainer", name=f"run-{n}", state=state,
-                                                   properties={"i": n}, custom={"host": "h"}),
-                                    events, inputs, context if n % 2 else None))
-    execution_id = made[0][0]
-    b.update_executions([ExecutionWrite(et, "Trainer", id=execution_id, state=ExecutionState.COMPLETE,
-                                        properties={"s": "done"}, custom={"host": 5})])
-    lineage = b.put_lineage([ExecutionWrite(et, "Trainer", name=f"bulk-{i}", state=ExecutionState.COMPLETE)
-                             for i in range(3)],
-                            [NewArtifact(at, "DataSet", f"/bulk/{i}") for i in range(3)],
-                            [NewEvent("OUTPUT", ("model",), artifact_index=i, execution_index=i) for i in range(3)]
-                            + [NewEvent("INPUT", ("examples", 0), artifact_id=stored[0], execution_index=2)],
-                            ContextWrite(ct, "Experiment", "bulk"))
-    assert b.put_context(ContextWrite(ct, "Experiment", "exp")) == made[1][2]
-    return {"types": (at, et, ct), "stored": stored, "made": made, "lineage": lineage}
-
-
 def test_native_writes_what_raw_ml_metadata_reads(db):
     native = native_backend(db, create=True)
-    made = _write_everything(native)
+    made = write_everything(native)
     ours = snapshot(native)
     native.close()
     raw = raw_backend(db)
@@ -112,7 +73,10 @@ def test_native_writes_what_raw_ml_metadata_reads(db):
     assert snapshot(native) == snapshot(raw)
     [record] = native.artifacts(Query(ids=[model_id]))
     assert record.external_id == "ext-1" and record.state == "PENDING"
-    assert record.properties["p"]["uri"] == "inner" and record.custom["st"] == {"k": [1.0, "two"]}
+    packed = pb.Artifact(uri="inner").SerializeToString()
+    assert record.properties["p"] == {"type_url": "type.googleapis.com/ml_metadata.Artifact",
+                                      "value": base64.b64encode(packed).decode()}
+    assert record.custom["st"] == {"k": [1.0, "two"]}
     assert [t.base_type for t in native.types(Kind.ARTIFACT)] == [None, "MODEL"]
     # And the native backend writes on after ml-metadata: ids go on from MLMD's.
     [after] = native.put_artifacts([NewArtifact(at, "DataSet", "/after")])
@@ -126,7 +90,7 @@ def test_native_reads_what_ml_metadata_writes(db):
 
     store = mx.open_store(db, create=True, backend="mlmd")  # as the package opens it
     mlmd_side = store.backend
-    _write_everything(mlmd_side)
+    write_everything(mlmd_side)
     mlmd = raw_mlmd(db)
     t = pb.ExecutionType(name="Deployer", base_type=pb.ExecutionType.DEPLOY, version="v1", description="d")
     t.properties["x"] = pb.STRING
@@ -160,7 +124,7 @@ _QUERIES = [
 
 def test_queries_answer_as_ml_metadata_does(db):
     native = native_backend(db, create=True)
-    _write_everything(native)
+    write_everything(native)
     native.close()
     raw, native = raw_backend(db), native_backend(db)
     for query in _QUERIES:

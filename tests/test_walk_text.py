@@ -118,8 +118,11 @@ def _start(address: str, tmp_path: Path, *args) -> subprocess.Popen:
     line. Once the pipe is full (64 KiB: a few hundred hops of this chain) the command waits
     for the reader, at most two pages of records (about 1,000 runs) past what it printed:
     while the test does not read, the walk cannot end."""
+    # Ctrl-C reaches it as from a terminal, even where the suite runs as a background job
+    # (which starts with SIGINT ignored, and the command rightly keeps it so).
     return subprocess.Popen([sys.executable, "-m", "mlmd_exercise", "lineage", *map(str, args), "--db", address],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=(tmp_path / "stderr").open("w"), text=True)
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=(tmp_path / "stderr").open("w"), text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_text_is_printed_before_the_walk_ends(db, tmp_path):

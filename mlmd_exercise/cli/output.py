@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # read.nodes and read.lineage open stores: imported where a c
 
 __all__ = [
     "table", "count", "id_ranges", "when", "duration", "artifact_cells", "execution_cells", "node_name",
-    "format_lineage", "format_graph", "format_hop", "format_counts", "format_properties", "format_listing",
+    "format_lineage", "format_graph", "format_hop", "format_counts", "number_text", "format_properties", "format_listing",
     "format_detail", "format_environment", "record_json", "edge_json", "lineage_json", "same_json",
     "graph_json",
 ]
@@ -156,10 +156,18 @@ def format_counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{state} {n}" for state, n in counts.items())
 
 
+def number_text(value: Any) -> str:
+    """A number as text; a double to 6 decimals, as much as ml-metadata keeps of one (the
+    native backend keeps every digit, and the two must print alike)."""
+    return str(round(value, 6)) if isinstance(value, float) else str(value)
+
+
 def _value_text(value: Any) -> str:
     """A property value on one line: a string quoted, a struct or proto value as JSON."""
     if isinstance(value, str):
         return repr(value)
+    if isinstance(value, float):
+        return number_text(value)
     if isinstance(value, (dict, list)):
         import json
 

@@ -75,7 +75,7 @@ def run(args: Namespace, call: Invocation) -> Outcome:
     print("\n".join(out.table(rows)))
     if result.metrics is not None:
         print("test metrics: " + ", ".join(
-            f"{k} {v}" for k, v in sorted(result.metrics.properties.items())
+            f"{k} {out.number_text(v)}" for k, v in sorted(result.metrics.properties.items())
             if k not in ("fingerprint", "version")))
     print(f"executions by state: {out.format_counts(result.counts)}")
     for r in result.runs:

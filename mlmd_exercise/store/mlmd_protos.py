@@ -38,16 +38,12 @@ def get_value(value: pb.Value) -> PropertyValue:
 
 
 def _proto_json(message) -> dict:
-    """A `google.protobuf.Any` as JSON: its JSON form (with "@type") where the message type
-    is known here, else its type URL and its bytes in base64."""
+    """A `google.protobuf.Any` as JSON: its type URL and its bytes in base64. Never its
+    message's own JSON form, which only a process that has loaded that message type can
+    give: the same value must read the same on every backend and every Python."""
     import base64
 
-    from google.protobuf import json_format
-
-    try:
-        return json_format.MessageToDict(message)
-    except (TypeError, KeyError, ValueError):  # the type is not in this process's descriptor pool
-        return {"type_url": message.type_url, "value": base64.b64encode(message.value).decode()}
+    return {"type_url": message.type_url, "value": base64.b64encode(message.value).decode()}
 
 
 def set_value(target, key: str, value: PropertyValue) -> None:

@@ -175,16 +175,13 @@ def encode(key: str, value: PropertyValue, postgres: bool) -> Tuple[Any, Any, An
 
 
 def _proto_json(data: Any) -> Dict[str, Any]:
-    """A stored google.protobuf.Any as JSON, as the ml-metadata backend reads it: its JSON
-    form where its message type is known in this process, else type URL and base64 bytes."""
-    from google.protobuf import any_pb2, json_format
+    """A stored google.protobuf.Any as JSON, as the ml-metadata backend reads it: its type
+    URL and its bytes in base64 (see `mlmd_protos._proto_json`)."""
+    from google.protobuf import any_pb2
 
     raw = base64.b64decode(data) if isinstance(data, str) else bytes(data)
     message = any_pb2.Any.FromString(raw)
-    try:
-        return json_format.MessageToDict(message)
-    except (TypeError, KeyError, ValueError):
-        return {"type_url": message.type_url, "value": base64.b64encode(message.value).decode()}
+    return {"type_url": message.type_url, "value": base64.b64encode(message.value).decode()}
 
 
 def decode(int_value: Any, double_value: Any, string_value: Any, proto_value: Any, bool_value: Any

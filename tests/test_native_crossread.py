@@ -1,0 +1,68 @@
+"""Cross-reading between Pythons: a store the native backend writes under Python 3.12+ is
+read by ml-metadata under Python 3.9 to 3.11, value for value, and the reverse.
+
+The other Python is `$MLMD_TEST_OTHER_PYTHON`, the interpreter of a second virtualenv that
+`make test` makes where this machine has a Python of the other kind (see the Makefile's
+`other-venv`). Each side runs tests/crossread.py, which prints the whole store as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlmd_exercise.records import EVENT_TYPES
+from conftest import has_mlmd, new_location, other_python
+
+SCRIPT = Path(__file__).parent / "crossread.py"
+
+
+@pytest.fixture(scope="module")
+def pythons() -> dict:
+    """{"mlmd": the Python with ml-metadata, "native": the one without}, or a skip (a failure
+    where $MLMD_REQUIRE_CROSSREAD is set, as in .ci/run)."""
+    other = other_python()
+    if other is not None and has_mlmd(other) != has_mlmd(sys.executable):
+        sides = {has_mlmd(sys.executable): sys.executable, has_mlmd(other): other}
+        return {"mlmd": sides[True], "native": sides[False]}
+    why = (f"MLMD_TEST_OTHER_PYTHON ({other or 'not set'}) is not a Python of the other kind: "
+           "one with ml-metadata and one without are needed")
+    if os.environ.get("MLMD_REQUIRE_CROSSREAD"):
+        pytest.fail(why)
+    pytest.skip(why)
+
+
+def _side(python: str, action: str, location: str, backend: str) -> dict:
+    proc = subprocess.run([python, str(SCRIPT), action, location, backend], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_store_the_native_backend_wrote_reads_equal_in_ml_metadata(pythons, database, tmp_path):
+    location = new_location(database, tmp_path)
+    written = _side(pythons["native"], "write", location, "native")
+    read = _side(pythons["mlmd"], "read", location, "mlmd")
+    assert (written["backend"], read["backend"]) == ("native", "mlmd")
+    assert written["python"] != read["python"]
+    assert read["store"] == written["store"]
+    assert {e["type"] for e in read["store"]["events"]} == set(EVENT_TYPES[1:])  # every kind, each path
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_store_ml_metadata_wrote_reads_equal_in_the_native_backend(pythons, database, tmp_path):
+    location = new_location(database, tmp_path)
+    written = _side(pythons["mlmd"], "write", location, "mlmd")
+    read = _side(pythons["native"], "read", location, "native")
+    assert (written["backend"], read["backend"]) == ("mlmd", "native")
+    assert read["store"] == written["store"]
+    # What only other programs write came across too: the parent type, the external ids.
+    deployer = [t for t in read["store"]["types"]["execution"] if t["name"] == "Deployer"]
+    assert [(t["base_type"], t["version"]) for t in deployer] == [("DEPLOY", "v1")]
+    assert {a["external_id"] for a in read["store"]["artifacts"]} >= {"ext-1"}
