@@ -337,14 +337,13 @@ def _value(value: pb.Value):
     which = value.WhichOneof("value")
     if which == "struct_value":
         return json_format.MessageToDict(value.struct_value)
-    if which == "proto_value":
-        try:
+    if which == "proto_value":  # JSON for protobuf's own types, else the type and the bytes
+        if value.proto_value.type_url.startswith("type.googleapis.com/google.protobuf."):
             return json_format.MessageToDict(value.proto_value)
-        except TypeError:
-            import base64
+        import base64
 
-            return {"type_url": value.proto_value.type_url,
-                    "value": base64.b64encode(value.proto_value.value).decode()}
+        return {"type_url": value.proto_value.type_url,
+                "value": base64.b64encode(value.proto_value.value).decode()}
     return getattr(value, which) if which else None
 
 

@@ -38,12 +38,9 @@ def get_value(value: pb.Value) -> PropertyValue:
 
 
 def _proto_json(message) -> dict:
-    """A `google.protobuf.Any` as JSON: its type URL and its bytes in base64. Never its
-    message's own JSON form, which only a process that has loaded that message type can
-    give: the same value must read the same on every backend and every Python."""
-    import base64
+    from mlmd_exercise.store.any_json import any_json
 
-    return {"type_url": message.type_url, "value": base64.b64encode(message.value).decode()}
+    return any_json(message)
 
 
 def set_value(target, key: str, value: PropertyValue) -> None:

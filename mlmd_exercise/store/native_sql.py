@@ -175,13 +175,13 @@ def encode(key: str, value: PropertyValue, postgres: bool) -> Tuple[Any, Any, An
 
 
 def _proto_json(data: Any) -> Dict[str, Any]:
-    """A stored google.protobuf.Any as JSON, as the ml-metadata backend reads it: its type
-    URL and its bytes in base64 (see `mlmd_protos._proto_json`)."""
+    """A stored google.protobuf.Any as JSON, as the ml-metadata backend reads it (`any_json`)."""
     from google.protobuf import any_pb2
 
+    from mlmd_exercise.store.any_json import any_json
+
     raw = base64.b64decode(data) if isinstance(data, str) else bytes(data)
-    message = any_pb2.Any.FromString(raw)
-    return {"type_url": message.type_url, "value": base64.b64encode(message.value).decode()}
+    return any_json(any_pb2.Any.FromString(raw))
 
 
 def decode(int_value: Any, double_value: Any, string_value: Any, proto_value: Any, bool_value: Any
