@@ -22,8 +22,8 @@ from conftest import digest, new_location
 from native_compare import native_backend, raw_backend, snapshot, write_everything
 from raw_mlmd import pb, raw_mlmd
 
-# The native backend's databases: SQLite and PostgreSQL (MySQL is ml-metadata's alone).
-@pytest.fixture(params=["sqlite", "postgresql"])
+# The native backend's databases.
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
 def db(request, tmp_path):
     """A new store's address, once per database the native backend speaks."""
     return new_location(request.param, tmp_path)

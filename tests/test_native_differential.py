@@ -8,7 +8,7 @@ import gc
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import mlmd_exercise as mx
@@ -46,8 +46,8 @@ _inputs = st.sampled_from([t for t in EVENT_TYPES[1:] if "OUTPUT" not in t])
 _outputs = st.sampled_from([t for t in EVENT_TYPES[1:] if "OUTPUT" in t])
 
 
-# The native backend's databases: SQLite and PostgreSQL (MySQL is ml-metadata's alone).
-@pytest.fixture(params=["sqlite", "postgresql"])
+# The native backend's databases.
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
 def db(request, tmp_path):
     """A new store's address, once per database the native backend speaks."""
     return new_location(request.param, tmp_path)
@@ -170,8 +170,25 @@ def _run_both(db_base: str, operations) -> None:
     assert made == _six_decimals(expected_store)
 
 
+def _floats(value):
+    """Every float in the operations, however deep."""
+    if isinstance(value, float):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            yield from _floats(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _floats(v)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(operations=st.lists(_operation, min_size=1, max_size=6))
 def test_both_backends_write_the_same_store(db, operations):
+    if db.startswith("mysql://"):
+        # ml-metadata 1.17 on MySQL writes a double as a decimal literal, which MySQL caps at 65
+        # digits: 1e81 reads back as 1e65 (found by this test); the native backend passes it as
+        # a parameter and keeps it.
+        assume(all(abs(f) < 1e60 for f in _floats(operations)))
     # `db` is a fresh address per test: each example makes two stores beside it.
     _run_both(db[:-3] if db.endswith(".db") else db, operations)

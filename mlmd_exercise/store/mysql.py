@@ -24,7 +24,7 @@ from mlmd_exercise.store.locking import AdvisoryLock
 if TYPE_CHECKING:
     from mlmd_exercise.store import Store
 
-__all__ = ["CONNECT_TIMEOUT", "TABLES", "Admin", "check_reachable", "ensure_database", "lock_name",
+__all__ = ["CONNECT_TIMEOUT", "TABLES", "Admin", "check_reachable", "connect", "ensure_database", "lock_name",
            "open_mysql", "quote", "to_mysql"]
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,33 @@ def to_mysql(sql: str) -> str:
     return _NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
+def connect(loc: Location, database: Optional[str], timeout: float = CONNECT_TIMEOUT,
+            init_command: Optional[str] = None):
+    """A PyMySQL connection (autocommit) to the location's server, to `database` or to none.
+
+    `timeout` bounds each read and write on it (the connection itself is bounded by
+    CONNECT_TIMEOUT): an unreachable or silent server fails within seconds.
+
+    Raises:
+        StoreError: one line naming the store (password masked) and the server's reason,
+            which for a refused login names the user and the host it came from.
+    """
+    import pymysql
+
+    try:
+        return pymysql.connect(
+            host=loc.host, port=loc.port, unix_socket=loc.socket or None,
+            user=loc.user or "root", password=loc.password, database=database,
+            connect_timeout=CONNECT_TIMEOUT, read_timeout=timeout,
+            write_timeout=timeout, ssl=_ssl(loc), autocommit=True, charset="utf8mb4",
+            # PyMySQL would use TLS whenever the server offers it, MLMD's client only when
+            # asked: without ssl_* options neither does, so that both see the same refusal.
+            ssl_disabled=not loc.ssl, program_name="mlmd_exercise", init_command=init_command,
+        )
+    except Exception as e:  # OperationalError, InternalError, ssl and socket errors
+        raise StoreError(f"cannot connect to store '{loc}': {_message(e)}") from None
+
+
 class Admin:
     """A PyMySQL connection to the location's server, to one database or to none."""
 
@@ -114,21 +141,7 @@ class Admin:
         self._con = self._connect()
 
     def _connect(self):
-        import pymysql
-
-        loc = self.loc
-        try:
-            return pymysql.connect(
-                host=loc.host, port=loc.port, unix_socket=loc.socket or None,
-                user=loc.user or "root", password=loc.password, database=self._database,
-                connect_timeout=CONNECT_TIMEOUT, read_timeout=CONNECT_TIMEOUT,
-                write_timeout=CONNECT_TIMEOUT, ssl=_ssl(loc), autocommit=True, charset="utf8mb4",
-                # PyMySQL would use TLS whenever the server offers it, MLMD's client only when
-                # asked: without ssl_* options neither does, so that both see the same refusal.
-                ssl_disabled=not loc.ssl, program_name="mlmd_exercise",
-            )
-        except Exception as e:  # OperationalError, InternalError, ssl and socket errors
-            raise StoreError(f"cannot connect to store '{loc}': {_message(e)}") from None
+        return connect(self.loc, self._database)
 
     def execute(self, sql: str, args=None) -> list:
         """Runs MySQL's own SQL (%s parameters); the rows, as lists of tuples.

@@ -1,5 +1,5 @@
 """The native backend: MLMD's own tables (schema version 10), read and written with
-Python's sqlite3 or pg8000, without ml-metadata.
+Python's sqlite3, pg8000 or PyMySQL, without ml-metadata.
 
 A store written here is a normal MLMD store: ml-metadata opens it and reads every node,
 type, property, event, context, attribution and association as if it had written them,
@@ -128,12 +128,13 @@ class NativeBackend(Backend):
         rows = self.db.run(f"SELECT {node.owner}, {', '.join(_PROPERTY_COLUMNS)} FROM {node.properties} "
                            f"WHERE {sql}", *values)
         declared: Dict[int, Dict[str, PropertyValue]] = {}
+        base64 = self.db.protos_in_base64
         for owner, key, custom, *value in rows:
             merged, customs = found[owner]
             if custom:
-                customs[key] = decode(*value)
+                customs[key] = decode(*value, protos_in_base64=base64)
             else:
-                declared.setdefault(owner, {})[key] = decode(*value)
+                declared.setdefault(owner, {})[key] = decode(*value, protos_in_base64=base64)
         for owner, (merged, customs) in found.items():
             merged.update(customs)
             merged.update(declared.get(owner, {}))
@@ -207,13 +208,15 @@ class NativeBackend(Backend):
                              f"FROM Event e WHERE {sql} ORDER BY e.id", *values)
         if not events:
             return []
-        # A path's steps in the order they were stored (MLMD keeps no step number).
-        physical = "ctid" if self.db.postgres else "rowid"
+        # A path's steps in the order they were stored (MLMD keeps no step number): by the
+        # database's physical row order, or where it has none to name (MySQL's InnoDB), as
+        # a scan gives them: in the hidden row id's order, by the event_id index or not.
+        order = f" ORDER BY event_id, {self.db.row_order}" if self.db.row_order else ""
         in_events, event_ids = self.db.in_list("event_id", [e[0] for e in events])
         steps: Dict[int, List[Any]] = {}
         for event_id, is_index, index, key in self.db.run(
-                f"SELECT event_id, is_index_step, step_index, step_key FROM EventPath WHERE {in_events} "
-                f"ORDER BY event_id, {physical}", *event_ids):
+                f"SELECT event_id, is_index_step, step_index, step_key FROM EventPath WHERE {in_events}"
+                + order, *event_ids):
             steps.setdefault(event_id, []).append(int(index) if is_index else key)
         return [EventRecord(a, x, EVENT_TYPES[t] if 0 <= t < len(EVENT_TYPES) else "UNKNOWN",
                             tuple(steps.get(i, ())), ms or 0) for i, a, x, t, ms in events]
@@ -229,9 +232,8 @@ class NativeBackend(Backend):
     # -- writes -------------------------------------------------------------------------
 
     def _put_properties(self, node: Node, rows: List[Tuple[int, str, bool, PropertyValue]]) -> None:
-        postgres = self.db.postgres
         self.db.insert(node.properties, (node.owner,) + _PROPERTY_COLUMNS,
-                       [(owner, key, custom) + encode(key, value, postgres) for owner, key, custom, value in rows])
+                       [(owner, key, custom) + encode(key, value) for owner, key, custom, value in rows])
 
     def _insert_artifacts(self, artifacts: Sequence[NewArtifact]) -> List[int]:
         if not artifacts:
@@ -392,7 +394,7 @@ class NativeBackend(Backend):
 
     @reading
     def running_processes(self, host: str) -> List[Tuple[int, object, object, object]]:
-        return tables.running_processes(self.db.run, host, sqlite=not self.db.postgres)
+        return tables.running_processes(self.db.run, host, sqlite=self.db.name == "sqlite")
 
     @reading
     def artifacts_without_events(self) -> List[Tuple[int, str, str]]:

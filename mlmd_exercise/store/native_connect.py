@@ -24,15 +24,16 @@ def connect_postgres(loc: Location, upgrade: bool, sql: Callable[..., list]) -> 
     """The native backend on the PostgreSQL database of `loc`, which the caller made and
     checked under its advisory lock, still held: the schema is made here if missing,
     without taking that lock again (another session would wait for it forever)."""
-    from mlmd_exercise.store.native_open import connect_checked_postgres
+    from mlmd_exercise.store.native_open import connect_checked
 
-    del sql  # the backend runs its SQL on a connection of its own
-    return connect_checked_postgres(loc, upgrade)
+    del sql, upgrade  # the backend runs its SQL on a connection of its own; it never migrates
+    return connect_checked(loc)
 
 
 def connect_mysql(loc: Location, upgrade: bool, sql: Callable[..., list]) -> NativeBackend:
-    """MySQL is not one of the native backend's databases: say so, naming the store."""
-    from mlmd_exercise.errors import StoreError
+    """The native backend on the MySQL database of `loc`, which the caller made and checked
+    under its named lock (GET_LOCK), still held: as `connect_postgres`."""
+    from mlmd_exercise.store.native_open import connect_checked
 
-    raise StoreError(f"store '{loc}' is MySQL, which the native backend does not read: "
-                     "use --backend mlmd (ml-metadata)")
+    del sql, upgrade
+    return connect_checked(loc)

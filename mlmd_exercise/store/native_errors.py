@@ -1,15 +1,18 @@
-"""The native backend's errors: sqlite3's and pg8000's become the package's, in one place.
+"""The native backend's errors: sqlite3's, pg8000's and PyMySQL's become the package's, in one place.
 
-By each error's class and code (SQLite's result code, PostgreSQL's SQLSTATE), never its
-text: a name taken is a `ConflictError`, a connection lost during a write an
-`UnclearWriteError`, anything else a `StoreError` naming the store (password masked: the
-label is `str(location)`). `reading` and `writing` wrap the backend's methods; `writing`
-also makes each call one transaction.
+By each error's class and code (SQLite's result code, PostgreSQL's SQLSTATE, MySQL's error
+number), never its text: a name taken is a `ConflictError`, a connection lost during a
+write an `UnclearWriteError`, anything else a `StoreError` naming the store (password
+masked: the label is `str(location)`). `reading` and `writing` wrap the backend's methods;
+`writing` also makes each call one transaction, and runs it again, whole, where the
+database says it surely was not recorded (`Db.retryable`: a MySQL deadlock, say).
 """
 
 from __future__ import annotations
 
 import functools
+import random
+import time
 from typing import Any, Callable, TypeVar
 
 from mlmd_exercise.errors import ConflictError, MlmdExerciseError, StoreError, UnclearWriteError
@@ -23,6 +26,9 @@ T = TypeVar("T")
 # primary codes after which a write's outcome is unknown (I/O error, disk full).
 _SQLITE_TAKEN = (2067, 1555)
 _SQLITE_UNCLEAR = (10, 13)
+# MySQL's error numbers for a duplicate key: ER_DUP_KEY, ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME.
+_MYSQL_TAKEN = (1022, 1062, 1586)
+_ATTEMPTS = 5  # runs of one write the database broke off before it gives up
 
 
 def _sqlstate(error: Exception) -> str:
@@ -47,6 +53,8 @@ def translate(error: Exception, label: str, writing: bool) -> Exception:
         if writing and code is not None and code & 0xFF in _SQLITE_UNCLEAR:
             return UnclearWriteError(f"store '{label}' broke off a write: it may or may not be recorded")
         return StoreError(f"store '{label}' refused: {error}")
+    if type(error).__module__.startswith("pymysql"):
+        return _translate_mysql(error, label, writing)
     import pg8000.exceptions as pg
 
     if isinstance(error, pg.DatabaseError):
@@ -63,6 +71,23 @@ def translate(error: Exception, label: str, writing: bool) -> Exception:
             return UnclearWriteError(f"store '{label}' broke off a write: it may or may not be recorded")
         return StoreError(f"store '{label}' cannot be reached")
     return error
+
+
+def _translate_mysql(error: Exception, label: str, writing: bool) -> Exception:
+    from mlmd_exercise.store.native_mysql import RETRY, MysqlDb
+
+    code = error.args[0] if error.args and isinstance(error.args[0], int) else None
+    # The server's own message: it names the user and host for a refused right.
+    message = str(error.args[1] if len(error.args) > 1 else error).splitlines()[0] if error.args else str(error)
+    if code in _MYSQL_TAKEN:
+        return ConflictError(f"{label} already holds a node of that type and name")
+    if MysqlDb.lost(error):
+        if writing:
+            return UnclearWriteError(f"store '{label}' broke off a write: it may or may not be recorded")
+        return StoreError(f"store '{label}' cannot be reached: {message}")
+    if code in RETRY:  # given up after `_ATTEMPTS`: every run was rolled back
+        return StoreError(f"store '{label}' is busy: the write was not recorded ({message}); try again")
+    return StoreError(f"store '{label}' refused: {message}")
 
 
 def reading(method: Callable[..., T]) -> Callable[..., T]:
@@ -84,21 +109,28 @@ def writing(method: Callable[..., T]) -> Callable[..., T]:
     def wrapper(self: Any, *args, **kwargs):
         if not self.writable:
             raise StoreError(f"store '{self.label}' was opened read-only")
-        try:
-            self.db.begin()
+        for attempt in range(1, _ATTEMPTS + 1):
             try:
-                result = method(self, *args, **kwargs)
-                self.db.commit()
-            except BaseException:
+                self.db.begin()
                 try:
-                    self.db.rollback()
-                except Exception:  # the connection is gone: the first error says why
-                    pass
-                raise
-            return result
-        except Exception as e:
-            translated = translate(e, self.label, writing=True)
-            if translated is e:
-                raise
-            raise translated from e
+                    result = method(self, *args, **kwargs)
+                    self.db.commit()
+                except BaseException:
+                    try:
+                        self.db.rollback()
+                    except Exception:  # the connection is gone: the first error says why
+                        pass
+                    raise
+                return result
+            except Exception as e:
+                if attempt < _ATTEMPTS and self.db.retryable(e):
+                    # Rolled back whole: run it again, after a short wait that differs
+                    # between writers, so that two that deadlocked do not meet again.
+                    time.sleep(random.uniform(0.005, 0.02) * attempt)
+                    continue
+                translated = translate(e, self.label, writing=True)
+                if translated is e:
+                    raise
+                raise translated from e
+        raise AssertionError("unreachable")
     return wrapper

@@ -1,5 +1,6 @@
 """Opening a store for the native backend: the same checks and refusals as opening it with
-ml-metadata (`store/sqlite.py`, `store/postgres.py`), then MLMD's schema where the store is new.
+ml-metadata (`store/sqlite.py`, `store/postgres.py`, `store/mysql.py`), then MLMD's schema
+where the store is new.
 
 The native backend never migrates a schema: an older store is refused with the way to
 upgrade it (ml-metadata's --upgrade-schema), a newer one is refused and left as it is.
@@ -7,19 +8,24 @@ upgrade it (ml-metadata's --upgrade-schema), a newer one is refused and left as 
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+from typing import Any, Optional
 
 from mlmd_exercise.errors import StoreError
 from mlmd_exercise.store.address import Location
 from mlmd_exercise.store.native import NativeBackend, translate
 from mlmd_exercise.store.native_schema import create_schema
-from mlmd_exercise.store.native_sql import PostgresDb, SqliteDb
+from mlmd_exercise.store.native_sql import Db, PostgresDb, SqliteDb
 from mlmd_exercise.store.sqlite import MLMD_TABLE, _check_sqlite_path, _inspect_sqlite
 from mlmd_exercise.store.tables import holds_mlmd, refuse_version
 
-__all__ = ["open_native", "connect_checked_postgres"]
+__all__ = ["open_native", "connect_checked"]
 
 _BUSY_TIMEOUT = 30.0  # seconds a writer waits for another's transaction, as the package's other SQLite opens
+# Seconds one MySQL statement may take (the connection itself fails within mysql.CONNECT_TIMEOUT):
+# longer than InnoDB's lock wait (50 s by default), after which the server answers itself.
+_MYSQL_TIMEOUT = 120.0
 
 
 def _open_sqlite(loc: Location, create: bool) -> NativeBackend:
@@ -43,7 +49,7 @@ def _open_sqlite(loc: Location, create: bool) -> NativeBackend:
             db.begin()  # BEGIN IMMEDIATE: two processes making one store make it once
             try:
                 if not db.run("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", MLMD_TABLE):
-                    create_schema(db.run, postgres=False)
+                    create_schema(db.run, db.name)
                 db.commit()
             except BaseException:
                 db.rollback()
@@ -54,64 +60,84 @@ def _open_sqlite(loc: Location, create: bool) -> NativeBackend:
     return NativeBackend(db, str(loc), writable=create)
 
 
-def _open_postgres(loc: Location, create: bool) -> NativeBackend:
+def _make_or_check(db: Db, loc: Location, create: bool) -> None:
+    """Under the store's lock, which the caller holds: MLMD's schema made where the database
+    is empty (and `create`), else an unknown schema version refused. Another application's
+    database, or an empty one that must hold a store, is refused by `holds_mlmd`."""
+    if holds_mlmd(db.tables(), loc, create, case_sensitive=db.name == "mysql"):
+        refuse_version(db.run("SELECT schema_version FROM MLMDEnv")[0][0], loc, upgrade=False)
+        return
+    db.begin()
+    try:
+        create_schema(db.run, db.name)
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+
+
+def _server_db(loc: Location, admin=None) -> Db:
+    """The backend's connection to the location's database: on PostgreSQL `admin`'s own
+    (whose low-level call takes positional parameters: see PostgresDb), or a new one; on
+    MySQL always a new one, which opens itself again when the server closed it."""
+    if loc.scheme == "mysql":
+        from mlmd_exercise.store import mysql
+        from mlmd_exercise.store.native_mysql import MysqlDb
+
+        return MysqlDb(functools.partial(mysql.connect, loc, loc.dbname, _MYSQL_TIMEOUT))
     from mlmd_exercise.store import postgres
 
-    postgres.check_reachable(loc)
-    postgres.ensure_database(loc, create)
-    admin = postgres.Admin(loc, loc.dbname)
-    # Its own connection, whose low-level call takes positional parameters (see PostgresDb).
-    db = PostgresDb(admin._con, admin.close)
+    admin = admin or postgres.Admin(loc, loc.dbname)
+    return PostgresDb(admin._con, admin.close)
+
+
+def _failed(error: BaseException, loc: Location) -> BaseException:
+    """What to raise for an error while opening: the package's error for a database's."""
+    if isinstance(error, Exception):
+        translated = translate(error, str(loc), writing=False)
+        if translated is not error:
+            return translated
+    return error
+
+
+def _open_server(loc: Location, create: bool) -> NativeBackend:
+    """PostgreSQL or MySQL: the checks and the lock of opening with ml-metadata
+    (store/__init__.py, store/mysql.py), then MLMD's schema where the database is new."""
+    from mlmd_exercise.store import mysql, postgres
+
+    server: Any = mysql if loc.scheme == "mysql" else postgres
+    server.check_reachable(loc)
+    server.ensure_database(loc, create)  # made once, under a lock of its own
+    admin = server.Admin(loc, loc.dbname)
+    db: Optional[Db] = None
     try:
-        # The same advisory lock as opening with ml-metadata: the schema is made once.
+        # The same lock as opening with ml-metadata: the schema is made once.
         with admin.lock("store"):
-            if not holds_mlmd(admin.tables(), loc, create):
-                db.begin()
-                try:
-                    create_schema(db.run, postgres=True)
-                    db.commit()
-                except BaseException:
-                    db.rollback()
-                    raise
-            else:
-                refuse_version(db.run("SELECT schema_version FROM MLMDEnv")[0][0], loc, upgrade=False)
+            db = _server_db(loc, admin if server is postgres else None)
+            _make_or_check(db, loc, create)
+            if server is mysql and create:
+                admin.check_writable()  # a reader-only user is told before anything is done
     except BaseException as e:
+        if db is not None and server is mysql:
+            db.close()
         admin.close()
-        if isinstance(e, Exception):
-            translated = translate(e, str(loc), writing=False)
-            if translated is not e:
-                raise translated from None
-        raise
+        raise _failed(e, loc) from None
+    if server is mysql:
+        admin.close()  # on PostgreSQL, its connection is the backend's
     return NativeBackend(db, str(loc), writable=create)
 
 
-def connect_checked_postgres(loc: Location, upgrade: bool) -> NativeBackend:
-    """The native backend on a PostgreSQL database that opening has made and checked (not
-    another application's) under the store's advisory lock, which the caller still holds:
-    MLMD's schema is made where missing, an unknown version refused."""
-    from mlmd_exercise.store import postgres
-
-    del upgrade  # never migrated here: see `open_native`
-    admin = postgres.Admin(loc, loc.dbname)
-    db = PostgresDb(admin._con, admin.close)
+def connect_checked(loc: Location) -> NativeBackend:
+    """The native backend on a PostgreSQL or MySQL database that opening has made and checked
+    (not another application's, not of another schema version) under the store's lock,
+    which the caller still holds: MLMD's schema is made where missing, without taking that
+    lock again (another session would wait for it forever)."""
+    db = _server_db(loc)
     try:
-        if MLMD_TABLE.lower() not in {t.lower() for t in admin.tables()}:
-            db.begin()
-            try:
-                create_schema(db.run, postgres=True)
-                db.commit()
-            except BaseException:
-                db.rollback()
-                raise
-        else:
-            refuse_version(db.run("SELECT schema_version FROM MLMDEnv")[0][0], loc, upgrade=False)
+        _make_or_check(db, loc, create=True)
     except BaseException as e:
-        admin.close()
-        if isinstance(e, Exception):
-            translated = translate(e, str(loc), writing=False)
-            if translated is not e:
-                raise translated from None
-        raise
+        db.close()
+        raise _failed(e, loc) from None
     return NativeBackend(db, str(loc), writable=True)
 
 
@@ -133,4 +159,4 @@ def open_native(location: Location, create: bool, upgrade: bool) -> NativeBacken
     del upgrade  # the refusal of an older schema says how to upgrade it with ml-metadata
     if location.is_sqlite:
         return _open_sqlite(location, create)
-    return _open_postgres(location, create)
+    return _open_server(location, create)

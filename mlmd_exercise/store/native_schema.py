@@ -3,10 +3,12 @@
 The statements are MLMD's own (util/metadata_source_query_config.cc in google/ml-metadata): on
 SQLite they are the text ml-metadata 1.17 leaves in `sqlite_master`, so that a store made
 here is the same file a store made by ml-metadata is; on PostgreSQL, the
-`kPostgreSQLMetadataSourceQueryConfig` tables and secondary indices. A new store also gets
+`kPostgreSQLMetadataSourceQueryConfig` tables and secondary indices; on MySQL, the
+`kMySQLMetadataSourceQueryConfig` ones (with `kBaseQueryConfig`'s for the tables it does
+not restate). A new store also gets
 what MLMD writes when it makes one: its schema version in MLMDEnv and the nine system
 types (`mlmd.Dataset`, ...) that `base_type` points at through ParentType.
-tests/test_native_schema.py compares both with stores ml-metadata makes.
+tests/test_native_schema.py compares each with stores ml-metadata makes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Callable, Dict, List, Tuple
 
 from mlmd_exercise.store.tables import SCHEMA_VERSION
 
-__all__ = ["SCHEMA_VERSION", "SQLITE_DDL", "POSTGRES_DDL", "SYSTEM_TYPES", "BASE_TYPES", "create_schema"]
+__all__ = ["SCHEMA_VERSION", "SQLITE_DDL", "POSTGRES_DDL", "MYSQL_DDL", "SYSTEM_TYPES", "BASE_TYPES",
+           "create_schema"]
 
 
 # Verbatim from a store ml-metadata 1.17.1 made (sqlite_master.sql, in its order).
@@ -230,6 +233,140 @@ POSTGRES_DDL: Tuple[str, ...] = (
     for table in ("Type", "Artifact", "Execution", "Context")
 )
 
+_MY_PROPERTY_TABLE = (
+    " CREATE TABLE IF NOT EXISTS `{table}` ( "
+    "   `{owner}` INT NOT NULL, "
+    "   `name` VARCHAR(255) NOT NULL, "
+    "   `is_custom_property` TINYINT(1) NOT NULL, "
+    "   `int_value` INT, "
+    "   `double_value` DOUBLE, "
+    "   `string_value` MEDIUMTEXT, "
+    "   `byte_value` MEDIUMBLOB, "
+    "   `proto_value` MEDIUMBLOB, "
+    "   `bool_value` BOOLEAN, "
+    " PRIMARY KEY (`{owner}`, `name`, `is_custom_property`)); ")
+_MY_NODE_TIMES = ("   `create_time_since_epoch` BIGINT NOT NULL DEFAULT 0, "
+                  "   `last_update_time_since_epoch` BIGINT NOT NULL DEFAULT 0, ")
+_MY_TIME_INDICES = ("  ADD INDEX `idx_{node}_create_time_since_epoch` "
+                    "             (`create_time_since_epoch`), "
+                    "  ADD INDEX `idx_{node}_last_update_time_since_epoch` "
+                    "             (`last_update_time_since_epoch`); ")
+
+# MLMD's MySQL statements, in the order it runs them, but for MLMDEnv: MySQL commits each
+# CREATE at once, so the table that marks a database as an MLMD store is made last
+# (`MYSQL_ENV`), and a creator killed half-way leaves no store that claims to be whole.
+MYSQL_DDL: Tuple[str, ...] = (
+    " CREATE TABLE IF NOT EXISTS `Type` ( "
+    "   `id` INT PRIMARY KEY AUTO_INCREMENT, "
+    "   `name` VARCHAR(255) NOT NULL, "
+    "   `version` VARCHAR(255), "
+    "   `type_kind` TINYINT(1) NOT NULL, "
+    "   `description` TEXT, "
+    "   `input_type` TEXT, "
+    "   `output_type` TEXT, "
+    "   `external_id` VARCHAR(255) UNIQUE "
+    " ); ",
+    " CREATE TABLE IF NOT EXISTS `ParentType` ( "
+    "   `type_id` INT NOT NULL, "
+    "   `parent_type_id` INT NOT NULL, "
+    " PRIMARY KEY (`type_id`, `parent_type_id`)); ",
+    " CREATE TABLE IF NOT EXISTS `TypeProperty` ( "
+    "   `type_id` INT NOT NULL, "
+    "   `name` VARCHAR(255) NOT NULL, "
+    "   `data_type` INT NULL, "
+    " PRIMARY KEY (`type_id`, `name`)); ",
+    " CREATE TABLE IF NOT EXISTS `Artifact` ( "
+    "   `id` INTEGER PRIMARY KEY AUTO_INCREMENT, "
+    "   `type_id` INT NOT NULL, "
+    "   `uri` TEXT, "
+    "   `state` INT, "
+    "   `name` VARCHAR(255), "
+    "   `external_id` VARCHAR(255) UNIQUE, "
+    + _MY_NODE_TIMES +
+    "   CONSTRAINT UniqueArtifactTypeName UNIQUE(`type_id`, `name`) "
+    " ); ",
+    _MY_PROPERTY_TABLE.format(table="ArtifactProperty", owner="artifact_id"),
+    " CREATE TABLE IF NOT EXISTS `Execution` ( "
+    "   `id` INTEGER PRIMARY KEY AUTO_INCREMENT, "
+    "   `type_id` INT NOT NULL, "
+    "   `last_known_state` INT, "
+    "   `name` VARCHAR(255), "
+    "   `external_id` VARCHAR(255) UNIQUE, "
+    + _MY_NODE_TIMES +
+    "   CONSTRAINT UniqueExecutionTypeName UNIQUE(`type_id`, `name`) "
+    " ); ",
+    _MY_PROPERTY_TABLE.format(table="ExecutionProperty", owner="execution_id"),
+    " CREATE TABLE IF NOT EXISTS `Context` ( "
+    "   `id` INTEGER PRIMARY KEY AUTO_INCREMENT, "
+    "   `type_id` INT NOT NULL, "
+    "   `name` VARCHAR(255) NOT NULL, "
+    "   `external_id` VARCHAR(255) UNIQUE, "
+    + _MY_NODE_TIMES +
+    "   UNIQUE(`type_id`, `name`) "
+    " ); ",
+    _MY_PROPERTY_TABLE.format(table="ContextProperty", owner="context_id"),
+    " CREATE TABLE IF NOT EXISTS `ParentContext` ( "
+    "   `context_id` INT NOT NULL, "
+    "   `parent_context_id` INT NOT NULL, "
+    " PRIMARY KEY (`context_id`, `parent_context_id`)); ",
+    " CREATE TABLE IF NOT EXISTS `Event` ( "
+    "   `id` INTEGER PRIMARY KEY AUTO_INCREMENT, "
+    "   `artifact_id` INT NOT NULL, "
+    "   `execution_id` INT NOT NULL, "
+    "   `type` INT NOT NULL, "
+    "   `milliseconds_since_epoch` BIGINT, "
+    "   CONSTRAINT UniqueEvent UNIQUE( "
+    "     `artifact_id`, `execution_id`, `type`) "
+    " ); ",
+    " CREATE TABLE IF NOT EXISTS `EventPath` ( "
+    "   `event_id` INT NOT NULL, "
+    "   `is_index_step` TINYINT(1) NOT NULL, "
+    "   `step_index` INT, "
+    "   `step_key` TEXT "
+    " ); ",
+    " CREATE TABLE IF NOT EXISTS `Association` ( "
+    "   `id` INTEGER PRIMARY KEY AUTO_INCREMENT, "
+    "   `context_id` INT NOT NULL, "
+    "   `execution_id` INT NOT NULL, "
+    "   UNIQUE(`context_id`, `execution_id`) "
+    " ); ",
+    " CREATE TABLE IF NOT EXISTS `Attribution` ( "
+    "   `id` INTEGER PRIMARY KEY AUTO_INCREMENT, "
+    "   `context_id` INT NOT NULL, "
+    "   `artifact_id` INT NOT NULL, "
+    "   UNIQUE(`context_id`, `artifact_id`) "
+    " ); ",
+    # MLMD's secondary indices (MySQL indexes a prefix of a TEXT column only).
+    " ALTER TABLE `Artifact` "
+    "  ADD INDEX `idx_artifact_uri`(`uri`(255)), " + _MY_TIME_INDICES.format(node="artifact"),
+    " ALTER TABLE `Event` "
+    " ADD INDEX `idx_event_execution_id` (`execution_id`); ",
+    " ALTER TABLE `ParentContext` "
+    " ADD INDEX "
+    "   `idx_parentcontext_parent_context_id` (`parent_context_id`); ",
+    " ALTER TABLE `Type` "
+    " ADD INDEX `idx_type_name` (`name`); ",
+    " ALTER TABLE `Execution` " + _MY_TIME_INDICES.format(node="execution"),
+    " ALTER TABLE `Context` " + _MY_TIME_INDICES.format(node="context"),
+    " ALTER TABLE `EventPath` "
+    "  ADD INDEX `idx_eventpath_event_id`(`event_id`); ",
+) + tuple(
+    f" ALTER TABLE `{table}` "
+    f"  ADD INDEX `idx_{node}_property_{kind}`( "
+    f"    `name`, `is_custom_property`, `{kind}_value`{'(255)' if kind == 'string' else ''}); "
+    for node, table in (("artifact", "ArtifactProperty"), ("execution", "ExecutionProperty"),
+                        ("context", "ContextProperty"))
+    for kind in ("int", "double", "string")
+) + tuple(
+    f" ALTER TABLE `{table}` "
+    f" ADD INDEX `idx_{table.lower()}_external_id` (`external_id`);"
+    for table in ("Type", "Artifact", "Execution", "Context")
+)
+MYSQL_ENV = (" CREATE TABLE IF NOT EXISTS `MLMDEnv` ( "
+             "   `schema_version` INTEGER PRIMARY KEY "
+             " ); ")
+_DDL = {"sqlite": SQLITE_DDL, "postgresql": POSTGRES_DDL, "mysql": MYSQL_DDL}
+
 # The system types MLMD stores in every new store, in its order (type_kind: 1 artifact,
 # 0 execution), and the base_type each stands for (ArtifactType/ExecutionType's
 # SystemDefinedBaseType names).
@@ -240,12 +377,15 @@ SYSTEM_TYPES: Tuple[Tuple[str, int], ...] = (
 BASE_TYPES: Dict[str, str] = {name: name[len("mlmd."):].upper() for name, _ in SYSTEM_TYPES}
 
 
-def create_schema(run: Callable[..., List[tuple]], postgres: bool) -> None:
-    """Creates MLMD's tables, its schema version row and its system types, inside the
-    caller's transaction. `run(sql, *values)` runs one statement with `?` placeholders."""
-    for statement in POSTGRES_DDL if postgres else SQLITE_DDL:
+def create_schema(run: Callable[..., List[tuple]], dialect: str) -> None:
+    """Creates MLMD's tables, its system types and its schema version row, inside the
+    caller's transaction (on MySQL, whose CREATEs commit at once, MLMDEnv last).
+    `run(sql, *values)` runs one statement with `?` placeholders; `dialect` is `Db.name`."""
+    for statement in _DDL[dialect]:
         run(statement)
-    run("INSERT INTO MLMDEnv(schema_version) VALUES(?)", SCHEMA_VERSION)
     for name, kind in SYSTEM_TYPES:
         run("INSERT INTO Type(name, type_kind, version, description, external_id) VALUES(?, ?, NULL, NULL, NULL)",
             name, kind)
+    if dialect == "mysql":
+        run(MYSQL_ENV)
+    run("INSERT INTO MLMDEnv(schema_version) VALUES(?)", SCHEMA_VERSION)

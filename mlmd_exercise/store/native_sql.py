@@ -1,9 +1,10 @@
-"""The native backend's SQL: one connection over SQLite or PostgreSQL, MLMD's encoding of
-property values, and a `Query` turned into parameterized SQL.
+"""The native backend's SQL: one connection over SQLite, PostgreSQL or MySQL, MLMD's encoding
+of property values, and a `Query` turned into parameterized SQL.
 
-Statements are written once, with `?` placeholders, in the SQL both databases speak;
-`Db` runs them on Python's sqlite3 or on pg8000 (whose named `:vN` parameters it
-rewrites them to). Values are always parameters, never text in a statement.
+Statements are written once, with `?` placeholders, in the SQL the three databases speak;
+`Db` is the one dialect layer: it runs them on Python's sqlite3, on pg8000 (whose `$n`
+parameters it rewrites them to) or on PyMySQL (`%s`: `native_mysql.MysqlDb`), and its
+attributes name what else differs. Values are always parameters, never text in a statement.
 """
 
 from __future__ import annotations
@@ -21,16 +22,31 @@ __all__ = ["Db", "SqliteDb", "PostgresDb", "NODES", "encode", "decode", "select_
 
 Row = Tuple[Any, ...]
 # MLMD keeps a struct value as this prefix and the serialized google.protobuf.Struct in
-# base64, in string_value (both databases); a proto value (google.protobuf.Any) as its
-# serialized bytes in proto_value: raw on PostgreSQL, base64 text on SQLite.
+# base64, in string_value (every database); a proto value (google.protobuf.Any) as its
+# serialized bytes in proto_value: raw on PostgreSQL, base64 text on SQLite and MySQL.
 STRUCT_PREFIX = "mlmd-struct::"
 _PG_CHUNK = 1000  # rows per multi-row INSERT on PostgreSQL (65535 parameters at most)
 
 
 class Db:
-    """One connection, in `?` SQL. Not thread-safe."""
+    """One connection, in `?` SQL. Not thread-safe.
 
-    postgres = False
+    The class attributes are what else differs between the databases: `name` ("sqlite",
+    "postgresql", "mysql"); `row_order`, the column that gives rows in the order they were
+    stored (an event path's steps have no number), or None where a plain scan does;
+    `double_type`, the name CAST knows a double by; `protos_in_base64`, whether proto
+    values come back as base64 text in bytes (MySQL's BLOB; SQLite's come as str, which
+    is always base64) rather than as their raw bytes (PostgreSQL's BYTEA).
+    """
+
+    name = "sqlite"
+    row_order: Optional[str] = "rowid"
+    double_type = "DOUBLE PRECISION"
+    protos_in_base64 = False
+
+    @property
+    def postgres(self) -> bool:
+        return self.name == "postgresql"
 
     def run(self, sql: str, *values: Any) -> List[Row]:
         raise NotImplementedError
@@ -46,6 +62,10 @@ class Db:
         """`column` among `values`, as SQL and its parameters: one parameter, whatever the count."""
         raise NotImplementedError
 
+    def tables(self) -> List[str]:
+        """The names of the database's tables (of the connection's database or schema)."""
+        raise NotImplementedError
+
     def begin(self) -> None:
         raise NotImplementedError
 
@@ -57,6 +77,11 @@ class Db:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def retryable(self, error: Exception) -> bool:
+        """Whether a write that failed with `error` is surely not recorded and may be run
+        again, whole, in a new transaction (a deadlock the database broke, say)."""
+        return False
 
 
 def _insert_sql(table: str, columns: Sequence[str], ignore: bool, rows: int = 1) -> str:
@@ -89,6 +114,9 @@ class SqliteDb(Db):
     def in_list(self, column: str, values: Sequence[Any]) -> Tuple[str, List[Any]]:
         return f"{column} IN (SELECT value FROM json_each(?))", [json.dumps(list(values))]
 
+    def tables(self) -> List[str]:
+        return [r[0] for r in self.run("SELECT name FROM sqlite_master WHERE type = 'table'")]
+
     def begin(self) -> None:
         self.run("BEGIN IMMEDIATE")
 
@@ -104,7 +132,8 @@ class PostgresDb(Db):
     made a 7000-value INSERT of put_lineage take most of a second.
     """
 
-    postgres = True
+    name = "postgresql"
+    row_order = "ctid"
 
     def __init__(self, con, close) -> None:
         self._con = con  # a pg8000.native.Connection
@@ -140,6 +169,10 @@ class PostgresDb(Db):
     def in_list(self, column: str, values: Sequence[Any]) -> Tuple[str, List[Any]]:
         return f"{column} = ANY(?)", [list(values)]
 
+    def tables(self) -> List[str]:
+        return [r[0] for r in self.run("SELECT table_name FROM information_schema.tables WHERE "
+                                       "table_schema = current_schema() AND table_type = 'BASE TABLE'")]
+
     def begin(self) -> None:
         self.run("BEGIN")
 
@@ -150,7 +183,7 @@ class PostgresDb(Db):
 # -- values -----------------------------------------------------------------------------
 
 
-def encode(key: str, value: PropertyValue, postgres: bool) -> Tuple[Any, Any, Any, Any, Any]:
+def encode(key: str, value: PropertyValue) -> Tuple[Any, Any, Any, Any, Any]:
     """(int_value, double_value, string_value, proto_value, bool_value) of a value, as MLMD
     stores it."""
     if isinstance(value, bool):
@@ -174,19 +207,20 @@ def encode(key: str, value: PropertyValue, postgres: bool) -> Tuple[Any, Any, An
     raise MlmdExerciseError(f"property '{key}' has a value MLMD cannot store: {value!r}")
 
 
-def _proto_json(data: Any) -> Dict[str, Any]:
+def _proto_json(data: Any, in_base64: bool) -> Dict[str, Any]:
     """A stored google.protobuf.Any as JSON, as the ml-metadata backend reads it (`any_json`)."""
     from google.protobuf import any_pb2
 
     from mlmd_exercise.store.any_json import any_json
 
-    raw = base64.b64decode(data) if isinstance(data, str) else bytes(data)
+    raw = base64.b64decode(data) if in_base64 or isinstance(data, str) else bytes(data)
     return any_json(any_pb2.Any.FromString(raw))
 
 
-def decode(int_value: Any, double_value: Any, string_value: Any, proto_value: Any, bool_value: Any
-           ) -> PropertyValue:
-    """A stored property row's value, as a record holds it."""
+def decode(int_value: Any, double_value: Any, string_value: Any, proto_value: Any, bool_value: Any,
+           protos_in_base64: bool = False) -> PropertyValue:
+    """A stored property row's value, as a record holds it (`protos_in_base64`: the
+    database's `Db.protos_in_base64`)."""
     if int_value is not None:
         return int(int_value)
     if double_value is not None:
@@ -199,7 +233,7 @@ def decode(int_value: Any, double_value: Any, string_value: Any, proto_value: An
             return json_format.MessageToDict(struct)
         return string_value
     if proto_value is not None:
-        return _proto_json(proto_value)
+        return _proto_json(proto_value, protos_in_base64)
     if bool_value is not None:
         return bool(bool_value)
     return ""
@@ -284,7 +318,7 @@ def select_nodes(db: Db, node: Node, query: Query) -> Optional[Tuple[str, List[A
     for test in query.custom:
         if test.op == ">=":
             bound = float(test.values[0])
-            add(custom + "(p.int_value >= CAST(? AS DOUBLE PRECISION) OR p.double_value >= ?))",
+            add(custom + f"(p.int_value >= CAST(? AS {db.double_type}) OR p.double_value >= ?))",
                 test.key, True, bound, bound)
         elif test.op == "in":
             sql, values = db.in_list("p.string_value", [str(v) for v in test.values])
