@@ -1,4 +1,5 @@
-"""MySQL (MariaDB) stores: what differs from PostgreSQL, on the throwaway server of scripts/with-mysql.
+"""MySQL (MariaDB) stores: what differs from PostgreSQL, on the throwaway server of scripts/with-mysql,
+with both backends (the `base` fixture).
 
 The guarantees both servers share (writers at once, killed writers, types never
 twice, every query) run on MySQL through the `db` fixture in the other test
@@ -14,11 +15,12 @@ import subprocess
 import sys
 import time
 import uuid
+from typing import Iterator
 
 import pytest
 
 import mlmd_exercise as mx
-from conftest import server_admin, server_base, write
+from conftest import STORES, backend_of, server_admin, server_base, write
 from mlmd_exercise.store import mysql
 from mlmd_exercise.store.address import parse_location
 from raw_mlmd import pb, raw_mlmd
@@ -101,9 +103,12 @@ def test_mlmds_connection_config_carries_every_option():
 # -- on the server ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def base() -> str:
-    return server_base("mysql")
+@pytest.fixture(params=[store for store in STORES if store.startswith("mysql")])
+def base(request) -> Iterator[str]:
+    """The test server's base URL: each test on the server runs with each backend (ml-metadata's
+    where it is installed, and the native one)."""
+    with backend_of(request.param):
+        yield server_base("mysql")
 
 
 def _name(prefix: str) -> str:

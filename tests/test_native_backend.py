@@ -107,6 +107,41 @@ def test_native_reads_what_ml_metadata_writes(db):
     native.close()
 
 
+_TEXTS = ["é", "€ \x80 \x81 Á", "日本", "😀", "a\\b'c"]  # MySQL's latin1 oddities among them
+
+
+def test_text_of_every_alphabet_reads_back_the_same_through_either_backend(db):
+    native = native_backend(db, create=True)
+    at = native.put_type(Kind.ARTIFACT, "Daten-Sätze", {"s": PropertyType.STRING})
+    et = native.put_type(Kind.EXECUTION, "Entraîneur", {})
+    ct = native.put_type(Kind.CONTEXT, "実験", {})
+    for i, text in enumerate(_TEXTS):
+        native.put_execution(ExecutionWrite(et, "Entraîneur", name=f"{text}-{i}", custom={"t": text}),
+                             [(NewArtifact(at, "Daten-Sätze", f"/{text}/{i}", properties={"s": text}, name=text),
+                               NewEvent("OUTPUT", (text, i)))],
+                             context=ContextWrite(ct, "実験", text))
+    ours = snapshot(native)
+    assert [a.properties["s"] for a in ours["artifacts"]] == _TEXTS
+    assert [a.name for a in native.artifacts(Query(text=TextSearch("本")))] == ["日本"]
+    native.close()
+    gc.collect()
+    raw = raw_backend(db)
+    assert snapshot(raw) == ours  # stored as ml-metadata stores text, on every database
+    # and what ml-metadata writes reads back the same here
+    mlmd = raw_mlmd(db)
+    made = pb.Artifact(type_id=at, uri="/ü", name="ü-by-mlmd")
+    made.custom_properties["t"].string_value = "ü€日本😀"
+    [made_id] = mlmd.put_artifacts([made])
+    del mlmd
+    gc.collect()
+    native = native_backend(db)
+    [record] = native.artifacts(Query(ids=[made_id]))
+    assert (record.uri, record.name, record.custom["t"]) == ("/ü", "ü-by-mlmd", "ü€日本😀")
+    assert snapshot(native) == snapshot(raw)
+    native.close()
+    raw.close()
+
+
 _QUERIES = [
     Query(), Query(order="id"), Query(order="id", ascending=True), Query(ascending=True), Query(limit=3),
     Query(limit=0), Query(ids=[]), Query(ids=[1, 3, 99]), Query(id_above=4, order="id", ascending=True, limit=2),
@@ -224,6 +259,37 @@ def test_a_connection_lost_mid_write_is_an_unclear_write(tmp_path):
     assert loc.password not in str(error.value) and "***" in str(error.value)
 
 
+def test_mysql_a_closed_connection_is_opened_again_and_a_write_the_server_refused_is_run_again(tmp_path):
+    from conftest import server_admin
+
+    location = new_location("mysql", tmp_path)
+    native = native_backend(location, create=True)
+    et = native.put_type(Kind.EXECUTION, "Trainer", {})
+    root = server_admin(location)
+    for _ in range(2):  # as the server does after wait_timeout (8 h idle), or a restart
+        [(connection,)] = native.db.run("SELECT CONNECTION_ID()")
+        root.execute(f"KILL CONNECTION {connection}")
+        # Nothing of the write had reached the server: it is run on a new connection.
+        native.put_execution(ExecutionWrite(et, "Trainer", name=f"after-kill-{connection}"))
+    assert len(native.executions()) == 2
+    [(connection,)] = native.db.run("SELECT CONNECTION_ID()")
+    root.execute(f"KILL CONNECTION {connection}")
+    assert len(native.executions()) == 2  # a read, too
+    # Another session holds every row of Execution: InnoDB breaks off the write after its lock
+    # wait (1205) and rolls it back; it is run again a few times, then refused in one line.
+    native.db.run("SET SESSION innodb_lock_wait_timeout = 1")
+    root.execute("BEGIN")
+    root.execute("SELECT * FROM Execution FOR UPDATE")
+    with pytest.raises(StoreError, match=r"^store 'mysql://.*\*\*\*.*' is busy: the write was not recorded "
+                                         r"\(Lock wait timeout exceeded.*\); try again$"):
+        native.put_execution(ExecutionWrite(et, "Trainer", name="waited"))
+    root.execute("ROLLBACK")
+    native.put_execution(ExecutionWrite(et, "Trainer", name="waited"))
+    assert sorted(e.name for e in native.executions())[-1] == "waited" and len(native.executions()) == 3
+    root.close()
+    native.close()
+
+
 # -- refusals: each names the store, and leaves it as it was --------------------------------
 
 
@@ -300,32 +366,33 @@ def test_a_read_only_store_is_refused_for_writing(tmp_path):
     assert done.stdout.strip() == f"store '{path}' is read-only: cannot record into it"
 
 
-def test_postgres_refusals_name_the_store(tmp_path):
-    from conftest import new_location
-    from mlmd_exercise.store.postgres import Admin
+@pytest.mark.parametrize("server", ["postgresql", "mysql"])
+def test_server_refusals_name_the_store(server, tmp_path):
+    from conftest import new_location, server_admin
+    from mlmd_exercise.store import mysql, postgres
 
-    location = new_location("postgresql", tmp_path)
+    location = new_location(server, tmp_path)
     loc = parse_location(location)
     with pytest.raises(StoreError, match=f"no database '{loc.dbname}' on the server of store '.*\\*\\*\\*"):
         open_native(loc, create=False, upgrade=False)
     native_backend(location, create=True).close()
-    admin = Admin(loc, loc.dbname)
+    admin = server_admin(location)
     admin.run("UPDATE MLMDEnv SET schema_version = 11")
     with pytest.raises(StoreError, match="schema version 11, newer than this package's 10"):
         open_native(loc, create=True, upgrade=True)
     admin.run("UPDATE MLMDEnv SET schema_version = 9")
     with pytest.raises(StoreError, match="schema version 9, older .* --upgrade-schema"):
         open_native(loc, create=True, upgrade=True)
+    assert admin.run("SELECT schema_version FROM MLMDEnv") in ([[9]], [(9,)])  # never migrated
     admin.run("DROP TABLE MLMDEnv")
     with pytest.raises(StoreError, match=f"database '{loc.dbname}' of store .* belongs to another application"):
         open_native(loc, create=True, upgrade=False)
     admin.close()
-    empty = parse_location(new_location("postgresql", tmp_path))
-    from mlmd_exercise.store import postgres
-
-    postgres.ensure_database(empty, create=True)
+    empty = parse_location(new_location(server, tmp_path))
+    (mysql if server == "mysql" else postgres).ensure_database(empty, create=True)
     with pytest.raises(StoreError, match=f"database '{empty.dbname}' of store .* holds no MLMD store"):
         open_native(empty, create=False, upgrade=False)
-    unreachable = parse_location("postgresql://u:secret@127.0.0.1:1/x")
-    with pytest.raises(StoreError, match="cannot reach PostgreSQL at 127.0.0.1:1 for store 'postgresql://u:\\*\\*\\*@"):
+    scheme, name = ("mysql", "MySQL") if server == "mysql" else ("postgresql", "PostgreSQL")
+    unreachable = parse_location(f"{scheme}://u:secret@127.0.0.1:1/x")
+    with pytest.raises(StoreError, match=f"cannot reach {name} at 127.0.0.1:1 for store '{scheme}://u:\\*\\*\\*@"):
         open_native(unreachable, create=True, upgrade=False)

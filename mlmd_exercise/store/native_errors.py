@@ -36,9 +36,15 @@ def _sqlstate(error: Exception) -> str:
     return str(detail.get("C", "")) if isinstance(detail, dict) else ""
 
 
-def translate(error: Exception, label: str, writing: bool) -> Exception:
+def _refused(label: str, message: object, opening: bool) -> StoreError:
+    # While a store is opened, in the words of opening it with ml-metadata.
+    return StoreError(f"cannot open store '{label}': {message}" if opening else f"store '{label}' refused: {message}")
+
+
+def translate(error: Exception, label: str, writing: bool, opening: bool = False) -> Exception:
     """The package's error for a database's, by its class and code (SQLSTATE on PostgreSQL,
-    SQLite's result code), never its text; other exceptions come back unchanged."""
+    SQLite's result code, MySQL's error number), never its text; other exceptions come back
+    unchanged. `opening`: the error came while the store was being opened."""
     import sqlite3
 
     if isinstance(error, MlmdExerciseError):
@@ -47,14 +53,14 @@ def translate(error: Exception, label: str, writing: bool) -> Exception:
         code = getattr(error, "sqlite_errorcode", None)  # Python 3.11 and later
         if code is None or code in _SQLITE_TAKEN:
             return ConflictError(f"{label} already holds a node of that type and name")
-        return StoreError(f"store '{label}' refused: {error}")
+        return _refused(label, error, opening)
     if isinstance(error, sqlite3.Error):
         code = getattr(error, "sqlite_errorcode", None)
         if writing and code is not None and code & 0xFF in _SQLITE_UNCLEAR:
             return UnclearWriteError(f"store '{label}' broke off a write: it may or may not be recorded")
-        return StoreError(f"store '{label}' refused: {error}")
+        return _refused(label, error, opening)
     if type(error).__module__.startswith("pymysql"):
-        return _translate_mysql(error, label, writing)
+        return _translate_mysql(error, label, writing, opening)
     import pg8000.exceptions as pg
 
     if isinstance(error, pg.DatabaseError):
@@ -65,7 +71,7 @@ def translate(error: Exception, label: str, writing: bool) -> Exception:
             return UnclearWriteError(f"store '{label}' broke off a write: it may or may not be recorded")
         detail = error.args[0] if error.args else error
         message = detail.get("M", detail) if isinstance(detail, dict) else detail
-        return StoreError(f"store '{label}' refused: {message}")
+        return _refused(label, message, opening)
     if isinstance(error, (pg.InterfaceError, OSError)):  # the connection broke
         if writing:
             return UnclearWriteError(f"store '{label}' broke off a write: it may or may not be recorded")
@@ -73,7 +79,7 @@ def translate(error: Exception, label: str, writing: bool) -> Exception:
     return error
 
 
-def _translate_mysql(error: Exception, label: str, writing: bool) -> Exception:
+def _translate_mysql(error: Exception, label: str, writing: bool, opening: bool) -> Exception:
     from mlmd_exercise.store.native_mysql import RETRY, MysqlDb
 
     code = error.args[0] if error.args and isinstance(error.args[0], int) else None
@@ -87,7 +93,7 @@ def _translate_mysql(error: Exception, label: str, writing: bool) -> Exception:
         return StoreError(f"store '{label}' cannot be reached: {message}")
     if code in RETRY:  # given up after `_ATTEMPTS`: every run was rolled back
         return StoreError(f"store '{label}' is busy: the write was not recorded ({message}); try again")
-    return StoreError(f"store '{label}' refused: {message}")
+    return _refused(label, message, opening)
 
 
 def reading(method: Callable[..., T]) -> Callable[..., T]:

@@ -2,7 +2,8 @@
 
 What differs from SQLite and PostgreSQL is here alone: `%s` placeholders (PyMySQL formats
 the values in, escaped, on the client), ids from LAST_INSERT_ID, MySQL's spelling of an
-insert that skips duplicates, no physical row order to name, and the connection's own
+insert that skips duplicates, no physical row order to name, text stored the way
+ml-metadata's latin1 client stores it (`to_stored`), and the connection's own
 lifecycle: a connection the server closed (wait_timeout, a restart) is opened again
 before a statement outside a transaction, and a write whose transaction the server
 surely rolled back (a deadlock, a lock wait timeout, a connection lost before COMMIT)
@@ -15,7 +16,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from mlmd_exercise.store.native_sql import Db, Row
 
-__all__ = ["MysqlDb", "LOST", "RETRY"]
+__all__ = ["MysqlDb", "LOST", "RETRY", "to_stored", "from_stored"]
 
 # The connection is gone: CR_SERVER_GONE_ERROR, CR_SERVER_LOST, CR_SERVER_LOST_EXTENDED,
 # ER_CONNECTION_KILLED (MariaDB), ER_SERVER_SHUTDOWN, ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8).
@@ -24,6 +25,35 @@ LOST = (2006, 2013, 2055, 1927, 1053, 4031)
 # rest: ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT.
 RETRY = (1213, 1205)
 _CHUNK = 1000  # rows per multi-row INSERT: well inside max_allowed_packet (16 MiB by default)
+
+# ml-metadata's MySQL client speaks latin1 to the server and sends its strings' UTF-8 bytes:
+# the server takes each byte for a latin1 character (MySQL's latin1 is Windows-1252, with
+# its five unused bytes kept as U+0081, U+008D, U+008F, U+0090, U+009D) and stores that.
+# "é" is stored as "Ã©", and read back, through latin1 again, as "é". So that either backend
+# reads what the other wrote, text is stored here as ml-metadata stores it (found by
+# tests/test_native_differential.py: ml-metadata read "\x80" written plainly as "?").
+_CP1252_ONLY = {b: bytes([b]).decode("cp1252") for b in range(0x80, 0xA0)
+                if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}
+_TO_STORED = {b: c for b, c in _CP1252_ONLY.items()}
+_FROM_STORED = {ord(c): b for b, c in _CP1252_ONLY.items()}
+
+
+def to_stored(text: str) -> str:
+    """`text` as ml-metadata stores it on MySQL (see above); ASCII is stored as it is."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8").decode("latin-1").translate(_TO_STORED)
+
+
+def from_stored(text: str) -> str:
+    """Text stored as ml-metadata stores it, as it was given; text that other programs
+    stored plainly (not the form above) is given back as it is."""
+    if text.isascii():
+        return text
+    try:
+        return text.translate(_FROM_STORED).encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
 
 
 def _code(error: Exception) -> Optional[int]:
@@ -61,8 +91,10 @@ class MysqlDb(Db):
                 self._con = self._connect()
             try:
                 with self._con.cursor() as cursor:
-                    cursor.execute(text, tuple(values))
-                    return list(cursor.fetchall()), cursor.lastrowid
+                    cursor.execute(text, tuple(to_stored(v) if type(v) is str else v for v in values))
+                    rows = [tuple(from_stored(v) if type(v) is str else v for v in row)
+                            for row in cursor.fetchall()]
+                    return rows, cursor.lastrowid
             except pymysql.err.MySQLError as e:
                 if not self.lost(e):
                     raise

@@ -94,7 +94,7 @@ def _server_db(loc: Location, admin=None) -> Db:
 def _failed(error: BaseException, loc: Location) -> BaseException:
     """What to raise for an error while opening: the package's error for a database's."""
     if isinstance(error, Exception):
-        translated = translate(error, str(loc), writing=False)
+        translated = translate(error, str(loc), writing=False, opening=True)
         if translated is not error:
             return translated
     return error
