@@ -26,7 +26,7 @@ help:
 	@echo "make run            create .venv, install, run the demo job (writes metadata.db, data/, models/)"
 	@echo "make lineage-graph  draw the store's lineage to lineage.svg and lineage.png"
 	@echo "make test           run the test suite (SQLite, and throwaway PostgreSQL and MariaDB servers)"
-	@echo "make stress         8 writers x 200 runs at once, and 50 writers killed mid-run, on all three"
+	@echo "make stress         8 writers x 200 runs at once, and 50 writers killed mid-run, on all three (servers: both backends)"
 	@echo "make bench          speed against raw MLMD and the exercise's ORM (bench-quick: a minute)"
 	@echo "make clean          remove what the demo job wrote"
 
@@ -76,16 +76,20 @@ test: venv dot other-venv
 		echo "$(abspath $(OTHER_VENV))/bin/python") \
 		scripts/with-servers $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Full-size reliability checks: 8 writers x 200 runs, and 50 writers killed mid-run.
+# Full-size reliability checks: 8 writers x 200 runs, and 50 writers killed mid-run. On the
+# servers, with each backend there is here (ml-metadata's where it is installed, and the native one).
+STRESS_BACKENDS = $(shell $(BIN)/python -c 'from mlmd_exercise.store import choice; \
+	print("mlmd native" if choice.choose().name == "mlmd" else "native")' 2>/dev/null || echo native)
 stress: venv
 	rm -rf .stress && mkdir .stress
 	$(BIN)/python scripts/stress.py writers --store .stress/writers.db
 	$(BIN)/python scripts/stress.py kill --store .stress/kill.db
 	scripts/with-servers bash -c 'set -e; for base in "$$MLMD_TEST_POSTGRES" "$$MLMD_TEST_MYSQL"; do \
 		[ -n "$$base" ] || continue; \
-		echo "$${base%%://*}:"; \
-		$(BIN)/python scripts/stress.py writers --store "$${base}writers"; \
-		$(BIN)/python scripts/stress.py kill --store "$${base}killed"; done'
+		for backend in $(STRESS_BACKENDS); do \
+		echo "$${base%%://*}, $$backend backend:"; \
+		MLMD_BACKEND=$$backend $(BIN)/python scripts/stress.py writers --store "$${base}writers_$$backend"; \
+		MLMD_BACKEND=$$backend $(BIN)/python scripts/stress.py kill --store "$${base}killed_$$backend"; done; done'
 	rm -rf .stress
 
 $(BIN)/.bench: $(BIN)/.installed
