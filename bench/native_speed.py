@@ -1,6 +1,9 @@
 """How fast the native backend records runs, beside the ml-metadata backend (not part of make test).
 
-    .venv/bin/python bench/native_speed.py [STORE_DIR_OR_POSTGRES_BASE_URL]
+    .venv/bin/python bench/native_speed.py [STORE_DIR_OR_SERVER_BASE_URL]
+
+(a server's base URL: `postgresql://user:pw@host:port/` or `mysql://user:pw@host:port/`, as
+scripts/with-servers sets $MLMD_TEST_POSTGRES and $MLMD_TEST_MYSQL).
 
 Prints, for each backend: one run recorded as the Tracker does (put_execution of a RUNNING
 execution with one new input artifact, then put_execution with its output and COMPLETE), in ms

@@ -103,8 +103,7 @@ def to_mysql(sql: str) -> str:
     return _NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
-def connect(loc: Location, database: Optional[str], timeout: float = CONNECT_TIMEOUT,
-            init_command: Optional[str] = None):
+def connect(loc: Location, database: Optional[str], timeout: float = CONNECT_TIMEOUT):
     """A PyMySQL connection (autocommit) to the location's server, to `database` or to none.
 
     `timeout` bounds each read and write on it (the connection itself is bounded by
@@ -124,7 +123,7 @@ def connect(loc: Location, database: Optional[str], timeout: float = CONNECT_TIM
             write_timeout=timeout, ssl=_ssl(loc), autocommit=True, charset="utf8mb4",
             # PyMySQL would use TLS whenever the server offers it, MLMD's client only when
             # asked: without ssl_* options neither does, so that both see the same refusal.
-            ssl_disabled=not loc.ssl, program_name="mlmd_exercise", init_command=init_command,
+            ssl_disabled=not loc.ssl, program_name="mlmd_exercise",
         )
     except Exception as e:  # OperationalError, InternalError, ssl and socket errors
         raise StoreError(f"cannot connect to store '{loc}': {_message(e)}") from None

@@ -64,7 +64,7 @@ class MysqlDb(Db):
     """A PyMySQL connection in autocommit mode, except between BEGIN and COMMIT.
 
     `connect()` makes a new connection (store/mysql.py's `connect`, with this backend's
-    read timeout and session settings); it is called again after the old one was lost.
+    read timeout); it is called again after the old one was lost.
     """
 
     name = "mysql"
