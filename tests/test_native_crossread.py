@@ -44,7 +44,7 @@ def _side(python: str, action: str, location: str, backend: str) -> dict:
     return json.loads(proc.stdout.splitlines()[-1])
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("database", ["sqlite", "postgresql", "mysql"])
 def test_a_store_the_native_backend_wrote_reads_equal_in_ml_metadata(pythons, database, tmp_path):
     location = new_location(database, tmp_path)
     written = _side(pythons["native"], "write", location, "native")
@@ -55,7 +55,7 @@ def test_a_store_the_native_backend_wrote_reads_equal_in_ml_metadata(pythons, da
     assert {e["type"] for e in read["store"]["events"]} == set(EVENT_TYPES[1:])  # every kind, each path
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("database", ["sqlite", "postgresql", "mysql"])
 def test_a_store_ml_metadata_wrote_reads_equal_in_the_native_backend(pythons, database, tmp_path):
     location = new_location(database, tmp_path)
     written = _side(pythons["mlmd"], "write", location, "mlmd")
