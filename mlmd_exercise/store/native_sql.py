@@ -44,10 +44,6 @@ class Db:
     double_type = "DOUBLE PRECISION"
     protos_in_base64 = False
 
-    @property
-    def postgres(self) -> bool:
-        return self.name == "postgresql"
-
     def run(self, sql: str, *values: Any) -> List[Row]:
         raise NotImplementedError
 
