@@ -129,12 +129,13 @@ class NativeBackend(Backend):
                            f"WHERE {sql}", *values)
         declared: Dict[int, Dict[str, PropertyValue]] = {}
         base64 = self.db.protos_in_base64
-        for owner, key, custom, *value in rows:
+        for owner, key, custom, int_value, double_value, string_value, proto_value, bool_value in rows:
             merged, customs = found[owner]
+            value = decode(int_value, double_value, string_value, proto_value, bool_value, base64)
             if custom:
-                customs[key] = decode(*value, protos_in_base64=base64)
+                customs[key] = value
             else:
-                declared.setdefault(owner, {})[key] = decode(*value, protos_in_base64=base64)
+                declared.setdefault(owner, {})[key] = value
         for owner, (merged, customs) in found.items():
             merged.update(customs)
             merged.update(declared.get(owner, {}))
