@@ -307,7 +307,7 @@ def _types(path: Path) -> dict:
     """Artifact types as raw MLMD sees them, read in a subprocess (never with sqlite3 here)."""
     code = ("import json, sys, foreign_stores as fs; s = fs.open_raw(sys.argv[1]); "
             "print(json.dumps(fs.facts(s, walks=0)['artifact_types']))")
-    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+    proc = subprocess.run([mlmd_python(), "-c", code, str(path)], capture_output=True, text=True,
                           cwd=HERE, check=True)
     return json.loads(proc.stdout)
 
