@@ -1,0 +1,405 @@
+"""Bundles: selected runs with everything their lineage needs, in one versioned file that
+any store (any backend, any database) can import (docs/bundle.md describes the format).
+
+A bundle is JSON lines: a header (`{"mlmd_exercise_bundle": VERSION, ...}`), then the
+types, contexts, artifacts, executions and events, then an "end" line with the counts
+(a bundle cut short is refused). Export reads through the Backend interface; import
+writes through it (`put_type`, `put_context`, `put_artifacts`, `put_lineage`,
+`put_memberships`), so both work on ml-metadata and on the native backend.
+
+Each node carries its origin, "<source store>/<kind>/<id>" (kept from an earlier import
+where it has one), and an imported node holds it as the custom property `ORIGIN`:
+importing looks nodes up by it, so the same bundle twice, or two overlapping bundles,
+record each node once, and a later bundle's runs join the artifacts an earlier one brought.
+A custom property rather than MLMD's `external_id`: external_id is unique store-wide and
+other tools (TFX, Kubeflow) may have set it already; a property is free, is exported again
+with the node, and is searchable by both backends' queries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
+
+from mlmd_exercise.errors import MlmdExerciseError
+from mlmd_exercise.records import (CREATED_MS, STARTED_MS, ArtifactRecord, ContextRecord, EventRecord,
+                                   ExecutionRecord, ExecutionState, Kind, PropertyType, TypeRecord)
+from mlmd_exercise.store import Store
+from mlmd_exercise.store.backend import ContextWrite, ExecutionWrite, NewArtifact, NewEvent, PropertyTest, Query
+
+__all__ = ["FORMAT_VERSION", "MAGIC", "ORIGIN", "BundleError", "Bundle", "Counts", "store_identity",
+           "select_executions", "export_bundle", "read_bundle", "is_bundle", "import_bundle"]
+
+MAGIC = "mlmd_exercise_bundle"  # the header's first key; its value is the format version
+FORMAT_VERSION = 1
+ORIGIN = "mlmd_exercise_origin"  # custom property: where an imported node came from (no dot: MLMD's filter language reads a dot as a path)
+_CHUNK = 500  # ids per query
+
+
+class BundleError(MlmdExerciseError):
+    """A file that is not a bundle we can read: not one, of a newer format, cut short."""
+
+
+@dataclass
+class Counts:
+    """Nodes per kind: written to a bundle, or recorded by an import (and already there)."""
+
+    executions: int = 0
+    artifacts: int = 0
+    events: int = 0
+    contexts: int = 0
+    already: Dict[str, int] = field(default_factory=dict)  # kind -> nodes found in the store
+
+
+@dataclass
+class Bundle:
+    """A bundle as read: its header and its records, each a plain dict as in the file."""
+
+    header: Dict[str, Any]
+    types: List[Dict[str, Any]] = field(default_factory=list)
+    contexts: List[Dict[str, Any]] = field(default_factory=list)
+    artifacts: List[Dict[str, Any]] = field(default_factory=list)
+    executions: List[Dict[str, Any]] = field(default_factory=list)
+    events: List[Dict[str, Any]] = field(default_factory=list)
+
+
+def store_identity(store: Store) -> str:
+    """The store, named so that an origin stays meaningful elsewhere: host and absolute
+    path of an SQLite file, server, port and database otherwise (never a password)."""
+    loc = store.location
+    if loc.is_sqlite:
+        assert loc.path is not None
+        return f"sqlite://{socket.gethostname()}{loc.path.resolve()}"
+    return f"{loc.scheme}://{loc.host}:{loc.port}/{loc.dbname}"
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[List[int]]:
+    ids = list(ids)
+    for first in range(0, len(ids), _CHUNK):
+        yield ids[first:first + _CHUNK]
+
+
+# -- choosing and writing ------------------------------------------------------------------
+
+
+def select_executions(store: Store, *, context_id: Optional[int] = None, since_ms: Optional[int] = None,
+                      until_ms: Optional[int] = None, artifact_id: Optional[int] = None,
+                      direction: str = "upstream") -> List[int]:
+    """The ids of the runs to export: of a context, started in [since, until) (their
+    original time where imported with one), and/or in the lineage walk from an artifact."""
+    from mlmd_exercise.read.lineage import walk
+
+    if artifact_id is not None:
+        ids: Optional[Set[int]] = set(walk(store, artifact_id=artifact_id, direction=direction).executions)
+    else:
+        ids = None
+    chosen: List[int] = []
+    last = 0
+    while True:
+        page = store.backend.executions(Query(id_above=last, context_id=context_id, order="id", ascending=True,
+                                              limit=5000))
+        if not page:
+            return chosen
+        last = page[-1].id
+        for e in page:
+            if (ids is None or e.id in ids) and (since_ms is None or e.when_ms >= since_ms) \
+                    and (until_ms is None or e.when_ms < until_ms):
+                chosen.append(e.id)
+
+
+def _origin(source: str, kind: str, node: Union[ArtifactRecord, ExecutionRecord, ContextRecord]) -> str:
+    found = node.custom.get(ORIGIN)
+    return found if isinstance(found, str) and found else f"{source}/{kind}/{node.id}"
+
+
+def _declared(node: Union[ArtifactRecord, ExecutionRecord, ContextRecord], types: Mapping[int, TypeRecord]
+              ) -> Dict[str, Any]:
+    declared = types[node.type_id].properties if node.type_id in types else {}
+    # A record's `properties` holds declared and custom; where a key is both, the declared wins.
+    return {k: v for k, v in node.properties.items()
+            if k in declared and (k not in node.custom or node.custom[k] != v)}
+
+
+def export_bundle(store: Store, path: Union[str, os.PathLike], execution_ids: Sequence[int],
+                  artifact_ids: Sequence[int] = (), selection: Optional[Mapping[str, Any]] = None) -> Counts:
+    """Writes these runs, every artifact they used or made (and `artifact_ids`), their
+    events, types and contexts to a bundle at `path` (written to a temporary file first and
+    then renamed: a failure leaves no half bundle).
+
+    Returns:
+        How many of each were written.
+    """
+    backend = store.backend
+    source = store_identity(store)
+    types = {t.id: t for kind in Kind for t in backend.types(kind)}
+    executions: List[ExecutionRecord] = []
+    events: List[EventRecord] = []
+    for chunk in _chunks(sorted(set(int(i) for i in execution_ids))):
+        executions += backend.executions(Query(ids=chunk, order="id", ascending=True))
+        events += backend.events_by_executions(chunk)
+    wanted = sorted({e.artifact_id for e in events} | {int(i) for i in artifact_ids})
+    artifacts: List[ArtifactRecord] = []
+    for chunk in _chunks(wanted):
+        artifacts += backend.artifacts(Query(ids=chunk, order="id", ascending=True))
+    contexts: Dict[int, ContextRecord] = {}
+    member: Dict[Tuple[str, int], List[int]] = {}
+    for e_id, found in _contexts_of_executions(store, [e.id for e in executions]).items():
+        member[("execution", e_id)] = [c.id for c in found]
+        contexts.update({c.id: c for c in found})
+    for a in artifacts:
+        found = backend.contexts_of(Kind.ARTIFACT, a.id)
+        member[("artifact", a.id)] = [c.id for c in found]
+        contexts.update({c.id: c for c in found})
+    used_types = {n.type_id for n in (*executions, *artifacts, *contexts.values())}
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    counts = Counts(len(executions), len(artifacts), len(events), len(contexts))
+    with partial.open("w", encoding="utf-8") as f:
+        _line(f, {MAGIC: FORMAT_VERSION, "source": source, "written_ms": int(time.time() * 1000),
+                  "selection": dict(selection or {}),
+                  "format": "JSON lines: this header, then types, contexts, artifacts, executions, events, "
+                            "end (see docs/bundle.md)"})
+        for t in sorted((types[i] for i in used_types if i in types), key=lambda t: t.id):
+            _line(f, {"kind": "type", "of": t.kind.value, "id": t.id, "name": t.name,
+                      "properties": {k: PropertyType(v).value for k, v in t.properties.items()}})
+        for c in sorted(contexts.values(), key=lambda c: c.id):
+            _line(f, {"kind": "context", "id": c.id, "type": c.type, "name": c.name,
+                      "properties": _declared(c, types), "custom": dict(c.custom), "created_ms": c.created_ms,
+                      "updated_ms": c.updated_ms, "origin": _origin(source, "context", c)})
+        for a in artifacts:
+            _line(f, {"kind": "artifact", "id": a.id, "type": a.type, "uri": a.uri, "state": a.state,
+                      "name": a.name or None, "properties": _declared(a, types), "custom": dict(a.custom),
+                      "created_ms": a.created_ms, "updated_ms": a.updated_ms, "external_id": a.external_id,
+                      "origin": _origin(source, "artifact", a), "contexts": member[("artifact", a.id)]})
+        for x in executions:
+            _line(f, {"kind": "execution", "id": x.id, "type": x.type, "state": x.state, "name": x.name or None,
+                      "properties": _declared(x, types), "custom": dict(x.custom), "created_ms": x.created_ms,
+                      "updated_ms": x.updated_ms, "external_id": x.external_id,
+                      "origin": _origin(source, "execution", x), "contexts": member[("execution", x.id)]})
+        for ev in events:
+            _line(f, {"kind": "event", "artifact": ev.artifact_id, "execution": ev.execution_id, "type": ev.type,
+                      "path": list(ev.path), "ms": ev.ms})
+        _line(f, {"kind": "end", "executions": counts.executions, "artifacts": counts.artifacts,
+                  "events": counts.events, "contexts": counts.contexts})
+    os.replace(partial, path)
+    return counts
+
+
+def _contexts_of_executions(store: Store, ids: List[int]) -> Dict[int, List[ContextRecord]]:
+    found: Dict[int, List[ContextRecord]] = {}
+    for chunk in _chunks(ids):
+        found.update(store.backend.contexts_of_executions(chunk))
+    return found
+
+
+def _line(f: IO[str], record: Mapping[str, Any]) -> None:
+    f.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def is_bundle(path: Union[str, os.PathLike]) -> bool:
+    """Whether the file starts as a bundle does (its header's first key), of any version."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(MAGIC) + 2) == b'{"' + MAGIC.encode()
+    except OSError:
+        return False
+
+
+def read_bundle(path: Union[str, os.PathLike]) -> Bundle:
+    """The bundle at `path`, checked whole.
+
+    Raises:
+        BundleError: not a bundle, of a newer format version, a line that is not a record,
+            or cut short (no end line, or counts that do not match it).
+    """
+    name = str(path)
+    with open(path, encoding="utf-8") as f:
+        lines: Iterable[str] = f
+        bundle: Optional[Bundle] = None
+        end: Optional[Dict[str, Any]] = None
+        for number, text in enumerate(lines, 1):
+            try:
+                record = json.loads(text)
+            except ValueError:
+                raise BundleError(f"'{name}' line {number} is not JSON: not a bundle, or damaged") from None
+            if bundle is None:
+                version = record.get(MAGIC) if isinstance(record, dict) else None
+                if not isinstance(version, int):
+                    raise BundleError(f"'{name}' is not a bundle (its first line has no '{MAGIC}')")
+                if version > FORMAT_VERSION:
+                    raise BundleError(f"'{name}' is a bundle of format version {version}, newer than this "
+                                      f"mlmd-exercise reads ({FORMAT_VERSION}): upgrade mlmd-exercise")
+                bundle = Bundle(record)
+                continue
+            kind = record.get("kind") if isinstance(record, dict) else None
+            if end is not None:
+                raise BundleError(f"'{name}' line {number} follows the end line: damaged")
+            if kind == "end":
+                end = record
+            elif kind in ("type", "context", "artifact", "execution", "event"):
+                getattr(bundle, f"{kind}s" if kind != "type" else "types").append(record)
+            else:
+                raise BundleError(f"'{name}' line {number} holds an unknown record kind '{kind}'")
+    if bundle is None:
+        raise BundleError(f"'{name}' is empty, not a bundle")
+    if end is None or any(end.get(k) != len(getattr(bundle, k))
+                          for k in ("executions", "artifacts", "events", "contexts")):
+        raise BundleError(f"'{name}' is cut short (its end line is missing or does not match): damaged")
+    return bundle
+
+
+# -- importing ------------------------------------------------------------------------------
+
+
+def _found_by_origin(store: Store, kind: Kind, origins: Sequence[str]) -> Dict[str, int]:
+    listing = store.backend.artifacts if kind is Kind.ARTIFACT else store.backend.executions
+    found: Dict[str, int] = {}
+    for first in range(0, len(origins), _CHUNK):
+        chunk = tuple(origins[first:first + _CHUNK])
+        for node in listing(Query(custom=(PropertyTest(ORIGIN, "in", chunk),))):
+            found.setdefault(str(node.custom.get(ORIGIN)), node.id)
+    return found
+
+
+def _themselves(store: Store, kind: Kind, records: Sequence[Dict[str, Any]], source: str) -> Dict[str, int]:
+    """Nodes of a bundle made from this very store that are still in it (same id, type):
+    they are themselves, not copies to make."""
+    own = {r["id"]: r for r in records if r["origin"] == f"{source}/{kind.value}/{r['id']}"}
+    if not own or source != store_identity(store):
+        return {}
+    listing = store.backend.artifacts if kind is Kind.ARTIFACT else store.backend.executions
+    found: Dict[str, int] = {}
+    for chunk in _chunks(sorted(own)):
+        for node in listing(Query(ids=chunk)):
+            if node.type == own[node.id]["type"]:
+                found[own[node.id]["origin"]] = node.id
+    return found
+
+
+def _times(custom: Dict[str, Any], key: str, ms: Any) -> Dict[str, Any]:
+    """The custom properties with the node's original time kept (a double: ms since the
+    epoch do not fit MLMD's int), unless an earlier import kept it already."""
+    if key not in custom and isinstance(ms, int) and ms > 0:
+        custom = {**custom, key: float(ms)}
+    return custom
+
+
+def import_bundle(store: Store, bundle: Bundle, batch_size: int = 500) -> Counts:
+    """Records a bundle's nodes that the store does not hold yet (by origin, or as the
+    same nodes where the bundle came from this store), with new ids, their original create
+    times as the custom properties `created_ms`/`started_ms`, and their contexts.
+
+    Returns:
+        What was recorded, and (`already`) how many of each were there before.
+    """
+    backend = store.backend
+    source = str(bundle.header.get("source", ""))
+    counts = Counts()
+    type_ids: Dict[Tuple[str, str], int] = {}
+    with store.writing():
+        for t in bundle.types:
+            kind = Kind(t["of"])
+            type_ids[(t["of"], t["name"])] = backend.put_type(
+                kind, t["name"], {k: PropertyType(v) for k, v in t["properties"].items()})
+        context_ids: Dict[int, int] = {}
+        for c in bundle.contexts:
+            type_id = type_ids[("context", c["type"])]
+            stored = backend.context_by_name(c["type"], c["name"])
+            if stored is not None:
+                context_ids[c["id"]] = stored.id
+                counts.already["contexts"] = counts.already.get("contexts", 0) + 1
+                continue
+            context_ids[c["id"]] = backend.put_context(ContextWrite(
+                type_id, c["type"], c["name"], properties=dict(c["properties"]),
+                custom=_times({**c["custom"], ORIGIN: c["origin"]}, CREATED_MS, c["created_ms"])))
+            counts.contexts += 1
+        artifact_ids = _artifacts(store, bundle, source, type_ids, counts)
+        execution_ids = _executions(store, bundle, source, type_ids, context_ids, artifact_ids, counts, batch_size)
+        members: Dict[int, Tuple[List[int], List[int]]] = {}
+        for a in bundle.artifacts:
+            for c in a["contexts"]:
+                members.setdefault(context_ids[c], ([], []))[1].append(artifact_ids[a["id"]])
+        for x in bundle.executions:
+            for c in x["contexts"]:
+                members.setdefault(context_ids[c], ([], []))[0].append(execution_ids[x["id"]])
+        for context_id, (executions, artifacts) in members.items():
+            backend.put_memberships(context_id, executions, artifacts)
+    return counts
+
+
+def _artifacts(store: Store, bundle: Bundle, source: str, type_ids: Mapping[Tuple[str, str], int],
+               counts: Counts) -> Dict[int, int]:
+    """Bundle artifact id -> store artifact id, recording the ones missing."""
+    origins = [a["origin"] for a in bundle.artifacts]
+    stored = {**_found_by_origin(store, Kind.ARTIFACT, origins),
+              **_themselves(store, Kind.ARTIFACT, bundle.artifacts, source)}
+    missing = [a for a in bundle.artifacts if a["origin"] not in stored]
+    counts.already["artifacts"] = len(bundle.artifacts) - len(missing)
+    new: Dict[str, int] = {}
+    for first in range(0, len(missing), _CHUNK):
+        chunk = missing[first:first + _CHUNK]
+        made = store.backend.put_artifacts([NewArtifact(
+            type_id=type_ids[("artifact", a["type"])], type=a["type"], uri=a["uri"], state=a["state"],
+            name=a["name"], properties=dict(a["properties"]),
+            custom=_times({**a["custom"], ORIGIN: a["origin"]}, CREATED_MS, a["created_ms"])) for a in chunk])
+        new.update({a["origin"]: i for a, i in zip(chunk, made)})
+    counts.artifacts = len(missing)
+    return {a["id"]: stored.get(a["origin"]) or new[a["origin"]] for a in bundle.artifacts}
+
+
+def _executions(store: Store, bundle: Bundle, source: str, type_ids: Mapping[Tuple[str, str], int],
+                context_ids: Mapping[int, int], artifact_ids: Mapping[int, int], counts: Counts,
+                batch_size: int) -> Dict[int, int]:
+    """Bundle execution id -> store execution id, recording the missing ones with their events."""
+    backend = store.backend
+    stored = {**_found_by_origin(store, Kind.EXECUTION, [x["origin"] for x in bundle.executions]),
+              **_themselves(store, Kind.EXECUTION, bundle.executions, source)}
+    # A run of the same type and name is the same run (names are unique per type; ours are UUIDs),
+    # whatever recorded it: never a second one, never a name conflict.
+    by_type: Dict[str, List[Dict[str, Any]]] = {}
+    for x in bundle.executions:
+        if x["origin"] not in stored and x["name"]:
+            by_type.setdefault(x["type"], []).append(x)
+    for type_name, group in by_type.items():
+        names = {x["name"]: x["origin"] for x in group}
+        for chunk in _chunks(list(names)):  # type: ignore[arg-type]
+            for found in backend.executions(Query(type_id=type_ids[("execution", type_name)], names=chunk)):
+                stored[names[found.name]] = found.id
+    missing = [x for x in bundle.executions if x["origin"] not in stored]
+    counts.already["executions"] = len(bundle.executions) - len(missing)
+    events: Dict[int, List[Dict[str, Any]]] = {}
+    for ev in bundle.events:
+        events.setdefault(ev["execution"], []).append(ev)
+    by_context: Dict[Optional[int], List[Dict[str, Any]]] = {}
+    for x in missing:
+        by_context.setdefault(context_ids[x["contexts"][0]] if x["contexts"] else None, []).append(x)
+    new: Dict[str, int] = {}
+    for context_id, group in by_context.items():
+        for first in range(0, len(group), batch_size):
+            batch = group[first:first + batch_size]
+            writes = [ExecutionWrite(type_ids[("execution", x["type"])], x["type"], name=x["name"],
+                                     state=ExecutionState(x["state"]), properties=dict(x["properties"]),
+                                     custom=_times({**x["custom"], ORIGIN: x["origin"]}, STARTED_MS,
+                                                   x["created_ms"])) for x in batch]
+            edges = [NewEvent(ev["type"], tuple(ev["path"]), artifact_id=artifact_ids[ev["artifact"]],
+                              execution_index=i) for i, x in enumerate(batch) for ev in events.get(x["id"], ())]
+            if context_id is None:
+                made = [backend.put_execution(w, inputs=[(e.artifact_id, NewEvent(e.type, e.path))
+                                                         for e in edges if e.execution_index == i])[0]
+                        for i, w in enumerate(writes)]
+            else:
+                context = next(c for c in backend.contexts(Query(ids=[context_id])))
+                made, _, _ = backend.put_lineage(writes, [], edges, ContextWrite(
+                    context.type_id, context.type, context.name, id=context_id))
+            new.update({x["origin"]: i for x, i in zip(batch, made)})
+            counts.events += len(edges)
+    counts.executions = len(missing)
+    return {x["id"]: stored.get(x["origin"]) or new[x["origin"]] for x in bundle.executions}
