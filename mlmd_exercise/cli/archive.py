@@ -6,12 +6,15 @@ from __future__ import annotations
 import time
 from argparse import ArgumentParser, Namespace
 from datetime import datetime, timezone
-from typing import List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 from mlmd_exercise.cli import output as out
 from mlmd_exercise.cli.command import Invocation, Outcome, command
 from mlmd_exercise.errors import MlmdExerciseError, StoreError
 from mlmd_exercise.records import DIRECTIONS
+
+if TYPE_CHECKING:
+    from mlmd_exercise.write.prune import PrunePlan
 
 __all__ = ["export", "prune", "import_bundle_file", "parse_when"]
 
@@ -155,7 +158,7 @@ def prune(args: Namespace, call: Invocation) -> Outcome:
         store = call.open()
     context_id = experiment_id(store, args.experiment, schema.EXPERIMENT.name) if args.experiment else None
 
-    def planned():
+    def planned() -> PrunePlan:
         return plan_prune(store, cutoff, context_id=context_id, states=states, keep=args.keep)
 
     if not args.yes:
@@ -178,7 +181,7 @@ def prune(args: Namespace, call: Invocation) -> Outcome:
     return Outcome.OK
 
 
-def _report(plan, dry: bool, most: int = 20) -> None:
+def _report(plan: "PrunePlan", dry: bool, most: int = 20) -> None:
     when = datetime.fromtimestamp(plan.cutoff_ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     verb = "would remove" if dry else "removing"
     print(f"{plan.candidates:,} runs started before {when}; {verb} {out.count(len(plan.executions), 'run')} "
@@ -189,7 +192,7 @@ def _report(plan, dry: bool, most: int = 20) -> None:
         print(f"  artifacts: {type_name}: {n:,}")
     if plan.kept_runs:
         print(f"kept, though old enough: {out.count(len(plan.kept_runs), 'run')}, in the lineage of:")
-        by_root = {}
+        by_root: Dict[int, List[int]] = {}
         for run, root in sorted(plan.kept_runs.items()):
             by_root.setdefault(root, []).append(run)
         for root, runs in sorted(by_root.items())[:most]:

@@ -155,7 +155,8 @@ def export_bundle(store: Store, path: Union[str, os.PathLike], execution_ids: Se
         found = backend.contexts_of(Kind.ARTIFACT, a.id)
         member[("artifact", a.id)] = [c.id for c in found]
         contexts.update({c.id: c for c in found})
-    used_types = {n.type_id for n in (*executions, *artifacts, *contexts.values())}
+    used_types = {x.type_id for x in executions} | {a.type_id for a in artifacts} \
+        | {c.type_id for c in contexts.values()}
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     counts = Counts(len(executions), len(artifacts), len(events), len(contexts))
@@ -370,7 +371,8 @@ def _executions(store: Store, bundle: Bundle, source: str, type_ids: Mapping[Tup
             by_type.setdefault(x["type"], []).append(x)
     for type_name, group in by_type.items():
         names = {x["name"]: x["origin"] for x in group}
-        for chunk in _chunks(list(names)):  # type: ignore[arg-type]
+        listed = list(names)
+        for chunk in (listed[i:i + _CHUNK] for i in range(0, len(listed), _CHUNK)):
             for found in backend.executions(Query(type_id=type_ids[("execution", type_name)], names=chunk)):
                 stored[names[found.name]] = found.id
     missing = [x for x in bundle.executions if x["origin"] not in stored]
