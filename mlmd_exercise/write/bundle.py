@@ -128,7 +128,8 @@ def _declared(node: Union[ArtifactRecord, ExecutionRecord, ContextRecord], types
 def export_bundle(store: Store, path: Union[str, os.PathLike], execution_ids: Sequence[int],
                   artifact_ids: Sequence[int] = (), selection: Optional[Mapping[str, Any]] = None) -> Counts:
     """Writes these runs, every artifact they used or made (and `artifact_ids`), their
-    events, types and contexts to a bundle at `path` (written to a temporary file first and
+    events, types and contexts (the runs' contexts, with the artifacts attributed to them)
+    to a bundle at `path` (written to a temporary file first and
     then renamed: a failure leaves no half bundle).
 
     Returns:
@@ -151,10 +152,14 @@ def export_bundle(store: Store, path: Union[str, os.PathLike], execution_ids: Se
     for e_id, found in _contexts_of_executions(store, [e.id for e in executions]).items():
         member[("execution", e_id)] = [c.id for c in found]
         contexts.update({c.id: c for c in found})
+    # An artifact's contexts among its runs' (one query per context and chunk: asking each
+    # artifact's contexts is a query per artifact, 5 ms each on ml-metadata at 200k runs).
     for a in artifacts:
-        found = backend.contexts_of(Kind.ARTIFACT, a.id)
-        member[("artifact", a.id)] = [c.id for c in found]
-        contexts.update({c.id: c for c in found})
+        member[("artifact", a.id)] = []
+    for context_id in sorted(contexts):
+        for chunk in _chunks([a.id for a in artifacts]):
+            for found in backend.artifacts(Query(ids=chunk, context_id=context_id)):
+                member[("artifact", found.id)].append(context_id)
     used_types = {x.type_id for x in executions} | {a.type_id for a in artifacts} \
         | {c.type_id for c in contexts.values()}
     path = Path(path)
@@ -192,10 +197,8 @@ def export_bundle(store: Store, path: Union[str, os.PathLike], execution_ids: Se
 
 
 def _contexts_of_executions(store: Store, ids: List[int]) -> Dict[int, List[ContextRecord]]:
-    found: Dict[int, List[ContextRecord]] = {}
-    for chunk in _chunks(ids):
-        found.update(store.backend.contexts_of_executions(chunk))
-    return found
+    # In one call: the ml-metadata backend reads a context's members whole, once per call.
+    return store.backend.contexts_of_executions(ids)
 
 
 def _line(f: IO[str], record: Mapping[str, Any]) -> None:
