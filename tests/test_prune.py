@@ -199,3 +199,14 @@ def test_mysql_removal_is_refused_with_one_line(run_cli, tmp_path):
     assert r.code == 0 and "would remove 5 runs" in r.out, r.err  # the dry run reads any store
     r = run_cli("--db", db, "prune", "--older-than", "90d", "--yes")
     assert r.code == 2 and "MySQL" in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_the_ml_metadata_backend_refuses_to_remove(tmp_path):
+    pytest.importorskip("ml_metadata")
+    store = mx.open_store(tmp_path / "s.db", create=True, backend="mlmd")
+    sample(store)
+    plan = plan_prune(store, _cutoff())  # planning reads any backend
+    assert len(plan.executions) == 5
+    with pytest.raises(mx.StoreError, match="native backend"):
+        prune(store, plan)
+    assert len(store.backend.executions()) == 10

@@ -164,6 +164,8 @@ def prune(args: Namespace, call: Invocation) -> Outcome:
     if not args.yes:
         plan = planned()
         _report(plan, dry=True)
+        if args.archive:
+            print(f"{args.archive} not written: a dry run writes no archive")
     else:
         with store.writing():  # no run recorded meanwhile can start using what goes
             plan = planned()
