@@ -381,13 +381,13 @@ def prune_half(path: str, tmp: str) -> dict:
     return result
 
 
-def export_runs(path: str, tmp: str, n: int) -> dict:
+def export_runs(path: str, tmp: str, n: int, backend: str) -> dict:
     """Exports the newest `n` runs of the store at `path` to a bundle: seconds and bytes."""
     from mlmd_exercise import open_store
     from mlmd_exercise.store.backend import Query
     from mlmd_exercise.write.bundle import export_bundle
 
-    store = open_store(path)
+    store = open_store(path, backend=backend)
     ids = [e.id for e in store.backend.executions(Query(order="created", limit=n))]
     out = Path(tmp) / "export.bundle"
     start = time.perf_counter()
@@ -655,12 +655,13 @@ def prune_rows(cache: Path, size: int) -> int:
     path, _ = build_store(cache, size)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:  # copies, never beside a cache another checkout shares
-        exported = child("export", path, tmp, min(10000, size // 2))
+        exports = {b: child("export", path, tmp, min(10000, size // 2), b) for b in ("mlmd", "native")}
         pruned = child("prune", path, tmp)
     mb = 1024 * 1024
-    rows.append((f"export the newest {exported['runs']:,} runs of {size:,}", "",
-                 f"{exported['seconds']:.1f} s, {exported['bytes'] / mb:.1f} MB "
-                 f"({exported['artifacts']:,} artifacts, {exported['events']:,} events)", "", "", ""))
+    for backend, exported in exports.items():
+        rows.append((f"export the newest {exported['runs']:,} runs of {size:,} ({backend} backend)", "",
+                     f"{exported['seconds']:.1f} s, {exported['bytes'] / mb:.1f} MB "
+                     f"({exported['artifacts']:,} artifacts, {exported['events']:,} events)", "", "", ""))
     rows.append((f"plan: prune the older half of {size:,} runs", "",
                  f"{pruned['plan_s']:.1f} s: {pruned['pruned_runs']:,} runs, {pruned['pruned_artifacts']:,} "
                  f"artifacts go, {pruned['kept_old_runs']:,} old runs kept", "", "", ""))
