@@ -139,3 +139,18 @@ def test_json_lines_of_runs_still_import(run_cli, tmp_path):
                                 "outputs": {"model": {"uri": "file:///m.joblib", "type": "SavedModel"}}}) + "\n")
     r = run_cli("--db", tmp_path / "t.db", "import", runs)
     assert r.code == 0 and "imported 1 runs" in r.out, r.out + r.err
+
+
+def test_round_trip_in_a_store_of_many_contexts(tmp_path, monkeypatch):
+    """Where a store has many contexts (a TFX store: one per pipeline run), memberships are
+    read run by run's contexts instead of context by context: the same bundle."""
+    from mlmd_exercise.write import bundle
+
+    source = mx.open_store(tmp_path / "s.db", create=True)
+    sample(source)
+    export_bundle(source, tmp_path / "few.bundle", _all(source))
+    monkeypatch.setattr(bundle, "_FEW_CONTEXTS", 1)
+    export_bundle(source, tmp_path / "many.bundle", _all(source))
+    few, many = read_bundle(tmp_path / "few.bundle"), read_bundle(tmp_path / "many.bundle")
+    assert (few.contexts, few.artifacts, few.executions, few.events) == \
+        (many.contexts, many.artifacts, many.executions, many.events)
