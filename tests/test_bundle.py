@@ -154,3 +154,26 @@ def test_round_trip_in_a_store_of_many_contexts(tmp_path, monkeypatch):
     few, many = read_bundle(tmp_path / "few.bundle"), read_bundle(tmp_path / "many.bundle")
     assert (few.contexts, few.artifacts, few.executions, few.events) == \
         (many.contexts, many.artifacts, many.executions, many.events)
+
+
+def test_a_laptops_runs_into_a_server_store(db, tmp_path):
+    """Export from an SQLite file, import into each database: the same nodes and lineage."""
+    source = mx.open_store(tmp_path / "laptop.db", create=True)
+    sample(source)
+    export_bundle(source, tmp_path / "a.bundle", _all(source))
+    target = mx.open_store(db, create=True)
+    import_bundle(target, read_bundle(tmp_path / "a.bundle"))
+    identity = store_identity(source)
+    assert snapshot(target) == snapshot(source, key=lambda kind, n: f"{identity}/{kind}/{n.id}")
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_round_trip_on_the_native_backend(engine, tmp_path):
+    source = mx.open_store(new_location(engine, tmp_path), create=True, backend="native")
+    sample(source)
+    export_bundle(source, tmp_path / "a.bundle", _all(source))
+    target = mx.open_store(new_location(engine, tmp_path), create=True, backend="native")
+    import_bundle(target, read_bundle(tmp_path / "a.bundle"))
+    assert import_bundle(target, read_bundle(tmp_path / "a.bundle")).executions == 0
+    identity = store_identity(source)
+    assert snapshot(target) == snapshot(source, key=lambda kind, n: f"{identity}/{kind}/{n.id}")
