@@ -177,3 +177,23 @@ def test_round_trip_on_the_native_backend(engine, tmp_path):
     assert import_bundle(target, read_bundle(tmp_path / "a.bundle")).executions == 0
     identity = store_identity(source)
     assert snapshot(target) == snapshot(source, key=lambda kind, n: f"{identity}/{kind}/{n.id}")
+
+
+def test_import_into_a_copy_of_the_source_records_nothing_twice(tmp_path):
+    """Runs found by type and name (a copy of the store has other origins) bring their
+    artifacts: none is recorded again, and `check` finds no artifact without events."""
+    import shutil
+
+    from mlmd_exercise.read.check import check_store
+
+    source = mx.open_store(tmp_path / "s.db", create=True)
+    sample(source)
+    export_bundle(source, tmp_path / "a.bundle", _all(source))
+    source.backend.close()
+    shutil.copyfile(tmp_path / "s.db", tmp_path / "copy.db")
+    copy = mx.open_store(tmp_path / "copy.db", create=True)
+    got = import_bundle(copy, read_bundle(tmp_path / "a.bundle"))
+    assert (got.executions, got.artifacts, got.events) == (0, 0, 0)
+    assert got.already["artifacts"] == 10
+    assert len(copy.backend.artifacts()) == 10
+    assert check_store(copy) == []

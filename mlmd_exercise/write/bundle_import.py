@@ -82,8 +82,9 @@ def import_bundle(store: Store, bundle: Bundle, batch_size: int = 500) -> Counts
                 type_id, c["type"], c["name"], properties=dict(c["properties"]),
                 custom=_times({**c["custom"], ORIGIN: c["origin"]}, CREATED_MS, c["created_ms"])))
             counts.contexts += 1
-        artifact_ids = _artifacts(store, bundle, source, type_ids, counts)
-        execution_ids = _executions(store, bundle, source, type_ids, context_ids, artifact_ids, counts, batch_size)
+        runs = _stored_runs(store, bundle, source, type_ids)
+        artifact_ids = _artifacts(store, bundle, source, type_ids, counts, _their_artifacts(store, bundle, runs))
+        execution_ids = _executions(store, bundle, runs, type_ids, context_ids, artifact_ids, counts, batch_size)
         members: Dict[int, Tuple[List[int], List[int]]] = {}
         for a in bundle.artifacts:
             for c in a["contexts"]:
@@ -97,10 +98,11 @@ def import_bundle(store: Store, bundle: Bundle, batch_size: int = 500) -> Counts
 
 
 def _artifacts(store: Store, bundle: Bundle, source: str, type_ids: Mapping[Tuple[str, str], int],
-               counts: Counts) -> Dict[int, int]:
-    """Bundle artifact id -> store artifact id, recording the ones missing."""
+               counts: Counts, known: Mapping[str, int]) -> Dict[int, int]:
+    """Bundle artifact id -> store artifact id, recording the ones missing (`known`: origin ->
+    id of those found through their runs)."""
     origins = [a["origin"] for a in bundle.artifacts]
-    stored = {**_found_by_origin(store, Kind.ARTIFACT, origins),
+    stored = {**known, **_found_by_origin(store, Kind.ARTIFACT, origins),
               **_themselves(store, Kind.ARTIFACT, bundle.artifacts, source)}
     missing = [a for a in bundle.artifacts if a["origin"] not in stored]
     counts.already["artifacts"] = len(bundle.artifacts) - len(missing)
@@ -116,10 +118,10 @@ def _artifacts(store: Store, bundle: Bundle, source: str, type_ids: Mapping[Tupl
     return {a["id"]: stored.get(a["origin"]) or new[a["origin"]] for a in bundle.artifacts}
 
 
-def _executions(store: Store, bundle: Bundle, source: str, type_ids: Mapping[Tuple[str, str], int],
-                context_ids: Mapping[int, int], artifact_ids: Mapping[int, int], counts: Counts,
-                batch_size: int) -> Dict[int, int]:
-    """Bundle execution id -> store execution id, recording the missing ones with their events."""
+def _stored_runs(store: Store, bundle: Bundle, source: str,
+                 type_ids: Mapping[Tuple[str, str], int]) -> Dict[str, int]:
+    """Origin -> store id of the bundle's runs that the store holds: by origin, as themselves,
+    or by type and name."""
     backend = store.backend
     stored = {**_found_by_origin(store, Kind.EXECUTION, [x["origin"] for x in bundle.executions]),
               **_themselves(store, Kind.EXECUTION, bundle.executions, source)}
@@ -135,6 +137,35 @@ def _executions(store: Store, bundle: Bundle, source: str, type_ids: Mapping[Tup
         for chunk in (listed[i:i + _CHUNK] for i in range(0, len(listed), _CHUNK)):
             for found in backend.executions(Query(type_id=type_ids[("execution", type_name)], names=chunk)):
                 stored[names[found.name]] = found.id
+    return stored
+
+
+def _their_artifacts(store: Store, bundle: Bundle, runs: Mapping[str, int]) -> Dict[str, int]:
+    """Origin -> store id of the artifacts the stored runs used or made, by each event's run,
+    type and path: a run found by its name (in a copy of the source store, say) brings its
+    artifacts, which then are not recorded twice."""
+    by_id = {x["id"]: runs[x["origin"]] for x in bundle.executions if x["origin"] in runs}
+    if not by_id:
+        return {}
+    stored: Dict[Tuple[int, str, Tuple[Any, ...]], int] = {}
+    for chunk in _chunks(sorted(set(by_id.values()))):
+        for e in store.backend.events_by_executions(chunk):
+            stored[(e.execution_id, e.type, tuple(e.path))] = e.artifact_id
+    origin = {a["id"]: a["origin"] for a in bundle.artifacts}
+    found: Dict[str, int] = {}
+    for ev in bundle.events:
+        if ev["execution"] in by_id:
+            hit = stored.get((by_id[ev["execution"]], ev["type"], tuple(ev["path"])))
+            if hit is not None:
+                found.setdefault(origin[ev["artifact"]], hit)
+    return found
+
+
+def _executions(store: Store, bundle: Bundle, stored: Mapping[str, int], type_ids: Mapping[Tuple[str, str], int],
+                context_ids: Mapping[int, int], artifact_ids: Mapping[int, int], counts: Counts,
+                batch_size: int) -> Dict[int, int]:
+    """Bundle execution id -> store execution id, recording the missing ones with their events."""
+    backend = store.backend
     missing = [x for x in bundle.executions if x["origin"] not in stored]
     counts.already["executions"] = len(bundle.executions) - len(missing)
     events: Dict[int, List[Dict[str, Any]]] = {}
