@@ -16,6 +16,8 @@ PYTHON ?= $(shell for p in python3.11 python3.10 python3.9; do \
 # `make test` makes a second virtualenv with it where this machine has one (OTHER_PYTHON= to skip);
 # pyenv's Pythons count even when they are not pyenv's global ones.
 OTHER_VENV ?= .venv-other
+# pytest-xdist's workers for make test: one per core (TEST_JOBS=0 runs the suite in one process).
+TEST_JOBS ?= auto
 OTHER_PYTHON ?= $(shell if $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] > (3, 11))' 2>/dev/null; \
 	then v="3.13 3.12"; else v="3.11 3.10 3.9"; fi; \
 	for p in $$(for n in $$v; do echo python$$n $(HOME)/.pyenv/versions/$$n*/bin/python$$n; done); do $$p -c 'import venv' >/dev/null 2>&1 && { echo $$p; exit; }; done)
@@ -74,7 +76,7 @@ other-venv:
 test: venv dot other-venv
 	MLMD_TEST_OTHER_PYTHON=$$([ -n "$(OTHER_PYTHON)" ] && [ -x $(OTHER_VENV)/bin/python ] && \
 		echo "$(abspath $(OTHER_VENV))/bin/python") \
-		scripts/with-servers $(BIN)/python -m pytest $(PYTEST_ARGS)
+		scripts/with-servers $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadscope $(PYTEST_ARGS)
 
 # Full-size reliability checks: 8 writers x 200 runs, and 50 writers killed mid-run. On the
 # servers, with each backend there is here (ml-metadata's where it is installed, and the native one).

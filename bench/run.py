@@ -332,7 +332,71 @@ def web(path: str, reps: int) -> dict:
     return found
 
 
-CHILDREN = {"record": record_per_run, "bulk": bulk, "lineage": lineage, "counts": counts, "web": web,
+def prune_half(path: str, tmp: str) -> dict:
+    """Prunes the older half of a copy of the store at `path` (native backend), archiving it
+    first; then VACUUM; then imports the archive into an empty store and compares. Seconds
+    and bytes of each step."""
+    from mlmd_exercise import open_store
+    from mlmd_exercise.read.check import check_store
+    from mlmd_exercise.store.backend import Query
+    from mlmd_exercise.write.bundle import import_bundle, read_bundle
+    from mlmd_exercise.write.prune import plan_prune, prune
+
+    copy, archive = Path(tmp) / "copy.db", Path(tmp) / "old.bundle"
+    shutil.copyfile(path, copy)
+    store = open_store(copy, create=True, backend="native")
+    total = len(store.backend.executions(Query(order="id", ascending=True)))
+    half = store.backend.executions(Query(order="created", ascending=True, id_above=0, limit=total // 2 + 1))
+    cutoff = half[-1].when_ms  # the first run of the newer half, and those of its millisecond, stay
+    result: dict = {"runs": total, "bytes_before": copy.stat().st_size}
+    start = time.perf_counter()
+    plan = plan_prune(store, cutoff)
+    result["plan_s"] = time.perf_counter() - start
+    result["pruned_runs"], result["pruned_artifacts"] = len(plan.executions), len(plan.artifacts)
+    result["kept_old_runs"] = len(plan.kept_runs)
+    start = time.perf_counter()
+    with store.writing():
+        removed = prune(store, plan, archive=archive)
+    result["prune_with_archive_s"] = time.perf_counter() - start
+    result["removed"] = removed
+    result["archive_bytes"] = archive.stat().st_size
+    result["bytes_after"] = copy.stat().st_size
+    left = len(store.backend.executions(Query(order="id", ascending=True)))
+    store.backend.close()
+    import sqlite3
+
+    start = time.perf_counter()
+    con = sqlite3.connect(copy)
+    con.execute("VACUUM")
+    con.close()
+    result["vacuum_s"] = time.perf_counter() - start
+    result["bytes_after_vacuum"] = copy.stat().st_size
+    result["runs_left"] = left
+    start = time.perf_counter()
+    target = open_store(Path(tmp) / "restored.db", create=True, backend="native")
+    got = import_bundle(target, read_bundle(archive), batch_size=1000)
+    result["import_archive_s"] = time.perf_counter() - start
+    result["imported_runs"] = got.executions
+    result["check_problems"] = len(check_store(open_store(copy, backend="native")))
+    return result
+
+
+def export_runs(path: str, tmp: str, n: int, backend: str) -> dict:
+    """Exports the newest `n` runs of the store at `path` to a bundle: seconds and bytes."""
+    from mlmd_exercise import open_store
+    from mlmd_exercise.store.backend import Query
+    from mlmd_exercise.write.bundle import export_bundle
+
+    store = open_store(path, backend=backend)
+    ids = [e.id for e in store.backend.executions(Query(order="created", limit=n))]
+    out = Path(tmp) / "export.bundle"
+    start = time.perf_counter()
+    counts = export_bundle(store, out, ids)
+    return {"seconds": time.perf_counter() - start, "bytes": out.stat().st_size, "runs": counts.executions,
+            "artifacts": counts.artifacts, "events": counts.events}
+
+
+CHILDREN = {"prune": prune_half, "export": export_runs, "record": record_per_run, "bulk": bulk, "lineage": lineage, "counts": counts, "web": web,
             "states": states, "peak": command_peak, "newest": newest}
 
 
@@ -422,7 +486,11 @@ def main() -> int:
         typed = [int(a) if a.isdigit() else a for a in rest]
         print(json.dumps(CHILDREN[what](*typed)))
         return 0
+    parser.add_argument("--prune-only", action="store_true",
+                        help="only prune half of the biggest store and export 10,000 runs (issue 14)")
     args = parser.parse_args()
+    if args.prune_only:
+        return prune_rows(Path(args.cache), 10000 if args.quick else 200000)
 
     quick = args.quick
     sizes = [1000, 10000] if quick else [1000, 10000, 50000, 200000]
@@ -580,6 +648,36 @@ def main() -> int:
     print(f"\n{time.time() - began:.0f} s in all; medians with [min-max]; ratio = reference / ours "
           "(for bulk and cold start: ours / reference)")
     return 0 if all(r[5] != "NO" for r in rows) else 1
+
+
+def prune_rows(cache: Path, size: int) -> int:
+    """Pruning the older half of the `size`-run store (a copy) and exporting 10,000 runs."""
+    path, _ = build_store(cache, size)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:  # copies, never beside a cache another checkout shares
+        exports = {b: child("export", path, tmp, min(10000, size // 2), b) for b in ("mlmd", "native")}
+        pruned = child("prune", path, tmp)
+    mb = 1024 * 1024
+    for backend, exported in exports.items():
+        rows.append((f"export the newest {exported['runs']:,} runs of {size:,} ({backend} backend)", "",
+                     f"{exported['seconds']:.1f} s, {exported['bytes'] / mb:.1f} MB "
+                     f"({exported['artifacts']:,} artifacts, {exported['events']:,} events)", "", "", ""))
+    rows.append((f"plan: prune the older half of {size:,} runs", "",
+                 f"{pruned['plan_s']:.1f} s: {pruned['pruned_runs']:,} runs, {pruned['pruned_artifacts']:,} "
+                 f"artifacts go, {pruned['kept_old_runs']:,} old runs kept", "", "", ""))
+    rows.append(("prune --yes --archive (write, read back, delete: one transaction)", "",
+                 f"{pruned['prune_with_archive_s']:.1f} s, archive {pruned['archive_bytes'] / mb:.1f} MB", "", "", ""))
+    rows.append(("store size: before, after prune, after VACUUM (its time)", "",
+                 f"{pruned['bytes_before'] / mb:.1f} MB, {pruned['bytes_after'] / mb:.1f} MB, "
+                 f"{pruned['bytes_after_vacuum'] / mb:.1f} MB ({pruned['vacuum_s']:.1f} s)", "", "", ""))
+    rows.append(("import the archive into an empty store", "",
+                 f"{pruned['import_archive_s']:.1f} s, {pruned['imported_runs']:,} runs", "", "", ""))
+    rows.append(("check after the prune: problems", "", str(pruned["check_problems"]), "", "0",
+                 "yes" if pruned["check_problems"] == 0 else "NO"))
+    print(json.dumps(pruned))
+    for row in rows:
+        print("| " + " | ".join(str(c) for c in row) + " |")
+    return 0 if pruned["check_problems"] == 0 else 1
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ def test_doctor_says_which_backend_and_why(run_cli, demo_dir, monkeypatch):
         assert data["mlmd_library"] == f"not usable: {missing}"
     assert data["store_status"] == "an MLMD store with 1 execution"
     text = run_cli("doctor", "--db", db).out.splitlines()
-    assert text[1] == f"backend: mlmd ({data['why']})"
+    assert text[1] == f"backend: {data['backend']} ({data['why']})"
     missing = run_cli("doctor", "--db", demo_dir / "none.db").out.splitlines()[-1]
     assert missing.startswith(f"store: {demo_dir / 'none.db'}: no MLMD store at")
 

@@ -18,7 +18,6 @@ import re
 import shutil
 import sqlite3
 import subprocess
-import sys
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -28,6 +27,8 @@ import pytest
 
 import foreign_stores as fs
 from conftest import digest, mlmd_python, server_admin, server_base
+from mlmd_exercise.records import Kind
+from mlmd_exercise.store.backend import Query
 from mlmd_exercise.store import mysql
 from mlmd_exercise.cli import main as cli
 from raw_mlmd import raw_mlmd
@@ -307,7 +308,7 @@ def _types(path: Path) -> dict:
     """Artifact types as raw MLMD sees them, read in a subprocess (never with sqlite3 here)."""
     code = ("import json, sys, foreign_stores as fs; s = fs.open_raw(sys.argv[1]); "
             "print(json.dumps(fs.facts(s, walks=0)['artifact_types']))")
-    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+    proc = subprocess.run([mlmd_python(), "-c", code, str(path)], capture_output=True, text=True,
                           cwd=HERE, check=True)
     return json.loads(proc.stdout)
 
@@ -322,10 +323,11 @@ def test_run_into_the_guides_store_changes_none_of_its_types(guide, tmp_path):
         assert types[name] == declared, name  # DataSet keeps day and split, and gets no version
     import mlmd_exercise as mx
 
+    # Read through the package (on either backend), as the types above were by raw MLMD.
     store = mx.open_store(db)
-    [ours] = [a for a in raw_mlmd(store).get_artifacts_by_type("DataSet") if a.id != 1]
-    assert ours.custom_properties["version"].int_value == 1 and "version" not in ours.properties
-    assert ours.custom_properties["split"].string_value == "train"
+    [ours] = [a for a in store.backend.artifacts(Query(type_id=store.catalog.type_id(Kind.ARTIFACT, "DataSet")))
+              if a.id != 1]
+    assert ours.custom["version"] == 1 and ours.custom["split"] == "train"  # custom: the type has neither
 
 
 def test_import_into_a_tfx_store_links_known_uris_and_changes_no_type(tfx, tmp_path):
@@ -351,13 +353,15 @@ def test_import_into_a_tfx_store_links_known_uris_and_changes_no_type(tfx, tmp_p
     import mlmd_exercise as mx
 
     store = mx.open_store(db)
-    assert len(raw_mlmd(store).get_artifacts_by_uri(examples_uri)) == 1  # linked, not recorded again
-    [run1] = [e for e in raw_mlmd(store).get_executions() if e.name == "mine-1"]
-    inputs = [e.artifact_id for e in raw_mlmd(store).get_events_by_execution_ids([run1.id]) if e.type == 3]
+    assert len(store.backend.artifacts(Query(uris=[examples_uri]))) == 1  # linked, not recorded again
+    run1 = store.backend.execution_by_name("Trainer", "mine-1")
+    assert run1 is not None
+    inputs = [e.artifact_id for e in store.backend.events_by_executions([run1.id]) if e.type == "INPUT"]
     assert inputs == [1]
-    [new] = raw_mlmd(store).get_artifacts_by_uri("s3://mine/new-examples")
-    # Our counter is ours: 1, not TFX's data version 7 + 1, and TFX's own property is not set.
-    assert new.custom_properties["version"].int_value == 1 and "version" not in new.properties
+    [new] = store.backend.artifacts(Query(uris=["s3://mine/new-examples"]))
+    # Our counter is ours: 1, not TFX's data version 7 + 1, and TFX's own property is not set
+    # (the types, as raw MLMD reads them, are unchanged above).
+    assert new.custom["version"] == 1
 
 
 # -- the exercise's own database ------------------------------------------------------

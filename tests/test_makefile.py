@@ -35,23 +35,44 @@ def _python(version: str):
     return None
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="no make program")
-def test_make_takes_a_python_ml_metadata_has_wheels_for_else_the_newest(tmp_path):
+@pytest.fixture
+def bare_machine(tmp_path):
+    """(only, show): a PATH folder with no Python yet, where the test links 3.11 and 3.13, and
+    show(expression, make args) prints what make makes of it there (HOME without pyenv)."""
     make = shutil.which("make")
+    if make is None:
+        pytest.skip("no make program")
     pythons = {v: _python(v) for v in ("3.11", "3.13")}
     if not all(pythons.values()):
         pytest.skip(f"needs Python 3.11 and 3.13 on this machine, found {pythons}")
     only = tmp_path / "bin"
     only.mkdir()
 
-    def chosen() -> str:
-        proc = subprocess.run([make, "-s", "--eval", "show: ; @echo $(PYTHON)", "show"], cwd=ROOT,
+    def show(expression: str, *args: str) -> str:
+        proc = subprocess.run([make, "-s", *args, "--eval", f"show: ; @echo {expression}", "show"], cwd=ROOT,
                               env={"PATH": str(only), "HOME": str(tmp_path)},
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout.strip()
 
+    return only, pythons, show
+
+
+def test_make_takes_a_python_ml_metadata_has_wheels_for_else_the_newest(bare_machine):
+    only, pythons, show = bare_machine
     (only / "python3.13").symlink_to(pythons["3.13"])
-    assert chosen() == "python3.13"  # a machine whose only Python is 3.13: the native backend
+    assert show("$(PYTHON)") == "python3.13"  # a machine whose only Python is 3.13: the native backend
     (only / "python3.11").symlink_to(pythons["3.11"])
-    assert chosen() == "python3.11"  # ml-metadata's wheels exist for it: the reference backend
+    assert show("$(PYTHON)") == "python3.11"  # ml-metadata's wheels exist for it: the reference backend
+
+
+def test_the_cross_reading_python_is_of_the_other_kind(bare_machine):
+    """make test's second virtualenv: 3.13 beside 3.11, 3.11 beside 3.13, none beside none."""
+    only, pythons, show = bare_machine
+    both = "$(PYTHON) $(OTHER_PYTHON)"
+    (only / "python3.11").symlink_to(pythons["3.11"])
+    assert show(both) == "python3.11"  # nothing of the other kind: the cross-reading tests skip
+    (only / "python3.13").symlink_to(pythons["3.13"])
+    assert show(both) == "python3.11 python3.13"
+    assert show(both, "PYTHON=python3.13") == "python3.13 python3.11"  # .ci/run's second suite
+    assert show(both, "OTHER_PYTHON=") == "python3.11"  # turned off

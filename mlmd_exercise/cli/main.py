@@ -4,7 +4,8 @@ and the one place where outcomes and errors become exit codes.
 Exit codes: 0 ok; 1 the check found problems (check, verify, stale) or the job itself
 failed; 2 bad input or usage; 130 interrupted. Each command's options and body are
 together in one module by theme: record (run, import), query (lineage, states,
-graph, ls, show, diff), audit (check, verify, stale, abandon), explore (ui, report).
+graph, ls, show, diff), audit (check, verify, stale, abandon), explore (ui, report), archive (export,
+prune).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from mlmd_exercise import __version__
-from mlmd_exercise.cli import audit, explore, query, record
+from mlmd_exercise.cli import archive, audit, explore, query, record
 from mlmd_exercise.cli.command import PROG, Command, Invocation, Outcome, store_help
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.store.choice import BACKENDS, ENV_BACKEND
@@ -27,7 +28,7 @@ __all__ = ["COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRU
 # In the order `mlmd-exercise --help` lists them.
 COMMANDS: Tuple[Command, ...] = (
     record.run, query.lineage, query.states, query.graph, query.ls, query.show, query.diff,
-    audit.stale, audit.abandon, record.import_runs, audit.check, audit.verify,
+    audit.stale, audit.abandon, record.import_runs, archive.export, archive.prune, audit.check, audit.verify,
     explore.ui, explore.report, audit.doctor,
 )
 

@@ -112,7 +112,7 @@ class Progress:
 
 def _import_options(parser: ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", nargs="?",
-                        help="the runs, as JSON lines; - for standard input")
+                        help="the runs, as JSON lines (- for standard input), or a bundle that `export` wrote")
     parser.add_argument("--from-exercise", metavar="OLD_DB",
                         help="instead, import the exercise's own SQLAlchemy database (its artifacts, "
                         "executions and events tables); importing it again records nothing twice")
@@ -139,6 +139,13 @@ def import_runs(args: Namespace, call: Invocation) -> Outcome:
     if args.file != "-" and not path.is_file():
         raise MlmdExerciseError(f"'{args.file}' does not exist" if not path.exists()
                                 else f"'{args.file}' is not a file")
+    if args.file != "-":
+        from mlmd_exercise.write.bundle import is_bundle
+
+        if is_bundle(path):  # by its header: JSON lines of runs never start with it
+            from mlmd_exercise.cli.archive import import_bundle_file
+
+            return import_bundle_file(args.file, call)
     tracker = Tracker(call.open(create=True), experiment=args.experiment)
     progress = Progress("importing")
     started = time.monotonic()

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from mlmd_exercise.errors import StoreError
 from mlmd_exercise.records import (ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord,
                                    ExecutionState, Kind, PropertyType, PropertyValue, TypeRecord)
 
@@ -257,6 +258,29 @@ class Backend(abc.ABC):
     def shared_outputs(self) -> List[Tuple[int, str, str, Tuple[int, ...]]]:
         """(id, type name, uri, producing execution ids) of every artifact that more than one
         execution output (any output kind of event), by id."""
+
+    # -- memberships and removal ----------------------------------------------------------
+
+    def put_memberships(self, context_id: int, execution_ids: Sequence[int], artifact_ids: Sequence[int]) -> None:
+        """Puts stored executions (associations) and artifacts (attributions) in a stored
+        context, in one transaction; those already in it are left as they are."""
+        raise StoreError(f"the {self.name or 'this'} backend cannot add nodes to a context")
+
+    def delete_nodes(self, execution_ids: Sequence[int], artifact_ids: Sequence[int],
+                     step: Optional[Callable[[str], None]] = None) -> Dict[str, int]:
+        """Removes executions and artifacts with their properties, every event of either
+        (and its path), their associations and attributions, in ONE transaction: a crash
+        leaves the store as before or as after. Contexts and types stay.
+
+        MLMD has no delete call: only a backend that writes MLMD's tables itself (native)
+        can do this; the others refuse. `step` is called with each table's name once its
+        rows are gone, inside the transaction (progress; tests kill the process there).
+
+        Returns:
+            Rows removed per table.
+        """
+        raise StoreError(f"the {self.name or 'this'} backend cannot remove nodes (MLMD has no delete call): "
+                         "open the store with the native backend")
 
     def close(self) -> None:
         """Lets go of the connection; the backend is not used after."""

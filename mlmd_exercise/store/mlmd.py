@@ -295,6 +295,13 @@ class MlmdBackend(Backend):
             return made.id
         return context_id
 
+    @_translated
+    def put_memberships(self, context_id: int, execution_ids: Sequence[int], artifact_ids: Sequence[int]) -> None:
+        # MLMD inserts each pair if it is missing, in one transaction.
+        self._mlmd.put_attributions_and_associations(
+            [pb.Attribution(artifact_id=int(i), context_id=int(context_id)) for i in dict.fromkeys(artifact_ids)],
+            [pb.Association(execution_id=int(i), context_id=int(context_id)) for i in dict.fromkeys(execution_ids)])
+
     # -- counts and audits ------------------------------------------------------------------
 
     def _tables(self) -> Optional[Callable[..., list]]:

@@ -12,7 +12,7 @@ transaction (BEGIN IMMEDIATE on SQLite). The SQL is in `native_sql`, the schema 
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError, StoreError
 from mlmd_exercise.records import (EVENT_TYPES, ArtifactRecord, ArtifactState, ContextRecord, EventRecord,
@@ -372,6 +372,34 @@ class NativeBackend(Backend):
     @writing
     def put_context(self, context: ContextWrite) -> int:
         return self._context_id(context)
+
+    @writing
+    def put_memberships(self, context_id: int, execution_ids: Sequence[int], artifact_ids: Sequence[int]) -> None:
+        self._join(self._context_id(ContextWrite(0, "", "", id=int(context_id))),
+                   [int(i) for i in execution_ids], [int(i) for i in artifact_ids])
+
+    @writing
+    def delete_nodes(self, execution_ids: Sequence[int], artifact_ids: Sequence[int],
+                     step: Optional[Callable[[str], None]] = None) -> Dict[str, int]:
+        executions = sorted({int(i) for i in execution_ids})
+        artifacts = sorted({int(i) for i in artifact_ids})
+        in_x, x_values = self.db.in_list("execution_id", executions)
+        in_a, a_values = self.db.in_list("artifact_id", artifacts)
+        events = sorted({r[0] for r in self.db.run(f"SELECT id FROM Event WHERE {in_x}", *x_values)}
+                        | {r[0] for r in self.db.run(f"SELECT id FROM Event WHERE {in_a}", *a_values)})
+        in_e, e_values = self.db.in_list("event_id", events)
+        removed: Dict[str, int] = {}
+        # Children first, so that no row ever points at a removed one, even mid-transaction.
+        for table, where, values in (
+                ("EventPath", in_e, e_values), ("Event", in_e.replace("event_id", "id"), e_values),
+                ("Association", in_x, x_values), ("Attribution", in_a, a_values),
+                ("ExecutionProperty", in_x, x_values), ("ArtifactProperty", in_a, a_values),
+                ("Execution", in_x.replace("execution_id", "id"), x_values),
+                ("Artifact", in_a.replace("artifact_id", "id"), a_values)):
+            removed[table] = self.db.delete(table, where, *values)
+            if step is not None:
+                step(table)
+        return removed
 
     # -- counts and audits ------------------------------------------------------------------
 

@@ -79,7 +79,7 @@ class MysqlDb(Db):
         self._commit_failed = False
         self._step: Optional[int] = None  # ids one multi-row INSERT hands out are this far apart
 
-    def _execute(self, sql: str, values: Sequence[Any]) -> Tuple[List[Row], Any]:
+    def _execute(self, sql: str, values: Sequence[Any]) -> Tuple[List[Row], Any, int]:
         import pymysql
 
         # `?` -> `%s`, and a literal % doubled: PyMySQL formats every statement with `%`.
@@ -94,7 +94,7 @@ class MysqlDb(Db):
                     cursor.execute(text, tuple(to_stored(v) if type(v) is str else v for v in values))
                     rows = [tuple(from_stored(v) if type(v) is str else v for v in row)
                             for row in cursor.fetchall()]
-                    return rows, cursor.lastrowid
+                    return rows, cursor.lastrowid, cursor.rowcount
             except pymysql.err.MySQLError as e:
                 if not self.lost(e):
                     raise
@@ -130,12 +130,16 @@ class MysqlDb(Db):
         found: List[int] = []
         for first in range(0, len(rows), chunk):
             part = rows[first:first + chunk]
-            _, last_id = self._execute(head + ", ".join([marks] * len(part)) + tail, [v for r in part for v in r])
+            _, last_id, _ = self._execute(head + ", ".join([marks] * len(part)) + tail, [v for r in part for v in r])
             if ids:
                 # LAST_INSERT_ID is the first row's id; InnoDB hands one statement's rows
                 # ids in their order, `step` apart (innodb_autoinc_lock_mode 0 or 1).
                 found += [last_id + k * (step or 1) for k in range(len(part))]
         return found
+
+    def delete(self, table: str, where: str, *values: Any) -> int:
+        # MySQL 8 has no DELETE ... RETURNING (MariaDB has): the server's count of rows.
+        return self._execute(f"DELETE FROM {table} WHERE {where}", values)[2]
 
     def in_list(self, column: str, values: Sequence[Any]) -> Tuple[str, List[Any]]:
         # MySQL has no array parameter: one placeholder per value.

@@ -62,6 +62,10 @@ class Db:
         """The names of the database's tables (of the connection's database or schema)."""
         raise NotImplementedError
 
+    def delete(self, table: str, where: str, *values: Any) -> int:
+        """Deletes the rows of `table` that `where` picks; how many there were."""
+        return len(self.run(f"DELETE FROM {table} WHERE {where} RETURNING 1", *values))
+
     def begin(self) -> None:
         raise NotImplementedError
 

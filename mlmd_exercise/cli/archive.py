@@ -1,0 +1,207 @@
+"""The commands that keep a store small: `export` (runs to a bundle) and `prune` (old runs
+out, lineage of everything kept intact). `import` (cli/record.py) reads bundles back."""
+
+from __future__ import annotations
+
+import time
+from argparse import ArgumentParser, Namespace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Dict, List, Optional
+
+from mlmd_exercise.cli import output as out
+from mlmd_exercise.cli.command import Invocation, Outcome, command
+from mlmd_exercise.errors import MlmdExerciseError, StoreError
+from mlmd_exercise.records import DIRECTIONS
+
+if TYPE_CHECKING:
+    from mlmd_exercise.write.prune import PrunePlan
+
+__all__ = ["export", "prune", "import_bundle_file", "parse_when"]
+
+
+def parse_when(text: str, option: str) -> int:
+    """A date or time (ISO 8601, UTC unless it says) or an age ("30d": that long ago), in ms."""
+    from mlmd_exercise.write.prune import parse_age
+
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            return int(time.time() * 1000) - parse_age(text)
+        except MlmdExerciseError:
+            raise MlmdExerciseError(f"{option} '{text}' is neither a date (2026-01-31, 2026-01-31T12:00) "
+                                    "nor an age (30d, 12h)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return int(when.timestamp() * 1000)
+
+
+# -- export ---------------------------------------------------------------------------------
+
+
+def _export_options(parser: ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", required=True, metavar="FILE", help="the bundle to write")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--experiment", metavar="NAME", help="only the runs of this experiment")
+    which.add_argument("--context", metavar="NAME", help="only the runs of this context (any type)")
+    parser.add_argument("--since", metavar="WHEN", help="only runs started at or after WHEN (a date, or an age: 30d)")
+    parser.add_argument("--until", metavar="WHEN", help="only runs started before WHEN")
+    parser.add_argument("--artifact", type=int, metavar="ID", help="only the runs in this artifact's lineage")
+    parser.add_argument("--direction", choices=DIRECTIONS, default="upstream",
+                        help="which way --artifact's lineage is walked (default: %(default)s)")
+
+
+@command("export", _export_options,
+         help="write runs and their lineage to a bundle file, for `import` into another store",
+         description="Write the chosen runs (default: all) with every artifact they used or made, their "
+         "events, types, contexts, properties and original times to a bundle (versioned JSON lines, "
+         "docs/bundle.md) that `import` records into any store.")
+def export(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise import schema
+    from mlmd_exercise.read.lineage import experiment_id
+    from mlmd_exercise.write.bundle import export_bundle, select_executions
+
+    since = parse_when(args.since, "--since") if args.since else None
+    until = parse_when(args.until, "--until") if args.until else None
+    store = call.open()
+    context_id = None
+    if args.experiment:
+        context_id = experiment_id(store, args.experiment, schema.EXPERIMENT.name)
+    elif args.context:
+        context_id = experiment_id(store, args.context)
+    ids = select_executions(store, context_id=context_id, since_ms=since, until_ms=until,
+                            artifact_id=args.artifact, direction=args.direction)
+    selection = {k: getattr(args, k) for k in ("experiment", "context", "since", "until", "artifact")
+                 if getattr(args, k) is not None}
+    counts = export_bundle(store, args.output, ids, selection=selection)
+    print(f"exported {out.count(counts.executions, 'run')}, {out.count(counts.artifacts, 'artifact')}, "
+          f"{out.count(counts.events, 'event')} and {out.count(counts.contexts, 'context')} "
+          f"from {store} to {args.output}")
+    return Outcome.OK
+
+
+def import_bundle_file(path: str, call: Invocation) -> Outcome:
+    """`import FILE` where FILE is a bundle (cli/record.py sends it here)."""
+    from mlmd_exercise.write.bundle import import_bundle, read_bundle
+
+    bundle = read_bundle(path)  # whole and checked before the store is opened or made
+    store = call.open(create=True)
+    started = time.monotonic()
+    counts = import_bundle(store, bundle)
+    already = counts.already.get("executions", 0)
+    print(f"imported {out.count(counts.executions, 'run')}, {out.count(counts.artifacts, 'artifact')} and "
+          f"{out.count(counts.events, 'event')} from bundle {path} into {store} in "
+          f"{time.monotonic() - started:.1f} s" + (f" ({already:,} runs were already there)" if already else ""))
+    return Outcome.OK
+
+
+# -- prune ----------------------------------------------------------------------------------
+
+
+def _prune_options(parser: ArgumentParser) -> None:
+    parser.add_argument("--older-than", required=True, metavar="AGE",
+                        help="prune runs that started longer ago than AGE: 90d, 12h, 30m, 2w")
+    parser.add_argument("--experiment", metavar="NAME", help="only runs of this experiment")
+    parser.add_argument("--state", metavar="STATES", help="only runs in these states, e.g. FAILED,CANCELED")
+    parser.add_argument("--keep", type=int, nargs="+", default=[], metavar="ID",
+                        help="artifacts to keep whatever their age, with their whole lineage")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="only say what would go (the default, unless --yes)")
+    parser.add_argument("--yes", action="store_true", help="do remove it (one transaction)")
+    parser.add_argument("--archive", metavar="FILE",
+                        help="first write what goes to this bundle, and read it back; nothing is removed "
+                        "unless that worked")
+    parser.add_argument("--list-files", action="store_true",
+                        help="print the local files that only pruned artifacts referred to (never deleted)")
+
+
+def _states(text: Optional[str]) -> Optional[List[str]]:
+    from mlmd_exercise.records import ExecutionState
+
+    if not text:
+        return None
+    states = [s.strip().upper() for s in text.split(",") if s.strip()]
+    for s in states:
+        if s not in ExecutionState.__members__:
+            raise MlmdExerciseError(f"--state '{s}' is not a state: use {', '.join(ExecutionState.__members__)}")
+    return states
+
+
+@command("prune", _prune_options,
+         help="remove old runs and what only they used, never the lineage of anything kept",
+         description="Remove runs older than --older-than, and the artifacts and events only they used. "
+         "Never removed: anything upstream of a kept artifact (every artifact newer than the cut-off, "
+         "every --keep, every artifact a remaining run used or made). A dry run unless --yes. Files on "
+         "disk are never deleted. Removing needs the native backend (MLMD has no delete call): prune "
+         "opens SQLite and PostgreSQL stores with it whichever backend is chosen.")
+def prune(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise import schema
+    from mlmd_exercise.read.lineage import experiment_id
+    from mlmd_exercise.store import open_store
+    from mlmd_exercise.write.prune import local_files, parse_age, plan_prune, prune as remove
+
+    age = parse_age(args.older_than)
+    states = _states(args.state)
+    if args.yes and args.dry_run:
+        raise MlmdExerciseError("give --dry-run or --yes, not both")
+    cutoff = int(time.time() * 1000) - age
+    loc = call.location
+    if args.yes:
+        if loc.scheme == "mysql":
+            raise StoreError(f"prune cannot remove from MySQL store '{loc}': that needs the native backend, "
+                             "which does not write MySQL yet (a dry run works)")
+        if loc.is_sqlite and loc.path is not None and not loc.path.exists():
+            raise StoreError(f"no store at '{loc}'")
+        # MLMD has no delete call: the native backend writes MLMD's tables itself.
+        store = open_store(loc, create=True, backend="native")
+    else:
+        store = call.open()
+    context_id = experiment_id(store, args.experiment, schema.EXPERIMENT.name) if args.experiment else None
+
+    def planned() -> PrunePlan:
+        return plan_prune(store, cutoff, context_id=context_id, states=states, keep=args.keep)
+
+    if not args.yes:
+        plan = planned()
+        _report(plan, dry=True)
+        if args.archive:
+            print(f"{args.archive} not written: a dry run writes no archive")
+    else:
+        with store.writing():  # no run recorded meanwhile can start using what goes
+            plan = planned()
+            _report(plan, dry=False)
+            started = time.monotonic()
+            removed = remove(store, plan, archive=args.archive)
+        if args.archive:
+            print(f"archived to {args.archive}")
+        print(f"removed {out.count(removed.get('Execution', 0), 'run')}, "
+              f"{out.count(removed.get('Artifact', 0), 'artifact')} and "
+              f"{out.count(removed.get('Event', 0), 'event')} from {store} in {time.monotonic() - started:.1f} s")
+    if args.list_files:
+        for path in local_files(store, plan):
+            print(path)
+    return Outcome.OK
+
+
+def _report(plan: "PrunePlan", dry: bool, most: int = 20) -> None:
+    when = datetime.fromtimestamp(plan.cutoff_ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    verb = "would remove" if dry else "removing"
+    print(f"{plan.candidates:,} runs started before {when}; {verb} {out.count(len(plan.executions), 'run')} "
+          f"and {out.count(len(plan.artifacts), 'artifact')}")
+    for (type_name, state), n in sorted(plan.by_type_and_state().items()):
+        print(f"  runs: {type_name} {state}: {n:,}")
+    for type_name, n in sorted(plan.artifacts_by_type().items()):
+        print(f"  artifacts: {type_name}: {n:,}")
+    if plan.kept_runs:
+        print(f"kept, though old enough: {out.count(len(plan.kept_runs), 'run')}, in the lineage of:")
+        by_root: Dict[int, List[int]] = {}
+        for run, root in sorted(plan.kept_runs.items()):
+            by_root.setdefault(root, []).append(run)
+        for root, runs in sorted(by_root.items())[:most]:
+            artifact, why = plan.protected[root]
+            shown = ", ".join(str(r) for r in runs[:10]) + (f" and {len(runs) - 10} more" if len(runs) > 10 else "")
+            print(f"  {artifact.type_version} {artifact.id} ({artifact.uri}; {why}): runs {shown}")
+        if len(by_root) > most:
+            print(f"  ... and {len(by_root) - most:,} more kept artifacts")
+    if dry:
+        print("a dry run: nothing was removed (--yes removes it)")

@@ -1,0 +1,199 @@
+"""Bundles: export, import into another store, round trip node by node, idempotence,
+overlapping bundles, lineage joined across imports, refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import mlmd_exercise as mx
+from bundles import sample, snapshot
+from conftest import new_location
+from mlmd_exercise.read.lineage import walk
+from mlmd_exercise.store.backend import Query
+from mlmd_exercise.write.bundle import (FORMAT_VERSION, MAGIC, BundleError, export_bundle, import_bundle,
+                                        read_bundle, select_executions, store_identity)
+
+
+def _all(store) -> list:
+    return [e.id for e in store.backend.executions(Query())]
+
+
+def _other(db: str, tmp_path) -> str:
+    """Another new store on the same database server as `db` (or another file)."""
+    scheme = db.split(":", 1)[0] if "://" in db else "sqlite"
+    return new_location({"postgresql": "postgresql", "mysql": "mysql"}.get(scheme, "sqlite"), tmp_path)
+
+
+def test_round_trip_equals_node_by_node_and_in_every_walk(db, tmp_path):
+    source = mx.open_store(db, create=True)
+    sample(source)
+    path = tmp_path / "all.bundle"
+    counts = export_bundle(source, path, _all(source))
+    assert (counts.executions, counts.artifacts) == (10, 10)
+    target = mx.open_store(_other(db, tmp_path), create=True)
+    got = import_bundle(target, read_bundle(path))
+    assert (got.executions, got.artifacts, got.events) == (10, 10, counts.events)
+    identity = store_identity(source)
+    before = snapshot(source, key=lambda kind, n: f"{identity}/{kind}/{n.id}")
+    after = snapshot(target)
+    assert after == before
+    # Ids are the target's own, and each node says where it came from.
+    assert all(a.custom["mlmd_exercise_origin"].startswith(identity + "/artifact/")
+               for a in target.backend.artifacts())
+
+
+def test_same_bundle_twice_and_overlapping_bundles_record_each_node_once(db, tmp_path):
+    source = mx.open_store(db, create=True)
+    sample(source)
+    from mlmd_exercise.read.lineage import experiment_id
+
+    first, second = tmp_path / "e1.bundle", tmp_path / "all.bundle"
+    export_bundle(source, first, select_executions(source, context_id=experiment_id(source, "e1")))
+    export_bundle(source, second, _all(source))
+    target = mx.open_store(_other(db, tmp_path), create=True)
+    import_bundle(target, read_bundle(first))
+    again = import_bundle(target, read_bundle(first))
+    assert (again.executions, again.artifacts, again.events) == (0, 0, 0)
+    rest = import_bundle(target, read_bundle(second))
+    assert rest.executions == 10 - len(read_bundle(first).executions)
+    assert rest.already["executions"] == len(read_bundle(first).executions)
+    identity = store_identity(source)
+    assert snapshot(target) == snapshot(source, key=lambda kind, n: f"{identity}/{kind}/{n.id}")
+
+
+def test_lineage_joins_across_imports(tmp_path):
+    """A later bundle's run reads an artifact an earlier bundle brought: one artifact, and
+    the walk from the new run's output reaches the earlier run."""
+    source = mx.open_store(tmp_path / "s.db", create=True)
+    sample(source)
+    model2 = next(a for a in source.backend.artifacts() if a.uri.endswith("m2.joblib"))
+    trainer = [e.id for e in source.backend.executions() if e.type == "Trainer"]
+    evaluator = [e.id for e in source.backend.executions() if e.type == "Evaluator"]
+    export_bundle(source, tmp_path / "a.bundle", trainer)
+    export_bundle(source, tmp_path / "b.bundle", evaluator)
+    target = mx.open_store(tmp_path / "t.db", create=True)
+    import_bundle(target, read_bundle(tmp_path / "b.bundle"))  # the reader first: order does not matter
+    import_bundle(target, read_bundle(tmp_path / "a.bundle"))
+    assert len([a for a in target.backend.artifacts() if a.uri == model2.uri]) == 1
+    metrics = next(a for a in target.backend.artifacts() if a.type == "Metrics")
+    graph = walk(target, artifact_id=metrics.id, direction="upstream")
+    assert {a.uri for a in graph.artifacts.values()} >= {model2.uri, "file:///nowhere/data.csv"}
+    assert {e.type for e in graph.executions.values()} == {"Trainer", "Evaluator"}
+
+
+def test_import_back_into_its_own_store_records_nothing(tmp_path):
+    source = mx.open_store(tmp_path / "s.db", create=True)
+    sample(source)
+    export_bundle(source, tmp_path / "a.bundle", _all(source))
+    got = import_bundle(source, read_bundle(tmp_path / "a.bundle"))
+    assert (got.executions, got.artifacts) == (0, 0)
+    assert len(_all(source)) == 10
+
+
+def test_cli_export_and_import(run_cli, tmp_path):
+    src, dst, bundle = tmp_path / "s.db", tmp_path / "t.db", tmp_path / "e2.bundle"
+    sample(mx.open_store(src, create=True))
+    r = run_cli("--db", src, "export", "-o", bundle, "--experiment", "e2")
+    assert r.code == 0, r.err
+    assert "exported 4 runs" in r.out
+    r = run_cli("--db", dst, "import", bundle)
+    assert r.code == 0, r.err
+    assert "imported 4 runs" in r.out
+    r = run_cli("--db", dst, "import", bundle)
+    assert r.code == 0 and "4 runs were already there" in r.out
+    # --artifact: the runs upstream of one artifact
+    store = mx.open_store(src)
+    new = next(a for a in store.backend.artifacts() if a.uri.endswith("new.joblib"))
+    r = run_cli("--db", src, "export", "-o", tmp_path / "up.bundle", "--artifact", new.id)
+    assert r.code == 0 and "exported 3 runs" in r.out, r.out + r.err
+    r = run_cli("--db", src, "export", "-o", tmp_path / "x.bundle", "--since", "yesterday")
+    assert r.code == 2 and "--since 'yesterday'" in r.err and "Traceback" not in r.err
+
+
+def test_a_bundle_of_a_newer_format_is_refused_with_one_line(run_cli, tmp_path):
+    path = tmp_path / "new.bundle"
+    path.write_text(json.dumps({MAGIC: FORMAT_VERSION + 1, "source": "x"}) + "\n")
+    r = run_cli("--db", tmp_path / "t.db", "import", path)
+    assert r.code == 2
+    assert len(r.err.strip().splitlines()) == 1
+    assert f"format version {FORMAT_VERSION + 1}" in r.err
+    assert not (tmp_path / "t.db").exists()  # refused before any store is made
+
+
+def test_a_bundle_cut_short_is_refused(tmp_path):
+    source = mx.open_store(tmp_path / "s.db", create=True)
+    sample(source)
+    path = tmp_path / "a.bundle"
+    export_bundle(source, path, _all(source))
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:-3]))
+    with pytest.raises(BundleError, match="cut short"):
+        read_bundle(path)
+
+
+def test_json_lines_of_runs_still_import(run_cli, tmp_path):
+    runs = tmp_path / "runs.jsonl"
+    runs.write_text(json.dumps({"inputs": {"examples": {"uri": "file:///d.csv"}},
+                                "outputs": {"model": {"uri": "file:///m.joblib", "type": "SavedModel"}}}) + "\n")
+    r = run_cli("--db", tmp_path / "t.db", "import", runs)
+    assert r.code == 0 and "imported 1 runs" in r.out, r.out + r.err
+
+
+def test_round_trip_in_a_store_of_many_contexts(tmp_path, monkeypatch):
+    """Where a store has many contexts (a TFX store: one per pipeline run), memberships are
+    read run by run's contexts instead of context by context: the same bundle."""
+    from mlmd_exercise.write import bundle
+
+    source = mx.open_store(tmp_path / "s.db", create=True)
+    sample(source)
+    export_bundle(source, tmp_path / "few.bundle", _all(source))
+    monkeypatch.setattr(bundle, "_FEW_CONTEXTS", 1)
+    export_bundle(source, tmp_path / "many.bundle", _all(source))
+    few, many = read_bundle(tmp_path / "few.bundle"), read_bundle(tmp_path / "many.bundle")
+    assert (few.contexts, few.artifacts, few.executions, few.events) == \
+        (many.contexts, many.artifacts, many.executions, many.events)
+
+
+def test_a_laptops_runs_into_a_server_store(db, tmp_path):
+    """Export from an SQLite file, import into each database: the same nodes and lineage."""
+    source = mx.open_store(tmp_path / "laptop.db", create=True)
+    sample(source)
+    export_bundle(source, tmp_path / "a.bundle", _all(source))
+    target = mx.open_store(db, create=True)
+    import_bundle(target, read_bundle(tmp_path / "a.bundle"))
+    identity = store_identity(source)
+    assert snapshot(target) == snapshot(source, key=lambda kind, n: f"{identity}/{kind}/{n.id}")
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_round_trip_on_the_native_backend(engine, tmp_path):
+    source = mx.open_store(new_location(engine, tmp_path), create=True, backend="native")
+    sample(source)
+    export_bundle(source, tmp_path / "a.bundle", _all(source))
+    target = mx.open_store(new_location(engine, tmp_path), create=True, backend="native")
+    import_bundle(target, read_bundle(tmp_path / "a.bundle"))
+    assert import_bundle(target, read_bundle(tmp_path / "a.bundle")).executions == 0
+    identity = store_identity(source)
+    assert snapshot(target) == snapshot(source, key=lambda kind, n: f"{identity}/{kind}/{n.id}")
+
+
+def test_import_into_a_copy_of_the_source_records_nothing_twice(tmp_path):
+    """Runs found by type and name (a copy of the store has other origins) bring their
+    artifacts: none is recorded again, and `check` finds no artifact without events."""
+    import shutil
+
+    from mlmd_exercise.read.check import check_store
+
+    source = mx.open_store(tmp_path / "s.db", create=True)
+    sample(source)
+    export_bundle(source, tmp_path / "a.bundle", _all(source))
+    source.backend.close()
+    shutil.copyfile(tmp_path / "s.db", tmp_path / "copy.db")
+    copy = mx.open_store(tmp_path / "copy.db", create=True)
+    got = import_bundle(copy, read_bundle(tmp_path / "a.bundle"))
+    assert (got.executions, got.artifacts, got.events) == (0, 0, 0)
+    assert got.already["artifacts"] == 10
+    assert len(copy.backend.artifacts()) == 10
+    assert check_store(copy) == []

@@ -1,0 +1,212 @@
+"""Prune: what goes and what stays, lineage of every kept artifact unchanged, one
+transaction (a kill leaves before or after), a normal MLMD store after, archives."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+import mlmd_exercise as mx
+from bundles import DAY, sample, snapshot
+from conftest import digest, new_location
+from mlmd_exercise.read.check import check_store
+from mlmd_exercise.store.backend import Query
+from mlmd_exercise.write.bundle import import_bundle, read_bundle, store_identity
+from mlmd_exercise.write.prune import KILL_POINT, plan_prune, prune
+
+CUTOFF_AGE = 90 * DAY
+REMOVING = ["sqlite", "postgresql"]  # the databases the native backend writes
+
+
+@pytest.fixture(params=REMOVING)
+def native_db(request, tmp_path) -> str:
+    return new_location(request.param, tmp_path)
+
+
+def _cutoff() -> int:
+    return int(time.time() * 1000) - CUTOFF_AGE
+
+
+def _uris(store, ids) -> set:
+    return {a.uri.rsplit("/", 1)[1] for a in store.backend.artifacts(Query(ids=list(ids)))} if ids else set()
+
+
+def test_plan_removes_old_runs_and_keeps_whatever_kept_artifacts_need(native_db):
+    store = mx.open_store(native_db, create=True, backend="native")
+    sample(store)
+    plan = plan_prune(store, _cutoff())
+    assert plan.candidates == 8
+    # m2 is read by a new Evaluator; m6 by a new Trainer, so m6's maker and m5's maker stay.
+    assert {a.uri.rsplit("/", 1)[1] for a in plan.artifacts} == {"m0.joblib", "m1.joblib", "m3.joblib",
+                                                                  "m4.joblib"}
+    assert len(plan.executions) == 5 and len(plan.kept_runs) == 3
+    assert plan.by_type_and_state() == {("Trainer", "COMPLETE"): 2, ("Trainer", "FAILED"): 2,
+                                        ("Trainer", "CANCELED"): 1}
+
+
+def test_prune_leaves_every_kept_artifacts_lineage_as_it_was(native_db):
+    store = mx.open_store(native_db, create=True, backend="native")
+    sample(store)
+    before = snapshot(store)
+    plan = plan_prune(store, _cutoff())
+    removed = prune(store, plan)
+    assert (removed["Execution"], removed["Artifact"]) == (5, 4)
+    after = snapshot(store)
+    assert set(after["artifacts"]) == set(before["artifacts"]) - {f"artifact/{a.id}" for a in plan.artifacts}
+    for artifact, lineage in after["walks"].items():
+        assert lineage == before["walks"][artifact], artifact
+    assert after["executions"] == {k: v for k, v in before["executions"].items()
+                                   if k not in {f"execution/{e.id}" for e in plan.executions}}
+    assert check_store(store) == []
+    assert prune(store, plan_prune(store, _cutoff())) ["Execution"] == 0  # nothing more to go
+
+
+def test_keep_and_states_narrow_what_goes(tmp_path):
+    store = mx.open_store(tmp_path / "s.db", create=True, backend="native")
+    sample(store)
+    m0 = next(a for a in store.backend.artifacts() if a.uri.endswith("m0.joblib"))
+    plan = plan_prune(store, _cutoff(), keep=[m0.id])
+    assert "m0.joblib" not in _uris(store, [a.id for a in plan.artifacts])
+    assert m0.id in plan.protected and len(plan.executions) == 4
+    failed = plan_prune(store, _cutoff(), states=["FAILED"])
+    assert {e.state for e in failed.executions} == {"FAILED"} and len(failed.executions) == 2
+    with pytest.raises(mx.NotFoundError, match="999"):
+        plan_prune(store, _cutoff(), keep=[999])
+
+
+def test_dry_run_is_the_default_and_changes_nothing(run_cli, tmp_path):
+    path = tmp_path / "s.db"
+    sample(mx.open_store(path, create=True))
+    was = digest(path)
+    r = run_cli("--db", path, "prune", "--older-than", "90d")
+    assert r.code == 0, r.err
+    assert "would remove 5 runs and 4 artifacts" in r.out
+    assert "Trainer CANCELED: 1" in r.out and "a dry run" in r.out
+    assert "m2.joblib; used or made by run" in r.out  # which kept model's lineage a kept run protects
+    assert digest(path) == was
+
+
+def test_prune_yes_leaves_a_store_ml_metadata_reads_whole(run_cli, tmp_path):
+    from raw_mlmd import raw_mlmd
+
+    path = tmp_path / "s.db"
+    sample(mx.open_store(path, create=True))
+    r = run_cli("--db", path, "prune", "--older-than", "90d", "--yes")
+    assert r.code == 0, r.err
+    assert "removed 5 runs, 4 artifacts" in r.out
+    left = mx.open_store(path, backend="native")
+    ids = ({a.id for a in left.backend.artifacts()}, {e.id for e in left.backend.executions()})
+    events = {(e.artifact_id, e.execution_id, e.type) for e in left.backend.events_by_executions(list(ids[1]))}
+    left.backend.close()
+    raw = raw_mlmd(path)
+    assert {a.id for a in raw.get_artifacts()} == ids[0]
+    assert {e.id for e in raw.get_executions()} == ids[1]
+    got = raw.get_events_by_execution_ids(list(ids[1]))
+    assert {(e.artifact_id, e.execution_id) for e in got} == {(a, x) for a, x, _ in events}
+    assert len(raw.get_contexts()) == 2
+    r = run_cli("--db", path, "check")
+    assert r.code == 0, r.out + r.err
+
+
+def _state(db: str) -> tuple:
+    store = mx.open_store(db, backend="native")
+    try:
+        return (sorted(a.id for a in store.backend.artifacts()), sorted(e.id for e in store.backend.executions()),
+                len(store.backend.events_by_executions([e.id for e in store.backend.executions()])))
+    finally:
+        store.backend.close()
+
+
+@pytest.mark.parametrize("table", ["Event", "Artifact"])
+def test_a_kill_mid_prune_leaves_the_store_as_before_or_after(native_db, tmp_path, table):
+    store = mx.open_store(native_db, create=True, backend="native")
+    sample(store)
+    store.backend.close()
+    before = _state(native_db)
+    env = {**os.environ, KILL_POINT: table}
+    done = subprocess.run([sys.executable, "-m", "mlmd_exercise", "--db", native_db, "prune", "--older-than", "90d",
+                           "--yes"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == -9, done.stderr  # killed inside the transaction
+    killed = _state(native_db)
+    store = mx.open_store(native_db, create=True, backend="native")
+    prune(store, plan_prune(store, _cutoff()))
+    store.backend.close()
+    after = _state(native_db)
+    assert killed in (before, after)
+    assert killed == before  # the kill came before the commit
+
+
+def test_archive_then_import_equals_the_pruned_part(run_cli, tmp_path):
+    path, archive = tmp_path / "s.db", tmp_path / "old.bundle"
+    source = mx.open_store(path, create=True, backend="native")
+    sample(source)
+    plan = plan_prune(source, _cutoff())
+    identity = store_identity(source)
+    whole = snapshot(source, key=lambda kind, n: f"{identity}/{kind}/{n.id}")
+    source.backend.close()
+    r = run_cli("--db", path, "prune", "--older-than", "90d", "--yes", "--archive", archive)
+    assert r.code == 0, r.err
+    target = mx.open_store(tmp_path / "t.db", create=True)
+    import_bundle(target, read_bundle(archive))
+    got = snapshot(target)
+    gone = {f"{identity}/execution/{e.id}" for e in plan.executions}
+    assert got["executions"] == {k: v for k, v in whole["executions"].items() if k in gone}
+    assert got["events"] == {e for e in whole["events"] if e[1] in gone}
+    assert set(got["artifacts"]) == {f"{identity}/artifact/{i}" for i in plan.touched}
+
+
+def test_an_archive_that_cannot_be_written_removes_nothing(run_cli, tmp_path):
+    path = tmp_path / "s.db"
+    sample(mx.open_store(path, create=True))
+    was = _state(str(path))
+    r = run_cli("--db", path, "prune", "--older-than", "90d", "--yes", "--archive", tmp_path / "no" / "such" / "a.bundle")
+    assert r.code == 2
+    assert "no/such" in r.err and len(r.err.strip().splitlines()) == 1
+    assert _state(str(path)) == was
+
+
+def test_list_files_prints_only_files_no_remaining_artifact_refers_to(run_cli, tmp_path):
+    files = tmp_path / "files"
+    files.mkdir()
+    path = tmp_path / "s.db"
+    sample(mx.open_store(path, create=True), files=files)
+    r = run_cli("--db", path, "prune", "--older-than", "90d", "--list-files")
+    assert r.code == 0, r.err
+    listed = {line for line in r.out.splitlines() if line.startswith(str(files))}
+    assert listed == {str(files / f"m{i}.joblib") for i in (0, 1, 3, 4)}
+    assert all((files / f"m{i}.joblib").exists() for i in range(7))
+
+
+def test_bad_input_is_one_line_and_exit_2(run_cli, tmp_path):
+    path = tmp_path / "s.db"
+    sample(mx.open_store(path, create=True))
+    for args, named in ((["--older-than", "90 days"], "'90 days'"), (["--older-than", "9d", "--state", "DONE"], "'DONE'"),
+                        (["--older-than", "9d", "--keep", "999"], "999"),
+                        (["--older-than", "9d", "--experiment", "nope"], "nope")):
+        r = run_cli("--db", path, "prune", *args)
+        assert r.code == 2, (args, r.err)
+        assert named in r.err and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+
+
+def test_mysql_removal_is_refused_with_one_line(run_cli, tmp_path):
+    db = new_location("mysql", tmp_path)
+    sample(mx.open_store(db, create=True))
+    r = run_cli("--db", db, "prune", "--older-than", "90d")
+    assert r.code == 0 and "would remove 5 runs" in r.out, r.err  # the dry run reads any store
+    r = run_cli("--db", db, "prune", "--older-than", "90d", "--yes")
+    assert r.code == 2 and "MySQL" in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_the_ml_metadata_backend_refuses_to_remove(tmp_path):
+    pytest.importorskip("ml_metadata")
+    store = mx.open_store(tmp_path / "s.db", create=True, backend="mlmd")
+    sample(store)
+    plan = plan_prune(store, _cutoff())  # planning reads any backend
+    assert len(plan.executions) == 5
+    with pytest.raises(mx.StoreError, match="native backend"):
+        prune(store, plan)
+    assert len(store.backend.executions()) == 10
