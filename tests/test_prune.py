@@ -19,7 +19,7 @@ from mlmd_exercise.write.bundle import import_bundle, read_bundle, store_identit
 from mlmd_exercise.write.prune import KILL_POINT, plan_prune, prune
 
 CUTOFF_AGE = 90 * DAY
-REMOVING = ["sqlite", "postgresql"]  # the databases the native backend writes
+REMOVING = ["sqlite", "postgresql", "mysql"]  # the databases the native backend writes
 
 
 @pytest.fixture(params=REMOVING)
@@ -192,13 +192,16 @@ def test_bad_input_is_one_line_and_exit_2(run_cli, tmp_path):
         assert named in r.err and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
 
 
-def test_mysql_removal_is_refused_with_one_line(run_cli, tmp_path):
+def test_a_store_ml_metadata_wrote_on_mysql_is_pruned_by_the_native_backend(run_cli, tmp_path):
     db = new_location("mysql", tmp_path)
-    sample(mx.open_store(db, create=True))
+    sample(mx.open_store(db, create=True))  # the default backend: ml-metadata where installed
     r = run_cli("--db", db, "prune", "--older-than", "90d")
     assert r.code == 0 and "would remove 5 runs" in r.out, r.err  # the dry run reads any store
     r = run_cli("--db", db, "prune", "--older-than", "90d", "--yes")
-    assert r.code == 2 and "MySQL" in r.err and len(r.err.strip().splitlines()) == 1
+    assert r.code == 0, r.err
+    store = mx.open_store(db)
+    assert check_store(store) == []
+    assert "would remove 0 runs and 0 artifacts" in run_cli("--db", db, "prune", "--older-than", "90d").out
 
 
 def test_the_ml_metadata_backend_refuses_to_remove(tmp_path):

@@ -147,9 +147,6 @@ def prune(args: Namespace, call: Invocation) -> Outcome:
     cutoff = int(time.time() * 1000) - age
     loc = call.location
     if args.yes:
-        if loc.scheme == "mysql":
-            raise StoreError(f"prune cannot remove from MySQL store '{loc}': that needs the native backend, "
-                             "which does not write MySQL yet (a dry run works)")
         if loc.is_sqlite and loc.path is not None and not loc.path.exists():
             raise StoreError(f"no store at '{loc}'")
         # MLMD has no delete call: the native backend writes MLMD's tables itself.
