@@ -87,6 +87,10 @@ class SqliteDb(Db):
         return list(range(last - len(rows) + 1, last + 1))
 
     def in_list(self, column: str, values: Sequence[Any]) -> Tuple[str, List[Any]]:
+        if len(values) == 1 and type(values[0]) is int:
+            # One id (each hop of a long chain's walk): a plain comparison, no JSON to build
+            # and parse; the same rows, as an int compares alike both ways.
+            return f"{column} = ?", [values[0]]
         return f"{column} IN (SELECT value FROM json_each(?))", [json.dumps(list(values))]
 
     def begin(self) -> None:
