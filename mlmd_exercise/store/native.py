@@ -205,22 +205,44 @@ class NativeBackend(Backend):
         if not ids:
             return []
         sql, values = self.db.in_list(f"e.{column}", [int(i) for i in ids])
+        if self.db.row_order:
+            return self._events_with_paths(sql, values)
+        # MySQL: InnoDB names no physical row order, and a join may return a path's steps in
+        # any order; read apart, by the event_id index, they come as they were stored.
         events = self.db.run("SELECT e.id, e.artifact_id, e.execution_id, e.type, e.milliseconds_since_epoch "
                              f"FROM Event e WHERE {sql} ORDER BY e.id", *values)
         if not events:
             return []
-        # A path's steps in the order they were stored (MLMD keeps no step number): by the
-        # database's physical row order, or where it has none to name (MySQL's InnoDB), as
-        # a scan gives them: in the hidden row id's order, by the event_id index or not.
-        order = f" ORDER BY event_id, {self.db.row_order}" if self.db.row_order else ""
+        # A path's steps in the order they were stored (MLMD keeps no step number): as a scan
+        # gives them, in the hidden row id's order, by the event_id index or not.
         in_events, event_ids = self.db.in_list("event_id", [e[0] for e in events])
         steps: Dict[int, List[Any]] = {}
         for event_id, is_index, index, key in self.db.run(
-                f"SELECT event_id, is_index_step, step_index, step_key FROM EventPath WHERE {in_events}"
-                + order, *event_ids):
+                f"SELECT event_id, is_index_step, step_index, step_key FROM EventPath WHERE {in_events}",
+                *event_ids):
             steps.setdefault(event_id, []).append(int(index) if is_index else key)
         return [EventRecord(a, x, EVENT_TYPES[t] if 0 <= t < len(EVENT_TYPES) else "UNKNOWN",
                             tuple(steps.get(i, ())), ms or 0) for i, a, x, t, ms in events]
+
+    def _events_with_paths(self, sql: str, values: List[Any]) -> List[EventRecord]:
+        # The events and their paths in one query (a walk asks once per hop: half the round
+        # trips of reading the paths apart); a path's steps in the order they were stored
+        # (MLMD keeps no step number), an event without a path once, with NULL steps.
+        physical = f"p.{self.db.row_order}"
+        rows = self.db.run("SELECT e.id, e.artifact_id, e.execution_id, e.type, e.milliseconds_since_epoch, "
+                           "p.is_index_step, p.step_index, p.step_key "
+                           f"FROM Event e LEFT JOIN EventPath p ON p.event_id = e.id WHERE {sql} "
+                           f"ORDER BY e.id, {physical}", *values)
+        events: List[EventRecord] = []
+        steps: List[Any] = []
+        for n, (i, a, x, t, ms, is_index, index, key) in enumerate(rows):
+            if is_index is not None:
+                steps.append(int(index) if is_index else key)
+            if n + 1 == len(rows) or rows[n + 1][0] != i:  # the event's last row
+                events.append(EventRecord(a, x, EVENT_TYPES[t] if 0 <= t < len(EVENT_TYPES) else "UNKNOWN",
+                                          tuple(steps), ms or 0))
+                steps = []
+        return events
 
     @reading
     def events_by_executions(self, ids: Sequence[int]) -> List[EventRecord]:

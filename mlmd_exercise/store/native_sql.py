@@ -112,6 +112,10 @@ class SqliteDb(Db):
         return list(range(last - len(rows) + 1, last + 1))
 
     def in_list(self, column: str, values: Sequence[Any]) -> Tuple[str, List[Any]]:
+        if len(values) == 1 and type(values[0]) is int:
+            # One id (each hop of a long chain's walk): a plain comparison, no JSON to build
+            # and parse; the same rows, as an int compares alike both ways.
+            return f"{column} = ?", [values[0]]
         return f"{column} IN (SELECT value FROM json_each(?))", [json.dumps(list(values))]
 
     def tables(self) -> List[str]:
@@ -293,7 +297,11 @@ def select_nodes(db: Db, node: Node, query: Query) -> Optional[Tuple[str, List[A
     if query.id_above is not None:
         add("n.id > ?", int(query.id_above))
     if query.type_id is not None:
-        add("n.type_id = ?", int(query.type_id))
+        # With a context too, SQLite (no statistics in an MLMD file) would pick the type's
+        # index and sort every node of the type (0.35 s for the explorer's filtered page at
+        # 200k runs); `+` keeps the type as a row test, so the context's members lead (0.04 s).
+        within = query.context_id is not None and node.member is not None and not db.postgres
+        add(("+" if within else "") + "n.type_id = ?", int(query.type_id))
     if query.context_id is not None and node.member is not None:
         add(f"n.id IN (SELECT {node.owner} FROM {node.member} WHERE context_id = ?)", int(query.context_id))
     if query.uris is not None and node.kind is Kind.ARTIFACT:
