@@ -133,7 +133,7 @@ def _states(text: Optional[str]) -> Optional[List[str]]:
          "Never removed: anything upstream of a kept artifact (every artifact newer than the cut-off, "
          "every --keep, every artifact a remaining run used or made). A dry run unless --yes. Files on "
          "disk are never deleted. Removing needs the native backend (MLMD has no delete call): prune "
-         "opens SQLite and PostgreSQL stores with it whichever backend is chosen.")
+         "opens the store with it whichever backend is chosen.")
 def prune(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise import schema
     from mlmd_exercise.read.lineage import experiment_id
