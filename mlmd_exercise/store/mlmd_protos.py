@@ -33,14 +33,10 @@ def get_value(value: pb.Value) -> PropertyValue:
 
         return json_format.MessageToDict(value.struct_value)
     if which == "proto_value":
-        return _proto_json(value.proto_value)
+        from mlmd_exercise.store.any_json import any_json
+
+        return any_json(value.proto_value)
     return ""
-
-
-def _proto_json(message) -> dict:
-    from mlmd_exercise.store.any_json import any_json
-
-    return any_json(message)
 
 
 def set_value(target, key: str, value: PropertyValue) -> None:

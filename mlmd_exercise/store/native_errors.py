@@ -117,16 +117,8 @@ def writing(method: Callable[..., T]) -> Callable[..., T]:
             raise StoreError(f"store '{self.label}' was opened read-only")
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                self.db.begin()
-                try:
+                with self.db.transaction():
                     result = method(self, *args, **kwargs)
-                    self.db.commit()
-                except BaseException:
-                    try:
-                        self.db.rollback()
-                    except Exception:  # the connection is gone: the first error says why
-                        pass
-                    raise
                 return result
             except Exception as e:
                 if attempt < _ATTEMPTS and self.db.retryable(e):

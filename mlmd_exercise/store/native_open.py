@@ -46,14 +46,9 @@ def _open_sqlite(loc: Location, create: bool) -> NativeBackend:
     db = SqliteDb(con)
     try:
         if create:
-            db.begin()  # BEGIN IMMEDIATE: two processes making one store make it once
-            try:
+            with db.transaction():  # BEGIN IMMEDIATE: two processes making one store make it once
                 if not db.run("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", MLMD_TABLE):
                     create_schema(db.run, db.name)
-                db.commit()
-            except BaseException:
-                db.rollback()
-                raise
     except sqlite3.Error as e:
         con.close()
         raise translate(e, str(loc), writing=True) from None
@@ -67,13 +62,8 @@ def _make_or_check(db: Db, loc: Location, create: bool) -> None:
     if holds_mlmd(db.tables(), loc, create, case_sensitive=db.name == "mysql"):
         refuse_version(db.run("SELECT schema_version FROM MLMDEnv")[0][0], loc, upgrade=False)
         return
-    db.begin()
-    try:
+    with db.transaction():
         create_schema(db.run, db.name)
-        db.commit()
-    except BaseException:
-        db.rollback()
-        raise
 
 
 def _server_db(loc: Location, admin=None) -> Db:

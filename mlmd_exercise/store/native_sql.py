@@ -10,9 +10,10 @@ attributes name what else differs. Values are always parameters, never text in a
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import sqlite3
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import ArtifactState, ExecutionState, Kind, PropertyValue
@@ -68,6 +69,21 @@ class Db:
 
     def begin(self) -> None:
         raise NotImplementedError
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction: committed when the block ends, rolled back when it raises (if the
+        rollback fails too, the connection gone, the first error is the one that says why)."""
+        self.begin()
+        try:
+            yield
+            self.commit()
+        except BaseException:
+            try:
+                self.rollback()
+            except Exception:
+                pass
+            raise
 
     def commit(self) -> None:
         self.run("COMMIT")
