@@ -133,6 +133,36 @@ def test_a_bundle_cut_short_is_refused(tmp_path):
         read_bundle(path)
 
 
+@pytest.mark.parametrize("lines, message", [
+    ([], "is empty, not a bundle"),
+    (['{"source": "x"}'], f"is not a bundle \\(its first line has no '{MAGIC}'\\)"),
+    ([json.dumps({MAGIC: FORMAT_VERSION}), "{oops"], "line 2 is not JSON: not a bundle, or damaged"),
+    ([json.dumps({MAGIC: FORMAT_VERSION}), '{"kind": "cake"}'], "line 2 holds an unknown record kind 'cake'"),
+    ([json.dumps({MAGIC: FORMAT_VERSION}),
+      '{"kind": "end", "executions": 0, "artifacts": 0, "events": 0, "contexts": 0}', '{"kind": "type"}'],
+     "line 3 follows the end line: damaged"),
+])
+def test_a_file_that_is_not_a_whole_bundle_is_named_with_what_is_wrong(tmp_path, lines, message):
+    path = tmp_path / "b.bundle"
+    path.write_text("".join(line + "\n" for line in lines))
+    with pytest.raises(BundleError, match=f"^'{path}' {message}"):
+        read_bundle(path)
+
+
+def test_export_and_prune_name_a_bad_value_in_one_line(run_cli, tmp_path):
+    path = tmp_path / "s.db"
+    sample(mx.open_store(path, create=True))
+    cases = [(["export", "-o", tmp_path / "x.bundle", "--since", "last tuesday"],
+              "--since 'last tuesday' is neither a date"),
+             (["prune", "--older-than", "9d", "--dry-run", "--yes"], "give --dry-run or --yes, not both")]
+    for args, message in cases:
+        r = run_cli("--db", path, *args)
+        assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1, (args, r.err)
+    gone = tmp_path / "gone.db"
+    r = run_cli("--db", gone, "prune", "--older-than", "9d", "--yes")
+    assert r.code == 2 and f"no store at '{gone}'" in r.err and not gone.exists()
+
+
 def test_json_lines_of_runs_still_import(run_cli, tmp_path):
     runs = tmp_path / "runs.jsonl"
     runs.write_text(json.dumps({"inputs": {"examples": {"uri": "file:///d.csv"}},
