@@ -65,6 +65,7 @@ class Query:
     ids: Optional[Sequence[int]] = None
     id_above: Optional[int] = None  # id > this: paging by id
     type_id: Optional[int] = None
+    not_type_id: Optional[int] = None  # of any other type (the metric histories' contexts, say)
     context_id: Optional[int] = None  # a member of this context
     uris: Optional[Sequence[str]] = None  # artifacts only
     names: Optional[Sequence[str]] = None
@@ -229,6 +230,21 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def update_executions(self, changes: Sequence[ExecutionWrite]) -> None:
         """Changes stored executions (see `ExecutionWrite`), all in one transaction."""
+
+    @abc.abstractmethod
+    def append_properties(self, execution: ExecutionWrite, contexts: Sequence[ContextWrite] = (),
+                          added: Sequence[Tuple[int, int, Mapping[str, PropertyValue]]] = ()) -> List[int]:
+        """What logging a metric writes, each part touching only what it names, so that its
+        cost does not grow with what the nodes already hold: new contexts (their ids
+        returned; a name taken is a ConflictError); custom properties set on stored contexts
+        ((context id, its type id, the values): a row each, the context's other properties
+        untouched); and the execution's changes (as `update_executions`: only the
+        properties it gives).
+
+        One transaction on the native backend. ml-metadata has no call that takes both an
+        execution and contexts with field masks: it is a call each, in this order (a kill
+        between them leaves the contexts' part written and the execution's not).
+        """
 
     @abc.abstractmethod
     def put_context(self, context: ContextWrite) -> int:

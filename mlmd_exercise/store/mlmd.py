@@ -18,7 +18,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError, StoreError, UnclearWriteError
 from mlmd_exercise.records import (ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord, ExecutionState, Kind,
-                                   PropertyType, TypeRecord)
+                                   PropertyType, PropertyValue, TypeRecord)
 from mlmd_exercise.store import mlmd_filters as mf, mlmd_protos as mp, tables
 from mlmd_exercise.store.backend import Backend, ContextWrite, ExecutionWrite, NewArtifact, NewEvent, Query
 
@@ -280,6 +280,24 @@ class MlmdBackend(Backend):
     def update_executions(self, changes: Sequence[ExecutionWrite]) -> None:
         if changes:
             self._mlmd.put_executions([self._execution(c) for c in changes])  # one transaction
+
+    @_translated
+    def append_properties(self, execution: ExecutionWrite, contexts: Sequence[ContextWrite] = (),
+                          added: Sequence[Tuple[int, int, Mapping[str, PropertyValue]]] = ()) -> List[int]:
+        ids = list(self._mlmd.put_contexts([mp.context(c) for c in contexts])) if contexts else []
+        for context_id, type_id, values in added:  # the named properties alone: MLMD's field mask
+            proto = pb.Context(id=int(context_id), type_id=int(type_id))
+            for key, value in values.items():
+                mp.set_value(proto.custom_properties, key, value)
+            self._mlmd.put_contexts([proto], field_mask_paths=[f"custom_properties.{k}" for k in values])
+        change = pb.Execution(id=int(execution.id), type_id=execution.type_id)
+        mp.apply(change, execution)
+        paths = [f"properties.{k}" for k in execution.properties] + [f"custom_properties.{k}" for k in execution.custom]
+        if execution.state is not None:
+            paths.append("last_known_state")
+        if paths:
+            self._mlmd.put_executions([change], field_mask_paths=paths)
+        return ids
 
     @_translated
     def put_context(self, context: ContextWrite) -> int:

@@ -27,6 +27,7 @@ from mlmd_exercise.read.lineage import get_artifact, get_execution, node_edges, 
 from mlmd_exercise.records import DIRECTIONS, ArtifactRecord, ExecutionRecord, Kind, LineageGraph
 from mlmd_exercise.schema import ExecutionState
 from mlmd_exercise.store import Store
+from mlmd_exercise.read.history import history_type
 from mlmd_exercise.store.backend import Query
 
 __all__ = [
@@ -245,7 +246,8 @@ def states_page(store: Store, context_id: Optional[int] = None) -> StatesPage:
     Raises:
         NotFoundError: no context has this id.
     """
-    contexts = tuple(sorted((c.id, c.type, c.name) for c in store.backend.contexts(Query(limit=500))))
+    contexts = tuple(sorted((c.id, c.type, c.name)
+                            for c in store.backend.contexts(Query(limit=500, not_type_id=history_type(store)))))
     if context_id is None:
         return StatesPage(None, count_apart(store), contexts)
     found = store.backend.contexts(Query(ids=[context_id]))

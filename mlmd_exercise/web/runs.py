@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from mlmd_exercise.read.nodes import original_time_filter, parse_since
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
+from mlmd_exercise.read.history import history_type
 from mlmd_exercise.read.lineage import edges_of
 from mlmd_exercise.records import STARTED_MS, ArtifactRecord, ExecutionRecord, Kind
 from mlmd_exercise.schema import ExecutionState
@@ -205,7 +206,8 @@ def runs_page(store: Store, query: RunsQuery) -> RunsPage:
         BadParameter: a filter value that cannot be read.
     """
     types = tuple(sorted(store.catalog.types(Kind.EXECUTION, fresh=True)))
-    contexts = tuple(sorted((c.id, c.type, c.name) for c in store.backend.contexts(Query(limit=500))))
+    contexts = tuple(sorted((c.id, c.type, c.name)
+                            for c in store.backend.contexts(Query(limit=500, not_type_id=history_type(store)))))
     keys: List[str] = []
     if query.q:  # search the string properties of the newest matching runs' kinds
         sample = _fetch(store, query, _query(store, dataclasses.replace(query, q=""), []), 100, False)
