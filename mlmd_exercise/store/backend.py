@@ -275,6 +275,21 @@ class Backend(abc.ABC):
         """(id, type name, uri, producing execution ids) of every artifact that more than one
         execution output (any output kind of event), by id."""
 
+    def unreadable_properties(self) -> List[Tuple[str, int, str, bool, str]]:
+        """(kind, node id, name, is custom, what is wrong) of each property row ml-metadata
+        cannot read (see `tables.unreadable_properties`); found by SQL over MLMD's tables."""
+        raise StoreError(f"the {self.name or 'this'} backend cannot read property rows by SQL here")
+
+    def histories_without_runs(self) -> List[Tuple[int, int]]:
+        """(context id, execution id) of each metric-history context whose run is gone."""
+        raise StoreError(f"the {self.name or 'this'} backend cannot read property rows by SQL here")
+
+    def set_property(self, kind: Kind, node_id: int, key: str, custom: bool, value: PropertyValue) -> None:
+        """Writes one property row of a stored node as it is (the mending of `check
+        --repair`): only a backend that writes MLMD's tables itself (native) can."""
+        raise StoreError(f"the {self.name or 'this'} backend cannot mend a property row: "
+                         "open the store with the native backend")
+
     # -- memberships and removal ----------------------------------------------------------
 
     def put_memberships(self, context_id: int, execution_ids: Sequence[int], artifact_ids: Sequence[int]) -> None:

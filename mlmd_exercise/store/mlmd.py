@@ -393,5 +393,13 @@ class MlmdBackend(Backend):
                       for a in page if len(producers.get(a.id, ())) > 1]
         return found
 
+    def unreadable_properties(self) -> List[Tuple[str, int, str, bool, str]]:
+        run = self._tables()
+        return tables.unreadable_properties(run) if run is not None else super().unreadable_properties()
+
+    def histories_without_runs(self) -> List[Tuple[int, int]]:
+        run = self._tables()
+        return tables.histories_without_runs(run) if run is not None else super().histories_without_runs()
+
     def close(self) -> None:
         self._mlmd = cast(Any, None)  # its connection closes with it (Any: mypy with or without ml-metadata)

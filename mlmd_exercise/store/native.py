@@ -443,6 +443,12 @@ class NativeBackend(Backend):
         events = sorted({r[0] for r in self.db.run(f"SELECT id FROM Event WHERE {in_x}", *x_values)}
                         | {r[0] for r in self.db.run(f"SELECT id FROM Event WHERE {in_a}", *a_values)})
         in_e, e_values = self.db.in_list("event_id", events)
+        # The metric histories of the runs that go (history.py): contexts that name the run.
+        in_runs, _ = self.db.in_list("p.int_value", executions)
+        histories = [r[0] for r in self.db.run(
+            "SELECT c.id FROM Context c JOIN Type t ON t.id = c.type_id JOIN ContextProperty p ON p.context_id = c.id "
+            f"WHERE t.name = ? AND p.name = 'execution_id' AND {in_runs}", tables.HISTORY_TYPE, *x_values)]
+        in_h, h_values = self.db.in_list("context_id", histories)
         removed: Dict[str, int] = {}
         # Children first, so that no row ever points at a removed one, even mid-transaction.
         for table, where, values in (
@@ -450,7 +456,8 @@ class NativeBackend(Backend):
                 ("Association", in_x, x_values), ("Attribution", in_a, a_values),
                 ("ExecutionProperty", in_x, x_values), ("ArtifactProperty", in_a, a_values),
                 ("Execution", in_x.replace("execution_id", "id"), x_values),
-                ("Artifact", in_a.replace("artifact_id", "id"), a_values)):
+                ("Artifact", in_a.replace("artifact_id", "id"), a_values),
+                ("ContextProperty", in_h, h_values), ("Context", in_h.replace("context_id", "id"), h_values)):
             removed[table] = self.db.delete(table, where, *values)
             if step is not None:
                 step(table)
@@ -487,6 +494,21 @@ class NativeBackend(Backend):
     @reading
     def shared_outputs(self) -> List[Tuple[int, str, str, Tuple[int, ...]]]:
         return tables.shared_outputs(self.db.run)
+
+    @reading
+    def unreadable_properties(self) -> List[Tuple[str, int, str, bool, str]]:
+        return tables.unreadable_properties(self.db.run)
+
+    @reading
+    def histories_without_runs(self) -> List[Tuple[int, int]]:
+        return tables.histories_without_runs(self.db.run)
+
+    @writing
+    def set_property(self, kind: Kind, node_id: int, key: str, custom: bool, value: PropertyValue) -> None:
+        node = NODES[kind]
+        self.db.run(f"DELETE FROM {node.properties} WHERE {node.owner} = ? AND name = ? AND is_custom_property = ?",
+                    int(node_id), key, custom)
+        self._put_properties(node, [(int(node_id), key, custom, value)])
 
     def close(self) -> None:
         self.db.close()
