@@ -12,15 +12,43 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from mlmd_exercise import history, schema, values
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.history import METRIC_HISTORY, Point
 from mlmd_exercise.records import METRIC_NAMES, Kind, PropertyValue
+from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import ContextWrite, ExecutionWrite
 
-__all__ = ["MetricLog"]
+__all__ = ["MetricLog", "chunk_contexts", "record_history"]
+
+
+def chunk_contexts(spec: schema.TypeSpec, type_id: int, execution_id: int, key: str,
+                   points: Sequence[Tuple[int, Point]]) -> List[ContextWrite]:
+    """The history contexts that hold these points ((n, point): the key's n-th point), one per
+    chunk, each with its points (history.py's layout)."""
+    chunks: Dict[int, ContextWrite] = {}
+    for n, point in points:
+        chunk = n // history.CHUNK
+        context = chunks.get(chunk)
+        if context is None:
+            declared, extra = schema.split_values(spec, {"execution_id": execution_id, "key": key, "chunk": chunk})
+            context = chunks[chunk] = ContextWrite(type_id, spec.name, history.chunk_name(execution_id, chunk, key),
+                                                   properties=declared, custom=extra)
+        context.custom[history.point_key(n)] = history.point_text(point)
+    return [chunks[c] for c in sorted(chunks)]
+
+
+def record_history(store: Store, execution_id: int, key: str, points: Sequence[Point]) -> int:
+    """Writes a whole history of one key for a stored run (an import), a chunk per call;
+    call it under the store's lock. How many contexts it wrote."""
+    spec = store.catalog.spec(Kind.CONTEXT, METRIC_HISTORY.name)
+    type_id = store.catalog.spec_id(spec)
+    contexts = chunk_contexts(spec, type_id, execution_id, key, list(enumerate(points)))
+    for context in contexts:
+        store.backend.put_context(context)
+    return len(contexts)
 
 
 @dataclass
@@ -103,27 +131,19 @@ class MetricLog:
         new: List[ContextWrite] = []
         new_keys: List[Tuple[str, int]] = []  # (key, chunk number) of each new chunk
         added: Dict[int, Dict[str, PropertyValue]] = {}
-        opened: Dict[Tuple[str, int], ContextWrite] = {}
         counts = {k: s.count for k, s in self._series.items()}
+        fresh: Dict[str, List[Tuple[int, Point]]] = {}  # points that begin new chunks, by key
         for key, point in self._pending:
             n = counts[key]
             counts[key] = n + 1
-            chunk = n // history.CHUNK
             series = self._series[key]
-            text = history.point_text(point)
-            if chunk == series.chunk:  # one row added to the stored chunk
-                added.setdefault(series.chunk_id, {})[history.point_key(n)] = text
-                continue
-            context = opened.get((key, chunk))
-            if context is None:
-                declared, extra = schema.split_values(spec, {
-                    "execution_id": self.execution_id, "key": key, "chunk": chunk})
-                context = ContextWrite(type_id, spec.name, history.chunk_name(self.execution_id, chunk, key),
-                                       properties=declared, custom=extra)
-                opened[(key, chunk)] = context
-                new.append(context)
-                new_keys.append((key, chunk))
-            context.custom[history.point_key(n)] = text
+            if n // history.CHUNK == series.chunk:  # one row added to the stored chunk
+                added.setdefault(series.chunk_id, {})[history.point_key(n)] = history.point_text(point)
+            else:
+                fresh.setdefault(key, []).append((n, point))
+        for key, points in fresh.items():
+            new += chunk_contexts(spec, type_id, self.execution_id, key, points)
+            new_keys += [(key, chunk) for chunk in sorted({n // history.CHUNK for n, _ in points})]
         names = ",".join(sorted(self.last))
         custom: Dict[str, PropertyValue] = {k: self.last[k] for k in dict.fromkeys(k for k, _ in self._pending)}
         if names != self._written_names:
