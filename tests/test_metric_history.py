@@ -170,6 +170,7 @@ def test_flush_every_loses_at_most_that_many_points_on_a_kill(db, tmp_path):
 def test_flush_every_must_be_a_positive_whole_number(tracker):
     with pytest.raises(mx.MlmdExerciseError, match=r"^flush_every must be a whole number of points, 1 or more, not 0$"):
         tracker.execution(flush_every=0)
+    assert tracker.store.backend.executions() == []  # refused before anything was written
 
 
 def test_prune_removes_the_history_of_the_runs_it_removes(db, tmp_path):

@@ -174,6 +174,8 @@ def test_nan_accuracy_on_a_metrics_output_is_kept_as_a_custom_property(tracker, 
     ({"": 1}, "a param's name must not be empty"),
     ({"x" * 201: 1}, "is 201 characters long: at most 200"),
     ({3: 1}, "a param's name must be a string, not 3"),
+    ({"host": "db1"}, "'host' names what this package records about where the run ran"),
+    ({"env.python": "3"}, "'env.python' names what this package records about where the run ran"),
 ])
 def test_a_bad_param_name_is_refused_at_the_call(tracker, params, message):
     with pytest.raises(mx.MlmdExerciseError, match=re.escape(message)):

@@ -21,7 +21,14 @@ from mlmd_exercise.records import METRIC_NAMES, Kind, PropertyValue
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import ContextWrite, ExecutionWrite
 
-__all__ = ["MetricLog", "chunk_contexts", "record_history"]
+__all__ = ["MetricLog", "check_flush_every", "chunk_contexts", "record_history"]
+
+
+def check_flush_every(flush_every: object) -> None:
+    """Raises MlmdExerciseError unless `flush_every` is a whole number of points, 1 or more."""
+    if not isinstance(flush_every, int) or isinstance(flush_every, bool) or flush_every < 1:
+        raise MlmdExerciseError(f"flush_every must be a whole number of points, 1 or more, not "
+                                f"{values.shown(flush_every)}")
 
 
 def chunk_contexts(spec: schema.TypeSpec, type_id: int, execution_id: int, key: str,
@@ -74,9 +81,7 @@ class MetricLog:
 
     def __init__(self, tracker: Any, execution_id: int, type_name: str, taken: Mapping[str, Any],
                  flush_every: int = 1) -> None:
-        if not isinstance(flush_every, int) or isinstance(flush_every, bool) or flush_every < 1:
-            raise MlmdExerciseError(f"flush_every must be a whole number of points, 1 or more, not "
-                                    f"{values.shown(flush_every)}")
+        check_flush_every(flush_every)
         self.tracker = tracker
         self.execution_id = execution_id
         self.type_name = type_name

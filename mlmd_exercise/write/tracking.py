@@ -41,6 +41,7 @@ from mlmd_exercise.records import DEFAULT_EXPERIMENT, METRIC_NAMES, ArtifactReco
 from mlmd_exercise.schema import ExecutionState, Kind, TypeSpec
 from mlmd_exercise.store import Store, open_store
 from mlmd_exercise.store.backend import ExecutionWrite, NewArtifact, NewEvent, Query
+from mlmd_exercise.write.metrics import check_flush_every
 
 __all__ = ["DEFAULT_EXPERIMENT", "Pending", "Tracker", "Run", "file_uri"]
 
@@ -87,6 +88,16 @@ def _mapping(what: str, given: Optional[Mapping]) -> Mapping:
     if not isinstance(given, Mapping):
         raise MlmdExerciseError(f"{what} must be a dict of name -> value, not {values.shown(given)}")
     return given
+
+
+def _param_name(key: object) -> str:
+    """A param's name, checked (values.check_name), and none of the keys the run's environment
+    is recorded under (`host`, `pid`, `env.*`), which would overwrite it."""
+    name = values.check_name(key, values.Role.PARAM)
+    if environment.is_environment_key(name):
+        raise MlmdExerciseError(f"'{name}' names what this package records about where the run ran "
+                                f"(host, pid, pid_start, env.*): give the param another name")
+    return name
 
 
 def _inputs_given(inputs: Optional[Mapping]) -> Dict[str, Union[ArtifactRecord, Pending]]:
@@ -281,9 +292,10 @@ class Tracker:
         """
         spec = self._spec(Kind.EXECUTION, type)
         run_name = name or uuid.uuid4().hex
-        given = {values.check_name(k, values.Role.PARAM): values.normalize(k, v, values.Role.PARAM)
+        given = {_param_name(k): values.normalize(k, v, values.Role.PARAM)
                  for k, v in _mapping("params", params).items()}
         checked_inputs = _inputs_given(inputs)
+        check_flush_every(flush_every)  # all checked before anything is written
         # How to reproduce it: host, pid, code, command, packages (see `environment`).
         custom = {k: schema.storable(k, v) for k, v in {**given, **environment.capture()}.items()}
         execution = ExecutionWrite(self._type_id(spec), spec.name, name=run_name, state=ExecutionState.RUNNING,
