@@ -185,8 +185,9 @@ def _sort_key(row: RunRow, column: str):
     if name.startswith(("param:", "metric:")):
         kind, key = name.split(":", 1)
         value = (row.params if kind == "param" else row.metrics).get(key)
-        # Numbers before text, each in its own order; None (no value) is put last by the caller.
-        return None if value is None else (isinstance(value, str), value if isinstance(value, str) else float(value))
+        # Numbers before text, each in its own order; None (no value, or NaN, which no number
+        # is above or below) is put last by the caller.
+        return None if value is None or value != value else (isinstance(value, str), value if isinstance(value, str) else float(value))
     return {"id": row.execution.id, "start": row.started_ms, "type": row.execution.type,
             "state": row.execution.state, "duration": row.duration_ms if row.duration_ms is not None else -1,
             "experiment": [c[1] for c in row.contexts]}[name]
