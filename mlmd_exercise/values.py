@@ -76,9 +76,11 @@ def _plain(value: Any) -> Any:
     module = type(value).__module__.split(".")[0]
     if module not in ("numpy", "pandas"):
         return value
-    if getattr(value, "shape", None) == () and hasattr(value, "item"):  # numpy scalars, 0-d arrays
-        item = value.item()
-        return item if isinstance(item, (bool, int, float, str)) else value
+    dtype = getattr(value, "dtype", None)
+    # numpy's (and pandas') bools, ints, floats and text, as scalars or 0-d arrays; not its
+    # datetimes or complex numbers, whose .item() would be another kind of value.
+    if getattr(value, "shape", None) == () and getattr(dtype, "kind", "") in ("b", "i", "u", "f", "U"):
+        return value.item()
     return value
 
 
@@ -146,6 +148,10 @@ _HINTS = {
     "Timestamp": "log a string (.isoformat()) or a number (.timestamp())",
     "Decimal": "log float(value) for a number, or str(value) to keep every digit",
     "complex": "log its real and imaginary parts under keys of their own",
+    "complex64": "log its real and imaginary parts under keys of their own",
+    "complex128": "log its real and imaginary parts under keys of their own",
+    "datetime64": "log a string (str(value))",
+    "timedelta64": "log a number of seconds",
 }
 
 
