@@ -236,6 +236,10 @@ def test_check_finds_a_null_property_row_planted_by_raw_sql_and_repair_mends_our
         f"execution {run_id} custom property 'loss' has no value in any column: ml-metadata refuses to read "
         "the store (check --repair mends what this package wrote)",
         "2 problems"]
+    alone = run_cli("check", "--yes", "--db", db)
+    assert alone.code == 2 and alone.err.strip() == "mlmd-exercise: error: --yes goes with --repair"
+    as_json = json.loads(run_cli("check", "--repair", "--json", "--db", db).out)
+    assert (as_json["dry_run"], as_json["mended"], [r["key"] for r in as_json["rows"]]) == (True, 0, ["theirs", "loss"])
     dry = run_cli("check", "--repair", "--db", db)
     assert dry.code == 1 and dry.out.splitlines()[-1] == "2 unreadable property rows: would mend 2 (--yes mends them)"
     done = run_cli("check", "--repair", "--yes", "--db", db)
