@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import mlmd_exercise as mx
-from conftest import NATIVE_TOO, server_admin
+from conftest import NATIVE_TOO, server_admin, write
 from mlmd_exercise import history
 from mlmd_exercise.read.check import check_store
 from mlmd_exercise.read.history import downsample, history_chunks, metric_history
@@ -286,3 +286,32 @@ def test_repair_leaves_a_row_another_program_wrote_and_says_so(db, run_cli):
         "program wrote this node", "1 unreadable property row: mended 0"]
     gc.collect()
     assert run_cli("check", "--db", db).code == 1  # still reported
+
+
+def test_ordinary_reads_never_read_a_history(tracker, tmp_path, monkeypatch):
+    """ls, show, lineage walks and the explorer's lists read no MetricHistory context."""
+    from mlmd_exercise.web import pages, runs
+
+    data = tracker.dataset(write(tmp_path / "d.csv", "a\n"))
+    with tracker.execution(inputs={"examples": data}, flush_every=500) as run:
+        for step in range(3000):
+            run.log_metric("loss", 1.0 / (step + 1))
+        run.log_model(write(tmp_path / "m.bin", "m"), name="m")
+    backend = tracker.store.backend
+    read = []
+    real = backend.contexts
+
+    def contexts(query=Query()):
+        found = real(query)
+        read.extend(c.type for c in found)
+        return found
+
+    monkeypatch.setattr(backend, "contexts", contexts)
+    mx.list_executions(tracker.store)
+    mx.list_artifacts(tracker.store)
+    mx.list_experiments(tracker.store)
+    mx.show_execution(tracker.store, run.id)
+    mx.walk(tracker.store, artifact_id=run.outputs["model"].id, direction="upstream")
+    runs.runs_page(tracker.store, runs.RunsQuery.parse({}))
+    pages.lineage_page(tracker.store, "execution", run.id)
+    assert "MetricHistory" not in read
