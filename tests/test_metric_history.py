@@ -315,3 +315,19 @@ def test_ordinary_reads_never_read_a_history(tracker, tmp_path, monkeypatch):
     runs.runs_page(tracker.store, runs.RunsQuery.parse({}))
     pages.lineage_page(tracker.store, "execution", run.id)
     assert "MetricHistory" not in read
+
+
+def test_a_page_curve_is_the_downsampled_history(tracker):
+    from mlmd_exercise.read.history import curve
+
+    with tracker.execution(flush_every=1000) as run:
+        for step in range(3000):
+            run.log_metric("loss", float("nan") if step == 1234 else (step % 17) / 3 if step % 5 else step)
+    def shown(found):  # NaN equal to NaN
+        return [(p.step, p.ms, repr(p.value)) for p in found]
+
+    points = metric_history(tracker.store, run.id, "loss")
+    assert shown(curve(tracker.store, run.id, "loss", 200)) == shown(downsample(points, 200))
+    drawn = curve(tracker.store, run.id, "loss", 200)
+    assert any(isinstance(p.value, int) for p in drawn) and any(math.isnan(p.value) for p in drawn)
+    assert shown(curve(tracker.store, run.id, "loss", 5000)) == shown(points)

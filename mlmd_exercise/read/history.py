@@ -5,7 +5,7 @@ says how it is stored). Only these functions read it: lineage walks, `ls` and `s
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from mlmd_exercise import history
 from mlmd_exercise.errors import NotFoundError
@@ -16,7 +16,7 @@ from mlmd_exercise.schema import METRIC_HISTORY
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import Query
 
-__all__ = ["Point", "metric_history", "metric_keys", "history_chunks", "history_type", "downsample"]
+__all__ = ["Point", "metric_history", "metric_keys", "history_chunks", "history_type", "curve", "downsample"]
 
 _BATCH = 64  # chunk names asked for at once
 
@@ -76,26 +76,54 @@ def metric_history(store: Store, execution_id: int, key: str) -> List[Point]:
                            if metric_keys(store, execution_id) else ""))
 
 
+def curve(store: Store, execution_id: int, key: str, size: int) -> List[Point]:
+    """A run's history of `key` downsampled to about `size` points (see `downsample`), for a
+    page: the 100,000 points' text is read as numbers by numpy, and only the points kept
+    become Points.
+
+    Raises:
+        NotFoundError: as `metric_history`.
+    """
+    import numpy as np
+
+    texts = [text for chunk in history_chunks(store, execution_id, key) for _, text in history.chunk_texts(chunk.custom)]
+    if len(texts) <= size:
+        return metric_history(store, execution_id, key)
+    try:
+        values = np.array(" ".join(texts).split(" "), dtype=np.float64).reshape(-1, 3)[:, 2]
+    except ValueError:  # a point that is not one: metric_history names it
+        return downsample(metric_history(store, execution_id, key), size)
+    return [history.parse_point(texts[i]) for i in _kept(values.tolist(), size)]
+
+
+def _kept(values: List[float], size: int) -> List[int]:
+    """The indexes `downsample` keeps of a series of these values."""
+    buckets = max(1, size // 2)
+    width = len(values) / buckets
+    kept = {0, len(values) - 1}
+    for b in range(buckets):
+        lo, hi = int(b * width), min(len(values), int((b + 1) * width))
+        if lo >= hi:
+            continue
+        bucket = values[lo:hi]
+        if all(map(math.isfinite, bucket)):
+            kept.add(lo + bucket.index(min(bucket)))
+            kept.add(lo + bucket.index(max(bucket)))
+            continue
+        odd = [lo + i for i, v in enumerate(bucket) if not math.isfinite(v)]
+        finite = [lo + i for i, v in enumerate(bucket) if math.isfinite(v)]
+        kept.update(odd[:2])
+        if finite:
+            kept.add(min(finite, key=values.__getitem__))
+            kept.add(max(finite, key=values.__getitem__))
+    return sorted(kept)
+
+
 def downsample(points: Sequence[Point], size: int) -> List[Point]:
     """At most about `size` points that draw the same curve: the first and last, and in each
     of `size // 2` buckets its lowest and highest value (NaN and the infinities kept, where
     they are, since a curve that diverged must show it)."""
     if len(points) <= size:
         return list(points)
-    buckets = max(1, size // 2)
-    width = len(points) / buckets
-    kept: Dict[int, Point] = {0: points[0], len(points) - 1: points[-1]}
-    for b in range(buckets):
-        lo, hi = int(b * width), min(len(points), int((b + 1) * width))
-        chunk = range(lo, hi)
-        if not chunk:
-            continue
-        odd = [i for i in chunk if not math.isfinite(points[i].value)]
-        finite = [i for i in chunk if math.isfinite(points[i].value)]
-        for i in odd[:2]:
-            kept[i] = points[i]
-        if finite:
-            for i in (min(finite, key=lambda i: points[i].value), max(finite, key=lambda i: points[i].value)):
-                kept[i] = points[i]
-    return [kept[i] for i in sorted(kept)]
+    return [points[i] for i in _kept([float(p.value) for p in points], size)]
 

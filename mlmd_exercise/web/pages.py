@@ -143,17 +143,17 @@ def node_page(store: Store, kind: str, node_id: int) -> NodePage:
 def run_curves(store: Store, execution_id: int) -> Dict[str, Tuple[Point, ...]]:
     """Each metric a run logged more than once: its history, downsampled for a page (the
     history is read here only, never for a list)."""
-    from mlmd_exercise.read.history import downsample, metric_history, metric_keys
+    from mlmd_exercise.read.history import curve, metric_keys
     from mlmd_exercise.web.curves import POINTS
 
     found: Dict[str, Tuple[Point, ...]] = {}
     for key in metric_keys(store, execution_id):
         try:
-            points = metric_history(store, execution_id, key)
+            points = curve(store, execution_id, key, POINTS)
         except NotFoundError:  # a metric_names entry with no value: nothing to draw
             continue
         if len(points) > 1:
-            found[key] = tuple(downsample(points, POINTS))
+            found[key] = tuple(points)
     return found
 
 
