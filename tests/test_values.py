@@ -240,7 +240,7 @@ def test_an_error_message_with_a_nul_is_kept_readable(tracker):
     with pytest.raises(ValueError):
         with tracker.execution() as run:
             raise ValueError("bad\x00byte \ud800")
-    assert run.execution().custom["error_message"] == "bad\\0byte \\ud800"
+    assert run.execution().custom["error_message"] == "bad\ufffdbyte \ufffd"
 
 
 def test_a_store_with_every_kind_of_value_reads_in_ml_metadata(db):

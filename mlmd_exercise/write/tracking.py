@@ -465,9 +465,10 @@ class Run:
                 custom[environment.PACKAGES] = environment.packages_now(str(stored.custom[environment.PACKAGES]))
             if error is not None:
                 custom["error_type"] = type(error).__name__
-                # Any text an exception holds is kept; what no database stores is replaced.
-                custom["error_message"] = str(error).replace("\x00", "\\0").encode(
-                    "utf-8", "backslashreplace").decode("utf-8")
+                # Any text an exception holds is kept; what no database stores (a NUL, a lone
+                # surrogate) becomes U+FFFD, the replacement character.
+                custom["error_message"] = "".join("\ufffd" if c == "\x00" or "\ud800" <= c <= "\udfff" else c
+                                                  for c in str(error))
             pending = list(self._pending.items()) if state is ExecutionState.COMPLETE else []
             outputs = [(role, tracker._output(p)) for role, p in pending]
             if metrics:  # which of its properties are metrics, for readers
