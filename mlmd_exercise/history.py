@@ -13,7 +13,8 @@ Why so: appending a point adds one property row (ml-metadata's field-masked `put
 writes that row alone; MLMD still reads the chunk it changes, so a chunk is kept small); the
 chunks are contexts with no members, so lineage walks, `ls`, `show` and the explorer's run
 lists never read them, and artifacts' and executions' ids are what they were without a
-history; the run's summary value of each metric stays on its execution, as before. Plain data only here: `write/tracking.py` appends, `read/history.py` reads.
+history; the run's summary value of each metric stays on its execution, as before. Plain
+data only here: `write/metrics.py` appends, `read/history.py` reads.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from mlmd_exercise.records import PropertyValue
 from mlmd_exercise.schema import METRIC_HISTORY
 
 __all__ = ["METRIC_HISTORY", "CHUNK", "Point", "chunk_name", "point_key", "point_text", "parse_point",
-           "chunk_texts", "chunk_points", "is_history", "series"]
+           "chunk_texts", "chunk_points", "series"]
 
-CHUNK = 1000  # points per artifact
+CHUNK = 1000  # points per context
 _PREFIX = "p"
 Number = Union[int, float]
 
@@ -84,11 +85,6 @@ def chunk_texts(custom: Mapping[str, PropertyValue]) -> List[Tuple[str, str]]:
 def chunk_points(custom: Mapping[str, PropertyValue]) -> List[Tuple[int, Point]]:
     """(n, point) of each point property of one chunk, in order."""
     return [(int(name[1:]), parse_point(text)) for name, text in chunk_texts(custom)]
-
-
-def is_history(type_name: str, properties: Mapping[str, PropertyValue]) -> bool:
-    """Whether a context is a chunk of a metric history (ours, or written as ours)."""
-    return type_name == METRIC_HISTORY.name and isinstance(properties.get("execution_id"), int)
 
 
 def series(chunks: Iterable[Mapping[str, PropertyValue]]) -> List[Point]:

@@ -61,7 +61,7 @@ def record_history(store: Store, execution_id: int, key: str, points: Sequence[P
 @dataclass
 class _Series:
     """What the run knows of one key's history: its points so far, the last step, the chunk
-    being filled (its artifact id once stored)."""
+    being filled (its context id once stored)."""
 
     count: int = 0
     last_step: int = -1
@@ -157,10 +157,10 @@ class MetricLog:
                                 id=self.execution_id, custom=custom)
         with tracker.store.writing():
             ids = tracker.store.backend.append_properties(change, new, [(i, type_id, v) for i, v in added.items()])
-        for (key, chunk), artifact_id in zip(new_keys, ids):
+        for (key, chunk), context_id in zip(new_keys, ids):
             series = self._series[key]
             if chunk > series.chunk:  # the newest chunk of that key
-                series.chunk, series.chunk_id = chunk, artifact_id
+                series.chunk, series.chunk_id = chunk, context_id
         for key, n in counts.items():
             self._series[key].count = n
         self._written_names = names
