@@ -162,7 +162,9 @@ def test_flush_every_loses_at_most_that_many_points_on_a_kill(db, tmp_path):
         if last == 176:
             os.kill(proc.pid, signal.SIGKILL)
             break
-    last = max([last] + [int(line.split()[1]) for line in proc.stdout])  # reported, still in the pipe
+    # Reported and still in the pipe (the last line may be cut short by the kill).
+    last = max([last] + [int(line.split()[1]) for line in proc.stdout
+                         if line.endswith("\n") and line.startswith("step ")])
     proc.wait(timeout=60)
     gc.collect()
     kept = metric_history(mx.open_store(db), run_id, "loss")
