@@ -56,7 +56,7 @@ def _add_globals(parser: argparse.ArgumentParser, folder_option: Optional[str] =
     parser.add_argument("--backend", choices=BACKENDS, **kw,
                         help=f"how stores are opened: mlmd (Google's ml-metadata) or native (this "
                         f"package's own, on the same tables); default ${ENV_BACKEND}, else mlmd where "
-                        f"it is installed (see 'doctor')")
+                        f"it is installed, except for PostgreSQL stores, which native opens (see 'doctor')")
 
 
 def build_parser() -> argparse.ArgumentParser:
