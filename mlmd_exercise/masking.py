@@ -25,7 +25,6 @@ all use it.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import shlex
@@ -45,19 +44,42 @@ _NOT_CREDENTIAL_TOKENS = frozenset({"pad", "eos", "bos", "unk", "sep", "cls", "m
 _MYSQL_CLIENTS = frozenset({"mysql", "mariadb", "mysqldump", "mariadb-dump", "mysqladmin", "mariadb-admin",
                             "mysqlimport", "mariadb-import", "mysqlcheck", "mariadb-check", "mysqlshow",
                             "mariadb-show", "mysqlbinlog", "mariadb-binlog", "mysqlslap", "mariadb-slap"})
+
+
+def _secret_word(text: str) -> bool:
+    """The quick test before the rules run: every key that names a secret holds one of these
+    (plain `in` on the lower-cased text: a case-blind regex takes ten times as long)."""
+    low = text.lower()
+    return "pass" in low or "secret" in low or "token" in low or "key" in low or "credential" in low or "pwd" in low
+
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 _PORT_AND_PATH = re.compile(r"\d{1,5}(/.*)?")  # host:8080/path@x has no password
 # KEY=VALUE: a key at a word's start (after --, + or ++ of an override, ? or & of a query);
 # the value is quoted, or runs to whitespace, &, or a quote.
 _ASSIGNMENT = re.compile(r"""(?<![\w.\-])([A-Za-z_][\w.\-]*)=("[^"]*"|'[^']*'|[^\s&'"]*)""")
+# A MySQL or MariaDB client (by name, or a path to it), the end of its command, and its -pSECRET.
+_MYSQL_TOOL = re.compile(r"(?<![\w.\-])(?:[\w.\-]*/)*(mysql[\w\-]*|mariadb[\w\-]*)(?![\w\-])")
+_COMMAND_END = re.compile(r"[;|&\n]")
+_MYSQL_P = re.compile(r"(?<=\s)-p[^\s'\"]+")
 # --OPTION VALUE and --OPTION=VALUE
 _OPTION = re.compile(r"""(?<![\w\-])(--[A-Za-z][\w.\-]*)(=|\s+)("[^"]*"|'[^']*'|[^\s'"]+)""")
 
 
-@functools.lru_cache(maxsize=4096)
+_KNOWN: Dict[str, bool] = {}  # key -> is_secret_key(key): keys repeat, on every node
+
+
 def is_secret_key(key: str) -> bool:
     """Whether a key (a param's, an option's, an environment variable's) names a secret."""
+    known = _KNOWN.get(key)
+    if known is None:
+        known = _names_secret(key)
+        if len(_KNOWN) < 100_000:  # bounded: keys are few, but another program's may not be
+            _KNOWN[key] = known
+    return known
+
+
+def _names_secret(key: str) -> bool:
     words = [w for w in re.split(r"[^a-z0-9]+", _CAMEL.sub("_", key).lower()) if w]
     if not words:
         return False
@@ -114,17 +136,41 @@ def _masked_option(match: "re.Match[str]") -> str:
     return f"{option}{between}{MASK}"
 
 
+def _plain(text: str) -> bool:
+    """Whether `text` surely holds nothing the rules mask (the quick test most text passes)."""
+    return (not ("@" in text and "://" in text) and not (("=" in text or "--" in text) and _secret_word(text))
+            and not ("-p" in text and ("mysql" in text or "mariadb" in text)))
+
+
+def _mysql_passwords(text: str) -> str:
+    """`-pSECRET` masked in each MySQL or MariaDB client command within `text` (up to the next
+    ;, |, & or line break)."""
+    out: List[str] = []
+    done = 0
+    for tool in _MYSQL_TOOL.finditer(text):
+        if tool.start() < done or tool.group(1) not in _MYSQL_CLIENTS:
+            continue
+        stop = _COMMAND_END.search(text, tool.end())
+        end = stop.start() if stop else len(text)
+        out.append(text[done:tool.end()] + _MYSQL_P.sub(f"-p{MASK}", text[tool.end():end]))
+        done = end
+    return "".join(out) + text[done:]
+
+
 def mask(text: str, whole: bool = False) -> str:
     """`text` with every secret the rules above find masked. `whole`: the text is one value (a
     URI, one argument), so that a URL's password may hold spaces."""
-    if not isinstance(text, str) or ("://" not in text and "=" not in text and "--" not in text):
+    if not isinstance(text, str) or _plain(text):
         return text
-    if "://" in text:
+    if "@" in text and "://" in text:
         text = _url_passwords(text, whole)
-    if "=" in text:
-        text = _ASSIGNMENT.sub(_masked_assignment, text)
-    if "--" in text:
-        text = _OPTION.sub(_masked_option, text)
+    if "-p" in text and ("mysql" in text or "mariadb" in text):
+        text = _mysql_passwords(text)
+    if ("=" in text or "--" in text) and _secret_word(text):
+        if "=" in text:
+            text = _ASSIGNMENT.sub(_masked_assignment, text)
+        if "--" in text:
+            text = _OPTION.sub(_masked_option, text)
     return text
 
 
@@ -160,7 +206,7 @@ def mask_argv(argv: Sequence[str]) -> List[str]:
 
 def mask_command(text: str) -> str:
     """A shell-quoted command line (as `env.command` holds it) with its secrets masked."""
-    if not isinstance(text, str) or not has_secret_hint(text):
+    if not isinstance(text, str) or not _could_hold_secret(text):
         return text
     try:
         argv = shlex.split(text)
@@ -170,19 +216,23 @@ def mask_command(text: str) -> str:
     return text if masked == argv else shlex.join(masked)
 
 
-def has_secret_hint(text: str) -> bool:
-    """Whether `text` could hold something `mask` or `mask_argv` masks (a quick test first)."""
-    return "://" in text or "=" in text or "--" in text or " -p" in text
+def _could_hold_secret(command: str) -> bool:
+    """Whether a command line could hold something `mask_argv` masks (a quick test first)."""
+    return (("@" in command and "://" in command) or _secret_word(command)
+            or (("mysql" in command or "mariadb" in command)
+                and os.path.basename(command.split(" ", 1)[0].strip("'\"")) in _MYSQL_CLIENTS))
 
 
 def mask_value(key: str, value: Any) -> Any:
     """A property's value as it may be recorded and shown: `***` where the key names a secret,
     a command line or text with its secrets masked, a JSON object's values by their keys."""
-    if value is None or isinstance(value, bool):
+    if value is None or value is True or value is False:
         return value
     if is_secret_key(key):
         return MASK if value != "" else value
-    if isinstance(value, str):
+    if type(value) is str:
+        if _plain(value) and not (key == COMMAND_KEY and _could_hold_secret(value)):
+            return value
         if key == COMMAND_KEY:
             return mask_command(value)
         return mask(value, whole=_SCHEME.match(value) is not None)  # one URL: masked as one value
@@ -195,4 +245,14 @@ def mask_value(key: str, value: Any) -> Any:
 
 def mask_values(values: Mapping[str, Any]) -> Dict[str, Any]:
     """Properties (or params) as they may be recorded and shown: see `mask_value`."""
-    return {key: mask_value(key, value) for key, value in values.items()}
+    out = dict(values)
+    for key, value in values.items():
+        # The quick test inline: every record read passes here, a dozen values each.
+        if _KNOWN.get(key) is False and (type(value) is not str or (
+                "=" not in value and "--" not in value and "-p" not in value
+                and ("@" not in value or "://" not in value))):
+            continue
+        masked = mask_value(key, value)
+        if masked is not value:
+            out[key] = masked
+    return out

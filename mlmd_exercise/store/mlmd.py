@@ -21,7 +21,7 @@ from mlmd_exercise.records import (ArtifactRecord, ContextRecord, EventRecord, E
                                    PropertyType, TypeRecord)
 from mlmd_exercise.store import mlmd_filters as mf, mlmd_protos as mp, tables
 from mlmd_exercise.store.backend import Backend, ContextWrite, ExecutionWrite, NewArtifact, NewEvent, Query
-from mlmd_exercise.store.mlmd_guard import guarded, misquoted
+from mlmd_exercise.store.mlmd_guard import SafeLookups, guarded
 
 __all__ = ["MlmdBackend"]
 
@@ -53,7 +53,7 @@ def _translated(method: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-class MlmdBackend(Backend):
+class MlmdBackend(SafeLookups, Backend):
     """An MLMD store opened by ml-metadata.
 
     `sql`, where given, runs read-only SQL over MLMD's tables on a connection of its own
@@ -135,35 +135,6 @@ class MlmdBackend(Backend):
                         found[node.id] = record
         records = sorted(found.values(), key=mf.order(query), reverse=not query.ascending)
         return records[:query.limit] if query.limit is not None else records
-
-    def _sql_values(self, *values: str) -> Optional[Tuple[str, ...]]:
-        """`values` as the package's own SQL looks them up, where one is a string ml-metadata
-        would quote wrongly and this store offers that SQL; else None (ml-metadata is asked,
-        and its guard refuses such a value)."""
-        if self._sql is None or not any(misquoted(v, self.database) for v in values):
-            return None
-        if self.database == "mysql":  # text as ml-metadata's latin1 client stores it there
-            from mlmd_exercise.store.native_mysql import to_stored
-
-            return tuple(to_stored(v) for v in values)
-        return values
-
-    def _ids_then(self, kind: Kind, ids: Sequence[int]) -> list:
-        by_id = {Kind.ARTIFACT: self._mlmd.get_artifacts_by_id, Kind.EXECUTION: self._mlmd.get_executions_by_id,
-                 Kind.CONTEXT: self._mlmd.get_contexts_by_id}[kind]
-        return list(by_id(list(ids))) if ids else []
-
-    def _by_type_and_name(self, kind: Kind, type_name: str, name: str) -> Any:
-        """MLMD's node of this type and name, or None; a name it would quote wrongly is looked
-        up by the package's SQL, where the store offers it (else the guard refuses it)."""
-        plain = self._sql_values(type_name, name)
-        if plain is not None and self._sql is not None:
-            found = self._ids_then(kind, tables.ids_named(self._sql, kind.value, *plain))
-            return found[0] if found else None
-        by_name = {Kind.ARTIFACT: self._mlmd.get_artifact_by_type_and_name,
-                   Kind.EXECUTION: self._mlmd.get_execution_by_type_and_name,
-                   Kind.CONTEXT: self._mlmd.get_context_by_type_and_name}[kind]
-        return by_name(type_name, name)
 
     def _one_value(self, kind: Kind, column: str, value: str, type_id: Optional[int] = None) -> list:
         if column == "uri":

@@ -27,15 +27,17 @@ it and where it is, before anything is sent: nothing is written, nothing runs.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.masking import mask
+from mlmd_exercise.records import Kind
+from mlmd_exercise.store import tables
 
-__all__ = ["Guarded", "guarded", "misquoted", "refusal"]
+__all__ = ["Guarded", "SafeLookups", "guarded", "misquoted", "refusal", "storable"]
 
 _CUT = "at which ml-metadata 1.17 cuts the value off on {db}"
 # database -> (character, what it is, what ml-metadata does with it)
@@ -62,6 +64,14 @@ def misquoted(text: str, database: str) -> Optional[Tuple[str, str]]:
     return None
 
 
+def storable(text: str, database: str) -> str:
+    """`text` with each character ml-metadata quotes wrongly on this database replaced by
+    U+FFFD (the mark of a character that could not be kept)."""
+    for char, _, _ in _MISQUOTED.get(database, ()):
+        text = text.replace(char, "\ufffd")
+    return text
+
+
 def refusal(text: str, where: str, database: str, store: object) -> MlmdExerciseError:
     """The error for a string ml-metadata must not be given: one line naming the value (its
     secrets masked, cut short), where it is, why, and what to do instead."""
@@ -76,29 +86,80 @@ def refusal(text: str, where: str, database: str, store: object) -> MlmdExercise
         f"{why.format(db=_NAMES.get(database, database))}; nothing was sent to store '{store}': {instead}")
 
 
+_MAP_FIELD, _REPEATED, _SINGLE, _PROPERTIES = 0, 1, 2, 3
+_field_kinds: Dict[str, Tuple[int, bool]] = {}  # field's full name -> (how it holds values, of messages)
+
+
+def _kind(field: FieldDescriptor) -> Tuple[int, bool]:
+    found = _field_kinds.get(field.full_name)
+    if found is None:
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            values = field.message_type.fields_by_name["value"].message_type
+            found = (_PROPERTIES if values is not None and values.full_name == "ml_metadata.Value" else _MAP_FIELD,
+                     values is not None)
+        else:
+            found = (_REPEATED if field.label == FieldDescriptor.LABEL_REPEATED else _SINGLE,
+                     field.message_type is not None)
+        _field_kinds[field.full_name] = found
+    return found
+
+
+def _texts(message: Message, out: List[str]) -> List[str]:
+    """Every string in a proto, appended to `out` (the quick pass: where is asked only of a
+    proto that holds a string to refuse, by `_strings`)."""
+    for field, value in message.ListFields():
+        if field.name in _OPAQUE:
+            continue
+        how, messages = _kind(field)
+        if how == _PROPERTIES:  # a node's properties: only a string value is text (every node has many)
+            for key, item in value.items():
+                out.append(key)
+                if item.WhichOneof("value") == "string_value":
+                    out.append(item.string_value)
+        elif how == _MAP_FIELD:
+            for key, item in value.items():
+                if isinstance(key, str):
+                    out.append(key)
+                if messages:
+                    _texts(item, out)
+                elif isinstance(item, str):
+                    out.append(item)
+        elif how == _REPEATED:
+            for item in value:
+                if messages:
+                    _texts(item, out)
+                elif isinstance(item, str):
+                    out.append(item)
+        elif messages:
+            _texts(value, out)
+        elif isinstance(value, str):
+            out.append(value)
+    return out
+
+
 def _strings(message: Message, path: Tuple[Any, ...] = ()) -> Iterator[Tuple[Tuple[Any, ...], str]]:
     """(path, text) of every string in a proto: fields, map keys and values, repeated fields."""
     for field, value in message.ListFields():
         name = field.name
         if name in _OPAQUE:
             continue
+        how, messages = _kind(field)
         here = path + (name,)
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            value_field = field.message_type.fields_by_name["value"]
+        if how in (_MAP_FIELD, _PROPERTIES):
             for key, item in value.items():
                 if isinstance(key, str):
                     yield here + (key, "@key"), key
-                if value_field.message_type is not None:
+                if messages:
                     yield from _strings(item, here + (key,))
                 elif isinstance(item, str):
                     yield here + (key,), item
-        elif field.label == FieldDescriptor.LABEL_REPEATED:
+        elif how == _REPEATED:
             for i, item in enumerate(value):
-                if isinstance(item, Message):
+                if messages:
                     yield from _strings(item, here + (i,))
                 elif isinstance(item, str):
                     yield here + (i,), item
-        elif isinstance(value, Message):
+        elif messages:
             yield from _strings(value, here)
         elif isinstance(value, str):
             yield here, value
@@ -132,42 +193,88 @@ class Guarded:
         self._store = store
         self._database = database
         self._label = label
-        self._chars = tuple(char for char, _, _ in _MISQUOTED.get(database, ()))
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._store, name)
         if not callable(attr) or name.startswith("_"):
             return attr
         names = tuple(p for p in inspect.signature(attr).parameters)
+        database, label = self._database, self._label  # not self: no cycle keeps ml-metadata open
 
         def call(*args: Any, **kwargs: Any) -> Any:
             for i, value in enumerate(args):
-                self._check(value, names[i] if i < len(names) else "argument", name)
+                _check(value, names[i] if i < len(names) else "argument", name, database, label)
             for key, value in kwargs.items():
-                self._check(value, key, name)
+                _check(value, key, name, database, label)
             return attr(*args, **kwargs)
 
         call.__name__ = name
         setattr(self, name, call)  # found directly from now on
         return call
 
-    def _bad(self, text: str) -> bool:
-        return any(char in text for char in self._chars)
 
-    def _check(self, value: Any, parameter: str, method: str) -> None:
-        if isinstance(value, str):
-            if self._bad(value):
-                where = f"the {parameter.replace('_', ' ')} that {method} looks up"
-                raise refusal(value, where, self._database, self._label)
-        elif isinstance(value, Message):
+def _check(value: Any, parameter: str, method: str, database: str, label: str) -> None:
+    """Refuses a string ml-metadata would quote wrongly: `value` itself, a proto's, a list's."""
+    if isinstance(value, str):
+        if misquoted(value, database):
+            raise refusal(value, f"the {parameter.replace('_', ' ')} that {method} looks up", database, label)
+    elif isinstance(value, Message):
+        if misquoted("".join(_texts(value, [])), database):
             for path, text in _strings(value):
-                if self._bad(text):
-                    raise refusal(text, _where(value, path), self._database, self._label)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                self._check(item, parameter, method)
+                if misquoted(text, database):
+                    raise refusal(text, _where(value, path), database, label)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check(item, parameter, method, database, label)
 
 
 def guarded(store: Any, database: str, label: str) -> Any:
     """`store` behind the guard (typed Any: it answers as ml-metadata's MetadataStore)."""
     return Guarded(store, database, label)
+
+
+class SafeLookups:
+    """The ml-metadata backend's ways around the strings it must not give ml-metadata: a
+    lookup by such a name or URI answered by the package's own SQL (bound parameters) where
+    the store offers it, and `check_text` (store/backend.py) refusing one at the call."""
+
+    _mlmd: Any
+    _sql: Optional[Callable[..., list]]
+    database: str
+    label: str
+
+    def _sql_values(self, *values: str) -> Optional[Tuple[str, ...]]:
+        """`values` as the package's own SQL looks them up, where one is a string ml-metadata
+        would quote wrongly and this store offers that SQL; else None (ml-metadata is asked,
+        and its guard refuses such a value)."""
+        if self._sql is None or not any(misquoted(v, self.database) for v in values):
+            return None
+        if self.database == "mysql":  # text as ml-metadata's latin1 client stores it there
+            from mlmd_exercise.store.native_mysql import to_stored
+
+            return tuple(to_stored(v) for v in values)
+        return values
+
+    def _ids_then(self, kind: Kind, ids: Sequence[int]) -> list:
+        by_id = {Kind.ARTIFACT: self._mlmd.get_artifacts_by_id, Kind.EXECUTION: self._mlmd.get_executions_by_id,
+                 Kind.CONTEXT: self._mlmd.get_contexts_by_id}[kind]
+        return list(by_id(list(ids))) if ids else []
+
+    def _by_type_and_name(self, kind: Kind, type_name: str, name: str) -> Any:
+        """MLMD's node of this type and name, or None; a name it would quote wrongly is looked
+        up by the package's SQL, where the store offers it (else the guard refuses it)."""
+        plain = self._sql_values(type_name, name)
+        if plain is not None and self._sql is not None:
+            found = self._ids_then(kind, tables.ids_named(self._sql, kind.value, *plain))
+            return found[0] if found else None
+        by_name = {Kind.ARTIFACT: self._mlmd.get_artifact_by_type_and_name,
+                   Kind.EXECUTION: self._mlmd.get_execution_by_type_and_name,
+                   Kind.CONTEXT: self._mlmd.get_context_by_type_and_name}[kind]
+        return by_name(type_name, name)
+
+    def check_text(self, where: str, text: Optional[str]) -> None:
+        if isinstance(text, str) and misquoted(text, self.database):
+            raise refusal(text, where, self.database, self.label)
+
+    def storable_text(self, text: str) -> str:
+        return storable(text, self.database)
