@@ -4,7 +4,7 @@ One set of rules for the whole package (the README's "What is masked" lists them
 
 - a URL's password: `scheme://user:SECRET@host` becomes `scheme://user:***@host`; the password
   runs to the last `@` before the host, whatever it holds (`#`, `/`, `?`, `@`, `:`, spaces in a
-  value that is one URL);
+  value that is one URL); the word `password` itself, as help texts write an address, is left;
 - `KEY=VALUE` where the key names a secret (`password=`, `token=`, `AWS_SECRET_ACCESS_KEY=`,
   `db.password=`): the value becomes `***`;
 - `--OPTION VALUE` and `--OPTION=VALUE` where the option names a secret (`--password`,
@@ -54,6 +54,7 @@ def _secret_word(text: str) -> bool:
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_PLACEHOLDER = "password"  # user:password@host, as help texts and examples write an address
 _PORT_AND_PATH = re.compile(r"\d{1,5}(/.*)?")  # host:8080/path@x has no password
 # KEY=VALUE: a key at a word's start (after --, + or ++ of an override, ? or & of a query);
 # the value is quoted, or runs to whitespace, &, or a quote.
@@ -117,7 +118,8 @@ def _one_url(url: str) -> str:
         return url
     userinfo = url[scheme_end:at]
     user, colon, password = userinfo.partition(":")
-    if not colon or "/" in user or not password or password == MASK or _PORT_AND_PATH.fullmatch(password):
+    if (not colon or "/" in user or password in ("", MASK, _PLACEHOLDER)
+            or _PORT_AND_PATH.fullmatch(password)):
         return url
     return f"{url[:scheme_end]}{user}:{MASK}{url[at:]}"
 

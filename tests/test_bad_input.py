@@ -194,7 +194,7 @@ def test_a_store_that_cannot_be_written_is_refused_before_the_run(tmp_path, make
                             "sqlite:///path, postgresql://user:password@host:port/dbname "
                             "or mysql://user:password@host:port/dbname"),
     ("mysql://u:secret@127.0.0.1", "store address 'mysql://u:***@127.0.0.1' names no database"),
-    ("mysql://u:secret@127.0.0.1:0x1/db", "bad port in store address 'mysql://u:***@127.0.0.1:0x1/db'"),
+    ("mysql://u:secret@127.0.0.1:0x1/db", "bad port or host in store address 'mysql://u:***@127.0.0.1:0x1/db'"),
     ("mysql://u:secret@127.0.0.1/db?sslmode=require", "unknown option 'sslmode' in store address "
                                                      "'mysql://u:***@127.0.0.1/db?sslmode=require': only ssl_key"),
     ("mysql://u:secret@127.0.0.1/db?ssl_verify_server_cert=maybe",
@@ -203,9 +203,10 @@ def test_a_store_that_cannot_be_written_is_refused_before_the_run(tmp_path, make
     ("mysql://u:secret@127.0.0.1/my-db", "database name 'my-db' in store address 'mysql://u:***@127.0.0.1/my-db' "
                                         "cannot be used by MLMD on MySQL: use letters, digits, _ and $ only"),
     ("mysql://u:secret@127.0.0.1/" + "d" * 65, "longer than MySQL's 64 characters"),
-    ("postgresql://u:secret@127.0.0.1:99999/db", "bad port in store address "
+    ("postgresql://u:secret@127.0.0.1:99999/db", "bad port or host in store address "
                                                  "'postgresql://u:***@127.0.0.1:99999/db'"),
-    ("postgresql://u:secret@127.0.0.1:http/db", "bad port in store address 'postgresql://u:***@127.0.0.1:http/db'"),
+    ("postgresql://u:secret@127.0.0.1:http/db", "bad port or host in store address "
+                                                "'postgresql://u:***@127.0.0.1:http/db'"),
     ("postgresql://u:secret@127.0.0.1:5432", "store address 'postgresql://u:***@127.0.0.1:5432' names no database"),
     ("postgresql://u:secret@127.0.0.1/db?sslmode=maybe", "unknown sslmode 'maybe'"),
     ("postgresql://u:secret@127.0.0.1/db?timeout=3", "unknown option 'timeout'"),

@@ -108,16 +108,20 @@ def pg_password(host: str, port: int, dbname: str, user: str) -> str:
 
 
 def _option_value(text: str) -> str:
-    """A value of a MySQL option file: quoted, with \\ escapes, or plain up to a # comment."""
+    """A value of a MySQL option file: quoted (\\ escapes; anything after the closing quote,
+    a comment, is left out), or plain up to a # comment."""
     text = text.strip()
-    if len(text) >= 2 and text[0] in "'\"" and text[-1] == text[0]:
+    if text[:1] in ("'", '"'):
         escapes = {"b": "\b", "t": "\t", "n": "\n", "r": "\r", "\\": "\\", "s": " ", '"': '"', "'": "'"}
-        out, chars = [], iter(text[1:-1])
-        for char in chars:
-            if char == "\\":
-                following = next(chars, "")
-                char = escapes.get(following, "\\" + following)
-            out.append(char)
+        out: List[str] = []
+        i = 1
+        while i < len(text) and text[i] != text[0]:
+            if text[i] == "\\" and i + 1 < len(text):
+                out.append(escapes.get(text[i + 1], "\\" + text[i + 1]))
+                i += 2
+            else:
+                out.append(text[i])
+                i += 1
         return "".join(out)
     return text.split("#", 1)[0].strip()  # unquoted, a # starts a comment, as the mysql client reads it
 

@@ -117,6 +117,7 @@ class Tracker:
     def __init__(self, store: Union[Store, PathLike, None] = None, *,
                  experiment: str = DEFAULT_EXPERIMENT) -> None:
         self.store = store if isinstance(store, Store) else open_store(store, create=True)
+        self.store.backend.check_text("the experiment name", experiment)  # refused before anything is written
         self.experiment = experiment
         self.catalog = self.store.catalog
         self._register(schema.ALL_TYPES)
