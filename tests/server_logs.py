@@ -20,7 +20,7 @@ import re
 import time
 import uuid
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -104,37 +104,33 @@ class StatementLog:
         return [outside_literals(s, self.scheme == "mysql") for s in self.statements()]
 
 
-def _pg_statements(text: str, dbname: str) -> List[str]:
-    found: List[List[str]] = []
-    current: Optional[List[str]] = None
+def _records(text: str, first_line: "re.Pattern[str]") -> List[Tuple["re.Match[str]", List[str]]]:
+    """Each record of a log: the match of its first line, and the lines that continue it (a
+    statement of several lines)."""
+    found: List[Tuple["re.Match[str]", List[str]]] = []
     for line in text.splitlines():
-        match = _PG_LINE.match(line)
-        if match is None:
-            if current is not None:
-                current.append(line)
-            continue
-        current = None
+        match = first_line.match(line)
+        if match is not None:
+            found.append((match, []))
+        elif found:
+            found[-1][1].append(line)
+    return found
+
+
+def _pg_statements(text: str, dbname: str) -> List[str]:
+    found: List[str] = []
+    for match, more in _records(text, _PG_LINE):
         db, level, message = match.groups()
-        if db != dbname:
-            continue
         statement = _PG_STATEMENT.match(message) if level == "LOG" else None
-        if statement is not None or level == "STATEMENT":
-            current = [statement.group(1) if statement is not None else message]
-            found.append(current)
-    return ["\n".join(lines) for lines in found]
+        if db == dbname and (statement is not None or level == "STATEMENT"):
+            found.append("\n".join([statement.group(1) if statement is not None else message] + more))
+    return found
 
 
 def _mysql_statements(text: str, dbname: str) -> List[str]:
     database: Dict[str, str] = {}  # thread id -> the database it uses
-    found: List[List[str]] = []
-    current: Optional[List[str]] = None
-    for line in text.splitlines():
-        match = _MY_LINE.match(line)
-        if match is None:
-            if current is not None:
-                current.append(line)
-            continue
-        current = None
+    found: List[str] = []
+    for match, more in _records(text, _MY_LINE):
         thread, command, argument = match.groups()
         if command == "Connect":
             on = re.search(r" on (\S*)", argument)
@@ -146,9 +142,8 @@ def _mysql_statements(text: str, dbname: str) -> List[str]:
             if use:
                 database[thread] = use.group(1)
             if database.get(thread) == dbname:
-                current = [argument]
-                found.append(current)
-    return ["\n".join(lines) for lines in found]
+                found.append("\n".join([argument] + more))
+    return found
 
 
 @contextlib.contextmanager

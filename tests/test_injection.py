@@ -107,6 +107,14 @@ def nothing_ran(address: str, log) -> None:
         assert ran == [], f"injected SQL ran: {ran[:3]}"
 
 
+def needs_mlmd() -> None:
+    """Skips a test of the ml-metadata backend where ml-metadata is not installed."""
+    from mlmd_exercise.store import choice
+
+    if choice.mlmd_missing():
+        pytest.skip(f"ml-metadata {choice.mlmd_missing()}: a test of its backend")
+
+
 def refuses(address: str) -> bool:
     """Whether this store's backend refuses the injection strings: ml-metadata on PostgreSQL."""
     store = mx.open_store(address)
@@ -351,6 +359,7 @@ class _Recorder:
 def test_the_guard_finds_a_misquoted_string_anywhere_in_a_call(place, where):
     """Every string of every proto a call carries is looked at, and the refusal names where it
     is; struct values (stored base64-encoded by ml-metadata) are not text to it."""
+    pytest.importorskip("ml_metadata", reason="the guard wraps ml-metadata's store")
     from mlmd_exercise.store.mlmd_guard import Guarded
 
     bad = "a\\b"
@@ -379,6 +388,7 @@ def test_the_guard_finds_a_misquoted_string_anywhere_in_a_call(place, where):
 
 
 def test_the_guard_refuses_a_nul_on_every_database_and_a_lookup_names_its_argument():
+    pytest.importorskip("ml_metadata", reason="the guard wraps ml-metadata's store")
     from mlmd_exercise.store.mlmd_guard import Guarded
 
     for database, name in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL"), ("mysql", "MySQL")):
@@ -395,6 +405,7 @@ def test_the_guard_refuses_a_nul_on_every_database_and_a_lookup_names_its_argume
 
 @pytest.mark.parametrize("backend", ["sqlite", "mysql"])
 def test_ml_metadata_is_never_given_a_nul_there_either(backend, tmp_path):
+    needs_mlmd()
     if backend == "mysql":
         server_base("mysql")
     store = mx.open_store(new_location(backend, tmp_path), create=True, backend="mlmd")
@@ -408,6 +419,7 @@ def test_a_failed_runs_message_is_kept_with_its_backslashes_replaced(tmp_path):
     """An error's message is recorded of the package's own accord: on ml-metadata on
     PostgreSQL a backslash in it is replaced (U+FFFD), never a refusal that would leave the
     run RUNNING."""
+    needs_mlmd()
     store = mx.open_store(new_location("postgresql", tmp_path), create=True, backend="mlmd")
     tracker = mx.Tracker(store)
     with pytest.raises(ValueError):
@@ -420,6 +432,7 @@ def test_a_failed_runs_message_is_kept_with_its_backslashes_replaced(tmp_path):
 def test_a_lookup_on_postgresql_goes_through_the_packages_own_sql(tmp_path):
     """ml-metadata on PostgreSQL: a name or URI it would mis-quote is looked up with bound
     parameters on the package's connection, and found, in a store the native backend wrote."""
+    needs_mlmd()
     address = new_location("postgresql", tmp_path)
     value = INJECTIONS["ends-a-literal"]
     with watched(address) as log:

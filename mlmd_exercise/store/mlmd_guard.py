@@ -116,16 +116,10 @@ def _texts(message: Message, out: List[str]) -> List[str]:
                 out.append(key)
                 if item.WhichOneof("value") == "string_value":
                     out.append(item.string_value)
-        elif how == _MAP_FIELD:
-            for key, item in value.items():
-                if isinstance(key, str):
-                    out.append(key)
-                if messages:
-                    _texts(item, out)
-                elif isinstance(item, str):
-                    out.append(item)
-        elif how == _REPEATED:
-            for item in value:
+        elif how in (_MAP_FIELD, _REPEATED):
+            if how == _MAP_FIELD:
+                out.extend(key for key in value if isinstance(key, str))
+            for item in (value.values() if how == _MAP_FIELD else value):
                 if messages:
                     _texts(item, out)
                 elif isinstance(item, str):
