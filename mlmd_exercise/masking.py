@@ -45,13 +45,6 @@ _MYSQL_CLIENTS = frozenset({"mysql", "mariadb", "mysqldump", "mariadb-dump", "my
                             "mysqlimport", "mariadb-import", "mysqlcheck", "mariadb-check", "mysqlshow",
                             "mariadb-show", "mysqlbinlog", "mariadb-binlog", "mysqlslap", "mariadb-slap"})
 
-
-def _secret_word(text: str) -> bool:
-    """The quick test before the rules run: every key that names a secret holds one of these
-    (plain `in` on the lower-cased text: a case-blind regex takes ten times as long)."""
-    low = text.lower()
-    return "pass" in low or "secret" in low or "token" in low or "key" in low or "credential" in low or "pwd" in low
-
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 _PLACEHOLDER = "password"  # user:password@host, as help texts and examples write an address
@@ -65,9 +58,14 @@ _COMMAND_END = re.compile(r"[;|&\n]")
 _MYSQL_P = re.compile(r"(?<=\s)-p[^\s'\"]+")
 # --OPTION VALUE and --OPTION=VALUE
 _OPTION = re.compile(r"""(?<![\w\-])(--[A-Za-z][\w.\-]*)(=|\s+)("[^"]*"|'[^']*'|[^\s'"]+)""")
-
-
 _KNOWN: Dict[str, bool] = {}  # key -> is_secret_key(key): keys repeat, on every node
+
+
+def _secret_word(text: str) -> bool:
+    """The quick test before the rules run: every key that names a secret holds one of these
+    (plain `in` on the lower-cased text: a case-blind regex takes ten times as long)."""
+    low = text.lower()
+    return "pass" in low or "secret" in low or "token" in low or "key" in low or "credential" in low or "pwd" in low
 
 
 def is_secret_key(key: str) -> bool:

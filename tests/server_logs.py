@@ -8,8 +8,9 @@ reached a server.
 
 PostgreSQL logs every statement of a database whose log_statement is 'all' (set here with
 ALTER DATABASE, for that database alone), each line prefixed with `db=NAME`. MariaDB's
-general query log is server-wide: it is turned on here (and left on: another test may be
-reading it), and a statement belongs to the database its connection was using.
+general query log is server-wide: it is on while any test reads it (each one that does is
+a row of a table of the server's own, under a named lock), and a statement belongs to the
+database its connection was using.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
-from mlmd_exercise.store.address import parse_location
+from mlmd_exercise.store.address import Location, parse_location
 
 __all__ = ["statements_logged", "StatementLog", "outside_literals", "server_log_text"]
 
@@ -153,6 +154,7 @@ def statements_logged(address: str) -> Iterator[StatementLog]:
     from mlmd_exercise.store import mysql, postgres
 
     loc = parse_location(address)
+    holder = uuid.uuid4().hex  # MySQL: this test, among those that read the general log
     if loc.scheme == "postgresql":
         if not PG_LOG:
             pytest.skip("$MLMD_TEST_POSTGRES_LOG is not set (scripts/with-postgres sets it)")
@@ -170,12 +172,37 @@ def statements_logged(address: str) -> Iterator[StatementLog]:
         if not MYSQL_LOG:
             pytest.skip("$MLMD_TEST_MYSQL_LOG is not set (scripts/with-mysql sets it)")
         mysql.ensure_database(loc, True)
-        admin = mysql.Admin(loc, None)
-        admin.execute("SET GLOBAL general_log = 1")  # server-wide, and left on for the others
-        admin.close()
+        _general_log(loc, holder, True)
 
         def mark(marker: str) -> None:
             own = mysql.Admin(loc, loc.dbname)
             own.execute(f"SELECT '{marker}'")
             own.close()
-    yield StatementLog(loc.scheme, loc.dbname, mark)
+    try:
+        yield StatementLog(loc.scheme, loc.dbname, mark)
+    finally:
+        if loc.scheme == "mysql":
+            _general_log(loc, holder, False)
+
+
+def _general_log(loc: Location, holder: str, reading: bool) -> None:
+    """MariaDB's general log on while any test reads it: `holder` joins or leaves those that do
+    (rows of mlmd_test_logs.readers), under a named lock, the last to leave turning it off."""
+    from mlmd_exercise.store import mysql
+
+    admin = mysql.Admin(loc, None)
+    try:
+        while admin.execute("SELECT GET_LOCK('mlmd_test_general_log', 10)")[0][0] != 1:
+            pass
+        admin.execute("CREATE DATABASE IF NOT EXISTS mlmd_test_logs")
+        admin.execute("CREATE TABLE IF NOT EXISTS mlmd_test_logs.readers (id VARCHAR(32) PRIMARY KEY)")
+        if reading:
+            admin.execute("INSERT INTO mlmd_test_logs.readers VALUES (%s)", (holder,))
+            admin.execute("SET GLOBAL general_log = 1")
+        else:
+            admin.execute("DELETE FROM mlmd_test_logs.readers WHERE id = %s", (holder,))
+            if admin.execute("SELECT COUNT(*) FROM mlmd_test_logs.readers")[0][0] == 0:
+                admin.execute("SET GLOBAL general_log = 0")
+        admin.execute("SELECT RELEASE_LOCK('mlmd_test_general_log')")
+    finally:
+        admin.close()
