@@ -345,6 +345,9 @@ class _Recorder:
     def get_context_by_type_and_name(self, type_name, context_name, type_version=None):
         self.sent.append("get_context_by_type_and_name")
 
+    def get_executions(self, list_options=None):
+        self.sent.append("get_executions")
+
 
 @pytest.mark.parametrize("place, where", [
     ("execution name", "the name of a Trainer execution"),
@@ -389,6 +392,8 @@ def test_the_guard_finds_a_misquoted_string_anywhere_in_a_call(place, where):
 
 def test_the_guard_refuses_a_nul_on_every_database_and_a_lookup_names_its_argument():
     pytest.importorskip("ml_metadata", reason="the guard wraps ml-metadata's store")
+    from ml_metadata.metadata_store.metadata_store import ListOptions
+
     from mlmd_exercise.store.mlmd_guard import Guarded
 
     for database, name in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL"), ("mysql", "MySQL")):
@@ -400,7 +405,11 @@ def test_the_guard_refuses_a_nul_on_every_database_and_a_lookup_names_its_argume
             Guarded(recorder, database, "s").get_context_by_type_and_name("Experiment", "a\x00b")
         with pytest.raises(MlmdExerciseError, match="the name of an artifact type 'T\\\\x00'"):
             Guarded(recorder, database, "s").put_artifact_type(pb.ArtifactType(name="T\x00"))
+        with pytest.raises(MlmdExerciseError, match="the filter query that get_executions looks up"):
+            Guarded(recorder, database, "s").get_executions(list_options=ListOptions(filter_query="name = 'a\x00'"))
         assert recorder.sent == []
+    Guarded(recorder, "postgresql", "s").get_executions(list_options=ListOptions(filter_query="name IN ('a b')"))
+    assert recorder.sent == ["get_executions"]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "mysql"])

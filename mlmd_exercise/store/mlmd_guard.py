@@ -220,6 +220,8 @@ def _check(value: Any, parameter: str, method: str, database: str, label: str) -
     elif isinstance(value, (list, tuple)):
         for item in value:
             _check(item, parameter, method, database, label)
+    elif isinstance(getattr(value, "filter_query", None), str):  # ListOptions: mlmd_filters.py's, plain
+        _check(value.filter_query, "filter query", method, database, label)
 
 
 def guarded(store: Any, database: str, label: str) -> Any:

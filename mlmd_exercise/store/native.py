@@ -121,7 +121,8 @@ class NativeBackend(Backend):
 
     def _properties(self, node: Node, ids: Sequence[int]) -> Dict[int, Tuple[Dict[str, PropertyValue],
                                                                          Dict[str, PropertyValue]]]:
-        """Each node's (declared and custom, declared winning; custom alone)."""
+        """Each node's (declared and custom, declared winning; custom alone), secrets masked (a
+        store an older version or another program wrote may hold them: see `masking`)."""
         found: Dict[int, Tuple[Dict[str, PropertyValue], Dict[str, PropertyValue]]] = {i: ({}, {}) for i in ids}
         if not ids:
             return found
@@ -138,8 +139,11 @@ class NativeBackend(Backend):
             else:
                 declared.setdefault(owner, {})[key] = value
         for owner, (merged, customs) in found.items():
+            masked = mask_values(customs)
+            customs.clear()
+            customs.update(masked)
             merged.update(customs)
-            merged.update(declared.get(owner, {}))
+            merged.update(mask_values(declared.get(owner, {})))
         return found
 
     def _nodes(self, kind: Kind, query: Query) -> list:
@@ -471,9 +475,7 @@ def _pick(given: int, index: Optional[int], made: Sequence[int]) -> int:
 
 def _record(kind: Kind, row: Tuple[Any, ...], merged: Dict[str, PropertyValue],
             custom: Dict[str, PropertyValue]) -> Any:
-    """A node's record, its secrets masked (a store an older version or another program wrote
-    may hold them: see `masking`)."""
-    merged, custom = mask_values(merged), mask_values(custom)
+    """A node's record, its name and URI masked as its properties were (see `_properties`)."""
     if kind is Kind.ARTIFACT:
         i, type_id, type_name, uri, state, name, external_id, created, updated = row
         return ArtifactRecord(id=i, type=type_name or "", uri=mask(uri or "", whole=True),
