@@ -492,7 +492,7 @@ def test_raw_ml_metadata_cuts_a_value_at_a_nul(backend, tmp_path):
 def test_raw_ml_metadata_on_postgresql_breaks_on_a_quote_in_a_filter(tmp_path):
     """MLMD's filter language copies a literal into its SQL, and on PostgreSQL turns every
     double quote into a single one: store/mlmd_filters.py puts only plain ASCII there."""
-    from ml_metadata.metadata_store.metadata_store import ListOptions
+    ListOptions = pytest.importorskip("ml_metadata.metadata_store.metadata_store").ListOptions
 
     address = new_location("postgresql", tmp_path)
     mx.open_store(address, create=True, backend="native")
