@@ -40,7 +40,7 @@ from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError
 from mlmd_exercise.records import DEFAULT_EXPERIMENT, METRIC_NAMES, ArtifactRecord, ExecutionRecord, PropertyValue
 from mlmd_exercise.schema import ExecutionState, Kind, TypeSpec
 from mlmd_exercise.store import Store, open_store
-from mlmd_exercise.store.backend import ExecutionWrite, NewArtifact, NewEvent, Query
+from mlmd_exercise.store.backend import Backend, ExecutionWrite, NewArtifact, NewEvent, Query
 
 __all__ = ["DEFAULT_EXPERIMENT", "Pending", "Tracker", "Run", "file_uri"]
 
@@ -94,7 +94,7 @@ def _retrying(write: Callable[[], T], recorded: Callable[[], Optional[T]], what:
     raise AssertionError("unreachable")
 
 
-def _check_run(backend, type: str, experiment: str, name: Optional[str], params: Properties,
+def _check_run(backend: Backend, type: str, experiment: str, name: Optional[str], params: Properties,
                inputs: Mapping[str, object]) -> None:
     """Refuses at the call, before anything is written, a string the backend cannot store."""
     for where, text in (("the execution type name", type), ("the experiment name", experiment),
