@@ -33,14 +33,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, Union
 
-from mlmd_exercise import schema
+from mlmd_exercise import masking, schema
 from mlmd_exercise.write import environment
 from mlmd_exercise.content import FINGERPRINT, fingerprint
 from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError, UnclearWriteError
 from mlmd_exercise.records import DEFAULT_EXPERIMENT, METRIC_NAMES, ArtifactRecord, ExecutionRecord, PropertyValue
 from mlmd_exercise.schema import ExecutionState, Kind, TypeSpec
 from mlmd_exercise.store import Store, open_store
-from mlmd_exercise.store.backend import ExecutionWrite, NewArtifact, NewEvent, Query
+from mlmd_exercise.store.backend import Backend, ExecutionWrite, NewArtifact, NewEvent, Query
 
 __all__ = ["DEFAULT_EXPERIMENT", "Pending", "Tracker", "Run", "file_uri"]
 
@@ -94,6 +94,16 @@ def _retrying(write: Callable[[], T], recorded: Callable[[], Optional[T]], what:
     raise AssertionError("unreachable")
 
 
+def _check_run(backend: Backend, type: str, experiment: str, name: Optional[str], params: Properties,
+               inputs: Mapping[str, object]) -> None:
+    """Refuses at the call, before anything is written, a string the backend cannot store."""
+    for where, text in (("the execution type name", type), ("the experiment name", experiment),
+                        ("the run name", name)):
+        backend.check_text(where, text)
+    backend.check_texts("param", params)
+    backend.check_texts("input", {role: None for role in inputs})
+
+
 class Tracker:
     """Records a workflow in an MLMD store.
 
@@ -107,6 +117,7 @@ class Tracker:
     def __init__(self, store: Union[Store, PathLike, None] = None, *,
                  experiment: str = DEFAULT_EXPERIMENT) -> None:
         self.store = store if isinstance(store, Store) else open_store(store, create=True)
+        self.store.backend.check_text("the experiment name", experiment)  # refused before anything is written
         self.experiment = experiment
         self.catalog = self.store.catalog
         self._register(schema.ALL_TYPES)
@@ -140,8 +151,10 @@ class Tracker:
         Raises:
             NotFoundError: nothing exists at `path`.
         """
+        self.store.backend.check_text("the type name", type)  # refused at the call, if the backend must
+        self.store.backend.check_texts("property", properties or {})
         spec = self._spec(Kind.ARTIFACT, type)
-        return Pending(spec, file_uri(path), fingerprint(path), dict(properties or {}))
+        return Pending(spec, file_uri(path), fingerprint(path), masking.mask_values(properties or {}))
 
     def dataset(self, path: PathLike, *, split: str = "train", day: Optional[int] = None,
                 properties: Optional[Properties] = None) -> Pending:
@@ -238,10 +251,13 @@ class Tracker:
         Raises:
             NotFoundError: a stored input artifact is not in the store.
         """
+        _check_run(self.store.backend, type, experiment or self.experiment, name, params or {}, inputs or {})
         spec = self._spec(Kind.EXECUTION, type)
         run_name = name or uuid.uuid4().hex
         # How to reproduce it: host, pid, code, command, packages (see `environment`).
-        custom = {k: schema.storable(k, v) for k, v in {**(params or {}), **environment.capture()}.items()}
+        # Secrets in params are stored masked (see `masking`); the environment masks its own.
+        params = masking.mask_values(params or {})
+        custom = {k: schema.storable(k, v) for k, v in {**params, **environment.capture()}.items()}
         execution = ExecutionWrite(self._type_id(spec), spec.name, name=run_name, state=ExecutionState.RUNNING,
                                    properties=schema.state_mirror(spec.properties, ExecutionState.RUNNING), custom=custom)
         experiment = experiment or self.experiment
@@ -314,6 +330,7 @@ class Run:
         """Declares a file or directory this run produced; it is recorded, with its
         OUTPUT event, when the run finishes. Its content is fingerprinted now."""
         self._check_open()
+        self.tracker.store.backend.check_text("the output role", role)
         if role in self._pending:
             raise MlmdExerciseError(f"run {self.id} already has an output '{role}'")
         self._pending[role] = self.tracker.artifact(path, type=type, properties=properties)
@@ -341,7 +358,8 @@ class Run:
         if reserved:
             raise MlmdExerciseError(f"'{reserved[0]}' names what this package records itself "
                                     f"({', '.join(sorted(_RESERVED))}): give the metric another name")
-        self._metrics.update(metrics)
+        self.tracker.store.backend.check_texts("metric", metrics)
+        self._metrics.update(masking.mask_values(metrics))
 
     @property
     def inputs(self) -> Dict[str, ArtifactRecord]:
@@ -375,7 +393,8 @@ class Run:
                 custom[environment.PACKAGES] = environment.packages_now(str(stored.custom[environment.PACKAGES]))
             if error is not None:
                 custom["error_type"] = type(error).__name__
-                custom["error_message"] = str(error)
+                # Of the package's own accord: never a refusal that would leave the run RUNNING.
+                custom["error_message"] = backend.storable_text(masking.mask(str(error)))
             pending = list(self._pending.items()) if state is ExecutionState.COMPLETE else []
             outputs = [(role, tracker._output(p)) for role, p in pending]
             if self._metrics:  # which of its properties are metrics, for readers
