@@ -23,12 +23,15 @@ from mlmd_exercise.store import choice
 PG_BASE = os.environ.get("MLMD_TEST_POSTGRES", "")
 MYSQL_BASE = os.environ.get("MLMD_TEST_MYSQL", "")
 BACKENDS = ["sqlite", "postgresql", "mysql"]
-# Where ml-metadata is the default backend, every store test runs on the native backend too
-# ("sqlite-native", ...: $MLMD_BACKEND=native while the test runs, so that the CLI in a
-# subprocess opens the store with it as well). Where it is not (Python 3.12 and later, or the
-# whole suite run with $MLMD_BACKEND=native), the plain names already mean native.
+# Where ml-metadata is installed, every store test runs with both backends on each database:
+# "sqlite" and "mysql" with the default there (ml-metadata), "postgresql-mlmd" with ml-metadata
+# asked for (PostgreSQL stores open with the native backend by default), and "sqlite-native",
+# "postgresql-native", "mysql-native" ($MLMD_BACKEND names the backend while the test runs, so
+# that the CLI in a subprocess opens the store with it as well). Where ml-metadata is not the
+# default (Python 3.12 and later, or the whole suite run with $MLMD_BACKEND=native), the plain
+# names already mean native.
 NATIVE_TOO = choice.choose().name == "mlmd"
-STORES = BACKENDS + ([f"{b}-native" for b in BACKENDS] if NATIVE_TOO else [])
+STORES = (["sqlite", "postgresql-mlmd", "mysql"] + [f"{b}-native" for b in BACKENDS]) if NATIVE_TOO else BACKENDS
 # backend -> (base URL, the variable that names it, the variable that makes a skip a failure)
 SERVERS = {"postgresql": (PG_BASE, "MLMD_TEST_POSTGRES", "MLMD_REQUIRE_POSTGRES"),
            "mysql": (MYSQL_BASE, "MLMD_TEST_MYSQL", "MLMD_REQUIRE_MYSQL")}
@@ -46,8 +49,9 @@ def server_base(backend: str) -> str:
 
 def new_location(backend: str, tmp_path: Path) -> str:
     """A fresh store address: a file in tmp_path, or a new database on the test server
-    (`backend` is a database, or one of STORES: the backend part does not change it)."""
-    backend = backend.replace("-native", "")
+    (`backend` is a database, or one of STORES: the backend part, "-native" or "-mlmd", does not
+    change it)."""
+    backend = backend.split("-")[0]
     if backend == "sqlite":
         return str(tmp_path / f"s{uuid.uuid4().hex[:8]}.db")
     return server_base(backend).rstrip("/") + "/t_" + uuid.uuid4().hex[:16]
@@ -95,8 +99,8 @@ def server_admin(db: str, database: Optional[str] = None):
 def backend_of(store: str) -> Iterator[None]:
     """Within it, stores open with the backend that `store` (one of STORES) names."""
     with pytest.MonkeyPatch.context() as patch:
-        if store.endswith("-native"):
-            patch.setenv(choice.ENV_BACKEND, "native")
+        if store.endswith(("-native", "-mlmd")):
+            patch.setenv(choice.ENV_BACKEND, store.rsplit("-", 1)[1])
         elif NATIVE_TOO:  # the default, even inside another fixture's "-native"
             patch.delenv(choice.ENV_BACKEND, raising=False)
         yield

@@ -30,6 +30,22 @@ def test_ml_metadata_is_the_default_where_it_is_installed(monkeypatch):
         "mlmd", "ml-metadata 1.17.1 is installed (the reference)", False)
 
 
+def test_postgresql_stores_open_with_the_native_backend_unless_mlmd_is_asked_for(monkeypatch):
+    """ml-metadata 1.17 quotes a backslash wrongly in its PostgreSQL SQL (tests/test_injection.py):
+    PostgreSQL stores open with the native backend by default, ml-metadata only where asked."""
+    monkeypatch.delenv(choice.ENV_BACKEND, raising=False)
+    _installed(monkeypatch, "1.17.1")
+    found = choice.choose(database="postgresql")
+    assert (found.name, found.explicit) == ("native", False)
+    assert found.reason.startswith("PostgreSQL stores open with the native backend: ml-metadata 1.17 quotes a "
+                                   "backslash wrongly in its PostgreSQL SQL")
+    assert {db: c.name for db, c in choice.choices().items()} == {
+        "sqlite": "mlmd", "postgresql": "native", "mysql": "mlmd"}
+    assert choice.choose("mlmd", "postgresql") == choice.Choice("mlmd", "chosen by --backend", explicit=True)
+    monkeypatch.setenv(choice.ENV_BACKEND, "mlmd")
+    assert {c.name for c in choice.choices().values()} == {"mlmd"}
+
+
 @pytest.mark.parametrize("version, why", [
     (None, "ml-metadata is not installed"),
     ("0.13.1.dev0", "ml-metadata 0.13.1.dev0 is older than 1.14"),  # what pip picks on Python 3.13
@@ -60,17 +76,24 @@ def test_doctor_says_which_backend_and_why(run_cli, demo_dir, monkeypatch):
     result = run_cli("doctor", "--json", "--db", db)
     data = json.loads(result.out)
     assert result.code == 0 and set(data) == {
-        "version", "python", "backend", "why", "mlmd_library", "store", "store_status"}
+        "version", "python", "backend", "why", "backends", "mlmd_library", "store", "store_status"}
     missing = choice.mlmd_missing()
-    if missing is None:  # Python 3.9 to 3.11: ml-metadata is the default
+    if missing is None:  # Python 3.9 to 3.11: ml-metadata is the default, but for PostgreSQL
         assert (data["backend"], data["mlmd_library"]) == ("mlmd", metadata.version("ml-metadata"))
+        assert {db: b["backend"] for db, b in data["backends"].items()} == {
+            "sqlite": "mlmd", "postgresql": "native", "mysql": "mlmd"}
     else:
         assert (data["backend"], data["why"]) == ("native", f"ml-metadata {missing}")
         assert data["mlmd_library"] == f"not usable: {missing}"
+        assert {b["backend"] for b in data["backends"].values()} == {"native"}
+    assert data["backends"]["postgresql"]["why"] == choice.choose(database="postgresql").reason
     assert data["store_status"] == "an MLMD store with 1 execution"
     text = run_cli("doctor", "--db", db).out.splitlines()
     assert text[1] == f"backend: {data['backend']} ({data['why']})"
-    missing = run_cli("doctor", "--db", demo_dir / "none.db").out.splitlines()[-1]
+    assert text[4:] == ["backends by kind of store:"] + [
+        f"  {name.ljust(10)}  {data['backends'][db]['backend'].ljust(6)}  {data['backends'][db]['why']}"
+        for db, name in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL"), ("mysql", "MySQL"))]
+    missing = run_cli("doctor", "--db", demo_dir / "none.db").out.splitlines()[3]
     assert missing.startswith(f"store: {demo_dir / 'none.db'}: no MLMD store at")
 
 

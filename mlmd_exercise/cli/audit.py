@@ -160,22 +160,24 @@ def abandon(args: Namespace, call: Invocation) -> Outcome:
 
 
 @command("doctor", json=True,
-         help="say which backend opens stores here, and why",
-         description="Say which backend opens stores on this machine (Google's ml-metadata, or "
-         "this package's own on the same tables), why, and what the store holds.")
+         help="say which backend opens which kind of store here, and why",
+         description="Say which backend opens each kind of store on this machine (Google's ml-metadata, "
+         "or this package's own on the same tables), why, and what the store holds.")
 def doctor(args: Namespace, call: Invocation) -> Outcome:
     import platform
 
     from mlmd_exercise import __version__
     from mlmd_exercise.errors import StoreError
     from mlmd_exercise.store import open_store
-    from mlmd_exercise.store.choice import choose, mlmd_missing
+    from mlmd_exercise.store.choice import choices, mlmd_missing
 
-    choice = choose(call.backend)
+    by_database = choices(call.backend)
+    choice = by_database[call.location.scheme]
     missing = mlmd_missing()
     report: dict = {
         "version": __version__, "python": platform.python_version(),
         "backend": choice.name, "why": choice.reason,
+        "backends": {db: {"backend": c.name, "why": c.reason} for db, c in by_database.items()},
         "mlmd_library": _mlmd_version() if missing is None else f"not usable: {missing}",
         "store": str(call.location),
     }
@@ -189,11 +191,15 @@ def doctor(args: Namespace, call: Invocation) -> Outcome:
         report["store_status"] = f"an MLMD store with {out.count(sum(counts.values()), 'execution')}"
     if args.json:
         print_json(report)
-    else:
-        print(f"mlmd-exercise {report['version']} on Python {report['python']}\n"
-              f"backend: {report['backend']} ({report['why']})\n"
-              f"ml-metadata: {report['mlmd_library']}\n"
-              f"store: {report['store']}: {report['store_status']}")
+        return Outcome.OK
+    print(f"mlmd-exercise {report['version']} on Python {report['python']}\n"
+          f"backend: {report['backend']} ({report['why']})\n"
+          f"ml-metadata: {report['mlmd_library']}\n"
+          f"store: {report['store']}: {report['store_status']}\n"
+          "backends by kind of store:")
+    names = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mysql": "MySQL"}
+    for line in out.table((names[db], c.name, c.reason) for db, c in by_database.items()):
+        print(line)
     return Outcome.OK
 
 

@@ -133,11 +133,16 @@ def command(name: str, options: Options = _no_options, *, help: str, description
 
 
 def store_help(folder_option: Optional[str] = None) -> str:
-    """The --db help: what it takes, and its default (read from where it is defined)."""
+    """The --db help: what it takes, its default (read from where it is defined), and how to
+    keep a password out of the process list."""
     where = f" in {folder_option}" if folder_option else ""
     return ("the store: a file path, sqlite:///path, postgresql://user:password@host:port/db or "
-            "mysql://user:password@host:port/db "
-            f"(default: ${ENV_STORE}, else {DEFAULT_STORE}{where})")
+            "mysql://user:password@host:port/db, or @FILE holding one of those "
+            f"(default: ${ENV_STORE}, else {DEFAULT_STORE}{where}). A password written here shows in 'ps' "
+            "while the command runs; these keep it out: no password in the address and $PGPASSWORD or "
+            "~/.pgpass ($PGPASSFILE) for PostgreSQL, ~/.my.cnf [client] password= or $MYSQL_PWD for MySQL; "
+            f"or the whole address in @FILE or ${ENV_STORE} (a variable is still readable by the same user "
+            "in /proc/PID/environ)")
 
 
 # -- option types and options several commands share ------------------------------

@@ -20,6 +20,7 @@ from mlmd_exercise import __version__
 from mlmd_exercise.cli import archive, audit, explore, query, record
 from mlmd_exercise.cli.command import PROG, Command, Invocation, Outcome, store_help
 from mlmd_exercise.errors import MlmdExerciseError
+from mlmd_exercise.masking import mask
 from mlmd_exercise.store.choice import BACKENDS, ENV_BACKEND
 
 __all__ = ["COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "build_parser",
@@ -38,11 +39,24 @@ EXIT_CODES: Dict[Outcome, int] = {Outcome.OK: EXIT_OK, Outcome.CHECK_FAILED: EXI
 log = logging.getLogger(__name__)
 
 
+class _MaskSecrets(logging.Filter):
+    """Every line logged (with -v, tracebacks too) with its secrets masked (see `masking`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line naming the bad value, and exits 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {mask(message)} (see '{self.prog} --help')\n")
 
 
 def _add_globals(parser: argparse.ArgumentParser, folder_option: Optional[str] = None,
@@ -56,7 +70,7 @@ def _add_globals(parser: argparse.ArgumentParser, folder_option: Optional[str] =
     parser.add_argument("--backend", choices=BACKENDS, **kw,
                         help=f"how stores are opened: mlmd (Google's ml-metadata) or native (this "
                         f"package's own, on the same tables); default ${ENV_BACKEND}, else mlmd where "
-                        f"it is installed (see 'doctor')")
+                        f"it is installed, except for PostgreSQL stores, which native opens (see 'doctor')")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,13 +134,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format=f"{PROG}: %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _MaskSecrets) for f in handler.filters):
+            handler.addFilter(_MaskSecrets())
     cmd: Command = args.command_spec
     try:
         return EXIT_CODES[cmd.run(args, _invocation(args, cmd))]
     except MlmdExerciseError as e:
         if args.verbose:
             log.exception("bad input")
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        print(f"{PROG}: error: {mask(str(e))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # `mlmd-exercise ... | head`: the reader left, not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -139,7 +156,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             log.exception("bad input")
         if e.filename is None:
             return _failed(args, e)
-        print(f"{PROG}: error: '{e.filename}': {e.strerror or e}", file=sys.stderr)
+        print(f"{PROG}: error: '{mask(str(e.filename))}': {mask(str(e.strerror or e))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as e:  # the job itself failed: one line, the traceback on -v
         return _failed(args, e)
@@ -150,7 +167,7 @@ def _failed(args: argparse.Namespace, e: BaseException) -> int:
     (that and the traceback are on -v)."""
     if args.verbose:
         log.exception("failed")
-    first = (str(e).strip().splitlines() or [""])[0]  # one line; all of it with -v
+    first = mask((str(e).strip().splitlines() or [""])[0])  # one line; all of it with -v
     hint = "" if args.verbose else " (-v shows why)"
     print(f"{PROG}: error: {args.command} failed: {first or 'an unexpected error'}{hint}", file=sys.stderr)
     return EXIT_FAILED

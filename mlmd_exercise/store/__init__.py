@@ -80,7 +80,7 @@ def _open_postgres(loc: Location, create: bool, upgrade: bool, backend: Optional
             from mlmd_exercise.store.choice import choose, connector
 
             # The schema is created (once) inside the lock, too.
-            opened = connector(choose(backend), "postgres")(loc, upgrade, pg_runner(admin.run))
+            opened = connector(choose(backend, "postgresql"), "postgres")(loc, upgrade, pg_runner(admin.run))
     except BaseException:
         admin.close()
         raise

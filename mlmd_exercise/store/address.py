@@ -6,6 +6,13 @@ Accepted forms:
     postgresql://user:password@host:port/dbname[?sslmode=require]
     mysql://user:password@host:port/dbname[?ssl_ca=/path&ssl_verify_server_cert=true]
     mysql://user:password@/dbname?unix_socket=/run/mysqld/mysqld.sock
+    @path                                               the address, read from a file
+
+The password runs from the first ':' of the user info to the last '@' that a host and a
+/dbname follow, so that one holding '#', '/', '?', '@', '[', ':' or spaces works as it is
+(percent-encoded, it works too: %40 for '@'). It is never shown: every message shows the
+address as `user:***@host...`. A server address with no password takes it from where the
+database's own tools keep it (store/credentials.py).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from mlmd_exercise.errors import StoreError
 
@@ -69,18 +76,39 @@ def default_location(folder: Union[str, os.PathLike, None] = None) -> str:
     return os.environ.get(ENV_STORE) or os.fspath(Path(folder) / DEFAULT_STORE if folder else DEFAULT_STORE)
 
 
-def _masked(text: str) -> str:
-    parts = urlsplit(text)
-    if parts.password is None:
-        return text
-    host = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://")
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]*\]|[^\[\]/?#@]*)(:[^/?#@]*)?")
+
+
+def _split(text: str) -> Tuple[str, Optional[str], Optional[str], str]:
+    """(scheme, user or None, password or None, the rest: host[:port]/dbname[?query]) of a
+    URL, its user info taken apart by hand: a password may hold any character, which
+    urllib's parser would take for the end of the host (#, /, ?) or for an IPv6 host ([)."""
+    found = _SCHEME.match(text)
+    assert found is not None
+    scheme, rest = found.group(1), text[found.end():]
+    ats = [i for i, char in enumerate(rest) if char == "@"]
+    if not ats:
+        return scheme, None, None, rest
+    at = ats[-1]
+    for candidate in reversed(ats):  # the last '@' that a host and a /dbname follow
+        host = _HOST_PORT.match(rest, candidate + 1)
+        if host is not None and rest[host.end():host.end() + 1] == "/":
+            at = candidate
+            break
+    user, colon, password = rest[:at].partition(":")
+    return scheme, user, password if colon else None, rest[at + 1:]
+
+
+def _shown(scheme: str, user: Optional[str], password: Optional[str], rest: str) -> str:
+    """The address as it may be printed: the password, whatever it holds, as ***."""
+    userinfo = "" if user is None else f"{user}:***@" if password else f"{user}@"
+    return f"{scheme}://{userinfo}{rest}"
 
 
 def parse_location(location: Union[str, os.PathLike, Location]) -> Location:
-    """Parses a store address with the standard library's URL parser (a Location is
-    returned as it is, so that one parsed by the CLI can go wherever an address can).
+    """Parses a store address (a Location is returned as it is, so that one parsed by the
+    CLI can go wherever an address can); "@path" reads the address from a file.
 
     Raises:
         StoreError: an unknown scheme, a bad port, a missing database name or an
@@ -89,17 +117,25 @@ def parse_location(location: Union[str, os.PathLike, Location]) -> Location:
     if isinstance(location, Location):
         return location
     text = os.fspath(location)
-    if "://" not in text:
+    if text.startswith("@"):
+        from mlmd_exercise.store.credentials import address_from_file
+
+        text = address_from_file(text)
+    if "://" not in text or not _SCHEME.match(text):
         return Location("sqlite", text, path=Path(text))
-    shown = _masked(text)
+    scheme_text, user_text, password_text, rest = _split(text)
+    shown = _shown(scheme_text, user_text, password_text, rest)
     try:
-        parts = urlsplit(text)
+        parts = urlsplit(f"{scheme_text}://{rest}")
         port = parts.port
     except ValueError as e:  # urllib's "Port out of range 0-65535", "Port could not be cast ..."
-        raise StoreError(f"bad port in store address '{shown}': {e}") from None
+        hint = ("; a password may hold any character, as it is or percent-encoded (%40 for @, %2F for /)"
+                if password_text else "")
+        raise StoreError(f"bad port or host in store address '{shown}': {e}{hint}") from None
+    user, password = unquote(user_text or ""), unquote(password_text or "")
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
-        if parts.netloc or not parts.path.startswith("/") or len(parts.path) < 2:
+        if parts.netloc or user_text is not None or not parts.path.startswith("/") or len(parts.path) < 2:
             raise StoreError(
                 f"bad SQLite address '{shown}': use sqlite:///relative/path or sqlite:////absolute/path"
             )
@@ -117,22 +153,19 @@ def parse_location(location: Union[str, os.PathLike, Location]) -> Location:
             raise StoreError(
                 f"unknown sslmode '{sslmode}' in store address '{shown}': use one of {', '.join(_SSLMODES)}"
             )
-        return Location(
-            "postgresql",
-            shown,
-            host=parts.hostname or "localhost",
-            port=port or 5432,
-            user=unquote(parts.username or ""),
-            password=unquote(parts.password or ""),
-            dbname=dbname,
-            sslmode=sslmode,
-        )
+        host, port = parts.hostname or "localhost", port or 5432
+        if not password:
+            from mlmd_exercise.store.credentials import pg_password
+
+            password = pg_password(host, port, dbname, user or "postgres")
+        return Location("postgresql", shown, host=host, port=port, user=user, password=password,
+                        dbname=dbname, sslmode=sslmode)
     if scheme == "mysql":
-        return _mysql(parts, port, shown)
+        return _mysql(parts, port, shown, user, password)
     raise StoreError(f"unknown store scheme '{parts.scheme}' in '{shown}': use {_FORMS}")
 
 
-def _mysql(parts, port: Optional[int], shown: str) -> Location:
+def _mysql(parts: SplitResult, port: Optional[int], shown: str, user: str, password: str) -> Location:
     dbname = unquote(parts.path.lstrip("/"))
     if not dbname or "/" in dbname:
         raise StoreError(f"store address '{shown}' names no database: add /dbname after the host")
@@ -157,13 +190,17 @@ def _mysql(parts, port: Optional[int], shown: str) -> Location:
     if not parts.hostname and not socket:
         raise StoreError(f"store address '{shown}' names no host: add one after '@', "
                          "or a socket with ?unix_socket=/path")
+    if not password:
+        from mlmd_exercise.store.credentials import mysql_login
+
+        user, password = mysql_login(user)
     return Location(
         "mysql",
         shown,
         host=parts.hostname or "localhost",
         port=port or 3306,
-        user=unquote(parts.username or ""),
-        password=unquote(parts.password or ""),
+        user=user,
+        password=password,
         dbname=dbname,
         socket=socket,
         ssl=tuple((name, values[name]) for name in MYSQL_SSL_OPTIONS if name in values),

@@ -290,6 +290,26 @@ class Backend(abc.ABC):
         raise StoreError(f"the {self.name or 'this'} backend cannot mend a property row: "
                          "open the store with the native backend")
 
+    # -- strings it cannot be given --------------------------------------------------------
+
+    def check_text(self, where: str, text: Optional[str]) -> None:
+        """Refuses, at the call and before anything is written, a string this backend would
+        not store exactly (ml-metadata: store/mlmd_guard.py); `where` says what it is ("the
+        experiment name"). Every backend takes any string here; ml-metadata's refuses some."""
+
+    def check_texts(self, what: str, values: Mapping[str, object]) -> None:
+        """`check_text` for each key of `values` ("the name of param 'x'") and each string value
+        ("the param 'x'"); `what` names them ("param", "metric", "property")."""
+        for key, value in values.items():
+            self.check_text(f"the name of {what} '{key}'", key)
+            if isinstance(value, str):
+                self.check_text(f"the {what} '{key}'", value)
+
+    def storable_text(self, text: str) -> str:
+        """`text` as this backend can store it: for what the package records of its own
+        accord and must not fail a run over (an error's message)."""
+        return text
+
     # -- memberships and removal ----------------------------------------------------------
 
     def put_memberships(self, context_id: int, execution_ids: Sequence[int], artifact_ids: Sequence[int]) -> None:

@@ -1,9 +1,12 @@
 """Which backend opens a store: Google's ml-metadata where it is installed, else our own.
 
-ml-metadata stays the reference and the default wherever it installs (CPython 3.9 to
-3.11 on Linux x86-64). Elsewhere the native backend reads and writes the same tables.
-`--backend` (the CLI) or `$MLMD_BACKEND` chooses explicitly. A store written by one is
-read and written by the other, on the same file, with no conversion.
+ml-metadata stays the reference and the default for SQLite and MySQL stores wherever it
+installs (CPython 3.9 to 3.11 on Linux x86-64). PostgreSQL stores open with the native
+backend by default: ml-metadata 1.17 quotes a string with a backslash wrongly in the SQL it
+writes there, so that the rest of the value would run as SQL (store/mlmd_guard.py). Elsewhere
+the native backend reads and writes the same tables. `--backend` (the CLI) or
+`$MLMD_BACKEND` chooses explicitly (ml-metadata on PostgreSQL then refuses such strings). A
+store written by one is read and written by the other, on the same file, with no conversion.
 
 The choice is made without importing ml-metadata (a third of a second): by its
 installed version. An ml-metadata that is installed but cannot be imported (a
@@ -16,18 +19,19 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Optional
 
 from mlmd_exercise.errors import StoreError
 
 if TYPE_CHECKING:
     from mlmd_exercise.store.backend import Backend
 
-__all__ = ["BACKENDS", "ENV_BACKEND", "Choice", "choose", "mlmd_missing", "connector"]
+__all__ = ["BACKENDS", "DATABASES", "ENV_BACKEND", "Choice", "choose", "choices", "mlmd_missing", "connector"]
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("mlmd", "native")
+DATABASES = ("sqlite", "postgresql", "mysql")  # Location.scheme of each kind of store
 ENV_BACKEND = "MLMD_BACKEND"
 _OLDEST = (1, 14)  # the oldest ml-metadata with schema version 10
 
@@ -63,9 +67,10 @@ def mlmd_missing() -> Optional[str]:
     return None
 
 
-def choose(requested: Optional[str] = None) -> Choice:
-    """The backend for this process: `requested`, else $MLMD_BACKEND, else ml-metadata where
-    it is installed, else native.
+def choose(requested: Optional[str] = None, database: Optional[str] = None) -> Choice:
+    """The backend for a store of `database` ("sqlite", "postgresql", "mysql"; None: SQLite's
+    and MySQL's): `requested`, else $MLMD_BACKEND, else ml-metadata where it is installed
+    (native for PostgreSQL), else native.
 
     Raises:
         StoreError: an unknown backend name, or ml-metadata asked for where it is missing.
@@ -83,10 +88,19 @@ def choose(requested: Optional[str] = None) -> Choice:
         return Choice(name, f"chosen by {where}", explicit=True)
     missing = mlmd_missing()
     if missing is None:
+        if database == "postgresql":
+            return Choice("native", "PostgreSQL stores open with the native backend: ml-metadata 1.17 quotes a "
+                                    "backslash wrongly in its PostgreSQL SQL, so that the rest of a value would run "
+                                    "as SQL (--backend mlmd uses it, refusing such values)")
         from importlib import metadata
 
         return Choice("mlmd", f"ml-metadata {metadata.version('ml-metadata')} is installed (the reference)")
     return Choice("native", f"ml-metadata {missing}")
+
+
+def choices(requested: Optional[str] = None) -> Dict[str, Choice]:
+    """The backend for each kind of store (DATABASES), as `choose` picks it."""
+    return {database: choose(requested, database) for database in DATABASES}
 
 
 def connector(choice: Choice, engine: str) -> Callable[..., "Backend"]:

@@ -21,6 +21,7 @@ from mlmd_exercise.records import (ArtifactRecord, ContextRecord, EventRecord, E
                                    PropertyType, PropertyValue, TypeRecord)
 from mlmd_exercise.store import mlmd_filters as mf, mlmd_protos as mp, tables
 from mlmd_exercise.store.backend import Backend, ContextWrite, ExecutionWrite, NewArtifact, NewEvent, Query
+from mlmd_exercise.store.mlmd_guard import SafeLookups, guarded
 
 __all__ = ["MlmdBackend"]
 
@@ -52,20 +53,24 @@ def _translated(method: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-class MlmdBackend(Backend):
+class MlmdBackend(SafeLookups, Backend):
     """An MLMD store opened by ml-metadata.
 
     `sql`, where given, runs read-only SQL over MLMD's tables on a connection of its own
-    (PostgreSQL's admin connection): counts and audits then need no node loaded.
+    (the server's admin connection): counts and audits then need no node loaded, and a name or
+    URI that ml-metadata would quote wrongly is looked up there, with bound parameters.
+    `database` ("sqlite", "postgresql", "mysql") says which strings ml-metadata must never be
+    given (store/mlmd_guard.py): every call to it goes through that guard.
     """
 
     name = "mlmd"
 
     def __init__(self, mlmd: metadata_store.MetadataStore, label: str,
-                 sql: Optional[Callable[..., list]] = None) -> None:
-        self._mlmd = mlmd
+                 sql: Optional[Callable[..., list]] = None, database: str = "sqlite") -> None:
+        self._mlmd = guarded(mlmd, database, label)
         self.label = label
         self._sql = sql
+        self.database = database
 
     # -- types --------------------------------------------------------------------------
 
@@ -133,15 +138,15 @@ class MlmdBackend(Backend):
 
     def _one_value(self, kind: Kind, column: str, value: str, type_id: Optional[int] = None) -> list:
         if column == "uri":
+            plain = self._sql_values(value)
+            if plain is not None and self._sql is not None:
+                return self._ids_then(kind, tables.artifact_ids_at(self._sql, *plain))
             return self._mlmd.get_artifacts_by_uri(value)
         if type_id is not None:  # by type and name: MLMD's exact-match lookup
             by_id = {Kind.ARTIFACT: self._mlmd.get_artifact_types_by_id,
                      Kind.EXECUTION: self._mlmd.get_execution_types_by_id,
                      Kind.CONTEXT: self._mlmd.get_context_types_by_id}[kind]
-            by_name = {Kind.ARTIFACT: self._mlmd.get_artifact_by_type_and_name,
-                       Kind.EXECUTION: self._mlmd.get_execution_by_type_and_name,
-                       Kind.CONTEXT: self._mlmd.get_context_by_type_and_name}[kind]
-            found = [by_name(t.name, value) for t in by_id([type_id])]
+            found = [self._by_type_and_name(kind, t.name, value) for t in by_id([type_id])]
             return [n for n in found if n is not None]
         return [n for n in {Kind.ARTIFACT: self._mlmd.get_artifacts, Kind.EXECUTION: self._mlmd.get_executions,
                             Kind.CONTEXT: self._mlmd.get_contexts}[kind]() if n.name == value]
@@ -164,7 +169,7 @@ class MlmdBackend(Backend):
     @_translated
     def execution_by_name(self, type_name: str, name: str) -> Optional[ExecutionRecord]:
         try:
-            found = self._mlmd.get_execution_by_type_and_name(type_name, name)
+            found = self._by_type_and_name(Kind.EXECUTION, type_name, name)
         except mlmd_errors.NotFoundError:  # no such type
             return None
         return mp.execution_record(found) if found is not None else None
@@ -172,7 +177,7 @@ class MlmdBackend(Backend):
     @_translated
     def context_by_name(self, type_name: str, name: str) -> Optional[ContextRecord]:
         try:
-            found = self._mlmd.get_context_by_type_and_name(type_name, name)
+            found = self._by_type_and_name(Kind.CONTEXT, type_name, name)
         except mlmd_errors.NotFoundError:
             return None
         return mp.context_record(found) if found is not None else None
@@ -262,7 +267,7 @@ class MlmdBackend(Backend):
         would wipe its properties); a new one where none is stored."""
         if context.id and not whole:
             return pb.Context(id=context.id, type_id=context.type_id, name=context.name)
-        stored = self._mlmd.get_context_by_type_and_name(context.type, context.name)
+        stored = self._by_type_and_name(Kind.CONTEXT, context.type, context.name)
         if stored is not None:
             return stored if whole else pb.Context(id=stored.id, type_id=context.type_id, name=context.name)
         return mp.context(context)
@@ -301,13 +306,13 @@ class MlmdBackend(Backend):
 
     @_translated
     def put_context(self, context: ContextWrite) -> int:
-        stored = self._mlmd.get_context_by_type_and_name(context.type, context.name)
+        stored = self._by_type_and_name(Kind.CONTEXT, context.type, context.name)
         if stored is not None:
             return stored.id
         try:
             [context_id] = self._mlmd.put_contexts([mp.context(context)])
         except mlmd_errors.AlreadyExistsError:  # made meanwhile by another writer
-            made = self._mlmd.get_context_by_type_and_name(context.type, context.name)
+            made = self._by_type_and_name(Kind.CONTEXT, context.type, context.name)
             if made is None:
                 raise
             return made.id

@@ -77,7 +77,7 @@ def _connect(config: pb.ConnectionConfig, loc: Location, upgrade: bool,
         reason = _redact(text.splitlines()[0] if text else "unknown error", loc.password)
         log.debug("opening %s failed: %s", loc, reason)
         raise StoreError(f"cannot open store '{loc}': {reason}") from None
-    return MlmdBackend(mlmd, str(loc), sql)
+    return MlmdBackend(mlmd, str(loc), sql, database=loc.scheme)
 
 
 def connect_sqlite(loc: Location, create: bool, upgrade: bool) -> MlmdBackend:

@@ -10,6 +10,7 @@ from typing import Dict, Tuple
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from mlmd_exercise.errors import MlmdExerciseError
+from mlmd_exercise.masking import mask, mask_values
 from mlmd_exercise.records import (ArtifactRecord, ArtifactState, ContextRecord, EventRecord, ExecutionRecord,
                                    ExecutionState, Kind, PropertyType, PropertyValue, TypeRecord)
 from mlmd_exercise.store.backend import ContextWrite, ExecutionWrite, NewArtifact, NewEvent
@@ -65,19 +66,20 @@ def set_value(target, key: str, value: PropertyValue) -> None:
 
 
 def _values(node) -> Tuple[Dict[str, PropertyValue], Dict[str, PropertyValue]]:
-    """(declared and custom, declared winning; custom alone)."""
-    custom = {k: get_value(v) for k, v in node.custom_properties.items()}
+    """(declared and custom, declared winning; custom alone), secrets masked (a store that an
+    older version or another program wrote may hold them: see `masking`)."""
+    custom = mask_values({k: get_value(v) for k, v in node.custom_properties.items()})
     merged = dict(custom)
-    merged.update((k, get_value(v)) for k, v in node.properties.items())
+    merged.update(mask_values({k: get_value(v) for k, v in node.properties.items()}))
     return merged, custom
 
 
 def artifact_record(a: pb.Artifact) -> ArtifactRecord:
     merged, custom = _values(a)
     return ArtifactRecord(
-        id=a.id, type=a.type, uri=a.uri, state=ArtifactState(pb.Artifact.State.Name(a.state)).value,
+        id=a.id, type=a.type, uri=mask(a.uri, whole=True), state=ArtifactState(pb.Artifact.State.Name(a.state)).value,
         properties=merged, created_ms=a.create_time_since_epoch, type_id=a.type_id, custom=custom,
-        name=a.name, external_id=a.external_id if a.HasField("external_id") else None,
+        name=mask(a.name), external_id=a.external_id if a.HasField("external_id") else None,
         updated_ms=a.last_update_time_since_epoch)
 
 
@@ -85,7 +87,7 @@ def execution_record(e: pb.Execution) -> ExecutionRecord:
     merged, custom = _values(e)
     return ExecutionRecord(
         id=e.id, type=e.type, state=ExecutionState(pb.Execution.State.Name(e.last_known_state)).value,
-        properties=merged, created_ms=e.create_time_since_epoch, name=e.name, type_id=e.type_id,
+        properties=merged, created_ms=e.create_time_since_epoch, name=mask(e.name), type_id=e.type_id,
         custom=custom, external_id=e.external_id if e.HasField("external_id") else None,
         updated_ms=e.last_update_time_since_epoch)
 
@@ -93,7 +95,7 @@ def execution_record(e: pb.Execution) -> ExecutionRecord:
 def context_record(c: pb.Context) -> ContextRecord:
     merged, custom = _values(c)
     return ContextRecord(
-        id=c.id, type=c.type, name=c.name, properties=merged, created_ms=c.create_time_since_epoch,
+        id=c.id, type=c.type, name=mask(c.name), properties=merged, created_ms=c.create_time_since_epoch,
         type_id=c.type_id, custom=custom, external_id=c.external_id if c.HasField("external_id") else None,
         updated_ms=c.last_update_time_since_epoch)
 

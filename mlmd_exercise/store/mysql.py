@@ -298,7 +298,7 @@ def open_mysql(loc: Location, create: bool, upgrade: bool, backend: Optional[str
                 refuse_version(admin.run("SELECT schema_version FROM MLMDEnv")[0][0], loc, upgrade)
                 if create:
                     admin.check_writable()
-            opened = connector(choose(backend), "mysql")(loc, upgrade, pg_runner(admin.run))
+            opened = connector(choose(backend, "mysql"), "mysql")(loc, upgrade, pg_runner(admin.run))
     except BaseException:
         admin.close()
         raise

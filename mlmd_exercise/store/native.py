@@ -15,6 +15,7 @@ import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError, StoreError
+from mlmd_exercise.masking import mask, mask_values
 from mlmd_exercise.records import (EVENT_TYPES, ArtifactRecord, ArtifactState, ContextRecord, EventRecord,
                                    ExecutionRecord, ExecutionState, Kind, PropertyType, PropertyValue,
                                    TypeRecord)
@@ -123,7 +124,8 @@ class NativeBackend(Backend):
 
     def _properties(self, node: Node, ids: Sequence[int]) -> Dict[int, Tuple[Dict[str, PropertyValue],
                                                                          Dict[str, PropertyValue]]]:
-        """Each node's (declared and custom, declared winning; custom alone)."""
+        """Each node's (declared and custom, declared winning; custom alone), secrets masked (a
+        store an older version or another program wrote may hold them: see `masking`)."""
         found: Dict[int, Tuple[Dict[str, PropertyValue], Dict[str, PropertyValue]]] = {i: ({}, {}) for i in ids}
         if not ids:
             return found
@@ -140,8 +142,11 @@ class NativeBackend(Backend):
             else:
                 declared.setdefault(owner, {})[key] = value
         for owner, (merged, customs) in found.items():
+            masked = mask_values(customs)
+            customs.clear()
+            customs.update(masked)
             merged.update(customs)
-            merged.update(declared.get(owner, {}))
+            merged.update(mask_values(declared.get(owner, {})))
         return found
 
     def _nodes(self, kind: Kind, query: Query) -> list:
@@ -525,18 +530,20 @@ def _pick(given: int, index: Optional[int], made: Sequence[int]) -> int:
 
 def _record(kind: Kind, row: Tuple[Any, ...], merged: Dict[str, PropertyValue],
             custom: Dict[str, PropertyValue]) -> Any:
+    """A node's record, its name and URI masked as its properties were (see `_properties`)."""
     if kind is Kind.ARTIFACT:
         i, type_id, type_name, uri, state, name, external_id, created, updated = row
-        return ArtifactRecord(id=i, type=type_name or "", uri=uri or "", state=_ARTIFACT_STATES[state or 0].value,
-                              properties=merged, created_ms=created, type_id=type_id, custom=custom,
-                              name=name or "", external_id=external_id, updated_ms=updated)
+        return ArtifactRecord(id=i, type=type_name or "", uri=mask(uri or "", whole=True),
+                              state=_ARTIFACT_STATES[state or 0].value, properties=merged, created_ms=created,
+                              type_id=type_id, custom=custom, name=mask(name or ""), external_id=external_id,
+                              updated_ms=updated)
     if kind is Kind.EXECUTION:
         i, type_id, type_name, state, name, external_id, created, updated = row
         return ExecutionRecord(id=i, type=type_name or "", state=_EXECUTION_STATES[state or 0].value,
-                               properties=merged, created_ms=created, name=name or "", type_id=type_id,
+                               properties=merged, created_ms=created, name=mask(name or ""), type_id=type_id,
                                custom=custom, external_id=external_id, updated_ms=updated)
     i, type_id, type_name, name, external_id, created, updated = row
-    return ContextRecord(id=i, type=type_name or "", name=name or "", properties=merged, created_ms=created,
+    return ContextRecord(id=i, type=type_name or "", name=mask(name or ""), properties=merged, created_ms=created,
                          type_id=type_id, custom=custom, external_id=external_id, updated_ms=updated)
 
 

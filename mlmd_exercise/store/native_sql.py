@@ -368,9 +368,10 @@ def select_nodes(db: Db, node: Node, query: Query) -> Optional[Tuple[str, List[A
             raise MlmdExerciseError(f"unknown property test '{test.op}' on '{test.key}'")
     if query.text is not None and query.text.text:
         # LIKE, as ml-metadata's filter query: % and _ are wildcards (the README says so),
-        # case-insensitive on SQLite for ASCII, as stored on PostgreSQL. The text is a parameter.
+        # case-insensitive on SQLite for ASCII, as stored on PostgreSQL. The text is a parameter;
+        # a backslash in it is a backslash (PostgreSQL's and MySQL's LIKE escape with it).
         text = query.text.text
-        like = f"%{text}%"
+        like = f"%{text}%" if db.name == "sqlite" else "%" + text.replace("\\", "\\\\") + "%"
         terms = ["t.name LIKE ?", "n.name LIKE ?"]
         searched: List[Any] = [like, like]
         if query.text.keys:

@@ -149,7 +149,7 @@ def open_sqlite(loc: Location, create: bool, upgrade: bool, backend: Optional[st
                     _inspect_sqlite(path, loc, create, upgrade=upgrade)
             from mlmd_exercise.store.choice import choose, connector
 
-            choice = choose(backend)
+            choice = choose(backend, "sqlite")
             _refuse_both(key, loc, choice.name)
             opened = connector(choice, "sqlite")(loc, create, upgrade)
     except BaseException:

@@ -17,8 +17,9 @@ from mlmd_exercise import process
 from mlmd_exercise.records import EVENT_TYPES, ExecutionState
 
 __all__ = ["SCHEMA_VERSION", "OUTPUT_EVENT_NAMES", "known_schema", "refuse_version", "pg_runner", "count_by_state",
-           "contexts_named", "running_processes", "artifacts_without_events", "shared_outputs", "types_named_twice",
-           "PROPERTY_TABLES", "unreadable_properties", "histories_without_runs", "HISTORY_TYPE"]
+           "contexts_named", "ids_named", "artifact_ids_at", "running_processes", "artifacts_without_events",
+           "shared_outputs", "types_named_twice", "PROPERTY_TABLES", "unreadable_properties", "histories_without_runs",
+           "HISTORY_TYPE"]
 
 Run = Callable[..., List[Tuple[Any, ...]]]
 SCHEMA_VERSION = 10  # the MLMD schema (ml-metadata 1.14 to 1.17) this SQL was checked against
@@ -103,6 +104,23 @@ def contexts_named(run: Run, name: str) -> List[Tuple[int, str]]:
     """(id, type name) of every context called `name` (a parameter: the name is data)."""
     return [(i, t) for i, t in run("SELECT c.id, t.name FROM Context c JOIN Type t ON t.id = c.type_id "
                                    f"WHERE t.type_kind = {_CONTEXT_KIND} AND c.name = ?", name)]
+
+
+_KINDS = {"execution": (0, "Execution"), "artifact": (1, "Artifact"), "context": (2, "Context")}
+
+
+def ids_named(run: Run, kind: str, type_name: str, name: str) -> List[int]:
+    """Ids of the nodes of `kind` ("artifact", "execution", "context") whose type and name are
+    these (parameters: the names are data, whatever they hold)."""
+    number, table = _KINDS[kind]
+    return [int(i) for i, in run(f"SELECT n.id FROM {table} n JOIN Type t ON t.id = n.type_id "
+                                 f"WHERE t.type_kind = {number} AND t.name = ? AND n.name = ? ORDER BY n.id",
+                                 type_name, name)]
+
+
+def artifact_ids_at(run: Run, uri: str) -> List[int]:
+    """Ids of the artifacts at this URI (a parameter), in id order."""
+    return [int(i) for i, in run("SELECT id FROM Artifact WHERE uri = ? ORDER BY id", uri)]
 
 
 # Only the identity properties of RUNNING executions that name the host; a declared property

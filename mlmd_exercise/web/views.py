@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
+from mlmd_exercise.masking import mask
 from mlmd_exercise.records import ArtifactRecord, LineageGraph
 from mlmd_exercise.render import STATE_COLORS
 from mlmd_exercise.web.curves import curves_svg
@@ -77,7 +78,8 @@ def layout(title: str, body: str, *, active: str = "", scripts: bool = True, inl
 def error_view(status: int, message: str) -> str:
     reason = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}.get(
         status, "Error")
-    return layout(f"{status} {reason}", f'<p class="error">{esc(message)}</p><p><a href="/runs">Runs</a></p>')
+    # An error names the bad value, which may hold a secret (a store's address, say).
+    return layout(f"{status} {reason}", f'<p class="error">{esc(mask(message))}</p><p><a href="/runs">Runs</a></p>')
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:

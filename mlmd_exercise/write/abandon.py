@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import List, Sequence
 
-from mlmd_exercise import schema
+from mlmd_exercise import masking, schema
 from mlmd_exercise.records import ExecutionRecord, ExecutionState
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import ExecutionWrite, Query
@@ -34,7 +34,7 @@ def abandon(store: Store, runs: Sequence[ExecutionRecord],
         store.backend.update_executions([  # all in one transaction
             ExecutionWrite(e.type_id, e.type, id=e.id, state=state,
                            properties=schema.state_mirror(declared[e.id], state),
-                           custom={ABANDONED: reason or "marked stale by the user"})
+                           custom={ABANDONED: masking.mask(reason) or "marked stale by the user"})
             for e in changed])
         found = store.backend.executions(Query(ids=[e.id for e in changed], order="id", ascending=True)) \
             if changed else []

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Hashable, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, Union
 
-from mlmd_exercise import schema
+from mlmd_exercise import masking, schema
 from mlmd_exercise.content import FINGERPRINT
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import CREATED_MS, ENDED_MS, STARTED_MS, ArtifactRecord, PropertyValue
@@ -32,6 +32,10 @@ __all__ = ["ArtifactSpec", "RunSpec", "BulkResult", "record_runs", "read_runs"]
 
 
 
+def _masked(values: Mapping[str, PropertyValue]) -> Mapping[str, PropertyValue]:
+    return masking.mask_values(values) if isinstance(values, Mapping) else values  # else refused later
+
+
 @dataclass(frozen=True, eq=False)
 class ArtifactSpec:
     """An artifact of an imported run, by URI (no file is read)."""
@@ -41,6 +45,10 @@ class ArtifactSpec:
     properties: Mapping[str, PropertyValue] = field(default_factory=dict)
     fingerprint: str = ""  # "sha256:..." if known: then the same content is not stored twice
     created_ms: Optional[int] = None  # when it was made, if known (ms since the epoch)
+
+    def __post_init__(self) -> None:  # secrets are recorded masked (see `masking`)
+        object.__setattr__(self, "uri", masking.mask(self.uri, whole=True))
+        object.__setattr__(self, "properties", _masked(self.properties))
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +64,12 @@ class RunSpec:
     name: Optional[str] = None  # unique per type; a UUID by default
     started_ms: Optional[int] = None  # when it ran, if known (ms since the epoch)
     ended_ms: Optional[int] = None
+
+    def __post_init__(self) -> None:  # secrets are recorded masked (see `masking`)
+        object.__setattr__(self, "params", _masked(self.params))
+        for key in ("experiment", "name"):
+            if getattr(self, key):
+                object.__setattr__(self, key, masking.mask(getattr(self, key)))
 
 
 def _fingerprint(artifact: ArtifactRecord) -> str:
@@ -157,6 +171,17 @@ class _Importer:
                 "by one run (give each run's output its own \"ref\")")
         self.produced.add(spec)
 
+    def _check(self, run: RunSpec, experiment: str) -> None:
+        texts = {"execution type name": run.type, "experiment name": run.experiment or experiment, "run name": run.name}
+        for role, given in (*run.inputs.items(), *run.outputs.items()):
+            texts[f"role '{role}'"] = role
+            if isinstance(given, ArtifactSpec):
+                texts.update({f"URI of artifact '{role}'": given.uri, f"type name of artifact '{role}'": given.type})
+                self.backend.check_texts(f"property of artifact '{role}'", given.properties)
+        for where, text in texts.items():
+            self.backend.check_text(f"the {where}", text)
+        self.backend.check_texts("param", run.params)
+
     def batch(self, runs: List[RunSpec], experiment: str) -> None:
         executions: List[ExecutionWrite] = []
         artifacts: List[NewArtifact] = []
@@ -180,6 +205,8 @@ class _Importer:
                 artifacts.append(self._new(given, key))
                 edges.append(NewEvent(kind, (role,), artifact_index=index[key], execution_index=position))
 
+        for run in runs:  # a string the backend cannot store: refused before this batch writes anything
+            self._check(run, experiment)
         runs = self._skip_recorded(runs)
         self.prefetch(
             (self.tracker._type_id(self.tracker._spec(Kind.ARTIFACT, a.type)), a.uri)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from mlmd_exercise.errors import MlmdExerciseError
+from mlmd_exercise.masking import mask, mask_values
 from mlmd_exercise.records import (METRIC_NAMES, ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord, Kind,
                                    PropertyType, TypeRecord)
 from mlmd_exercise.store import Store
@@ -289,6 +290,22 @@ def is_bundle(path: Union[str, os.PathLike]) -> bool:
         return False
 
 
+def _masked(record: Dict[str, Any]) -> Dict[str, Any]:
+    """A node's record with its secrets masked, as it may be recorded (a bundle an older
+    version wrote may hold them: see `masking`)."""
+    if record.get("kind") not in ("context", "artifact", "execution"):
+        return record
+    record = dict(record)
+    for key in ("properties", "custom"):
+        if isinstance(record.get(key), dict):
+            record[key] = mask_values(record[key])
+    if isinstance(record.get("uri"), str):
+        record["uri"] = mask(record["uri"], whole=True)
+    if isinstance(record.get("name"), str):
+        record["name"] = mask(record["name"])
+    return record
+
+
 def read_bundle(path: Union[str, os.PathLike]) -> Bundle:
     """The bundle at `path`, checked whole.
 
@@ -321,7 +338,8 @@ def read_bundle(path: Union[str, os.PathLike]) -> Bundle:
             if kind == "end":
                 end = record
             elif kind in ("type", "context", "artifact", "execution", "event", "history"):
-                getattr(bundle, {"type": "types", "history": "histories"}.get(kind, f"{kind}s")).append(record)
+                getattr(bundle, {"type": "types", "history": "histories"}.get(kind, f"{kind}s")).append(
+                    _masked(record))
             else:
                 raise BundleError(f"'{name}' line {number} holds an unknown record kind '{kind}'")
     if bundle is None:

@@ -55,6 +55,24 @@ def _times(custom: Dict[str, Any], key: str, ms: Any) -> Dict[str, Any]:
     return custom
 
 
+def _check(backend, bundle: Bundle) -> None:
+    """Refuses, before anything is written, a string of the bundle that the backend cannot
+    store (ml-metadata's backend refuses some: store/mlmd_guard.py)."""
+    for t in bundle.types:
+        backend.check_text(f"the name of a {t['of']} type", t["name"])
+        backend.check_texts(f"property of {t['of']} type '{t['name']}'", {k: None for k in t["properties"]})
+    for kind, records in (("context", bundle.contexts), ("artifact", bundle.artifacts),
+                          ("execution", bundle.executions)):
+        for r in records:
+            of = f"{kind} {r['id']} of the bundle"
+            for field in ("type", "name", "uri", "origin"):
+                backend.check_text(f"the {field} of {of}", r.get(field))
+            backend.check_texts(f"property of {of}", {**r["properties"], **r["custom"]})
+    for e in bundle.events:
+        for step in e["path"]:
+            backend.check_text(f"a path step key of an event of artifact {e['artifact']}", step)
+
+
 def import_bundle(store: Store, bundle: Bundle, batch_size: int = 500) -> Counts:
     """Records a bundle's nodes that the store does not hold yet (by origin, or as the
     same nodes where the bundle came from this store), with new ids, their original create
@@ -64,6 +82,7 @@ def import_bundle(store: Store, bundle: Bundle, batch_size: int = 500) -> Counts
         What was recorded, and (`already`) how many of each were there before.
     """
     backend = store.backend
+    _check(backend, bundle)
     source = str(bundle.header.get("source", ""))
     counts = Counts()
     type_ids: Dict[Tuple[str, str], int] = {}

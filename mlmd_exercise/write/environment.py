@@ -8,7 +8,8 @@ properties, without the user asking. They are named here, once, so that readers
                              as stores written before this module have them)
     env.user                 the user name the process ran as
     env.cwd                  its working directory
-    env.command              its command line (`sys.argv`, shell-quoted)
+    env.command              its command line (`sys.argv`, shell-quoted), its secrets masked
+                             (a URL's password, --password X, token=X: see `masking`)
     env.executable           the Python interpreter (`sys.executable`)
     env.python               the Python version, e.g. "3.11.7"
     env.git_commit           the commit checked out in the working directory,
@@ -45,6 +46,7 @@ import sys
 import time
 from typing import Callable, Dict, FrozenSet, Mapping, Optional, Tuple
 
+from mlmd_exercise.masking import mask_argv
 from mlmd_exercise.process import HOST, PID, PID_START, identity
 from mlmd_exercise.records import PropertyValue
 
@@ -283,7 +285,7 @@ def capture() -> Dict[str, PropertyValue]:
     env: Dict[str, PropertyValue] = {}
     _part(env, identity)
     _part(env, _static_part)
-    _part(env, lambda: {COMMAND: shlex.join(sys.argv)})
+    _part(env, lambda: {COMMAND: shlex.join(mask_argv(sys.argv))})
     _part(env, _cwd_part)
     _part(env, lambda: {PACKAGES: format_packages(imported_packages())})
     return env

@@ -33,14 +33,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, Union
 
-from mlmd_exercise import schema, values
+from mlmd_exercise import masking, schema, values
 from mlmd_exercise.write import environment
 from mlmd_exercise.content import FINGERPRINT, fingerprint
 from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError, UnclearWriteError
 from mlmd_exercise.records import DEFAULT_EXPERIMENT, METRIC_NAMES, ArtifactRecord, ExecutionRecord, PropertyValue
 from mlmd_exercise.schema import ExecutionState, Kind, TypeSpec
 from mlmd_exercise.store import Store, open_store
-from mlmd_exercise.store.backend import ExecutionWrite, NewArtifact, NewEvent, Query
+from mlmd_exercise.store.backend import Backend, ExecutionWrite, NewArtifact, NewEvent, Query
 from mlmd_exercise.write.metrics import check_flush_every
 
 __all__ = ["DEFAULT_EXPERIMENT", "Pending", "Tracker", "Run", "file_uri"]
@@ -139,6 +139,16 @@ def _retrying(write: Callable[[], T], recorded: Callable[[], Optional[T]], what:
     raise AssertionError("unreachable")
 
 
+def _check_run(backend: Backend, type: str, experiment: str, name: Optional[str], params: Properties,
+               inputs: Mapping[str, object]) -> None:
+    """Refuses at the call, before anything is written, a string the backend cannot store."""
+    for where, text in (("the execution type name", type), ("the experiment name", experiment),
+                        ("the run name", name)):
+        backend.check_text(where, text)
+    backend.check_texts("param", params)
+    backend.check_texts("input", {role: None for role in inputs})
+
+
 class Tracker:
     """Records a workflow in an MLMD store.
 
@@ -152,6 +162,7 @@ class Tracker:
     def __init__(self, store: Union[Store, PathLike, None] = None, *,
                  experiment: str = DEFAULT_EXPERIMENT) -> None:
         self.store = store if isinstance(store, Store) else open_store(store, create=True)
+        self.store.backend.check_text("the experiment name", experiment)  # refused before anything is written
         self.experiment = experiment
         self.catalog = self.store.catalog
         self._register(schema.ALL_TYPES)
@@ -185,10 +196,13 @@ class Tracker:
         Raises:
             NotFoundError: nothing exists at `path`.
         """
+        given = _mapping("properties", properties)
+        self.store.backend.check_text("the type name", type)  # refused at the call, if the backend must
+        self.store.backend.check_texts("property", given)
         spec = self._spec(Kind.ARTIFACT, type)
         if not isinstance(path, (str, os.PathLike)):
             raise MlmdExerciseError(f"path must be a file or directory path, not {values.shown(path)}")
-        declared, custom = schema.split_values(spec, _mapping("properties", properties))  # checked now
+        declared, custom = schema.split_values(spec, masking.mask_values(given))  # checked now
         return Pending(spec, file_uri(path), fingerprint(path), {**custom, **declared})
 
     def dataset(self, path: PathLike, *, split: str = "train", day: Optional[int] = None,
@@ -290,13 +304,16 @@ class Tracker:
             NotFoundError: a stored input artifact is not in the store.
             MlmdExerciseError: a param, input or value is refused (values.py), naming it.
         """
-        spec = self._spec(Kind.EXECUTION, type)
-        run_name = name or uuid.uuid4().hex
         given = {_param_name(k): values.normalize(k, v, values.Role.PARAM)
                  for k, v in _mapping("params", params).items()}
         checked_inputs = _inputs_given(inputs)
         check_flush_every(flush_every)  # all checked before anything is written
+        _check_run(self.store.backend, type, experiment or self.experiment, name, given, checked_inputs)
+        spec = self._spec(Kind.EXECUTION, type)
+        run_name = name or uuid.uuid4().hex
         # How to reproduce it: host, pid, code, command, packages (see `environment`).
+        # Secrets in params are stored masked (see `masking`); the environment masks its own.
+        given = masking.mask_values(given)
         custom = {k: schema.storable(k, v) for k, v in {**given, **environment.capture()}.items()}
         execution = ExecutionWrite(self._type_id(spec), spec.name, name=run_name, state=ExecutionState.RUNNING,
                                    properties=schema.state_mirror(spec.properties, ExecutionState.RUNNING), custom=custom)
@@ -377,6 +394,7 @@ class Run:
         self._check_open()
         if not isinstance(role, str) or not role:
             raise MlmdExerciseError(f"an output's role must be a non-empty string, not {values.shown(role)}")
+        self.tracker.store.backend.check_text("the output role", role)
         if role in self._pending:
             raise MlmdExerciseError(f"run {self.id} already has an output '{role}'")
         self._pending[role] = self.tracker.artifact(path, type=type, properties=properties)
@@ -465,10 +483,11 @@ class Run:
                 custom[environment.PACKAGES] = environment.packages_now(str(stored.custom[environment.PACKAGES]))
             if error is not None:
                 custom["error_type"] = type(error).__name__
-                # Any text an exception holds is kept; what no database stores (a NUL, a lone
-                # surrogate) becomes U+FFFD, the replacement character.
-                custom["error_message"] = "".join("\ufffd" if c == "\x00" or "\ud800" <= c <= "\udfff" else c
-                                                  for c in str(error))
+                # Of the package's own accord: never a refusal that would leave the run RUNNING.
+                # What no database stores (a NUL, a lone surrogate) becomes U+FFFD, as what
+                # the backend cannot be given does.
+                text = "".join("\ufffd" if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in str(error))
+                custom["error_message"] = backend.storable_text(masking.mask(text))
             pending = list(self._pending.items()) if state is ExecutionState.COMPLETE else []
             outputs = [(role, tracker._output(p)) for role, p in pending]
             if metrics:  # which of its properties are metrics, for readers
