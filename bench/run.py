@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make bench`: mlmd_exercise against raw MLMD and the exercise's ORM, side by side.
 
-    python bench/run.py [--quick] [--cache DIR]
+    python bench/run.py [--quick] [--cache DIR] [--history-only]
 
 Each measurement runs in a process of its own (so that no two SQLite libraries
 ever share a file in one process, and start-up is measured cold), after a
@@ -409,7 +409,95 @@ def export_runs(path: str, tmp: str, n: int, backend: str) -> dict:
             "artifacts": counts.artifacts, "events": counts.events}
 
 
-CHILDREN = {"prune": prune_half, "export": export_runs, "record": record_per_run, "bulk": bulk, "lineage": lineage, "counts": counts, "web": web,
+def log_loop(kind: str, path: str, steps: int, flush_every: int = 1) -> dict:
+    """`steps` values of one metric logged from a loop, each with its step: ours (the default
+    backend, or $MLMD_BACKEND) or MLflow's `log_metric` on its default SQLite tracking store,
+    in a store of its own at `path`; the loop's seconds."""
+    if kind == "mlflow":
+        import logging
+
+        import mlflow
+
+        logging.getLogger("mlflow").setLevel(logging.ERROR)
+        logging.getLogger("alembic").setLevel(logging.ERROR)
+        mlflow.set_tracking_uri(f"sqlite:///{path}")
+        with mlflow.start_run():
+            mlflow.log_metric("warm", 0.0)
+            start = time.perf_counter()
+            for step in range(steps):
+                mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+            seconds = time.perf_counter() - start
+        return {"seconds": seconds, "per_call_ms": seconds / steps * 1000}
+    import mlmd_exercise as mx
+
+    tracker = mx.Tracker(path)
+    with tracker.execution(flush_every=flush_every) as run:
+        run.log_metric("warm", 0.0)
+        start = time.perf_counter()
+        for step in range(steps):
+            run.log_metric("loss", 1.0 / (step + 1), step=step)
+        run._log.flush()  # what the run's end would write: inside the measured loop
+        seconds = time.perf_counter() - start
+    kept = len(mx.metric_history(tracker.store, run.id, "loss"))
+    if kept != steps:
+        raise SystemExit(f"{kept} of {steps} points kept")
+    return {"seconds": seconds, "per_call_ms": seconds / steps * 1000}
+
+
+def curve_page(path: str, points: int, reps: int) -> dict:
+    """A run with a `points`-point curve (written in batches), then its explorer page served
+    by the WSGI app in this process, as `web` does: the page's median and range in ms."""
+    import io
+
+    import mlmd_exercise as mx
+    from mlmd_exercise.web.server import make_app
+
+    tracker = mx.Tracker(path)
+    with tracker.execution(flush_every=5000) as run:
+        for step in range(points):
+            run.log_metric("loss", 1.0 / (step + 1), step=step)
+    del tracker
+    store = mx.open_store(path)
+    app = make_app(store)
+    times = []
+    for i in range(reps + 1):
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": f"/execution/{run.id}", "QUERY_STRING": "",
+                   "SERVER_NAME": "bench", "SERVER_PORT": "0", "HTTP_HOST": "bench", "wsgi.url_scheme": "http",
+                   "wsgi.input": io.BytesIO()}
+        status = []
+        start = time.perf_counter()
+        body = b"".join(app(environ, lambda s, h, e=None: status.append(s)))
+        if i:
+            times.append((time.perf_counter() - start) * 1000)
+        if not status[0].startswith("200") or b'class="curve"' not in body:
+            raise SystemExit(f"the run page with a {points}-point curve: {status[0]}")
+    return summary(times)
+
+
+def history_rows(quick: bool, tmp: str) -> list:
+    """The metric history's figures (issue 20): a loop logging one metric against MLflow's
+    log_metric for the same loop, and a run page with a long curve."""
+    steps = 2000 if quick else 100000
+    rows = []
+    flow = child("log", "mlflow", f"{tmp}/mlflow.db", steps)
+    ours = {b: child("log", "ours", f"{tmp}/ours-{b}.db", steps, backend=b) for b in BACKENDS}
+    batched = {b: child("log", "ours", f"{tmp}/batched-{b}.db", steps, 100, backend=b) for b in BACKENDS}
+    for name, found in ((f"log_metric x {steps:,} in a loop, each written at once", ours),
+                        (f"log_metric x {steps:,} in a loop, flush_every=100", batched)):
+        ratio = found["native"]["seconds"] / flow["seconds"]
+        rows.append((name + " (vs MLflow's log_metric, SQLite)",
+                     f"{flow['seconds']:.1f} s ({flow['per_call_ms']:.2f} ms a call)",
+                     *(f"{found[b]['seconds']:.1f} s ({found[b]['per_call_ms']:.2f} ms)" for b in BACKENDS),
+                     f"{ratio:.2f}x MLflow's time (mlmd: {found['mlmd']['seconds'] / flow['seconds']:.2f}x)",
+                     "<= 2x MLflow's", "yes" if ratio <= 2 else "NO"))
+    points = 10000 if quick else 100000
+    page = {b: child("curve", f"{tmp}/curve-{b}.db", points, 3 if quick else 10, backend=b) for b in BACKENDS}
+    rows.append((f"ui: a run's page with a {points:,}-point curve", "", fmt(page["mlmd"]), fmt(page["native"]), "",
+                 "<= 300 ms", "yes" if page["native"]["median"] <= 300 else "NO"))
+    return rows
+
+
+CHILDREN = {"log": log_loop, "curve": curve_page, "prune": prune_half, "export": export_runs, "record": record_per_run, "bulk": bulk, "lineage": lineage, "counts": counts, "web": web,
             "states": states, "peak": command_peak, "newest": newest}
 
 
@@ -502,9 +590,18 @@ def main() -> int:
         return 0
     parser.add_argument("--prune-only", action="store_true",
                         help="only prune half of the biggest store and export 10,000 runs (issue 14)")
+    parser.add_argument("--history-only", action="store_true",
+                        help="only the metric history's figures: a logging loop against MLflow, a long curve")
     args = parser.parse_args()
     if args.prune_only:
         return prune_rows(Path(args.cache), 10000 if args.quick else 200000)
+    if args.history_only:
+        Path(args.cache).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=args.cache) as tmp:
+            found = history_rows(args.quick, tmp)
+        for row in found:
+            print("| " + " | ".join(str(c) for c in row) + " |")
+        return 0 if all(r[6] != "NO" for r in found) else 1
 
     quick = args.quick
     sizes = [1000, 10000] if quick else [1000, 10000, 50000, 200000]
@@ -551,6 +648,9 @@ def main() -> int:
     rows.append(("record one run: sqlite-floor (one plain sqlite3 WAL transaction)", fmt(rec["sqlite-floor"]),
                  fmt(ours["mlmd"]), fmt(ours["native"]), f"{native_ms / floor_ms:.1f}x the floor",
                  "<= 3x the floor", yes(native_ms <= 3 * floor_ms)))
+
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        rows += history_rows(quick, tmp)
 
     bulk_runs = 5000 if quick else 20000
     with tempfile.TemporaryDirectory(dir=cache) as tmp:

@@ -32,7 +32,7 @@ _EXPORTS = {
     # reading
     "get_artifact": "read.lineage", "get_execution": "read.lineage", "execution_lineage": "read.lineage",
     "walk": "read.lineage", "lineage_graph": "read.lineage", "with_experiments": "read.lineage",
-    "count_by_state": "read.counts",
+    "count_by_state": "read.counts", "metric_history": "read.history", "Point": "history",
     # looking around
     "list_artifacts": "read.nodes", "list_executions": "read.nodes", "list_experiments": "read.nodes",
     "show_artifact": "read.nodes", "show_execution": "read.nodes", "find_by_fingerprint": "read.nodes",
@@ -59,6 +59,8 @@ if TYPE_CHECKING:  # the same names, as real imports, for editors and type check
     from mlmd_exercise.write.bulk import record_runs, RunSpec, ArtifactSpec
     from mlmd_exercise.read.lineage import get_artifact, get_execution, execution_lineage, walk, lineage_graph, with_experiments
     from mlmd_exercise.read.counts import count_by_state
+    from mlmd_exercise.read.history import metric_history
+    from mlmd_exercise.history import Point
     from mlmd_exercise.read.nodes import list_artifacts, list_executions, list_experiments, show_artifact, show_execution, find_by_fingerprint, ExperimentRecord, NodeDetail
     from mlmd_exercise.read.verify import verify, VerifyReport, Problem
     from mlmd_exercise.read.check import check_store, stale_runs

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Iterable, Mapping, Optional, Tuple
 
+from mlmd_exercise import values
 from mlmd_exercise.errors import MlmdExerciseError, SchemaError
 from mlmd_exercise.records import ArtifactRecord, ArtifactState, ExecutionState, Kind, PropertyType, PropertyValue, TypeRecord
 from mlmd_exercise.store.backend import NewArtifact
@@ -27,9 +28,12 @@ __all__ = [
     "EVALUATOR",
     "METRICS",
     "ALL_TYPES",
+    "METRIC_HISTORY",
     "spec_for",
     "is_ours",
     "storable",
+    "split_values",
+    "declared_value",
     "version_of",
 ]
 
@@ -56,6 +60,8 @@ TRAINER = TypeSpec(Kind.EXECUTION, "Trainer", {"state": S})
 EVALUATOR = TypeSpec(Kind.EXECUTION, "Evaluator", {"state": S})
 EXPERIMENT = TypeSpec(Kind.CONTEXT, "Experiment", {"note": S})
 ALL_TYPES: Tuple[TypeSpec, ...] = (DATASET, SAVED_MODEL, METRICS, TRAINER, EVALUATOR, EXPERIMENT)
+# A run's metric history (history.py), registered when a run first logs a metric.
+METRIC_HISTORY = TypeSpec(Kind.CONTEXT, "MetricHistory", {"execution_id": I, "key": S, "chunk": I})
 del S, I, D
 
 
@@ -66,7 +72,7 @@ def spec_for(kind: Kind, name: str) -> TypeSpec:
     An artifact type of their own declares `version`, as ours do, since every
     artifact is versioned by content.
     """
-    for spec in ALL_TYPES:
+    for spec in ALL_TYPES + (METRIC_HISTORY,):
         if spec.kind is kind and spec.name == name:
             return spec
     if not name.strip():
@@ -84,39 +90,60 @@ def is_ours(stored: TypeRecord, spec: TypeSpec) -> bool:
     return "version" not in spec.properties or "version" in stored.properties
 
 
-# MLMD's PostgreSQL and MySQL tables keep integer properties in 32 bits (SQLite's in 64):
-# a larger whole number is stored as a double, exact up to 2**53, so that it fits everywhere.
-_INT32 = range(-2 ** 31, 2 ** 31)
-_EXACT_DOUBLE = 2 ** 53
-
-
 def storable(key: str, value: PropertyValue) -> PropertyValue:
-    """`value` as every MLMD database can hold it, keeping its kind (bool before int: a bool
-    is an int). A whole number outside 32 bits (a time in ms, say) becomes a double; beyond
-    2**53, where a double is no longer exact, a string.
+    """`value` as every MLMD database can hold it: see `values.normalize` (the package's one
+    table of value rules).
 
     Raises:
-        MlmdExerciseError: a value of a type MLMD cannot store, naming its key.
+        MlmdExerciseError: a value no MLMD store can hold, naming its key.
     """
-    if isinstance(value, bool) or isinstance(value, (float, str)):
-        return value
-    if isinstance(value, int):
-        if value in _INT32:
-            return value
-        return float(value) if abs(value) <= _EXACT_DOUBLE else str(value)
-    raise MlmdExerciseError(f"property '{key}' has a value of a type MLMD cannot store: {value!r} "
-                            "(use a string, a whole number, a decimal number or true/false)")
+    return values.storable(key, value)
 
 
-def split_values(spec: TypeSpec, values: Mapping[str, PropertyValue]
+def split_values(spec: TypeSpec, given: Mapping[str, PropertyValue]
                  ) -> Tuple[Dict[str, PropertyValue], Dict[str, PropertyValue]]:
     """(declared, custom): a property the type declares goes where every MLMD client looks
     for it, under `properties`; any other under `custom_properties`."""
     declared: Dict[str, PropertyValue] = {}
     custom: Dict[str, PropertyValue] = {}
-    for key, value in values.items():
-        (declared if key in spec.properties else custom)[key] = storable(key, value)
+    for key, original in given.items():
+        value = storable(key, original)
+        declared_as = spec.properties.get(key)
+        if declared_as is None:
+            custom[key] = value
+        elif declared_as is PropertyType.DOUBLE and isinstance(value, float) and not values.exact_double(value):
+            custom[key] = value  # NaN or an infinity is a proto value, which MLMD refuses for a DOUBLE
+        else:
+            declared[key] = declared_value(spec, key, value, original)
     return declared, custom
+
+
+_KINDS = {PropertyType.INT: (int,), PropertyType.DOUBLE: (float,), PropertyType.STRING: (str,),
+          PropertyType.BOOLEAN: (bool,), PropertyType.STRUCT: (dict,)}
+
+
+def declared_value(spec: TypeSpec, key: str, value: PropertyValue, original: object = None) -> PropertyValue:
+    """A stored-form value of a property `spec` declares, as MLMD takes it for that type
+    (a whole number for a DOUBLE becomes a float).
+
+    Raises:
+        MlmdExerciseError: the value is of another kind than the type declares.
+    """
+    declared = spec.properties[key]
+    if declared is PropertyType.DOUBLE and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    kinds = _KINDS.get(declared, ())
+    if isinstance(value, kinds) and (declared is PropertyType.BOOLEAN or not isinstance(value, bool)):
+        return value
+    raise MlmdExerciseError(f"property '{key}' = {values.shown(value if original is None else original)}: type '{spec.name}' declares it "
+                            f"{declared.value}, not {_kind_name(value)}")
+
+
+def _kind_name(value: PropertyValue) -> str:
+    for declared, kinds in _KINDS.items():
+        if isinstance(value, kinds) and (declared is PropertyType.BOOLEAN) == isinstance(value, bool):
+            return declared.value
+    return type(value).__name__
 
 
 def version_of(artifact: ArtifactRecord, spec: Optional[TypeSpec] = None) -> int:

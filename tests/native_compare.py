@@ -15,6 +15,11 @@ EVERY_TYPE = {"i": PropertyType.INT, "d": PropertyType.DOUBLE, "s": PropertyType
               "st": PropertyType.STRUCT, "pr": PropertyType.PROTO, "b": PropertyType.BOOLEAN}
 # A value of every kind a record holds (a proto value is only written by others: see below).
 VALUES = {"i": 7, "d": 2.5, "s": "text", "st": {"a": 1.0, "b": ["x", 2.0], "c": {"d": True}}, "b": True}
+# Every row of the README's value table that is stored, as the package stores it (values.py):
+# written as custom properties of one more execution.
+TABLE = {"int": 7, "int40": float(2 ** 40), "int65": str(2 ** 64 + 1), "float": 0.25, "nan": float("nan"),
+         "inf": float("inf"), "ninf": float("-inf"), "negzero": -0.0, "bool": True,
+         "text": "\u200fمرحبا e\u0301 \U0001F600 \u4e2d" + "x" * 100_000, "numpy": 0.5, "dict": {"a": 1.0, "b": ["x"]}}
 _TIMES = {"created_ms": 0, "updated_ms": 0, "ms": 0}
 
 
@@ -31,7 +36,23 @@ def native_backend(location: str, create: bool = False) -> NativeBackend:
     return open_native(parse_location(location), create=create, upgrade=False)
 
 
+def comparable(value: Any) -> Any:
+    """A value that == compares as the store holds it: NaN equal to NaN, -0.0 apart from 0.0."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))
+                                     or (value == 0.0 and str(value).startswith("-"))):
+        return f"float:{value!r}"
+    return value
+
+
+def records(record: Any) -> Any:
+    """A record whose values == compares as stored (see `comparable`)."""
+    return _plain(record, True)
+
+
 def _plain(record: Any, times: bool) -> Any:
+    if hasattr(record, "custom"):
+        record = dataclasses.replace(record, properties={k: comparable(v) for k, v in record.properties.items()},
+                                     custom={k: comparable(v) for k, v in record.custom.items()})
     if times:
         return record
     return dataclasses.replace(record, **{k: v for k, v in _TIMES.items() if hasattr(record, k)})
@@ -93,4 +114,7 @@ def write_everything(b: Backend) -> dict:
                             + [NewEvent("INPUT", ("examples", 0), artifact_id=stored[0], execution_index=2)],
                             ContextWrite(ct, "Experiment", "bulk"))
     assert b.put_context(ContextWrite(ct, "Experiment", "exp")) == made[1][2]
+    values = b.put_execution(ExecutionWrite(et, "Trainer", name="values", state=ExecutionState.COMPLETE,
+                                            custom=dict(TABLE)))
+    made.append(values)
     return {"types": (at, et, ct), "stored": stored, "made": made, "lineage": lineage}

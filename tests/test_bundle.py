@@ -227,3 +227,44 @@ def test_import_into_a_copy_of_the_source_records_nothing_twice(tmp_path):
     assert got.already["artifacts"] == 10
     assert len(copy.backend.artifacts()) == 10
     assert check_store(copy) == []
+
+
+def test_metric_histories_and_nan_travel_in_a_bundle_between_databases(db, tmp_path):
+    """Format 2: a history line per run and metric; NaN and the infinities as {"double": ...}."""
+    import math
+
+    from mlmd_exercise.read.history import metric_history
+
+    source = mx.Tracker(tmp_path / "source.db")
+    with source.execution(params={"lr": float("nan")}) as run:
+        for step in range(5):
+            run.log_metrics({"loss": 1.0 / (step + 1), "odd": float("inf") if step % 2 else float("nan")})
+    path = tmp_path / "b.jsonl"
+    counts = export_bundle(source.store, path, [run.id])
+    assert counts.histories == 2
+    text = path.read_text()
+    assert "NaN" not in text.replace('"NaN"', "")  # only as a string: the file is strict JSON
+    [json.loads(line) for line in text.splitlines()]
+    target = mx.open_store(db, create=True)
+    assert import_bundle(target, read_bundle(path)).histories == 2
+    [x] = target.backend.executions()
+    assert [p.value for p in metric_history(target, x.id, "loss")] == [1.0 / (s + 1) for s in range(5)]
+    odd = [p.value for p in metric_history(target, x.id, "odd")]
+    assert math.isnan(odd[0]) and odd[1] == float("inf") and math.isnan(x.properties["lr"])
+    assert import_bundle(target, read_bundle(path)).histories == 0  # the run is there: nothing twice
+
+
+def test_a_bundle_of_format_1_still_imports(store, tmp_path):
+    path = tmp_path / "v1.jsonl"
+    lines = [{MAGIC: 1, "source": "sqlite://old/x.db", "written_ms": 1, "selection": {}},
+             {"kind": "type", "of": "execution", "id": 1, "name": "Trainer", "properties": {"state": "STRING"}},
+             {"kind": "execution", "id": 1, "type": "Trainer", "state": "COMPLETE", "name": "old-run",
+              "properties": {"state": "COMPLETE"}, "custom": {"acc": 0.5, "metric_names": "acc"}, "created_ms": 5,
+              "updated_ms": 5, "external_id": None, "origin": "sqlite://old/x.db/execution/1", "contexts": []},
+             {"kind": "end", "executions": 1, "artifacts": 0, "events": 0, "contexts": 0}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert import_bundle(store, read_bundle(path)).executions == 1
+    from mlmd_exercise.read.history import metric_history
+
+    [x] = store.backend.executions()
+    assert [(p.step, p.value) for p in metric_history(store, x.id, "acc")] == [(0, 0.5)]  # its one value

@@ -135,3 +135,20 @@ def test_columns_and_property_sorts_are_for_executions(run_cli, runs, db, args, 
 def test_no_executions_with_columns_is_not_an_error(run_cli, store, db):
     result = run_cli("ls", "executions", "--columns", "accuracy", "--sort", "-accuracy", "--db", db)
     assert (result.code, result.out) == (0, "no executions\n")
+
+
+def test_nan_sorts_last_either_way_as_a_missing_value_does(tracker):
+    from mlmd_exercise.read.compare import sort_runs, summarize_runs
+    from mlmd_exercise.web import runs
+
+    ids = {}
+    for name, loss in (("nan", float("nan")), ("low", 0.1), ("inf", float("inf")), ("high", 0.9)):
+        with tracker.execution(name=name) as run:
+            run.log_metric("loss", loss)
+        ids[run.id] = name
+    listed = summarize_runs(tracker.store, tracker.store.backend.executions())
+    assert [ids[r.execution.id] for r in sort_runs(listed, "loss")] == ["low", "high", "inf", "nan"]
+    assert [ids[r.execution.id] for r in sort_runs(listed, "-loss")] == ["inf", "high", "low", "nan"]
+    for sort, expected in (("metric:loss", ["low", "high", "inf", "nan"]), ("-metric:loss", ["inf", "high", "low", "nan"])):
+        page = runs.runs_page(tracker.store, runs.RunsQuery.parse({"sort": sort}))
+        assert [ids[r.execution.id] for r in page.rows] == expected

@@ -19,7 +19,7 @@ from mlmd_exercise.store.backend import (ContextWrite, ExecutionWrite, NewArtifa
 from mlmd_exercise.store.address import parse_location
 from mlmd_exercise.store.native import open_native
 from conftest import digest, new_location
-from native_compare import native_backend, raw_backend, snapshot, write_everything
+from native_compare import native_backend, raw_backend, records, snapshot, write_everything
 from raw_mlmd import pb, raw_mlmd
 
 # The native backend's databases.
@@ -174,7 +174,8 @@ def test_queries_answer_as_ml_metadata_does(db):
     for query in _TYPE_IN_CONTEXT:
         for list_nodes in ("artifacts", "executions"):
             nodes = getattr(native, list_nodes)(query)
-            assert nodes == getattr(raw, list_nodes)(query), (list_nodes, query)
+            assert [records(n) for n in nodes] == [records(n) for n in getattr(raw, list_nodes)(query)], \
+                (list_nodes, query)
             found += len(nodes)
     assert found  # some type in some context: the comparison saw nodes
     for query in _QUERIES:
@@ -186,11 +187,13 @@ def test_queries_answer_as_ml_metadata_does(db):
             known = [s.value for s in (ArtifactState if list_nodes == "artifacts" else ExecutionState)]
             if any(s not in known for s in query.states or ()):  # another kind's state: MLMD refuses it
                 continue
-            assert getattr(native, list_nodes)(query) == getattr(raw, list_nodes)(query), (list_nodes, query)
+            assert [records(n) for n in getattr(native, list_nodes)(query)] == \
+                [records(n) for n in getattr(raw, list_nodes)(query)], (list_nodes, query)
     for kind in (Kind.ARTIFACT, Kind.EXECUTION):
         for i in range(1, 6):
             assert native.contexts_of(kind, i) == raw.contexts_of(kind, i)
     assert native.execution_by_name("Trainer", "run-2") == raw.execution_by_name("Trainer", "run-2")
+    assert records(native.execution_by_name("Trainer", "values")) == records(raw.execution_by_name("Trainer", "values"))
     assert native.execution_by_name("Trainer", "nope") is None and native.execution_by_name("Nope", "x") is None
     assert native.context_by_name("Experiment", "bulk") == raw.context_by_name("Experiment", "bulk")
     ids = [e.id for e in native.executions()]

@@ -18,6 +18,7 @@ import pytest
 
 from mlmd_exercise.records import EVENT_TYPES
 from conftest import has_mlmd, new_location, other_python
+from native_compare import TABLE, comparable
 
 SCRIPT = Path(__file__).parent / "crossread.py"
 
@@ -55,6 +56,9 @@ def test_a_store_one_backend_wrote_under_one_python_reads_equal_in_the_other(
     assert written["python"] != read["python"]
     assert read["store"] == written["store"]  # every node, value, event path and time
     assert {e["type"] for e in read["store"]["events"]} == set(EVENT_TYPES[1:])
+    # Every stored row of the README's value table, value for value (NaN, infinities, -0.0, ...).
+    [values] = [x for x in read["store"]["executions"] if x["name"] == "values"]
+    assert values["custom"] == {k: comparable(v) for k, v in TABLE.items()}
     if writer == "mlmd":  # what only other programs write came across too
         deployer = [t for t in read["store"]["types"]["execution"] if t["name"] == "Deployer"]
         assert [(t["base_type"], t["version"]) for t in deployer] == [("DEPLOY", "v1")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -11,15 +12,20 @@ from mlmd_exercise.cli import main as cli
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
 
-def test_the_python_example_runs(tmp_path, monkeypatch):
-    [example] = re.findall(r"```python\n(.*?)```", README, re.S)
+def test_the_python_examples_run(tmp_path, monkeypatch):
+    """The README's Python examples, in order, in one namespace (the second uses the first's tracker)."""
+    first, history = re.findall(r"```python\n(.*?)```", README, re.S)
     monkeypatch.chdir(tmp_path)
-    exec(compile(example, "README.md", "exec"), {})
+    names: dict = {}
+    exec(compile(first, "README.md", "exec"), names)
     store = mx.open_store(tmp_path / "metadata.db")
     assert mx.count_by_state(store) == {"COMPLETE": 1}
     [execution] = mx.lineage_graph(store).executions.values()
     one = mx.execution_lineage(store, execution.id)
     assert [a.type for _, a in one.inputs + one.outputs] == ["DataSet", "SavedModel"]
+    del store
+    exec(compile(history, "README.md", "exec"), names)
+    assert [(p.step, p.value) for p in names["history"]] == [(s, math.exp(-s / 20)) for s in range(100)]
 
 
 def test_the_readme_names_every_cli_command_and_no_other():

@@ -94,8 +94,8 @@ def test_values_keep_their_mlmd_type(store, value, field):
 
 
 def test_an_unsupported_value_type_is_refused_by_name():
-    with pytest.raises(mx.MlmdExerciseError, match=r"^property 'k' has a value of a type MLMD cannot "
-                       r"store: \[1\] \(use a string"):
+    with pytest.raises(mx.MlmdExerciseError, match=r"^property 'k' = \[1\]: a list cannot be stored: "
+                       r"log each item under a key of its own"):
         schema.storable("k", [1])
 
 

@@ -50,7 +50,7 @@ def _make_xss(workdir: Path) -> Path:
     train = tracker.dataset(data, split=XSS[1])
     params = {XSS[0]: XSS[1], "note": XSS[2], "link": XSS[3]}
     with tracker.execution("Trainer", inputs={XSS[2]: train}, params=params) as run:
-        run.log_metrics({"score": 0.5, "comment": XSS[0]})
+        run.log_metrics({"score": 0.5, XSS[2]: 0.25})  # text is no metric: markup in its name
         run.log_model(write(workdir / "models" / "m.joblib", "model"), name=XSS[1])
     with tracker.execution(XSS[1], inputs={"examples": train}) as run:  # a type named with markup
         run.log_output(XSS[0], write(workdir / "models" / "o.bin", "out"), type=XSS[2])

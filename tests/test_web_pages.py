@@ -138,3 +138,37 @@ def test_runs_are_newest_first_by_their_original_start_where_imported(tracker):
     assert page.rows[2].duration_ms == 5000  # from its original start and end (stored as doubles)
     oldest = runs.runs_page(tracker.store, runs.RunsQuery(sort="start"))
     assert [r.execution.name for r in oldest.rows] == ["2021", "2023", "today"]
+
+
+def test_a_run_page_draws_each_metric_logged_more_than_once_and_compare_overlays_them(tracker):
+    import math
+    import xml.etree.ElementTree as ET
+
+    from mlmd_exercise.web import views
+    from mlmd_exercise.web.curves import POINTS
+
+    markup = "<script>alert(1)</script>"
+    ids = []
+    for scale in (1.0, 2.0):
+        with tracker.execution(params={"scale": scale}, flush_every=500) as run:
+            for step in range(5000):
+                run.log_metrics({"loss": scale / (step + 1), markup: float(step)}, step=step)
+            run.log_metric("once", 1.0)
+            run.log_metric("nan", float("nan"))
+            run.log_metric("nan", 0.5)
+        ids.append(run.id)
+    page = pages.node_page(tracker.store, "execution", ids[0])
+    assert sorted(page.curves) == sorted(["loss", markup, "nan"])  # "once" has no curve
+    assert len(page.curves["loss"]) <= POINTS + 2  # downsampled on the server
+    assert page.curves["loss"][0].step == 0 and page.curves["loss"][-1].step == 4999
+    html = views.node_view(page)
+    assert markup not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    for svg in html.split('<svg class="curve"')[1:]:
+        ET.fromstring('<svg class="curve"' + svg.split("</svg>")[0] + "</svg>")  # well-formed: escaped
+    assert math.isnan(page.curves["nan"][0].value) and "step 0 is NaN" in html
+    compared = pages.compare(tracker.store, "execution", *ids)
+    a, b = compared.curves["loss"]
+    assert a[-1].value == 1.0 / 5000 and b[-1].value == 2.0 / 5000
+    html = views.compare_view(compared)
+    chart = html.split('aria-label="loss"')[1].split("</svg>")[0]
+    assert chart.count("<polyline") == 2 and "Trainer #1" in chart and "Trainer #2" in chart

@@ -59,8 +59,8 @@ def test_running_again_on_unchanged_data_reuses_the_dataset(store, tmp_path):
     assert sorted(e.execution_id for e in consumers) == [first.trainer.id, second.trainer.id]
     assert sorted(t.name for t in raw_mlmd(store).get_artifact_types()) == ["DataSet", "Metrics", "SavedModel"]
     assert sorted(t.name for t in raw_mlmd(store).get_execution_types()) == ["Evaluator", "Trainer"]
-    assert [t.name for t in raw_mlmd(store).get_context_types()] == ["Experiment"]
-    assert sorted(c.name for c in raw_mlmd(store).get_contexts()) == ["again", "default"]
+    assert [t.name for t in raw_mlmd(store).get_context_types()] == ["Experiment", "MetricHistory"]
+    assert sorted(c.name for c in raw_mlmd(store).get_contexts_by_type("Experiment")) == ["again", "default"]
     [trainer] = second.runs
     assert [(r, a.id) for r, a in trainer.inputs] == [("examples", first.datasets[0].id)]
     assert [(r, a.id) for r, a in trainer.outputs] == [("model", second.model.id)]

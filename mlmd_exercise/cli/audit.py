@@ -10,18 +10,33 @@ from typing import Any
 
 from mlmd_exercise.cli import output as out, side_by_side
 from mlmd_exercise.cli.command import Invocation, Outcome, command, print_json
+from mlmd_exercise.errors import MlmdExerciseError
 
 __all__ = ["check", "verify", "stale", "abandon", "doctor"]
 
 
-@command("check", json=True,
+def _check_options(parser: ArgumentParser) -> None:
+    parser.add_argument("--repair", action="store_true",
+                        help="mend the property rows ml-metadata cannot read that this package wrote "
+                        "(a dry run unless --yes)")
+    parser.add_argument("--yes", action="store_true", help="with --repair: do mend them")
+
+
+@command("check", _check_options, json=True,
          help="check the store's consistency (after a crash, say)",
          description="Check that every artifact is joined by an event to the run that made or "
-         "used it, that no artifact is the output of more than one run, and that no type "
-         "name is registered twice. Exits 1 if anything is wrong.")
+         "used it, that no artifact is the output of more than one run, that no type "
+         "name is registered twice, that ml-metadata can read every property row, and that "
+         "every metric history belongs to a run. Exits 1 if anything is wrong. --repair "
+         "mends what this package wrote (rows with no value, from NaN metrics): a dry run "
+         "unless --yes; rows other programs wrote are only reported.")
 def check(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise.read.check import check_store
 
+    if args.yes and not args.repair:
+        raise MlmdExerciseError("--yes goes with --repair")
+    if args.repair:
+        return _repair(args, call)
     # By address: on SQLite the check is then plain SQL, with no MLMD store open on the file.
     problems = check_store(call.readable())
     if args.json:
@@ -30,6 +45,29 @@ def check(args: Namespace, call: Invocation) -> Outcome:
         print("\n".join(problems + [out.count(len(problems), "problem") if problems
                                     else "store is consistent"]))
     return Outcome.of_check(not problems)
+
+
+def _repair(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise.store import open_store
+    from mlmd_exercise.write.repair import plan_repair, repair
+
+    # ml-metadata refuses to read such a store at all: the native backend reads every row.
+    store = open_store(call.location, create=args.yes, backend="native") if args.yes else \
+        open_store(call.location, backend="native")
+    plan = plan_repair(store)
+    done = repair(store, plan) if args.yes else 0
+    if args.json:
+        print_json({"rows": [{"kind": m.kind, "id": m.node_id, "key": m.key, "custom": m.custom,
+                              "problem": m.problem, "mend": m.fix, "action": m.action} for m in plan],
+                    "mended": done, "dry_run": not args.yes})
+    else:
+        verb = "would mend" if not args.yes else "mended"
+        for m in plan:
+            print(f"{(verb if m.fix else 'left'):10}  {m.kind} {m.node_id} property '{m.key}' {m.problem}: {m.action}")
+        fixable = sum(m.fix for m in plan)
+        print(f"{out.count(len(plan), 'unreadable property row')}: " + (
+            f"{verb} {fixable}" + ("" if args.yes else " (--yes mends them)") if plan else "none"))
+    return Outcome.of_check(all(m.fix for m in plan) and (args.yes or not plan))
 
 
 def _json_lines(value: Any, indent: str) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import enum
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -208,8 +209,20 @@ def add_context_type(parser: argparse.ArgumentParser) -> None:
                         "(pipeline_run, system.PipelineRun, ...)")
 
 
+def json_ready(data: Any) -> Any:
+    """`data` with NaN and the infinities as the strings "NaN", "Infinity" and "-Infinity"
+    (protobuf's JSON form of a double): JSON has no such numbers."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return "NaN" if data != data else ("Infinity" if data > 0 else "-Infinity")
+    if isinstance(data, dict):
+        return {k: json_ready(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_ready(v) for v in data]
+    return data
+
+
 def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, sort_keys=True))
+    print(json.dumps(json_ready(data), indent=2, sort_keys=True, allow_nan=False))
 
 
 def warn(message: str) -> None:

@@ -303,6 +303,37 @@ def show(args: Namespace, call: Invocation) -> Outcome:
     return Outcome.OK
 
 
+# -- metrics ----------------------------------------------------------------------
+
+
+def _metrics_options(parser: ArgumentParser) -> None:
+    parser.add_argument("run", type=positive("execution id"), metavar="RUN", help="the run (execution id)")
+    parser.add_argument("key", nargs="?", metavar="KEY", help="one metric (default: every metric of the run)")
+
+
+@command("metrics", _metrics_options, json=True,
+         help="every value a run logged for its metrics, with steps and times",
+         description="Print a run's metric history: for each metric (or KEY alone), every value "
+         "logged, with its step and when it was logged, in the order logged.")
+def metrics(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise.read.history import metric_history, metric_keys
+
+    store = call.open()
+    keys = [args.key] if args.key is not None else metric_keys(store, args.run)
+    found = {key: metric_history(store, args.run, key) for key in keys}
+    if args.json:
+        print_json({"execution": args.run, "metrics": {
+            key: [{"step": p.step, "ms": p.ms, "value": p.value} for p in points] for key, points in found.items()}})
+        return Outcome.OK
+    if not keys:
+        print(f"execution {args.run} logged no metrics")
+    for key, points in found.items():
+        print(f"{key}: {out.count(len(points), 'value')}")
+        for p in points:
+            print(f"  step {p.step:<8} {out.when(p.ms)}  {p.value!r}")
+    return Outcome.OK
+
+
 # -- diff -------------------------------------------------------------------------
 
 

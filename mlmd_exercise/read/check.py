@@ -7,21 +7,24 @@ These functions find such runs (`write/abandon.py` marks them, when asked), and
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
 
 from mlmd_exercise import process
+from mlmd_exercise.errors import StoreError
 from mlmd_exercise.records import ExecutionRecord, ExecutionState, Kind
 from mlmd_exercise.store import Store, open_store, read_sqlite, tables
 from mlmd_exercise.store.address import Location, default_location, parse_location
 from mlmd_exercise.store.backend import Query
 from mlmd_exercise.store.tables import Run
 
-__all__ = ["stale_runs", "interrupted_ids", "check_store"]
+__all__ = ["stale_runs", "interrupted_ids", "check_store", "unreadable"]
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 Address = Union[Store, Location, str, os.PathLike, None]
 
 
@@ -128,6 +131,34 @@ def _problems(orphans, shared) -> List[str]:
     return [found[i] for i in sorted(found)]
 
 
+def unreadable(kind: str, node_id: int, key: str, custom: bool, why: str) -> str:
+    """A property row ml-metadata cannot read, said in one line."""
+    return (f"{kind} {node_id} {'custom ' if custom else ''}property '{key}' {why}: ml-metadata refuses "
+            "to read the store (check --repair mends what this package wrote)")
+
+
+def _history_problems(histories: Sequence[Tuple[int, int]]) -> List[str]:
+    return [f"context {c} (MetricHistory) holds the metric history of execution {e}, which is not in the store"
+            for c, e in histories]
+
+
+def _check_apart(store: Store) -> Optional[List[str]]:
+    """The check of an SQLite store this process holds open with ml-metadata, run in a child
+    process by the file's address: there plain SQL reads every property row (ml-metadata
+    refuses to read a store with one it cannot read, and SQL on the file here would break its
+    locks). None where the child could not run."""
+    import json
+    import subprocess
+    import sys
+
+    assert store.location.path is not None
+    proc = subprocess.run([sys.executable, "-m", "mlmd_exercise", "check", "--json", "--db",
+                           str(store.location.path.resolve())], capture_output=True, text=True, timeout=600)
+    if proc.returncode not in (0, 1):
+        return None
+    return list(json.loads(proc.stdout)["problems"])
+
+
 def check_store(store: Address) -> List[str]:
     """What is wrong with a store, after a crash say; an empty list if nothing is.
 
@@ -135,7 +166,11 @@ def check_store(store: Address) -> List[str]:
     left half a run behind), artifacts output by more than one execution (an
     output is made by one run: older versions of this package, or other tools,
     could record a second run's identical output as the first run's artifact,
-    so "which run made this?" has two answers), and type names registered twice.
+    so "which run made this?" has two answers), type names registered twice,
+    property rows ml-metadata cannot read (no value in any column, as this
+    package's native backend wrote NaN on SQLite before it kept NaN as a proto
+    value; a declared property's value in another column), which make
+    ml-metadata refuse the whole store, and metric histories whose run is gone.
 
     It never holds the whole store: by SQL where that is safe (an SQLite store given
     by its address with no MLMD store open on it in this process, and PostgreSQL),
@@ -145,11 +180,20 @@ def check_store(store: Address) -> List[str]:
         store: an open store, or a store address (None: the default store).
     """
     found, opened = _by_sql(store, lambda run: (tables.artifacts_without_events(run), tables.shared_outputs(run),
-                                                tables.types_named_twice(run)))
+                                                tables.types_named_twice(run), tables.unreadable_properties(run),
+                                                tables.histories_without_runs(run)))
     if opened is None:
         assert found is not None
-        orphans, shared, twice = found
+        orphans, shared, twice, rows, histories = found
     else:
         backend = opened.backend
+        apart = _check_apart(opened) if backend.name == "mlmd" and opened.location.is_sqlite else None
+        if apart is not None:
+            return apart
         orphans, shared, twice = backend.artifacts_without_events(), backend.shared_outputs(), _types_twice(opened)
-    return _problems(orphans, shared) + _twice(twice)
+        try:
+            rows, histories = backend.unreadable_properties(), backend.histories_without_runs()
+        except StoreError as e:  # no SQL here (a schema our SQL does not know): not checked
+            log.info("property rows and histories not checked: %s", e)
+            rows, histories = [], []
+    return _problems(orphans, shared) + _twice(twice) + [unreadable(*r) for r in rows] + _history_problems(histories)

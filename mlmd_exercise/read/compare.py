@@ -145,10 +145,15 @@ def _order(value: Optional[PropertyValue]) -> Tuple[int, float, str]:
     return (1, 0.0, str(value))
 
 
+def _no_order(value: Optional[PropertyValue]) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def sort_runs(runs: Sequence[RunSummary], key: str) -> List[RunSummary]:
     """Runs sorted by `id`, `created` or a param or metric; "-name" for descending.
 
-    Runs without the value come last either way; ties keep the newest first.
+    Runs without the value come last either way, and so do those whose value is NaN (which no
+    number is above or below); ties keep the newest first.
 
     Raises:
         MlmdExerciseError: the key is none of those (when there are runs).
@@ -163,7 +168,7 @@ def sort_runs(runs: Sequence[RunSummary], key: str) -> List[RunSummary]:
         raise MlmdExerciseError(
             f"cannot sort by '{name}': no execution listed has it; sort by id, created "
             f"or one of: {', '.join(columns(runs)) or 'none'}")
-    have = [r for r in runs if r.value(name) is not None]
-    missing = [r for r in runs if r.value(name) is None]
+    have = [r for r in runs if not _no_order(r.value(name))]
+    missing = [r for r in runs if _no_order(r.value(name))]
     have.sort(key=lambda r: _order(r.value(name)), reverse=descending)
     return have + missing

@@ -178,8 +178,11 @@ def list_experiments(
         NotFoundError: `type` is not a context type in the store.
     """
     _check_limit(limit)
+    from mlmd_exercise.read.history import history_type
+
     type_id = None if type is None else store.catalog.require_context_type(type)
-    contexts = store.backend.contexts(Query(type_id=type_id, created_from=since_ms, limit=limit))
+    contexts = store.backend.contexts(Query(type_id=type_id, not_type_id=None if type_id else history_type(store),
+                                            created_from=since_ms, limit=limit))
     sizes = store.backend.context_sizes([c.id for c in contexts])
     return [
         ExperimentRecord(

@@ -6,12 +6,36 @@ its bytes in base64, since its JSON form would depend on which modules the proce
 from __future__ import annotations
 
 import base64
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
-__all__ = ["any_json"]
+__all__ = ["any_json", "DOUBLE_URL", "double_any", "double_of"]
 
 _WELL_KNOWN = "type.googleapis.com/google.protobuf."
 _MODULES = ("duration", "timestamp", "struct", "wrappers", "field_mask", "empty")
+# A float no database keeps as a double (NaN, the infinities, -0.0: values.exact_double) is
+# stored as this well-known type in MLMD's proto_value, and both backends read it as the float.
+DOUBLE_URL = _WELL_KNOWN + "DoubleValue"
+
+
+def double_any(value: float) -> bytes:
+    """`value` as a serialized google.protobuf.Any holding a DoubleValue (exact, NaN included)."""
+    from google.protobuf import any_pb2, wrappers_pb2
+
+    packed = any_pb2.Any()
+    packed.Pack(wrappers_pb2.DoubleValue(value=value))
+    return packed.SerializeToString()
+
+
+def double_of(message: Any) -> Optional[float]:
+    """The float a google.protobuf.Any holds where it is a DoubleValue, else None."""
+    if message.type_url != DOUBLE_URL:
+        return None
+    from google.protobuf import message as protobuf_message, wrappers_pb2
+
+    try:
+        return wrappers_pb2.DoubleValue.FromString(message.value).value
+    except protobuf_message.DecodeError:  # damaged bytes: read as another proto value would be
+        return None
 
 
 def any_json(message: Any) -> Dict[str, Any]:

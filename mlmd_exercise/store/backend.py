@@ -65,6 +65,7 @@ class Query:
     ids: Optional[Sequence[int]] = None
     id_above: Optional[int] = None  # id > this: paging by id
     type_id: Optional[int] = None
+    not_type_id: Optional[int] = None  # of any other type (the metric histories' contexts, say)
     context_id: Optional[int] = None  # a member of this context
     uris: Optional[Sequence[str]] = None  # artifacts only
     names: Optional[Sequence[str]] = None
@@ -231,6 +232,21 @@ class Backend(abc.ABC):
         """Changes stored executions (see `ExecutionWrite`), all in one transaction."""
 
     @abc.abstractmethod
+    def append_properties(self, execution: ExecutionWrite, contexts: Sequence[ContextWrite] = (),
+                          added: Sequence[Tuple[int, int, Mapping[str, PropertyValue]]] = ()) -> List[int]:
+        """What logging a metric writes, each part touching only what it names, so that its
+        cost does not grow with what the nodes already hold: new contexts (their ids
+        returned; a name taken is a ConflictError); custom properties set on stored contexts
+        ((context id, its type id, the values): a row each, the context's other properties
+        untouched); and the execution's changes (as `update_executions`: only the
+        properties it gives).
+
+        One transaction on the native backend. ml-metadata has no call that takes both an
+        execution and contexts with field masks: it is a call each, in this order (a kill
+        between them leaves the contexts' part written and the execution's not).
+        """
+
+    @abc.abstractmethod
     def put_context(self, context: ContextWrite) -> int:
         """The stored context of this type and name, made if missing; its id."""
 
@@ -258,6 +274,21 @@ class Backend(abc.ABC):
     def shared_outputs(self) -> List[Tuple[int, str, str, Tuple[int, ...]]]:
         """(id, type name, uri, producing execution ids) of every artifact that more than one
         execution output (any output kind of event), by id."""
+
+    def unreadable_properties(self) -> List[Tuple[str, int, str, bool, str]]:
+        """(kind, node id, name, is custom, what is wrong) of each property row ml-metadata
+        cannot read (see `tables.unreadable_properties`); found by SQL over MLMD's tables."""
+        raise StoreError(f"the {self.name or 'this'} backend cannot read property rows by SQL here")
+
+    def histories_without_runs(self) -> List[Tuple[int, int]]:
+        """(context id, execution id) of each metric-history context whose run is gone."""
+        raise StoreError(f"the {self.name or 'this'} backend cannot read property rows by SQL here")
+
+    def set_property(self, kind: Kind, node_id: int, key: str, custom: bool, value: PropertyValue) -> None:
+        """Writes one property row of a stored node as it is (the mending of `check
+        --repair`): only a backend that writes MLMD's tables itself (native) can."""
+        raise StoreError(f"the {self.name or 'this'} backend cannot mend a property row: "
+                         "open the store with the native backend")
 
     # -- strings it cannot be given --------------------------------------------------------
 

@@ -18,7 +18,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError, StoreError, UnclearWriteError
 from mlmd_exercise.records import (ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord, ExecutionState, Kind,
-                                   PropertyType, TypeRecord)
+                                   PropertyType, PropertyValue, TypeRecord)
 from mlmd_exercise.store import mlmd_filters as mf, mlmd_protos as mp, tables
 from mlmd_exercise.store.backend import Backend, ContextWrite, ExecutionWrite, NewArtifact, NewEvent, Query
 from mlmd_exercise.store.mlmd_guard import SafeLookups, guarded
@@ -287,6 +287,24 @@ class MlmdBackend(SafeLookups, Backend):
             self._mlmd.put_executions([self._execution(c) for c in changes])  # one transaction
 
     @_translated
+    def append_properties(self, execution: ExecutionWrite, contexts: Sequence[ContextWrite] = (),
+                          added: Sequence[Tuple[int, int, Mapping[str, PropertyValue]]] = ()) -> List[int]:
+        ids = list(self._mlmd.put_contexts([mp.context(c) for c in contexts])) if contexts else []
+        for context_id, type_id, values in added:  # the named properties alone: MLMD's field mask
+            proto = pb.Context(id=int(context_id), type_id=int(type_id))
+            for key, value in values.items():
+                mp.set_value(proto.custom_properties, key, value)
+            self._mlmd.put_contexts([proto], field_mask_paths=[f"custom_properties.{k}" for k in values])
+        change = pb.Execution(id=int(execution.id), type_id=execution.type_id)
+        mp.apply(change, execution)
+        paths = [f"properties.{k}" for k in execution.properties] + [f"custom_properties.{k}" for k in execution.custom]
+        if execution.state is not None:
+            paths.append("last_known_state")
+        if paths:
+            self._mlmd.put_executions([change], field_mask_paths=paths)
+        return ids
+
+    @_translated
     def put_context(self, context: ContextWrite) -> int:
         stored = self._by_type_and_name(Kind.CONTEXT, context.type, context.name)
         if stored is not None:
@@ -379,6 +397,14 @@ class MlmdBackend(SafeLookups, Backend):
             found += [(a.id, a.type, a.uri, tuple(sorted(producers[a.id])))
                       for a in page if len(producers.get(a.id, ())) > 1]
         return found
+
+    def unreadable_properties(self) -> List[Tuple[str, int, str, bool, str]]:
+        run = self._tables()
+        return tables.unreadable_properties(run) if run is not None else super().unreadable_properties()
+
+    def histories_without_runs(self) -> List[Tuple[int, int]]:
+        run = self._tables()
+        return tables.histories_without_runs(run) if run is not None else super().histories_without_runs()
 
     def close(self) -> None:
         self._mlmd = cast(Any, None)  # its connection closes with it (Any: mypy with or without ml-metadata)

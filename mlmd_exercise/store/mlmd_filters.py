@@ -57,6 +57,8 @@ def filters(query: Query, kind: Kind) -> List[str]:
         found.append(f"id > {int(query.id_above)}")
     if query.type_id is not None:
         found.append(f"type_id = {int(query.type_id)}")
+    if query.not_type_id is not None:
+        found.append(f"type_id != {int(query.not_type_id)}")
     if query.context_id is not None and kind is not Kind.CONTEXT:
         found.append(f"contexts_a.id = {int(query.context_id)}")
     if query.created_from is not None:
@@ -94,6 +96,8 @@ def matches(record, query: Query, kind: Kind) -> bool:
     """Whether a record passes the query's other fields, where MLMD could not filter it (a
     value its filter language cannot quote): those a lookup by URI or name can meet."""
     if query.type_id is not None and record.type_id != query.type_id:
+        return False
+    if query.not_type_id is not None and record.type_id == query.not_type_id:
         return False
     if query.ids is not None and record.id not in set(query.ids):
         return False

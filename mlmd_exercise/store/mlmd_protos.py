@@ -14,6 +14,7 @@ from mlmd_exercise.masking import mask, mask_values
 from mlmd_exercise.records import (ArtifactRecord, ArtifactState, ContextRecord, EventRecord, ExecutionRecord,
                                    ExecutionState, Kind, PropertyType, PropertyValue, TypeRecord)
 from mlmd_exercise.store.backend import ContextWrite, ExecutionWrite, NewArtifact, NewEvent
+from mlmd_exercise.values import exact_double
 
 __all__ = ["artifact_record", "execution_record", "context_record", "event_record", "type_record",
            "BASE_TYPES", "new_artifact", "apply", "event", "context", "set_value"]
@@ -34,9 +35,10 @@ def get_value(value: pb.Value) -> PropertyValue:
 
         return json_format.MessageToDict(value.struct_value)
     if which == "proto_value":
-        from mlmd_exercise.store.any_json import any_json
+        from mlmd_exercise.store.any_json import any_json, double_of
 
-        return any_json(value.proto_value)
+        number = double_of(value.proto_value)  # NaN, an infinity or -0.0 (values.exact_double)
+        return any_json(value.proto_value) if number is None else number
     return ""
 
 
@@ -47,7 +49,12 @@ def set_value(target, key: str, value: PropertyValue) -> None:
     elif isinstance(value, int):
         target[key].int_value = value
     elif isinstance(value, float):
-        target[key].double_value = value
+        if exact_double(value):
+            target[key].double_value = value
+        else:  # NaN, an infinity, -0.0: no database keeps them as a double (values.py)
+            from mlmd_exercise.store.any_json import double_any
+
+            target[key].proto_value.ParseFromString(double_any(value))
     elif isinstance(value, str):
         target[key].string_value = value
     elif isinstance(value, dict):

@@ -25,6 +25,7 @@ from mlmd_exercise.store.backend import Backend, ContextWrite, ExecutionWrite, N
 from mlmd_exercise.store.native_errors import reading, translate, writing
 from mlmd_exercise.store.native_schema import BASE_TYPES
 from mlmd_exercise.store.native_sql import NODES, Db, Node, decode, encode, select_nodes
+from mlmd_exercise.values import exact_double
 
 __all__ = ["NativeBackend", "open_native", "translate"]
 
@@ -64,6 +65,8 @@ class NativeBackend(Backend):
             if key not in declared:
                 raise StoreError(f"store '{self.label}' refused: type '{type_name}' declares no property '{key}'")
             kind = _VALUE_KINDS[type(value)] if type(value) in _VALUE_KINDS else None
+            if isinstance(value, float) and not exact_double(value):
+                kind = _PROPERTY_TYPES.index(PropertyType.PROTO)  # stored as a DoubleValue
             if kind is not None and declared[key] != kind:
                 raise StoreError(f"store '{self.label}' refused: property '{key}' of type '{type_name}' holds "
                                  f"{_PROPERTY_TYPES[declared[key] or 0].value} values, not "
@@ -261,7 +264,13 @@ class NativeBackend(Backend):
 
     def _put_properties(self, node: Node, rows: List[Tuple[int, str, bool, PropertyValue]]) -> None:
         self.db.insert(node.properties, (node.owner,) + _PROPERTY_COLUMNS,
-                       [(owner, key, custom) + encode(key, value) for owner, key, custom, value in rows])
+                       [(owner, key, custom) + self._encoded(key, value) for owner, key, custom, value in rows])
+
+    def _encoded(self, key: str, value: PropertyValue) -> Tuple[Any, ...]:
+        int_value, double_value, string_value, proto_value, bool_value = encode(key, value)
+        if proto_value is not None:
+            proto_value = self.db.proto_param(proto_value)
+        return int_value, double_value, string_value, proto_value, bool_value
 
     def _insert_artifacts(self, artifacts: Sequence[NewArtifact]) -> List[int]:
         if not artifacts:
@@ -341,16 +350,23 @@ class NativeBackend(Backend):
         found = self.db.run("SELECT id FROM Context WHERE type_id = ? AND name = ?", context.type_id, context.name)
         if found:
             return found[0][0]
-        self._check(context.type_id, context.type, context.properties)
-        now = _now()
-        [context_id] = self.db.insert(
-            "Context", ("type_id", "name", "external_id", "create_time_since_epoch", "last_update_time_since_epoch"),
-            [(context.type_id, context.name, None, now, now)], ids=True)
-        self._put_properties(NODES[Kind.CONTEXT], [
-            (context_id, key, custom, value)
-            for custom, values in ((False, context.properties), (True, context.custom))
-            for key, value in values.items()])
+        [context_id] = self._insert_contexts([context])
         return context_id
+
+    def _insert_contexts(self, contexts: Sequence[ContextWrite]) -> List[int]:
+        """New contexts (a name its type holds already breaks MLMD's unique key: ConflictError)."""
+        if not contexts:
+            return []
+        for context in contexts:
+            self._check(context.type_id, context.type, context.properties)
+        now = _now()
+        ids = self.db.insert(
+            "Context", ("type_id", "name", "external_id", "create_time_since_epoch", "last_update_time_since_epoch"),
+            [(c.type_id, c.name, None, now, now) for c in contexts], ids=True)
+        self._put_properties(NODES[Kind.CONTEXT], [
+            (i, key, custom, value) for i, c in zip(ids, contexts)
+            for custom, values in ((False, c.properties), (True, c.custom)) for key, value in values.items()])
+        return ids
 
     def _join(self, context_id: int, execution_ids: Sequence[int], artifact_ids: Sequence[int]) -> None:
         self.db.insert("Association", ("context_id", "execution_id"),
@@ -397,6 +413,23 @@ class NativeBackend(Backend):
             self._update_execution(change)
 
     @writing
+    def append_properties(self, execution: ExecutionWrite, contexts: Sequence[ContextWrite] = (),
+                          added: Sequence[Tuple[int, int, Mapping[str, PropertyValue]]] = ()) -> List[int]:
+        ids = self._insert_contexts(contexts)
+        node = NODES[Kind.CONTEXT]
+        for context_id, _, values in added:
+            for key in values:  # by the (context_id, name, is_custom_property) key: one row each
+                self.db.run(f"DELETE FROM {node.properties} WHERE context_id = ? AND name = ? "
+                            "AND is_custom_property = ?", int(context_id), key, True)
+        self._put_properties(node, [(int(i), key, True, value) for i, _, values in added
+                                    for key, value in values.items()])
+        if added:
+            in_ids, changed = self.db.in_list("id", sorted({int(i) for i, _, _ in added}))
+            self.db.run(f"UPDATE Context SET last_update_time_since_epoch = ? WHERE {in_ids}", _now(), *changed)
+        self._update_execution(execution)
+        return ids
+
+    @writing
     def put_context(self, context: ContextWrite) -> int:
         return self._context_id(context)
 
@@ -415,6 +448,12 @@ class NativeBackend(Backend):
         events = sorted({r[0] for r in self.db.run(f"SELECT id FROM Event WHERE {in_x}", *x_values)}
                         | {r[0] for r in self.db.run(f"SELECT id FROM Event WHERE {in_a}", *a_values)})
         in_e, e_values = self.db.in_list("event_id", events)
+        # The metric histories of the runs that go (history.py): contexts that name the run.
+        in_runs, _ = self.db.in_list("p.int_value", executions)
+        histories = [r[0] for r in self.db.run(
+            "SELECT c.id FROM Context c JOIN Type t ON t.id = c.type_id JOIN ContextProperty p ON p.context_id = c.id "
+            f"WHERE t.name = ? AND p.name = 'execution_id' AND {in_runs}", tables.HISTORY_TYPE, *x_values)]
+        in_h, h_values = self.db.in_list("context_id", histories)
         removed: Dict[str, int] = {}
         # Children first, so that no row ever points at a removed one, even mid-transaction.
         for table, where, values in (
@@ -422,7 +461,8 @@ class NativeBackend(Backend):
                 ("Association", in_x, x_values), ("Attribution", in_a, a_values),
                 ("ExecutionProperty", in_x, x_values), ("ArtifactProperty", in_a, a_values),
                 ("Execution", in_x.replace("execution_id", "id"), x_values),
-                ("Artifact", in_a.replace("artifact_id", "id"), a_values)):
+                ("Artifact", in_a.replace("artifact_id", "id"), a_values),
+                ("ContextProperty", in_h, h_values), ("Context", in_h.replace("context_id", "id"), h_values)):
             removed[table] = self.db.delete(table, where, *values)
             if step is not None:
                 step(table)
@@ -459,6 +499,21 @@ class NativeBackend(Backend):
     @reading
     def shared_outputs(self) -> List[Tuple[int, str, str, Tuple[int, ...]]]:
         return tables.shared_outputs(self.db.run)
+
+    @reading
+    def unreadable_properties(self) -> List[Tuple[str, int, str, bool, str]]:
+        return tables.unreadable_properties(self.db.run)
+
+    @reading
+    def histories_without_runs(self) -> List[Tuple[int, int]]:
+        return tables.histories_without_runs(self.db.run)
+
+    @writing
+    def set_property(self, kind: Kind, node_id: int, key: str, custom: bool, value: PropertyValue) -> None:
+        node = NODES[kind]
+        self.db.run(f"DELETE FROM {node.properties} WHERE {node.owner} = ? AND name = ? AND is_custom_property = ?",
+                    int(node_id), key, custom)
+        self._put_properties(node, [(int(node_id), key, custom, value)])
 
     def close(self) -> None:
         self.db.close()

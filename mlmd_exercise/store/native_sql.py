@@ -13,11 +13,12 @@ import base64
 import contextlib
 import json
 import sqlite3
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import ArtifactState, ExecutionState, Kind, PropertyValue
 from mlmd_exercise.store.backend import Query
+from mlmd_exercise.values import exact_double
 
 __all__ = ["Db", "SqliteDb", "PostgresDb", "NODES", "encode", "decode", "select_nodes"]
 
@@ -47,6 +48,11 @@ class Db:
 
     def run(self, sql: str, *values: Any) -> List[Row]:
         raise NotImplementedError
+
+    def proto_param(self, raw: bytes) -> Any:
+        """A serialized proto value as this database's proto_value column holds it, as
+        ml-metadata writes it: base64 text on SQLite and MySQL, the bytes on PostgreSQL."""
+        return raw if not (self.name == "sqlite" or self.protos_in_base64) else base64.b64encode(raw).decode()
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
                ids: bool = False, ignore: bool = False) -> List[int]:
@@ -205,13 +211,19 @@ class PostgresDb(Db):
 
 def encode(key: str, value: PropertyValue) -> Tuple[Any, Any, Any, Any, Any]:
     """(int_value, double_value, string_value, proto_value, bool_value) of a value, as MLMD
-    stores it."""
+    stores it; a proto value as its serialized bytes (`Db.proto_param` makes them the
+    database's form). Never a row with every value NULL: ml-metadata refuses to read one."""
     if isinstance(value, bool):
         return None, None, None, None, value
     if isinstance(value, int):
         return value, None, None, None, None
     if isinstance(value, float):
-        return None, value, None, None, None
+        if exact_double(value):
+            return None, value, None, None, None
+        # NaN, an infinity, -0.0: SQLite keeps NaN as NULL and -0.0 as 0 (values.py).
+        from mlmd_exercise.store.any_json import double_any
+
+        return None, None, None, double_any(value), None
     if isinstance(value, str):
         return None, None, value, None, None
     if isinstance(value, dict):
@@ -227,14 +239,17 @@ def encode(key: str, value: PropertyValue) -> Tuple[Any, Any, Any, Any, Any]:
     raise MlmdExerciseError(f"property '{key}' has a value MLMD cannot store: {value!r}")
 
 
-def _proto_json(data: Any, in_base64: bool) -> Dict[str, Any]:
-    """A stored google.protobuf.Any as JSON, as the ml-metadata backend reads it (`any_json`)."""
+def _proto_value(data: Any, in_base64: bool) -> Union[float, Dict[str, Any]]:
+    """A stored google.protobuf.Any as the ml-metadata backend reads it: a DoubleValue as its
+    float, any other as JSON (`any_json`)."""
     from google.protobuf import any_pb2
 
-    from mlmd_exercise.store.any_json import any_json
+    from mlmd_exercise.store.any_json import any_json, double_of
 
     raw = base64.b64decode(data) if in_base64 or isinstance(data, str) else bytes(data)
-    return any_json(any_pb2.Any.FromString(raw))
+    message = any_pb2.Any.FromString(raw)
+    number = double_of(message)
+    return any_json(message) if number is None else number
 
 
 def decode(int_value: Any, double_value: Any, string_value: Any, proto_value: Any, bool_value: Any,
@@ -253,7 +268,7 @@ def decode(int_value: Any, double_value: Any, string_value: Any, proto_value: An
             return json_format.MessageToDict(struct)
         return string_value
     if proto_value is not None:
-        return _proto_json(proto_value, protos_in_base64)
+        return _proto_value(proto_value, protos_in_base64)
     if bool_value is not None:
         return bool(bool_value)
     return ""
@@ -318,6 +333,8 @@ def select_nodes(db: Db, node: Node, query: Query) -> Optional[Tuple[str, List[A
         # 200k runs); `+` keeps the type as a row test, so the context's members lead (0.04 s).
         within = query.context_id is not None and node.member is not None and db.name == "sqlite"
         add(("+" if within else "") + "n.type_id = ?", int(query.type_id))
+    if query.not_type_id is not None:
+        add("n.type_id <> ?", int(query.not_type_id))
     if query.context_id is not None and node.member is not None:
         add(f"n.id IN (SELECT {node.owner} FROM {node.member} WHERE context_id = ?)", int(query.context_id))
     if query.uris is not None and node.kind is Kind.ARTIFACT:

@@ -17,7 +17,9 @@ from mlmd_exercise import process
 from mlmd_exercise.records import EVENT_TYPES, ExecutionState
 
 __all__ = ["SCHEMA_VERSION", "OUTPUT_EVENT_NAMES", "known_schema", "refuse_version", "pg_runner", "count_by_state",
-           "contexts_named", "ids_named", "artifact_ids_at", "running_processes", "artifacts_without_events", "shared_outputs", "types_named_twice"]
+           "contexts_named", "ids_named", "artifact_ids_at", "running_processes", "artifacts_without_events",
+           "shared_outputs", "types_named_twice", "PROPERTY_TABLES", "unreadable_properties", "histories_without_runs",
+           "HISTORY_TYPE"]
 
 Run = Callable[..., List[Tuple[Any, ...]]]
 SCHEMA_VERSION = 10  # the MLMD schema (ml-metadata 1.14 to 1.17) this SQL was checked against
@@ -194,3 +196,44 @@ def types_named_twice(run: Run) -> List[Tuple[str, str, int]]:
     kinds = {1: "artifact", 0: "execution", 2: "context"}  # Type.type_kind
     rows = run("SELECT type_kind, name, COUNT(*) FROM Type GROUP BY type_kind, name HAVING COUNT(*) > 1")
     return [(kinds.get(k, str(k)), n, c) for k, n, c in rows]
+
+
+# Each kind of node's property table and its owner column.
+PROPERTY_TABLES = (("artifact", "Artifact", "ArtifactProperty", "artifact_id"),
+                   ("execution", "Execution", "ExecutionProperty", "execution_id"),
+                   ("context", "Context", "ContextProperty", "context_id"))
+_VALUE_COLUMNS = ("int_value", "double_value", "string_value", "proto_value", "bool_value")
+# The value column of each declared property type (TypeProperty.data_type): a struct is text.
+_COLUMN_OF = {1: "int_value", 2: "double_value", 3: "string_value", 4: "string_value", 5: "proto_value",
+              6: "bool_value"}
+_TYPE_NAMES = {1: "INT", 2: "DOUBLE", 3: "STRING", 4: "STRUCT", 5: "PROTO", 6: "BOOLEAN"}
+HISTORY_TYPE = "MetricHistory"  # schema.METRIC_HISTORY's name: its contexts hold metric histories
+
+
+def unreadable_properties(run: Run) -> List[Tuple[str, int, str, bool, str]]:
+    """(kind, node id, property name, is custom, what is wrong) of every property row that
+    ml-metadata refuses to read, so that it refuses the whole store: a row with no value in
+    any column, and a declared property whose value is not in its declared type's column."""
+    found: List[Tuple[str, int, str, bool, str]] = []
+    empty = " AND ".join(f"p.{c} IS NULL" for c in _VALUE_COLUMNS)
+    for kind, table, properties, owner in PROPERTY_TABLES:
+        for i, name, custom in run(f"SELECT p.{owner}, p.name, p.is_custom_property FROM {properties} p "
+                                   f"WHERE {empty} ORDER BY p.{owner}, p.name"):
+            found.append((kind, int(i), name, bool(custom), "has no value in any column"))
+        for data_type, column in _COLUMN_OF.items():
+            for i, name in run(f"SELECT p.{owner}, p.name FROM {properties} p JOIN {table} n ON n.id = p.{owner} "
+                               "JOIN TypeProperty tp ON tp.type_id = n.type_id AND tp.name = p.name "
+                               f"WHERE p.is_custom_property = ? AND tp.data_type = ? AND p.{column} IS NULL "
+                               f"AND NOT ({empty}) ORDER BY p.{owner}, p.name", False, data_type):
+                found.append((kind, int(i), name, False,
+                              f"is declared {_TYPE_NAMES[data_type]} but holds its value in another column"))
+    return sorted(found)
+
+
+def histories_without_runs(run: Run) -> List[Tuple[int, int]]:
+    """(context id, execution id) of each metric-history context whose run is not in the store."""
+    rows = run("SELECT c.id, p.int_value FROM Context c JOIN Type t ON t.id = c.type_id "
+               "JOIN ContextProperty p ON p.context_id = c.id AND p.name = 'execution_id' "
+               "WHERE t.name = ? AND p.int_value IS NOT NULL "
+               "AND NOT EXISTS (SELECT 1 FROM Execution e WHERE e.id = p.int_value) ORDER BY c.id", HISTORY_TYPE)
+    return [(int(c), int(e)) for c, e in rows]

@@ -27,6 +27,8 @@ from mlmd_exercise.read.lineage import get_artifact, get_execution, node_edges, 
 from mlmd_exercise.records import DIRECTIONS, ArtifactRecord, ExecutionRecord, Kind, LineageGraph
 from mlmd_exercise.schema import ExecutionState
 from mlmd_exercise.store import Store
+from mlmd_exercise.history import Point
+from mlmd_exercise.read.history import history_type
 from mlmd_exercise.store.backend import Query
 
 __all__ = [
@@ -87,6 +89,7 @@ class NodePage:
     metrics: Mapping[str, Any] = field(default_factory=dict)
     environment: Mapping[str, Any] = field(default_factory=dict)
     file_check: str = ""  # for file:// artifacts: matches, modified, missing, no fingerprint
+    curves: Mapping[str, Tuple[Point, ...]] = field(default_factory=dict)  # a run's metrics, downsampled
 
 
 def file_check(artifact: ArtifactRecord) -> str:
@@ -134,7 +137,24 @@ def node_page(store: Store, kind: str, node_id: int) -> NodePage:
     params, metrics, environment = split_properties(
         execution, [(role, a) for k, role, a in events if k == "OUTPUT" and isinstance(a, ArtifactRecord)])
     return NodePage(kind, execution, events, tuple(contexts_of_node(store, kind, node_id)), (),
-                    params, metrics, environment)
+                    params, metrics, environment, curves=run_curves(store, node_id))
+
+
+def run_curves(store: Store, execution_id: int) -> Dict[str, Tuple[Point, ...]]:
+    """Each metric a run logged more than once: its history, downsampled for a page (the
+    history is read here only, never for a list)."""
+    from mlmd_exercise.read.history import curve, metric_keys
+    from mlmd_exercise.web.curves import POINTS
+
+    found: Dict[str, Tuple[Point, ...]] = {}
+    for key in metric_keys(store, execution_id):
+        try:
+            points = curve(store, execution_id, key, POINTS)
+        except NotFoundError:  # a metric_names entry with no value: nothing to draw
+            continue
+        if len(points) > 1:
+            found[key] = tuple(points)
+    return found
 
 
 # -- Lineage ----------------------------------------------------------------------------------
@@ -181,6 +201,8 @@ class Comparison:
     rows: Tuple[Tuple[str, str, str, str], ...]
     verdict: str  # "no differences: ...", "same inputs and params, different outputs: ..."
     runs: Tuple[Optional[int], Optional[int]] = (None, None)  # for models: the runs that made them
+    # For runs: each metric either logged more than once -> (a's curve, b's curve), downsampled.
+    curves: Mapping[str, Tuple[Tuple[Point, ...], Tuple[Point, ...]]] = field(default_factory=dict)
 
     @property
     def differences(self) -> int:
@@ -200,7 +222,11 @@ def compare(store: Store, kind: str, a_id: int, b_id: int) -> Comparison:
     kind = parse_kind(kind)
     d = (diff_runs if kind == "execution" else diff_artifacts)(store, a_id, b_id)
     verdict = output.diff_verdict(d) or [f"{len(output.diff_rows(d))} differences"]
-    return Comparison(kind, d.a, d.b, tuple(output.diff_rows(d)), verdict[0], d.runs)
+    curves = {}
+    if kind == "execution":
+        a, b = run_curves(store, a_id), run_curves(store, b_id)
+        curves = {key: (a.get(key, ()), b.get(key, ())) for key in sorted(set(a) | set(b))}
+    return Comparison(kind, d.a, d.b, tuple(output.diff_rows(d)), verdict[0], d.runs, curves)
 
 
 # -- States -----------------------------------------------------------------------------------
@@ -245,7 +271,8 @@ def states_page(store: Store, context_id: Optional[int] = None) -> StatesPage:
     Raises:
         NotFoundError: no context has this id.
     """
-    contexts = tuple(sorted((c.id, c.type, c.name) for c in store.backend.contexts(Query(limit=500))))
+    contexts = tuple(sorted((c.id, c.type, c.name)
+                            for c in store.backend.contexts(Query(limit=500, not_type_id=history_type(store)))))
     if context_id is None:
         return StatesPage(None, count_apart(store), contexts)
     found = store.backend.contexts(Query(ids=[context_id]))

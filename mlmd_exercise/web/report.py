@@ -9,12 +9,13 @@ hosts draw in pull requests, and the tables as Markdown.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from mlmd_exercise.errors import RenderError
+from mlmd_exercise.history import Point
 from mlmd_exercise.read.lineage import experiment_id, walk
 from mlmd_exercise.records import ArtifactRecord, ExecutionLineage, LineageEdge, LineageGraph
 from mlmd_exercise.store import Store
@@ -37,6 +38,8 @@ class ReportData:
     start: Optional[Tuple[str, int]]
     runs: RunsPage
     counts: Dict[str, int]
+    # Each metric the report's runs logged more than once -> run label -> its curve.
+    curves: Dict[str, Dict[str, Tuple[Point, ...]]] = field(default_factory=dict)
 
 
 def report_format(path: str, fmt: Optional[str]) -> str:
@@ -82,8 +85,12 @@ def gather(store: Store, *, artifact: Optional[int] = None, execution: Optional[
         lineage_title = (f"Lineage of the newest {len(newest.rows)} runs: their inputs and outputs"
                          if newest.rows else "Lineage: no runs recorded")
     where = f"experiment {experiment}" if experiment is not None else "the whole store"
+    curves: Dict[str, Dict[str, Tuple[Point, ...]]] = {}
+    for row in newest.rows[:6]:  # as many as a chart tells apart by colour
+        for key, points in pages.run_curves(store, row.execution.id).items():
+            curves.setdefault(key, {})[f"{row.execution.type} #{row.execution.id}"] = points
     return ReportData(str(store), f"Lineage report: {where}", lineage_title, graph, start, newest,
-                      pages.count_apart(store, experiment))
+                      pages.count_apart(store, experiment), curves)
 
 
 def _merge(runs: List[ExecutionLineage]) -> LineageGraph:
@@ -106,6 +113,7 @@ def _no_link(kind: str, node_id: int) -> str:
 def html_report(data: ReportData) -> str:
     """The report as one HTML document with nothing outside it."""
     from mlmd_exercise.render import states_chart_svg
+    from mlmd_exercise.web.curves import curves_svg
     from mlmd_exercise.web.server import STATIC
 
     css = (STATIC / "style.css").read_text()
@@ -114,11 +122,13 @@ def html_report(data: ReportData) -> str:
     chart = states_chart_svg(data.counts)
     chart = chart[chart.index("<svg"):]
     counts = "".join(f"<tr><td>{views.esc(s)}</td><td>{n}</td></tr>" for s, n in data.counts.items())
+    curves = "".join(curves_svg(key, series) for key, series in sorted(data.curves.items()))
     body = (f'<div class="report"><p class="muted">store {views.esc(data.store)} · written '
             f'{views.esc(datetime.now().strftime("%Y-%m-%d %H:%M"))} by mlmd-exercise report</p>'
             f"<h2>{views.esc(data.lineage_title)}</h2>{views.legend()}<div class=\"graph\">{graph}</div>"
             f"<h2>Runs, newest first</h2>{_runs_html(data.runs)}"
-            f'<h2>Executions by state</h2><div class="chart">{chart}</div>'
+            + (f'<h2>Curves</h2><div class="curves">{curves}</div>' if curves else "")
+            + f'<h2>Executions by state</h2><div class="chart">{chart}</div>'
             f"<table><thead><tr><th>state</th><th>executions</th></tr></thead><tbody>{counts}</tbody></table></div>")
     return views.layout(data.title, body, scripts=False, inline_css=css)
 

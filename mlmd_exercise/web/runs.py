@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from mlmd_exercise.read.nodes import original_time_filter, parse_since
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
+from mlmd_exercise.read.history import history_type
 from mlmd_exercise.read.lineage import edges_of
 from mlmd_exercise.records import STARTED_MS, ArtifactRecord, ExecutionRecord, Kind
 from mlmd_exercise.schema import ExecutionState
@@ -184,8 +185,9 @@ def _sort_key(row: RunRow, column: str):
     if name.startswith(("param:", "metric:")):
         kind, key = name.split(":", 1)
         value = (row.params if kind == "param" else row.metrics).get(key)
-        # Numbers before text, each in its own order; None (no value) is put last by the caller.
-        return None if value is None else (isinstance(value, str), value if isinstance(value, str) else float(value))
+        # Numbers before text, each in its own order; None (no value, or NaN, which no number
+        # is above or below) is put last by the caller.
+        return None if value is None or value != value else (isinstance(value, str), value if isinstance(value, str) else float(value))
     return {"id": row.execution.id, "start": row.started_ms, "type": row.execution.type,
             "state": row.execution.state, "duration": row.duration_ms if row.duration_ms is not None else -1,
             "experiment": [c[1] for c in row.contexts]}[name]
@@ -205,7 +207,8 @@ def runs_page(store: Store, query: RunsQuery) -> RunsPage:
         BadParameter: a filter value that cannot be read.
     """
     types = tuple(sorted(store.catalog.types(Kind.EXECUTION, fresh=True)))
-    contexts = tuple(sorted((c.id, c.type, c.name) for c in store.backend.contexts(Query(limit=500))))
+    contexts = tuple(sorted((c.id, c.type, c.name)
+                            for c in store.backend.contexts(Query(limit=500, not_type_id=history_type(store)))))
     keys: List[str] = []
     if query.q:  # search the string properties of the newest matching runs' kinds
         sample = _fetch(store, query, _query(store, dataclasses.replace(query, q=""), []), 100, False)

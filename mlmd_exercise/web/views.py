@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from mlmd_exercise.masking import mask
 from mlmd_exercise.records import ArtifactRecord, LineageGraph
 from mlmd_exercise.render import STATE_COLORS
+from mlmd_exercise.web.curves import curves_svg
 from mlmd_exercise.web.pages import Comparison, LineagePage, NodePage, StatesPage
 from mlmd_exercise.web.runs import RunsPage, RunsQuery
 
@@ -243,6 +244,9 @@ def node_view(page: NodePage) -> str:
                 and not (k == "state" and v == n.state)}  # the guide's mirror of the state
         if rest:
             right += ["<h2>Other properties</h2>", _properties(rest)]
+    if page.curves:
+        left += ["<h2>Curves</h2>", '<div class="curves">' + "".join(
+            curves_svg(key, {key: points}) for key, points in page.curves.items()) + "</div>"]
     body = (actions + f'<div class="columns"><div>{"".join(left)}</div><div>{"".join(right)}</div></div>')
     return layout(f"{n.type} #{n.id}" + ("" if is_artifact else f" ({n.state})"), body)
 
@@ -326,7 +330,10 @@ def compare_view(c: Comparison) -> str:
         made = f"<p>{made}</p>"
     table = (f'<table class="compare"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
              if rows else "")
-    body = f'<p class="actions">{esc(c.verdict)}</p>{made}{table}'
+    charts = "".join(curves_svg(key, {f"{c.a.type} #{c.a.id}": a, f"{c.b.type} #{c.b.id}": b})
+                     for key, (a, b) in c.curves.items())
+    curves = f'<h2>Curves</h2><div class="curves">{charts}</div>' if charts else ""
+    body = f'<p class="actions">{esc(c.verdict)}</p>{made}{table}{curves}'
     return layout(f"Compare {c.a.type} #{c.a.id} and {c.b.type} #{c.b.id}", body)
 
 

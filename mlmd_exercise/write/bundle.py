@@ -19,6 +19,7 @@ with the node, and is searchable by both backends' queries.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import time
@@ -28,7 +29,7 @@ from typing import IO, Any, Dict, Iterable, Iterator, List, Mapping, Optional, S
 
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.masking import mask, mask_values
-from mlmd_exercise.records import (ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord, Kind,
+from mlmd_exercise.records import (METRIC_NAMES, ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord, Kind,
                                    PropertyType, TypeRecord)
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import Query
@@ -37,7 +38,7 @@ __all__ = ["FORMAT_VERSION", "MAGIC", "ORIGIN", "BundleError", "Bundle", "Counts
            "select_executions", "export_bundle", "read_bundle", "is_bundle", "import_bundle"]
 
 MAGIC = "mlmd_exercise_bundle"  # the header's first key; its value is the format version
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: metric histories, and NaN and the infinities as {"double": "NaN"}
 ORIGIN = "mlmd_exercise_origin"  # custom property: where an imported node came from
 # (no dot in it: MLMD's filter language reads a dot as a path)
 _CHUNK = 500  # ids per query
@@ -55,6 +56,7 @@ class Counts:
     artifacts: int = 0
     events: int = 0
     contexts: int = 0
+    histories: int = 0
     already: Dict[str, int] = field(default_factory=dict)  # kind -> nodes found in the store
 
 
@@ -68,6 +70,7 @@ class Bundle:
     artifacts: List[Dict[str, Any]] = field(default_factory=list)
     executions: List[Dict[str, Any]] = field(default_factory=list)
     events: List[Dict[str, Any]] = field(default_factory=list)
+    histories: List[Dict[str, Any]] = field(default_factory=list)
 
 
 def store_identity(store: Store) -> str:
@@ -150,16 +153,17 @@ def export_bundle(store: Store, path: Union[str, os.PathLike], execution_ids: Se
     for chunk in _chunks(wanted):
         artifacts += backend.artifacts(Query(ids=chunk, order="id", ascending=True))
     contexts, member = _memberships(store, [x.id for x in executions], [a.id for a in artifacts])
+    histories = _histories(store, executions)
     used_types = {x.type_id for x in executions} | {a.type_id for a in artifacts} \
         | {c.type_id for c in contexts.values()}
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
-    counts = Counts(len(executions), len(artifacts), len(events), len(contexts))
+    counts = Counts(len(executions), len(artifacts), len(events), len(contexts), len(histories))
     with partial.open("w", encoding="utf-8") as f:
         _line(f, {MAGIC: FORMAT_VERSION, "source": source, "written_ms": int(time.time() * 1000),
                   "selection": dict(selection or {}),
                   "format": "JSON lines: this header, then types, contexts, artifacts, executions, events, "
-                            "end (see docs/bundle.md)"})
+                            "histories, end (see docs/bundle.md)"})
         for t in sorted((types[i] for i in used_types if i in types), key=lambda t: t.id):
             _line(f, {"kind": "type", "of": t.kind.value, "id": t.id, "name": t.name,
                       "properties": {k: PropertyType(v).value for k, v in t.properties.items()}})
@@ -180,10 +184,28 @@ def export_bundle(store: Store, path: Union[str, os.PathLike], execution_ids: Se
         for ev in events:
             _line(f, {"kind": "event", "artifact": ev.artifact_id, "execution": ev.execution_id, "type": ev.type,
                       "path": list(ev.path), "ms": ev.ms})
+        for h in histories:
+            _line(f, h)
         _line(f, {"kind": "end", "executions": counts.executions, "artifacts": counts.artifacts,
-                  "events": counts.events, "contexts": counts.contexts})
+                  "events": counts.events, "contexts": counts.contexts, "histories": counts.histories})
     os.replace(partial, path)
     return counts
+
+
+def _histories(store: Store, executions: Sequence[ExecutionRecord]) -> List[Dict[str, Any]]:
+    """A history line for each metric of each run that has a history (read only here)."""
+    from mlmd_exercise.read.history import history_chunks
+    from mlmd_exercise.history import series
+
+    found = []
+    for x in executions:
+        names = x.properties.get(METRIC_NAMES)
+        for key in (k for k in names.split(",") if k) if isinstance(names, str) else ():
+            points = series(c.custom for c in history_chunks(store, x.id, key))
+            if points:
+                found.append({"kind": "history", "execution": x.id, "key": key,
+                              "points": [[p.step, p.ms, p.value] for p in points]})
+    return found
 
 
 _FEW_CONTEXTS = 50  # up to this many contexts in the store, memberships are asked context by context
@@ -203,7 +225,10 @@ def _memberships(store: Store, execution_ids: List[int], artifact_ids: List[int]
     size = 10000 if backend.name == "native" else _CHUNK
     member: Dict[Tuple[str, int], List[int]] = {("execution", i): [] for i in execution_ids}
     member.update({("artifact", i): [] for i in artifact_ids})
-    everyone = backend.contexts(Query(order="id", ascending=True, limit=_FEW_CONTEXTS + 1))
+    from mlmd_exercise.read.history import history_type
+
+    everyone = backend.contexts(Query(order="id", ascending=True, limit=_FEW_CONTEXTS + 1,
+                                      not_type_id=history_type(store)))
     if len(everyone) <= _FEW_CONTEXTS:
         contexts: Dict[int, ContextRecord] = {}
         for c in everyone:
@@ -224,7 +249,33 @@ def _memberships(store: Store, execution_ids: List[int], artifact_ids: List[int]
 
 
 def _line(f: IO[str], record: Mapping[str, Any]) -> None:
-    f.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
+    f.write(json.dumps(_plain_json(record), separators=(",", ":"), ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def _plain_json(value: Any) -> Any:
+    """`value` with NaN and the infinities as {"double": "NaN"|"Infinity"|"-Infinity"}: JSON has
+    no such numbers (format 2; `_from_json` reads them back)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {_DOUBLE: "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")}
+    if isinstance(value, dict):
+        return {k: _plain_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_json(v) for v in value]
+    return value
+
+
+_DOUBLE = "double"
+_DOUBLES = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        if len(value) == 1 and value.get(_DOUBLE) in _DOUBLES:
+            return _DOUBLES[value[_DOUBLE]]
+        return {k: _from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -269,7 +320,7 @@ def read_bundle(path: Union[str, os.PathLike]) -> Bundle:
         end: Optional[Dict[str, Any]] = None
         for number, text in enumerate(lines, 1):
             try:
-                record = json.loads(text)
+                record = _from_json(json.loads(text))
             except ValueError:
                 raise BundleError(f"'{name}' line {number} is not JSON: not a bundle, or damaged") from None
             if bundle is None:
@@ -286,14 +337,15 @@ def read_bundle(path: Union[str, os.PathLike]) -> Bundle:
                 raise BundleError(f"'{name}' line {number} follows the end line: damaged")
             if kind == "end":
                 end = record
-            elif kind in ("type", "context", "artifact", "execution", "event"):
-                getattr(bundle, f"{kind}s" if kind != "type" else "types").append(_masked(record))
+            elif kind in ("type", "context", "artifact", "execution", "event", "history"):
+                getattr(bundle, {"type": "types", "history": "histories"}.get(kind, f"{kind}s")).append(
+                    _masked(record))
             else:
                 raise BundleError(f"'{name}' line {number} holds an unknown record kind '{kind}'")
     if bundle is None:
         raise BundleError(f"'{name}' is empty, not a bundle")
-    if end is None or any(end.get(k) != len(getattr(bundle, k))
-                          for k in ("executions", "artifacts", "events", "contexts")):
+    if end is None or any(end.get(k, 0) != len(getattr(bundle, k))
+                          for k in ("executions", "artifacts", "events", "contexts", "histories")):
         raise BundleError(f"'{name}' is cut short (its end line is missing or does not match): damaged")
     return bundle
 

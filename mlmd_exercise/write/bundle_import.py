@@ -14,7 +14,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from mlmd_exercise.records import CREATED_MS, STARTED_MS, ExecutionState, Kind, PropertyType
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import ContextWrite, ExecutionWrite, NewArtifact, NewEvent, PropertyTest, Query
+from mlmd_exercise.history import Point
 from mlmd_exercise.write.bundle import _CHUNK, ORIGIN, Bundle, Counts, _chunks, store_identity
+from mlmd_exercise.write.metrics import record_history
 
 __all__ = ["import_bundle"]
 
@@ -104,6 +106,12 @@ def import_bundle(store: Store, bundle: Bundle, batch_size: int = 500) -> Counts
         runs = _stored_runs(store, bundle, source, type_ids)
         artifact_ids = _artifacts(store, bundle, source, type_ids, counts, _their_artifacts(store, bundle, runs))
         execution_ids = _executions(store, bundle, runs, type_ids, context_ids, artifact_ids, counts, batch_size)
+        made = {x["id"] for x in bundle.executions if x["origin"] not in runs}  # recorded now
+        for h in bundle.histories:  # a run already in the store has its history already
+            if h["execution"] in made:
+                record_history(store, execution_ids[h["execution"]], h["key"],
+                               [Point(int(s), int(ms), v) for s, ms, v in h["points"]])
+                counts.histories += 1
         members: Dict[int, Tuple[List[int], List[int]]] = {}
         for a in bundle.artifacts:
             for c in a["contexts"]:

@@ -33,7 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, Union
 
-from mlmd_exercise import masking, schema
+from mlmd_exercise import masking, schema, values
 from mlmd_exercise.write import environment
 from mlmd_exercise.content import FINGERPRINT, fingerprint
 from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError, UnclearWriteError
@@ -41,6 +41,7 @@ from mlmd_exercise.records import DEFAULT_EXPERIMENT, METRIC_NAMES, ArtifactReco
 from mlmd_exercise.schema import ExecutionState, Kind, TypeSpec
 from mlmd_exercise.store import Store, open_store
 from mlmd_exercise.store.backend import Backend, ExecutionWrite, NewArtifact, NewEvent, Query
+from mlmd_exercise.write.metrics import check_flush_every
 
 __all__ = ["DEFAULT_EXPERIMENT", "Pending", "Tracker", "Run", "file_uri"]
 
@@ -51,8 +52,6 @@ T = TypeVar("T")
 _ATTEMPTS = 3
 # Output types that carry a copy of their run's metrics.
 _METRIC_CARRIERS = (schema.SAVED_MODEL.name, schema.METRICS.name)
-# Properties of a run or its outputs that a metric of the same name would overwrite.
-_RESERVED = frozenset({"version", FINGERPRINT, "name", "state", METRIC_NAMES})
 
 
 def file_uri(path: PathLike) -> str:
@@ -76,6 +75,52 @@ class Pending:
 
 def _event(kind: str, role: str) -> NewEvent:
     return NewEvent(kind, (role,))
+
+
+def _mapping(what: str, given: Optional[Mapping]) -> Mapping:
+    """`given` where it is a dict (None: an empty one).
+
+    Raises:
+        MlmdExerciseError: it is something else, naming `what`.
+    """
+    if given is None:
+        return {}
+    if not isinstance(given, Mapping):
+        raise MlmdExerciseError(f"{what} must be a dict of name -> value, not {values.shown(given)}")
+    return given
+
+
+def _param_name(key: object) -> str:
+    """A param's name, checked (values.check_name), and none of the keys the run's environment
+    is recorded under (`host`, `pid`, `env.*`), which would overwrite it."""
+    name = values.check_name(key, values.Role.PARAM)
+    if environment.is_environment_key(name):
+        raise MlmdExerciseError(f"'{name}' names what this package records about where the run ran "
+                                f"(host, pid, pid_start, env.*): give the param another name")
+    return name
+
+
+def _inputs_given(inputs: Optional[Mapping]) -> Dict[str, Union[ArtifactRecord, Pending]]:
+    """A run's inputs by role, checked: each a stored artifact or a `Pending` one.
+
+    Raises:
+        MlmdExerciseError: naming the role and what was given instead.
+    """
+    if isinstance(inputs, (ArtifactRecord, Pending)):
+        raise MlmdExerciseError(f"inputs must be a dict of role -> artifact, e.g. inputs={{'examples': ...}}, "
+                                f"not one artifact ({inputs.uri})")
+    checked: Dict[str, Union[ArtifactRecord, Pending]] = {}
+    for role, given in _mapping("inputs", inputs).items():
+        if not isinstance(role, str) or not role:
+            raise MlmdExerciseError(f"an input's role must be a non-empty string, not {values.shown(role)}")
+        if isinstance(given, (str, os.PathLike)):
+            raise MlmdExerciseError(f"input '{role}' is the path {values.shown(str(given))}, not an artifact: "
+                                    f"pass tracker.dataset({str(given)!r}) (or tracker.artifact(path, type=...))")
+        if not isinstance(given, (ArtifactRecord, Pending)):
+            raise MlmdExerciseError(f"input '{role}' must be an artifact (tracker.dataset(path), "
+                                    f"tracker.artifact(path), a stored ArtifactRecord), not {values.shown(given)}")
+        checked[role] = given
+    return checked
 
 
 def _retrying(write: Callable[[], T], recorded: Callable[[], Optional[T]], what: str) -> T:
@@ -151,10 +196,14 @@ class Tracker:
         Raises:
             NotFoundError: nothing exists at `path`.
         """
+        given = _mapping("properties", properties)
         self.store.backend.check_text("the type name", type)  # refused at the call, if the backend must
-        self.store.backend.check_texts("property", properties or {})
+        self.store.backend.check_texts("property", given)
         spec = self._spec(Kind.ARTIFACT, type)
-        return Pending(spec, file_uri(path), fingerprint(path), masking.mask_values(properties or {}))
+        if not isinstance(path, (str, os.PathLike)):
+            raise MlmdExerciseError(f"path must be a file or directory path, not {values.shown(path)}")
+        declared, custom = schema.split_values(spec, masking.mask_values(given))  # checked now
+        return Pending(spec, file_uri(path), fingerprint(path), {**custom, **declared})
 
     def dataset(self, path: PathLike, *, split: str = "train", day: Optional[int] = None,
                 properties: Optional[Properties] = None) -> Pending:
@@ -231,6 +280,7 @@ class Tracker:
         params: Optional[Properties] = None,
         experiment: Optional[str] = None,
         name: Optional[str] = None,
+        flush_every: int = 1,
     ) -> "Run":
         """Records a new RUNNING execution with its inputs; use it as a context manager.
 
@@ -247,24 +297,31 @@ class Tracker:
             experiment: the experiment's name (default: the tracker's).
             name: the run's unique name (default: a new UUID); retries use it to
                 find a run whose recording was committed but not acknowledged.
+            flush_every: metrics logged are written at once (1), or this many points at a
+                time, in one transaction: a kill then loses at most `flush_every - 1` of them.
 
         Raises:
             NotFoundError: a stored input artifact is not in the store.
+            MlmdExerciseError: a param, input or value is refused (values.py), naming it.
         """
-        _check_run(self.store.backend, type, experiment or self.experiment, name, params or {}, inputs or {})
+        given = {_param_name(k): values.normalize(k, v, values.Role.PARAM)
+                 for k, v in _mapping("params", params).items()}
+        checked_inputs = _inputs_given(inputs)
+        check_flush_every(flush_every)  # all checked before anything is written
+        _check_run(self.store.backend, type, experiment or self.experiment, name, given, checked_inputs)
         spec = self._spec(Kind.EXECUTION, type)
         run_name = name or uuid.uuid4().hex
         # How to reproduce it: host, pid, code, command, packages (see `environment`).
         # Secrets in params are stored masked (see `masking`); the environment masks its own.
-        params = masking.mask_values(params or {})
-        custom = {k: schema.storable(k, v) for k, v in {**params, **environment.capture()}.items()}
+        given = masking.mask_values(given)
+        custom = {k: schema.storable(k, v) for k, v in {**given, **environment.capture()}.items()}
         execution = ExecutionWrite(self._type_id(spec), spec.name, name=run_name, state=ExecutionState.RUNNING,
                                    properties=schema.state_mirror(spec.properties, ExecutionState.RUNNING), custom=custom)
         experiment = experiment or self.experiment
         backend = self.store.backend
         with self.store.writing():
             context = self.catalog.experiment(experiment)
-            new, stored = self._inputs(dict(inputs or {}))
+            new, stored = self._inputs(checked_inputs)
 
             def write() -> int:
                 try:
@@ -283,7 +340,7 @@ class Tracker:
                 return found.id if found is not None else None
 
             execution_id = _retrying(write, recorded, f"starting run {run_name}")
-        return Run(self, execution_id, spec.name, run_name, experiment, params or {})
+        return Run(self, execution_id, spec.name, run_name, experiment, given, flush_every)
 
     def _inputs(self, inputs: Mapping[str, Union[ArtifactRecord, Pending]]
                 ) -> Tuple[List[Tuple[str, NewArtifact]], List[Tuple[str, ArtifactRecord]]]:
@@ -307,10 +364,13 @@ class Tracker:
 
 
 class Run:
-    """A RUNNING execution: collects outputs and metrics until it is finished."""
+    """A RUNNING execution: its metrics are written as they are logged, its outputs when it
+    finishes."""
 
     def __init__(self, tracker: Tracker, execution_id: int, type: str, name: str,
-                 experiment: str, params: Optional[Properties] = None) -> None:
+                 experiment: str, params: Optional[Properties] = None, flush_every: int = 1) -> None:
+        from mlmd_exercise.write.metrics import MetricLog
+
         self.tracker = tracker
         self.id = execution_id
         self.type = type
@@ -318,8 +378,8 @@ class Run:
         self.experiment = experiment
         self.outputs: Dict[str, ArtifactRecord] = {}  # filled when the run finishes
         self._pending: Dict[str, Pending] = {}
-        self._metrics: Dict[str, PropertyValue] = {}
         self._params: Properties = dict(params or {})
+        self._log = MetricLog(tracker, execution_id, type, self._params, flush_every)
         self._finished = False
 
     def __repr__(self) -> str:
@@ -328,8 +388,12 @@ class Run:
     def log_output(self, role: str, path: PathLike, *, type: str,
                    properties: Optional[Properties] = None) -> None:
         """Declares a file or directory this run produced; it is recorded, with its
-        OUTPUT event, when the run finishes. Its content is fingerprinted now."""
+        OUTPUT event, when the run finishes. Its content is fingerprinted now, and its
+        properties are checked now (a value of the wrong type for the type's property is
+        refused here, not at the end of the run)."""
         self._check_open()
+        if not isinstance(role, str) or not role:
+            raise MlmdExerciseError(f"an output's role must be a non-empty string, not {values.shown(role)}")
         self.tracker.store.backend.check_text("the output role", role)
         if role in self._pending:
             raise MlmdExerciseError(f"run {self.id} already has an output '{role}'")
@@ -338,28 +402,33 @@ class Run:
     def log_model(self, path: PathLike, *, name: str, role: str = "model",
                   properties: Optional[Properties] = None) -> None:
         """Declares a saved model this run produced (a `SavedModel` output)."""
-        values = dict(properties or {}, name=name)
+        values = dict(_mapping("properties", properties), name=name)
         self.log_output(role, path, type=schema.SAVED_MODEL.name, properties=values)
 
-    def log_metrics(self, metrics: Properties) -> None:
-        """Metrics of this run: stored on the execution and, as a copy, on the SavedModel
-        and Metrics artifacts the run outputs (new artifacts of its own, so a later run
-        never overwrites them).
+    def log_metric(self, key: str, value: object, step: Optional[int] = None) -> None:
+        """Logs one value of a metric: written to the store before this returns (see
+        `log_metrics`)."""
+        self.log_metrics({key: value}, step=step)
+
+    def log_metrics(self, metrics: Mapping[str, object], step: Optional[int] = None) -> None:
+        """Logs metrics of this run, each a number (numpy's and pandas' numbers too; NaN and
+        the infinities are kept). Each value is written, with its step (default: the key's
+        previous step + 1, from 0) and the time, into the run's metric history, and as the
+        run's value of the metric (the last one logged) onto its execution, in one short
+        transaction before this returns (with `flush_every` > 1: that many points at a time).
+        When the run finishes, its SavedModel and Metrics outputs get a copy of the values.
 
         Raises:
-            MlmdExerciseError: a metric has the name of one of the run's params.
+            MlmdExerciseError: a name or value is refused (values.py), or is one of the run's
+                params; nothing of this call is recorded then.
         """
         self._check_open()
-        clash = sorted(set(metrics) & set(self._params))
-        if clash:
-            raise MlmdExerciseError(f"run {self.id} has a param '{clash[0]}' already: "
-                                    "give the metric another name")
-        reserved = sorted(set(metrics) & _RESERVED)
-        if reserved:
-            raise MlmdExerciseError(f"'{reserved[0]}' names what this package records itself "
-                                    f"({', '.join(sorted(_RESERVED))}): give the metric another name")
-        self.tracker.store.backend.check_texts("metric", metrics)
-        self._metrics.update(masking.mask_values(metrics))
+        self._log.log(metrics, step)
+
+    @property
+    def metrics(self) -> Dict[str, PropertyValue]:
+        """The run's metrics so far: each key's last value."""
+        return dict(self._log.last)
 
     @property
     def inputs(self) -> Dict[str, ArtifactRecord]:
@@ -377,15 +446,36 @@ class Run:
                error: Optional[BaseException] = None) -> Dict[str, ArtifactRecord]:
         """Records the outputs, their OUTPUT events, metrics and `state` in one transaction.
 
-        A failed or canceled run records no outputs: its files are not trusted.
+        A failed or canceled run records no outputs: its files are not trusted. A finish
+        that fails (an output the store refuses, say) records the run FAILED with that
+        error instead, keeping what was logged, and raises it.
 
         Returns:
             The stored outputs by role.
         """
         self._check_open()
+        try:
+            self._log.flush()
+            return self._finish(state, error)
+        except Exception as failure:
+            if state is ExecutionState.COMPLETE or error is None:
+                self._record_failure(failure)
+            raise
+
+    def _record_failure(self, failure: BaseException) -> None:
+        """After a finish that failed: the run FAILED, with that error, no outputs."""
+        try:
+            self._finish(ExecutionState.FAILED, failure)
+        except Exception as again:  # the store itself is gone: the first error says why
+            log.warning("could not record run %s as FAILED after its finish failed: %s", self.id, again)
+            return
+        log.info("run %s is FAILED: its finish failed (%s)", self.id, failure)
+
+    def _finish(self, state: ExecutionState, error: Optional[BaseException]) -> Dict[str, ArtifactRecord]:
         tracker = self.tracker
         backend = tracker.store.backend
         spec = tracker._spec(Kind.EXECUTION, self.type)
+        metrics = self._log.last
         with tracker.store.writing():
             [stored] = backend.executions(Query(ids=[self.id]))
             custom: Dict[str, PropertyValue] = {}
@@ -394,15 +484,18 @@ class Run:
             if error is not None:
                 custom["error_type"] = type(error).__name__
                 # Of the package's own accord: never a refusal that would leave the run RUNNING.
-                custom["error_message"] = backend.storable_text(masking.mask(str(error)))
+                # What no database stores (a NUL, a lone surrogate) becomes U+FFFD, as what
+                # the backend cannot be given does.
+                text = "".join("\ufffd" if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in str(error))
+                custom["error_message"] = backend.storable_text(masking.mask(text))
             pending = list(self._pending.items()) if state is ExecutionState.COMPLETE else []
             outputs = [(role, tracker._output(p)) for role, p in pending]
-            if self._metrics:  # which of its properties are metrics, for readers
-                custom[METRIC_NAMES] = ",".join(sorted(self._metrics))
-            custom.update(self._metrics)
+            if metrics:  # which of its properties are metrics, for readers
+                custom[METRIC_NAMES] = ",".join(sorted(metrics))
+            custom.update(metrics)
             for (_, artifact), (_, p) in zip(outputs, pending):
                 if artifact.type in _METRIC_CARRIERS:  # Metrics declares "accuracy"
-                    declared, extra = schema.split_values(p.type, self._metrics)
+                    declared, extra = schema.split_values(p.type, metrics)
                     artifact.properties.update(declared)
                     artifact.custom.update(extra)
             change = ExecutionWrite(stored.type_id, self.type, id=self.id, state=state,
