@@ -27,7 +27,7 @@ def raw_backend(location: str) -> Backend:
     """Raw ml-metadata on the store, behind the interface (reads only what MLMD reads);
     the test is skipped where ml-metadata is not installed."""
     raw = raw_mlmd(location)
-    from mlmd_exercise.store.mlmd import MlmdBackend
+    from mlmd_exercise.store.mlmd.backend import MlmdBackend
 
     return MlmdBackend(raw, location)
 

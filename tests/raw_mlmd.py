@@ -41,7 +41,7 @@ def config(location) -> Any:
         c.sqlite.filename_uri = str(loc.path)
         c.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE
     elif loc.scheme == "mysql":
-        from mlmd_exercise.store.mlmd_connect import mysql_config
+        from mlmd_exercise.store.mlmd.connect import mysql_config
 
         c = mysql_config(loc)
     else:

@@ -486,7 +486,7 @@ def _verify_whole_store(mlmd) -> dict:
 
     from mlmd_exercise.cli import output as out
     from mlmd_exercise.read.verify import OLDER
-    from mlmd_exercise.store.mlmd_protos import artifact_record
+    from mlmd_exercise.store.mlmd.protos import artifact_record
 
     def why_not(artifact) -> str:
         value = artifact.custom_properties.get("fingerprint")

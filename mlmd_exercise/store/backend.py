@@ -294,7 +294,7 @@ class Backend(abc.ABC):
 
     def check_text(self, where: str, text: Optional[str]) -> None:
         """Refuses, at the call and before anything is written, a string this backend would
-        not store exactly (ml-metadata: store/mlmd_guard.py); `where` says what it is ("the
+        not store exactly (ml-metadata: store/mlmd/guard.py); `where` says what it is ("the
         experiment name"). Every backend takes any string here; ml-metadata's refuses some."""
 
     def check_texts(self, what: str, values: Mapping[str, object]) -> None:

@@ -3,7 +3,7 @@
 ml-metadata stays the reference and the default for SQLite and MySQL stores wherever it
 installs (CPython 3.9 to 3.11 on Linux x86-64). PostgreSQL stores open with the native
 backend by default: ml-metadata 1.17 quotes a string with a backslash wrongly in the SQL it
-writes there, so that the rest of the value would run as SQL (store/mlmd_guard.py). Elsewhere
+writes there, so that the rest of the value would run as SQL (store/mlmd/guard.py). Elsewhere
 the native backend reads and writes the same tables. `--backend` (the CLI) or
 `$MLMD_BACKEND` chooses explicitly (ml-metadata on PostgreSQL then refuses such strings). A
 store written by one is read and written by the other, on the same file, with no conversion.
@@ -105,12 +105,12 @@ def choices(requested: Optional[str] = None) -> Dict[str, Choice]:
 
 def connector(choice: Choice, engine: str) -> Callable[..., "Backend"]:
     """The function that opens a store of `engine` ("sqlite", "postgres") with the chosen
-    backend: `connect_<engine>` of store/mlmd_connect.py or store/native_connect.py."""
+    backend: `connect_<engine>` of store/mlmd/connect.py or store/native_connect.py."""
     import importlib
 
     if choice.name == "mlmd":
         try:
-            module = importlib.import_module("mlmd_exercise.store.mlmd_connect")
+            module = importlib.import_module("mlmd_exercise.store.mlmd.connect")
         except ImportError as e:  # installed, but not importable here
             if choice.explicit:
                 raise StoreError(f"backend 'mlmd' cannot be used: ml-metadata cannot be imported ({e})") from None

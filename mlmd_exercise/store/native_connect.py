@@ -1,5 +1,5 @@
 """Opening a store with the native backend, for `store/choice.py`: the same two functions as
-`store/mlmd_connect.py`, called once the store's checks have passed (`store/sqlite.py`,
+`store/mlmd/connect.py`, called once the store's checks have passed (`store/sqlite.py`,
 `store/__init__.py`)."""
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def _times(custom: Dict[str, Any], key: str, ms: Any) -> Dict[str, Any]:
 
 def _check(backend, bundle: Bundle) -> None:
     """Refuses, before anything is written, a string of the bundle that the backend cannot
-    store (ml-metadata's backend refuses some: store/mlmd_guard.py)."""
+    store (ml-metadata's backend refuses some: store/mlmd/guard.py)."""
     for t in bundle.types:
         backend.check_text(f"the name of a {t['of']} type", t["name"])
         backend.check_texts(f"property of {t['of']} type '{t['name']}'", {k: None for k in t["properties"]})

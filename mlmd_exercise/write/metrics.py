@@ -116,7 +116,7 @@ class MetricLog:
         if not isinstance(metrics, Mapping):
             raise MlmdExerciseError(f"metrics must be a dict of name -> number, not {values.shown(metrics)}")
         checked = [self.check(k, v, step) for k, v in metrics.items()]
-        # A name the backend cannot be given (ml-metadata: store/mlmd_guard.py) is refused here too.
+        # A name the backend cannot be given (ml-metadata: store/mlmd/guard.py) is refused here too.
         self.tracker.store.backend.check_texts("metric", {k: v for k, v, _ in checked})
         ms = int(time.time() * 1000)
         for key, value, given in checked:
