@@ -67,6 +67,6 @@ def raw_mlmd(store) -> Any:
     store_class = metadata_store.MetadataStore  # first: skips where ml-metadata is missing
     location = getattr(store, "location", store)
     loc = location if isinstance(location, Location) else parse_location(str(location))
-    if loc.is_sqlite and sqlite._native_files.get(os.path.realpath(loc.path)):
+    if sqlite.held_by_native(loc):
         pytest.skip("the native backend has this SQLite file open here: ml-metadata must not open it too")
     return store_class(config(location))

@@ -141,6 +141,10 @@ class Backend(abc.ABC):
     """
 
     name: str = ""  # "mlmd" or "native"
+    # How many ids one query takes well (the native backend passes a list as one parameter;
+    # ml-metadata's filter queries slow down with long IN lists): a caller reading many nodes
+    # by id asks this many at a time.
+    ids_per_query: int = 500
 
     # -- types ------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Tuple
 
 from mlmd_exercise.errors import RenderError
 from mlmd_exercise.history import Point
+from mlmd_exercise.read.counts import count_apart
 from mlmd_exercise.read.lineage import experiment_id, walk
 from mlmd_exercise.records import ArtifactRecord, ExecutionLineage, LineageEdge, LineageGraph
 from mlmd_exercise.store import Store
@@ -90,7 +91,7 @@ def gather(store: Store, *, artifact: Optional[int] = None, execution: Optional[
         for key, points in pages.run_curves(store, row.execution.id).items():
             curves.setdefault(key, {})[f"{row.execution.type} #{row.execution.id}"] = points
     return ReportData(str(store), f"Lineage report: {where}", lineage_title, graph, start, newest,
-                      pages.count_apart(store, experiment), curves)
+                      count_apart(store, experiment), curves)
 
 
 def _merge(runs: List[ExecutionLineage]) -> LineageGraph:

@@ -246,7 +246,7 @@ class SafeLookups:
         if self._sql is None or not any(misquoted(v, self.database) for v in values):
             return None
         if self.database == "mysql":  # text as ml-metadata's latin1 client stores it there
-            from mlmd_exercise.store.native_mysql import to_stored
+            from mlmd_exercise.store.native.mysql import to_stored
 
             return tuple(to_stored(v) for v in values)
         return values
