@@ -147,7 +147,7 @@ def prune(args: Namespace, call: Invocation) -> Outcome:
     cutoff = int(time.time() * 1000) - age
     loc = call.location
     if args.yes:
-        if loc.is_sqlite and loc.path is not None and not loc.path.exists():
+        if loc.path is not None and not loc.path.exists():  # a store file: never made by a prune
             raise StoreError(f"no store at '{loc}'")
         # MLMD has no delete call: the native backend writes MLMD's tables itself.
         store = open_store(loc, create=True, backend="native")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,13 +73,8 @@ class Bundle:
 
 
 def store_identity(store: Store) -> str:
-    """The store, named so that an origin stays meaningful elsewhere: host and absolute
-    path of an SQLite file, server, port and database otherwise (never a password)."""
-    loc = store.location
-    if loc.is_sqlite:
-        assert loc.path is not None
-        return f"sqlite://{socket.gethostname()}{loc.path.resolve()}"
-    return f"{loc.scheme}://{loc.host}:{loc.port}/{loc.dbname}"
+    """The store, named so that an origin stays meaningful elsewhere (`Location.identity`)."""
+    return store.location.identity
 
 
 def _chunks(ids: Sequence[int], size: int = _CHUNK) -> Iterator[List[int]]:
@@ -220,9 +214,8 @@ def _memberships(store: Store, execution_ids: List[int], artifact_ids: List[int]
     per node, or ml-metadata's contexts-of-executions, reads a context's members whole
     (49 s for 10,000 runs at 200,000 on ml-metadata; 5 s this way)."""
     backend = store.backend
-    # Each query reads the context's members once: the native backend takes big id lists in
-    # one parameter; ml-metadata's filter queries slow down with long IN lists.
-    size = 10000 if backend.name == "native" else _CHUNK
+    # Each query reads the context's members once: as many ids as the backend takes well.
+    size = backend.ids_per_query
     member: Dict[Tuple[str, int], List[int]] = {("execution", i): [] for i in execution_ids}
     member.update({("artifact", i): [] for i in artifact_ids})
     from mlmd_exercise.read.history import history_type
