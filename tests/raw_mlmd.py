@@ -60,8 +60,6 @@ def raw_mlmd(store) -> Any:
     break each other's locks (the package refuses it too). tests/test_native_differential.py
     and tests/test_native_crossread.py read native stores with ml-metadata in turn or in
     another process."""
-    import os
-
     from mlmd_exercise.store import sqlite
 
     store_class = metadata_store.MetadataStore  # first: skips where ml-metadata is missing

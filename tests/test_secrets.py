@@ -30,7 +30,7 @@ from mlmd_exercise.masking import MASK, is_secret_key, mask, mask_argv, mask_com
 from mlmd_exercise.records import Kind
 from mlmd_exercise.store.address import parse_location
 from mlmd_exercise.store.backend import ExecutionWrite, Query
-from mlmd_exercise.write import environment
+from mlmd_exercise import environment
 from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec, record_runs
 
 from conftest import new_location, server_admin, server_base, write

@@ -166,7 +166,7 @@ def abandon(args: Namespace, call: Invocation) -> Outcome:
 def doctor(args: Namespace, call: Invocation) -> Outcome:
     import platform
 
-    from mlmd_exercise import __version__
+    from mlmd_exercise.version import __version__
     from mlmd_exercise.errors import StoreError
     from mlmd_exercise.store import open_store
     from mlmd_exercise.store.choice import choices, mlmd_missing

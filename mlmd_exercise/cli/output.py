@@ -222,7 +222,7 @@ def format_detail(detail: NodeDetail) -> List[str]:
     properties: Mapping[str, Any] = node.properties
     env: Mapping[str, Any] = {}
     if not is_artifact:  # the environment it ran in, in a block of its own
-        from mlmd_exercise.write.environment import split_environment
+        from mlmd_exercise.environment import split_environment
 
         properties, env = split_environment(node.properties)
     lines += ["  properties"] + (format_properties(properties) or ["    none"])
@@ -238,7 +238,7 @@ def format_detail(detail: NodeDetail) -> List[str]:
 
 def format_environment(env: Mapping[str, Any]) -> List[str]:
     """show's "recorded with" block: the code, the command and where it ran."""
-    from mlmd_exercise.write import environment as e
+    from mlmd_exercise import environment as e
 
     rows: List[Sequence[str]] = []
     if e.GIT_COMMIT in env:

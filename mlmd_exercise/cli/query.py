@@ -290,7 +290,7 @@ def show(args: Namespace, call: Invocation) -> Outcome:
     read = browse.show_artifact if args.kind == "artifact" else browse.show_execution
     detail = read(call.open(), args.id)
     if args.json:
-        from mlmd_exercise.write.environment import split_environment
+        from mlmd_exercise.environment import split_environment
 
         print_json({"kind": args.kind, "node": out.record_json(detail.node),
                     "events": [out.edge_json(e) for e in detail.events],

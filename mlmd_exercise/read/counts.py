@@ -13,7 +13,6 @@ from typing import Callable, Dict, Optional
 
 from mlmd_exercise.records import ExecutionState
 from mlmd_exercise.store import Address, Store, answer, tables
-from mlmd_exercise.store.address import Location
 from mlmd_exercise.store.catalog import choose
 
 __all__ = ["count_by_state", "count_apart"]

@@ -24,7 +24,6 @@ from mlmd_exercise.content import FINGERPRINT, fingerprint
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
 from mlmd_exercise.read.lineage import get_artifact, get_execution, node_edges, walk
 from mlmd_exercise.records import DIRECTIONS, ArtifactRecord, ExecutionRecord, Kind, LineageGraph
-from mlmd_exercise.schema import ExecutionState
 from mlmd_exercise.store import Store
 from mlmd_exercise.history import Point
 from mlmd_exercise.read.history import history_type

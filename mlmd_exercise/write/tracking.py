@@ -34,7 +34,8 @@ from types import TracebackType
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, Union
 
 from mlmd_exercise import masking, schema, values
-from mlmd_exercise.write import environment
+from mlmd_exercise import environment
+from mlmd_exercise.write import capture
 from mlmd_exercise.content import FINGERPRINT, fingerprint
 from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError, UnclearWriteError
 from mlmd_exercise.records import DEFAULT_EXPERIMENT, METRIC_NAMES, ArtifactRecord, ExecutionRecord, PropertyValue
@@ -314,7 +315,7 @@ class Tracker:
         # How to reproduce it: host, pid, code, command, packages (see `environment`).
         # Secrets in params are stored masked (see `masking`); the environment masks its own.
         given = masking.mask_values(given)
-        custom = {k: schema.storable(k, v) for k, v in {**given, **environment.capture()}.items()}
+        custom = {k: schema.storable(k, v) for k, v in {**given, **capture.capture()}.items()}
         execution = ExecutionWrite(self._type_id(spec), spec.name, name=run_name, state=ExecutionState.RUNNING,
                                    properties=schema.state_mirror(spec.properties, ExecutionState.RUNNING), custom=custom)
         experiment = experiment or self.experiment
@@ -480,7 +481,7 @@ class Run:
             [stored] = backend.executions(Query(ids=[self.id]))
             custom: Dict[str, PropertyValue] = {}
             if environment.PACKAGES in stored.custom:  # and those imported since
-                custom[environment.PACKAGES] = environment.packages_now(str(stored.custom[environment.PACKAGES]))
+                custom[environment.PACKAGES] = capture.packages_now(str(stored.custom[environment.PACKAGES]))
             if error is not None:
                 custom["error_type"] = type(error).__name__
                 # Of the package's own accord: never a refusal that would leave the run RUNNING.
