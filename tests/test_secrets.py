@@ -281,7 +281,7 @@ def _old_store_secret(store: mx.Store, secret: str) -> None:
     tracker = mx.Tracker(store)
     with tracker.execution(params={"C": 3.0}) as run:
         pass
-    spec = tracker._spec(Kind.EXECUTION, "Trainer")
+    spec = tracker.catalog.spec(Kind.EXECUTION, "Trainer")
     store.backend.update_executions([ExecutionWrite(
         tracker.catalog.spec_id(spec), "Trainer", id=run.id,
         custom={"env.command": f"python old.py --db postgresql://u:{secret}-oldargv@h/d", "token": f"{secret}-oldtok"})])

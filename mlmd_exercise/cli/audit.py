@@ -141,7 +141,7 @@ def abandon(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise.read import nodes as browse
     from mlmd_exercise.read.check import stale_runs
     from mlmd_exercise.write.abandon import abandon as mark
-    from mlmd_exercise.schema import ExecutionState
+    from mlmd_exercise.records import ExecutionState
 
     older = None
     if args.older_than:

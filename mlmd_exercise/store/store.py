@@ -47,7 +47,8 @@ class Store:
         if self._catalog is None:
             from mlmd_exercise.store.catalog import Catalog
 
-            self._catalog = Catalog(self.backend, self.location)  # not self: no cycle keeps a store open
+            # Not self: no cycle keeps a store open.
+            self._catalog = Catalog(self.backend, self.location, self._lock)
         return self._catalog
 
     def close(self) -> None:
