@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 from mlmd_exercise.errors import StoreError
 from mlmd_exercise.records import (ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord,
@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 Values = Mapping[str, PropertyValue]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -143,8 +144,14 @@ class Backend(abc.ABC):
     name: str = ""  # "mlmd" or "native"
     # How many ids one query takes well (the native backend passes a list as one parameter;
     # ml-metadata's filter queries slow down with long IN lists): a caller reading many nodes
-    # by id asks this many at a time.
+    # by id asks this many at a time (`chunks`).
     ids_per_query: int = 500
+
+    def chunks(self, values: Iterable[T]) -> Iterator[List[T]]:
+        """`values` (ids, names, URIs) as many at a time as one query takes well."""
+        values = list(values)
+        for first in range(0, len(values), self.ids_per_query):
+            yield values[first:first + self.ids_per_query]
 
     # -- types ------------------------------------------------------------------------
 

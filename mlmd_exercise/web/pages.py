@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote, urlparse
 
 
-from mlmd_exercise import schema
+from mlmd_exercise import schema, text
 from mlmd_exercise.read.nodes import twins_of
 from mlmd_exercise.content import FINGERPRINT, fingerprint
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
@@ -213,17 +213,16 @@ def compare(store: Store, kind: str, a_id: int, b_id: int) -> Comparison:
     Raises:
         NotFoundError: either node is missing.
     """
-    from mlmd_exercise.cli import side_by_side as output
     from mlmd_exercise.read.diff import diff_artifacts, diff_runs
 
     kind = parse_kind(kind)
     d = (diff_runs if kind == "execution" else diff_artifacts)(store, a_id, b_id)
-    verdict = output.diff_verdict(d) or [f"{len(output.diff_rows(d))} differences"]
+    verdict = text.diff_verdict(d) or [f"{len(text.diff_rows(d))} differences"]
     curves = {}
     if kind == "execution":
         a, b = run_curves(store, a_id), run_curves(store, b_id)
         curves = {key: (a.get(key, ()), b.get(key, ())) for key in sorted(set(a) | set(b))}
-    return Comparison(kind, d.a, d.b, tuple(output.diff_rows(d)), verdict[0], d.runs, curves)
+    return Comparison(kind, d.a, d.b, tuple(text.diff_rows(d)), verdict[0], d.runs, curves)
 
 
 # -- States -----------------------------------------------------------------------------------
