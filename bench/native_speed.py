@@ -20,18 +20,13 @@ import time
 import uuid
 
 from mlmd_exercise.records import ExecutionState, Kind, PropertyType
-from mlmd_exercise.store.address import parse_location
 from mlmd_exercise.store.backend import ContextWrite, ExecutionWrite, NewArtifact, NewEvent
 
 
 def _open(kind: str, location: str):
-    if kind == "native":
-        from mlmd_exercise.store.native import open_native
-
-        return open_native(parse_location(location), create=True, upgrade=False), None
     import mlmd_exercise as mx
 
-    store = mx.open_store(location, create=True)
+    store = mx.open_store(location, create=True, backend=kind if kind == "native" else None)
     return store.backend, store
 
 

@@ -352,7 +352,8 @@ def prune_half(path: str, tmp: str) -> dict:
     from mlmd_exercise import open_store
     from mlmd_exercise.read.check import check_store
     from mlmd_exercise.store.backend import Query
-    from mlmd_exercise.write.bundle import import_bundle, read_bundle
+    from mlmd_exercise.bundle import read_bundle
+    from mlmd_exercise.write.bundle_import import import_bundle
     from mlmd_exercise.write.prune import plan_prune, prune
 
     copy, archive = Path(tmp) / "copy.db", Path(tmp) / "old.bundle"
@@ -398,7 +399,7 @@ def export_runs(path: str, tmp: str, n: int, backend: str) -> dict:
     """Exports the newest `n` runs of the store at `path` to a bundle: seconds and bytes."""
     from mlmd_exercise import open_store
     from mlmd_exercise.store.backend import Query
-    from mlmd_exercise.write.bundle import export_bundle
+    from mlmd_exercise.read.export import export_bundle
 
     store = open_store(path, backend=backend)
     ids = [e.id for e in store.backend.executions(Query(order="created", limit=n))]

@@ -19,15 +19,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from mlmd_exercise.version import __version__
 
 # public name -> the module that defines it
 _EXPORTS = {
     # store
     "Store": "store", "open_store": "store",
     # writing
-    "Tracker": "write.tracking", "Run": "write.tracking", "Pending": "write.tracking",
-    "ExecutionState": "schema", "fingerprint": "content",
+    "Tracker": "write.tracking", "Run": "write.run", "Pending": "write.artifacts",
+    "ExecutionState": "records", "fingerprint": "content",
     "record_runs": "write.bulk", "RunSpec": "write.bulk", "ArtifactSpec": "write.bulk",
     # reading
     "get_artifact": "read.lineage", "get_execution": "read.lineage", "execution_lineage": "read.lineage",
@@ -53,8 +53,10 @@ _EXPORTS = {
 
 if TYPE_CHECKING:  # the same names, as real imports, for editors and type checkers
     from mlmd_exercise.store import Store, open_store
-    from mlmd_exercise.write.tracking import Tracker, Run, Pending
-    from mlmd_exercise.schema import ExecutionState
+    from mlmd_exercise.write.tracking import Tracker
+    from mlmd_exercise.write.run import Run
+    from mlmd_exercise.write.artifacts import Pending
+    from mlmd_exercise.records import ExecutionState
     from mlmd_exercise.content import fingerprint
     from mlmd_exercise.write.bulk import record_runs, RunSpec, ArtifactSpec
     from mlmd_exercise.read.lineage import get_artifact, get_execution, execution_lineage, walk, lineage_graph, with_experiments

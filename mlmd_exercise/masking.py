@@ -34,7 +34,7 @@ __all__ = ["MASK", "COMMAND_KEY", "is_secret_key", "mask", "mask_argv", "mask_co
            "mask_values"]
 
 MASK = "***"
-COMMAND_KEY = "env.command"  # write/environment.COMMAND: a shell-quoted command line, masked as one
+COMMAND_KEY = "env.command"  # environment.COMMAND: a shell-quoted command line, masked as one
 _LAST_WORDS = frozenset({"password", "passwd", "passphrase", "secret", "credential", "credentials",
                          "apikey", "accesskey", "privatekey", "secretkey", "pgpassword"})
 _KEY_PAIRS = frozenset({"api", "access", "private", "secret"})  # ... followed by "key"

@@ -12,14 +12,9 @@ from typing import Dict, Iterable, Mapping, Optional, Tuple
 
 from mlmd_exercise import values
 from mlmd_exercise.errors import MlmdExerciseError, SchemaError
-from mlmd_exercise.records import ArtifactRecord, ArtifactState, ExecutionState, Kind, PropertyType, PropertyValue, TypeRecord
-from mlmd_exercise.store.backend import NewArtifact
+from mlmd_exercise.records import ArtifactRecord, ExecutionState, Kind, PropertyType, PropertyValue, TypeRecord
 
 __all__ = [
-    "Kind",
-    "PropertyType",
-    "ExecutionState",
-    "ArtifactState",
     "TypeSpec",
     "DATASET",
     "SAVED_MODEL",
@@ -35,6 +30,8 @@ __all__ = [
     "split_values",
     "declared_value",
     "version_of",
+    "newest",
+    "state_mirror",
 ]
 
 
@@ -159,13 +156,6 @@ def version_of(artifact: ArtifactRecord, spec: Optional[TypeSpec] = None) -> int
 def newest(artifacts: Iterable[ArtifactRecord], spec: Optional[TypeSpec] = None) -> Optional[ArtifactRecord]:
     """The highest `version` among artifacts (of one URI and type); the newest id breaks ties."""
     return max(artifacts, key=lambda a: (version_of(a, spec), a.id), default=None)
-
-
-def new_artifact(spec: TypeSpec, type_id: int, uri: str, values: Mapping[str, PropertyValue]) -> NewArtifact:
-    """A LIVE artifact to store; declared properties go where every MLMD client looks for
-    them, the others into custom properties."""
-    declared, custom = split_values(spec, values)
-    return NewArtifact(type_id, spec.name, uri, declared, custom)
 
 
 def state_mirror(declared: Iterable[str], state: ExecutionState) -> Dict[str, PropertyValue]:

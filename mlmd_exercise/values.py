@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import METRIC_NAMES, PropertyValue
 
 __all__ = ["Role", "RESERVED", "MAX_NAME", "INT32", "EXACT_DOUBLE", "normalize", "storable", "check_name",
-           "exact_double", "is_number", "shown"]
+           "check_mapping", "exact_double", "is_number", "shown"]
 
 
 class Role(enum.Enum):
@@ -211,3 +211,16 @@ def check_name(key: Any, role: Role, reserved: bool = True) -> str:
         raise MlmdExerciseError(f"'{key}' names what this package records itself "
                                 f"({', '.join(sorted(RESERVED))}): give the {role.value} another name")
     return key
+
+
+def check_mapping(what: str, given: Optional[Mapping[Any, Any]]) -> Mapping[Any, Any]:
+    """`given` where it is a dict (None: an empty one): params, properties, inputs.
+
+    Raises:
+        MlmdExerciseError: it is something else, naming `what`.
+    """
+    if given is None:
+        return {}
+    if not isinstance(given, Mapping):
+        raise MlmdExerciseError(f"{what} must be a dict of name -> value, not {shown(given)}")
+    return given

@@ -23,9 +23,11 @@ from typing import Callable, Dict, Optional, Tuple, Union
 from mlmd_exercise.read import lineage
 from mlmd_exercise.read.counts import count_by_state
 from mlmd_exercise.errors import MlmdExerciseError
-from mlmd_exercise.records import BUNDLED_DATASETS, ArtifactRecord, ExecutionLineage, ExecutionRecord
+from mlmd_exercise.records import BUNDLED_DATASETS, DEFAULT_EXPERIMENT, ArtifactRecord, ExecutionLineage, ExecutionRecord
 from mlmd_exercise.store import Store
-from mlmd_exercise.write.tracking import DEFAULT_EXPERIMENT, Pending, Run, Tracker
+from mlmd_exercise.write.artifacts import Pending
+from mlmd_exercise.write.run import Run
+from mlmd_exercise.write.tracking import Tracker
 
 __all__ = [
     "DATASET_FILE", "MODEL_FILE", "MODEL_NAME", "SEED",

@@ -6,9 +6,9 @@ import dataclasses
 from typing import Any, Dict
 
 from mlmd_exercise.records import EVENT_TYPES, ArtifactState, ExecutionState, Kind, PropertyType
-from mlmd_exercise.store.address import parse_location
 from mlmd_exercise.store.backend import Backend, ContextWrite, ExecutionWrite, NewArtifact, NewEvent, Query
-from mlmd_exercise.store.native import NativeBackend, open_native
+from mlmd_exercise.store import Store, open_store
+from mlmd_exercise.store.native.backend import NativeBackend
 from raw_mlmd import raw_mlmd
 
 EVERY_TYPE = {"i": PropertyType.INT, "d": PropertyType.DOUBLE, "s": PropertyType.STRING,
@@ -27,13 +27,29 @@ def raw_backend(location: str) -> Backend:
     """Raw ml-metadata on the store, behind the interface (reads only what MLMD reads);
     the test is skipped where ml-metadata is not installed."""
     raw = raw_mlmd(location)
-    from mlmd_exercise.store.mlmd import MlmdBackend
+    from mlmd_exercise.store.mlmd.backend import MlmdBackend
 
     return MlmdBackend(raw, location)
 
 
-def native_backend(location: str, create: bool = False) -> NativeBackend:
-    return open_native(parse_location(location), create=create, upgrade=False)
+class OpenedBackend:
+    """The native backend of a store opened as users open stores (`open_store`), held with its
+    store: the store stays open while a test holds this, and closing this closes the store."""
+
+    def __init__(self, store: Store) -> None:
+        assert isinstance(store.backend, NativeBackend)
+        self.store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store.backend, name)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def native_backend(location: str, create: bool = False) -> Any:
+    """The native backend on the store at `location` (see `OpenedBackend`)."""
+    return OpenedBackend(open_store(location, create=create, backend="native"))
 
 
 def comparable(value: Any) -> Any:

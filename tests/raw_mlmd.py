@@ -41,7 +41,7 @@ def config(location) -> Any:
         c.sqlite.filename_uri = str(loc.path)
         c.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE
     elif loc.scheme == "mysql":
-        from mlmd_exercise.store.mlmd_connect import mysql_config
+        from mlmd_exercise.store.mlmd.connect import mysql_config
 
         c = mysql_config(loc)
     else:
@@ -60,13 +60,11 @@ def raw_mlmd(store) -> Any:
     break each other's locks (the package refuses it too). tests/test_native_differential.py
     and tests/test_native_crossread.py read native stores with ml-metadata in turn or in
     another process."""
-    import os
-
     from mlmd_exercise.store import sqlite
 
     store_class = metadata_store.MetadataStore  # first: skips where ml-metadata is missing
     location = getattr(store, "location", store)
     loc = location if isinstance(location, Location) else parse_location(str(location))
-    if loc.is_sqlite and sqlite._native_files.get(os.path.realpath(loc.path)):
+    if sqlite.held_by_native(loc):
         pytest.skip("the native backend has this SQLite file open here: ml-metadata must not open it too")
     return store_class(config(location))

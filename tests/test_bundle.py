@@ -12,8 +12,9 @@ from bundles import sample, snapshot
 from conftest import new_location
 from mlmd_exercise.read.lineage import walk
 from mlmd_exercise.store.backend import Query
-from mlmd_exercise.write.bundle import (FORMAT_VERSION, MAGIC, BundleError, export_bundle, import_bundle,
-                                        read_bundle, select_executions, store_identity)
+from mlmd_exercise.bundle import FORMAT_VERSION, MAGIC, BundleError, read_bundle
+from mlmd_exercise.read.export import export_bundle, select_executions
+from mlmd_exercise.write.bundle_import import import_bundle
 
 
 def _all(store) -> list:
@@ -35,7 +36,7 @@ def test_round_trip_equals_node_by_node_and_in_every_walk(db, tmp_path):
     target = mx.open_store(_other(db, tmp_path), create=True)
     got = import_bundle(target, read_bundle(path))
     assert (got.executions, got.artifacts, got.events) == (10, 10, counts.events)
-    identity = store_identity(source)
+    identity = source.location.identity
     before = snapshot(source, key=lambda kind, n: f"{identity}/{kind}/{n.id}")
     after = snapshot(target)
     assert after == before
@@ -59,7 +60,7 @@ def test_same_bundle_twice_and_overlapping_bundles_record_each_node_once(db, tmp
     rest = import_bundle(target, read_bundle(second))
     assert rest.executions == 10 - len(read_bundle(first).executions)
     assert rest.already["executions"] == len(read_bundle(first).executions)
-    identity = store_identity(source)
+    identity = source.location.identity
     assert snapshot(target) == snapshot(source, key=lambda kind, n: f"{identity}/{kind}/{n.id}")
 
 
@@ -174,12 +175,12 @@ def test_json_lines_of_runs_still_import(run_cli, tmp_path):
 def test_round_trip_in_a_store_of_many_contexts(tmp_path, monkeypatch):
     """Where a store has many contexts (a TFX store: one per pipeline run), memberships are
     read run by run's contexts instead of context by context: the same bundle."""
-    from mlmd_exercise.write import bundle
+    from mlmd_exercise.read import export
 
     source = mx.open_store(tmp_path / "s.db", create=True)
     sample(source)
     export_bundle(source, tmp_path / "few.bundle", _all(source))
-    monkeypatch.setattr(bundle, "_FEW_CONTEXTS", 1)
+    monkeypatch.setattr(export, "FEW_CONTEXTS", 1)
     export_bundle(source, tmp_path / "many.bundle", _all(source))
     few, many = read_bundle(tmp_path / "few.bundle"), read_bundle(tmp_path / "many.bundle")
     assert (few.contexts, few.artifacts, few.executions, few.events) == \
@@ -193,7 +194,7 @@ def test_a_laptops_runs_into_a_server_store(db, tmp_path):
     export_bundle(source, tmp_path / "a.bundle", _all(source))
     target = mx.open_store(db, create=True)
     import_bundle(target, read_bundle(tmp_path / "a.bundle"))
-    identity = store_identity(source)
+    identity = source.location.identity
     assert snapshot(target) == snapshot(source, key=lambda kind, n: f"{identity}/{kind}/{n.id}")
 
 
@@ -205,7 +206,7 @@ def test_round_trip_on_the_native_backend(engine, tmp_path):
     target = mx.open_store(new_location(engine, tmp_path), create=True, backend="native")
     import_bundle(target, read_bundle(tmp_path / "a.bundle"))
     assert import_bundle(target, read_bundle(tmp_path / "a.bundle")).executions == 0
-    identity = store_identity(source)
+    identity = source.location.identity
     assert snapshot(target) == snapshot(source, key=lambda kind, n: f"{identity}/{kind}/{n.id}")
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import mlmd_exercise as mx
 from conftest import write
-from mlmd_exercise.write import environment as env
+from mlmd_exercise import environment as env
 from mlmd_exercise.read.diff import Change, diff_artifacts, diff_runs
 
 DIFF_KEYS = {"kind", "a", "b", "runs", "params", "metrics", "code", "environment", "packages",

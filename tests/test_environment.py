@@ -17,7 +17,8 @@ import pytest
 
 import mlmd_exercise as mx
 from conftest import write
-from mlmd_exercise.write import environment as env
+from mlmd_exercise import environment as env
+from mlmd_exercise.write import capture
 from raw_mlmd import raw_mlmd
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false"]
@@ -111,45 +112,45 @@ def test_no_git_keys_outside_a_repository_or_without_git(tmp_path):
 
 
 def test_the_git_state_is_asked_again_when_the_index_changes(repo, monkeypatch):
-    monkeypatch.setattr(env, "GIT_TTL_S", 3600.0)  # only the index may tell it
-    first = env.git_state(str(repo))
+    monkeypatch.setattr(capture, "GIT_TTL_S", 3600.0)  # only the index may tell it
+    first = capture.git_state(str(repo))
     assert first == (git(repo, "rev-parse", "HEAD"), False)
     (repo / "train.py").write_text("changed\n")
     git(repo, "add", "train.py")  # rewrites the index
-    assert env.git_state(str(repo)) == (first[0], True)
+    assert capture.git_state(str(repo)) == (first[0], True)
     git(repo, "commit", "-q", "-m", "second")
-    assert env.git_state(str(repo)) == (git(repo, "rev-parse", "HEAD"), False)
+    assert capture.git_state(str(repo)) == (git(repo, "rev-parse", "HEAD"), False)
 
 
 def test_a_repository_without_a_commit_has_no_git_state(tmp_path):
     git(tmp_path, "init", "-q")
-    assert env.git_state(str(tmp_path)) is None
+    assert capture.git_state(str(tmp_path)) is None
 
 
 def test_the_git_state_is_cached_within_its_time_to_live(repo, monkeypatch):
     calls = []
-    real = env._git
-    monkeypatch.setattr(env, "_git", lambda *a: calls.append(a) or real(*a))
-    monkeypatch.setattr(env, "GIT_TTL_S", 3600.0)
-    env._git_cache.clear()
+    real = capture.git
+    monkeypatch.setattr(capture, "git", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(capture, "GIT_TTL_S", 3600.0)
+    capture.forget_git_states()
     for _ in range(5):
-        env.git_state(str(repo))
+        capture.git_state(str(repo))
     assert len(calls) == 2  # rev-parse and status, once: no process per run
 
 
 def test_installed_hash_covers_every_installed_distribution():
-    listed = sorted({f"{env._normalize(d.metadata['Name'])}=={d.version}"
+    listed = sorted({f"{capture.normalize_name(d.metadata['Name'])}=={d.version}"
                      for d in importlib.metadata.distributions()})
     expected = "sha256:" + hashlib.sha256("\n".join(listed).encode()).hexdigest()
-    mine = sorted(f"{n}=={v}" for n, v in env._installed_distributions().items())
+    mine = sorted(f"{n}=={v}" for n, v in capture.installed_distributions().items())
     assert set(mine) ^ set(listed) == set()
-    assert env.installed_hash() == expected
+    assert capture.installed_hash() == expected
 
 
 def test_imported_packages_names_distributions_not_modules():
     import sklearn  # noqa: F401  (module sklearn, distribution scikit-learn)
 
-    packages = env.imported_packages()
+    packages = capture.imported_packages()
     assert packages["scikit-learn"] == importlib.metadata.version("scikit-learn")
     assert "sklearn" not in packages and "json" not in packages and "os" not in packages
     assert env.parse_packages(env.format_packages(packages)) == packages
@@ -172,7 +173,7 @@ def test_a_part_that_cannot_be_read_never_fails_the_run(tracker, monkeypatch):
     def broken(cwd=None):
         raise RuntimeError("git exploded")
 
-    monkeypatch.setattr(env, "git_state", broken)
+    monkeypatch.setattr(capture, "git_state", broken)
     with tracker.execution("Trainer", params={"C": 2}) as run:
         pass
     props = run.execution().properties
@@ -185,7 +186,7 @@ def test_capture_in_a_deleted_working_directory(tmp_path, monkeypatch):
     gone.mkdir()
     monkeypatch.chdir(gone)
     gone.rmdir()
-    captured = env.capture()
+    captured = capture.capture()
     assert env.CWD not in captured and captured["host"] == platform.node()
 
 

@@ -23,7 +23,7 @@ from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec, record_runs
 from mlmd_exercise.records import EVENT_TYPES, OUTPUT_EVENTS
 from mlmd_exercise.store import tables
 from mlmd_exercise.read.check import check_store, stale_runs
-from mlmd_exercise.schema import ExecutionState
+from mlmd_exercise.records import ExecutionState
 from raw_mlmd import pb, raw_mlmd
 
 
@@ -486,7 +486,7 @@ def _verify_whole_store(mlmd) -> dict:
 
     from mlmd_exercise.cli import output as out
     from mlmd_exercise.read.verify import OLDER
-    from mlmd_exercise.store.mlmd_protos import artifact_record
+    from mlmd_exercise.store.mlmd.protos import artifact_record
 
     def why_not(artifact) -> str:
         value = artifact.custom_properties.get("fingerprint")

@@ -1,7 +1,7 @@
 """No value reaches a database as SQL text (issue 19).
 
 ml-metadata 1.17 writes its SQL as text and quotes each string with the database's own
-function, wrongly for some characters (store/mlmd_guard.py has the list; the `raw_` tests
+function, wrongly for some characters (store/mlmd/guard.py has the list; the `raw_` tests
 below run each finding against the real servers). Issue 19's strings go through every
 command that takes a string and through the API, on every database with both backends, and
 each test asserts that (a) no canary table appeared, (b) no statement the server ran has
@@ -363,7 +363,7 @@ def test_the_guard_finds_a_misquoted_string_anywhere_in_a_call(place, where):
     """Every string of every proto a call carries is looked at, and the refusal names where it
     is; struct values (stored base64-encoded by ml-metadata) are not text to it."""
     pytest.importorskip("ml_metadata", reason="the guard wraps ml-metadata's store")
-    from mlmd_exercise.store.mlmd_guard import Guarded
+    from mlmd_exercise.store.mlmd.guard import Guarded
 
     bad = "a\\b"
     execution = pb.Execution(type_id=1, type="Trainer", name=bad if place == "execution name" else "run")
@@ -394,7 +394,7 @@ def test_the_guard_refuses_a_nul_on_every_database_and_a_lookup_names_its_argume
     pytest.importorskip("ml_metadata", reason="the guard wraps ml-metadata's store")
     from ml_metadata.metadata_store.metadata_store import ListOptions
 
-    from mlmd_exercise.store.mlmd_guard import Guarded
+    from mlmd_exercise.store.mlmd.guard import Guarded
 
     for database, name in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL"), ("mysql", "MySQL")):
         recorder = _Recorder()
@@ -465,7 +465,7 @@ def test_a_lookup_on_postgresql_goes_through_the_packages_own_sql(tmp_path):
 def test_raw_ml_metadata_on_postgresql_runs_the_rest_of_a_string_with_a_backslash(tmp_path):
     """The finding itself: raw ml-metadata 1.17 looking up the issue's string on PostgreSQL
     creates the table (its log shows 'E''' ; CREATE TABLE ...). If this ever fails, a newer
-    ml-metadata quotes it right: store/mlmd_guard.py's list is then worth revisiting."""
+    ml-metadata quotes it right: store/mlmd/guard.py's list is then worth revisiting."""
     address = new_location("postgresql", tmp_path)
     mx.open_store(address, create=True, backend="native")
     raw = raw_mlmd(address)
@@ -492,7 +492,7 @@ def test_raw_ml_metadata_cuts_a_value_at_a_nul(backend, tmp_path):
 
 def test_raw_ml_metadata_on_postgresql_breaks_on_a_quote_in_a_filter(tmp_path):
     """MLMD's filter language copies a literal into its SQL, and on PostgreSQL turns every
-    double quote into a single one: store/mlmd_filters.py puts only plain ASCII there."""
+    double quote into a single one: store/mlmd/filters.py puts only plain ASCII there."""
     ListOptions = pytest.importorskip("ml_metadata.metadata_store.metadata_store").ListOptions
 
     address = new_location("postgresql", tmp_path)
@@ -505,7 +505,7 @@ def test_raw_ml_metadata_on_postgresql_breaks_on_a_quote_in_a_filter(tmp_path):
 
 
 def test_the_readme_shows_the_refusal_as_it_is():
-    from mlmd_exercise.store.mlmd_guard import refusal
+    from mlmd_exercise.store.mlmd.guard import refusal
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     line = refusal("a\\b", "the experiment name", "postgresql", "postgresql://ann:***@db.example.org:5432/mlmd")

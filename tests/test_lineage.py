@@ -13,7 +13,7 @@ import pytest
 import mlmd_exercise as mx
 from conftest import STORES, backend_of, deep_chain, new_location, write
 from mlmd_exercise.read.lineage import graph_of, walk_hops
-from mlmd_exercise.schema import ExecutionState
+from mlmd_exercise.records import ExecutionState
 from mlmd_exercise.store.backend import Query
 from raw_mlmd import pb, raw_mlmd
 

@@ -28,7 +28,7 @@ from raw_mlmd import pb, raw_mlmd
 
 def _mlmd_connect():
     """The ml-metadata backend's connecting module (tests of it skip where it is missing)."""
-    return pytest.importorskip("mlmd_exercise.store.mlmd_connect", reason="ml-metadata is not installed")
+    return pytest.importorskip("mlmd_exercise.store.mlmd.connect", reason="ml-metadata is not installed")
 
 
 def check(result, message: str) -> None:

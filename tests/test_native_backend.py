@@ -17,7 +17,7 @@ from mlmd_exercise.records import (EVENT_TYPES, ArtifactState, ExecutionState, K
 from mlmd_exercise.store.backend import (ContextWrite, ExecutionWrite, NewArtifact, NewEvent, PropertyTest, Query,
                                          TextSearch)
 from mlmd_exercise.store.address import parse_location
-from mlmd_exercise.store.native import open_native
+import mlmd_exercise as mx
 from conftest import digest, new_location
 from native_compare import native_backend, raw_backend, records, snapshot, write_everything
 from raw_mlmd import pb, raw_mlmd
@@ -103,9 +103,11 @@ def test_native_reads_what_ml_metadata_writes(db):
     any_proto.custom_properties["pr"].proto_value.Pack(pb.Execution(name="packed"))
     mlmd.put_artifacts([any_proto])
     del mlmd
+    expected = snapshot(mlmd_side)
+    del store, mlmd_side  # one process never holds a file with both backends (store/sqlite.py)
     gc.collect()
     native = native_backend(db)
-    assert snapshot(native) == snapshot(mlmd_side)
+    assert snapshot(native) == expected
     deployer = [t for t in native.types(Kind.EXECUTION) if t.name == "Deployer"][0]
     assert (deployer.version, deployer.description, deployer.base_type) == ("v1", "d", "DEPLOY")
     native.close()
@@ -363,7 +365,7 @@ def test_sqlite_refusals_name_the_store_and_leave_it(tmp_path, make, create, mes
     existed, before = path.exists(), digest(path)
     for upgrade in (False, True):  # never migrated here, even when asked: ml-metadata does that
         with pytest.raises(StoreError) as e:
-            open_native(parse_location(str(path)), create=create, upgrade=upgrade)
+            mx.open_store(parse_location(str(path)), create=create, upgrade=upgrade, backend="native")
         assert str(e.value).startswith(message.format(path=path, parent=tmp_path))
     assert digest(path) == before and path.exists() == existed
 
@@ -372,9 +374,8 @@ def test_a_read_only_store_is_refused_for_writing(tmp_path):
     path = tmp_path / "m.db"
     native_backend(str(path), create=True).close()
     path.chmod(0o444)
-    code = ("import sys; from mlmd_exercise.store.native import open_native; "
-            "from mlmd_exercise.store.address import parse_location; from mlmd_exercise.errors import StoreError\n"
-            "try: open_native(parse_location(sys.argv[1]), create=True, upgrade=False)\n"
+    code = ("import sys; from mlmd_exercise.store import open_store; from mlmd_exercise.errors import StoreError\n"
+            "try: open_store(sys.argv[1], create=True, backend='native')\n"
             "except StoreError as e: print(e)\n")
     command = [sys.executable, "-c", code, str(path)]
     if os.geteuid() == 0:  # root writes any file: drop that power, as a user has none
@@ -392,25 +393,25 @@ def test_server_refusals_name_the_store(server, tmp_path):
     location = new_location(server, tmp_path)
     loc = parse_location(location)
     with pytest.raises(StoreError, match=f"no database '{loc.dbname}' on the server of store '.*\\*\\*\\*"):
-        open_native(loc, create=False, upgrade=False)
+        mx.open_store(loc, create=False, upgrade=False, backend="native")
     native_backend(location, create=True).close()
     admin = server_admin(location)
     admin.run("UPDATE MLMDEnv SET schema_version = 11")
     with pytest.raises(StoreError, match="schema version 11, newer than this package's 10"):
-        open_native(loc, create=True, upgrade=True)
+        mx.open_store(loc, create=True, upgrade=True, backend="native")
     admin.run("UPDATE MLMDEnv SET schema_version = 9")
     with pytest.raises(StoreError, match="schema version 9, older .* --upgrade-schema"):
-        open_native(loc, create=True, upgrade=True)
+        mx.open_store(loc, create=True, upgrade=True, backend="native")
     assert admin.run("SELECT schema_version FROM MLMDEnv") in ([[9]], [(9,)])  # never migrated
     admin.run("DROP TABLE MLMDEnv")
     with pytest.raises(StoreError, match=f"database '{loc.dbname}' of store .* belongs to another application"):
-        open_native(loc, create=True, upgrade=False)
+        mx.open_store(loc, create=True, upgrade=False, backend="native")
     admin.close()
     empty = parse_location(new_location(server, tmp_path))
     (mysql if server == "mysql" else postgres).ensure_database(empty, create=True)
     with pytest.raises(StoreError, match=f"database '{empty.dbname}' of store .* holds no MLMD store"):
-        open_native(empty, create=False, upgrade=False)
+        mx.open_store(empty, create=False, upgrade=False, backend="native")
     scheme, name = ("mysql", "MySQL") if server == "mysql" else ("postgresql", "PostgreSQL")
     unreachable = parse_location(f"{scheme}://u:secret@127.0.0.1:1/x")
     with pytest.raises(StoreError, match=f"cannot reach {name} at 127.0.0.1:1 for store '{scheme}://u:\\*\\*\\*@"):
-        open_native(unreachable, create=True, upgrade=False)
+        mx.open_store(unreachable, create=True, upgrade=False, backend="native")

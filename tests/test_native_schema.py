@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from mlmd_exercise.store.address import parse_location
-from mlmd_exercise.store.native import open_native
+from mlmd_exercise.store import open_store
 from conftest import new_location
 from raw_mlmd import config, metadata_store
 
@@ -74,9 +74,9 @@ def _mysql_schema(location: str) -> dict:
 def _made_by_mlmd(location: str) -> None:
     loc = parse_location(location)
     if loc.is_sqlite:
-        from mlmd_exercise.store.sqlite import _inspect_sqlite
+        from mlmd_exercise.store import sqlite
 
-        _inspect_sqlite(loc.path, loc, create=True)  # the package's WAL switch, as open_store does
+        sqlite.checked(loc, create=True, upgrade=False).close()  # the package's WAL switch, as open_store does
         c = config(location)
         c.sqlite.connection_mode = c.sqlite.READWRITE_OPENCREATE
     else:
@@ -99,7 +99,7 @@ def _schema(location: str) -> dict:
 def test_native_schema_is_mlmds(backend, tmp_path):
     theirs, ours = new_location(backend, tmp_path), new_location(backend, tmp_path)
     _made_by_mlmd(theirs)
-    open_native(parse_location(ours), create=True, upgrade=False).close()
+    open_store(ours, create=True, backend="native").close()
     expected, made = _schema(theirs), _schema(ours)
     assert made == expected
     assert made["rows"][0] in ([[10]], [(10,)])
@@ -110,7 +110,7 @@ def test_native_schema_is_mlmds(backend, tmp_path):
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mysql"])
 def test_ml_metadata_opens_a_native_store_without_changing_its_schema(backend, tmp_path):
     location = new_location(backend, tmp_path)
-    open_native(parse_location(location), create=True, upgrade=False).close()
+    open_store(location, create=True, backend="native").close()
     before = _schema(location)
     store = metadata_store.MetadataStore(config(location))
     assert store.get_artifact_types() == []

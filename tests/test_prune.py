@@ -15,7 +15,8 @@ from bundles import DAY, sample, snapshot
 from conftest import digest, new_location
 from mlmd_exercise.read.check import check_store
 from mlmd_exercise.store.backend import Query
-from mlmd_exercise.write.bundle import import_bundle, read_bundle, store_identity
+from mlmd_exercise.bundle import read_bundle
+from mlmd_exercise.write.bundle_import import import_bundle
 from mlmd_exercise.write.prune import KILL_POINT, plan_prune, prune
 
 CUTOFF_AGE = 90 * DAY
@@ -145,7 +146,7 @@ def test_archive_then_import_equals_the_pruned_part(run_cli, tmp_path):
     source = mx.open_store(path, create=True, backend="native")
     sample(source)
     plan = plan_prune(source, _cutoff())
-    identity = store_identity(source)
+    identity = source.location.identity
     whole = snapshot(source, key=lambda kind, n: f"{identity}/{kind}/{n.id}")
     source.backend.close()
     r = run_cli("--db", path, "prune", "--older-than", "90d", "--yes", "--archive", archive)

@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 
 import mlmd_exercise as mx
-from mlmd_exercise import schema
+from mlmd_exercise import records, schema
 from mlmd_exercise.store.backend import NewArtifact, Query
-from mlmd_exercise.store.catalog import Catalog
 from raw_mlmd import pb, raw_mlmd
 
 
 def _register(store, specs=schema.ALL_TYPES):
-    """Registers through a fresh catalog (as a new process would); ids and specs by name."""
-    catalog = Catalog(store.backend, store.location)
-    with store.writing():
-        catalog.register(specs)
+    """Registers through a fresh catalog (the store opened again, as a new process would); ids
+    and specs by name."""
+    fresh = mx.open_store(store.location, create=True)
+    catalog = fresh.catalog
+    catalog.register(specs)
     return {s.name: (catalog.spec_id(s), catalog.spec(s.kind, s.name)) for s in specs}
 
 
@@ -100,21 +100,21 @@ def test_an_unsupported_value_type_is_refused_by_name():
 
 
 def test_types_of_the_users_own_are_declared_on_the_fly():
-    own = schema.spec_for(schema.Kind.ARTIFACT, "Plot")
-    assert (own.name, dict(own.properties)) == ("Plot", {"version": schema.PropertyType.INT})
-    assert schema.spec_for(schema.Kind.EXECUTION, "Cleaner").properties == {}
-    assert schema.spec_for(schema.Kind.EXECUTION, "Trainer") is schema.TRAINER
+    own = schema.spec_for(records.Kind.ARTIFACT, "Plot")
+    assert (own.name, dict(own.properties)) == ("Plot", {"version": records.PropertyType.INT})
+    assert schema.spec_for(records.Kind.EXECUTION, "Cleaner").properties == {}
+    assert schema.spec_for(records.Kind.EXECUTION, "Trainer") is schema.TRAINER
     with pytest.raises(mx.SchemaError, match="^a type name must not be empty, not ' '$"):
-        schema.spec_for(schema.Kind.EXECUTION, " ")
+        schema.spec_for(records.Kind.EXECUTION, " ")
 
 
 def test_constants_kept_outside_the_protos_match_them():
     # records avoid importing ml_metadata (start-up time); they must agree with it.
-    assert [s.value for s in schema.ExecutionState] == [
+    assert [s.value for s in records.ExecutionState] == [
         pb.Execution.State.Name(n) for n in sorted(pb.Execution.State.values())]
-    assert [s.value for s in schema.ArtifactState] == [
+    assert [s.value for s in records.ArtifactState] == [
         pb.Artifact.State.Name(n) for n in sorted(pb.Artifact.State.values())]
-    assert [p.value for p in schema.PropertyType] == [
+    assert [p.value for p in records.PropertyType] == [
         pb.PropertyType.Name(n) for n in sorted(pb.PropertyType.values())]
 
 

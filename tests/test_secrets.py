@@ -30,7 +30,7 @@ from mlmd_exercise.masking import MASK, is_secret_key, mask, mask_argv, mask_com
 from mlmd_exercise.records import Kind
 from mlmd_exercise.store.address import parse_location
 from mlmd_exercise.store.backend import ExecutionWrite, Query
-from mlmd_exercise.write import environment
+from mlmd_exercise import environment
 from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec, record_runs
 
 from conftest import new_location, server_admin, server_base, write
@@ -281,7 +281,7 @@ def _old_store_secret(store: mx.Store, secret: str) -> None:
     tracker = mx.Tracker(store)
     with tracker.execution(params={"C": 3.0}) as run:
         pass
-    spec = tracker._spec(Kind.EXECUTION, "Trainer")
+    spec = tracker.catalog.spec(Kind.EXECUTION, "Trainer")
     store.backend.update_executions([ExecutionWrite(
         tracker.catalog.spec_id(spec), "Trainer", id=run.id,
         custom={"env.command": f"python old.py --db postgresql://u:{secret}-oldargv@h/d", "token": f"{secret}-oldtok"})])

@@ -96,10 +96,37 @@ def test_a_store_collected_while_the_open_files_guard_is_held_does_not_hang(tmp_
     done = threading.Event()
 
     def collect_inside_the_guard() -> None:
-        with store_module._open_files_guard:
+        with store_module.open_files_guard:
             dropped.clear()
             gc.collect()  # runs the dropped store's finalizer, which takes the guard too
         done.set()
 
     threading.Thread(target=collect_inside_the_guard, daemon=True).start()
     assert done.wait(10), "closing a store while the guard was held deadlocked"
+
+
+def test_a_native_read_of_an_sqlite_store_opens_one_connection(db_path: Path, run_cli, monkeypatch):
+    """The file is checked once per open, on the connection the native backend then reads with:
+    opening a store and walking its lineage, in the API and in `lineage`, is one sqlite3.connect."""
+    tracker = mx.Tracker(mx.open_store(db_path, create=True, backend="native"))
+    with tracker.execution("Trainer", inputs={"examples": tracker.dataset(write(db_path.parent / "d.csv", "a"))}) as run:
+        run.log_model(write(db_path.parent / "m.joblib", "m"), name="M")
+    model = run.outputs["model"].id
+    del tracker, run
+    opened = []
+    connect = sqlite3.connect
+
+    def counted(*args, **kwargs):
+        opened.append(args[0])
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", counted)
+    store = mx.open_store(db_path, backend="native")
+    graph = mx.walk(store, artifact_id=model, direction="upstream")
+    assert len(graph.executions) == 1 and len(graph.artifacts) == 2
+    assert len(opened) == 1
+    del store
+    opened.clear()
+    r = run_cli("--backend", "native", "--db", db_path, "lineage", "--artifact", model)
+    assert r.code == 0 and "Trainer" in r.out
+    assert len(opened) == 1

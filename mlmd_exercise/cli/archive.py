@@ -8,7 +8,7 @@ from argparse import ArgumentParser, Namespace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Dict, List, Optional
 
-from mlmd_exercise.cli import output as out
+from mlmd_exercise import text
 from mlmd_exercise.cli.command import Invocation, Outcome, command
 from mlmd_exercise.errors import MlmdExerciseError, StoreError
 from mlmd_exercise.records import DIRECTIONS
@@ -59,7 +59,7 @@ def _export_options(parser: ArgumentParser) -> None:
 def export(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise import schema
     from mlmd_exercise.read.lineage import experiment_id
-    from mlmd_exercise.write.bundle import export_bundle, select_executions
+    from mlmd_exercise.read.export import export_bundle, select_executions
 
     since = parse_when(args.since, "--since") if args.since else None
     until = parse_when(args.until, "--until") if args.until else None
@@ -74,23 +74,24 @@ def export(args: Namespace, call: Invocation) -> Outcome:
     selection = {k: getattr(args, k) for k in ("experiment", "context", "since", "until", "artifact")
                  if getattr(args, k) is not None}
     counts = export_bundle(store, args.output, ids, selection=selection)
-    print(f"exported {out.count(counts.executions, 'run')}, {out.count(counts.artifacts, 'artifact')}, "
-          f"{out.count(counts.events, 'event')} and {out.count(counts.contexts, 'context')} "
+    print(f"exported {text.count(counts.executions, 'run')}, {text.count(counts.artifacts, 'artifact')}, "
+          f"{text.count(counts.events, 'event')} and {text.count(counts.contexts, 'context')} "
           f"from {store} to {args.output}")
     return Outcome.OK
 
 
 def import_bundle_file(path: str, call: Invocation) -> Outcome:
     """`import FILE` where FILE is a bundle (cli/record.py sends it here)."""
-    from mlmd_exercise.write.bundle import import_bundle, read_bundle
+    from mlmd_exercise.bundle import read_bundle
+    from mlmd_exercise.write.bundle_import import import_bundle
 
     bundle = read_bundle(path)  # whole and checked before the store is opened or made
     store = call.open(create=True)
     started = time.monotonic()
     counts = import_bundle(store, bundle)
     already = counts.already.get("executions", 0)
-    print(f"imported {out.count(counts.executions, 'run')}, {out.count(counts.artifacts, 'artifact')} and "
-          f"{out.count(counts.events, 'event')} from bundle {path} into {store} in "
+    print(f"imported {text.count(counts.executions, 'run')}, {text.count(counts.artifacts, 'artifact')} and "
+          f"{text.count(counts.events, 'event')} from bundle {path} into {store} in "
           f"{time.monotonic() - started:.1f} s" + (f" ({already:,} runs were already there)" if already else ""))
     return Outcome.OK
 
@@ -147,7 +148,7 @@ def prune(args: Namespace, call: Invocation) -> Outcome:
     cutoff = int(time.time() * 1000) - age
     loc = call.location
     if args.yes:
-        if loc.is_sqlite and loc.path is not None and not loc.path.exists():
+        if loc.path is not None and not loc.path.exists():  # a store file: never made by a prune
             raise StoreError(f"no store at '{loc}'")
         # MLMD has no delete call: the native backend writes MLMD's tables itself.
         store = open_store(loc, create=True, backend="native")
@@ -171,9 +172,9 @@ def prune(args: Namespace, call: Invocation) -> Outcome:
             removed = remove(store, plan, archive=args.archive)
         if args.archive:
             print(f"archived to {args.archive}")
-        print(f"removed {out.count(removed.get('Execution', 0), 'run')}, "
-              f"{out.count(removed.get('Artifact', 0), 'artifact')} and "
-              f"{out.count(removed.get('Event', 0), 'event')} from {store} in {time.monotonic() - started:.1f} s")
+        print(f"removed {text.count(removed.get('Execution', 0), 'run')}, "
+              f"{text.count(removed.get('Artifact', 0), 'artifact')} and "
+              f"{text.count(removed.get('Event', 0), 'event')} from {store} in {time.monotonic() - started:.1f} s")
     if args.list_files:
         for path in local_files(store, plan):
             print(path)
@@ -183,14 +184,14 @@ def prune(args: Namespace, call: Invocation) -> Outcome:
 def _report(plan: "PrunePlan", dry: bool, most: int = 20) -> None:
     when = datetime.fromtimestamp(plan.cutoff_ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     verb = "would remove" if dry else "removing"
-    print(f"{plan.candidates:,} runs started before {when}; {verb} {out.count(len(plan.executions), 'run')} "
-          f"and {out.count(len(plan.artifacts), 'artifact')}")
+    print(f"{plan.candidates:,} runs started before {when}; {verb} {text.count(len(plan.executions), 'run')} "
+          f"and {text.count(len(plan.artifacts), 'artifact')}")
     for (type_name, state), n in sorted(plan.by_type_and_state().items()):
         print(f"  runs: {type_name} {state}: {n:,}")
     for type_name, n in sorted(plan.artifacts_by_type().items()):
         print(f"  artifacts: {type_name}: {n:,}")
     if plan.kept_runs:
-        print(f"kept, though old enough: {out.count(len(plan.kept_runs), 'run')}, in the lineage of:")
+        print(f"kept, though old enough: {text.count(len(plan.kept_runs), 'run')}, in the lineage of:")
         by_root: Dict[int, List[int]] = {}
         for run, root in sorted(plan.kept_runs.items()):
             by_root.setdefault(root, []).append(run)

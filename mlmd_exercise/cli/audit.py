@@ -8,6 +8,7 @@ import time
 from argparse import ArgumentParser, Namespace
 from typing import Any
 
+from mlmd_exercise import text
 from mlmd_exercise.cli import output as out, side_by_side
 from mlmd_exercise.cli.command import Invocation, Outcome, command, print_json
 from mlmd_exercise.errors import MlmdExerciseError
@@ -42,7 +43,7 @@ def check(args: Namespace, call: Invocation) -> Outcome:
     if args.json:
         print_json({"problems": problems})
     else:
-        print("\n".join(problems + [out.count(len(problems), "problem") if problems
+        print("\n".join(problems + [text.count(len(problems), "problem") if problems
                                     else "store is consistent"]))
     return Outcome.of_check(not problems)
 
@@ -65,7 +66,7 @@ def _repair(args: Namespace, call: Invocation) -> Outcome:
         for m in plan:
             print(f"{(verb if m.fix else 'left'):10}  {m.kind} {m.node_id} property '{m.key}' {m.problem}: {m.action}")
         fixable = sum(m.fix for m in plan)
-        print(f"{out.count(len(plan), 'unreadable property row')}: " + (
+        print(f"{text.count(len(plan), 'unreadable property row')}: " + (
             f"{verb} {fixable}" + ("" if args.yes else " (--yes mends them)") if plan else "none"))
     return Outcome.of_check(all(m.fix for m in plan) and (args.yes or not plan))
 
@@ -102,8 +103,8 @@ def verify(args: Namespace, call: Invocation) -> Outcome:
         for p in problems:
             print(f"{p.kind:8}  artifact {p.artifact.id} ({p.artifact.type_version})  {p.artifact.uri}")
         for reason, ids in sorted(by_reason.items()):
-            print(f"not checked: {out.count(len(ids), 'artifact')} ({reason}): {out.id_ranges(ids)}")
-        print(f"checked {out.count(checked, 'artifact')}: "
+            print(f"not checked: {text.count(len(ids), 'artifact')} ({reason}): {text.id_ranges(ids)}")
+        print(f"checked {text.count(checked, 'artifact')}: "
               + (f"{len(problems)} missing or modified" if problems else "all match"))
     return Outcome.of_check(not problems)
 
@@ -141,7 +142,7 @@ def abandon(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise.read import nodes as browse
     from mlmd_exercise.read.check import stale_runs
     from mlmd_exercise.write.abandon import abandon as mark
-    from mlmd_exercise.schema import ExecutionState
+    from mlmd_exercise.records import ExecutionState
 
     older = None
     if args.older_than:
@@ -153,8 +154,8 @@ def abandon(args: Namespace, call: Invocation) -> Outcome:
         found = mark(store, found, ExecutionState(args.state), reason=reason)
     verb = "would mark" if args.dry_run else "marked"
     for run in found:
-        print(f"{verb} execution {run.id} ({run.type}, started {out.when(run.created_ms)}) {args.state}")
-    print(f"{out.count(len(found), 'stale RUNNING execution')} ({reason})"
+        print(f"{verb} execution {run.id} ({run.type}, started {text.when(run.created_ms)}) {args.state}")
+    print(f"{text.count(len(found), 'stale RUNNING execution')} ({reason})"
           + (": none changed" if args.dry_run else ""))
     return Outcome.OK
 
@@ -166,7 +167,7 @@ def abandon(args: Namespace, call: Invocation) -> Outcome:
 def doctor(args: Namespace, call: Invocation) -> Outcome:
     import platform
 
-    from mlmd_exercise import __version__
+    from mlmd_exercise.version import __version__
     from mlmd_exercise.errors import StoreError
     from mlmd_exercise.store import open_store
     from mlmd_exercise.store.choice import choices, mlmd_missing
@@ -188,7 +189,7 @@ def doctor(args: Namespace, call: Invocation) -> Outcome:
     else:
         report["backend"] = store.backend.name  # the one that opened it, after any fallback
         counts = store.backend.count_by_state()
-        report["store_status"] = f"an MLMD store with {out.count(sum(counts.values()), 'execution')}"
+        report["store_status"] = f"an MLMD store with {text.count(sum(counts.values()), 'execution')}"
     if args.json:
         print_json(report)
         return Outcome.OK
@@ -198,7 +199,7 @@ def doctor(args: Namespace, call: Invocation) -> Outcome:
           f"store: {report['store']}: {report['store_status']}\n"
           "backends by kind of store:")
     names = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mysql": "MySQL"}
-    for line in out.table((names[db], c.name, c.reason) for db, c in by_database.items()):
+    for line in text.table((names[db], c.name, c.reason) for db, c in by_database.items()):
         print(line)
     return Outcome.OK
 

@@ -79,11 +79,11 @@ class Invocation:
 
     def readable(self) -> Union[Location, "Store"]:
         """The store for a reader that takes an address or a store (states, check): its
-        address, so that SQLite is read with plain SQL and no MLMD store is opened; an open
-        store when --upgrade-schema asks MLMD to upgrade it first."""
-        if self.upgrade or (self.backend is not None and not self.location.is_sqlite):
-            return self.open()  # plain SQL reads SQLite alike for either backend
-        return self.location
+        address where plain SQL reads it without opening it, else the store, opened as asked
+        (--backend, --upgrade-schema): see `store.readable`."""
+        from mlmd_exercise.store import readable
+
+        return readable(self.location, upgrade=self.upgrade, backend=self.backend)
 
 
 Options = Callable[[argparse.ArgumentParser], None]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from argparse import ArgumentParser, Namespace
 from typing import Any
 
-from mlmd_exercise.cli import output as out
+from mlmd_exercise import text
 from mlmd_exercise.cli.command import (
     Invocation, Outcome, add_walk, command, has_display, port, walk_start, warn,
 )
@@ -81,7 +81,7 @@ def report(args: Namespace, call: Invocation) -> Outcome:
     data = pages.gather(call.open(), artifact=args.artifact, execution=args.walk_execution,
                         experiment=args.experiment, direction=args.direction, hops=args.hops)
     path = pages.write_report(data, args.output, fmt)
-    print(f"report of {out.count(len(data.runs.rows), 'run')} and a lineage of "
-          f"{out.count(len(data.graph.artifacts), 'artifact')} and "
-          f"{out.count(len(data.graph.executions), 'execution')}: {path}")
+    print(f"report of {text.count(len(data.runs.rows), 'run')} and a lineage of "
+          f"{text.count(len(data.graph.artifacts), 'artifact')} and "
+          f"{text.count(len(data.graph.executions), 'execution')}: {path}")
     return Outcome.OK

@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
-from mlmd_exercise import __version__
+from mlmd_exercise.version import __version__
 from mlmd_exercise.cli import archive, audit, explore, query, record
 from mlmd_exercise.cli.command import PROG, Command, Invocation, Outcome, store_help
 from mlmd_exercise.errors import MlmdExerciseError

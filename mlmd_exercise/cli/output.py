@@ -9,9 +9,9 @@ Runs side by side (ls columns, diff, stale) are in `side_by_side`.
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from mlmd_exercise.text import count, table, when
 from mlmd_exercise.records import ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageEdge, LineageGraph
 
 if TYPE_CHECKING:  # read.nodes and read.lineage open stores: imported where a command runs
@@ -19,61 +19,13 @@ if TYPE_CHECKING:  # read.nodes and read.lineage open stores: imported where a c
     from mlmd_exercise.read.nodes import NodeDetail
 
 __all__ = [
-    "table", "count", "id_ranges", "when", "duration", "artifact_cells", "execution_cells", "node_name",
+    "artifact_cells", "execution_cells", "node_name",
     "format_lineage", "format_graph", "format_hop", "format_counts", "number_text", "format_properties", "format_listing",
     "format_detail", "format_environment", "record_json", "edge_json", "lineage_json", "same_json",
     "graph_json",
 ]
 
 Node = Union[ArtifactRecord, ExecutionRecord]
-
-
-_ONE_LINE = {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
-
-
-def table(rows: Iterable[Sequence[str]], indent: str = "  ") -> List[str]:
-    """Rows as aligned columns; the last column is not padded. A cell holding a line
-    break or a tab (another program's name, say) shows it as `\\n`, one row a line."""
-    rows = [[c.translate(_ONE_LINE) for c in r] for r in rows]
-    if not rows:
-        return []
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    return [
-        indent + "  ".join([c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]).rstrip()
-        for r in rows
-    ]
-
-
-def count(n: int, noun: str) -> str:
-    """"1 artifact", "2 artifacts"."""
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
-
-
-def id_ranges(ids: Iterable[int], most: int = 6) -> str:
-    """Ids as ranges, "1-3, 7, 9-12", with the rest counted after `most` ranges."""
-    ranges: List[List[int]] = []
-    for i in sorted(ids):
-        if ranges and i == ranges[-1][1] + 1:
-            ranges[-1][1] = i
-        else:
-            ranges.append([i, i])
-    parts = [f"{a}-{b}" if a != b else str(a) for a, b in ranges]
-    more = f" and {len(parts) - most:,} more ranges" if len(parts) > most else ""
-    return ", ".join(parts[:most]) + more
-
-
-def when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
-
-
-def duration(ms: int) -> str:
-    """"42 s", "3 min 5 s", "2 h 10 min"."""
-    seconds = max(0, round(ms / 1000))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 def artifact_cells(artifact: ArtifactRecord, same: Optional[Mapping[int, int]] = None) -> List[str]:
@@ -222,7 +174,7 @@ def format_detail(detail: NodeDetail) -> List[str]:
     properties: Mapping[str, Any] = node.properties
     env: Mapping[str, Any] = {}
     if not is_artifact:  # the environment it ran in, in a block of its own
-        from mlmd_exercise.write.environment import split_environment
+        from mlmd_exercise.environment import split_environment
 
         properties, env = split_environment(node.properties)
     lines += ["  properties"] + (format_properties(properties) or ["    none"])
@@ -238,7 +190,7 @@ def format_detail(detail: NodeDetail) -> List[str]:
 
 def format_environment(env: Mapping[str, Any]) -> List[str]:
     """show's "recorded with" block: the code, the command and where it ran."""
-    from mlmd_exercise.write import environment as e
+    from mlmd_exercise import environment as e
 
     rows: List[Sequence[str]] = []
     if e.GIT_COMMIT in env:

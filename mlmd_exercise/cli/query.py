@@ -9,6 +9,7 @@ from argparse import ArgumentParser, Namespace
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
+from mlmd_exercise import text
 from mlmd_exercise.cli import output as out, side_by_side
 from mlmd_exercise.cli.command import (
     PROG, Invocation, Outcome, add_context_type, add_walk, command, positive, print_json, save_or_show_chart,
@@ -67,7 +68,7 @@ def lineage(args: Namespace, call: Invocation) -> Outcome:
 
     hops = walk_hops(store, artifact_id=args.artifact, execution_id=args.walk_execution,
                      direction=args.direction, hops=args.hops)
-    reach = "all hops" if args.hops is None else out.count(args.hops, "hop")
+    reach = "all hops" if args.hops is None else text.count(args.hops, "hop")
     title = (f"lineage of {kind} {node_id}, upstream and downstream" if args.direction == "both"
              else f"{args.direction} lineage of {kind} {node_id}")
     return print_walk(store, hops, f"{title}, {reach}", legs=args.direction == "both")
@@ -108,7 +109,7 @@ def states(args: Namespace, call: Invocation) -> Outcome:
             # By address too: one SQL query where safe, else MLMD's API.
             gone = len(interrupted_ids(call.readable()))
         rows = [(state, str(n)) for state, n in counts.items()]
-        lines = out.table(rows, indent="") or ["no executions"]
+        lines = text.table(rows, indent="") or ["no executions"]
         if gone:
             lines.append(f"{gone} of the RUNNING were interrupted: their process is gone "
                          f"(mark them with '{PROG} abandon')")
@@ -162,12 +163,12 @@ def graph(args: Namespace, call: Invocation) -> Outcome:
     path = render.render_lineage(drawn, args.output)
     artifacts = len(drawn.artifacts) + sum(len(ids) - 1 for ids in drawn.collapsed_artifacts.values())
     executions = len(drawn.executions) + sum(len(ids) - 1 for ids in drawn.collapsed.values())
-    print(f"lineage graph of {out.count(artifacts, 'artifact')} and "
-          f"{out.count(executions, 'execution')}: {path}")
+    print(f"lineage graph of {text.count(artifacts, 'artifact')} and "
+          f"{text.count(executions, 'execution')}: {path}")
     for group in groups:
-        made = f" and their {out.count(group.outputs, 'output')}" if group.outputs else ""
+        made = f" and their {text.count(group.outputs, 'output')}" if group.outputs else ""
         print(f"  drawn as one: {len(group.ids):,} {group.state} {group.type} executions with the "
-              f"same inputs{made} (executions {out.id_ranges(group.ids)}; --expand draws each)")
+              f"same inputs{made} (executions {text.id_ranges(group.ids)}; --expand draws each)")
     return Outcome.OK
 
 
@@ -290,7 +291,7 @@ def show(args: Namespace, call: Invocation) -> Outcome:
     read = browse.show_artifact if args.kind == "artifact" else browse.show_execution
     detail = read(call.open(), args.id)
     if args.json:
-        from mlmd_exercise.write.environment import split_environment
+        from mlmd_exercise.environment import split_environment
 
         print_json({"kind": args.kind, "node": out.record_json(detail.node),
                     "events": [out.edge_json(e) for e in detail.events],
@@ -328,9 +329,9 @@ def metrics(args: Namespace, call: Invocation) -> Outcome:
     if not keys:
         print(f"execution {args.run} logged no metrics")
     for key, points in found.items():
-        print(f"{key}: {out.count(len(points), 'value')}")
+        print(f"{key}: {text.count(len(points), 'value')}")
         for p in points:
-            print(f"  step {p.step:<8} {out.when(p.ms)}  {p.value!r}")
+            print(f"  step {p.step:<8} {text.when(p.ms)}  {p.value!r}")
     return Outcome.OK
 
 

@@ -7,6 +7,7 @@ import time
 from argparse import ArgumentParser, Namespace
 from pathlib import Path
 
+from mlmd_exercise import text
 from mlmd_exercise.cli import output as out
 from mlmd_exercise.cli.command import Invocation, Outcome, command, positive, save_or_show_chart
 from mlmd_exercise.errors import MlmdExerciseError
@@ -72,7 +73,7 @@ def run(args: Namespace, call: Invocation) -> Outcome:
     same = same_content(store, (a for _, a in roles))
     rows = [(role, *out.artifact_cells(a, same)) for role, a in sorted(roles, key=lambda r: r[1].id)]
     rows += [(r.execution.type.lower(), *out.execution_cells(r.execution)) for r in result.runs]
-    print("\n".join(out.table(rows)))
+    print("\n".join(text.table(rows)))
     if result.metrics is not None:
         print("test metrics: " + ", ".join(
             f"{k} {out.number_text(v)}" for k, v in sorted(result.metrics.properties.items())
@@ -140,7 +141,7 @@ def import_runs(args: Namespace, call: Invocation) -> Outcome:
         raise MlmdExerciseError(f"'{args.file}' does not exist" if not path.exists()
                                 else f"'{args.file}' is not a file")
     if args.file != "-":
-        from mlmd_exercise.write.bundle import is_bundle
+        from mlmd_exercise.bundle import is_bundle
 
         if is_bundle(path):  # by its header: JSON lines of runs never start with it
             from mlmd_exercise.cli.archive import import_bundle_file
@@ -179,8 +180,8 @@ def _import_exercise(args: Namespace, call: Invocation) -> Outcome:
     print(f"imported {result.recorded:,} runs from {args.from_exercise} into {tracker.store} "
           f"in {elapsed:.1f} s{already}")
     if found.unused_artifacts:
-        print(f"not imported: {out.count(found.unused_artifacts, 'artifact')} that no event joins to a run")
+        print(f"not imported: {text.count(found.unused_artifacts, 'artifact')} that no event joins to a run")
     if found.bad_events:
-        print(f"not imported: {out.count(found.bad_events, 'event')} of another type than INPUT/OUTPUT "
+        print(f"not imported: {text.count(found.bad_events, 'event')} of another type than INPUT/OUTPUT "
               "or naming a missing artifact or execution")
     return Outcome.OK

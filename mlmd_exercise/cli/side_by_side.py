@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from mlmd_exercise.cli.output import artifact_cells, count, duration, record_json, table, when
+from mlmd_exercise.cli.output import artifact_cells, record_json
+from mlmd_exercise.text import cell, change_label, count, diff_rows, diff_verdict, duration, short_digest, table, when
 from mlmd_exercise.records import ArtifactRecord, ExecutionRecord
 
 if TYPE_CHECKING:  # the read modules open stores: only the commands that show these import them
@@ -17,22 +18,10 @@ if TYPE_CHECKING:  # the read modules open stores: only the commands that show t
     from mlmd_exercise.read.diff import ArtifactChange, Change, Diff
     from mlmd_exercise.read.stale import StaleReport
 
-__all__ = ["MAX_AUTO_COLUMNS", "cell", "format_runs", "diff_verdict", "diff_rows", "change_label",
-           "format_diff", "format_stale", "diff_json", "stale_json"]
+__all__ = ["MAX_AUTO_COLUMNS", "format_runs", "format_diff", "format_stale", "diff_json", "stale_json"]
 
 MAX_AUTO_COLUMNS = 8  # `ls executions` shows at most this many params and metrics unasked
-_CELL = 24  # longer text in a column is cut, with an ellipsis
 _WIDE = 32  # diff shows longer values a line a side, in full
-
-
-def cell(value: Any, width: int = _CELL) -> str:
-    """A value in a table: "-" for none, floats in 6 significant digits, long text cut."""
-    if value is None:
-        return "-"
-    text = str(value)
-    if isinstance(value, float) and len(text) > 10:  # 0.9580419580419581 as 0.958042
-        text = format(value, ".6g")
-    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def format_runs(runs: Sequence[RunSummary], columns: Sequence[str], hidden: Sequence[str] = ()) -> List[str]:
@@ -49,54 +38,15 @@ def format_runs(runs: Sequence[RunSummary], columns: Sequence[str], hidden: Sequ
     return lines
 
 
-def _short(digest: Any) -> str:
-    text = str(digest or "")
-    return text[:len("sha256:") + 12] if text.startswith("sha256:") else (text or "no fingerprint")
-
-
 def _artifact_lines(a: Optional[ArtifactRecord], b: Optional[ArtifactRecord]) -> List[str]:
     """An artifact on each side, one aligned line each."""
     def cells(side: str, x: Optional[ArtifactRecord]) -> Sequence[str]:
         if x is None:
             return (side, "-", "", "", "")
-        return (side, f"artifact {x.id}", x.type_version, _short(x.properties.get("fingerprint")),
+        return (side, f"artifact {x.id}", x.type_version, short_digest(x.properties.get("fingerprint")),
                 x.uri)
 
     return table([cells("A", a), cells("B", b)], indent="    ")
-
-
-def diff_verdict(d: Diff) -> List[str]:
-    """What a diff comes to, in a line, where there is something to say: no differences, or
-    the same inputs and params giving other outputs."""
-    if d.nondeterministic:
-        why = ("the code or environment differ (see below)" if d.code or d.environment or d.packages
-               else "not deterministic (same code and environment too)")
-        return [f"same inputs and params, different outputs: {why}"]
-    if d.same:
-        return [f"no differences: same params, metrics, code, environment, "
-                f"{count(d.inputs_compared, 'input')} and {count(d.outputs_compared, 'output')}"]
-    return []
-
-
-def diff_rows(d: Diff) -> List[Tuple[str, str, str, str]]:
-    """What differs, as rows of (section, what, A, B): values, then artifacts as one line each."""
-    rows = [(title, change_label(c), cell(c.a, 10_000), cell(c.b, 10_000))
-            for title, changes in (("params", d.params), ("metrics", d.metrics), ("code", d.code),
-                                   ("environment", d.environment), ("packages", d.packages))
-            for c in changes]
-
-    def brief(x: Optional[ArtifactRecord]) -> str:
-        if x is None:
-            return "-"
-        return f"artifact {x.id} {x.type_version} {_short(x.properties.get('fingerprint'))} {x.uri}"
-
-    rows += [(title, c.path + (" (same content)" if c.same_content else ""), brief(c.a), brief(c.b))
-             for title, changes in (("inputs", d.inputs), ("outputs", d.outputs)) for c in changes]
-    return rows
-
-
-def change_label(change: Change) -> str:
-    return change.key if not change.step else f"{change.key} ({change.step}'s run)"
 
 
 def format_diff(d: Diff) -> List[str]:

@@ -19,6 +19,7 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, List, Optional
 
+from mlmd_exercise import text
 from mlmd_exercise.cli import output as out
 from mlmd_exercise.cli.command import PROG, Outcome
 
@@ -85,13 +86,13 @@ def _stream(store: Store, hops: Iterable[Hop], title: str, legs: bool, stopped: 
                 return _interrupted(printed, artifacts, executions)
         sys.stdout.flush()
         page = []
-    print(f"{title}: {out.count(artifacts, 'artifact')}, {out.count(executions, 'execution')}", flush=True)
+    print(f"{title}: {text.count(artifacts, 'artifact')}, {text.count(executions, 'execution')}", flush=True)
     return Outcome.OK
 
 
 def _interrupted(hops: int, artifacts: int, executions: int) -> Outcome:
-    print(f"{PROG}: interrupted after {out.count(hops, 'hop')}: {out.count(artifacts, 'artifact')}, "
-          f"{out.count(executions, 'execution')} printed", file=sys.stderr)
+    print(f"{PROG}: interrupted after {text.count(hops, 'hop')}: {text.count(artifacts, 'artifact')}, "
+          f"{text.count(executions, 'execution')} printed", file=sys.stderr)
     return Outcome.INTERRUPTED
 
 

@@ -8,24 +8,21 @@ These functions find such runs (`write/abandon.py` marks them, when asked), and
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from mlmd_exercise import process
 from mlmd_exercise.errors import StoreError
 from mlmd_exercise.records import ExecutionRecord, ExecutionState, Kind
-from mlmd_exercise.store import Store, open_store, read_sqlite, tables
-from mlmd_exercise.store.address import Location, default_location, parse_location
+from mlmd_exercise.store import Address, Store, answer, tables
+from mlmd_exercise.store.address import Location
 from mlmd_exercise.store.backend import Query
 from mlmd_exercise.store.tables import Run
 
 __all__ = ["stale_runs", "interrupted_ids", "check_store", "unreadable"]
 
-T = TypeVar("T")
 log = logging.getLogger(__name__)
-Address = Union[Store, Location, str, os.PathLike, None]
 
 
 def _running(store: Store) -> List[ExecutionRecord]:
@@ -59,20 +56,6 @@ def _gone_ids(identities: Sequence[Tuple[int, object, object, object]]) -> List[
     return sorted(gone)
 
 
-def _by_sql(store: Address, query: Callable[[Run], T]) -> Tuple[Optional[T], Optional[Store]]:
-    """(what `query(run)` returns, None) where plain SQL on a file is safe, else (None, an
-    open store): an SQLite store given by its address, with no MLMD store open on the file
-    in this process, at the schema version our SQL was checked against (read_sqlite checks)."""
-    if isinstance(store, Store):
-        return None, store
-    loc = parse_location(default_location() if store is None else store)
-    if loc.is_sqlite:
-        found = read_sqlite(loc, lambda run: [query(run)])
-        if found is not None:
-            return found[0], None
-    return None, open_store(loc)
-
-
 def interrupted_ids(store: Address) -> List[int]:
     """Ids of the RUNNING executions whose process is known to be gone, ascending: the
     runs `stale_runs(store)` finds, counted without loading them where SQL can.
@@ -86,11 +69,8 @@ def interrupted_ids(store: Address) -> List[int]:
         store: an open store, or a store address (None: the default store).
     """
     host = socket.gethostname()
-    identities: Optional[List[Tuple[int, object, object, object]]]
-    identities, opened = _by_sql(store, lambda run: tables.running_processes(run, host, sqlite=True))
-    if opened is not None:
-        identities = opened.backend.running_processes(host)
-    return _gone_ids(identities or [])
+    return _gone_ids(answer(store, lambda run, _: tables.running_processes(run, host, typed_coalesce=True),
+                            lambda opened: opened.backend.running_processes(host)))
 
 
 # -- check ------------------------------------------------------------------------------
@@ -142,21 +122,35 @@ def _history_problems(histories: Sequence[Tuple[int, int]]) -> List[str]:
             for c, e in histories]
 
 
-def _check_apart(store: Store) -> Optional[List[str]]:
+def _check_apart(path: str) -> Optional[List[str]]:
     """The check of an SQLite store this process holds open with ml-metadata, run in a child
-    process by the file's address: there plain SQL reads every property row (ml-metadata
+    process by the file's path: there plain SQL reads every property row (ml-metadata
     refuses to read a store with one it cannot read, and SQL on the file here would break its
     locks). None where the child could not run."""
     import json
     import subprocess
     import sys
 
-    assert store.location.path is not None
-    proc = subprocess.run([sys.executable, "-m", "mlmd_exercise", "check", "--json", "--db",
-                           str(store.location.path.resolve())], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "mlmd_exercise", "check", "--json", "--db", path],
+                          capture_output=True, text=True, timeout=600)
     if proc.returncode not in (0, 1):
         return None
     return list(json.loads(proc.stdout)["problems"])
+
+
+def _found(orphans, shared, twice, rows, histories) -> List[str]:
+    return _problems(orphans, shared) + _twice(twice) + [unreadable(*r) for r in rows] + _history_problems(histories)
+
+
+def _by_backend(store: Store) -> List[str]:
+    backend = store.backend
+    orphans, shared, twice = backend.artifacts_without_events(), backend.shared_outputs(), _types_twice(store)
+    try:
+        rows, histories = backend.unreadable_properties(), backend.histories_without_runs()
+    except StoreError as e:  # no SQL here (a schema our SQL does not know): not checked
+        log.info("property rows and histories not checked: %s", e)
+        rows, histories = [], []
+    return _found(orphans, shared, twice, rows, histories)
 
 
 def check_store(store: Address) -> List[str]:
@@ -179,21 +173,9 @@ def check_store(store: Address) -> List[str]:
     Args:
         store: an open store, or a store address (None: the default store).
     """
-    found, opened = _by_sql(store, lambda run: (tables.artifacts_without_events(run), tables.shared_outputs(run),
-                                                tables.types_named_twice(run), tables.unreadable_properties(run),
-                                                tables.histories_without_runs(run)))
-    if opened is None:
-        assert found is not None
-        orphans, shared, twice, rows, histories = found
-    else:
-        backend = opened.backend
-        apart = _check_apart(opened) if backend.name == "mlmd" and opened.location.is_sqlite else None
-        if apart is not None:
-            return apart
-        orphans, shared, twice = backend.artifacts_without_events(), backend.shared_outputs(), _types_twice(opened)
-        try:
-            rows, histories = backend.unreadable_properties(), backend.histories_without_runs()
-        except StoreError as e:  # no SQL here (a schema our SQL does not know): not checked
-            log.info("property rows and histories not checked: %s", e)
-            rows, histories = [], []
-    return _problems(orphans, shared) + _twice(twice) + [unreadable(*r) for r in rows] + _history_problems(histories)
+    def by_sql(run: Run, _: Location) -> List[str]:
+        return _found(tables.artifacts_without_events(run), tables.shared_outputs(run),
+                      tables.types_named_twice(run), tables.unreadable_properties(run),
+                      tables.histories_without_runs(run))
+
+    return answer(store, by_sql, _by_backend, apart=_check_apart)

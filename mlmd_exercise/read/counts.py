@@ -8,15 +8,16 @@ MLMD can be imported; otherwise the store's backend counts.
 
 from __future__ import annotations
 
-import os
-from typing import Dict, Optional, Union
+import logging
+from typing import Callable, Dict, Optional
 
 from mlmd_exercise.records import ExecutionState
-from mlmd_exercise.store import Store, open_store, read_sqlite, tables
-from mlmd_exercise.store.address import Location, default_location, parse_location
+from mlmd_exercise.store import Address, Store, answer, tables
 from mlmd_exercise.store.catalog import choose
 
-__all__ = ["count_by_state"]
+__all__ = ["count_by_state", "count_apart"]
+
+log = logging.getLogger(__name__)
 
 
 def _named(counts: Dict[ExecutionState, int]) -> Dict[str, int]:
@@ -35,7 +36,7 @@ def _by_sql(run: tables.Run, experiment: Optional[str], context_type: Optional[s
     return tables.count_by_state(run, choose(found, experiment, where))
 
 
-def count_by_state(store: Union[Store, Location, str, os.PathLike, None],
+def count_by_state(store: Address,
                    experiment: Optional[str] = None, context_type: Optional[str] = None) -> Dict[str, int]:
     """Numbers of executions by `last_known_state`, only states present, in MLMD's order.
 
@@ -53,11 +54,35 @@ def count_by_state(store: Union[Store, Location, str, os.PathLike, None],
         NotFoundError: no context has that name, or several have it.
         StoreError: the address cannot be opened.
     """
-    if not isinstance(store, Store):
-        loc = parse_location(default_location() if store is None else store)
-        counts = read_sqlite(loc, lambda run: _by_sql(run, experiment, context_type, loc)) if loc.is_sqlite else None
-        if counts is not None:
-            return _named(counts)
-        store = open_store(loc)
-    context_id = None if experiment is None else store.catalog.context_id(experiment, context_type)
-    return _named(store.backend.count_by_state(context_id))
+    return _counted(store, experiment, context_type)
+
+
+def _counted(store: Address, experiment: Optional[str], context_type: Optional[str],
+             apart: Optional[Callable[[str], Optional[Dict[ExecutionState, int]]]] = None) -> Dict[str, int]:
+    def by_store(opened: Store) -> Dict[ExecutionState, int]:
+        context_id = None if experiment is None else opened.catalog.context_id(experiment, context_type)
+        return opened.backend.count_by_state(context_id)
+
+    return _named(answer(store, lambda run, loc: _by_sql(run, experiment, context_type, loc), by_store, apart))
+
+
+def count_apart(store: Store, experiment: Optional[str] = None) -> Dict[str, int]:
+    """`count_by_state` for a process that holds the store open for long (the explorer): where
+    ml-metadata holds its SQLite file here, the count runs in a process of its own
+    (`mlmd-exercise states --json`: one SQL query, about 0.15 s at 200k runs against 3 s
+    through MLMD's API here)."""
+    def child(path: str) -> Optional[Dict[ExecutionState, int]]:
+        import json
+        import subprocess
+        import sys
+
+        command = [sys.executable, "-m", "mlmd_exercise", "states", "--json", "--db", path]
+        proc = subprocess.run(command + (["--experiment", experiment] if experiment is not None else []),
+                              capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            log.debug("counting apart failed (%s): %s", proc.returncode, proc.stderr.strip())
+            return None
+        counts = json.loads(proc.stdout)  # its keys sorted by name: put them in MLMD's order
+        return {s: counts[s.value] for s in ExecutionState if counts.get(s.value)}
+
+    return _counted(store, experiment, None, child)

@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Set, Tuple, Union
 
-from mlmd_exercise.write import environment as env
+from mlmd_exercise import environment as env
 from mlmd_exercise.read.compare import RunSummary, artifact_metrics, summarize_runs
 from mlmd_exercise.content import FINGERPRINT
 from mlmd_exercise.read.lineage import get_artifact, get_execution, walk

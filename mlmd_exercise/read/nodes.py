@@ -18,8 +18,7 @@ from mlmd_exercise.content import FINGERPRINT, is_ours
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.read.contexts import context_names, contexts_of
 from mlmd_exercise.read.lineage import experiment_id, get_artifact, get_execution, node_edges
-from mlmd_exercise.records import CREATED_MS, STARTED_MS, ArtifactRecord, ExecutionRecord, Kind, LineageEdge
-from mlmd_exercise.schema import ExecutionState
+from mlmd_exercise.records import CREATED_MS, STARTED_MS, ArtifactRecord, ExecutionRecord, ExecutionState, Kind, LineageEdge
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import PropertyTest, Query
 

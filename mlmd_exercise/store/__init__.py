@@ -1,95 +1,34 @@
-"""Opening a store: an address -> the checks -> a `Backend` (store/backend.py).
+"""Opening a store: an address -> its engine's opening module -> a `Store` with a `Backend`.
 
-Every way a store can fail to open becomes one `StoreError` that names the store
-(password masked), raised before anything is written to a file or database that is
-not an MLMD store of ours, or whose schema version we do not know.
+Each engine is opened top to bottom by one module (`sqlite.py`, `postgres.py`, `mysql.py`,
+the servers' shared procedure in `server.py`), each choosing its backend from an explicit
+table (`BACKENDS`: ml-metadata or the native one). Every way a store can fail to open becomes
+one `StoreError` that names the store (password masked), raised before anything is written
+to a file or database that is not an MLMD store of ours, or whose schema version we do not
+know.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import weakref
-from typing import TYPE_CHECKING, Callable, Iterator, Optional, Union
+from typing import Callable, Dict, Optional, TypeVar, Union
 
-from mlmd_exercise.errors import StoreError
+from mlmd_exercise.store import mysql, postgres, sqlite
 from mlmd_exercise.store.address import DEFAULT_STORE, Location, default_location, parse_location
-from mlmd_exercise.store.backend import Backend
-from mlmd_exercise.store.sqlite import open_sqlite, read_sqlite
-from mlmd_exercise.store.tables import SCHEMA_VERSION, holds_mlmd, pg_runner, refuse_version
+from mlmd_exercise.store.sqlite import read_sqlite
+from mlmd_exercise.store.store import Store
+from mlmd_exercise.store.tables import SCHEMA_VERSION, Run
 
-if TYPE_CHECKING:
-    from mlmd_exercise.store.catalog import Catalog
+__all__ = ["Store", "open_store", "read_sqlite", "readable", "answer", "Address", "ENGINES", "DEFAULT_STORE",
+           "SCHEMA_VERSION"]
 
-__all__ = ["Store", "open_store", "read_sqlite", "DEFAULT_STORE", "SCHEMA_VERSION"]
+T = TypeVar("T")
+Address = Union[Store, Location, str, os.PathLike, None]  # a store, or where one is (None: the default)
+Opener = Callable[[Location, bool, bool, Optional[str]], Store]
 
-
-class Store:
-    """An open MLMD store: where it lives, its backend, and the lock its writers share.
-
-    `str(store)` names the store for messages, with any password masked.
-    """
-
-    def __init__(self, backend: Backend, location: Location, lock,
-                 closer: Optional[Callable[[], None]] = None, admin: object = None) -> None:
-        self.backend = backend
-        self.location = location
-        # PostgreSQL and MySQL: the package's own connection to the server (its locks, its
-        # checks), beside the backend's; None for SQLite.
-        self.admin = admin
-        self._lock = lock
-        self._catalog: Optional["Catalog"] = None
-        if closer is not None:
-            weakref.finalize(self, closer)
-
-    def __str__(self) -> str:
-        return str(self.location)
-
-    def __repr__(self) -> str:
-        return f"Store({str(self.location)!r})"
-
-    @property
-    def catalog(self) -> "Catalog":
-        """Its types and contexts by name, looked up once (see `store.catalog`)."""
-        if self._catalog is None:
-            from mlmd_exercise.store.catalog import Catalog
-
-            self._catalog = Catalog(self.backend, self.location)  # not self: no cycle keeps a store open
-        return self._catalog
-
-    @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
-        """Holds the store's write lock: one writer at a time across processes."""
-        if self._lock is None:
-            raise StoreError(f"store '{self}' was opened read-only")
-        with self._lock:
-            yield
-
-
-def _open_postgres(loc: Location, create: bool, upgrade: bool, backend: Optional[str]) -> Store:
-    from mlmd_exercise.store import postgres
-
-    postgres.check_reachable(loc)
-    postgres.ensure_database(loc, create)
-    admin = postgres.Admin(loc, loc.dbname)
-    try:
-        lock = admin.lock("store")
-        with lock:
-            if holds_mlmd(admin.tables(), loc, create):
-                refuse_version(admin.run("SELECT schema_version FROM mlmdenv")[0][0], loc, upgrade)
-            from mlmd_exercise.store.choice import choose, connector
-
-            # The schema is created (once) inside the lock, too.
-            opened = connector(choose(backend, "postgresql"), "postgres")(loc, upgrade, pg_runner(admin.run))
-    except BaseException:
-        admin.close()
-        raise
-
-    def close() -> None:
-        opened.close()
-        admin.close()
-
-    return Store(opened, loc, lock if create else None, close, admin)
+# Location.scheme -> the module function that opens such a store: (location, create, upgrade, backend).
+ENGINES: Dict[str, Opener] = {"sqlite": sqlite.open_sqlite, "postgresql": postgres.open_postgres,
+                              "mysql": mysql.open_mysql}
 
 
 def open_store(
@@ -120,14 +59,45 @@ def open_store(
             database, another application's database, damaged, read-only when
             asked to write, of an older or newer schema, unreachable, or refuses the login.
     """
-    if isinstance(location, Location):
-        loc = location
-    else:
-        loc = parse_location(default_location() if location is None else location)
-    if loc.is_sqlite:
-        return open_sqlite(loc, create, upgrade, backend)
-    if loc.scheme == "mysql":
-        from mlmd_exercise.store import mysql
+    loc = parse_location(default_location() if location is None else location)
+    return ENGINES[loc.scheme](loc, create, upgrade, backend)
 
-        return mysql.open_mysql(loc, create, upgrade, backend)
-    return _open_postgres(loc, create, upgrade, backend)
+
+def readable(location: Location, *, upgrade: bool = False, backend: Optional[str] = None) -> Union[Location, Store]:
+    """The store for a reader that takes an address or a store (`answer`): its address where
+    plain SQL reads it alike whatever the backend (an SQLite file not to be upgraded: no store
+    is opened); else the store, opened so (a named backend; MLMD's upgrade first)."""
+    if not upgrade and (backend is None or location.is_sqlite):
+        return location
+    return open_store(location, upgrade=upgrade, backend=backend)
+
+
+def answer(where: Address, by_sql: Callable[[Run, Location], Optional[T]], by_store: Callable[[Store], T],
+           apart: Optional[Callable[[str], Optional[T]]] = None) -> T:
+    """An answer read by plain SQL over MLMD's tables where that is safe and fast, else
+    through the store's backend: the one place that rule is kept.
+
+    Args:
+        where: an open store, or a store's address (None: the default store).
+        by_sql: the answer from `run(sql, *values)` (and the parsed address, to name it) on an
+            SQLite file given by its address
+            (no ml-metadata store open on it in this process, a schema our SQL knows), without
+            opening the store at all; None where SQL cannot say.
+        by_store: the answer from the store (opened, where an address was given).
+        apart: for an open store whose SQLite file ml-metadata holds in this process (no plain
+            SQL here: two SQLite libraries break each other's locks), the answer from a child
+            process given the file's absolute path; None where it could not run.
+    """
+    if not isinstance(where, Store):
+        loc = parse_location(default_location() if where is None else where)
+        if loc.is_sqlite:
+            found = read_sqlite(loc, lambda run: by_sql(run, loc))
+            if found is not None:
+                return found
+        where = open_store(loc)
+    path = where.location.path
+    if apart is not None and path is not None and sqlite.held_by_mlmd(where.location):
+        found = apart(str(path.resolve()))
+        if found is not None:
+            return found
+    return by_store(where)

@@ -66,6 +66,17 @@ class Location:
         return self.scheme == "sqlite"
 
     @property
+    def identity(self) -> str:
+        """The store, named so that it means the same store elsewhere (a bundle's origins):
+        host and absolute path of an SQLite file, server, port and database otherwise (never
+        a password)."""
+        if self.path is not None:
+            import socket
+
+            return f"sqlite://{socket.gethostname()}{self.path.resolve()}"
+        return f"{self.scheme}://{self.host}:{self.port}/{self.dbname}"
+
+    @property
     def ssl_options(self) -> Dict[str, str]:
         """MySQL's ssl_* options, by name."""
         return dict(self.ssl)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 from mlmd_exercise.errors import StoreError
 from mlmd_exercise.records import (ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord,
@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 Values = Mapping[str, PropertyValue]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,16 @@ class Backend(abc.ABC):
     """
 
     name: str = ""  # "mlmd" or "native"
+    # How many ids one query takes well (the native backend passes a list as one parameter;
+    # ml-metadata's filter queries slow down with long IN lists): a caller reading many nodes
+    # by id asks this many at a time (`chunks`).
+    ids_per_query: int = 500
+
+    def chunks(self, values: Iterable[T]) -> Iterator[List[T]]:
+        """`values` (ids, names, URIs) as many at a time as one query takes well."""
+        values = list(values)
+        for first in range(0, len(values), self.ids_per_query):
+            yield values[first:first + self.ids_per_query]
 
     # -- types ------------------------------------------------------------------------
 
@@ -294,7 +305,7 @@ class Backend(abc.ABC):
 
     def check_text(self, where: str, text: Optional[str]) -> None:
         """Refuses, at the call and before anything is written, a string this backend would
-        not store exactly (ml-metadata: store/mlmd_guard.py); `where` says what it is ("the
+        not store exactly (ml-metadata: store/mlmd/guard.py); `where` says what it is ("the
         experiment name"). Every backend takes any string here; ml-metadata's refuses some."""
 
     def check_texts(self, what: str, values: Mapping[str, object]) -> None:

@@ -2,16 +2,17 @@
 
 Writing, reading, counting and bulk import all look a type or a context up by name
 here, and nowhere else. What is found is cached for the store's life: ids never change
-in MLMD. A type is registered only by writers (`register`), and only when it is missing
-or one of ours from an older version; readers only look.
+in MLMD. A type is registered only by writers (`register`, `spec`, `spec_id`: under the
+store's write lock, taken here when something is to be written), and only when it is
+missing or one of ours from an older version; readers only look.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, ContextManager, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from mlmd_exercise import schema
-from mlmd_exercise.errors import MlmdExerciseError, NotFoundError, SchemaError
+from mlmd_exercise.errors import MlmdExerciseError, NotFoundError, SchemaError, StoreError
 from mlmd_exercise.records import DEFAULT_EXPERIMENT, ContextRecord, Kind, TypeRecord
 from mlmd_exercise.schema import TypeSpec
 from mlmd_exercise.store.backend import Backend, ContextWrite
@@ -42,9 +43,10 @@ def choose(found: Sequence[Tuple[int, str]], name: str, where: object) -> int:
 class Catalog:
     """Types and contexts of one store, by name. `where` names the store in messages."""
 
-    def __init__(self, backend: Backend, where: object) -> None:
+    def __init__(self, backend: Backend, where: object, lock: Any = None) -> None:
         self.backend = backend
         self.where = where
+        self._lock = lock  # the store's write lock (re-entrant); None: opened read-only
         self._types: Dict[Kind, Dict[str, TypeRecord]] = {}
         self._specs: Dict[Tuple[Kind, str], TypeSpec] = {}  # as registered: ours, or `foreign`
         self._experiments: Dict[str, int] = {}  # experiment name -> context id, once stored
@@ -87,19 +89,31 @@ class Catalog:
             raise NotFoundError(f"no {kind.value} type named '{name}' in {self.where}")
         return type_id
 
-    def registered(self, spec: TypeSpec) -> bool:
-        return (spec.kind, spec.name) in self._specs
+    def _writing(self) -> ContextManager[Any]:
+        if self._lock is None:
+            raise StoreError(f"store '{self.where}' was opened read-only")
+        return self._lock
 
     def register(self, specs: Iterable[TypeSpec]) -> None:
-        """Registers types idempotently; call it under the store's write lock.
+        """Registers types idempotently, under the store's write lock (taken here, only where
+        some are not registered in this catalog yet).
 
         A type already stored with the same properties is not written again, so
         registering on an up-to-date store is read-only. A type of ours stored with
         fewer fields (by an older version) gets the missing ones. A type of the same
         name that another program registered with other properties is never changed:
         its spec is kept `foreign`, with no declared properties.
+
+        Raises:
+            StoreError: the store was opened read-only.
         """
         todo = [s for s in specs if (s.kind, s.name) not in self._specs]
+        if not todo:
+            return
+        with self._writing():
+            self._register(todo)
+
+    def _register(self, todo: Sequence[TypeSpec]) -> None:
         for kind in {s.kind for s in todo}:
             self.types(kind, fresh=True)
         for spec in todo:
@@ -114,14 +128,20 @@ class Catalog:
             self._specs[(spec.kind, spec.name)] = spec
 
     def spec(self, kind: Kind, name: str) -> TypeSpec:
-        """The type to write by, registered: ours, or a foreign one of that name (whose
-        values all go into custom properties). Call it under the store's write lock."""
+        """The type to write by, registered (see `register`): ours, or a foreign one of that
+        name (whose values all go into custom properties)."""
         self.register([schema.spec_for(kind, name)])
         return self._specs[(kind, name)]
 
     def spec_id(self, spec: TypeSpec) -> int:
-        """The id of a type registered by `spec` (or `register`)."""
+        """The id of the type `spec` declares, registered (see `register`)."""
+        self.register([spec])
         return self._types[spec.kind][spec.name].id
+
+    def writable_type(self, kind: Kind, name: str) -> Tuple[TypeSpec, int]:
+        """The type to write by (`spec`) and its id (`spec_id`)."""
+        spec = self.spec(kind, name)
+        return spec, self.spec_id(spec)
 
     def spec_by_id(self, type_id: int) -> Optional[TypeSpec]:
         """The registered spec of the type with this id, if this catalog registered it."""

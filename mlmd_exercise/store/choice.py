@@ -3,7 +3,7 @@
 ml-metadata stays the reference and the default for SQLite and MySQL stores wherever it
 installs (CPython 3.9 to 3.11 on Linux x86-64). PostgreSQL stores open with the native
 backend by default: ml-metadata 1.17 quotes a string with a backslash wrongly in the SQL it
-writes there, so that the rest of the value would run as SQL (store/mlmd_guard.py). Elsewhere
+writes there, so that the rest of the value would run as SQL (store/mlmd/guard.py). Elsewhere
 the native backend reads and writes the same tables. `--backend` (the CLI) or
 `$MLMD_BACKEND` chooses explicitly (ml-metadata on PostgreSQL then refuses such strings). A
 store written by one is read and written by the other, on the same file, with no conversion.
@@ -19,14 +19,11 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Dict, Optional
+from typing import Dict, Optional
 
 from mlmd_exercise.errors import StoreError
 
-if TYPE_CHECKING:
-    from mlmd_exercise.store.backend import Backend
-
-__all__ = ["BACKENDS", "DATABASES", "ENV_BACKEND", "Choice", "choose", "choices", "mlmd_missing", "connector"]
+__all__ = ["BACKENDS", "DATABASES", "ENV_BACKEND", "Choice", "choose", "choices", "mlmd_missing", "opening"]
 
 log = logging.getLogger(__name__)
 
@@ -103,23 +100,22 @@ def choices(requested: Optional[str] = None) -> Dict[str, Choice]:
     return {database: choose(requested, database) for database in DATABASES}
 
 
-def connector(choice: Choice, engine: str) -> Callable[..., "Backend"]:
-    """The function that opens a store of `engine` ("sqlite", "postgres") with the chosen
-    backend: `connect_<engine>` of store/mlmd_connect.py or store/native_connect.py."""
-    import importlib
+def opening(requested: Optional[str], database: str) -> str:
+    """The backend that opens a store of `database` here: the one `choose` picks, unless that
+    is ml-metadata and it cannot be imported (a broken install), when the native one opens it
+    instead, unless ml-metadata was asked for by name. The name keys each engine's table of
+    backends (store/sqlite.py, postgres.py, mysql.py).
 
+    Raises:
+        StoreError: as `choose`; ml-metadata asked for by name cannot be imported.
+    """
+    choice = choose(requested, database)
     if choice.name == "mlmd":
-        try:
-            module = importlib.import_module("mlmd_exercise.store.mlmd_connect")
+        try:  # a third of a second, paid only where ml-metadata opens the store
+            from mlmd_exercise.store.mlmd import connect  # noqa: F401
         except ImportError as e:  # installed, but not importable here
             if choice.explicit:
                 raise StoreError(f"backend 'mlmd' cannot be used: ml-metadata cannot be imported ({e})") from None
             log.info("ml-metadata cannot be imported (%s): using the native backend", e)
-        else:
-            return getattr(module, f"connect_{engine}")
-    native = importlib.import_module("mlmd_exercise.store.native_connect")
-    if not hasattr(native, f"connect_{engine}"):
-        raise StoreError(f"the native backend does not open {engine} stores yet: "
-                         + ("install ml-metadata (Python 3.9 to 3.11) for them" if choice.name == "native"
-                            else "use --backend mlmd"))
-    return getattr(native, f"connect_{engine}")
+            return "native"
+    return choice.name

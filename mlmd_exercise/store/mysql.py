@@ -1,15 +1,16 @@
-"""The MySQL (and MariaDB) side of a team store: reachability, database creation, locks, checks.
+"""MySQL (and MariaDB) stores, opened top to bottom: reachability, database creation, locks,
+checks, the backend (`open_mysql`, through store/server.py's procedure).
 
-As for PostgreSQL (postgres.py), MLMD itself talks to the server for everything
-it stores; this module uses a small pure-Python client (PyMySQL) only for what
-MLMD cannot do safely when several machines start at once: create the database
-exactly once, hold a named lock (GET_LOCK) around setup and writes, look at the
-tables before MLMD touches them, and answer the counting and checking queries
-by plain SQL.
+As for PostgreSQL (postgres.py), the backend talks to the server for everything it stores;
+this module's small pure-Python client (PyMySQL) does what neither backend can do safely when
+several machines start at once: create the database exactly once, hold a named lock
+(GET_LOCK) around setup and writes, look at the tables before a backend touches them, and
+answer the counting and checking queries by plain SQL.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -19,17 +20,25 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Set, Tuple
 
 from mlmd_exercise.errors import StoreError
 from mlmd_exercise.store.address import Location
+from mlmd_exercise.store.backend import Backend
 from mlmd_exercise.store.locking import AdvisoryLock
+from mlmd_exercise.store.server import Connect, Server, native_on, open_server
+from mlmd_exercise.store.tables import pg_runner
 
 if TYPE_CHECKING:
-    from mlmd_exercise.store import Store
+    from mlmd_exercise.store.server import Admin as AnyAdmin
+    from mlmd_exercise.store.store import Store
 
-__all__ = ["CONNECT_TIMEOUT", "TABLES", "Admin", "check_reachable", "connect", "ensure_database", "lock_name",
-           "open_mysql", "quote", "to_mysql"]
+__all__ = ["CONNECT_TIMEOUT", "NATIVE_TIMEOUT", "TABLES", "BACKENDS", "SERVER", "Admin", "check_reachable", "connect",
+           "ensure_database", "lock_name", "open_mysql", "quote", "to_mysql"]
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0  # seconds: an unreachable server fails fast, never hangs
+# Seconds one statement of the native backend may take (its connection fails within
+# CONNECT_TIMEOUT): longer than InnoDB's lock wait (50 s by default), after which the server
+# answers itself.
+NATIVE_TIMEOUT = 120.0
 _LOCK_WAIT = 2  # seconds one GET_LOCK waits in the server: well inside CONNECT_TIMEOUT
 # MLMD's tables on MySQL keep their CamelCase names, and MySQL's table names are case
 # sensitive on Linux: the package's SQL (written lower case, as PostgreSQL folds it) is
@@ -275,36 +284,27 @@ def ensure_database(loc: Location, create: bool) -> None:
         admin.close()
 
 
+def _with_mlmd(loc: Location, create: bool, upgrade: bool, held: bool, admin: "AnyAdmin") -> Backend:
+    """ml-metadata on the database (made already, once, under a lock); our SQL runs read-only
+    on the admin connection."""
+    from mlmd_exercise.store.mlmd.connect import connect_mysql
+
+    return connect_mysql(loc, upgrade, pg_runner(admin.run))
+
+
+def _with_native(loc: Location, create: bool, upgrade: bool, held: bool, admin: "AnyAdmin") -> Backend:
+    """The native backend on a connection of its own, which opens itself again when the server
+    closed it (see `server.native_on`)."""
+    from mlmd_exercise.store.native.mysql import MysqlDb
+
+    return native_on(MysqlDb(functools.partial(connect, loc, loc.dbname, NATIVE_TIMEOUT)), loc, create, held)
+
+
+# The backends that open a MySQL store, by name (store/choice.py chooses).
+BACKENDS: Dict[str, Connect] = {"mlmd": _with_mlmd, "native": _with_native}
+SERVER = Server("mysql", check_reachable, ensure_database, Admin, BACKENDS, case_sensitive=True)
+
+
 def open_mysql(loc: Location, create: bool, upgrade: bool, backend: Optional[str] = None) -> "Store":
-    """Opens a MySQL store as open_store's PostgreSQL path does its own.
-
-    The database is made once (ensure_database); then, under the store's named lock,
-    another application's tables are refused, a store of a schema we do not know is
-    refused, a reader-only user asked to record is told so, and the backend connects
-    (MLMD creates its schema once, inside the lock).
-    """
-    # store/__init__ imports this module only when a MySQL store is opened: no cycle at import.
-    from mlmd_exercise.store import Store
-    from mlmd_exercise.store.choice import choose, connector
-    from mlmd_exercise.store.tables import holds_mlmd, pg_runner, refuse_version
-
-    check_reachable(loc)
-    ensure_database(loc, create)
-    admin = Admin(loc, loc.dbname)
-    try:
-        lock = admin.lock("store")
-        with lock:
-            if holds_mlmd(admin.tables(), loc, create, case_sensitive=True):
-                refuse_version(admin.run("SELECT schema_version FROM MLMDEnv")[0][0], loc, upgrade)
-                if create:
-                    admin.check_writable()
-            opened = connector(choose(backend, "mysql"), "mysql")(loc, upgrade, pg_runner(admin.run))
-    except BaseException:
-        admin.close()
-        raise
-
-    def close() -> None:
-        opened.close()
-        admin.close()
-
-    return Store(opened, loc, lock if create else None, close, admin)
+    """Opens a MySQL or MariaDB store (see `open_store` and store/server.py)."""
+    return open_server(SERVER, loc, create, upgrade, backend)

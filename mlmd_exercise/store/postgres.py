@@ -1,24 +1,33 @@
-"""The PostgreSQL side of a team store: reachability, database creation, locks, checks.
+"""PostgreSQL stores, opened top to bottom: reachability, database creation, locks, checks, the
+backend (`open_postgres`, through store/server.py's procedure).
 
-MLMD itself talks to the server for everything it stores; this module uses a
-small pure-Python client (pg8000) only for what MLMD cannot do safely when
-several machines start at once: create the database exactly once, hold an
-advisory lock around setup and writes, and look at the schema before MLMD
-touches it.
+The backend talks to the server for everything it stores; this module's small pure-Python
+client (pg8000) does what neither backend can do safely when several machines start at
+once: create the database exactly once, hold an advisory lock around setup and writes, and
+look at the schema before a backend touches it.
 """
 
 from __future__ import annotations
 
 import socket
-import ssl
 import time
-from typing import Optional, Set
+from typing import TYPE_CHECKING, Any, Dict, Optional, Set
 
-from mlmd_exercise.store.address import Location
 from mlmd_exercise.errors import StoreError
+from mlmd_exercise.store.address import Location
+from mlmd_exercise.store.backend import Backend
 from mlmd_exercise.store.locking import AdvisoryLock, advisory_key
+from mlmd_exercise.store.server import Connect, Server, native_on, open_server
+from mlmd_exercise.store.tables import pg_runner
 
-__all__ = ["CONNECT_TIMEOUT", "Admin", "check_reachable", "ensure_database"]
+if TYPE_CHECKING:
+    import ssl
+
+    from mlmd_exercise.store.server import Admin as AnyAdmin
+    from mlmd_exercise.store.store import Store
+
+__all__ = ["CONNECT_TIMEOUT", "BACKENDS", "SERVER", "Admin", "check_reachable", "connect", "ensure_database",
+           "open_postgres"]
 
 CONNECT_TIMEOUT = 5.0  # seconds: an unreachable server fails fast, never hangs
 _MAINTENANCE_DBS = ("postgres", "template1")
@@ -35,9 +44,11 @@ def check_reachable(loc: Location) -> None:
         ) from None
 
 
-def _ssl_context(sslmode: str) -> Optional[ssl.SSLContext]:
+def _ssl_context(sslmode: str) -> Optional["ssl.SSLContext"]:
     if sslmode in ("", "disable", "allow", "prefer"):
         return None
+    import ssl
+
     context = ssl.create_default_context()
     if sslmode == "require":
         context.check_hostname = False
@@ -54,21 +65,31 @@ def _message(error: Exception) -> str:
     return str(detail)
 
 
+def connect(loc: Location, database: str) -> Any:
+    """A pg8000 connection (`pg8000.native.Connection`, autocommit) to one database of the
+    location's server; each read and write on it fails within CONNECT_TIMEOUT.
+
+    Raises:
+        StoreError: one line naming the store (password masked) and the server's reason.
+    """
+    import pg8000.native
+
+    try:
+        return pg8000.native.Connection(
+            user=loc.user or "postgres", password=loc.password or None, host=loc.host,
+            port=loc.port, database=database, timeout=CONNECT_TIMEOUT,
+            ssl_context=_ssl_context(loc.sslmode), application_name="mlmd_exercise",
+        )
+    except Exception as e:  # pg8000 raises InterfaceError or DatabaseError
+        raise StoreError(f"cannot connect to store '{loc}': {_message(e)}") from None
+
+
 class Admin:
     """A pg8000 connection to one database of the location's server."""
 
     def __init__(self, loc: Location, database: str) -> None:
-        import pg8000.native
-
         self.loc = loc
-        try:
-            self._con = pg8000.native.Connection(
-                user=loc.user or "postgres", password=loc.password or None, host=loc.host,
-                port=loc.port, database=database, timeout=CONNECT_TIMEOUT,
-                ssl_context=_ssl_context(loc.sslmode), application_name="mlmd_exercise",
-            )
-        except Exception as e:  # pg8000 raises InterfaceError or DatabaseError
-            raise StoreError(f"cannot connect to store '{loc}': {_message(e)}") from None
+        self._con = connect(loc, database)
 
     def run(self, sql: str, **params):
         return self._con.run(sql, **params)
@@ -96,6 +117,9 @@ class Admin:
             "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
         )
         return {r[0] for r in rows}
+
+    def check_writable(self) -> None:
+        """Nothing here: PostgreSQL refuses a reader-only user's first write itself."""
 
     def close(self) -> None:
         try:
@@ -139,3 +163,28 @@ def ensure_database(loc: Location, create: bool) -> None:
                 raise StoreError(f"cannot create database for store '{loc}': {_message(e)}") from None
     finally:
         admin.close()
+
+
+def _with_mlmd(loc: Location, create: bool, upgrade: bool, held: bool, admin: "AnyAdmin") -> Backend:
+    """ml-metadata on the database (made already, once, under a lock); our SQL runs read-only
+    on the admin connection."""
+    from mlmd_exercise.store.mlmd.connect import connect_postgres
+
+    return connect_postgres(loc, upgrade, pg_runner(admin.run))
+
+
+def _with_native(loc: Location, create: bool, upgrade: bool, held: bool, admin: "AnyAdmin") -> Backend:
+    """The native backend on a connection of its own (see `server.native_on`)."""
+    from mlmd_exercise.store.native.postgres import PostgresDb
+
+    return native_on(PostgresDb(connect(loc, loc.dbname)), loc, create, held)
+
+
+# The backends that open a PostgreSQL store, by name (store/choice.py chooses).
+BACKENDS: Dict[str, Connect] = {"mlmd": _with_mlmd, "native": _with_native}
+SERVER = Server("postgresql", check_reachable, ensure_database, Admin, BACKENDS)
+
+
+def open_postgres(loc: Location, create: bool, upgrade: bool, backend: Optional[str] = None) -> "Store":
+    """Opens a PostgreSQL store (see `open_store` and store/server.py)."""
+    return open_server(SERVER, loc, create, upgrade, backend)

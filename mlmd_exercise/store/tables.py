@@ -147,17 +147,18 @@ def _pick(name: str) -> str:
             f"WHERE execution_id = e.id AND name = '{name}' ORDER BY is_custom_property LIMIT 1)")
 
 
-# The same on SQLite, one row per execution: (id, host, pid, pid_start).
+# The same where COALESCE keeps each value's type (SQLite), one row per execution: (id, host, pid, pid_start).
 _IDENTITIES_SQLITE = (
     f"SELECT id, host, pid, start FROM (SELECT e.id, {_pick(process.HOST)} AS host, {_pick(process.PID)} AS pid, "
     f"{_pick(process.PID_START)} AS start FROM execution e WHERE e.last_known_state = {_RUNNING}) "
     "WHERE host = ?")
 
 
-def running_processes(run: Run, host: str, sqlite: bool = False) -> List[Tuple[int, object, object, object]]:
+def running_processes(run: Run, host: str, typed_coalesce: bool = False) -> List[Tuple[int, object, object, object]]:
     """(execution id, host, pid, pid start) of the RUNNING executions recorded on `host`.
-    `sqlite`: the store is SQLite, where one row per execution is several times faster."""
-    if sqlite:
+    `typed_coalesce`: the database's COALESCE keeps each value's type (SQLite, `Db.typed_coalesce`),
+    where one row per execution is several times faster."""
+    if typed_coalesce:
         return sorted((int(i), h, pid, start) for i, h, pid, start in run(_IDENTITIES_SQLITE, host))
     found: Dict[int, Dict[str, Tuple[bool, object]]] = {}
     for execution_id, name, custom, *value in run(_IDENTITIES, host):

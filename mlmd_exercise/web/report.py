@@ -16,8 +16,10 @@ from typing import Dict, List, Optional, Tuple
 
 from mlmd_exercise.errors import RenderError
 from mlmd_exercise.history import Point
+from mlmd_exercise.read.counts import count_apart
 from mlmd_exercise.read.lineage import experiment_id, walk
 from mlmd_exercise.records import ArtifactRecord, ExecutionLineage, LineageEdge, LineageGraph
+from mlmd_exercise import text
 from mlmd_exercise.store import Store
 from mlmd_exercise.web import pages, views
 from mlmd_exercise.web.runs import RunsPage, RunsQuery, runs_page
@@ -90,7 +92,7 @@ def gather(store: Store, *, artifact: Optional[int] = None, execution: Optional[
         for key, points in pages.run_curves(store, row.execution.id).items():
             curves.setdefault(key, {})[f"{row.execution.type} #{row.execution.id}"] = points
     return ReportData(str(store), f"Lineage report: {where}", lineage_title, graph, start, newest,
-                      pages.count_apart(store, experiment), curves)
+                      count_apart(store, experiment), curves)
 
 
 def _merge(runs: List[ExecutionLineage]) -> LineageGraph:
@@ -189,7 +191,7 @@ def markdown_report(data: ReportData) -> str:
     for r in page.rows:
         e = r.execution
         cells = [f"#{e.id}", e.type, e.state, ", ".join(name for _, name, _ in r.contexts) or "-",
-                 views.when(r.started_ms), views.duration(r.duration_ms)]
+                 text.when(r.started_ms), text.duration(r.duration_ms)]
         cells += [views.value(r.params.get(k)) for k in page.param_columns]
         cells += [views.value(r.metrics.get(k)) for k in page.metric_columns]
         rows.append(cells)

@@ -18,8 +18,7 @@ from mlmd_exercise.read.nodes import original_time_filter, parse_since
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
 from mlmd_exercise.read.history import history_type
 from mlmd_exercise.read.lineage import edges_of
-from mlmd_exercise.records import STARTED_MS, ArtifactRecord, ExecutionRecord, Kind
-from mlmd_exercise.schema import ExecutionState
+from mlmd_exercise.records import STARTED_MS, ArtifactRecord, ExecutionRecord, ExecutionState, Kind
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import Query, TextSearch
 from mlmd_exercise.web.pages import BadParameter, parse_id, split_properties

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
 from mlmd_exercise.masking import mask
 from mlmd_exercise.records import ArtifactRecord, LineageGraph
 from mlmd_exercise.render import STATE_COLORS
+from mlmd_exercise.text import count, duration, when
 from mlmd_exercise.web.curves import curves_svg
 from mlmd_exercise.web.pages import Comparison, LineagePage, NodePage, StatesPage
 from mlmd_exercise.web.runs import RunsPage, RunsQuery
@@ -38,19 +38,6 @@ def href(path: str, params: Optional[Mapping[str, Any]] = None) -> str:
 
 def node_href(kind: str, node_id: int) -> str:
     return f"/{kind}/{int(node_id)}"
-
-
-def when(ms: Optional[int]) -> str:
-    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
-
-
-def duration(ms: Optional[int]) -> str:
-    if ms is None:
-        return "-"
-    if ms < 1000:
-        return f"{ms} ms"
-    seconds = ms / 1000
-    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def value(v: Any) -> str:
@@ -290,8 +277,6 @@ def collapsed_note(groups, expand_href: str) -> str:
     """What was drawn as one node, with a link that draws every run."""
     if not groups:
         return ""
-    from mlmd_exercise.cli.output import count
-
     drawn = ", ".join(f"{count(len(g.ids), g.type + ' run')} ({g.state})" for g in groups)
     return (f'<p class="notice" id="collapsed">Drawn as one node each, being alike: {esc(drawn)}. '
             f'<a href="{esc(expand_href)}" id="expand">Draw every run</a></p>')
@@ -305,8 +290,6 @@ def lineage_view(page: LineagePage, svg: str, note: str = "") -> str:
                       for d in ("upstream", "downstream", "both"))
             + f'<label>hops <input name="hops" type="number" min="0" max="50" value="{"" if page.hops is None else page.hops}" size="3"></label>'
             '<button type="submit">Show</button></form>')
-    from mlmd_exercise.cli.output import count
-
     counts = f"{count(len(page.graph.artifacts), 'artifact')}, {count(len(page.graph.executions), 'execution')}"
     body = (f'<p class="actions">{node_link(n)} · {esc(page.direction)}, '
             f'{"all hops" if page.hops is None else count(page.hops, "hop")}: {counts}. '

@@ -23,9 +23,9 @@ from typing import Callable, Dict, Hashable, Iterable, Iterator, List, Mapping, 
 from mlmd_exercise import masking, schema
 from mlmd_exercise.content import FINGERPRINT
 from mlmd_exercise.errors import MlmdExerciseError
-from mlmd_exercise.records import CREATED_MS, ENDED_MS, STARTED_MS, ArtifactRecord, PropertyValue
-from mlmd_exercise.schema import ExecutionState, Kind
+from mlmd_exercise.records import CREATED_MS, ENDED_MS, STARTED_MS, ArtifactRecord, ExecutionState, Kind, PropertyValue
 from mlmd_exercise.store.backend import ExecutionWrite, NewArtifact, NewEvent, Query
+from mlmd_exercise.write.artifacts import new_artifact
 from mlmd_exercise.write.tracking import Tracker
 
 __all__ = ["ArtifactSpec", "RunSpec", "BulkResult", "record_runs", "read_runs"]
@@ -93,6 +93,7 @@ class _Importer:
     def __init__(self, tracker: Tracker) -> None:
         self.tracker = tracker
         self.backend = tracker.store.backend
+        self.catalog = tracker.store.catalog
         self.stored: Dict[Hashable, int] = {}  # artifact key -> id, across batches
         self.newest: Dict[Tuple[int, str], Tuple[int, str]] = {}  # (type id, uri) -> (version, fp)
         self.produced: Set[ArtifactSpec] = set()  # specs a run outputs (kept alive here)
@@ -112,7 +113,7 @@ class _Importer:
             last = max(stored, key=lambda a: a.id)
             self.stored.setdefault(("at", last.id), last.id)
             self.at_uri[uri] = (("at", last.id), _fingerprint(last))
-        spec = self.tracker.catalog.spec_by_id(type_id)
+        spec = self.catalog.spec_by_id(type_id)
         latest = schema.newest((a for a in stored if a.type_id == type_id), spec)
         if latest is None:
             self.newest[(type_id, uri)] = (0, "")
@@ -141,7 +142,7 @@ class _Importer:
         """The key of the artifact an input names. An input at a URI the store (or this
         import) already has is the newest artifact there, unless both have fingerprints and
         they differ; else a new artifact, keyed by its fingerprint or the spec itself."""
-        type_id = self.tracker._type_id(self.tracker._spec(Kind.ARTIFACT, spec.type))
+        _, type_id = self.catalog.writable_type(Kind.ARTIFACT, spec.type)
         key = self._key(spec, type_id)
         self._newest(type_id, spec.uri)  # looks the URI up
         if key in self.stored or spec.uri not in self.at_uri:
@@ -151,8 +152,7 @@ class _Importer:
 
     def _new(self, spec: ArtifactSpec, key: Hashable) -> NewArtifact:
         """A new artifact at the next version of its URI, known by `key` from now on."""
-        type_spec = self.tracker._spec(Kind.ARTIFACT, spec.type)
-        type_id = self.tracker._type_id(type_spec)
+        type_spec, type_id = self.catalog.writable_type(Kind.ARTIFACT, spec.type)
         version, _ = self._newest(type_id, spec.uri)
         values = dict(spec.properties, version=version + 1)
         if spec.fingerprint:
@@ -161,7 +161,7 @@ class _Importer:
             values[CREATED_MS] = spec.created_ms
         self.newest[(type_id, spec.uri)] = (version + 1, spec.fingerprint)
         self.at_uri[spec.uri] = (key, spec.fingerprint)
-        return schema.new_artifact(type_spec, type_id, spec.uri, values)
+        return new_artifact(type_spec, type_id, spec.uri, values)
 
     def _produce(self, spec: ArtifactSpec) -> None:
         """Notes that a run outputs `spec`: an artifact is made by one run only."""
@@ -209,11 +209,11 @@ class _Importer:
             self._check(run, experiment)
         runs = self._skip_recorded(runs)
         self.prefetch(
-            (self.tracker._type_id(self.tracker._spec(Kind.ARTIFACT, a.type)), a.uri)
+            (self.catalog.writable_type(Kind.ARTIFACT, a.type)[1], a.uri)
             for run in runs for a in (*run.inputs.values(), *run.outputs.values())
             if isinstance(a, ArtifactSpec))
         for run in runs:
-            spec = self.tracker._spec(Kind.EXECUTION, run.type)
+            spec, type_id = self.catalog.writable_type(Kind.EXECUTION, run.type)
             run_name = run.name or uuid.uuid4().hex
             try:
                 state = ExecutionState(run.state)
@@ -224,7 +224,7 @@ class _Importer:
                 if ms is not None:
                     custom[time_key] = schema.storable(time_key, ms)
             position = len(executions)
-            executions.append(ExecutionWrite(self.tracker._type_id(spec), spec.name, name=run_name, state=state,
+            executions.append(ExecutionWrite(type_id, spec.name, name=run_name, state=state,
                                              properties=schema.state_mirror(spec.properties, state),
                                              custom=custom))
             for role, given in run.inputs.items():
@@ -232,11 +232,11 @@ class _Importer:
             for role, given in run.outputs.items():
                 link(position, role, given, "OUTPUT")
 
-        context = self.tracker.catalog.experiment(experiment)
+        context = self.catalog.experiment(experiment)
         if not executions:
             return
         _, artifact_ids, context_id = self.backend.put_lineage(executions, artifacts, edges, context)
-        self.tracker.catalog.remember_experiment(experiment, context_id)
+        self.catalog.remember_experiment(experiment, context_id)
         for key, position in index.items():
             self.stored[key] = artifact_ids[position]
         self.recorded += len(executions)
@@ -247,7 +247,7 @@ class _Importer:
         by_type: Dict[int, List[RunSpec]] = {}
         for run in runs:
             if run.name:
-                by_type.setdefault(self.tracker._type_id(schema.spec_for(Kind.EXECUTION, run.type)),
+                by_type.setdefault(self.catalog.writable_type(Kind.EXECUTION, run.type)[1],
                                    []).append(run)
         recorded: Dict[int, RunSpec] = {}  # execution id -> its spec
         for type_id, named in by_type.items():
@@ -263,7 +263,7 @@ class _Importer:
             side = run.inputs if event.type == "INPUT" else run.outputs
             spec = side.get(event.role)
             if isinstance(spec, ArtifactSpec):
-                type_id = self.tracker._type_id(schema.spec_for(Kind.ARTIFACT, spec.type))
+                type_id = self.catalog.writable_type(Kind.ARTIFACT, spec.type)[1]
                 output = event.type == "OUTPUT"
                 if output:
                     self._produce(spec)

@@ -1,5 +1,5 @@
-"""Importing a bundle (write/bundle.py, docs/bundle.md): its nodes that the store does not
-hold yet, found by origin, written through the Backend interface with new ids.
+"""Importing a bundle (bundle.py, docs/bundle.md): its nodes that the store does not hold
+yet, found by origin, written through the Backend interface with new ids.
 
 Types by name (`put_type` adds what is missing), contexts by type and name, artifacts in
 batches (`put_artifacts`), runs with their events a batch per transaction (`put_lineage`,
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from mlmd_exercise.bundle import ORIGIN, Bundle, Counts
 from mlmd_exercise.records import CREATED_MS, STARTED_MS, ExecutionState, Kind, PropertyType
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import ContextWrite, ExecutionWrite, NewArtifact, NewEvent, PropertyTest, Query
 from mlmd_exercise.history import Point
-from mlmd_exercise.write.bundle import _CHUNK, ORIGIN, Bundle, Counts, _chunks, store_identity
 from mlmd_exercise.write.metrics import record_history
 
 __all__ = ["import_bundle"]
@@ -25,9 +25,8 @@ __all__ = ["import_bundle"]
 def _found_by_origin(store: Store, kind: Kind, origins: Sequence[str]) -> Dict[str, int]:
     listing = store.backend.artifacts if kind is Kind.ARTIFACT else store.backend.executions
     found: Dict[str, int] = {}
-    for first in range(0, len(origins), _CHUNK):
-        chunk = tuple(origins[first:first + _CHUNK])
-        for node in listing(Query(custom=(PropertyTest(ORIGIN, "in", chunk),))):
+    for chunk in store.backend.chunks(origins):
+        for node in listing(Query(custom=(PropertyTest(ORIGIN, "in", tuple(chunk)),))):
             found.setdefault(str(node.custom.get(ORIGIN)), node.id)
     return found
 
@@ -36,11 +35,11 @@ def _themselves(store: Store, kind: Kind, records: Sequence[Dict[str, Any]], sou
     """Nodes of a bundle made from this very store that are still in it (same id, type):
     they are themselves, not copies to make."""
     own = {r["id"]: r for r in records if r["origin"] == f"{source}/{kind.value}/{r['id']}"}
-    if not own or source != store_identity(store):
+    if not own or source != store.location.identity:
         return {}
     listing = store.backend.artifacts if kind is Kind.ARTIFACT else store.backend.executions
     found: Dict[str, int] = {}
-    for chunk in _chunks(sorted(own)):
+    for chunk in store.backend.chunks(sorted(own)):
         for node in listing(Query(ids=chunk)):
             if node.type == own[node.id]["type"]:
                 found[own[node.id]["origin"]] = node.id
@@ -57,7 +56,7 @@ def _times(custom: Dict[str, Any], key: str, ms: Any) -> Dict[str, Any]:
 
 def _check(backend, bundle: Bundle) -> None:
     """Refuses, before anything is written, a string of the bundle that the backend cannot
-    store (ml-metadata's backend refuses some: store/mlmd_guard.py)."""
+    store (ml-metadata's backend refuses some: store/mlmd/guard.py)."""
     for t in bundle.types:
         backend.check_text(f"the name of a {t['of']} type", t["name"])
         backend.check_texts(f"property of {t['of']} type '{t['name']}'", {k: None for k in t["properties"]})
@@ -104,7 +103,8 @@ def import_bundle(store: Store, bundle: Bundle, batch_size: int = 500) -> Counts
                 custom=_times({**c["custom"], ORIGIN: c["origin"]}, CREATED_MS, c["created_ms"])))
             counts.contexts += 1
         runs = _stored_runs(store, bundle, source, type_ids)
-        artifact_ids = _artifacts(store, bundle, source, type_ids, counts, _their_artifacts(store, bundle, runs))
+        artifact_ids = _artifacts(store, bundle, source, type_ids, counts, _their_artifacts(store, bundle, runs),
+                                  batch_size)
         execution_ids = _executions(store, bundle, runs, type_ids, context_ids, artifact_ids, counts, batch_size)
         made = {x["id"] for x in bundle.executions if x["origin"] not in runs}  # recorded now
         for h in bundle.histories:  # a run already in the store has its history already
@@ -125,17 +125,17 @@ def import_bundle(store: Store, bundle: Bundle, batch_size: int = 500) -> Counts
 
 
 def _artifacts(store: Store, bundle: Bundle, source: str, type_ids: Mapping[Tuple[str, str], int],
-               counts: Counts, known: Mapping[str, int]) -> Dict[int, int]:
-    """Bundle artifact id -> store artifact id, recording the ones missing (`known`: origin ->
-    id of those found through their runs)."""
+               counts: Counts, known: Mapping[str, int], batch_size: int) -> Dict[int, int]:
+    """Bundle artifact id -> store artifact id, recording the ones missing, `batch_size` to a
+    call (`known`: origin -> id of those found through their runs)."""
     origins = [a["origin"] for a in bundle.artifacts]
     stored = {**known, **_found_by_origin(store, Kind.ARTIFACT, origins),
               **_themselves(store, Kind.ARTIFACT, bundle.artifacts, source)}
     missing = [a for a in bundle.artifacts if a["origin"] not in stored]
     counts.already["artifacts"] = len(bundle.artifacts) - len(missing)
     new: Dict[str, int] = {}
-    for first in range(0, len(missing), _CHUNK):
-        chunk = missing[first:first + _CHUNK]
+    for first in range(0, len(missing), batch_size):
+        chunk = missing[first:first + batch_size]
         made = store.backend.put_artifacts([NewArtifact(
             type_id=type_ids[("artifact", a["type"])], type=a["type"], uri=a["uri"], state=a["state"],
             name=a["name"], properties=dict(a["properties"]),
@@ -161,7 +161,7 @@ def _stored_runs(store: Store, bundle: Bundle, source: str,
     for type_name, group in by_type.items():
         names = {x["name"]: x["origin"] for x in group}
         listed = list(names)
-        for chunk in (listed[i:i + _CHUNK] for i in range(0, len(listed), _CHUNK)):
+        for chunk in backend.chunks(listed):
             for found in backend.executions(Query(type_id=type_ids[("execution", type_name)], names=chunk)):
                 stored[names[found.name]] = found.id
     return stored
@@ -175,7 +175,7 @@ def _their_artifacts(store: Store, bundle: Bundle, runs: Mapping[str, int]) -> D
     if not by_id:
         return {}
     stored: Dict[Tuple[int, str, Tuple[Any, ...]], int] = {}
-    for chunk in _chunks(sorted(set(by_id.values()))):
+    for chunk in store.backend.chunks(sorted(set(by_id.values()))):
         for e in store.backend.events_by_executions(chunk):
             stored[(e.execution_id, e.type, tuple(e.path))] = e.artifact_id
     origin = {a["id"]: a["origin"] for a in bundle.artifacts}

@@ -50,8 +50,7 @@ def chunk_contexts(spec: schema.TypeSpec, type_id: int, execution_id: int, key: 
 def record_history(store: Store, execution_id: int, key: str, points: Sequence[Point]) -> int:
     """Writes a whole history of one key for a stored run (an import), a chunk per call;
     call it under the store's lock. How many contexts it wrote."""
-    spec = store.catalog.spec(Kind.CONTEXT, METRIC_HISTORY.name)
-    type_id = store.catalog.spec_id(spec)
+    spec, type_id = store.catalog.writable_type(Kind.CONTEXT, METRIC_HISTORY.name)
     contexts = chunk_contexts(spec, type_id, execution_id, key, list(enumerate(points)))
     for context in contexts:
         store.backend.put_context(context)
@@ -116,7 +115,7 @@ class MetricLog:
         if not isinstance(metrics, Mapping):
             raise MlmdExerciseError(f"metrics must be a dict of name -> number, not {values.shown(metrics)}")
         checked = [self.check(k, v, step) for k, v in metrics.items()]
-        # A name the backend cannot be given (ml-metadata: store/mlmd_guard.py) is refused here too.
+        # A name the backend cannot be given (ml-metadata: store/mlmd/guard.py) is refused here too.
         self.tracker.store.backend.check_texts("metric", {k: v for k, v, _ in checked})
         ms = int(time.time() * 1000)
         for key, value, given in checked:
@@ -133,8 +132,8 @@ class MetricLog:
         if not self._pending:
             return
         tracker = self.tracker
-        spec = tracker._spec(Kind.CONTEXT, METRIC_HISTORY.name)
-        type_id = tracker._type_id(spec)
+        catalog = tracker.store.catalog
+        spec, type_id = catalog.writable_type(Kind.CONTEXT, METRIC_HISTORY.name)
         new: List[ContextWrite] = []
         new_keys: List[Tuple[str, int]] = []  # (key, chunk number) of each new chunk
         added: Dict[int, Dict[str, PropertyValue]] = {}
@@ -155,7 +154,7 @@ class MetricLog:
         custom: Dict[str, PropertyValue] = {k: self.last[k] for k in dict.fromkeys(k for k, _ in self._pending)}
         if names != self._written_names:
             custom[METRIC_NAMES] = names
-        change = ExecutionWrite(tracker._type_id(tracker._spec(Kind.EXECUTION, self.type_name)), self.type_name,
+        change = ExecutionWrite(catalog.writable_type(Kind.EXECUTION, self.type_name)[1], self.type_name,
                                 id=self.execution_id, custom=custom)
         with tracker.store.writing():
             ids = tracker.store.backend.append_properties(change, new, [(i, type_id, v) for i, v in added.items()])

@@ -202,7 +202,8 @@ def prune(store: Store, plan: PrunePlan, *, archive: Union[str, os.PathLike, Non
         BundleError, OSError: the archive could not be written or read back.
     """
     if archive is not None:
-        from mlmd_exercise.write.bundle import BundleError, export_bundle, read_bundle
+        from mlmd_exercise.bundle import BundleError, read_bundle
+        from mlmd_exercise.read.export import export_bundle
 
         export_bundle(store, archive, [e.id for e in plan.executions], plan.touched,
                       selection={"pruned_before_ms": plan.cutoff_ms})

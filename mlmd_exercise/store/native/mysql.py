@@ -1,10 +1,11 @@
-"""The native backend's MySQL (and MariaDB) dialect: a PyMySQL connection as a `native_sql.Db`.
+"""The native backend's MySQL (and MariaDB) dialect: a PyMySQL connection, and what MySQL does
+its own way.
 
 What differs from SQLite and PostgreSQL is here alone: `%s` placeholders (PyMySQL formats
 the values in, escaped, on the client), ids from LAST_INSERT_ID, MySQL's spelling of an
 insert that skips duplicates, no physical row order to name, text stored the way
-ml-metadata's latin1 client stores it (`to_stored`), and the connection's own
-lifecycle: a connection the server closed (wait_timeout, a restart) is opened again
+ml-metadata's latin1 client stores it (`to_stored`), MLMD's MySQL DDL (MLMDEnv last),
+PyMySQL's errors by their numbers, and the connection's own lifecycle: a connection the server closed (wait_timeout, a restart) is opened again
 before a statement outside a transaction, and a write whose transaction the server
 surely rolled back (a deadlock, a lock wait timeout, a connection lost before COMMIT)
 is said to be `retryable`, so that `native_errors.writing` runs it again.
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-from mlmd_exercise.store.native_sql import Db, Row
+from mlmd_exercise.errors import StoreError
+from mlmd_exercise.store.native.errors import refused, taken, unclear, unreachable
+from mlmd_exercise.store.native.sql import Db, Row
 
-__all__ = ["MysqlDb", "LOST", "RETRY", "to_stored", "from_stored"]
+__all__ = ["MysqlDb", "MYSQL_DDL", "LOST", "RETRY", "to_stored", "from_stored"]
 
 # The connection is gone: CR_SERVER_GONE_ERROR, CR_SERVER_LOST, CR_SERVER_LOST_EXTENDED,
 # ER_CONNECTION_KILLED (MariaDB), ER_SERVER_SHUTDOWN, ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8).
@@ -25,6 +28,8 @@ LOST = (2006, 2013, 2055, 1927, 1053, 4031)
 # rest: ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT.
 RETRY = (1213, 1205)
 _CHUNK = 1000  # rows per multi-row INSERT: well inside max_allowed_packet (16 MiB by default)
+# Error numbers for a duplicate key: ER_DUP_KEY, ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME.
+_TAKEN = (1022, 1062, 1586)
 
 # ml-metadata's MySQL client speaks latin1 to the server and sends its strings' UTF-8 bytes:
 # the server takes each byte for a latin1 character (MySQL's latin1 is Windows-1252, with
@@ -56,6 +61,140 @@ def from_stored(text: str) -> str:
         return text
 
 
+_MY_PROPERTY_TABLE = (
+    " CREATE TABLE IF NOT EXISTS `{table}` ( "
+    "   `{owner}` INT NOT NULL, "
+    "   `name` VARCHAR(255) NOT NULL, "
+    "   `is_custom_property` TINYINT(1) NOT NULL, "
+    "   `int_value` INT, "
+    "   `double_value` DOUBLE, "
+    "   `string_value` MEDIUMTEXT, "
+    "   `byte_value` MEDIUMBLOB, "
+    "   `proto_value` MEDIUMBLOB, "
+    "   `bool_value` BOOLEAN, "
+    " PRIMARY KEY (`{owner}`, `name`, `is_custom_property`)); ")
+_MY_NODE_TIMES = ("   `create_time_since_epoch` BIGINT NOT NULL DEFAULT 0, "
+                  "   `last_update_time_since_epoch` BIGINT NOT NULL DEFAULT 0, ")
+_MY_TIME_INDICES = ("  ADD INDEX `idx_{node}_create_time_since_epoch` "
+                    "             (`create_time_since_epoch`), "
+                    "  ADD INDEX `idx_{node}_last_update_time_since_epoch` "
+                    "             (`last_update_time_since_epoch`); ")
+
+# MLMD's MySQL statements, in the order it runs them, but for MLMDEnv: MySQL commits each
+# CREATE at once, so the table that marks a database as an MLMD store is made last
+# (`MYSQL_ENV`), and a creator killed half-way leaves no store that claims to be whole.
+MYSQL_DDL: Tuple[str, ...] = (
+    " CREATE TABLE IF NOT EXISTS `Type` ( "
+    "   `id` INT PRIMARY KEY AUTO_INCREMENT, "
+    "   `name` VARCHAR(255) NOT NULL, "
+    "   `version` VARCHAR(255), "
+    "   `type_kind` TINYINT(1) NOT NULL, "
+    "   `description` TEXT, "
+    "   `input_type` TEXT, "
+    "   `output_type` TEXT, "
+    "   `external_id` VARCHAR(255) UNIQUE "
+    " ); ",
+    " CREATE TABLE IF NOT EXISTS `ParentType` ( "
+    "   `type_id` INT NOT NULL, "
+    "   `parent_type_id` INT NOT NULL, "
+    " PRIMARY KEY (`type_id`, `parent_type_id`)); ",
+    " CREATE TABLE IF NOT EXISTS `TypeProperty` ( "
+    "   `type_id` INT NOT NULL, "
+    "   `name` VARCHAR(255) NOT NULL, "
+    "   `data_type` INT NULL, "
+    " PRIMARY KEY (`type_id`, `name`)); ",
+    " CREATE TABLE IF NOT EXISTS `Artifact` ( "
+    "   `id` INTEGER PRIMARY KEY AUTO_INCREMENT, "
+    "   `type_id` INT NOT NULL, "
+    "   `uri` TEXT, "
+    "   `state` INT, "
+    "   `name` VARCHAR(255), "
+    "   `external_id` VARCHAR(255) UNIQUE, "
+    + _MY_NODE_TIMES +
+    "   CONSTRAINT UniqueArtifactTypeName UNIQUE(`type_id`, `name`) "
+    " ); ",
+    _MY_PROPERTY_TABLE.format(table="ArtifactProperty", owner="artifact_id"),
+    " CREATE TABLE IF NOT EXISTS `Execution` ( "
+    "   `id` INTEGER PRIMARY KEY AUTO_INCREMENT, "
+    "   `type_id` INT NOT NULL, "
+    "   `last_known_state` INT, "
+    "   `name` VARCHAR(255), "
+    "   `external_id` VARCHAR(255) UNIQUE, "
+    + _MY_NODE_TIMES +
+    "   CONSTRAINT UniqueExecutionTypeName UNIQUE(`type_id`, `name`) "
+    " ); ",
+    _MY_PROPERTY_TABLE.format(table="ExecutionProperty", owner="execution_id"),
+    " CREATE TABLE IF NOT EXISTS `Context` ( "
+    "   `id` INTEGER PRIMARY KEY AUTO_INCREMENT, "
+    "   `type_id` INT NOT NULL, "
+    "   `name` VARCHAR(255) NOT NULL, "
+    "   `external_id` VARCHAR(255) UNIQUE, "
+    + _MY_NODE_TIMES +
+    "   UNIQUE(`type_id`, `name`) "
+    " ); ",
+    _MY_PROPERTY_TABLE.format(table="ContextProperty", owner="context_id"),
+    " CREATE TABLE IF NOT EXISTS `ParentContext` ( "
+    "   `context_id` INT NOT NULL, "
+    "   `parent_context_id` INT NOT NULL, "
+    " PRIMARY KEY (`context_id`, `parent_context_id`)); ",
+    " CREATE TABLE IF NOT EXISTS `Event` ( "
+    "   `id` INTEGER PRIMARY KEY AUTO_INCREMENT, "
+    "   `artifact_id` INT NOT NULL, "
+    "   `execution_id` INT NOT NULL, "
+    "   `type` INT NOT NULL, "
+    "   `milliseconds_since_epoch` BIGINT, "
+    "   CONSTRAINT UniqueEvent UNIQUE( "
+    "     `artifact_id`, `execution_id`, `type`) "
+    " ); ",
+    " CREATE TABLE IF NOT EXISTS `EventPath` ( "
+    "   `event_id` INT NOT NULL, "
+    "   `is_index_step` TINYINT(1) NOT NULL, "
+    "   `step_index` INT, "
+    "   `step_key` TEXT "
+    " ); ",
+    " CREATE TABLE IF NOT EXISTS `Association` ( "
+    "   `id` INTEGER PRIMARY KEY AUTO_INCREMENT, "
+    "   `context_id` INT NOT NULL, "
+    "   `execution_id` INT NOT NULL, "
+    "   UNIQUE(`context_id`, `execution_id`) "
+    " ); ",
+    " CREATE TABLE IF NOT EXISTS `Attribution` ( "
+    "   `id` INTEGER PRIMARY KEY AUTO_INCREMENT, "
+    "   `context_id` INT NOT NULL, "
+    "   `artifact_id` INT NOT NULL, "
+    "   UNIQUE(`context_id`, `artifact_id`) "
+    " ); ",
+    # MLMD's secondary indices (MySQL indexes a prefix of a TEXT column only).
+    " ALTER TABLE `Artifact` "
+    "  ADD INDEX `idx_artifact_uri`(`uri`(255)), " + _MY_TIME_INDICES.format(node="artifact"),
+    " ALTER TABLE `Event` "
+    " ADD INDEX `idx_event_execution_id` (`execution_id`); ",
+    " ALTER TABLE `ParentContext` "
+    " ADD INDEX "
+    "   `idx_parentcontext_parent_context_id` (`parent_context_id`); ",
+    " ALTER TABLE `Type` "
+    " ADD INDEX `idx_type_name` (`name`); ",
+    " ALTER TABLE `Execution` " + _MY_TIME_INDICES.format(node="execution"),
+    " ALTER TABLE `Context` " + _MY_TIME_INDICES.format(node="context"),
+    " ALTER TABLE `EventPath` "
+    "  ADD INDEX `idx_eventpath_event_id`(`event_id`); ",
+) + tuple(
+    f" ALTER TABLE `{table}` "
+    f"  ADD INDEX `idx_{node}_property_{kind}`( "
+    f"    `name`, `is_custom_property`, `{kind}_value`{'(255)' if kind == 'string' else ''}); "
+    for node, table in (("artifact", "ArtifactProperty"), ("execution", "ExecutionProperty"),
+                        ("context", "ContextProperty"))
+    for kind in ("int", "double", "string")
+) + tuple(
+    f" ALTER TABLE `{table}` "
+    f" ADD INDEX `idx_{table.lower()}_external_id` (`external_id`);"
+    for table in ("Type", "Artifact", "Execution", "Context")
+)
+MYSQL_ENV = (" CREATE TABLE IF NOT EXISTS `MLMDEnv` ( "
+             "   `schema_version` INTEGER PRIMARY KEY "
+             " ); ")
+
+
 def _code(error: Exception) -> Optional[int]:
     return error.args[0] if error.args and isinstance(error.args[0], int) else None
 
@@ -71,6 +210,8 @@ class MysqlDb(Db):
     row_order = None  # InnoDB's own row id is hidden: a scan gives rows in its order
     double_type = "DOUBLE"  # MySQL's CAST knows no DOUBLE PRECISION
     protos_in_base64 = True  # MLMD keeps them as base64 text, in a MEDIUMBLOB
+    ddl = MYSQL_DDL
+    ddl_after_types = (MYSQL_ENV,)
 
     def __init__(self, connect: Callable[[], Any]) -> None:
         self._connect = connect
@@ -199,3 +340,18 @@ class MysqlDb(Db):
         # A connection lost before COMMIT was sent took its transaction with it; lost
         # during COMMIT, the write may or may not be recorded (UnclearWriteError).
         return self.lost(error) and not self._commit_failed
+
+    @classmethod
+    def translated(cls, error: Exception, label: str, writing: bool, opening: bool) -> Optional[Exception]:
+        if not type(error).__module__.startswith("pymysql"):
+            return None
+        code = _code(error)
+        # The server's own message: it names the user and host for a refused right.
+        message = str(error.args[1] if len(error.args) > 1 else error).splitlines()[0] if error.args else str(error)
+        if code in _TAKEN:
+            return taken(label)
+        if cls.lost(error):
+            return unclear(label) if writing else unreachable(label, message)
+        if code in RETRY:  # given up after the attempts `errors.writing` makes: every run was rolled back
+            return StoreError(f"store '{label}' is busy: the write was not recorded ({message}); try again")
+        return refused(label, message, opening)

@@ -4,9 +4,10 @@ Python's sqlite3, pg8000 or PyMySQL, without ml-metadata.
 A store written here is a normal MLMD store: ml-metadata opens it and reads every node,
 type, property, event, context, attribution and association as if it had written them,
 and goes on writing to it; whatever ml-metadata writes, this reads. Each write is one
-transaction (BEGIN IMMEDIATE on SQLite). The SQL is in `native_sql`, the schema in
-`native_schema`, opening in `native_open`; database errors become the package's errors in
-`native_errors.translate` alone, by their class and code, never by their text.
+transaction (BEGIN IMMEDIATE on SQLite). The reads are `reads.NativeReads`; each engine's
+SQL is its dialect's (`sql.Db`: sqlite.py, postgres.py, mysql.py), the schema `schema.py`;
+database errors become the package's errors in `errors.translate` alone, by their class and
+code, never by their text. Stores are opened by store/sqlite.py, postgres.py and mysql.py.
 """
 
 from __future__ import annotations
@@ -15,42 +16,28 @@ import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError, StoreError
-from mlmd_exercise.masking import mask, mask_values
-from mlmd_exercise.records import (EVENT_TYPES, ArtifactRecord, ArtifactState, ContextRecord, EventRecord,
-                                   ExecutionRecord, ExecutionState, Kind, PropertyType, PropertyValue,
-                                   TypeRecord)
+from mlmd_exercise.records import (EVENT_TYPES, ArtifactState, ExecutionState, Kind, PropertyType, PropertyValue)
 from mlmd_exercise.store import tables
-from mlmd_exercise.store.address import Location
-from mlmd_exercise.store.backend import Backend, ContextWrite, ExecutionWrite, NewArtifact, NewEvent, Query
-from mlmd_exercise.store.native_errors import reading, translate, writing
-from mlmd_exercise.store.native_schema import BASE_TYPES
-from mlmd_exercise.store.native_sql import NODES, Db, Node, decode, encode, select_nodes
+from mlmd_exercise.store.backend import ContextWrite, ExecutionWrite, NewArtifact, NewEvent
+from mlmd_exercise.store.native.errors import writing
+from mlmd_exercise.store.native.reads import PROPERTY_COLUMNS, PROPERTY_TYPES, TYPE_KINDS, NativeReads
+from mlmd_exercise.store.native.rows import NODES, Node, encode
 from mlmd_exercise.values import exact_double
 
-__all__ = ["NativeBackend", "open_native", "translate"]
+__all__ = ["NativeBackend"]
 
-_TYPE_KINDS = {Kind.EXECUTION: 0, Kind.ARTIFACT: 1, Kind.CONTEXT: 2}  # Type.type_kind
-_PROPERTY_TYPES = list(PropertyType)  # in the proto's order: index = MLMD's number
 # The PropertyType number of each kind of value a record holds (MLMD's declared kinds).
 _VALUE_KINDS = {bool: 6, int: 1, float: 2, str: 3, dict: 4}
 _ARTIFACT_STATES = list(ArtifactState)
 _EXECUTION_STATES = list(ExecutionState)
-_PROPERTY_COLUMNS = ("name", "is_custom_property", "int_value", "double_value", "string_value",
-                     "proto_value", "bool_value")
+
+
 def _now() -> int:
     return int(time.time() * 1000)
 
 
-class NativeBackend(Backend):
+class NativeBackend(NativeReads):
     """An MLMD store read and written through its tables (see the module's docstring)."""
-
-    name = "native"
-
-    def __init__(self, db: Db, label: str, writable: bool) -> None:
-        self.db = db
-        self.label = label
-        self.writable = writable
-        self._declared: Dict[int, Dict[str, int]] = {}  # type id -> its properties' MLMD numbers
 
     def _check(self, type_id: int, type_name: str, properties: Mapping[str, PropertyValue]) -> None:
         """Refuses what MLMD refuses: a node of a type not stored, or a declared property
@@ -66,204 +53,40 @@ class NativeBackend(Backend):
                 raise StoreError(f"store '{self.label}' refused: type '{type_name}' declares no property '{key}'")
             kind = _VALUE_KINDS[type(value)] if type(value) in _VALUE_KINDS else None
             if isinstance(value, float) and not exact_double(value):
-                kind = _PROPERTY_TYPES.index(PropertyType.PROTO)  # stored as a DoubleValue
+                kind = PROPERTY_TYPES.index(PropertyType.PROTO)  # stored as a DoubleValue
             if kind is not None and declared[key] != kind:
                 raise StoreError(f"store '{self.label}' refused: property '{key}' of type '{type_name}' holds "
-                                 f"{_PROPERTY_TYPES[declared[key] or 0].value} values, not "
-                                 f"{_PROPERTY_TYPES[kind].value}")
-
-    # -- types ------------------------------------------------------------------------
-
-    @reading
-    def types(self, kind: Kind) -> List[TypeRecord]:
-        rows = self.db.run("SELECT id, name, version, description, external_id FROM Type "
-                           "WHERE type_kind = ? ORDER BY id", _TYPE_KINDS[kind])
-        rows = [r for r in rows if r[1] not in BASE_TYPES]  # MLMD hides its system types
-        if not rows:
-            return []
-        ids = [r[0] for r in rows]
-        properties: Dict[int, Dict[str, PropertyType]] = {i: {} for i in ids}
-        sql, values = self.db.in_list("type_id", ids)
-        for type_id, name, data_type in self.db.run(f"SELECT type_id, name, data_type FROM TypeProperty "
-                                                     f"WHERE {sql}", *values):
-            properties[type_id][name] = _PROPERTY_TYPES[data_type or 0]
-        bases: Dict[int, str] = {}
-        for type_id, parent in self.db.run(f"SELECT p.type_id, t.name FROM ParentType p JOIN Type t "
-                                           f"ON t.id = p.parent_type_id WHERE {sql.replace('type_id', 'p.type_id')}",
-                                           *values):
-            if parent in BASE_TYPES:
-                bases[type_id] = BASE_TYPES[parent]
-        return [TypeRecord(id=i, kind=kind, name=n, properties=properties[i], version=v, description=d,
-                           external_id=x, base_type=bases.get(i)) for i, n, v, d, x in rows]
+                                 f"{PROPERTY_TYPES[declared[key] or 0].value} values, not "
+                                 f"{PROPERTY_TYPES[kind].value}")
 
     def _type_id(self, kind: Kind, name: str) -> Optional[int]:
         found = self.db.run("SELECT id FROM Type WHERE name = ? AND version IS NULL AND type_kind = ? "
-                            "ORDER BY id LIMIT 1", name, _TYPE_KINDS[kind])
+                            "ORDER BY id LIMIT 1", name, TYPE_KINDS[kind])
         return found[0][0] if found else None
 
     @writing
     def put_type(self, kind: Kind, name: str, properties: Mapping[str, PropertyType]) -> int:
         type_id = self._type_id(kind, name)
         if type_id is None:
-            [type_id] = self.db.insert("Type", ("name", "type_kind"), [(name, _TYPE_KINDS[kind])], ids=True)
+            [type_id] = self.db.insert("Type", ("name", "type_kind"), [(name, TYPE_KINDS[kind])], ids=True)
             stored: Dict[str, int] = {}
         else:
             stored = dict(self.db.run("SELECT name, data_type FROM TypeProperty WHERE type_id = ?", type_id))
         for key, ptype in properties.items():
-            number = _PROPERTY_TYPES.index(PropertyType(ptype))
+            number = PROPERTY_TYPES.index(PropertyType(ptype))
             if key in stored and stored[key] != number:
                 raise ConflictError(f"type '{name}' in {self.label} already has property '{key}' as "
-                                    f"{_PROPERTY_TYPES[stored[key] or 0].value}, not {PropertyType(ptype).value}")
+                                    f"{PROPERTY_TYPES[stored[key] or 0].value}, not {PropertyType(ptype).value}")
         self._declared.pop(type_id, None)
         self.db.insert("TypeProperty", ("type_id", "name", "data_type"),
-                       [(type_id, k, _PROPERTY_TYPES.index(PropertyType(p)))
+                       [(type_id, k, PROPERTY_TYPES.index(PropertyType(p)))
                         for k, p in properties.items() if k not in stored])
         return type_id
-
-    # -- nodes --------------------------------------------------------------------------
-
-    def _properties(self, node: Node, ids: Sequence[int]) -> Dict[int, Tuple[Dict[str, PropertyValue],
-                                                                         Dict[str, PropertyValue]]]:
-        """Each node's (declared and custom, declared winning; custom alone), secrets masked (a
-        store an older version or another program wrote may hold them: see `masking`)."""
-        found: Dict[int, Tuple[Dict[str, PropertyValue], Dict[str, PropertyValue]]] = {i: ({}, {}) for i in ids}
-        if not ids:
-            return found
-        sql, values = self.db.in_list(node.owner, list(ids))
-        rows = self.db.run(f"SELECT {node.owner}, {', '.join(_PROPERTY_COLUMNS)} FROM {node.properties} "
-                           f"WHERE {sql}", *values)
-        declared: Dict[int, Dict[str, PropertyValue]] = {}
-        base64 = self.db.protos_in_base64
-        for owner, key, custom, int_value, double_value, string_value, proto_value, bool_value in rows:
-            merged, customs = found[owner]
-            value = decode(int_value, double_value, string_value, proto_value, bool_value, base64)
-            if custom:
-                customs[key] = value
-            else:
-                declared.setdefault(owner, {})[key] = value
-        for owner, (merged, customs) in found.items():
-            masked = mask_values(customs)
-            customs.clear()
-            customs.update(masked)
-            merged.update(customs)
-            merged.update(mask_values(declared.get(owner, {})))
-        return found
-
-    def _nodes(self, kind: Kind, query: Query) -> list:
-        node = NODES[kind]
-        select = select_nodes(self.db, node, query)
-        if select is None:
-            return []
-        rows = self.db.run(select[0], *select[1])
-        values = self._properties(node, [r[0] for r in rows])
-        return [_record(kind, row, *values[row[0]]) for row in rows]
-
-    @reading
-    def artifacts(self, query: Query = Query()) -> List[ArtifactRecord]:
-        return self._nodes(Kind.ARTIFACT, query)
-
-    @reading
-    def executions(self, query: Query = Query()) -> List[ExecutionRecord]:
-        return self._nodes(Kind.EXECUTION, query)
-
-    @reading
-    def contexts(self, query: Query = Query()) -> List[ContextRecord]:
-        return self._nodes(Kind.CONTEXT, query)
-
-    def _by_name(self, kind: Kind, type_name: str, name: str) -> Optional[int]:
-        node = NODES[kind]
-        found = self.db.run(f"SELECT n.id FROM {node.table} n JOIN Type t ON t.id = n.type_id WHERE t.name = ? "
-                            "AND t.version IS NULL AND t.type_kind = ? AND n.name = ?",
-                            type_name, _TYPE_KINDS[kind], name)
-        return found[0][0] if found else None
-
-    @reading
-    def execution_by_name(self, type_name: str, name: str) -> Optional[ExecutionRecord]:
-        found = self._by_name(Kind.EXECUTION, type_name, name)
-        return self._nodes(Kind.EXECUTION, Query(ids=[found]))[0] if found is not None else None
-
-    @reading
-    def context_by_name(self, type_name: str, name: str) -> Optional[ContextRecord]:
-        found = self._by_name(Kind.CONTEXT, type_name, name)
-        return self._nodes(Kind.CONTEXT, Query(ids=[found]))[0] if found is not None else None
-
-    @reading
-    def contexts_of(self, kind: Kind, node_id: int) -> List[ContextRecord]:
-        node = NODES[kind]
-        ids = [r[0] for r in self.db.run(f"SELECT context_id FROM {node.member} WHERE {node.owner} = ?",
-                                         int(node_id))]
-        return self._nodes(Kind.CONTEXT, Query(ids=ids, order="id", ascending=True)) if ids else []
-
-    @reading
-    def contexts_of_executions(self, ids: Sequence[int]) -> Dict[int, List[ContextRecord]]:
-        found: Dict[int, List[ContextRecord]] = {int(i): [] for i in ids}
-        if not ids:
-            return found
-        sql, values = self.db.in_list("execution_id", [int(i) for i in ids])
-        pairs = self.db.run(f"SELECT execution_id, context_id FROM Association WHERE {sql}", *values)
-        contexts = {c.id: c for c in self._nodes(Kind.CONTEXT, Query(ids=sorted({c for _, c in pairs})))} \
-            if pairs else {}
-        for execution_id, context_id in sorted(pairs, key=lambda p: p[1]):
-            found[execution_id].append(contexts[context_id])
-        return found
-
-    # -- events -------------------------------------------------------------------------
-
-    def _events(self, column: str, ids: Sequence[int]) -> List[EventRecord]:
-        if not ids:
-            return []
-        sql, values = self.db.in_list(f"e.{column}", [int(i) for i in ids])
-        if self.db.row_order:
-            return self._events_with_paths(sql, values)
-        # MySQL: InnoDB names no physical row order, and a join may return a path's steps in
-        # any order; read apart, by the event_id index, they come as they were stored.
-        events = self.db.run("SELECT e.id, e.artifact_id, e.execution_id, e.type, e.milliseconds_since_epoch "
-                             f"FROM Event e WHERE {sql} ORDER BY e.id", *values)
-        if not events:
-            return []
-        # A path's steps in the order they were stored (MLMD keeps no step number): as a scan
-        # gives them, in the hidden row id's order, by the event_id index or not.
-        in_events, event_ids = self.db.in_list("event_id", [e[0] for e in events])
-        steps: Dict[int, List[Any]] = {}
-        for event_id, is_index, index, key in self.db.run(
-                f"SELECT event_id, is_index_step, step_index, step_key FROM EventPath WHERE {in_events}",
-                *event_ids):
-            steps.setdefault(event_id, []).append(int(index) if is_index else key)
-        return [EventRecord(a, x, EVENT_TYPES[t] if 0 <= t < len(EVENT_TYPES) else "UNKNOWN",
-                            tuple(steps.get(i, ())), ms or 0) for i, a, x, t, ms in events]
-
-    def _events_with_paths(self, sql: str, values: List[Any]) -> List[EventRecord]:
-        # The events and their paths in one query (a walk asks once per hop: half the round
-        # trips of reading the paths apart); a path's steps in the order they were stored
-        # (MLMD keeps no step number), an event without a path once, with NULL steps.
-        physical = f"p.{self.db.row_order}"
-        rows = self.db.run("SELECT e.id, e.artifact_id, e.execution_id, e.type, e.milliseconds_since_epoch, "
-                           "p.is_index_step, p.step_index, p.step_key "
-                           f"FROM Event e LEFT JOIN EventPath p ON p.event_id = e.id WHERE {sql} "
-                           f"ORDER BY e.id, {physical}", *values)
-        events: List[EventRecord] = []
-        steps: List[Any] = []
-        for n, (i, a, x, t, ms, is_index, index, key) in enumerate(rows):
-            if is_index is not None:
-                steps.append(int(index) if is_index else key)
-            if n + 1 == len(rows) or rows[n + 1][0] != i:  # the event's last row
-                events.append(EventRecord(a, x, EVENT_TYPES[t] if 0 <= t < len(EVENT_TYPES) else "UNKNOWN",
-                                          tuple(steps), ms or 0))
-                steps = []
-        return events
-
-    @reading
-    def events_by_executions(self, ids: Sequence[int]) -> List[EventRecord]:
-        return self._events("execution_id", ids)
-
-    @reading
-    def events_by_artifacts(self, ids: Sequence[int]) -> List[EventRecord]:
-        return self._events("artifact_id", ids)
 
     # -- writes -------------------------------------------------------------------------
 
     def _put_properties(self, node: Node, rows: List[Tuple[int, str, bool, PropertyValue]]) -> None:
-        self.db.insert(node.properties, (node.owner,) + _PROPERTY_COLUMNS,
+        self.db.insert(node.properties, (node.owner,) + PROPERTY_COLUMNS,
                        [(owner, key, custom) + self._encoded(key, value) for owner, key, custom, value in rows])
 
     def _encoded(self, key: str, value: PropertyValue) -> Tuple[Any, ...]:
@@ -468,55 +291,12 @@ class NativeBackend(Backend):
                 step(table)
         return removed
 
-    # -- counts and audits ------------------------------------------------------------------
-
-    @reading
-    def count_by_state(self, context_id: Optional[int] = None) -> Dict[ExecutionState, int]:
-        return tables.count_by_state(self.db.run, context_id)
-
-    @reading
-    def context_sizes(self, ids: Sequence[int]) -> Dict[int, Tuple[int, int]]:
-        found = {int(i): (0, 0) for i in ids}
-        if not ids:
-            return found
-        sql, values = self.db.in_list("context_id", list(found))
-        for table, at in (("Association", 0), ("Attribution", 1)):
-            for context_id, n in self.db.run(f"SELECT context_id, COUNT(*) FROM {table} WHERE {sql} "
-                                             "GROUP BY context_id", *values):
-                pair = list(found[context_id])
-                pair[at] = n
-                found[context_id] = (pair[0], pair[1])
-        return found
-
-    @reading
-    def running_processes(self, host: str) -> List[Tuple[int, object, object, object]]:
-        return tables.running_processes(self.db.run, host, sqlite=self.db.name == "sqlite")
-
-    @reading
-    def artifacts_without_events(self) -> List[Tuple[int, str, str]]:
-        return tables.artifacts_without_events(self.db.run)
-
-    @reading
-    def shared_outputs(self) -> List[Tuple[int, str, str, Tuple[int, ...]]]:
-        return tables.shared_outputs(self.db.run)
-
-    @reading
-    def unreadable_properties(self) -> List[Tuple[str, int, str, bool, str]]:
-        return tables.unreadable_properties(self.db.run)
-
-    @reading
-    def histories_without_runs(self) -> List[Tuple[int, int]]:
-        return tables.histories_without_runs(self.db.run)
-
     @writing
     def set_property(self, kind: Kind, node_id: int, key: str, custom: bool, value: PropertyValue) -> None:
         node = NODES[kind]
         self.db.run(f"DELETE FROM {node.properties} WHERE {node.owner} = ? AND name = ? AND is_custom_property = ?",
                     int(node_id), key, custom)
         self._put_properties(node, [(int(node_id), key, custom, value)])
-
-    def close(self) -> None:
-        self.db.close()
 
 
 def _pick(given: int, index: Optional[int], made: Sequence[int]) -> int:
@@ -526,29 +306,3 @@ def _pick(given: int, index: Optional[int], made: Sequence[int]) -> int:
     if index is None or not 0 <= index < len(made):
         raise MlmdExerciseError(f"an event names neither a stored node nor one of the {len(made)} new ones")
     return made[index]
-
-
-def _record(kind: Kind, row: Tuple[Any, ...], merged: Dict[str, PropertyValue],
-            custom: Dict[str, PropertyValue]) -> Any:
-    """A node's record, its name and URI masked as its properties were (see `_properties`)."""
-    if kind is Kind.ARTIFACT:
-        i, type_id, type_name, uri, state, name, external_id, created, updated = row
-        return ArtifactRecord(id=i, type=type_name or "", uri=mask(uri or "", whole=True),
-                              state=_ARTIFACT_STATES[state or 0].value, properties=merged, created_ms=created,
-                              type_id=type_id, custom=custom, name=mask(name or ""), external_id=external_id,
-                              updated_ms=updated)
-    if kind is Kind.EXECUTION:
-        i, type_id, type_name, state, name, external_id, created, updated = row
-        return ExecutionRecord(id=i, type=type_name or "", state=_EXECUTION_STATES[state or 0].value,
-                               properties=merged, created_ms=created, name=mask(name or ""), type_id=type_id,
-                               custom=custom, external_id=external_id, updated_ms=updated)
-    i, type_id, type_name, name, external_id, created, updated = row
-    return ContextRecord(id=i, type=type_name or "", name=mask(name or ""), properties=merged, created_ms=created,
-                         type_id=type_id, custom=custom, external_id=external_id, updated_ms=updated)
-
-
-def open_native(location: Location, create: bool, upgrade: bool) -> NativeBackend:
-    """Opens a store for this backend: see `native_open.open_native`."""
-    from mlmd_exercise.store import native_open
-
-    return native_open.open_native(location, create, upgrade)

@@ -16,7 +16,7 @@ sources), and that quoting is wrong for some characters (tests/test_injection.py
 
 Struct and proto values are stored base64-encoded, and numbers as numbers: neither is quoted
 text. Filter queries are another matter (MLMD's filter language copies a literal into its SQL,
-and on PostgreSQL turns every double quote into a single one): store/mlmd_filters.py never puts
+and on PostgreSQL turns every double quote into a single one): store/mlmd/filters.py never puts
 a quote, a backslash or anything but plain ASCII into one.
 
 Every call to ml-metadata goes through `Guarded`, which looks at every string among its
@@ -220,7 +220,7 @@ def _check(value: Any, parameter: str, method: str, database: str, label: str) -
     elif isinstance(value, (list, tuple)):
         for item in value:
             _check(item, parameter, method, database, label)
-    elif isinstance(getattr(value, "filter_query", None), str):  # ListOptions: mlmd_filters.py's, plain
+    elif isinstance(getattr(value, "filter_query", None), str):  # ListOptions: filters.py's, plain
         _check(value.filter_query, "filter query", method, database, label)
 
 
@@ -246,7 +246,7 @@ class SafeLookups:
         if self._sql is None or not any(misquoted(v, self.database) for v in values):
             return None
         if self.database == "mysql":  # text as ml-metadata's latin1 client stores it there
-            from mlmd_exercise.store.native_mysql import to_stored
+            from mlmd_exercise.store.native.mysql import to_stored
 
             return tuple(to_stored(v) for v in values)
         return values

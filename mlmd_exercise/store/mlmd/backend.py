@@ -1,9 +1,8 @@
 """The ml-metadata backend: Google's MLMD library behind the package's `Backend` interface.
 
-This module, `mlmd_protos.py` (protos <-> records), `mlmd_filters.py` (queries as MLMD's
-filter language) and `mlmd_connect.py` (opening) are the only code that imports
-`ml_metadata` or touches a proto. MLMD's errors become the package's errors in one place
-(`_translate`), by their classes.
+This module and its siblings in store/mlmd/ are the only code that imports `ml_metadata` or
+touches a proto. MLMD's errors become the package's errors in one place (`_translate`), by
+their classes.
 """
 
 from __future__ import annotations
@@ -19,9 +18,10 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError, StoreError, UnclearWriteError
 from mlmd_exercise.records import (ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord, ExecutionState, Kind,
                                    PropertyType, PropertyValue, TypeRecord)
-from mlmd_exercise.store import mlmd_filters as mf, mlmd_protos as mp, tables
+from mlmd_exercise.store import tables
 from mlmd_exercise.store.backend import Backend, ContextWrite, ExecutionWrite, NewArtifact, NewEvent, Query
-from mlmd_exercise.store.mlmd_guard import SafeLookups, guarded
+from mlmd_exercise.store.mlmd import filters as mf, protos as mp
+from mlmd_exercise.store.mlmd.guard import SafeLookups, guarded
 
 __all__ = ["MlmdBackend"]
 
@@ -60,7 +60,7 @@ class MlmdBackend(SafeLookups, Backend):
     (the server's admin connection): counts and audits then need no node loaded, and a name or
     URI that ml-metadata would quote wrongly is looked up there, with bound parameters.
     `database` ("sqlite", "postgresql", "mysql") says which strings ml-metadata must never be
-    given (store/mlmd_guard.py): every call to it goes through that guard.
+    given (store/mlmd/guard.py): every call to it goes through that guard.
     """
 
     name = "mlmd"

@@ -1,26 +1,5 @@
-"""How to reproduce a run: the code, the command and the environment it ran in.
-
-Every execution that `Tracker.execution` records carries these as custom
-properties, without the user asking. They are named here, once, so that readers
-(`show`, `ls`, `diff`) can tell a run's environment from its params:
-
-    host, pid, pid_start     the process (see `process`; kept without a prefix,
-                             as stores written before this module have them)
-    env.user                 the user name the process ran as
-    env.cwd                  its working directory
-    env.command              its command line (`sys.argv`, shell-quoted), its secrets masked
-                             (a URL's password, --password X, token=X: see `masking`)
-    env.executable           the Python interpreter (`sys.executable`)
-    env.python               the Python version, e.g. "3.11.7"
-    env.git_commit           the commit checked out in the working directory,
-    env.git_dirty            and 1 if tracked files had uncommitted changes, else 0
-                             (both only where the working directory is in a git
-                             repository and git is installed)
-    env.packages             the installed distributions the run had imported,
-                             "name==version" separated by spaces, sorted
-    env.installed_hash       "sha256:<hex>" of the sorted "name==version" of every
-                             distribution installed on the interpreter's path: two
-                             runs with the same hash ran with the same packages
+"""What a run records about where it ran, captured: git commit, command, packages, host (the
+keys and how to read them back are `environment.py`'s).
 
 `env.packages` is taken when the run starts and again when it finishes, so that
 a package the run imports inside its `with` block is recorded too.
@@ -46,33 +25,16 @@ import sys
 import time
 from typing import Callable, Dict, FrozenSet, Mapping, Optional, Tuple
 
+from mlmd_exercise.environment import (COMMAND, CWD, EXECUTABLE, GIT_COMMIT, GIT_DIRTY, INSTALLED_HASH,
+                                       PACKAGES, PYTHON, USER, format_packages, parse_packages)
 from mlmd_exercise.masking import mask_argv
-from mlmd_exercise.process import HOST, PID, PID_START, identity
+from mlmd_exercise.process import identity
 from mlmd_exercise.records import PropertyValue
 
-__all__ = [
-    "PREFIX", "USER", "CWD", "COMMAND", "EXECUTABLE", "PYTHON", "GIT_COMMIT", "GIT_DIRTY",
-    "PACKAGES", "INSTALLED_HASH", "PROCESS_KEYS", "CODE_KEYS",
-    "is_environment_key", "split_environment", "capture", "imported_packages",
-    "format_packages", "parse_packages", "packages_now", "git_state", "installed_hash",
-]
+__all__ = ["GIT_TIMEOUT_S", "GIT_TTL_S", "capture", "imported_packages", "packages_now", "git", "git_state",
+           "forget_git_states", "installed_hash", "installed_distributions", "normalize_name"]
 
 log = logging.getLogger(__name__)
-
-PREFIX = "env."
-USER = PREFIX + "user"
-CWD = PREFIX + "cwd"
-COMMAND = PREFIX + "command"
-EXECUTABLE = PREFIX + "executable"
-PYTHON = PREFIX + "python"
-GIT_COMMIT = PREFIX + "git_commit"
-GIT_DIRTY = PREFIX + "git_dirty"
-PACKAGES = PREFIX + "packages"
-INSTALLED_HASH = PREFIX + "installed_hash"
-# Which process recorded the run: environment too, under the names stores already hold.
-PROCESS_KEYS = (HOST, PID, PID_START)
-# What says which code ran; `diff` shows these apart from the rest of the environment.
-CODE_KEYS = (GIT_COMMIT, GIT_DIRTY, COMMAND)
 
 GIT_TIMEOUT_S = 2.0
 GIT_TTL_S = 5.0
@@ -86,21 +48,8 @@ _DISTRIBUTION_OF = {
 }
 
 
-def is_environment_key(key: str) -> bool:
-    """True for a property that says where and how a run ran, not what it was given."""
-    return key.startswith(PREFIX) or key in PROCESS_KEYS
-
-
-def split_environment(properties: Mapping[str, object]) -> Tuple[Dict[str, object], Dict[str, object]]:
-    """A run's properties as (the others, its environment)."""
-    others: Dict[str, object] = {}
-    env: Dict[str, object] = {}
-    for key, value in properties.items():
-        (env if is_environment_key(key) else others)[key] = value
-    return others, env
-
-
-def _normalize(name: str) -> str:
+def normalize_name(name: str) -> str:
+    """A distribution's name as PEP 503 compares it ("Scikit_Learn" -> "scikit-learn")."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -109,7 +58,7 @@ def _normalize(name: str) -> str:
 _installed: Optional[Dict[str, str]] = None
 
 
-def _installed_distributions() -> Dict[str, str]:
+def installed_distributions() -> Dict[str, str]:
     """Every distribution on sys.path, normalized name -> version, read once per process
     from the names of their metadata folders (no file is opened: this takes well under
     a millisecond, where `importlib.metadata` takes tens)."""
@@ -128,14 +77,14 @@ def _installed_distributions() -> Dict[str, str]:
                 version = version.split("-")[0]  # an egg's "-py3.11" suffix
                 # A source tree's own "x.egg-info" has no version: the installed one says it.
                 if dot and kind in ("dist-info", "egg-info") and version:
-                    found.setdefault(_normalize(name), version)  # the first on the path wins
+                    found.setdefault(normalize_name(name), version)  # the first on the path wins
         _installed = found
     return _installed
 
 
 def installed_hash() -> str:
     """sha256 of the sorted "name==version" of every installed distribution."""
-    listing = "\n".join(sorted(f"{n}=={v}" for n, v in _installed_distributions().items()))
+    listing = "\n".join(sorted(f"{n}=={v}" for n, v in installed_distributions().items()))
     return "sha256:" + hashlib.sha256(listing.encode()).hexdigest()
 
 
@@ -152,7 +101,7 @@ def imported_packages() -> Dict[str, str]:
     modules = sys.modules
     if _packages_cache[0] == len(modules):  # modules are added, hardly ever removed
         return dict(_packages_cache[1])
-    installed = _installed_distributions()
+    installed = installed_distributions()
     stdlib: FrozenSet[str] = getattr(sys, "stdlib_module_names", frozenset())  # Python 3.10+
     found: Dict[str, str] = {}
     for module in list(modules):
@@ -160,7 +109,7 @@ def imported_packages() -> Dict[str, str]:
         if top in stdlib or top.startswith("_"):
             continue
         for name in (_DISTRIBUTION_OF.get(module), _DISTRIBUTION_OF.get(top), top):
-            dist = _normalize(name) if name is not None else ""
+            dist = normalize_name(name) if name is not None else ""
             if dist in installed:
                 found[dist] = installed[dist]
                 break
@@ -169,25 +118,14 @@ def imported_packages() -> Dict[str, str]:
     return dict(found)
 
 
-def format_packages(packages: Mapping[str, str]) -> str:
-    """{"numpy": "2.1.0", ...} as stored: "numpy==2.1.0 ...", sorted by name."""
-    return " ".join(f"{name}=={version}" for name, version in sorted(packages.items()))
-
-
-def parse_packages(text: object) -> Dict[str, str]:
-    """The stored `env.packages` text back as {name: version}; anything else as {}."""
-    if not isinstance(text, str):
-        return {}
-    return dict(item.partition("==")[::2] for item in text.split() if "==" in item)
-
-
 # -- git --------------------------------------------------------------------------
 
 # cwd -> (git dir or None, its index's signature, when asked, (commit, dirty) or None)
-_git_cache: Dict[str, Tuple[Optional[str], Tuple[int, ...], float, Optional[Tuple[str, bool]]]] = {}
+_git_states: Dict[str, Tuple[Optional[str], Tuple[int, ...], float, Optional[Tuple[str, bool]]]] = {}
 
 
-def _git(cwd: str, *args: str) -> Optional[str]:
+def git(cwd: str, *args: str) -> Optional[str]:
+    """What `git ARGS` in `cwd` prints, stripped; None where git is missing, slow or fails."""
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
                               timeout=GIT_TIMEOUT_S, stdin=subprocess.DEVNULL)
@@ -207,6 +145,11 @@ def _index_signature(git_dir: Optional[str]) -> Tuple[int, ...]:
     return (st.st_ino, st.st_mtime_ns, st.st_size) if st else ()
 
 
+def forget_git_states() -> None:
+    """Forgets what git said of every working directory: it is asked again."""
+    _git_states.clear()
+
+
 def git_state(cwd: Optional[str] = None) -> Optional[Tuple[str, bool]]:
     """(commit, uncommitted changes to tracked files) of the git work tree at `cwd`.
 
@@ -216,24 +159,24 @@ def git_state(cwd: Optional[str] = None) -> Optional[Tuple[str, bool]]:
     """
     cwd = cwd or os.getcwd()
     now = time.monotonic()
-    cached = _git_cache.get(cwd)
+    cached = _git_states.get(cwd)
     if cached is not None:
         git_dir, signature, asked, state = cached
         if now - asked < GIT_TTL_S and _index_signature(git_dir) == signature:
             return state
-    found = _git(cwd, "rev-parse", "--absolute-git-dir")
+    found = git(cwd, "rev-parse", "--absolute-git-dir")
     git_dir = found.strip() if found else None
     state = None
     if git_dir:
         # Without optional locks, status never rewrites the index under the user's git.
-        status = _git(cwd, "--no-optional-locks", "status", "--porcelain=v2", "--branch",
+        status = git(cwd, "--no-optional-locks", "status", "--porcelain=v2", "--branch",
                       "--untracked-files=no")
         if status is not None:
             lines = status.splitlines()
             commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), "")
             if re.fullmatch(r"[0-9a-f]{40,64}", commit):  # "(initial)" before the first commit
                 state = (commit, any(not line.startswith("#") for line in lines))
-    _git_cache[cwd] = (git_dir, _index_signature(git_dir), now, state)
+    _git_states[cwd] = (git_dir, _index_signature(git_dir), now, state)
     return state
 
 

@@ -18,7 +18,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 from mlmd_exercise.errors import StoreError
 from mlmd_exercise.store.address import Location
-from mlmd_exercise.store.mlmd import MlmdBackend
+from mlmd_exercise.store.mlmd.backend import MlmdBackend
 
 __all__ = ["connect_sqlite", "connect_postgres", "connect_mysql", "mysql_config", "mysql_refused"]
 

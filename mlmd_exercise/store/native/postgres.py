@@ -1,0 +1,221 @@
+"""The native backend's PostgreSQL dialect: a pg8000 connection, and what PostgreSQL does its
+own way.
+
+PostgreSQL's `$n` parameters, ids from RETURNING (SERIAL), an id list as one array parameter,
+rows in the order they were stored by ctid, proto values as raw BYTEA, MLMD's PostgreSQL DDL,
+and pg8000's errors by their SQLSTATE.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from mlmd_exercise.store.native.errors import refused, taken, unclear, unreachable
+from mlmd_exercise.store.native.sql import Db, Row, insert_sql
+
+__all__ = ["PostgresDb", "POSTGRES_DDL"]
+
+_CHUNK = 1000  # rows per multi-row INSERT (65535 parameters at most)
+
+_PG_PROPERTY_TABLE = (
+    " CREATE TABLE IF NOT EXISTS {table} ( "
+    "   {owner} INT NOT NULL, "
+    "   name VARCHAR(255) NOT NULL, "
+    "   is_custom_property BOOLEAN NOT NULL, "
+    "   int_value INT, "
+    "   double_value DOUBLE PRECISION, "
+    "   string_value TEXT, "
+    "   byte_value BYTEA, "
+    "   proto_value BYTEA, "
+    "   bool_value BOOLEAN, "
+    " PRIMARY KEY ({owner}, name, is_custom_property)); ")
+_PG_NODE_TIMES = ("   create_time_since_epoch BIGINT NOT NULL DEFAULT 0, "
+                  "   last_update_time_since_epoch BIGINT NOT NULL DEFAULT 0, ")
+
+# MLMD's PostgreSQL statements, in the order it runs them.
+POSTGRES_DDL: Tuple[str, ...] = (
+    " CREATE TABLE IF NOT EXISTS Type( "
+    "   id SERIAL PRIMARY KEY, "
+    "   name VARCHAR(255) NOT NULL, "
+    "   version VARCHAR(255), "
+    "   type_kind SMALLINT NOT NULL, "
+    "   description TEXT, "
+    "   input_type TEXT, "
+    "   output_type TEXT, "
+    "   external_id VARCHAR(255) UNIQUE"
+    " ); ",
+    " CREATE TABLE IF NOT EXISTS ParentType ( "
+    "   type_id INT NOT NULL, "
+    "   parent_type_id INT NOT NULL, "
+    " PRIMARY KEY (type_id, parent_type_id)); ",
+    " CREATE TABLE IF NOT EXISTS TypeProperty ( "
+    "   type_id INT NOT NULL, "
+    "   name VARCHAR(255) NOT NULL, "
+    "   data_type INT NULL, "
+    " PRIMARY KEY (type_id, name)); ",
+    " CREATE TABLE IF NOT EXISTS Artifact ( "
+    "   id SERIAL PRIMARY KEY, "
+    "   type_id INT NOT NULL, "
+    "   uri TEXT, "
+    "   state INT, "
+    "   name VARCHAR(255), "
+    "   external_id VARCHAR(255) UNIQUE, "
+    + _PG_NODE_TIMES +
+    "   CONSTRAINT UniqueArtifactTypeName UNIQUE(type_id, name) "
+    " ); ",
+    _PG_PROPERTY_TABLE.format(table="ArtifactProperty", owner="artifact_id"),
+    " CREATE TABLE IF NOT EXISTS Execution ( "
+    "   id SERIAL PRIMARY KEY, "
+    "   type_id INT NOT NULL, "
+    "   last_known_state INT, "
+    "   name VARCHAR(255), "
+    "   external_id VARCHAR(255) UNIQUE, "
+    + _PG_NODE_TIMES +
+    "   CONSTRAINT UniqueExecutionTypeName UNIQUE(type_id, name) "
+    " ); ",
+    _PG_PROPERTY_TABLE.format(table="ExecutionProperty", owner="execution_id"),
+    " CREATE TABLE IF NOT EXISTS Context ( "
+    "   id SERIAL PRIMARY KEY, "
+    "   type_id INT NOT NULL, "
+    "   name VARCHAR(255) NOT NULL, "
+    "   external_id VARCHAR(255) UNIQUE, "
+    + _PG_NODE_TIMES +
+    "   UNIQUE(type_id, name) "
+    " ); ",
+    _PG_PROPERTY_TABLE.format(table="ContextProperty", owner="context_id"),
+    " CREATE TABLE IF NOT EXISTS ParentContext ( "
+    "   context_id INT NOT NULL, "
+    "   parent_context_id INT NOT NULL, "
+    " PRIMARY KEY (context_id, parent_context_id)); ",
+    " CREATE TABLE IF NOT EXISTS Event ( "
+    "   id SERIAL PRIMARY KEY, "
+    "   artifact_id INT NOT NULL, "
+    "   execution_id INT NOT NULL, "
+    "   type INT NOT NULL, "
+    "   milliseconds_since_epoch BIGINT, "
+    "   CONSTRAINT UniqueEvent UNIQUE( "
+    "     artifact_id, execution_id, type) "
+    " ); ",
+    " CREATE TABLE IF NOT EXISTS EventPath ( "
+    "   event_id INT NOT NULL, "
+    "   is_index_step BOOLEAN NOT NULL, "
+    "   step_index INT, "
+    "   step_key TEXT "
+    " ); ",
+    " CREATE TABLE IF NOT EXISTS Association ( "
+    "   id SERIAL PRIMARY KEY, "
+    "   context_id INT NOT NULL, "
+    "   execution_id INT NOT NULL, "
+    "   UNIQUE(context_id, execution_id) "
+    " ); ",
+    " CREATE TABLE IF NOT EXISTS Attribution ( "
+    "   id SERIAL PRIMARY KEY, "
+    "   context_id INT NOT NULL, "
+    "   artifact_id INT NOT NULL, "
+    "   UNIQUE(context_id, artifact_id) "
+    " ); ",
+    " CREATE TABLE IF NOT EXISTS MLMDEnv ( "
+    "   schema_version INT PRIMARY KEY "
+    " ); ",
+    # MLMD's secondary indices.
+    " CREATE INDEX IF NOT EXISTS idx_artifact_uri ON Artifact (uri); ",
+    " CREATE INDEX IF NOT EXISTS idx_artifact_create_time_since_epoch ON Artifact (create_time_since_epoch); ",
+    " CREATE INDEX IF NOT EXISTS idx_artifact_last_update_time_since_epoch "
+    " ON Artifact (last_update_time_since_epoch); ",
+    " CREATE INDEX IF NOT EXISTS idx_event_execution_id ON Event (execution_id); ",
+    " CREATE INDEX IF NOT EXISTS idx_parentcontext_parent_context_id ON ParentContext (parent_context_id); ",
+    " CREATE INDEX IF NOT EXISTS idx_type_name ON Type (name); ",
+    " CREATE INDEX IF NOT EXISTS idx_execution_create_time_since_epoch ON Execution (create_time_since_epoch); ",
+    " CREATE INDEX IF NOT EXISTS idx_execution_last_update_time_since_epoch "
+    " ON Execution (last_update_time_since_epoch); ",
+    " CREATE INDEX IF NOT EXISTS idx_context_create_time_since_epoch ON Context (create_time_since_epoch); ",
+    " CREATE INDEX IF NOT EXISTS idx_context_last_update_time_since_epoch "
+    " ON Context (last_update_time_since_epoch); ",
+    " CREATE INDEX IF NOT EXISTS idx_eventpath_event_id ON EventPath (event_id); ",
+) + tuple(
+    f" CREATE INDEX IF NOT EXISTS idx_{node}_property_{kind} ON {table} (name, is_custom_property, {kind}_value); "
+    for node, table in (("artifact", "ArtifactProperty"), ("execution", "ExecutionProperty"),
+                        ("context", "ContextProperty"))
+    for kind in ("int", "double", "string")
+) + tuple(
+    f" CREATE INDEX IF NOT EXISTS idx_{table.lower()}_external_id ON {table}(external_id); "
+    for table in ("Type", "Artifact", "Execution", "Context")
+)
+
+
+class PostgresDb(Db):
+    """A pg8000 connection (`pg8000.native.Connection`), autocommit unless in BEGIN.
+
+    Statements go to pg8000's `execute_unnamed` with PostgreSQL's own `$n` parameters:
+    pg8000.native's `run(sql, **params)` looks each named parameter up in a list, which
+    made a 7000-value INSERT of put_lineage take most of a second.
+    """
+
+    name = "postgresql"
+    row_order = "ctid"
+    ddl = POSTGRES_DDL
+
+    def __init__(self, con: Any) -> None:
+        self._con = con
+        self._texts: Dict[str, str] = {}
+
+    def _numbered(self, sql: str) -> str:
+        text = self._texts.get(sql)
+        if text is None:
+            first, *rest = sql.split("?")
+            text = first + "".join(f"${i}{part}" for i, part in enumerate(rest, 1))
+            self._texts[sql] = text
+        return text
+
+    def run(self, sql: str, *values: Any) -> List[Row]:
+        if values:
+            rows = self._con.execute_unnamed(self._numbered(sql), vals=list(values)).rows
+        else:
+            rows = self._con.run(sql)
+        return [tuple(r) for r in rows] if rows else []
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+               ids: bool = False, ignore: bool = False) -> List[int]:
+        found: List[int] = []
+        for first in range(0, len(rows), _CHUNK):
+            chunk = rows[first:first + _CHUNK]
+            sql = insert_sql(table, columns, ignore, len(chunk)) + (" RETURNING id" if ids else "")
+            got = self.run(sql, *[v for row in chunk for v in row])
+            # nextval runs in row order: sorted ids are the rows' ids in order.
+            found += sorted(r[0] for r in got)
+        return found
+
+    def in_list(self, column: str, values: Sequence[Any]) -> Tuple[str, List[Any]]:
+        return f"{column} = ANY(?)", [list(values)]
+
+    def tables(self) -> List[str]:
+        return [r[0] for r in self.run("SELECT table_name FROM information_schema.tables WHERE "
+                                       "table_schema = current_schema() AND table_type = 'BASE TABLE'")]
+
+    def begin(self) -> None:
+        self.run("BEGIN")
+
+    def close(self) -> None:
+        try:
+            self._con.close()
+        except Exception:  # already gone: nothing to release
+            pass
+
+    @classmethod
+    def translated(cls, error: Exception, label: str, writing: bool, opening: bool) -> Optional[Exception]:
+        if not type(error).__module__.startswith("pg8000"):
+            return None
+        import pg8000.exceptions as pg
+
+        if isinstance(error, pg.DatabaseError):
+            detail = error.args[0] if error.args else None
+            state = str(detail.get("C", "")) if isinstance(detail, dict) else ""
+            if state == "23505":  # unique_violation
+                return taken(label)
+            if writing and (state.startswith("08") or state.startswith("57P")):  # connection lost, shut down
+                return unclear(label)
+            message = detail.get("M", detail) if isinstance(detail, dict) else (detail or error)
+            return refused(label, message, opening)
+        if isinstance(error, pg.InterfaceError):  # the connection broke
+            return unclear(label) if writing else unreachable(label)
+        return None

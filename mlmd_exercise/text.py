@@ -1,0 +1,117 @@
+"""Text the command line and the explorer both show: counts, times, durations, aligned
+columns, a value in a cell, what a diff comes to. Plain functions of plain values: nothing here
+touches a store or prints (DESIGN.md, "The modules": the text-and-pictures layer)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:
+    from mlmd_exercise.read.diff import Change, Diff
+    from mlmd_exercise.records import ArtifactRecord
+
+__all__ = ["table", "count", "id_ranges", "when", "duration", "cell", "short_digest", "diff_verdict", "diff_rows",
+           "change_label"]
+
+CELL = 24  # longer text in a column is cut, with an ellipsis
+
+
+_ONE_LINE = {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
+
+
+def table(rows: Iterable[Sequence[str]], indent: str = "  ") -> List[str]:
+    """Rows as aligned columns; the last column is not padded. A cell holding a line
+    break or a tab (another program's name, say) shows it as `\\n`, one row a line."""
+    rows = [[c.translate(_ONE_LINE) for c in r] for r in rows]
+    if not rows:
+        return []
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        indent + "  ".join([c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]).rstrip()
+        for r in rows
+    ]
+
+
+def count(n: int, noun: str) -> str:
+    """"1 artifact", "2 artifacts"."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def id_ranges(ids: Iterable[int], most: int = 6) -> str:
+    """Ids as ranges, "1-3, 7, 9-12", with the rest counted after `most` ranges."""
+    ranges: List[List[int]] = []
+    for i in sorted(ids):
+        if ranges and i == ranges[-1][1] + 1:
+            ranges[-1][1] = i
+        else:
+            ranges.append([i, i])
+    parts = [f"{a}-{b}" if a != b else str(a) for a, b in ranges]
+    more = f" and {len(parts) - most:,} more ranges" if len(parts) > most else ""
+    return ", ".join(parts[:most]) + more
+
+
+def when(ms: Optional[int]) -> str:
+    """A time in ms since the epoch, local, to the second; "-" for none."""
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
+
+
+def duration(ms: Optional[int]) -> str:
+    """"42 s", "3 min 5 s", "2 h 10 min"; "-" for none."""
+    if ms is None:
+        return "-"
+    seconds = max(0, round(ms / 1000))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def cell(value: Any, width: int = CELL) -> str:
+    """A value in a table: "-" for none, floats in 6 significant digits, long text cut."""
+    if value is None:
+        return "-"
+    text = str(value)
+    if isinstance(value, float) and len(text) > 10:  # 0.9580419580419581 as 0.958042
+        text = format(value, ".6g")
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def short_digest(digest: Any) -> str:
+    text = str(digest or "")
+    return text[:len("sha256:") + 12] if text.startswith("sha256:") else (text or "no fingerprint")
+
+
+def diff_verdict(d: Diff) -> List[str]:
+    """What a diff comes to, in a line, where there is something to say: no differences, or
+    the same inputs and params giving other outputs."""
+    if d.nondeterministic:
+        why = ("the code or environment differ (see below)" if d.code or d.environment or d.packages
+               else "not deterministic (same code and environment too)")
+        return [f"same inputs and params, different outputs: {why}"]
+    if d.same:
+        return [f"no differences: same params, metrics, code, environment, "
+                f"{count(d.inputs_compared, 'input')} and {count(d.outputs_compared, 'output')}"]
+    return []
+
+
+def diff_rows(d: Diff) -> List[Tuple[str, str, str, str]]:
+    """What differs, as rows of (section, what, A, B): values, then artifacts as one line each."""
+    rows = [(title, change_label(c), cell(c.a, 10_000), cell(c.b, 10_000))
+            for title, changes in (("params", d.params), ("metrics", d.metrics), ("code", d.code),
+                                   ("environment", d.environment), ("packages", d.packages))
+            for c in changes]
+
+    def brief(x: Optional[ArtifactRecord]) -> str:
+        if x is None:
+            return "-"
+        return f"artifact {x.id} {x.type_version} {short_digest(x.properties.get('fingerprint'))} {x.uri}"
+
+    rows += [(title, c.path + (" (same content)" if c.same_content else ""), brief(c.a), brief(c.b))
+             for title, changes in (("inputs", d.inputs), ("outputs", d.outputs)) for c in changes]
+    return rows
+
+
+def change_label(change: Change) -> str:
+    return change.key if not change.step else f"{change.key} ({change.step}'s run)"
