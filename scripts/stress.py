@@ -103,6 +103,7 @@ while True:
     with tracker.execution("Trainer", inputs={"examples": tracker.dataset(data)}) as run:
         (files / f"{tag}.model").write_text(tag)
         run.log_model(files / f"{tag}.model", name="KilledModel")
+    print("committed", flush=True)
 """
 
 
@@ -129,7 +130,7 @@ def check_after_kill(store: str) -> list:
 
 def kill(store: str, kills: int, seed: int) -> dict:
     rng = random.Random(seed)
-    problems, runs_seen = [], 0
+    problems, runs_seen, committed = [], 0, 0
     with tempfile.TemporaryDirectory() as files:
         for k in range(kills):
             proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, store, files],
@@ -140,6 +141,12 @@ def kill(store: str, kills: int, seed: int) -> dict:
                 proc.wait()
                 problems.append(f"kill {k}: writer did not start: {proc.stderr.read()[-300:]}")
                 break
+            # The kill lands after 0, 1 or 2 of the writer's runs have committed (it says so:
+            # progress, not a time that suits a fast machine), then at a random moment of the next.
+            for _ in range(rng.randint(0, 2)):
+                if proc.stdout.readline().strip() != "committed":
+                    break
+                committed += 1
             time.sleep(rng.uniform(0.0, 0.25))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -148,7 +155,8 @@ def kill(store: str, kills: int, seed: int) -> dict:
     import mlmd_exercise as mx
 
     runs_seen = sum(mx.count_by_state(mx.open_store(store)).values())
-    return {"kills": kills, "runs": runs_seen, "problems": problems[:20], "ok": not problems}
+    return {"kills": kills, "runs": runs_seen, "committed_before_kills": committed, "problems": problems[:20],
+            "ok": not problems}
 
 
 def main() -> int:

@@ -283,7 +283,7 @@ def test_a_fan_out_is_drawn_as_one_node_quickly(fanout):
     started = time.monotonic()
     code, text, err = run("graph", "-o", out / "fan.svg", "--db", db)
     assert code == 0, err
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 120  # not 4,000 nodes through dot (minutes): holds when loaded
     assert text.splitlines()[0] == f"lineage graph of 1,991 artifacts and 2,000 executions: {out / 'fan.svg'}"
     assert "drawn as one: 1,990 COMPLETE Trainer executions with the same inputs and their 1,990 outputs" in text
     assert "drawn as one: 10 FAILED Trainer executions" in text

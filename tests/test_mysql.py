@@ -54,7 +54,7 @@ def test_an_unreachable_server_fails_fast(run_cli):
     check(result, f"cannot reach MySQL at 127.0.0.1:{port} for store "
                   f"'mysql://u:***@127.0.0.1:{port}/db': Connection refused")
     assert "secret" not in result.err
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < 30  # no retries: a bound a loaded machine keeps too
 
 
 def test_a_missing_socket_is_named(run_cli, tmp_path):
@@ -73,7 +73,7 @@ def test_a_server_that_never_answers_fails_within_seconds(run_cli):
         elapsed = time.monotonic() - start
     check(result, f"cannot connect to store 'mysql://u:***@127.0.0.1:{port}/db': no answer within 5 s")
     assert "secret" not in result.err
-    assert elapsed < 15
+    assert elapsed < 60  # its own 5 s, and the start of a Python on a loaded machine
 
 
 def test_the_package_sql_gets_mlmds_table_names_and_pymysql_parameters():

@@ -47,7 +47,9 @@ def test_writers_killed_at_random_moments_leave_a_consistent_store(db):
     backend = "sqlite" if "://" not in db else db.split("://")[0]
     report = _stress("kill", "--store", db, "--kills", str(KILLS[backend]), "--seed", "7")
     assert report["problems"] == [] and report["ok"]
-    assert report["runs"] > KILLS[backend]  # the writers did record between kills
+    # The writers did record between kills: every run a writer said it committed before its kill
+    # is there (a bound that holds however slow the machine; the kills' moments follow progress).
+    assert report["runs"] >= report["committed_before_kills"] > 0
     store = mx.open_store(db, create=True)
     running = mx.list_executions(store, state="RUNNING")
     # Every interrupted run is recognised as such, and only when asked is it closed.
