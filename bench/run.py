@@ -56,24 +56,46 @@ def summary(values):
 # -- measurements, each run in a child process ------------------------------------------------
 
 
+def _record_ours(store: Path, workdir: Path, runs: int, warmup: int) -> list:
+    """Seconds per run recorded through the API into `store`: a dataset in, a model out."""
+    import mlmd_exercise as mx
+
+    tracker = mx.Tracker(store)
+    for i in range(warmup + runs):
+        (workdir / f"d{i}.csv").write_text(f"data {i}")
+        (workdir / f"m{i}.joblib").write_text(f"model {i}")
+    times = []
+    for i in range(warmup + runs):
+        start = time.perf_counter()
+        with tracker.execution("Trainer", experiment="bench",
+                               inputs={"examples": tracker.dataset(workdir / f"d{i}.csv")}) as run:
+            run.log_model(workdir / f"m{i}.joblib", name="M")
+        times.append(time.perf_counter() - start)
+    tracker.store.close()
+    return times
+
+
+def record_grown(path: str, runs: int, warmup: int) -> dict:
+    """Per-run cost of recording into a copy of the store at `path` (its size is the point:
+    the version look-ups by URI, the experiment by name and the steps stay on indexes)."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-grown-", dir=Path(path).parent))
+    try:
+        for suffix in ("", "-wal"):
+            if Path(f"{path}{suffix}").exists():
+                shutil.copyfile(f"{path}{suffix}", workdir / f"metadata.db{suffix}")
+        times = _record_ours(workdir / "metadata.db", workdir, runs, warmup)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return summary([t * 1000 for t in times[warmup:]])
+
+
 def record_per_run(kind: str, runs: int, warmup: int) -> dict:
     sys.path.insert(0, str(HERE))
     workdir = Path(tempfile.mkdtemp(prefix="bench-record-"))
     times = []
     try:
         if kind == "ours":
-            import mlmd_exercise as mx
-
-            tracker = mx.Tracker(workdir / "metadata.db")
-            for i in range(warmup + runs):
-                (workdir / f"d{i}.csv").write_text(f"data {i}")
-                (workdir / f"m{i}.joblib").write_text(f"model {i}")
-            for i in range(warmup + runs):
-                start = time.perf_counter()
-                with tracker.execution("Trainer", experiment="bench",
-                                       inputs={"examples": tracker.dataset(workdir / f"d{i}.csv")}) as run:
-                    run.log_model(workdir / f"m{i}.joblib", name="M")
-                times.append(time.perf_counter() - start)
+            times = _record_ours(workdir / "metadata.db", workdir, runs, warmup)
         elif kind == "sqlite-floor":
             import sqlite3
 
@@ -498,7 +520,7 @@ def history_rows(quick: bool, tmp: str) -> list:
     return rows
 
 
-CHILDREN = {"log": log_loop, "curve": curve_page, "prune": prune_half, "export": export_runs, "record": record_per_run, "bulk": bulk, "lineage": lineage, "counts": counts, "web": web,
+CHILDREN = {"grown": record_grown, "log": log_loop, "curve": curve_page, "prune": prune_half, "export": export_runs, "record": record_per_run, "bulk": bulk, "lineage": lineage, "counts": counts, "web": web,
             "states": states, "peak": command_peak, "newest": newest}
 
 
@@ -605,7 +627,7 @@ def main() -> int:
         return 0 if all(r[6] != "NO" for r in found) else 1
 
     quick = args.quick
-    sizes = [1000, 10000] if quick else [1000, 10000, 50000, 200000]
+    sizes = [1000, 10000] if quick else [1000, 10000, 100000, 200000]
     runs, reps = (30, 10) if quick else (200, 40)
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -670,6 +692,16 @@ def main() -> int:
         if built is not None:
             rows.append((f"build the {size:,}-run store (bulk, default backend)", "",
                          f"{built['runs_per_second']:,.0f} runs/s", "", "", "", ""))
+
+    # Recording one run as the store grows: a copy of each size's store, the same runs into
+    # each; the ratio is against the smallest store's figure from this same run.
+    grown = {size: both("grown", stores[size], runs, 10) for size in sizes}
+    for size in sizes:
+        ratio = grown[size]["native"]["median"] / grown[sizes[0]]["native"]["median"]
+        rows.append((f"record one run into a {size:,}-run store", fmt(grown[sizes[0]]["native"]),
+                     fmt(grown[size]["mlmd"]), fmt(grown[size]["native"]),
+                     f"{ratio:.2f}x the {sizes[0]:,}-run store's", f"<= 1.2x the {sizes[0]:,}-run store's",
+                     yes(ratio <= 1.2)))
 
     first_lineage = {}
     for size in sizes:

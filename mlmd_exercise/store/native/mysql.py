@@ -282,7 +282,7 @@ class MysqlDb(Db):
         # MySQL 8 has no DELETE ... RETURNING (MariaDB has): the server's count of rows.
         return self._execute(f"DELETE FROM {table} WHERE {where}", values)[2]
 
-    def in_list(self, column: str, values: Sequence[Any]) -> Tuple[str, List[Any]]:
+    def among(self, column: str, values: Sequence[Any]) -> Tuple[str, List[Any]]:
         # MySQL has no array parameter: one placeholder per value.
         if not values:
             return "1 = 0", []

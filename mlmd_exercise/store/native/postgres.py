@@ -185,7 +185,7 @@ class PostgresDb(Db):
             found += sorted(r[0] for r in got)
         return found
 
-    def in_list(self, column: str, values: Sequence[Any]) -> Tuple[str, List[Any]]:
+    def among(self, column: str, values: Sequence[Any]) -> Tuple[str, List[Any]]:
         return f"{column} = ANY(?)", [list(values)]
 
     def tables(self) -> List[str]:

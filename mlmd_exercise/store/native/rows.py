@@ -146,7 +146,10 @@ def select_nodes(db: Db, node: Node, query: Query) -> Optional[Tuple[str, List[A
     if query.id_above is not None:
         add("n.id > ?", int(query.id_above))
     if query.type_id is not None:
-        add(db.by_type(within_context=query.context_id is not None and node.member is not None), int(query.type_id))
+        narrower = ((query.context_id is not None and node.member is not None)
+                    or (query.uris is not None and node.kind is Kind.ARTIFACT)
+                    or any(test.op == ">=" for test in query.custom))
+        add(db.by_type(narrower), int(query.type_id))
     if query.not_type_id is not None:
         add("n.type_id <> ?", int(query.not_type_id))
     if query.context_id is not None and node.member is not None:
@@ -172,9 +175,13 @@ def select_nodes(db: Db, node: Node, query: Query) -> Optional[Tuple[str, List[A
               "AND p.name = ? AND p.is_custom_property = ? AND ")
     for test in query.custom:
         if test.op == ">=":
+            # The nodes from the property's indexes (by name, then value): a test on every
+            # node in turn read all of them where few or none have the property (the
+            # explorer's question whether any run was imported with its original time).
             bound = float(test.values[0])
-            add(custom + f"(p.int_value >= CAST(? AS {db.double_type}) OR p.double_value >= ?))",
-                test.key, True, bound, bound)
+            add(f"n.id IN (SELECT p.{node.owner} FROM {node.properties} p WHERE p.name = ? "
+                f"AND p.is_custom_property = ? AND (p.int_value >= CAST(? AS {db.double_type}) "
+                "OR p.double_value >= ?))", test.key, True, bound, bound)
         elif test.op == "in":
             sql, values = db.in_list("p.string_value", [str(v) for v in test.values])
             add(custom + sql + ")", test.key, True, *values)

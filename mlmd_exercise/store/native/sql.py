@@ -64,12 +64,22 @@ class Db:
         raise NotImplementedError
 
     def in_list(self, column: str, values: Sequence[Any]) -> Tuple[str, List[Any]]:
-        """`column` among `values`, as SQL and its parameters."""
+        """`column` among `values`, as SQL and its parameters. One value is `column = ?`
+        whatever its type: a planner without statistics (an MLMD SQLite file has none) keeps
+        an equality on the column's index, where a list parameter (SQLite's `json_each`) had it
+        scan every node of the type, the version look-up by URI growing with the store."""
+        if len(values) == 1:
+            return f"{column} = ?", [values[0]]
+        return self.among(column, values)
+
+    def among(self, column: str, values: Sequence[Any]) -> Tuple[str, List[Any]]:
+        """`column` among several `values` (or none), in this database's form of a list."""
         raise NotImplementedError
 
-    def by_type(self, within_context: bool) -> str:
+    def by_type(self, narrower: bool) -> str:
         """The test of a node's type (`n.type_id = ?`), as this engine's planner does best
-        with it (`within_context`: the query also asks for a context's members)."""
+        with it (`narrower`: the query also asks for a context's members, URIs or a property's
+        values, which an index finds among far fewer nodes than a type holds)."""
         return "n.type_id = ?"
 
     def like(self, text: str) -> str:
