@@ -214,3 +214,76 @@ def test_the_ml_metadata_backend_refuses_to_remove(tmp_path):
     with pytest.raises(mx.StoreError, match="native backend"):
         prune(store, plan)
     assert len(store.backend.executions()) == 10
+
+
+_KILLED_RUN = """
+import sys, mlmd_exercise as mx
+t = mx.Tracker(sys.argv[1], experiment="killed")
+t.execution("Trainer", inputs={"examples": t.dataset(sys.argv[2])})
+print("started", flush=True)
+sys.stdin.read()
+"""
+
+
+def _a_run_whose_process_is_gone(db: str, data) -> int:
+    """A RUNNING run whose writer was killed (SIGKILL: it never finished it): its id."""
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_RUN, db, str(data)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "started\n"
+    proc.kill()
+    proc.wait()
+    store = mx.open_store(db)
+    [run] = [e for e in mx.list_executions(store, state="RUNNING") if e.properties.get("pid") == proc.pid]
+    return run.id
+
+
+def test_a_run_still_going_is_never_pruned_and_keeps_what_it_uses(db, tmp_path):
+    """A training that started before the cut-off and is still RUNNING (its process alive: this
+    one) is spared with its input; one whose process is gone is pruned like any other."""
+    data, gone_data = tmp_path / "live.csv", tmp_path / "gone.csv"
+    data.write_text("a,b\n1,2\n")
+    gone_data.write_text("a,b\n3,4\n")
+    tracker = mx.Tracker(db, experiment="long")
+    live = tracker.execution("Trainer", inputs={"examples": tracker.dataset(data)})
+    gone = _a_run_whose_process_is_gone(db, gone_data)
+    store = mx.open_store(db)
+    plan = plan_prune(store, int(time.time() * 1000) + 60_000)  # every run started before the cut-off
+    assert plan.spared_running == [live.id]
+    assert [e.id for e in plan.executions] == [gone]
+    assert data.as_uri() not in {a.uri for a in plan.artifacts}
+    assert gone_data.as_uri() in {a.uri for a in plan.artifacts}
+    live.finish()  # the spared run ends as if nothing happened
+    assert mx.count_by_state(mx.open_store(db)) == {"COMPLETE": 1, "RUNNING": 1}
+
+
+def test_prune_yes_says_which_running_runs_it_spared(run_cli, tmp_path):
+    path, data = tmp_path / "s.db", tmp_path / "d.csv"
+    data.write_text("x\n")
+    tracker = mx.Tracker(mx.open_store(path, create=True, backend="native"), experiment="long")  # prune's backend
+    live = tracker.execution("Trainer", inputs={"examples": tracker.dataset(data)})
+    time.sleep(1.1)  # so that the run started more than --older-than 1s ago
+    r = run_cli("--db", path, "prune", "--older-than", "1s", "--yes")
+    assert r.code == 0, r.err
+    assert "0 runs started before" in r.out and "removing 0 runs and 0 artifacts" in r.out
+    assert (f"spared: 1 run still RUNNING, whose process may be alive (runs {live.id}; `abandon` closes those "
+            "whose process is gone)") in r.out
+    with live:
+        pass
+    assert mx.count_by_state(mx.open_store(path, backend="native")) == {"COMPLETE": 1}
+
+
+def test_a_run_removed_while_it_ran_says_so_in_one_line_at_its_end(tmp_path):
+    """Another program (an older prune, a hand-made DELETE) removed a run while it ran: its end
+    says which run is gone and that its outputs were not recorded, not an unpacking error."""
+    store = mx.open_store(tmp_path / "s.db", create=True, backend="native")
+    tracker = mx.Tracker(store, experiment="gone")
+    model = tmp_path / "m.joblib"
+    model.write_text("m")
+    with pytest.raises(mx.MlmdExerciseError) as caught:
+        with tracker.execution("Trainer") as run:
+            run.log_metric("loss", 0.5)
+            store.backend.delete_nodes([run.id], [])
+            run.log_model(model)
+    assert str(caught.value) == (f"run {run.id} is no longer in {store}: it was removed while it ran (a prune, "
+                                 "or another program); its outputs were not recorded")
+    assert mx.list_executions(store) == [] and mx.list_artifacts(store) == []

@@ -201,5 +201,8 @@ def _report(plan: "PrunePlan", dry: bool, most: int = 20) -> None:
             print(f"  {artifact.type_version} {artifact.id} ({artifact.uri}; {why}): runs {shown}")
         if len(by_root) > most:
             print(f"  ... and {len(by_root) - most:,} more kept artifacts")
+    if plan.spared_running:
+        print(f"spared: {text.count(len(plan.spared_running), 'run')} still RUNNING, whose process may be alive "
+              f"(runs {text.id_ranges(plan.spared_running)}; `abandon` closes those whose process is gone)")
     if dry:
         print("a dry run: nothing was removed (--yes removes it)")

@@ -6,7 +6,9 @@ keep, every artifact a run that is not pruned used or made, and everything upstr
 any of those. A candidate run (older than the cut-off, of the experiment and states asked
 for) that made a protected artifact is therefore kept, and so are its inputs and outputs,
 and so on up; so is a candidate whose removal would leave a kept artifact with no event at
-all (`check` would flag it). What is left of the candidates goes, with the artifacts none
+all (`check` would flag it). A RUNNING run is never a candidate unless its process is known
+to be gone (the rule `states` and `abandon` use): a training started before the cut-off and
+still going is spared, and so is everything it used. What is left of the candidates goes, with the artifacts none
 but they touched. Contexts and types stay; files on disk are never touched.
 
 The selection reads plain records through the Backend interface; the removal is the
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 from urllib.parse import unquote, urlparse
 
+from mlmd_exercise import process
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
 from mlmd_exercise.records import INPUT_EVENTS, ArtifactRecord, EventRecord, ExecutionRecord, ExecutionState
 from mlmd_exercise.store import Store
@@ -58,7 +61,9 @@ class PrunePlan:
         touched: every artifact those runs used or made (the kept ones too: an archive holds them).
         kept_runs: candidate run id -> the kept artifact whose lineage it protects.
         protected: the kept artifacts that protect kept runs, by id, and why each is kept.
-        candidates: how many runs were old enough (and of the experiment and states asked for).
+        candidates: how many runs were old enough (and of the experiment and states asked for),
+            not counting the spared ones.
+        spared_running: RUNNING runs old enough whose process may be alive, spared (ids).
     """
 
     cutoff_ms: int
@@ -68,6 +73,7 @@ class PrunePlan:
     kept_runs: Dict[int, int] = field(default_factory=dict)
     protected: Dict[int, Tuple[ArtifactRecord, str]] = field(default_factory=dict)
     candidates: int = 0
+    spared_running: List[int] = field(default_factory=list)
 
     def by_type_and_state(self) -> Dict[Tuple[str, str], int]:
         counts: Dict[Tuple[str, str], int] = {}
@@ -127,7 +133,12 @@ def plan_prune(store: Store, cutoff_ms: int, *, context_id: Optional[int] = None
         if missing:
             raise NotFoundError(f"no artifact with id {missing[0]} in {store} (--keep)")
     candidates = _candidates(store, cutoff_ms, context_id, states)
-    plan = PrunePlan(cutoff_ms, candidates=len(candidates))
+    start_times: Dict[int, Optional[int]] = {}
+    spared = sorted(i for i, e in candidates.items()
+                    if e.state == ExecutionState.RUNNING.value and not process.is_gone(e.properties, start_times))
+    for i in spared:
+        del candidates[i]
+    plan = PrunePlan(cutoff_ms, candidates=len(candidates), spared_running=spared)
     events: List[EventRecord] = []
     for chunk in _chunked(sorted(candidates)):
         events += backend.events_by_executions(chunk)

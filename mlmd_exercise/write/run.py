@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Type, TypeVar, Union
 
 from mlmd_exercise import environment, masking, schema, values
-from mlmd_exercise.errors import MlmdExerciseError, UnclearWriteError
+from mlmd_exercise.errors import MlmdExerciseError, NotFoundError, UnclearWriteError
 from mlmd_exercise.records import METRIC_NAMES, ArtifactRecord, ExecutionRecord, ExecutionState, Kind, PropertyValue
 from mlmd_exercise.store.backend import ExecutionWrite, NewEvent, Query
 from mlmd_exercise.write import capture
@@ -169,7 +169,11 @@ class Run:
         spec = tracker.catalog.spec(Kind.EXECUTION, self.type)
         metrics = self._log.last
         with tracker.store.writing():
-            [stored] = backend.executions(Query(ids=[self.id]))
+            now = backend.executions(Query(ids=[self.id]))
+            if not now:  # pruned or removed while it ran: nothing to finish, nothing to attach outputs to
+                raise NotFoundError(f"run {self.id} is no longer in {tracker.store}: it was removed while it ran "
+                                    "(a prune, or another program); its outputs were not recorded")
+            [stored] = now
             custom: Dict[str, PropertyValue] = {}
             if environment.PACKAGES in stored.custom:  # and those imported since
                 custom[environment.PACKAGES] = capture.packages_now(str(stored.custom[environment.PACKAGES]))
