@@ -155,7 +155,12 @@ def test_export_and_prune_name_a_bad_value_in_one_line(run_cli, tmp_path):
     sample(mx.open_store(path, create=True))
     cases = [(["export", "-o", tmp_path / "x.bundle", "--since", "last tuesday"],
               "--since 'last tuesday' is neither a date"),
-             (["prune", "--older-than", "9d", "--dry-run", "--yes"], "give --dry-run or --yes, not both")]
+             (["prune", "--older-than", "9d", "--dry-run", "--yes"], "give --dry-run or --yes, not both"),
+             # the path given, not the temporary file written beside it
+             (["export", "-o", tmp_path / "no" / "dir" / "x.bundle"],
+              f"error: '{tmp_path / 'no' / 'dir' / 'x.bundle'}': No such file or directory"),
+             (["prune", "--older-than", "9d", "--yes", "--archive", tmp_path / "no" / "old.bundle"],
+              f"error: '{tmp_path / 'no' / 'old.bundle'}': No such file or directory")]
     for args, message in cases:
         r = run_cli("--db", path, *args)
         assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1, (args, r.err)

@@ -172,3 +172,17 @@ def test_a_run_page_draws_each_metric_logged_more_than_once_and_compare_overlays
     html = views.compare_view(compared)
     chart = html.split('aria-label="loss"')[1].split("</svg>")[0]
     assert chart.count("<polyline") == 2 and "Trainer #1" in chart and "Trainer #2" in chart
+
+
+def test_a_failed_run_page_says_why_first(tracker):
+    from mlmd_exercise.web import views
+
+    with pytest.raises(ValueError):
+        with tracker.execution(params={"lr": 0.1}) as run:
+            raise ValueError("loss went <b>NaN</b> at step 7")
+    html = views.node_view(pages.node_page(tracker.store, "execution", run.id))
+    body = html.split("<body", 1)[1]
+    error = body.index('id="error"')
+    assert error < body.index("<h2>")  # above every section of the page
+    assert "<b>ValueError:</b> <code>loss went &lt;b&gt;NaN&lt;/b&gt; at step 7</code>" in body
+    assert body.count("loss went") == 1  # not again among the other properties

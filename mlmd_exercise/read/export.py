@@ -85,7 +85,11 @@ def export_bundle(store: Store, path: Union[str, os.PathLike], execution_ids: Se
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     counts = Counts(len(executions), len(artifacts), len(events), len(contexts), len(histories))
-    with partial.open("w", encoding="utf-8") as f:
+    try:
+        out = partial.open("w", encoding="utf-8")
+    except OSError as e:  # named as the user gave it, not as the temporary file beside it
+        raise OSError(e.errno, e.strerror, str(path)) from e
+    with out as f:
         write_line(f, {MAGIC: FORMAT_VERSION, "source": source, "written_ms": int(time.time() * 1000),
                   "selection": dict(selection or {}),
                   "format": "JSON lines: this header, then types, contexts, artifacts, executions, events, "

@@ -228,13 +228,18 @@ def node_view(page: NodePage) -> str:
                  "<h2>Environment</h2>", _properties(page.environment)]
         rest = {k: v for k, v in n.properties.items()
                 if k not in page.params and k not in page.metrics and k not in page.environment
+                and k not in ("error_type", "error_message")  # shown first, above
                 and not (k == "state" and v == n.state)}  # the guide's mirror of the state
         if rest:
             right += ["<h2>Other properties</h2>", _properties(rest)]
     if page.curves:
         left += ["<h2>Curves</h2>", '<div class="curves">' + "".join(
             curves_svg(key, {key: points}) for key, points in page.curves.items()) + "</div>"]
-    body = (actions + f'<div class="columns"><div>{"".join(left)}</div><div>{"".join(right)}</div></div>')
+    failure = "" if is_artifact or "error_message" not in n.properties else (
+        # Why a run failed is what its page is opened for: first, above the fold.
+        f'<p class="notice" id="error"><b>{esc(n.properties.get("error_type") or n.state)}:</b> '
+        f'<code>{esc(n.properties["error_message"])}</code></p>')
+    body = (failure + actions + f'<div class="columns"><div>{"".join(left)}</div><div>{"".join(right)}</div></div>')
     return layout(f"{n.type} #{n.id}" + ("" if is_artifact else f" ({n.state})"), body)
 
 
