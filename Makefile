@@ -22,12 +22,13 @@ OTHER_PYTHON ?= $(shell if $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:
 	then v="3.13 3.12"; else v="3.11 3.10 3.9"; fi; \
 	for p in $$(for n in $$v; do echo python$$n $(HOME)/.pyenv/versions/$$n*/bin/python$$n; done); do $$p -c 'import venv' >/dev/null 2>&1 && { echo $$p; exit; }; done)
 
-.PHONY: help venv other-venv dot run lineage-graph test stress bench bench-quick clean
+.PHONY: help venv other-venv dot run lineage-graph test test-quick stress bench bench-quick clean
 
 help:
 	@echo "make run            create .venv, install, run the demo job (writes metadata.db, data/, models/)"
 	@echo "make lineage-graph  draw the store's lineage to lineage.svg and lineage.png"
 	@echo "make test           run the test suite (SQLite, and throwaway PostgreSQL and MariaDB servers)"
+	@echo "make test-quick     the SQLite tests alone: no servers, no second virtualenv"
 	@echo "make stress         8 writers x 200 runs at once, and 50 writers killed mid-run, on all three (servers: both backends)"
 	@echo "make bench          speed against raw MLMD and the exercise's ORM (bench-quick: a minute)"
 	@echo "make clean          remove what the demo job wrote"
@@ -77,6 +78,13 @@ test: venv dot other-venv
 	MLMD_TEST_OTHER_PYTHON=$$([ -n "$(OTHER_PYTHON)" ] && [ -x $(OTHER_VENV)/bin/python ] && \
 		echo "$(abspath $(OTHER_VENV))/bin/python") \
 		scripts/with-servers $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadscope $(PYTEST_ARGS)
+
+# The SQLite tests alone, in .venv: no database servers and no second virtualenv (their tests
+# skip), whatever the environment asks of a full run.
+QUICK_UNSET := MLMD_TEST_POSTGRES MLMD_TEST_MYSQL MLMD_TEST_OTHER_PYTHON \
+	MLMD_REQUIRE_POSTGRES MLMD_REQUIRE_MYSQL MLMD_REQUIRE_CROSSREAD
+test-quick: venv dot
+	env $(addprefix -u ,$(QUICK_UNSET)) $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadscope $(PYTEST_ARGS)
 
 # Full-size reliability checks: 8 writers x 200 runs, and 50 writers killed mid-run. On the
 # servers, with each backend there is here (ml-metadata's where it is installed, and the native one).

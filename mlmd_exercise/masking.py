@@ -1,6 +1,6 @@
 """Secrets kept out of what the package records, prints, exports, logs and shows.
 
-One set of rules for the whole package (the README's "What is masked" lists them):
+One set of rules for the whole package (docs/team-stores.md's "What is masked" lists them):
 
 - a URL's password: `scheme://user:SECRET@host` becomes `scheme://user:***@host`; the password
   runs to the last `@` before the host, whatever it holds (`#`, `/`, `?`, `@`, `:`, spaces in a

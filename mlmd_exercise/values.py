@@ -1,5 +1,5 @@
 """What a value is: the one table of rules for every Python value a user may log as a param,
-a metric or a property, checked when it is logged (the README's value table says the same).
+a metric or a property, checked when it is logged (the value table (docs/python.md) says the same).
 
 - bool, str, and whole numbers inside 32 bits are stored as MLMD's bool, string and int values;
 - a whole number beyond 32 bits (MLMD's PostgreSQL and MySQL int columns) and up to 2**53 is

@@ -1,12 +1,14 @@
-"""The README's console examples, run for real: checked by the tests, refreshed with --write.
+"""The console examples of README.md and docs/*.md, run for real: checked by the tests, refreshed with --write.
 
-Every ```console block in README.md is a terminal session: a line starting with `$ ` is a
+Every ```console block of a page is a terminal session: a line starting with `$ ` is a
 command (lines starting with `> ` continue it), the lines after it are what it prints
-(stdout and stderr). All blocks run in order, in one new empty folder, with the virtualenv's
-`mlmd-exercise` on the PATH, so a later block sees what an earlier one recorded.
+(stdout and stderr). A page's blocks run in order, in one new empty folder of its own, with
+the virtualenv's `mlmd-exercise` on the PATH, so a later block sees what an earlier one
+recorded; each page starts from an empty folder.
 
-    python scripts/readme_examples.py           # run them, print the differences, exit 1 if any
-    python scripts/readme_examples.py --write   # run them and put what they print into README.md
+    python scripts/readme_examples.py               # every page: print the differences, exit 1 if any
+    python scripts/readme_examples.py --write       # put what the commands print into the pages
+    python scripts/readme_examples.py docs/cli.md   # one page
 
 What varies from run to run is masked before comparing: the folder (shown as /home/me/proj),
 times and dates, durations and rates, fingerprints, hosts and process ids.
@@ -26,6 +28,12 @@ from typing import List, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+
+
+def pages() -> List[Path]:
+    """The pages whose examples run: the README and every page under docs/, found, not listed."""
+    return [README] + sorted((ROOT / "docs").glob("*.md"))
+
 SHOWN_FOLDER = "/home/me/proj"  # what the README shows for the folder the examples run in
 _BLOCK = re.compile(r"```console\n(.*?)```", re.S)
 _MASKS = [  # (pattern, replacement), applied in order to both sides
@@ -133,19 +141,23 @@ def rewrite(readme: str, results) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="put what the commands print into README.md")
+    parser.add_argument("pages", nargs="*", type=Path, help="the pages to run (default: README.md and docs/*.md)")
+    parser.add_argument("--write", action="store_true", help="put what the commands print into the pages")
     args = parser.parse_args()
-    readme = README.read_text()
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "proj"
-        folder.mkdir()
-        results = run_all(readme, folder)
-    if args.write:
-        README.write_text(rewrite(readme, results))
-        print(f"wrote the output of {sum(len(c) for _, c, _ in results)} commands into {README}")
-        return 0
-    found = differences(results)
-    print("\n\n".join(found) if found else "every console example prints what the README shows")
+    found = []
+    for page in args.pages or pages():
+        text = page.read_text()
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "proj"
+            folder.mkdir()
+            results = run_all(text, folder)
+        if args.write:
+            page.write_text(rewrite(text, results))
+            print(f"wrote the output of {sum(len(c) for _, c, _ in results)} commands into {page}")
+        else:
+            found += [f"{page}:\n{difference}" for difference in differences(results)]
+    if not args.write:
+        print("\n\n".join(found) if found else "every console example prints what its page shows")
     return 1 if found else 0
 
 

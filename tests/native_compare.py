@@ -15,7 +15,7 @@ EVERY_TYPE = {"i": PropertyType.INT, "d": PropertyType.DOUBLE, "s": PropertyType
               "st": PropertyType.STRUCT, "pr": PropertyType.PROTO, "b": PropertyType.BOOLEAN}
 # A value of every kind a record holds (a proto value is only written by others: see below).
 VALUES = {"i": 7, "d": 2.5, "s": "text", "st": {"a": 1.0, "b": ["x", 2.0], "c": {"d": True}}, "b": True}
-# Every row of the README's value table that is stored, as the package stores it (values.py):
+# Every row of the value table (docs/python.md) that is stored, as the package stores it (values.py):
 # written as custom properties of one more execution.
 TABLE = {"int": 7, "int40": float(2 ** 40), "int65": str(2 ** 64 + 1), "float": 0.25, "nan": float("nan"),
          "inf": float("inf"), "ninf": float("-inf"), "negzero": -0.0, "bool": True,

@@ -419,7 +419,7 @@ def test_ml_metadata_is_never_given_a_nul_there_either(backend, tmp_path):
         server_base("mysql")
     store = mx.open_store(new_location(backend, tmp_path), create=True, backend="mlmd")
     tracker = mx.Tracker(store)
-    # Refused on every backend, before any backend is asked (values.py: the README's value table).
+    # Refused on every backend, before any backend is asked (values.py: the value table (docs/python.md)).
     with pytest.raises(MlmdExerciseError, match=r"^param 'p' = 'a\\x00b': text with a NUL character"):
         tracker.execution(params={"p": "a\x00b"})
     assert store.backend.executions() == []
@@ -504,9 +504,9 @@ def test_raw_ml_metadata_on_postgresql_breaks_on_a_quote_in_a_filter(tmp_path):
         raw.get_artifacts(list_options=ListOptions(filter_query="name = 'it\\'s'"))
 
 
-def test_the_readme_shows_the_refusal_as_it_is():
+def test_the_docs_show_the_refusal_as_it_is():
     from mlmd_exercise.store.mlmd.guard import refusal
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parent.parent / "docs" / "stores.md").read_text()
     line = refusal("a\\b", "the experiment name", "postgresql", "postgresql://ann:***@db.example.org:5432/mlmd")
     assert f"\nmlmd-exercise: error: {line}\n" in readme

@@ -220,7 +220,7 @@ def test_a_numeric_at_least_test_reads_int_and_double_values(db):
     native.put_artifacts([NewArtifact(at, "DataSet", "/q", name="it's 100%_done")])
     assert [a.name for a in native.artifacts(Query(names=["it's 100%_done"]))] == ["it's 100%_done"]
     assert [a.name for a in native.artifacts(Query(text=TextSearch("'s 100%_")))] == ["it's 100%_done"]
-    # As in ml-metadata's filter queries (and the README): LIKE's % and _ are wildcards.
+    # As in ml-metadata's filter queries (and docs/explorer.md): LIKE's % and _ are wildcards.
     assert len(native.artifacts(Query(text=TextSearch("%")))) == 5
     assert [a.name for a in native.artifacts(Query(text=TextSearch("s_1")))] == ["it's 100%_done"]
     native.close()

@@ -56,7 +56,7 @@ def test_a_store_one_backend_wrote_under_one_python_reads_equal_in_the_other(
     assert written["python"] != read["python"]
     assert read["store"] == written["store"]  # every node, value, event path and time
     assert {e["type"] for e in read["store"]["events"]} == set(EVENT_TYPES[1:])
-    # Every stored row of the README's value table, value for value (NaN, infinities, -0.0, ...).
+    # Every stored row of the value table (docs/python.md), value for value (NaN, infinities, -0.0, ...).
     [values] = [x for x in read["store"]["executions"] if x["name"] == "values"]
     assert values["custom"] == {k: comparable(v) for k, v in TABLE.items()}
     if writer == "mlmd":  # what only other programs write came across too

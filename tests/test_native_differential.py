@@ -39,7 +39,7 @@ _odd_text = st.sampled_from(["", "\u200fمرحبا\u202e", "e\u0301\u00e9", "\U0
 
 def _logged(strategy, kind):
     """Values as a user logs them (numpy scalars, whole numbers of any size, NaN, the
-    infinities, -0.0), made what the package stores (values.normalize, the README's table)
+    infinities, -0.0), made what the package stores (values.normalize, the value table)
     where that is of `kind`: what reaches the backends."""
     from mlmd_exercise import values
 

@@ -24,13 +24,13 @@ from mlmd_exercise.store import choice
 from mlmd_exercise.store.backend import Query
 from raw_mlmd import raw_mlmd
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+VALUE_TABLE_PAGE = Path(__file__).resolve().parent.parent / "docs" / "python.md"  # the value table
 LONG = "ن" * 50_000 + "\u200f" + "x" * 49_999  # 100,000 characters: Arabic, an RTL mark, ASCII
 REFUSED = None  # what a row expects where the value is refused
 
 
 class Row(NamedTuple):
-    """One row of the README's table: its first cell, the value logged, what a param reads
+    """One row of the value table: its first cell, the value logged, what a param reads
     back as (REFUSED: refused at the call), what a metric reads back as, and which of MLMD's
     value fields holds it (as raw ml-metadata sees it)."""
 
@@ -74,8 +74,8 @@ def same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def test_every_row_of_the_readme_table_has_a_test():
-    section = README.read_text().split("### What a value is stored as", 1)[1].split("\n#", 1)[0]
+def test_every_row_of_the_value_table_has_a_test():
+    section = VALUE_TABLE_PAGE.read_text().split("## What a value is stored as", 1)[1].split("\n#", 1)[0]
     named = [line.split("|")[1].strip() for line in section.splitlines()
              if line.startswith("| ") and not line.startswith("| Python value") and "---" not in line]
     assert named == [r.name for r in ROWS]

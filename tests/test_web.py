@@ -410,7 +410,7 @@ def test_search_text_is_data_not_a_query(demo_server):
         assert "no runs match" in body, text
     status, _, body = demo_server.get("/runs?q=Evaluator")
     assert status == 200 and body.count('name="execution"') == 1
-    # SQL's LIKE wildcards are wildcards (as the README says): % is any text.
+    # SQL's LIKE wildcards are wildcards (as docs/explorer.md says): % is any text.
     assert demo_server.get("/runs?q=%25")[2].count('name="execution"') == 4
 
 

@@ -1,6 +1,6 @@
 """How the CLI shows records: text lines for people, JSON-ready dicts for scripts.
 
-Nothing here prints; the commands do. The JSON keys are documented in the README and
+Nothing here prints; the commands do. The JSON keys are documented in docs/cli.md and
 kept stable: a record is its documented fields (id, type, uri, state, properties,
 created_ms; an execution's name), edges are {artifact_id, execution_id, kind, role, event}.
 Runs side by side (ls columns, diff, stale) are in `side_by_side`.
@@ -218,7 +218,7 @@ def format_environment(env: Mapping[str, Any]) -> List[str]:
 # -- JSON -------------------------------------------------------------------------
 
 
-# The keys of a node in --json, as the README documents them. The records have grown fields
+# The keys of a node in --json, as docs/cli.md documents them. The records have grown fields
 # for the store's own use since (type_id, custom, external_id, updated_ms): scripts see them
 # only once they are documented here and there.
 _JSON_KEYS: Dict[type, Tuple[str, ...]] = {

@@ -125,7 +125,7 @@ def _import_options(parser: ArgumentParser) -> None:
 
 @command("import", _import_options,
          help="record many finished runs from JSON lines (imports, backfills)",
-         description="Record finished runs, one JSON object a line (see the README), a batch "
+         description="Record finished runs, one JSON object a line (see docs/cli.md), a batch "
          "per transaction. Artifacts with the same \"ref\" are one artifact; versions continue "
          "those in the store. Shows progress on a terminal.")
 def import_runs(args: Namespace, call: Invocation) -> Outcome:

@@ -188,7 +188,7 @@ def select_nodes(db: Db, node: Node, query: Query) -> Optional[Tuple[str, List[A
         else:
             raise MlmdExerciseError(f"unknown property test '{test.op}' on '{test.key}'")
     if query.text is not None and query.text.text:
-        # LIKE, as ml-metadata's filter query: % and _ are wildcards (the README says so),
+        # LIKE, as ml-metadata's filter query: % and _ are wildcards (docs/explorer.md says so),
         # case-insensitive on SQLite for ASCII, as stored on PostgreSQL. The text is a parameter.
         text = query.text.text
         like = db.like(text)
