@@ -26,6 +26,7 @@ __all__ = [
     "check_graph_output",
     "lineage_source",
     "render_lineage",
+    "draw",
     "render_states_chart",
     "show_states_chart",
     "states_chart_svg",
@@ -34,6 +35,7 @@ __all__ = [
 PathLike = Union[str, os.PathLike]
 GRAPH_FORMATS = ("svg", "png", "pdf", "dot")
 PNG_DPI = 192
+DOT_TEXT = 4_000  # at most this many characters of a stored string in the DOT source (escaped: twice that)
 CHART_DPI = 200
 CHART_FORMATS = ("png", "svg", "pdf")
 STATE_COLORS = {
@@ -112,6 +114,8 @@ def _quote(text: str):
     escaped, and marked as never an HTML label (a type named `<class 'x'>` is text)."""
     from graphviz import nohtml
 
+    if len(text) > DOT_TEXT:  # dot refuses a string of more than 16,384 characters
+        text = text[:DOT_TEXT - 1] + "…"
     return nohtml(text.translate(_CONTROLS).replace("\\", "\\\\").replace('"', '\\"'))
 
 
@@ -217,8 +221,6 @@ def render_lineage(graph: LineageGraph, path: PathLike) -> Path:
     Raises:
         RenderError: unknown format, `dot` missing, or `dot` failed.
     """
-    import graphviz
-
     fmt = check_graph_output(path)
     source = lineage_source(graph)
     if fmt == "dot":
@@ -226,16 +228,30 @@ def render_lineage(graph: LineageGraph, path: PathLike) -> Path:
     else:
         if fmt == "png":  # twice graphviz's 96 dpi: sharp when zoomed, and on high-density screens
             source = source.replace("digraph lineage {", f"digraph lineage {{\n\tdpi={PNG_DPI}", 1)
-        try:
-            data = graphviz.Source(source).pipe(format=fmt)
-        except graphviz.ExecutableNotFound:
-            require_dot()
-            raise
-        except graphviz.CalledProcessError as e:
-            raise RenderError(f"graphviz failed to draw '{os.fspath(path)}': {e.stderr!r}") from None
+        data = draw(source, fmt, f"'{os.fspath(path)}'")
     out = Path(path)
     out.write_bytes(data)
     return out
+
+
+def draw(source: str, fmt: str, what: str) -> bytes:
+    """DOT source drawn by graphviz's `dot` in `fmt`.
+
+    Raises:
+        RenderError: dot is missing, or refused the graph (its own message; where dot quit while
+            the source was still being written to it, the pipe breaking says so, not a closed stdout).
+    """
+    import graphviz
+
+    try:
+        return graphviz.Source(source).pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        require_dot()
+        raise
+    except graphviz.CalledProcessError as e:
+        raise RenderError(f"graphviz failed to draw {what}: {e.stderr!r}") from None
+    except BrokenPipeError:
+        raise RenderError(f"graphviz failed to draw {what}: dot quit before it had read the whole graph") from None
 
 
 def render_states_chart(counts: Mapping[str, int], path: PathLike) -> Path:

@@ -4,6 +4,7 @@ touches a store or prints (DESIGN.md, "The modules": the text-and-pictures layer
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Sequence, Tuple
 
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
     from mlmd_exercise.records import ArtifactRecord
 
 __all__ = ["table", "count", "id_ranges", "when", "duration", "cell", "short_digest", "diff_verdict", "diff_rows",
-           "change_label"]
+           "change_label", "printable"]
 
 CELL = 24  # longer text in a column is cut, with an ellipsis
 
@@ -51,9 +52,33 @@ def id_ranges(ids: Iterable[int], most: int = 6) -> str:
     return ", ".join(parts[:most]) + more
 
 
-def when(ms: Optional[int]) -> str:
-    """A time in ms since the epoch, local, to the second; "-" for none."""
-    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
+# What a terminal would act on rather than show: C0 controls but tab and newline, DEL, C1
+# controls (ESC sequences, OSC titles, BEL), and the bidirectional overrides and isolates that
+# reorder a line (U+202E shows "evil.exe" as "exe.live").
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: "re.Match[str]") -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x20 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """`text` with every character a terminal would act on written as an escape (`\\x1b`,
+    `\\u202e`): stored names print as what they are. JSON keeps such characters valid: a JSON
+    string holds no raw C0 control, and `\\uXXXX` is JSON's own escape for the rest."""
+    return _UNPRINTABLE.sub(_escaped, text)
+
+
+def when(ms: Optional[float]) -> str:
+    """A time in ms since the epoch, local, to the second; "-" for none. A time no calendar
+    date holds (an import's 0001-01-01 in a zone west of UTC, 10**30) is shown as its number."""
+    if not ms:
+        return "-"
+    try:
+        return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+    except (ValueError, OverflowError, OSError):
+        return f"{ms:.15g} ms since 1970 (not a date)"
 
 
 def duration(ms: Optional[int]) -> str:

@@ -40,7 +40,7 @@ def test_a_summary_sorts_params_metrics_environment_and_status(runs):
     assert [role for role, _ in third.outputs] == ["model"]
     assert failed.params == {"C": 5.0} and failed.metrics == {}
     assert failed.status["error_type"] == "RuntimeError" and failed.status["state"] == "FAILED"
-    assert compare.columns([failed, third]) == ["C", "accuracy"]
+    assert compare.columns([failed, third]) == ["accuracy", "C"]  # metrics, then params
 
 
 def test_metrics_on_a_metrics_output_are_the_runs(tracker, tmp_path):
@@ -71,8 +71,8 @@ def test_metrics_of_a_run_with_no_model_or_metrics_output_are_still_metrics(trac
 def test_ls_executions_shows_params_and_metrics_as_columns(run_cli, runs, db):
     result = run_cli("ls", "executions", "--db", db)
     lines = result.out.splitlines()
-    assert lines[0].split() == ["ID", "TYPE", "STATE", "CREATED", "C", "accuracy"]  # no env.*, host
-    assert lines[1].split()[-2:] == ["5.0", "-"] and lines[2].split()[-2:] == ["10.0", "0.8"]
+    assert lines[0].split() == ["ID", "TYPE", "STATE", "CREATED", "accuracy", "C"]  # metrics first; no env.*, host
+    assert lines[1].split()[-2:] == ["-", "5.0"] and lines[2].split()[-2:] == ["0.8", "10.0"]
 
 
 def test_ls_executions_sorted_by_a_metric(run_cli, runs, db):
@@ -112,10 +112,10 @@ def test_a_wide_table_shows_eight_columns_and_names_the_rest(run_cli, tracker, d
 
 @pytest.mark.parametrize("args, message", [
     (["--columns", "C,bogus"], "no param or metric 'bogus' in the listed executions "
-                               "(they have: C, accuracy)"),
+                               "(they have: accuracy, C)"),
     (["--columns", ","], "--columns needs names separated by commas, not ','"),
     (["--sort", "-bogus"], "cannot sort by 'bogus': no execution listed has it; sort by id, "
-                           "created or one of: C, accuracy"),
+                           "created or one of: accuracy, C"),
 ])
 def test_bad_columns_and_sorts_are_named(run_cli, runs, db, args, message):
     result = run_cli("ls", "executions", *args, "--db", db)
@@ -152,3 +152,33 @@ def test_nan_sorts_last_either_way_as_a_missing_value_does(tracker):
     for sort, expected in (("metric:loss", ["low", "high", "inf", "nan"]), ("-metric:loss", ["inf", "high", "low", "nan"])):
         page = runs.runs_page(tracker.store, runs.RunsQuery.parse({"sort": sort}))
         assert [ids[r.execution.id] for r in page.rows] == expected
+
+
+def test_ls_shows_the_column_it_sorts_by_first(run_cli, tracker, db):
+    """Sorting by a key that would be past the eighth column still shows it, first."""
+    for i in range(3):
+        with tracker.execution("Trainer", params={f"p{k}": k for k in range(9)}) as run:
+            run.log_metrics({"zz_loss": 1.0 / (i + 1)})
+    lines = run_cli("ls", "executions", "--sort", "p8", "--db", db).out.splitlines()
+    assert lines[0].split()[4:6] == ["p8", "zz_loss"]
+    lines = run_cli("ls", "executions", "--sort", "-zz_loss", "--db", db).out.splitlines()
+    assert lines[0].split()[4] == "zz_loss" and [line.split()[0] for line in lines[1:4]] == ["1", "2", "3"]
+
+
+def test_an_imported_twin_compares_equal_and_its_origin_is_no_column(run_cli, tracker, tmp_path, db):
+    """After export and import, the bookkeeping an import adds (its origin, the original times)
+    is neither a param nor a metric: two runs of the same data and code still compare equal."""
+    data = tracker.dataset(write(tmp_path / "train.csv", "x,y\n1,0\n"))
+    for _ in range(2):
+        with tracker.execution("Trainer", inputs={"examples": data}, params={"C": 1.0}) as run:
+            run.log_metrics({"accuracy": 0.9})
+            run.log_model(write(tmp_path / "m.joblib", "the same model"), name="LR")
+    assert run_cli("export", "-o", tmp_path / "b.bundle", "--db", db).code == 0
+    target = tmp_path / "target.db"
+    assert run_cli("import", tmp_path / "b.bundle", "--db", target).code == 0
+    header = run_cli("ls", "executions", "--db", target).out.splitlines()[0].split()
+    assert header[4:] == ["accuracy", "C"]
+    diff = run_cli("diff", "1", "2", "--db", target)
+    assert diff.out.splitlines()[-1].startswith("no differences"), diff.out
+    diff = run_cli("diff", "--artifact", "2", "3", "--db", target)
+    assert "mlmd_exercise_origin" not in diff.out and "not deterministic" not in diff.out, diff.out

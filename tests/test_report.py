@@ -51,6 +51,17 @@ def test_a_report_of_one_node_and_one_experiment(run_cli, demo, tmp_path):
     assert text.count('name="execution"') == 0  # no compare boxes in a file
 
 
+def test_a_report_of_one_node_names_it_and_lists_only_its_lineages_runs(run_cli, demo, tmp_path):
+    out = tmp_path / "one.md"
+    assert run_cli("report", "--db", demo, "-o", out, "--artifact", "2").code == 0
+    text = out.read_text()
+    assert text.startswith("# Lineage report: artifact 2 \\(SavedModel\\)\n"), text[:80]
+    assert "the whole store" not in text and "## The lineage's runs, newest first" in text
+    runs_table = text.split("## The lineage's runs", 1)[1].split("##", 1)[0]
+    assert [line.split("|")[1].strip() for line in runs_table.splitlines() if line.startswith("| \\#")] == ["\\#1"]
+    assert "| COMPLETE | 1 |" in text  # the counts are the lineage's, not the store's 3
+
+
 def test_a_markdown_report_draws_a_mermaid_flowchart(run_cli, demo, tmp_path):
     out = tmp_path / "report.md"
     assert run_cli("report", "--db", demo, "-o", out, "--artifact", "4", "--direction", "upstream").code == 0
@@ -58,7 +69,7 @@ def test_a_markdown_report_draws_a_mermaid_flowchart(run_cli, demo, tmp_path):
     [chart] = re.findall(r"```mermaid\n(.*?)```", text, re.S)
     assert chart.startswith("flowchart LR\n")
     assert '-->|"examples"| e' in chart and "classDef state_COMPLETE fill:#a1d99b" in chart
-    assert "| run | type | state |" in text and "| COMPLETE | 3 |" in text
+    assert "| run | type | state |" in text and "| COMPLETE | 1 |" in text  # the lineage's one run
 
 
 @pytest.mark.parametrize("label, shown", [

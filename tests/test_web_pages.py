@@ -16,7 +16,7 @@ from raw_mlmd import pb, raw_mlmd
     ({"page": "0"}, "page must be a positive whole number, not '0'"),
     ({"page": "two"}, "page must be a positive whole number, not 'two'"),
     ({"per": "501"}, "per must be at most 500, not '501'"),
-    ({"sort": "colour"}, "cannot sort by 'colour'"),
+    ({"sort": "-col\x01our"}, "cannot sort by '-col\x01our'"),
     ({"since": "soon"}, "cannot read time 'soon'"),
     ({"until": "2026-13-40"}, "cannot read time '2026-13-40'"),
     ({"q": "a\nb"}, "holds control characters"),
@@ -98,6 +98,30 @@ def test_runs_page_beyond_the_sort_limit_says_so(tracker, monkeypatch):
             pass
     page = runs.runs_page(tracker.store, runs.RunsQuery(sort="type"))
     assert "at most 2 runs" in page.notice and page.query.sort == "-start"
+    assert [r.execution.id for r in page.rows] == [3, 2, 1]
+
+
+def test_runs_sort_by_a_metric_or_param_named_as_ls_takes_it(tracker):
+    for c, accuracy in ((0.1, 0.7), (1.0, 0.9), (10.0, 0.8)):
+        with tracker.execution("Trainer", params={"C": c}) as run:
+            run.log_metrics({"accuracy": accuracy})
+    for sort, expected in (("-accuracy", [2, 3, 1]), ("accuracy", [1, 3, 2]), ("-C", [3, 2, 1]),
+                           ("-metric:accuracy", [2, 3, 1])):
+        page = runs.runs_page(tracker.store, runs.RunsQuery.parse({"sort": sort}))
+        assert [r.execution.id for r in page.rows] == expected, sort
+    with pytest.raises(pages.BadParameter, match="cannot sort by 'colour': no run listed has a param or metric"):
+        runs.runs_page(tracker.store, runs.RunsQuery.parse({"sort": "-colour"}))
+
+
+def test_runs_beyond_the_sort_limit_with_original_times_are_answered(tracker, monkeypatch):
+    """The default sort, by start, is itself sorted in memory once a run has an original start
+    time; past the limit it must fall back to a sort the store does (it recursed for 450 s)."""
+    from mlmd_exercise.write.bulk import RunSpec, record_runs
+
+    monkeypatch.setattr(runs, "SORT_LIMIT", 2)
+    record_runs(tracker, [RunSpec(name=f"old-{i}", started_ms=1614592800000 + i) for i in range(3)])
+    page = runs.runs_page(tracker.store, runs.RunsQuery())
+    assert page.query.sort == "-id" and "shown newest recorded first" in page.notice
     assert [r.execution.id for r in page.rows] == [3, 2, 1]
 
 

@@ -11,16 +11,18 @@ prune).
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import sys
-from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NoReturn, Optional, Sequence, TextIO, Tuple
 
 from mlmd_exercise.version import __version__
 from mlmd_exercise.cli import archive, audit, explore, query, record
 from mlmd_exercise.cli.command import PROG, Command, Invocation, Outcome, store_help
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.masking import mask
+from mlmd_exercise.text import printable
 from mlmd_exercise.store.choice import BACKENDS, ENV_BACKEND
 
 __all__ = ["COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "build_parser",
@@ -138,12 +140,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not any(isinstance(f, _MaskSecrets) for f in handler.filters):
             handler.addFilter(_MaskSecrets())
     cmd: Command = args.command_spec
+    shown, sys.stdout = sys.stdout, _Printable(sys.stdout)
     try:
         return EXIT_CODES[cmd.run(args, _invocation(args, cmd))]
     except MlmdExerciseError as e:
         if args.verbose:
             log.exception("bad input")
-        print(f"{PROG}: error: {mask(str(e))}", file=sys.stderr)
+        print(f"{PROG}: error: {printable(mask(str(e)))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # `mlmd-exercise ... | head`: the reader left, not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -160,6 +163,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_BAD_INPUT
     except Exception as e:  # the job itself failed: one line, the traceback on -v
         return _failed(args, e)
+    finally:
+        sys.stdout = shown
+
+
+class _Printable(io.TextIOBase):
+    """stdout with every character a terminal would act on escaped (`text.printable`): a
+    name holding ESC, an OSC title or an RTL override prints as what it is. JSON stays valid
+    JSON of the same strings."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(printable(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
 
 
 def _failed(args: argparse.Namespace, e: BaseException) -> int:
@@ -167,7 +194,7 @@ def _failed(args: argparse.Namespace, e: BaseException) -> int:
     (that and the traceback are on -v)."""
     if args.verbose:
         log.exception("failed")
-    first = mask((str(e).strip().splitlines() or [""])[0])  # one line; all of it with -v
+    first = printable(mask((str(e).strip().splitlines() or [""])[0]))  # one line; all of it with -v
     hint = "" if args.verbose else " (-v shows why)"
     print(f"{PROG}: error: {args.command} failed: {first or 'an unexpected error'}{hint}", file=sys.stderr)
     return EXIT_FAILED

@@ -262,7 +262,7 @@ def _ls_executions(args: Namespace, store: Any, found: Sequence[Any]) -> Outcome
             raise MlmdExerciseError(f"--columns needs names separated by commas, not '{args.columns}'")
         columns, hidden = compare.choose_columns(runs, wanted), []
     else:
-        every = compare.columns(runs)
+        every = compare.columns(runs, first=args.sort.lstrip("-") if by_value else None)
         columns, hidden = every[:side_by_side.MAX_AUTO_COLUMNS], every[side_by_side.MAX_AUTO_COLUMNS:]
     if args.sort:
         runs = compare.sort_runs(runs, args.sort)[:args.limit]

@@ -150,7 +150,7 @@ def import_runs(args: Namespace, call: Invocation) -> Outcome:
     tracker = Tracker(call.open(create=True), experiment=args.experiment)
     progress = Progress("importing")
     started = time.monotonic()
-    with (sys.stdin if args.file == "-" else path.open()) as lines:
+    with (sys.stdin.buffer if args.file == "-" else path.open("rb")) as lines:  # bytes: read_runs decodes
         try:
             result = record_runs(tracker, read_runs(lines, args.file), batch_size=args.batch_size,
                                  progress=progress)

@@ -16,6 +16,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from mlmd_exercise import environment
 from mlmd_exercise import schema
+from mlmd_exercise.bundle import ORIGIN
 from mlmd_exercise.content import FINGERPRINT
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import CREATED_MS, ENDED_MS, METRIC_NAMES, STARTED_MS, ArtifactRecord, ExecutionRecord, PropertyValue
@@ -27,12 +28,13 @@ __all__ = [
     "columns", "choose_columns", "sort_runs", "BUILTIN_SORTS",
 ]
 
-# How a run ended, not what it was given: neither params nor metrics.
-STATUS_KEYS = ("state", "error_type", "error_message", "abandoned", STARTED_MS, ENDED_MS, METRIC_NAMES)
+# How a run ended and where its record came from (an import's origin), not what it was given:
+# neither params nor metrics, so that a run and its imported twin compare equal.
+STATUS_KEYS = ("state", "error_type", "error_message", "abandoned", STARTED_MS, ENDED_MS, METRIC_NAMES, ORIGIN)
 # Output types whose properties are the run's metrics (beside their bookkeeping).
 METRIC_TYPES = (schema.SAVED_MODEL.name, schema.METRICS.name)
 # Properties of an artifact that describe the file, not how good it is.
-_ARTIFACT_KEYS = frozenset({"version", FINGERPRINT, "name", CREATED_MS})
+_ARTIFACT_KEYS = frozenset({"version", FINGERPRINT, "name", CREATED_MS, ORIGIN})
 BUILTIN_SORTS = ("id", "created")
 _OUTPUT_KINDS = ("OUTPUT", "DECLARED_OUTPUT", "INTERNAL_OUTPUT")
 
@@ -110,11 +112,15 @@ def summarize_runs(store: Store, executions: Iterable[ExecutionRecord]) -> List[
     ]
 
 
-def columns(runs: Sequence[RunSummary]) -> List[str]:
-    """The params, then the metrics, present in any of these runs, each sorted by name."""
+def columns(runs: Sequence[RunSummary], first: Optional[str] = None) -> List[str]:
+    """The metrics, then the params, present in any of these runs, each sorted by name; `first`
+    (the key the runs are sorted by) leads where the runs hold it."""
     params = sorted({k for run in runs for k in run.params})
     metrics = sorted({k for run in runs for k in run.metrics} - set(params))
-    return params + metrics
+    every = metrics + params
+    if first is not None and first in _known(runs):
+        every = [first] + [k for k in every if k != first]
+    return every
 
 
 def _known(runs: Sequence[RunSummary]) -> List[str]:

@@ -17,7 +17,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
-from mlmd_exercise.errors import StoreError
+from mlmd_exercise.errors import MlmdExerciseError, StoreError
 from mlmd_exercise.records import (ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord,
                                    ExecutionState, Kind, PropertyType, PropertyValue, TypeRecord)
 
@@ -306,7 +306,15 @@ class Backend(abc.ABC):
     def check_text(self, where: str, text: Optional[str]) -> None:
         """Refuses, at the call and before anything is written, a string this backend would
         not store exactly (ml-metadata: store/mlmd/guard.py); `where` says what it is ("the
-        experiment name"). Every backend takes any string here; ml-metadata's refuses some."""
+        experiment name"). No backend takes a lone surrogate (it is not UTF-8 text: no database
+        stores it); ml-metadata's refuses more."""
+        if isinstance(text, str):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise MlmdExerciseError(
+                    f"refusing {where} {text[:60]!r}: it holds a lone surrogate (U+{ord(text[e.start]):04X}), "
+                    "which is not UTF-8 text: no database stores it") from None
 
     def check_texts(self, what: str, values: Mapping[str, object]) -> None:
         """`check_text` for each key of `values` ("the name of param 'x'") and each string value

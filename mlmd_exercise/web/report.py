@@ -9,6 +9,7 @@ hosts draw in pull requests, and the tables as Markdown.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,8 +22,9 @@ from mlmd_exercise.read.lineage import experiment_id, walk
 from mlmd_exercise.records import ArtifactRecord, ExecutionLineage, LineageEdge, LineageGraph
 from mlmd_exercise import text
 from mlmd_exercise.store import Store
+from mlmd_exercise.store.backend import Query
 from mlmd_exercise.web import pages, views
-from mlmd_exercise.web.runs import RunsPage, RunsQuery, runs_page
+from mlmd_exercise.web.runs import RunsPage, RunsQuery, runs_of, runs_page
 
 __all__ = ["FORMATS", "ReportData", "gather", "report_format", "html_report", "markdown_report",
            "mermaid", "write_report"]
@@ -72,27 +74,37 @@ def gather(store: Store, *, artifact: Optional[int] = None, execution: Optional[
     from mlmd_exercise.read.lineage import execution_lineage
 
     context = experiment_id(store, experiment) if experiment is not None else None
-    newest = runs_page(store, RunsQuery(context=context, per=RUNS))
     start: Optional[Tuple[str, int]] = None
     if artifact is not None:
         start = ("artifact", artifact)
     elif execution is not None:
         start = ("execution", execution)
-    if start is not None:
+    if start is not None:  # the node's lineage, and the runs in it (not the store's newest)
         graph = walk(store, artifact_id=artifact, execution_id=execution, direction=direction, hops=hops)
         reach = "all hops" if hops is None else f"{hops} hops"
         lineage_title = f"Lineage of {start[0]} {start[1]} ({direction}, {reach})"
+        in_lineage = sorted(graph.executions.values(), key=lambda e: -e.id)
+        if context is not None:  # the lineage's runs that are in the experiment
+            members = {e.id for e in store.backend.executions(Query(ids=[e.id for e in in_lineage],
+                                                                    context_id=context))}
+            in_lineage = [e for e in in_lineage if e.id in members]
+        newest = runs_of(store, in_lineage[:RUNS])
+        node = (graph.artifacts if start[0] == "artifact" else graph.executions)[start[1]]
+        where = f"{start[0]} {start[1]} ({node.type})" + (f", experiment {experiment}" if experiment else "")
+        counts = dict(Counter(e.state for e in in_lineage))
     else:
+        newest = runs_page(store, RunsQuery(context=context, per=RUNS))
         graph = _merge([execution_lineage(store, r.execution.id) for r in newest.rows])
         lineage_title = (f"Lineage of the newest {len(newest.rows)} runs: their inputs and outputs"
                          if newest.rows else "Lineage: no runs recorded")
-    where = f"experiment {experiment}" if experiment is not None else "the whole store"
+        where = f"experiment {experiment}" if experiment is not None else "the whole store"
+        counts = count_apart(store, experiment)
     curves: Dict[str, Dict[str, Tuple[Point, ...]]] = {}
     for row in newest.rows[:6]:  # as many as a chart tells apart by colour
         for key, points in pages.run_curves(store, row.execution.id).items():
             curves.setdefault(key, {})[f"{row.execution.type} #{row.execution.id}"] = points
     return ReportData(str(store), f"Lineage report: {where}", lineage_title, graph, start, newest,
-                      count_apart(store, experiment), curves)
+                      counts, curves)
 
 
 def _merge(runs: List[ExecutionLineage]) -> LineageGraph:
@@ -128,11 +140,15 @@ def html_report(data: ReportData) -> str:
     body = (f'<div class="report"><p class="muted">store {views.esc(data.store)} · written '
             f'{views.esc(datetime.now().strftime("%Y-%m-%d %H:%M"))} by mlmd-exercise report</p>'
             f"<h2>{views.esc(data.lineage_title)}</h2>{views.legend()}<div class=\"graph\">{graph}</div>"
-            f"<h2>Runs, newest first</h2>{_runs_html(data.runs)}"
+            f"<h2>{_runs_title(data)}</h2>{_runs_html(data.runs)}"
             + (f'<h2>Curves</h2><div class="curves">{curves}</div>' if curves else "")
             + f'<h2>Executions by state</h2><div class="chart">{chart}</div>'
             f"<table><thead><tr><th>state</th><th>executions</th></tr></thead><tbody>{counts}</tbody></table></div>")
     return views.layout(data.title, body, scripts=False, inline_css=css)
+
+
+def _runs_title(data: ReportData) -> str:
+    return "The lineage's runs, newest first" if data.start is not None else "Runs, newest first"
 
 
 def _runs_html(page: RunsPage) -> str:
@@ -202,7 +218,7 @@ def markdown_report(data: ReportData) -> str:
         f"# {md_text(data.title)}", "",
         f"store {md_text(data.store)}, written {datetime.now():%Y-%m-%d %H:%M} by mlmd-exercise report", "",
         f"## {md_text(data.lineage_title)}", "", "```mermaid", mermaid(data.graph), "```", "",
-        "## Runs, newest first", "", *(table if rows else ["no runs"]), "",
+        f"## {_runs_title(data)}", "", *(table if rows else ["no runs"]), "",
         "## Executions by state", "", *(counts if data.counts else ["no executions"]), ""])
 
 

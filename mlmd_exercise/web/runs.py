@@ -23,7 +23,7 @@ from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import Query, TextSearch
 from mlmd_exercise.web.pages import BadParameter, parse_id, split_properties
 
-__all__ = ["PER_PAGE", "MAX_PER_PAGE", "SORT_LIMIT", "RunsQuery", "RunRow", "RunsPage", "runs_page"]
+__all__ = ["PER_PAGE", "MAX_PER_PAGE", "SORT_LIMIT", "runs_of", "RunsQuery", "RunRow", "RunsPage", "runs_page"]
 
 PER_PAGE, MAX_PER_PAGE = 50, 500
 SORT_LIMIT = 10_000  # runs loaded to sort by a column MLMD cannot order by
@@ -63,9 +63,10 @@ class RunsQuery:
         if len(q) > 200 or any(ord(c) < 32 for c in q):
             raise BadParameter(f"search text '{q[:40]}' is too long or holds control characters")
         sort = params.get("sort", "") or "-start"
-        if not re.fullmatch(r"-?(id|start|type|state|experiment|duration|(param|metric):[^\x00-\x1f]{1,100})", sort):
+        if not re.fullmatch(r"-?((param|metric):)?[^\x00-\x1f:][^\x00-\x1f]{0,99}", sort):
             raise BadParameter(f"cannot sort by '{sort}': use id, start, type, state, experiment, "
-                               "duration, param:NAME or metric:NAME, with - for descending")
+                               "duration, a param or metric's name (param:NAME or metric:NAME where "
+                               "one name is both), with - for descending")
         query = cls(
             context=parse_id(params["context"], "context") if params.get("context") else None,
             type=params.get("type", ""), state=state, since=params.get("since", "").strip(),
@@ -179,17 +180,28 @@ def _rows(store: Store, executions: Sequence, outputs: bool = True, contexts: bo
     return rows
 
 
+_COLUMNS = ("id", "start", "type", "state", "duration", "experiment")  # the columns every run has
+
+
 def _sort_key(row: RunRow, column: str):
     name = column.lstrip("-")
-    if name.startswith(("param:", "metric:")):
-        kind, key = name.split(":", 1)
-        value = (row.params if kind == "param" else row.metrics).get(key)
+    if name not in _COLUMNS:  # a param or metric: by kind, or by its name alone as `ls --sort` takes it
+        kind, _, key = name.partition(":") if name.startswith(("param:", "metric:")) else ("", "", name)
+        value = (row.params.get(key) if kind == "param" else row.metrics.get(key) if kind == "metric"
+                 else row.metrics.get(key, row.params.get(key)))
         # Numbers before text, each in its own order; None (no value, or NaN, which no number
         # is above or below) is put last by the caller.
         return None if value is None or value != value else (isinstance(value, str), value if isinstance(value, str) else float(value))
     return {"id": row.execution.id, "start": row.started_ms, "type": row.execution.type,
             "state": row.execution.state, "duration": row.duration_ms if row.duration_ms is not None else -1,
             "experiment": [c[1] for c in row.contexts]}[name]
+
+
+def runs_of(store: Store, executions: Sequence[ExecutionRecord]) -> RunsPage:
+    """These executions as one page of rows, in the order given (a lineage's runs, say)."""
+    rows = _rows(store, executions)
+    return RunsPage(RunsQuery(per=max(len(rows), 1)), tuple(rows), tuple(sorted({k for r in rows for k in r.params})),
+                    tuple(sorted({k for r in rows for k in r.metrics})), False, len(rows), "", (), ())
 
 
 def _has_original_times(store: Store) -> bool:
@@ -225,13 +237,23 @@ def runs_page(store: Store, query: RunsQuery) -> RunsPage:
     else:
         found = _fetch(store, query, filters, SORT_LIMIT + 1, False)
         if len(found) > SORT_LIMIT:
+            # A sort the store does itself: by start where that is MLMD's create time, else by id
+            # (as recorded). Never "-start" again where it is itself sorted here: that recursed.
+            fallback = "-id" if _has_original_times(store) else "-start"
             notice = (f"sorting by '{query.sort.lstrip('-')}' needs a filter that leaves at most "
-                      f"{SORT_LIMIT:,} runs; this one leaves more, so they are shown newest first")
-            return dataclasses.replace(runs_page(store, dataclasses.replace(query, sort="-start")),
+                      f"{SORT_LIMIT:,} runs; this one leaves more, so they are shown newest "
+                      f"{'recorded ' if fallback == '-id' else ''}first")
+            return dataclasses.replace(runs_page(store, dataclasses.replace(query, sort=fallback)),
                                        notice=notice)
         # Only what the sort needs for every run; the page's rows are then read in full.
         column = query.sort.lstrip("-")
-        every = _rows(store, found, outputs=column.startswith("metric:"), contexts=column == "experiment")
+        every = _rows(store, found, outputs=column not in _COLUMNS and not column.startswith("param:"),
+                      contexts=column == "experiment")
+        if every and column not in _COLUMNS and ":" not in column and not any(
+                column in r.params or column in r.metrics for r in every):
+            raise BadParameter(f"cannot sort by '{column}': no run listed has a param or metric of "
+                               "that name; use id, start, type, state, experiment, duration, or a "
+                               "column's name")
         present = [r for r in every if _sort_key(r, query.sort) is not None]
         present.sort(key=lambda r: (_sort_key(r, query.sort), r.execution.id), reverse=query.sort.startswith("-"))
         every = present + [r for r in every if _sort_key(r, query.sort) is None]  # no value: last

@@ -249,9 +249,7 @@ def node_view(page: NodePage) -> str:
 def lineage_svg(graph: LineageGraph, link: Link = node_href, start: Optional[Tuple[str, int]] = None) -> str:
     """The graph as an SVG element drawn by graphviz (same shapes and colours as
     `mlmd-exercise graph`), each node a link to its page, the start node outlined."""
-    import graphviz
-
-    from mlmd_exercise.render import lineage_source, require_dot
+    from mlmd_exercise.render import draw, lineage_source, require_dot
 
     require_dot()
     source = lineage_source(graph, legend=False).rstrip().rstrip("}")  # the page has its own legend
@@ -260,7 +258,7 @@ def lineage_svg(graph: LineageGraph, link: Link = node_href, start: Optional[Tup
     extra = [f'\t{p}{i} [URL="{esc(link(kind, i))}" target="_top"]' for p, kind, i in targets if link(kind, i)]
     if start is not None:
         extra.append(f'\t{start[0][0]}{int(start[1])} [penwidth=3 color="#1f4e99"]')
-    svg = graphviz.Source(source + "\n".join(extra) + "\n}\n").pipe(format="svg").decode()
+    svg = draw(source + "\n".join(extra) + "\n}\n", "svg", "the lineage").decode()
     svg = svg[svg.index("<svg"):]
     svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)  # graphviz comments hold node names
     return svg

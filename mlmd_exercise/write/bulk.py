@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Hashable, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, Union
 
 from mlmd_exercise import masking, schema
 from mlmd_exercise.content import FINGERPRINT
@@ -28,7 +28,7 @@ from mlmd_exercise.store.backend import ExecutionWrite, NewArtifact, NewEvent, Q
 from mlmd_exercise.write.artifacts import new_artifact
 from mlmd_exercise.write.tracking import Tracker
 
-__all__ = ["ArtifactSpec", "RunSpec", "BulkResult", "record_runs", "read_runs"]
+__all__ = ["ArtifactSpec", "RunSpec", "BulkResult", "record_runs", "read_runs", "checked_ms"]
 
 
 
@@ -158,7 +158,7 @@ class _Importer:
         if spec.fingerprint:
             values[FINGERPRINT] = spec.fingerprint
         if spec.created_ms is not None:
-            values[CREATED_MS] = spec.created_ms
+            values[CREATED_MS] = checked_ms(spec.created_ms, f"created_ms of artifact '{spec.uri}'")
         self.newest[(type_id, spec.uri)] = (version + 1, spec.fingerprint)
         self.at_uri[spec.uri] = (key, spec.fingerprint)
         return new_artifact(type_spec, type_id, spec.uri, values)
@@ -222,7 +222,7 @@ class _Importer:
             custom = {key: schema.storable(key, value) for key, value in run.params.items()}
             for time_key, ms in ((STARTED_MS, run.started_ms), (ENDED_MS, run.ended_ms)):
                 if ms is not None:
-                    custom[time_key] = schema.storable(time_key, ms)
+                    custom[time_key] = schema.storable(time_key, checked_ms(ms, f"{time_key} of run '{run_name}'"))
             position = len(executions)
             executions.append(ExecutionWrite(type_id, spec.name, name=run_name, state=state,
                                              properties=schema.state_mirror(spec.properties, state),
@@ -333,10 +333,31 @@ def _values(data: Mapping, key: str, where: str) -> Dict[str, PropertyValue]:
     return given
 
 
-def _json_text(value: object) -> str:
+def _json_text(value: object, most: int = 80) -> str:
+    """The value as JSON, cut to `most` characters: a message names it, it does not repeat it."""
     import json
 
-    return json.dumps(value)
+    try:
+        text = json.dumps(value)
+    except (RecursionError, ValueError):
+        text = repr(value)
+    return text if len(text) <= most else text[:most - 1] + "…"
+
+
+# The times a calendar holds: 0001-01-01 to 9999-12-31 UTC, in ms since the epoch.
+_FIRST_MS, _LAST_MS = -62135596800000, 253402300799999
+
+
+def checked_ms(ms: Any, what: str) -> int:
+    """An original time, checked: whole ms since the epoch within the years 1 to 9999.
+
+    Raises:
+        MlmdExerciseError: anything else (10**30 is no time a run ran at, and hid runs from `ls`).
+    """
+    if isinstance(ms, bool) or not isinstance(ms, int) or not _FIRST_MS <= ms <= _LAST_MS:
+        raise MlmdExerciseError(f"{what} is {str(ms)[:40]!r}: a time must be whole milliseconds since "
+                                "1970-01-01 UTC, within the years 1 to 9999")
+    return ms
 
 
 def _time(data: Mapping, key: str, where: str) -> Optional[int]:
@@ -346,21 +367,21 @@ def _time(data: Mapping, key: str, where: str) -> Optional[int]:
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
+        return checked_ms(value, f'{where}: "{key}"')
     if isinstance(value, str):
         from datetime import datetime
 
         text = value.strip()
         try:
-            return int(datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-                       .timestamp() * 1000)
-        except ValueError:
+            return checked_ms(int(datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+                                  .timestamp() * 1000), f'{where}: "{key}"')
+        except (ValueError, OverflowError, OSError):
             pass
     raise MlmdExerciseError(f"{where}: \"{key}\" must be an ISO 8601 time like "
-                            f"2023-05-01T12:00:00Z or milliseconds since the epoch, not {value!r}")
+                            f"2023-05-01T12:00:00Z or milliseconds since the epoch, not {str(value)[:40]!r}")
 
 
-def read_runs(lines: Iterable[str], source: str = "<input>") -> Iterator[RunSpec]:
+def read_runs(lines: Iterable[Union[str, bytes]], source: str = "<input>") -> Iterator[RunSpec]:
     """Runs from JSON lines, one run an object:
 
         {"type": "Trainer", "experiment": "2023", "name": "run-17", "params": {"C": 1.0},
@@ -398,8 +419,16 @@ def read_runs(lines: Iterable[str], source: str = "<input>") -> Iterator[RunSpec
         if not line.strip():
             continue
         where = f"line {number} of '{source}'"
+        if isinstance(line, bytes):  # a file read as bytes: each line decoded, and named if it is not UTF-8
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise MlmdExerciseError(f"{where} is not UTF-8 text (byte {e.start + 1}): "
+                                        "is it a JSON-lines file?") from None
         try:
             data = json.loads(line)
+        except RecursionError:
+            raise MlmdExerciseError(f"{where} is nested too deeply to read") from None
         except ValueError as e:
             raise MlmdExerciseError(f"{where} is not JSON: {e}") from None
         if not isinstance(data, dict):

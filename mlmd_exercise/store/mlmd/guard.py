@@ -36,6 +36,7 @@ from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.masking import mask
 from mlmd_exercise.records import Kind
 from mlmd_exercise.store import tables
+from mlmd_exercise.store.backend import Backend
 
 __all__ = ["Guarded", "SafeLookups", "guarded", "misquoted", "refusal", "storable"]
 
@@ -229,7 +230,7 @@ def guarded(store: Any, database: str, label: str) -> Any:
     return Guarded(store, database, label)
 
 
-class SafeLookups:
+class SafeLookups(Backend):
     """The ml-metadata backend's ways around the strings it must not give ml-metadata: a
     lookup by such a name or URI answered by the package's own SQL (bound parameters) where
     the store offers it, and `check_text` (store/backend.py) refusing one at the call."""
@@ -269,6 +270,7 @@ class SafeLookups:
         return by_name(type_name, name)
 
     def check_text(self, where: str, text: Optional[str]) -> None:
+        super().check_text(where, text)
         if isinstance(text, str) and misquoted(text, self.database):
             raise refusal(text, where, self.database, self.label)
 
