@@ -140,18 +140,20 @@ def read_bundle(path: Union[str, os.PathLike]) -> Bundle:
             (naming its line), or cut short (no end line, or counts that do not match it).
     """
     name = str(path)
-    try:
-        with open(path, encoding="utf-8", errors="strict") as f:
-            return _read(name, f)
-    except UnicodeDecodeError as e:
-        raise BundleError(f"'{name}' is not UTF-8 (byte {e.start} of a line): not a bundle, or damaged") from None
+    with open(path, "rb") as f:
+        return _read(name, f)
 
 
-def _read(name: str, lines: Iterable[str]) -> Bundle:
+def _read(name: str, lines: Iterable[bytes]) -> Bundle:
     bundle: Optional[Bundle] = None
     check: Optional[Checker] = None
     end: Optional[Dict[str, Any]] = None
-    for number, text in enumerate(lines, 1):
+    for number, raw in enumerate(lines, 1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise BundleError(f"'{name}' line {number} is not UTF-8 (byte {e.start + 1} of the line): not a "
+                              "bundle, or damaged") from None
         try:
             record = json.loads(text)
         except ValueError:
@@ -284,8 +286,7 @@ class Checker:
             if key not in declared:
                 raise self._refuse(number, f"is {of} with property '{key}', which its type '{node['type']}' "
                                    "does not declare")
-            if not isinstance(value, _KINDS[declared[key]]) or (isinstance(value, bool) != (declared[key] == "BOOLEAN")
-                                                                 and declared[key] in ("INT", "DOUBLE", "BOOLEAN")):
+            if not _of_kind(value, declared[key]):
                 raise self._refuse(number, f"is {of} whose property '{key}' is {shown(value)}, not the "
                                    f"{declared[key]} its type declares")
         for key, value in {**node["properties"], **node["custom"]}.items():
@@ -293,7 +294,7 @@ class Checker:
                 raise self._refuse(number, f"is {of} whose property '{key}' is nested more than {MAX_DEPTH} levels "
                                    "deep, which MLMD cannot read back")
         for c in node.get("contexts", ()):
-            if c not in self.ids["context"]:
+            if isinstance(c, bool) or c not in self.ids["context"]:  # True == 1: not an id
                 raise self._refuse(number, f"is {of} in context {shown(c)}, which is not in the bundle")
         self.ids[kind].add(node["id"])
 
@@ -328,6 +329,13 @@ class Checker:
 
 
 _MISSING = object()
+
+
+def _of_kind(value: Any, declared: str) -> bool:
+    """Whether a property's value (as JSON) can be of the kind its type declares."""
+    if declared in ("INT", "DOUBLE") and isinstance(value, bool):  # True is an int to Python, not to MLMD
+        return False
+    return isinstance(value, _KINDS[declared])
 
 
 def _a(kind: str) -> str:
