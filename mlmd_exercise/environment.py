@@ -22,6 +22,9 @@ run's environment from its params:
     env.installed_hash       "sha256:<hex>" of the sorted "name==version" of every
                              distribution installed on the interpreter's path: two
                              runs with the same hash ran with the same packages
+    env.inputs               how many input artifacts the run's start recorded (an INPUT
+                             event each, in the same transaction): `check` reports a run
+                             with fewer input events than that
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from mlmd_exercise.process import HOST, PID, PID_START
 
 __all__ = [
     "PREFIX", "USER", "CWD", "COMMAND", "EXECUTABLE", "PYTHON", "GIT_COMMIT", "GIT_DIRTY",
-    "PACKAGES", "INSTALLED_HASH", "PROCESS_KEYS", "CODE_KEYS",
+    "PACKAGES", "INSTALLED_HASH", "INPUTS", "PROCESS_KEYS", "CODE_KEYS",
     "is_environment_key", "split_environment", "format_packages", "parse_packages",
 ]
 
@@ -46,6 +49,7 @@ GIT_COMMIT = PREFIX + "git_commit"
 GIT_DIRTY = PREFIX + "git_dirty"
 PACKAGES = PREFIX + "packages"
 INSTALLED_HASH = PREFIX + "installed_hash"
+INPUTS = PREFIX + "inputs"
 # Which process recorded the run: environment too, under the names stores already hold.
 PROCESS_KEYS = (HOST, PID, PID_START)
 # What says which code ran; `diff` shows these apart from the rest of the environment.

@@ -11,7 +11,10 @@ a metric or a property, checked when it is logged (the value table (docs/python.
   `proto_value` (an `Any`), exact, which every MLMD client reads as a proto value and both of
   this package's backends read back as the float (store/any_json.py);
 - numpy and pandas scalars and 0-d arrays become the Python number, bool or str they hold;
-- a dict (a JSON object) is stored as MLMD's struct value (params and properties, not metrics);
+- a dict (a JSON object) is stored as MLMD's struct value (params and properties, not metrics),
+  nested at most `MAX_DEPTH` levels (dicts and lists): protobuf parses a message at most 100
+  deep, and a struct level is three of those (Struct, its field, Value), so a deeper struct is
+  refused by ml-metadata's writes and, written by the native backend, read by nobody;
 - everything else is refused at the call, in one line naming the key and the value: None, NaN
   of pandas (pd.NA, NaT), lists, tuples, sets, bytes, datetimes, Decimals, and text with a NUL
   character (ml-metadata cuts text at a NUL, PostgreSQL refuses it) or a lone surrogate (not
@@ -31,8 +34,8 @@ from typing import Any, Dict, Mapping, Optional
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import METRIC_NAMES, PropertyValue
 
-__all__ = ["Role", "RESERVED", "MAX_NAME", "INT32", "EXACT_DOUBLE", "normalize", "storable", "check_name",
-           "check_mapping", "exact_double", "is_number", "shown"]
+__all__ = ["Role", "RESERVED", "MAX_NAME", "MAX_DEPTH", "INT32", "EXACT_DOUBLE", "normalize", "storable",
+           "check_name", "check_mapping", "exact_double", "is_number", "nesting", "shown"]
 
 
 class Role(enum.Enum):
@@ -50,6 +53,21 @@ EXACT_DOUBLE = 2 ** 53
 # The names a param or metric may not have: what this package records on a run itself.
 RESERVED = frozenset({"version", "fingerprint", "name", "state", METRIC_NAMES, "error_type", "error_message"})
 MAX_NAME = 200  # characters: a property's name column holds 255 on MySQL and PostgreSQL
+MAX_DEPTH = 32  # levels of dicts and lists in a struct value: 33 is what protobuf's parser refuses
+
+
+def nesting(value: Any) -> int:
+    """How many levels of dicts and lists `value` holds (0 for a number), counted without
+    recursion: a value nested 100,000 deep is measured, not a RecursionError."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        v, level = todo.pop()
+        if isinstance(v, dict):
+            v = list(v.values())
+        if isinstance(v, (list, tuple)):
+            deepest = max(deepest, level)
+            todo.extend((x, level + 1) for x in v)
+    return deepest
 
 
 def shown(value: Any, limit: int = 60) -> str:
@@ -131,6 +149,9 @@ def normalize(key: str, value: Any, role: Role = Role.PARAM) -> PropertyValue:
         _check_text(role, key, value)
         return value
     if isinstance(value, dict) and role is not Role.METRIC:
+        if nesting(value) > MAX_DEPTH:
+            raise _refuse(role, key, value, f"a dict nested more than {MAX_DEPTH} levels deep, which MLMD "
+                          "cannot read back (protobuf parses 100 levels, three a struct level)")
         return _struct(role, key, value)
     hint = _HINTS.get(type(value).__name__, "use a number, a string, true/false"
                       + ("" if role is Role.METRIC else " or a dict (a JSON object)"))

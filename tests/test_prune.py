@@ -16,6 +16,7 @@ from conftest import digest, new_location
 from mlmd_exercise.read.check import check_store
 from mlmd_exercise.store.backend import Query
 from mlmd_exercise.bundle import read_bundle
+from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec, record_runs
 from mlmd_exercise.write.bundle_import import import_bundle
 from mlmd_exercise.write.prune import KILL_POINT, plan_prune, prune
 
@@ -287,3 +288,26 @@ def test_a_run_removed_while_it_ran_says_so_in_one_line_at_its_end(tmp_path):
     assert str(caught.value) == (f"run {run.id} is no longer in {store}: it was removed while it ran (a prune, "
                                  "or another program); its outputs were not recorded")
     assert mx.list_executions(store) == [] and mx.list_artifacts(store) == []
+
+
+def test_the_plan_says_why_it_keeps_each_artifact_as_a_reason_not_text(tmp_path):
+    from mlmd_exercise.write.prune import KeepReason, Kept
+
+    store = mx.open_store(tmp_path / "s.db", create=True, backend="native")
+    sample(store)
+    by_uri = {a.uri.rsplit("/", 1)[1]: a for a in store.backend.artifacts()}
+    evaluator = next(e for e in store.backend.executions() if e.type == "Evaluator")
+    plan = plan_prune(store, _cutoff(), keep=[by_uri["m0.joblib"].id])
+    why = {artifact.uri.rsplit("/", 1)[1]: kept for artifact, kept in plan.protected.values()}
+    assert why["m2.joblib"] == Kept(KeepReason.USED, evaluator.id)  # the new Evaluator reads it
+    assert str(why["m2.joblib"]) == f"used or made by run {evaluator.id}, which stays"
+    assert why["m0.joblib"] == Kept(KeepReason.KEEP) and str(why["m0.joblib"]) == "kept by --keep"
+    # an old run's output newer than the cut-off keeps the run
+    old = int(time.time() * 1000) - 200 * 86400 * 1000
+    record_runs(mx.Tracker(store, experiment="e3"), [RunSpec(
+        inputs={"examples": ArtifactSpec("file:///late-input.csv", created_ms=old)},
+        outputs={"model": ArtifactSpec("file:///late.joblib", type="SavedModel")}, started_ms=old)])
+    plan = plan_prune(store, _cutoff())
+    why = {artifact.uri.rsplit("/", 1)[1]: kept for artifact, kept in plan.protected.values()}
+    assert why["late.joblib"] == Kept(KeepReason.NEWER) and str(why["late.joblib"]) == "newer than the cut-off"
+    assert "late-input.csv" not in _uris(store, [a.id for a in plan.artifacts])  # upstream of it: kept

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import functools
 import gc
 import math
 import re
@@ -59,6 +60,8 @@ ROWS = [
     Row("None", None, REFUSED, REFUSED, None),
     Row("list, tuple, set", [1, 2], REFUSED, REFUSED, None),
     Row("dict (a JSON object)", {"a": 1, "b": ["x"]}, {"a": 1.0, "b": ["x"]}, REFUSED, "struct_value"),
+    Row("dict nested more than 32 levels", functools.reduce(lambda v, _: {"a": v}, range(33), 1), REFUSED, REFUSED,
+        None),
     Row("datetime, date", datetime.datetime(2026, 1, 2), REFUSED, REFUSED, None),
     Row("Decimal", decimal.Decimal("0.1"), REFUSED, REFUSED, None),
     Row("bytes", b"\x00", REFUSED, REFUSED, None),

@@ -207,7 +207,7 @@ def format_environment(env: Mapping[str, Any]) -> List[str]:
     for i, (name, version) in enumerate(packages.items()):
         rows.append(("packages" if i == 0 else "", f"{name}=={version}"))
     shown = {e.GIT_COMMIT, e.GIT_DIRTY, e.COMMAND, e.CWD, e.PYTHON, e.EXECUTABLE, e.PACKAGES,
-             *e.PROCESS_KEYS}
+             e.INPUTS, *e.PROCESS_KEYS}  # INPUTS: bookkeeping for `check`; show lists the inputs
     rows += [(k[len(e.PREFIX):] if k.startswith(e.PREFIX) else k, str(v))
              for k, v in sorted(env.items()) if k not in shown]
     rows += [(k, str(env[k]) + (" (clock ticks after boot)" if k == e.PID_START else ""))

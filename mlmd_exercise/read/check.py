@@ -13,6 +13,7 @@ import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mlmd_exercise import process
+from mlmd_exercise.environment import INPUTS
 from mlmd_exercise.errors import StoreError
 from mlmd_exercise.records import ExecutionRecord, ExecutionState, Kind
 from mlmd_exercise.store import Address, Store, answer, tables
@@ -138,8 +139,19 @@ def _check_apart(path: str) -> Optional[List[str]]:
     return list(json.loads(proc.stdout)["problems"])
 
 
-def _found(orphans, shared, twice, rows, histories) -> List[str]:
-    return _problems(orphans, shared) + _twice(twice) + [unreadable(*r) for r in rows] + _history_problems(histories)
+def _cut_short(runs: Sequence[Tuple[int, str, int, int]]) -> List[str]:
+    return [f"execution {i} ({type_name}) has {_count(k, 'input event')} where its start recorded "
+            f"{_count(n, 'input')} ({INPUTS} = {n}): its start was cut short, and what it used is not recorded"
+            for i, type_name, n, k in runs]
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def _found(orphans, shared, twice, rows, histories, cut_short) -> List[str]:
+    return (_problems(orphans, shared) + _twice(twice) + [unreadable(*r) for r in rows]
+            + _history_problems(histories) + _cut_short(cut_short))
 
 
 def _by_backend(store: Store) -> List[str]:
@@ -150,7 +162,7 @@ def _by_backend(store: Store) -> List[str]:
     except StoreError as e:  # no SQL here (a schema our SQL does not know): not checked
         log.info("property rows and histories not checked: %s", e)
         rows, histories = [], []
-    return _found(orphans, shared, twice, rows, histories)
+    return _found(orphans, shared, twice, rows, histories, backend.runs_missing_inputs())
 
 
 def check_store(store: Address) -> List[str]:
@@ -164,7 +176,10 @@ def check_store(store: Address) -> List[str]:
     property rows ml-metadata cannot read (no value in any column, as this
     package's native backend wrote NaN on SQLite before it kept NaN as a proto
     value; a declared property's value in another column), which make
-    ml-metadata refuse the whole store, and metric histories whose run is gone.
+    ml-metadata refuse the whole store, metric histories whose run is gone, and runs with
+    fewer input events than their start recorded inputs (`environment.INPUTS`: every run
+    `Tracker.execution` starts says how many; a run without it, recorded by an older version
+    or another tool, cannot be checked so).
 
     It never holds the whole store: by SQL where that is safe (an SQLite store given
     by its address with no MLMD store open on it in this process, and PostgreSQL),
@@ -176,6 +191,6 @@ def check_store(store: Address) -> List[str]:
     def by_sql(run: Run, _: Location) -> List[str]:
         return _found(tables.artifacts_without_events(run), tables.shared_outputs(run),
                       tables.types_named_twice(run), tables.unreadable_properties(run),
-                      tables.histories_without_runs(run))
+                      tables.histories_without_runs(run), tables.runs_missing_inputs(run))
 
     return answer(store, by_sql, _by_backend, apart=_check_apart)

@@ -28,7 +28,7 @@ from mlmd_exercise.store import Store
 __all__ = ["Change", "ArtifactChange", "Diff", "diff_runs", "diff_artifacts", "same_content"]
 
 # Per process, not per environment: they differ between any two runs.
-_IGNORED = frozenset({env.PID, env.PID_START})
+_IGNORED = frozenset({env.PID, env.PID_START, env.INPUTS})  # inputs are compared as inputs
 
 
 @dataclass(frozen=True)

@@ -295,6 +295,33 @@ class Backend(abc.ABC):
         """(context id, execution id) of each metric-history context whose run is gone."""
         raise StoreError(f"the {self.name or 'this'} backend cannot read property rows by SQL here")
 
+    def runs_missing_inputs(self) -> List[Tuple[int, str, int, int]]:
+        """(id, type name, inputs its start recorded, input events it has) of every execution
+        with fewer input events than its custom property `environment.INPUTS` says, by id
+        (`tables.runs_missing_inputs`). Here through the reads, a page of executions at a time."""
+        from mlmd_exercise.environment import INPUTS
+        from mlmd_exercise.records import INPUT_EVENTS
+
+        found: List[Tuple[int, str, int, int]] = []
+        last = 0
+        while True:
+            page = self.executions(Query(id_above=last, order="id", ascending=True, limit=1000))
+            if not page:
+                return found
+            last = page[-1].id
+            given: Dict[int, Tuple[str, int]] = {}
+            for x in page:
+                n = x.custom.get(INPUTS)
+                if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+                    given[x.id] = (x.type, n)
+            if not given:
+                continue
+            counted = dict.fromkeys(given, 0)
+            for e in self.events_by_executions(list(given)):
+                if e.type in INPUT_EVENTS:
+                    counted[e.execution_id] += 1
+            found += [(i, given[i][0], given[i][1], counted[i]) for i in sorted(given) if counted[i] < given[i][1]]
+
     def set_property(self, kind: Kind, node_id: int, key: str, custom: bool, value: PropertyValue) -> None:
         """Writes one property row of a stored node as it is (the mending of `check
         --repair`): only a backend that writes MLMD's tables itself (native) can."""

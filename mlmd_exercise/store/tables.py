@@ -14,11 +14,13 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from mlmd_exercise import process
-from mlmd_exercise.records import EVENT_TYPES, ExecutionState
+from mlmd_exercise.environment import INPUTS
+from mlmd_exercise.records import EVENT_TYPES, INPUT_EVENTS, ExecutionState
 
 __all__ = ["SCHEMA_VERSION", "OUTPUT_EVENT_NAMES", "known_schema", "refuse_version", "pg_runner", "count_by_state",
            "contexts_named", "ids_named", "artifact_ids_at", "running_processes", "artifacts_without_events",
            "shared_outputs", "types_named_twice", "PROPERTY_TABLES", "unreadable_properties", "histories_without_runs",
+           "runs_missing_inputs",
            "HISTORY_TYPE"]
 
 Run = Callable[..., List[Tuple[Any, ...]]]
@@ -26,6 +28,7 @@ SCHEMA_VERSION = 10  # the MLMD schema (ml-metadata 1.14 to 1.17) this SQL was c
 # Every kind of event that says an execution made an artifact, by name and by MLMD's number.
 OUTPUT_EVENT_NAMES = ("DECLARED_OUTPUT", "OUTPUT", "INTERNAL_OUTPUT", "PENDING_OUTPUT")
 _OUTPUTS = ", ".join(str(EVENT_TYPES.index(n)) for n in OUTPUT_EVENT_NAMES)
+_INPUTS = ", ".join(str(EVENT_TYPES.index(n)) for n in INPUT_EVENTS)
 _STATES = list(ExecutionState)  # in the proto's order: index = the number MLMD stores
 _RUNNING = _STATES.index(ExecutionState.RUNNING)
 _CONTEXT_KIND = 2  # Type.type_kind of context types (0 executions, 1 artifacts)
@@ -229,6 +232,16 @@ def unreadable_properties(run: Run) -> List[Tuple[str, int, str, bool, str]]:
                 found.append((kind, int(i), name, False,
                               f"is declared {_TYPE_NAMES[data_type]} but holds its value in another column"))
     return sorted(found)
+
+
+def runs_missing_inputs(run: Run) -> List[Tuple[int, str, int, int]]:
+    """(id, type name, inputs its start recorded, input events it has) of every execution
+    with fewer input events (any input kind) than its `environment.INPUTS` says, by id."""
+    events = f"(SELECT COUNT(*) FROM Event ev WHERE ev.execution_id = e.id AND ev.type IN ({_INPUTS}))"
+    rows = run(f"SELECT e.id, t.name, p.int_value, {events} FROM Execution e JOIN Type t ON t.id = e.type_id "
+               "JOIN ExecutionProperty p ON p.execution_id = e.id AND p.name = ? AND p.is_custom_property = ? "
+               f"WHERE p.int_value > {events} ORDER BY e.id", INPUTS, True)
+    return [(int(i), t or "", int(n), int(k)) for i, t, n, k in rows]
 
 
 def histories_without_runs(run: Run) -> List[Tuple[int, int]]:

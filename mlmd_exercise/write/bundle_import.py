@@ -1,17 +1,19 @@
 """Importing a bundle (bundle.py, docs/bundle.md): its nodes that the store does not hold
 yet, found by origin, written through the Backend interface with new ids.
 
-Types by name (`put_type` adds what is missing), contexts by type and name, artifacts in
-batches (`put_artifacts`), runs with their events a batch per transaction (`put_lineage`,
-in their first context), then every membership (`put_memberships`, idempotent): a crash
-between batches leaves whole runs, and importing again finishes the job.
+The bundle is checked whole before anything is written (bundle.Checker as it is read, then
+here what the store's backend cannot hold). Then types by name (`put_type` adds what is
+missing), contexts by type and name, runs with their events and the new artifacts those name
+a batch per transaction (`put_lineage`, in their first context), then every membership
+(`put_memberships`, idempotent): a kill between transactions leaves whole runs and no
+artifact without its run, and importing again finishes the job.
 """
 
 from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from mlmd_exercise.bundle import ORIGIN, Bundle, Counts
+from mlmd_exercise.bundle import ORIGIN, Bundle, BundleError, Counts
 from mlmd_exercise.records import CREATED_MS, STARTED_MS, ExecutionState, Kind, PropertyType
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import ContextWrite, ExecutionWrite, NewArtifact, NewEvent, PropertyTest, Query
@@ -63,13 +65,14 @@ def _check(backend, bundle: Bundle) -> None:
     for kind, records in (("context", bundle.contexts), ("artifact", bundle.artifacts),
                           ("execution", bundle.executions)):
         for r in records:
-            of = f"{kind} {r['id']} of the bundle"
+            of = f"{kind} {r['id']} of the bundle ({bundle.line(kind, r['id'])})"
             for field in ("type", "name", "uri", "origin"):
                 backend.check_text(f"the {field} of {of}", r.get(field))
             backend.check_texts(f"property of {of}", {**r["properties"], **r["custom"]})
     for e in bundle.events:
         for step in e["path"]:
-            backend.check_text(f"a path step key of an event of artifact {e['artifact']}", step)
+            backend.check_text(f"a path step key of an event of artifact {e['artifact']} "
+                               f"({bundle.line('artifact', e['artifact'])})", step)
 
 
 def import_bundle(store: Store, bundle: Bundle, batch_size: int = 500) -> Counts:
@@ -84,12 +87,15 @@ def import_bundle(store: Store, bundle: Bundle, batch_size: int = 500) -> Counts
     _check(backend, bundle)
     source = str(bundle.header.get("source", ""))
     counts = Counts()
-    type_ids: Dict[Tuple[str, str], int] = {}
-    with store.writing():
+    with store.writing():  # what the store holds looked up first, and checked: then written
+        stored_types = _stored_types(store, bundle)
+        runs = _stored_runs(store, bundle, source, stored_types)
+        artifact_ids = _stored_artifacts(store, bundle, source, runs, counts)
+        _check_names(store, bundle, stored_types, artifact_ids)
+        type_ids: Dict[Tuple[str, str], int] = {}
         for t in bundle.types:
-            kind = Kind(t["of"])
             type_ids[(t["of"], t["name"])] = backend.put_type(
-                kind, t["name"], {k: PropertyType(v) for k, v in t["properties"].items()})
+                Kind(t["of"]), t["name"], {k: PropertyType(v) for k, v in t["properties"].items()})
         context_ids: Dict[int, int] = {}
         for c in bundle.contexts:
             type_id = type_ids[("context", c["type"])]
@@ -102,10 +108,10 @@ def import_bundle(store: Store, bundle: Bundle, batch_size: int = 500) -> Counts
                 type_id, c["type"], c["name"], properties=dict(c["properties"]),
                 custom=_times({**c["custom"], ORIGIN: c["origin"]}, CREATED_MS, c["created_ms"])))
             counts.contexts += 1
-        runs = _stored_runs(store, bundle, source, type_ids)
-        artifact_ids = _artifacts(store, bundle, source, type_ids, counts, _their_artifacts(store, bundle, runs),
-                                  batch_size)
-        execution_ids = _executions(store, bundle, runs, type_ids, context_ids, artifact_ids, counts, batch_size)
+        writer = _Writer(store, bundle, type_ids, context_ids, artifact_ids, counts)
+        execution_ids = _executions(writer, runs, context_ids, batch_size)
+        writer.put_alone([a["id"] for a in bundle.artifacts])  # those no run of the bundle names
+        artifact_ids = writer.artifact_ids
         made = {x["id"] for x in bundle.executions if x["origin"] not in runs}  # recorded now
         for h in bundle.histories:  # a run already in the store has its history already
             if h["execution"] in made:
@@ -124,25 +130,16 @@ def import_bundle(store: Store, bundle: Bundle, batch_size: int = 500) -> Counts
     return counts
 
 
-def _artifacts(store: Store, bundle: Bundle, source: str, type_ids: Mapping[Tuple[str, str], int],
-               counts: Counts, known: Mapping[str, int], batch_size: int) -> Dict[int, int]:
-    """Bundle artifact id -> store artifact id, recording the ones missing, `batch_size` to a
-    call (`known`: origin -> id of those found through their runs)."""
-    origins = [a["origin"] for a in bundle.artifacts]
-    stored = {**known, **_found_by_origin(store, Kind.ARTIFACT, origins),
+def _stored_artifacts(store: Store, bundle: Bundle, source: str, runs: Mapping[str, int],
+                      counts: Counts) -> Dict[int, int]:
+    """Bundle artifact id -> store artifact id of the artifacts the store holds: by origin,
+    as themselves, or through their stored runs."""
+    stored = {**_their_artifacts(store, bundle, runs),
+              **_found_by_origin(store, Kind.ARTIFACT, [a["origin"] for a in bundle.artifacts]),
               **_themselves(store, Kind.ARTIFACT, bundle.artifacts, source)}
-    missing = [a for a in bundle.artifacts if a["origin"] not in stored]
-    counts.already["artifacts"] = len(bundle.artifacts) - len(missing)
-    new: Dict[str, int] = {}
-    for first in range(0, len(missing), batch_size):
-        chunk = missing[first:first + batch_size]
-        made = store.backend.put_artifacts([NewArtifact(
-            type_id=type_ids[("artifact", a["type"])], type=a["type"], uri=a["uri"], state=a["state"],
-            name=a["name"], properties=dict(a["properties"]),
-            custom=_times({**a["custom"], ORIGIN: a["origin"]}, CREATED_MS, a["created_ms"])) for a in chunk])
-        new.update({a["origin"]: i for a, i in zip(chunk, made)})
-    counts.artifacts = len(missing)
-    return {a["id"]: stored.get(a["origin"]) or new[a["origin"]] for a in bundle.artifacts}
+    found = {a["id"]: stored[a["origin"]] for a in bundle.artifacts if a["origin"] in stored}
+    counts.already["artifacts"] = len(found)
+    return found
 
 
 def _stored_runs(store: Store, bundle: Bundle, source: str,
@@ -160,11 +157,53 @@ def _stored_runs(store: Store, bundle: Bundle, source: str,
             by_type.setdefault(x["type"], []).append(x)
     for type_name, group in by_type.items():
         names = {x["name"]: x["origin"] for x in group}
-        listed = list(names)
-        for chunk in backend.chunks(listed):
+        if ("execution", type_name) not in type_ids:
+            continue  # a type the store does not have yet: none of its runs either
+        for chunk in backend.chunks(list(names)):
             for found in backend.executions(Query(type_id=type_ids[("execution", type_name)], names=chunk)):
                 stored[names[found.name]] = found.id
     return stored
+
+
+def _stored_types(store: Store, bundle: Bundle) -> Dict[Tuple[str, str], int]:
+    """(kind, name) -> store id of the bundle's types the store has.
+
+    Raises:
+        BundleError: a type the store has declares a property of the bundle's type otherwise
+            (nothing written yet).
+    """
+    found: Dict[Tuple[str, str], int] = {}
+    for kind in Kind:
+        stored = {t.name: t for t in reversed(store.backend.types(kind))}  # the first of a name wins
+        for t in bundle.types:
+            if t["of"] != kind.value or t["name"] not in stored:
+                continue
+            have = stored[t["name"]]
+            for key, declared in t["properties"].items():
+                if key in have.properties and PropertyType(have.properties[key]).value != declared:
+                    raise BundleError(f"{bundle.line('type', (t['of'], t['name']))} of the bundle declares property "
+                                      f"'{key}' of {t['of']} type '{t['name']}' as {declared}, which the store "
+                                      f"declares as {PropertyType(have.properties[key]).value}: refused, nothing "
+                                      "imported")
+            found[(t["of"], t["name"])] = have.id
+    return found
+
+
+def _check_names(store: Store, bundle: Bundle, type_ids: Mapping[Tuple[str, str], int],
+                 stored: Mapping[int, int]) -> None:
+    """Refuses a named artifact to record whose name its type's artifacts in the store have
+    already (MLMD's names are unique per type), before anything is written."""
+    named: Dict[str, Dict[str, int]] = {}
+    for a in bundle.artifacts:
+        if a.get("name") and a["id"] not in stored and ("artifact", a["type"]) in type_ids:
+            named.setdefault(a["type"], {})[a["name"]] = a["id"]
+    for type_name, names in named.items():
+        for chunk in store.backend.chunks(list(names)):
+            for taken in store.backend.artifacts(Query(type_id=type_ids[("artifact", type_name)], names=chunk)):
+                raise BundleError(f"{bundle.line('artifact', names[taken.name])} of the bundle is artifact "
+                                  f"{names[taken.name]} named {taken.name!r}, a name that artifact {taken.id} of type "
+                                  f"'{type_name}' has in the store (names are unique per type): refused, nothing "
+                                  "imported")
 
 
 def _their_artifacts(store: Store, bundle: Bundle, runs: Mapping[str, int]) -> Dict[str, int]:
@@ -188,11 +227,90 @@ def _their_artifacts(store: Store, bundle: Bundle, runs: Mapping[str, int]) -> D
     return found
 
 
-def _executions(store: Store, bundle: Bundle, stored: Mapping[str, int], type_ids: Mapping[Tuple[str, str], int],
-                context_ids: Mapping[int, int], artifact_ids: Mapping[int, int], counts: Counts,
+def _new(a: Dict[str, Any], type_ids: Mapping[Tuple[str, str], int]) -> NewArtifact:
+    return NewArtifact(type_id=type_ids[("artifact", a["type"])], type=a["type"], uri=a["uri"], state=a["state"],
+                       name=a["name"], properties=dict(a["properties"]),
+                       custom=_times({**a["custom"], ORIGIN: a["origin"]}, CREATED_MS, a["created_ms"]))
+
+
+class _Writer:
+    """Writes the runs the store lacks a batch per transaction, each batch with the new
+    artifacts its events name (MLMD's put_lineage_subgraph: the runs, those artifacts, the
+    events, the runs' first context): a kill between transactions leaves whole runs, never
+    an artifact without the run that made or used it. An artifact the bundle does not put
+    in that context (or, for runs in no context, one a run has two events with) is written
+    by itself just before (so that no attribution is made up), as is, at the end, an
+    artifact the bundle holds without any run to write."""
+
+    def __init__(self, store: Store, bundle: Bundle, type_ids: Mapping[Tuple[str, str], int],
+                 context_ids: Mapping[int, int], artifact_ids: Dict[int, int], counts: Counts) -> None:
+        self.store, self.bundle, self.type_ids, self.counts = store, bundle, type_ids, counts
+        self.artifact_ids = artifact_ids  # bundle id -> store id: those stored, then those written
+        self.artifacts = {a["id"]: a for a in bundle.artifacts if a["id"] not in artifact_ids}
+        self.contexts_of = {i: {context_ids[c] for c in a["contexts"]} for i, a in self.artifacts.items()}
+
+    def put_alone(self, ids: Sequence[int]) -> None:
+        """Artifacts written by themselves (no run of this import carries them)."""
+        ids = [i for i in dict.fromkeys(ids) if i not in self.artifact_ids]
+        for chunk in self.store.backend.chunks(ids):
+            made = self.store.backend.put_artifacts([_new(self.artifacts[i], self.type_ids) for i in chunk])
+            self.artifact_ids.update(zip(chunk, made))
+            self.counts.artifacts += len(chunk)
+
+    def put_runs(self, batch: Sequence[Dict[str, Any]], events: Mapping[int, List[Dict[str, Any]]],
+                 context: Optional[ContextWrite]) -> List[int]:
+        """One batch of runs of `context` (None: in no context, a transaction each)."""
+        if context is None:
+            return [self._put_run(x, events.get(x["id"], [])) for x in batch]
+        carried: Dict[int, int] = {}  # bundle artifact id -> its index among the new artifacts
+        alone: List[int] = []
+        for x in batch:
+            for ev in events.get(x["id"], ()):
+                i = ev["artifact"]
+                if i in self.artifact_ids or i in carried:
+                    continue
+                if context.id in self.contexts_of[i]:
+                    carried[i] = len(carried)
+                else:
+                    alone.append(i)
+        self.put_alone(alone)
+        edges = [NewEvent(ev["type"], tuple(ev["path"]), artifact_id=self.artifact_ids.get(ev["artifact"], 0),
+                          artifact_index=carried.get(ev["artifact"]), execution_index=n)
+                 for n, x in enumerate(batch) for ev in events.get(x["id"], ())]
+        made, artifacts, _ = self.store.backend.put_lineage(
+            [self._write(x) for x in batch], [_new(self.artifacts[i], self.type_ids) for i in carried], edges,
+            context)
+        self.artifact_ids.update(zip(carried, artifacts))
+        self.counts.artifacts += len(carried)
+        self.counts.events += len(edges)
+        return made
+
+    def _put_run(self, x: Dict[str, Any], events: Sequence[Dict[str, Any]]) -> int:
+        """A run in no context, with its events and the new artifacts of one event each."""
+        once = [ev for ev in events if ev["artifact"] not in self.artifact_ids
+                and sum(e["artifact"] == ev["artifact"] for e in events) == 1]
+        self.put_alone([ev["artifact"] for ev in events if ev not in once])
+        execution_id, made, _ = self.store.backend.put_execution(
+            self._write(x), artifacts=[(_new(self.artifacts[ev["artifact"]], self.type_ids),
+                                        NewEvent(ev["type"], tuple(ev["path"]))) for ev in once],
+            inputs=[(self.artifact_ids[ev["artifact"]], NewEvent(ev["type"], tuple(ev["path"])))
+                    for ev in events if ev not in once])
+        self.artifact_ids.update(zip((ev["artifact"] for ev in once), made))
+        self.counts.artifacts += len(once)
+        self.counts.events += len(events)
+        return execution_id
+
+    def _write(self, x: Dict[str, Any]) -> ExecutionWrite:
+        return ExecutionWrite(self.type_ids[("execution", x["type"])], x["type"], name=x["name"],
+                              state=ExecutionState(x["state"]), properties=dict(x["properties"]),
+                              custom=_times({**x["custom"], ORIGIN: x["origin"]}, STARTED_MS, x["created_ms"]))
+
+
+def _executions(writer: _Writer, stored: Mapping[str, int], context_ids: Mapping[int, int],
                 batch_size: int) -> Dict[int, int]:
-    """Bundle execution id -> store execution id, recording the missing ones with their events."""
-    backend = store.backend
+    """Bundle execution id -> store execution id, recording the missing runs (by their first
+    context, `batch_size` to a transaction) with their events and new artifacts."""
+    bundle, backend, counts = writer.bundle, writer.store.backend, writer.counts
     missing = [x for x in bundle.executions if x["origin"] not in stored]
     counts.already["executions"] = len(bundle.executions) - len(missing)
     events: Dict[int, List[Dict[str, Any]]] = {}
@@ -203,23 +321,12 @@ def _executions(store: Store, bundle: Bundle, stored: Mapping[str, int], type_id
         by_context.setdefault(context_ids[x["contexts"][0]] if x["contexts"] else None, []).append(x)
     new: Dict[str, int] = {}
     for context_id, group in by_context.items():
+        context = None
+        if context_id is not None:
+            stored_context = next(c for c in backend.contexts(Query(ids=[context_id])))
+            context = ContextWrite(stored_context.type_id, stored_context.type, stored_context.name, id=context_id)
         for first in range(0, len(group), batch_size):
             batch = group[first:first + batch_size]
-            writes = [ExecutionWrite(type_ids[("execution", x["type"])], x["type"], name=x["name"],
-                                     state=ExecutionState(x["state"]), properties=dict(x["properties"]),
-                                     custom=_times({**x["custom"], ORIGIN: x["origin"]}, STARTED_MS,
-                                                   x["created_ms"])) for x in batch]
-            edges = [NewEvent(ev["type"], tuple(ev["path"]), artifact_id=artifact_ids[ev["artifact"]],
-                              execution_index=i) for i, x in enumerate(batch) for ev in events.get(x["id"], ())]
-            if context_id is None:
-                made = [backend.put_execution(w, inputs=[(e.artifact_id, NewEvent(e.type, e.path))
-                                                         for e in edges if e.execution_index == i])[0]
-                        for i, w in enumerate(writes)]
-            else:
-                context = next(c for c in backend.contexts(Query(ids=[context_id])))
-                made, _, _ = backend.put_lineage(writes, [], edges, ContextWrite(
-                    context.type_id, context.type, context.name, id=context_id))
-            new.update({x["origin"]: i for x, i in zip(batch, made)})
-            counts.events += len(edges)
+            new.update({x["origin"]: i for x, i in zip(batch, writer.put_runs(batch, events, context))})
     counts.executions = len(missing)
     return {x["id"]: stored.get(x["origin"]) or new[x["origin"]] for x in bundle.executions}

@@ -18,6 +18,7 @@ delete call).
 
 from __future__ import annotations
 
+import enum
 import os
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
@@ -29,7 +30,7 @@ from mlmd_exercise.records import INPUT_EVENTS, ArtifactRecord, EventRecord, Exe
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import Query
 
-__all__ = ["PrunePlan", "plan_prune", "prune", "local_files", "parse_age", "KILL_POINT"]
+__all__ = ["PrunePlan", "KeepReason", "Kept", "plan_prune", "prune", "local_files", "parse_age", "KILL_POINT"]
 
 _CHUNK = 2000
 # Set to a table's name (e.g. "Event"), the process kills itself once that table's rows are
@@ -60,7 +61,8 @@ class PrunePlan:
         artifacts: the artifacts to remove (none but those runs touched them).
         touched: every artifact those runs used or made (the kept ones too: an archive holds them).
         kept_runs: candidate run id -> the kept artifact whose lineage it protects.
-        protected: the kept artifacts that protect kept runs, by id, and why each is kept.
+        protected: the kept artifacts that protect kept runs, by id, and why each is kept
+            (`Kept`: its `reason`, a KeepReason, and `str()` the plan's text).
         candidates: how many runs were old enough (and of the experiment and states asked for),
             not counting the spared ones.
         spared_running: RUNNING runs old enough whose process may be alive, spared (ids).
@@ -71,7 +73,7 @@ class PrunePlan:
     artifacts: List[ArtifactRecord] = field(default_factory=list)
     touched: List[int] = field(default_factory=list)
     kept_runs: Dict[int, int] = field(default_factory=dict)
-    protected: Dict[int, Tuple[ArtifactRecord, str]] = field(default_factory=dict)
+    protected: Dict[int, Tuple[ArtifactRecord, "Kept"]] = field(default_factory=dict)
     candidates: int = 0
     spared_running: List[int] = field(default_factory=list)
 
@@ -107,6 +109,25 @@ def _chunked(ids: Sequence[int]):
         yield ids[first:first + _CHUNK]
 
 
+class KeepReason(enum.Enum):
+    """Why a prune keeps an artifact (and, with it, its whole lineage): its text, for the plan."""
+
+    USED = "used or made by run {run}, which stays"  # a run that is not pruned touched it
+    KEEP = "kept by --keep"
+    NEWER = "newer than the cut-off"
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Why one artifact is kept: the reason, and the run that stays where that is the reason."""
+
+    reason: KeepReason
+    run: Optional[int] = None
+
+    def __str__(self) -> str:
+        return self.reason.value.format(run=self.run)
+
+
 def plan_prune(store: Store, cutoff_ms: int, *, context_id: Optional[int] = None,
                states: Optional[Sequence[str]] = None, keep: Sequence[int] = ()) -> PrunePlan:
     """What pruning the runs that started before `cutoff_ms` removes (see the module).
@@ -122,82 +143,141 @@ def plan_prune(store: Store, cutoff_ms: int, *, context_id: Optional[int] = None
         NotFoundError: an id of `keep` is no artifact of the store.
         MlmdExerciseError: an unknown state.
     """
-    backend = store.backend
+    keep = _checked_keep(store, states, keep)
+    candidates = _candidates(store, cutoff_ms, context_id, states)
+    spared = _spare_running(candidates)
+    lineage = _Lineage.read(store, candidates)
+    protected = lineage.kept_by_other_runs()
+    for a in lineage.artifacts.values():
+        if a.id in keep:
+            protected[a.id] = (a.id, Kept(KeepReason.KEEP))
+        elif a.when_ms >= cutoff_ms and a.id not in protected:
+            protected[a.id] = (a.id, Kept(KeepReason.NEWER))
+    kept = lineage.keep_upstream(protected)
+    artifacts = lineage.artifacts
+    return PrunePlan(
+        cutoff_ms, candidates=len(candidates), spared_running=spared,
+        executions=[candidates[i] for i in sorted(candidates) if i not in kept],
+        artifacts=[artifacts[i] for i in lineage.touched if i not in protected and i in artifacts],
+        touched=lineage.touched, kept_runs=kept,
+        protected={root: (artifacts[root], protected[root][1]) for root in set(kept.values()) if root in artifacts})
+
+
+def _checked_keep(store: Store, states: Optional[Sequence[str]], keep: Sequence[int]) -> List[int]:
+    """`keep` as sorted ids, each an artifact of the store; `states` known.
+
+    Raises:
+        NotFoundError, MlmdExerciseError: as `plan_prune`.
+    """
     for s in states or ():
         if s not in ExecutionState.__members__:
             raise MlmdExerciseError(f"unknown state '{s}': use {', '.join(ExecutionState.__members__)}")
-    keep = sorted({int(i) for i in keep})
-    if keep:
-        known = {a.id for a in backend.artifacts(Query(ids=keep))}
-        missing = [i for i in keep if i not in known]
+    ids = sorted({int(i) for i in keep})
+    if ids:
+        known = {a.id for a in store.backend.artifacts(Query(ids=ids))}
+        missing = [i for i in ids if i not in known]
         if missing:
             raise NotFoundError(f"no artifact with id {missing[0]} in {store} (--keep)")
-    candidates = _candidates(store, cutoff_ms, context_id, states)
+    return ids
+
+
+def _spare_running(candidates: Dict[int, ExecutionRecord]) -> List[int]:
+    """Takes out of `candidates` the RUNNING runs whose process may be alive (the rule of
+    `states` and `abandon`); their ids."""
     start_times: Dict[int, Optional[int]] = {}
     spared = sorted(i for i, e in candidates.items()
                     if e.state == ExecutionState.RUNNING.value and not process.is_gone(e.properties, start_times))
     for i in spared:
         del candidates[i]
-    plan = PrunePlan(cutoff_ms, candidates=len(candidates), spared_running=spared)
-    events: List[EventRecord] = []
-    for chunk in _chunked(sorted(candidates)):
-        events += backend.events_by_executions(chunk)
-    touched = sorted({e.artifact_id for e in events})
-    artifacts: Dict[int, ArtifactRecord] = {}
-    all_events: List[EventRecord] = []
-    for chunk in _chunked(touched):
-        artifacts.update({a.id: a for a in backend.artifacts(Query(ids=chunk))})
-        all_events += backend.events_by_artifacts(chunk)
-    by_run: Dict[int, Set[int]] = {}  # candidate -> the artifacts it touched
-    runs_of: Dict[int, Set[int]] = {}  # touched artifact -> the candidates that touched it
-    makers: Dict[int, Set[int]] = {}  # touched artifact -> the candidates that output it
-    protected: Dict[int, Tuple[int, str]] = {}  # artifact -> (the kept artifact it protects, why that one)
-    for e in all_events:
-        if e.execution_id in candidates:
-            by_run.setdefault(e.execution_id, set()).add(e.artifact_id)
-            runs_of.setdefault(e.artifact_id, set()).add(e.execution_id)
-            if e.type not in INPUT_EVENTS:
-                makers.setdefault(e.artifact_id, set()).add(e.execution_id)
-        elif e.artifact_id not in protected:
-            protected[e.artifact_id] = (e.artifact_id, f"used or made by run {e.execution_id}, which stays")
-    for a in artifacts.values():
-        if a.id in keep:
-            protected[a.id] = (a.id, "kept by --keep")
-        elif a.when_ms >= cutoff_ms and a.id not in protected:
-            protected[a.id] = (a.id, "newer than the cut-off")
-    kept: Dict[int, int] = {}
-    queue = list(protected)
-    while True:
-        while queue:  # everything upstream of a kept artifact stays, and all its runs touched
+    return spared
+
+
+# artifact id -> (the kept artifact whose lineage keeps it, why that one is kept)
+Protected = Dict[int, Tuple[int, Kept]]
+
+
+@dataclass
+class _Lineage:
+    """The candidates' lineage, one hop: what they touched, and who else touched it."""
+
+    candidates: Dict[int, ExecutionRecord]
+    touched: List[int]  # every artifact a candidate used or made, by id
+    artifacts: Dict[int, ArtifactRecord]  # those, as stored
+    events: List[EventRecord]  # every event of those artifacts (of any run)
+    by_run: Dict[int, Set[int]] = field(default_factory=dict)  # candidate -> the artifacts it touched
+    runs_of: Dict[int, Set[int]] = field(default_factory=dict)  # artifact -> the candidates that touched it
+    makers: Dict[int, Set[int]] = field(default_factory=dict)  # artifact -> the candidates that output it
+
+    @classmethod
+    def read(cls, store: Store, candidates: Dict[int, ExecutionRecord]) -> "_Lineage":
+        backend = store.backend
+        events: List[EventRecord] = []
+        for chunk in _chunked(sorted(candidates)):
+            events += backend.events_by_executions(chunk)
+        touched = sorted({e.artifact_id for e in events})
+        artifacts: Dict[int, ArtifactRecord] = {}
+        every: List[EventRecord] = []
+        for chunk in _chunked(touched):
+            artifacts.update({a.id: a for a in backend.artifacts(Query(ids=chunk))})
+            every += backend.events_by_artifacts(chunk)
+        lineage = cls(candidates, touched, artifacts, every)
+        for e in every:
+            if e.execution_id in candidates:
+                lineage.by_run.setdefault(e.execution_id, set()).add(e.artifact_id)
+                lineage.runs_of.setdefault(e.artifact_id, set()).add(e.execution_id)
+                if e.type not in INPUT_EVENTS:
+                    lineage.makers.setdefault(e.artifact_id, set()).add(e.execution_id)
+        return lineage
+
+    def kept_by_other_runs(self) -> Protected:
+        """The touched artifacts a run that is no candidate used or made: they stay."""
+        protected: Protected = {}
+        for e in self.events:
+            if e.execution_id not in self.candidates and e.artifact_id not in protected:
+                protected[e.artifact_id] = (e.artifact_id, Kept(KeepReason.USED, e.execution_id))
+        return protected
+
+    def keep_upstream(self, protected: Protected) -> Dict[int, int]:
+        """The candidates to keep (run -> the kept artifact whose lineage it is in), adding
+        to `protected` everything they touched: the makers of every kept artifact, all the
+        way up, and a reader of each kept artifact that would otherwise be left with no event."""
+        kept: Dict[int, int] = {}
+        queue = list(protected)
+        while queue:
+            self._makers_of(queue, protected, kept)
+            queue = self._last_readers(protected, kept)
+        return kept
+
+    def _keep_run(self, run: int, root: int, why: Tuple[int, Kept], protected: Protected,
+                  kept: Dict[int, int]) -> List[int]:
+        """Keeps `run` for `root`; the artifacts it touched that were not kept yet (now kept)."""
+        kept[run] = root
+        added = [other for other in sorted(self.by_run.get(run, ())) if other not in protected]
+        for other in added:
+            protected[other] = why
+        return added
+
+    def _makers_of(self, queue: List[int], protected: Protected, kept: Dict[int, int]) -> None:
+        """Everything upstream of the queued kept artifacts stays, and all its runs touched."""
+        while queue:
             artifact = queue.pop()
             root = protected[artifact][0]
-            for run in sorted(makers.get(artifact, ())):
+            for run in sorted(self.makers.get(artifact, ())):
                 if run not in kept:
-                    kept[run] = root
-                    for other in sorted(by_run.get(run, ())):
-                        if other not in protected:
-                            protected[other] = (root, protected[root][1])
-                            queue.append(other)
-        # A kept artifact read only by runs that go would be left with no event: keep one reader.
+                    queue += self._keep_run(run, root, (root, protected[root][1]), protected, kept)
+
+    def _last_readers(self, protected: Protected, kept: Dict[int, int]) -> List[int]:
+        """A kept artifact read only by runs that go would be left with no event: keeps one
+        reader of each; the artifacts whose makers must now be kept too."""
+        queue: List[int] = []
         for artifact in sorted(protected):
-            readers = runs_of.get(artifact, set())
-            stays = any(r in kept for r in readers) or protected[artifact][1].startswith("used or made")
+            readers = self.runs_of.get(artifact, set())
+            stays = any(r in kept for r in readers) or protected[artifact][1].reason is KeepReason.USED
             if readers and not stays:
                 run = min(readers)
-                kept[run] = protected[artifact][0]
-                for other in sorted(by_run.get(run, ())):
-                    if other not in protected:
-                        protected[other] = protected[artifact]
-                    queue.append(other)
-        if not queue:
-            break
-    plan.executions = [candidates[i] for i in sorted(candidates) if i not in kept]
-    plan.artifacts = [artifacts[i] for i in touched if i not in protected and i in artifacts]
-    plan.touched = touched
-    plan.kept_runs = kept
-    plan.protected = {root: (artifacts[root], protected[root][1]) for root in set(kept.values())
-                      if root in artifacts}
-    return plan
+                self._keep_run(run, protected[artifact][0], protected[artifact], protected, kept)
+                queue += sorted(self.by_run.get(run, ()))
+        return queue
 
 
 def prune(store: Store, plan: PrunePlan, *, archive: Union[str, os.PathLike, None] = None,

@@ -210,6 +210,7 @@ class Tracker:
         # Secrets in params are stored masked (see `masking`); the environment masks its own.
         given = masking.mask_values(given)
         custom = {k: schema.storable(k, v) for k, v in {**given, **capture.capture()}.items()}
+        custom[environment.INPUTS] = len(checked_inputs)  # what `check` holds the run's input events to
         execution = ExecutionWrite(self.catalog.spec_id(spec), spec.name, name=run_name, state=ExecutionState.RUNNING,
                                    properties=schema.state_mirror(spec.properties, ExecutionState.RUNNING), custom=custom)
         experiment = experiment or self.experiment

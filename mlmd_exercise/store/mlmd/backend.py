@@ -247,17 +247,22 @@ class MlmdBackend(SafeLookups, Backend):
                       context: Optional[ContextWrite] = None) -> Tuple[int, List[int], Optional[int]]:
         contexts = [self._stored_context(context)] if context is not None else []
         pairs = [(mp.new_artifact(a), mp.event(e)) for a, e in artifacts]
+        # Stored inputs go into the same call, as the stored artifacts themselves (a proto
+        # with only the id would overwrite one; unchanged, MLMD leaves it as it is): the
+        # execution, its events, attributions and association in ONE transaction, never a
+        # started run without the inputs its start recorded.
+        if inputs:
+            ids = list(dict.fromkeys(int(i) for i, _ in inputs))
+            stored = {a.id: a for a in self._mlmd.get_artifacts_by_id(ids)}
+            missing = [i for i in ids if i not in stored]
+            if missing:
+                raise NotFoundError(f"no artifact with id {missing[0]} in {self.label}")
+            pairs += [(stored[int(i)], mp.event(e)) for i, e in inputs]
         execution_id, artifact_ids, context_ids = self._mlmd.put_execution(
             self._execution(execution), pairs, contexts, reuse_context_if_already_exist=True,
             force_reuse_context=True)
         context_id = context_ids[0] if context_ids else None
-        if inputs:
-            # Stored artifacts: their events, then their attribution (MLMD's put_execution would
-            # write the artifacts themselves again).
-            self._mlmd.put_events([mp.event(e, artifact_id, execution_id) for artifact_id, e in inputs])
-            if context_id is not None:
-                self._mlmd.put_attributions_and_associations(
-                    [pb.Attribution(artifact_id=i, context_id=context_id) for i, _ in inputs], [])
+        artifact_ids = list(artifact_ids)[:len(artifacts)]  # the new ones'
         return execution_id, list(artifact_ids), context_id
 
     def _stored_context(self, context: ContextWrite, whole: bool = False) -> pb.Context:
@@ -405,6 +410,10 @@ class MlmdBackend(SafeLookups, Backend):
     def histories_without_runs(self) -> List[Tuple[int, int]]:
         run = self._tables()
         return tables.histories_without_runs(run) if run is not None else super().histories_without_runs()
+
+    def runs_missing_inputs(self) -> List[Tuple[int, str, int, int]]:
+        run = self._tables()
+        return tables.runs_missing_inputs(run) if run is not None else super().runs_missing_inputs()
 
     def close(self) -> None:
         self._mlmd = cast(Any, None)  # its connection closes with it (Any: mypy with or without ml-metadata)

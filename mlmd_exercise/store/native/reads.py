@@ -243,5 +243,9 @@ class NativeReads(Backend):
     def histories_without_runs(self) -> List[Tuple[int, int]]:
         return tables.histories_without_runs(self.db.run)
 
+    @reading
+    def runs_missing_inputs(self) -> List[Tuple[int, str, int, int]]:
+        return tables.runs_missing_inputs(self.db.run)
+
     def close(self) -> None:
         self.db.close()
