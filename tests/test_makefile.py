@@ -30,7 +30,7 @@ def test_test_quick_runs_the_suite_with_no_server_and_no_second_python():
     proc = subprocess.run(["make", "-n", "test-quick", "VENV=.venv"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, env={**os.environ, "MLMD_REQUIRE_POSTGRES": "1"})
     assert proc.returncode == 0, proc.stderr
-    [line] = [line for line in proc.stdout.splitlines() if "pytest" in line]
+    [line] = [line for line in proc.stdout.splitlines() if "-m pytest" in line]
     assert "-m pytest" in line and "with-servers" not in line and ".venv-other" not in line
     for variable in ("MLMD_TEST_POSTGRES", "MLMD_TEST_MYSQL", "MLMD_TEST_OTHER_PYTHON", "MLMD_REQUIRE_POSTGRES"):
         assert f"-u {variable}" in line  # a full run's settings do not leak into the quick one

@@ -11,7 +11,7 @@ import pytest
 
 import mlmd_exercise as mx
 from mlmd_exercise import render, text
-from mlmd_exercise.write.bulk import RunSpec, record_runs
+from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec, record_runs
 
 ESCAPES = "\x1b]0;pwned\x07\x1b[31mred\u202eexe.txt\u0085"  # an OSC title, BEL, a colour, RTL override, C1
 
@@ -103,3 +103,44 @@ def test_a_graph_dot_refuses_is_one_line_not_a_closed_stdout(run_cli, tracker, d
     result = run_cli("graph", "-o", tmp_path / "g.svg", "--db", db)
     assert result.code == 2 and "graphviz failed to draw" in result.err, result.err
     assert not (tmp_path / "g.svg").exists()
+
+
+def test_verify_and_stale_skip_what_is_not_a_file_and_name_it(tmp_path):
+    """/dev/zero never ends and a FIFO blocks: neither is read, both are named as not checked."""
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    db = tmp_path / "m.db"
+    tracker = mx.Tracker(db)
+    digest = "sha256:" + "0" * 64
+    record_runs(tracker, [RunSpec(name="r", inputs={"a": ArtifactSpec("file:///dev/zero", fingerprint=digest)},
+                                  outputs={"m": ArtifactSpec(fifo.as_uri(), type="SavedModel", fingerprint=digest)})])
+    del tracker
+    for command in ("verify", "stale"):
+        proc = subprocess.run([sys.executable, "-m", "mlmd_exercise", command, "--db", str(db)],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "mlmd_exercise", "verify", "--db", str(db)],
+                          capture_output=True, text=True, timeout=120)
+    assert "not checked: 2 artifacts (not a regular file or a directory" in proc.stdout
+
+
+def test_a_file_is_fingerprinted_once_until_it_changes(tmp_path, monkeypatch):
+    import os
+
+    from mlmd_exercise import content
+
+    reads = []
+    real = content._feed_file
+    monkeypatch.setattr(content, "_feed_file", lambda digest, path: (reads.append(path), real(digest, path)))
+    path = tmp_path / "model.bin"
+    path.write_bytes(b"a" * 1000)
+    os.utime(path, ns=(1_600_000_000_000_000_000,) * 2)  # settled long ago
+    first = content.fingerprint(path)
+    assert content.fingerprint(path) == first and len(reads) == 1  # the second view reads nothing
+    path.write_bytes(b"b" * 1000)  # the same size, changed now: never trusted to its mtime
+    changed = content.fingerprint(path)
+    assert changed != first and content.fingerprint(path) == changed and len(reads) == 3

@@ -8,7 +8,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from urllib.parse import unquote, urlparse
 
 from mlmd_exercise import schema
-from mlmd_exercise.content import FINGERPRINT, fingerprint, is_ours
+from mlmd_exercise.content import FINGERPRINT, fingerprint, is_ours, readable_content
 from mlmd_exercise.records import ArtifactRecord
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import Query
@@ -16,6 +16,7 @@ from mlmd_exercise.store.backend import Query
 __all__ = ["Problem", "Unchecked", "VerifyReport", "verify", "verify_pages", "verify_ids"]
 
 OLDER = "an older version: a newer one at its URI replaced it"
+NOT_CONTENT = "not a regular file or a directory (a device, a FIFO, a socket)"
 
 
 @dataclass(frozen=True)
@@ -90,13 +91,19 @@ def _survey(store: Store, page_size: int, unchecked: Optional[Dict[str, List[int
     return newest, last
 
 
-def _problems(store: Store, newest: _Newest, page_size: int) -> List[Problem]:
-    """The newest versions' files checked, by id; only those with a problem are read again."""
+def _problems(store: Store, newest: _Newest, page_size: int) -> Tuple[List[Problem], List[int]]:
+    """The newest versions' files checked, by id; only those with a problem are read again.
+    Also the ids of those it could not read (not a regular file or directory), which `newest`
+    no longer holds afterwards."""
     bad: Dict[int, str] = {}
-    for (_, uri), (_, artifact_id, digest) in sorted(newest.items(), key=lambda item: item[1][1]):
-        path = Path(unquote(urlparse(uri).path))
+    skipped: List[int] = []
+    for key, (_, artifact_id, digest) in sorted(newest.items(), key=lambda item: item[1][1]):
+        path = Path(unquote(urlparse(key[1]).path))
         if not path.exists():
             bad[artifact_id] = "missing"
+        elif not readable_content(path):  # /dev/zero never ends, a FIFO blocks: not read
+            skipped.append(artifact_id)
+            del newest[key]
         elif fingerprint(path) != digest:
             bad[artifact_id] = "modified"
     problems: List[Problem] = []
@@ -104,7 +111,7 @@ def _problems(store: Store, newest: _Newest, page_size: int) -> List[Problem]:
     for first in range(0, len(ids), page_size):
         found = store.backend.artifacts(Query(ids=ids[first:first + page_size], order="id", ascending=True))
         problems += [Problem(a, bad[a.id]) for a in found]
-    return problems
+    return problems, skipped
 
 
 def verify_pages(store: Store, page_size: int = 1000
@@ -122,6 +129,8 @@ def verify_pages(store: Store, page_size: int = 1000
 
     newest, last = _survey(store, page_size)
     kept = {i for _, i, _ in newest.values()}
+    problems, skipped = _problems(store, newest, page_size)
+    not_content = set(skipped)
 
     def unchecked() -> Iterator[Unchecked]:
         for page in artifact_pages(store, page_size):
@@ -129,10 +138,11 @@ def verify_pages(store: Store, page_size: int = 1000
                 if artifact.id > last:  # recorded since the first pass: not judged
                     return
                 reason = _why_not(artifact) or ("" if artifact.id in kept else OLDER)
+                reason = NOT_CONTENT if artifact.id in not_content else reason
                 if reason:
                     yield Unchecked(artifact, reason)
 
-    return len(newest), _problems(store, newest, page_size), unchecked()
+    return len(newest), problems, unchecked()
 
 
 def verify_ids(store: Store, page_size: int = 1000) -> Tuple[int, List[Problem], Dict[str, List[int]]]:
@@ -144,9 +154,12 @@ def verify_ids(store: Store, page_size: int = 1000) -> Tuple[int, List[Problem],
     """
     unchecked: Dict[str, List[int]] = {}
     newest, _ = _survey(store, page_size, unchecked)
+    problems, skipped = _problems(store, newest, page_size)
+    if skipped:
+        unchecked[NOT_CONTENT] = skipped
     for ids in unchecked.values():
         ids.sort()
-    return len(newest), _problems(store, newest, page_size), unchecked
+    return len(newest), problems, unchecked
 
 
 def verify(store: Store) -> VerifyReport:

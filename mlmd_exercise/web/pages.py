@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlparse
 
 from mlmd_exercise import schema, text
 from mlmd_exercise.read.nodes import twins_of
-from mlmd_exercise.content import FINGERPRINT, fingerprint
+from mlmd_exercise.content import FINGERPRINT, fingerprint, readable_content
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
 from mlmd_exercise.read.lineage import get_artifact, get_execution, node_edges, walk
 from mlmd_exercise.records import DIRECTIONS, ArtifactRecord, ExecutionRecord, Kind, LineageGraph
@@ -97,6 +97,8 @@ def file_check(artifact: ArtifactRecord) -> str:
     recorded = artifact.properties.get(FINGERPRINT)
     if not path.exists():
         return "missing: the file is gone"
+    if not readable_content(path):
+        return "not checked: not a regular file or a directory"
     if not isinstance(recorded, str) or not recorded.startswith("sha256:"):
         return "not checked: no fingerprint of this package's was recorded"
     try:
