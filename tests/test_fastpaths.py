@@ -416,9 +416,10 @@ def _check_whole_store(mlmd) -> list:
     events = mlmd.get_events_by_artifact_ids([a.id for a in artifacts]) if artifacts else []
     joined = {e.artifact_id for e in events}
     producers = {}
+    cached = {x.id for x in mlmd.get_executions() if x.last_known_state == pb.Execution.CACHED}
     for e in events:
         if e.type in (pb.Event.DECLARED_OUTPUT, pb.Event.OUTPUT, pb.Event.INTERNAL_OUTPUT,
-                      pb.Event.PENDING_OUTPUT):
+                      pb.Event.PENDING_OUTPUT) and e.execution_id not in cached:  # a cached step re-publishes
             producers.setdefault(e.artifact_id, set()).add(e.execution_id)
     for a in artifacts:
         if a.id not in joined:

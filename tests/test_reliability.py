@@ -193,6 +193,26 @@ def test_check_reports_an_artifact_no_run_used(run_cli, db, tmp_path):
     assert bad.out.splitlines()[-1] == "1 problem"
 
 
+def test_a_cached_step_republishing_outputs_is_no_second_maker(run_cli, db, tmp_path):
+    """TFX and Kubeflow record a cached step as a CACHED execution with OUTPUT events to the
+    artifacts an earlier execution made: a healthy store, not an ambiguous one."""
+    tracker = mx.Tracker(db)
+    data = tracker.dataset(write(tmp_path / "d.csv", "x"))
+    with tracker.execution(inputs={"examples": data}) as first:
+        first.log_model(write(tmp_path / "m.joblib", "m"), name="LR")
+    model = first.outputs["model"]
+    raw = raw_mlmd(tracker.store)
+    [trainer] = raw.get_execution_types_by_id([raw.get_executions_by_id([first.id])[0].type_id])
+    outputs = [(raw.get_artifacts_by_id([model.id])[0], pb.Event(type=pb.Event.OUTPUT))]
+    cached, _, _ = raw.put_execution(pb.Execution(type_id=trainer.id, last_known_state=pb.Execution.CACHED),
+                                     outputs, [])
+    assert run_cli("check", "--db", db).code == 0
+    again, _, _ = raw.put_execution(pb.Execution(type_id=trainer.id, last_known_state=pb.Execution.COMPLETE),
+                                    [(raw.get_artifacts_by_id([model.id])[0], pb.Event(type=pb.Event.OUTPUT))], [])
+    bad = run_cli("check", "--db", db)
+    assert bad.code == 1 and f"is the output of 2 executions ({first.id}, {again})" in bad.out, bad.out
+
+
 def test_check_reports_an_artifact_that_two_runs_output(run_cli, db, tmp_path):
     """What older versions of this package wrote for a second run with identical model bytes."""
     tracker = mx.Tracker(db)

@@ -284,7 +284,8 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def shared_outputs(self) -> List[Tuple[int, str, str, Tuple[int, ...]]]:
         """(id, type name, uri, producing execution ids) of every artifact that more than one
-        execution output (any output kind of event), by id."""
+        execution output (any output kind of event), by id; a CACHED execution (TFX and
+        Kubeflow re-publish a cached step's outputs) is not a producer."""
 
     def unreadable_properties(self) -> List[Tuple[str, int, str, bool, str]]:
         """(kind, node id, name, is custom, what is wrong) of each property row ml-metadata

@@ -182,11 +182,19 @@ def artifacts_without_events(run: Run) -> List[Tuple[int, str, str]]:
     return [(i, t or "", u or "") for i, t, u in rows]  # MLMD gives a missing name or URI as ""
 
 
+# MLMD's Execution.State CACHED: a step TFX or Kubeflow did not run again, whose OUTPUT events
+# re-publish the artifacts an earlier execution made. It is no second maker.
+CACHED_STATE = 5
+
+
 def shared_outputs(run: Run) -> List[Tuple[int, str, str, Tuple[int, ...]]]:
-    """(id, type name, uri, producers) of every artifact more than one execution output."""
-    rows = run("SELECT a.id, t.name, a.uri, e.execution_id FROM Artifact a LEFT JOIN Type t "
-               f"ON t.id = a.type_id JOIN Event e ON e.artifact_id = a.id AND e.type IN ({_OUTPUTS}) "
-               f"WHERE a.id IN (SELECT artifact_id FROM Event WHERE type IN ({_OUTPUTS}) "
+    """(id, type name, uri, producers) of every artifact more than one execution output, a
+    CACHED execution's re-published outputs not counted."""
+    made = (f"SELECT ev.artifact_id, ev.execution_id FROM Event ev JOIN Execution x ON x.id = ev.execution_id "
+            f"WHERE ev.type IN ({_OUTPUTS}) AND COALESCE(x.last_known_state, 0) <> {CACHED_STATE}")
+    rows = run("SELECT a.id, t.name, a.uri, m.execution_id FROM Artifact a LEFT JOIN Type t "
+               f"ON t.id = a.type_id JOIN ({made}) m ON m.artifact_id = a.id "
+               f"WHERE a.id IN (SELECT artifact_id FROM ({made}) made "
                "GROUP BY artifact_id HAVING COUNT(DISTINCT execution_id) > 1)")
     found: Dict[int, Tuple[str, str, Set[int]]] = {}
     for i, t, u, execution_id in rows:

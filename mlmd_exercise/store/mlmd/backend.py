@@ -399,8 +399,12 @@ class MlmdBackend(SafeLookups, Backend):
             for e in self.events_by_artifacts([a.id for a in page]):
                 if e.type in tables.OUTPUT_EVENT_NAMES:
                     producers.setdefault(e.artifact_id, set()).add(e.execution_id)
-            found += [(a.id, a.type, a.uri, tuple(sorted(producers[a.id])))
-                      for a in page if len(producers.get(a.id, ())) > 1]
+            several = {e for ids in producers.values() if len(ids) > 1 for e in ids}
+            cached = ({x.id for x in self.executions(Query(ids=sorted(several))) if x.state == "CACHED"}
+                      if several else set())
+            makers = {a: ids - cached for a, ids in producers.items()}  # a cached step re-publishes
+            found += [(a.id, a.type, a.uri, tuple(sorted(makers[a.id])))
+                      for a in page if len(makers.get(a.id, ())) > 1]
         return found
 
     def unreadable_properties(self) -> List[Tuple[str, int, str, bool, str]]:
