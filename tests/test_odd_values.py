@@ -61,6 +61,19 @@ def test_a_malformed_json_lines_file_is_one_line_naming_the_line(run_cli, tmp_pa
     assert result.code == 2, result.err
     assert result.err.count("\n") == 1 and len(result.err) < 400, result.err
     assert says.format(lines) in result.err
+    assert not (tmp_path / "t.db").exists()  # refused before the store is opened: none is made
+
+
+def test_a_bad_line_anywhere_refuses_the_import_before_any_run_is_recorded(run_cli, db, tmp_path):
+    lines = tmp_path / "runs.jsonl"
+    lines.write_text("".join(json.dumps({"name": f"run-{i}"}) + "\n" for i in range(2500)) + "{not json\n")
+    result = run_cli("import", lines, "--batch-size", "1000", "--db", db)
+    assert result.code == 2 and "line 2501 of" in result.err, result.err
+    try:
+        store = mx.open_store(db)
+    except mx.StoreError:  # not even made
+        return
+    assert mx.count_by_state(store) == {}
 
 
 @pytest.mark.parametrize("where", ["name", "experiment", "type"])

@@ -147,6 +147,9 @@ def import_runs(args: Namespace, call: Invocation) -> Outcome:
             from mlmd_exercise.cli.archive import import_bundle_file
 
             return import_bundle_file(args.file, call)
+        with path.open("rb") as lines:  # every line read once before anything is written, a
+            for _ in read_runs(lines, args.file):  # line at a time: a bad one is refused with the
+                pass  # store as it was (not even made); stdin, read once, is checked as it is recorded
     tracker = Tracker(call.open(create=True), experiment=args.experiment)
     progress = Progress("importing")
     started = time.monotonic()
