@@ -238,7 +238,11 @@ def test_import_names_the_bad_line(run_cli, db, tmp_path, text, message):
     result = run_cli("import", path, "--db", db)
     assert result.code == 2 and len(result.err.splitlines()) == 1
     assert message.format(file=path) in result.err
-    assert mx.count_by_state(mx.open_store(db)) == {}
+    try:  # refused before anything is written: no store is made, or the one there stays empty
+        store = mx.open_store(db)
+    except mx.StoreError:
+        return
+    assert mx.count_by_state(store) == {}
 
 
 def test_import_of_a_missing_file_is_named(run_cli, db, tmp_path):

@@ -205,6 +205,13 @@ def doctor(args: Namespace, call: Invocation) -> Outcome:
 
 
 def _mlmd_version() -> str:
+    """The ml-metadata installed, and what it lacks that the package works around."""
     from importlib import metadata
 
-    return metadata.version("ml-metadata")
+    from mlmd_exercise.version import MLMD_WITHOUT_FILTERS, major_minor
+
+    version = metadata.version("ml-metadata")
+    if major_minor(version) >= MLMD_WITHOUT_FILTERS:
+        return (f"{version} (no filter queries, which 1.21 dropped: the package lists with plain calls and "
+                "filters what they return itself, slower on large stores than the native backend)")
+    return version

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, cast
 
+import ml_metadata
 from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.metadata_store.metadata_store import ListOptions
@@ -22,11 +23,13 @@ from mlmd_exercise.store import tables
 from mlmd_exercise.store.backend import Backend, ContextWrite, ExecutionWrite, NewArtifact, NewEvent, Query
 from mlmd_exercise.store.mlmd import filters as mf, protos as mp
 from mlmd_exercise.store.mlmd.guard import SafeLookups, guarded
+from mlmd_exercise.version import MLMD_WITHOUT_FILTERS, major_minor
 
 __all__ = ["MlmdBackend"]
 
 T = TypeVar("T")
 _CHUNK = 200  # values per IN list of a filter query
+
 # Errors after which a write may or may not have been committed.
 _UNCLEAR = (mlmd_errors.AbortedError, mlmd_errors.UnavailableError,
             mlmd_errors.DeadlineExceededError, mlmd_errors.InternalError)
@@ -68,6 +71,9 @@ class MlmdBackend(SafeLookups, Backend):
     def __init__(self, mlmd: metadata_store.MetadataStore, label: str,
                  sql: Optional[Callable[..., list]] = None, database: str = "sqlite") -> None:
         self._mlmd = guarded(mlmd, database, label)
+        # Whether this ml-metadata runs filter queries (1.21 dropped them): by its version,
+        # never by trying one and catching the error.
+        self.filters = major_minor(ml_metadata.__version__) < MLMD_WITHOUT_FILTERS
         self.label = label
         self._sql = sql
         self.database = database
@@ -94,6 +100,8 @@ class MlmdBackend(SafeLookups, Backend):
     def _list(self, kind: Kind, query: Query, by_id: Callable, listing: Callable, convert: Callable) -> list:
         if query.limit is not None and query.limit <= 0:
             return []
+        if not self.filters:
+            return self._plain_list(kind, query, by_id, listing, convert)
         if query.uris is not None or query.names is not None:
             return self._by_values(kind, query, by_id, listing, convert)
         states = query.states or ()
@@ -109,6 +117,28 @@ class MlmdBackend(SafeLookups, Backend):
             found = [r for r in found if r.state in states]
             found = found[:query.limit] if query.limit is not None else found
         return found
+
+    def _plain_list(self, kind: Kind, query: Query, by_id: Callable, listing: Callable, convert: Callable) -> list:
+        """`_list` with no filter query (ml-metadata 1.21 has none): the narrowest plain call
+        (by id, by URI, by context, by type; else every node), then the query's other fields
+        tested here, ordered and limited as MLMD would."""
+        members: Optional[set] = None
+        if query.context_id is not None and kind is not Kind.CONTEXT:
+            by_context = (self._mlmd.get_artifacts_by_context if kind is Kind.ARTIFACT
+                          else self._mlmd.get_executions_by_context)
+            nodes = by_context(query.context_id)
+            members = {n.id for n in nodes}
+        elif query.ids is not None:
+            nodes = by_id(sorted(set(query.ids))) if query.ids else []
+        elif query.uris is not None and kind is Kind.ARTIFACT:
+            nodes = [n for uri in dict.fromkeys(query.uris) for n in self._one_value(kind, "uri", uri)]
+        elif query.names is not None and query.type_id is not None:
+            nodes = [n for name in dict.fromkeys(query.names) for n in self._one_value(kind, "name", name, query.type_id)]
+        else:
+            nodes = listing()
+        found = {r.id: r for r in map(convert, nodes) if mf.passes(r, query, members)}
+        records = sorted(found.values(), key=mf.order(query), reverse=not query.ascending)
+        return records[:query.limit] if query.limit is not None else records
 
     def _by_values(self, kind: Kind, query: Query, by_id: Callable, listing: Callable, convert: Callable) -> list:
         """Nodes by URI or name, a chunk of values per query; values the filter language
@@ -198,6 +228,8 @@ class MlmdBackend(SafeLookups, Backend):
         found: Dict[int, List[ContextRecord]] = {i: [] for i in ids}
         if not ids:
             return found
+        if not self.filters:  # ml-metadata 1.21: one execution's contexts at a time
+            return super().contexts_of_executions(ids)
         listed = ", ".join(str(int(i)) for i in ids)
         contexts = self._mlmd.get_contexts(list_options=ListOptions(filter_query=f"executions_a.id IN ({listed})"))
         if len(contexts) > 5:

@@ -14,7 +14,7 @@ from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import Kind
 from mlmd_exercise.store.backend import PropertyTest, Query
 
-__all__ = ["literal", "in_list", "filters", "options", "order", "matches"]
+__all__ = ["literal", "in_list", "filters", "options", "order", "matches", "passes"]
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a property name MLMD's filter language can name
 
@@ -113,3 +113,54 @@ def matches(record, query: Query, kind: Kind) -> bool:
         raise MlmdExerciseError("a lookup by a URI or name with quotes cannot be combined with "
                                 "a context, property or text filter")
     return True
+
+
+def _like(text: str) -> "re.Pattern[str]":
+    """`%text%` as MLMD's LIKE reads it: % any text, _ any one character."""
+    pattern = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in text)
+    return re.compile(f".*{pattern}.*", re.S)
+
+
+def _property_passes(record, test: PropertyTest) -> bool:
+    value = record.custom.get(test.key)
+    if test.op == ">=":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= float(test.values[0])
+    return isinstance(value, str) and value in {str(v) for v in test.values}
+
+
+def _text_passes(record, search) -> bool:
+    like = _like(search.text)
+    texts = [getattr(record, "type", ""), getattr(record, "name", "") or ""]
+    texts += [v for k, v in record.custom.items() if k in search.keys and isinstance(v, str)]
+    if any(like.fullmatch(t) for t in texts):
+        return True
+    return search.text.isdigit() and len(search.text) < 18 and record.id == int(search.text)
+
+
+def passes(record, query: Query, members: Optional[set] = None) -> bool:
+    """Whether a record meets every field of `query` (but the order and limit), as MLMD's filter
+    query would have had it: where ml-metadata has no filter language (1.21). `members`: the
+    ids of the query's context, where it names one."""
+    if query.ids is not None and record.id not in set(query.ids):
+        return False
+    if query.id_above is not None and record.id <= query.id_above:
+        return False
+    if query.type_id is not None and record.type_id != query.type_id:
+        return False
+    if query.not_type_id is not None and record.type_id == query.not_type_id:
+        return False
+    if members is not None and record.id not in members:
+        return False
+    if query.created_from is not None and record.created_ms < query.created_from:
+        return False
+    if query.created_before is not None and record.created_ms >= query.created_before:
+        return False
+    if query.states and record.state not in query.states:
+        return False
+    if query.uris is not None and getattr(record, "uri", None) not in set(query.uris):
+        return False
+    if query.names is not None and record.name not in set(query.names):
+        return False
+    if not all(_property_passes(record, t) for t in query.custom):
+        return False
+    return query.text is None or not query.text.text or _text_passes(record, query.text)
