@@ -34,7 +34,7 @@ from typing import Any, Dict, Mapping, Optional
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import METRIC_NAMES, PropertyValue
 
-__all__ = ["Role", "RESERVED", "MAX_NAME", "MAX_DEPTH", "INT32", "EXACT_DOUBLE", "normalize", "storable",
+__all__ = ["Role", "RESERVED", "MAX_NAME", "check_node_name", "MAX_DEPTH", "INT32", "EXACT_DOUBLE", "normalize", "storable",
            "check_name", "check_mapping", "exact_double", "is_number", "nesting", "shown"]
 
 
@@ -68,6 +68,19 @@ def nesting(value: Any) -> int:
             deepest = max(deepest, level)
             todo.extend((x, level + 1) for x in v)
     return deepest
+
+
+def check_node_name(where: str, name: Optional[str]) -> None:
+    """A run's, type's, experiment's or role's name, checked as a param's is: at most MAX_NAME
+    characters, on every database (MLMD's name columns are VARCHAR(255) on PostgreSQL and
+    MySQL; SQLite would take any length, and such a store would not export to a server).
+
+    Raises:
+        MlmdExerciseError: a longer name, at the call and before anything is written.
+    """
+    if isinstance(name, str) and len(name) > MAX_NAME:
+        raise MlmdExerciseError(f"{where} {shown(name)} is {len(name):,} characters long: a name may have at "
+                                f"most {MAX_NAME} on every database (MLMD's servers keep 255)")
 
 
 def shown(value: Any, limit: int = 60) -> str:

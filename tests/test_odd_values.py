@@ -98,24 +98,37 @@ def test_terminal_escapes_print_as_text_and_json_keeps_them(run_cli, tracker, db
 
 
 def test_names_longer_than_dot_takes_are_drawn(run_cli, tracker, db, tmp_path):
-    long = "x" * 100_000
-    with tracker.execution("Trainer", name=long, params={"note": long}):
-        pass
+    long = "s3://bucket/" + "x" * 20_000  # a URI, whole in the tooltip: dot takes 16,384 characters
+    record_runs(tracker, [RunSpec(name="r", outputs={"model": ArtifactSpec(long, type="SavedModel")})])
     graph, report = tmp_path / "g.svg", tmp_path / "r.html"
     assert run_cli("graph", "-o", graph, "--db", db).code == 0
     assert run_cli("report", "-o", report, "--db", db).code == 0
     longest = max(len(run) for run in re.findall("x+", graph.read_text()))
-    assert 1000 < longest < render.DOT_TEXT  # the name is in the tooltip, cut to what dot takes
-    assert "x" * 100_001 not in report.read_text()
+    assert 1000 < longest < render.DOT_TEXT  # the URI is in the tooltip, cut to what dot takes
+    assert "x" * 20_000 not in report.read_text()
 
 
 def test_a_graph_dot_refuses_is_one_line_not_a_closed_stdout(run_cli, tracker, db, tmp_path, monkeypatch):
-    monkeypatch.setattr(render, "DOT_TEXT", 10**6)  # as before: every character of a name to dot
-    with tracker.execution("Trainer", name="x" * 100_000):
-        pass
+    monkeypatch.setattr(render, "DOT_TEXT", 10**6)  # as before: every character of a string to dot
+    record_runs(tracker, [RunSpec(name="r", outputs={"model": ArtifactSpec("s3://b/" + "x" * 20_000,
+                                                                           type="SavedModel")})])
     result = run_cli("graph", "-o", tmp_path / "g.svg", "--db", db)
     assert result.code == 2 and "graphviz failed to draw" in result.err, result.err
     assert not (tmp_path / "g.svg").exists()
+
+
+@pytest.mark.parametrize("where", ["name", "experiment", "type", "role"])
+def test_a_name_longer_than_every_database_holds_is_refused_at_the_call(tracker, where):
+    """MLMD's name columns are VARCHAR(255) on the servers: one rule for every database."""
+    long = "n" * 201
+    with pytest.raises(mx.MlmdExerciseError, match="is 201 characters long: a name may have at most 200"):
+        if where == "experiment":
+            mx.Tracker(tracker.store, experiment=long)
+        elif where == "role":
+            tracker.execution(inputs={long: tracker.log_dataset(__file__)})
+        else:
+            tracker.execution(**{where: long})
+    assert mx.count_by_state(tracker.store) == {}
 
 
 def test_verify_and_stale_skip_what_is_not_a_file_and_name_it(tmp_path):

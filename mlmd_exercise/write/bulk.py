@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, Union
 
-from mlmd_exercise import masking, schema
+from mlmd_exercise import masking, schema, values
 from mlmd_exercise.content import FINGERPRINT
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import CREATED_MS, ENDED_MS, STARTED_MS, ArtifactRecord, ExecutionState, Kind, PropertyValue
@@ -180,6 +180,8 @@ class _Importer:
                 self.backend.check_texts(f"property of artifact '{role}'", given.properties)
         for where, text in texts.items():
             self.backend.check_text(f"the {where}", text)
+            if not where.startswith("URI"):
+                values.check_node_name(f"the {where}", text)
         self.backend.check_texts("param", run.params)
 
     def batch(self, runs: List[RunSpec], experiment: str) -> None:

@@ -87,6 +87,7 @@ class Run:
         if not isinstance(role, str) or not role:
             raise MlmdExerciseError(f"an output's role must be a non-empty string, not {values.shown(role)}")
         self.tracker.store.backend.check_text("the output role", role)
+        values.check_node_name("the output role", role)
         if role in self._pending:
             raise MlmdExerciseError(f"run {self.id} already has an output '{role}'")
         self._pending[role] = self.tracker.artifact(path, type=type, properties=properties)

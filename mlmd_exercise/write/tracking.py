@@ -82,6 +82,9 @@ def _check_run(backend: Backend, type: str, experiment: str, name: Optional[str]
     for where, text in (("the execution type name", type), ("the experiment name", experiment),
                         ("the run name", name)):
         backend.check_text(where, text)
+        values.check_node_name(where, text)
+    for role in inputs:
+        values.check_node_name("the input role", role)
     backend.check_texts("param", params)
     backend.check_texts("input", {role: None for role in inputs})
 
@@ -100,6 +103,7 @@ class Tracker:
                  experiment: str = DEFAULT_EXPERIMENT) -> None:
         self.store = store if isinstance(store, Store) else open_store(store, create=True)
         self.store.backend.check_text("the experiment name", experiment)  # refused before anything is written
+        values.check_node_name("the experiment name", experiment)
         self.experiment = experiment
         self.catalog = self.store.catalog
         self.catalog.register(schema.ALL_TYPES)
