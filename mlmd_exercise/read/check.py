@@ -16,8 +16,8 @@ from mlmd_exercise import process
 from mlmd_exercise.environment import INPUTS
 from mlmd_exercise.errors import StoreError
 from mlmd_exercise.records import ExecutionRecord, ExecutionState, Kind
-from mlmd_exercise.store import Address, Store, answer, tables
-from mlmd_exercise.store.address import Location
+from mlmd_exercise.store import Address, Store, answer, damage, tables
+from mlmd_exercise.store.address import Location, default_location, parse_location
 from mlmd_exercise.store.backend import Query
 from mlmd_exercise.store.tables import Run
 
@@ -134,6 +134,9 @@ def _check_apart(path: str) -> Optional[List[str]]:
 
     proc = subprocess.run([sys.executable, "-m", "mlmd_exercise", "check", "--json", "--db", path],
                           capture_output=True, text=True, timeout=600)
+    said = proc.stderr.strip().splitlines()
+    if proc.returncode == 2 and said and "is damaged" in said[-1]:
+        raise StoreError(said[-1].split("error: ", 1)[-1])
     if proc.returncode not in (0, 1):
         return None
     return list(json.loads(proc.stdout)["problems"])
@@ -165,6 +168,18 @@ def _by_backend(store: Store) -> List[str]:
     return _found(orphans, shared, twice, rows, histories, backend.runs_missing_inputs())
 
 
+def _refuse_damaged(store: Address) -> None:
+    """Refuses an SQLite file that SQLite's own check finds damaged: what MLMD's tables hold
+    cannot be trusted then (a store held by ml-metadata here is checked by `_check_apart`)."""
+    loc = store.location if isinstance(store, Store) else parse_location(
+        default_location() if store is None else store)
+    found = damage(loc) if loc.is_sqlite else None
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise StoreError(f"store '{loc}' is damaged: SQLite's check of the file found '{found[0]}'{more}; "
+                         "it was not changed: restore it from a backup (docs/sqlite.md)")
+
+
 def check_store(store: Address) -> List[str]:
     """What is wrong with a store, after a crash say; an empty list if nothing is.
 
@@ -187,10 +202,14 @@ def check_store(store: Address) -> List[str]:
 
     Args:
         store: an open store, or a store address (None: the default store).
+
+    Raises:
+        StoreError: an SQLite file SQLite's own check finds damaged (`store.damage`).
     """
     def by_sql(run: Run, _: Location) -> List[str]:
         return _found(tables.artifacts_without_events(run), tables.shared_outputs(run),
                       tables.types_named_twice(run), tables.unreadable_properties(run),
                       tables.histories_without_runs(run), tables.runs_missing_inputs(run))
 
+    _refuse_damaged(store)
     return answer(store, by_sql, _by_backend, apart=_check_apart)

@@ -15,11 +15,11 @@ from typing import Callable, Dict, Optional, TypeVar, Union
 
 from mlmd_exercise.store import mysql, postgres, sqlite
 from mlmd_exercise.store.address import DEFAULT_STORE, Location, default_location, parse_location
-from mlmd_exercise.store.sqlite import read_sqlite
+from mlmd_exercise.store.sqlite import damage, read_sqlite
 from mlmd_exercise.store.store import Store
 from mlmd_exercise.store.tables import SCHEMA_VERSION, Run
 
-__all__ = ["Store", "open_store", "read_sqlite", "readable", "answer", "Address", "ENGINES", "DEFAULT_STORE",
+__all__ = ["Store", "open_store", "read_sqlite", "damage", "readable", "answer", "Address", "ENGINES", "DEFAULT_STORE",
            "SCHEMA_VERSION"]
 
 T = TypeVar("T")

@@ -18,7 +18,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Callable, Dict, Optional, TypeVar, Union
+from typing import Callable, Dict, List, Optional, Tuple, TypeVar, Union
 
 from mlmd_exercise.errors import StoreError
 from mlmd_exercise.store import choice, tables
@@ -28,8 +28,8 @@ from mlmd_exercise.store.locking import FileLock
 from mlmd_exercise.store.store import Store
 from mlmd_exercise.store.tables import Run, refuse_version
 
-__all__ = ["MLMD_TABLE", "BACKENDS", "open_sqlite", "read_sqlite", "checked", "held_by_mlmd", "held_by_native",
-           "open_files_guard"]
+__all__ = ["MLMD_TABLE", "BACKENDS", "open_sqlite", "read_sqlite", "damage", "backup", "checked", "held_by_mlmd",
+           "held_by_native", "open_files_guard"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,9 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 MLMD_TABLE = "MLMDEnv"  # MLMD keeps its schema version here: every MLMD store has it
 T = TypeVar("T")
 _CORRUPT, _NOT_A_DATABASE = 11, 26  # SQLITE_CORRUPT, SQLITE_NOTADB
+# SQLite's primary result codes when it cannot make or map a -shm file: SQLITE_READONLY,
+# SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN.
+_NO_SHM = (8, 10, 13, 14)
 _BUSY_TIMEOUT = 30.0  # seconds a writer waits for another's transaction
 
 # SQLite files this process has an MLMD store open on, with how many ml-metadata holds
@@ -103,22 +106,67 @@ def _refuse_foreign(tables: set, loc: Location, create: bool) -> None:
         raise StoreError(f"'{loc}' is not an MLMD store")
 
 
-def checked(loc: Location, create: bool, upgrade: bool, versions: bool = True) -> sqlite3.Connection:
-    """A connection to the file once it has passed (read-only unless `create`), in
-    autocommit mode: another application's database, a damaged one or an unknown schema
-    version (`versions`) is refused; a new store is switched to WAL, which lets readers work
-    while one writer commits. check_same_thread=False: the native backend is used by one
-    thread, but a Store dropped in it may be closed by the garbage collector in another."""
-    assert loc.path is not None
-    mode = "rwc" if create else "ro"
+def _pending_wal(path: Path) -> bool:
+    """Whether writes are still in the file's write-ahead log (not yet in the file itself)."""
     try:
-        con = sqlite3.connect(f"{loc.path.resolve().as_uri()}?mode={mode}", uri=True, timeout=_BUSY_TIMEOUT,
+        return os.stat(f"{path}-wal").st_size > 0
+    except OSError:
+        return False
+
+
+def _no_shm(error: sqlite3.Error) -> bool:
+    """Whether SQLite failed to make or map the -shm file a WAL reader needs (a read-only folder
+    or medium, a full disk), by its result code, or on Pythons before 3.11 by its fixed words."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _NO_SHM
+    return any(words in str(error) for words in ("unable to open", "disk is full", "disk I/O error",
+                                                 "readonly database"))
+
+
+def _connect(loc: Location, create: bool) -> Tuple[sqlite3.Connection, bool]:
+    """A connection to the file and whether it reads the file as it is on disk (SQLite's
+    `immutable`): only for a reader where SQLite cannot make its -shm file (a read-only folder
+    or medium, a full disk) and the write-ahead log holds nothing, so nothing is missed and no
+    file is made beside the store. Pending writes there are refused: they would be missed."""
+    assert loc.path is not None
+    uri = loc.path.resolve().as_uri()
+    con = None
+    try:
+        con = sqlite3.connect(f"{uri}?mode={'rwc' if create else 'ro'}", uri=True, timeout=_BUSY_TIMEOUT,
                               isolation_level=None, check_same_thread=False)
+        con.execute("SELECT count(*) FROM sqlite_master").fetchall()  # the first read opens the WAL
+        return con, False
     except sqlite3.Error as e:
-        raise StoreError(f"cannot open store '{loc}': {e}") from None
+        if con is not None:
+            con.close()
+        if create or not _no_shm(e):
+            raise (_refused(e, loc) if isinstance(e, sqlite3.DatabaseError)
+                   else StoreError(f"cannot open store '{loc}': {e}")) from None
+        if _pending_wal(loc.path):
+            raise StoreError(f"cannot read store '{loc}': its latest writes are still in "
+                             f"'{loc.path.name}-wal', which SQLite reads only where it can make "
+                             f"'{loc.path.name}-shm' beside it (the folder or medium is read-only, "
+                             "or the disk is full): copy the folder somewhere writable") from None
+    con = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None,
+                          check_same_thread=False)
+    log.warning("store '%s' is read as it is on disk: SQLite cannot make '%s-shm' beside it "
+                "(a read-only folder or medium, or a full disk); nothing is written there", loc, loc.path.name)
+    return con, True
+
+
+def _checked(loc: Location, create: bool, upgrade: bool, versions: bool = True
+             ) -> Tuple[sqlite3.Connection, bool]:
+    assert loc.path is not None
+    # A writer holds the lock here: an empty file is not another writer's store being made.
+    empty = create and loc.path.is_file() and loc.path.stat().st_size == 0 and not _pending_wal(loc.path)
+    con, as_on_disk = _connect(loc, create)
     try:
         found = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if create and not found:
+            if empty:
+                raise StoreError(f"store '{loc}' is an empty file (0 bytes), not an MLMD store: nothing "
+                                 "was written to it (a copy cut short?); delete it to start a new store there")
             con.execute("PRAGMA journal_mode=WAL")
         _refuse_foreign(found, loc, create)
         if versions and MLMD_TABLE in found:
@@ -129,19 +177,61 @@ def checked(loc: Location, create: bool, upgrade: bool, versions: bool = True) -
         if isinstance(e, sqlite3.DatabaseError):
             raise _refused(e, loc) from None
         raise
-    return con
+    return con, as_on_disk
+
+
+def checked(loc: Location, create: bool, upgrade: bool, versions: bool = True) -> sqlite3.Connection:
+    """A connection to the file once it has passed (read-only unless `create`), in
+    autocommit mode: another application's database, a damaged one, an empty file to write
+    into or an unknown schema version (`versions`) is refused; a new store is switched to WAL,
+    which lets readers work while one writer commits. A reader where SQLite cannot make its
+    -shm file reads the file as it is on disk (see `_connect`). check_same_thread=False: the
+    native backend is used by one thread, but a Store dropped in it may be closed by the
+    garbage collector in another."""
+    return _checked(loc, create, upgrade, versions)[0]
+
+
+class FileWatch:
+    """The store's file as a writer opened it (device and inode): `check` refuses a write once
+    the path names another file or none (the folder deleted, the file replaced by a restored
+    copy), which SQLite would otherwise go on writing into, unlinked, every later run lost."""
+
+    def __init__(self, loc: Location) -> None:
+        assert loc.path is not None
+        self.loc, self.path = loc, loc.path
+        self.identity = self._identity()
+
+    def _identity(self) -> Optional[Tuple[int, int]]:
+        try:
+            found = os.stat(self.path)
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino
+
+    def check(self) -> None:
+        """Raises StoreError if the path no longer names the file this writer opened."""
+        now = self._identity()
+        if now != self.identity:
+            what = "deleted" if now is None else "replaced by another file"
+            raise StoreError(f"store '{self.loc}' was {what} while this process recorded into it: this write "
+                             "was not recorded; open the store again")
 
 
 def _with_mlmd(loc: Location, create: bool, upgrade: bool) -> Backend:
     """ml-metadata on the file, once it has passed (looked at with Python's sqlite3 only where
     no ml-metadata store of this process holds the file: closing that connection would drop
     MLMD's locks; the first one here looked already)."""
+    as_on_disk = False
     with open_files_guard:
         if not _open_files.get(os.path.realpath(str(loc.path))):
-            checked(loc, create, upgrade).close()
+            con, as_on_disk = _checked(loc, create, upgrade)
+            con.close()
     from mlmd_exercise.store.mlmd.connect import connect_sqlite
 
-    return connect_sqlite(loc, create, upgrade)
+    assert loc.path is not None
+    return connect_sqlite(loc, create, upgrade,
+                          f"{loc.path.resolve().as_uri()}?mode=ro&immutable=1" if as_on_disk else None,
+                          FileWatch(loc).check if create else None)
 
 
 def _with_native(loc: Location, create: bool, upgrade: bool) -> Backend:
@@ -153,7 +243,7 @@ def _with_native(loc: Location, create: bool, upgrade: bool) -> Backend:
     from mlmd_exercise.store.native.schema import create_schema
     from mlmd_exercise.store.native.sqlite import SqliteDb
 
-    db = SqliteDb(checked(loc, create, upgrade=False))
+    db = SqliteDb(checked(loc, create, upgrade=False), FileWatch(loc).check if create else None)
     try:
         if create:
             with db.transaction():
@@ -261,3 +351,96 @@ def read_sqlite(location: Union[str, os.PathLike, Location], query: Callable[[Ru
             return None
         finally:
             con.close()
+
+
+def damage(loc: Location) -> Optional[List[str]]:
+    """What SQLite's own check of the file finds damaged (`PRAGMA quick_check`: every page,
+    every index entry against its table; 0.1 s for a 50,000-run store), in its words; empty if
+    nothing. None where the file cannot be looked at here: an ml-metadata store of this
+    process holds it (Python's sqlite3 there would break its locks)."""
+    assert loc.path is not None
+    _check_path(loc.path, loc, create=False)
+    with open_files_guard:
+        if _open_files.get(os.path.realpath(loc.path)):
+            return None
+        con = checked(loc, create=False, upgrade=False, versions=False)
+        try:
+            found = [line for r in con.execute("PRAGMA quick_check") for line in str(r[0]).splitlines()
+                     if not line.startswith("*** in database")]
+        except sqlite3.DatabaseError as e:  # a page so damaged that the check itself stops
+            found = [str(e)]
+        finally:
+            con.close()
+    return [] if found == ["ok"] else found
+
+
+def backup(loc: Location, dest: Path) -> int:
+    """Copies the store to the new file `dest` as it is at one moment, what is still in its
+    write-ahead log included, while other processes go on recording (SQLite's online backup,
+    in one step: one read transaction for the whole copy). The copy is written beside `dest`
+    as `dest.partial`, checked (`PRAGMA quick_check`), synced and only then given its name, so
+    that `dest` is whole or absent. Returns the copy's size in bytes.
+
+    Raises:
+        StoreError: the store cannot be read or is damaged, `dest` exists, or its folder is
+            missing or cannot be written.
+    """
+    assert loc.path is not None
+    if dest.exists() or dest.is_symlink():
+        raise StoreError(f"'{dest}' exists already: a backup never replaces a file; name a new one")
+    if not dest.parent.is_dir():
+        raise StoreError(f"directory '{dest.parent}' for the backup '{dest}' does not exist")
+    if os.path.realpath(dest) == os.path.realpath(loc.path):
+        raise StoreError(f"'{dest}' is the store itself")
+    partial = dest.with_name(dest.name + ".partial")
+    _check_path(loc.path, loc, create=False)
+    with open_files_guard:
+        if _open_files.get(os.path.realpath(loc.path)):
+            raise StoreError(f"store '{loc}' is open with ml-metadata in this process: back it up from another")
+        source = checked(loc, create=False, upgrade=False)
+        try:
+            _copy(source, loc, partial, dest)
+        finally:
+            source.close()
+    try:
+        os.link(partial, dest)  # never over a file another process made meanwhile
+    except FileExistsError:
+        raise StoreError(f"'{dest}' exists already: a backup never replaces a file; name a new one") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    _sync_folder(dest.parent)
+    return dest.stat().st_size
+
+
+def _copy(source: sqlite3.Connection, loc: Location, partial: Path, dest: Path) -> None:
+    damaged = StoreError(f"store '{loc}' is damaged: no backup was made ('mlmd-exercise check' says more)")
+    try:
+        target = sqlite3.connect(partial, isolation_level=None)
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot write the backup '{dest}': {e}") from None
+    try:
+        try:
+            source.backup(target)
+            whole = [r[0] for r in target.execute("PRAGMA quick_check")] == ["ok"]
+        finally:
+            target.close()  # the copy's own -wal and -shm go with its connection
+        if not whole:
+            raise damaged
+        with partial.open("rb+") as f:
+            os.fsync(f.fileno())
+    except sqlite3.Error as e:
+        partial.unlink(missing_ok=True)
+        if isinstance(e, sqlite3.DatabaseError) and "malformed" in str(e):
+            raise damaged from None
+        raise StoreError(f"cannot write the backup '{dest}': {e}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

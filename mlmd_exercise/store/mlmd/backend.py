@@ -23,6 +23,7 @@ from mlmd_exercise.store import tables
 from mlmd_exercise.store.backend import Backend, ContextWrite, ExecutionWrite, NewArtifact, NewEvent, Query
 from mlmd_exercise.store.mlmd import filters as mf, protos as mp
 from mlmd_exercise.store.mlmd.guard import SafeLookups, guarded
+from mlmd_exercise.store.native.errors import damaged, disk_full
 from mlmd_exercise.version import MLMD_WITHOUT_FILTERS, major_minor
 
 __all__ = ["MlmdBackend"]
@@ -35,10 +36,19 @@ _UNCLEAR = (mlmd_errors.AbortedError, mlmd_errors.UnavailableError,
             mlmd_errors.DeadlineExceededError, mlmd_errors.InternalError)
 
 
-def _translate(store: object, e: mlmd_errors.StatusError) -> MlmdExerciseError:
-    """The package's error for one of MLMD's, by its class (MLMD's text is kept for -v)."""
+_FULL = ("database or disk is full", "No space left on device")  # SQLite's words, PostgreSQL's and MySQL's
+_WRITES = ("put_", "update_", "append_")
+
+
+def _translate(store: str, e: mlmd_errors.StatusError, writing: bool) -> MlmdExerciseError:
+    """The package's error for one of MLMD's, by its class (MLMD's text is kept for -v); a
+    full disk and a damaged file only by the database's words, which MLMD passes on as text."""
     if isinstance(e, mlmd_errors.AlreadyExistsError):
         return ConflictError(f"{store} already holds a node of that type and name")
+    if writing and any(words in str(e) for words in _FULL):
+        return disk_full(store)  # the commit failed: its transaction is rolled back (`_recover`)
+    if "database disk image is malformed" in str(e):
+        return damaged(store, writing)
     if isinstance(e, _UNCLEAR):
         return UnclearWriteError(f"store '{store}' broke off a write: it may or may not be recorded")
     if isinstance(e, mlmd_errors.NotFoundError):
@@ -47,12 +57,21 @@ def _translate(store: object, e: mlmd_errors.StatusError) -> MlmdExerciseError:
 
 
 def _translated(method: Callable[..., T]) -> Callable[..., T]:
+    writing = method.__name__.startswith(_WRITES)
+
     @functools.wraps(method)
     def wrapper(self: "MlmdBackend", *args, **kwargs):
+        if self._broken:
+            self._recover()
+        if writing and self._before_write is not None:
+            self._before_write()
         try:
             return method(self, *args, **kwargs)
         except mlmd_errors.StatusError as e:
-            raise _translate(self.label, e) from e
+            error = _translate(self.label, e, writing)
+            if isinstance(e, _UNCLEAR):
+                self._broken = True  # the next call opens ml-metadata's connection again
+            raise error from e
     return wrapper
 
 
@@ -63,14 +82,20 @@ class MlmdBackend(SafeLookups, Backend):
     (the server's admin connection): counts and audits then need no node loaded, and a name or
     URI that ml-metadata would quote wrongly is looked up there, with bound parameters.
     `database` ("sqlite", "postgresql", "mysql") says which strings ml-metadata must never be
-    given (store/mlmd/guard.py): every call to it goes through that guard.
+    given (store/mlmd/guard.py): every call to it goes through that guard. `reopen` opens
+    ml-metadata's store again the same way, after a call it broke off (`_recover`);
+    `before_write` raises where no write may be made (an SQLite file deleted or replaced).
     """
 
     name = "mlmd"
 
     def __init__(self, mlmd: metadata_store.MetadataStore, label: str,
-                 sql: Optional[Callable[..., list]] = None, database: str = "sqlite") -> None:
+                 sql: Optional[Callable[..., list]] = None, database: str = "sqlite",
+                 reopen: Optional[Callable[[], metadata_store.MetadataStore]] = None,
+                 before_write: Optional[Callable[[], None]] = None) -> None:
         self._mlmd = guarded(mlmd, database, label)
+        self._reopen, self._broken = reopen, False
+        self._before_write = before_write
         # Whether this ml-metadata runs filter queries (1.21 dropped them): by its version,
         # never by trying one and catching the error.
         self.filters = major_minor(ml_metadata.__version__) < MLMD_WITHOUT_FILTERS
@@ -450,6 +475,21 @@ class MlmdBackend(SafeLookups, Backend):
     def runs_missing_inputs(self) -> List[Tuple[int, str, int, int]]:
         run = self._tables()
         return tables.runs_missing_inputs(run) if run is not None else super().runs_missing_inputs()
+
+    def _recover(self) -> None:
+        """Opens ml-metadata's connection again after a call it broke off (`reopen`, where
+        given): a commit that failed (a full disk) leaves its transaction open in ml-metadata,
+        and every later call would say "Transaction already open", even once there is room.
+        Dropping the old connection first rolls that transaction back and frees its locks."""
+        if self._reopen is None:
+            self._broken = False
+            return
+        self._mlmd._store._metadata_store = None  # ml-metadata's C++ store, and its connection, close
+        try:
+            self._mlmd = guarded(self._reopen(), self.database, self.label)
+        except Exception as e:
+            raise StoreError(f"cannot open store '{self.label}' again after a write it broke off: {e}") from None
+        self._broken = False
 
     def close(self) -> None:
         self._mlmd = cast(Any, None)  # its connection closes with it (Any: mypy with or without ml-metadata)

@@ -19,6 +19,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 from mlmd_exercise.errors import StoreError
 from mlmd_exercise.store.address import Location
 from mlmd_exercise.store.mlmd.backend import MlmdBackend
+from mlmd_exercise.store.native.errors import damaged
 
 __all__ = ["connect_sqlite", "connect_postgres", "connect_mysql", "mysql_config", "mysql_refused"]
 
@@ -66,29 +67,38 @@ def _quiet_stderr(password: str) -> Iterator[None]:
 
 
 def _connect(config: pb.ConnectionConfig, loc: Location, upgrade: bool,
-             sql: Optional[Callable[..., list]] = None) -> MlmdBackend:
-    try:
+             sql: Optional[Callable[..., list]] = None,
+             before_write: Optional[Callable[[], None]] = None) -> MlmdBackend:
+    def opened(upgrade: bool = False) -> metadata_store.MetadataStore:
         with _quiet_stderr(loc.password):
-            mlmd = metadata_store.MetadataStore(config, enable_upgrade_migration=upgrade)
+            return metadata_store.MetadataStore(config, enable_upgrade_migration=upgrade)
+
+    try:
+        mlmd = opened(upgrade)
     except RuntimeError as e:  # MLMD's constructor raises no error class of its own
         # The schema version and the file were checked before: what is left is the
         # database's own refusal, said in MLMD's words (first line, password masked).
         text = str(e).strip()
+        if "database disk image is malformed" in text:
+            raise damaged(str(loc), writing=False) from None
         reason = _redact(text.splitlines()[0] if text else "unknown error", loc.password)
         log.debug("opening %s failed: %s", loc, reason)
         raise StoreError(f"cannot open store '{loc}': {reason}") from None
-    return MlmdBackend(mlmd, str(loc), sql, database=loc.scheme)
+    return MlmdBackend(mlmd, str(loc), sql, database=loc.scheme, reopen=opened, before_write=before_write)
 
 
-def connect_sqlite(loc: Location, create: bool, upgrade: bool) -> MlmdBackend:
+def connect_sqlite(loc: Location, create: bool, upgrade: bool, uri: Optional[str] = None,
+                   before_write: Optional[Callable[[], None]] = None) -> MlmdBackend:
     """MLMD on the SQLite file of `loc` (checked already): created if `create`, read-only
-    unless `create` or `upgrade` (an upgrade writes MLMD's new schema)."""
+    unless `create` or `upgrade` (an upgrade writes MLMD's new schema); `uri` is SQLite's
+    URI for it where it must be read as it is on disk; `before_write` raises where a write
+    must not be made (the file deleted or replaced)."""
     config = pb.ConnectionConfig()
-    config.sqlite.filename_uri = str(loc.path)
+    config.sqlite.filename_uri = uri or str(loc.path)
     mode = pb.SqliteMetadataSourceConfig
     config.sqlite.connection_mode = (mode.READWRITE_OPENCREATE if create else mode.READWRITE if upgrade
                                      else mode.READONLY)
-    return _connect(config, loc, upgrade)
+    return _connect(config, loc, upgrade, before_write=before_write)
 
 
 def connect_postgres(loc: Location, upgrade: bool, sql: Callable[..., list]) -> MlmdBackend:

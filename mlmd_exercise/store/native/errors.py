@@ -18,7 +18,7 @@ from typing import Any, Callable, Type, TypeVar
 from mlmd_exercise.errors import ConflictError, MlmdExerciseError, StoreError, UnclearWriteError
 from mlmd_exercise.store.native.sql import Db
 
-__all__ = ["translate", "reading", "writing", "taken", "unclear", "refused", "unreachable"]
+__all__ = ["translate", "reading", "writing", "taken", "unclear", "refused", "unreachable", "disk_full", "damaged"]
 
 T = TypeVar("T")
 _ATTEMPTS = 5  # runs of one write the database broke off before it gives up
@@ -30,6 +30,18 @@ def taken(label: str) -> ConflictError:
 
 def unclear(label: str) -> UnclearWriteError:
     return UnclearWriteError(f"store '{label}' broke off a write: it may or may not be recorded")
+
+
+def disk_full(label: str) -> StoreError:
+    # The database ran out of space before its commit: the transaction was rolled back whole.
+    return StoreError(f"the disk holding store '{label}' is full: the write was rolled back, nothing of it "
+                      "is recorded; free some space and run it again")
+
+
+def damaged(label: str, writing: bool) -> StoreError:
+    done = "the write was rolled back, nothing of it is recorded" if writing else "it cannot be read"
+    return StoreError(f"store '{label}' is damaged (database disk image is malformed): {done}; "
+                      "'mlmd-exercise check' says more")
 
 
 def refused(label: str, message: object, opening: bool) -> StoreError:

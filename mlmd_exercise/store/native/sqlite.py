@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-from mlmd_exercise.store.native.errors import refused, taken, unclear
+from mlmd_exercise.store.native.errors import damaged, disk_full, refused, taken, unclear
 from mlmd_exercise.store.native.sql import Db, Row, insert_sql
 
 __all__ = ["SqliteDb", "SQLITE_DDL"]
 
-# SQLite's extended result codes for a broken UNIQUE or PRIMARY KEY constraint, and its
-# primary codes after which a write's outcome is unknown (I/O error, disk full).
+# SQLite's extended result codes for a broken UNIQUE or PRIMARY KEY constraint; its primary
+# code after which a write's outcome is unknown (an I/O error); and those after which the
+# write surely was not recorded: the disk was full, or the file is damaged (SQLite stops the
+# transaction before its commit record; ours then rolls it back).
 _TAKEN = (2067, 1555)
-_UNCLEAR = (10, 13)
+_UNCLEAR = (10,)
+_FULL, _CORRUPT = 13, 11
 
 # Verbatim from a store ml-metadata 1.17.1 made (sqlite_master.sql, in its order).
 SQLITE_DDL: Tuple[str, ...] = (
@@ -120,8 +123,11 @@ class SqliteDb(Db):
     typed_coalesce = True
     ddl = SQLITE_DDL
 
-    def __init__(self, con: sqlite3.Connection) -> None:
+    def __init__(self, con: sqlite3.Connection, before_commit: Optional[Callable[[], None]] = None) -> None:
+        """`before_commit` raises where a transaction must not be committed (it is rolled
+        back then): the store's file deleted or replaced (store/sqlite.py's `FileWatch`)."""
         self.con = con
+        self.before_commit = before_commit
 
     def run(self, sql: str, *values: Any) -> List[Row]:
         return self.con.execute(sql, values).fetchall()
@@ -157,6 +163,11 @@ class SqliteDb(Db):
     def begin(self) -> None:
         self.run("BEGIN IMMEDIATE")
 
+    def commit(self) -> None:
+        if self.before_commit is not None:
+            self.before_commit()
+        self.run("COMMIT")
+
     def close(self) -> None:
         self.con.close()
 
@@ -169,7 +180,12 @@ class SqliteDb(Db):
             return refused(label, error, opening)
         if isinstance(error, sqlite3.Error):
             code = getattr(error, "sqlite_errorcode", None)
-            if writing and code is not None and code & 0xFF in _UNCLEAR:
+            primary = None if code is None else code & 0xFF
+            if writing and (primary == _FULL or code is None and "disk is full" in str(error)):
+                return disk_full(label)
+            if primary == _CORRUPT or code is None and "malformed" in str(error):
+                return damaged(label, writing)
+            if writing and primary in _UNCLEAR:
                 return unclear(label)
             return refused(label, error, opening)
         return None
