@@ -14,7 +14,7 @@ from mlmd_exercise.cli import main as cli
 from mlmd_exercise.store.address import parse_location
 
 COMMANDS = ["run", "lineage", "states", "graph", "ls", "show", "verify", "abandon", "check", "import",
-            "diff", "stale", "ui", "report", "doctor", "export", "prune", "metrics"]
+            "diff", "stale", "ui", "report", "doctor", "export", "prune", "backup", "metrics"]
 
 
 @pytest.fixture

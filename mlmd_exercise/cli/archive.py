@@ -1,5 +1,6 @@
-"""The commands that keep a store small: `export` (runs to a bundle) and `prune` (old runs
-out, lineage of everything kept intact). `import` (cli/record.py) reads bundles back."""
+"""The commands that keep a store small and safe: `export` (runs to a bundle), `prune` (old runs
+out, lineage of everything kept intact) and `backup` (a whole SQLite store, copied while it is
+written). `import` (cli/record.py) reads bundles back."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from mlmd_exercise.records import DIRECTIONS
 if TYPE_CHECKING:
     from mlmd_exercise.write.prune import PrunePlan
 
-__all__ = ["export", "prune", "import_bundle_file", "parse_when"]
+__all__ = ["export", "prune", "backup", "import_bundle_file", "parse_when"]
 
 
 def parse_when(text: str, option: str) -> int:
@@ -93,6 +94,41 @@ def import_bundle_file(path: str, call: Invocation) -> Outcome:
     print(f"imported {text.count(counts.executions, 'run')}, {text.count(counts.artifacts, 'artifact')} and "
           f"{text.count(counts.events, 'event')} from bundle {path} into {store} in "
           f"{time.monotonic() - started:.1f} s" + (f" ({already:,} runs were already there)" if already else ""))
+    return Outcome.OK
+
+
+# -- backup ---------------------------------------------------------------------------------
+
+
+def _backup_options(parser: ArgumentParser) -> None:
+    parser.add_argument("dest", metavar="DEST", help="the new file to copy the store to (never replaced)")
+
+
+# What to use for a server's store, which this command does not copy.
+_SERVER_BACKUP = {
+    "postgresql": "PostgreSQL's pg_dump (pg_dump -Fc DBNAME > store.dump)",
+    "mysql": "mysqldump --single-transaction DBNAME > store.sql",
+}
+
+
+@command("backup", _backup_options,
+         help="copy an SQLite store, while it is written, to a new file",
+         description="Copy the SQLite store to DEST as it is at one moment, including what is still in its "
+         "write-ahead log (a plain copy of the file misses that), while other processes go on recording. "
+         "The copy is checked with SQLite's own integrity check and appears under its name only once it "
+         "is whole. DEST must not exist. For a PostgreSQL or MySQL store, use the database's own dump "
+         "tool, or `export` for a bundle that any store imports.")
+def backup(args: Namespace, call: Invocation) -> Outcome:
+    from pathlib import Path
+
+    from mlmd_exercise.store.sqlite import backup as backup_sqlite
+
+    loc = call.location
+    if not loc.is_sqlite:
+        raise StoreError(f"backup copies SQLite stores: for '{loc}' use {_SERVER_BACKUP[loc.scheme]}, "
+                         "or 'mlmd-exercise export -o FILE' for a bundle any store imports")
+    size = backup_sqlite(loc, Path(args.dest))
+    print(f"backed up {loc} to {args.dest} ({size:,} bytes, checked)")
     return Outcome.OK
 
 

@@ -5,7 +5,7 @@ Exit codes: 0 ok; 1 the check found problems (check, verify, stale) or the job i
 failed; 2 bad input or usage; 130 interrupted. Each command's options and body are
 together in one module by theme: record (run, import), query (lineage, states,
 graph, ls, show, diff), audit (check, verify, stale, abandon), explore (ui, report), archive (export,
-prune).
+prune, backup).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ __all__ = ["COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRU
 # In the order `mlmd-exercise --help` lists them.
 COMMANDS: Tuple[Command, ...] = (
     record.run, query.lineage, query.states, query.graph, query.ls, query.show, query.metrics, query.diff,
-    audit.stale, audit.abandon, record.import_runs, archive.export, archive.prune, audit.check, audit.verify,
+    audit.stale, audit.abandon, record.import_runs, archive.export, archive.prune, archive.backup, audit.check, audit.verify,
     explore.ui, explore.report, audit.doctor,
 )
 
