@@ -12,15 +12,17 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from pathlib import Path
-from typing import Iterator, List
+from typing import Iterator, List, Union
 
 import pytest
 
 import mlmd_exercise as mx
-from tests.conftest import STORES, backend_of, digest, run_module
+from tests.conftest import STORES, backend_of, digest, run_module, server_admin, server_base
 
 SQLITE = [s for s in STORES if s.startswith("sqlite")]
+POSTGRES = [s for s in STORES if s.startswith("postgresql")]
 
 
 @pytest.fixture(params=SQLITE)
@@ -48,7 +50,7 @@ def mounted(target: Path, *commands: List[str]) -> Iterator[Path]:
             subprocess.run(["umount", "--lazy", str(target)], capture_output=True)  # even if a file is still open there
 
 
-def record(db: Path, runs: int, **params) -> mx.Tracker:
+def record(db: Union[Path, str], runs: int, **params) -> mx.Tracker:
     tracker = mx.Tracker(db, experiment="files")
     for i in range(runs):
         with tracker.execution("Trainer", params={"i": i, **params}) as run:
@@ -174,6 +176,54 @@ def test_a_full_disk_rolls_the_write_back_and_says_so_and_the_store_records_agai
         assert check.returncode == 0 and check.stdout.strip() == "store is consistent", check.stdout
 
 
+@pytest.mark.parametrize("store", POSTGRES)
+def test_a_full_disk_under_postgresql_rolls_the_write_back_and_says_so(store):
+    """The store's database in a tablespace on a small tmpfs (the server's own files and its
+    write-ahead log stay where they are, so the server itself never runs out of room)."""
+    base = server_base("postgresql")
+    name = f"t_full_{os.getpid()}_{store.replace('-', '_')}"
+    # Outside pytest's folders, which the server's user may not enter.
+    where = Path(tempfile.mkdtemp(prefix="mlmd-full-"))
+    where.chmod(0o755)
+    try:
+        with backend_of(store), mounted(where, ["-t", "tmpfs", "-o", "size=16m", "tmpfs"]) as small:
+            space = small / "space"
+            space.mkdir()
+            if os.getuid() == 0:  # the throwaway server runs as the postgres user (scripts/with-postgres)
+                shutil.chown(space, "postgres", "postgres")
+            admin = server_admin(base + "postgres")
+            filler, tracker = small / "filler", None
+            try:
+                admin.run(f"CREATE TABLESPACE {name} LOCATION '{space}'")
+                admin.run(f"CREATE DATABASE {name} TABLESPACE {name}")
+                tracker = record(base + name, 2)
+                fill(small)
+                for _ in range(2):
+                    with pytest.raises(mx.StoreError) as refused:
+                        for i in range(50):  # until the table's file cannot grow
+                            with tracker.execution("Trainer", params={"big": os.urandom(50_000).hex(), "i": i}):
+                                pass
+                    assert str(refused.value).endswith("is full: the write was rolled back, nothing of it is recorded; "
+                                                       "free some space and run it again")
+                recorded = mx.count_by_state(tracker.store)
+                filler.unlink()
+                with tracker.execution("Trainer", params={"after": 1}):
+                    pass
+                assert mx.count_by_state(tracker.store) == {"COMPLETE": recorded["COMPLETE"] + 1}
+                assert mx.check_store(tracker.store) == []
+            finally:
+                # Room first: dropping the database checkpoints, and the server must never be left
+                # with pages it cannot write (every later checkpoint of the server would fail).
+                filler.unlink(missing_ok=True)
+                if tracker is not None:
+                    tracker.store.close()
+                admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                admin.run(f"DROP TABLESPACE IF EXISTS {name}")
+                admin.close()
+    finally:
+        where.rmdir()
+
+
 def test_a_closed_store_on_a_full_disk_is_still_read(backend, tmp_path):
     with mounted(tmp_path / "small", ["-t", "tmpfs", "-o", "size=8m", "tmpfs"]) as small:
         db = small / "metadata.db"
@@ -212,7 +262,7 @@ def test_check_finds_damage_mid_file_and_exits_2(backend, sound, tmp_path):
     before = digest(db)
     proc = run_module(["check", "--db", db], tmp_path)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
-    assert f"store '{db}' is damaged: SQLite's check of the file found 'Page " in proc.stderr
+    assert f"store '{db}' is damaged: SQLite's check of the file found '" in proc.stderr
     assert digest(db) == before
     assert run_module(["check", "--db", sound], tmp_path).returncode == 0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from mlmd_exercise.store.native.errors import refused, taken, unclear, unreachable
+from mlmd_exercise.store.native.errors import disk_full, refused, taken, unclear, unreachable
 from mlmd_exercise.store.native.sql import Db, Row, insert_sql
 
 __all__ = ["PostgresDb", "POSTGRES_DDL"]
@@ -214,6 +214,8 @@ class PostgresDb(Db):
                 return taken(label)
             if writing and (state.startswith("08") or state.startswith("57P")):  # connection lost, shut down
                 return unclear(label)
+            if state == "53100" and writing:  # disk_full: the statement failed, the transaction is rolled back
+                return disk_full(label)
             message = detail.get("M", detail) if isinstance(detail, dict) else (detail or error)
             return refused(label, message, opening)
         if isinstance(error, pg.InterfaceError):  # the connection broke
