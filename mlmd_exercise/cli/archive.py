@@ -1,6 +1,6 @@
 """The commands that keep a store small and safe: `export` (runs to a bundle), `prune` (old runs
-out, lineage of everything kept intact) and `backup` (a whole SQLite store, copied while it is
-written). `import` (cli/record.py) reads bundles back."""
+out, lineage of everything kept intact) and `backup` (a whole store, copied while it is
+written, to an SQLite file). `import` (cli/record.py) reads bundles back."""
 
 from __future__ import annotations
 
@@ -104,31 +104,30 @@ def _backup_options(parser: ArgumentParser) -> None:
     parser.add_argument("dest", metavar="DEST", help="the new file to copy the store to (never replaced)")
 
 
-# What to use for a server's store, which this command does not copy.
-_SERVER_BACKUP = {
-    "postgresql": "PostgreSQL's pg_dump (pg_dump -Fc DBNAME > store.dump)",
-    "mysql": "mysqldump --single-transaction DBNAME > store.sql",
-}
-
-
 @command("backup", _backup_options,
-         help="copy an SQLite store, while it is written, to a new file",
-         description="Copy the SQLite store to DEST as it is at one moment, including what is still in its "
-         "write-ahead log (a plain copy of the file misses that), while other processes go on recording. "
-         "The copy is checked with SQLite's own integrity check and appears under its name only once it "
-         "is whole. DEST must not exist. For a PostgreSQL or MySQL store, use the database's own dump "
-         "tool, or `export` for a bundle that any store imports.")
+         help="copy a store, while it is written, to a new SQLite file",
+         description="Copy the store to the new SQLite file DEST as it is at one moment, while other "
+         "processes go on recording. An SQLite store is copied with SQLite's online backup, what is "
+         "still in its write-ahead log included (a plain copy of the file misses that). A PostgreSQL or "
+         "MySQL store (a team's, or the MLMD database a Kubeflow Pipelines installation left behind) "
+         "is read in one snapshot and written table by table, ids kept, to a standalone MLMD file that "
+         "this package, ml-metadata and sqlite3 read as they read the server; the server is only read. "
+         "The copy is checked with SQLite's own integrity check and appears under its name only once "
+         "it is whole. DEST must not exist.")
 def backup(args: Namespace, call: Invocation) -> Outcome:
     from pathlib import Path
 
-    from mlmd_exercise.store.sqlite import backup as backup_sqlite
+    loc, dest = call.location, Path(args.dest)
+    started = time.monotonic()
+    if loc.is_sqlite:
+        from mlmd_exercise.store.sqlite import backup as backup_sqlite
 
-    loc = call.location
-    if not loc.is_sqlite:
-        raise StoreError(f"backup copies SQLite stores: for '{loc}' use {_SERVER_BACKUP[loc.scheme]}, "
-                         "or 'mlmd-exercise export -o FILE' for a bundle any store imports")
-    size = backup_sqlite(loc, Path(args.dest))
-    print(f"backed up {loc} to {args.dest} ({size:,} bytes, checked)")
+        size = backup_sqlite(loc, dest)
+    else:
+        from mlmd_exercise.store.archive import archive_to_sqlite
+
+        size = archive_to_sqlite(loc, dest)
+    print(f"backed up {loc} to {args.dest} ({size:,} bytes, checked, {time.monotonic() - started:.1f} s)")
     return Outcome.OK
 
 

@@ -28,8 +28,8 @@ from mlmd_exercise.store.locking import FileLock
 from mlmd_exercise.store.store import Store
 from mlmd_exercise.store.tables import Run, refuse_version
 
-__all__ = ["MLMD_TABLE", "BACKENDS", "open_sqlite", "read_sqlite", "damage", "backup", "checked", "held_by_mlmd",
-           "held_by_native", "open_files_guard"]
+__all__ = ["MLMD_TABLE", "BACKENDS", "open_sqlite", "read_sqlite", "damage", "backup", "refuse_dest", "finish_copy",
+           "checked", "held_by_mlmd", "held_by_native", "open_files_guard"]
 
 log = logging.getLogger(__name__)
 
@@ -374,25 +374,57 @@ def damage(loc: Location) -> Optional[List[str]]:
     return [] if found == ["ok"] else found
 
 
+def refuse_dest(dest: Path) -> Path:
+    """The `.partial` file a copy to the new file `dest` is written as, once `dest` may be made.
+
+    Raises:
+        StoreError: `dest` exists (a copy never replaces a file), or its folder does not.
+    """
+    if dest.exists() or dest.is_symlink():
+        raise StoreError(f"'{dest}' exists already: a backup never replaces a file; name a new one")
+    if not dest.parent.is_dir():
+        raise StoreError(f"directory '{dest.parent}' for the backup '{dest}' does not exist")
+    partial = dest.with_name(dest.name + ".partial")
+    partial.unlink(missing_ok=True)  # what a copy cut short left
+    return partial
+
+
+def finish_copy(partial: Path, dest: Path, source: object) -> int:
+    """Checks the copy written as `partial` (SQLite's `quick_check`), syncs it, and gives it
+    the name `dest`, never over a file another process made meanwhile; its size in bytes."""
+    damaged = StoreError(f"store '{source}' is damaged: no backup was made ('mlmd-exercise check' says more)")
+    try:
+        with contextlib.closing(sqlite3.connect(partial, isolation_level=None)) as con:
+            whole = [r[0] for r in con.execute("PRAGMA quick_check")] == ["ok"]
+        if not whole:
+            raise damaged
+        with partial.open("rb+") as f:
+            os.fsync(f.fileno())
+        os.link(partial, dest)
+    except FileExistsError:
+        raise StoreError(f"'{dest}' exists already: a backup never replaces a file; name a new one") from None
+    except sqlite3.Error as e:  # a page so damaged that the check itself stops
+        raise (damaged if "malformed" in str(e) else StoreError(f"cannot write the backup '{dest}': {e}")) from None
+    finally:
+        partial.unlink(missing_ok=True)
+    _sync_folder(dest.parent)
+    return dest.stat().st_size
+
+
 def backup(loc: Location, dest: Path) -> int:
     """Copies the store to the new file `dest` as it is at one moment, what is still in its
     write-ahead log included, while other processes go on recording (SQLite's online backup,
-    in one step: one read transaction for the whole copy). The copy is written beside `dest`
-    as `dest.partial`, checked (`PRAGMA quick_check`), synced and only then given its name, so
-    that `dest` is whole or absent. Returns the copy's size in bytes.
+    in one step: one read transaction for the whole copy); see `finish_copy`. Returns the
+    copy's size in bytes.
 
     Raises:
         StoreError: the store cannot be read or is damaged, `dest` exists, or its folder is
             missing or cannot be written.
     """
     assert loc.path is not None
-    if dest.exists() or dest.is_symlink():
-        raise StoreError(f"'{dest}' exists already: a backup never replaces a file; name a new one")
-    if not dest.parent.is_dir():
-        raise StoreError(f"directory '{dest.parent}' for the backup '{dest}' does not exist")
     if os.path.realpath(dest) == os.path.realpath(loc.path):
         raise StoreError(f"'{dest}' is the store itself")
-    partial = dest.with_name(dest.name + ".partial")
+    partial = refuse_dest(dest)
     _check_path(loc.path, loc, create=False)
     with open_files_guard:
         if _open_files.get(os.path.realpath(loc.path)):
@@ -402,18 +434,10 @@ def backup(loc: Location, dest: Path) -> int:
             _copy(source, loc, partial, dest)
         finally:
             source.close()
-    try:
-        os.link(partial, dest)  # never over a file another process made meanwhile
-    except FileExistsError:
-        raise StoreError(f"'{dest}' exists already: a backup never replaces a file; name a new one") from None
-    finally:
-        partial.unlink(missing_ok=True)
-    _sync_folder(dest.parent)
-    return dest.stat().st_size
+    return finish_copy(partial, dest, loc)
 
 
 def _copy(source: sqlite3.Connection, loc: Location, partial: Path, dest: Path) -> None:
-    damaged = StoreError(f"store '{loc}' is damaged: no backup was made ('mlmd-exercise check' says more)")
     try:
         target = sqlite3.connect(partial, isolation_level=None)
     except sqlite3.Error as e:
@@ -421,17 +445,12 @@ def _copy(source: sqlite3.Connection, loc: Location, partial: Path, dest: Path) 
     try:
         try:
             source.backup(target)
-            whole = [r[0] for r in target.execute("PRAGMA quick_check")] == ["ok"]
         finally:
             target.close()  # the copy's own -wal and -shm go with its connection
-        if not whole:
-            raise damaged
-        with partial.open("rb+") as f:
-            os.fsync(f.fileno())
     except sqlite3.Error as e:
         partial.unlink(missing_ok=True)
         if isinstance(e, sqlite3.DatabaseError) and "malformed" in str(e):
-            raise damaged from None
+            raise StoreError(f"store '{loc}' is damaged: no backup was made ('mlmd-exercise check' says more)") from None
         raise StoreError(f"cannot write the backup '{dest}': {e}") from None
     except BaseException:
         partial.unlink(missing_ok=True)

@@ -297,6 +297,10 @@ class MysqlDb(Db):
         self.run("BEGIN")  # on a new connection if the old one was lost meanwhile
         self._in_transaction = True
 
+    def begin_snapshot(self) -> None:
+        self.run("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        self._in_transaction = True  # never the rest of the snapshot on a new connection
+
     def commit(self) -> None:
         try:
             self.run("COMMIT")

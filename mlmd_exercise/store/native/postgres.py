@@ -153,6 +153,7 @@ class PostgresDb(Db):
 
     name = "postgresql"
     row_order = "ctid"
+    snapshot_sql = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
     ddl = POSTGRES_DDL
 
     def __init__(self, con: Any) -> None:

@@ -37,6 +37,8 @@ class Db:
     ddl, ddl_after_types: MLMD's schema, made by `schema.create_schema`: the statements that
         come before its system types, and those after them.
     ids_per_query: how many ids one `in_list` takes well (a list call a page of ids at a time).
+    snapshot_sql: the statement that begins a read-only transaction whose reads all see one
+        moment of the database (`snapshot`).
     """
 
     name = ""
@@ -47,6 +49,7 @@ class Db:
     ddl: Tuple[str, ...] = ()
     ddl_after_types: Tuple[str, ...] = ()
     ids_per_query = 10000  # one parameter (SQLite's JSON, PostgreSQL's array) or one each (MySQL)
+    snapshot_sql = "BEGIN"  # SQLite: a deferred transaction reads one snapshot of a WAL file
 
     def run(self, sql: str, *values: Any) -> List[Row]:
         raise NotImplementedError
@@ -112,6 +115,23 @@ class Db:
             except Exception:
                 pass
             raise
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read-only transaction whose reads all see the database as it was at its first
+        (a copy of the whole store while writers go on); nothing is written in it."""
+        self.begin_snapshot()
+        try:
+            yield
+        finally:
+            self.rollback()
+
+    def begin_snapshot(self) -> None:
+        self.run(self.snapshot_sql)
+
+    def proto_raw(self, stored: Any) -> bytes:
+        """A proto value's bytes from what the proto_value column holds (`proto_param`'s inverse)."""
+        return base64.b64decode(stored) if self.protos_in_base64 else bytes(stored)
 
     def commit(self) -> None:
         self.run("COMMIT")
