@@ -330,6 +330,10 @@ def test_backup_never_replaces_a_file_and_a_failed_one_leaves_nothing(run_cli, t
     result = run_cli("backup", existing, "--db", db)
     assert result.code == 2 and f"'{existing}' exists already" in result.err
     assert existing.read_text() == "keep me"
+    (tmp_path / "cut.db.partial").write_text("a backup cut short")
+    result = run_cli("backup", tmp_path / "cut.db", "--db", db)
+    assert result.code == 2 and "'cut.db.partial' exists" in result.err.replace(str(tmp_path) + "/", "")
+    (tmp_path / "cut.db.partial").unlink()
     result = run_cli("backup", tmp_path / "no" / "such" / "x.db", "--db", db)
     assert result.code == 2 and "directory" in result.err and "does not exist" in result.err
     for server in ("postgresql://u@127.0.0.1:1/db", "mysql://u@127.0.0.1:1/db"):

@@ -385,14 +385,20 @@ def refuse_dest(dest: Path) -> Path:
     if not dest.parent.is_dir():
         raise StoreError(f"directory '{dest.parent}' for the backup '{dest}' does not exist")
     partial = dest.with_name(dest.name + ".partial")
-    partial.unlink(missing_ok=True)  # what a copy cut short left
+    if partial.exists():
+        raise StoreError(f"'{partial}' exists: another backup to '{dest}' is being written, or one was cut "
+                         "short; delete it if none is running")
     return partial
+
+
+def _not_copied(source: object) -> StoreError:
+    return StoreError(f"store '{source}' is damaged: no backup was made ('mlmd-exercise check' says more)")
 
 
 def finish_copy(partial: Path, dest: Path, source: object) -> int:
     """Checks the copy written as `partial` (SQLite's `quick_check`), syncs it, and gives it
     the name `dest`, never over a file another process made meanwhile; its size in bytes."""
-    damaged = StoreError(f"store '{source}' is damaged: no backup was made ('mlmd-exercise check' says more)")
+    damaged = _not_copied(source)
     try:
         with contextlib.closing(sqlite3.connect(partial, isolation_level=None)) as con:
             whole = [r[0] for r in con.execute("PRAGMA quick_check")] == ["ok"]
@@ -450,7 +456,7 @@ def _copy(source: sqlite3.Connection, loc: Location, partial: Path, dest: Path) 
     except sqlite3.Error as e:
         partial.unlink(missing_ok=True)
         if isinstance(e, sqlite3.DatabaseError) and "malformed" in str(e):
-            raise StoreError(f"store '{loc}' is damaged: no backup was made ('mlmd-exercise check' says more)") from None
+            raise _not_copied(loc) from None
         raise StoreError(f"cannot write the backup '{dest}': {e}") from None
     except BaseException:
         partial.unlink(missing_ok=True)
