@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Optional
 
@@ -598,6 +599,19 @@ def wall(command, cwd=None, reps=5, env=None) -> dict:
     return summary(times)
 
 
+def copies(command, folder: str, reps: int) -> dict:
+    """Seconds per copy of a store, each to a new file (`command(dest)`: the command line)."""
+    times = []
+    for i in range(reps + 1):
+        dest = f"{folder}/copy-{uuid.uuid4().hex[:8]}.db"
+        start = time.perf_counter()
+        subprocess.run(command(dest), check=True, capture_output=True)
+        if i:
+            times.append(time.perf_counter() - start)
+        os.unlink(dest)
+    return summary(times)
+
+
 def fmt(s: dict, unit: str = "ms", digits: int = 2) -> str:
     return f"{s['median']:.{digits}f} {unit} [{s['min']:.{digits}f}-{s['max']:.{digits}f}]"
 
@@ -752,6 +766,14 @@ def main() -> int:
                      "<= 200 MB" + (f", <= {target_s} s" if target_s else ""),
                      yes(peak["native"]["peak_mb"] <= 200
                          and (target_s is None or peak["native"]["seconds"] <= target_s))))
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        ours_s = copies(lambda dest: [CLI, "backup", dest, "--db", biggest], tmp, reps=3)
+        # The same steps in the sqlite3 shell: the online backup, then SQLite's check of the copy.
+        plain_s = copies(lambda dest: ["sqlite3", biggest, f".backup '{dest}'", f".open '{dest}'",
+                                       "PRAGMA quick_check;"], tmp, reps=3)
+    rows.append((f"backup, {sizes[-1]:,} runs (reference: sqlite3 .backup, then quick_check)", fmt(plain_s, "s"),
+                 fmt(ours_s, "s"), fmt(ours_s, "s"), f"{ours_s['median'] / plain_s['median']:.1f}x the reference",
+                 "<= 2x the reference", yes(ours_s["median"] <= 2 * plain_s["median"])))
     depth = 20000 if quick else 200000
     deep, built = build_store(cache, depth, deep=True)
     if built is not None:
