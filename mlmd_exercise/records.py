@@ -253,6 +253,9 @@ class ExecutionLineage:
     inputs: Tuple[Tuple[str, ArtifactRecord], ...]  # (role, artifact)
     outputs: Tuple[Tuple[str, ArtifactRecord], ...]
     events: Tuple["LineageEdge", ...] = ()  # the events themselves, with their MLMD types
+    # A CACHED execution (a step TFX or Kubeflow did not run again): (artifact id, the
+    # execution that made it) for each output it re-published.
+    reused: Tuple[Tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)

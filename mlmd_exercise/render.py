@@ -206,6 +206,10 @@ def lineage_source(graph: LineageGraph, legend: bool = True) -> str:
         a_node, e_node = f"a{edge.artifact_id}", f"e{edge.execution_id}"
         tail, head = (a_node, e_node) if edge.kind == "INPUT" else (e_node, a_node)
         role = edge.role + (f" ({edge.event})" if edge.event else "")  # DECLARED_INPUT and the like
+        if edge.kind == "OUTPUT" and graph.executions[edge.execution_id].state == "CACHED":
+            # A step not run again: its output re-publishes what an earlier execution made.
+            dot.edge(tail, head, label=_quote(shorten(role) + "\n(cached)"), style="dashed", color="#4a7fb0")
+            continue
         dot.edge(tail, head, label=_quote(shorten(role)))
     if legend and (graph.executions or graph.artifacts):
         _legend(dot, graph)

@@ -220,7 +220,8 @@ def build_tfx(store) -> None:
 def build_kubeflow(store) -> None:
     """Kubeflow Pipelines v2 as it records runs: system.* types, every step a
     system.ContainerExecution named by display_name / task_name, contexts
-    system.Pipeline and system.PipelineRun, struct metrics, unicode and 200-character names."""
+    system.Pipeline and system.PipelineRun, struct metrics, unicode and 200-character names,
+    and a second run with a cached step and a canceled one."""
     ctx_pipeline = _type(store, pb.ContextType, "system.Pipeline")
     ctx_run = _type(store, pb.ContextType, "system.PipelineRun")
     kinds = {k: _type(store, pb.ArtifactType, f"system.{k}") for k in ("Dataset", "Model", "Metrics", "Artifact")}
@@ -242,10 +243,10 @@ def build_kubeflow(store) -> None:
         e.custom_properties["inputs"].struct_value.update({"learning_rate": 0.01, "epochs": 3})
         return e
 
-    def put(e, inputs, outputs) -> List[int]:
+    def put(e, inputs, outputs, within=contexts) -> List[int]:
         pairs = [(a, _event(pb.Event.INPUT, role)) for role, a in inputs] + \
                 [(a, _event(pb.Event.OUTPUT, role)) for role, a in outputs]
-        _, ids, _ = store.put_execution(e, pairs, contexts, reuse_context_if_already_exist=True)
+        _, ids, _ = store.put_execution(e, pairs, within, reuse_context_if_already_exist=True)
         return ids
 
     base = "minio://mlpipeline/v2/artifacts/run-8f3a2c"
@@ -264,6 +265,17 @@ def build_kubeflow(store) -> None:
             [("metrics", artifact("Metrics", "metrics", f"{base}/evaluate/{model.id}/metrics",
                                   accuracy=0.9, f1=0.88))])
     put(execution("deploy", state=pb.Execution.RUNNING), [("model", models[0])], [])
+    # A second run of the pipeline, as Kubeflow v2's driver records a cache hit: the preprocess
+    # task CACHED, with the cached execution's id, re-publishing the first run's artifact by an
+    # OUTPUT event; the training after it canceled.
+    [again] = store.put_contexts([pb.Context(type_id=ctx_run, name="run-9b1d07")])
+    second = store.get_contexts_by_id([pipeline, again])
+    [first_preprocess] = [e for e in store.get_executions()
+                          if e.custom_properties["task_name"].string_value == "preprocess"]
+    cached = execution("preprocess", task=True, state=pb.Execution.CACHED)
+    cached.custom_properties["cached_execution_id"].string_value = str(first_preprocess.id)
+    put(cached, [("dataset", raw_a)], [("clean", clean_a)], second)
+    put(execution("train-small", state=pb.Execution.CANCELED), [("dataset", clean_a)], [], second)
 
 
 # -- a big fan-out ----------------------------------------------------------------------

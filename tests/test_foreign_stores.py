@@ -168,6 +168,50 @@ def test_one_executions_inputs_and_outputs_follow_every_kind_of_event(built):
             [e[0], e[2], e[3]] for e in events if e[2].endswith("OUTPUT"))
 
 
+def _reused(facts: dict) -> dict:
+    """From what raw ml-metadata reads: each CACHED execution's outputs and the executions
+    (not CACHED) that output the same artifacts: {cached id: [(artifact id, maker id)]}."""
+    state = {int(i): e["state"] for i, e in facts["executions"].items()}
+    outputs = [(a, x) for a, x, kind, _ in facts["events"] if kind.endswith("OUTPUT")]
+    return {x: sorted((a, m) for a, m in outputs if m != x and state[m] != "CACHED" and (a, x) in outputs)
+            for x in sorted(i for i, st in state.items() if st == "CACHED")}
+
+
+def test_a_cached_step_says_whose_outputs_it_reused(built):
+    """TFX and Kubeflow record a step they did not run again as a CACHED execution whose OUTPUT
+    events re-publish what an earlier one made: lineage, show, JSON and the picture say so."""
+    facts, db = built["facts"], built["db"]
+    reused = _reused(facts)
+    if built["kind"] in ("tfx", "kubeflow"):
+        assert reused and all(reused.values())  # the stores built as TFX and Kubeflow write them have one
+    for cached, pairs in reused.items():
+        assert [(r["artifact"], r["made_by"]) for r in ok_json("lineage", cached, "--db", db)["reused"]] == pairs
+        assert [(r["artifact"], r["made_by"]) for r in ok_json("show", "execution", cached, "--db", db)["reused"]] \
+            == pairs
+        code, text, err = run("lineage", cached, "--db", db)
+        for artifact_id, maker in pairs:
+            assert f"  cached: not run again; reused artifact {artifact_id} that execution {maker} made" in text
+            code, shown, err = run("show", "artifact", artifact_id, "--db", db)
+            assert re.search(rf"OUTPUT +\S+ +execution {cached} +\(cached: re-published\)$", shown, re.M), shown
+            assert not re.search(rf"execution {maker} +\(cached", shown)
+            code, walked, err = run("lineage", "--artifact", artifact_id, "--direction", "upstream", "--db", db)
+            assert re.search(rf"#{cached} +--\S+--> +.* \(cached: re-published\)$", walked, re.M), walked
+        code, dot, err = run("graph", "-o", built["out"] / f"cached{cached}.dot", "--expand", "--db", db)
+        source = (built["out"] / f"cached{cached}.dot").read_text()
+        dashed = re.findall(rf"^\te{cached} -> a(\d+) \[[^\]]*style=dashed", source, re.M)
+        assert sorted(int(a) for a in dashed) == sorted(a for a, _ in pairs)
+    for execution_id in (int(i) for i, e in facts["executions"].items() if e["state"] != "CACHED"):
+        assert ok_json("lineage", execution_id, "--db", db)["reused"] == []
+
+
+def test_every_state_mlmd_defines_is_counted_and_listed(built):
+    facts, db = built["facts"], built["db"]
+    for state in ("UNKNOWN", "NEW", "RUNNING", "COMPLETE", "FAILED", "CACHED", "CANCELED"):
+        listed = sorted(e["id"] for e in ok_json("ls", "executions", "--state", state, "--db", db))
+        assert listed == sorted(int(i) for i, e in facts["executions"].items() if e["state"] == state), state
+        assert ok_json("states", "--db", db).get(state, 0) == len(listed)
+
+
 def test_walks_find_what_get_lineage_subgraph_finds(built):
     db = built["db"]
     for key, expected in built["facts"]["walks"].items():

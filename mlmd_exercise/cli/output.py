@@ -9,10 +9,11 @@ Runs side by side (ls columns, diff, stale) are in `side_by_side`.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, AbstractSet, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from mlmd_exercise.text import count, table, when
-from mlmd_exercise.records import ArtifactRecord, ExecutionLineage, ExecutionRecord, LineageEdge, LineageGraph
+from mlmd_exercise.records import (ArtifactRecord, ExecutionLineage, ExecutionRecord, ExecutionState, LineageEdge,
+                                   LineageGraph)
 
 if TYPE_CHECKING:  # read.nodes and read.lineage open stores: imported where a command runs
     from mlmd_exercise.read.lineage import Hop
@@ -62,7 +63,21 @@ def format_lineage(one: ExecutionLineage, same: Optional[Mapping[int, int]] = No
     ]
     return [f"execution {e.id} ({e.type}, {e.state})"] + (
         table(rows) or ["  no inputs or outputs recorded"]
-    )
+    ) + reused_lines(one.reused)
+
+
+def reused_lines(reused: Sequence[Tuple[int, int]], indent: str = "  ") -> List[str]:
+    """What a CACHED execution's outputs are: a step not run again, re-publishing what
+    earlier executions made (one line per maker)."""
+    by_maker: Dict[int, List[int]] = {}
+    for artifact_id, maker in reused:
+        by_maker.setdefault(maker, []).append(artifact_id)
+    return [f"{indent}cached: not run again; reused {_ids('artifact', ids)} that execution {maker} made"
+            for maker, ids in sorted(by_maker.items())]
+
+
+def _ids(kind: str, ids: Sequence[int]) -> str:
+    return f"{kind} {ids[0]}" if len(ids) == 1 else f"{kind}s {', '.join(map(str, ids))}"
 
 
 def format_graph(graph: LineageGraph, title: str, same: Optional[Mapping[int, int]] = None
@@ -80,24 +95,34 @@ def format_graph(graph: LineageGraph, title: str, same: Optional[Mapping[int, in
             continue
         a_name, e_name = node_name(a), node_name(e)
         tail, head = (a_name, e_name) if edge.kind == "INPUT" else (e_name, a_name)
-        event = f" ({edge.event})" if edge.event else ""  # DECLARED_INPUT and the like
-        arrows.append((tail, f"--{edge.role or edge.kind.lower()}-->", head + event))
+        arrows.append((tail, f"--{edge.role or edge.kind.lower()}-->",
+                       head + _event_note(edge, e.state == ExecutionState.CACHED.value)))
     if arrows:
         lines += ["events:"] + table(arrows)
     return lines
 
 
-def format_hop(hop: Hop, same: Optional[Mapping[int, int]] = None, legs: bool = False) -> List[str]:
+def _event_note(edge: LineageEdge, cached: bool) -> str:
+    """What an arrow's event is where it is not plain: DECLARED_INPUT and the like, and a
+    CACHED execution's output, which re-publishes what an earlier execution made."""
+    notes = ([edge.event] if edge.event else []) + (["cached: re-published"] if cached and edge.kind == "OUTPUT"
+                                                    else [])
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
+def format_hop(hop: Hop, same: Optional[Mapping[int, int]] = None, legs: bool = False,
+               cached: AbstractSet[int] = frozenset()) -> List[str]:
     """One hop of a walk printed as it is reached: its number (and its way, for a walk
     both ways), the nodes first reached there, then the events crossed. An event names
-    its nodes by id: the node at its other end may have been printed long before."""
+    its nodes by id: the node at its other end may have been printed long before
+    (`cached`: the CACHED executions reached so far)."""
     rows = [artifact_cells(a, same) for a in hop.artifacts] + [execution_cells(e) for e in hop.executions]
     arrows = []
     for edge in sorted(hop.edges, key=lambda e: (e.execution_id, e.kind, e.artifact_id)):
         a_name, e_name = f"artifact {edge.artifact_id}", f"execution {edge.execution_id}"
         tail, head = (a_name, e_name) if edge.kind == "INPUT" else (e_name, a_name)
-        event = f" ({edge.event})" if edge.event else ""  # DECLARED_INPUT and the like
-        arrows.append((tail, f"--{edge.role or edge.kind.lower()}-->", head + event))
+        arrows.append((tail, f"--{edge.role or edge.kind.lower()}-->",
+                       head + _event_note(edge, edge.execution_id in cached)))
     way = f" {hop.direction}" if legs and hop.number else ""
     return [f"hop {hop.number:,}{way}"] + table(rows) + table(arrows)
 
@@ -183,9 +208,12 @@ def format_detail(detail: NodeDetail) -> List[str]:
     rows = [
         (e.event or e.kind, e.role or "-",
          f"execution {e.execution_id}" if is_artifact else f"artifact {e.artifact_id}")
+        + ((("(cached: re-published)" if e.execution_id in detail.cached and e.kind == "OUTPUT" else ""),)
+           if detail.cached else ())
         for e in detail.events
     ]
-    return lines + ["  events"] + (table(rows, indent="    ") or ["    none"])
+    return (lines + reused_lines(detail.reused) + ["  events"]
+            + (table(rows, indent="    ") or ["    none"]))
 
 
 def format_environment(env: Mapping[str, Any]) -> List[str]:
@@ -250,7 +278,13 @@ def lineage_json(one: ExecutionLineage) -> Dict[str, Any]:
                    for r, a in one.inputs],
         "outputs": [{"role": r, "event": _event_of(one, "OUTPUT", r, a.id), "artifact": record_json(a)}
                     for r, a in one.outputs],
+        "reused": reused_json(one.reused),
     }
+
+
+def reused_json(reused: Sequence[Tuple[int, int]]) -> List[Dict[str, int]]:
+    """A CACHED execution's re-published outputs: [{"artifact": id, "made_by": execution id}]."""
+    return [{"artifact": a, "made_by": e} for a, e in reused]
 
 
 def same_json(same: Mapping[int, int]) -> Dict[str, int]:

@@ -17,11 +17,12 @@ import signal
 import sys
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, List, Optional, Set
 
 from mlmd_exercise import text
 from mlmd_exercise.cli import output as out
 from mlmd_exercise.cli.command import PROG, Outcome
+from mlmd_exercise.records import ExecutionState
 
 if TYPE_CHECKING:  # imported where the command runs: the store's modules are heavy
     from mlmd_exercise.read.lineage import Hop
@@ -70,6 +71,7 @@ def _stream(store: Store, hops: Iterable[Hop], title: str, legs: bool, stopped: 
 
     print(f"{title}, each hop as it is reached:")
     artifacts = executions = printed = 0
+    cached: Set[int] = set()  # the CACHED executions reached so far: their outputs are re-published
     page: List[Hop] = []
     for hop in hops:
         page.append(hop)
@@ -77,7 +79,8 @@ def _stream(store: Store, hops: Iterable[Hop], title: str, legs: bool, stopped: 
             continue
         same = same_content(store, [a for one in page for a in one.artifacts])  # one query a page
         for one in page:
-            sys.stdout.write("\n".join(out.format_hop(one, same, legs)) + "\n")
+            cached.update(e.id for e in one.executions if e.state == ExecutionState.CACHED.value)
+            sys.stdout.write("\n".join(out.format_hop(one, same, legs, cached)) + "\n")
             artifacts += len(one.artifacts)
             executions += len(one.executions)
             printed += one.number > 0

@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 from mlmd_exercise import schema
 from mlmd_exercise.errors import NotFoundError
 from mlmd_exercise.records import (DIRECTIONS, INPUT_EVENTS, OUTPUT_EVENTS, ArtifactRecord, EventRecord,
-                                   ExecutionLineage, ExecutionRecord, LineageEdge, LineageGraph)
+                                   ExecutionLineage, ExecutionRecord, ExecutionState, LineageEdge, LineageGraph)
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import Query
 
@@ -18,6 +18,8 @@ __all__ = [
     "get_artifact",
     "node_edges",
     "execution_lineage",
+    "cached_among",
+    "reused_outputs",
     "lineage_graph",
     "walk",
     "walk_hops",
@@ -93,6 +95,28 @@ def node_edges(store: Store, kind: str, node_id: int) -> List[LineageEdge]:
     return edges_of(events([node_id]))
 
 
+def cached_among(store: Store, execution_ids: Iterable[int]) -> Set[int]:
+    """The CACHED executions among these: steps TFX or Kubeflow did not run again, whose
+    OUTPUT events re-publish what an earlier execution made."""
+    wanted = sorted(set(execution_ids))
+    if not wanted:
+        return set()
+    return {e.id for e in store.backend.executions(Query(ids=wanted)) if e.state == ExecutionState.CACHED.value}
+
+
+def reused_outputs(store: Store, execution: ExecutionRecord, edges: Sequence[LineageEdge]
+                   ) -> Tuple[Tuple[int, int], ...]:
+    """For a CACHED execution, (artifact id, the execution that made it) of each output it
+    re-published: the other executions that output it, CACHED ones aside; () otherwise."""
+    if execution.state != ExecutionState.CACHED.value:
+        return ()
+    outputs = sorted({e.artifact_id for e in edges if e.kind == "OUTPUT"})
+    others = [e for e in edges_of(store.backend.events_by_artifacts(outputs)) if e.kind == "OUTPUT"
+              and e.execution_id != execution.id] if outputs else []
+    cached = cached_among(store, (e.execution_id for e in others))
+    return tuple(sorted({(e.artifact_id, e.execution_id) for e in others if e.execution_id not in cached}))
+
+
 def _artifacts(store: Store, ids: Iterable[int]) -> Dict[int, ArtifactRecord]:
     wanted = sorted(set(ids))
     if not wanted:
@@ -119,7 +143,8 @@ def execution_lineage(store: Store, execution_id: int) -> ExecutionLineage:
             if e.kind == kind and e.artifact_id in artifacts
         )
 
-    return ExecutionLineage(execution, inputs=side("INPUT"), outputs=side("OUTPUT"), events=tuple(edges))
+    return ExecutionLineage(execution, inputs=side("INPUT"), outputs=side("OUTPUT"), events=tuple(edges),
+                            reused=reused_outputs(store, execution, edges))
 
 
 def lineage_graph(store: Store, execution_id: Optional[int] = None) -> LineageGraph:

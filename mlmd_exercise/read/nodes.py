@@ -17,7 +17,8 @@ from mlmd_exercise import schema
 from mlmd_exercise.content import FINGERPRINT, is_ours
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.read.contexts import context_names, contexts_of
-from mlmd_exercise.read.lineage import experiment_id, get_artifact, get_execution, node_edges
+from mlmd_exercise.read.lineage import (cached_among, experiment_id, get_artifact, get_execution, node_edges,
+                                        reused_outputs)
 from mlmd_exercise.records import CREATED_MS, STARTED_MS, ArtifactRecord, ExecutionRecord, ExecutionState, Kind, LineageEdge
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import PropertyTest, Query
@@ -63,6 +64,10 @@ class NodeDetail:
     events: Tuple[LineageEdge, ...]
     experiments: Tuple[str, ...]
     same_content: Tuple[int, ...] = ()  # other artifacts with this artifact's bytes
+    # A CACHED execution's re-published outputs: (artifact id, the execution that made it);
+    # for an artifact, the CACHED executions among those that output it.
+    reused: Tuple[Tuple[int, int], ...] = ()
+    cached: Tuple[int, ...] = ()
 
 
 def parse_since(text: str, now: Optional[float] = None) -> int:
@@ -254,10 +259,11 @@ def show_artifact(store: Store, artifact_id: int) -> NodeDetail:
         NotFoundError: no artifact has this id.
     """
     artifact = get_artifact(store, artifact_id)
-    return NodeDetail(artifact,
-                      tuple(node_edges(store, "artifact", artifact_id)),
-                      context_names(contexts_of(store, "artifact", artifact_id)),
-                      twins_of(store, artifact))
+    edges = node_edges(store, "artifact", artifact_id)
+    makers = {e.execution_id for e in edges if e.kind == "OUTPUT"}
+    return NodeDetail(artifact, tuple(edges), context_names(contexts_of(store, "artifact", artifact_id)),
+                      twins_of(store, artifact),
+                      cached=tuple(sorted(cached_among(store, makers))) if len(makers) > 1 else ())
 
 
 def show_execution(store: Store, execution_id: int) -> NodeDetail:
@@ -266,6 +272,7 @@ def show_execution(store: Store, execution_id: int) -> NodeDetail:
     Raises:
         NotFoundError: no execution has this id.
     """
-    return NodeDetail(get_execution(store, execution_id),
-                      tuple(node_edges(store, "execution", execution_id)),
-                      context_names(contexts_of(store, "execution", execution_id)))
+    execution = get_execution(store, execution_id)
+    edges = node_edges(store, "execution", execution_id)
+    return NodeDetail(execution, tuple(edges), context_names(contexts_of(store, "execution", execution_id)),
+                      reused=reused_outputs(store, execution, edges))
