@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Iterator, List
@@ -75,9 +76,9 @@ class Server:
         self.host, self.port = parts.hostname, parts.port
         self.token = parts.query.split("token=", 1)[1]
 
-    def get(self, path: str, headers=None, token: bool = True):
+    def get(self, path: str, headers=None, token: bool = True, timeout: float = 30):
         """A raw request (path sent as is), with the token cookie unless told not to."""
-        con = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        con = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         sent = {"Host": f"{self.host}:{self.port}", **(headers or {})}
         if token:
             sent.setdefault("Cookie", f"mlmd_token_{self.port}={self.token}")
@@ -489,6 +490,51 @@ def test_a_taken_port_is_named(demo_store):
         f"mlmd-exercise: error: cannot listen on '127.0.0.1' port {port}: Address already in use"]
 
 
+# -- under load: many requests at once, each answered within its bound ---------------------------
+
+
+def test_200_requests_at_once_all_get_an_answer(tmp_path):
+    from mlmd_exercise.write.bulk import RunSpec, record_runs
+
+    record_runs(mx.Tracker(tmp_path / "many.db"), (RunSpec(params={"C": i / 10}) for i in range(5000)))
+    server = start_server(tmp_path / "many.db")
+    answers: list = [None] * 200
+    together = threading.Barrier(len(answers))
+
+    def ask(i: int) -> None:
+        together.wait()
+        try:  # generous: each is answered within the server's 30 s bound, or given a 503
+            answers[i] = server.get("/runs", timeout=120)[0]
+        except OSError as e:  # refused, reset, timed out: no answer
+            answers[i] = repr(e)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(answers))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        stop(server)
+    assert [a for a in answers if a not in (200, 503)] == []
+    assert 200 in answers
+
+
+def test_a_page_past_the_time_bound_is_a_503_naming_the_wait(demo_store):
+    server = start_server(demo_store, "--timeout", "0.001")  # shorter than any page with a graph
+    try:
+        status, headers, body = server.get("/lineage/artifact/1?direction=both&hops=all")
+        assert status == 503 and headers["Retry-After"] and headers["Content-Security-Policy"]
+        [message] = re.findall(r'<p class="error">(.*?)</p>', body)
+        assert "0.001 s" in html.unescape(message) and "Traceback" not in body
+        # It goes on answering, each request within its bound: a page or a 503, never a hang.
+        for path in ("/runs", "/states", "/lineage/artifact/1"):
+            assert server.get(path)[0] in (200, 503), path
+    finally:
+        err = stop(server)
+    assert "Traceback" not in err
+
+
 def test_ui_refuses_what_it_cannot_serve(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mlmd_exercise", "ui", "--db", str(tmp_path / "none.db"),
                            "--no-browser"], capture_output=True, text=True, timeout=60)
@@ -497,6 +543,10 @@ def test_ui_refuses_what_it_cannot_serve(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mlmd_exercise", "ui", "--port", "http"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "'http'" in proc.stderr
+    for bad in ("0", "-1", "soon", "inf", "nan"):
+        proc = subprocess.run([sys.executable, "-m", "mlmd_exercise", "ui", "--timeout", bad],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and f"not '{bad}'" in proc.stderr, bad
 
 
 # -- the report, offline -----------------------------------------------------------------------

@@ -3,8 +3,10 @@
 The guard (a WSGI wrapper around the Bottle app) answers every request first:
 403 unless the `Host` header names the address served (DNS rebinding) and the
 request carries the session's token (in the URL once, then as a cookie); it
-adds the security headers to every answer and lets one request at a time reach
-the store, whose MLMD object is not safe across threads.
+adds the security headers to every answer and hands the page to the workers
+(workers.py: a few threads, each page made with a store of its own, since one
+MLMD store object is not safe across threads), answering 503 when no page comes
+within the bound.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ import ipaddress
 import logging
 import secrets
 import socket
-import threading
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Set
+from typing import Callable, Iterable, List, Optional, Set, Tuple
 from urllib.parse import parse_qs, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from socketserver import ThreadingMixIn
@@ -25,6 +26,7 @@ from mlmd_exercise.errors import MlmdExerciseError, NotFoundError, RenderError
 from mlmd_exercise.store import Store
 from mlmd_exercise.web import pages, views
 from mlmd_exercise.web.runs import RunsQuery, runs_page
+from mlmd_exercise.web.workers import BOUND, Busy, Workers
 
 __all__ = ["STATIC", "Explorer", "make_app", "serve", "allowed_hosts"]
 
@@ -73,16 +75,16 @@ def _host_ok(header: str, allowed: Optional[Set[str]], port: int) -> bool:
 class Explorer:
     """The WSGI application: the guard around the Bottle app."""
 
-    def __init__(self, app: Callable, token: str, host: str, port: int) -> None:
-        self.app, self.token, self.port = app, token, port
+    def __init__(self, workers: Workers, token: str, host: str, port: int) -> None:
+        self.workers, self.token, self.port = workers, token, port
         self.allowed = allowed_hosts(host, port)
         self.cookie = f"mlmd_token_{port}"
-        self.lock = threading.Lock()
 
-    def _refuse(self, start_response, message: str) -> List[bytes]:
-        body = views.error_view(403, message).encode()
-        start_response("403 Forbidden", [("Content-Type", "text/html; charset=utf-8"),
-                                         ("Content-Length", str(len(body))), *_HEADERS])
+    def _refuse(self, start_response, message: str, status: str = "403 Forbidden",
+                extra: Iterable[Tuple[str, str]] = ()) -> List[bytes]:
+        body = views.error_view(int(status.split()[0]), message).encode()
+        start_response(status, [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body))),
+                                ("Cache-Control", "no-store"), *extra, *_HEADERS])
         return [body]
 
     def __call__(self, environ, start_response) -> Iterable[bytes]:
@@ -105,15 +107,21 @@ class Explorer:
             return self._refuse(start_response, "no valid token: open the address that "
                                 "'mlmd-exercise ui' printed, with its ?token=...")
 
-        def start(status, headers, exc_info=None):
-            names = {k.lower() for k, _ in headers}
-            extra = [h for h in _HEADERS if h[0].lower() not in names]
-            if not any(k.lower() == "cache-control" for k, _ in headers):
-                extra.append(("Cache-Control", "no-store"))
-            return start_response(status, list(headers) + extra, exc_info)
-
-        with self.lock:  # one request at a time reaches the store
-            return list(self.app(environ, start))
+        try:
+            status, headers, body = self.workers.answer(environ)
+        except Busy as e:
+            return self._refuse(start_response, str(e), "503 Service Unavailable", [("Retry-After", "5")])
+        except Exception as e:  # a store that would not open for a worker, say: never a traceback
+            log.exception("%s failed", environ.get("PATH_INFO"))
+            first = (str(e).strip().splitlines() or ["an unexpected error"])[0]
+            return self._refuse(start_response, f"{environ.get('PATH_INFO')} failed: {first}",
+                                "500 Internal Server Error")
+        names = {k.lower() for k, _ in headers}
+        extra = [h for h in _HEADERS if h[0].lower() not in names]
+        if "cache-control" not in names:
+            extra.append(("Cache-Control", "no-store"))
+        start_response(status, headers + extra)
+        return [body]
 
 
 def _cookies(header: str) -> dict:
@@ -267,6 +275,9 @@ def _static_files() -> Set[str]:
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True  # a browser's idle keep-alive socket never blocks shutdown
     allow_reuse_address = True
+    # Connections waiting to be accepted (socketserver's default is 5): a burst of 200 at once
+    # is queued by the kernel, not dropped and retried by every client for seconds.
+    request_queue_size = 1024
 
 
 class _Server6(_Server):
@@ -281,15 +292,22 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def serve(store: Store, host: str = "127.0.0.1", ports: Iterable[int] = (0,),
-          ready: Callable[[str, int], None] = lambda url, port: None) -> None:
+          ready: Callable[[str, int], None] = lambda url, port: None,
+          opener: Optional[Callable[[], Store]] = None, bound: float = BOUND) -> None:
     """Serves the explorer until interrupted, on the first of `ports` that is free;
     `ready(url, port)` is called once it listens.
+
+    Args:
+        store: the store to show (left open: the caller's).
+        opener: opens the same store again, read-only, for pages made at the same time (up
+            to workers.WORKERS stores, opened as pages overlap, closed when serving ends);
+            None: `store` alone, one page at a time.
+        bound: seconds a request may wait for its page, queued or being made, before a 503.
 
     Raises:
         MlmdExerciseError: the address cannot be listened on.
     """
     token = secrets.token_urlsafe(24)
-    app = make_app(store)
     holder: dict = {}
 
     def application(environ, start_response):
@@ -306,11 +324,13 @@ def serve(store: Store, host: str = "127.0.0.1", ports: Iterable[int] = (0,),
     if server is None:
         raise MlmdExerciseError(failure)
     port = server.server_address[1]
-    holder["guard"] = Explorer(app, token, host, port)
+    workers = Workers(store, make_app, opener, bound=bound)
+    holder["guard"] = Explorer(workers, token, host, port)
     shown = f"[{host}]" if ":" in host else host
-    ready(f"http://{shown}:{port}/runs?token={token}", port)
     try:
+        ready(f"http://{shown}:{port}/runs?token={token}", port)
         server.serve_forever()
     finally:
         server.server_close()
+        workers.close()
 
