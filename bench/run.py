@@ -536,10 +536,10 @@ def ui_serving(path: str, reps: int, backend: Optional[str] = None) -> dict:
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=backend_env(backend))
         try:
-            url = re.search(r"http://(\S+?):(\d+)/runs\?token=(\S+)", proc.stdout.readline())
-            host, port, token = url.group(1), int(url.group(2)), url.group(3)
+            url = re.search(r"http://(\S+?):(\d+)(/\S+)", proc.stdout.readline())
+            host, port, address = url.group(1), int(url.group(2)), url.group(3)
             con = http.client.HTTPConnection(host, port, timeout=30)
-            con.request("GET", "/runs", headers={"Cookie": f"mlmd_token_{port}={token}"})
+            con.request("GET", address)
             if con.getresponse().status != 200:
                 raise SystemExit("ui did not answer its runs page")
             if i:

@@ -2,7 +2,7 @@
 
 The guard (a WSGI wrapper around the Bottle app) answers every request first:
 403 unless the `Host` header names the address served (DNS rebinding) and the
-request carries the session's token (in the URL once, then as a cookie); it
+request's address starts with the session's token (/<token>/runs); it
 adds the security headers to every answer and hands the page to the workers
 (workers.py: a few threads, each page made with a store of its own, since one
 MLMD store object is not safe across threads), answering 503 when no page comes
@@ -18,7 +18,7 @@ import secrets
 import socket
 from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Set, Tuple
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from socketserver import ThreadingMixIn
 
@@ -78,11 +78,16 @@ class Explorer:
     def __init__(self, workers: Workers, token: str, host: str, port: int) -> None:
         self.workers, self.token, self.port = workers, token, port
         self.allowed = allowed_hosts(host, port)
-        self.cookie = f"mlmd_token_{port}"
 
     def _refuse(self, start_response, message: str, status: str = "403 Forbidden",
-                extra: Iterable[Tuple[str, str]] = ()) -> List[bytes]:
-        body = views.error_view(int(status.split()[0]), message).encode()
+                extra: Iterable[Tuple[str, str]] = (), root: str = "") -> List[bytes]:
+        """A one-line error page; its link to the runs carries `root` (none before the token
+        is known good: a refusal never names it)."""
+        before = views.ROOT.set(root)
+        try:
+            body = views.error_view(int(status.split()[0]), message).encode()
+        finally:
+            views.ROOT.reset(before)
         start_response(status, [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body))),
                                 ("Cache-Control", "no-store"), *extra, *_HEADERS])
         return [body]
@@ -91,31 +96,25 @@ class Explorer:
         if not _host_ok(environ.get("HTTP_HOST", ""), self.allowed, self.port):
             return self._refuse(start_response, f"this server does not answer for host "
                                 f"'{environ.get('HTTP_HOST', '')}'")
-        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-        given = query.pop("token", [""])[-1]
-        cookies = _cookies(environ.get("HTTP_COOKIE", ""))
-        if given and hmac.compare_digest(given.encode(), self.token.encode()):
-            # Keep the token out of the address bar and of bookmarks: a cookie carries it now.
-            rest = urlencode(query, doseq=True)
-            location = (environ.get("PATH_INFO") or "/") + ("?" + rest if rest else "")
-            start_response("303 See Other", [
-                ("Location", location), ("Content-Length", "0"), ("Cache-Control", "no-store"),
-                ("Set-Cookie", f"{self.cookie}={self.token}; Path=/; HttpOnly; SameSite=Strict"),
-                *_HEADERS])
-            return [b""]
-        if not hmac.compare_digest(cookies.get(self.cookie, "").encode(), self.token.encode()):
+        # The token is the address's first segment, /<token>/runs: a browser sends it to this
+        # server alone (a cookie would go to every port of the host), and no page is reached
+        # without it. The app below sees it as its mount point (SCRIPT_NAME), its pages' links
+        # carry it (views.ROOT), and the rest of the address is its own.
+        given, _, rest = (environ.get("PATH_INFO") or "/")[1:].partition("/")
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
             return self._refuse(start_response, "no valid token: open the address that "
-                                "'mlmd-exercise ui' printed, with its ?token=...")
-
+                                "'mlmd-exercise ui' printed, /<token>/runs")
+        root = f"/{self.token}"
+        environ = {**environ, "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + root, "PATH_INFO": "/" + rest}
         try:
             status, headers, body = self.workers.answer(environ)
         except Busy as e:
-            return self._refuse(start_response, str(e), "503 Service Unavailable", [("Retry-After", "5")])
+            return self._refuse(start_response, str(e), "503 Service Unavailable", [("Retry-After", "5")], root)
         except Exception as e:  # a store that would not open for a worker, say: never a traceback
-            log.exception("%s failed", environ.get("PATH_INFO"))
+            log.exception("%s failed", environ["PATH_INFO"])
             first = (str(e).strip().splitlines() or ["an unexpected error"])[0]
-            return self._refuse(start_response, f"{environ.get('PATH_INFO')} failed: {first}",
-                                "500 Internal Server Error")
+            return self._refuse(start_response, f"{environ['PATH_INFO']} failed: {first}",
+                                "500 Internal Server Error", root=root)
         names = {k.lower() for k, _ in headers}
         extra = [h for h in _HEADERS if h[0].lower() not in names]
         if "cache-control" not in names:
@@ -124,20 +123,17 @@ class Explorer:
         return [body]
 
 
-def _cookies(header: str) -> dict:
-    found = {}
-    for part in header.split(";"):
-        name, _, value = part.strip().partition("=")
-        if name:
-            found[name] = value
-    return found
-
-
 def make_app(store: Store):
     """The Bottle app with the explorer's routes over `store`."""
     import bottle
 
     app = bottle.Bottle()  # catchall: an error outside a page handler is our 500 page, never a traceback
+
+    @app.hook("before_request")
+    def mount():
+        # The links of every page made for this request (error pages too) start with the
+        # address the app is mounted at: the server's /<token>, else nothing.
+        views.ROOT.set(bottle.request.environ.get("SCRIPT_NAME", "").rstrip("/"))
 
     def page(handler):
         """Runs a page handler: known errors become a 400 or 404 page naming the value;
@@ -180,7 +176,7 @@ def make_app(store: Store):
 
     @app.get("/")
     def index():
-        bottle.redirect("/runs", 302)
+        bottle.redirect(views.url("/runs"), 302)
 
     @app.get("/runs")
     @page
@@ -278,6 +274,7 @@ class _Server(ThreadingMixIn, WSGIServer):
     # Connections waiting to be accepted (socketserver's default is 5): a burst of 200 at once
     # is queued by the kernel, not dropped and retried by every client for seconds.
     request_queue_size = 1024
+    token = ""  # the session's, masked in the log
 
 
 class _Server6(_Server):
@@ -288,7 +285,9 @@ class _QuietHandler(WSGIRequestHandler):
     timeout = 30  # a socket a browser opened and never used is closed
 
     def log_message(self, format, *args):  # noqa: A002 (the standard library's name)
-        log.debug("%s %s", self.address_string(), format % args)
+        token = getattr(self.server, "token", "")
+        line = format % args
+        log.debug("%s %s", self.address_string(), line.replace(token, "***") if token else line)
 
 
 def serve(store: Store, host: str = "127.0.0.1", ports: Iterable[int] = (0,),
@@ -324,11 +323,12 @@ def serve(store: Store, host: str = "127.0.0.1", ports: Iterable[int] = (0,),
     if server is None:
         raise MlmdExerciseError(failure)
     port = server.server_address[1]
+    server.token = token
     workers = Workers(store, make_app, opener, bound=bound)
     holder["guard"] = Explorer(workers, token, host, port)
     shown = f"[{host}]" if ":" in host else host
     try:
-        ready(f"http://{shown}:{port}/runs?token={token}", port)
+        ready(f"http://{shown}:{port}/{token}/runs", port)
         server.serve_forever()
     finally:
         server.server_close()
