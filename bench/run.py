@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make bench`: mlmd_exercise against raw MLMD and the exercise's ORM, side by side.
 
-    python bench/run.py [--quick] [--cache DIR] [--history-only]
+    python bench/run.py [--quick] [--cache DIR] [--history-only | --explorer-only]
 
 Each measurement runs in a process of its own (so that no two SQLite libraries
 ever share a file in one process, and start-up is measured cold), after a
@@ -537,10 +537,10 @@ def ui_serving(path: str, reps: int, backend: Optional[str] = None) -> dict:
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=backend_env(backend))
         try:
-            url = re.search(r"http://(\S+?):(\d+)/runs\?token=(\S+)", proc.stdout.readline())
-            host, port, token = url.group(1), int(url.group(2)), url.group(3)
+            url = re.search(r"http://(\S+?):(\d+)(/\S+)", proc.stdout.readline())
+            host, port, address = url.group(1), int(url.group(2)), url.group(3)
             con = http.client.HTTPConnection(host, port, timeout=30)
-            con.request("GET", "/runs", headers={"Cookie": f"mlmd_token_{port}={token}"})
+            con.request("GET", address)
             if con.getresponse().status != 200:
                 raise SystemExit("ui did not answer its runs page")
             if i:
@@ -549,6 +549,91 @@ def ui_serving(path: str, reps: int, backend: Optional[str] = None) -> dict:
             proc.terminate()
             proc.communicate(timeout=30)
     return summary(times)
+
+
+LOAD = 200  # requests to the explorer's runs page, one after another and then all at once
+
+
+def ui_load(path: str, n: int, backend: Optional[str] = None) -> dict:
+    """`mlmd-exercise ui` on the store, asked for /runs `n` times one after another, then `n`
+    times at once (a thread and a connection each, released together): for each way, the
+    answers by status (or the error that came instead), the median and 95th percentile of
+    the seconds to an answer, and the seconds in all."""
+    import http.client
+    import re
+    import threading
+    from collections import Counter
+
+    proc = subprocess.Popen([CLI, "ui", "--db", str(path), "--no-browser", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=backend_env(backend))
+    try:
+        url = re.search(r"http://(\S+?):(\d+)(/\S+)", proc.stdout.readline())
+        host, port, address = url.group(1), int(url.group(2)), url.group(3)
+
+        def ask() -> tuple:
+            start = time.perf_counter()
+            try:
+                con = http.client.HTTPConnection(host, port, timeout=120)
+                con.request("GET", address)
+                response = con.getresponse()
+                response.read()
+                con.close()
+                answer = str(response.status)
+            except OSError as e:
+                answer = type(e).__name__
+            return answer, time.perf_counter() - start
+
+        ask()  # warm-up: the first page loads the modules it needs
+        found = {}
+        start = time.perf_counter()
+        found["one after another"] = [ask() for _ in range(n)], time.perf_counter() - start
+        results: list = [None] * n
+        together = threading.Barrier(n + 1)
+
+        def one(i: int) -> None:
+            together.wait()
+            results[i] = ask()
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for thread in threads:
+            thread.start()
+        together.wait()
+        start = time.perf_counter()
+        for thread in threads:
+            thread.join()
+        found["at once"] = results, time.perf_counter() - start
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    out = {}
+    for way, (answers, seconds) in found.items():
+        times = sorted(t for a, t in answers if a in ("200", "503"))
+        out[way] = {"answers": dict(Counter(a for a, _ in answers)), "seconds": seconds,
+                    "answered": len(times), "p50": statistics.median(times) if times else None,
+                    "p95": statistics.quantiles(times, n=20)[18] if len(times) > 1 else None}
+    return out
+
+
+def load_rows(path: Path, size: int) -> list:
+    """The explorer under load: LOAD requests to /runs at once, against the same requests
+    one after another, on each backend."""
+    found = {b: ui_load(path, LOAD, b) for b in BACKENDS}
+
+    def cell(f: dict) -> str:
+        answers = ", ".join(f"{k}: {v}" for k, v in sorted(f["answers"].items()))
+        spread = f"p50 {f['p50'] * 1000:,.0f} ms, p95 {f['p95'] * 1000:,.0f} ms, " if f["p95"] is not None else ""
+        return f"{f['answered']}/{LOAD} answered ({answers}); {spread}{f['seconds']:.1f} s in all"
+
+    alone, together = found["native"]["one after another"], found["native"]["at once"]
+    return [
+        (f"ui, {size:,} runs: {LOAD} requests to /runs, one after another", "",
+         *(cell(found[b]["one after another"]) for b in BACKENDS), "", "", ""),
+        (f"ui, {size:,} runs: the same {LOAD} requests at once (reference: one after another, native)",
+         cell(alone), *(cell(found[b]["at once"]) for b in BACKENDS),
+         f"{together['seconds'] / alone['seconds']:.2f}x the time in all",
+         "all answered (200, or 503 past the 30 s bound)",
+         "yes" if all(found[b]["at once"]["answered"] == LOAD for b in BACKENDS) else "NO"),
+    ]
 
 
 # -- the suite ----------------------------------------------------------------------------------
@@ -629,6 +714,8 @@ def main() -> int:
                         help="only prune half of the biggest store and export 10,000 runs (issue 14)")
     parser.add_argument("--history-only", action="store_true",
                         help="only the metric history's figures: a logging loop against MLflow, a long curve")
+    parser.add_argument("--explorer-only", action="store_true",
+                        help=f"only the explorer under load: {LOAD} requests to /runs at once, and one after another")
     args = parser.parse_args()
     if args.prune_only:
         return prune_rows(Path(args.cache), 10000 if args.quick else 200000)
@@ -636,6 +723,14 @@ def main() -> int:
         Path(args.cache).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=args.cache) as tmp:
             found = history_rows(args.quick, tmp)
+        for row in found:
+            print("| " + " | ".join(str(c) for c in row) + " |")
+        return 0 if all(r[6] != "NO" for r in found) else 1
+    if args.explorer_only:
+        Path(args.cache).mkdir(parents=True, exist_ok=True)
+        size = 10000 if args.quick else 200000
+        path, _ = build_store(Path(args.cache), size)
+        found = load_rows(path, size)
         for row in found:
             print("| " + " | ".join(str(c) for c in row) + " |")
         return 0 if all(r[6] != "NO" for r in found) else 1
@@ -802,6 +897,7 @@ def main() -> int:
         met = "" if target is None else yes(pages["native"][name]["median"] <= target)
         rows.append((f"ui, {sizes[-1]:,} runs: {what}", "", fmt(pages["mlmd"][name]), fmt(pages["native"][name]),
                      "", f"<= {target} ms" if target else "", met))
+    rows += load_rows(biggest, sizes[-1])
     serving = {b: ui_serving(biggest, 3 if quick else 5, b) for b in BACKENDS}
     rows.append((f"ui: started to serving its runs page, {sizes[-1]:,} runs", "", fmt(serving["mlmd"], "s"),
                  fmt(serving["native"], "s"), "", "<= 1 s", yes(serving["native"]["median"] <= 1)))

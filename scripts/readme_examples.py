@@ -41,7 +41,7 @@ _MASKS = [  # (pattern, replacement), applied in order to both sides
     (re.compile(r"sha256:[0-9a-f]{4,64}"), "sha256:<hex>"),
     (re.compile(r"\b\d+(\.\d+)? s\b"), "<n> s"),
     (re.compile(r"[\d,]+ runs/s"), "<n> runs/s"),
-    (re.compile(r"http://127\.0\.0\.1:\d+/runs\?token=[\w-]+"), "http://127.0.0.1:<port>/runs?token=<token>"),
+    (re.compile(r"http://127\.0\.0\.1:\d+/[\w-]+/runs"), "http://127.0.0.1:<port>/<token>/runs"),
     # What `show` says a run was recorded with: this machine, this Python, these packages.
     (re.compile(r"^(\s+(?:user|host|pid|pid_start|python|command|packages)\s+)\S.*$"), r"\1<value>"),
 ]

@@ -294,12 +294,12 @@ def _http_pages(address: str, env: Dict[str, str], paths: List[str]) -> List[str
     bodies: List[str] = []
     try:
         line = proc.stdout.readline()
-        found = re.search(r"http://([^/:]+):(\d+)/\S*token=(\S+)", line)
+        found = re.search(r"http://([^/:]+):(\d+)/([\w-]+)/runs", line)
         assert found, (line, proc.stderr.read() if proc.poll() is not None else "")
         host, port, token = found.group(1), int(found.group(2)), found.group(3)
         for path in paths:
             con = http.client.HTTPConnection(host, port, timeout=60)
-            con.request("GET", path, headers={"Host": f"{host}:{port}", "Cookie": f"mlmd_token_{port}={token}"})
+            con.request("GET", f"/{token}{path}", headers={"Host": f"{host}:{port}"})
             response = con.getresponse()
             bodies.append(f"{response.status} {response.read().decode('utf-8', 'replace')}")
             con.close()
@@ -457,10 +457,9 @@ def test_ui_runs_for_hours_with_no_password_in_the_process_list(way, tmp_path):
         line = proc.stdout.readline()  # printed once the store is open and the server listens
         assert "http://" in line, proc.stderr.read() if proc.poll() is not None else line
         assert password not in _cmdline(proc.pid)
-        found = re.search(r"http://([^/:]+):(\d+)/\S*token=(\S+)", line)
+        found = re.search(r"http://([^/:]+):(\d+)/([\w-]+)/runs", line)
         con = http.client.HTTPConnection(found.group(1), int(found.group(2)), timeout=60)
-        con.request("GET", "/runs", headers={"Host": f"{found.group(1)}:{found.group(2)}",
-                                             "Cookie": f"mlmd_token_{found.group(2)}={found.group(3)}"})
+        con.request("GET", f"/{found.group(3)}/runs", headers={"Host": f"{found.group(1)}:{found.group(2)}"})
         assert con.getresponse().status == 200  # the store was opened with that password
         assert password not in _cmdline(proc.pid)
     finally:

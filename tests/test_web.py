@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import html
 import http.client
+import http.server
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Iterator, List
@@ -73,15 +75,15 @@ class Server:
         parts = urlsplit(url)
         self.base = f"{parts.scheme}://{parts.netloc}"
         self.host, self.port = parts.hostname, parts.port
-        self.token = parts.query.split("token=", 1)[1]
+        self.token = parts.path.split("/")[1]  # the printed address is /<token>/runs
+        self.prefix = f"/{self.token}"  # what every address of the session starts with
+        self.root = self.base + self.prefix
 
-    def get(self, path: str, headers=None, token: bool = True):
-        """A raw request (path sent as is), with the token cookie unless told not to."""
-        con = http.client.HTTPConnection(self.host, self.port, timeout=30)
+    def get(self, path: str, headers=None, token: bool = True, timeout: float = 30):
+        """A raw request for `path` (sent as is) under the session's /<token>, unless told not to."""
+        con = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         sent = {"Host": f"{self.host}:{self.port}", **(headers or {})}
-        if token:
-            sent.setdefault("Cookie", f"mlmd_token_{self.port}={self.token}")
-        con.request("GET", path, headers=sent)
+        con.request("GET", (self.prefix if token else "") + path, headers=sent)
         response = con.getresponse()
         body = response.read().decode("utf-8", "replace")
         con.close()
@@ -198,8 +200,8 @@ def test_a_user_goes_from_runs_to_the_data_and_compares_two_runs(browser, demo_s
     from selenium.webdriver.support.ui import Select
 
     before = digest(demo_store)
-    _open(browser, demo_server.url)  # the printed address: sets the cookie, drops the token
-    assert browser.current_url == demo_server.base + "/runs"
+    _open(browser, demo_server.url)  # the printed address
+    assert browser.current_url == demo_server.root + "/runs"
     rows = browser.find_elements(By.CSS_SELECTOR, "table.runs tbody tr")
     assert len(rows) == 4  # two demo Trainers, the iris Trainer and its Evaluator
     header = browser.find_element(By.CSS_SELECTOR, "table.runs thead").text
@@ -233,7 +235,7 @@ def test_a_user_goes_from_runs_to_the_data_and_compares_two_runs(browser, demo_s
     _shot(browser, tmp_path, "dataset")
 
     # Compare the first Trainer run with the iris one, picked on the runs page.
-    _open(browser, demo_server.base + "/runs?type=Trainer&sort=id")
+    _open(browser, demo_server.root + "/runs?type=Trainer&sort=id")
     picks = browser.find_elements(By.CSS_SELECTOR, "input.pick")
     assert not browser.find_element(By.ID, "compare-button").is_enabled()
     picks[0].click()
@@ -246,7 +248,7 @@ def test_a_user_goes_from_runs_to_the_data_and_compares_two_runs(browser, demo_s
     assert "params" not in table  # the same params: only what differs is listed
     _shot(browser, tmp_path, "compare")
 
-    _open(browser, demo_server.base + "/states")
+    _open(browser, demo_server.root + "/states")
     assert browser.find_element(By.CSS_SELECTOR, ".chart svg")
     assert "COMPLETE" in browser.find_element(By.CSS_SELECTOR, "table").text
     _shot(browser, tmp_path, "states")
@@ -260,10 +262,10 @@ def test_a_model_leads_to_its_data_in_two_clicks(browser, demo_server, tmp_path)
 
     status, _, body = demo_server.get("/runs?type=Trainer")
     # The newest SavedModel: from the newest Trainer's page.
-    first = re.search(r'href="/execution/(\d+)"', body).group(1)
+    first = re.search(rf'href="{demo_server.prefix}/execution/(\d+)"', body).group(1)
     _, _, page = demo_server.get(f"/execution/{first}")
-    model_id = re.search(r'href="/artifact/(\d+)">SavedModel', page).group(1)
-    _open(browser, f"{demo_server.base}/artifact/{model_id}")
+    model_id = re.search(rf'href="{demo_server.prefix}/artifact/(\d+)">SavedModel', page).group(1)
+    _open(browser, f"{demo_server.root}/artifact/{model_id}")
     _go(browser, browser.find_element(By.ID, "lineage-link"), "/lineage/artifact/")  # one
     dataset = [a for a in browser.find_elements(By.CSS_SELECTOR, "#graph svg a")
                if "DataSet" in (a.get_attribute("textContent") or "")][0]
@@ -281,7 +283,7 @@ def test_stored_markup_is_shown_as_text_and_runs_nothing(browser, xss_server, tm
     _open(browser, xss_server.url)
     pages = ["/runs", "/runs?q=%3Cscript%3E", "/states"]
     _, _, body = xss_server.get("/runs")
-    for kind, node_id in re.findall(r'href="/(artifact|execution)/(\d+)"', body):
+    for kind, node_id in re.findall(rf'href="{xss_server.prefix}/(artifact|execution)/(\d+)"', body):
         pages.append(f"/{kind}/{node_id}")
     store_ids = {(k, i) for k, i in re.findall(r"/(artifact|execution)/(\d+)", " ".join(pages))}
     for kind, node_id in sorted(store_ids):
@@ -290,15 +292,15 @@ def test_stored_markup_is_shown_as_text_and_runs_nothing(browser, xss_server, tm
               "/compare?execution=1&execution=2", "/compare?artifact=2&artifact=3"]
     shown = ""
     for path in pages:
-        _open(browser, xss_server.base + path)
+        _open(browser, xss_server.root + path)
         shown += browser.find_element(By.TAG_NAME, "body").text
         assert not browser.find_elements(By.CSS_SELECTOR, "main img, main script, main iframe"), path
         assert _seen(browser) == [], path  # no dialog, and not even a script for the CSP to block
     for payload in XSS:
         assert payload in shown  # the characters themselves, on screen
-    _open(browser, xss_server.base + "/execution/1")
+    _open(browser, xss_server.root + "/execution/1")
     _shot(browser, tmp_path, "xss-execution")
-    _open(browser, xss_server.base + "/lineage/execution/2?direction=both&hops=all")
+    _open(browser, xss_server.root + "/lineage/execution/2?direction=both&hops=all")
     _shot(browser, tmp_path, "xss-lineage")
     _no_js_errors(browser)
 
@@ -316,26 +318,79 @@ def test_the_csp_blocks_inline_script(demo_server):
 
 
 def test_a_request_without_the_token_is_refused(browser, demo_server):
-    status, headers, body = demo_server.get("/runs", token=False)
-    assert status == 403 and "token" in body
-    assert demo_server.get("/static/app.js", token=False)[0] == 403
-    status, _, _ = demo_server.get("/runs", headers={"Cookie": f"mlmd_token_{demo_server.port}=wrong"})
-    assert status == 403
-    status, _, _ = demo_server.get("/runs?token=wrong", token=False)
-    assert status == 403
-    # In a browser that never had the token: the page says so and shows no run.
-    browser.delete_all_cookies()
+    token = demo_server.token
+    for path in ("/runs", "/static/app.js", "/", "/wrong/runs", f"/{token[:-1]}/runs", f"/{token}x/runs",
+                 f"/{token.swapcase()}/runs", f"/runs?token={token}", f"/runs/{token}"):
+        status, headers, body = demo_server.get(path, token=False)
+        assert status == 403 and "no valid token" in body, path
+        assert token not in body + str(headers), path  # a refusal never names the token
+    # The cookie the explorer once set carries nothing now.
+    assert demo_server.get("/runs", token=False, headers={"Cookie": f"mlmd_token_{demo_server.port}={token}"})[0] == 403
+    # In a browser that never had the address: the page says so and shows no run.
     _open(browser, demo_server.base + "/runs")
     assert "403" in browser.title and "token" in browser.page_source
     assert "Trainer" not in browser.page_source
 
 
-def test_the_printed_address_sets_a_cookie_and_drops_the_token(demo_server):
-    status, headers, _ = demo_server.get(f"/runs?state=COMPLETE&token={demo_server.token}", token=False)
-    assert status == 303 and headers["Location"] == "/runs?state=COMPLETE"
-    cookie = headers["Set-Cookie"]
-    assert cookie.startswith(f"mlmd_token_{demo_server.port}={demo_server.token};")
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+_ADDRESS = re.compile(r'(?:href|src|action)="([^"]*)"')
+
+
+def test_every_address_a_page_names_keeps_the_token(demo_server):
+    status, headers, body = demo_server.get("/runs")
+    assert status == 200 and "Set-Cookie" not in headers  # no cookie: nothing for other ports to be sent
+    assert demo_server.get("/")[1]["Location"].endswith(f"{demo_server.prefix}/runs")
+    for path in ("/runs", "/runs?sort=id&per=2", "/execution/1", "/artifact/2", "/lineage/artifact/2?hops=all",
+                 "/lineage/artifact/2?expand=1", "/compare?execution=1&execution=3", "/compare?artifact=2&artifact=3",
+                 "/states", "/nowhere", "/runs?state=DONE"):
+        _, _, body = demo_server.get(path)
+        addresses = [a for a in _ADDRESS.findall(body) if not a.startswith("#")]  # "#": within the page (a chart's glyphs)
+        assert addresses, path
+        assert [a for a in addresses if not a.startswith(demo_server.prefix + "/")] == [], path
+    # and each link and file of a page opens (a form's action is only a page with its fields)
+    for address in set(re.findall(r'(?:href|src)="([^"#][^"]*)"', demo_server.get("/execution/3")[2])):
+        assert demo_server.get(html.unescape(address), token=False)[0] == 200, address
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Another web server on this machine: it keeps what browsers send it."""
+
+    seen: List[dict] = []  # each request's headers
+
+    def do_GET(self):  # noqa: N802 (the standard library's name)
+        self.seen.append(dict(self.headers))
+        body = b"<!DOCTYPE html><title>elsewhere</title><p>another server"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):  # noqa: A002
+        pass
+
+
+def test_a_second_explorer_or_another_server_never_gets_the_first_ones_credential(browser, demo_server, demo_store):
+    other = start_server(demo_store)  # a second explorer, on another port of the same host
+    recorder = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=recorder.serve_forever, daemon=True).start()
+    try:
+        _open(browser, demo_server.url)  # the first session, in the browser
+        assert browser.title.startswith("Runs")
+        # The first one's address on the second one's port: refused, in the browser and over HTTP.
+        _open(browser, other.base + demo_server.prefix + "/runs")
+        assert "403" in browser.title and "Trainer" not in browser.page_source
+        assert other.get(demo_server.prefix + "/runs", token=False)[0] == 403
+        _open(browser, other.url)  # its own address works
+        assert browser.title.startswith("Runs")
+        # Whatever else the browser visits on this host is sent neither session's token, nor
+        # any cookie (cookies ignore ports: one the explorer set would go to every server here).
+        _open(browser, f"http://127.0.0.1:{recorder.server_address[1]}/page")
+        assert _Recorder.seen and all("Cookie" not in headers for headers in _Recorder.seen)
+        assert not [h for h in _Recorder.seen if demo_server.token in str(h) or other.token in str(h)]
+    finally:
+        recorder.shutdown()
+        recorder.server_close()
+        stop(other)
 
 
 @pytest.mark.parametrize("host", ["evil.example:80", "evil.example", "127.0.0.1:1", "", "localhost.evil.example"])
@@ -419,17 +474,20 @@ def test_two_identical_runs_compare_as_the_same(demo_server):
     assert status == 200 and "no differences" in body and 'class="differs"' not in body
     status, _, body = demo_server.get("/compare?artifact=2&artifact=3")  # the two demo models
     assert status == 200 and "no differences" in body and "made by" in body
+    made = re.findall(r'made by <a href="([^"]+)">', body)
+    assert made == [f"{demo_server.prefix}/execution/1", f"{demo_server.prefix}/execution/2"]
+    assert all(demo_server.get(link, token=False)[0] == 200 for link in made)
 
 
 def test_sorting_and_paging(demo_server):
     _, _, body = demo_server.get("/runs?sort=id&per=2")
-    assert re.findall(r'href="/execution/(\d+)"', body) == ["1", "2"] and 'rel="next"' in body
+    assert re.findall(rf'href="{demo_server.prefix}/execution/(\d+)"', body) == ["1", "2"] and 'rel="next"' in body
     _, _, body = demo_server.get("/runs?sort=id&per=2&page=2")
-    assert re.findall(r'href="/execution/(\d+)"', body) == ["3", "4"] and 'rel="next"' not in body
+    assert re.findall(rf'href="{demo_server.prefix}/execution/(\d+)"', body) == ["3", "4"] and 'rel="next"' not in body
     _, _, body = demo_server.get("/runs?sort=-metric:train_accuracy")
-    assert re.findall(r'href="/execution/(\d+)"', body)[0] == "3"  # iris: the best, then missing last
+    assert re.findall(rf'href="{demo_server.prefix}/execution/(\d+)"', body)[0] == "3"  # iris: the best, then missing last
     _, _, body = demo_server.get("/runs?sort=type")
-    assert re.findall(r'href="/execution/(\d+)"', body)[0] == "4"  # Evaluator before Trainer
+    assert re.findall(rf'href="{demo_server.prefix}/execution/(\d+)"', body)[0] == "4"  # Evaluator before Trainer
     assert "page 1 of 1 (4 runs)" in body
 
 
@@ -443,8 +501,7 @@ def test_the_store_is_opened_read_only_and_left_unchanged(tmp_path):
             assert server.get(path)[0] == 200
         # Only reads are answered.
         con = http.client.HTTPConnection(server.host, server.port, timeout=10)
-        con.request("POST", "/runs", body="x", headers={"Host": f"{server.host}:{server.port}",
-                                                         "Cookie": f"mlmd_token_{server.port}={server.token}"})
+        con.request("POST", server.prefix + "/runs", body="x", headers={"Host": f"{server.host}:{server.port}"})
         assert con.getresponse().status == 405
         con.close()
     finally:
@@ -489,6 +546,51 @@ def test_a_taken_port_is_named(demo_store):
         f"mlmd-exercise: error: cannot listen on '127.0.0.1' port {port}: Address already in use"]
 
 
+# -- under load: many requests at once, each answered within its bound ---------------------------
+
+
+def test_200_requests_at_once_all_get_an_answer(tmp_path):
+    from mlmd_exercise.write.bulk import RunSpec, record_runs
+
+    record_runs(mx.Tracker(tmp_path / "many.db"), (RunSpec(params={"C": i / 10}) for i in range(5000)))
+    server = start_server(tmp_path / "many.db")
+    answers: list = [None] * 200
+    together = threading.Barrier(len(answers))
+
+    def ask(i: int) -> None:
+        together.wait()
+        try:  # generous: each is answered within the server's 30 s bound, or given a 503
+            answers[i] = server.get("/runs", timeout=120)[0]
+        except OSError as e:  # refused, reset, timed out: no answer
+            answers[i] = repr(e)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(answers))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        stop(server)
+    assert [a for a in answers if a not in (200, 503)] == []
+    assert 200 in answers
+
+
+def test_a_page_past_the_time_bound_is_a_503_naming_the_wait(demo_store):
+    server = start_server(demo_store, "--timeout", "0.001")  # shorter than any page with a graph
+    try:
+        status, headers, body = server.get("/lineage/artifact/1?direction=both&hops=all")
+        assert status == 503 and headers["Retry-After"] and headers["Content-Security-Policy"]
+        [message] = re.findall(r'<p class="error">(.*?)</p>', body)
+        assert "0.001 s" in html.unescape(message) and "Traceback" not in body
+        # It goes on answering, each request within its bound: a page or a 503, never a hang.
+        for path in ("/runs", "/states", "/lineage/artifact/1"):
+            assert server.get(path)[0] in (200, 503), path
+    finally:
+        err = stop(server)
+    assert "Traceback" not in err
+
+
 def test_ui_refuses_what_it_cannot_serve(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mlmd_exercise", "ui", "--db", str(tmp_path / "none.db"),
                            "--no-browser"], capture_output=True, text=True, timeout=60)
@@ -497,6 +599,10 @@ def test_ui_refuses_what_it_cannot_serve(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mlmd_exercise", "ui", "--port", "http"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "'http'" in proc.stderr
+    for bad in ("0", "-1", "soon", "inf", "nan"):
+        proc = subprocess.run([sys.executable, "-m", "mlmd_exercise", "ui", "--timeout", bad],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and f"not '{bad}'" in proc.stderr, bad
 
 
 # -- the report, offline -----------------------------------------------------------------------

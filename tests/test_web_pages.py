@@ -151,7 +151,68 @@ def test_a_lineage_too_big_to_draw_says_so(tracker, tmp_path, monkeypatch):
     assert "4 nodes are too many to draw (at most 3)" in body and "<svg" not in body
 
 
-def test_runs_are_newest_first_by_their_original_start_where_imported(tracker):
+def test_pages_made_at_once_each_get_a_store_and_every_store_opened_is_closed(tmp_path):
+    import io
+    import threading
+
+    from mlmd_exercise.store.backend import Query
+    from mlmd_exercise.web import workers
+
+    path = tmp_path / "m.db"
+    mx.Tracker(path).execution("Trainer").finish()
+    first, opened, used = mx.open_store(path), [], []
+    together = threading.Barrier(3)  # three pages at once: each must hold a store of its own
+
+    def opener():
+        opened.append(mx.open_store(path))
+        return opened[-1]
+
+    def make_app(store):
+        def app(environ, start_response):
+            used.append(store)
+            together.wait(timeout=30)
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [str(len(store.backend.executions(Query()))).encode()]
+        return app
+
+    pool = workers.Workers(first, make_app, opener, size=3, bound=60)
+    answers: list = []
+    threads = [threading.Thread(target=lambda: answers.append(pool.answer({"wsgi.input": io.BytesIO()})))
+               for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [("200 OK", [("Content-Type", "text/plain")], b"1")] * 3
+    assert len(opened) == 2 and len({id(s) for s in used}) == 3  # the first store, and two opened
+    pool.close()
+    assert not any(s._closer.alive for s in opened) and first._closer.alive  # the caller's stays open
+
+
+def test_a_request_gets_busy_past_its_bound_queued_or_being_made(tracker):
+    import threading
+
+    from mlmd_exercise.web import workers
+
+    held = threading.Event()
+
+    def make_app(store):
+        def app(environ, start_response):
+            held.wait(30)
+            start_response("200 OK", [])
+            return [b""]
+        return app
+
+    one = workers.Workers(tracker.store, make_app, None, bound=1)  # no opener: one store, one page at a time
+    try:
+        with pytest.raises(workers.Busy, match=r"^this page took longer than 1 s to make: ask for less"):
+            one.answer({})
+        with pytest.raises(workers.Busy, match=r"^the explorer is busy: this request waited 1 s for a free store"):
+            one.answer({})  # the first page still holds the one store
+    finally:
+        held.set()
+        one.close()
+
     from mlmd_exercise.write.bulk import RunSpec, record_runs
 
     tracker.execution("Trainer", name="today").finish()

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from argparse import ArgumentParser, Namespace
+from argparse import ArgumentParser, ArgumentTypeError, Namespace
 from typing import Any
 
 from mlmd_exercise import text
 from mlmd_exercise.cli.command import (
     Invocation, Outcome, add_walk, command, has_display, port, walk_start, warn,
 )
+from mlmd_exercise.web.workers import BOUND
 
 __all__ = ["UI_PORTS", "ui", "report"]
 
@@ -22,6 +23,19 @@ def _ui_options(parser: ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", metavar="ADDR",
                         help="the address to listen on (default: %(default)s, this machine only)")
     parser.add_argument("--no-browser", action="store_true", help="only print the address")
+    parser.add_argument("--timeout", type=_seconds, default=BOUND, metavar="S",
+                        help="seconds a request may wait for its page before a 503 (default: %(default)g)")
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ArgumentTypeError(f"timeout must be a number of seconds above 0, not '{text}'")
+    return value
 
 
 @command("ui", _ui_options,
@@ -52,9 +66,13 @@ def ui(args: Namespace, call: Invocation) -> Outcome:
 
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        serve(store, args.host, [args.port] if args.port is not None else UI_PORTS, ready)
+        # Pages made at the same time each get a store of their own, opened as this one was.
+        serve(store, args.host, [args.port] if args.port is not None else UI_PORTS, ready,
+              opener=call.open, bound=args.timeout)
     except KeyboardInterrupt:
         print("stopped")
+    finally:
+        store.close()
     return Outcome.OK
 
 

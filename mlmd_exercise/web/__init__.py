@@ -2,6 +2,6 @@
 
 `pages` and `runs` gather what each page shows (one function per page, plain
 data, no web framework), `views` turns that into HTML in which every stored string is
-escaped text, and `server` answers requests (the only module here that imports
-the web framework, Bottle). `mlmd-exercise report` reuses `pages` and `views`.
+escaped text, `server` answers requests (the only module here that imports
+the web framework, Bottle) and `workers` makes their pages, a store each. `mlmd-exercise report` reuses `pages` and `views`.
 """

@@ -2,9 +2,11 @@
 
 The guard (a WSGI wrapper around the Bottle app) answers every request first:
 403 unless the `Host` header names the address served (DNS rebinding) and the
-request carries the session's token (in the URL once, then as a cookie); it
-adds the security headers to every answer and lets one request at a time reach
-the store, whose MLMD object is not safe across threads.
+request's address starts with the session's token (/<token>/runs); it
+adds the security headers to every answer and hands the page to the workers
+(workers.py: a few threads, each page made with a store of its own, since one
+MLMD store object is not safe across threads), answering 503 when no page comes
+within the bound.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ import ipaddress
 import logging
 import secrets
 import socket
-import threading
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Set
-from urllib.parse import parse_qs, urlencode
+from typing import Callable, Iterable, List, Optional, Set, Tuple
+from urllib.parse import urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from socketserver import ThreadingMixIn
 
@@ -25,6 +26,7 @@ from mlmd_exercise.errors import MlmdExerciseError, NotFoundError, RenderError
 from mlmd_exercise.store import Store
 from mlmd_exercise.web import pages, views
 from mlmd_exercise.web.runs import RunsQuery, runs_page
+from mlmd_exercise.web.workers import BOUND, Busy, Workers
 
 __all__ = ["STATIC", "Explorer", "make_app", "serve", "allowed_hosts"]
 
@@ -73,56 +75,52 @@ def _host_ok(header: str, allowed: Optional[Set[str]], port: int) -> bool:
 class Explorer:
     """The WSGI application: the guard around the Bottle app."""
 
-    def __init__(self, app: Callable, token: str, host: str, port: int) -> None:
-        self.app, self.token, self.port = app, token, port
+    def __init__(self, workers: Workers, token: str, host: str, port: int) -> None:
+        self.workers, self.token, self.port = workers, token, port
         self.allowed = allowed_hosts(host, port)
-        self.cookie = f"mlmd_token_{port}"
-        self.lock = threading.Lock()
 
-    def _refuse(self, start_response, message: str) -> List[bytes]:
-        body = views.error_view(403, message).encode()
-        start_response("403 Forbidden", [("Content-Type", "text/html; charset=utf-8"),
-                                         ("Content-Length", str(len(body))), *_HEADERS])
+    def _refuse(self, start_response, message: str, status: str = "403 Forbidden",
+                extra: Iterable[Tuple[str, str]] = (), root: str = "") -> List[bytes]:
+        """A one-line error page; its link to the runs carries `root` (none before the token
+        is known good: a refusal never names it)."""
+        before = views.ROOT.set(root)
+        try:
+            body = views.error_view(int(status.split()[0]), message).encode()
+        finally:
+            views.ROOT.reset(before)
+        start_response(status, [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body))),
+                                ("Cache-Control", "no-store"), *extra, *_HEADERS])
         return [body]
 
     def __call__(self, environ, start_response) -> Iterable[bytes]:
         if not _host_ok(environ.get("HTTP_HOST", ""), self.allowed, self.port):
             return self._refuse(start_response, f"this server does not answer for host "
                                 f"'{environ.get('HTTP_HOST', '')}'")
-        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-        given = query.pop("token", [""])[-1]
-        cookies = _cookies(environ.get("HTTP_COOKIE", ""))
-        if given and hmac.compare_digest(given.encode(), self.token.encode()):
-            # Keep the token out of the address bar and of bookmarks: a cookie carries it now.
-            rest = urlencode(query, doseq=True)
-            location = (environ.get("PATH_INFO") or "/") + ("?" + rest if rest else "")
-            start_response("303 See Other", [
-                ("Location", location), ("Content-Length", "0"), ("Cache-Control", "no-store"),
-                ("Set-Cookie", f"{self.cookie}={self.token}; Path=/; HttpOnly; SameSite=Strict"),
-                *_HEADERS])
-            return [b""]
-        if not hmac.compare_digest(cookies.get(self.cookie, "").encode(), self.token.encode()):
+        # The token is the address's first segment, /<token>/runs: a browser sends it to this
+        # server alone (a cookie would go to every port of the host), and no page is reached
+        # without it. The app below sees it as its mount point (SCRIPT_NAME), its pages' links
+        # carry it (views.ROOT), and the rest of the address is its own.
+        given, _, rest = (environ.get("PATH_INFO") or "/")[1:].partition("/")
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
             return self._refuse(start_response, "no valid token: open the address that "
-                                "'mlmd-exercise ui' printed, with its ?token=...")
-
-        def start(status, headers, exc_info=None):
-            names = {k.lower() for k, _ in headers}
-            extra = [h for h in _HEADERS if h[0].lower() not in names]
-            if not any(k.lower() == "cache-control" for k, _ in headers):
-                extra.append(("Cache-Control", "no-store"))
-            return start_response(status, list(headers) + extra, exc_info)
-
-        with self.lock:  # one request at a time reaches the store
-            return list(self.app(environ, start))
-
-
-def _cookies(header: str) -> dict:
-    found = {}
-    for part in header.split(";"):
-        name, _, value = part.strip().partition("=")
-        if name:
-            found[name] = value
-    return found
+                                "'mlmd-exercise ui' printed, /<token>/runs")
+        root = f"/{self.token}"
+        environ = {**environ, "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + root, "PATH_INFO": "/" + rest}
+        try:
+            status, headers, body = self.workers.answer(environ)
+        except Busy as e:
+            return self._refuse(start_response, str(e), "503 Service Unavailable", [("Retry-After", "5")], root)
+        except Exception as e:  # a store that would not open for a worker, say: never a traceback
+            log.exception("%s failed", environ["PATH_INFO"])
+            first = (str(e).strip().splitlines() or ["an unexpected error"])[0]
+            return self._refuse(start_response, f"{environ['PATH_INFO']} failed: {first}",
+                                "500 Internal Server Error", root=root)
+        names = {k.lower() for k, _ in headers}
+        extra = [h for h in _HEADERS if h[0].lower() not in names]
+        if "cache-control" not in names:
+            extra.append(("Cache-Control", "no-store"))
+        start_response(status, headers + extra)
+        return [body]
 
 
 def make_app(store: Store):
@@ -130,6 +128,12 @@ def make_app(store: Store):
     import bottle
 
     app = bottle.Bottle()  # catchall: an error outside a page handler is our 500 page, never a traceback
+
+    @app.hook("before_request")
+    def mount():
+        # The links of every page made for this request (error pages too) start with the
+        # address the app is mounted at: the server's /<token>, else nothing.
+        views.ROOT.set(bottle.request.environ.get("SCRIPT_NAME", "").rstrip("/"))
 
     def page(handler):
         """Runs a page handler: known errors become a 400 or 404 page naming the value;
@@ -172,7 +176,7 @@ def make_app(store: Store):
 
     @app.get("/")
     def index():
-        bottle.redirect("/runs", 302)
+        bottle.redirect(views.url("/runs"), 302)
 
     @app.get("/runs")
     @page
@@ -267,6 +271,10 @@ def _static_files() -> Set[str]:
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True  # a browser's idle keep-alive socket never blocks shutdown
     allow_reuse_address = True
+    # Connections waiting to be accepted (socketserver's default is 5): a burst of 200 at once
+    # is queued by the kernel, not dropped and retried by every client for seconds.
+    request_queue_size = 1024
+    token = ""  # the session's, masked in the log
 
 
 class _Server6(_Server):
@@ -277,19 +285,28 @@ class _QuietHandler(WSGIRequestHandler):
     timeout = 30  # a socket a browser opened and never used is closed
 
     def log_message(self, format, *args):  # noqa: A002 (the standard library's name)
-        log.debug("%s %s", self.address_string(), format % args)
+        token = getattr(self.server, "token", "")
+        line = format % args
+        log.debug("%s %s", self.address_string(), line.replace(token, "***") if token else line)
 
 
 def serve(store: Store, host: str = "127.0.0.1", ports: Iterable[int] = (0,),
-          ready: Callable[[str, int], None] = lambda url, port: None) -> None:
+          ready: Callable[[str, int], None] = lambda url, port: None,
+          opener: Optional[Callable[[], Store]] = None, bound: float = BOUND) -> None:
     """Serves the explorer until interrupted, on the first of `ports` that is free;
     `ready(url, port)` is called once it listens.
+
+    Args:
+        store: the store to show (left open: the caller's).
+        opener: opens the same store again, read-only, for pages made at the same time (up
+            to workers.WORKERS stores, opened as pages overlap, closed when serving ends);
+            None: `store` alone, one page at a time.
+        bound: seconds a request may wait for its page, queued or being made, before a 503.
 
     Raises:
         MlmdExerciseError: the address cannot be listened on.
     """
     token = secrets.token_urlsafe(24)
-    app = make_app(store)
     holder: dict = {}
 
     def application(environ, start_response):
@@ -306,11 +323,14 @@ def serve(store: Store, host: str = "127.0.0.1", ports: Iterable[int] = (0,),
     if server is None:
         raise MlmdExerciseError(failure)
     port = server.server_address[1]
-    holder["guard"] = Explorer(app, token, host, port)
+    server.token = token
+    workers = Workers(store, make_app, opener, bound=bound)
+    holder["guard"] = Explorer(workers, token, host, port)
     shown = f"[{host}]" if ":" in host else host
-    ready(f"http://{shown}:{port}/runs?token={token}", port)
     try:
+        ready(f"http://{shown}:{port}/{token}/runs", port)
         server.serve_forever()
     finally:
         server.server_close()
+        workers.close()
 

@@ -1,8 +1,9 @@
 """HTML for the explorer's pages and the report, from the plain data `pages` gathers.
 
-Every string that comes from a store goes through `esc` (or `url`, for links
+Every string that comes from a store goes through `esc` (or `href`, for links
 built from our own numbers and the user's query), so that a property holding
-`<script>` is shown as those characters. Graphs and charts are SVG drawn by
+`<script>` is shown as those characters. Every address a page names goes through
+`url`, which puts the served session's prefix (ROOT) before it. Graphs and charts are SVG drawn by
 graphviz and matplotlib, which escape the text they draw.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+from contextvars import ContextVar
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
@@ -21,10 +23,18 @@ from mlmd_exercise.web.curves import curves_svg
 from mlmd_exercise.web.pages import Comparison, LineagePage, NodePage, StatesPage
 from mlmd_exercise.web.runs import RunsPage, RunsQuery
 
-__all__ = ["esc", "layout", "runs_view", "node_view", "lineage_view", "compare_view", "states_view",
+__all__ = ["ROOT", "url", "esc", "layout", "runs_view", "node_view", "lineage_view", "compare_view", "states_view",
            "error_view", "lineage_svg", "legend", "runs_table"]
 
 Link = Callable[[str, int], str]  # (kind, id) -> href
+# What the addresses of the page being made start with: "/<token>" when the explorer serves
+# it (server.py sets it for each request), "" for the report.
+ROOT: ContextVar[str] = ContextVar("ROOT", default="")
+
+
+def url(path: str) -> str:
+    """The address of one of our pages or files (`path` starts with "/"), for this session."""
+    return ROOT.get() + path
 
 
 def esc(value: Any) -> str:
@@ -33,11 +43,11 @@ def esc(value: Any) -> str:
 
 def href(path: str, params: Optional[Mapping[str, Any]] = None) -> str:
     """A link to one of our pages, escaped for an attribute."""
-    return esc(path + ("?" + urlencode(params) if params else ""))
+    return esc(url(path) + ("?" + urlencode(params) if params else ""))
 
 
 def node_href(kind: str, node_id: int) -> str:
-    return f"/{kind}/{int(node_id)}"
+    return url(f"/{kind}/{int(node_id)}")
 
 
 def value(v: Any) -> str:
@@ -49,12 +59,13 @@ def value(v: Any) -> str:
 def layout(title: str, body: str, *, active: str = "", scripts: bool = True, inline_css: str = "") -> str:
     """A whole page. `inline_css` (the report) replaces the packaged stylesheet."""
     nav = "".join(
-        f'<a href="{path}"{" class=active" if name == active else ""}>{name}</a>'
+        f'<a href="{href(path)}"{" class=active" if name == active else ""}>{name}</a>'
         for name, path in (("Runs", "/runs"), ("States", "/states"))) if scripts else ""
     head_css = (f"<style>{inline_css}</style>" if inline_css else
-                '<link rel="stylesheet" href="/static/style.css"><link rel="icon" href="/static/favicon.svg">')
-    head_js = ('<script src="/static/svg-pan-zoom.min.js"></script><script src="/static/app.js"></script>'
-               if scripts else "")
+                f'<link rel="stylesheet" href="{href("/static/style.css")}">'
+                f'<link rel="icon" href="{href("/static/favicon.svg")}">')
+    head_js = (f'<script src="{href("/static/svg-pan-zoom.min.js")}"></script>'
+               f'<script src="{href("/static/app.js")}"></script>' if scripts else "")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{esc(title)} · mlmd-exercise</title>{head_css}{head_js}</head><body>"
@@ -66,7 +77,7 @@ def error_view(status: int, message: str) -> str:
     reason = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}.get(
         status, "Error")
     # An error names the bad value, which may hold a secret (a store's address, say).
-    return layout(f"{status} {reason}", f'<p class="error">{esc(mask(message))}</p><p><a href="/runs">Runs</a></p>')
+    return layout(f"{status} {reason}", f'<p class="error">{esc(mask(message))}</p><p><a href="{href("/runs")}">Runs</a></p>')
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:
@@ -109,7 +120,7 @@ def _filter_form(page: RunsPage) -> str:
     types = [("", "any type")] + [(t, t) for t in page.types]
     states = [("", "any state")] + [(s, s) for s in STATE_COLORS]
     return (
-        '<form class="filters" method="get" action="/runs">'
+        f'<form class="filters" method="get" action="{href("/runs")}">'
         f"<label>context {_select('context', str(q.context or ''), contexts)}</label>"
         f"<label>type {_select('type', q.type, types)}</label>"
         f"<label>state {_select('state', q.state, states)}</label>"
@@ -117,7 +128,7 @@ def _filter_form(page: RunsPage) -> str:
         f'<label>until <input name="until" id="f-until" value="{esc(q.until)}" placeholder="date" size="11"></label>'
         f'<label>text <input name="q" id="f-q" value="{esc(q.q)}" placeholder="name, type, value" size="16"></label>'
         f'<input type="hidden" name="sort" value="{esc(q.sort)}">'
-        '<button type="submit" id="f-apply">Filter</button> <a href="/runs">clear</a></form>')
+        f'<button type="submit" id="f-apply">Filter</button> <a href="{href("/runs")}">clear</a></form>')
 
 
 def _sort_link(q: RunsQuery, column: str, label: str) -> str:
@@ -167,7 +178,7 @@ def runs_view(page: RunsPage) -> str:
     parts = [_filter_form(page)]
     if page.notice:
         parts.append(f'<p class="notice">{esc(page.notice)}</p>')
-    parts.append('<form id="compare" method="get" action="/compare"></form>')
+    parts.append(f'<form id="compare" method="get" action="{href("/compare")}"></form>')
     parts.append(runs_table(page))
     pager = []
     if q.page > 1:
@@ -186,7 +197,7 @@ def runs_view(page: RunsPage) -> str:
 
 
 def _compare_form(kind: str, node_id: int) -> str:
-    return (f'<form class="inline" method="get" action="/compare">'
+    return (f'<form class="inline" method="get" action="{href("/compare")}">'
             f'<input type="hidden" name="{kind}" value="{node_id}">'
             f'compare with {kind} <input name="{kind}" size="6" id="compare-with" required> '
             f'<button type="submit">Compare</button></form>')
@@ -211,9 +222,10 @@ def node_view(page: NodePage) -> str:
                          for ctype, name, cid in page.contexts) or "none"
     facts.append(("experiments and contexts", contexts))
     kind = "artifact" if is_artifact else "execution"
-    actions = (f'<p class="actions"><a href="/lineage/{kind}/{n.id}?direction=upstream" id="lineage-link">Lineage upstream</a>'
-               f' · <a href="/lineage/{kind}/{n.id}?direction=downstream">downstream</a>'
-               f' · <a href="/lineage/{kind}/{n.id}">both</a></p><p class="actions">{_compare_form(kind, n.id)}</p>')
+    lineage = f"/lineage/{kind}/{n.id}"
+    actions = (f'<p class="actions"><a href="{href(lineage, {"direction": "upstream"})}" id="lineage-link">'
+               f'Lineage upstream</a> · <a href="{href(lineage, {"direction": "downstream"})}">downstream</a>'
+               f' · <a href="{href(lineage)}">both</a></p><p class="actions">{_compare_form(kind, n.id)}</p>')
     rows = [(esc(k), esc(role or "-"), node_link(other) + (
         f' <span class="muted">{esc(other.label)}</span>' if isinstance(other, ArtifactRecord)
         else f" {_state(other.state)}")) for k, role, other in page.events]
@@ -288,7 +300,7 @@ def collapsed_note(groups, expand_href: str) -> str:
 def lineage_view(page: LineagePage, svg: str, note: str = "") -> str:
     kind = page.kind
     n = page.node
-    form = (f'<form class="filters" method="get" action="/lineage/{kind}/{n.id}">'
+    form = (f'<form class="filters" method="get" action="{href(f"/lineage/{kind}/{n.id}")}">'
             + "".join(f'<label><input type="radio" name="direction" value="{d}"{" checked" if d == page.direction else ""}> {d}</label>'
                       for d in ("upstream", "downstream", "both"))
             + f'<label>hops <input name="hops" type="number" min="0" max="50" value="{"" if page.hops is None else page.hops}" size="3"></label>'
@@ -310,7 +322,7 @@ def compare_view(c: Comparison) -> str:
     head = (f"<tr><th>section</th><th>what</th><th>{node_link(c.a)}</th><th>{node_link(c.b)}</th></tr>")
     made = ""
     if c.kind == "artifact":
-        made = " · ".join(f"{side} made by " + (f'<a href="/node/execution/{run}">execution {run}</a>'
+        made = " · ".join(f"{side} made by " + (f'<a href="{esc(node_href("execution", run))}">execution {run}</a>'
                                                  if run else "no recorded run")
                           for side, run in zip(("A", "B"), c.runs))
         made = f"<p>{made}</p>"
@@ -326,7 +338,7 @@ def compare_view(c: Comparison) -> str:
 def states_view(page: StatesPage, svg: str) -> str:
     options = [("", "the whole store")] + [(str(i), f"{name} ({ctype})") for i, ctype, name in page.contexts]
     current = str(page.context[0]) if page.context else ""
-    form = ('<form class="filters" method="get" action="/states">'
+    form = (f'<form class="filters" method="get" action="{href("/states")}">'
             f"<label>count {_select('context', current, options)}</label>"
             '<button type="submit">Show</button></form>')
     rows = [(_state(s), esc(n)) for s, n in page.counts.items()]
