@@ -202,6 +202,19 @@ def test_a_cached_step_says_whose_outputs_it_reused(built):
         assert sorted(int(a) for a in dashed) == sorted(a for a, _ in pairs)
     for execution_id in (int(i) for i, e in facts["executions"].items() if e["state"] != "CACHED"):
         assert ok_json("lineage", execution_id, "--db", db)["reused"] == []
+    from mlmd_exercise.store import open_store
+    from mlmd_exercise.web import pages, views
+
+    store = open_store(db)  # the explorer's run page says it too
+    try:
+        for cached, pairs in reused.items():
+            page = pages.node_page(store, "execution", cached)
+            assert page.reused == tuple(pairs)
+            html = views.node_view(page)
+            for artifact_id, maker in pairs:
+                assert re.search(rf'>artifact #{artifact_id}</a> that <a href="[^"]*/execution/{maker}">', html)
+    finally:
+        store.close()
 
 
 def test_every_state_mlmd_defines_is_counted_and_listed(built):

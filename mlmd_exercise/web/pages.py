@@ -22,7 +22,7 @@ from mlmd_exercise import schema, text
 from mlmd_exercise.read.nodes import twins_of
 from mlmd_exercise.content import FINGERPRINT, fingerprint, readable_content
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
-from mlmd_exercise.read.lineage import get_artifact, get_execution, node_edges, walk
+from mlmd_exercise.read.lineage import get_artifact, get_execution, node_edges, reused_outputs, walk
 from mlmd_exercise.records import DIRECTIONS, ArtifactRecord, ExecutionRecord, Kind, LineageGraph
 from mlmd_exercise.store import Store
 from mlmd_exercise.history import Point
@@ -87,6 +87,7 @@ class NodePage:
     environment: Mapping[str, Any] = field(default_factory=dict)
     file_check: str = ""  # for file:// artifacts: matches, modified, missing, no fingerprint
     curves: Mapping[str, Tuple[Point, ...]] = field(default_factory=dict)  # a run's metrics, downsampled
+    reused: Tuple[Tuple[int, int], ...] = ()  # a CACHED run's outputs: (artifact, the execution that made it)
 
 
 def file_check(artifact: ArtifactRecord) -> str:
@@ -136,7 +137,8 @@ def node_page(store: Store, kind: str, node_id: int) -> NodePage:
     params, metrics, environment = split_properties(
         execution, [(role, a) for k, role, a in events if k == "OUTPUT" and isinstance(a, ArtifactRecord)])
     return NodePage(kind, execution, events, tuple(contexts_of_node(store, kind, node_id)), (),
-                    params, metrics, environment, curves=run_curves(store, node_id))
+                    params, metrics, environment, curves=run_curves(store, node_id),
+                    reused=reused_outputs(store, execution, edges))
 
 
 def run_curves(store: Store, execution_id: int) -> Dict[str, Tuple[Point, ...]]:

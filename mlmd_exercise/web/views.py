@@ -221,6 +221,10 @@ def node_view(page: NodePage) -> str:
     contexts = ", ".join(f'<a href="{href("/runs", {"context": cid})}">{esc(name)}</a> <span class="muted">({esc(ctype)})</span>'
                          for ctype, name, cid in page.contexts) or "none"
     facts.append(("experiments and contexts", contexts))
+    if page.reused:  # a step TFX or Kubeflow did not run again
+        facts.append(("cached", "not run again; reused " + ", ".join(
+            f'<a href="{node_href("artifact", a)}">artifact #{a}</a> that '
+            f'<a href="{node_href("execution", e)}">execution #{e}</a> made' for a, e in page.reused)))
     kind = "artifact" if is_artifact else "execution"
     lineage = f"/lineage/{kind}/{n.id}"
     actions = (f'<p class="actions"><a href="{href(lineage, {"direction": "upstream"})}" id="lineage-link">'
