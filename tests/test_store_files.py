@@ -12,6 +12,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator, List, Union
@@ -265,6 +266,26 @@ def test_check_finds_damage_mid_file_and_exits_2(backend, sound, tmp_path):
     assert f"store '{db}' is damaged: SQLite's check of the file found '" in proc.stderr
     assert digest(db) == before
     assert run_module(["check", "--db", sound], tmp_path).returncode == 0
+
+
+def test_an_old_copy_put_back_beside_a_newer_log_is_found_damaged(backend, tmp_path):
+    """What a plain copy of the file leads to: the copy restored while the store's -wal of later
+    runs is still beside it. `states` may answer; `check` finds the damage."""
+    db = tmp_path / "metadata.db"
+    made(db, 20)
+    shutil.copy(db, tmp_path / "old.db")
+    writer = ("import os, sys, shutil, mlmd_exercise as mx\n"
+              "t = mx.Tracker(sys.argv[1])\n"
+              "for i in range(400):  # past SQLite's checkpoint at 1,000 pages: the log starts over\n"
+              "    with t.execution('Trainer', params={'i': i, 'pad': 'p' * 300}): pass\n"
+              "os._exit(0)  # killed: the log is never folded into the file\n")
+    proc = subprocess.run([sys.executable, "-c", writer, str(db)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert Path(f"{db}-wal").stat().st_size > 0
+    Path(f"{db}-shm").unlink()
+    shutil.copy(tmp_path / "old.db", db)  # the old copy back, the newer -wal beside it
+    proc = run_module(["check", "--db", db], tmp_path)
+    assert proc.returncode == 2 and f"store '{db}' is damaged: SQLite's check of the file found" in proc.stderr
 
 
 def test_a_write_into_damage_is_rolled_back_and_says_the_store_is_damaged(backend, sound, tmp_path):
