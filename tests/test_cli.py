@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import mlmd_exercise as mx
 from conftest import digest, run_module
 from mlmd_exercise.cli import main as cli
 from mlmd_exercise.store.address import parse_location
@@ -146,6 +147,25 @@ def test_graph_svg_names_dataset_execution_and_model(run_cli, demo_dir, tmp_path
         assert text in svg
     one = run_cli("graph", "--db", demo_dir / "metadata.db", "--execution", "1", "-o", tmp_path / "g.png")
     assert one.code == 0 and (tmp_path / "g.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_graph_refuses_more_nodes_than_graphviz_draws_in_time(run_cli, tmp_path):
+    from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec, record_runs
+
+    db = tmp_path / "m.db"
+    # Runs with inputs of their own (nothing collapses): 3 nodes a run.
+    record_runs(mx.Tracker(db), (RunSpec(inputs={"examples": ArtifactSpec(f"file:///d/{i}.csv")},
+                                         outputs={"model": ArtifactSpec(f"file:///m/{i}", type="SavedModel")})
+                                 for i in range(40)))
+    before = digest(db)
+    refused = run_cli("graph", "-o", tmp_path / "g.svg", "--max-nodes", "100", "--db", db)
+    assert refused.code == 2 and refused.err.count("\n") == 1
+    assert ("the graph has 120 nodes after alike runs are drawn as one: more than graphviz draws in reasonable "
+            "time (--max-nodes 100)") in refused.err and not (tmp_path / "g.svg").exists()
+    assert run_cli("graph", "-o", tmp_path / "g.dot", "--max-nodes", "100", "--db", db).code == 0  # no graphviz
+    assert run_cli("graph", "-o", tmp_path / "g.svg", "--max-nodes", "120", "--db", db).code == 0
+    assert run_cli("graph", "-o", tmp_path / "g2.svg", "--max-nodes", "0", "--db", db).code == 2
+    assert digest(db) == before
 
 
 def _text_file(tmp_path: Path) -> Path:
