@@ -324,6 +324,8 @@ def test_a_request_without_the_token_is_refused(browser, demo_server):
         status, headers, body = demo_server.get(path, token=False)
         assert status == 403 and "no valid token" in body, path
         assert token not in body + str(headers), path  # a refusal never names the token
+        # It names nothing that would be refused in turn: its style is in the page, no link out.
+        assert _ADDRESS.findall(body) == [] and "<style>" in body, path
     # The cookie the explorer once set carries nothing now.
     assert demo_server.get("/runs", token=False, headers={"Cookie": f"mlmd_token_{demo_server.port}={token}"})[0] == 403
     # In a browser that never had the address: the page says so and shows no run.

@@ -77,7 +77,13 @@ def error_view(status: int, message: str) -> str:
     reason = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}.get(
         status, "Error")
     # An error names the bad value, which may hold a secret (a store's address, say).
-    return layout(f"{status} {reason}", f'<p class="error">{esc(mask(message))}</p><p><a href="{href("/runs")}">Runs</a></p>')
+    text = f'<p class="error">{esc(mask(message))}</p>'
+    if not ROOT.get():  # refused before the token was known good: no link or file of ours would open
+        from pathlib import Path
+
+        css = (Path(__file__).parent / "static" / "style.css").read_text()
+        return layout(f"{status} {reason}", text, scripts=False, inline_css=css)
+    return layout(f"{status} {reason}", text + f'<p><a href="{href("/runs")}">Runs</a></p>')
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:
