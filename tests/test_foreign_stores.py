@@ -201,7 +201,7 @@ def test_a_cached_step_says_whose_outputs_it_reused(built):
         dashed = re.findall(rf"^\te{cached} -> a(\d+) \[[^\]]*style=dashed", source, re.M)
         assert sorted(int(a) for a in dashed) == sorted(a for a, _ in pairs)
     for execution_id in (int(i) for i, e in facts["executions"].items() if e["state"] != "CACHED"):
-        assert ok_json("lineage", execution_id, "--db", db)["reused"] == []
+        assert "reused" not in ok_json("lineage", execution_id, "--db", db)  # its keys as they were
     from mlmd_exercise.store import open_store
     from mlmd_exercise.web import pages, views
 
@@ -314,7 +314,7 @@ def test_the_dot_file_is_valid_and_every_name_reaches_the_picture_as_stored(buil
     assert drawn.count("shape=note") == len(facts["artifacts"])
     assert drawn.count("shape=box") == len(facts["executions"])
     assert len(re.findall(r"^\t[ae]\d+ -> [ae]\d+ ", source, re.M)) == len(facts["events"])
-    code, text, err = run("graph", "-o", out / "all.svg", "--expand", "--db", db)
+    code, text, err = run("graph", "-o", out / "all.svg", "--expand", "--max-nodes", "10000", "--db", db)
     assert code == 0, err
     lines = [t.text or "" for t in ET.parse(out / "all.svg").iter("{http://www.w3.org/2000/svg}text")]
     titles = [t.text or "" for t in ET.parse(out / "all.svg").iter("{http://www.w3.org/2000/svg}title")]

@@ -278,13 +278,14 @@ def lineage_json(one: ExecutionLineage) -> Dict[str, Any]:
                    for r, a in one.inputs],
         "outputs": [{"role": r, "event": _event_of(one, "OUTPUT", r, a.id), "artifact": record_json(a)}
                     for r, a in one.outputs],
-        "reused": reused_json(one.reused),
+        **reused_json(one.reused),
     }
 
 
-def reused_json(reused: Sequence[Tuple[int, int]]) -> List[Dict[str, int]]:
-    """A CACHED execution's re-published outputs: [{"artifact": id, "made_by": execution id}]."""
-    return [{"artifact": a, "made_by": e} for a, e in reused]
+def reused_json(reused: Sequence[Tuple[int, int]]) -> Dict[str, List[Dict[str, int]]]:
+    """A CACHED execution's re-published outputs, {"reused": [{"artifact": id, "made_by":
+    execution id}]}; nothing for any other execution (whose keys stay as they were)."""
+    return {"reused": [{"artifact": a, "made_by": e} for a, e in reused]} if reused else {}
 
 
 def same_json(same: Mapping[int, int]) -> Dict[str, int]:

@@ -309,7 +309,7 @@ def show(args: Namespace, call: Invocation) -> Outcome:
                     "events": [out.edge_json(e) for e in detail.events],
                     "experiments": list(detail.experiments),
                     "same_content": list(detail.same_content),
-                    "reused": out.reused_json(detail.reused),
+                    **out.reused_json(detail.reused),
                     "environment": split_environment(detail.node.properties)[1]
                     if args.kind == "execution" else {}})
     else:
