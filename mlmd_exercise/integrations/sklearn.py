@@ -58,8 +58,6 @@ T = TypeVar("T")
 FIT_METHODS = ("fit", "fit_transform", "fit_predict")
 PREDICT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
 OUTPUT_METHODS = PREDICT_METHODS + ("transform",)
-_MIXINS = ("ClassifierMixin", "RegressorMixin", "TransformerMixin", "ClusterMixin", "DensityMixin",
-           "OutlierMixin", "BiclusterMixin")
 # A metric function is one whose parameters begin (y_true, <one of these>).
 _PREDICTED = ("y_pred", "y_score", "y_prob", "y_proba", "probas_pred")
 _MAX_TEXT = 1000  # characters of a param recorded as text (an estimator's repr)
@@ -399,7 +397,7 @@ def _finish(config: _Config, method: str, estimator: Any, result: Any, started: 
     fitted = _Fitted(run, run.outputs.get("model"), (x.fingerprint if x else "", y.fingerprint if y else ""))
     config.fitted.set(estimator, fitted)
     if method != "fit":  # fit_transform, fit_predict: what it made of its training data
-        _note_output(fitted, method, result, x)
+        _note_output(fitted, method, result, x, started.x)
 
 
 def _save_model(config: _Config, estimator: Any, run: Run) -> None:
@@ -449,11 +447,16 @@ def _candidate_params(base: Any, chosen: Dict[str, Any]) -> Dict[str, PropertyVa
 
 # -- what recorded models make, and how they score ---------------------------------------
 
-def _note_output(fitted: _Fitted, method: str, result: Any, x: Optional[_Data]) -> None:
+def _note_output(fitted: _Fitted, method: str, result: Any, x: Optional[_Data], x_value: Any = None) -> None:
     made = frozenset([Made(fitted.run.id, fitted.model)]) if fitted.model is not None else frozenset()
     detail = _Prediction(fitted, x) if x is not None and method in PREDICT_METHODS + ("fit_predict",) else None
     if made or detail is not None:
         data.remember(result, Origin(frozenset(), made, detail))
+        owner = getattr(result, "base", None)
+        if detail is not None and type(owner).__module__ == "numpy" and owner is not x_value:
+            # predictions that are a view (a tree's predict_proba): numpy's views of them name
+            # the array that owns the memory as their base, not the view
+            data.remember(owner, Origin(frozenset(), made, detail))
 
 
 def _output_hook(method: str) -> Callable[..., Any]:
@@ -475,12 +478,13 @@ def _output_hook(method: str) -> Callable[..., Any]:
 
 def _output(config: _Config, fitted: _Fitted, method: str, fn: Any, estimator: Any, args: Tuple[Any, ...],
             kwargs: Dict[str, Any], result: Any, frame: Optional[FrameType]) -> None:
-    x = None
+    x, given = None, None
     if method in PREDICT_METHODS:
         names, arguments = _method_arguments(fn, estimator, args, kwargs)
         if names:
-            x = _describe(config, names[0], arguments.get(names[0]), frame)
-    _note_output(fitted, method, result, x)
+            given = arguments.get(names[0])
+            x = _describe(config, names[0], given, frame)
+    _note_output(fitted, method, result, x, given)
 
 
 def _score_hook(call: Callable[..., Any], fn: Any, estimator: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
@@ -570,7 +574,8 @@ def _estimator_classes() -> List[type]:
         classes.add(cls)
         subclasses: List[type] = cls.__subclasses__()
         stack.extend(sub for sub in subclasses if sub not in classes)
-    classes.update(getattr(base, name) for name in _MIXINS if hasattr(base, name))
+    # and where each finds its methods: the mixins (LinearClassifierMixin.predict, say)
+    classes.update(c for cls in list(classes) for c in cls.__mro__ if c is not object)
     return sorted(classes, key=lambda c: (c.__module__, c.__qualname__))
 
 
