@@ -392,3 +392,20 @@ def test_mx_autolog_is_a_lazy_name_that_imports_no_scikit_learn():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout == "[]\n"
 
+
+
+def test_a_fingerprint_is_of_the_content_whatever_holds_it(iris):
+    from mlmd_exercise.integrations.data import describe
+
+    X, _ = iris
+    same = describe(X.copy())[0]
+    assert describe(X)[0] == same == describe(X.reset_index(drop=True).set_axis(range(1, 151)))[0]  # not the index
+    changed = X.copy()
+    changed.iloc[3, 2] += 1e-9
+    renamed = X.rename(columns={"sepal length (cm)": "sl"})
+    fingerprints = {same, describe(changed)[0], describe(renamed)[0], describe(X.astype("float32"))[0],
+                    describe(X.to_numpy())[0], describe(X.to_numpy().tolist())[0], describe(X.iloc[::-1])[0]}
+    assert len(fingerprints) == 7 and all(f.startswith("sha256:") and len(f) == 71 for f in fingerprints)
+    assert describe(X.to_numpy())[0] == describe(X.to_numpy().copy(order="F"))[0]
+    assert describe(None) is None and describe(len) is None
+    assert describe(pd.Series(["a", "b", None]))[1] == {"rows": 3, "columns": 1, "python_type": "pandas.Series"}
