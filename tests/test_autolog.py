@@ -335,6 +335,16 @@ def test_a_metric_on_predictions_is_the_predicting_models_and_an_evaluators(auto
     assert b_evaluated["X"].uri.endswith("#X_test")
 
 
+def test_a_metric_of_predictions_whose_input_is_gone_is_the_models_alone(autologged, iris):
+    X, y = iris
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    said = model.predict(X.iloc[::2].copy())  # a frame that is gone once predict returns
+    accuracy = accuracy_score(y.iloc[::2], said)
+    [run] = runs(autologged)
+    assert run.custom["accuracy_score_X"] == pytest.approx(accuracy, abs=1e-6)
+    assert runs(autologged, "Evaluator") == []  # no data to give it
+
+
 def test_a_warm_started_fit_has_the_model_it_started_from_as_input(autologged, iris):
     X, y = iris
     model = LogisticRegression(warm_start=True, max_iter=5)

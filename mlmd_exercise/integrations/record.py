@@ -7,6 +7,7 @@ sklearn.py's to say; nothing here imports scikit-learn.
 from __future__ import annotations
 
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -46,12 +47,34 @@ class Fitted:
     trained_on: Tuple[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Prediction:
-    """What a recorded model predicted from (an `Origin`'s detail)."""
+    """What a recorded model predicted from (an `Origin`'s detail): the data, named when it
+    predicted and fingerprinted when a metric of the prediction first asks, so that a predict
+    nobody scores costs no pass over its input."""
 
     fitted: Fitted
-    data: Data
+    role: str
+    name: str
+    uri: str
+    given: Any  # a weak reference to the data, or the data where it takes none (a list)
+    described: Optional[Data] = None
+
+    @classmethod
+    def of(cls, fitted: Fitted, role: str, name: str, uri: str, value: Any) -> "Prediction":
+        try:
+            given: Any = weakref.ref(value)
+        except TypeError:
+            given = value
+        return cls(fitted, role, name, uri, given)
+
+    def data(self, recorder: "Recorder") -> Optional[Data]:
+        """The data it predicted from, described; None where that is gone."""
+        if self.described is None:
+            value = self.given() if isinstance(self.given, weakref.ref) else self.given
+            if value is not None:
+                self.described = recorder.described(self.role, value, self.name, self.uri)
+        return self.described
 
 
 @dataclass
@@ -89,12 +112,21 @@ class Recorder:
         for given, described in known:
             if given is value and described.role == role:
                 return described
+        return self.described(role, value, *self.named(role, value, frame))
+
+    @staticmethod
+    def named(role: str, value: Any, frame: Optional[FrameType]) -> Tuple[str, str]:
+        """The name and URI of data the script's `frame` holds (its variable, else its role)."""
+        name = data.name_in(frame, value) or role
+        return name, data.data_uri(frame, name)
+
+    def described(self, role: str, value: Any, name: str, uri: str) -> Optional[Data]:
+        """Data of that name fingerprinted; None where `value` is no data."""
         found = data.describe(value)
         if found is None:
             return None
         digest, properties = found
-        name = data.name_in(frame, value) or role
-        pending = self.tracker.described(data.data_uri(frame, name), digest, properties=properties)
+        pending = self.tracker.described(uri, digest, properties=properties)
         return Data(role, name, digest, pending, data.origin_of(value))
 
     def inputs(self, datas: List[Data]) -> Dict[str, Input]:
@@ -165,8 +197,10 @@ class Recorder:
         x, y = started.data_of(started.x), started.data_of(started.y)
         fitted = Fitted(run, run.outputs.get("model"), (x.fingerprint if x else "", y.fingerprint if y else ""))
         self.fitted.set(estimator, fitted)
-        if made is not None:
-            self.note_output(fitted, made == "predict", result, x, started.x)
+        if made is not None:  # what it made of its training data
+            prediction = Prediction(fitted, x.role, x.name, x.pending.uri, None, x) \
+                if made == "predict" and x is not None else None
+            self.note_output(fitted, prediction, result, started.x)
 
     @staticmethod
     def _training_score(estimator: Any, started: Started) -> Optional[float]:
@@ -190,30 +224,27 @@ class Recorder:
     # -- what recorded models make, and how they score -------------------------------
 
     @staticmethod
-    def note_output(fitted: Fitted, prediction: bool, result: Any, x: Optional[Data], x_value: Any = None) -> None:
-        """Notes what a recorded model made (a transformer's output, a prediction, and what
-        from): what is fitted on it has the model as input, a metric of it is the model's."""
+    def note_output(fitted: Fitted, prediction: Optional[Prediction], result: Any, given: Any) -> None:
+        """Notes what a recorded model made of `given` (a transformer's output, a prediction):
+        what is fitted on it has the model as input, a metric of a prediction is the model's."""
         made = frozenset([Made(fitted.run.id, fitted.model)]) if fitted.model is not None else frozenset()
-        detail = Prediction(fitted, x) if prediction and x is not None else None
-        if not made and detail is None:
+        if (not made and prediction is None) or result is given:  # (an identity transformer's)
             return
-        data.remember(result, Origin(frozenset(), made, detail))
+        data.remember(result, Origin(frozenset(), made, prediction))
         owner = getattr(result, "base", None)
-        if detail is not None and type(owner).__module__ == "numpy" and owner is not x_value:
+        if prediction is not None and type(owner).__module__ == "numpy" and owner is not given:
             # a prediction that is a view (a tree's predict_proba): numpy's views of it name
             # the array that owns the memory as their base, not the view
-            data.remember(owner, Origin(frozenset(), made, detail))
+            data.remember(owner, Origin(frozenset(), made, prediction))
 
     def output(self, fitted: Fitted, prediction: bool, fn: Any, estimator: Any, args: Tuple[Any, ...],
                kwargs: Dict[str, Any], result: Any, frame: Optional[FrameType]) -> None:
         """After a recorded model's predict or transform."""
-        x, given = None, None
-        if prediction:
-            names, arguments_ = method_arguments(fn, estimator, args, kwargs)
-            if names:
-                given = arguments_.get(names[0])
-                x = self.describe(names[0], given, frame)
-        self.note_output(fitted, prediction, result, x, given)
+        names, given = method_arguments(fn, estimator, args, kwargs)
+        x = given.get(names[0]) if names else None
+        predicted = Prediction.of(fitted, names[0], *self.named(names[0], x, frame), x) \
+            if prediction and x is not None else None
+        self.note_output(fitted, predicted, result, x)
 
     def score(self, fitted: Fitted, fn: Any, estimator: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any],
               result: Any, frame: Optional[FrameType]) -> None:
@@ -236,8 +267,12 @@ class Recorder:
         origin = data.origin_of(given.get(names[1]))
         if origin is None or not isinstance(origin.detail, Prediction):
             return  # not a recorded model's predictions
-        y = self.describe("y", given.get(names[0]), frame)
-        self.evaluated(origin.detail.fitted, fn.__name__, result, origin.detail.data, y)
+        prediction = origin.detail
+        x = prediction.data(self)
+        if x is None:  # what it predicted from is gone: the model's run alone
+            prediction.fitted.run.add_metrics({f"{fn.__name__}_{prediction.name}": result})
+            return
+        self.evaluated(prediction.fitted, fn.__name__, result, x, self.describe("y", given.get(names[0]), frame))
 
     def evaluated(self, fitted: Fitted, metric: str, value: PropertyValue, x: Data, y: Optional[Data]) -> None:
         """A metric of a recorded model on some data: its run's (`<metric>_<data's name>`,
