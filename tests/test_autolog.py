@@ -296,6 +296,22 @@ def test_a_search_records_its_candidates_and_its_refit_and_no_inner_fit(autologg
         inputs(autologged, candidates[0])["X"].id
 
 
+def test_a_search_in_worker_processes_records_the_same_and_the_workers_nothing(autologged, iris):
+    X, y = iris
+    GridSearchCV(DecisionTreeClassifier(random_state=0), {"max_depth": [1, 2, 3]}, cv=2, n_jobs=2).fit(X, y)
+    assert [r.type for r in runs(autologged)] == ["GridSearchCV"] + ["DecisionTreeClassifier"] * 4  # refit, 3 candidates
+
+
+def test_turned_on_twice_it_wraps_once_and_records_into_the_second_store(autologged, iris, tmp_path):
+    X, y = iris
+    second = mx.open_store(tmp_path / "second.db", create=True)
+    mx.autolog(second, experiment="again", model_dir=tmp_path / "models")
+    LogisticRegression(max_iter=500).fit(X, y)
+    assert runs(autologged) == [] and [r.type for r in mx.list_executions(second, experiment="again")] == [
+        "LogisticRegression"]
+    assert not patching.is_patched(LogisticRegression.__dict__["fit"].__mlmd_exercise_original__)
+
+
 def test_params_are_get_params_flattened(autologged, iris):
     X, y = iris
     Pipeline([("scale", StandardScaler(with_mean=False)), ("clf", LogisticRegression(C=0.5, max_iter=300))]).fit(X, y)
