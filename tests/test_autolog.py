@@ -271,6 +271,18 @@ def test_a_failure_of_the_recording_is_a_warning_and_never_the_scripts(autologge
     assert "autolog could not record the start of LogisticRegression.fit" in caplog.text
 
 
+def test_a_model_joblib_cannot_pickle_is_a_complete_run_without_a_model_and_a_warning(autologged, iris, caplog):
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y = iris
+    pipe = Pipeline([("double", FunctionTransformer(lambda v: v * 2)), ("clf", LogisticRegression(max_iter=500))])
+    with caplog.at_level(logging.WARNING, logger="mlmd_exercise.integrations.sklearn"):
+        assert pipe.fit(X, y) is pipe
+    [run] = runs(autologged)
+    assert run.state == "COMPLETE" and outputs(autologged, run) == {} and "training_score" in run.custom
+    assert f"autolog could not record the model of run {run.id}" in caplog.text
+
+
 # -- what a fit is made of -------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", [GridSearchCV, RandomizedSearchCV])
@@ -294,6 +306,18 @@ def test_a_search_records_its_candidates_and_its_refit_and_no_inner_fit(autologg
     assert {"param_grid", "param_distributions"} & set(parent.custom)
     assert inputs(autologged, parent)["X"].id == inputs(autologged, refit)["X"].id == \
         inputs(autologged, candidates[0])["X"].id
+
+
+def test_a_candidate_whose_every_fit_failed_is_a_failed_run(autologged, iris):
+    from sklearn.exceptions import FitFailedWarning
+
+    X, y = iris
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitFailedWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        GridSearchCV(LogisticRegression(max_iter=500), {"C": [-1.0, 1.0]}, cv=2, error_score=np.nan).fit(X, y)
+    states = {r.custom["C"]: r.state for r in runs(autologged, "LogisticRegression") if "mean_test_score" in r.custom}
+    assert states == {-1.0: "FAILED", 1.0: "COMPLETE"}
 
 
 def test_a_search_in_worker_processes_records_the_same_and_the_workers_nothing(autologged, iris):

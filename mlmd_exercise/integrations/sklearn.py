@@ -18,8 +18,9 @@ than its training data, of an `Evaluator` run with that data and the model as in
 
 How, as MLflow's autolog does: the methods of every estimator class (`all_estimators()`, the
 mixins, the subclasses already defined) and the metric functions of `sklearn.metrics` are
-wrapped (patching.py); a thread-local depth lets only the outermost call record, so that the
-fits a Pipeline or a search makes inside it are not runs (a search's refit excepted).
+wrapped (patching.py), and record.py writes the runs through the Tracker; a thread-local
+depth lets only the outermost call record, so that the fits a Pipeline or a search makes
+inside it are not runs (a search's refit excepted).
 Nothing autolog does changes what the script sees: the call's own result or exception goes
 on as it was, and a failure of the recording is logged as a warning, never raised.
 """
