@@ -24,6 +24,7 @@ LAYERS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     ("text and pictures", ("render", "collapse", "text")),
     ("write", ("write",)),
     ("workflow", ("workflow",)),
+    ("integrations", ("integrations",)),  # autolog: other libraries' work recorded through the write layer
     ("web", ("web",)),
     ("cli", ("cli", "__main__")),
     ("the package's face", ("",)),  # mlmd_exercise/__init__.py: re-exports, lazily

@@ -230,3 +230,38 @@ def test_a_run_name_is_unique_per_type(tracker):
         tracker.execution(name="nightly-2026-11-26")
     tracker.execution("Evaluator", name="nightly-2026-11-26").finish()  # another type: fine
     assert len(raw_mlmd(tracker.store).get_executions()) == 2
+
+
+def test_an_input_described_by_its_uri_and_fingerprint_is_versioned_by_content(tracker, tmp_path):
+    """What autolog records data in memory and files read earlier with (Tracker.described)."""
+    digest = "sha256:" + "ab" * 32
+    with tracker.execution(inputs={"X": tracker.described("python:/p/train.py#X", digest)}) as first:
+        pass
+    with tracker.execution(inputs={"X": tracker.described("python:/p/train.py#X", digest)}) as second:
+        pass
+    with tracker.execution(inputs={"X": tracker.described("python:/p/train.py#X", "sha256:" + "cd" * 32,
+                                                          properties={"rows": 3})}) as third:
+        pass
+    same, again, changed = (r.inputs["X"] for r in (first, second, third))
+    assert same.id == again.id and same.custom["fingerprint"] == digest
+    assert (changed.properties["version"], changed.custom["rows"]) == (2, 3)
+    with pytest.raises(mx.MlmdExerciseError, match="^uri must be a non-empty string, not ''$"):
+        tracker.described("", digest)
+    with pytest.raises(mx.MlmdExerciseError, match="^fingerprint must be 'sha256:' and 64 hex digits, not 'md5:1'$"):
+        tracker.described("python:x", "md5:1")
+
+
+def test_metrics_added_after_a_run_finished_join_its_metrics_and_history(tracker, tmp_path, train):
+    with tracker.execution(inputs={"examples": train}) as run:
+        run.log_metric("loss", 0.5)
+        run.log_model(write(tmp_path / "m.joblib", "m"), name="M")
+    run.add_metrics({"score_X_test": 0.75})
+    run.add_metrics({"score_X_test": 0.8})
+    stored = run.execution()
+    assert stored.state == "COMPLETE"
+    assert (stored.custom["loss"], stored.custom["score_X_test"]) == (0.5, 0.8)
+    assert stored.custom["metric_names"] == "loss,score_X_test"
+    assert [p.value for p in mx.metric_history(tracker.store, run.id, "score_X_test")] == [0.75, 0.8]
+    assert "score_X_test" not in mx.get_artifact(tracker.store, run.outputs["model"].id).custom  # copied at the end only
+    with pytest.raises(mx.MlmdExerciseError, match="^metric 'x' .*"):
+        run.add_metrics({"x": "text"})

@@ -118,6 +118,18 @@ class Run:
         self._check_open()
         self._log.log(metrics, step)
 
+    def add_metrics(self, metrics: Mapping[str, object], step: Optional[int] = None) -> None:
+        """Logs metrics as `log_metrics` does, also once the run has finished: metrics computed
+        later on what it made (a model's score on other data, as autolog records them). Each
+        is written before this returns, into the run's history and onto its execution; the
+        outputs keep the copies they got when it finished.
+
+        Raises:
+            MlmdExerciseError: as `log_metrics`.
+        """
+        self._log.log(metrics, step)
+        self._log.flush()
+
     @property
     def metrics(self) -> Dict[str, PropertyValue]:
         """The run's metrics so far: each key's last value."""

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Dict, List, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from mlmd_exercise import environment, masking, schema, values
-from mlmd_exercise.content import fingerprint
+from mlmd_exercise.content import fingerprint, is_ours
 from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError
 from mlmd_exercise.records import DEFAULT_EXPERIMENT, ArtifactRecord, ExecutionState, Kind, PropertyValue
 from mlmd_exercise.store import Store, open_store
@@ -120,14 +120,39 @@ class Tracker:
         Raises:
             NotFoundError: nothing exists at `path`.
         """
+        if not isinstance(path, (str, os.PathLike)):
+            raise MlmdExerciseError(f"path must be a file or directory path, not {values.shown(path)}")
+        return self._pending(file_uri(path), lambda: fingerprint(path), type, properties)
+
+    def described(self, uri: str, fingerprint: str, *, type: str = schema.DATASET.name,
+                  properties: Optional[Properties] = None) -> Pending:
+        """An artifact described by its URI and its fingerprint, to record as a run's input:
+        content that is no file here (data in a process's memory), or a file fingerprinted
+        earlier than now (when a program read it). Versioned by content as `artifact` is.
+
+        Args:
+            uri: where the content is, or was (`file://...` for a file `verify` can check).
+            fingerprint: "sha256:<64 hex digits>", as `mx.fingerprint` gives for a file.
+
+        Raises:
+            MlmdExerciseError: the URI is not a non-empty string, or the fingerprint not one
+                this package writes.
+        """
+        if not isinstance(uri, str) or not uri:
+            raise MlmdExerciseError(f"uri must be a non-empty string, not {values.shown(uri)}")
+        if not is_ours(fingerprint):
+            raise MlmdExerciseError(f"fingerprint must be 'sha256:' and 64 hex digits, not {values.shown(fingerprint)}")
+        self.store.backend.check_text("the URI", uri)
+        return self._pending(uri, lambda: fingerprint, type, properties)
+
+    def _pending(self, uri: str, digest: Callable[[], str], type: str,
+                 properties: Optional[Properties]) -> Pending:
         given = values.check_mapping("properties", properties)
         self.store.backend.check_text("the type name", type)  # refused at the call, if the backend must
         self.store.backend.check_texts("property", given)
         spec = self.catalog.spec(Kind.ARTIFACT, type)
-        if not isinstance(path, (str, os.PathLike)):
-            raise MlmdExerciseError(f"path must be a file or directory path, not {values.shown(path)}")
         declared, custom = schema.split_values(spec, masking.mask_values(given))  # checked now
-        return Pending(spec, file_uri(path), fingerprint(path), {**custom, **declared})
+        return Pending(spec, uri, digest(), {**custom, **declared})
 
     def dataset(self, path: PathLike, *, split: str = "train", day: Optional[int] = None,
                 properties: Optional[Properties] = None) -> Pending:

@@ -1,0 +1,6 @@
+"""Recording what other libraries do, with no tracking code in the script: `mx.autolog()`
+(sklearn.py) records every scikit-learn fit as a run, with the data it read (data.py: data in
+memory fingerprinted by content, and the files pandas read it from).
+
+Nothing is imported here: each integration imports its library itself, when it is turned on.
+"""
