@@ -130,3 +130,17 @@ def test_a_native_read_of_an_sqlite_store_opens_one_connection(db_path: Path, ru
     r = run_cli("--backend", "native", "--db", db_path, "lineage", "--artifact", model)
     assert r.code == 0 and "Trainer" in r.out
     assert len(opened) == 1
+
+
+def test_a_closed_store_refuses_to_be_used_and_is_never_opened_again_behind_its_back(db):
+    store = mx.open_store(db, create=True)
+    tracker = mx.Tracker(store)
+    with tracker.execution("Trainer"):
+        pass
+    store.close()
+    with pytest.raises(mx.StoreError):
+        store.backend.executions()
+    with pytest.raises(mx.StoreError):
+        with tracker.execution("Trainer"):
+            pass
+    assert mx.count_by_state(mx.open_store(db)) == {"COMPLETE": 1}

@@ -219,6 +219,7 @@ class MysqlDb(Db):
         self._in_transaction = False
         self._commit_failed = False
         self._step: Optional[int] = None  # ids one multi-row INSERT hands out are this far apart
+        self._closed = False  # closed by its store: never opened again behind the caller's back
 
     def _execute(self, sql: str, values: Sequence[Any]) -> Tuple[List[Row], Any, int]:
         import pymysql
@@ -227,6 +228,8 @@ class MysqlDb(Db):
         text = sql.replace("%", "%%").replace("?", "%s")
         for attempt in (1, 2):
             if self._con is None:
+                if self._closed:
+                    raise pymysql.err.InterfaceError(0, "the store was closed")
                 if self._in_transaction:  # never half a transaction on a new connection
                     raise pymysql.err.InterfaceError(0, "the connection was lost in this transaction")
                 self._con = self._connect()
@@ -318,6 +321,7 @@ class MysqlDb(Db):
             self._in_transaction = False
 
     def close(self) -> None:
+        self._closed = True
         self._drop()
 
     def _drop(self) -> None:
