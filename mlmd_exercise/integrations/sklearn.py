@@ -190,30 +190,10 @@ def _candidates(recorder: Recorder, search: Any, run: Run) -> None:
 
 # -- what recorded models make, and how they score ---------------------------------------
 
-def _output_hook(method: str) -> Callable[..., Any]:
-    prediction = method in PREDICT_METHODS
-
-    def hook(call: Callable[..., Any], fn: Any, estimator: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
-        recorder = _recorder()
-        if recorder is None:
-            return call(*args, **kwargs)
-        frame = data.user_frame()
-        _local.depth += 1
-        try:
-            result = call(*args, **kwargs)
-            fitted = recorder.fitted.get(estimator)
-            if fitted is not None:
-                found = fitted
-                safely(f"what {type(estimator).__name__}.{method} made", lambda: recorder.output(
-                    found, prediction, fn, estimator, args, kwargs, result, frame))
-        finally:
-            _local.depth -= 1
-        return result
-
-    return hook
-
-
-def _score_hook(call: Callable[..., Any], fn: Any, estimator: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+def _nested(call: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any],
+            after: Callable[[Any, Any, Any], None]) -> Any:
+    """Runs a wrapped call as a nested one (the fits it makes are not runs of their own), then,
+    where autolog is on, `after(recorder, frame, result)`; the call's result either way."""
     recorder = _recorder()
     if recorder is None:
         return call(*args, **kwargs)
@@ -221,29 +201,40 @@ def _score_hook(call: Callable[..., Any], fn: Any, estimator: Any, args: Tuple[A
     _local.depth += 1
     try:
         result = call(*args, **kwargs)
-        fitted = recorder.fitted.get(estimator)
-        if fitted is not None and is_number(result):
-            found = fitted
-            safely(f"{type(estimator).__name__}.score", lambda: recorder.score(
-                found, fn, estimator, args, kwargs, result, frame))
+        after(recorder, frame, result)
     finally:
         _local.depth -= 1
     return result
+
+
+def _output_hook(method: str) -> Callable[..., Any]:
+    prediction = method in PREDICT_METHODS
+
+    def hook(call: Callable[..., Any], fn: Any, estimator: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+        def after(recorder: Any, frame: Any, result: Any) -> None:
+            found = recorder.fitted.get(estimator)
+            if found is not None:
+                safely(f"what {type(estimator).__name__}.{method} made", lambda: recorder.output(
+                    found, prediction, fn, estimator, args, kwargs, result, frame))
+        return _nested(call, args, kwargs, after)
+
+    return hook
+
+
+def _score_hook(call: Callable[..., Any], fn: Any, estimator: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+    def after(recorder: Any, frame: Any, result: Any) -> None:
+        found = recorder.fitted.get(estimator)
+        if found is not None and is_number(result):
+            safely(f"{type(estimator).__name__}.score", lambda: recorder.score(
+                found, fn, estimator, args, kwargs, result, frame))
+    return _nested(call, args, kwargs, after)
 
 
 def _metric_hook(original: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
-    recorder = _recorder()
-    if recorder is None:
-        return original(*args, **kwargs)
-    frame = data.user_frame()
-    _local.depth += 1
-    try:
-        result = original(*args, **kwargs)
+    def after(recorder: Any, frame: Any, result: Any) -> None:
         if is_number(result):
             safely(f"sklearn.metrics.{original.__name__}", lambda: recorder.metric(original, args, kwargs, result, frame))
-    finally:
-        _local.depth -= 1
-    return result
+    return _nested(original, args, kwargs, after)
 
 
 # -- turning it on and off -----------------------------------------------------------------
