@@ -91,9 +91,10 @@ def test_a_run_killed_mid_loop_keeps_every_value_logged_before(db, tmp_path):
         for key, value in _expected_summary().items():
             assert _same(run.properties[key], value), (backend, key, run.properties[key])
         loss = metric_history(store, run_id, "loss")
-        # Every step reported before the kill is there; the one being logged at the kill may be too.
-        assert len(loss) in (300, 301)
-        assert [(p.step, p.value) for p in loss[:300]] == [(s * 10, 1.0 / (s + 1)) for s in range(300)]
+        # Every step reported before the kill is there, and those the script logged after it
+        # reported step 299 and before the kill landed (more on a loaded machine), each whole.
+        assert len(loss) >= 300
+        assert [(p.step, p.value) for p in loss] == [(s * 10, 1.0 / (s + 1)) for s in range(len(loss))]
         # The summary is the last value (ml-metadata writes it to 6 decimals); on ml-metadata the
         # history is written first, so a kill between the two leaves the summary one point behind.
         assert any(abs(run.properties["loss"] - p.value) <= 1e-6 for p in loss[-2:])
