@@ -70,6 +70,10 @@ def ui(args: Namespace, call: Invocation) -> Outcome:
         serve(store, args.host, [args.port] if args.port is not None else UI_PORTS, ready,
               opener=call.open, bound=args.timeout)
     except KeyboardInterrupt:
+        # One stop is enough: a second Ctrl-C or kill while it shuts down does not cut the
+        # shutdown short into "interrupted" (seen once on a loaded machine).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("stopped")
     finally:
         store.close()
