@@ -9,7 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import pytest
 
@@ -111,6 +111,29 @@ def db(request, tmp_path: Path) -> Iterator[str]:
     """The address of a new store, once per database and backend (see STORES)."""
     with backend_of(request.param):
         yield new_location(request.param, tmp_path)
+
+
+def store_matrix(fill: Callable[[str, Path], Any]):
+    """A module-scoped fixture: a store on every database and backend (STORES), made once per
+    module, its value what `fill(address, workdir)` returns (the store filled, its address...).
+    `fill` runs, and the tests using the value run, with the backend the store is named for."""
+    @pytest.fixture(scope="module", params=STORES)
+    def fixture(request, tmp_path_factory):
+        with backend_of(request.param):
+            workdir = tmp_path_factory.mktemp(fill.__name__.strip("_"))
+            yield fill(new_location(request.param, workdir), workdir)
+    fixture.__doc__ = fill.__doc__
+    return fixture
+
+
+def check(result, message: str, before: Any = None, now: Optional[Callable[[], Any]] = None) -> None:
+    """A refusal as users must see it: exit 2, one line on stderr with `message` in it; and,
+    given `before` and `now`, the store as it was (`now()` still equals `before`)."""
+    assert result.code == 2, (result.out, result.err)
+    assert len(result.err.splitlines()) == 1, result.err
+    assert message in result.err, result.err
+    if now is not None:
+        assert now() == before
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import mlmd_exercise as mx
-from conftest import PG_BASE, digest, mlmd_python, server_admin, write
+from conftest import PG_BASE, check, digest, mlmd_python, server_admin, write
 from mlmd_exercise import workflow
 from mlmd_exercise.store import choice
 from mlmd_exercise.store.address import parse_location
@@ -35,14 +35,6 @@ def snapshot(db: str):
         return {t: admin.run(f"SELECT count(*) FROM {t}")[0][0] for t in TABLES}
     finally:
         admin.close()
-
-
-def check(result, message: str, before=None, db=None):
-    assert result.code == 2, (result.out, result.err)
-    assert len(result.err.splitlines()) == 1, result.err
-    assert message in result.err, result.err
-    if before is not None:
-        assert snapshot(db) == before
 
 
 # -- files (SQLite) ----------------------------------------------------------------------
@@ -313,7 +305,7 @@ def test_bad_ids_and_names_on_both_backends(run_cli, demo_db, tmp_path, args, me
     shown = str(parse_location(demo_db))
     before = snapshot(demo_db)
     result = run_cli(*[str(a).format(tmp=tmp_path) for a in args], "--db", demo_db)
-    check(result, message.format(shown=shown), before, demo_db)
+    check(result, message.format(shown=shown), before, lambda: snapshot(demo_db))
     assert mx.count_by_state(mx.open_store(demo_db)) == {"COMPLETE": 1}  # Artifact et al. intact
 
 

@@ -48,10 +48,9 @@ def test_round_trip_equals_node_by_node_and_in_every_walk(db, tmp_path):
 def test_same_bundle_twice_and_overlapping_bundles_record_each_node_once(db, tmp_path):
     source = mx.open_store(db, create=True)
     sample(source)
-    from mlmd_exercise.read.lineage import experiment_id
 
     first, second = tmp_path / "e1.bundle", tmp_path / "all.bundle"
-    export_bundle(source, first, select_executions(source, context_id=experiment_id(source, "e1")))
+    export_bundle(source, first, select_executions(source, context_id=source.catalog.context_id("e1")))
     export_bundle(source, second, _all(source))
     target = mx.open_store(_other(db, tmp_path), create=True)
     import_bundle(target, read_bundle(first))

@@ -14,10 +14,6 @@ from conftest import digest, run_module
 from mlmd_exercise.cli import main as cli
 from mlmd_exercise.store.address import parse_location
 
-COMMANDS = ["run", "lineage", "states", "graph", "ls", "show", "verify", "abandon", "check", "import",
-            "diff", "stale", "ui", "report", "doctor", "export", "prune", "backup", "metrics"]
-
-
 @pytest.fixture
 def demo_copy(demo_dir, tmp_path) -> Path:
     """A private copy of the demo store, so a test may compare its bytes."""
@@ -27,15 +23,17 @@ def demo_copy(demo_dir, tmp_path) -> Path:
 
 
 def test_every_command_has_help(run_cli):
+    # The commands are listed once, in cli/main.COMMANDS (the README's table is checked against
+    # it by test_readme.py): each one is in --help and has its own.
     top = run_cli("--help")
     assert top.code == 0
-    for name in COMMANDS:
-        assert name in top.out
+    assert len(cli.COMMANDS) >= 19
+    for name in (c.name for c in cli.COMMANDS):
+        assert f"\n    {name} " in top.out or f"\n    {name}\n" in top.out, name
         result = run_cli(name, "--help")
         assert result.code == 0, name
         assert f"usage: mlmd-exercise {name}" in result.out
         assert "--db" in result.out
-    assert sorted(c.name for c in cli.COMMANDS) == sorted(COMMANDS)
     assert all(c.description and c.help for c in cli.COMMANDS)
 
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import mlmd_exercise as mx
-from conftest import STORES, backend_of, new_location, write
+from conftest import store_matrix, write
 from mlmd_exercise import workflow
 
 RECORD_KEYS = {"id", "type", "uri", "state", "properties", "created_ms"}
@@ -17,21 +17,20 @@ EDGE_KEYS = {"artifact_id", "execution_id", "kind", "role", "event"}
 ODD = "'; DROP TABLE Artifact; --"
 
 
-@pytest.fixture(scope="module", params=STORES)
-def world(request, tmp_path_factory):
+def _world(address, workdir):
     """The exercise in 'default', breast_cancer in 'cancer', a failed run in an odd experiment."""
-    with backend_of(request.param):
-        workdir = tmp_path_factory.mktemp("world")
-        address = new_location(request.param, workdir)
-        store = mx.open_store(address, create=True)
-        exercise = workflow.run_demo(store, workdir)
-        cancer = workflow.run_demo(store, workdir, experiment="cancer", dataset="breast_cancer")
-        tracker = mx.Tracker(store, experiment=ODD)
-        with pytest.raises(RuntimeError):
-            with tracker.execution("Trainer", inputs={"examples": exercise.datasets[0]}):
-                raise RuntimeError("out of memory")
-        # "db" is what a user passes to --db; "shown" is how messages name it (password masked).
-        yield {"db": address, "shown": str(store), "exercise": exercise, "cancer": cancer}
+    store = mx.open_store(address, create=True)
+    exercise = workflow.run_demo(store, workdir)
+    cancer = workflow.run_demo(store, workdir, experiment="cancer", dataset="breast_cancer")
+    tracker = mx.Tracker(store, experiment=ODD)
+    with pytest.raises(RuntimeError):
+        with tracker.execution("Trainer", inputs={"examples": exercise.datasets[0]}):
+            raise RuntimeError("out of memory")
+    # "db" is what a user passes to --db; "shown" is how messages name it (password masked).
+    return {"db": address, "shown": str(store), "exercise": exercise, "cancer": cancer}
+
+
+world = store_matrix(_world)
 
 
 def _json(result):

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 import mlmd_exercise as mx
-from conftest import STORES, backend_of, deep_chain, new_location, write
+from conftest import deep_chain, store_matrix, write
 from mlmd_exercise.read.lineage import graph_of, walk_hops
 from mlmd_exercise.version import MLMD_WITHOUT_FILTERS, major_minor
 from mlmd_exercise.records import ExecutionState
@@ -168,13 +168,14 @@ def test_graph_of_an_empty_store_is_empty(store):
     assert (graph.artifacts, graph.executions, graph.edges) == ({}, {}, ())
 
 
-@pytest.fixture(scope="module", params=STORES)
-def deep(request, tmp_path_factory):
+def _deep(address, workdir):
     """A chain of 1,500 runs, each also reading the first dataset (see `deep_chain`)."""
-    with backend_of(request.param):
-        store = mx.open_store(new_location(request.param, tmp_path_factory.mktemp("deep")), create=True)
-        deep_chain(store, 1500, shared=True)
-        yield store
+    store = mx.open_store(address, create=True)
+    deep_chain(store, 1500, shared=True)
+    return store
+
+
+deep = store_matrix(_deep)
 
 
 def _newest_model(store) -> int:

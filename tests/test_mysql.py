@@ -20,7 +20,7 @@ from typing import Iterator
 import pytest
 
 import mlmd_exercise as mx
-from conftest import STORES, backend_of, server_admin, server_base, write
+from conftest import STORES, backend_of, check, server_admin, server_base, write
 from mlmd_exercise.store import mysql
 from mlmd_exercise.store.address import parse_location
 from raw_mlmd import pb, raw_mlmd
@@ -29,13 +29,6 @@ from raw_mlmd import pb, raw_mlmd
 def _mlmd_connect():
     """The ml-metadata backend's connecting module (tests of it skip where it is missing)."""
     return pytest.importorskip("mlmd_exercise.store.mlmd.connect", reason="ml-metadata is not installed")
-
-
-def check(result, message: str) -> None:
-    """One line on stderr, exit 2, the message in it and no password."""
-    assert result.code == 2, (result.out, result.err)
-    assert len(result.err.splitlines()) == 1, result.err
-    assert message in result.err, result.err
 
 
 def _free_port() -> int:

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 import mlmd_exercise as mx
-from conftest import STORES, backend_of, deep_chain, digest, new_location
+from conftest import deep_chain, digest, store_matrix
 from mlmd_exercise.cli import output as out
 from mlmd_exercise.cli.walk_text import STREAM_AFTER
-from mlmd_exercise.read.nodes import same_content
+from mlmd_exercise.read.nodes import oldest_twins
 from mlmd_exercise.store.backend import Query
 from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec, record_runs
 
@@ -25,22 +25,19 @@ INTERRUPTED = re.compile(r"mlmd-exercise: interrupted after ([\d,]+) hops?: ([\d
                          r"([\d,]+) executions? printed\n")
 
 
-@pytest.fixture(scope="module", params=STORES)
-def chain(request, tmp_path_factory):
+def _chain(address, workdir):
     """A plain chain of RUNS runs with long URIs (read only by the tests that use it)."""
-    with backend_of(request.param):
-        address = new_location(request.param, tmp_path_factory.mktemp("chain"))
-        deep_chain(mx.open_store(address, create=True), RUNS, uri_length=URI_LENGTH)
-        yield address
+    deep_chain(mx.open_store(address, create=True), RUNS, uri_length=URI_LENGTH)
+    return address
 
 
-@pytest.fixture(scope="module", params=STORES)
-def shared(request, tmp_path_factory):
+def _shared(address, workdir):
     """A chain of 1,500 runs that all read the first dataset; models of the same content."""
-    with backend_of(request.param):
-        address = new_location(request.param, tmp_path_factory.mktemp("shared"))
-        deep_chain(mx.open_store(address, create=True), 1500, shared=True)
-        yield address
+    deep_chain(mx.open_store(address, create=True), 1500, shared=True)
+    return address
+
+
+chain, shared = store_matrix(_chain), store_matrix(_shared)
 
 
 def _newest(store) -> int:
@@ -83,7 +80,7 @@ def test_a_long_walk_prints_each_hop_and_what_walk_gives(run_cli, shared, start,
     title = (f"lineage of artifact {node}, upstream and downstream" if direction == "both"
              else f"{direction} lineage of artifact {node}")
     title += ", all hops" if hops is None else f", {hops} hops"
-    whole = out.format_graph(graph, title, same_content(store, graph.artifacts.values()))
+    whole = out.format_graph(graph, title, oldest_twins(store, graph.artifacts.values()))
     first, last, nodes, edges = _parse(result.out)
     assert first == f"{title}, each hop as it is reached:"
     assert last == whole[0]  # the counts, last

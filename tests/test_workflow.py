@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import mlmd_exercise as mx
-from conftest import STORES, backend_of, new_location
+from conftest import store_matrix
 from mlmd_exercise import workflow
 from raw_mlmd import pb, raw_mlmd
 
@@ -76,12 +76,13 @@ def test_changed_data_is_the_next_version(store, tmp_path, monkeypatch):
     assert (first.datasets[0].version, second.datasets[0].version) == (1, 2)
 
 
-@pytest.fixture(scope="module", params=STORES)
-def cancer(request, tmp_path_factory):
-    with backend_of(request.param):
-        workdir = tmp_path_factory.mktemp("cancer")
-        store = mx.open_store(new_location(request.param, workdir), create=True)
-        yield workdir, store, workflow.run_demo(store, workdir, dataset="breast_cancer")
+def _cancer(address, workdir):
+    """The demo on breast_cancer: (its folder, the store, the demo's result)."""
+    store = mx.open_store(address, create=True)
+    return workdir, store, workflow.run_demo(store, workdir, dataset="breast_cancer")
+
+
+cancer = store_matrix(_cancer)
 
 
 def test_a_bundled_dataset_is_split_trained_and_evaluated(cancer):

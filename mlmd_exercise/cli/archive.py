@@ -59,7 +59,6 @@ def _export_options(parser: ArgumentParser) -> None:
          "docs/bundle.md) that `import` records into any store.")
 def export(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise import schema
-    from mlmd_exercise.read.lineage import experiment_id
     from mlmd_exercise.read.export import export_bundle, select_executions
 
     since = parse_when(args.since, "--since") if args.since else None
@@ -67,9 +66,9 @@ def export(args: Namespace, call: Invocation) -> Outcome:
     store = call.open()
     context_id = None
     if args.experiment:
-        context_id = experiment_id(store, args.experiment, schema.EXPERIMENT.name)
+        context_id = store.catalog.context_id(args.experiment, schema.EXPERIMENT.name)
     elif args.context:
-        context_id = experiment_id(store, args.context)
+        context_id = store.catalog.context_id(args.context)
     ids = select_executions(store, context_id=context_id, since_ms=since, until_ms=until,
                             artifact_id=args.artifact, direction=args.direction)
     selection = {k: getattr(args, k) for k in ("experiment", "context", "since", "until", "artifact")
@@ -117,16 +116,11 @@ def _backup_options(parser: ArgumentParser) -> None:
 def backup(args: Namespace, call: Invocation) -> Outcome:
     from pathlib import Path
 
+    from mlmd_exercise.store.archive import backup as backup_store
+
     loc, dest = call.location, Path(args.dest)
     started = time.monotonic()
-    if loc.is_sqlite:
-        from mlmd_exercise.store.sqlite import backup as backup_sqlite
-
-        size = backup_sqlite(loc, dest)
-    else:
-        from mlmd_exercise.store.archive import archive_to_sqlite
-
-        size = archive_to_sqlite(loc, dest)
+    size = backup_store(loc, dest)
     print(f"backed up {loc} to {args.dest} ({size:,} bytes, checked, {time.monotonic() - started:.1f} s)")
     return Outcome.OK
 
@@ -172,7 +166,6 @@ def _states(text: Optional[str]) -> Optional[List[str]]:
          "opens the store with it whichever backend is chosen.")
 def prune(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise import schema
-    from mlmd_exercise.read.lineage import experiment_id
     from mlmd_exercise.store import open_store
     from mlmd_exercise.write.prune import local_files, parse_age, plan_prune, prune as remove
 
@@ -189,7 +182,7 @@ def prune(args: Namespace, call: Invocation) -> Outcome:
         store = open_store(loc, create=True, backend="native")
     else:
         store = call.open()
-    context_id = experiment_id(store, args.experiment, schema.EXPERIMENT.name) if args.experiment else None
+    context_id = store.catalog.context_id(args.experiment, schema.EXPERIMENT.name) if args.experiment else None
 
     def planned() -> PrunePlan:
         return plan_prune(store, cutoff, context_id=context_id, states=states, keep=args.keep)

@@ -139,14 +139,14 @@ def _abandon_options(parser: ArgumentParser) -> None:
          "and with --older-than those started longer ago (runs on other hosts). Each one is "
          "listed; --dry-run changes nothing.")
 def abandon(args: Namespace, call: Invocation) -> Outcome:
-    from mlmd_exercise.read import nodes as browse
+    from mlmd_exercise.read import nodes
     from mlmd_exercise.read.check import stale_runs
     from mlmd_exercise.write.abandon import abandon as mark
     from mlmd_exercise.records import ExecutionState
 
     older = None
     if args.older_than:
-        older = (time.time() * 1000 - browse.parse_since(args.older_than)) / 1000
+        older = (time.time() * 1000 - nodes.parse_since(args.older_than)) / 1000
     store = call.open(create=not args.dry_run)
     found = stale_runs(store, older)
     reason = "process gone" + (f" or older than {args.older_than}" if args.older_than else "")

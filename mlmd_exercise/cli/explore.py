@@ -96,13 +96,13 @@ def _report_options(parser: ArgumentParser) -> None:
          "graph and chart inline and refers to nothing outside it; Markdown (--format md, or a "
          ".md file) draws the lineage as a Mermaid flowchart.")
 def report(args: Namespace, call: Invocation) -> Outcome:
-    from mlmd_exercise.web import report as pages
+    from mlmd_exercise.web.report import gather, report_format, write_report
 
     walk_start(args)  # only to refuse --artifact with --execution, before anything is read
-    fmt = pages.report_format(args.output, args.format)  # before the store is read
-    data = pages.gather(call.open(), artifact=args.artifact, execution=args.walk_execution,
-                        experiment=args.experiment, direction=args.direction, hops=args.hops)
-    path = pages.write_report(data, args.output, fmt)
+    fmt = report_format(args.output, args.format)  # before the store is read
+    data = gather(call.open(), artifact=args.artifact, execution=args.walk_execution,
+                  experiment=args.experiment, direction=args.direction, hops=args.hops)
+    path = write_report(data, args.output, fmt)
     print(f"report of {text.count(len(data.runs.rows), 'run')} and a lineage of "
           f"{text.count(len(data.graph.artifacts), 'artifact')} and "
           f"{text.count(len(data.graph.executions), 'execution')}: {path}")

@@ -38,7 +38,7 @@ def _lineage_options(parser: ArgumentParser) -> None:
          "that run's inputs.")
 def lineage(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise.read.lineage import execution_lineage, walk, walk_hops
-    from mlmd_exercise.read.nodes import same_content
+    from mlmd_exercise.read.nodes import oldest_twins
 
     if args.execution_id is not None and (args.artifact or args.walk_execution):
         raise MlmdExerciseError("give an EXECUTION_ID or --artifact/--execution, not both")
@@ -48,7 +48,7 @@ def lineage(args: Namespace, call: Invocation) -> Outcome:
             raise MlmdExerciseError("give an EXECUTION_ID, --artifact ID or --execution ID")
         store = call.open()
         one = execution_lineage(store, args.execution_id)
-        same = same_content(store, [a for _, a in one.inputs + one.outputs])
+        same = oldest_twins(store, [a for _, a in one.inputs + one.outputs])
         if args.json:
             print_json({**out.lineage_json(one), "same_content": out.same_json(same)})
         else:
@@ -59,7 +59,7 @@ def lineage(args: Namespace, call: Invocation) -> Outcome:
     if args.json:  # one JSON document: the walk whole
         graph = walk(store, artifact_id=args.artifact, execution_id=args.walk_execution,
                      direction=args.direction, hops=args.hops)
-        same = same_content(store, graph.artifacts.values())
+        same = oldest_twins(store, graph.artifacts.values())
         print_json(out.graph_json(graph, start={"kind": kind, "id": node_id},
                                   direction=args.direction, hops=args.hops,
                                   same_content=out.same_json(same)))
@@ -214,10 +214,10 @@ def _ls_options(parser: ArgumentParser) -> None:
          "are every context, with its type: ours, TFX's pipelines and runs, Kubeflow's; "
          "'contexts' is the same list.")
 def ls(args: Namespace, call: Invocation) -> Outcome:
-    from mlmd_exercise.read import nodes as browse
+    from mlmd_exercise.read import nodes
     from mlmd_exercise.read.compare import BUILTIN_SORTS
 
-    since = browse.parse_since(args.since) if args.since else None
+    since = nodes.parse_since(args.since) if args.since else None
     if args.state and args.what != "executions":
         raise MlmdExerciseError(f"--state filters executions, not {args.what}")
     if args.experiment and args.what in ("experiments", "contexts"):
@@ -233,14 +233,14 @@ def ls(args: Namespace, call: Invocation) -> Outcome:
     limit = None if args.sort else args.limit
     found: Sequence[Any]
     if args.what == "artifacts":
-        found = browse.list_artifacts(store, type=args.type, experiment=args.experiment,
+        found = nodes.list_artifacts(store, type=args.type, experiment=args.experiment,
                                       since_ms=since, limit=limit, context_type=args.context_type)
     elif args.what == "executions":
-        return _ls_executions(args, store, browse.list_executions(
+        return _ls_executions(args, store, nodes.list_executions(
             store, type=args.type, experiment=args.experiment, state=args.state,
             since_ms=since, limit=limit, context_type=args.context_type))
     else:  # every context, with its type; --type picks a context type
-        found = browse.list_experiments(store, since_ms=since, limit=limit, type=args.type)
+        found = nodes.list_experiments(store, since_ms=since, limit=limit, type=args.type)
     found = _builtin_sorted(found, args.sort, args.limit)
     if args.json:
         print_json([out.record_json(r) for r in found])
@@ -298,9 +298,9 @@ def _show_options(parser: ArgumentParser) -> None:
          description="Show one artifact or execution: its properties, the events that join it "
          "to others and the experiments it belongs to.")
 def show(args: Namespace, call: Invocation) -> Outcome:
-    from mlmd_exercise.read import nodes as browse
+    from mlmd_exercise.read import nodes
 
-    read = browse.show_artifact if args.kind == "artifact" else browse.show_execution
+    read = nodes.show_artifact if args.kind == "artifact" else nodes.show_execution
     detail = read(call.open(), args.id)
     if args.json:
         from mlmd_exercise.environment import split_environment

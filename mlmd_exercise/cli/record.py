@@ -47,7 +47,7 @@ def _run_options(parser: ArgumentParser) -> None:
          "twice; each run's model is its own.")
 def run(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise import render, workflow
-    from mlmd_exercise.read.nodes import same_content
+    from mlmd_exercise.read.nodes import oldest_twins
 
     workdir = Path(args.workdir)
     if workdir.exists() and not workdir.is_dir():
@@ -70,7 +70,7 @@ def run(args: Namespace, call: Invocation) -> Outcome:
     print(f"recorded in {store} (experiment '{result.experiment}'):")
     roles = [(f"{a.properties.get('split', 'data')} split", a) for a in result.datasets]
     roles += [("model", result.model)] + ([("metrics", result.metrics)] if result.metrics else [])
-    same = same_content(store, (a for _, a in roles))
+    same = oldest_twins(store, (a for _, a in roles))
     rows = [(role, *out.artifact_cells(a, same)) for role, a in sorted(roles, key=lambda r: r[1].id)]
     rows += [(r.execution.type.lower(), *out.execution_cells(r.execution)) for r in result.runs]
     print("\n".join(text.table(rows)))

@@ -46,7 +46,7 @@ def print_walk(store: Store, hops: Iterator[Hop], title: str, legs: bool = False
         OK, or INTERRUPTED when Ctrl-C or SIGTERM stopped it (it said how far it got).
     """
     from mlmd_exercise.read.lineage import graph_of
-    from mlmd_exercise.read.nodes import same_content
+    from mlmd_exercise.read.nodes import oldest_twins
 
     with _stop_requests() as stopped:
         held: List[Hop] = []
@@ -60,14 +60,14 @@ def print_walk(store: Store, hops: Iterator[Hop], title: str, legs: bool = False
                 break
         else:
             graph = graph_of(held)
-            print("\n".join(out.format_graph(graph, title, same_content(store, graph.artifacts.values()))))
+            print("\n".join(out.format_graph(graph, title, oldest_twins(store, graph.artifacts.values()))))
             return Outcome.OK
         return _stream(store, itertools.chain(held, hops), title, legs, stopped)
 
 
 def _stream(store: Store, hops: Iterable[Hop], title: str, legs: bool, stopped: Callable[[], bool]) -> Outcome:
     """Each hop as it comes, flushed at the end of each page of records; the counts last."""
-    from mlmd_exercise.read.nodes import same_content
+    from mlmd_exercise.read.nodes import oldest_twins
 
     print(f"{title}, each hop as it is reached:")
     artifacts = executions = printed = 0
@@ -77,7 +77,7 @@ def _stream(store: Store, hops: Iterable[Hop], title: str, legs: bool, stopped: 
         page.append(hop)
         if not hop.page_end:
             continue
-        same = same_content(store, [a for one in page for a in one.artifacts])  # one query a page
+        same = oldest_twins(store, [a for one in page for a in one.artifacts])  # one query a page
         for one in page:
             cached.update(e.id for e in one.executions if e.state == ExecutionState.CACHED.value)
             sys.stdout.write("\n".join(out.format_hop(one, same, legs, cached)) + "\n")

@@ -173,7 +173,7 @@ def _refuse_damaged(store: Address) -> None:
     cannot be trusted then (a store held by ml-metadata here is checked by `_check_apart`)."""
     loc = store.location if isinstance(store, Store) else parse_location(
         default_location() if store is None else store)
-    found = damage(loc) if loc.is_sqlite else None
+    found = damage(loc)
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise StoreError(f"store '{loc}' is damaged: SQLite's check of the file found '{found[0]}'{more}; "

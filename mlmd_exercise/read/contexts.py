@@ -15,7 +15,7 @@ from mlmd_exercise.records import ContextRecord, Kind
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.catalog import choose
 
-__all__ = ["choose", "find_context", "context_id", "contexts_of", "context_names", "grouping_of"]
+__all__ = ["choose", "find_context", "contexts_of", "context_names", "grouping_of"]
 
 
 def find_context(store: Store, name: str, context_type: Optional[str] = None) -> ContextRecord:
@@ -26,11 +26,6 @@ def find_context(store: Store, name: str, context_type: Optional[str] = None) ->
             or the name is ambiguous across types.
     """
     return store.catalog.context(name, context_type)
-
-
-def context_id(store: Store, name: str, context_type: Optional[str] = None) -> int:
-    """The id of the context called `name` (see `find_context`)."""
-    return store.catalog.context_id(name, context_type)
 
 
 def contexts_of(store: Store, kind: str, node_id: int) -> List[ContextRecord]:

@@ -53,7 +53,7 @@ class ArtifactChange:
 
     @property
     def same_content(self) -> bool:
-        return self.a is not None and self.b is not None and same_content(self.a, self.b)
+        return self.a is not None and self.b is not None and hold_same_bytes(self.a, self.b)
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class Diff:
                         self.inputs, self.outputs))
 
 
-def same_content(a: ArtifactRecord, b: ArtifactRecord) -> bool:
+def hold_same_bytes(a: ArtifactRecord, b: ArtifactRecord) -> bool:
     """One artifact, or the same fingerprint; without fingerprints, one URI and version."""
     if a.id == b.id:
         return True
@@ -174,7 +174,7 @@ def _artifact_changes(a: Mapping[str, ArtifactRecord], b: Mapping[str, ArtifactR
     changes = []
     for path in sorted(set(a) | set(b), key=lambda p: (p.count("/"), p)):
         x, y = a.get(path), b.get(path)
-        if x is None or y is None or not same_content(x, y) or x.uri != y.uri:
+        if x is None or y is None or not hold_same_bytes(x, y) or x.uri != y.uri:
             changes.append(ArtifactChange(path, x, y))
     return changes
 

@@ -167,18 +167,6 @@ def lineage_graph(store: Store, execution_id: Optional[int] = None) -> LineageGr
     return LineageGraph(artifacts, executions, tuple(edges_of(events)))
 
 
-def experiment_id(store: Store, name: str, context_type: Optional[str] = None) -> int:
-    """The id of the experiment, or any other context, called `name`.
-
-    Raises:
-        NotFoundError: no context has that name, or several of other types than
-            Experiment have it and `context_type` does not say which.
-    """
-    from mlmd_exercise.read.contexts import context_id
-
-    return context_id(store, name, context_type)
-
-
 # Which events lead on from a node, by direction: walking upstream, an artifact
 # leads to the execution that output it, and an execution to its inputs.
 _FROM_ARTIFACT = {"upstream": _OUTPUTS, "downstream": _INPUTS}

@@ -17,7 +17,7 @@ from mlmd_exercise import schema
 from mlmd_exercise.content import FINGERPRINT, is_ours
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.read.contexts import context_names, contexts_of
-from mlmd_exercise.read.lineage import (cached_among, experiment_id, get_artifact, get_execution, node_edges,
+from mlmd_exercise.read.lineage import (cached_among, get_artifact, get_execution, node_edges,
                                         reused_outputs)
 from mlmd_exercise.records import CREATED_MS, STARTED_MS, ArtifactRecord, ExecutionRecord, ExecutionState, Kind, LineageEdge
 from mlmd_exercise.store import Store
@@ -33,7 +33,7 @@ __all__ = [
     "show_artifact",
     "show_execution",
     "find_by_fingerprint",
-    "same_content",
+    "oldest_twins",
     "twins_of",
     "original_time_filter",
 ]
@@ -141,7 +141,7 @@ def list_artifacts(
         NotFoundError: the type or experiment is not in the store.
     """
     base = Query(type_id=_type_id(store, Kind.ARTIFACT, type),
-                 context_id=None if experiment is None else experiment_id(store, experiment, context_type))
+                 context_id=None if experiment is None else store.catalog.context_id(experiment, context_type))
     return _newest_first(store.backend.artifacts, base, CREATED_MS, since_ms, limit)
 
 
@@ -167,7 +167,7 @@ def list_executions(
             raise MlmdExerciseError(f"unknown state '{state}': use one of {', '.join(names)}")
         states = [state.upper()]
     base = Query(type_id=type_id, states=states,
-                 context_id=None if experiment is None else experiment_id(store, experiment, context_type))
+                 context_id=None if experiment is None else store.catalog.context_id(experiment, context_type))
     return _newest_first(store.backend.executions, base, STARTED_MS, since_ms, limit, keep)
 
 
@@ -224,7 +224,7 @@ def twins_of(store: Store, artifact: ArtifactRecord) -> Tuple[int, ...]:
     return tuple(a.id for a in find_by_fingerprint(store, str(digest)) if a.id != artifact.id)
 
 
-def same_content(store: Store, artifacts: Iterable[ArtifactRecord]) -> Dict[int, int]:
+def oldest_twins(store: Store, artifacts: Iterable[ArtifactRecord]) -> Dict[int, int]:
     """Which of these artifacts hold the same bytes as another artifact in the store.
 
     Returns:

@@ -11,11 +11,11 @@ know.
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict, Optional, TypeVar, Union
+from typing import Callable, Dict, List, Optional, TypeVar, Union
 
 from mlmd_exercise.store import mysql, postgres, sqlite
 from mlmd_exercise.store.address import DEFAULT_STORE, Location, default_location, parse_location
-from mlmd_exercise.store.sqlite import damage, read_sqlite
+from mlmd_exercise.store.sqlite import read_sqlite
 from mlmd_exercise.store.store import Store
 from mlmd_exercise.store.tables import SCHEMA_VERSION, Run
 
@@ -61,6 +61,13 @@ def open_store(
     """
     loc = parse_location(default_location() if location is None else location)
     return ENGINES[loc.scheme](loc, create, upgrade, backend)
+
+
+def damage(location: Location) -> Optional[List[str]]:
+    """What the database's own check finds damaged in the store's file, in its words; empty if
+    nothing. None where there is no such check here: a server's store (the server keeps its own
+    pages), or an SQLite file an ml-metadata store of this process holds."""
+    return sqlite.damage(location) if location.is_sqlite else None
 
 
 def readable(location: Location, *, upgrade: bool = False, backend: Optional[str] = None) -> Union[Location, Store]:

@@ -17,7 +17,7 @@ from typing import Callable, Iterator, List, Sequence, Tuple
 
 from mlmd_exercise.store.address import Location, parse_location
 
-__all__ = ["archive_to_sqlite", "TABLES"]
+__all__ = ["backup", "archive_to_sqlite", "TABLES"]
 
 # MLMD's tables (schema 10), parents before the rows that name them, each with the column
 # its rows are read by, in windows (an id, or the node, type or event the row belongs to).
@@ -30,6 +30,17 @@ TABLES: Tuple[Tuple[str, str], ...] = (
     ("Association", "id"), ("Attribution", "id"),
 )
 _WINDOW = 5000  # key values per read: a page of rows in memory, never the whole store
+
+
+def backup(location: Location, dest: Path) -> int:
+    """Any store copied whole into a new SQLite file `dest`, checked, named only once whole;
+    its size in bytes. An SQLite store by SQLite's online backup (`sqlite.backup`), a server's
+    in one snapshot, table by table with its ids (`archive_to_sqlite`)."""
+    if location.is_sqlite:
+        from mlmd_exercise.store.sqlite import backup as backup_sqlite
+
+        return backup_sqlite(location, dest)
+    return archive_to_sqlite(location, dest)
 
 
 def _columns(sqlite_db, table: str) -> List[str]:

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 from mlmd_exercise.errors import RenderError
 from mlmd_exercise.history import Point
 from mlmd_exercise.read.counts import count_apart
-from mlmd_exercise.read.lineage import experiment_id, walk
+from mlmd_exercise.read.lineage import walk
 from mlmd_exercise.records import ArtifactRecord, ExecutionLineage, LineageEdge, LineageGraph
 from mlmd_exercise import text
 from mlmd_exercise.store import Store
@@ -73,7 +73,7 @@ def gather(store: Store, *, artifact: Optional[int] = None, execution: Optional[
     """
     from mlmd_exercise.read.lineage import execution_lineage
 
-    context = experiment_id(store, experiment) if experiment is not None else None
+    context = store.catalog.context_id(experiment) if experiment is not None else None
     start: Optional[Tuple[str, int]] = None
     if artifact is not None:
         start = ("artifact", artifact)

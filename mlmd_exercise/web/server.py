@@ -123,8 +123,121 @@ class Explorer:
         return [body]
 
 
+# -- the pages: one function each, given the store, the request and the address's parts ----------
+
+def _params(request) -> dict:
+    return {k: request.query.getunicode(k, default="") for k in request.query.keys()}
+
+
+def _only(request, *names: str) -> dict:
+    """The query's parameters, refusing any not in `names`."""
+    given = _params(request)
+    for key in given:
+        if key not in names:
+            raise pages.BadParameter(f"unknown query parameter '{key}'"
+                                     + (f": use {', '.join(names)}" if names else ""))
+    return given
+
+
+def runs_route(store: Store, request) -> str:
+    return views.runs_view(runs_page(store, RunsQuery.parse(_params(request))))
+
+
+def node_route(store: Store, request, kind: str, node_id: str) -> str:
+    _only(request)
+    return views.node_view(pages.node_page(store, kind, pages.parse_id(node_id, f"{kind} id")))
+
+
+def lineage_route(store: Store, request, kind: str, node_id: str) -> str:
+    from mlmd_exercise.collapse import collapse
+
+    given = _only(request, "direction", "hops", "expand")
+    hops_text = given.get("hops", str(pages.DEFAULT_HOPS))
+    hops = None if hops_text in ("", "all") else _hops(hops_text)
+    if given.get("expand", "1") != "1":
+        raise pages.BadParameter(f"expand must be 1, not '{given['expand']}'")
+    found = pages.lineage_page(store, pages.parse_kind(kind), pages.parse_id(node_id, f"{kind} id"),
+                               given.get("direction") or "both", hops)
+    graph, groups = (found.graph, []) if "expand" in given else collapse(found.graph)
+    size = len(graph.artifacts) + len(graph.executions)
+    if size > MAX_DRAWN:  # graphviz would take minutes, and nobody could read it
+        svg = views.too_big(size, MAX_DRAWN)
+    else:
+        svg = views.lineage_svg(graph, start=(found.kind, found.node.id))
+    expand = request.fullpath + "?" + urlencode({**given, "expand": "1"})
+    return views.lineage_view(found, svg, views.collapsed_note(groups, expand))
+
+
+def compare_route(store: Store, request) -> str:
+    _only(request, "execution", "artifact")
+    runs, models = request.query.getall("execution"), request.query.getall("artifact")
+    if bool(runs) == bool(models) or len(runs or models) != 2:
+        raise pages.BadParameter("compare needs two runs (?execution=A&execution=B) or two artifacts "
+                                 f"(?artifact=A&artifact=B), not {len(runs) + len(models)} values")
+    kind = "execution" if runs else "artifact"
+    a, b = (pages.parse_id(v, f"{kind} id") for v in runs or models)
+    return views.compare_view(pages.compare(store, kind, a, b))
+
+
+def states_route(store: Store, request) -> str:
+    from mlmd_exercise.render import states_chart_svg
+
+    given = _only(request, "context")
+    context = pages.parse_id(given["context"], "context") if given.get("context") else None
+    found = pages.states_page(store, context)
+    svg = states_chart_svg(found.counts)
+    return views.states_view(found, svg[svg.index("<svg"):])
+
+
+# Address (Bottle's pattern) -> the function that makes its page.
+ROUTES: Tuple[Tuple[str, Callable[..., str]], ...] = (
+    ("/runs", runs_route),
+    ("/<kind:re:artifact|execution>/<node_id>", node_route),
+    ("/lineage/<kind>/<node_id>", lineage_route),
+    ("/compare", compare_route),
+    ("/states", states_route),
+)
+
+
+def _error_view(request, error: Exception) -> Tuple[int, str]:
+    """A page's failure as (status, page): known errors a 400 or 404 page naming the value,
+    anything else a 500 page with one line (the traceback goes to the log)."""
+    if isinstance(error, NotFoundError):
+        return 404, views.error_view(404, str(error))
+    if isinstance(error, (pages.BadParameter, ValueError)):
+        return 400, views.error_view(400, str(error))
+    if isinstance(error, RenderError):
+        return 500, views.error_view(500, str(error))
+    if isinstance(error, MlmdExerciseError):
+        return 400, views.error_view(400, str(error))
+    log.error("%s failed", request.path, exc_info=error)
+    first = (str(error).strip().splitlines() or ["an unexpected error"])[0]
+    return 500, views.error_view(500, f"{request.path} failed: {first}")
+
+
+def _static(bottle, name: str):
+    # Only the files that ship in the folder, by exact name: no path is ever resolved.
+    if name not in _static_files():
+        bottle.response.status = 404
+        return views.error_view(404, f"no file '{name}' here")
+    path = STATIC / name
+    bottle.response.content_type = _TYPES.get(path.suffix, "application/octet-stream")
+    bottle.response.set_header("Cache-Control", "max-age=3600")
+    return path.read_bytes()
+
+
+def _no_page(bottle, error):
+    bottle.response.content_type = "text/html; charset=utf-8"
+    request = bottle.request
+    if error.status_code == 404:
+        return views.error_view(404, f"no page at '{request.path}'")
+    if error.status_code == 405:
+        return views.error_view(405, f"the explorer only reads: {request.method} is not allowed")
+    return views.error_view(error.status_code, f"{request.path} failed")
+
+
 def make_app(store: Store):
-    """The Bottle app with the explorer's routes over `store`."""
+    """The Bottle app with the explorer's routes (ROUTES) over `store`."""
     import bottle
 
     app = bottle.Bottle()  # catchall: an error outside a page handler is our 500 page, never a traceback
@@ -135,126 +248,24 @@ def make_app(store: Store):
         # address the app is mounted at: the server's /<token>, else nothing.
         views.ROOT.set(bottle.request.environ.get("SCRIPT_NAME", "").rstrip("/"))
 
-    def page(handler):
-        """Runs a page handler: known errors become a 400 or 404 page naming the value;
-        anything else a 500 page with one line (the traceback goes to the log)."""
-        def wrapped(*args, **kwargs):
+    def page(route: Callable[..., str]):
+        def handler(**parts):
             bottle.response.content_type = "text/html; charset=utf-8"
             try:
-                return handler(*args, **kwargs)
+                return route(store, bottle.request, **parts)
             except bottle.HTTPResponse:
                 raise
-            except NotFoundError as e:
-                bottle.response.status = 404
-                return views.error_view(404, str(e))
-            except (pages.BadParameter, ValueError) as e:
-                bottle.response.status = 400
-                return views.error_view(400, str(e))
-            except RenderError as e:
-                bottle.response.status = 500
-                return views.error_view(500, str(e))
-            except MlmdExerciseError as e:
-                bottle.response.status = 400
-                return views.error_view(400, str(e))
             except Exception as e:  # never a traceback on the page
-                log.exception("%s failed", bottle.request.path)
-                bottle.response.status = 500
-                first = (str(e).strip().splitlines() or ["an unexpected error"])[0]
-                return views.error_view(500, f"{bottle.request.path} failed: {first}")
-        return wrapped
+                bottle.response.status, body = _error_view(bottle.request, e)
+                return body
+        return handler
 
-    def params() -> dict:
-        return {k: bottle.request.query.getunicode(k, default="") for k in bottle.request.query.keys()}
-
-    def only(*names: str) -> dict:
-        given = params()
-        for key in given:
-            if key not in names:
-                raise pages.BadParameter(f"unknown query parameter '{key}'"
-                                         + (f": use {', '.join(names)}" if names else ""))
-        return given
-
-    @app.get("/")
-    def index():
-        bottle.redirect(views.url("/runs"), 302)
-
-    @app.get("/runs")
-    @page
-    def runs():
-        return views.runs_view(runs_page(store, RunsQuery.parse(params())))
-
-    @app.get("/<kind:re:artifact|execution>/<node_id>")
-    @page
-    def node(kind, node_id):
-        only()
-        return views.node_view(pages.node_page(store, kind, pages.parse_id(node_id, f"{kind} id")))
-
-    @app.get("/lineage/<kind>/<node_id>")
-    @page
-    def lineage(kind, node_id):
-        from mlmd_exercise.collapse import collapse
-
-        given = only("direction", "hops", "expand")
-        hops_text = given.get("hops", str(pages.DEFAULT_HOPS))
-        hops = None if hops_text in ("", "all") else _hops(hops_text)
-        if given.get("expand", "1") != "1":
-            raise pages.BadParameter(f"expand must be 1, not '{given['expand']}'")
-        found = pages.lineage_page(store, pages.parse_kind(kind), pages.parse_id(node_id, f"{kind} id"),
-                                   given.get("direction") or "both", hops)
-        graph, groups = (found.graph, []) if "expand" in given else collapse(found.graph)
-        size = len(graph.artifacts) + len(graph.executions)
-        if size > MAX_DRAWN:  # graphviz would take minutes, and nobody could read it
-            svg = views.too_big(size, MAX_DRAWN)
-        else:
-            svg = views.lineage_svg(graph, start=(found.kind, found.node.id))
-        expand = bottle.request.fullpath + "?" + urlencode({**given, "expand": "1"})
-        return views.lineage_view(found, svg, views.collapsed_note(groups, expand))
-
-    @app.get("/compare")
-    @page
-    def compare():
-        only("execution", "artifact")
-        query = bottle.request.query
-        runs, models = query.getall("execution"), query.getall("artifact")
-        if bool(runs) == bool(models) or len(runs or models) != 2:
-            raise pages.BadParameter("compare needs two runs (?execution=A&execution=B) or two artifacts "
-                                     f"(?artifact=A&artifact=B), not {len(runs) + len(models)} values")
-        kind = "execution" if runs else "artifact"
-        a, b = (pages.parse_id(v, f"{kind} id") for v in runs or models)
-        return views.compare_view(pages.compare(store, kind, a, b))
-
-    @app.get("/states")
-    @page
-    def states():
-        given = only("context")
-        context = pages.parse_id(given["context"], "context") if given.get("context") else None
-        found = pages.states_page(store, context)
-        from mlmd_exercise.render import states_chart_svg
-
-        svg = states_chart_svg(found.counts)
-        return views.states_view(found, svg[svg.index("<svg"):])
-
-    @app.get("/static/<name:path>")
-    def static(name):
-        # Only the files that ship in the folder, by exact name: no path is ever resolved.
-        if name not in _static_files():
-            bottle.response.status = 404
-            return views.error_view(404, f"no file '{name}' here")
-        path = STATIC / name
-        bottle.response.content_type = _TYPES.get(path.suffix, "application/octet-stream")
-        bottle.response.set_header("Cache-Control", "max-age=3600")
-        return path.read_bytes()
-
-    def error_page(error):
-        bottle.response.content_type = "text/html; charset=utf-8"
-        if error.status_code == 404:
-            return views.error_view(404, f"no page at '{bottle.request.path}'")
-        if error.status_code == 405:
-            return views.error_view(405, f"the explorer only reads: {bottle.request.method} is not allowed")
-        return views.error_view(error.status_code, f"{bottle.request.path} failed")
-
+    app.get("/")(lambda: bottle.redirect(views.url("/runs"), 302))
+    for path, route in ROUTES:
+        app.get(path)(page(route))
+    app.get("/static/<name:path>")(lambda name: _static(bottle, name))
     for status in (404, 405, 500):
-        app.error(status)(error_page)
+        app.error(status)(lambda error: _no_page(bottle, error))
     return app
 
 
