@@ -11,17 +11,16 @@ from __future__ import annotations
 import logging
 import os
 from types import TracebackType
-from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Type, TypeVar, Union
+from typing import Callable, Dict, List, Mapping, Optional, Protocol, Type, TypeVar, Union
 
 from mlmd_exercise import environment, masking, schema, values
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError, UnclearWriteError
 from mlmd_exercise.records import METRIC_NAMES, ArtifactRecord, ExecutionRecord, ExecutionState, Kind, PropertyValue
 from mlmd_exercise.store.backend import ExecutionWrite, NewEvent, Query
 from mlmd_exercise.write import capture
+from mlmd_exercise.store import Store
+from mlmd_exercise.store.catalog import Catalog
 from mlmd_exercise.write.artifacts import Pending, output_artifact
-
-if TYPE_CHECKING:
-    from mlmd_exercise.write.tracking import Tracker
 
 __all__ = ["Run", "event", "retrying"]
 
@@ -55,11 +54,22 @@ def retrying(write: Callable[[], T], recorded: Callable[[], Optional[T]], what: 
     raise AssertionError("unreachable")
 
 
+class Recorder(Protocol):
+    """What a run needs of the Tracker that started it (tracking.py), named here so that a
+    run's module never imports the Tracker's: its store, its catalog, and files described."""
+
+    store: Store
+    catalog: Catalog
+
+    def artifact(self, path: PathLike, *, type: str = ..., properties: Optional[Properties] = None) -> Pending:
+        ...
+
+
 class Run:
     """A RUNNING execution: its metrics are written as they are logged, its outputs when it
     finishes."""
 
-    def __init__(self, tracker: "Tracker", execution_id: int, type: str, name: str,
+    def __init__(self, tracker: Recorder, execution_id: int, type: str, name: str,
                  experiment: str, params: Optional[Properties] = None, flush_every: int = 1) -> None:
         from mlmd_exercise.write.metrics import MetricLog
 
