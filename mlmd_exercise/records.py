@@ -24,6 +24,8 @@ __all__ = [
     "ENDED_MS",
     "CREATED_MS",
     "METRIC_NAMES",
+    "RUN_NAME",
+    "TAG_PREFIX",
     "DIRECTIONS",
     "DEFAULT_EXPERIMENT",
     "INPUT_EVENTS",
@@ -43,6 +45,11 @@ STARTED_MS, ENDED_MS, CREATED_MS = "started_ms", "ended_ms", "created_ms"
 # The custom property naming the metrics a run logged (comma-separated), so that readers tell
 # its metrics from its params even when it outputs no model or Metrics artifact.
 METRIC_NAMES = "metric_names"
+# A run's own name, the label a person gave it (`execution(name=...)`): MLMD's execution name
+# stays a unique key, so that running a script again with the same name records a new run.
+RUN_NAME = "run.name"
+# A run's tags (`tags={...}`, `Run.tag`): custom properties "tag.<key>", text values.
+TAG_PREFIX = "tag."
 
 
 def _ms(properties: Mapping[str, PropertyValue], key: str) -> Optional[int]:
@@ -227,6 +234,22 @@ class ExecutionRecord:
     def when_ms(self) -> int:
         """When it started: its original time if it was imported with one, else `created_ms`."""
         return _original(self.properties, STARTED_MS, self.created_ms)
+
+    @property
+    def label(self) -> Optional[str]:
+        """The run's own name: the one it was given (`execution(name=...)`), else MLMD's name
+        unless that is the UUID a run gets when it is given none (`import`'s names, a store
+        another program wrote); None for a run with no name of its own."""
+        from mlmd_exercise.labels import run_name
+
+        given = self.custom.get(RUN_NAME, self.properties.get(RUN_NAME))
+        return given if isinstance(given, str) and given else run_name(self.name)
+
+    @property
+    def tags(self) -> Dict[str, str]:
+        """The run's tags, by key."""
+        return {k[len(TAG_PREFIX):]: str(v) for k, v in sorted(self.properties.items())
+                if k.startswith(TAG_PREFIX) and v is not None}
 
     @property
     def ended_ms(self) -> Optional[int]:

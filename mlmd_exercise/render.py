@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Union
 
 from mlmd_exercise.errors import RenderError
-from mlmd_exercise.labels import execution_name, headline_metric, run_name, short_type, shorten
+from mlmd_exercise.labels import execution_name, headline_metric, short_type, shorten
 from mlmd_exercise.records import LineageGraph
 
 __all__ = [
@@ -133,7 +133,7 @@ def _execution_label(e, count: int) -> str:
     title = shorten(execution_name(e.properties) or short_type(e.type))
     if count > 1:
         return f"{title} x{count:,}\n{e.state}"
-    name = run_name(e.name)  # a run's own name, under its step's
+    name = e.label  # a run's own name, under its step's
     return f"{title} #{e.id}\n" + (f"{shorten(name)}\n" if name and name != title else "") + e.state
 
 
@@ -183,7 +183,7 @@ def lineage_source(graph: LineageGraph, legend: bool = True) -> str:
     for e in sorted(graph.executions.values(), key=lambda e: e.id):
         members.setdefault(cluster_of.get(e.id), []).append(f"e{e.id}")
         many = len(graph.collapsed.get(e.id, ()))
-        name = execution_name(e.properties) or run_name(e.name)
+        name = execution_name(e.properties) or e.label
         tip = f"{e.type} #{e.id}" + (f" and {many - 1:,} more" if many > 1 else "") + \
             (f"\n{name}" if name else "") + f"\n{e.state}"
         dot.node(

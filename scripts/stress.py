@@ -63,7 +63,7 @@ def check_runs(store: str, expected: int) -> dict:
 
     s = mx.open_store(store)
     trainer = s.catalog.require_type(Kind.EXECUTION, "Trainer")
-    executions = [e for e in s.backend.executions(Query(type_id=trainer)) if e.name.startswith("stress-")]
+    executions = [e for e in s.backend.executions(Query(type_id=trainer)) if (e.label or "").startswith("stress-")]
     complete = [e for e in executions if e.state == "COMPLETE"]
     events = s.backend.events_by_executions([e.id for e in complete]) if complete else []
     with_both = {e.execution_id for e in events if e.type == "INPUT"} & {

@@ -94,7 +94,7 @@ def test_terminal_escapes_print_as_text_and_json_keeps_them(run_cli, tracker, db
         assert not any(c in out for c in "\x1b\x07\u202e\u0085"), (args, out)
         assert "\\x1b]0;pwned\\x07" in out, (args, out)  # shown as what it is
     [record] = json.loads(run_cli("ls", "executions", "--json", "--db", db).out)
-    assert record["name"] == ESCAPES and record["properties"]["note"] == ESCAPES
+    assert record["properties"]["run.name"] == ESCAPES and record["properties"]["note"] == ESCAPES
 
 
 def test_names_longer_than_dot_takes_are_drawn(run_cli, tracker, db, tmp_path):

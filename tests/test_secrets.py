@@ -396,11 +396,15 @@ def test_a_planted_password_appears_nowhere(db, tmp_path, run_cli):
 
 def test_ml_metadatas_dump_of_a_refused_write_holds_no_password(tmp_path):
     """ml-metadata prints the whole execution to stderr when a write fails (here a name
-    taken): what it prints was masked before it was recorded."""
+    taken: the script makes every run's MLMD name the same): what it prints was masked before
+    it was recorded."""
     secret = f"PLANTED{uuid.uuid4().hex[:10]}"
     script = write(tmp_path / "twice.py", textwrap.dedent(f"""
         import sys
+        import uuid
         import mlmd_exercise as mx
+        same = uuid.uuid4()
+        uuid.uuid4 = lambda: same  # the MLMD name a run gets: one for both runs, so the second is refused
         tracker = mx.Tracker(sys.argv[1])
         for _ in range(2):
             try:

@@ -223,13 +223,14 @@ def test_a_tracker_opens_a_store_by_path(tmp_path):
     assert "new.db" in repr(tracker)
 
 
-def test_a_run_name_is_unique_per_type(tracker):
+def test_a_run_name_is_a_label_and_every_run_of_it_is_kept(tracker):
+    """(tests/test_run_names.py has the rest.) MLMD's names stay unique: a new UUID per run."""
     tracker.execution(name="nightly-2026-11-26").finish()
-    with pytest.raises(mx.MlmdExerciseError,
-                       match="^a Trainer run named 'nightly-2026-11-26' is already in "):
-        tracker.execution(name="nightly-2026-11-26")
-    tracker.execution("Evaluator", name="nightly-2026-11-26").finish()  # another type: fine
-    assert len(raw_mlmd(tracker.store).get_executions()) == 2
+    tracker.execution(name="nightly-2026-11-26").finish()  # the script run again: a new run
+    tracker.execution("Evaluator", name="nightly-2026-11-26").finish()
+    stored = raw_mlmd(tracker.store).get_executions()
+    assert len(stored) == 3 and len({e.name for e in stored}) == 3
+    assert {e.custom_properties["run.name"].string_value for e in stored} == {"nightly-2026-11-26"}
 
 
 def test_an_input_described_by_its_uri_and_fingerprint_is_versioned_by_content(tracker, tmp_path):

@@ -219,10 +219,10 @@ def test_a_request_gets_busy_past_its_bound_queued_or_being_made(tracker):
     record_runs(tracker, [RunSpec(name="2021", started_ms=1614592800000, ended_ms=1614592805000),
                           RunSpec(name="2023", started_ms=1682942400000)])
     page = runs.runs_page(tracker.store, runs.RunsQuery())
-    assert [r.execution.name for r in page.rows] == ["today", "2023", "2021"]
+    assert [r.execution.label for r in page.rows] == ["today", "2023", "2021"]
     assert page.rows[2].duration_ms == 5000  # from its original start and end (stored as doubles)
     oldest = runs.runs_page(tracker.store, runs.RunsQuery(sort="start"))
-    assert [r.execution.name for r in oldest.rows] == ["2021", "2023", "today"]
+    assert [r.execution.label for r in oldest.rows] == ["2021", "2023", "today"]
 
 
 def test_a_run_page_draws_each_metric_logged_more_than_once_and_compare_overlays_them(tracker):

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Dict, List, Optional
 
 from mlmd_exercise import text
-from mlmd_exercise.cli.command import Invocation, Outcome, command
+from mlmd_exercise.cli.command import Invocation, Outcome, add_tag_filter, command, tags_of
 from mlmd_exercise.errors import MlmdExerciseError, StoreError
 from mlmd_exercise.records import DIRECTIONS
 
@@ -50,6 +50,7 @@ def _export_options(parser: ArgumentParser) -> None:
     parser.add_argument("--artifact", type=int, metavar="ID", help="only the runs in this artifact's lineage")
     parser.add_argument("--direction", choices=DIRECTIONS, default="upstream",
                         help="which way --artifact's lineage is walked (default: %(default)s)")
+    add_tag_filter(parser)
 
 
 @command("export", _export_options,
@@ -70,9 +71,11 @@ def export(args: Namespace, call: Invocation) -> Outcome:
     elif args.context:
         context_id = store.catalog.context_id(args.context)
     ids = select_executions(store, context_id=context_id, since_ms=since, until_ms=until,
-                            artifact_id=args.artifact, direction=args.direction)
+                            artifact_id=args.artifact, direction=args.direction, tags=tags_of(args))
     selection = {k: getattr(args, k) for k in ("experiment", "context", "since", "until", "artifact")
                  if getattr(args, k) is not None}
+    if args.tags:
+        selection["tags"] = tags_of(args)
     counts = export_bundle(store, args.output, ids, selection=selection)
     print(f"exported {text.count(counts.executions, 'run')}, {text.count(counts.artifacts, 'artifact')}, "
           f"{text.count(counts.events, 'event')} and {text.count(counts.contexts, 'context')} "

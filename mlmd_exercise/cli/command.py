@@ -28,7 +28,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from mlmd_exercise.store.address import DEFAULT_STORE, ENV_STORE, Location
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # opening is imported where a command opens a store, not at s
 
 __all__ = [
     "PROG", "Outcome", "Invocation", "Command", "command", "positive", "port", "add_walk",
-    "add_context_type", "walk_start", "print_json", "store_help", "warn", "has_display",
+    "add_context_type", "add_tag_filter", "tags_of", "tag_filter", "walk_start", "print_json", "store_help", "warn", "has_display",
     "save_or_show_chart",
 ]
 
@@ -201,6 +201,24 @@ def walk_start(args: argparse.Namespace) -> Optional[Tuple[str, int]]:
     if args.walk_execution is not None:
         return "execution", args.walk_execution
     return None
+
+
+def tag_filter(text: str) -> Tuple[str, str]:
+    """An argparse type: `--tag key=value`."""
+    key, equals, value = text.partition("=")
+    if not equals or not key.strip():
+        raise argparse.ArgumentTypeError(f"a tag filter is KEY=VALUE, not '{text}'")
+    return key, value
+
+
+def add_tag_filter(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tag", type=tag_filter, action="append", metavar="KEY=VALUE", dest="tags",
+                        help="only runs with this tag (run.tag, tags=...); again for runs with every one")
+
+
+def tags_of(args: argparse.Namespace) -> Optional[Dict[str, str]]:
+    """The --tag filters given, by key; None if none (a key given twice: the last value)."""
+    return dict(args.tags) if getattr(args, "tags", None) else None
 
 
 def add_context_type(parser: argparse.ArgumentParser) -> None:

@@ -12,8 +12,8 @@ import dataclasses
 from typing import TYPE_CHECKING, AbstractSet, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from mlmd_exercise.text import count, table, when
-from mlmd_exercise.records import (ArtifactRecord, ExecutionLineage, ExecutionRecord, ExecutionState, LineageEdge,
-                                   LineageGraph)
+from mlmd_exercise.records import (RUN_NAME, TAG_PREFIX, ArtifactRecord, ExecutionLineage, ExecutionRecord,
+                                   ExecutionState, LineageEdge, LineageGraph)
 
 if TYPE_CHECKING:  # read.nodes and read.lineage open stores: imported where a command runs
     from mlmd_exercise.read.lineage import Hop
@@ -194,6 +194,10 @@ def format_detail(detail: NodeDetail) -> List[str]:
     else:
         lines.append(f"  created      {when(node.created_ms)}")
     lines.append(f"  experiments  {', '.join(detail.experiments) or '-'}")
+    if isinstance(node, ExecutionRecord) and node.label:
+        lines.append(f"  name         {node.label}")
+    if isinstance(node, ExecutionRecord) and node.tags:
+        lines.append("  tags         " + ", ".join(f"{k}={v}" for k, v in node.tags.items()))
     if detail.same_content:
         lines.append("  same content as " + ", ".join(f"artifact {i}" for i in detail.same_content))
     properties: Mapping[str, Any] = node.properties
@@ -202,6 +206,7 @@ def format_detail(detail: NodeDetail) -> List[str]:
         from mlmd_exercise.environment import split_environment
 
         properties, env = split_environment(node.properties)
+        properties = {k: v for k, v in properties.items() if k != RUN_NAME and not k.startswith(TAG_PREFIX)}
     lines += ["  properties"] + (format_properties(properties) or ["    none"])
     if env:
         lines += ["  recorded with"] + format_environment(env)

@@ -12,10 +12,10 @@ from typing import Any, List, Optional, Sequence
 from mlmd_exercise import text
 from mlmd_exercise.cli import output as out, side_by_side
 from mlmd_exercise.cli.command import (
-    PROG, Invocation, Outcome, add_context_type, add_walk, command, positive, print_json, save_or_show_chart,
-    walk_start,
+    PROG, Invocation, Outcome, add_context_type, add_tag_filter, add_walk, command, positive, print_json,
+    save_or_show_chart, tags_of, walk_start,
 )
-from mlmd_exercise.errors import MlmdExerciseError
+from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
 
 __all__ = ["lineage", "states", "graph", "ls", "show", "diff"]
 
@@ -196,6 +196,7 @@ def _ls_options(parser: ArgumentParser) -> None:
     add_context_type(parser)
     parser.add_argument("--state", metavar="STATE",
                         help="executions only in this state (COMPLETE, ...)")
+    add_tag_filter(parser)
     parser.add_argument("--since", metavar="WHEN",
                         help="created at or after WHEN: 2026-11-26, 2026-11-26T14:00, or an age: "
                         "90m, 2h, 7d")
@@ -220,6 +221,8 @@ def ls(args: Namespace, call: Invocation) -> Outcome:
     since = nodes.parse_since(args.since) if args.since else None
     if args.state and args.what != "executions":
         raise MlmdExerciseError(f"--state filters executions, not {args.what}")
+    if args.tags and args.what != "executions":
+        raise MlmdExerciseError(f"--tag filters executions, not {args.what}")
     if args.experiment and args.what in ("experiments", "contexts"):
         raise MlmdExerciseError("--type and --experiment filter artifacts and executions, not experiments")
     if args.columns is not None and args.what != "executions":
@@ -238,7 +241,7 @@ def ls(args: Namespace, call: Invocation) -> Outcome:
     elif args.what == "executions":
         return _ls_executions(args, store, nodes.list_executions(
             store, type=args.type, experiment=args.experiment, state=args.state,
-            since_ms=since, limit=limit, context_type=args.context_type))
+            since_ms=since, limit=limit, context_type=args.context_type, tags=tags_of(args)))
     else:  # every context, with its type; --type picks a context type
         found = nodes.list_experiments(store, since_ms=since, limit=limit, type=args.type)
     found = _builtin_sorted(found, args.sort, args.limit)
@@ -290,7 +293,10 @@ def _ls_executions(args: Namespace, store: Any, found: Sequence[Any]) -> Outcome
 
 def _show_options(parser: ArgumentParser) -> None:
     parser.add_argument("kind", choices=["artifact", "execution"])
-    parser.add_argument("id", type=positive("id"), metavar="ID")
+    parser.add_argument("id", metavar="ID", help="the node's id; for an execution, or its run name: the newest "
+                        "run of that name")
+    parser.add_argument("--all", action="store_true",
+                        help="with a run name: list every run of that name, newest first")
 
 
 @command("show", _show_options, json=True,
@@ -300,8 +306,31 @@ def _show_options(parser: ArgumentParser) -> None:
 def show(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise.read import nodes
 
+    if args.kind == "artifact" and not args.id.isdigit():
+        raise MlmdExerciseError(f"an artifact is shown by its id, a whole number, not '{args.id}'")
+    if args.all and (args.kind == "artifact" or args.id.isdigit()):
+        raise MlmdExerciseError("--all lists every run of a name: give a run name, not an id")
+    if args.id.isdigit() and int(args.id) == 0:
+        raise MlmdExerciseError("id must be positive, not '0'")
+    store = call.open()
+    if args.id.isdigit():
+        node_id = int(args.id)
+    else:
+        named = nodes.runs_named(store, args.id)
+        if not named:
+            raise NotFoundError(f"no run named '{args.id}' in {store}")
+        if args.all:
+            from mlmd_exercise.read.compare import summarize_runs
+
+            if args.json:
+                print_json([out.record_json(r) for r in named])
+            else:
+                runs = summarize_runs(store, named)
+                print("\n".join(side_by_side.format_runs(runs, [])))
+            return Outcome.OK
+        node_id = named[0].id
     read = nodes.show_artifact if args.kind == "artifact" else nodes.show_execution
-    detail = read(call.open(), args.id)
+    detail = read(store, node_id)
     if args.json:
         from mlmd_exercise.environment import split_environment
 

@@ -28,9 +28,10 @@ def format_runs(runs: Sequence[RunSummary], columns: Sequence[str], hidden: Sequ
     """`ls executions`: one row a run, its params and metrics as columns."""
     if not runs:
         return []
-    header = ("ID", "TYPE", "STATE", "CREATED", *columns)
-    rows = [(str(r.execution.id), r.execution.type, r.execution.state, when(r.execution.when_ms),
-             *(cell(r.value(c)) for c in columns)) for r in runs]
+    named = any(r.execution.label for r in runs)  # a NAME column where some run has a name of its own
+    header = ("ID", *(("NAME",) if named else ()), "TYPE", "STATE", "CREATED", *columns)
+    rows = [(str(r.execution.id), *((cell(r.execution.label or "-"),) if named else ()), r.execution.type,
+             r.execution.state, when(r.execution.when_ms), *(cell(r.value(c)) for c in columns)) for r in runs]
     lines = table([header, *rows], indent="")
     if hidden:
         lines.append(f"({count(len(hidden), 'more column')}: {', '.join(hidden)}; "

@@ -19,7 +19,7 @@ from mlmd_exercise import schema
 from mlmd_exercise.bundle import ORIGIN
 from mlmd_exercise.content import FINGERPRINT
 from mlmd_exercise.errors import MlmdExerciseError
-from mlmd_exercise.records import CREATED_MS, ENDED_MS, METRIC_NAMES, STARTED_MS, ArtifactRecord, ExecutionRecord, PropertyValue
+from mlmd_exercise.records import CREATED_MS, ENDED_MS, METRIC_NAMES, RUN_NAME, STARTED_MS, TAG_PREFIX, ArtifactRecord, ExecutionRecord, PropertyValue
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import Query
 
@@ -30,7 +30,8 @@ __all__ = [
 
 # How a run ended and where its record came from (an import's origin), not what it was given:
 # neither params nor metrics, so that a run and its imported twin compare equal.
-STATUS_KEYS = ("state", "error_type", "error_message", "abandoned", STARTED_MS, ENDED_MS, METRIC_NAMES, ORIGIN)
+STATUS_KEYS = ("state", "error_type", "error_message", "abandoned", STARTED_MS, ENDED_MS, METRIC_NAMES, ORIGIN,
+               RUN_NAME)
 # Output types whose properties are the run's metrics (beside their bookkeeping).
 METRIC_TYPES = (schema.SAVED_MODEL.name, schema.METRICS.name)
 # Properties of an artifact that describe the file, not how good it is.
@@ -48,6 +49,7 @@ class RunSummary:
     metrics: Mapping[str, PropertyValue] = field(default_factory=dict)
     environment: Mapping[str, PropertyValue] = field(default_factory=dict)
     status: Mapping[str, PropertyValue] = field(default_factory=dict)
+    tags: Mapping[str, PropertyValue] = field(default_factory=dict)  # by key, without "tag."
     outputs: Tuple[Tuple[str, ArtifactRecord], ...] = ()  # (role, artifact), by artifact id
 
     def value(self, key: str) -> Optional[PropertyValue]:
@@ -78,8 +80,11 @@ def summarize_run(execution: ExecutionRecord, outputs: Sequence[Tuple[str, Artif
     params: Dict[str, PropertyValue] = {}
     env: Dict[str, PropertyValue] = {}
     status: Dict[str, PropertyValue] = {}
+    tags: Dict[str, PropertyValue] = {}
     for key, value in sorted(execution.properties.items()):
-        if environment.is_environment_key(key):
+        if key.startswith(TAG_PREFIX):
+            tags[key[len(TAG_PREFIX):]] = value
+        elif environment.is_environment_key(key):
             env[key] = value
         elif key in STATUS_KEYS:
             status[key] = value
@@ -87,7 +92,7 @@ def summarize_run(execution: ExecutionRecord, outputs: Sequence[Tuple[str, Artif
             metrics[key] = value  # the run's own value (its outputs hold a copy)
         else:
             params[key] = value
-    return RunSummary(execution, params, dict(sorted(metrics.items())), env, status, tuple(outputs))
+    return RunSummary(execution, params, dict(sorted(metrics.items())), env, status, tags, tuple(outputs))
 
 
 def summarize_runs(store: Store, executions: Iterable[ExecutionRecord]) -> List[RunSummary]:

@@ -20,9 +20,10 @@ __all__ = ["FEW_CONTEXTS", "select_executions", "export_bundle"]
 
 def select_executions(store: Store, *, context_id: Optional[int] = None, since_ms: Optional[int] = None,
                       until_ms: Optional[int] = None, artifact_id: Optional[int] = None,
-                      direction: str = "upstream") -> List[int]:
+                      direction: str = "upstream", tags: Optional[Mapping[str, str]] = None) -> List[int]:
     """The ids of the runs to export: of a context, started in [since, until) (their
-    original time where imported with one), and/or in the lineage walk from an artifact."""
+    original time where imported with one), with every one of `tags`, and/or in the lineage
+    walk from an artifact."""
     from mlmd_exercise.read.lineage import walk
 
     if artifact_id is not None:
@@ -39,7 +40,8 @@ def select_executions(store: Store, *, context_id: Optional[int] = None, since_m
         last = page[-1].id
         for e in page:
             if (ids is None or e.id in ids) and (since_ms is None or e.when_ms >= since_ms) \
-                    and (until_ms is None or e.when_ms < until_ms):
+                    and (until_ms is None or e.when_ms < until_ms) \
+                    and all(e.tags.get(k) == v for k, v in (tags or {}).items()):
                 chosen.append(e.id)
 
 

@@ -11,7 +11,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from mlmd_exercise import schema
 from mlmd_exercise.content import FINGERPRINT, is_ours
@@ -19,7 +19,7 @@ from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.read.contexts import context_names, contexts_of
 from mlmd_exercise.read.lineage import (cached_among, get_artifact, get_execution, node_edges,
                                         reused_outputs)
-from mlmd_exercise.records import CREATED_MS, STARTED_MS, ArtifactRecord, ExecutionRecord, ExecutionState, Kind, LineageEdge
+from mlmd_exercise.records import CREATED_MS, RUN_NAME, STARTED_MS, TAG_PREFIX, ArtifactRecord, ExecutionRecord, ExecutionState, Kind, LineageEdge
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import PropertyTest, Query
 
@@ -119,7 +119,7 @@ def _newest_first(fetch: Callable[[Query], Sequence], base: Query, original: str
     import dataclasses
 
     _check_limit(limit)  # a bad limit is refused before any query
-    imported = fetch(dataclasses.replace(base, custom=(original_time_filter(original, since_ms),)))
+    imported = fetch(dataclasses.replace(base, custom=base.custom + (original_time_filter(original, since_ms),)))
     enough = None if limit is None or keep is not None else limit + len(imported)
     plain = fetch(dataclasses.replace(base, created_from=since_ms, limit=enough))
     records = list(imported) + [n for n in plain if original not in n.custom]
@@ -148,11 +148,11 @@ def list_artifacts(
 def list_executions(
     store: Store, *, type: Optional[str] = None, experiment: Optional[str] = None,
     state: Optional[str] = None, since_ms: Optional[int] = None, limit: Optional[int] = None,
-    context_type: Optional[str] = None,
+    context_type: Optional[str] = None, tags: Optional[Mapping[str, str]] = None,
 ) -> List[ExecutionRecord]:
-    """Executions, newest first, filtered by type, experiment (or any context), state and
-    when they started (their original time where imported with one). An execution with no
-    state (the guide's code sets none) is UNKNOWN.
+    """Executions, newest first, filtered by type, experiment (or any context), state, tags
+    (every one given, with that value) and when they started (their original time where
+    imported with one). An execution with no state (the guide's code sets none) is UNKNOWN.
 
     Raises:
         NotFoundError: the type or experiment is not in the store.
@@ -166,9 +166,23 @@ def list_executions(
         if state.upper() not in names:
             raise MlmdExerciseError(f"unknown state '{state}': use one of {', '.join(names)}")
         states = [state.upper()]
-    base = Query(type_id=type_id, states=states,
+    base = Query(type_id=type_id, states=states, custom=tag_tests(tags),
                  context_id=None if experiment is None else store.catalog.context_id(experiment, context_type))
     return _newest_first(store.backend.executions, base, STARTED_MS, since_ms, limit, keep)
+
+
+def tag_tests(tags: Optional[Mapping[str, str]]) -> Tuple[PropertyTest, ...]:
+    """The tests for runs that have every one of these tags, with its value."""
+    return tuple(PropertyTest(TAG_PREFIX + key, "in", (value,)) for key, value in sorted((tags or {}).items()))
+
+
+def runs_named(store: Store, name: str) -> List[ExecutionRecord]:
+    """The runs called `name`, newest first: those given it (`execution(name=...)`), and one
+    whose MLMD name it is (`import`'s names, a store another program wrote)."""
+    given = store.backend.executions(Query(custom=(PropertyTest(RUN_NAME, "in", (name,)),)))
+    keyed = [e for e in store.backend.executions(Query(names=[name])) if RUN_NAME not in e.properties]
+    found = {e.id: e for e in list(given) + keyed}
+    return sorted(found.values(), key=lambda e: (e.when_ms, e.id), reverse=True)
 
 
 def list_experiments(

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 
-from mlmd_exercise.read.nodes import original_time_filter, parse_since
+from mlmd_exercise.read.nodes import original_time_filter, parse_since, tag_tests
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
 from mlmd_exercise.read.history import history_type
 from mlmd_exercise.read.lineage import edges_of
-from mlmd_exercise.records import STARTED_MS, ArtifactRecord, ExecutionRecord, ExecutionState, Kind
+from mlmd_exercise.records import RUN_NAME, STARTED_MS, ArtifactRecord, ExecutionRecord, ExecutionState, Kind
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import Query, TextSearch
 from mlmd_exercise.web.pages import BadParameter, parse_id, split_properties
@@ -41,6 +41,7 @@ class RunsQuery:
     since: str = ""
     until: str = ""
     q: str = ""
+    tag: str = ""  # "key=value": runs with that tag
     sort: str = "-start"  # a column name, "-" first for descending
     page: int = 1
     per: int = PER_PAGE
@@ -48,7 +49,7 @@ class RunsQuery:
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> "RunsQuery":
         """From query parameters; an unknown one or a bad value is a BadParameter naming it."""
-        known = {"context", "type", "state", "since", "until", "q", "sort", "page", "per"}
+        known = {"context", "type", "state", "since", "until", "q", "tag", "sort", "page", "per"}
         for key in params:
             if key not in known:
                 raise BadParameter(f"unknown query parameter '{key}': use {', '.join(sorted(known))}")
@@ -62,6 +63,9 @@ class RunsQuery:
         q = params.get("q", "").strip()
         if len(q) > 200 or any(ord(c) < 32 for c in q):
             raise BadParameter(f"search text '{q[:40]}' is too long or holds control characters")
+        tag = params.get("tag", "").strip()
+        if tag and (not tag.partition("=")[0].strip() or "=" not in tag):
+            raise BadParameter(f"a tag filter is key=value, not '{tag[:60]}'")
         sort = params.get("sort", "") or "-start"
         if not re.fullmatch(r"-?((param|metric):)?[^\x00-\x1f:][^\x00-\x1f]{0,99}", sort):
             raise BadParameter(f"cannot sort by '{sort}': use id, start, type, state, experiment, "
@@ -70,7 +74,7 @@ class RunsQuery:
         query = cls(
             context=parse_id(params["context"], "context") if params.get("context") else None,
             type=params.get("type", ""), state=state, since=params.get("since", "").strip(),
-            until=params.get("until", "").strip(), q=q, sort=sort,
+            until=params.get("until", "").strip(), q=q, tag=tag, sort=sort,
             page=parse_id(params["page"], "page") if params.get("page") else 1, per=per)
         for text in (query.since, query.until):
             if text:
@@ -80,7 +84,7 @@ class RunsQuery:
     def params(self, **changes: Any) -> Dict[str, str]:
         """The query parameters of this query with some changed: for links."""
         values = {"context": self.context or "", "type": self.type, "state": self.state,
-                  "since": self.since, "until": self.until, "q": self.q, "sort": self.sort,
+                  "since": self.since, "until": self.until, "q": self.q, "tag": self.tag, "sort": self.sort,
                   "page": self.page, "per": self.per, **changes}
         defaults = {"sort": "-start", "page": 1, "per": PER_PAGE}
         return {k: str(v) for k, v in values.items() if v not in ("", None) and defaults.get(k) != v}
@@ -124,7 +128,8 @@ def _query(store: Store, query: RunsQuery, keys: Sequence[str]) -> Query:
         states=[ExecutionState(query.state).value] if query.state else None,
         created_from=_time(query.since) if query.since else None,
         created_before=_time(query.until) if query.until else None,
-        text=TextSearch(query.q, tuple(k for k in keys if _KEY.fullmatch(k))) if query.q else None)
+        custom=tag_tests(dict([query.tag.split("=", 1)])) if query.tag else (),
+        text=TextSearch(query.q, tuple(k for k in keys if _KEY.fullmatch(k) or k == RUN_NAME)) if query.q else None)
 
 
 def _fetch(store: Store, query: RunsQuery, base: Query, limit: int, native: bool) -> List[ExecutionRecord]:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
 from mlmd_exercise.masking import mask
-from mlmd_exercise.records import ArtifactRecord, LineageGraph
+from mlmd_exercise.records import ArtifactRecord, ExecutionRecord, LineageGraph
 from mlmd_exercise.render import STATE_COLORS
 from mlmd_exercise.text import count, duration, when
 from mlmd_exercise.web.curves import curves_svg
@@ -133,6 +133,7 @@ def _filter_form(page: RunsPage) -> str:
         f'<label>since <input name="since" id="f-since" value="{esc(q.since)}" placeholder="date or 7d" size="11"></label>'
         f'<label>until <input name="until" id="f-until" value="{esc(q.until)}" placeholder="date" size="11"></label>'
         f'<label>text <input name="q" id="f-q" value="{esc(q.q)}" placeholder="name, type, value" size="16"></label>'
+        f'<label>tag <input name="tag" id="f-tag" value="{esc(q.tag)}" placeholder="key=value" size="12"></label>'
         f'<input type="hidden" name="sort" value="{esc(q.sort)}">'
         f'<button type="submit" id="f-apply">Filter</button> <a href="{href("/runs")}">clear</a></form>')
 
@@ -166,7 +167,8 @@ def runs_table(page: RunsPage, link: Link = node_href, sortable: bool = True, se
         e = r.execution
         cells = ([f'<input type="checkbox" name="execution" value="{e.id}" form="compare" class="pick">']
                  if select else [])
-        cells += [f'<a href="{esc(link("execution", e.id))}">#{e.id}</a>', esc(e.type), _state(e.state),
+        named = f' <span class="run-name">{esc(e.label)}</span>' if e.label else ""
+        cells += [f'<a href="{esc(link("execution", e.id))}">#{e.id}</a>{named}', esc(e.type), _state(e.state),
                   ", ".join(f'<a href="{href("/runs", {"context": cid})}">{esc(name)}</a>' if sortable else esc(name)
                             for _, name, cid in r.contexts) or "-",
                   esc(when(r.started_ms)), esc(duration(r.duration_ms))]
@@ -227,6 +229,11 @@ def node_view(page: NodePage) -> str:
     contexts = ", ".join(f'<a href="{href("/runs", {"context": cid})}">{esc(name)}</a> <span class="muted">({esc(ctype)})</span>'
                          for ctype, name, cid in page.contexts) or "none"
     facts.append(("experiments and contexts", contexts))
+    if isinstance(n, ExecutionRecord) and n.label:
+        facts.append(("name", esc(n.label)))
+    if isinstance(n, ExecutionRecord) and n.tags:
+        facts.append(("tags", ", ".join(f'<a href="{href("/runs", {"tag": f"{k}={v}"})}">{esc(k)}={esc(v)}</a>'
+                                        for k, v in n.tags.items())))
     if page.reused:  # a step TFX or Kubeflow did not run again
         facts.append(("cached", "not run again; reused " + ", ".join(
             f'<a href="{node_href("artifact", a)}">artifact #{a}</a> that '

@@ -15,14 +15,14 @@ from typing import Callable, Dict, List, Mapping, Optional, Protocol, Type, Type
 
 from mlmd_exercise import environment, masking, schema, values
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError, UnclearWriteError
-from mlmd_exercise.records import METRIC_NAMES, ArtifactRecord, ExecutionRecord, ExecutionState, Kind, PropertyValue
-from mlmd_exercise.store.backend import ExecutionWrite, NewEvent, Query
+from mlmd_exercise.records import METRIC_NAMES, TAG_PREFIX, ArtifactRecord, ExecutionRecord, ExecutionState, Kind, PropertyValue
+from mlmd_exercise.store.backend import Backend, ExecutionWrite, NewEvent, Query
 from mlmd_exercise.write import capture
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.catalog import Catalog
 from mlmd_exercise.write.artifacts import Pending, output_artifact
 
-__all__ = ["Run", "event", "retrying"]
+__all__ = ["Run", "event", "retrying", "tag_values"]
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
@@ -52,6 +52,26 @@ def retrying(write: Callable[[], T], recorded: Callable[[], Optional[T]], what: 
                 raise
             log.info("%s failed (%s); trying again", what, e)
     raise AssertionError("unreachable")
+
+
+def tag_values(backend: Backend, tags: Optional[Mapping]) -> Dict[str, str]:
+    """A run's tags as stored (`tag.<key>` -> text), checked: each key a name as a param's is,
+    each value text.
+
+    Raises:
+        MlmdExerciseError: naming the bad key or value.
+    """
+    stored: Dict[str, str] = {}
+    for key, value in values.check_mapping("tags", tags).items():
+        if not isinstance(key, str) or not key.strip():
+            raise MlmdExerciseError(f"a tag's name must be text, not {values.shown(key)}")
+        name = values.check_name(key, values.Role.PROPERTY, reserved=False)
+        if not isinstance(value, str):
+            raise MlmdExerciseError(f"tag '{name}' must be text, not {values.shown(value)}")
+        values.check_node_name(f"tag '{name}'", value)
+        backend.check_text(f"tag '{name}'", value)
+        stored[TAG_PREFIX + name] = value
+    return stored
 
 
 class Recorder(Protocol):
@@ -151,6 +171,19 @@ class Run:
         from mlmd_exercise.read.lineage import execution_lineage
 
         return dict(execution_lineage(self.tracker.store, self.id).inputs)
+
+    def tag(self, key: str, value: str) -> None:
+        """Sets the tag `key` to `value` (text) on the run, at once: while it runs or after
+        it finished (a model reviewed later, say); a tag set again takes the new value.
+
+        Raises:
+            MlmdExerciseError: a bad key or value, naming it; nothing is written then.
+        """
+        tagged = tag_values(self.tracker.store.backend, {key: value})
+        [execution] = self.tracker.store.backend.executions(Query(ids=[self.id]))
+        change = ExecutionWrite(execution.type_id, self.type, id=self.id, custom=dict(tagged))
+        with self.tracker.store.writing():
+            self.tracker.store.backend.update_executions([change])
 
     def execution(self) -> ExecutionRecord:
         """The execution as stored now."""

@@ -28,14 +28,15 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from mlmd_exercise import environment, masking, schema, values
 from mlmd_exercise.content import fingerprint, is_ours
-from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError
-from mlmd_exercise.records import DEFAULT_EXPERIMENT, ArtifactRecord, ExecutionState, Kind, PropertyValue
+from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
+from mlmd_exercise.records import (DEFAULT_EXPERIMENT, RUN_NAME, TAG_PREFIX, ArtifactRecord, ExecutionState, Kind,
+                                   PropertyValue)
 from mlmd_exercise.store import Store, open_store
 from mlmd_exercise.store.backend import Backend, ExecutionWrite, NewArtifact, Query
 from mlmd_exercise.write import capture
 from mlmd_exercise.write.artifacts import Pending, file_uri, input_artifact
 from mlmd_exercise.write.metrics import check_flush_every
-from mlmd_exercise.write.run import Run, event, retrying
+from mlmd_exercise.write.run import Run, event, retrying, tag_values
 
 __all__ = ["Tracker"]
 
@@ -50,6 +51,9 @@ def _param_name(key: object) -> str:
     if environment.is_environment_key(name):
         raise MlmdExerciseError(f"'{name}' names what this package records about where the run ran "
                                 f"(host, pid, pid_start, env.*): give the param another name")
+    if name == RUN_NAME or name.startswith(TAG_PREFIX):
+        raise MlmdExerciseError(f"'{name}' names where a run's name or tags are kept ({RUN_NAME}, "
+                                f"{TAG_PREFIX}*): give the param another name, or use name= or tags=")
     return name
 
 
@@ -204,6 +208,7 @@ class Tracker:
         params: Optional[Properties] = None,
         experiment: Optional[str] = None,
         name: Optional[str] = None,
+        tags: Optional[Mapping[str, str]] = None,
         flush_every: int = 1,
     ) -> "Run":
         """Records a new RUNNING execution with its inputs; use it as a context manager.
@@ -219,8 +224,11 @@ class Tracker:
                 INPUT event whose path step key is the role.
             params: hyper-parameters, stored as custom properties of the execution.
             experiment: the experiment's name (default: the tracker's).
-            name: the run's unique name (default: a new UUID); retries use it to
-                find a run whose recording was committed but not acknowledged.
+            name: the run's name, a label for people: running a script again with the
+                same name records a new run (`show execution NAME` shows the newest).
+                MLMD's execution name is a new UUID either way, by which a retry finds a
+                run whose recording was committed but not acknowledged.
+            tags: text by key, e.g. {"team": "vision"}: `ls --tag team=vision` finds them.
             flush_every: metrics logged are written at once (1), or this many points at a
                 time, in one transaction: a kill then loses at most `flush_every - 1` of them.
 
@@ -231,16 +239,20 @@ class Tracker:
         given = {_param_name(k): values.normalize(k, v, values.Role.PARAM)
                  for k, v in values.check_mapping("params", params).items()}
         checked_inputs = _inputs_given(inputs)
+        tagged = tag_values(self.store.backend, tags)
         check_flush_every(flush_every)  # all checked before anything is written
         _check_run(self.store.backend, type, experiment or self.experiment, name, given, checked_inputs)
         spec = self.catalog.spec(Kind.EXECUTION, type)
-        run_name = name or uuid.uuid4().hex
+        key = uuid.uuid4().hex  # MLMD's name for it: unique, whatever name people call it by
         # How to reproduce it: host, pid, code, command, packages (see `environment`).
         # Secrets in params are stored masked (see `masking`); the environment masks its own.
         given = masking.mask_values(given)
         custom = {k: schema.storable(k, v) for k, v in {**given, **capture.capture()}.items()}
         custom[environment.INPUTS] = len(checked_inputs)  # what `check` holds the run's input events to
-        execution = ExecutionWrite(self.catalog.spec_id(spec), spec.name, name=run_name, state=ExecutionState.RUNNING,
+        custom.update(tagged)
+        if name:
+            custom[RUN_NAME] = name
+        execution = ExecutionWrite(self.catalog.spec_id(spec), spec.name, name=key, state=ExecutionState.RUNNING,
                                    properties=schema.state_mirror(spec.properties, ExecutionState.RUNNING), custom=custom)
         experiment = experiment or self.experiment
         backend = self.store.backend
@@ -249,23 +261,18 @@ class Tracker:
             new, stored = self._inputs(checked_inputs)
 
             def write() -> int:
-                try:
-                    execution_id, _, context_id = backend.put_execution(
-                        execution, [(a, event("INPUT", role)) for role, a in new],
-                        [(a.id, event("INPUT", role)) for role, a in stored], context)
-                except ConflictError:
-                    if recorded() is None:
-                        raise
-                    raise ConflictError(f"a {spec.name} run named '{run_name}' is already in {self.store}") from None
+                execution_id, _, context_id = backend.put_execution(
+                    execution, [(a, event("INPUT", role)) for role, a in new],
+                    [(a.id, event("INPUT", role)) for role, a in stored], context)
                 self.catalog.remember_experiment(experiment, context_id)
                 return execution_id
 
             def recorded() -> Optional[int]:
-                found = backend.execution_by_name(spec.name, run_name)
+                found = backend.execution_by_name(spec.name, key)
                 return found.id if found is not None else None
 
-            execution_id = retrying(write, recorded, f"starting run {run_name}")
-        return Run(self, execution_id, spec.name, run_name, experiment, given, flush_every)
+            execution_id = retrying(write, recorded, f"starting run {name or key}")
+        return Run(self, execution_id, spec.name, name or key, experiment, given, flush_every)
 
     def _inputs(self, inputs: Mapping[str, Union[ArtifactRecord, Pending]]
                 ) -> Tuple[List[Tuple[str, NewArtifact]], List[Tuple[str, ArtifactRecord]]]:

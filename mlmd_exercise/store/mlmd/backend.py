@@ -7,6 +7,7 @@ their classes.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, cast
 
@@ -127,6 +128,14 @@ class MlmdBackend(SafeLookups, Backend):
             return []
         if not self.filters:
             return self._plain_list(kind, query, by_id, listing, convert)
+        unsaid = tuple(t for t in query.custom if not mf.sayable(t))
+        if unsaid or not mf.says_text(query.text):  # asked without them, then tested here
+            search = None if mf.says_text(query.text) else query.text
+            rest = dataclasses.replace(query, custom=tuple(t for t in query.custom if mf.sayable(t)), limit=None,
+                                       text=query.text if search is None else None)
+            found = [r for r in self._list(kind, rest, by_id, listing, convert)
+                     if all(mf.property_passes(r, t) for t in unsaid) and (search is None or mf.text_passes(r, search))]
+            return found[:query.limit] if query.limit is not None else found
         if query.uris is not None or query.names is not None:
             return self._by_values(kind, query, by_id, listing, convert)
         states = query.states or ()

@@ -12,11 +12,12 @@ from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
 
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import Kind
-from mlmd_exercise.store.backend import PropertyTest, Query
+from mlmd_exercise.store.backend import PropertyTest, Query, TextSearch
 
-__all__ = ["literal", "in_list", "filters", "options", "order", "matches", "passes"]
+__all__ = ["literal", "in_list", "sayable", "says_text", "property_passes", "text_passes", "filters", "options", "order", "matches", "passes"]
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a property name MLMD's filter language can name
+_QUOTED_KEY = re.compile(r"[A-Za-z0-9_.-]+")  # one it can name in backquotes: `env.command`, `tag.team`
 
 
 # Characters a value may hold to go into a filter query as a quoted literal: MLMD copies
@@ -31,10 +32,31 @@ def literal(text: str) -> Optional[str]:
     return f"'{text}'" if _PLAIN.fullmatch(text) else None
 
 
+def sayable(test: PropertyTest) -> bool:
+    """Whether the filter language can say this test: a key it can name and, for text, values
+    it can quote. The others are tested here, on what the rest of the query found."""
+    return _named(test.key) is not None and (test.op == ">=" or all(literal(str(v)) is not None
+                                                                    for v in test.values))
+
+
+def says_text(search: Optional[TextSearch]) -> bool:
+    """Whether the filter language can say this text search (else it is tested here)."""
+    return search is None or not search.text or (literal(f"%{search.text}%") is not None
+                                                  and all(_named(k) is not None for k in search.keys))
+
+
+def _named(key: str) -> Optional[str]:
+    """A property name as the filter language names it, or None where it cannot."""
+    if _KEY.fullmatch(key):
+        return key
+    return f"`{key}`" if _QUOTED_KEY.fullmatch(key) else None
+
+
 def _key(name: str) -> str:
-    if not _KEY.fullmatch(name):
+    named = _named(name)
+    if named is None:
         raise MlmdExerciseError(f"property name '{name}' cannot be searched")
-    return name
+    return named
 
 
 def in_list(column: str, literals: Sequence[str]) -> str:
@@ -45,8 +67,7 @@ def _test(test: PropertyTest) -> str:
     column = f"custom_properties.{_key(test.key)}"
     if test.op == ">=":
         return f"{column}.double_value >= {float(test.values[0])!r}"
-    literals = [literal(str(v)) for v in test.values]
-    return in_list(f"{column}.string_value", [lit for lit in literals if lit is not None] or ["''"])
+    return in_list(f"{column}.string_value", [str(literal(str(v))) for v in test.values])
 
 
 def filters(query: Query, kind: Kind) -> List[str]:
@@ -72,11 +93,9 @@ def filters(query: Query, kind: Kind) -> List[str]:
             found.append("(" + " OR ".join(f"{column} = {s}" for s in known) + ")")
     found += [_test(t) for t in query.custom]
     if query.text is not None and query.text.text:
-        like = literal(f"%{query.text.text}%")
-        if like is None:  # a quote or a backslash cannot reach MLMD's SQL: such text matches nothing here
-            return found + ["id < 0"]
+        like = literal(f"%{query.text.text}%")  # (says_text: never None here)
         terms = [f"type LIKE {like}", f"name LIKE {like}"]
-        terms += [f"custom_properties.{k}.string_value LIKE {like}" for k in query.text.keys if _KEY.fullmatch(k)]
+        terms += [f"custom_properties.{_key(k)}.string_value LIKE {like}" for k in query.text.keys]
         if query.text.text.isdigit() and len(query.text.text) < 18:
             terms.append(f"id = {int(query.text.text)}")
         found.append("(" + " OR ".join(terms) + ")")
@@ -121,14 +140,14 @@ def _like(text: str) -> "re.Pattern[str]":
     return re.compile(f".*{pattern}.*", re.S)
 
 
-def _property_passes(record, test: PropertyTest) -> bool:
+def property_passes(record, test: PropertyTest) -> bool:
     value = record.custom.get(test.key)
     if test.op == ">=":
         return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= float(test.values[0])
     return isinstance(value, str) and value in {str(v) for v in test.values}
 
 
-def _text_passes(record, search) -> bool:
+def text_passes(record, search) -> bool:
     like = _like(search.text)
     texts = [getattr(record, "type", ""), getattr(record, "name", "") or ""]
     texts += [v for k, v in record.custom.items() if k in search.keys and isinstance(v, str)]
@@ -161,6 +180,6 @@ def passes(record, query: Query, members: Optional[set] = None) -> bool:
         return False
     if query.names is not None and record.name not in set(query.names):
         return False
-    if not all(_property_passes(record, t) for t in query.custom):
+    if not all(property_passes(record, t) for t in query.custom):
         return False
-    return query.text is None or not query.text.text or _text_passes(record, query.text)
+    return query.text is None or not query.text.text or text_passes(record, query.text)
