@@ -247,8 +247,9 @@ def mask_values(values: Mapping[str, Any]) -> Dict[str, Any]:
     """Properties (or params) as they may be recorded and shown: see `mask_value`."""
     out = dict(values)
     for key, value in values.items():
-        # The quick test inline: every record read passes here, a dozen values each.
-        if _KNOWN.get(key) is False and (type(value) is not str or (
+        # The quick test inline: every record read passes here, a dozen values each. A dict or
+        # list is always looked into: its own keys may name secrets whatever its key is.
+        if _KNOWN.get(key) is False and not isinstance(value, (dict, list)) and (type(value) is not str or (
                 "=" not in value and "--" not in value and "-p" not in value
                 and ("@" not in value or "://" not in value))):
             continue

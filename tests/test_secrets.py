@@ -94,6 +94,14 @@ def test_a_command_line_is_masked_argument_by_argument():
     assert mask_command("python t.py --password 'p w' --sep '\\t'") == "python t.py --password '***' --sep '\\t'"
 
 
+def test_a_secret_inside_a_value_is_masked_when_its_key_was_seen_before():
+    """The quick path for keys known to name no secret still looks inside a dict or a list."""
+    key = f"nested_{uuid.uuid4().hex[:8]}"
+    assert mask_values({key: 1}) == {key: 1}  # now known: names no secret
+    assert mask_values({key: {"token": "t"}}) == {key: {"token": MASK}}
+    assert mask_values({key: [{"api_key": "k"}]}) == {key: [{"api_key": MASK}]}
+
+
 def test_values_whose_key_names_a_secret_are_masked_whole():
     values = {"api_key": "sk-1", "hf_token": 12345, "flag": True, "password": "", "max_tokens": 5,
               "note": "password=x", "nested": {"token": "t", "n": 1}, masking.COMMAND_KEY: "a --token T"}
