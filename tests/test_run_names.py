@@ -197,6 +197,14 @@ def test_bad_tags_are_refused_at_the_call_before_anything_is_written(tracker, ta
     assert [e.tags for e in tracker.store.backend.executions()] == [{}]
 
 
+def test_a_tag_whose_key_names_a_secret_is_stored_masked(tracker):
+    with tracker.execution(tags={"api_key": "sk-live-1234"}) as run:
+        pass
+    run.tag("hf_token", "hf_abcdef")
+    [stored] = tracker.store.backend.executions()
+    assert stored.tags == {"api_key": "***", "hf_token": "***"}
+
+
 def test_a_param_may_not_take_the_name_or_a_tag_s_place(tracker):
     for key in ("run.name", "tag.team"):
         with pytest.raises(mx.MlmdExerciseError, match=f"^'{key}' names where a run's name or tags are kept"):

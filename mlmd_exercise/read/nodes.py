@@ -19,7 +19,8 @@ from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.read.contexts import context_names, contexts_of
 from mlmd_exercise.read.lineage import (cached_among, get_artifact, get_execution, node_edges,
                                         reused_outputs)
-from mlmd_exercise.records import CREATED_MS, RUN_NAME, STARTED_MS, TAG_PREFIX, ArtifactRecord, ExecutionRecord, ExecutionState, Kind, LineageEdge
+from mlmd_exercise.records import (CREATED_MS, RUN_NAME, STARTED_MS, TAG_PREFIX, ArtifactRecord, ExecutionRecord,
+                                   ExecutionState, Kind, LineageEdge)
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import PropertyTest, Query
 

@@ -15,11 +15,12 @@ from typing import Callable, Dict, List, Mapping, Optional, Protocol, Type, Type
 
 from mlmd_exercise import environment, masking, schema, values
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError, UnclearWriteError
-from mlmd_exercise.records import METRIC_NAMES, TAG_PREFIX, ArtifactRecord, ExecutionRecord, ExecutionState, Kind, PropertyValue
-from mlmd_exercise.store.backend import Backend, ExecutionWrite, NewEvent, Query
-from mlmd_exercise.write import capture
+from mlmd_exercise.records import (METRIC_NAMES, TAG_PREFIX, ArtifactRecord, ExecutionRecord, ExecutionState, Kind,
+                                   PropertyValue)
 from mlmd_exercise.store import Store
+from mlmd_exercise.store.backend import Backend, ExecutionWrite, NewEvent, Query
 from mlmd_exercise.store.catalog import Catalog
+from mlmd_exercise.write import capture
 from mlmd_exercise.write.artifacts import Pending, output_artifact
 
 __all__ = ["Run", "event", "retrying", "tag_values"]
@@ -56,7 +57,7 @@ def retrying(write: Callable[[], T], recorded: Callable[[], Optional[T]], what: 
 
 def tag_values(backend: Backend, tags: Optional[Mapping]) -> Dict[str, str]:
     """A run's tags as stored (`tag.<key>` -> text), checked: each key a name as a param's is,
-    each value text.
+    each value text; masked as params are (`tag.api_key` is stored as ***).
 
     Raises:
         MlmdExerciseError: naming the bad key or value.
@@ -71,7 +72,7 @@ def tag_values(backend: Backend, tags: Optional[Mapping]) -> Dict[str, str]:
         values.check_node_name(f"tag '{name}'", value)
         backend.check_text(f"tag '{name}'", value)
         stored[TAG_PREFIX + name] = value
-    return stored
+    return masking.mask_values(stored)
 
 
 class Recorder(Protocol):
@@ -180,7 +181,10 @@ class Run:
             MlmdExerciseError: a bad key or value, naming it; nothing is written then.
         """
         tagged = tag_values(self.tracker.store.backend, {key: value})
-        [execution] = self.tracker.store.backend.executions(Query(ids=[self.id]))
+        found = self.tracker.store.backend.executions(Query(ids=[self.id]))
+        if not found:
+            raise NotFoundError(f"run {self.id} is no longer in {self.tracker.store}: it was removed (a prune?)")
+        [execution] = found
         change = ExecutionWrite(execution.type_id, self.type, id=self.id, custom=dict(tagged))
         with self.tracker.store.writing():
             self.tracker.store.backend.update_executions([change])
