@@ -242,7 +242,7 @@ class ExecutionRecord:
         another program wrote); None for a run with no name of its own."""
         from mlmd_exercise.labels import run_name
 
-        given = self.custom.get(RUN_NAME, self.properties.get(RUN_NAME))
+        given = self.properties.get(RUN_NAME)
         return given if isinstance(given, str) and given else run_name(self.name)
 
     @property

@@ -70,12 +70,13 @@ def export(args: Namespace, call: Invocation) -> Outcome:
         context_id = store.catalog.context_id(args.experiment, schema.EXPERIMENT.name)
     elif args.context:
         context_id = store.catalog.context_id(args.context)
+    tags = tags_of(args)
     ids = select_executions(store, context_id=context_id, since_ms=since, until_ms=until,
-                            artifact_id=args.artifact, direction=args.direction, tags=tags_of(args))
+                            artifact_id=args.artifact, direction=args.direction, tags=tags)
     selection = {k: getattr(args, k) for k in ("experiment", "context", "since", "until", "artifact")
                  if getattr(args, k) is not None}
-    if args.tags:
-        selection["tags"] = tags_of(args)
+    if tags:
+        selection["tags"] = tags
     counts = export_bundle(store, args.output, ids, selection=selection)
     print(f"exported {text.count(counts.executions, 'run')}, {text.count(counts.artifacts, 'artifact')}, "
           f"{text.count(counts.events, 'event')} and {text.count(counts.contexts, 'context')} "

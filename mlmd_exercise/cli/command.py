@@ -205,10 +205,12 @@ def walk_start(args: argparse.Namespace) -> Optional[Tuple[str, int]]:
 
 def tag_filter(text: str) -> Tuple[str, str]:
     """An argparse type: `--tag key=value`."""
-    key, equals, value = text.partition("=")
-    if not equals or not key.strip():
+    from mlmd_exercise.read.nodes import tag_pair
+
+    pair = tag_pair(text)
+    if pair is None:
         raise argparse.ArgumentTypeError(f"a tag filter is KEY=VALUE, not '{text}'")
-    return key, value
+    return pair
 
 
 def add_tag_filter(parser: argparse.ArgumentParser) -> None:

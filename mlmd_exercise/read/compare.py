@@ -49,7 +49,6 @@ class RunSummary:
     metrics: Mapping[str, PropertyValue] = field(default_factory=dict)
     environment: Mapping[str, PropertyValue] = field(default_factory=dict)
     status: Mapping[str, PropertyValue] = field(default_factory=dict)
-    tags: Mapping[str, PropertyValue] = field(default_factory=dict)  # by key, without "tag."
     outputs: Tuple[Tuple[str, ArtifactRecord], ...] = ()  # (role, artifact), by artifact id
 
     def value(self, key: str) -> Optional[PropertyValue]:
@@ -80,11 +79,10 @@ def summarize_run(execution: ExecutionRecord, outputs: Sequence[Tuple[str, Artif
     params: Dict[str, PropertyValue] = {}
     env: Dict[str, PropertyValue] = {}
     status: Dict[str, PropertyValue] = {}
-    tags: Dict[str, PropertyValue] = {}
     for key, value in sorted(execution.properties.items()):
         if key.startswith(TAG_PREFIX):
-            tags[key[len(TAG_PREFIX):]] = value
-        elif environment.is_environment_key(key):
+            continue  # the run's tags (ExecutionRecord.tags): neither params nor metrics
+        if environment.is_environment_key(key):
             env[key] = value
         elif key in STATUS_KEYS:
             status[key] = value
@@ -92,7 +90,7 @@ def summarize_run(execution: ExecutionRecord, outputs: Sequence[Tuple[str, Artif
             metrics[key] = value  # the run's own value (its outputs hold a copy)
         else:
             params[key] = value
-    return RunSummary(execution, params, dict(sorted(metrics.items())), env, status, tags, tuple(outputs))
+    return RunSummary(execution, params, dict(sorted(metrics.items())), env, status, tuple(outputs))
 
 
 def summarize_runs(store: Store, executions: Iterable[ExecutionRecord]) -> List[RunSummary]:

@@ -172,6 +172,12 @@ def list_executions(
     return _newest_first(store.backend.executions, base, STARTED_MS, since_ms, limit, keep)
 
 
+def tag_pair(text: str) -> Optional[Tuple[str, str]]:
+    """A tag filter, `key=value`, as (key, value); None where it is not one (no `=`, no key)."""
+    key, equals, value = text.partition("=")
+    return (key, value) if equals and key.strip() else None
+
+
 def tag_tests(tags: Optional[Mapping[str, str]]) -> Tuple[PropertyTest, ...]:
     """The tests for runs that have every one of these tags, with its value."""
     return tuple(PropertyTest(TAG_PREFIX + key, "in", (value,)) for key, value in sorted((tags or {}).items()))

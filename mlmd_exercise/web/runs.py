@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 
-from mlmd_exercise.read.nodes import original_time_filter, parse_since, tag_tests
+from mlmd_exercise.read.nodes import original_time_filter, parse_since, tag_pair, tag_tests
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
 from mlmd_exercise.read.history import history_type
 from mlmd_exercise.read.lineage import edges_of
@@ -28,7 +28,9 @@ __all__ = ["PER_PAGE", "MAX_PER_PAGE", "SORT_LIMIT", "runs_of", "RunsQuery", "Ru
 PER_PAGE, MAX_PER_PAGE = 50, 500
 SORT_LIMIT = 10_000  # runs loaded to sort by a column MLMD cannot order by
 _FINISHED = {"COMPLETE", "FAILED", "CANCELED", "CACHED"}
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a property name safe in a filter query
+# The properties the text search looks in: a run's own plain-named ones (its params) and its
+# name, not where it ran (env.*, whose package lists every run would match).
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class RunsQuery:
         if len(q) > 200 or any(ord(c) < 32 for c in q):
             raise BadParameter(f"search text '{q[:40]}' is too long or holds control characters")
         tag = params.get("tag", "").strip()
-        if tag and (not tag.partition("=")[0].strip() or "=" not in tag):
+        if tag and tag_pair(tag) is None:
             raise BadParameter(f"a tag filter is key=value, not '{tag[:60]}'")
         sort = params.get("sort", "") or "-start"
         if not re.fullmatch(r"-?((param|metric):)?[^\x00-\x1f:][^\x00-\x1f]{0,99}", sort):
@@ -128,7 +130,7 @@ def _query(store: Store, query: RunsQuery, keys: Sequence[str]) -> Query:
         states=[ExecutionState(query.state).value] if query.state else None,
         created_from=_time(query.since) if query.since else None,
         created_before=_time(query.until) if query.until else None,
-        custom=tag_tests(dict([query.tag.split("=", 1)])) if query.tag else (),
+        custom=tag_tests(dict([pair])) if (pair := tag_pair(query.tag)) else (),
         text=TextSearch(query.q, tuple(k for k in keys if _KEY.fullmatch(k) or k == RUN_NAME)) if query.q else None)
 
 

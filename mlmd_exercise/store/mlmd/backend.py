@@ -129,8 +129,8 @@ class MlmdBackend(SafeLookups, Backend):
         if not self.filters:
             return self._plain_list(kind, query, by_id, listing, convert)
         unsaid = tuple(t for t in query.custom if not mf.sayable(t))
-        if unsaid or not mf.says_text(query.text):  # asked without them, then tested here
-            search = None if mf.says_text(query.text) else query.text
+        search = None if mf.says_text(query.text) else query.text
+        if unsaid or search is not None:  # asked without them, then tested here
             rest = dataclasses.replace(query, custom=tuple(t for t in query.custom if mf.sayable(t)), limit=None,
                                        text=query.text if search is None else None)
             found = [r for r in self._list(kind, rest, by_id, listing, convert)

@@ -52,6 +52,14 @@ def _named(key: str) -> Optional[str]:
     return f"`{key}`" if _QUOTED_KEY.fullmatch(key) else None
 
 
+def _quoted(text: str) -> str:
+    """`text` as a literal, for a test `sayable` passed (the others never reach a filter query)."""
+    found = literal(text)
+    if found is None:
+        raise MlmdExerciseError(f"the value '{text}' cannot be searched in a filter query")
+    return found
+
+
 def _key(name: str) -> str:
     named = _named(name)
     if named is None:
@@ -67,7 +75,7 @@ def _test(test: PropertyTest) -> str:
     column = f"custom_properties.{_key(test.key)}"
     if test.op == ">=":
         return f"{column}.double_value >= {float(test.values[0])!r}"
-    return in_list(f"{column}.string_value", [str(literal(str(v))) for v in test.values])
+    return in_list(f"{column}.string_value", [_quoted(str(v)) for v in test.values])
 
 
 def filters(query: Query, kind: Kind) -> List[str]:
