@@ -118,8 +118,9 @@ def _plain(value: Any) -> Any:
 def _refuse(role: Role, key: str, value: Any, why: str) -> MlmdExerciseError:
     from mlmd_exercise.masking import mask_value
 
-    # The value as it may be shown: a secret in it (a password param, a token) masked.
-    return MlmdExerciseError(f"{role.value} '{key}' = {shown(mask_value(key, value))}: {why}")
+    # The value as it may be shown: a secret in it (a password param, a token) masked; the key
+    # as its repr, so that a NUL or a lone surrogate in it is named, not printed.
+    return MlmdExerciseError(f"{role.value} {key!r} = {shown(mask_value(key, value))}: {why}")
 
 
 def _check_text(role: Role, key: str, text: str) -> None:

@@ -210,3 +210,56 @@ def test_a_param_may_not_take_the_name_or_a_tag_s_place(tracker):
         with pytest.raises(mx.MlmdExerciseError, match=f"^'{key}' names where a run's name or tags are kept"):
             tracker.execution(params={key: "x"})
     assert tracker.store.backend.executions() == []
+
+
+ODD_TEXTS = {
+    "nul": "a\x00b", "lone surrogate": "a\ud800b", "long": "x" * 200, "too long": "x" * 201,
+    "emoji and right-to-left": "\U0001f9ea \u05e9\u05dc\u05d5\u05dd \u202e", "quote and backslash": "a'b\\c",
+    "terminal escape": "\x1b]0;t\x07", "empty": "", "newline": "a\nb",
+}
+
+
+@pytest.mark.parametrize("where", ["name", "tag value", "tag key", "later tag"])
+@pytest.mark.parametrize("odd", list(ODD_TEXTS))
+def test_an_odd_name_or_tag_is_kept_exactly_or_refused_at_the_call(db, where, odd):
+    """Every backend and database: read back exactly as given, or one MlmdExerciseError at the
+    call with nothing written (ml-metadata's backend refuses a NUL; no database takes a lone
+    surrogate; a name or tag value has at most 200 characters, as every name)."""
+    text = ODD_TEXTS[odd]
+    tracker = mx.Tracker(mx.open_store(db, create=True))
+    run = tracker.execution() if where == "later tag" else None
+    before = sorted((e.id, dict(e.properties)) for e in tracker.store.backend.executions())
+
+    def record() -> None:
+        if where == "name":
+            tracker.execution(name=text).finish()
+        elif where == "tag value":
+            tracker.execution(tags={"k": text}).finish()
+        elif where == "tag key":
+            tracker.execution(tags={text: "v"}).finish()
+        else:
+            run.tag("k", text)
+
+    mlmd, postgres = tracker.store.backend.name == "mlmd", tracker.store.location.scheme == "postgresql"
+    refused = {"lone surrogate", "too long"} | ({"empty", "nul"} if where == "tag key" else set())
+    refused |= {"nul"} if mlmd or postgres else set()  # ml-metadata cuts text there, PostgreSQL refuses it
+    refused |= {"quote and backslash"} if mlmd and postgres else set()  # ml-metadata would store it wrongly
+    if odd in refused:
+        with pytest.raises(mx.MlmdExerciseError) as e:
+            record()
+        message = str(e.value)
+        # One line that names the bad value: escaped as its repr is (never a raw NUL), or its length.
+        named = "201 characters" if odd == "too long" else repr(("tag." if where == "tag key" and odd == "quote and backslash" else "")
+                                                                 + text)[:12]
+        assert len(message.splitlines()) == 1 and named in message and "\x00" not in message, message
+        assert sorted((e.id, dict(e.properties)) for e in tracker.store.backend.executions()) == before
+        return
+    record()
+    [stored] = [e for e in tracker.store.backend.executions() if e.id not in {b[0] for b in before}] or \
+        tracker.store.backend.executions()
+    if where == "name":
+        assert stored.label == (text or None)
+    elif where == "tag key":
+        assert stored.tags == {text: "v"}
+    else:
+        assert stored.tags == {"k": text}

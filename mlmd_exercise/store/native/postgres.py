@@ -155,6 +155,7 @@ class PostgresDb(Db):
     row_order = "ctid"
     snapshot_sql = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
     ddl = POSTGRES_DDL
+    holds_nul = False  # "invalid byte sequence for encoding UTF8: 0x00"
 
     def __init__(self, con: Any) -> None:
         self._con = con

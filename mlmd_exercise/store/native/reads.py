@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.masking import mask_values
 from mlmd_exercise.records import (EVENT_TYPES, ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord,
                                    ExecutionState, Kind, PropertyType, PropertyValue, TypeRecord)
@@ -38,6 +39,16 @@ class NativeReads(Backend):
         self.writable = writable
         self._declared: Dict[int, Dict[str, int]] = {}  # type id -> its properties' MLMD numbers
         self.ids_per_query = db.ids_per_query  # the dialect's tuning
+
+    def check_text(self, where: str, text: Optional[str]) -> None:
+        super().check_text(where, text)
+        if isinstance(text, str) and "\x00" in text and not self.db.holds_nul:
+            raise MlmdExerciseError(f"refusing {where} {text[:60]!r}: it holds a NUL character, which this "
+                                    f"database does not keep in text ({self.db.name}); nothing was sent to "
+                                    f"store '{self.label}': remove it")
+
+    def storable_text(self, text: str) -> str:
+        return text if self.db.holds_nul else text.replace("\x00", "\ufffd")
 
     # -- types ------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ class Db:
     ids_per_query: how many ids one `in_list` takes well (a list call a page of ids at a time).
     snapshot_sql: the statement that begins a read-only transaction whose reads all see one
         moment of the database (`snapshot`).
+    holds_nul: whether its text columns store a NUL character (PostgreSQL's do not).
     """
 
     name = ""
@@ -50,6 +51,7 @@ class Db:
     ddl_after_types: Tuple[str, ...] = ()
     ids_per_query = 10000  # one parameter (SQLite's JSON, PostgreSQL's array) or one each (MySQL)
     snapshot_sql = "BEGIN"  # SQLite: a deferred transaction reads one snapshot of a WAL file
+    holds_nul = True
 
     def run(self, sql: str, *values: Any) -> List[Row]:
         raise NotImplementedError
