@@ -20,7 +20,7 @@ from typing import Iterator, List, Union
 import pytest
 
 import mlmd_exercise as mx
-from conftest import STORES, backend_of, digest, run_module, server_admin, server_base
+from conftest import NATIVE_TOO, STORES, backend_of, digest, run_module, server_admin, server_base
 
 SQLITE = [s for s in STORES if s.startswith("sqlite")]
 POSTGRES = [s for s in STORES if s.startswith("postgresql")]
@@ -175,6 +175,45 @@ def test_a_full_disk_rolls_the_write_back_and_says_so_and_the_store_records_agai
         assert states(db, tmp_path).stdout.split() == ["COMPLETE", "3"]
         check = run_module(["check", "--db", db], tmp_path)
         assert check.returncode == 0 and check.stdout.strip() == "store is consistent", check.stdout
+
+
+def test_a_store_ml_metadata_cannot_open_again_while_the_disk_is_full_refuses_as_the_full_disk(
+        tmp_path, monkeypatch):
+    """After a write the disk broke off, ml-metadata's connection is opened again; under load a
+    PostgreSQL server has refused that opening with nothing but "PostgreSQL metadata source
+    error: " while the disk was still full. That refusal is made here, once, in that opening."""
+    if not NATIVE_TOO:
+        pytest.skip("ml-metadata is not installed here")
+    from ml_metadata import errors
+    with backend_of("sqlite-mlmd"), mounted(tmp_path / "small", ["-t", "tmpfs", "-o", "size=8m", "tmpfs"]) as small:
+        db = small / "metadata.db"
+        tracker = record(db, 2)
+        filler = fill(small)
+        full = (f"the disk holding store '{db}' is full: the write was rolled back, "
+                "nothing of it is recorded; free some space and run it again")
+        with pytest.raises(mx.StoreError, match="is full"):
+            with tracker.execution("Trainer", params={"big": "y" * 200_000}):
+                pass
+        backend, opened = tracker.store.backend, []
+        reopen = backend._reopen
+
+        def refused_once():
+            opened.append(1)
+            if len(opened) == 1:
+                raise errors.InternalError("PostgreSQL metadata source error: ")
+            return reopen()
+
+        monkeypatch.setattr(backend, "_reopen", refused_once)
+        with pytest.raises(mx.StoreError) as refused:
+            with tracker.execution("Trainer", params={"big": "y" * 200_000}):
+                pass
+        assert str(refused.value) == full and len(opened) == 1
+        filler.unlink()
+        with tracker.execution("Trainer", params={"after": 1}):
+            pass
+        assert len(opened) == 2
+        tracker.store.close()
+        assert states(db, tmp_path).stdout.split() == ["COMPLETE", "3"]
 
 
 @pytest.mark.parametrize("store", POSTGRES)

@@ -41,12 +41,16 @@ _FULL = ("database or disk is full", "No space left on device")  # SQLite's word
 _WRITES = ("put_", "update_", "append_")
 
 
+def _full(e: mlmd_errors.StatusError) -> bool:
+    return any(words in str(e) for words in _FULL)
+
+
 def _translate(store: str, e: mlmd_errors.StatusError, writing: bool) -> MlmdExerciseError:
     """The package's error for one of MLMD's, by its class (MLMD's text is kept for -v); a
     full disk and a damaged file only by the database's words, which MLMD passes on as text."""
     if isinstance(e, mlmd_errors.AlreadyExistsError):
         return ConflictError(f"{store} already holds a node of that type and name")
-    if writing and any(words in str(e) for words in _FULL):
+    if writing and _full(e):
         return disk_full(store)  # the commit failed: its transaction is rolled back (`_recover`)
     if "database disk image is malformed" in str(e):
         return damaged(store, writing)
@@ -72,6 +76,7 @@ def _translated(method: Callable[..., T]) -> Callable[..., T]:
             error = _translate(self.label, e, writing)
             if isinstance(e, _UNCLEAR):
                 self._broken = True  # the next call opens ml-metadata's connection again
+                self._full = writing and _full(e)
             raise error from e
     return wrapper
 
@@ -96,6 +101,7 @@ class MlmdBackend(SafeLookups, Backend):
                  before_write: Optional[Callable[[], None]] = None) -> None:
         self._mlmd = guarded(mlmd, database, label)
         self._reopen, self._broken = reopen, False
+        self._full = False  # whether what broke it off was a full disk
         self._before_write = before_write
         # Whether this ml-metadata runs filter queries (1.21 dropped them): by its version,
         # never by trying one and catching the error.
@@ -489,7 +495,10 @@ class MlmdBackend(SafeLookups, Backend):
         """Opens ml-metadata's connection again after a call it broke off (`reopen`, where
         given): a commit that failed (a full disk) leaves its transaction open in ml-metadata,
         and every later call would say "Transaction already open", even once there is room.
-        Dropping the old connection first rolls that transaction back and frees its locks."""
+        Dropping the old connection first rolls that transaction back and frees its locks.
+        Opening again can fail while the disk is still full (PostgreSQL then says nothing but
+        "metadata source error"): the call is then refused as the full disk it is, and the next
+        call tries again."""
         if self._reopen is None:
             self._broken = False
             return
@@ -497,6 +506,8 @@ class MlmdBackend(SafeLookups, Backend):
         try:
             self._mlmd = guarded(self._reopen(), self.database, self.label)
         except Exception as e:
+            if self._full:
+                raise disk_full(self.label) from None
             raise StoreError(f"cannot open store '{self.label}' again after a write it broke off: {e}") from None
         self._broken = False
 
