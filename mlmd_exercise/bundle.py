@@ -26,15 +26,14 @@ from typing import IO, Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple,
 
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.masking import mask, mask_values
-from mlmd_exercise.records import EVENT_TYPES, ArtifactState, ExecutionState
+from mlmd_exercise.records import EVENT_TYPES, ORIGIN, ArtifactState, ExecutionState
 from mlmd_exercise.values import MAX_DEPTH, is_number, nesting, shown
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "ORIGIN", "BundleError", "Bundle", "Checker", "Counts", "write_line",
+__all__ = ["FORMAT_VERSION", "MAGIC", "BundleError", "Bundle", "Checker", "Counts", "write_line",
            "read_bundle", "is_bundle"]
 
 MAGIC = "mlmd_exercise_bundle"  # the header's first key; its value is the format version
 FORMAT_VERSION = 2  # 2: metric histories, and NaN and the infinities as {"double": "NaN"}
-ORIGIN = "mlmd_exercise_origin"  # custom property: where an imported node came from
 
 
 class BundleError(MlmdExerciseError):

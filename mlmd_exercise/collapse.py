@@ -6,17 +6,22 @@ role, event by event), outputs of the same types under the same roles, and
 none of their outputs read by any execution in the graph (what happens further
 downstream would otherwise differ from one to the next). Their outputs are
 drawn as one node per role in the same way.
+
+A sweep's runs are alike in all of that and differ in their params: a group says which
+params differ and over what range ("C 0.01–100"), so that the node drawn says what it hides.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, Hashable, List, Tuple
+from typing import Collection, Dict, FrozenSet, Hashable, List, Mapping, Sequence, Tuple
 
-from mlmd_exercise.records import LineageEdge, LineageGraph
+from mlmd_exercise import environment
+from mlmd_exercise.records import (METRIC_NAMES, STATUS_KEYS, TAG_PREFIX, ExecutionRecord, LineageEdge, LineageGraph,
+                                   PropertyValue)
 
-__all__ = ["MIN_GROUP", "Group", "collapse"]
+__all__ = ["MIN_GROUP", "MAX_DIFFER", "Group", "collapse", "differing_params"]
 
 MIN_GROUP = 5  # fewer alike executions than this are drawn one by one
 
@@ -30,6 +35,7 @@ class Group:
     shown: int  # the id of the execution drawn
     ids: Tuple[int, ...]  # every execution it stands for, the drawn one first
     outputs: int  # how many output artifacts were drawn as one node per role
+    differ: Tuple[str, ...] = ()  # the params that differ among them, each with its range ("C 0.01–100")
 
 
 def collapse(graph: LineageGraph, min_group: int = MIN_GROUP) -> Tuple[LineageGraph, List[Group]]:
@@ -83,8 +89,10 @@ def collapse(graph: LineageGraph, min_group: int = MIN_GROUP) -> Tuple[LineageGr
             collapsed_artifacts[same[0]] = tuple(same)
             drop_a.update(same[1:])
         execution = graph.executions[shown]
+        held = {k for i in ids for o in outputs.get(i, []) for k in graph.artifacts[o.artifact_id].properties}
         found.append(Group(execution.type, execution.state, shown, tuple(ids),
-                           sum(len(s) for s in by_role.values())))
+                           sum(len(s) for s in by_role.values()),
+                           differing_params([graph.executions[i] for i in ids], held)))
     if not found:
         return graph, []
     drawn = dataclasses.replace(
@@ -97,6 +105,46 @@ def collapse(graph: LineageGraph, min_group: int = MIN_GROUP) -> Tuple[LineageGr
                      for name, ids in graph.experiments.items()},
         collapsed=collapsed,
         collapsed_artifacts=collapsed_artifacts,
+        collapsed_differ={g.shown: g.differ for g in found if g.differ},
     )
     return drawn, sorted(found, key=lambda g: (-len(g.ids), g.shown))
 
+
+
+MAX_DIFFER = 3  # params named on a collapsed node; more are counted
+
+
+def _params(e: ExecutionRecord, made: FrozenSet[str]) -> Mapping[str, PropertyValue]:
+    """An execution's params as `diff` tells them (not its environment, tags, status or the
+    metrics it logged, nor a key its outputs hold: a metric on its model)."""
+    logged = e.properties.get(METRIC_NAMES)
+    metrics = set(logged.split(",")) if isinstance(logged, str) else set()
+    return {k: v for k, v in e.properties.items()
+            if not (k.startswith(TAG_PREFIX) or k in STATUS_KEYS or k in metrics or k in made
+                    or environment.is_environment_key(k))}
+
+
+def _range(values: Sequence[PropertyValue]) -> str:
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v]
+    if len(numbers) == len(values):
+        return f"{min(numbers):g}–{max(numbers):g}"
+    shown = sorted({str(v) for v in values})
+    return ", ".join(shown) if len(shown) <= 3 and sum(map(len, shown)) <= 30 else f"{len(shown)} values"
+
+
+def differing_params(executions: Sequence[ExecutionRecord], made: Collection[str] = ()) -> Tuple[str, ...]:
+    """The params whose values differ among these executions, by name, each with the range of
+    its values: "C 0.01–100" (numbers), "solver: lbfgs, saga" (a few texts), "tol: 5 values";
+    at most MAX_DIFFER, then how many more. A param some of them lack differs too."""
+    params = [_params(e, frozenset(made)) for e in executions]
+    keys = sorted({k for p in params for k in p})
+    differ = []
+    for key in keys:
+        values = [p[key] for p in params if key in p]
+        if len({repr(v) for v in values}) > 1:
+            differ.append(f"{key} {_range(values)}")
+        elif len(values) < len(params):
+            differ.append(f"{key} (some unset)")
+    if len(differ) > MAX_DIFFER:
+        differ = differ[:MAX_DIFFER] + [f"{len(differ) - MAX_DIFFER} more"]
+    return tuple(differ)

@@ -50,6 +50,11 @@ METRIC_NAMES = "metric_names"
 RUN_NAME = "run.name"
 # A run's tags (`tags={...}`, `Run.tag`): custom properties "tag.<key>", text values.
 TAG_PREFIX = "tag."
+ORIGIN = "mlmd_exercise_origin"  # custom property: where an imported node came from (see bundle.py)
+# How a run ended and where its record came from (an import's origin), not what it was given:
+# neither params nor metrics, so that a run and its imported twin compare equal.
+STATUS_KEYS = ("state", "error_type", "error_message", "abandoned", STARTED_MS, ENDED_MS, METRIC_NAMES, ORIGIN,
+               RUN_NAME)
 
 
 def _ms(properties: Mapping[str, PropertyValue], key: str) -> Optional[int]:
@@ -295,3 +300,5 @@ class LineageGraph:
     # the same for the artifacts those executions made.
     collapsed: Mapping[int, Tuple[int, ...]] = field(default_factory=dict)
     collapsed_artifacts: Mapping[int, Tuple[int, ...]] = field(default_factory=dict)
+    # A drawn execution that stands for several -> the params that differ among them, with ranges.
+    collapsed_differ: Mapping[int, Tuple[str, ...]] = field(default_factory=dict)

@@ -129,10 +129,10 @@ def _artifact_label(a, count: int) -> str:
     return label + (f"\nv{a.version}" if a.version is not None else "")
 
 
-def _execution_label(e, count: int) -> str:
+def _execution_label(e, count: int, differ: Sequence[str] = ()) -> str:
     title = shorten(execution_name(e.properties) or short_type(e.type))
-    if count > 1:
-        return f"{title} x{count:,}\n{e.state}"
+    if count > 1:  # a sweep drawn as one: what tells its runs apart
+        return f"{title} x{count:,}\n" + "".join(f"{shorten(d)}\n" for d in differ) + e.state
     name = e.label  # a run's own name, under its step's
     return f"{title} #{e.id}\n" + (f"{shorten(name)}\n" if name and name != title else "") + e.state
 
@@ -184,11 +184,12 @@ def lineage_source(graph: LineageGraph, legend: bool = True) -> str:
         members.setdefault(cluster_of.get(e.id), []).append(f"e{e.id}")
         many = len(graph.collapsed.get(e.id, ()))
         name = execution_name(e.properties) or e.label
+        differ = graph.collapsed_differ.get(e.id, ())
         tip = f"{e.type} #{e.id}" + (f" and {many - 1:,} more" if many > 1 else "") + \
-            (f"\n{name}" if name else "") + f"\n{e.state}"
+            (f"\n{name}" if name else "") + "".join(f"\n{d}" for d in differ) + f"\n{e.state}"
         dot.node(
             f"e{e.id}",
-            _quote(_execution_label(e, many)),
+            _quote(_execution_label(e, many, differ)),
             tooltip=_quote(tip),
             shape="box",
             style="rounded,filled",

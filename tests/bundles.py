@@ -11,7 +11,7 @@ from mlmd_exercise.read.lineage import walk
 from mlmd_exercise.records import CREATED_MS, STARTED_MS, Kind
 from mlmd_exercise.store.backend import Query
 from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec, record_runs
-from mlmd_exercise.bundle import ORIGIN
+from mlmd_exercise.records import ORIGIN
 
 DAY = 86400 * 1000
 OLD = int(time.time() * 1000) - 200 * DAY  # older than any cut-off the tests use (90d)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from mlmd_exercise.collapse import collapse
+import dataclasses
+
+from mlmd_exercise.collapse import collapse, differing_params
 from mlmd_exercise.records import ArtifactRecord, ExecutionRecord, LineageEdge, LineageGraph
 
 
@@ -35,3 +37,31 @@ def test_a_run_whose_output_is_read_stays_apart_and_few_are_not_collapsed():
     assert 100 in drawn.executions and 1000 in drawn.artifacts
     graph = _fan(4)
     assert collapse(graph) == (graph, [])
+
+
+def _runs(*properties: dict) -> list:
+    return [ExecutionRecord(100 + i, "Trainer", "COMPLETE", p) for i, p in enumerate(properties)]
+
+
+def test_a_collapsed_sweep_says_which_params_differ_and_over_what_range():
+    runs = _runs(*({"C": c, "solver": s, "penalty": "l2", "accuracy": 0.5 + c / 1000, "metric_names": "accuracy",
+                    "tag.owner": f"u{i}", "env.python": f"3.{i}", "started_ms": 1000 + i, "run.name": f"r{i}"}
+                   for i, (c, s) in enumerate([(0.01, "lbfgs"), (1, "saga"), (100, "lbfgs")])))
+    # Metrics (named by metric_names, or held by an output), tags, the environment and how the run
+    # ended differ from run to run in any sweep: only its params are named.
+    assert differing_params(runs) == ("C 0.01–100", "solver lbfgs, saga")
+    assert differing_params(runs, {"C"}) == ("solver lbfgs, saga",)  # C held by an output: a metric
+    many = _runs(*({"tol": 10 ** -i, "name": f"a-rather-long-text-value-{i}", "k": i % 2 == 0} for i in range(6)))
+    assert differing_params(many) == ("k False, True", "name 6 values", "tol 1e-05–1")
+    wide = _runs({"a": 1, "b": 1, "c": 1, "d": 1, "e": 1}, {"a": 2, "b": 2, "c": 2, "d": 2})
+    assert differing_params(wide) == ("a 1–2", "b 1–2", "c 1–2", "2 more")  # e: some unset
+    assert differing_params(_runs({"a": 1}, {"a": 1, "b": "x"})) == ("b (some unset)",)
+    assert differing_params(_runs({"a": 1}, {"a": 1})) == ()
+
+
+def test_the_collapsed_node_and_its_group_carry_the_range():
+    graph = _fan(6)
+    executions = {i: dataclasses.replace(e, properties={"C": 10 ** (i - 103)}) for i, e in graph.executions.items()}
+    drawn, groups = collapse(dataclasses.replace(graph, executions=executions))
+    assert groups[0].differ == ("C 0.001–100",) and drawn.collapsed_differ == {100: ("C 0.001–100",)}
+    assert collapse(_fan(6))[0].collapsed_differ == {}  # nothing differs: nothing said

@@ -683,6 +683,66 @@ def test_the_web_framework_loads_only_for_ui():
                           timeout=60).stdout.strip() == "False"
 
 
+def test_the_runs_page_charts_a_metric_against_the_param_a_sweep_varies(tmp_path):
+    tracker = mx.Tracker(tmp_path / "sweep.db", experiment="sweep")
+    cs = (0.001, 0.01, 0.1, 1, 10, 100)
+    for i, c in enumerate(cs):
+        with tracker.execution("Trainer", params={"C": c, "seed": i % 2, "solver": "lbfgs", "<b>": i}) as run:
+            run.log_metrics({"accuracy": [0.7, 0.8, 0.9, 0.9, 0.85, 0.6][i], "loss": 1.0 - i / 10})
+    tracker.execution("Trainer", params={"C": "auto"}).finish()  # no number: no point
+    server = start_server(tmp_path / "sweep.db")
+
+    def chart(query: str = "") -> str:
+        status, _, body = server.get("/runs" + query)
+        assert status == 200, body
+        return body[body.index('<div class="sweep"'):body.index("</div>", body.index('<div class="sweep"'))]
+
+    try:
+        # The first param by name that holds different numbers ('<b>', escaped), the first metric.
+        first = chart()
+        assert "&lt;b&gt;" in first and "<b>" not in first and 'aria-label="accuracy by &lt;b&gt;"' in first
+        sweep = chart("?x=C")
+        dots = re.findall(r'<a href="([^"]+)"><circle[^>]*><title>run #(\d+): C = ([^,]+), accuracy = ([^<]+)</title>', sweep)
+        assert [(run, c, acc) for _, run, c, acc in dots] == [
+            (str(6 - i), f"{c:g}", f"{a:g}") for i, (c, a) in
+            enumerate(zip(reversed(cs), (0.6, 0.85, 0.9, 0.9, 0.8, 0.7)))]  # newest first, as listed
+        assert all(link.endswith(f"/execution/{run}") for link, run, _, _ in dots)
+        assert "C (log scale)" in sweep and sweep.count('class="tick">') >= 6 + 2  # a tick per power of ten
+        assert ("highest accuracy: 0.9 at C = 1 (<a" in sweep and "and 1 other run" in sweep
+                and "lowest accuracy: 0.6 at C = 100" in sweep)
+        # Sorted by a metric: that metric is charted; a chosen one and a chosen param are kept.
+        assert 'aria-label="loss by C"' in chart("?x=C&sort=-metric:loss")
+        other = chart("?x=seed&y=loss")
+        assert 'aria-label="loss by seed"' in other and "(log scale)" not in other
+        assert '<option value="seed" selected>' in other and "solver" not in other  # text never differs
+        assert "no run has a number for both" in chart("?x=nothing")
+        status, _, bad = server.get("/runs?x=%01")
+        assert status == 400 and "the chart axis x=" in bad
+        status, _, one = server.get("/runs?type=Trainer&q=auto")  # a page with one run: no chart
+        assert status == 200 and 'id="sweep"' not in one
+    finally:
+        stop(server)
+
+
+def test_a_sweep_drawn_as_one_node_says_the_range_of_the_param_that_differs(tmp_path, run_cli):
+    tracker = mx.Tracker(tmp_path / "sweep.db")
+    data = tracker.log_dataset(write(tmp_path / "d.csv", "a\n1\n"))
+    for c in (0.01, 0.1, 1, 10, 100, 1000):
+        with tracker.execution("Trainer", params={"C": c, "penalty": "l2"}, inputs={"examples": data}) as run:
+            run.log_metric("accuracy", 0.5 + c / 10_000)
+    server = start_server(tmp_path / "sweep.db")
+    try:
+        status, _, body = server.get(f"/lineage/artifact/{data.id}?direction=downstream")
+        assert status == 200 and "6 Trainer runs (COMPLETE; C 0.01–1000)" in body
+        svg = body[body.index("<svg"):body.index("</svg>")]
+        assert "Trainer x6" in svg and ">C 0.01–1000<" in svg and "penalty" not in svg and "accuracy" not in svg
+    finally:
+        stop(server)
+    out = run_cli("graph", "--artifact", data.id, "-o", tmp_path / "sweep.svg", "--db", tmp_path / "sweep.db")
+    assert out.code == 0 and "6 COMPLETE Trainer executions with the same inputs, differing in C 0.01–1000 " in out.out
+    assert ">C 0.01–1000<" in (tmp_path / "sweep.svg").read_text()
+
+
 def test_a_big_fan_out_is_drawn_as_one_node_until_expanded(tmp_path):
     tracker = mx.Tracker(tmp_path / "fan.db")
     data = tracker.log_dataset(write(tmp_path / "d.csv", "a\n1\n"))

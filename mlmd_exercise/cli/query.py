@@ -179,8 +179,9 @@ def graph(args: Namespace, call: Invocation) -> Outcome:
           f"{text.count(executions, 'execution')}: {path}")
     for group in groups:
         made = f" and their {text.count(group.outputs, 'output')}" if group.outputs else ""
+        differ = f", differing in {'; '.join(group.differ)}" if group.differ else ""
         print(f"  drawn as one: {len(group.ids):,} {group.state} {group.type} executions with the "
-              f"same inputs{made} (executions {text.id_ranges(group.ids)}; --expand draws each)")
+              f"same inputs{made}{differ} (executions {text.id_ranges(group.ids)}; --expand draws each)")
     return Outcome.OK
 
 

@@ -16,22 +16,18 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from mlmd_exercise import environment
 from mlmd_exercise import schema
-from mlmd_exercise.bundle import ORIGIN
 from mlmd_exercise.content import FINGERPRINT
 from mlmd_exercise.errors import MlmdExerciseError
-from mlmd_exercise.records import CREATED_MS, ENDED_MS, METRIC_NAMES, RUN_NAME, STARTED_MS, TAG_PREFIX, ArtifactRecord, ExecutionRecord, PropertyValue
+from mlmd_exercise.records import (CREATED_MS, METRIC_NAMES, ORIGIN, STATUS_KEYS, TAG_PREFIX, ArtifactRecord,
+                                   ExecutionRecord, PropertyValue)
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import Query
 
 __all__ = [
-    "STATUS_KEYS", "METRIC_TYPES", "RunSummary", "artifact_metrics", "summarize_run", "summarize_runs",
+    "METRIC_TYPES", "RunSummary", "artifact_metrics", "summarize_run", "summarize_runs",
     "columns", "choose_columns", "sort_runs", "BUILTIN_SORTS",
 ]
 
-# How a run ended and where its record came from (an import's origin), not what it was given:
-# neither params nor metrics, so that a run and its imported twin compare equal.
-STATUS_KEYS = ("state", "error_type", "error_message", "abandoned", STARTED_MS, ENDED_MS, METRIC_NAMES, ORIGIN,
-               RUN_NAME)
 # Output types whose properties are the run's metrics (beside their bookkeeping).
 METRIC_TYPES = (schema.SAVED_MODEL.name, schema.METRICS.name)
 # Properties of an artifact that describe the file, not how good it is.

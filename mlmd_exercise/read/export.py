@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
-from mlmd_exercise.bundle import FORMAT_VERSION, MAGIC, ORIGIN, Counts, write_line
-from mlmd_exercise.records import (METRIC_NAMES, ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord, Kind,
+from mlmd_exercise.bundle import FORMAT_VERSION, MAGIC, Counts, write_line
+from mlmd_exercise.records import (METRIC_NAMES, ORIGIN, ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord, Kind,
                                    PropertyType, TypeRecord)
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import Query

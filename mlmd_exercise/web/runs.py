@@ -23,7 +23,8 @@ from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import Query, TextSearch
 from mlmd_exercise.web.pages import BadParameter, parse_id, split_properties
 
-__all__ = ["PER_PAGE", "MAX_PER_PAGE", "SORT_LIMIT", "runs_of", "RunsQuery", "RunRow", "RunsPage", "runs_page"]
+__all__ = ["PER_PAGE", "MAX_PER_PAGE", "SORT_LIMIT", "runs_of", "RunsQuery", "RunRow", "RunsPage", "runs_page",
+           "Sweep", "sweep_of"]
 
 PER_PAGE, MAX_PER_PAGE = 50, 500
 SORT_LIMIT = 10_000  # runs loaded to sort by a column MLMD cannot order by
@@ -47,11 +48,13 @@ class RunsQuery:
     sort: str = "-start"  # a column name, "-" first for descending
     page: int = 1
     per: int = PER_PAGE
+    x: str = ""  # the sweep chart's param (chosen where empty)
+    y: str = ""  # and its metric
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> "RunsQuery":
         """From query parameters; an unknown one or a bad value is a BadParameter naming it."""
-        known = {"context", "type", "state", "since", "until", "q", "tag", "sort", "page", "per"}
+        known = {"context", "type", "state", "since", "until", "q", "tag", "sort", "page", "per", "x", "y"}
         for key in params:
             if key not in known:
                 raise BadParameter(f"unknown query parameter '{key}': use {', '.join(sorted(known))}")
@@ -73,11 +76,15 @@ class RunsQuery:
             raise BadParameter(f"cannot sort by '{sort}': use id, start, type, state, experiment, "
                                "duration, a param or metric's name (param:NAME or metric:NAME where "
                                "one name is both), with - for descending")
+        for axis in ("x", "y"):
+            if any(ord(c) < 32 for c in params.get(axis, "")) or len(params.get(axis, "")) > 100:
+                raise BadParameter(f"the chart axis {axis}={params[axis][:40]!r} is too long or holds control characters")
         query = cls(
             context=parse_id(params["context"], "context") if params.get("context") else None,
             type=params.get("type", ""), state=state, since=params.get("since", "").strip(),
             until=params.get("until", "").strip(), q=q, tag=tag, sort=sort,
-            page=parse_id(params["page"], "page") if params.get("page") else 1, per=per)
+            page=parse_id(params["page"], "page") if params.get("page") else 1, per=per,
+            x=params.get("x", ""), y=params.get("y", ""))
         for text in (query.since, query.until):
             if text:
                 _time(text)
@@ -87,7 +94,7 @@ class RunsQuery:
         """The query parameters of this query with some changed: for links."""
         values = {"context": self.context or "", "type": self.type, "state": self.state,
                   "since": self.since, "until": self.until, "q": self.q, "tag": self.tag, "sort": self.sort,
-                  "page": self.page, "per": self.per, **changes}
+                  "page": self.page, "per": self.per, "x": self.x, "y": self.y, **changes}
         defaults = {"sort": "-start", "page": 1, "per": PER_PAGE}
         return {k: str(v) for k, v in values.items() if v not in ("", None) and defaults.get(k) != v}
 
@@ -111,6 +118,43 @@ class RunRow:
 
 
 @dataclass(frozen=True)
+class Sweep:
+    """The runs page's chart: a metric (`y`) against a param (`x`), a point per run listed that
+    has a number for both, and the numeric params and metrics that could be charted instead."""
+
+    x: str
+    y: str
+    points: Tuple[Tuple[float, float, int], ...]  # (param, metric, execution id)
+    params: Tuple[str, ...]
+    metrics: Tuple[str, ...]
+
+
+def _number(value: Any) -> Optional[float]:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def sweep_of(rows: Sequence["RunRow"], query: RunsQuery) -> Optional[Sweep]:
+    """The chart for these rows: the param asked for, else the first (by name) that holds
+    different numbers; the metric asked for, else the one the runs are sorted by, else the first.
+    None where no two runs differ in a numeric param or no run has a numeric metric."""
+    params = sorted(k for k in {k for r in rows for k in r.params}
+                    if len({_number(r.params.get(k)) for r in rows} - {None}) > 1)
+    metrics = sorted(k for k in {k for r in rows for k in r.metrics}
+                     if any(_number(r.metrics.get(k)) is not None for r in rows))
+    if not params or not metrics:
+        return None
+    sorted_by = query.sort.lstrip("-").split(":", 1)[-1]
+    x = query.x or params[0]
+    y = query.y or (sorted_by if sorted_by in metrics else metrics[0])
+    points = []
+    for r in rows:
+        px, py = _number(r.params.get(x)), _number(r.metrics.get(y))
+        if px is not None and py is not None:
+            points.append((px, py, r.execution.id))
+    return Sweep(x, y, tuple(points), tuple(params), tuple(metrics))
+
+
+@dataclass(frozen=True)
 class RunsPage:
     query: RunsQuery
     rows: Tuple[RunRow, ...]
@@ -121,6 +165,7 @@ class RunsPage:
     notice: str
     contexts: Tuple[Tuple[int, str, str], ...]  # (id, type, name), for the filter
     types: Tuple[str, ...]
+    sweep: Optional[Sweep] = None  # the chart of a metric against a param, where the rows make one
 
 
 def _query(store: Store, query: RunsQuery, keys: Sequence[str]) -> Query:
@@ -270,4 +315,5 @@ def runs_page(store: Store, query: RunsQuery) -> RunsPage:
         has_next = total > first + query.per
     params = tuple(sorted({k for r in rows for k in r.params}))
     metrics = tuple(sorted({k for r in rows for k in r.metrics}))
-    return RunsPage(query, tuple(rows), params, metrics, has_next, total, notice, contexts, types)
+    return RunsPage(query, tuple(rows), params, metrics, has_next, total, notice, contexts, types,
+                    sweep_of(rows, query))

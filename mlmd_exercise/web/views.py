@@ -19,9 +19,9 @@ from mlmd_exercise.masking import mask
 from mlmd_exercise.records import ArtifactRecord, ExecutionRecord, LineageGraph
 from mlmd_exercise.render import STATE_COLORS
 from mlmd_exercise.text import count, duration, when
-from mlmd_exercise.web.curves import curves_svg
+from mlmd_exercise.web.curves import SweepPoint, curves_svg, sweep_svg
 from mlmd_exercise.web.pages import Comparison, LineagePage, NodePage, StatesPage
-from mlmd_exercise.web.runs import RunsPage, RunsQuery
+from mlmd_exercise.web.runs import RunsPage, RunsQuery, Sweep
 
 __all__ = ["ROOT", "url", "esc", "layout", "runs_view", "node_view", "lineage_view", "compare_view", "states_view",
            "error_view", "lineage_svg", "legend", "runs_table"]
@@ -181,11 +181,38 @@ def runs_table(page: RunsPage, link: Link = node_href, sortable: bool = True, se
             f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
+def _sweep_view(sweep: Sweep, q: RunsQuery) -> str:
+    """The chart of a metric against a param for the runs listed, with its choice of both, and
+    the highest and lowest value said in words (which is best depends on the metric)."""
+    keep = "".join(f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">'
+                   for k, v in q.params(x="", y="", page=q.page).items())
+    form = (f'<form class="filters" method="get" action="{href("/runs")}" id="sweep-form">{keep}'
+            f"<label>chart {_select('y', sweep.y, [(m, m) for m in sweep.metrics])}</label>"
+            f"<label>against {_select('x', sweep.x, [(p, p) for p in sweep.params])}</label>"
+            '<button type="submit" id="sweep-apply">Draw</button></form>')
+    points = [SweepPoint(x, y, run, node_href("execution", run)) for x, y, run in sweep.points]
+    said = ""
+    finite = [p for p in points if p.y == p.y and abs(p.y) != float("inf")]
+    if len(finite) > 1:
+        hi, lo = max(finite, key=lambda p: p.y), min(finite, key=lambda p: p.y)
+
+        def also(p: SweepPoint) -> str:
+            ties = sum(1 for o in finite if o.y == p.y) - 1
+            return f" and {count(ties, 'other run')}" if ties else ""
+
+        said = "<p class=\"muted\" id=\"sweep-extremes\">" + " · ".join(
+            f'{word} {esc(sweep.y)}: {value(p.y)} at {esc(sweep.x)} = {value(p.x)} '
+            f'(<a href="{p.href}">run #{p.run}</a>{also(p)})' for word, p in (("highest", hi), ("lowest", lo))) + "</p>"
+    return f'<div class="sweep" id="sweep">{form}{sweep_svg(sweep.x, sweep.y, points)}{said}</div>'
+
+
 def runs_view(page: RunsPage) -> str:
     q = page.query
     parts = [_filter_form(page)]
     if page.notice:
         parts.append(f'<p class="notice">{esc(page.notice)}</p>')
+    if page.sweep is not None:
+        parts.append(_sweep_view(page.sweep, q))
     parts.append(f'<form id="compare" method="get" action="{href("/compare")}"></form>')
     parts.append(runs_table(page))
     pager = []
@@ -309,7 +336,7 @@ def collapsed_note(groups, expand_href: str) -> str:
     """What was drawn as one node, with a link that draws every run."""
     if not groups:
         return ""
-    drawn = ", ".join(f"{count(len(g.ids), g.type + ' run')} ({g.state})" for g in groups)
+    drawn = ", ".join(f"{count(len(g.ids), g.type + ' run')} ({'; '.join((g.state, *g.differ))})" for g in groups)
     return (f'<p class="notice" id="collapsed">Drawn as one node each, being alike: {esc(drawn)}. '
             f'<a href="{esc(expand_href)}" id="expand">Draw every run</a></p>')
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from mlmd_exercise.bundle import ORIGIN, Bundle, BundleError, Counts
-from mlmd_exercise.records import CREATED_MS, STARTED_MS, ExecutionState, Kind, PropertyType
+from mlmd_exercise.bundle import Bundle, BundleError, Counts
+from mlmd_exercise.records import CREATED_MS, ORIGIN, STARTED_MS, ExecutionState, Kind, PropertyType
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import ContextWrite, ExecutionWrite, NewArtifact, NewEvent, PropertyTest, Query
 from mlmd_exercise.history import Point
