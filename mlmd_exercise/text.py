@@ -82,10 +82,15 @@ def when(ms: Optional[float]) -> str:
 
 
 def duration(ms: Optional[int]) -> str:
-    """"42 s", "3 min 5 s", "2 h 10 min"; "-" for none."""
+    """"137 ms", "2.5 s", "42 s", "3 min 5 s", "2 h 10 min"; "-" for none. (A run of a
+    fraction of a second is not "0 s": most runs of a small model take that long.)"""
     if ms is None:
         return "-"
-    seconds = max(0, round(ms / 1000))
+    if ms < 1000:
+        return f"{max(0, ms)} ms"
+    if ms < 9950:
+        return f"{ms / 1000:.1f} s"
+    seconds = round(ms / 1000)
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:
