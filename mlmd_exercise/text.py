@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:
     from mlmd_exercise.read.diff import Change, Diff
     from mlmd_exercise.records import ArtifactRecord
 
-__all__ = ["table", "count", "id_ranges", "when", "duration", "cell", "short_digest", "diff_verdict", "diff_rows",
+__all__ = ["table", "aligned", "one_line", "count", "id_ranges", "when", "duration", "cell", "short_digest", "diff_verdict", "diff_rows",
            "change_label", "printable"]
 
 CELL = 24  # longer text in a column is cut, with an ellipsis
@@ -24,14 +24,22 @@ _ONE_LINE = {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
 def table(rows: Iterable[Sequence[str]], indent: str = "  ") -> List[str]:
     """Rows as aligned columns; the last column is not padded. A cell holding a line
     break or a tab (another program's name, say) shows it as `\\n`, one row a line."""
-    rows = [[c.translate(_ONE_LINE) for c in r] for r in rows]
+    return list(aligned([[c.translate(_ONE_LINE) for c in r] for r in rows], indent))
+
+
+def one_line(cells: Iterable[str]) -> Tuple[str, ...]:
+    """A row's cells as `aligned` takes them: a line break or tab in one shows as `\\n`."""
+    return tuple(c.translate(_ONE_LINE) for c in cells)
+
+
+def aligned(rows: Sequence[Sequence[str]], indent: str = "  ") -> Iterator[str]:
+    """`table`'s lines one at a time, for rows already made one-line (`one_line`): a listing
+    of many rows is printed as it is aligned, never held twice."""
     if not rows:
-        return []
+        return
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    return [
-        indent + "  ".join([c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]).rstrip()
-        for r in rows
-    ]
+    for r in rows:
+        yield indent + "  ".join([c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]).rstrip()
 
 
 def count(n: int, noun: str) -> str:

@@ -28,7 +28,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from mlmd_exercise.store.address import DEFAULT_STORE, ENV_STORE, Location
 
@@ -243,6 +243,16 @@ def json_ready(data: Any) -> Any:
 
 def print_json(data: Any) -> None:
     print(json.dumps(json_ready(data), indent=2, sort_keys=True, allow_nan=False))
+
+
+def print_json_stream(items: Iterable[Any]) -> None:
+    """A JSON array printed an element at a time, byte for byte as `print_json` prints the list."""
+    first = True
+    for item in items:
+        body = json.dumps(json_ready(item), indent=2, sort_keys=True, allow_nan=False).replace("\n", "\n  ")
+        print(("[\n  " if first else ",\n  ") + body, end="")
+        first = False
+    print("[]" if first else "\n]")
 
 
 def warn(message: str) -> None:

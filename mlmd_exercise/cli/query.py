@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from argparse import ArgumentParser, Namespace
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from mlmd_exercise import text
 from mlmd_exercise.cli import output as out, side_by_side
 from mlmd_exercise.cli.command import (
     PROG, Invocation, Outcome, add_context_type, add_tag_filter, add_walk, command, positive, print_json,
-    save_or_show_chart, tags_of, walk_start,
+    print_json_stream, save_or_show_chart, tags_of, walk_start,
 )
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
 
@@ -240,9 +240,7 @@ def ls(args: Namespace, call: Invocation) -> Outcome:
         found = nodes.list_artifacts(store, type=args.type, experiment=args.experiment,
                                       since_ms=since, limit=limit, context_type=args.context_type)
     elif args.what == "executions":
-        return _ls_executions(args, store, nodes.list_executions(
-            store, type=args.type, experiment=args.experiment, state=args.state,
-            since_ms=since, limit=limit, context_type=args.context_type, tags=tags_of(args)))
+        return _ls_executions(args, store, since)
     else:  # every context, with its type; --type picks a context type
         found = nodes.list_experiments(store, since_ms=since, limit=limit, type=args.type)
     found = _builtin_sorted(found, args.sort, args.limit)
@@ -262,30 +260,78 @@ def _builtin_sorted(found: Sequence[Any], sort: Optional[str], limit: Optional[i
                   reverse=descending)[:limit]
 
 
-def _ls_executions(args: Namespace, store: Any, found: Sequence[Any]) -> Outcome:
-    """`ls executions`: params and metrics as columns, sorted by one of them if asked."""
-    from mlmd_exercise.read import compare
+def _ls_executions(args: Namespace, store: Any, since: Optional[int]) -> Outcome:
+    """`ls executions`: params and metrics as columns, sorted by one of them if asked.
 
-    by_value = bool(args.sort) and args.sort.lstrip("-") not in compare.BUILTIN_SORTS
-    if args.json and not by_value and args.columns is None:  # records only: no outputs to read
-        print_json([out.record_json(r) for r in _builtin_sorted(found, args.sort, args.limit)])
+    The newest N (`--limit`, unsorted) are one short query. Every other listing streams, a
+    page of runs at a time, so that 200,000 runs list in bounded memory: the runs read once
+    by id for their order, their columns (and the values sorted by), then once more in that
+    order for the rows, which alone are held until they are aligned."""
+    from mlmd_exercise.read import compare, nodes
+    from mlmd_exercise.records import Kind
+
+    sort = args.sort or ""
+    by_value = bool(sort) and sort.lstrip("-") not in compare.BUILTIN_SORTS
+    records_only = args.json and not by_value and args.columns is None  # no outputs to read
+    values: Dict[int, Any] = {}  # by run: the value sorted by
+    wanted = None if args.columns is None else [c.strip() for c in args.columns.split(",") if c.strip()]
+    if wanted == []:
+        raise MlmdExerciseError(f"--columns needs names separated by commas, not '{args.columns}'")
+    keys, named = compare.RunKeys(), False
+
+    def seen(page: List[Any]) -> None:
+        nonlocal named
+        for run in compare.summarize_runs(store, page):
+            keys.add(run)
+            named = named or bool(run.execution.label)
+            if by_value:
+                values[run.execution.id] = run.value(sort.lstrip("-"))
+
+    if args.limit is not None and not sort:
+        found = nodes.list_executions(store, type=args.type, experiment=args.experiment, state=args.state,
+                                      since_ms=since, limit=args.limit, context_type=args.context_type,
+                                      tags=tags_of(args))
+        ids = [e.id for e in found]
+        if not records_only:
+            seen(found)
+    else:
+        base = nodes.executions_query(store, type=args.type, experiment=args.experiment, state=args.state,
+                                      context_type=args.context_type, tags=tags_of(args))
+        ids = nodes.newest_first_ids(store, Kind.EXECUTION, base, since, None if records_only else seen)
+        if sort.lstrip("-") == "id":
+            ids = sorted(ids, reverse=sort.startswith("-"))
+        elif sort.lstrip("-") == "created":
+            ids = ids if sort.startswith("-") else ids[::-1]
+
+    def pages(order: Sequence[int]) -> Iterator[List[Any]]:
+        return nodes.nodes_by_ids(store, Kind.EXECUTION, order)
+
+    if records_only:
+        print_json_stream(out.record_json(r) for page in pages(ids[:args.limit]) for r in page)
         return Outcome.OK
-    runs = compare.summarize_runs(store, found)
     hidden: List[str]
-    if args.columns is not None:
-        wanted = [c.strip() for c in args.columns.split(",") if c.strip()]
-        if not wanted:
-            raise MlmdExerciseError(f"--columns needs names separated by commas, not '{args.columns}'")
-        columns, hidden = compare.choose_columns(runs, wanted), []
+    if wanted is not None:
+        columns, hidden = keys.choose(wanted), []
     else:
-        every = compare.columns(runs, first=args.sort.lstrip("-") if by_value else None)
+        every = keys.columns(first=sort.lstrip("-") if by_value else None)
         columns, hidden = every[:side_by_side.MAX_AUTO_COLUMNS], every[side_by_side.MAX_AUTO_COLUMNS:]
-    if args.sort:
-        runs = compare.sort_runs(runs, args.sort)[:args.limit]
+    if by_value:
+        keys.check_sort(sort)
+        ids = compare.sort_by_value(ids, [values.get(i) for i in ids], sort.startswith("-"))
+    ids = ids[:args.limit]
     if args.json:
-        print_json([out.record_json(r.execution) for r in runs])
-    else:
-        print("\n".join(side_by_side.format_runs(runs, columns, hidden) or ["no executions"]))
+        print_json_stream(out.record_json(r) for page in pages(ids) for r in page)
+        return Outcome.OK
+    if not ids:
+        print("no executions")
+        return Outcome.OK
+    rows = [side_by_side.runs_header(columns, named)]
+    for page in pages(ids):
+        rows += [side_by_side.run_row(run, columns, named) for run in compare.summarize_runs(store, page)]
+    for line in text.aligned(rows, indent=""):
+        print(line)
+    for line in side_by_side.hidden_note(hidden):
+        print(line)
     return Outcome.OK
 
 

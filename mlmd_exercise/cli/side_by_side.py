@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from mlmd_exercise.cli.output import artifact_cells, record_json
-from mlmd_exercise.text import cell, change_label, count, diff_rows, diff_verdict, duration, short_digest, table, when
+from mlmd_exercise.text import (aligned, cell, change_label, count, diff_rows, diff_verdict, duration, one_line,
+                                short_digest, table, when)
 from mlmd_exercise.records import ArtifactRecord, ExecutionRecord
 
 if TYPE_CHECKING:  # the read modules open stores: only the commands that show these import them
@@ -18,7 +19,7 @@ if TYPE_CHECKING:  # the read modules open stores: only the commands that show t
     from mlmd_exercise.read.diff import ArtifactChange, Change, Diff
     from mlmd_exercise.read.stale import StaleReport
 
-__all__ = ["MAX_AUTO_COLUMNS", "format_runs", "format_diff", "format_stale", "diff_json", "stale_json"]
+__all__ = ["MAX_AUTO_COLUMNS", "format_runs", "runs_header", "run_row", "hidden_note", "format_diff", "format_stale", "diff_json", "stale_json"]
 
 MAX_AUTO_COLUMNS = 8  # `ls executions` shows at most this many params and metrics unasked
 _WIDE = 32  # diff shows longer values a line a side, in full
@@ -29,14 +30,24 @@ def format_runs(runs: Sequence[RunSummary], columns: Sequence[str], hidden: Sequ
     if not runs:
         return []
     named = any(r.execution.label for r in runs)  # a NAME column where some run has a name of its own
-    header = ("ID", *(("NAME",) if named else ()), "TYPE", "STATE", "CREATED", *columns)
-    rows = [(str(r.execution.id), *((cell(r.execution.label or "-"),) if named else ()), r.execution.type,
-             r.execution.state, when(r.execution.when_ms), *(cell(r.value(c)) for c in columns)) for r in runs]
-    lines = table([header, *rows], indent="")
-    if hidden:
-        lines.append(f"({count(len(hidden), 'more column')}: {', '.join(hidden)}; "
-                     "choose with --columns)")
-    return lines
+    rows = [runs_header(columns, named)] + [run_row(r, columns, named) for r in runs]
+    return list(aligned(rows, indent="")) + hidden_note(hidden)
+
+
+def runs_header(columns: Sequence[str], named: bool) -> Tuple[str, ...]:
+    """The header of `ls executions`; `named`: with a NAME column (some run has a name of its own)."""
+    return one_line(("ID", *(("NAME",) if named else ()), "TYPE", "STATE", "CREATED", *columns))
+
+
+def run_row(r: RunSummary, columns: Sequence[str], named: bool) -> Tuple[str, ...]:
+    """One run's row of `ls executions`, under `runs_header`."""
+    return one_line((str(r.execution.id), *((cell(r.execution.label or "-"),) if named else ()), r.execution.type,
+                     r.execution.state, when(r.execution.when_ms), *(cell(r.value(c)) for c in columns)))
+
+
+def hidden_note(hidden: Sequence[str]) -> List[str]:
+    return ([f"({count(len(hidden), 'more column')}: {', '.join(hidden)}; choose with --columns)"]
+            if hidden else [])
 
 
 def _artifact_lines(a: Optional[ArtifactRecord], b: Optional[ArtifactRecord]) -> List[str]:

@@ -11,7 +11,7 @@ neither environment nor how it ended is a param.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar
 
 
 from mlmd_exercise import environment
@@ -25,9 +25,10 @@ from mlmd_exercise.store.backend import Query
 
 __all__ = [
     "METRIC_TYPES", "RunSummary", "artifact_metrics", "summarize_run", "summarize_runs",
-    "columns", "choose_columns", "sort_runs", "BUILTIN_SORTS",
+    "columns", "choose_columns", "sort_runs", "sort_by_value", "RunKeys", "BUILTIN_SORTS",
 ]
 
+T = TypeVar("T")
 # Output types whose properties are the run's metrics (beside their bookkeeping).
 METRIC_TYPES = (schema.SAVED_MODEL.name, schema.METRICS.name)
 # Properties of an artifact that describe the file, not how good it is.
@@ -111,36 +112,69 @@ def summarize_runs(store: Store, executions: Iterable[ExecutionRecord]) -> List[
     ]
 
 
+class RunKeys:
+    """The params, metrics and environment keys of runs, gathered a run (or a page of runs) at
+    a time: what the columns of a listing are chosen from, where the runs are not all held."""
+
+    def __init__(self, runs: Iterable[RunSummary] = ()) -> None:
+        self.params: Set[str] = set()
+        self.metrics: Set[str] = set()
+        self.environment: Set[str] = set()
+        self.runs = 0
+        for run in runs:
+            self.add(run)
+
+    def add(self, run: RunSummary) -> None:
+        self.params.update(run.params)
+        self.metrics.update(run.metrics)
+        self.environment.update(run.environment)
+        self.runs += 1
+
+    def known(self) -> List[str]:
+        return sorted(self.params | self.metrics | self.environment)
+
+    def columns(self, first: Optional[str] = None) -> List[str]:
+        """The metrics, then the params, each sorted by name; `first` (the key the runs are
+        sorted by) leads where the runs hold it."""
+        every = sorted(self.metrics - self.params) + sorted(self.params)
+        if first is not None and first in self.known():
+            every = [first] + [k for k in every if k != first]
+        return every
+
+    def choose(self, wanted: Sequence[str]) -> List[str]:
+        """The columns a user named, checked against what the runs hold.
+
+        Params, metrics and environment keys (`env.git_commit`, `host`) may be named.
+
+        Raises:
+            MlmdExerciseError: a name that none of the runs has (when there are runs).
+        """
+        known = set(self.known())
+        for name in wanted:
+            if self.runs and name not in known:
+                raise MlmdExerciseError(f"no param or metric '{name}' in the listed executions"
+                                        f" (they have: {', '.join(self.columns()) or 'none'})")
+        return list(dict.fromkeys(wanted))
+
+    def check_sort(self, key: str) -> None:
+        """Raises MlmdExerciseError where `key` (a param or metric, "-" first for descending)
+        is none the runs hold (when there are runs)."""
+        name = key[1:] if key.startswith("-") else key
+        if self.runs and name not in BUILTIN_SORTS and name not in self.known():
+            raise MlmdExerciseError(
+                f"cannot sort by '{name}': no execution listed has it; sort by id, created "
+                f"or one of: {', '.join(self.columns()) or 'none'}")
+
+
 def columns(runs: Sequence[RunSummary], first: Optional[str] = None) -> List[str]:
     """The metrics, then the params, present in any of these runs, each sorted by name; `first`
     (the key the runs are sorted by) leads where the runs hold it."""
-    params = sorted({k for run in runs for k in run.params})
-    metrics = sorted({k for run in runs for k in run.metrics} - set(params))
-    every = metrics + params
-    if first is not None and first in _known(runs):
-        every = [first] + [k for k in every if k != first]
-    return every
-
-
-def _known(runs: Sequence[RunSummary]) -> List[str]:
-    return sorted({k for run in runs for part in (run.params, run.metrics, run.environment)
-                   for k in part})
+    return RunKeys(runs).columns(first)
 
 
 def choose_columns(runs: Sequence[RunSummary], wanted: Sequence[str]) -> List[str]:
-    """The columns a user named, checked against what these runs hold.
-
-    Params, metrics and environment keys (`env.git_commit`, `host`) may be named.
-
-    Raises:
-        MlmdExerciseError: a name that none of the runs has (when there are runs).
-    """
-    known = set(_known(runs))
-    for name in wanted:
-        if runs and name not in known:
-            raise MlmdExerciseError(f"no param or metric '{name}' in the listed executions"
-                                    f" (they have: {', '.join(columns(runs)) or 'none'})")
-    return list(dict.fromkeys(wanted))
+    """The columns a user named, checked against what these runs hold (see RunKeys.choose)."""
+    return RunKeys(runs).choose(wanted)
 
 
 def _order(value: Optional[PropertyValue]) -> Tuple[int, float, str]:
@@ -169,11 +203,13 @@ def sort_runs(runs: Sequence[RunSummary], key: str) -> List[RunSummary]:
         attribute = "id" if name == "id" else "when_ms"
         return sorted(runs, key=lambda r: (getattr(r.execution, attribute), r.execution.id),
                       reverse=descending)
-    if runs and name not in _known(runs):
-        raise MlmdExerciseError(
-            f"cannot sort by '{name}': no execution listed has it; sort by id, created "
-            f"or one of: {', '.join(columns(runs)) or 'none'}")
-    have = [r for r in runs if not _no_order(r.value(name))]
-    missing = [r for r in runs if _no_order(r.value(name))]
-    have.sort(key=lambda r: _order(r.value(name)), reverse=descending)
-    return have + missing
+    RunKeys(runs).check_sort(key)
+    return sort_by_value(runs, [r.value(name) for r in runs], descending)
+
+
+def sort_by_value(items: Sequence[T], values: Sequence[Optional[PropertyValue]], descending: bool) -> List[T]:
+    """`items` in the order of their `values` (numbers before text; those without a value, or
+    NaN, last either way); ties keep the order given."""
+    have = [(v, x) for v, x in zip(values, items) if not _no_order(v)]
+    have.sort(key=lambda pair: _order(pair[0]), reverse=descending)
+    return [x for _, x in have] + [x for v, x in zip(values, items) if _no_order(v)]

@@ -7,11 +7,12 @@ ever data.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from mlmd_exercise import schema
 from mlmd_exercise.content import FINGERPRINT, is_ours
@@ -28,8 +29,13 @@ __all__ = [
     "ExperimentRecord",
     "NodeDetail",
     "parse_since",
+    "PAGE",
+    "artifacts_query",
+    "executions_query",
     "list_artifacts",
     "list_executions",
+    "newest_first_ids",
+    "nodes_by_ids",
     "list_experiments",
     "show_artifact",
     "show_execution",
@@ -38,6 +44,8 @@ __all__ = [
     "twins_of",
     "original_time_filter",
 ]
+
+PAGE = 1000  # nodes read at once where a listing streams
 
 _CHUNK = 200  # fingerprints per lookup query
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -108,42 +116,68 @@ def original_time_filter(key: str, since_ms: Optional[int] = None) -> PropertyTe
 
 
 def _newest_first(fetch: Callable[[Query], Sequence], base: Query, original: str, since_ms: Optional[int],
-                  limit: Optional[int], keep: Optional[Callable] = None) -> list:
+                  limit: Optional[int]) -> list:
     """Nodes newest first by when they were made: their original time where they were
-    imported with one (the custom property `original`), else MLMD's create time; with
-    `keep`, only the records it keeps (a test no query can make).
+    imported with one (the custom property `original`), else MLMD's create time.
 
     The store orders by its own create time only, so nodes with an original time are read
     by a query of their own; the newest `limit` others need at most `limit` more rows
     than that query found.
     """
-    import dataclasses
-
     _check_limit(limit)  # a bad limit is refused before any query
     imported = fetch(dataclasses.replace(base, custom=base.custom + (original_time_filter(original, since_ms),)))
-    enough = None if limit is None or keep is not None else limit + len(imported)
+    enough = None if limit is None else limit + len(imported)
     plain = fetch(dataclasses.replace(base, created_from=since_ms, limit=enough))
     records = list(imported) + [n for n in plain if original not in n.custom]
-    if keep is not None:
-        records = [r for r in records if keep(r)]
     records.sort(key=lambda r: (r.when_ms, r.id), reverse=True)
     return records[:limit]
+
+
+def artifacts_query(store: Store, *, type: Optional[str] = None, experiment: Optional[str] = None,
+                    context_type: Optional[str] = None) -> Query:
+    """The store query for artifacts of a type name, of an experiment (or any context, of
+    `context_type` where the name is ambiguous).
+
+    Raises:
+        NotFoundError: the type or experiment is not in the store.
+    """
+    return Query(type_id=_type_id(store, Kind.ARTIFACT, type),
+                 context_id=None if experiment is None else store.catalog.context_id(experiment, context_type))
 
 
 def list_artifacts(
     store: Store, *, type: Optional[str] = None, experiment: Optional[str] = None,
     since_ms: Optional[int] = None, limit: Optional[int] = None, context_type: Optional[str] = None,
 ) -> List[ArtifactRecord]:
-    """Artifacts, newest first, filtered by type name, experiment (or any context, of
-    `context_type` where the name is ambiguous) and when they were made (their original
-    time where imported with one).
+    """Artifacts, newest first, filtered as `artifacts_query` filters them and by when they
+    were made (their original time where imported with one).
 
     Raises:
         NotFoundError: the type or experiment is not in the store.
     """
-    base = Query(type_id=_type_id(store, Kind.ARTIFACT, type),
-                 context_id=None if experiment is None else store.catalog.context_id(experiment, context_type))
+    base = artifacts_query(store, type=type, experiment=experiment, context_type=context_type)
     return _newest_first(store.backend.artifacts, base, CREATED_MS, since_ms, limit)
+
+
+def executions_query(store: Store, *, type: Optional[str] = None, experiment: Optional[str] = None,
+                     state: Optional[str] = None, context_type: Optional[str] = None,
+                     tags: Optional[Mapping[str, str]] = None) -> Query:
+    """The store query for executions of a type, of an experiment (or any context), in a
+    state, with every tag given (with that value). An execution with no state (the guide's
+    code sets none) is UNKNOWN.
+
+    Raises:
+        NotFoundError: the type or experiment is not in the store.
+        MlmdExerciseError: an unknown state.
+    """
+    states = None
+    if state is not None:
+        names = [s.value for s in ExecutionState]
+        if state.upper() not in names:
+            raise MlmdExerciseError(f"unknown state '{state}': use one of {', '.join(names)}")
+        states = [state.upper()]
+    return Query(type_id=_type_id(store, Kind.EXECUTION, type), states=states, custom=tag_tests(tags),
+                 context_id=None if experiment is None else store.catalog.context_id(experiment, context_type))
 
 
 def list_executions(
@@ -151,25 +185,49 @@ def list_executions(
     state: Optional[str] = None, since_ms: Optional[int] = None, limit: Optional[int] = None,
     context_type: Optional[str] = None, tags: Optional[Mapping[str, str]] = None,
 ) -> List[ExecutionRecord]:
-    """Executions, newest first, filtered by type, experiment (or any context), state, tags
-    (every one given, with that value) and when they started (their original time where
-    imported with one). An execution with no state (the guide's code sets none) is UNKNOWN.
+    """Executions, newest first, filtered as `executions_query` filters them and by when they
+    started (their original time where imported with one).
 
     Raises:
         NotFoundError: the type or experiment is not in the store.
         MlmdExerciseError: an unknown state.
     """
-    type_id = _type_id(store, Kind.EXECUTION, type)
-    states = None
-    keep = None
-    if state is not None:
-        names = [s.value for s in ExecutionState]
-        if state.upper() not in names:
-            raise MlmdExerciseError(f"unknown state '{state}': use one of {', '.join(names)}")
-        states = [state.upper()]
-    base = Query(type_id=type_id, states=states, custom=tag_tests(tags),
-                 context_id=None if experiment is None else store.catalog.context_id(experiment, context_type))
-    return _newest_first(store.backend.executions, base, STARTED_MS, since_ms, limit, keep)
+    base = executions_query(store, type=type, experiment=experiment, state=state, context_type=context_type,
+                            tags=tags)
+    return _newest_first(store.backend.executions, base, STARTED_MS, since_ms, limit)
+
+
+def newest_first_ids(store: Store, kind: Kind, base: Query, since_ms: Optional[int] = None,
+                     seen: Optional[Callable[[list], None]] = None) -> List[int]:
+    """The ids of the artifacts or executions `base` selects (see `artifacts_query` and
+    `executions_query`), newest first as `list_artifacts` and `list_executions` order them,
+    read a page at a time by id: only an id and a time per node are held, so a listing of
+    200,000 runs can stream (`nodes_by_ids`) in bounded memory. `seen`, where given, is
+    shown each page of the nodes kept, in the order of their ids, as it is read."""
+    fetch = store.backend.artifacts if kind == Kind.ARTIFACT else store.backend.executions
+    keys: List[Tuple[int, int]] = []
+    last = 0
+    while True:
+        page = fetch(dataclasses.replace(base, id_above=last, order="id", ascending=True, limit=PAGE))
+        kept = [n for n in page if since_ms is None or n.when_ms >= since_ms]
+        keys += [(n.when_ms, n.id) for n in kept]
+        if seen is not None and kept:
+            seen(kept)
+        if len(page) < PAGE:
+            break
+        last = page[-1].id
+    keys.sort(reverse=True)
+    return [i for _, i in keys]
+
+
+def nodes_by_ids(store: Store, kind: Kind, ids: Sequence[int]) -> Iterator[list]:
+    """These artifacts or executions in the order given, a page at a time (one gone
+    meanwhile is left out)."""
+    fetch = store.backend.artifacts if kind == Kind.ARTIFACT else store.backend.executions
+    for start in range(0, len(ids), PAGE):
+        chunk = ids[start:start + PAGE]
+        found = {n.id: n for n in fetch(Query(ids=list(chunk)))}
+        yield [found[i] for i in chunk if i in found]
 
 
 def tag_pair(text: str) -> Optional[Tuple[str, str]]:
