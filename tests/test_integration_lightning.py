@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
+import logging.handlers
 import re
 import signal
 import subprocess
@@ -91,6 +93,8 @@ def fitted(tmp_path_factory):
     """One logger, two fits and a validate: the first fit (3 epochs) beside Lightning's own
     CSVLogger, keeping its 2 best checkpoints and the last; a second fit of 1 epoch."""
     tmp = tmp_path_factory.mktemp("lightning")
+    said = logging.handlers.BufferingHandler(1000)  # what the logger says of its own failures
+    logging.getLogger("mlmd_exercise.integrations.lightning").addHandler(said)
     data = CsvData(write_csv(tmp / "data.csv"))
     logger = MlmdLogger(tmp / "metadata.db", experiment="regression", tags={"team": "vision"})
     checkpoints = ModelCheckpoint(monitor="train_loss", save_top_k=2, save_last=True)
@@ -102,12 +106,15 @@ def fitted(tmp_path_factory):
     model = Regressor(lr=0.01)
     second.fit(model, datamodule=data)
     [validated] = second.validate(model, datamodule=data)
+    logging.getLogger("mlmd_exercise.integrations.lightning").removeHandler(said)
     store = logger.experiment.store  # the logger's own: one store object per file in a process
     return {"tmp": tmp, "store": store, "logger": logger, "checkpoints": checkpoints, "csv": csv_log,
-            "runs": sorted(mx.list_executions(store), key=lambda e: e.id), "validated": validated}
+            "runs": sorted(mx.list_executions(store), key=lambda e: e.id), "validated": validated,
+            "said": [r.getMessage() for r in said.buffer if r.levelno >= logging.WARNING]}
 
 
 def test_a_fit_is_a_complete_run_with_its_hparams_and_tags(fitted):
+    assert fitted["said"] == []  # no part of the recording failed
     first = fitted["runs"][0]
     assert first.type == "Regressor" and first.state == "COMPLETE"
     props = first.properties
@@ -140,9 +147,11 @@ def test_the_checkpoints_kept_are_saved_model_outputs_and_a_deleted_one_is_not(f
     assert sorted(a.uri for a in outputs.values()) == sorted(p.as_uri() for p in on_disk)
     assert all(a.type == "SavedModel" and a.properties["name"] == "Regressor" for a in outputs.values())
     assert outputs["model"].uri == Path(callback.best_model_path).as_uri()
-    assert outputs["model"].properties["checkpoint"] == "best"
-    assert outputs["model"].properties["score"] == pytest.approx(float(callback.best_model_score))
-    assert outputs["checkpoint:last.ckpt"].properties["checkpoint"] == "last"
+    assert outputs["last"].uri == Path(callback.last_model_path).as_uri()
+    [other] = set(outputs) - {"model", "last"}
+    assert other.startswith("checkpoint:epoch=")
+    summary = mx.summarize_runs(fitted["store"], [first])[0]  # a checkpoint brings no metric of its own
+    assert sorted(summary.metrics) == ["epoch", "train_loss", "val_loss"]
     assert mx.verify(fitted["store"]).ok  # each recorded file is there with its fingerprint
 
 
@@ -237,3 +246,22 @@ def test_the_package_imports_neither_torch_nor_lightning():
             "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+
+
+def test_the_docs_example_records_its_fit(tmp_path, monkeypatch):
+    import runpy
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "python.md").read_text()
+    section = page.split("## PyTorch Lightning\n", 1)[1]
+    script = tmp_path / "train.py"
+    script.write_text(section.split("```python\n", 1)[1].split("```", 1)[0])
+    monkeypatch.chdir(tmp_path)
+    done = runpy.run_path(str(script), run_name="__main__")
+    store = done["trainer"].logger.experiment.store
+    [run] = mx.list_executions(store)
+    assert (run.type, run.state, run.properties["lr"]) == ("Regressor", "COMPLETE", 0.05)
+    assert [p.step for p in mx.metric_history(store, run.id, "train_loss")] == list(range(12))
+    lineage = mx.execution_lineage(store, run.id)
+    assert [(role, a.uri) for role, a in lineage.inputs] == [("path", (tmp_path / "data.csv").as_uri())]
+    [(role, model)] = lineage.outputs
+    assert role == "model" and model.id == 2 and Path(done["trainer"].checkpoint_callback.best_model_path).is_file()

@@ -18,7 +18,8 @@ What Lightning calls, and what it records (lightning/pytorch/trainer/call.py, lo
 - `after_save_checkpoint(callback)`: the checkpoints ModelCheckpoint keeps (its best, its last,
   its top k) are noted; when the fit ends, each one that is still a file is a `SavedModel` output,
   fingerprinted then: one that ModelCheckpoint deleted meanwhile (save_top_k) is not recorded.
-  The best (the newest, without a monitor) is the output `model`; the others `checkpoint:<file>`.
+  The best (the newest, without a monitor) is the output `model`, `save_last`'s is `last`, the
+  other top k are `checkpoint:<file name>`.
 - `finalize(status)`: "success" -> COMPLETE; "failed" -> FAILED with the exception's type and
   message (Lightning calls it from inside its `except`), CANCELED for a KeyboardInterrupt (after
   which Lightning exits); any other status (a SLURM requeue's "finished") -> CANCELED.
@@ -41,7 +42,7 @@ import os
 import sys
 import uuid
 from argparse import Namespace
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, TypeVar, Union
 
 from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
@@ -114,14 +115,6 @@ def datamodule_files(datamodule: Any) -> Dict[str, str]:
     return found
 
 
-def _score(value: Any) -> Optional[float]:
-    """A checkpoint's score (a tensor, or None) as a number."""
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 class MlmdLogger(Logger):
     """Records each Lightning fit as a run in an MLMD store: its hparams, every metric logged
     with its step, the checkpoints kept as `SavedModel` outputs and the datamodule's files as
@@ -174,7 +167,7 @@ class MlmdLogger(Logger):
         self._last: Optional[Run] = None  # the last fit's run, finished: what validate/test add to
         self._adding = False  # this stage's metrics go onto self._last
         self._model_name = "LightningModule"
-        self._checkpoints: Dict[str, Tuple[str, Optional[float]]] = {}  # path -> (kind, score)
+        self._checkpoints: Dict[str, str] = {}  # path -> its kind (best, last, top_k)
         self._version: Optional[str] = None
         self.runs: List[Run] = []  # every run this logger started, oldest first
 
@@ -262,20 +255,15 @@ class MlmdLogger(Logger):
         """Notes the checkpoints the callback keeps now; they are recorded when the fit ends."""
         if not self._log_checkpoints:
             return
-        kept: Dict[str, Tuple[str, Optional[float]]] = {}
-        for path, score in dict(getattr(checkpoint_callback, "best_k_models", {}) or {}).items():
-            kept[path] = (_TOP_K, _score(score))
+        kept: Dict[str, str] = {path: _TOP_K for path in dict(getattr(checkpoint_callback, "best_k_models", {}) or {})}
         last = getattr(checkpoint_callback, "last_model_path", "")
         if last:
-            kept[last] = (_LAST, None)
+            kept[last] = _LAST
         best = getattr(checkpoint_callback, "best_model_path", "")
-        if best:
-            kept[best] = (_BEST, _score(getattr(checkpoint_callback, "best_model_score", None)))
-        for path, (kind, score) in kept.items():
-            if kind == _BEST:  # one best at a time: the one before is a top-k one now, or gone
-                self._checkpoints = {p: ((_TOP_K, s) if k == _BEST else (k, s))
-                                     for p, (k, s) in self._checkpoints.items()}
-            self._checkpoints[os.path.abspath(path)] = (kind, score)
+        if best:  # one best at a time: the one before is a top-k one now, or gone
+            self._checkpoints = {p: _TOP_K if k == _BEST else k for p, k in self._checkpoints.items()}
+            kept[best] = _BEST
+        self._checkpoints.update({os.path.abspath(p): k for p, k in kept.items()})
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
@@ -314,13 +302,11 @@ class MlmdLogger(Logger):
         if self._run is not None:
             self.runs.append(self._run)
 
-    def _declare_checkpoints(self, run: Run, checkpoints: Mapping[str, Tuple[str, Optional[float]]]) -> None:
-        for path, (kind, score) in sorted(checkpoints.items()):
+    def _declare_checkpoints(self, run: Run, checkpoints: Mapping[str, str]) -> None:
+        for path, kind in sorted(checkpoints.items()):
             if not os.path.isfile(path):  # deleted by ModelCheckpoint (save_top_k), or by someone
                 continue
-            role = "model" if kind == _BEST else f"checkpoint:{os.path.basename(path)}"
-            properties: Dict[str, PropertyValue] = {"checkpoint": kind}
-            if score is not None:
-                properties["score"] = score
-            _safely(f"the checkpoint {path}",
-                    lambda: run.log_model(path, name=self._model_name, role=role, properties=properties))
+            # Its kind is in its role, not in a property: every property of a SavedModel but its
+            # name and version reads as a metric of its run (read/compare.py).
+            role = {_BEST: "model", _LAST: "last"}.get(kind) or f"checkpoint:{os.path.basename(path)}"
+            _safely(f"the checkpoint {path}", lambda: run.log_model(path, name=self._model_name, role=role))
