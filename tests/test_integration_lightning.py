@@ -265,3 +265,35 @@ def test_the_docs_example_records_its_fit(tmp_path, monkeypatch):
     assert [(role, a.uri) for role, a in lineage.inputs] == [("path", (tmp_path / "data.csv").as_uri())]
     [(role, model)] = lineage.outputs
     assert role == "model" and model.id == 2 and Path(done["trainer"].checkpoint_callback.best_model_path).is_file()
+
+
+class LogsAReservedName(Regressor):
+    def training_step(self, batch, batch_idx):
+        self.log("state", 1.0)  # a name the package records itself: refused, the rest recorded
+        return super().training_step(batch, batch_idx)
+
+
+def test_without_autologged_hparams_the_run_starts_at_the_first_metrics_and_a_refused_one_is_a_warning(
+        tmp_path, caplog):
+    logger = MlmdLogger(tmp_path / "metadata.db")
+    data = CsvData(write_csv(tmp_path / "data.csv"))
+    with caplog.at_level(logging.WARNING, logger="mlmd_exercise.integrations.lightning"):
+        trainer(tmp_path, logger, epochs=1, enable_autolog_hparams=False).fit(LogsAReservedName(), datamodule=data)
+    store = logger.experiment.store
+    [run] = mx.list_executions(store)
+    assert run.type == "Trainer" and run.state == "COMPLETE" and "lr" not in run.properties
+    assert len(mx.metric_history(store, run.id, "train_loss")) == ROWS // BATCH
+    assert "state" not in mx.summarize_runs(store, [run])[0].metrics
+    assert any("metric 'state'" in r.getMessage() for r in caplog.records)
+    assert mx.execution_lineage(store, run.id).inputs == ()  # no datamodule known without log_graph
+
+
+def test_a_validate_with_no_fit_before_is_an_evaluator_run(tmp_path):
+    logger = MlmdLogger(tmp_path / "metadata.db")
+    data = CsvData(write_csv(tmp_path / "data.csv"))
+    [result] = trainer(tmp_path, logger).validate(Regressor(), datamodule=data)
+    store = logger.experiment.store
+    [run] = mx.list_executions(store)
+    assert (run.type, run.state) == ("Evaluator", "COMPLETE")
+    assert run.properties["val_loss"] == pytest.approx(result["val_loss"], abs=1e-6)
+    assert [role for role, _ in mx.execution_lineage(store, run.id).inputs] == ["path"]

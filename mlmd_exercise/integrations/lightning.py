@@ -22,7 +22,8 @@ What Lightning calls, and what it records (lightning/pytorch/trainer/call.py, lo
   other top k are `checkpoint:<file name>`.
 - `finalize(status)`: "success" -> COMPLETE; "failed" -> FAILED with the exception's type and
   message (Lightning calls it from inside its `except`), CANCELED for a KeyboardInterrupt (after
-  which Lightning exits); any other status (a SLURM requeue's "finished") -> CANCELED.
+  which Lightning exits); any other status (a SLURM requeue's "finished") -> CANCELED. A fit
+  that fails before `log_graph` (in `setup`, `on_fit_start`) has no run to finish: none is recorded.
 - A `validate` or `test` after a fit with the same logger adds its metrics to the fit's run
   (Run.add_metrics: the model's score on other data); without one, it is a run of type `Evaluator`.
 
