@@ -45,7 +45,7 @@ V = TypeVar("V")
 # The pandas readers whose files are recorded (the path is their first argument).
 READERS = ("read_csv", "read_parquet", "read_json")
 # Modules whose frames are not the user's: their callers name the data.
-_NOT_THE_USERS = ("sklearn.", "mlmd_exercise.integrations", "joblib.", "functools", "threadpoolctl")
+_NOT_THE_USERS = ("sklearn.", "mlmd_exercise.integrations", "joblib.", "functools", "threadpoolctl", "lightgbm.")
 
 
 @dataclass(frozen=True)
