@@ -14,7 +14,8 @@ as its text) and its data as inputs; each round's evaluation results are its met
 round's 0-based index (LightGBM's `env.iteration`), the last value of each its summary; at the
 end `best_iteration` and `best-<data set>-<metric>` where early stopping chose a round, the
 booster saved (`booster.save_model`: the best iteration, where there is one) into `model_dir`
-as `LightGBM-<run id>-<8 hex digits>.txt`, its `SavedModel` output `model`, and COMPLETE.
+as `LightGBM-<run id>.txt` (`-2.txt`, `-3.txt`... where another store's run has that name: a
+file is never overwritten), its `SavedModel` output `model`, and COMPLETE.
 
 Why a `with` block: LightGBM calls a callback after each round and never after the last one,
 and early stopping and a failure both leave its loop by an exception no callback sees. The
@@ -41,7 +42,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -191,6 +191,19 @@ def _train_frame(error: BaseException) -> Optional[FrameType]:
     return found
 
 
+def _new_file(folder: Path, stem: str, suffix: str) -> Path:
+    """A file of that name made empty for us alone (`stem-2`, `stem-3`... where it is taken):
+    a run's id is unique in its store, not among the stores that save into one folder."""
+    for n in range(1, 1000):
+        path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+        try:
+            with open(path, "x"):
+                return path
+        except FileExistsError:
+            continue
+    raise MlmdExerciseError(f"no free file name for {stem}{suffix} in {folder}")
+
+
 class Recording:
     """The callback of a `with record(...)` block (see the module's docstring)."""
 
@@ -332,7 +345,7 @@ class Recording:
 
     def _save_model(self, model: Any, run: Run) -> None:
         self.model_dir.mkdir(parents=True, exist_ok=True)
-        path = self.model_dir / f"{EXECUTION_TYPE}-{run.id}-{uuid.uuid4().hex[:8]}.txt"
+        path = _new_file(self.model_dir, f"{EXECUTION_TYPE}-{run.id}", ".txt")
         model.save_model(str(path))
         run.log_model(path, name=MODEL_NAME)
 
