@@ -126,6 +126,28 @@ def test_the_same_data_is_one_artifact_and_a_second_train_a_second_run(db, tmp_p
         np.testing.assert_allclose(loaded.predict(X_valid), booster.predict(X_valid), rtol=1e-12)
 
 
+def test_a_train_that_goes_on_from_a_model_has_that_model_as_input(db, tmp_path, split):
+    X_train, X_valid, y_train, y_valid = split
+    with mx_lightgbm.record(db, model_dir=tmp_path / "models") as callback:
+        first = lightgbm.train(PARAMS, lightgbm.Dataset(X_train, label=y_train), num_boost_round=2,
+                               callbacks=[callback], keep_training_booster=True)
+        lightgbm.train(PARAMS, lightgbm.Dataset(X_train, label=y_train), num_boost_round=2,
+                       init_model=first, callbacks=[callback])
+    store = mx.open_store(db)
+    one, two = runs(store)
+    model = outputs(store, one.id)["model"]
+    with mx_lightgbm.record(db, model_dir=tmp_path / "models") as callback:  # from its file
+        lightgbm.train(PARAMS, lightgbm.Dataset(X_train, label=y_train), num_boost_round=2,
+                       valid_sets=[lightgbm.Dataset(X_valid, label=y_valid)], init_model=model_path(model),
+                       callbacks=[callback])
+    three = runs(store)[-1]
+    assert inputs(store, two.id)["init_model"].id == inputs(store, three.id)["init_model"].id == model.id
+    # its rounds go on from the model's: steps 2 and 3
+    assert [p.step for p in mx.metric_history(store, three.id, "valid_0-auc")] == [2, 3]
+    upstream = mx.walk(store, artifact_id=outputs(store, three.id)["model"].id, direction="upstream")
+    assert one.id in upstream.executions and inputs(store, one.id)["X"].id in upstream.artifacts
+
+
 def test_a_model_file_is_never_overwritten(db, tmp_path, split):
     X_train, _, y_train, _ = split
     for other in ("other1.db", "other2.db"):  # two stores, their runs both number 1, one folder
@@ -135,6 +157,24 @@ def test_a_model_file_is_never_overwritten(db, tmp_path, split):
     assert (model_path(first), model_path(second)) == (str(tmp_path / "models" / "LightGBM-1.txt"),
                                                         str(tmp_path / "models" / "LightGBM-1-2.txt"))
     assert first.properties["fingerprint"] == mx.fingerprint(model_path(first))  # still the file it was
+
+
+def test_data_autolog_recorded_is_the_same_artifact(db, tmp_path, split):
+    from sklearn.linear_model import LogisticRegression
+
+    X_train, _, y_train, _ = split
+    mx.autolog(db, model_dir=tmp_path / "models")
+    try:
+        LogisticRegression().fit(X_train, y_train)
+    finally:
+        mx.autolog(disable=True)
+    with mx_lightgbm.record(db, model_dir=tmp_path / "models") as callback:
+        lightgbm.train(PARAMS, lightgbm.Dataset(X_train, label=y_train), num_boost_round=2, callbacks=[callback])
+    store = mx.open_store(db)
+    [fit] = mx.list_executions(store, type="LogisticRegression")
+    [boosted] = runs(store)
+    assert inputs(store, fit.id)["X"].id == inputs(store, boosted.id)["X"].id
+    assert inputs(store, fit.id)["y"].id == inputs(store, boosted.id)["y"].id
 
 
 def test_early_stopping_is_complete_with_its_best_iteration_and_best_model(db, tmp_path, split):

@@ -11,27 +11,36 @@ A train is an execution of the type `LightGBM` (EXECUTION_TYPE), started at its 
 with LightGBM's params for it (`env.params`, as `calls.param_value` stores them: a list or None
 as its text) and its data as inputs; each round's evaluation results are its metric history,
 `<data set>-<metric>` (`valid_0-binary_logloss`; for `cv` also `...-stdv`) at the step of the
-round's 0-based index (LightGBM's `env.iteration`), the last value of each its summary; at the
-end `best_iteration` and `best-<data set>-<metric>` where early stopping chose a round, the
-booster saved (`booster.save_model`: the best iteration, where there is one) into `model_dir`
-as `LightGBM-<run id>.txt` (`-2.txt`, `-3.txt`... where another store's run has that name: a
-file is never overwritten), its `SavedModel` output `model`, and COMPLETE.
+round's 0-based index (LightGBM's `env.iteration`, which a train going on from `init_model`
+counts on from that model's rounds), the last value of each its summary; at the end
+`best_iteration` and `best-<data set>-<metric>` where early stopping chose a round, the booster
+saved (`booster.save_model`: the best iteration, where there is one) into `model_dir` as
+`LightGBM-<run id>.txt` (`-2.txt`, `-3.txt`... where another store's run has that name: a file
+is never overwritten), its `SavedModel` output `model`, and COMPLETE.
 
 Why a `with` block: LightGBM calls a callback after each round and never after the last one,
-and early stopping and a failure both leave its loop by an exception no callback sees. The
-block's end is the train's end: a train that returned (all its rounds, or stopped early) is
-COMPLETE; one that raised is FAILED (CANCELED on Ctrl-C) with `error_type` and `error_message`,
-the exception going on unchanged; one that raised before its first round (bad params) is a
-FAILED run with the params it was given. The callback called outside its block refuses to go
-on (a run it started could not be ended). Several trains in one block are a run each.
+and early stopping and a failure both leave its loop by an exception no callback sees. A run
+ends at the block's end (or at the next train's first round: several trains in one block are a
+run each): a train that returned (its last round was seen, or early stopping chose a round) is
+COMPLETE; one the block's exception came out of (`lightgbm.train` or `cv` in its traceback,
+this booster being trained) is FAILED, CANCELED on Ctrl-C, with `error_type` and
+`error_message`, the exception going on unchanged; one that stopped before its last round
+otherwise (it raised, and the script caught it) is FAILED; one that raised before its first
+round (bad params) is a FAILED run with the params it was given. The callback called outside
+its block refuses to go on (a run it started could not be ended). Its `order` (25) puts it
+after LightGBM's own log and record callbacks and before early stopping, which then stops
+after the round is recorded; a callback given without an `order` runs before it. One
+recording is for one thread's trains.
 
 Data: while a block is open, `lightgbm.Dataset.construct` is wrapped (patching.py), so that
 the data a Dataset is made of is fingerprinted as autolog fingerprints data (data.py, by
 content, named by the script's variable: the same data is the same artifact as autolog's)
 before LightGBM frees it (`free_raw_data`); a Dataset read from a file is that file, a
 `DataSet` fingerprinted as `Tracker.dataset` does. The training data's inputs are `X` and `y`
-(its label), a validation set's `<name>.X` and `<name>.y`. A Dataset built before the block
-(`construct()` called earlier) with its raw data freed has no data input.
+(its label), a validation set's `<name>.X` and `<name>.y`; `init_model` is the model a train
+goes on from (`init_model=`: a model file, or a Booster recorded here into the same store). A
+Dataset built before the block (`construct()` called earlier), its raw data freed, has no data
+input.
 
 What the recording itself fails at (the store gone) is a warning logged by this module, never
 an exception in the script.
@@ -41,6 +50,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,14 +58,14 @@ from types import FrameType, TracebackType
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, Union
 from urllib.parse import quote
 
-from mlmd_exercise import values
+from mlmd_exercise import schema, values
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.integrations import data
 from mlmd_exercise.integrations.calls import is_number, param_name, param_value
 from mlmd_exercise.integrations.data import Origin, WeakIdMap
 from mlmd_exercise.integrations.patching import Patches
 from mlmd_exercise.integrations.record import Data, Input, Recorder
-from mlmd_exercise.records import DEFAULT_EXPERIMENT, ExecutionState, PropertyValue
+from mlmd_exercise.records import DEFAULT_EXPERIMENT, ArtifactRecord, ExecutionState, PropertyValue
 from mlmd_exercise.store import Store
 from mlmd_exercise.write.run import Run, tag_values
 from mlmd_exercise.write.tracking import Tracker
@@ -99,6 +109,7 @@ class _Part:
 
 
 _parts: WeakIdMap[Tuple[Optional[_Part], Optional[_Part]]] = WeakIdMap()  # by Dataset: (data, label)
+_models: WeakIdMap[Tuple[str, ArtifactRecord]] = WeakIdMap()  # by Booster: (its store, its SavedModel)
 _lock = threading.Lock()
 _open = 0  # blocks open: the wrapper is there while one is
 _patches: Optional[Patches] = None
@@ -177,6 +188,16 @@ class _Train:
         stopping (which alone sets `best_iteration` above 0)."""
         best = getattr(self.model, "best_iteration", 0)
         return self.last_round or (isinstance(best, int) and best > 0)
+
+
+def _train_argument(name: str) -> Any:
+    """An argument of the `lightgbm.train` (or `cv`) call running now, in this thread."""
+    frame: Optional[FrameType] = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "lightgbm.engine" and frame.f_code.co_name in ("train", "cv"):
+            return frame.f_locals.get(name)
+        frame = frame.f_back
+    return None
 
 
 def _train_frame(error: BaseException) -> Optional[FrameType]:
@@ -314,6 +335,13 @@ class Recording:
                     datas.append(Data(prefix + what, part.name or prefix + what, part.fingerprint, pending,
                                       part.origin))
         inputs: Dict[str, Input] = self._recorder.inputs(datas)
+        init = _train_argument("init_model")  # the model it goes on from: a file, or a recorded Booster
+        if isinstance(init, (str, os.PathLike)) and os.path.isfile(init):
+            inputs["init_model"] = self.tracker.artifact(init, type=schema.SAVED_MODEL.name)
+        elif init is not None:
+            recorded = _models.get(init)
+            if recorded is not None and recorded[0] == str(self.tracker.store):
+                inputs["init_model"] = recorded[1]
         return self.tracker.execution(EXECUTION_TYPE, inputs=inputs, params=self._params(env.params or {}),
                                       name=self.name, tags=self.tags)
 
@@ -341,7 +369,9 @@ class Recording:
                             if is_number(v)})
             _safely(f"the best iteration of run {run.id}", lambda: run.log_metrics(metrics))
         _safely(f"the model of run {run.id}", lambda: self._save_model(model, run))
-        _safely(f"the end of run {run.id}", run.finish)
+        made = _safely(f"the end of run {run.id}", run.finish)
+        if made and "model" in made:
+            _models.set(model, (str(self.tracker.store), made["model"]))
 
     def _save_model(self, model: Any, run: Run) -> None:
         self.model_dir.mkdir(parents=True, exist_ok=True)
