@@ -81,7 +81,8 @@ def test_a_train_is_a_run_with_params_history_summary_data_and_model(db, tmp_pat
         points = mx.metric_history(store, run.id, key)
         assert [p.step for p in points] == list(range(ROUNDS))
         assert [p.value for p in points] == pytest.approx(evals[dataset][metric], rel=1e-12)
-        assert run.custom[key] == pytest.approx(points[-1].value, abs=1e-6)  # the summary: the last point
+        # the summary: the last point (ml-metadata writes a double with 6 decimals)
+        assert run.custom[key] == pytest.approx(points[-1].value, abs=1e-6)
     # the model: saved, loadable, predicting as the booster trained does; the run's output
     model = outputs(store, run.id)["model"]
     assert model.type == "SavedModel" and model.properties["name"] == mx_lightgbm.MODEL_NAME
@@ -227,6 +228,35 @@ def test_a_train_that_raises_ends_its_run_failed_and_the_exception_goes_on(db, t
     assert [p.step for p in mx.metric_history(store, run.id, "valid_0-auc")] == list(range(4))
     assert outputs(store, run.id) == {}  # a failed run records no model
     assert not (tmp_path / "models").exists()
+
+
+def test_a_failure_the_script_caught_is_failed_and_the_next_train_a_run_of_its_own(db, tmp_path, split):
+    X_train, _, y_train, _ = split
+    with mx_lightgbm.record(db, model_dir=tmp_path / "models") as callback:
+        try:
+            lightgbm.train(PARAMS, lightgbm.Dataset(X_train, label=y_train), num_boost_round=ROUNDS,
+                           callbacks=[callback, Stop(RuntimeError("caught"), 3)])
+        except RuntimeError:
+            pass
+        lightgbm.train(PARAMS, lightgbm.Dataset(X_train, label=y_train), num_boost_round=2, callbacks=[callback])
+    store = mx.open_store(db)
+    failed, done = runs(store)
+    assert failed.state == "FAILED" and "stopped after 3 rounds" in failed.custom["error_message"]
+    assert outputs(store, failed.id) == {}
+    assert done.state == "COMPLETE" and "model" in outputs(store, done.id)
+
+
+def test_a_failure_of_the_recording_is_a_warning_not_the_scripts(db, tmp_path, split, caplog):
+    X_train, _, y_train, _ = split
+    (tmp_path / "file").write_text("")
+    with mx_lightgbm.record(db, model_dir=tmp_path / "file" / "models") as callback:  # no folder can be made there
+        booster = lightgbm.train(PARAMS, lightgbm.Dataset(X_train, label=y_train), num_boost_round=2,
+                                 callbacks=[callback])
+    assert booster.num_trees() == 2
+    [run] = runs(mx.open_store(db))
+    assert run.state == "COMPLETE" and outputs(mx.open_store(db), run.id) == {}
+    [warning] = [r for r in caplog.records if r.name == "mlmd_exercise.integrations.lightgbm"]
+    assert warning.levelname == "WARNING" and f"could not record the model of run {run.id}" in warning.getMessage()
 
 
 def test_a_train_refused_before_its_first_round_is_a_failed_run_with_its_params(db, tmp_path, split):
