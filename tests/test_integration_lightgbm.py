@@ -18,7 +18,7 @@ lightgbm = pytest.importorskip("lightgbm", reason="LightGBM is not installed (pi
 import mlmd_exercise as mx  # noqa: E402
 from mlmd_exercise.integrations import lightgbm as mx_lightgbm  # noqa: E402
 from mlmd_exercise.integrations.patching import is_patched  # noqa: E402
-from tests.conftest import run_module  # noqa: E402
+from conftest import run_module  # noqa: E402
 
 ROUNDS = 10
 PARAMS = {"objective": "binary", "metric": ["binary_logloss", "auc"], "num_leaves": 7, "verbose": -1,
@@ -119,7 +119,8 @@ def test_the_same_data_is_one_artifact_and_a_second_train_a_second_run(db, tmp_p
     assert inputs(store, one.id)["y"].id == inputs(store, two.id)["y"].id
     # X_train.copy(): no variable holds it, so it is named by its role: another artifact, same content
     copied = inputs(store, three.id)["X"]
-    assert copied.uri.endswith("#X") and copied.properties["fingerprint"] == inputs(store, one.id)["X"].properties["fingerprint"]
+    assert copied.uri.endswith("#X")
+    assert copied.properties["fingerprint"] == inputs(store, one.id)["X"].properties["fingerprint"]
     assert [model_path(outputs(store, r.id)["model"]) for r in (one, two, three)] == [
         str(tmp_path / "models" / f"LightGBM-{r.id}.txt") for r in (one, two, three)]
     for run, booster in ((one, first), (two, second)):

@@ -269,7 +269,7 @@ def describe(obj: Any) -> Optional[Tuple[str, Dict[str, PropertyValue]]]:
 # -- names ---------------------------------------------------------------------------
 
 def user_frame() -> Optional[FrameType]:
-    """The innermost frame of the user's code: the caller of the scikit-learn call."""
+    """The innermost frame of the user's code: the caller of the scikit-learn (or LightGBM) call."""
     frame: Optional[FrameType] = sys._getframe(1)
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
