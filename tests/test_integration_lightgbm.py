@@ -271,6 +271,14 @@ def test_a_train_refused_before_its_first_round_is_a_failed_run_with_its_params(
     assert run.custom["objective"] == "no_such_objective" and "no_such_objective" in run.custom["error_message"]
 
 
+def test_a_train_not_given_the_callback_is_not_recorded_even_failing(db, tmp_path, split):
+    X_train, _, y_train, _ = split
+    with pytest.raises(lightgbm.basic.LightGBMError):
+        with mx_lightgbm.record(db, model_dir=tmp_path / "models"):
+            lightgbm.train(dict(PARAMS, objective="no_such_objective"), lightgbm.Dataset(X_train, label=y_train))
+    assert mx.list_executions(mx.open_store(db)) == []
+
+
 def test_a_failure_after_a_train_returned_leaves_that_train_complete(db, tmp_path, split):
     X_train, _, y_train, _ = split
     with pytest.raises(ValueError, match="after the train"):

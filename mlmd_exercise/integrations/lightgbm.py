@@ -22,11 +22,11 @@ Why a `with` block: LightGBM calls a callback after each round and never after t
 and early stopping and a failure both leave its loop by an exception no callback sees. A run
 ends at the block's end (or at the next train's first round: several trains in one block are a
 run each): a train that returned (its last round was seen, or early stopping chose a round) is
-COMPLETE; one the block's exception came out of (`lightgbm.train` or `cv` in its traceback,
-this booster being trained) is FAILED, CANCELED on Ctrl-C, with `error_type` and
-`error_message`, the exception going on unchanged; one that stopped before its last round
-otherwise (it raised, and the script caught it) is FAILED; one that raised before its first
-round (bad params) is a FAILED run with the params it was given. The callback called outside
+COMPLETE; one the block's exception came out of (a `lightgbm.train` or `cv` given this
+callback, training this booster, is in its traceback) is FAILED, CANCELED on Ctrl-C, with
+`error_type` and `error_message`, the exception going on unchanged; one that stopped before its
+last round otherwise (it raised, and the script caught it) is FAILED; a train given the callback
+that raised before its first round (bad params) is a FAILED run with the params it was given. The callback called outside
 its block refuses to go on (a run it started could not be ended). Its `order` (25) puts it
 after LightGBM's own log and record callbacks and before early stopping, which then stops
 after the round is recorded; a callback given without an `order` runs before it. One
@@ -260,6 +260,9 @@ class Recording:
                  tb: Optional[TracebackType]) -> None:
         try:
             frame = _train_frame(exc) if exc is not None else None
+            given = frame.f_locals.get("callbacks") if frame is not None else None
+            if not (isinstance(given, (list, tuple)) and any(c is self for c in given)):
+                frame = None  # not a train given this callback: not ours to record
             current = self._current
             if frame is not None and current is not None and frame.f_locals.get(
                     "booster", frame.f_locals.get("cvbooster")) is current.model:
