@@ -45,7 +45,7 @@ V = TypeVar("V")
 # The pandas readers whose files are recorded (the path is their first argument).
 READERS = ("read_csv", "read_parquet", "read_json")
 # Modules whose frames are not the user's: their callers name the data.
-_NOT_THE_USERS = ("sklearn.", "mlmd_exercise.integrations", "joblib.", "functools", "threadpoolctl")
+_NOT_THE_USERS = ("sklearn.", "mlmd_exercise.integrations", "joblib.", "functools", "threadpoolctl", "lightgbm.")
 
 
 @dataclass(frozen=True)
@@ -269,7 +269,7 @@ def describe(obj: Any) -> Optional[Tuple[str, Dict[str, PropertyValue]]]:
 # -- names ---------------------------------------------------------------------------
 
 def user_frame() -> Optional[FrameType]:
-    """The innermost frame of the user's code: the caller of the scikit-learn call."""
+    """The innermost frame of the user's code: the caller of the scikit-learn (or LightGBM) call."""
     frame: Optional[FrameType] = sys._getframe(1)
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
