@@ -214,6 +214,11 @@ class ArtifactRecord:
 
         return artifact_name(self.properties, self.uri)
 
+    def _repr_html_(self) -> str:  # Jupyter's display hook (notebook.py draws it)
+        from mlmd_exercise import notebook
+
+        return notebook.html(self)
+
 
 @dataclass(frozen=True)
 class ExecutionRecord:
@@ -256,6 +261,11 @@ class ExecutionRecord:
         """When it ended, where it was imported with that time (MLMD keeps no end time)."""
         return _ms(self.properties, ENDED_MS)
 
+    def _repr_html_(self) -> str:  # Jupyter's display hook (notebook.py draws it)
+        from mlmd_exercise import notebook
+
+        return notebook.html(self)
+
 
 @dataclass(frozen=True)
 class LineageEdge:
@@ -280,6 +290,11 @@ class ExecutionLineage:
     # execution that made it) for each output it re-published.
     reused: Tuple[Tuple[int, int], ...] = ()
 
+    def _repr_html_(self) -> str:  # Jupyter's display hook (notebook.py draws it)
+        from mlmd_exercise import notebook
+
+        return notebook.html(self)
+
 
 @dataclass(frozen=True)
 class LineageGraph:
@@ -295,3 +310,8 @@ class LineageGraph:
     # the same for the artifacts those executions made.
     collapsed: Mapping[int, Tuple[int, ...]] = field(default_factory=dict)
     collapsed_artifacts: Mapping[int, Tuple[int, ...]] = field(default_factory=dict)
+
+    def _repr_html_(self) -> str:  # Jupyter's display hook (notebook.py draws it)
+        from mlmd_exercise import notebook
+
+        return notebook.html(self)
