@@ -59,8 +59,8 @@ def _style() -> str:
         selectors = [s.strip() for s in found.group(1).split(",")]
         scoped = [f".{_CLASS}" if s in (":root", "body") else f".{_CLASS} {s}" for s in selectors]
         rules.append(f"{', '.join(scoped)} {{{found.group(2)}}}")
-    # The report's graph: as tall as it is drawn, no wider than the cell.
-    rules.append(f".{_CLASS} .graph {{ height: auto; min-height: 0; overflow: auto; }}")
+    # The report's graph: as tall and as wide as it is drawn, no wider than the cell.
+    rules.append(f".{_CLASS} .graph {{ height: auto; min-height: 0; overflow: auto; width: fit-content; max-width: 100%; }}")
     rules.append(f".{_CLASS} .graph svg {{ max-width: 100%; height: auto; }}")
     rules.append(f".{_CLASS} h2 {{ font-size: 15px; margin: 12px 0 4px; }}")
     return "\n".join(rules)
