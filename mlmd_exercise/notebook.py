@@ -60,7 +60,8 @@ def _style() -> str:
         scoped = [f".{_CLASS}" if s in (":root", "body") else f".{_CLASS} {s}" for s in selectors]
         rules.append(f"{', '.join(scoped)} {{{found.group(2)}}}")
     # The report's graph: as tall and as wide as it is drawn, no wider than the cell.
-    rules.append(f".{_CLASS} .graph {{ height: auto; min-height: 0; overflow: auto; width: fit-content; max-width: 100%; }}")
+    rules.append(f".{_CLASS} .graph {{ height: auto; min-height: 0; overflow: auto; width: fit-content; "
+                 "max-width: 100%; }")
     rules.append(f".{_CLASS} .graph svg {{ max-width: 100%; height: auto; }}")
     rules.append(f".{_CLASS} h2 {{ font-size: 15px; margin: 12px 0 4px; }}")
     return "\n".join(rules)
@@ -79,8 +80,9 @@ def _when(ms: Optional[int]) -> str:
 
 
 def _artifact(a: ArtifactRecord) -> str:
-    facts = [("type", views.esc(a.type_version)), ("name", views.esc(a.label)), ("uri", f"<code>{views.esc(a.uri)}</code>"),
-             ("state", views.esc(a.state)), ("created", _when(a.created_ms))]
+    facts = [("type", views.esc(a.type_version)), ("name", views.esc(a.label)),
+             ("uri", f"<code>{views.esc(a.uri)}</code>"), ("state", views.esc(a.state)),
+             ("created", _when(a.created_ms))]
     if a.when_ms != a.created_ms:
         facts.append(("made", _when(a.when_ms)))
     body = (views.table(("", ""), ((f"<b>{k}</b>", v) for k, v in facts), "facts")
