@@ -74,7 +74,18 @@ other-venv:
 
 # The suite runs on SQLite and on throwaway PostgreSQL and MariaDB (MySQL) servers that live
 # only for it; the other virtualenv's Python is the other side of the cross-reading tests.
-test: venv dot other-venv
+# The libraries the integrations' tests train with (LightGBM, PyTorch Lightning on the CPU build of
+# torch, a Jupyter kernel and nbclient): test-only extras, installed for `make test` alone, not
+# for `make run`. torch and Lightning only on Python 3.11 (see setup.cfg).
+TEST_EXTRAS := test,test-lightgbm,test-lightning,test-notebook
+$(BIN)/.test-extras: $(BIN)/.installed
+	@echo "installing the integrations' test libraries into $(VENV) ($(TEST_EXTRAS))"
+	@start=$$(date +%s); \
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[$(TEST_EXTRAS)]' && \
+	echo "installed in $$(( $$(date +%s) - start )) s"
+	@touch $@
+
+test: venv $(BIN)/.test-extras dot other-venv
 	MLMD_TEST_OTHER_PYTHON=$$([ -n "$(OTHER_PYTHON)" ] && [ -x $(OTHER_VENV)/bin/python ] && \
 		echo "$(abspath $(OTHER_VENV))/bin/python") \
 		scripts/with-servers $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadscope $(PYTEST_ARGS)
@@ -83,7 +94,7 @@ test: venv dot other-venv
 # skip), whatever the environment asks of a full run.
 QUICK_UNSET := MLMD_TEST_POSTGRES MLMD_TEST_MYSQL MLMD_TEST_OTHER_PYTHON \
 	MLMD_REQUIRE_POSTGRES MLMD_REQUIRE_MYSQL MLMD_REQUIRE_CROSSREAD
-test-quick: venv dot
+test-quick: venv $(BIN)/.test-extras dot
 	env $(addprefix -u ,$(QUICK_UNSET)) $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadscope $(PYTEST_ARGS)
 
 # Full-size reliability checks: 8 writers x 200 runs, and 50 writers killed mid-run. On the

@@ -35,6 +35,9 @@ _EXPORTS = {
     "get_artifact": "read.lineage", "get_execution": "read.lineage", "execution_lineage": "read.lineage",
     "walk": "read.lineage", "lineage_graph": "read.lineage", "with_experiments": "read.lineage",
     "count_by_state": "read.counts", "metric_history": "read.history", "Point": "history",
+    "MetricHistory": "history",
+    # in a notebook: records show themselves (_repr_html_); the lineage drawn in the cell
+    "show_lineage": "notebook", "LineageView": "notebook",
     # looking around
     "list_artifacts": "read.nodes", "list_executions": "read.nodes", "list_experiments": "read.nodes",
     "show_artifact": "read.nodes", "show_execution": "read.nodes", "find_by_fingerprint": "read.nodes",
@@ -50,7 +53,7 @@ _EXPORTS = {
     "LineageEdge": "records", "LineageGraph": "records",
     # errors
     "MlmdExerciseError": "errors", "StoreError": "errors", "SchemaError": "errors",
-    "NotFoundError": "errors", "RenderError": "errors",
+    "NotFoundError": "errors", "RenderError": "errors", "UsageError": "errors",
 }
 
 if TYPE_CHECKING:  # the same names, as real imports, for editors and type checkers
@@ -65,7 +68,8 @@ if TYPE_CHECKING:  # the same names, as real imports, for editors and type check
     from mlmd_exercise.read.lineage import get_artifact, get_execution, execution_lineage, walk, lineage_graph, with_experiments
     from mlmd_exercise.read.counts import count_by_state
     from mlmd_exercise.read.history import metric_history
-    from mlmd_exercise.history import Point
+    from mlmd_exercise.history import Point, MetricHistory
+    from mlmd_exercise.notebook import show_lineage, LineageView
     from mlmd_exercise.read.nodes import list_artifacts, list_executions, list_experiments, show_artifact, show_execution, find_by_fingerprint, ExperimentRecord, NodeDetail
     from mlmd_exercise.read.verify import verify, VerifyReport, Problem
     from mlmd_exercise.read.check import check_store, stale_runs
@@ -74,7 +78,7 @@ if TYPE_CHECKING:  # the same names, as real imports, for editors and type check
     from mlmd_exercise.read.diff import diff_runs, diff_artifacts, Diff
     from mlmd_exercise.read.stale import find_stale, StaleReport
     from mlmd_exercise.records import ArtifactRecord, ExecutionRecord, ExecutionLineage, LineageEdge, LineageGraph
-    from mlmd_exercise.errors import MlmdExerciseError, StoreError, SchemaError, NotFoundError, RenderError
+    from mlmd_exercise.errors import MlmdExerciseError, StoreError, SchemaError, NotFoundError, RenderError, UsageError
 
 __all__ = ["__version__", *_EXPORTS]
 

@@ -14,6 +14,7 @@ __all__ = [
     "RenderError",
     "ConflictError",
     "UnclearWriteError",
+    "UsageError",
 ]
 
 
@@ -44,3 +45,7 @@ class ConflictError(StoreError):
 class UnclearWriteError(StoreError):
     """A write whose outcome is unknown: the connection broke, perhaps after the commit.
     Check by the run's name before trying again."""
+
+
+class UsageError(MlmdExerciseError):
+    """A call given an argument it cannot use: the message names the argument and the value."""

@@ -27,7 +27,7 @@ from mlmd_exercise.records import PropertyValue
 from mlmd_exercise.schema import METRIC_HISTORY
 
 __all__ = ["METRIC_HISTORY", "CHUNK", "Point", "chunk_name", "point_key", "point_text", "parse_point",
-           "chunk_texts", "chunk_points", "series"]
+           "chunk_texts", "chunk_points", "series", "MetricHistory"]
 
 CHUNK = 1000  # points per context
 _PREFIX = "p"
@@ -41,6 +41,21 @@ class Point(NamedTuple):
     step: int
     ms: int
     value: Number
+
+
+class MetricHistory(List[Point]):
+    """A run's history of one metric, as `metric_history` returns it: the points, in the order
+    logged (a list, as it always was), with the run and the key they belong to."""
+
+    def __init__(self, points: Iterable[Point] = (), *, execution_id: int = 0, key: str = "") -> None:
+        super().__init__(points)
+        self.execution_id = execution_id
+        self.key = key
+
+    def _repr_html_(self) -> str:  # Jupyter's display hook: the curve (notebook.py)
+        from mlmd_exercise import notebook
+
+        return notebook.html(self)
 
 
 def chunk_name(execution_id: int, chunk: int, key: str) -> str:

@@ -219,6 +219,11 @@ class ArtifactRecord:
 
         return artifact_name(self.properties, self.uri)
 
+    def _repr_html_(self) -> str:  # Jupyter's display hook (notebook.py draws it)
+        from mlmd_exercise import notebook
+
+        return notebook.html(self)
+
 
 @dataclass(frozen=True)
 class ExecutionRecord:
@@ -261,6 +266,11 @@ class ExecutionRecord:
         """When it ended, where it was imported with that time (MLMD keeps no end time)."""
         return _ms(self.properties, ENDED_MS)
 
+    def _repr_html_(self) -> str:  # Jupyter's display hook (notebook.py draws it)
+        from mlmd_exercise import notebook
+
+        return notebook.html(self)
+
 
 @dataclass(frozen=True)
 class LineageEdge:
@@ -285,6 +295,11 @@ class ExecutionLineage:
     # execution that made it) for each output it re-published.
     reused: Tuple[Tuple[int, int], ...] = ()
 
+    def _repr_html_(self) -> str:  # Jupyter's display hook (notebook.py draws it)
+        from mlmd_exercise import notebook
+
+        return notebook.html(self)
+
 
 @dataclass(frozen=True)
 class LineageGraph:
@@ -302,3 +317,8 @@ class LineageGraph:
     collapsed_artifacts: Mapping[int, Tuple[int, ...]] = field(default_factory=dict)
     # A drawn execution that stands for several -> the params that differ among them, with ranges.
     collapsed_differ: Mapping[int, Tuple[str, ...]] = field(default_factory=dict)
+
+    def _repr_html_(self) -> str:  # Jupyter's display hook (notebook.py draws it)
+        from mlmd_exercise import notebook
+
+        return notebook.html(self)

@@ -3,6 +3,8 @@ own layer and the layers below it, and no modules import each other in a circle.
 
 Every import counts, wherever it is: at the top of a module, inside a function (the package's
 heavy imports are there), or under `if TYPE_CHECKING:`. A new module must be given a layer here.
+One is no import of the package's own: a record's `_repr_html_`, which Jupyter calls to display
+it and nothing in the package does, imports the notebook module (DISPLAY_HOOK) when it is called.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ LAYERS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     ("workflow", ("workflow",)),
     ("integrations", ("integrations",)),  # autolog: other libraries' work recorded through the write layer
     ("web", ("web",)),
+    ("notebook", ("notebook",)),  # records and lineage drawn in Jupyter, with the explorer's HTML
     ("cli", ("cli", "__main__")),
     ("the package's face", ("",)),  # mlmd_exercise/__init__.py: re-exports, lazily
 )
 # Text and pictures take plain records and never touch a store: at run time they import only values
 # (the read layer's records for type hints alone).
 PLAIN = ("text and pictures",)
+# The method Jupyter calls to display an object, and the one module it may import from any layer.
+DISPLAY_METHOD, DISPLAY_HOOK = "_repr_html_", "mlmd_exercise.notebook"
 
 
 def _modules() -> Iterator[Tuple[str, Path]]:
@@ -57,16 +62,18 @@ def _imports(path: Path, module: str) -> List[Tuple[int, str, bool]]:
     """(line, imported module of this package, only for type checking) of every import."""
     found: List[Tuple[int, str, bool]] = []
 
-    def visit(node: ast.AST, typing_only: bool) -> None:
+    def visit(node: ast.AST, typing_only: bool, display: bool = False) -> None:
         if isinstance(node, ast.If) and _type_checking(node):
             for child in node.body:
-                visit(child, True)
+                visit(child, True, display)
             for child in node.orelse:
-                visit(child, typing_only)
+                visit(child, typing_only, display)
             return
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            display = node.name == DISPLAY_METHOD
         if isinstance(node, ast.Import):
             found.extend((node.lineno, a.name, typing_only) for a in node.names
-                         if a.name.split(".")[0] == "mlmd_exercise")
+                         if a.name.split(".")[0] == "mlmd_exercise" and not (display and a.name == DISPLAY_HOOK))
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:  # relative: from the module's own package
@@ -76,9 +83,11 @@ def _imports(path: Path, module: str) -> List[Tuple[int, str, bool]]:
             if base.split(".")[0] == "mlmd_exercise":
                 for alias in node.names:
                     target = f"{base}.{alias.name}"
-                    found.append((node.lineno, target if _is_module(target) else base, typing_only))
+                    target = target if _is_module(target) else base
+                    if not (display and target == DISPLAY_HOOK):
+                        found.append((node.lineno, target, typing_only))
         for child in ast.iter_child_nodes(node):
-            visit(child, typing_only)
+            visit(child, typing_only, display)
 
     visit(ast.parse(path.read_text(), str(path)), False)
     return found
@@ -151,3 +160,13 @@ def test_the_checks_see_an_import_inside_a_function(tmp_path):
     assert _layer("mlmd_exercise.write.tracking") > _layer("mlmd_exercise.store.m")
     seen: Set[str] = {t for _, t, _ in _imports(PACKAGE / "cli" / "main.py", "cli.main")}
     assert "mlmd_exercise.cli.command" in seen
+
+
+def test_only_a_display_hook_may_import_the_notebook_module(tmp_path):
+    """`_repr_html_` importing the notebook module is no import; the notebook module imported
+    anywhere else, or anything else imported in `_repr_html_`, is."""
+    source = tmp_path / "m.py"
+    source.write_text("class R:\n    def _repr_html_(self):\n        from mlmd_exercise import notebook\n"
+                      "        import mlmd_exercise.notebook\n        from mlmd_exercise.web import views\n"
+                      "    def other(self):\n        from mlmd_exercise import notebook\n")
+    assert _imports(source, "records") == [(5, "mlmd_exercise.web.views", False), (7, "mlmd_exercise.notebook", False)]

@@ -98,6 +98,11 @@ class Diff:
         return not any((self.params, self.metrics, self.code, self.environment, self.packages,
                         self.inputs, self.outputs))
 
+    def _repr_html_(self) -> str:  # Jupyter's display hook (notebook.py draws it)
+        from mlmd_exercise import notebook
+
+        return notebook.html(self)
+
 
 def hold_same_bytes(a: ArtifactRecord, b: ArtifactRecord) -> bool:
     """One artifact, or the same fingerprint; without fingerprints, one URI and version."""

@@ -9,14 +9,14 @@ from typing import List, Optional, Sequence
 
 from mlmd_exercise import history
 from mlmd_exercise.errors import NotFoundError
-from mlmd_exercise.history import Point
+from mlmd_exercise.history import MetricHistory, Point
 from mlmd_exercise.read.lineage import get_execution
 from mlmd_exercise.records import METRIC_NAMES, ContextRecord, Kind
 from mlmd_exercise.schema import METRIC_HISTORY
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import Query
 
-__all__ = ["Point", "metric_history", "metric_keys", "history_chunks", "history_type", "curve", "downsample"]
+__all__ = ["Point", "MetricHistory", "metric_history", "metric_keys", "history_chunks", "history_type", "curve", "downsample"]
 
 _BATCH = 64  # chunk names asked for at once
 
@@ -54,7 +54,7 @@ def history_chunks(store: Store, execution_id: int, key: str) -> List[ContextRec
         first += _BATCH
 
 
-def metric_history(store: Store, execution_id: int, key: str) -> List[Point]:
+def metric_history(store: Store, execution_id: int, key: str) -> MetricHistory:
     """Every value a run logged for `key`, in the order logged: `Point(step, ms, value)`.
 
     A run recorded before metrics had a history (or imported without one) has none: its
@@ -66,11 +66,11 @@ def metric_history(store: Store, execution_id: int, key: str) -> List[Point]:
     execution = get_execution(store, execution_id)
     points = history.series(a.custom for a in history_chunks(store, execution_id, key))
     if points:
-        return points
+        return MetricHistory(points, execution_id=execution_id, key=key)
     value = execution.properties.get(key)
     if key in metric_keys(store, execution_id) and isinstance(value, (int, float)) \
             and not isinstance(value, bool):
-        return [Point(0, execution.when_ms, value)]
+        return MetricHistory([Point(0, execution.when_ms, value)], execution_id=execution_id, key=key)
     raise NotFoundError(f"execution {execution_id} logged no metric '{key}'"
                         + (f" (its metrics: {', '.join(metric_keys(store, execution_id))})"
                            if metric_keys(store, execution_id) else ""))

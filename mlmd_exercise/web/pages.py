@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote, urlparse
 
 
@@ -29,8 +29,11 @@ from mlmd_exercise.history import Point
 from mlmd_exercise.read.history import history_type
 from mlmd_exercise.store.backend import Query
 
+if TYPE_CHECKING:
+    from mlmd_exercise.read.diff import Diff
+
 __all__ = [
-    "BadParameter", "NodePage", "node_page", "LineagePage", "lineage_page", "Comparison", "compare",
+    "BadParameter", "NodePage", "node_page", "LineagePage", "lineage_page", "Comparison", "compare", "comparison",
     "StatesPage", "states_page", "parse_id", "parse_kind", "split_properties", "file_check",
     "contexts_of_node",
 ]
@@ -221,12 +224,18 @@ def compare(store: Store, kind: str, a_id: int, b_id: int) -> Comparison:
 
     kind = parse_kind(kind)
     d = (diff_runs if kind == "execution" else diff_artifacts)(store, a_id, b_id)
-    verdict = text.diff_verdict(d) or [f"{len(text.diff_rows(d))} differences"]
     curves = {}
     if kind == "execution":
         a, b = run_curves(store, a_id), run_curves(store, b_id)
         curves = {key: (a.get(key, ()), b.get(key, ())) for key in sorted(set(a) | set(b))}
-    return Comparison(kind, d.a, d.b, tuple(text.diff_rows(d)), verdict[0], d.runs, curves)
+    return comparison(d, curves)
+
+
+def comparison(d: "Diff", curves: Optional[Mapping[str, Tuple[Tuple[Point, ...], Tuple[Point, ...]]]] = None
+               ) -> Comparison:
+    """A diff as the compare page shows it (a notebook shows a `Diff` so too)."""
+    verdict = text.diff_verdict(d) or [f"{len(text.diff_rows(d))} differences"]
+    return Comparison(d.kind, d.a, d.b, tuple(text.diff_rows(d)), verdict[0], d.runs, dict(curves or {}))
 
 
 # -- States -----------------------------------------------------------------------------------

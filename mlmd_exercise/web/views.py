@@ -24,7 +24,8 @@ from mlmd_exercise.web.pages import Comparison, LineagePage, NodePage, StatesPag
 from mlmd_exercise.web.runs import RunsPage, RunsQuery, Sweep
 
 __all__ = ["ROOT", "url", "esc", "layout", "runs_view", "node_view", "lineage_view", "compare_view", "states_view",
-           "error_view", "lineage_svg", "legend", "runs_table"]
+           "error_view", "lineage_svg", "legend", "runs_table", "table", "properties_table", "state_badge",
+           "node_link", "compare_body", "too_big", "collapsed_note"]
 
 Link = Callable[[str, int], str]  # (kind, id) -> href
 # What the addresses of the page being made start with: "/<token>" when the explorer serves
@@ -86,7 +87,7 @@ def error_view(status: int, message: str) -> str:
     return layout(f"{status} {reason}", text + f'<p><a href="{href("/runs")}">Runs</a></p>')
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:
+def table(header: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:
     """A table; `header` is text, `rows` cells already made HTML."""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
@@ -94,19 +95,21 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") 
     return f'<table class="{cls}">{thead}<tbody>{body}</tbody></table>'
 
 
-def _properties(props: Mapping[str, Any]) -> str:
+def properties_table(props: Mapping[str, Any]) -> str:
     if not props:
         return '<p class="none">none</p>'
-    return _table(("name", "value"), ((f"<code>{esc(k)}</code>", esc(value(v))) for k, v in sorted(props.items())),
+    return table(("name", "value"), ((f"<code>{esc(k)}</code>", esc(value(v))) for k, v in sorted(props.items())),
                   "props")
 
 
 def node_link(node, link: Link = node_href) -> str:
+    """"Trainer #3", a link to its page; plain text where `link` gives no address (the report, a notebook)."""
     kind = "artifact" if isinstance(node, ArtifactRecord) else "execution"
-    return f'<a href="{esc(link(kind, node.id))}">{esc(node.type)} #{node.id}</a>'
+    target = link(kind, node.id)
+    return f'<a href="{esc(target)}">{esc(node.type)} #{node.id}</a>' if target else f"{esc(node.type)} #{node.id}"
 
 
-def _state(state: str) -> str:
+def state_badge(state: str) -> str:
     color = STATE_COLORS.get(state, "#ffffff")
     return f'<span class="state" style="background:{color}">{esc(state)}</span>'
 
@@ -168,7 +171,7 @@ def runs_table(page: RunsPage, link: Link = node_href, sortable: bool = True, se
         cells = ([f'<input type="checkbox" name="execution" value="{e.id}" form="compare" class="pick">']
                  if select else [])
         named = f' <span class="run-name">{esc(e.label)}</span>' if e.label else ""
-        cells += [f'<a href="{esc(link("execution", e.id))}">#{e.id}</a>{named}', esc(e.type), _state(e.state),
+        cells += [f'<a href="{esc(link("execution", e.id))}">#{e.id}</a>{named}', esc(e.type), state_badge(e.state),
                   ", ".join(f'<a href="{href("/runs", {"context": cid})}">{esc(name)}</a>' if sortable else esc(name)
                             for _, name, cid in r.contexts) or "-",
                   esc(when(r.started_ms)), esc(duration(r.duration_ms))]
@@ -241,7 +244,7 @@ def _compare_form(kind: str, node_id: int) -> str:
 def node_view(page: NodePage) -> str:
     n = page.node
     is_artifact = isinstance(n, ArtifactRecord)
-    facts = [("id", esc(n.id)), ("type", esc(n.type)), ("state", _state(n.state) if not is_artifact else esc(n.state))]
+    facts = [("id", esc(n.id)), ("type", esc(n.type)), ("state", state_badge(n.state) if not is_artifact else esc(n.state))]
     if isinstance(n, ArtifactRecord):
         facts.append(("uri", f"<code>{esc(n.uri)}</code>"))
         if page.file_check:
@@ -272,22 +275,22 @@ def node_view(page: NodePage) -> str:
                f' · <a href="{href(lineage)}">both</a></p><p class="actions">{_compare_form(kind, n.id)}</p>')
     rows = [(esc(k), esc(role or "-"), node_link(other) + (
         f' <span class="muted">{esc(other.label)}</span>' if isinstance(other, ArtifactRecord)
-        else f" {_state(other.state)}")) for k, role, other in page.events]
-    left = [_table(("", ""), ((f"<b>{k}</b>", v) for k, v in facts), "facts"),
+        else f" {state_badge(other.state)}")) for k, role, other in page.events]
+    left = [table(("", ""), ((f"<b>{k}</b>", v) for k, v in facts), "facts"),
             "<h2>Events</h2>" if is_artifact else "<h2>Inputs and outputs</h2>",
-            _table(("kind", "role", "execution" if is_artifact else "artifact"), rows, "events")
+            table(("kind", "role", "execution" if is_artifact else "artifact"), rows, "events")
             if rows else '<p class="none">none</p>']
     if is_artifact:
-        right = ["<h2>Properties</h2>", _properties(n.properties)]
+        right = ["<h2>Properties</h2>", properties_table(n.properties)]
     else:
-        right = ["<h2>Params</h2>", _properties(page.params), "<h2>Metrics</h2>", _properties(page.metrics),
-                 "<h2>Environment</h2>", _properties(page.environment)]
+        right = ["<h2>Params</h2>", properties_table(page.params), "<h2>Metrics</h2>", properties_table(page.metrics),
+                 "<h2>Environment</h2>", properties_table(page.environment)]
         rest = {k: v for k, v in n.properties.items()
                 if k not in page.params and k not in page.metrics and k not in page.environment
                 and k not in ("error_type", "error_message")  # shown first, above
                 and not (k == "state" and v == n.state)}  # the guide's mirror of the state
         if rest:
-            right += ["<h2>Other properties</h2>", _properties(rest)]
+            right += ["<h2>Other properties</h2>", properties_table(rest)]
     if page.curves:
         left += ["<h2>Curves</h2>", '<div class="curves">' + "".join(
             curves_svg(key, {key: points}) for key, points in page.curves.items()) + "</div>"]
@@ -332,13 +335,14 @@ def legend() -> str:
             f'<span class="key">execution (rounded box, filled by state):</span>{states}</div>')
 
 
-def collapsed_note(groups, expand_href: str) -> str:
-    """What was drawn as one node, with a link that draws every run."""
+def collapsed_note(groups, expand_href: str = "", expand_text: str = "") -> str:
+    """What was drawn as one node, with a link that draws every run (else `expand_text`: how to)."""
     if not groups:
         return ""
     drawn = ", ".join(f"{count(len(g.ids), g.type + ' run')} ({'; '.join((g.state, *g.differ))})" for g in groups)
-    return (f'<p class="notice" id="collapsed">Drawn as one node each, being alike: {esc(drawn)}. '
-            f'<a href="{esc(expand_href)}" id="expand">Draw every run</a></p>')
+    expand = (f'<a href="{esc(expand_href)}" id="expand">Draw every run</a>' if expand_href
+              else esc(expand_text))
+    return f'<p class="notice" id="collapsed">Drawn as one node each, being alike: {esc(drawn)}. {expand}</p>'
 
 
 def lineage_view(page: LineagePage, svg: str, note: str = "") -> str:
@@ -361,22 +365,27 @@ def lineage_view(page: LineagePage, svg: str, note: str = "") -> str:
 
 
 def compare_view(c: Comparison) -> str:
+    return layout(f"Compare {c.a.type} #{c.a.id} and {c.b.type} #{c.b.id}", compare_body(c))
+
+
+def compare_body(c: Comparison, link: Link = node_href) -> str:
+    """What differs between two nodes, and their curves: the compare page without its frame."""
     rows = [f'<tr class="differs"><td>{esc(section)}</td><td><code>{esc(key)}</code></td>'
             f"<td>{esc(x)}</td><td>{esc(y)}</td></tr>" for section, key, x, y in c.rows]
-    head = (f"<tr><th>section</th><th>what</th><th>{node_link(c.a)}</th><th>{node_link(c.b)}</th></tr>")
+    head = (f"<tr><th>section</th><th>what</th><th>{node_link(c.a, link)}</th><th>{node_link(c.b, link)}</th></tr>")
     made = ""
     if c.kind == "artifact":
-        made = " · ".join(f"{side} made by " + (f'<a href="{esc(node_href("execution", run))}">execution {run}</a>'
+        made = " · ".join(f"{side} made by " + ((f'<a href="{esc(link("execution", run))}">execution {run}</a>'
+                                                  if link("execution", run) else f"execution {run}")
                                                  if run else "no recorded run")
                           for side, run in zip(("A", "B"), c.runs))
         made = f"<p>{made}</p>"
-    table = (f'<table class="compare"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
-             if rows else "")
+    differs = (f'<table class="compare"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+               if rows else "")
     charts = "".join(curves_svg(key, {f"{c.a.type} #{c.a.id}": a, f"{c.b.type} #{c.b.id}": b})
                      for key, (a, b) in c.curves.items())
     curves = f'<h2>Curves</h2><div class="curves">{charts}</div>' if charts else ""
-    body = f'<p class="actions">{esc(c.verdict)}</p>{made}{table}{curves}'
-    return layout(f"Compare {c.a.type} #{c.a.id} and {c.b.type} #{c.b.id}", body)
+    return f'<p class="actions">{esc(c.verdict)}</p>{made}{differs}{curves}'
 
 
 def states_view(page: StatesPage, svg: str) -> str:
@@ -385,8 +394,8 @@ def states_view(page: StatesPage, svg: str) -> str:
     form = (f'<form class="filters" method="get" action="{href("/states")}">'
             f"<label>count {_select('context', current, options)}</label>"
             '<button type="submit">Show</button></form>')
-    rows = [(_state(s), esc(n)) for s, n in page.counts.items()]
-    table = _table(("state", "executions"), rows, "counts") if rows else '<p class="none">no executions</p>'
+    rows = [(state_badge(s), esc(n)) for s, n in page.counts.items()]
+    counts = table(("state", "executions"), rows, "counts") if rows else '<p class="none">no executions</p>'
     where = f"{page.context[2]} ({page.context[1]})" if page.context else "the whole store"
     return layout("Executions by state", form + f'<p class="actions">{esc(where)}</p>'
-                  + f'<div class="side"><div class="chart">{svg}</div>{table}</div>', active="States")
+                  + f'<div class="side"><div class="chart">{svg}</div>{counts}</div>', active="States")
