@@ -1,5 +1,5 @@
-"""`ls executions` streams: a listing of many runs holds a page of runs at a time and the rows it
-prints, never every run's record, events and outputs at once (at 200,000 runs that was 728 MB on
+"""`ls executions` and `ls artifacts` stream: a listing of many runs holds a page of runs at a time
+and the rows it prints, never every run's record, events and outputs at once (at 200,000 runs that was 728 MB on
 the native backend and 1.44 GB on ml-metadata's; see docs/performance.md)."""
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ RUNS = 30_000
 # What one run's record, events and output cost when all are held (measured: about 3.5 KB a run
 # on the native backend, 7 KB on ml-metadata's); a streamed listing adds its rows alone.
 ROOM_MB = 45
+# A streamed artifact listing holds its rows (about 25 MB here); every record held took 60-90 MB.
+ARTIFACT_ROOM_MB = 35
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +66,7 @@ def test_listing_every_run_holds_a_page_at_a_time(store, many, tmp_path):
         assert every - one < ROOM_MB, f"listing {RUNS:,} runs took {every} MB, one run {one} MB"
         best, text = peak_mb(["ls", "executions", "--sort", "-accuracy", "--json", "--db", many], tmp_path)
         assert text.count('"id":') == RUNS and best - one < ROOM_MB, f"sorted as JSON: {best} MB, one run {one} MB"
+        made, text = peak_mb(["ls", "artifacts", "--db", many], tmp_path)
+        lines = text.splitlines()
+        assert len(lines) == RUNS + 50 + 1 and lines[1].split()[:2] == [str(RUNS + 50), "SavedModel"]
+        assert made - one < ARTIFACT_ROOM_MB, f"listing {RUNS + 50:,} artifacts took {made} MB, one run {one} MB"

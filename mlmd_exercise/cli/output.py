@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, AbstractSet, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from mlmd_exercise.text import count, table, when
+from mlmd_exercise.text import count, one_line, table, when
 from mlmd_exercise.records import (RUN_NAME, TAG_PREFIX, ArtifactRecord, ExecutionLineage, ExecutionRecord,
                                    ExecutionState, LineageEdge, LineageGraph)
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # read.nodes and read.lineage open stores: imported where a c
 
 __all__ = [
     "artifact_cells", "execution_cells", "node_name",
-    "format_lineage", "format_graph", "format_hop", "format_counts", "number_text", "format_properties", "format_listing",
+    "format_lineage", "format_graph", "format_hop", "format_counts", "number_text", "format_properties", "format_listing", "listing_header", "listing_row",
     "format_detail", "format_environment", "record_json", "edge_json", "lineage_json", "same_json",
     "graph_json",
 ]
@@ -161,21 +161,27 @@ def format_listing(records: Sequence[Any]) -> List[str]:
     """`ls` rows under a header: artifacts, executions or experiments."""
     if not records:
         return []
-    first = records[0]
-    header: Tuple[str, ...]
-    rows: List[Tuple[str, ...]]
-    if isinstance(first, ArtifactRecord):
-        header = ("ID", "TYPE", "VERSION", "CREATED", "URI")
-        rows = [(str(a.id), a.type, f"v{a.version}" if a.version else "-", when(a.when_ms), a.uri)
-                for a in records]
-    elif isinstance(first, ExecutionRecord):
-        header = ("ID", "TYPE", "STATE", "CREATED")
-        rows = [(str(e.id), e.type, e.state, when(e.when_ms)) for e in records]
+    return table([listing_header(type(records[0])), *(listing_row(r) for r in records)], indent="")
+
+
+def listing_header(kind: type) -> Tuple[str, ...]:
+    """The header of `ls` for records of this class (ArtifactRecord, ExecutionRecord, experiments)."""
+    if issubclass(kind, ArtifactRecord):
+        return ("ID", "TYPE", "VERSION", "CREATED", "URI")
+    if issubclass(kind, ExecutionRecord):
+        return ("ID", "TYPE", "STATE", "CREATED")
+    return ("ID", "NAME", "TYPE", "EXECUTIONS", "ARTIFACTS", "CREATED")
+
+
+def listing_row(r: Any) -> Tuple[str, ...]:
+    """One record's row of `ls`, under `listing_header` (made one line: see text.aligned)."""
+    if isinstance(r, ArtifactRecord):
+        cells: Tuple[str, ...] = (str(r.id), r.type, f"v{r.version}" if r.version else "-", when(r.when_ms), r.uri)
+    elif isinstance(r, ExecutionRecord):
+        cells = (str(r.id), r.type, r.state, when(r.when_ms))
     else:
-        header = ("ID", "NAME", "TYPE", "EXECUTIONS", "ARTIFACTS", "CREATED")
-        rows = [(str(x.id), x.name, x.type, str(x.executions), str(x.artifacts), when(x.created_ms))
-                for x in records]
-    return table([header, *rows], indent="")
+        cells = (str(r.id), r.name, r.type, str(r.executions), str(r.artifacts), when(r.created_ms))
+    return one_line(cells)
 
 
 def format_detail(detail: NodeDetail) -> List[str]:

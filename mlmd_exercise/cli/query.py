@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from argparse import ArgumentParser, Namespace
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from mlmd_exercise import text
 from mlmd_exercise.cli import output as out, side_by_side
@@ -237,12 +237,11 @@ def ls(args: Namespace, call: Invocation) -> Outcome:
     limit = None if args.sort else args.limit
     found: Sequence[Any]
     if args.what == "artifacts":
-        found = nodes.list_artifacts(store, type=args.type, experiment=args.experiment,
-                                      since_ms=since, limit=limit, context_type=args.context_type)
-    elif args.what == "executions":
+        return _ls_artifacts(args, store, since)
+    if args.what == "executions":
         return _ls_executions(args, store, since)
-    else:  # every context, with its type; --type picks a context type
-        found = nodes.list_experiments(store, since_ms=since, limit=limit, type=args.type)
+    # Every context, with its type; --type picks a context type.
+    found = nodes.list_experiments(store, since_ms=since, limit=limit, type=args.type)
     found = _builtin_sorted(found, args.sort, args.limit)
     if args.json:
         print_json([out.record_json(r) for r in found])
@@ -258,6 +257,49 @@ def _builtin_sorted(found: Sequence[Any], sort: Optional[str], limit: Optional[i
     descending, key = sort.startswith("-"), sort.lstrip("-")
     return sorted(found, key=lambda r: (r.id if key == "id" else r.when_ms, r.id),
                   reverse=descending)[:limit]
+
+
+def _sorted_ids(ids: List[int], sort: str) -> List[int]:
+    """Ids newest first (`nodes.newest_first_ids`) in the order `--sort [-]id|created` asks."""
+    if sort.lstrip("-") == "id":
+        return sorted(ids, reverse=sort.startswith("-"))
+    if sort.lstrip("-") == "created":
+        return ids if sort.startswith("-") else ids[::-1]
+    return ids
+
+
+def _ls_artifacts(args: Namespace, store: Any, since: Optional[int]) -> Outcome:
+    """`ls artifacts`: the newest N (`--limit`, unsorted) in one short query, any other listing
+    streamed a page at a time. A row is its artifact's alone, so text rows are made as the pages
+    are read, once, and only they are held until sorted and aligned; JSON is read a second time
+    in order and printed as it is read."""
+    from mlmd_exercise.read import nodes
+    from mlmd_exercise.records import ArtifactRecord, Kind
+
+    rows: Dict[int, Tuple[str, ...]] = {}
+
+    def seen(page: List[Any]) -> None:
+        rows.update((a.id, out.listing_row(a)) for a in page)
+
+    if args.limit is not None and not args.sort:
+        found = nodes.list_artifacts(store, type=args.type, experiment=args.experiment, since_ms=since,
+                                     limit=args.limit, context_type=args.context_type)
+        ids = [a.id for a in found]
+        seen(found)
+    else:
+        base = nodes.artifacts_query(store, type=args.type, experiment=args.experiment,
+                                     context_type=args.context_type)
+        ids = nodes.newest_first_ids(store, Kind.ARTIFACT, base, since, None if args.json else seen)
+        ids = _sorted_ids(ids, args.sort or "")[:args.limit]
+    if args.json:
+        print_json_stream(out.record_json(a) for page in nodes.nodes_by_ids(store, Kind.ARTIFACT, ids) for a in page)
+        return Outcome.OK
+    if not ids:
+        print("no artifacts")
+        return Outcome.OK
+    for line in text.aligned([out.listing_header(ArtifactRecord)] + [rows[i] for i in ids], indent=""):
+        print(line)
+    return Outcome.OK
 
 
 def _ls_executions(args: Namespace, store: Any, since: Optional[int]) -> Outcome:
@@ -297,11 +339,8 @@ def _ls_executions(args: Namespace, store: Any, since: Optional[int]) -> Outcome
     else:
         base = nodes.executions_query(store, type=args.type, experiment=args.experiment, state=args.state,
                                       context_type=args.context_type, tags=tags_of(args))
-        ids = nodes.newest_first_ids(store, Kind.EXECUTION, base, since, None if records_only else seen)
-        if sort.lstrip("-") == "id":
-            ids = sorted(ids, reverse=sort.startswith("-"))
-        elif sort.lstrip("-") == "created":
-            ids = ids if sort.startswith("-") else ids[::-1]
+        ids = _sorted_ids(nodes.newest_first_ids(store, Kind.EXECUTION, base, since,
+                                                 None if records_only else seen), sort)
 
     def pages(order: Sequence[int]) -> Iterator[List[Any]]:
         return nodes.nodes_by_ids(store, Kind.EXECUTION, order)
