@@ -14,6 +14,7 @@ __all__ = [
     "RenderError",
     "ConflictError",
     "UnclearWriteError",
+    "UsageError",
 ]
 
 
@@ -44,3 +45,8 @@ class ConflictError(StoreError):
 class UnclearWriteError(StoreError):
     """A write whose outcome is unknown: the connection broke, perhaps after the commit.
     Check by the run's name before trying again."""
+
+
+class UsageError(MlmdExerciseError):
+    """An argument the package cannot read (a malformed filter query): its message says where
+    it fails and what was expected there."""

@@ -202,6 +202,10 @@ def _ls_options(parser: ArgumentParser) -> None:
                         help="created at or after WHEN: 2026-11-26, 2026-11-26T14:00, or an age: "
                         "90m, 2h, 7d")
     parser.add_argument("--limit", type=positive("limit"), metavar="N", help="at most N")
+    parser.add_argument("--where", metavar="EXPR",
+                        help="only those MLMD's filter query EXPR matches, on every backend: "
+                        "\"custom_properties.lr.double_value > 0.01 AND contexts_a.name = 'demo'\" "
+                        "(docs/cli.md has the language)")
     parser.add_argument("--sort", metavar="KEY",
                         help="order by id, created or (executions) a param or metric; -KEY for "
                         "descending: --sort -accuracy (default: newest first)")
@@ -238,13 +242,13 @@ def ls(args: Namespace, call: Invocation) -> Outcome:
     found: Sequence[Any]
     if args.what == "artifacts":
         found = nodes.list_artifacts(store, type=args.type, experiment=args.experiment,
-                                      since_ms=since, limit=limit, context_type=args.context_type)
+                                      since_ms=since, limit=limit, context_type=args.context_type, where=args.where)
     elif args.what == "executions":
         return _ls_executions(args, store, nodes.list_executions(
             store, type=args.type, experiment=args.experiment, state=args.state,
-            since_ms=since, limit=limit, context_type=args.context_type, tags=tags_of(args)))
+            since_ms=since, limit=limit, context_type=args.context_type, tags=tags_of(args), where=args.where))
     else:  # every context, with its type; --type picks a context type
-        found = nodes.list_experiments(store, since_ms=since, limit=limit, type=args.type)
+        found = nodes.list_experiments(store, since_ms=since, limit=limit, type=args.type, where=args.where)
     found = _builtin_sorted(found, args.sort, args.limit)
     if args.json:
         print_json([out.record_json(r) for r in found])

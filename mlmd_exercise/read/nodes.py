@@ -11,7 +11,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from mlmd_exercise import schema
 from mlmd_exercise.content import FINGERPRINT, is_ours
@@ -23,6 +23,9 @@ from mlmd_exercise.records import (CREATED_MS, RUN_NAME, STARTED_MS, TAG_PREFIX,
                                    ExecutionState, Kind, LineageEdge)
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import PropertyTest, Query
+
+if TYPE_CHECKING:
+    from mlmd_exercise.where import Expr
 
 __all__ = [
     "ExperimentRecord",
@@ -133,15 +136,17 @@ def _newest_first(fetch: Callable[[Query], Sequence], base: Query, original: str
 def list_artifacts(
     store: Store, *, type: Optional[str] = None, experiment: Optional[str] = None,
     since_ms: Optional[int] = None, limit: Optional[int] = None, context_type: Optional[str] = None,
+    where: Optional[str] = None,
 ) -> List[ArtifactRecord]:
     """Artifacts, newest first, filtered by type name, experiment (or any context, of
-    `context_type` where the name is ambiguous) and when they were made (their original
-    time where imported with one).
+    `context_type` where the name is ambiguous), when they were made (their original
+    time where imported with one) and a filter query in MLMD's language (`where.py`).
 
     Raises:
         NotFoundError: the type or experiment is not in the store.
+        UsageError: `where` is no filter query (one line saying where it fails).
     """
-    base = Query(type_id=_type_id(store, Kind.ARTIFACT, type),
+    base = Query(type_id=_type_id(store, Kind.ARTIFACT, type), where=parsed(where, Kind.ARTIFACT),
                  context_id=None if experiment is None else store.catalog.context_id(experiment, context_type))
     return _newest_first(store.backend.artifacts, base, CREATED_MS, since_ms, limit)
 
@@ -150,10 +155,12 @@ def list_executions(
     store: Store, *, type: Optional[str] = None, experiment: Optional[str] = None,
     state: Optional[str] = None, since_ms: Optional[int] = None, limit: Optional[int] = None,
     context_type: Optional[str] = None, tags: Optional[Mapping[str, str]] = None,
+    where: Optional[str] = None,
 ) -> List[ExecutionRecord]:
     """Executions, newest first, filtered by type, experiment (or any context), state, tags
-    (every one given, with that value) and when they started (their original time where
-    imported with one). An execution with no state (the guide's code sets none) is UNKNOWN.
+    (every one given, with that value), when they started (their original time where
+    imported with one) and a filter query (`where.py`). An execution with no state (the
+    guide's code sets none) is UNKNOWN.
 
     Raises:
         NotFoundError: the type or experiment is not in the store.
@@ -167,9 +174,18 @@ def list_executions(
         if state.upper() not in names:
             raise MlmdExerciseError(f"unknown state '{state}': use one of {', '.join(names)}")
         states = [state.upper()]
-    base = Query(type_id=type_id, states=states, custom=tag_tests(tags),
+    base = Query(type_id=type_id, states=states, custom=tag_tests(tags), where=parsed(where, Kind.EXECUTION),
                  context_id=None if experiment is None else store.catalog.context_id(experiment, context_type))
     return _newest_first(store.backend.executions, base, STARTED_MS, since_ms, limit, keep)
+
+
+def parsed(where: Optional[str], kind: Kind, label: str = "--where") -> Optional["Expr"]:
+    """A filter query's tree for nodes of `kind`, or None for none (see `where.parse`)."""
+    if where is None:
+        return None
+    from mlmd_exercise.where import parse
+
+    return parse(where, kind, label)
 
 
 def tag_pair(text: str) -> Optional[Tuple[str, str]]:
@@ -194,7 +210,7 @@ def runs_named(store: Store, name: str) -> List[ExecutionRecord]:
 
 def list_experiments(
     store: Store, *, since_ms: Optional[int] = None, limit: Optional[int] = None,
-    type: Optional[str] = None,
+    type: Optional[str] = None, where: Optional[str] = None,
 ) -> List[ExperimentRecord]:
     """Experiments and every other context (TFX's pipelines and runs, Kubeflow's), newest
     first, with their types and numbers of executions and artifacts.
@@ -207,7 +223,7 @@ def list_experiments(
 
     type_id = None if type is None else store.catalog.require_context_type(type)
     contexts = store.backend.contexts(Query(type_id=type_id, not_type_id=None if type_id else history_type(store),
-                                            created_from=since_ms, limit=limit))
+                                            created_from=since_ms, limit=limit, where=parsed(where, Kind.CONTEXT)))
     sizes = store.backend.context_sizes([c.id for c in contexts])
     return [
         ExperimentRecord(

@@ -132,6 +132,8 @@ class MlmdBackend(SafeLookups, Backend):
     def _list(self, kind: Kind, query: Query, by_id: Callable, listing: Callable, convert: Callable) -> list:
         if query.limit is not None and query.limit <= 0:
             return []
+        if query.where is not None:
+            query = self._where(kind, query)
         if not self.filters:
             return self._plain_list(kind, query, by_id, listing, convert)
         unsaid = tuple(t for t in query.custom if not mf.sayable(t))
@@ -157,6 +159,33 @@ class MlmdBackend(SafeLookups, Backend):
             found = [r for r in found if r.state in states]
             found = found[:query.limit] if query.limit is not None else found
         return found
+
+    def _where(self, kind: Kind, query: Query) -> Query:
+        """`query` with its filter query made ids, by the package's SQL over MLMD's tables where
+        this store offers plain SQL (a server's); else left for ml-metadata's own filter
+        language (1.17, an SQLite file it holds: Python's sqlite3 must not open it too), which
+        takes it as the package wrote it out again, once every string in it can be quoted."""
+        import dataclasses
+
+        assert query.where is not None
+        run = self._tables()
+        if run is not None:
+            from mlmd_exercise.store.where_sql import matching_ids
+
+            found = matching_ids(run, query.where, kind)
+            ids = found if query.ids is None else sorted(set(found) & {int(i) for i in query.ids})
+            return dataclasses.replace(query, where=None, ids=ids)
+        if not self.filters:
+            raise StoreError(f"store '{self.label}': a filter query needs plain SQL over its tables, which this "
+                             "ml-metadata gives none of here (and has no filter language): open it with "
+                             "--backend native")
+        from mlmd_exercise.where import strings
+
+        odd = next((t for t in strings(query.where) if mf.literal(t) is None), None)
+        if odd is not None:
+            raise StoreError(f"store '{self.label}': ml-metadata's filter language cannot be given {odd!r} "
+                             "(it copies strings into its SQL as they are): open the store with --backend native")
+        return query
 
     def _plain_list(self, kind: Kind, query: Query, by_id: Callable, listing: Callable, convert: Callable) -> list:
         """`_list` with no filter query (ml-metadata 1.21 has none): the narrowest plain call

@@ -100,6 +100,10 @@ def filters(query: Query, kind: Kind) -> List[str]:
         if known and len(known) == len(query.states):
             found.append("(" + " OR ".join(f"{column} = {s}" for s in known) + ")")
     found += [_test(t) for t in query.custom]
+    if query.where is not None:  # its aliases apart from contexts_a above (backend._where checked its strings)
+        from mlmd_exercise.where import text
+
+        found.append(text(query.where, prefix="w_"))
     if query.text is not None and query.text.text:
         like = literal(f"%{query.text.text}%")  # (says_text: never None here)
         terms = [f"type LIKE {like}", f"name LIKE {like}"]
@@ -136,7 +140,7 @@ def matches(record, query: Query, kind: Kind) -> bool:
         return False
     if query.created_before is not None and record.created_ms >= query.created_before:
         return False
-    if query.context_id is not None or query.custom or query.text is not None:
+    if query.context_id is not None or query.custom or query.text is not None or query.where is not None:
         raise MlmdExerciseError("a lookup by a URI or name with quotes cannot be combined with "
                                 "a context, property or text filter")
     return True
