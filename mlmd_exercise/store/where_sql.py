@@ -28,6 +28,11 @@ _CONTEXT = "c.id, c.name, t.name AS tname, c.create_time_since_epoch, c.last_upd
 _PARENTS = ("SELECT c.id, c.name, t.name AS tname, pc.{owner} AS owner FROM Context c JOIN Type t ON t.id = c.type_id "
             "JOIN ParentContext pc ON pc.{other} = c.id")
 _EVENTS = {Kind.ARTIFACT: "artifact_id", Kind.EXECUTION: "execution_id"}
+# How a number is bound, by database (Location.scheme): PostgreSQL types a parameter by the
+# column it meets (20.5 against an integer column is refused, 2**40 overflows MLMD's 32-bit
+# int_value), so each is cast to its own type there; SQLite binds typed values, and PyMySQL
+# writes them out as literals.
+_NUMBER_MARKS = {"postgresql": ("CAST(? AS BIGINT)", "CAST(? AS DOUBLE PRECISION)")}
 
 
 def _neighbours(kind: Kind, scope: str) -> str:
@@ -51,8 +56,9 @@ def _neighbours(kind: Kind, scope: str) -> str:
 
 
 class _Sql:
-    def __init__(self, kind: Kind) -> None:
+    def __init__(self, kind: Kind, database: str) -> None:
         self.kind = kind
+        self.marks = _NUMBER_MARKS.get(database, ("?", "?"))
         self.joins: List[str] = []
         self.join_params: List[Any] = []
         self.aliases: Dict[Tuple[str, str], str] = {}
@@ -101,17 +107,21 @@ class _Sql:
         column = self.column(expr.field)
         enum = ENUMS.get(expr.field.type)
 
-        def bound(value: Any) -> Any:
-            return enum.index(value) if enum is not None else value
+        def bound(value: Any) -> str:
+            number = enum.index(value) if enum is not None else value
+            params.append(number)
+            if isinstance(number, bool) or not isinstance(number, (int, float)):
+                return "?"
+            return self.marks[isinstance(number, float)]
 
         if isinstance(expr, Compare):
-            params.append(bound(expr.value))
+            mark = bound(expr.value)
             op = "<>" if expr.op == "!=" else expr.op
             # 1.17 rewrites an enum's != to hold where there is no value too.
-            return f"({column} <> ? OR {column} IS NULL)" if enum is not None and op == "<>" else f"{column} {op} ?"
+            return (f"({column} <> {mark} OR {column} IS NULL)" if enum is not None and op == "<>"
+                    else f"{column} {op} {mark}")
         if isinstance(expr, Among):
-            params.extend(bound(v) for v in expr.values)
-            marks = ", ".join("?" for _ in expr.values)
+            marks = ", ".join(bound(v) for v in expr.values)
             if not expr.negated:
                 return f"{column} IN ({marks})"
             return f"({column} NOT IN ({marks}) OR {column} IS NULL)" if enum is not None else f"{column} NOT IN ({marks})"
@@ -125,10 +135,10 @@ class _Sql:
         return f"{column} = ?"
 
 
-def node_ids(expr: Expr, kind: Kind) -> Tuple[str, List[Any]]:
+def node_ids(expr: Expr, kind: Kind, database: str = "sqlite") -> Tuple[str, List[Any]]:
     """A SELECT of the ids (column `id`, possibly repeated) of the nodes of `kind` that `expr`
-    matches, with its parameters: for `n.id IN (...)`."""
-    sql = _Sql(kind)
+    matches, with its parameters: for `n.id IN (...)`. `database`: Location.scheme."""
+    sql = _Sql(kind, database)
     for field in fields(expr):  # every join first: their parameters come before the condition's
         sql.alias(field)
     params: List[Any] = []
@@ -138,7 +148,7 @@ def node_ids(expr: Expr, kind: Kind) -> Tuple[str, List[Any]]:
             sql.join_params + params)
 
 
-def matching_ids(run: Any, expr: Expr, kind: Kind) -> List[int]:
+def matching_ids(run: Any, expr: Expr, kind: Kind, database: str = "sqlite") -> List[int]:
     """The ids, in order, of the nodes of `kind` that `expr` matches, by `run(sql, *values)`."""
-    select, params = node_ids(expr, kind)
+    select, params = node_ids(expr, kind, database)
     return sorted({int(i) for i, in run(select, *params)})

@@ -172,7 +172,7 @@ class MlmdBackend(SafeLookups, Backend):
         if run is not None:
             from mlmd_exercise.store.where_sql import matching_ids
 
-            found = matching_ids(run, query.where, kind)
+            found = matching_ids(run, query.where, kind, self.database)
             ids = found if query.ids is None else sorted(set(found) & {int(i) for i in query.ids})
             return dataclasses.replace(query, where=None, ids=ids)
         if not self.filters:
