@@ -6,6 +6,7 @@ backends; the same ids on PostgreSQL and MySQL; and `ls --where` as a user runs 
 from __future__ import annotations
 
 import gc
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
@@ -532,3 +533,41 @@ def test_ls_where_malformed(stores, run_cli, monkeypatch):
     assert "Traceback" not in result.err
     result = run_cli("ls", "artifacts", "--where", "last_known_state = COMPLETE", "--db", stores["native"].location.path)
     check(result, "an artifact has no 'last_known_state'")
+
+
+def test_export_where(stores, run_cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("MLMD_BACKEND", "native")
+    bundle = tmp_path / "b.jsonl"
+    expr = "contexts_a.name = 'c1' OR last_known_state = COMPLETE"
+    result = run_cli("export", "-o", bundle, "--where", expr, "--db", stores["native"].location.path)
+    assert result.code == 0, result.err
+    from mlmd_exercise.bundle import read_bundle
+
+    exported = sorted(int(x["id"]) for x in read_bundle(str(bundle)).executions)
+    assert exported == raw_ids(stores["raw"], E, expr) and exported
+    check(run_cli("export", "-o", tmp_path / "c.jsonl", "--where", "contexts_a.nam = 'c1'",
+                  "--db", stores["native"].location.path), "contexts_a has no field 'nam'")
+    assert not (tmp_path / "c.jsonl").exists()
+
+
+def test_the_runs_page_takes_where(stores, monkeypatch):
+    """The explorer's runs page, served: where= narrows its runs; a bad one is a 400 page naming it."""
+    from urllib.parse import quote
+
+    from test_web import start_server, stop
+
+    monkeypatch.setenv("MLMD_BACKEND", "native")
+    server = start_server(stores["native"].location.path)
+    try:
+        expr = "contexts_a.name = 'c2' OR events_0.type = INPUT"
+        status, _, body = server.get("/runs?where=" + quote(expr))
+        assert status == 200, body
+        want = raw_ids(stores["raw"], E, expr)
+        assert want
+        shown = sorted({int(i) for i in re.findall(r'/execution/(\d+)"', body)})
+        assert shown == want
+        status, _, body = server.get("/runs?where=" + quote("id = "))
+        assert status == 400
+        assert "where: expected a value after" in body and "at column 5: &quot;id =&quot;" in body
+    finally:
+        stop(server)

@@ -51,6 +51,8 @@ def _export_options(parser: ArgumentParser) -> None:
     parser.add_argument("--direction", choices=DIRECTIONS, default="upstream",
                         help="which way --artifact's lineage is walked (default: %(default)s)")
     add_tag_filter(parser)
+    parser.add_argument("--where", metavar="EXPR", help="only the runs MLMD's filter query EXPR matches "
+                        "(docs/cli.md: \"custom_properties.C.double_value < 1\")")
 
 
 @command("export", _export_options,
@@ -72,8 +74,8 @@ def export(args: Namespace, call: Invocation) -> Outcome:
         context_id = store.catalog.context_id(args.context)
     tags = tags_of(args)
     ids = select_executions(store, context_id=context_id, since_ms=since, until_ms=until,
-                            artifact_id=args.artifact, direction=args.direction, tags=tags)
-    selection = {k: getattr(args, k) for k in ("experiment", "context", "since", "until", "artifact")
+                            artifact_id=args.artifact, direction=args.direction, tags=tags, where=args.where)
+    selection = {k: getattr(args, k) for k in ("experiment", "context", "since", "until", "artifact", "where")
                  if getattr(args, k) is not None}
     if tags:
         selection["tags"] = tags
