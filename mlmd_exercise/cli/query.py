@@ -27,6 +27,11 @@ def _lineage_options(parser: ArgumentParser) -> None:
     parser.add_argument("execution_id", type=positive("execution id"), metavar="EXECUTION_ID",
                         nargs="?", help="one execution's inputs and outputs")
     add_walk(parser)
+    parser.add_argument("--where", metavar="EXPR",
+                        help="start from every node MLMD's filter query EXPR matches (docs/cli.md): "
+                        "the executions, or the artifacts with --start artifacts")
+    parser.add_argument("--start", choices=["executions", "artifacts"], default="executions",
+                        help="which nodes --where picks (default: %(default)s)")
 
 
 @command("lineage", _lineage_options, json=True,
@@ -42,6 +47,8 @@ def lineage(args: Namespace, call: Invocation) -> Outcome:
 
     if args.execution_id is not None and (args.artifact or args.walk_execution):
         raise MlmdExerciseError("give an EXECUTION_ID or --artifact/--execution, not both")
+    if args.where is not None:
+        return _lineage_where(args, call)
     start = walk_start(args)
     if start is None:
         if args.execution_id is None:
@@ -71,6 +78,41 @@ def lineage(args: Namespace, call: Invocation) -> Outcome:
     reach = "all hops" if args.hops is None else text.count(args.hops, "hop")
     title = (f"lineage of {kind} {node_id}, upstream and downstream" if args.direction == "both"
              else f"{args.direction} lineage of {kind} {node_id}")
+    return print_walk(store, hops, f"{title}, {reach}", legs=args.direction == "both")
+
+
+def _lineage_where(args: Namespace, call: Invocation) -> Outcome:
+    """`lineage --where EXPR`: the walk from every node the filter query matches."""
+    from mlmd_exercise.read.lineage import graph_of, walk_hops_from
+    from mlmd_exercise.read.nodes import oldest_twins, parsed
+    from mlmd_exercise.records import Kind
+    from mlmd_exercise.store.backend import Query
+
+    if args.execution_id is not None or args.artifact or args.walk_execution:
+        raise MlmdExerciseError("give --where or a starting node (EXECUTION_ID, --artifact, --execution), not both")
+    kind = Kind.ARTIFACT if args.start == "artifacts" else Kind.EXECUTION
+    expr = parsed(args.where, kind)  # refused before the store is opened
+    store = call.open()
+    query = Query(where=expr, order="id", ascending=True)
+    artifacts = store.backend.artifacts(query) if kind is Kind.ARTIFACT else []
+    executions = store.backend.executions(query) if kind is Kind.EXECUTION else []
+    if not artifacts and not executions:
+        print(f"no {args.start} match --where {args.where}")
+        return Outcome.OK
+    hops = walk_hops_from(store, artifacts, executions, direction=args.direction, hops=args.hops)
+    count = text.count(len(artifacts) + len(executions), args.start[:-1])
+    if args.json:
+        graph = graph_of(hops)
+        same = oldest_twins(store, graph.artifacts.values())
+        print_json(out.graph_json(graph, start={"kind": args.start[:-1], "ids": [n.id for n in artifacts + executions],
+                                                "where": args.where},
+                                  direction=args.direction, hops=args.hops, same_content=out.same_json(same)))
+        return Outcome.OK
+    from mlmd_exercise.cli.walk_text import print_walk
+
+    reach = "all hops" if args.hops is None else text.count(args.hops, "hop")
+    title = (f"lineage of {count} (--where), upstream and downstream" if args.direction == "both"
+             else f"{args.direction} lineage of {count} (--where)")
     return print_walk(store, hops, f"{title}, {reach}", legs=args.direction == "both")
 
 
