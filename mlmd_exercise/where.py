@@ -389,8 +389,12 @@ class _Parser:
             token = self.peek()
         if token.kind == "number" and field.type in _NUMBERS:
             self.take()
-            number = _number(token.text)
-            return -number if negative else number
+            number = -_number(token.text) if negative else _number(token.text)
+            if isinstance(number, int) and not -2 ** 63 <= number < 2 ** 63:
+                raise self.fail(f"{token.text} is beyond a 64-bit whole number (ZetaSQL's INT64)", token)
+            if isinstance(number, float) and number in (float("inf"), float("-inf")):
+                raise self.fail(f"{token.text} is beyond a double", token)
+            return number
         if not negative and token.kind == "string" and field.type == "string":
             self.take()
             return self.unquoted(token)
