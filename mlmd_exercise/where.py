@@ -24,7 +24,9 @@ and 1.17 accepts, checked against 1.17 itself (tests/test_where.py); its meaning
   a string, a bool with `true`/`false`; LIKE takes a string; enums take their names unquoted.
 
 Refused here though 1.17 takes them (the rest of ZetaSQL): arithmetic, functions, `NULL` as a
-value, an enum by its number, `<` on a bool. Refused as 1.17 refuses them: what ZetaSQL
+value, an enum by its number, `<` on a bool. Answered here though 1.17 fails on them (its enum
+rewrite is textual): an enum test written twice, `!=` and NOT IN on a neighbour's enum. A
+property's name is read as stored (1.17 lowercases it, and so never finds `Acc`). Refused as 1.17 refuses them: what ZetaSQL
 cannot parse or type, and what 1.17 then fails to run (`parent_contexts_a.create_time_since_epoch`).
 A string literal is data: its escapes (`\\'`) are read as ZetaSQL reads them, and the backends
 bind it, never paste it (1.17 copies it into its SQL).

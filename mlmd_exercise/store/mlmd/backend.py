@@ -134,6 +134,16 @@ class MlmdBackend(SafeLookups, Backend):
             return []
         if query.where is not None:
             query = self._where(kind, query)
+            if query.ids is not None and len(query.ids) > self.ids_per_query:
+                # Ids by the package's SQL: asked a chunk at a time (a filter query with a long
+                # IN list slows ml-metadata down), then ordered and limited here as MLMD would.
+                import dataclasses
+
+                found = [r for chunk in self.chunks(sorted(query.ids))
+                         for r in self._list(kind, dataclasses.replace(query, ids=chunk, limit=None), by_id,
+                                             listing, convert)]
+                found.sort(key=mf.order(query), reverse=not query.ascending)
+                return found[:query.limit] if query.limit is not None else found
         if not self.filters:
             return self._plain_list(kind, query, by_id, listing, convert)
         unsaid = tuple(t for t in query.custom if not mf.sayable(t))
