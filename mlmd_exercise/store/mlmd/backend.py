@@ -182,6 +182,11 @@ class MlmdBackend(SafeLookups, Backend):
         if run is not None:
             from mlmd_exercise.store.where_sql import matching_ids
 
+            if self.database == "mysql":  # text as ml-metadata's latin1 client stores it there
+                from mlmd_exercise.store.native.mysql import to_stored
+
+                plain = run
+                run = lambda sql, *values: plain(sql, *(to_stored(v) if type(v) is str else v for v in values))  # noqa: E731
             found = matching_ids(run, query.where, kind, self.database)
             ids = found if query.ids is None else sorted(set(found) & {int(i) for i in query.ids})
             return dataclasses.replace(query, where=None, ids=ids)
