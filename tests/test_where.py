@@ -611,6 +611,8 @@ def test_ls_where_malformed(stores, run_cli, monkeypatch):
     assert "Traceback" not in result.err
     result = run_cli("ls", "artifacts", "--where", "last_known_state = COMPLETE", "--db", stores["native"].location.path)
     check(result, "an artifact has no 'last_known_state'")
+    check(run_cli("ls", "contexts", "--where", "(id = 1", "--db", stores["native"].location.path.parent / "none.db"),
+          "--where: expected ')' to close the '(' at column 1, not the end at column 8")  # before the store is looked for
 
 
 def test_export_where(stores, run_cli, monkeypatch, tmp_path):

@@ -278,6 +278,10 @@ def ls(args: Namespace, call: Invocation) -> Outcome:
         raise MlmdExerciseError(f"{args.what} sort by id or created, not '{args.sort}'")
     if args.context_type and not args.experiment:
         raise MlmdExerciseError("--context-type names the type of the --experiment context: give both")
+    if args.where is not None:  # a malformed expression is refused before the store is opened
+        from mlmd_exercise.records import Kind
+
+        nodes.parsed(args.where, {"artifacts": Kind.ARTIFACT, "executions": Kind.EXECUTION}.get(args.what, Kind.CONTEXT))
     store = call.open()
     # Sorted, the limit applies after sorting: "the 5 best", not "the best of the newest 5".
     limit = None if args.sort else args.limit
