@@ -48,4 +48,5 @@ class UnclearWriteError(StoreError):
 
 
 class UsageError(MlmdExerciseError):
-    """A call given an argument it cannot use: the message names the argument and the value."""
+    """A call given an argument it cannot use (a malformed filter query, say): the message
+    names the argument and the value, and where it fails."""

@@ -51,6 +51,8 @@ def _export_options(parser: ArgumentParser) -> None:
     parser.add_argument("--direction", choices=DIRECTIONS, default="upstream",
                         help="which way --artifact's lineage is walked (default: %(default)s)")
     add_tag_filter(parser)
+    parser.add_argument("--where", metavar="EXPR", help="only the runs MLMD's filter query EXPR matches "
+                        "(docs/cli.md: \"custom_properties.C.double_value < 1\")")
 
 
 @command("export", _export_options,
@@ -72,8 +74,8 @@ def export(args: Namespace, call: Invocation) -> Outcome:
         context_id = store.catalog.context_id(args.context)
     tags = tags_of(args)
     ids = select_executions(store, context_id=context_id, since_ms=since, until_ms=until,
-                            artifact_id=args.artifact, direction=args.direction, tags=tags)
-    selection = {k: getattr(args, k) for k in ("experiment", "context", "since", "until", "artifact")
+                            artifact_id=args.artifact, direction=args.direction, tags=tags, where=args.where)
+    selection = {k: getattr(args, k) for k in ("experiment", "context", "since", "until", "artifact", "where")
                  if getattr(args, k) is not None}
     if tags:
         selection["tags"] = tags
@@ -137,6 +139,8 @@ def _prune_options(parser: ArgumentParser) -> None:
                         help="prune runs that started longer ago than AGE: 90d, 12h, 30m, 2w")
     parser.add_argument("--experiment", metavar="NAME", help="only runs of this experiment")
     parser.add_argument("--state", metavar="STATES", help="only runs in these states, e.g. FAILED,CANCELED")
+    parser.add_argument("--where", metavar="EXPR",
+                        help="only runs MLMD's filter query EXPR matches (docs/cli.md)")
     parser.add_argument("--keep", type=int, nargs="+", default=[], metavar="ID",
                         help="artifacts to keep whatever their age, with their whole lineage")
     parser.add_argument("--dry-run", action="store_true",
@@ -173,8 +177,12 @@ def prune(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise.store import open_store
     from mlmd_exercise.write.prune import local_files, parse_age, plan_prune, prune as remove
 
+    from mlmd_exercise.read.nodes import parsed
+    from mlmd_exercise.records import Kind
+
     age = parse_age(args.older_than)
     states = _states(args.state)
+    where = parsed(args.where, Kind.EXECUTION)
     if args.yes and args.dry_run:
         raise MlmdExerciseError("give --dry-run or --yes, not both")
     cutoff = int(time.time() * 1000) - age
@@ -189,7 +197,7 @@ def prune(args: Namespace, call: Invocation) -> Outcome:
     context_id = store.catalog.context_id(args.experiment, schema.EXPERIMENT.name) if args.experiment else None
 
     def planned() -> PrunePlan:
-        return plan_prune(store, cutoff, context_id=context_id, states=states, keep=args.keep)
+        return plan_prune(store, cutoff, context_id=context_id, states=states, keep=args.keep, where=where)
 
     if not args.yes:
         plan = planned()

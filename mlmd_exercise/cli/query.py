@@ -27,6 +27,11 @@ def _lineage_options(parser: ArgumentParser) -> None:
     parser.add_argument("execution_id", type=positive("execution id"), metavar="EXECUTION_ID",
                         nargs="?", help="one execution's inputs and outputs")
     add_walk(parser)
+    parser.add_argument("--where", metavar="EXPR",
+                        help="start from every node MLMD's filter query EXPR matches (docs/cli.md): "
+                        "the executions, or the artifacts with --start artifacts")
+    parser.add_argument("--start", choices=["executions", "artifacts"], default="executions",
+                        help="which nodes --where picks (default: %(default)s)")
 
 
 @command("lineage", _lineage_options, json=True,
@@ -42,6 +47,8 @@ def lineage(args: Namespace, call: Invocation) -> Outcome:
 
     if args.execution_id is not None and (args.artifact or args.walk_execution):
         raise MlmdExerciseError("give an EXECUTION_ID or --artifact/--execution, not both")
+    if args.where is not None:
+        return _lineage_where(args, call)
     start = walk_start(args)
     if start is None:
         if args.execution_id is None:
@@ -71,6 +78,41 @@ def lineage(args: Namespace, call: Invocation) -> Outcome:
     reach = "all hops" if args.hops is None else text.count(args.hops, "hop")
     title = (f"lineage of {kind} {node_id}, upstream and downstream" if args.direction == "both"
              else f"{args.direction} lineage of {kind} {node_id}")
+    return print_walk(store, hops, f"{title}, {reach}", legs=args.direction == "both")
+
+
+def _lineage_where(args: Namespace, call: Invocation) -> Outcome:
+    """`lineage --where EXPR`: the walk from every node the filter query matches."""
+    from mlmd_exercise.read.lineage import graph_of, walk_hops_from
+    from mlmd_exercise.read.nodes import oldest_twins, parsed
+    from mlmd_exercise.records import Kind
+    from mlmd_exercise.store.backend import Query
+
+    if args.execution_id is not None or args.artifact or args.walk_execution:
+        raise MlmdExerciseError("give --where or a starting node (EXECUTION_ID, --artifact, --execution), not both")
+    kind = Kind.ARTIFACT if args.start == "artifacts" else Kind.EXECUTION
+    expr = parsed(args.where, kind)  # refused before the store is opened
+    store = call.open()
+    query = Query(where=expr, order="id", ascending=True)
+    artifacts = store.backend.artifacts(query) if kind is Kind.ARTIFACT else []
+    executions = store.backend.executions(query) if kind is Kind.EXECUTION else []
+    if not artifacts and not executions:
+        print(f"no {args.start} match --where {args.where}")
+        return Outcome.OK
+    hops = walk_hops_from(store, artifacts, executions, direction=args.direction, hops=args.hops)
+    count = text.count(len(artifacts) + len(executions), args.start[:-1])
+    if args.json:
+        graph = graph_of(hops)
+        same = oldest_twins(store, graph.artifacts.values())
+        print_json(out.graph_json(graph, start={"kind": args.start[:-1], "ids": [n.id for n in artifacts + executions],
+                                                "where": args.where},
+                                  direction=args.direction, hops=args.hops, same_content=out.same_json(same)))
+        return Outcome.OK
+    from mlmd_exercise.cli.walk_text import print_walk
+
+    reach = "all hops" if args.hops is None else text.count(args.hops, "hop")
+    title = (f"lineage of {count} (--where), upstream and downstream" if args.direction == "both"
+             else f"{args.direction} lineage of {count} (--where)")
     return print_walk(store, hops, f"{title}, {reach}", legs=args.direction == "both")
 
 
@@ -202,6 +244,10 @@ def _ls_options(parser: ArgumentParser) -> None:
                         help="created at or after WHEN: 2026-11-26, 2026-11-26T14:00, or an age: "
                         "90m, 2h, 7d")
     parser.add_argument("--limit", type=positive("limit"), metavar="N", help="at most N")
+    parser.add_argument("--where", metavar="EXPR",
+                        help="only those MLMD's filter query EXPR matches, on every backend: "
+                        "\"custom_properties.lr.double_value > 0.01 AND contexts_a.name = 'demo'\" "
+                        "(docs/cli.md has the language)")
     parser.add_argument("--sort", metavar="KEY",
                         help="order by id, created or (executions) a param or metric; -KEY for "
                         "descending: --sort -accuracy (default: newest first)")
@@ -232,6 +278,10 @@ def ls(args: Namespace, call: Invocation) -> Outcome:
         raise MlmdExerciseError(f"{args.what} sort by id or created, not '{args.sort}'")
     if args.context_type and not args.experiment:
         raise MlmdExerciseError("--context-type names the type of the --experiment context: give both")
+    if args.where is not None:  # a malformed expression is refused before the store is opened
+        from mlmd_exercise.records import Kind
+
+        nodes.parsed(args.where, {"artifacts": Kind.ARTIFACT, "executions": Kind.EXECUTION}.get(args.what, Kind.CONTEXT))
     store = call.open()
     # Sorted, the limit applies after sorting: "the 5 best", not "the best of the newest 5".
     limit = None if args.sort else args.limit
@@ -241,7 +291,7 @@ def ls(args: Namespace, call: Invocation) -> Outcome:
     if args.what == "executions":
         return _ls_executions(args, store, since)
     # Every context, with its type; --type picks a context type.
-    found = nodes.list_experiments(store, since_ms=since, limit=limit, type=args.type)
+    found = nodes.list_experiments(store, since_ms=since, limit=limit, type=args.type, where=args.where)
     found = _builtin_sorted(found, args.sort, args.limit)
     if args.json:
         print_json([out.record_json(r) for r in found])
@@ -283,12 +333,12 @@ def _ls_artifacts(args: Namespace, store: Any, since: Optional[int]) -> Outcome:
 
     if args.limit is not None and not args.sort:
         found = nodes.list_artifacts(store, type=args.type, experiment=args.experiment, since_ms=since,
-                                     limit=args.limit, context_type=args.context_type)
+                                     limit=args.limit, context_type=args.context_type, where=args.where)
         ids = [a.id for a in found]
         seen(found)
     else:
         base = nodes.artifacts_query(store, type=args.type, experiment=args.experiment,
-                                     context_type=args.context_type)
+                                     context_type=args.context_type, where=args.where)
         ids = nodes.newest_first_ids(store, Kind.ARTIFACT, base, since, None if args.json else seen)
         ids = _sorted_ids(ids, args.sort or "")[:args.limit]
     if args.json:
@@ -332,13 +382,13 @@ def _ls_executions(args: Namespace, store: Any, since: Optional[int]) -> Outcome
     if args.limit is not None and not sort:
         found = nodes.list_executions(store, type=args.type, experiment=args.experiment, state=args.state,
                                       since_ms=since, limit=args.limit, context_type=args.context_type,
-                                      tags=tags_of(args))
+                                      tags=tags_of(args), where=args.where)
         ids = [e.id for e in found]
         if not records_only:
             seen(found)
     else:
         base = nodes.executions_query(store, type=args.type, experiment=args.experiment, state=args.state,
-                                      context_type=args.context_type, tags=tags_of(args))
+                                      context_type=args.context_type, tags=tags_of(args), where=args.where)
         ids = _sorted_ids(nodes.newest_first_ids(store, Kind.EXECUTION, base, since,
                                                  None if records_only else seen), sort)
 

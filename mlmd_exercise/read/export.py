@@ -20,11 +20,19 @@ __all__ = ["FEW_CONTEXTS", "select_executions", "export_bundle"]
 
 def select_executions(store: Store, *, context_id: Optional[int] = None, since_ms: Optional[int] = None,
                       until_ms: Optional[int] = None, artifact_id: Optional[int] = None,
-                      direction: str = "upstream", tags: Optional[Mapping[str, str]] = None) -> List[int]:
+                      direction: str = "upstream", tags: Optional[Mapping[str, str]] = None,
+                      where: Optional[str] = None) -> List[int]:
     """The ids of the runs to export: of a context, started in [since, until) (their
-    original time where imported with one), with every one of `tags`, and/or in the lineage
-    walk from an artifact."""
+    original time where imported with one), with every one of `tags`, matching the filter
+    query `where` (MLMD's language, `where.py`), and/or in the lineage walk from an artifact.
+
+    Raises:
+        UsageError: `where` is no filter query.
+    """
     from mlmd_exercise.read.lineage import walk
+    from mlmd_exercise.read.nodes import parsed
+
+    expr = parsed(where, Kind.EXECUTION)
 
     if artifact_id is not None:
         ids: Optional[Set[int]] = set(walk(store, artifact_id=artifact_id, direction=direction).executions)
@@ -34,7 +42,7 @@ def select_executions(store: Store, *, context_id: Optional[int] = None, since_m
     last = 0
     while True:
         page = store.backend.executions(Query(id_above=last, context_id=context_id, order="id", ascending=True,
-                                              limit=5000))
+                                              limit=5000, where=expr))
         if not page:
             return chosen
         last = page[-1].id

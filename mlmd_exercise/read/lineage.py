@@ -23,6 +23,7 @@ __all__ = [
     "lineage_graph",
     "walk",
     "walk_hops",
+    "walk_hops_from",
     "Hop",
     "PAGE",
     "graph_of",
@@ -287,20 +288,36 @@ def walk_hops(
         start = get_artifact(store, artifact_id)
     elif execution_id is not None:  # always, after the check above: said so for the type checker
         start = get_execution(store, execution_id)
-    return _hops(store, start, direction, hops, page)
+    if isinstance(start, ArtifactRecord):
+        return _hops(store, (start,), (), direction, hops, page)
+    return _hops(store, (), (start,), direction, hops, page)
+
+
+def walk_hops_from(store: Store, artifacts: Sequence[ArtifactRecord] = (), executions: Sequence[ExecutionRecord] = (),
+                   *, direction: str = "upstream", hops: Optional[int] = None, page: int = PAGE) -> Iterator[Hop]:
+    """`walk_hops` from many nodes at once (those a filter query found): hop 0 is all of them,
+    and each node reached comes once, at the first hop any start reaches it.
+
+    Raises:
+        ValueError: no start, an unknown direction or negative hops.
+    """
+    if not artifacts and not executions:
+        raise ValueError("give at least one artifact or execution to walk from")
+    if direction not in DIRECTIONS:
+        raise ValueError(f"unknown direction '{direction}': use one of {', '.join(DIRECTIONS)}")
+    if hops is not None and hops < 0:
+        raise ValueError(f"hops must be 0 or more, not {hops}")
+    return _hops(store, tuple(artifacts), tuple(executions), direction, hops, page)
 
 
 _Walked = Tuple[int, str, Set[int], Set[int], List[LineageEdge]]  # a Hop by ids, records not read
 
 
-def _hops(store: Store, start: Union[ArtifactRecord, ExecutionRecord], direction: str,
-          hops: Optional[int], page: int) -> Iterator[Hop]:
+def _hops(store: Store, artifacts: Tuple[ArtifactRecord, ...], executions: Tuple[ExecutionRecord, ...],
+          direction: str, hops: Optional[int], page: int) -> Iterator[Hop]:
     ways = ("upstream", "downstream") if direction == "both" else (direction,)
-    if isinstance(start, ArtifactRecord):
-        start_a, start_e, first = {start.id}, set(), Hop(0, ways[0], artifacts=(start,))
-    else:
-        start_a, start_e, first = set(), {start.id}, Hop(0, ways[0], executions=(start,))
-    yield first
+    start_a, start_e = {a.id for a in artifacts}, {e.id for e in executions}
+    yield Hop(0, ways[0], artifacts=artifacts, executions=executions)
     pending: List[_Walked] = []  # walked, records not fetched yet
     size = 0
     before: Optional[_Leg] = None  # the upstream leg, once walked, when going both ways

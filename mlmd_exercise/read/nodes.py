@@ -12,7 +12,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from mlmd_exercise import schema
 from mlmd_exercise.content import FINGERPRINT, is_ours
@@ -24,6 +24,9 @@ from mlmd_exercise.records import (CREATED_MS, RUN_NAME, STARTED_MS, TAG_PREFIX,
                                    ExecutionState, Kind, LineageEdge)
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import PropertyTest, Query
+
+if TYPE_CHECKING:
+    from mlmd_exercise.where import Expr
 
 __all__ = [
     "ExperimentRecord",
@@ -134,41 +137,46 @@ def _newest_first(fetch: Callable[[Query], Sequence], base: Query, original: str
 
 
 def artifacts_query(store: Store, *, type: Optional[str] = None, experiment: Optional[str] = None,
-                    context_type: Optional[str] = None) -> Query:
+                    context_type: Optional[str] = None, where: Optional[str] = None) -> Query:
     """The store query for artifacts of a type name, of an experiment (or any context, of
-    `context_type` where the name is ambiguous).
+    `context_type` where the name is ambiguous), that a filter query in MLMD's language
+    selects (`where.py`).
 
     Raises:
         NotFoundError: the type or experiment is not in the store.
+        UsageError: `where` is no filter query (one line saying where it fails).
     """
-    return Query(type_id=_type_id(store, Kind.ARTIFACT, type),
+    return Query(type_id=_type_id(store, Kind.ARTIFACT, type), where=parsed(where, Kind.ARTIFACT),
                  context_id=None if experiment is None else store.catalog.context_id(experiment, context_type))
 
 
 def list_artifacts(
     store: Store, *, type: Optional[str] = None, experiment: Optional[str] = None,
     since_ms: Optional[int] = None, limit: Optional[int] = None, context_type: Optional[str] = None,
+    where: Optional[str] = None,
 ) -> List[ArtifactRecord]:
     """Artifacts, newest first, filtered as `artifacts_query` filters them and by when they
     were made (their original time where imported with one).
 
     Raises:
         NotFoundError: the type or experiment is not in the store.
+        UsageError: `where` is no filter query (one line saying where it fails).
     """
-    base = artifacts_query(store, type=type, experiment=experiment, context_type=context_type)
+    base = artifacts_query(store, type=type, experiment=experiment, context_type=context_type, where=where)
     return _newest_first(store.backend.artifacts, base, CREATED_MS, since_ms, limit)
 
 
 def executions_query(store: Store, *, type: Optional[str] = None, experiment: Optional[str] = None,
                      state: Optional[str] = None, context_type: Optional[str] = None,
-                     tags: Optional[Mapping[str, str]] = None) -> Query:
+                     tags: Optional[Mapping[str, str]] = None, where: Optional[str] = None) -> Query:
     """The store query for executions of a type, of an experiment (or any context), in a
-    state, with every tag given (with that value). An execution with no state (the guide's
-    code sets none) is UNKNOWN.
+    state, with every tag given (with that value), that a filter query selects (`where.py`).
+    An execution with no state (the guide's code sets none) is UNKNOWN.
 
     Raises:
         NotFoundError: the type or experiment is not in the store.
         MlmdExerciseError: an unknown state.
+        UsageError: `where` is no filter query (one line saying where it fails).
     """
     states = None
     if state is not None:
@@ -177,13 +185,14 @@ def executions_query(store: Store, *, type: Optional[str] = None, experiment: Op
             raise MlmdExerciseError(f"unknown state '{state}': use one of {', '.join(names)}")
         states = [state.upper()]
     return Query(type_id=_type_id(store, Kind.EXECUTION, type), states=states, custom=tag_tests(tags),
-                 context_id=None if experiment is None else store.catalog.context_id(experiment, context_type))
+                 where=parsed(where, Kind.EXECUTION), context_id=None if experiment is None else store.catalog.context_id(experiment, context_type))
 
 
 def list_executions(
     store: Store, *, type: Optional[str] = None, experiment: Optional[str] = None,
     state: Optional[str] = None, since_ms: Optional[int] = None, limit: Optional[int] = None,
     context_type: Optional[str] = None, tags: Optional[Mapping[str, str]] = None,
+    where: Optional[str] = None,
 ) -> List[ExecutionRecord]:
     """Executions, newest first, filtered as `executions_query` filters them and by when they
     started (their original time where imported with one).
@@ -191,9 +200,10 @@ def list_executions(
     Raises:
         NotFoundError: the type or experiment is not in the store.
         MlmdExerciseError: an unknown state.
+        UsageError: `where` is no filter query.
     """
     base = executions_query(store, type=type, experiment=experiment, state=state, context_type=context_type,
-                            tags=tags)
+                            tags=tags, where=where)
     return _newest_first(store.backend.executions, base, STARTED_MS, since_ms, limit)
 
 
@@ -230,6 +240,15 @@ def nodes_by_ids(store: Store, kind: Kind, ids: Sequence[int]) -> Iterator[list]
         yield [found[i] for i in chunk if i in found]
 
 
+def parsed(where: Optional[str], kind: Kind, label: str = "--where") -> Optional["Expr"]:
+    """A filter query's tree for nodes of `kind`, or None for none (see `where.parse`)."""
+    if where is None:
+        return None
+    from mlmd_exercise.where import parse
+
+    return parse(where, kind, label)
+
+
 def tag_pair(text: str) -> Optional[Tuple[str, str]]:
     """A tag filter, `key=value`, as (key, value); None where it is not one (no `=`, no key)."""
     key, equals, value = text.partition("=")
@@ -252,7 +271,7 @@ def runs_named(store: Store, name: str) -> List[ExecutionRecord]:
 
 def list_experiments(
     store: Store, *, since_ms: Optional[int] = None, limit: Optional[int] = None,
-    type: Optional[str] = None,
+    type: Optional[str] = None, where: Optional[str] = None,
 ) -> List[ExperimentRecord]:
     """Experiments and every other context (TFX's pipelines and runs, Kubeflow's), newest
     first, with their types and numbers of executions and artifacts.
@@ -265,7 +284,7 @@ def list_experiments(
 
     type_id = None if type is None else store.catalog.require_context_type(type)
     contexts = store.backend.contexts(Query(type_id=type_id, not_type_id=None if type_id else history_type(store),
-                                            created_from=since_ms, limit=limit))
+                                            created_from=since_ms, limit=limit, where=parsed(where, Kind.CONTEXT)))
     sizes = store.backend.context_sizes([c.id for c in contexts])
     return [
         ExperimentRecord(

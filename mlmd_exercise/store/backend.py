@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+from typing import (TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple,
+                    TypeVar, Union)
 
 from mlmd_exercise.errors import MlmdExerciseError, StoreError
 from mlmd_exercise.records import (ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord,
@@ -31,6 +32,9 @@ __all__ = [
     "NewEvent",
     "Backend",
 ]
+
+if TYPE_CHECKING:
+    from mlmd_exercise.where import Expr
 
 Values = Mapping[str, PropertyValue]
 T = TypeVar("T")
@@ -75,6 +79,9 @@ class Query:
     created_before: Optional[int] = None  # create time < this
     custom: Tuple[PropertyTest, ...] = ()
     text: Optional[TextSearch] = None
+    # A filter query (where.parse's tree for this kind): MLMD's own language, evaluated over
+    # MLMD's tables by every backend (store/where_sql.py), its values bound parameters.
+    where: Optional["Expr"] = None
     order: str = "created"  # "created" (MLMD's create time, then id) or "id"
     ascending: bool = False
     limit: Optional[int] = None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 
-from mlmd_exercise.read.nodes import original_time_filter, parse_since, tag_pair, tag_tests
+from mlmd_exercise.read.nodes import original_time_filter, parse_since, parsed, tag_pair, tag_tests
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
 from mlmd_exercise.read.history import history_type
 from mlmd_exercise.read.lineage import edges_of
@@ -45,6 +45,7 @@ class RunsQuery:
     until: str = ""
     q: str = ""
     tag: str = ""  # "key=value": runs with that tag
+    where: str = ""  # a filter query in MLMD's language (where.py)
     sort: str = "-start"  # a column name, "-" first for descending
     page: int = 1
     per: int = PER_PAGE
@@ -54,7 +55,7 @@ class RunsQuery:
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> "RunsQuery":
         """From query parameters; an unknown one or a bad value is a BadParameter naming it."""
-        known = {"context", "type", "state", "since", "until", "q", "tag", "sort", "page", "per", "x", "y"}
+        known = {"context", "type", "state", "since", "until", "q", "tag", "where", "sort", "page", "per", "x", "y"}
         for key in params:
             if key not in known:
                 raise BadParameter(f"unknown query parameter '{key}': use {', '.join(sorted(known))}")
@@ -71,6 +72,14 @@ class RunsQuery:
         tag = params.get("tag", "").strip()
         if tag and tag_pair(tag) is None:
             raise BadParameter(f"a tag filter is key=value, not '{tag[:60]}'")
+        where = params.get("where", "").strip()
+        if where:
+            from mlmd_exercise.where import WhereError, parse
+
+            try:
+                parse(where, Kind.EXECUTION, "where")
+            except WhereError as e:  # a 400 page naming where it fails
+                raise BadParameter(str(e)) from None
         sort = params.get("sort", "") or "-start"
         if not re.fullmatch(r"-?((param|metric):)?[^\x00-\x1f:][^\x00-\x1f]{0,99}", sort):
             raise BadParameter(f"cannot sort by '{sort}': use id, start, type, state, experiment, "
@@ -82,7 +91,7 @@ class RunsQuery:
         query = cls(
             context=parse_id(params["context"], "context") if params.get("context") else None,
             type=params.get("type", ""), state=state, since=params.get("since", "").strip(),
-            until=params.get("until", "").strip(), q=q, tag=tag, sort=sort,
+            until=params.get("until", "").strip(), q=q, tag=tag, where=where, sort=sort,
             page=parse_id(params["page"], "page") if params.get("page") else 1, per=per,
             x=params.get("x", ""), y=params.get("y", ""))
         for text in (query.since, query.until):
@@ -93,7 +102,8 @@ class RunsQuery:
     def params(self, **changes: Any) -> Dict[str, str]:
         """The query parameters of this query with some changed: for links."""
         values = {"context": self.context or "", "type": self.type, "state": self.state,
-                  "since": self.since, "until": self.until, "q": self.q, "tag": self.tag, "sort": self.sort,
+                  "since": self.since, "until": self.until, "q": self.q, "tag": self.tag, "where": self.where,
+                  "sort": self.sort,
                   "page": self.page, "per": self.per, "x": self.x, "y": self.y, **changes}
         defaults = {"sort": "-start", "page": 1, "per": PER_PAGE}
         return {k: str(v) for k, v in values.items() if v not in ("", None) and defaults.get(k) != v}
@@ -176,7 +186,8 @@ def _query(store: Store, query: RunsQuery, keys: Sequence[str]) -> Query:
         created_from=_time(query.since) if query.since else None,
         created_before=_time(query.until) if query.until else None,
         custom=tag_tests(dict([pair])) if (pair := tag_pair(query.tag)) else (),
-        text=TextSearch(query.q, tuple(k for k in keys if _KEY.fullmatch(k) or k == RUN_NAME)) if query.q else None)
+        text=TextSearch(query.q, tuple(k for k in keys if _KEY.fullmatch(k) or k == RUN_NAME)) if query.q else None,
+        where=parsed(query.where, Kind.EXECUTION, "where") if query.where else None)
 
 
 def _fetch(store: Store, query: RunsQuery, base: Query, limit: int, native: bool) -> List[ExecutionRecord]:

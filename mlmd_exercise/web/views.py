@@ -137,6 +137,8 @@ def _filter_form(page: RunsPage) -> str:
         f'<label>until <input name="until" id="f-until" value="{esc(q.until)}" placeholder="date" size="11"></label>'
         f'<label>text <input name="q" id="f-q" value="{esc(q.q)}" placeholder="name, type, value" size="16"></label>'
         f'<label>tag <input name="tag" id="f-tag" value="{esc(q.tag)}" placeholder="key=value" size="12"></label>'
+        f'<label>where <input name="where" id="f-where" value="{esc(q.where)}" '
+        f'placeholder="MLMD filter: custom_properties.C.double_value &lt; 1" size="28"></label>'
         f'<input type="hidden" name="sort" value="{esc(q.sort)}">'
         f'<button type="submit" id="f-apply">Filter</button> <a href="{href("/runs")}">clear</a></form>')
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 from urllib.parse import unquote, urlparse
 
 from mlmd_exercise import process
@@ -29,6 +29,9 @@ from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
 from mlmd_exercise.records import INPUT_EVENTS, ArtifactRecord, EventRecord, ExecutionRecord, ExecutionState
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import Query
+
+if TYPE_CHECKING:
+    from mlmd_exercise.where import Expr
 
 __all__ = ["PrunePlan", "KeepReason", "Kept", "plan_prune", "prune", "local_files", "parse_age", "KILL_POINT"]
 
@@ -91,12 +94,12 @@ class PrunePlan:
 
 
 def _candidates(store: Store, cutoff_ms: int, context_id: Optional[int],
-                states: Optional[Sequence[str]]) -> Dict[int, ExecutionRecord]:
+                states: Optional[Sequence[str]], where: Optional["Expr"] = None) -> Dict[int, ExecutionRecord]:
     found: Dict[int, ExecutionRecord] = {}
     last = 0
     while True:
         page = store.backend.executions(Query(id_above=last, context_id=context_id, states=states, order="id",
-                                              ascending=True, limit=5000))
+                                              ascending=True, limit=5000, where=where))
         if not page:
             return found
         last = page[-1].id
@@ -129,7 +132,8 @@ class Kept:
 
 
 def plan_prune(store: Store, cutoff_ms: int, *, context_id: Optional[int] = None,
-               states: Optional[Sequence[str]] = None, keep: Sequence[int] = ()) -> PrunePlan:
+               states: Optional[Sequence[str]] = None, keep: Sequence[int] = (),
+               where: Optional["Expr"] = None) -> PrunePlan:
     """What pruning the runs that started before `cutoff_ms` removes (see the module).
 
     Args:
@@ -138,13 +142,14 @@ def plan_prune(store: Store, cutoff_ms: int, *, context_id: Optional[int] = None
         context_id: only runs of this context (experiment) are candidates.
         states: only runs in these states (ExecutionState names) are candidates.
         keep: artifact ids kept whatever their age, with their whole lineage.
+        where: only runs this filter query (`where.parse`'s tree, of executions) matches are candidates.
 
     Raises:
         NotFoundError: an id of `keep` is no artifact of the store.
         MlmdExerciseError: an unknown state.
     """
     keep = _checked_keep(store, states, keep)
-    candidates = _candidates(store, cutoff_ms, context_id, states)
+    candidates = _candidates(store, cutoff_ms, context_id, states, where)
     spared = _spare_running(candidates)
     lineage = _Lineage.read(store, candidates)
     protected = lineage.kept_by_other_runs()

@@ -132,6 +132,16 @@ class MlmdBackend(SafeLookups, Backend):
     def _list(self, kind: Kind, query: Query, by_id: Callable, listing: Callable, convert: Callable) -> list:
         if query.limit is not None and query.limit <= 0:
             return []
+        if query.where is not None:
+            query = self._where(kind, query)
+            if query.ids is not None and len(query.ids) > self.ids_per_query:
+                # Ids by the package's SQL: asked a chunk at a time (a filter query with a long
+                # IN list slows ml-metadata down), then ordered and limited here as MLMD would.
+                found = [r for chunk in self.chunks(sorted(query.ids))
+                         for r in self._list(kind, dataclasses.replace(query, ids=chunk, limit=None), by_id,
+                                             listing, convert)]
+                found.sort(key=mf.order(query), reverse=not query.ascending)
+                return found[:query.limit] if query.limit is not None else found
         if not self.filters:
             return self._plain_list(kind, query, by_id, listing, convert)
         unsaid = tuple(t for t in query.custom if not mf.sayable(t))
@@ -158,6 +168,37 @@ class MlmdBackend(SafeLookups, Backend):
             found = found[:query.limit] if query.limit is not None else found
         return found
 
+    def _where(self, kind: Kind, query: Query) -> Query:
+        """`query` with its filter query made ids, by the package's SQL over MLMD's tables where
+        this store offers plain SQL (a server's); else left for ml-metadata's own filter
+        language (1.17, an SQLite file it holds: Python's sqlite3 must not open it too), which
+        takes it as the package wrote it out again, once every string in it can be quoted."""
+
+        assert query.where is not None
+        run = self._tables()
+        if run is not None:
+            from mlmd_exercise.store.where_sql import matching_ids
+
+            if self.database == "mysql":  # text as ml-metadata's latin1 client stores it there
+                from mlmd_exercise.store.native.mysql import to_stored
+
+                plain = run
+                run = lambda sql, *values: plain(sql, *(to_stored(v) if type(v) is str else v for v in values))  # noqa: E731
+            found = matching_ids(run, query.where, kind, self.database)
+            ids = found if query.ids is None else sorted(set(found) & {int(i) for i in query.ids})
+            return dataclasses.replace(query, where=None, ids=ids)
+        if not self.filters:
+            raise StoreError(f"store '{self.label}': a filter query needs plain SQL over its tables, which this "
+                             "ml-metadata gives none of here (and has no filter language): open it with "
+                             "--backend native")
+        from mlmd_exercise.where import strings
+
+        odd = next((t for t in strings(query.where) if mf.literal(t) is None), None)
+        if odd is not None:
+            raise StoreError(f"store '{self.label}': ml-metadata's filter language cannot be given {odd!r} "
+                             "(it copies strings into its SQL as they are): open the store with --backend native")
+        return query
+
     def _plain_list(self, kind: Kind, query: Query, by_id: Callable, listing: Callable, convert: Callable) -> list:
         """`_list` with no filter query (ml-metadata 1.21 has none): the narrowest plain call
         (by id, by URI, by context, by type; else every node), then the query's other fields
@@ -183,7 +224,6 @@ class MlmdBackend(SafeLookups, Backend):
     def _by_values(self, kind: Kind, query: Query, by_id: Callable, listing: Callable, convert: Callable) -> list:
         """Nodes by URI or name, a chunk of values per query; values the filter language
         cannot quote are looked up one by one."""
-        import dataclasses
 
         column, values = ("uri", query.uris) if query.uris is not None else ("name", query.names)
         rest = dataclasses.replace(query, uris=None, names=None, limit=None)

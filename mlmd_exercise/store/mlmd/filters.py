@@ -6,7 +6,7 @@ Part of the ml-metadata backend (store/mlmd.py).
 from __future__ import annotations
 
 import re
-from typing import Callable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
 
 from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
 
@@ -14,7 +14,10 @@ from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import Kind
 from mlmd_exercise.store.backend import PropertyTest, Query, TextSearch
 
-__all__ = ["literal", "in_list", "sayable", "says_text", "property_passes", "text_passes", "filters", "options", "order", "matches", "passes"]
+if TYPE_CHECKING:
+    from mlmd_exercise.where import Expr
+
+__all__ = ["literal", "in_list", "where_text", "sayable", "says_text", "property_passes", "text_passes", "filters", "options", "order", "matches", "passes"]
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a property name MLMD's filter language can name
 _QUOTED_KEY = re.compile(r"[A-Za-z0-9_.-]+")  # one it can name in backquotes: `env.command`, `tag.team`
@@ -100,6 +103,8 @@ def filters(query: Query, kind: Kind) -> List[str]:
         if known and len(known) == len(query.states):
             found.append("(" + " OR ".join(f"{column} = {s}" for s in known) + ")")
     found += [_test(t) for t in query.custom]
+    if query.where is not None:  # its aliases apart from contexts_a above (backend._where checked its strings)
+        found.append(where_text(query.where, prefix="w_"))
     if query.text is not None and query.text.text:
         like = literal(f"%{query.text.text}%")  # (says_text: never None here)
         terms = [f"type LIKE {like}", f"name LIKE {like}"]
@@ -108,6 +113,42 @@ def filters(query: Query, kind: Kind) -> List[str]:
             terms.append(f"id = {int(query.text.text)}")
         found.append("(" + " OR ".join(terms) + ")")
     return found
+
+
+def where_text(expr: "Expr", prefix: str = "") -> str:
+    """A filter query's tree written out for ml-metadata 1.17, round its enum rewrite: 1.17 turns
+    `state = LIVE` into SQL by a textual replace that fails where the same test comes twice
+    ("Query cannot be rewritten successfully") and breaks `artifacts_a.state != LIVE` into a
+    syntax error. Every enum test is written as an IN list, each one unlike the others (a value
+    said again: `IN (LIVE, LIVE)`), a negated one with its `IS NULL` said outright (the meaning
+    1.17 gives `!=` and `NOT IN`). The rest as `where.text` writes it."""
+    from mlmd_exercise.where import ENUMS, Among, And, Compare, Not, Or, text, text_of_field
+
+    seen: set = set()
+
+    def among(column: str, values: List[str]) -> str:
+        said = f"{column} IN ({', '.join(values)})"
+        while said in seen:
+            values = values + [values[-1]]
+            said = f"{column} IN ({', '.join(values)})"
+        seen.add(said)
+        return said
+
+    def written(e: "Expr") -> str:
+        if isinstance(e, Not):
+            return f"NOT ({written(e.part)})"
+        if isinstance(e, (And, Or)):
+            joiner = " AND " if isinstance(e, And) else " OR "
+            return "(" + joiner.join(f"({written(p)})" for p in e.parts) + ")"
+        if isinstance(e, (Compare, Among)) and e.field.type in ENUMS:
+            column = text_of_field(e.field, prefix)
+            values = [str(e.value)] if isinstance(e, Compare) else [str(v) for v in e.values]
+            negated = e.op == "!=" if isinstance(e, Compare) else e.negated
+            test = among(column, values)
+            return f"(NOT ({test}) OR {column} IS NULL)" if negated else test
+        return text(e, prefix)
+
+    return written(expr)
 
 
 def options(query: Query, filters: List[str], limit: Optional[int]) -> ListOptions:
@@ -136,7 +177,7 @@ def matches(record, query: Query, kind: Kind) -> bool:
         return False
     if query.created_before is not None and record.created_ms >= query.created_before:
         return False
-    if query.context_id is not None or query.custom or query.text is not None:
+    if query.context_id is not None or query.custom or query.text is not None or query.where is not None:
         raise MlmdExerciseError("a lookup by a URI or name with quotes cannot be combined with "
                                 "a context, property or text filter")
     return True

@@ -203,6 +203,11 @@ def select_nodes(db: Db, node: Node, query: Query) -> Optional[Tuple[str, List[A
             terms.append("n.id = ?")
             searched.append(int(text))
         add("(" + " OR ".join(terms) + ")", *searched)
+    if query.where is not None:
+        from mlmd_exercise.store.where_sql import node_ids
+
+        sql, values = node_ids(query.where, node.kind, db.name)
+        add(f"n.id IN ({sql})", *values)
     direction = "ASC" if query.ascending else "DESC"
     order = (f"n.id {direction}" if query.order == "id"
              else f"n.create_time_since_epoch {direction}, n.id {direction}")
