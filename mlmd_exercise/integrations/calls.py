@@ -23,13 +23,16 @@ _PLAIN = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEY
 _signatures: Dict[Any, Optional[inspect.Signature]] = {}
 
 
-def safely(what: str, action: Callable[[], T]) -> Optional[T]:
-    """Runs part of the recording: a failure is logged as a warning, never raised into the script."""
+def safely(what: str, action: Callable[[], T], who: str = "autolog", logger: Optional[logging.Logger] = None
+           ) -> Optional[T]:
+    """Runs part of the recording: a failure is logged as a warning (by `who`, on `logger`: the
+    integration's own), never raised into the script."""
+    logger = logger or log
     try:
         return action()
     except Exception as e:
-        log.warning("autolog could not record %s: %s", what, e)
-        log.debug("autolog: %s", what, exc_info=True)
+        logger.warning("%s could not record %s: %s", who, what, e)
+        logger.debug("%s: %s", who, what, exc_info=True)
         return None
 
 

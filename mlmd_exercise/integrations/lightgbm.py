@@ -61,7 +61,7 @@ from urllib.parse import quote
 from mlmd_exercise import schema, values
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.integrations import data
-from mlmd_exercise.integrations.calls import is_number, param_name, param_value
+from mlmd_exercise.integrations.calls import is_number, param_name, param_value, safely
 from mlmd_exercise.integrations.data import Origin, WeakIdMap
 from mlmd_exercise.integrations.patching import Patches
 from mlmd_exercise.integrations.record import Data, Input, Recorder
@@ -82,12 +82,7 @@ ORDER = 25
 
 
 def _safely(what: str, action: Callable[[], T]) -> Optional[T]:
-    try:
-        return action()
-    except Exception as e:
-        log.warning("could not record %s: %s", what, e)
-        log.debug("recording %s", what, exc_info=True)
-        return None
+    return safely(what, action, "the LightGBM callback", log)
 
 
 # -- the data a Dataset is made of, noted before LightGBM frees it ---------------------------

@@ -50,7 +50,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from mlmd_exercise import schema, values
 from mlmd_exercise.errors import MlmdExerciseError
-from mlmd_exercise.integrations.calls import param_name, param_value
+from mlmd_exercise.integrations.calls import param_name, param_value, safely
 from mlmd_exercise.records import DEFAULT_EXPERIMENT, RUN_NAME, TAG_PREFIX, ExecutionState, PropertyValue
 from mlmd_exercise.store import Store
 from mlmd_exercise.write.metrics import check_flush_every
@@ -65,13 +65,7 @@ _BEST, _LAST, _TOP_K = "best", "last", "top_k"
 
 
 def _safely(what: str, action: Callable[[], T]) -> Optional[T]:
-    """Part of the recording: a failure is logged as a warning, never raised into the training."""
-    try:
-        return action()
-    except Exception as e:
-        log.warning("MlmdLogger could not record %s: %s", what, e)
-        log.debug("MlmdLogger: %s", what, exc_info=True)
-        return None
+    return safely(what, action, "MlmdLogger", log)
 
 
 def _flat(params: Mapping[Any, Any], prefix: str = "") -> Dict[str, Any]:

@@ -27,6 +27,17 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _chart(cls: str, title: str, height: int) -> List[str]:
+    """A chart's SVG element opened, with its title (its tooltip and its heading)."""
+    return [f'<svg class="{cls}" xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{height}" '
+            f'viewBox="0 0 {_W} {height}" role="img" aria-label="{_esc(title)}">',
+            f'<title>{_esc(title)}</title>', f'<text x="{_LEFT}" y="15" class="curve-title">{_esc(title)}</text>']
+
+
+def _empty(parts: List[str], height: int, said: str) -> str:
+    return "".join(parts) + f'<text x="{_LEFT}" y="{height // 2}">{said}</text></svg>'
+
+
 def curves_svg(title: str, series: Mapping[str, Sequence[Point]]) -> str:
     """One chart: each named series (a run, or a metric) a line against its steps, in the
     order given, with a legend where there are several."""
@@ -35,13 +46,9 @@ def curves_svg(title: str, series: Mapping[str, Sequence[Point]]) -> str:
     height = _H + legend
     finite = [(p.step, float(p.value)) for points in series.values() for p in points if math.isfinite(p.value)]
     steps = [p.step for points in series.values() for p in points]
-    parts: List[str] = [f'<svg class="curve" xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{height}" '
-                        f'viewBox="0 0 {_W} {height}" role="img" aria-label="{_esc(title)}">',
-                        f'<title>{_esc(title)}</title>',
-                        f'<text x="{_LEFT}" y="15" class="curve-title">{_esc(title)}</text>']
+    parts = _chart("curve", title, height)
     if not steps:
-        parts.append(f'<text x="{_LEFT}" y="{height // 2}">no values</text></svg>')
-        return "".join(parts)
+        return _empty(parts, height, "no values")
     x0, x1 = float(min(steps)), float(max(steps))
     ys = [y for _, y in finite] or [0.0]
     y0, y1 = min(ys), max(ys)
@@ -117,13 +124,9 @@ def sweep_svg(param: str, metric: str, points: Sequence[SweepPoint]) -> str:
     left out (the table shows them)."""
     shown = [p for p in points if math.isfinite(p.x) and math.isfinite(p.y)]
     title = f"{metric} by {param}"
-    parts: List[str] = [f'<svg class="curve sweep" xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" '
-                        f'viewBox="0 0 {_W} {_H}" role="img" aria-label="{_esc(title)}">',
-                        f'<title>{_esc(title)}</title>',
-                        f'<text x="{_LEFT}" y="15" class="curve-title">{_esc(title)}</text>']
+    parts = _chart("curve sweep", title, _H)
     if not shown:
-        parts.append(f'<text x="{_LEFT}" y="{_H // 2}">no run has a number for both</text></svg>')
-        return "".join(parts)
+        return _empty(parts, _H, "no run has a number for both")
     xs, ys = [p.x for p in shown], [p.y for p in shown]
     log = min(xs) > 0 and max(xs) >= 100 * min(xs)
 
