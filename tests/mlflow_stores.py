@@ -4,9 +4,10 @@ Run as a script, in a process of its own (MLflow's fluent API keeps global state
 tests' processes never import mlflow):
 
     python tests/mlflow_stores.py URI FOLDER story        the store the tests read
-    python tests/mlflow_stores.py URI FOLDER more         one run more, for a later import
-    python tests/mlflow_stores.py URI FOLDER sweep N      N runs with params, step metrics, a
+    python tests/mlflow_stores.py URI FOLDER sweep:N      N runs with params, step metrics, a
                                                           dataset and a registered model each
+    python tests/mlflow_stores.py URI FOLDER story,sweep:100   both, in one process
+    python tests/mlflow_stores.py URI FOLDER more         one run more, for a later import
 
 It prints what it made as one JSON object (run ids by role, model ids). URI is
 sqlite:////abs/mlflow.db or file:///abs/mlruns (written with MLFLOW_ALLOW_FILE_STORE=true,
@@ -35,7 +36,8 @@ def _dataset(folder: Path, name: str):
 
     df = _frame()
     csv = folder / f"{name}.csv"
-    df.to_csv(csv, index=False)
+    if not csv.exists():  # else only read: a later run reads the file the first ones did
+        df.to_csv(csv, index=False)
     return mlflow.data.from_pandas(df, source=str(csv), name=name)
 
 
@@ -143,10 +145,13 @@ def main(argv) -> None:
     import logging
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
-    uri, folder, what = argv[1], Path(argv[2]), argv[3]
+    uri, folder = argv[1], Path(argv[2])
     folder.mkdir(parents=True, exist_ok=True)
-    made = {"story": lambda: story(uri, folder), "more": lambda: more(uri, folder),
-            "sweep": lambda: sweep(uri, folder, int(argv[4]))}[what]()
+    made: dict = {}
+    for part in argv[3].split(","):
+        what, _, n = part.partition(":")
+        made.update({"story": lambda: story(uri, folder), "more": lambda: more(uri, folder),
+                     "sweep": lambda: sweep(uri, folder, int(n))}[what]())
     print(json.dumps(made))
 
 
