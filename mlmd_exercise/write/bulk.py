@@ -30,7 +30,7 @@ from mlmd_exercise.records import (CREATED_MS, ENDED_MS, METRIC_NAMES, STARTED_M
                                    PropertyValue)
 from mlmd_exercise.store.backend import ExecutionWrite, NewArtifact, NewEvent, Query
 from mlmd_exercise.write.artifacts import new_artifact
-from mlmd_exercise.write.metrics import record_history
+from mlmd_exercise.write.metrics import record_histories
 from mlmd_exercise.write.tracking import Tracker
 
 __all__ = ["ArtifactSpec", "RunSpec", "BulkResult", "record_runs", "read_runs", "checked_ms"]
@@ -264,13 +264,14 @@ class _Importer:
         for key, position in index.items():
             self.stored[key] = artifact_ids[position]
         self.recorded += len(executions)
-        # The histories after their runs: a kill between leaves a run with its summary and part
-        # of its history (as a kill mid-run would), never a history without its run.
-        for run, execution_id in zip(runs, execution_ids):
-            for key, points in run.metrics.items():
-                if points:
-                    record_history(self.tracker.store, execution_id, key, points)
-                    self.points += len(points)
+        # The batch's histories just after its runs, in one more transaction: a kill between
+        # leaves runs with their summaries and no history yet, never a history without its run.
+        histories = [(execution_id, key, points) for run, execution_id in zip(runs, execution_ids)
+                     for key, points in run.metrics.items() if points]
+        if histories:
+            first = executions[0]
+            self.points += record_histories(self.tracker.store, histories,
+                                            ExecutionWrite(first.type_id, first.type, id=execution_ids[0]))
 
     def _skip_recorded(self, runs: List[RunSpec]) -> List[RunSpec]:
         """The runs not in the store yet. A named run already recorded (an import run
