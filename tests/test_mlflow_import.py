@@ -284,6 +284,30 @@ def test_a_database_mlflow_refuses_is_one_line_and_nothing_is_written(sqlite_sto
     refused(tmp_path, f"sqlite:///{tmp_path}/old.db", "MLflow refuses", "Detected out-of-date database schema")
 
 
+def test_mlflow_never_writes_to_the_store_it_reads(sqlite_store, tmp_path):
+    """Without its Default experiment, MLflow's client makes it again when it opens a database:
+    the import's connections are read-only, so that is refused, and said in one line."""
+    shutil.copy(sqlite_store.folder / "mlflow.db", tmp_path / "nodefault.db")
+    con = sqlite3.connect(tmp_path / "nodefault.db")
+    con.execute("DELETE FROM experiment_tags WHERE experiment_id = 0")
+    con.execute("DELETE FROM experiments WHERE experiment_id = 0")
+    con.commit()
+    con.close()
+    refused(tmp_path, f"sqlite:///{tmp_path}/nodefault.db", "MLflow would change",
+            "(attempt to write a readonly database): the import only reads")
+
+
+def test_the_mlflow_database_is_no_store_to_import_into(sqlite_store, tmp_path):
+    shutil.copy(sqlite_store.folder / "mlflow.db", tmp_path / "mlflow.db")
+    before = tree_digest(tmp_path)
+    done = mlmd("import", "--from-mlflow", f"sqlite:///{tmp_path}/mlflow.db", "--db", tmp_path / "mlflow.db",
+                cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr == (
+        f"mlmd-exercise: error: 'sqlite:///{tmp_path}/mlflow.db' is the MLflow store, not an MLMD store: "
+        "name the store to import into with --db\n")
+    assert tree_digest(tmp_path) == before
+
+
 @pytest.mark.parametrize("case", ["missing", "not sqlite", "other tables", "empty folder", "no trash", "http"])
 def test_what_is_no_mlflow_store_is_one_line_and_nothing_is_written(tmp_path, case):
     if case == "missing":

@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import warnings
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -175,22 +176,27 @@ def open_mlflow(uri: str) -> Iterator["MlflowSource"]:
         raise MlmdExerciseError(f"importing from MLflow needs MLflow, which is not installed here ({e.name}): "
                                 "pip install mlflow-skinny sqlalchemy alembic") from None
 
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # MLflow's own log lines and warnings (its tracebacks included) are not the CLI's: what
+    # goes wrong is said once, in the error raised here.
+    quiet, level = logging.getLogger("mlflow"), logging.getLogger("mlflow").level
+    quiet.setLevel(logging.CRITICAL + 1)
     sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", _read_only)
+    shown = masking.mask(uri, whole=True)
     try:
-        try:
-            if kind == "sql":
-                _check_tables(uri, client_uri, sqlalchemy)
-            source = MlflowSource(uri, MlflowClient(tracking_uri=client_uri, registry_uri=client_uri))
-            source.read_lists()
-        except MlflowException as e:
-            raise MlmdExerciseError(f"MLflow refuses '{masking.mask(uri, whole=True)}': "
-                                    f"{_first_line(e.message)}") from None
-        except sqlalchemy.exc.SQLAlchemyError as e:
-            raise MlmdExerciseError(f"cannot read '{masking.mask(uri, whole=True)}': "
-                                    f"{_first_line(str(getattr(e, 'orig', None) or e))}") from None
-        yield source
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                if kind == "sql":
+                    _check_tables(uri, client_uri, sqlalchemy)
+                source = MlflowSource(uri, MlflowClient(tracking_uri=client_uri, registry_uri=client_uri))
+                source.read_lists()
+            except MlflowException as e:
+                raise _refused(shown, e.message) from None
+            except sqlalchemy.exc.SQLAlchemyError as e:
+                raise _refused(shown, str(getattr(e, "orig", None) or e), "cannot read") from None
+            yield source
     finally:
+        quiet.setLevel(level)
         sqlalchemy.event.remove(sqlalchemy.engine.Engine, "connect", _read_only)
         if saved is None:
             os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
@@ -209,7 +215,19 @@ def _check_tables(uri: str, client_uri: str, sqlalchemy: Any) -> None:
 
 
 def _first_line(text: str) -> str:
-    return masking.mask(" ".join(str(text).split()))[:300]
+    """An error's message on one line, without the SQL statement SQLAlchemy appends."""
+    import re
+
+    line = " ".join(str(text).split("[SQL:")[0].split())
+    return masking.mask(re.sub(r"^\([\w.]+\) ", "", line))[:300]  # "(sqlite3.OperationalError) ..."
+
+
+def _refused(shown: str, message: str, verb: str = "MLflow refuses") -> MlmdExerciseError:
+    line = _first_line(message)
+    if "readonly database" in line or "read-only transaction" in line or "READ ONLY" in line:
+        return MlmdExerciseError(f"MLflow would change '{shown}' to open it ({line}): the import only reads; "
+                                 "open the store with MLflow once, then import it")
+    return MlmdExerciseError(f"{verb} '{shown}': {line}")
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -452,7 +470,7 @@ def import_mlflow(tracker: Tracker, source: MlflowSource, *, batch_size: int = 1
     try:
         bulk = record_runs(tracker, (source.spec(r) for r in new), batch_size=batch_size, progress=progress)
     except MlflowException as e:
-        raise MlmdExerciseError(f"MLflow failed reading '{shown}': {_first_line(e.message)}") from None
+        raise _refused(shown, e.message, "MLflow failed reading") from None
     if there:
         bulk = BulkResult(bulk.recorded, bulk.skipped + len(there), bulk.points)
         late = [str(spec.properties[ORIGIN]) for r in runs if PREFIX + r.info.run_id in there
