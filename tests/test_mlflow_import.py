@@ -347,3 +347,47 @@ def test_other_commands_never_import_mlflow(tmp_path):
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.db")], capture_output=True, text=True,
                           timeout=120, cwd=tmp_path)
     assert done.stdout.splitlines()[-1] == "[]", done.stderr
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mysql"])
+def test_an_mlflow_database_on_a_server_imports_read_only(engine, tmp_path):
+    """MLflow's database store on the test's PostgreSQL or MariaDB server (drivers pg8000 and
+    PyMySQL, which the package installs): imported, and never written to."""
+    import sqlalchemy
+
+    from conftest import server_base
+
+    base = server_base(engine).rstrip("/")
+    driver = {"postgresql": "postgresql+pg8000", "mysql": "mysql+pymysql"}[engine]
+    base = driver + base[len(engine):]
+    name = f"mlflow_{hashlib.sha256(str(tmp_path).encode()).hexdigest()[:12]}"
+    admin = sqlalchemy.create_engine(base + ("/postgres" if engine == "postgresql" else "/"),
+                                     isolation_level="AUTOCOMMIT")
+    with admin.connect() as con:
+        con.exec_driver_sql(f"CREATE DATABASE {name}")
+    uri = f"{base}/{name}"
+    made = build(uri, tmp_path, "story")
+    db = tmp_path / "metadata.db"
+    first = mlmd("import", "--from-mlflow", uri, "--db", db, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith(f"imported {STORY_RUNS} runs from ") and "***@" in first.stdout.splitlines()[0]
+    again = mlmd("import", "--from-mlflow", uri, "--db", db, cwd=tmp_path)
+    assert again.stdout.startswith("imported 0 runs") and f"({STORY_RUNS} were already there)" in again.stdout
+    artifacts = {a["uri"]: a for a in ok_json(db, "ls", "artifacts")}
+    walk = ok_json(db, "lineage", "--artifact", artifacts["models:/clf/2"]["id"], "--direction", "upstream")
+    assert {x["name"] for x in walk["executions"]} == {"mlflow:" + made["train"], "mlflow:" + made["finetune"]}
+    assert (tmp_path / "train.csv").as_uri() in [a["uri"] for a in walk["artifacts"]]
+    # Without its Default experiment MLflow's client would make it again: the session refuses.
+    store = sqlalchemy.create_engine(uri, poolclass=sqlalchemy.pool.NullPool)
+    with store.begin() as con:
+        con.exec_driver_sql("DELETE FROM experiment_tags WHERE experiment_id = 0")
+        con.exec_driver_sql("DELETE FROM experiments WHERE experiment_id = 0")
+    done = mlmd("import", "--from-mlflow", uri, "--db", tmp_path / "other.db", cwd=tmp_path)
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert "MLflow would change" in done.stderr and "read" in done.stderr.lower() and "(1792" not in done.stderr
+    assert "{'S'" not in done.stderr, done.stderr  # the server's message, not the driver's fields
+    assert not (tmp_path / "other.db").exists()
+    with store.connect() as con:
+        assert con.exec_driver_sql("SELECT COUNT(*) FROM experiments WHERE experiment_id = 0").scalar() == 0
+    with admin.connect() as con:
+        con.exec_driver_sql(f"DROP DATABASE {name}")

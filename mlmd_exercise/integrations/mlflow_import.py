@@ -149,8 +149,12 @@ def _read_only(dbapi_connection: Any, _record: Any) -> None:
             cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         elif module.startswith(("pymysql", "MySQLdb", "mysql")):
             cursor.execute("SET SESSION TRANSACTION READ ONLY")
+        else:
+            return
     finally:
         cursor.close()
+    if not module.startswith("sqlite3"):
+        dbapi_connection.commit()  # PostgreSQL undoes a SET with the transaction it was made in
 
 
 @contextmanager
@@ -193,7 +197,7 @@ def open_mlflow(uri: str) -> Iterator["MlflowSource"]:
             except MlflowException as e:
                 raise _refused(shown, e.message) from None
             except sqlalchemy.exc.SQLAlchemyError as e:
-                raise _refused(shown, str(getattr(e, "orig", None) or e), "cannot read") from None
+                raise _refused(shown, _driver_text(getattr(e, "orig", None) or e), "cannot read") from None
             yield source
     finally:
         quiet.setLevel(level)
@@ -219,7 +223,17 @@ def _first_line(text: str) -> str:
     import re
 
     line = " ".join(str(text).split("[SQL:")[0].split())
+    found = re.search(r"\{'S': .*'M': '([^']*)'.*\}", line)  # pg8000's fields of PostgreSQL's error
+    if found:
+        line = line[:found.start()] + found.group(1) + line[found.end():]
+    line = re.sub(r"\(\d+, [\"'](.*)[\"']\)$", r"\1", line)  # PyMySQL's (code, 'message')
     return masking.mask(re.sub(r"^\([\w.]+\) ", "", line))[:300]  # "(sqlite3.OperationalError) ..."
+
+
+def _driver_text(error: BaseException) -> str:
+    """A database driver's message: pg8000 gives PostgreSQL's fields as a dict, 'M' the message."""
+    first = error.args[0] if error.args else None
+    return str(first.get("M", first)) if isinstance(first, dict) else str(error)
 
 
 def _refused(shown: str, message: str, verb: str = "MLflow refuses") -> MlmdExerciseError:
