@@ -31,29 +31,24 @@ Properties named mlflow.* are MLflow's bookkeeping, neither params nor metrics (
 
 Local files and folders (a dataset's source, a model's folder) are fingerprinted. Deleted
 runs and experiments, model versions without a run, and values MLMD cannot hold are left
-out and counted, by reason. The MLflow store is only read: every SQL connection the import
-opens is made read-only in the database itself, and a store that is not MLflow's is refused
-before MLflow's client sees it (the client would create its tables in it).
+out and counted, by reason. The MLflow store is only read (mlflow_store.py opens it).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
-import warnings
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
-from urllib.parse import unquote, urlparse
 
-from mlmd_exercise import content, environment, masking, schema, values
+from mlmd_exercise import content, environment, schema, values
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.history import Point
 from mlmd_exercise.records import MLFLOW_PREFIX, ORIGIN, RUN_NAME, TAG_PREFIX, ExecutionState, Kind, PropertyValue
 from mlmd_exercise.store.backend import PropertyTest, Query
+from mlmd_exercise.integrations.mlflow_store import local_path, mlflow_client
 from mlmd_exercise.write.bulk import ArtifactSpec, BulkResult, RunSpec, record_runs
 from mlmd_exercise.write.tracking import Tracker
 
@@ -67,8 +62,6 @@ _STATES = {"FINISHED": ExecutionState.COMPLETE, "FAILED": ExecutionState.FAILED,
            "RUNNING": ExecutionState.RUNNING, "SCHEDULED": ExecutionState.NEW}
 _SYSTEM = {"mlflow.user": environment.USER, "mlflow.source.name": environment.COMMAND,
            "mlflow.source.git.commit": environment.GIT_COMMIT}
-_TABLES = {"experiments", "runs", "params", "metrics", "tags"}  # what makes a database MLflow's
-_SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 _PAGE = 1000
 
 
@@ -81,167 +74,18 @@ class MlflowResult:
     left_out: Counter = field(default_factory=Counter)  # (what, why) -> how many
 
 
-# -- opening: the URI checked, then MLflow's client on it, read-only -----------------------
-
-
-def _not_mlflow(uri: str, why: str) -> MlmdExerciseError:
-    return MlmdExerciseError(f"'{masking.mask(uri, whole=True)}' is not an MLflow tracking store: {why}")
-
-
-def _local_path(uri: str) -> Optional[Path]:
-    if uri.startswith("file:"):
-        return Path(unquote(urlparse(uri).path))
-    return None if "://" in uri else Path(uri)
-
-
-def _checked_uri(uri: str) -> Tuple[str, str]:
-    """(kind, the URI MLflow's client is given): "sql" or "file". Refuses, naming the URI,
-    what is not an MLflow store this import reads, before any client sees it."""
-    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
-    if scheme == "sqlite":  # sqlite:///relative.db, sqlite:////absolute.db (SQLAlchemy's form)
-        db = Path(unquote(uri.split("://", 1)[1][1:].split("?", 1)[0]))
-        _check_sqlite(uri, db)
-        return "sql", f"sqlite:///{db.resolve()}"
-    if scheme in _SQL_SCHEMES:
-        return "sql", uri
-    path = _local_path(uri)
-    if path is None:
-        raise _not_mlflow(uri, "give sqlite:///FILE, a PostgreSQL or MySQL database URI, or an mlruns/ folder")
-    if path.is_file():  # an SQLite file named without its scheme
-        _check_sqlite(uri, path)
-        return "sql", f"sqlite:///{path.resolve()}"
-    if not path.is_dir():
-        raise _not_mlflow(uri, "nothing is there")
-    if not any((p / "meta.yaml").is_file() for p in path.iterdir() if p.is_dir()):
-        raise _not_mlflow(uri, "the folder holds no experiment (no */meta.yaml)")
-    if not (path / ".trash").is_dir():  # MLflow's file store would make it: the import only reads
-        raise _not_mlflow(uri, "it has no .trash folder, which MLflow makes in every mlruns/ folder "
-                          "(create it to import: mkdir .trash)")
-    return "file", path.resolve().as_uri()
-
-
-def _check_sqlite(uri: str, path: Path) -> None:
-    if not path.is_file():
-        raise _not_mlflow(uri, "no such file" if not path.exists() else "not a file")
-    with path.open("rb") as f:
-        if f.read(16) != b"SQLite format 3\x00":
-            raise _not_mlflow(uri, "not an SQLite database")
-    try:
-        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as e:
-        raise _not_mlflow(uri, str(e)) from None
-    if not _TABLES <= tables:
-        raise _not_mlflow(uri, f"it has no table '{sorted(_TABLES - tables)[0]}'")
-
-
-def _read_only(dbapi_connection: Any, _record: Any) -> None:
-    """Every connection SQLAlchemy opens during the import refuses to write."""
-    module = type(dbapi_connection).__module__
-    cursor = dbapi_connection.cursor()
-    try:
-        if module.startswith("sqlite3"):
-            cursor.execute("PRAGMA query_only = ON")
-        elif module.startswith(("psycopg", "pg8000")):
-            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-        elif module.startswith(("pymysql", "MySQLdb", "mysql")):
-            cursor.execute("SET SESSION TRANSACTION READ ONLY")
-        else:
-            return
-    finally:
-        cursor.close()
-    if not module.startswith("sqlite3"):
-        dbapi_connection.commit()  # PostgreSQL undoes a SET with the transaction it was made in
-
-
 @contextmanager
 def open_mlflow(uri: str) -> Iterator["MlflowSource"]:
-    """MLflow's store at `uri`, read through MLflow's client with every connection read-only;
-    its lists read (experiments, runs, models) before this yields.
+    """MLflow's store at `uri` through MLflow's client, read-only (mlflow_store.py), its lists
+    read (experiments, runs, models) before this yields.
 
     Raises:
-        MlmdExerciseError: not an MLflow store, or one MLflow refuses, naming the URI.
+        MlmdExerciseError: not an MLflow store, or one MLflow refuses or fails to read, naming the URI.
     """
-    kind, client_uri = _checked_uri(uri)
-    # The import reads and sends nothing anywhere: no usage report from MLflow's client.
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    saved = os.environ.get("MLFLOW_ALLOW_FILE_STORE")
-    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # MLflow 3.13+ refuses mlruns/ unless told: this reads it
-    import logging
-
-    try:
-        import sqlalchemy
-        from mlflow.exceptions import MlflowException
-        from mlflow.tracking import MlflowClient
-    except ImportError as e:
-        raise MlmdExerciseError(f"importing from MLflow needs MLflow, which is not installed here ({e.name}): "
-                                "pip install mlflow-skinny sqlalchemy alembic") from None
-
-    # MLflow's own log lines and warnings (its tracebacks included) are not the CLI's: what
-    # goes wrong is said once, in the error raised here.
-    quiet, level = logging.getLogger("mlflow"), logging.getLogger("mlflow").level
-    quiet.setLevel(logging.CRITICAL + 1)
-    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", _read_only)
-    shown = masking.mask(uri, whole=True)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                if kind == "sql":
-                    _check_tables(uri, client_uri, sqlalchemy)
-                source = MlflowSource(uri, MlflowClient(tracking_uri=client_uri, registry_uri=client_uri))
-                source.read_lists()
-            except MlflowException as e:
-                raise _refused(shown, e.message) from None
-            except sqlalchemy.exc.SQLAlchemyError as e:
-                raise _refused(shown, _driver_text(getattr(e, "orig", None) or e), "cannot read") from None
-            yield source
-    finally:
-        quiet.setLevel(level)
-        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "connect", _read_only)
-        if saved is None:
-            os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
-        else:
-            os.environ["MLFLOW_ALLOW_FILE_STORE"] = saved
-
-
-def _check_tables(uri: str, client_uri: str, sqlalchemy: Any) -> None:
-    engine = sqlalchemy.create_engine(client_uri)
-    try:
-        tables = set(sqlalchemy.inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
-    if not _TABLES <= tables:
-        raise _not_mlflow(uri, f"it has no table '{sorted(_TABLES - tables)[0]}'")
-
-
-def _first_line(text: str) -> str:
-    """An error's message on one line, without the SQL statement SQLAlchemy appends."""
-    import re
-
-    line = " ".join(str(text).split("[SQL:")[0].split())
-    found = re.search(r"\{'S': .*'M': '([^']*)'.*\}", line)  # pg8000's fields of PostgreSQL's error
-    if found:
-        line = line[:found.start()] + found.group(1) + line[found.end():]
-    line = re.sub(r"\(\d+, [\"'](.*)[\"']\)$", r"\1", line)  # PyMySQL's (code, 'message')
-    return masking.mask(re.sub(r"^\([\w.]+\) ", "", line))[:300]  # "(sqlite3.OperationalError) ..."
-
-
-def _driver_text(error: BaseException) -> str:
-    """A database driver's message: pg8000 gives PostgreSQL's fields as a dict, 'M' the message."""
-    first = error.args[0] if error.args else None
-    return str(first.get("M", first)) if isinstance(first, dict) else str(error)
-
-
-def _refused(shown: str, message: str, verb: str = "MLflow refuses") -> MlmdExerciseError:
-    line = _first_line(message)
-    if "readonly database" in line or "read-only transaction" in line or "READ ONLY" in line:
-        return MlmdExerciseError(f"MLflow would change '{shown}' to open it ({line}): the import only reads; "
-                                 "open the store with MLflow once, then import it")
-    return MlmdExerciseError(f"{verb} '{shown}': {line}")
+    with mlflow_client(uri) as client:
+        source = MlflowSource(uri, client)
+        source.read_lists()
+        yield source
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -263,7 +107,7 @@ def _file_uri(location: str) -> str:
 
 
 def _fingerprint(uri: str) -> str:
-    path = _local_path(uri)
+    path = local_path(uri)
     if path is None or not path.exists():
         return ""
     try:
@@ -280,7 +124,9 @@ def _param(text: str) -> PropertyValue:
             number = kind(text)
         except ValueError:
             continue
-        if (repr(number) if kind is float else str(number)) == text and abs(number) < 2 ** 31:
+        if kind is int and abs(number) >= 2 ** 31:  # MLMD's int properties are 32 bits on its servers
+            return text
+        if (repr(number) if kind is float else str(number)) == text and number == number:  # NaN stays text
             return number
     return text
 
@@ -473,18 +319,13 @@ def import_mlflow(tracker: Tracker, source: MlflowSource, *, batch_size: int = 1
     Raises:
         MlmdExerciseError: MLflow failed while it was read, naming the URI.
     """
-    from mlflow.exceptions import MlflowException
-
     # By start time: a run that used a model (a fine-tune) started after the run that made it.
     runs = source.runs
     there = _stored_names(tracker, [PREFIX + r.info.run_id for r in runs])
     new = [r for r in runs if PREFIX + r.info.run_id not in there]
     source.mapped["experiment"] = len({source.experiments[r.info.experiment_id] for r in new})
-    shown = masking.mask(source.uri, whole=True)
-    try:
-        bulk = record_runs(tracker, (source.spec(r) for r in new), batch_size=batch_size, progress=progress)
-    except MlflowException as e:
-        raise _refused(shown, e.message, "MLflow failed reading") from None
+    # What MLflow raises while its runs are read is said by mlflow_client, around all of this.
+    bulk = record_runs(tracker, (source.spec(r) for r in new), batch_size=batch_size, progress=progress)
     if there:
         bulk = BulkResult(bulk.recorded, bulk.skipped + len(there), bulk.points)
         late = [str(spec.properties[ORIGIN]) for r in runs if PREFIX + r.info.run_id in there
