@@ -63,6 +63,8 @@ _STATES = {"FINISHED": ExecutionState.COMPLETE, "FAILED": ExecutionState.FAILED,
 _SYSTEM = {"mlflow.user": environment.USER, "mlflow.source.name": environment.COMMAND,
            "mlflow.source.git.commit": environment.GIT_COMMIT}
 _PAGE = 1000
+_AHEAD = 200  # runs whose histories are read at once
+_MOST_POINTS = 200000  # points asked for in one read ahead
 
 
 @dataclass
@@ -144,6 +146,26 @@ class MlflowSource:
         self.datasets: Dict[Tuple[str, str, str], ArtifactSpec] = {}
         self.left_out: Counter = Counter()
         self.mapped: Counter = Counter()
+        self.histories: Dict[Tuple[str, str], List[Any]] = {}  # (run id, key) -> points read ahead
+
+    def read_ahead(self, runs: Sequence[Any]) -> None:
+        """The metric histories of these runs, a query per key where the store can (MLflow's SQL
+        store: get_metric_history_bulk, the call its UI's charts use). Run by run, its
+        get_metric_history took 14 ms a call on a 10,000-run SQLite store (SQLite searches the
+        metrics by key, then by run): 10,000 runs' histories took over 2 minutes."""
+        bulk = getattr(getattr(getattr(self.client, "_tracking_client", None), "store", None),
+                       "get_metric_history_bulk", None)
+        if bulk is None:
+            return
+        for key in sorted({k for r in runs for k in r.data.metrics}):
+            ids = [r.info.run_id for r in runs if key in r.data.metrics]
+            found = bulk(ids, key, max_results=_MOST_POINTS)
+            if len(found) >= _MOST_POINTS:  # perhaps cut short: those runs are read one by one
+                continue
+            for run_id in ids:
+                self.histories[(run_id, key)] = []
+            for point in found:
+                self.histories[(point.run_id, key)].append(point)
 
     def read_lists(self) -> None:
         from mlflow.entities import ViewType
@@ -263,10 +285,12 @@ class MlflowSource:
         for key in data.metrics:
             if not self._named("metric", key, values.Role.METRIC, {**custom, **params}):
                 continue
+            found = self.histories.pop((info.run_id, key), None)
+            if found is None:
+                found = self.client.get_metric_history(info.run_id, key)
             # The same point twice is one (the file store writes a run's metrics again to a model
             # logged in it; the database stores keep one row).
-            points = sorted({(int(m.step), int(m.timestamp), float(m.value))
-                             for m in self.client.get_metric_history(info.run_id, key)}, key=lambda p: p[:2])
+            points = sorted({(int(m.step), int(m.timestamp), float(m.value)) for m in found}, key=lambda p: p[:2])
             metrics[key] = [Point(*p) for p in points]
             self.mapped["metric point"] += len(points)
         inputs: Dict[str, ArtifactSpec] = {}
@@ -325,7 +349,7 @@ def import_mlflow(tracker: Tracker, source: MlflowSource, *, batch_size: int = 1
     new = [r for r in runs if PREFIX + r.info.run_id not in there]
     source.mapped["experiment"] = len({source.experiments[r.info.experiment_id] for r in new})
     # What MLflow raises while its runs are read is said by mlflow_client, around all of this.
-    bulk = record_runs(tracker, (source.spec(r) for r in new), batch_size=batch_size, progress=progress)
+    bulk = record_runs(tracker, _specs(source, new), batch_size=batch_size, progress=progress)
     if there:
         bulk = BulkResult(bulk.recorded, bulk.skipped + len(there), bulk.points)
         late = [str(spec.properties[ORIGIN]) for r in runs if PREFIX + r.info.run_id in there
@@ -334,6 +358,14 @@ def import_mlflow(tracker: Tracker, source: MlflowSource, *, batch_size: int = 1
         if missing:  # a run's outputs are written with it, never added to it later
             source.left_out[("model", "logged or registered after its run was imported")] += missing
     return MlflowResult(bulk, source.mapped, source.left_out)
+
+
+def _specs(source: MlflowSource, runs: Sequence[Any]) -> Iterator[RunSpec]:
+    for first in range(0, len(runs), _AHEAD):
+        ahead = runs[first:first + _AHEAD]
+        source.read_ahead(ahead)
+        for run in ahead:
+            yield source.spec(run)
 
 
 def _stored_origins(tracker: Tracker, origins: Sequence[str]) -> set:
