@@ -98,15 +98,19 @@ def story(uri: str, folder: Path) -> dict:
 
 
 def more(uri: str, folder: Path) -> dict:
-    """One run more in the training experiment, reading the same dataset."""
+    """One run more in the training experiment, reading the same dataset, and a version of
+    `clf` registered from the story's first run (which an import has recorded already)."""
     import mlflow
 
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("training")
+    client = mlflow.MlflowClient()
+    experiment = mlflow.set_experiment("training")
     with mlflow.start_run(run_name="later") as run:
         mlflow.log_param("C", 3.0)
         mlflow.log_metric("loss", 0.3, step=0)
         mlflow.log_input(_dataset(folder, "train"), context="training")
+    [train] = client.search_runs([experiment.experiment_id], "attributes.run_name = 'train'")
+    client.create_model_version("clf", f"{train.info.artifact_uri}/again", run_id=train.info.run_id)
     return {"later": run.info.run_id}
 
 
