@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make bench`: mlmd_exercise against raw MLMD and the exercise's ORM, side by side.
 
-    python bench/run.py [--quick] [--cache DIR] [--history-only | --explorer-only]
+    python bench/run.py [--quick] [--cache DIR] [--history-only | --explorer-only | --mlflow-only]
 
 Each measurement runs in a process of its own (so that no two SQLite libraries
 ever share a file in one process, and start-up is measured cold), after a
@@ -714,6 +714,8 @@ def main() -> int:
                         help="only prune half of the biggest store and export 10,000 runs (issue 14)")
     parser.add_argument("--history-only", action="store_true",
                         help="only the metric history's figures: a logging loop against MLflow, a long curve")
+    parser.add_argument("--mlflow-only", action="store_true",
+                        help="only import --from-mlflow: an MLflow store of 10,000 runs (1,000 with --quick)")
     parser.add_argument("--explorer-only", action="store_true",
                         help=f"only the explorer under load: {LOAD} requests to /runs at once, and one after another")
     args = parser.parse_args()
@@ -726,6 +728,13 @@ def main() -> int:
         for row in found:
             print("| " + " | ".join(str(c) for c in row) + " |")
         return 0 if all(r[6] != "NO" for r in found) else 1
+    if args.mlflow_only:
+        from mlflow_import import mlflow_rows
+
+        Path(args.cache).mkdir(parents=True, exist_ok=True)
+        for row in mlflow_rows(args.quick, Path(args.cache)):
+            print("| " + " | ".join(str(c) for c in row) + " |")
+        return 0
     if args.explorer_only:
         Path(args.cache).mkdir(parents=True, exist_ok=True)
         size = 10000 if args.quick else 200000
@@ -793,6 +802,13 @@ def main() -> int:
                  f"{speed['mlmd']:,.0f} runs/s", f"{speed['native']:,.0f} runs/s",
                  f"{speed['native'] / raw_bulk['runs_per_second']:.1f}x raw", ">= 5x raw",
                  yes(speed["native"] >= 5 * raw_bulk["runs_per_second"])))
+
+    import importlib.util
+
+    if all(importlib.util.find_spec(m) for m in ("mlflow", "sqlalchemy", "alembic")):  # the bench extra has them
+        from mlflow_import import mlflow_rows
+
+        rows += mlflow_rows(quick, cache)
 
     stores = {}
     for size in sizes:

@@ -26,6 +26,7 @@ __all__ = [
     "METRIC_NAMES",
     "RUN_NAME",
     "TAG_PREFIX",
+    "MLFLOW_PREFIX",
     "DIRECTIONS",
     "DEFAULT_EXPERIMENT",
     "INPUT_EVENTS",
@@ -51,6 +52,10 @@ RUN_NAME = "run.name"
 # A run's tags (`tags={...}`, `Run.tag`): custom properties "tag.<key>", text values.
 TAG_PREFIX = "tag."
 ORIGIN = "mlmd_exercise_origin"  # custom property: where an imported node came from (see bundle.py)
+# Custom properties that an import from MLflow keeps of MLflow's own bookkeeping (a model's id,
+# URI, registered version and aliases; a run's artifact URI and parent): neither params nor
+# metrics, as STATUS_KEYS are not.
+MLFLOW_PREFIX = "mlflow."
 # How a run ended and where its record came from (an import's origin), not what it was given:
 # neither params nor metrics, so that a run and its imported twin compare equal.
 STATUS_KEYS = ("state", "error_type", "error_message", "abandoned", STARTED_MS, ENDED_MS, METRIC_NAMES, ORIGIN,

@@ -117,6 +117,11 @@ def _import_options(parser: ArgumentParser) -> None:
     parser.add_argument("--from-exercise", metavar="OLD_DB",
                         help="instead, import the exercise's own SQLAlchemy database (its artifacts, "
                         "executions and events tables); importing it again records nothing twice")
+    parser.add_argument("--from-mlflow", metavar="URI",
+                        help="instead, import an MLflow tracking store (sqlite:///mlflow.db, a PostgreSQL "
+                        "or MySQL MLflow database, or an mlruns/ folder), read-only: runs, params, tags, "
+                        "metric histories, datasets, logged and registered models; importing it again "
+                        "brings only new runs (needs mlflow-skinny, sqlalchemy and alembic)")
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
                         help="the experiment of runs that name none (default: %(default)s)")
     parser.add_argument("--batch-size", type=positive("batch size"), default=1000, metavar="N",
@@ -132,10 +137,12 @@ def import_runs(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise.write.bulk import read_runs, record_runs
     from mlmd_exercise.write.tracking import Tracker
 
-    if (args.file is None) == (args.from_exercise is None):
-        raise MlmdExerciseError("give a FILE of JSON lines or --from-exercise OLD_DB, one of them")
+    if sum(given is not None for given in (args.file, args.from_exercise, args.from_mlflow)) != 1:
+        raise MlmdExerciseError("give a FILE of JSON lines, --from-exercise OLD_DB or --from-mlflow URI, one of them")
     if args.from_exercise is not None:
         return _import_exercise(args, call)
+    if args.from_mlflow is not None:
+        return _import_mlflow(args, call)
     path = Path(args.file)
     if args.file != "-" and not path.is_file():
         raise MlmdExerciseError(f"'{args.file}' does not exist" if not path.exists()
@@ -187,4 +194,36 @@ def _import_exercise(args: Namespace, call: Invocation) -> Outcome:
     if found.bad_events:
         print(f"not imported: {text.count(found.bad_events, 'event')} of another type than INPUT/OUTPUT "
               "or naming a missing artifact or execution")
+    return Outcome.OK
+
+
+def _import_mlflow(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise.integrations.mlflow_import import import_mlflow, open_mlflow
+    from mlmd_exercise.masking import mask
+    from mlmd_exercise.write.tracking import Tracker
+
+    started = time.monotonic()
+    with open_mlflow(args.from_mlflow) as source:  # checked and listed before the store is opened or made
+        target = call.location
+        for uri in (source.uri, source.client.tracking_uri):
+            path = Path(uri.split(":///", 1)[1] if uri.startswith("sqlite:///") else uri)
+            if target.path is not None and path.exists() and target.path.resolve() == path.resolve():
+                raise MlmdExerciseError(f"'{args.from_mlflow}' is the MLflow store, not an MLMD store: "
+                                        "name the store to import into with --db")
+        tracker = Tracker(call.open(create=True), experiment=args.experiment)
+        progress = Progress("importing from MLflow")
+        try:
+            result = import_mlflow(tracker, source, batch_size=args.batch_size, progress=progress)
+        finally:
+            progress.close()
+    elapsed = time.monotonic() - started
+    bulk = result.bulk
+    already = f" ({bulk.skipped:,} were already there)" if bulk.skipped else ""
+    print(f"imported {bulk.recorded:,} runs from {mask(args.from_mlflow, whole=True)} into {tracker.store} "
+          f"in {elapsed:.1f} s{already}")
+    if bulk.recorded:
+        mapped = [text.count(n, what) for what, n in sorted(result.mapped.items()) if n]
+        print("with " + ", ".join(mapped))
+    for (what, why), n in sorted(result.left_out.items()):
+        print(f"left out: {text.count(n, what)} {why}")
     return Outcome.OK

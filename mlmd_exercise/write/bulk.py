@@ -12,20 +12,25 @@ artifact. Each output is a new artifact, made by its run alone; versions
 continue those already in the store at each URI, and an input spec with a
 fingerprint equal to the newest stored version's is that artifact.
 Nothing is read from disk: the files of a backfill may be long gone.
+A run may bring its metrics' whole histories (`RunSpec.metrics`): each key's points go into
+its metric history (history.py) just after its batch, and the last one is the run's summary.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Mapping, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from mlmd_exercise import masking, schema, values
 from mlmd_exercise.content import FINGERPRINT
 from mlmd_exercise.errors import MlmdExerciseError
-from mlmd_exercise.records import CREATED_MS, ENDED_MS, STARTED_MS, ArtifactRecord, ExecutionState, Kind, PropertyValue
+from mlmd_exercise.history import Point
+from mlmd_exercise.records import (CREATED_MS, ENDED_MS, METRIC_NAMES, STARTED_MS, ArtifactRecord, ExecutionState, Kind,
+                                   PropertyValue)
 from mlmd_exercise.store.backend import ExecutionWrite, NewArtifact, NewEvent, Query
 from mlmd_exercise.write.artifacts import new_artifact
+from mlmd_exercise.write.metrics import record_histories
 from mlmd_exercise.write.tracking import Tracker
 
 __all__ = ["ArtifactSpec", "RunSpec", "BulkResult", "record_runs", "read_runs", "checked_ms"]
@@ -64,9 +69,15 @@ class RunSpec:
     name: Optional[str] = None  # unique per type; a UUID by default
     started_ms: Optional[int] = None  # when it ran, if known (ms since the epoch)
     ended_ms: Optional[int] = None
+    # Other custom properties, kept under their own names: what is not a param (a run's
+    # name and tags, RUN_NAME and "tag.<key>", its origin, its environment's env.*).
+    custom: Mapping[str, PropertyValue] = field(default_factory=dict)
+    # Each metric's whole history, in order: the last point is the run's summary value.
+    metrics: Mapping[str, Sequence[Point]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:  # secrets are recorded masked (see `masking`)
         object.__setattr__(self, "params", _masked(self.params))
+        object.__setattr__(self, "custom", _masked(self.custom))
         for key in ("experiment", "name"):
             if getattr(self, key):
                 object.__setattr__(self, key, masking.mask(getattr(self, key)))
@@ -100,7 +111,7 @@ class _Importer:
         # uri -> the key and fingerprint of the newest artifact there, of any type: what an
         # input naming that URI links to, unless its fingerprint says the content differs.
         self.at_uri: Dict[str, Tuple[Hashable, str]] = {}
-        self.recorded = self.skipped = 0
+        self.recorded = self.skipped = self.points = 0
 
     @staticmethod
     def _key(spec: ArtifactSpec, type_id: int) -> Hashable:
@@ -183,6 +194,13 @@ class _Importer:
             if not where.startswith("URI"):
                 values.check_node_name(f"the {where}", text)
         self.backend.check_texts("param", run.params)
+        self.backend.check_texts("custom property", run.custom)
+        self.backend.check_texts("metric", run.metrics)
+        for key in run.metrics:
+            values.check_name(key, values.Role.METRIC)
+            if key in run.params or key in run.custom:
+                raise MlmdExerciseError(f"run '{run.name}' has a metric '{key}' and a param or property of that "
+                                        "name: give the metric another name")
 
     def batch(self, runs: List[RunSpec], experiment: str) -> None:
         executions: List[ExecutionWrite] = []
@@ -221,7 +239,11 @@ class _Importer:
                 state = ExecutionState(run.state)
             except ValueError:
                 raise MlmdExerciseError(f"unknown state '{run.state}' of run '{run_name}'") from None
-            custom = {key: schema.storable(key, value) for key, value in run.params.items()}
+            custom = {key: schema.storable(key, value) for key, value in {**run.custom, **run.params}.items()}
+            last = {key: points[-1].value for key, points in run.metrics.items() if points}
+            custom.update({key: schema.storable(key, value) for key, value in last.items()})
+            if last:
+                custom[METRIC_NAMES] = ",".join(sorted(last))
             for time_key, ms in ((STARTED_MS, run.started_ms), (ENDED_MS, run.ended_ms)):
                 if ms is not None:
                     custom[time_key] = schema.storable(time_key, checked_ms(ms, f"{time_key} of run '{run_name}'"))
@@ -237,11 +259,19 @@ class _Importer:
         context = self.catalog.experiment(experiment)
         if not executions:
             return
-        _, artifact_ids, context_id = self.backend.put_lineage(executions, artifacts, edges, context)
+        execution_ids, artifact_ids, context_id = self.backend.put_lineage(executions, artifacts, edges, context)
         self.catalog.remember_experiment(experiment, context_id)
         for key, position in index.items():
             self.stored[key] = artifact_ids[position]
         self.recorded += len(executions)
+        # The batch's histories just after its runs, in one more transaction: a kill between
+        # leaves runs with their summaries and no history yet, never a history without its run.
+        histories = [(execution_id, key, points) for run, execution_id in zip(runs, execution_ids)
+                     for key, points in run.metrics.items() if points]
+        if histories:
+            first = executions[0]
+            self.points += record_histories(self.tracker.store, histories,
+                                            ExecutionWrite(first.type_id, first.type, id=execution_ids[0]))
 
     def _skip_recorded(self, runs: List[RunSpec]) -> List[RunSpec]:
         """The runs not in the store yet. A named run already recorded (an import run
@@ -279,6 +309,7 @@ class _Importer:
 class BulkResult:
     recorded: int  # runs written
     skipped: int  # named runs that were already in the store
+    points: int = 0  # metric history points written
 
 
 def record_runs(
@@ -316,7 +347,7 @@ def record_runs(
         done += len(batch)
         if progress is not None:
             progress(done)
-    return BulkResult(importer.recorded, importer.skipped)
+    return BulkResult(importer.recorded, importer.skipped, importer.points)
 
 
 _RUN_KEYS = {"type", "inputs", "outputs", "state", "params", "experiment", "name", "started", "ended"}
@@ -438,7 +469,7 @@ def read_runs(lines: Iterable[Union[str, bytes]], source: str = "<input>") -> It
         unknown = sorted(set(data) - _RUN_KEYS)
         if unknown:
             raise MlmdExerciseError(f"{where}: unknown key '{unknown[0]}'")
-        sides = {}
+        sides: Dict[str, Dict[str, ArtifactSpec]] = {}
         for side in ("inputs", "outputs"):
             given = data.get(side)
             given = {} if given is None else given
@@ -448,4 +479,4 @@ def read_runs(lines: Iterable[Union[str, bytes]], source: str = "<input>") -> It
         yield RunSpec(type=data.get("type", schema.TRAINER.name), state=data.get("state", "COMPLETE"),
                       params=_values(data, "params", where), experiment=data.get("experiment"),
                       name=data.get("name"), started_ms=_time(data, "started", where),
-                      ended_ms=_time(data, "ended", where), **sides)
+                      ended_ms=_time(data, "ended", where), inputs=sides["inputs"], outputs=sides["outputs"])

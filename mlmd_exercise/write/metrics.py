@@ -21,7 +21,7 @@ from mlmd_exercise.records import METRIC_NAMES, Kind, PropertyValue
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import ContextWrite, ExecutionWrite
 
-__all__ = ["MetricLog", "check_flush_every", "chunk_contexts", "record_history"]
+__all__ = ["MetricLog", "check_flush_every", "chunk_contexts", "record_history", "record_histories"]
 
 
 def check_flush_every(flush_every: object) -> None:
@@ -55,6 +55,20 @@ def record_history(store: Store, execution_id: int, key: str, points: Sequence[P
     for context in contexts:
         store.backend.put_context(context)
     return len(contexts)
+
+
+def record_histories(store: Store, histories: Sequence[Tuple[int, str, Sequence[Point]]],
+                     change: ExecutionWrite) -> int:
+    """Writes whole histories ((execution id, key, points)) of stored runs, an import's batch of
+    them at once: one transaction on the native backend (`append_properties`, which takes new
+    contexts with an execution's change: `change`, an empty one to the batch's first run, say);
+    call it under the store's lock. How many points it wrote."""
+    spec, type_id = store.catalog.writable_type(Kind.CONTEXT, METRIC_HISTORY.name)
+    contexts = [c for execution_id, key, points in histories
+                for c in chunk_contexts(spec, type_id, execution_id, key, list(enumerate(points)))]
+    if contexts:
+        store.backend.append_properties(change, contexts)
+    return sum(len(points) for _, _, points in histories)
 
 
 @dataclass
