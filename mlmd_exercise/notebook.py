@@ -31,10 +31,10 @@ from mlmd_exercise.read.diff import Diff
 from mlmd_exercise.store import Store
 from mlmd_exercise.values import shown
 from mlmd_exercise.web import views
+from mlmd_exercise.web.server import MAX_DRAWN, STATIC  # one picture's nodes at most, as on the explorer
 
 __all__ = ["LineageView", "show_lineage", "html", "MAX_DRAWN"]
 
-MAX_DRAWN = 400  # nodes in one picture, as on the explorer's lineage page (graphviz: seconds)
 _CLASS = "mlmdx"  # the class of every output's outer element: what the stylesheet is scoped to
 Node = Union[ArtifactRecord, ExecutionRecord]
 # What an execution's facts show already (its name, its failure), or the package keeps for itself.
@@ -49,8 +49,6 @@ def _no_link(kind: str, node_id: int) -> str:
 def _style() -> str:
     """The explorer's stylesheet, each rule scoped to the output (`.mlmdx td`, not `td`), so
     that it styles nothing else in the notebook."""
-    from mlmd_exercise.web.server import STATIC
-
     rules = []
     for line in (STATIC / "style.css").read_text().splitlines():
         found = re.fullmatch(r"([^@/{}][^{}]*?)\s*\{(.*)\}\s*", line.strip())
