@@ -50,7 +50,7 @@ def _named(properties: Mapping[str, object]) -> Optional[str]:
 def uri_name(uri: str) -> str:
     """The last part of a URI's path; with the parts before it while that part is a number
     (TFX writes `.../Trainer/model/7`: `Trainer/model/7` says more than `7`)."""
-    path = unquote(urlparse(uri).path) if "://" in uri else uri
+    path = unquote(urlparse(uri).path) if "://" in uri else uri.removeprefix("python:")  # data autolog saw
     parts = [p for p in path.split("/") if p]
     if not parts:
         return uri

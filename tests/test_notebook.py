@@ -131,6 +131,8 @@ def test_show_lineage_draws_the_model_and_the_csv_in_the_cell(executed):
     # The model, the run that made it and the file its data came from, by name.
     texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
     assert "LogisticRegression" in texts and "iris&amp;&lt;i&gt;.csv" in texts
+    # Data in memory is named by its notebook and variable, not by the kernel's file of one cell.
+    assert "notebook#X" in texts and not any(re.search(r"\d+\.py#", t) for t in texts), texts
     assert any(t.startswith("SavedModel #") for t in texts) and any(t.startswith("LogisticRegression #") for t in texts)
     assert 'stroke-width="3"' in svg  # the model, outlined
 

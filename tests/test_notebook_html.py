@@ -248,3 +248,25 @@ def test_the_hostile_name_never_reaches_html_raw(recorded):
     for html in shown:
         assert HOSTILE not in html and "<b>exp</b>" not in html and "<img" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in shown[1]  # the run's name, in the graph
+
+
+def test_data_in_a_notebook_cell_is_named_by_the_notebook(monkeypatch, tmp_path):
+    import sys as _sys
+
+    from mlmd_exercise.integrations.data import data_uri
+    from mlmd_exercise.labels import uri_name
+
+    def frame_of(filename: str):
+        space: dict = {"sys": _sys}
+        exec(compile("frame = sys._getframe()", filename, "exec"), space)
+        return space["frame"]
+
+    cell = frame_of("/tmp/ipykernel_4242/2044103461.py")  # how ipykernel names a cell's code
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    assert data_uri(cell, "X") == "python:notebook#X" and uri_name("python:notebook#X") == "notebook#X"
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "train.ipynb"))  # as Jupyter tells its kernels
+    assert data_uri(cell, "X") == f"python:{tmp_path}/train.ipynb#X"
+    assert uri_name(data_uri(cell, "X")) == "train.ipynb#X"
+    script = tmp_path / "train.py"
+    script.write_text("")
+    assert data_uri(frame_of(str(script)), "X") == f"python:{script}#X"  # a script: its own path

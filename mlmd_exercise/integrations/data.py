@@ -20,6 +20,7 @@ from.
 from __future__ import annotations
 
 import hashlib
+import re
 import logging
 import os
 import pickle
@@ -293,9 +294,20 @@ def name_in(frame: Optional[FrameType], obj: Any) -> Optional[str]:
     return None
 
 
+# A Jupyter kernel runs each cell as a file of its own, named by a hash of the cell's code
+# (ipykernel_<pid>/<hash>.py): data is named by its notebook instead, the same from cell to cell
+# and from one kernel to the next (its path where Jupyter says it: $JPY_SESSION_NAME).
+_CELL = re.compile(r"ipykernel_\d+/\d+\.py")
+
+
 def data_uri(frame: Optional[FrameType], name: str) -> str:
-    """`python:<the script's path>#<name>`: where some data lived, by name."""
+    """`python:<the script's path>#<name>`: where some data lived, by name (in a notebook,
+    `python:<the notebook's path, or "notebook">#<name>`)."""
     filename = frame.f_code.co_filename if frame is not None else "<unknown>"
     path = Path(filename)
-    where = file_uri(path)[len("file://"):] if path.is_file() else quote(filename)
+    if _CELL.search(filename.replace(os.sep, "/")):
+        notebook = os.environ.get("JPY_SESSION_NAME", "")
+        where = file_uri(Path(notebook))[len("file://"):] if notebook else "notebook"
+    else:
+        where = file_uri(path)[len("file://"):] if path.is_file() else quote(filename)
     return f"python:{where}#{quote(name)}"
