@@ -279,14 +279,15 @@ def test_a_closed_store_on_a_full_disk_is_still_read(backend, tmp_path):
 
 
 def damaged_copy(db: Path, to: Path, where: str = "middle") -> Path:
-    """A copy of `db` with one page overwritten by other bytes: one in the middle of the file,
-    or its last (a table's last page, which the next row appended to it reads)."""
+    """A copy of `db` with pages overwritten by other bytes: one in the middle of the file, or its
+    last eight (the tables' last pages, which the next rows appended to them read: which table's
+    is last depends on how long the runs' recorded environment is, so one page was not enough)."""
     shutil.copy(db, to)
     pages = to.stat().st_size // 4096
-    page = pages // 2 if where == "middle" else pages - 1
+    first, count = (pages // 2, 1) if where == "middle" else (pages - 8, 8)
     with to.open("r+b") as f:
-        f.seek(page * 4096)
-        f.write(bytes(range(256)) * 16)
+        f.seek(first * 4096)
+        f.write(bytes(range(256)) * 16 * count)
     return to
 
 
