@@ -334,15 +334,16 @@ def _ls_artifacts(args: Namespace, store: Any, since: Optional[int]) -> Outcome:
     if args.limit is not None and not args.sort:
         found = nodes.list_artifacts(store, type=args.type, experiment=args.experiment, since_ms=since,
                                      limit=args.limit, context_type=args.context_type, where=args.where)
-        ids = [a.id for a in found]
+        ids, pages = [a.id for a in found], iter([found])  # the newest N, already read
         seen(found)
     else:
         base = nodes.artifacts_query(store, type=args.type, experiment=args.experiment,
                                      context_type=args.context_type, where=args.where)
         ids = nodes.newest_first_ids(store, Kind.ARTIFACT, base, since, None if args.json else seen)
         ids = _sorted_ids(ids, args.sort or "")[:args.limit]
+        pages = nodes.nodes_by_ids(store, Kind.ARTIFACT, ids)
     if args.json:
-        print_json_stream(out.record_json(a) for page in nodes.nodes_by_ids(store, Kind.ARTIFACT, ids) for a in page)
+        print_json_stream(out.record_json(a) for page in pages for a in page)
         return Outcome.OK
     if not ids:
         print("no artifacts")
@@ -383,16 +384,19 @@ def _ls_executions(args: Namespace, store: Any, since: Optional[int]) -> Outcome
         found = nodes.list_executions(store, type=args.type, experiment=args.experiment, state=args.state,
                                       since_ms=since, limit=args.limit, context_type=args.context_type,
                                       tags=tags_of(args), where=args.where)
-        ids = [e.id for e in found]
+        ids, held = [e.id for e in found], {e.id: e for e in found}
         if not records_only:
             seen(found)
     else:
+        held = {}
         base = nodes.executions_query(store, type=args.type, experiment=args.experiment, state=args.state,
                                       context_type=args.context_type, tags=tags_of(args), where=args.where)
         ids = _sorted_ids(nodes.newest_first_ids(store, Kind.EXECUTION, base, since,
                                                  None if records_only else seen), sort)
 
     def pages(order: Sequence[int]) -> Iterator[List[Any]]:
+        if held:  # the newest N, already read: not read again
+            return iter([[held[i] for i in order]])
         return nodes.nodes_by_ids(store, Kind.EXECUTION, order)
 
     if records_only:
