@@ -6,6 +6,8 @@ Backend interface, so that it works on ml-metadata and on the native backend ali
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
@@ -17,6 +19,8 @@ from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import Query
 
 __all__ = ["FEW_CONTEXTS", "select_executions", "export_bundle"]
+
+_COPY = 1 << 20  # bytes a part is copied into the bundle at a time
 
 def select_executions(store: Store, *, context_id: Optional[int] = None, since_ms: Optional[int] = None,
                       until_ms: Optional[int] = None, artifact_id: Optional[int] = None,
@@ -73,61 +77,85 @@ def export_bundle(store: Store, path: Union[str, os.PathLike], execution_ids: Se
     to a bundle at `path` (written to a temporary file first and
     then renamed: a failure leaves no half bundle).
 
+    Streamed a chunk of ids at a time: the artifacts, executions, events and histories go to
+    temporary files beside the bundle as they are read, and are joined behind the header,
+    types and contexts once those are known, so memory holds ids, not records.
+
     Returns:
         How many of each were written.
     """
     backend = store.backend
     source = store.location.identity
     types = {t.id: t for kind in Kind for t in backend.types(kind)}
-    executions: List[ExecutionRecord] = []
-    events: List[EventRecord] = []
-    for chunk in backend.chunks(sorted(set(int(i) for i in execution_ids))):
-        executions += backend.executions(Query(ids=chunk, order="id", ascending=True))
-        events += backend.events_by_executions(chunk)
-    wanted = sorted({e.artifact_id for e in events} | {int(i) for i in artifact_ids})
-    artifacts: List[ArtifactRecord] = []
-    for chunk in backend.chunks(wanted):
-        artifacts += backend.artifacts(Query(ids=chunk, order="id", ascending=True))
-    contexts, member = _memberships(store, [x.id for x in executions], [a.id for a in artifacts])
-    histories = _histories(store, executions)
-    used_types = {x.type_id for x in executions} | {a.type_id for a in artifacts} \
-        | {c.type_id for c in contexts.values()}
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
-    counts = Counts(len(executions), len(artifacts), len(events), len(contexts), len(histories))
     try:
         out = partial.open("w", encoding="utf-8")
     except OSError as e:  # named as the user gave it, not as the temporary file beside it
         raise OSError(e.errno, e.strerror, str(path)) from e
-    with out as f:
-        write_line(f, {MAGIC: FORMAT_VERSION, "source": source, "written_ms": int(time.time() * 1000),
-                  "selection": dict(selection or {}),
-                  "format": "JSON lines: this header, then types, contexts, artifacts, executions, events, "
-                            "histories, end (see docs/bundle.md)"})
-        for t in sorted((types[i] for i in used_types if i in types), key=lambda t: t.id):
-            write_line(f, {"kind": "type", "of": t.kind.value, "id": t.id, "name": t.name,
-                      "properties": {k: PropertyType(v).value for k, v in t.properties.items()}})
-        for c in sorted(contexts.values(), key=lambda c: c.id):
-            write_line(f, {"kind": "context", "id": c.id, "type": c.type, "name": c.name,
-                      "properties": _declared(c, types), "custom": dict(c.custom), "created_ms": c.created_ms,
-                      "updated_ms": c.updated_ms, "origin": _origin(source, "context", c)})
-        for a in artifacts:
-            write_line(f, {"kind": "artifact", "id": a.id, "type": a.type, "uri": a.uri, "state": a.state,
-                      "name": a.name or None, "properties": _declared(a, types), "custom": dict(a.custom),
-                      "created_ms": a.created_ms, "updated_ms": a.updated_ms, "external_id": a.external_id,
-                      "origin": _origin(source, "artifact", a), "contexts": member[("artifact", a.id)]})
-        for x in executions:
-            write_line(f, {"kind": "execution", "id": x.id, "type": x.type, "state": x.state, "name": x.name or None,
-                      "properties": _declared(x, types), "custom": dict(x.custom), "created_ms": x.created_ms,
-                      "updated_ms": x.updated_ms, "external_id": x.external_id,
-                      "origin": _origin(source, "execution", x), "contexts": member[("execution", x.id)]})
-        for ev in events:
-            write_line(f, {"kind": "event", "artifact": ev.artifact_id, "execution": ev.execution_id, "type": ev.type,
-                      "path": list(ev.path), "ms": ev.ms})
-        for h in histories:
-            write_line(f, h)
-        write_line(f, {"kind": "end", "executions": counts.executions, "artifacts": counts.artifacts,
-                  "events": counts.events, "contexts": counts.contexts, "histories": counts.histories})
+    counts = Counts()
+    used_types: Set[int] = set()
+    contexts: Dict[int, ContextRecord] = {}
+    few = _few_contexts(store)
+    try:
+        with out as f, tempfile.TemporaryDirectory(prefix=".export-", dir=path.parent) as folder:
+            parts = {name: Path(folder) / name for name in ("artifacts", "executions", "events", "histories")}
+            wanted: Set[int] = {int(i) for i in artifact_ids}
+            with parts["executions"].open("w", encoding="utf-8") as xf, \
+                    parts["events"].open("w", encoding="utf-8") as ef, \
+                    parts["histories"].open("w", encoding="utf-8") as hf:
+                for chunk in backend.chunks(sorted(set(int(i) for i in execution_ids))):
+                    executions = backend.executions(Query(ids=chunk, order="id", ascending=True))
+                    member = _execution_contexts(store, few, chunk, contexts)
+                    for x in executions:
+                        used_types.add(x.type_id)
+                        write_line(xf, {"kind": "execution", "id": x.id, "type": x.type, "state": x.state,
+                                        "name": x.name or None, "properties": _declared(x, types),
+                                        "custom": dict(x.custom), "created_ms": x.created_ms,
+                                        "updated_ms": x.updated_ms, "external_id": x.external_id,
+                                        "origin": _origin(source, "execution", x), "contexts": member.get(x.id, [])})
+                    counts.executions += len(executions)
+                    for ev in backend.events_by_executions(chunk):
+                        wanted.add(ev.artifact_id)
+                        write_line(ef, {"kind": "event", "artifact": ev.artifact_id, "execution": ev.execution_id,
+                                        "type": ev.type, "path": list(ev.path), "ms": ev.ms})
+                        counts.events += 1
+                    for h in _histories(store, executions):
+                        write_line(hf, h)
+                        counts.histories += 1
+            with parts["artifacts"].open("w", encoding="utf-8") as af:
+                for chunk in backend.chunks(sorted(wanted)):
+                    member = _artifact_contexts(store, chunk, sorted(contexts))
+                    for a in backend.artifacts(Query(ids=chunk, order="id", ascending=True)):
+                        used_types.add(a.type_id)
+                        write_line(af, {"kind": "artifact", "id": a.id, "type": a.type, "uri": a.uri,
+                                        "state": a.state, "name": a.name or None, "properties": _declared(a, types),
+                                        "custom": dict(a.custom), "created_ms": a.created_ms,
+                                        "updated_ms": a.updated_ms, "external_id": a.external_id,
+                                        "origin": _origin(source, "artifact", a), "contexts": member.get(a.id, [])})
+                        counts.artifacts += 1
+            counts.contexts = len(contexts)
+            used_types |= {c.type_id for c in contexts.values()}
+            write_line(f, {MAGIC: FORMAT_VERSION, "source": source, "written_ms": int(time.time() * 1000),
+                           "selection": dict(selection or {}),
+                           "format": "JSON lines: this header, then types, contexts, artifacts, executions, events, "
+                                     "histories, end (see docs/bundle.md)"})
+            for t in sorted((types[i] for i in used_types if i in types), key=lambda t: t.id):
+                write_line(f, {"kind": "type", "of": t.kind.value, "id": t.id, "name": t.name,
+                               "properties": {k: PropertyType(v).value for k, v in t.properties.items()}})
+            for c in sorted(contexts.values(), key=lambda c: c.id):
+                write_line(f, {"kind": "context", "id": c.id, "type": c.type, "name": c.name,
+                               "properties": _declared(c, types), "custom": dict(c.custom),
+                               "created_ms": c.created_ms, "updated_ms": c.updated_ms,
+                               "origin": _origin(source, "context", c)})
+            for name in ("artifacts", "executions", "events", "histories"):
+                with parts[name].open("r", encoding="utf-8") as part:
+                    shutil.copyfileobj(part, f, _COPY)
+            write_line(f, {"kind": "end", "executions": counts.executions, "artifacts": counts.artifacts,
+                           "events": counts.events, "contexts": counts.contexts, "histories": counts.histories})
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     os.replace(partial, path)
     return counts
 
@@ -151,36 +179,42 @@ def _histories(store: Store, executions: Sequence[ExecutionRecord]) -> List[Dict
 FEW_CONTEXTS = 50  # up to this many contexts in the store, memberships are asked context by context
 
 
-def _memberships(store: Store, execution_ids: List[int], artifact_ids: List[int]
-                 ) -> Tuple[Dict[int, ContextRecord], Dict[Tuple[str, int], List[int]]]:
-    """The contexts of these runs, and (kind, id) -> the context ids each run and artifact is
-    in (an artifact: among the runs' contexts).
+def _few_contexts(store: Store) -> Optional[List[ContextRecord]]:
+    """Every context of the store (metric histories' aside) where it has few (experiments),
+    else None.
 
-    Asked per context and chunk of ids where the store has few contexts (experiments): asking
-    per node, or ml-metadata's contexts-of-executions, reads a context's members whole
-    (49 s for 10,000 runs at 200,000 on ml-metadata; 5 s this way)."""
-    backend = store.backend
-    # Each query reads the context's members once: as many ids as the backend takes well.
-    member: Dict[Tuple[str, int], List[int]] = {("execution", i): [] for i in execution_ids}
-    member.update({("artifact", i): [] for i in artifact_ids})
+    With few, memberships are asked per context and chunk of ids: asking per node, or
+    ml-metadata's contexts-of-executions, reads a context's members whole (49 s for 10,000
+    runs at 200,000 on ml-metadata; 5 s this way)."""
     from mlmd_exercise.read.history import history_type
 
-    everyone = backend.contexts(Query(order="id", ascending=True, limit=FEW_CONTEXTS + 1,
-                                      not_type_id=history_type(store)))
-    if len(everyone) <= FEW_CONTEXTS:
-        contexts: Dict[int, ContextRecord] = {}
-        for c in everyone:
-            for chunk in backend.chunks(execution_ids):
-                for x in backend.executions(Query(ids=chunk, context_id=c.id)):
-                    member[("execution", x.id)].append(c.id)
-                    contexts[c.id] = c
+    everyone = store.backend.contexts(Query(order="id", ascending=True, limit=FEW_CONTEXTS + 1,
+                                            not_type_id=history_type(store)))
+    return everyone if len(everyone) <= FEW_CONTEXTS else None
+
+
+def _execution_contexts(store: Store, few: Optional[List[ContextRecord]], chunk: List[int],
+                        contexts: Dict[int, ContextRecord]) -> Dict[int, List[int]]:
+    """Execution id -> the ids of the contexts it is in, for a chunk of runs; the contexts
+    found are added to `contexts`."""
+    backend = store.backend
+    member: Dict[int, List[int]] = {}
+    if few is not None:
+        for c in few:
+            for x in backend.executions(Query(ids=chunk, context_id=c.id)):
+                member.setdefault(x.id, []).append(c.id)
+                contexts[c.id] = c
     else:
-        found = backend.contexts_of_executions(execution_ids)
-        contexts = {c.id: c for cs in found.values() for c in cs}
-        for i, cs in found.items():
-            member[("execution", i)] = [c.id for c in cs]
-    for context_id in sorted(contexts):
-        for chunk in backend.chunks(artifact_ids):
-            for a in backend.artifacts(Query(ids=chunk, context_id=context_id)):
-                member[("artifact", a.id)].append(context_id)
-    return contexts, member
+        for i, cs in backend.contexts_of_executions(chunk).items():
+            member[i] = [c.id for c in cs]
+            contexts.update((c.id, c) for c in cs)
+    return member
+
+
+def _artifact_contexts(store: Store, chunk: List[int], context_ids: List[int]) -> Dict[int, List[int]]:
+    """Artifact id -> the ids of the runs' contexts it is in, for a chunk of artifacts."""
+    member: Dict[int, List[int]] = {}
+    for context_id in context_ids:
+        for a in store.backend.artifacts(Query(ids=chunk, context_id=context_id)):
+            member.setdefault(a.id, []).append(context_id)
+    return member
