@@ -20,20 +20,23 @@ from __future__ import annotations
 
 import enum
 import os
+from array import array
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 from urllib.parse import unquote, urlparse
 
 from mlmd_exercise import process
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError
-from mlmd_exercise.records import INPUT_EVENTS, ArtifactRecord, EventRecord, ExecutionRecord, ExecutionState
+from mlmd_exercise.records import INPUT_EVENTS, ArtifactRecord, ExecutionState
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import Query
 
 if TYPE_CHECKING:
     from mlmd_exercise.where import Expr
 
-__all__ = ["PrunePlan", "KeepReason", "Kept", "plan_prune", "prune", "local_files", "parse_age", "KILL_POINT"]
+__all__ = ["PrunePlan", "PlannedRun", "PlannedArtifact", "KeepReason", "Kept", "plan_prune", "prune", "local_files",
+           "parse_age", "KILL_POINT"]
 
 _CHUNK = 2000
 # Set to a table's name (e.g. "Event"), the process kills itself once that table's rows are
@@ -54,6 +57,23 @@ def parse_age(text: str) -> int:
     return int(number) * _UNITS[unit] * 1000
 
 
+class PlannedRun(NamedTuple):
+    """A run a prune removes: what the plan says of it (a record's properties are not held:
+    a plan of 200,000 runs holds these, not 200,000 records)."""
+
+    id: int
+    type: str
+    state: str
+
+
+class PlannedArtifact(NamedTuple):
+    """An artifact a prune removes: what the plan says of it, and its URI for `local_files`."""
+
+    id: int
+    type: str
+    uri: str
+
+
 @dataclass
 class PrunePlan:
     """What a prune removes and what it keeps, and why.
@@ -72,8 +92,8 @@ class PrunePlan:
     """
 
     cutoff_ms: int
-    executions: List[ExecutionRecord] = field(default_factory=list)
-    artifacts: List[ArtifactRecord] = field(default_factory=list)
+    executions: List[PlannedRun] = field(default_factory=list)
+    artifacts: List[PlannedArtifact] = field(default_factory=list)
     touched: List[int] = field(default_factory=list)
     kept_runs: Dict[int, int] = field(default_factory=dict)
     protected: Dict[int, Tuple[ArtifactRecord, "Kept"]] = field(default_factory=dict)
@@ -93,17 +113,28 @@ class PrunePlan:
         return counts
 
 
-def _candidates(store: Store, cutoff_ms: int, context_id: Optional[int],
-                states: Optional[Sequence[str]], where: Optional["Expr"] = None) -> Dict[int, ExecutionRecord]:
-    found: Dict[int, ExecutionRecord] = {}
+def _candidates(store: Store, cutoff_ms: int, context_id: Optional[int], states: Optional[Sequence[str]],
+                where: Optional["Expr"] = None) -> Tuple[Dict[int, PlannedRun], List[int]]:
+    """The runs old enough (and of the context, states and filter asked for), by id; and the
+    RUNNING ones among them whose process may be alive (the rule of `states` and `abandon`),
+    spared and left out of the first. Read a page at a time; only what the plan says is held."""
+    found: Dict[int, PlannedRun] = {}
+    spared: List[int] = []
+    start_times: Dict[int, Optional[int]] = {}
     last = 0
     while True:
         page = store.backend.executions(Query(id_above=last, context_id=context_id, states=states, order="id",
                                               ascending=True, limit=5000, where=where))
         if not page:
-            return found
+            return found, spared
         last = page[-1].id
-        found.update({e.id: e for e in page if e.when_ms < cutoff_ms})
+        for e in page:
+            if e.when_ms >= cutoff_ms:
+                continue
+            if e.state == ExecutionState.RUNNING.value and not process.is_gone(e.properties, start_times):
+                spared.append(e.id)
+            else:
+                found[e.id] = PlannedRun(e.id, e.type, e.state)
 
 
 def _chunked(ids: Sequence[int]):
@@ -149,23 +180,26 @@ def plan_prune(store: Store, cutoff_ms: int, *, context_id: Optional[int] = None
         MlmdExerciseError: an unknown state.
     """
     keep = _checked_keep(store, states, keep)
-    candidates = _candidates(store, cutoff_ms, context_id, states, where)
-    spared = _spare_running(candidates)
-    lineage = _Lineage.read(store, candidates)
-    protected = lineage.kept_by_other_runs()
-    for a in lineage.artifacts.values():
-        if a.id in keep:
-            protected[a.id] = (a.id, Kept(KeepReason.KEEP))
-        elif a.when_ms >= cutoff_ms and a.id not in protected:
-            protected[a.id] = (a.id, Kept(KeepReason.NEWER))
+    candidates, spared = _candidates(store, cutoff_ms, context_id, states, where)
+    lineage = _Lineage.read(store, candidates, cutoff_ms)
+    protected = lineage.protected
+    for i in keep:
+        if i in lineage.stored:
+            protected[i] = (i, Kept(KeepReason.KEEP))
     kept = lineage.keep_upstream(protected)
-    artifacts = lineage.artifacts
+    touched, stored = lineage.touched, lineage.stored
+    del lineage  # who touched what: not needed past here, and as large as the rest of the plan
+    roots = sorted(set(kept.values()) & stored)
+    records = {a.id: a for chunk in _chunked(roots) for a in store.backend.artifacts(Query(ids=chunk))}
+    gone = [i for i in touched if i not in protected and i in stored]
+    del stored
     return PrunePlan(
         cutoff_ms, candidates=len(candidates), spared_running=spared,
         executions=[candidates[i] for i in sorted(candidates) if i not in kept],
-        artifacts=[artifacts[i] for i in lineage.touched if i not in protected and i in artifacts],
-        touched=lineage.touched, kept_runs=kept,
-        protected={root: (artifacts[root], protected[root][1]) for root in set(kept.values()) if root in artifacts})
+        artifacts=[PlannedArtifact(a.id, a.type, a.uri) for chunk in _chunked(gone)
+                   for a in sorted(store.backend.artifacts(Query(ids=chunk)), key=lambda a: a.id)],
+        touched=touched, kept_runs=kept,
+        protected={root: (records[root], protected[root][1]) for root in roots if root in records})
 
 
 def _checked_keep(store: Store, states: Optional[Sequence[str]], keep: Sequence[int]) -> List[int]:
@@ -186,61 +220,54 @@ def _checked_keep(store: Store, states: Optional[Sequence[str]], keep: Sequence[
     return ids
 
 
-def _spare_running(candidates: Dict[int, ExecutionRecord]) -> List[int]:
-    """Takes out of `candidates` the RUNNING runs whose process may be alive (the rule of
-    `states` and `abandon`); their ids."""
-    start_times: Dict[int, Optional[int]] = {}
-    spared = sorted(i for i, e in candidates.items()
-                    if e.state == ExecutionState.RUNNING.value and not process.is_gone(e.properties, start_times))
-    for i in spared:
-        del candidates[i]
-    return spared
-
-
 # artifact id -> (the kept artifact whose lineage keeps it, why that one is kept)
 Protected = Dict[int, Tuple[int, Kept]]
 
 
 @dataclass
 class _Lineage:
-    """The candidates' lineage, one hop: what they touched, and who else touched it."""
+    """The candidates' lineage, one hop: what they touched, and who else touched it. Ids
+    only: the records and events are read a chunk at a time and dropped."""
 
-    candidates: Dict[int, ExecutionRecord]
+    candidates: Dict[int, PlannedRun]
     touched: List[int]  # every artifact a candidate used or made, by id
-    artifacts: Dict[int, ArtifactRecord]  # those, as stored
-    events: List[EventRecord]  # every event of those artifacts (of any run)
-    by_run: Dict[int, Set[int]] = field(default_factory=dict)  # candidate -> the artifacts it touched
-    runs_of: Dict[int, Set[int]] = field(default_factory=dict)  # artifact -> the candidates that touched it
-    makers: Dict[int, Set[int]] = field(default_factory=dict)  # artifact -> the candidates that output it
+    stored: Set[int]  # those still in the store as they are read
+    # The touched artifacts that stay whatever the candidates do: used or made by a run that
+    # is no candidate (the first such run), or newer than the cut-off.
+    protected: "Protected" = field(default_factory=dict)
+    by_run: "_Index" = field(default_factory=lambda: _Index())  # candidate -> the artifacts it touched
+    runs_of: "_Index" = field(default_factory=lambda: _Index())  # artifact -> the candidates that touched it
+    makers: "_Index" = field(default_factory=lambda: _Index())  # artifact -> the candidates that output it
 
     @classmethod
-    def read(cls, store: Store, candidates: Dict[int, ExecutionRecord]) -> "_Lineage":
+    def read(cls, store: Store, candidates: Dict[int, PlannedRun], cutoff_ms: int) -> "_Lineage":
         backend = store.backend
-        events: List[EventRecord] = []
+        touched: Set[int] = set()
         for chunk in _chunked(sorted(candidates)):
-            events += backend.events_by_executions(chunk)
-        touched = sorted({e.artifact_id for e in events})
-        artifacts: Dict[int, ArtifactRecord] = {}
-        every: List[EventRecord] = []
-        for chunk in _chunked(touched):
-            artifacts.update({a.id: a for a in backend.artifacts(Query(ids=chunk))})
-            every += backend.events_by_artifacts(chunk)
-        lineage = cls(candidates, touched, artifacts, every)
-        for e in every:
-            if e.execution_id in candidates:
-                lineage.by_run.setdefault(e.execution_id, set()).add(e.artifact_id)
-                lineage.runs_of.setdefault(e.artifact_id, set()).add(e.execution_id)
-                if e.type not in INPUT_EVENTS:
-                    lineage.makers.setdefault(e.artifact_id, set()).add(e.execution_id)
+            touched.update(e.artifact_id for e in backend.events_by_executions(chunk))
+        lineage = cls(candidates, sorted(touched), set())
+        del touched
+        newer: List[int] = []
+        runs, artifacts, made = array("q"), array("q"), array("b")  # the candidates' events, as columns
+        for chunk in _chunked(lineage.touched):
+            for a in backend.artifacts(Query(ids=chunk)):
+                lineage.stored.add(a.id)
+                if a.when_ms >= cutoff_ms:
+                    newer.append(a.id)
+            for e in backend.events_by_artifacts(chunk):
+                if e.execution_id in candidates:
+                    runs.append(e.execution_id)
+                    artifacts.append(e.artifact_id)
+                    made.append(e.type not in INPUT_EVENTS)
+                elif e.artifact_id not in lineage.protected:
+                    lineage.protected[e.artifact_id] = (e.artifact_id, Kept(KeepReason.USED, e.execution_id))
+        for i in newer:
+            if i not in lineage.protected:
+                lineage.protected[i] = (i, Kept(KeepReason.NEWER))
+        lineage.by_run, lineage.runs_of = _Index(runs, artifacts), _Index(artifacts, runs)
+        lineage.makers = _Index(array("q", (a for a, m in zip(artifacts, made) if m)),
+                                array("q", (r for r, m in zip(runs, made) if m)))
         return lineage
-
-    def kept_by_other_runs(self) -> Protected:
-        """The touched artifacts a run that is no candidate used or made: they stay."""
-        protected: Protected = {}
-        for e in self.events:
-            if e.execution_id not in self.candidates and e.artifact_id not in protected:
-                protected[e.artifact_id] = (e.artifact_id, Kept(KeepReason.USED, e.execution_id))
-        return protected
 
     def keep_upstream(self, protected: Protected) -> Dict[int, int]:
         """The candidates to keep (run -> the kept artifact whose lineage it is in), adding
@@ -276,13 +303,28 @@ class _Lineage:
         reader of each; the artifacts whose makers must now be kept too."""
         queue: List[int] = []
         for artifact in sorted(protected):
-            readers = self.runs_of.get(artifact, set())
+            readers = self.runs_of.get(artifact, ())
             stays = any(r in kept for r in readers) or protected[artifact][1].reason is KeepReason.USED
             if readers and not stays:
                 run = min(readers)
                 self._keep_run(run, protected[artifact][0], protected[artifact], protected, kept)
                 queue += sorted(self.by_run.get(run, ()))
         return queue
+
+
+class _Index:
+    """key -> the values paired with it, from two columns of ids sorted by key: a run's
+    artifacts, an artifact's runs, in 16 bytes a pair where a dict of sets took about 200."""
+
+    def __init__(self, keys: Sequence[int] = (), values: Sequence[int] = ()) -> None:
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        self.keys = array("q", (keys[i] for i in order))
+        self.values = array("q", (values[i] for i in order))
+
+    def get(self, key: int, default: Sequence[int] = ()) -> Sequence[int]:
+        first = bisect_left(self.keys, key)
+        found = self.values[first:bisect_right(self.keys, key, first)]
+        return found if found else default
 
 
 def prune(store: Store, plan: PrunePlan, *, archive: Union[str, os.PathLike, None] = None,
