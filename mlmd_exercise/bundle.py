@@ -22,7 +22,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from typing import IO, Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
+from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
 
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.masking import mask, mask_values
@@ -30,7 +30,7 @@ from mlmd_exercise.records import EVENT_TYPES, ORIGIN, ArtifactState, ExecutionS
 from mlmd_exercise.values import MAX_DEPTH, is_number, nesting, shown
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "BundleError", "Bundle", "Checker", "Counts", "write_line",
-           "read_bundle", "is_bundle"]
+           "read_bundle", "bundle_ids", "is_bundle"]
 
 MAGIC = "mlmd_exercise_bundle"  # the header's first key; its value is the format version
 FORMAT_VERSION = 2  # 2: metric histories, and NaN and the infinities as {"double": "NaN"}
@@ -138,14 +138,48 @@ def read_bundle(path: Union[str, os.PathLike]) -> Bundle:
         BundleError: not a bundle, of a newer format version, a line that is not a record
             (naming its line), or cut short (no end line, or counts that do not match it).
     """
-    name = str(path)
+    found: List[Bundle] = []
+
+    def hold(number: int, kind: str, record: Dict[str, Any]) -> None:
+        bundle = found[0]
+        record = _from_json(record)
+        if kind in _NODES:
+            bundle.lines[(kind, record["id"])] = number
+        elif kind == "type":
+            bundle.lines[(kind, (record["of"], record["name"]))] = number
+        getattr(bundle, _LISTS.get(kind, f"{kind}s")).append(_masked(record))
+
     with open(path, "rb") as f:
-        return _read(name, f)
+        _read(str(path), f, lambda header: found.append(Bundle(header)), hold)
+    return found[0]
 
 
-def _read(name: str, lines: Iterable[bytes]) -> Bundle:
-    bundle: Optional[Bundle] = None
-    check: Optional[Checker] = None
+def bundle_ids(path: Union[str, os.PathLike]) -> Dict[str, Set[int]]:
+    """The ids of the executions and artifacts the bundle at `path` holds ("execution",
+    "artifact" -> ids), every line checked as `read_bundle` checks it, holding ids alone:
+    how a prune reads its archive back.
+
+    Raises:
+        BundleError: as `read_bundle`.
+    """
+    ids: Dict[str, Set[int]] = {"execution": set(), "artifact": set()}
+
+    def hold(number: int, kind: str, record: Dict[str, Any]) -> None:
+        if kind in ids:
+            ids[kind].add(record["id"])
+
+    with open(path, "rb") as f:
+        _read(str(path), f, lambda header: None, hold)
+    return ids
+
+
+def _read(name: str, lines: Iterable[bytes], begin: Callable[[Dict[str, Any]], None],
+          hold: Callable[[int, str, Dict[str, Any]], None]) -> None:
+    """Checks a bundle's lines, handing its header to `begin` and each record after it, with its
+    line number and kind, to `hold`."""
+    started = False
+    counts: Dict[str, int] = {}
+    check = Checker(name)
     end: Optional[Dict[str, Any]] = None
     for number, raw in enumerate(lines, 1):
         try:
@@ -159,14 +193,15 @@ def _read(name: str, lines: Iterable[bytes]) -> Bundle:
             raise BundleError(f"'{name}' line {number} is not JSON: not a bundle, or damaged") from None
         except RecursionError:
             raise BundleError(f"'{name}' line {number} is nested too deeply to read: damaged") from None
-        if bundle is None or check is None:
+        if not started:
             version = record.get(MAGIC) if isinstance(record, dict) else None
             if not isinstance(version, int) or isinstance(version, bool):
                 raise BundleError(f"'{name}' is not a bundle (its first line has no '{MAGIC}')")
             if version > FORMAT_VERSION:
                 raise BundleError(f"'{name}' is a bundle of format version {version}, newer than this "
                                   f"mlmd-exercise reads ({FORMAT_VERSION}): upgrade mlmd-exercise")
-            bundle, check = Bundle(record), Checker(name)
+            begin(record)
+            started = True
             continue
         if end is not None:
             raise BundleError(f"'{name}' line {number} follows the end line: damaged")
@@ -174,18 +209,14 @@ def _read(name: str, lines: Iterable[bytes]) -> Bundle:
         if kind == "end":
             end = record
         else:
-            record = _from_json(record)
-            if kind in _NODES:
-                bundle.lines[(kind, record["id"])] = number
-            elif kind == "type":
-                bundle.lines[(kind, (record["of"], record["name"]))] = number
-            getattr(bundle, _LISTS.get(kind, f"{kind}s")).append(_masked(record))
-    if bundle is None:
+            plural = _LISTS.get(kind, f"{kind}s")
+            counts[plural] = counts.get(plural, 0) + 1
+            hold(number, kind, record)
+    if not started:
         raise BundleError(f"'{name}' is empty, not a bundle")
-    if end is None or any(end.get(k, 0) != len(getattr(bundle, k))
+    if end is None or any(end.get(k, 0) != counts.get(k, 0)
                           for k in ("executions", "artifacts", "events", "contexts", "histories")):
         raise BundleError(f"'{name}' is cut short (its end line is missing or does not match): damaged")
-    return bundle
 
 
 _LISTS = {"type": "types", "history": "histories"}

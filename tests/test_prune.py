@@ -171,6 +171,34 @@ def test_an_archive_that_cannot_be_written_removes_nothing(run_cli, tmp_path):
     assert _state(str(path)) == was
 
 
+@pytest.mark.parametrize("damage", ["cut short", "a run left out"])
+def test_an_archive_that_does_not_read_back_whole_removes_nothing(damage, tmp_path, monkeypatch):
+    from mlmd_exercise.bundle import BundleError
+    from mlmd_exercise.read import export
+
+    path, archive = tmp_path / "s.db", tmp_path / "old.bundle"
+    sample(mx.open_store(path, create=True, backend="native"))
+    was = _state(str(path))
+    store = mx.open_store(path, backend="native")
+    written = export.export_bundle
+
+    def damaged(store, path, execution_ids, *args, **kwargs):
+        if damage == "a run left out":  # a whole bundle, one pruned run short
+            return written(store, path, execution_ids[:-1], *args, **kwargs)
+        counts = written(store, path, execution_ids, *args, **kwargs)
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text("".join(line for line in lines if '"kind":"event"' not in line))
+        return counts
+
+    monkeypatch.setattr(export, "export_bundle", damaged)
+    plan = plan_prune(store, _cutoff())
+    assert plan.executions
+    with pytest.raises(BundleError, match="cut short" if damage == "cut short" else "every pruned node"):
+        prune(store, plan, archive=archive)
+    store.close()
+    assert _state(str(path)) == was
+
+
 def test_list_files_prints_only_files_no_remaining_artifact_refers_to(run_cli, tmp_path):
     files = tmp_path / "files"
     files.mkdir()

@@ -340,14 +340,14 @@ def prune(store: Store, plan: PrunePlan, *, archive: Union[str, os.PathLike, Non
         BundleError, OSError: the archive could not be written or read back.
     """
     if archive is not None:
-        from mlmd_exercise.bundle import BundleError, read_bundle
+        from mlmd_exercise.bundle import BundleError, bundle_ids
         from mlmd_exercise.read.export import export_bundle
 
         export_bundle(store, archive, [e.id for e in plan.executions], plan.touched,
                       selection={"pruned_before_ms": plan.cutoff_ms})
-        back = read_bundle(archive)
-        if {x["id"] for x in back.executions} != {e.id for e in plan.executions} \
-                or not {a.id for a in plan.artifacts} <= {a["id"] for a in back.artifacts}:
+        back = bundle_ids(archive)
+        if back["execution"] != {e.id for e in plan.executions} \
+                or not {a.id for a in plan.artifacts} <= back["artifact"]:
             raise BundleError(f"archive '{archive}' read back does not hold every pruned node: nothing removed")
     kill_at = os.environ.get(KILL_POINT)
 
