@@ -66,7 +66,13 @@ def main(action: str, location: str, backend: str) -> None:
         if backend == "mlmd":
             _foreign(location)
     whole = snapshot(store.backend)
-    print(json.dumps({"python": sys.version.split()[0], "backend": store.backend.name,
+    try:
+        from importlib.metadata import version
+
+        mlmd: object = version("ml-metadata")
+    except Exception:  # not installed
+        mlmd = None
+    print(json.dumps({"python": sys.version.split()[0], "backend": store.backend.name, "ml_metadata": mlmd,
                       "store": _plain(whole)}, sort_keys=True))
 
 
