@@ -112,6 +112,7 @@ class _Importer:
         # input naming that URI links to, unless its fingerprint says the content differs.
         self.at_uri: Dict[str, Tuple[Hashable, str]] = {}
         self.recorded = self.skipped = self.points = 0
+        self.new_ids: List[int] = []  # of the runs the batch being written recorded
 
     @staticmethod
     def _key(spec: ArtifactSpec, type_id: int) -> Hashable:
@@ -264,6 +265,7 @@ class _Importer:
         for key, position in index.items():
             self.stored[key] = artifact_ids[position]
         self.recorded += len(executions)
+        self.new_ids.extend(execution_ids)
         # The batch's histories just after its runs, in one more transaction: a kill between
         # leaves runs with their summaries and no history yet, never a history without its run.
         histories = [(execution_id, key, points) for run, execution_id in zip(runs, execution_ids)
@@ -341,9 +343,12 @@ def record_runs(
         by_experiment: Dict[str, List[RunSpec]] = {}
         for run in batch:
             by_experiment.setdefault(run.experiment or tracker.experiment, []).append(run)
+        importer.new_ids = []
         with tracker.store.writing():
             for experiment, group in by_experiment.items():
                 importer.batch(group, experiment)
+        if tracker.openlineage is not None and importer.new_ids:  # after the batch, outside the lock
+            tracker.openlineage.recorded(tracker.store, importer.new_ids)
         done += len(batch)
         if progress is not None:
             progress(done)
