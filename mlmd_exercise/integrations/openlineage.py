@@ -45,8 +45,8 @@ from urllib.parse import quote, unquote, urlsplit
 from mlmd_exercise import environment, schema
 from mlmd_exercise.content import FINGERPRINT
 from mlmd_exercise.errors import MlmdExerciseError
-from mlmd_exercise.records import (CREATED_MS, OPENLINEAGE_PREFIX, ORIGIN, RUN_NAME, ArtifactRecord, ExecutionRecord, ExecutionState, Kind,
-                                   PropertyValue)
+from mlmd_exercise.records import (CREATED_MS, OPENLINEAGE_PREFIX, ORIGIN, RUN_NAME, ArtifactRecord, ExecutionRecord,
+                                   ExecutionState, Kind, PropertyValue)
 from mlmd_exercise.version import __version__
 
 if TYPE_CHECKING:
@@ -54,8 +54,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PRODUCER", "DOCS", "PREFIX", "FACETS", "RUN_FACET", "PARAMS_FACET", "METRICS_FACET", "ENVIRONMENT_FACET",
-    "ARTIFACT_FACET", "ERROR_FACET", "DEFAULT_NAMESPACE", "ENV_URL", "ENV_FILE", "ENV_API_KEY", "ENV_NAMESPACE", "ENV_ENDPOINT",
-    "DEFAULT_FILE", "JOB_NAMESPACE", "JOB_NAME", "DATASET_NAMESPACE", "DATASET_NAME", "ORIGIN_PREFIX",
+    "ARTIFACT_FACET", "ERROR_FACET", "DEFAULT_NAMESPACE", "ENV_URL", "ENV_FILE", "ENV_API_KEY", "ENV_NAMESPACE",
+    "ENV_ENDPOINT",    "JOB_NAMESPACE", "JOB_NAME", "DATASET_NAMESPACE", "DATASET_NAME", "ORIGIN_PREFIX",
     "Emitter", "emitter_from_environment", "run_events", "run_id", "dataset_name", "dataset_uri", "to_json",
     "number_out", "number_in", "available",
 ]
@@ -78,7 +78,6 @@ DEFAULT_NAMESPACE = "mlmd-exercise"
 ENV_URL, ENV_API_KEY, ENV_ENDPOINT = "OPENLINEAGE_URL", "OPENLINEAGE_API_KEY", "OPENLINEAGE_ENDPOINT"
 ENV_NAMESPACE = "OPENLINEAGE_NAMESPACE"
 ENV_FILE = "MLMD_OPENLINEAGE_FILE"  # emission to this JSON-lines file
-DEFAULT_FILE = "openlineage.jsonl"  # `openlineage export`'s file unless --to names another
 ENDPOINT = "api/v1/lineage"
 TIMEOUT = 5.0  # seconds an endpoint is given to answer
 # Where an imported node keeps what OpenLineage called it (openlineage_import.py writes them).
@@ -315,7 +314,7 @@ def _reason(error: BaseException) -> str:
     if "Timeout" in name:
         return f"no answer within {TIMEOUT:g} s"
     if "ConnectionError" in name:
-        return "nothing answers there (connection failed)"
+        return "no connection could be made"
     first = (str(cause).strip().splitlines() or [name])[0]
     return first if len(first) <= 200 else first[:199] + "…"
 
@@ -338,7 +337,7 @@ class Emitter:
     """
 
     def __init__(self, url: Optional[str] = None, file: Union[str, os.PathLike, None] = None, *,
-                 namespace: Optional[str] = None, timeout: float = TIMEOUT) -> None:
+                 namespace: Optional[str] = None, timeout: float = TIMEOUT, warn: bool = True) -> None:
         if not url and file is None:
             raise MlmdExerciseError("an OpenLineage emitter needs a URL or a file to send events to")
         if url:
@@ -348,8 +347,9 @@ class Emitter:
         if not available():
             raise _client_missing()
         self.url, self.file, self.namespace, self.timeout = url or None, file, namespace, timeout
+        self.warn = warn  # a failure logged as a warning (else the caller says it: `failed`)
         self.failed: Dict[str, str] = {}  # target -> why, once it failed
-        self.sent = 0
+        self.sent: Dict[str, int] = {}  # target -> events it took
         self._transports: Optional[List[Tuple[str, Any]]] = None
 
     def __repr__(self) -> str:
@@ -400,11 +400,14 @@ class Emitter:
                 except Exception as e:  # whatever the transport raises: the run goes on
                     self.failed[target] = _reason(e)
                     reached = False
-                    log.warning("could not send OpenLineage events to %s: %s; the runs are recorded, and "
-                                "'mlmd-exercise openlineage export' sends them again", target, self.failed[target])
+                    if self.warn:
+                        log.warning("could not send OpenLineage events to %s: %s; the runs are recorded, and "
+                                    "'mlmd-exercise openlineage export' sends them again", target,
+                                    self.failed[target])
                     log.debug("sending to %s", target, exc_info=True)
+                else:
+                    self.sent[target] = self.sent.get(target, 0) + 1
             whole += reached
-        self.sent += whole
         return whole
 
     def _send(self, store: "Store", execution_id: int, which: slice) -> None:

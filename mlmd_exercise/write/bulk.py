@@ -33,7 +33,7 @@ from mlmd_exercise.write.artifacts import new_artifact
 from mlmd_exercise.write.metrics import record_histories
 from mlmd_exercise.write.tracking import Tracker
 
-__all__ = ["ArtifactSpec", "RunSpec", "BulkResult", "record_runs", "read_runs", "checked_ms"]
+__all__ = ["ArtifactSpec", "RunSpec", "BulkResult", "record_runs", "read_runs", "checked_ms", "check_run"]
 
 
 
@@ -305,6 +305,19 @@ class _Importer:
         self.skipped += len(recorded)
         skipped = {id(r) for r in recorded.values()}
         return [r for r in runs if id(r) not in skipped]
+
+
+def check_run(tracker: Tracker, run: RunSpec) -> None:
+    """Refuses a run whose names or values `record_runs` would refuse, as it would, before
+    anything is written: an import that leaves such a run out (and counts it) asks first.
+
+    Raises:
+        MlmdExerciseError: naming the bad name or value.
+    """
+    _Importer(tracker)._check(run, run.experiment or tracker.experiment)
+    for key, ms in (("started", run.started_ms), ("ended", run.ended_ms)):
+        if ms is not None:
+            checked_ms(ms, f"the {key} time of run '{run.name}'")
 
 
 @dataclass(frozen=True)

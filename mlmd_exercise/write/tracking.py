@@ -39,7 +39,7 @@ from mlmd_exercise.write.artifacts import Pending, file_uri, input_artifact
 from mlmd_exercise.write.metrics import check_flush_every
 from mlmd_exercise.write.run import Run, RunListener, event, retrying, tag_values
 
-__all__ = ["Tracker"]
+__all__ = ["Tracker", "OpenLineage"]
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
