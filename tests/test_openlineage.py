@@ -475,12 +475,15 @@ def test_import_is_rerun_safe_and_takes_only_new_runs(db, tmp_path, run_cli):
 
 
 def test_events_in_any_order_and_repeated_import_the_same(db, tmp_path, run_cli):
-    ordered = write_lines(tmp_path / "ordered.jsonl", airflow_lines())
-    shuffled = write_lines(tmp_path / "shuffled.jsonl", list(reversed(airflow_lines())) + airflow_lines()[1:3])
+    retried = [event(IDS[8], "START", "2024-03-01T12:00:00Z"), event(IDS[8], "FAIL", "2024-03-01T12:01:00Z"),
+               event(IDS[8], "COMPLETE", "2024-03-01T12:02:00Z")]  # the latest end counts
+    lines = airflow_lines() + retried
+    ordered = write_lines(tmp_path / "ordered.jsonl", lines)
+    shuffled = write_lines(tmp_path / "shuffled.jsonl", list(reversed(lines)) + lines[1:3])
     other = new_location(db.split("://")[0] if "://" in db else "sqlite", tmp_path)
     assert run_cli("import", "--from-openlineage", ordered, "--db", db).code == 0
     done = run_cli("import", "--from-openlineage", shuffled, "--db", other)
-    assert done.code == 0 and done.out.startswith("imported 3 runs from 7 events"), done.err
+    assert done.code == 0 and done.out.startswith("imported 4 runs from 10 events"), done.err
 
     def seen(where):
         store = mx.open_store(where)
@@ -492,6 +495,7 @@ def test_events_in_any_order_and_repeated_import_the_same(db, tmp_path, run_cli)
         return found
 
     assert seen(other) == seen(db)
+    assert [state for name, state, *_ in seen(db) if name == "openlineage:" + IDS[8]] == ["COMPLETE"]
 
 
 def test_fail_and_abort_end_runs_failed_and_canceled(db, tmp_path, run_cli):
@@ -584,3 +588,17 @@ def test_run_ids_are_stable_for_a_store(demo_dir):
     first = run_id(store, execution)
     assert UUID.match(first) and first == run_id(mx.open_store(demo_dir / "metadata.db"), execution)
     assert {e.run.runId for e in run_events(store, execution.id)} == {first}
+
+
+@needs_client
+def test_runs_an_import_records_are_sent_after_their_batch(tmp_path):
+    runs = tmp_path / "runs.jsonl"
+    runs.write_text("\n".join(json.dumps({"name": f"r{i}", "state": state, "params": {"i": i},
+                                          "inputs": {"examples": {"uri": "s3://b/train.csv", "ref": "d"}}})
+                              for i, state in enumerate(["COMPLETE", "FAILED", "RUNNING"])) + "\n")
+    done = mlmd("import", runs, "--batch-size", "2", cwd=tmp_path, MLMD_OPENLINEAGE_FILE="sent.jsonl")
+    assert done.returncode == 0, done.stderr
+    sent = lines_of(tmp_path / "sent.jsonl")
+    assert [e["eventType"] for e in sent] == ["START", "COMPLETE", "START", "FAIL", "START"]
+    assert sent[0]["inputs"][0]["namespace"] == "s3://b" and sent[0]["inputs"][0]["name"] == "train.csv"
+    assert sent[1]["run"]["facets"]["mlmdExercise_params"]["params"] == {"i": 0}

@@ -160,7 +160,10 @@ def openlineage(args: Namespace, call: Invocation) -> Outcome:
             sent = emitter.sent.get(target, 0)
             raise RuntimeError(f"could not send to {target}: {why}; {sent:,} of {text.count(events, 'event')} "
                                "went there (the store is as it was: try again)")
-    print(f"sent {summary} to {' and '.join(shown)}", file=sys.stderr if to == "-" else sys.stdout)
+    from mlmd_exercise.masking import mask
+
+    print(f"sent {summary} to {' and '.join(mask(t, whole=True) for t in shown)}",
+          file=sys.stderr if to == "-" else sys.stdout)
     return Outcome.OK
 
 

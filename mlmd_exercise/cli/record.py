@@ -96,9 +96,11 @@ def run(args: Namespace, call: Invocation) -> Outcome:
         print("lineage of " + "\n".join(out.format_lineage(r, same)))
     save_or_show_chart(result.counts, chart, args.show)
     if emitter is not None:
+        from mlmd_exercise.masking import mask
+
         for target, sent in emitter.sent.items():
             if target not in emitter.failed:
-                print(f"OpenLineage: {text.count(sent, 'event')} sent to {target}")
+                print(f"OpenLineage: {text.count(sent, 'event')} sent to {mask(target, whole=True)}")
         emitter.close()
     return Outcome.OK
 
@@ -116,7 +118,11 @@ def _emitter(args: Namespace) -> Optional["Emitter"]:
 
     if file is not None and Path(file).is_dir():
         raise MlmdExerciseError(f"OpenLineage file '{file}' is a folder")
-    return Emitter(url, file)
+    try:
+        return Emitter(url, file)
+    except MlmdExerciseError as e:
+        given = "--openlineage-url" if args.openlineage_url else "$OPENLINEAGE_URL"
+        raise MlmdExerciseError(f"{e} (from {given})" if url and "URL" in str(e) else str(e)) from None
 
 
 # -- import -----------------------------------------------------------------------

@@ -40,7 +40,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from mlmd_exercise import environment, schema
 from mlmd_exercise.content import FINGERPRINT
@@ -56,7 +56,7 @@ __all__ = [
     "PRODUCER", "DOCS", "PREFIX", "FACETS", "RUN_FACET", "PARAMS_FACET", "METRICS_FACET", "ENVIRONMENT_FACET",
     "ARTIFACT_FACET", "ERROR_FACET", "DEFAULT_NAMESPACE", "ENV_URL", "ENV_FILE", "ENV_API_KEY", "ENV_NAMESPACE",
     "ENV_ENDPOINT",    "JOB_NAMESPACE", "JOB_NAME", "DATASET_NAMESPACE", "DATASET_NAME", "ORIGIN_PREFIX",
-    "Emitter", "emitter_from_environment", "run_events", "run_id", "dataset_name", "dataset_uri", "to_json",
+    "Emitter", "OpenLineageEmitter", "emitter_from_environment", "run_events", "run_id", "dataset_name", "dataset_uri", "to_json",
     "number_out", "number_in", "available",
 ]
 
@@ -358,21 +358,21 @@ class Emitter:
     @property
     def targets(self) -> List[str]:
         """Where events go, as said in messages."""
-        return ([f"{self.url.rstrip('/')}/{self._endpoint()}"] if self.url else []) + \
+        # Where the client's HttpTransport POSTs: urljoin(url, endpoint), as it reads them.
+        return ([urljoin(self.url, self._endpoint())] if self.url else []) + \
             ([os.fspath(self.file)] if self.file is not None else [])
 
     def _endpoint(self) -> str:
         return os.environ.get(ENV_ENDPOINT) or ENDPOINT
 
     def _made(self) -> List[Tuple[str, Any]]:
-        if self._transports is None:
-            from openlineage.client.transport.file import FileConfig, FileTransport
-            from openlineage.client.transport.http import (ApiKeyTokenProvider, HttpConfig, HttpTransport,
-                                                           TokenProvider)
-
+        if self._transports is None:  # each transport's module imported only where it is used
             made: List[Tuple[str, Any]] = []
             targets = iter(self.targets)
             if self.url:
+                from openlineage.client.transport.http import (ApiKeyTokenProvider, HttpConfig, HttpTransport,
+                                                               TokenProvider)
+
                 key = os.environ.get(ENV_API_KEY)
                 # No retries: a down endpoint costs one attempt, and urllib3 logs each retry.
                 config = HttpConfig(url=self.url, endpoint=self._endpoint(), timeout=self.timeout,
@@ -381,6 +381,8 @@ class Emitter:
                                            "raise_on_status": False, "allowed_methods": ["POST"]})
                 made.append((next(targets), HttpTransport(config)))
             if self.file is not None:
+                from openlineage.client.transport.file import FileConfig, FileTransport
+
                 path = Path(self.file).absolute()
                 made.append((next(targets), FileTransport(FileConfig(log_file_path=str(path), append=True))))
             self._transports = made
@@ -438,6 +440,9 @@ class Emitter:
                 transport.close()
             except Exception:  # noqa: BLE001 - closing what may never have opened
                 pass
+
+
+OpenLineageEmitter = Emitter  # its public name: mx.OpenLineageEmitter(url=..., file=...)
 
 
 def emitter_from_environment() -> Optional[Emitter]:
