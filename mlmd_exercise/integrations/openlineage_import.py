@@ -242,7 +242,8 @@ class _Runs:
         env = _facet(facets, ENVIRONMENT_FACET).get("environment")
         for key, value in (env.items() if isinstance(env, dict) else ()):
             name = environment.PREFIX + str(key)
-            if key != "host" and _plain(value) and environment.is_environment_key(name):
+            # Not host (a process key `check` reads) nor env.inputs (what `check` holds input events to).
+            if name not in (environment.PREFIX + "host", environment.INPUTS) and _plain(value):
                 custom[name] = value
         message = _facet(facets, ERROR_FACET).get("message")
         if state is ExecutionState.FAILED and isinstance(message, str) and message:
