@@ -76,11 +76,11 @@ other-venv:
 # The suite runs on SQLite and on throwaway PostgreSQL and MariaDB (MySQL) servers that live
 # only for it; the other virtualenv's Python is the other side of the cross-reading tests.
 # The libraries the integrations' tests train with and import from (LightGBM, PyTorch Lightning on
-# the CPU build of torch, a Jupyter kernel and nbclient, MLflow): test-only extras, installed for
+# the CPU build of torch, a Jupyter kernel and nbclient, MLflow, openlineage-python): test-only extras, installed for
 # `make test` alone, not for `make run`, resolved together with the package (a plain install of
 # MLflow would take protobuf 7, which ml-metadata 1.17 cannot load). torch and Lightning only on
 # Python 3.11 (see setup.cfg).
-TEST_EXTRAS := test,test-lightgbm,test-lightning,test-notebook,test-mlflow
+TEST_EXTRAS := test,test-lightgbm,test-lightning,test-notebook,test-mlflow,test-openlineage
 $(BIN)/.test-extras: $(BIN)/.installed
 	@echo "installing the integrations' test libraries into $(VENV) ($(TEST_EXTRAS))"
 	@start=$$(date +%s); \

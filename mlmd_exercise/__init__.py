@@ -31,6 +31,8 @@ _EXPORTS = {
     "record_runs": "write.bulk", "RunSpec": "write.bulk", "ArtifactSpec": "write.bulk",
     # recording a library's work with no tracking code (imports scikit-learn when called for)
     "autolog": "integrations.sklearn",
+    # runs sent as OpenLineage events (imports openlineage-python when events are made)
+    "OpenLineageEmitter": "integrations.openlineage",
     # reading
     "get_artifact": "read.lineage", "get_execution": "read.lineage", "execution_lineage": "read.lineage",
     "walk": "read.lineage", "lineage_graph": "read.lineage", "with_experiments": "read.lineage",
@@ -65,6 +67,7 @@ if TYPE_CHECKING:  # the same names, as real imports, for editors and type check
     from mlmd_exercise.content import fingerprint
     from mlmd_exercise.write.bulk import record_runs, RunSpec, ArtifactSpec
     from mlmd_exercise.integrations.sklearn import autolog
+    from mlmd_exercise.integrations.openlineage import OpenLineageEmitter
     from mlmd_exercise.read.lineage import get_artifact, get_execution, execution_lineage, walk, lineage_graph, with_experiments
     from mlmd_exercise.read.counts import count_by_state
     from mlmd_exercise.read.history import metric_history

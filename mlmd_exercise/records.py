@@ -27,6 +27,7 @@ __all__ = [
     "RUN_NAME",
     "TAG_PREFIX",
     "MLFLOW_PREFIX",
+    "OPENLINEAGE_PREFIX",
     "DIRECTIONS",
     "DEFAULT_EXPERIMENT",
     "INPUT_EVENTS",
@@ -56,6 +57,8 @@ ORIGIN = "mlmd_exercise_origin"  # custom property: where an imported node came 
 # URI, registered version and aliases; a run's artifact URI and parent): neither params nor
 # metrics, as STATUS_KEYS are not.
 MLFLOW_PREFIX = "mlflow."
+# The same for what an import of OpenLineage events keeps (a run's job, a dataset's name there).
+OPENLINEAGE_PREFIX = "openlineage."
 # How a run ended and where its record came from (an import's origin), not what it was given:
 # neither params nor metrics, so that a run and its imported twin compare equal.
 STATUS_KEYS = ("state", "error_type", "error_message", "abandoned", STARTED_MS, ENDED_MS, METRIC_NAMES, ORIGIN,

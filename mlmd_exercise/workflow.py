@@ -27,7 +27,7 @@ from mlmd_exercise.records import BUNDLED_DATASETS, DEFAULT_EXPERIMENT, Artifact
 from mlmd_exercise.store import Store
 from mlmd_exercise.write.artifacts import Pending
 from mlmd_exercise.write.run import Run
-from mlmd_exercise.write.tracking import Tracker
+from mlmd_exercise.write.tracking import OpenLineage, Tracker
 
 __all__ = [
     "DATASET_FILE", "MODEL_FILE", "MODEL_NAME", "SEED",
@@ -146,6 +146,7 @@ def run_demo(
     experiment: str = DEFAULT_EXPERIMENT,
     dataset: Optional[str] = None,
     report: Callable[[str], None] = lambda step: None,
+    openlineage: OpenLineage = None,
 ) -> DemoResult:
     """Runs the demo job in `workdir` and records it in `store`.
 
@@ -161,12 +162,13 @@ def run_demo(
         report: called with a line as each step happens (the CLI prints them):
             the data written, each execution RUNNING with its inputs, the
             model saved, each execution COMPLETE with its outputs.
+        openlineage: where the runs are also sent as OpenLineage events (see `Tracker`).
 
     Returns:
         The records written, each execution's lineage and the store's counts by state.
     """
     frame = load_bundled(dataset) if dataset else make_dataset()  # unknown names fail first
-    tracker = Tracker(store, experiment=experiment)  # then a store we cannot use
+    tracker = Tracker(store, experiment=experiment, openlineage=openlineage)  # then a store we cannot use
     workdir = Path(workdir)
     for sub in ("data", "models", "metrics") if dataset else ("data", "models"):
         (workdir / sub).mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,9 @@ LAYERS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     ("store", ("store",)),
     ("read", ("read",)),
     ("text and pictures", ("render", "collapse", "text")),
+    # A run's OpenLineage events, read from the store: below write, which tells it of runs as
+    # they are recorded (Tracker(openlineage=...)); reading events back in is an integration.
+    ("lineage events", ("integrations.openlineage",)),
     ("write", ("write",)),
     ("workflow", ("workflow",)),
     ("integrations", ("integrations",)),  # autolog: other libraries' work recorded through the write layer

@@ -10,14 +10,16 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Dict, List, Optional
 
 from mlmd_exercise import text
-from mlmd_exercise.cli.command import Invocation, Outcome, add_tag_filter, command, tags_of
+from mlmd_exercise.cli.command import Invocation, Outcome, add_openlineage_url, add_tag_filter, command, tags_of
 from mlmd_exercise.errors import MlmdExerciseError, StoreError
 from mlmd_exercise.records import DIRECTIONS
 
 if TYPE_CHECKING:
     from mlmd_exercise.write.prune import PrunePlan
 
-__all__ = ["export", "prune", "backup", "import_bundle_file", "parse_when"]
+__all__ = ["export", "openlineage", "prune", "backup", "import_bundle_file", "parse_when", "OPENLINEAGE_FILE"]
+
+OPENLINEAGE_FILE = "openlineage.jsonl"  # `openlineage export`'s file unless --to names another
 
 
 def parse_when(text: str, option: str) -> int:
@@ -83,6 +85,85 @@ def export(args: Namespace, call: Invocation) -> Outcome:
     print(f"exported {text.count(counts.executions, 'run')}, {text.count(counts.artifacts, 'artifact')}, "
           f"{text.count(counts.events, 'event')} and {text.count(counts.contexts, 'context')} "
           f"from {store} to {args.output}")
+    return Outcome.OK
+
+
+# -- openlineage export ---------------------------------------------------------------------
+
+
+def _openlineage_options(parser: ArgumentParser) -> None:
+    parser.add_argument("action", choices=["export"], help="export: the store's runs as OpenLineage events")
+    parser.add_argument("--to", metavar="FILE", help="the JSON-lines file the events are appended to, one a line, "
+                        f"or - for standard output (default: {OPENLINEAGE_FILE}, unless --openlineage-url is given)")
+    add_openlineage_url(parser, "send the events to this OpenLineage endpoint instead (POSTed to "
+                        "URL/api/v1/lineage; $OPENLINEAGE_API_KEY as a bearer token): what a run sent while "
+                        "the endpoint was down, sent again; needs openlineage-python")
+    parser.add_argument("--experiment", metavar="NAME", help="only the runs of this experiment")
+    parser.add_argument("--since", metavar="WHEN", help="only runs started at or after WHEN (a date, or an age: 30d)")
+    parser.add_argument("--until", metavar="WHEN", help="only runs started before WHEN")
+    add_tag_filter(parser)
+    parser.add_argument("--where", metavar="EXPR", help="only the runs MLMD's filter query EXPR matches "
+                        "(docs/cli.md: \"custom_properties.C.double_value < 1\")")
+
+
+@command("openlineage", _openlineage_options,
+         help="send the store's runs as OpenLineage events (to a JSON-lines file or an endpoint)",
+         description="Replay the chosen runs (default: all, oldest first) as OpenLineage RunEvents: a START "
+         "with its inputs, then COMPLETE, FAIL or ABORT with its inputs and outputs (a RUNNING run has its "
+         "START alone), with the same run ids every time, and the custom facets docs/openlineage.md "
+         "describes (params, metrics, environment, fingerprints). To --to FILE (appended), - (standard "
+         "output), or --openlineage-url URL. Needs openlineage-python.")
+def openlineage(args: Namespace, call: Invocation) -> Outcome:
+    import sys
+    from pathlib import Path
+
+    from mlmd_exercise import schema
+    from mlmd_exercise.read.export import select_executions
+
+    to = args.to if args.to is not None else (None if args.openlineage_url else OPENLINEAGE_FILE)
+    if to not in (None, "-"):
+        where = Path(to)
+        if where.is_dir():
+            raise MlmdExerciseError(f"'{to}' is a folder: --to names the file the events go to")
+        if not where.absolute().parent.is_dir():
+            raise MlmdExerciseError(f"'{to}': its folder '{where.parent}' does not exist")
+    since = parse_when(args.since, "--since") if args.since else None
+    until = parse_when(args.until, "--until") if args.until else None
+    from mlmd_exercise.integrations.openlineage import Emitter, available, run_events, to_json
+
+    if not available():
+        raise MlmdExerciseError("'openlineage export' needs openlineage-python (Python 3.10 or later): "
+                                "pip install 'mlmd_exercise[openlineage]'")
+    file = None if to in (None, "-") else to
+    emitter = Emitter(args.openlineage_url, file, warn=False) if (args.openlineage_url or file) else None
+    store = call.open()
+    context_id = store.catalog.context_id(args.experiment, schema.EXPERIMENT.name) if args.experiment else None
+    ids = select_executions(store, context_id=context_id, since_ms=since, until_ms=until, tags=tags_of(args),
+                            where=args.where)
+    events = 0
+    for execution_id in ids:
+        made = run_events(store, execution_id)
+        events += len(made)
+        if to == "-":
+            for event in made:
+                print(to_json(event))
+        if emitter is not None:
+            emitter.emit(made)
+            if emitter.failed and len(emitter.failed) == len(emitter.targets):
+                break  # nowhere left to send to
+    shown = [t for t in (["standard output"] if to == "-" else []) + (emitter.targets if emitter else [])]
+    summary = f"{text.count(events, 'event')} of {text.count(len(ids), 'run')} from {store}"
+    if emitter is not None:
+        emitter.close()
+        if emitter.failed:
+            target, why = next(iter(emitter.failed.items()))
+            sent = emitter.sent.get(target, 0)
+            raise RuntimeError(f"could not send to {target}: {why}; {sent:,} of {text.count(events, 'event')} "
+                               "went there (the store is as it was: try again)")
+    from mlmd_exercise.masking import mask
+
+    print(f"sent {summary} to {' and '.join(mask(t, whole=True) for t in shown)}",
+          file=sys.stderr if to == "-" else sys.stdout)
     return Outcome.OK
 
 

@@ -37,7 +37,8 @@ if TYPE_CHECKING:  # opening is imported where a command opens a store, not at s
 
 __all__ = [
     "PROG", "Outcome", "Invocation", "Command", "command", "positive", "port", "add_walk",
-    "add_context_type", "add_tag_filter", "tags_of", "tag_filter", "walk_start", "print_json", "store_help", "warn", "has_display",
+    "add_context_type", "add_tag_filter", "add_openlineage_url",
+    "tags_of", "tag_filter", "walk_start", "print_json", "store_help", "warn", "has_display",
     "save_or_show_chart",
 ]
 
@@ -221,6 +222,11 @@ def add_tag_filter(parser: argparse.ArgumentParser) -> None:
 def tags_of(args: argparse.Namespace) -> Optional[Dict[str, str]]:
     """The --tag filters given, by key; None if none (a key given twice: the last value)."""
     return dict(args.tags) if getattr(args, "tags", None) else None
+
+
+def add_openlineage_url(parser: argparse.ArgumentParser, help: str) -> None:
+    """--openlineage-url URL: an OpenLineage endpoint (`run`, `openlineage export`)."""
+    parser.add_argument("--openlineage-url", metavar="URL", help=help)
 
 
 def add_context_type(parser: argparse.ArgumentParser) -> None:

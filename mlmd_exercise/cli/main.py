@@ -31,7 +31,8 @@ __all__ = ["COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRU
 # In the order `mlmd-exercise --help` lists them.
 COMMANDS: Tuple[Command, ...] = (
     record.run, query.lineage, query.states, query.graph, query.ls, query.show, query.metrics, query.diff,
-    audit.stale, audit.abandon, record.import_runs, archive.export, archive.prune, archive.backup, audit.check,
+    audit.stale, audit.abandon, record.import_runs, archive.export, archive.openlineage, archive.prune,
+    archive.backup, audit.check,
     audit.verify, explore.ui, explore.report, audit.doctor,
 )
 

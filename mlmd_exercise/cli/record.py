@@ -6,12 +6,17 @@ import sys
 import time
 from argparse import ArgumentParser, Namespace
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
 from mlmd_exercise import text
 from mlmd_exercise.cli import output as out
-from mlmd_exercise.cli.command import Invocation, Outcome, command, positive, save_or_show_chart
+from mlmd_exercise.cli.command import (Invocation, Outcome, add_openlineage_url, command, positive,
+                                       save_or_show_chart)
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.records import BUNDLED_DATASETS, DEFAULT_EXPERIMENT
+
+if TYPE_CHECKING:  # imported where events are sent: it imports openlineage-python
+    from mlmd_exercise.integrations.openlineage import Emitter
 
 __all__ = ["CHART_FILE", "Progress", "run", "import_runs"]
 
@@ -36,6 +41,13 @@ def _run_options(parser: ArgumentParser) -> None:
                         f"(default: {CHART_FILE} in --workdir)")
     parser.add_argument("--show", action="store_true",
                         help="open the chart in a window instead of saving it (needs a display)")
+    add_openlineage_url(parser, "also send the runs as OpenLineage events, POSTed to URL/api/v1/lineage as they "
+                        "start and end ($OPENLINEAGE_API_KEY as a bearer token; default: "
+                        "$OPENLINEAGE_URL; needs openlineage-python). An endpoint that is down is a warning: "
+                        "the run is recorded, and 'openlineage export' sends it later")
+    parser.add_argument("--openlineage-file", metavar="FILE",
+                        help="also append the runs' OpenLineage events to this JSON-lines file, one a line "
+                        "(default: $MLMD_OPENLINEAGE_FILE)")
 
 
 @command("run", _run_options, store_folder="workdir",
@@ -52,6 +64,7 @@ def run(args: Namespace, call: Invocation) -> Outcome:
     workdir = Path(args.workdir)
     if workdir.exists() and not workdir.is_dir():
         raise MlmdExerciseError(f"working directory '{args.workdir}' is not a folder")
+    emitter = _emitter(args)  # a bad URL, or no client for it, refused before anything is done
     created = not workdir.exists()
     workdir.mkdir(parents=True, exist_ok=True)  # as the exercise makes data/ and models/
     try:
@@ -66,7 +79,7 @@ def run(args: Namespace, call: Invocation) -> Outcome:
         print(f"created working directory {args.workdir}")
 
     result = workflow.run_demo(store, workdir, experiment=args.experiment, dataset=args.dataset,
-                               report=print)
+                               report=print, openlineage=emitter if emitter is not None else False)
     print(f"recorded in {store} (experiment '{result.experiment}'):")
     roles = [(f"{a.properties.get('split', 'data')} split", a) for a in result.datasets]
     roles += [("model", result.model)] + ([("metrics", result.metrics)] if result.metrics else [])
@@ -82,7 +95,34 @@ def run(args: Namespace, call: Invocation) -> Outcome:
     for r in result.runs:
         print("lineage of " + "\n".join(out.format_lineage(r, same)))
     save_or_show_chart(result.counts, chart, args.show)
+    if emitter is not None:
+        from mlmd_exercise.masking import mask
+
+        for target, sent in emitter.sent.items():
+            if target not in emitter.failed:
+                print(f"OpenLineage: {text.count(sent, 'event')} sent to {mask(target, whole=True)}")
+        emitter.close()
     return Outcome.OK
+
+
+def _emitter(args: Namespace) -> Optional["Emitter"]:
+    """`run`'s OpenLineage emitter: to --openlineage-url and/or --openlineage-file, else to
+    $OPENLINEAGE_URL and/or $MLMD_OPENLINEAGE_FILE; None where none is named."""
+    import os
+
+    url = args.openlineage_url or os.environ.get("OPENLINEAGE_URL") or None
+    file = args.openlineage_file or os.environ.get("MLMD_OPENLINEAGE_FILE") or None
+    if url is None and file is None:
+        return None
+    from mlmd_exercise.integrations.openlineage import Emitter
+
+    if file is not None and Path(file).is_dir():
+        raise MlmdExerciseError(f"OpenLineage file '{file}' is a folder")
+    try:
+        return Emitter(url, file)
+    except MlmdExerciseError as e:
+        given = "--openlineage-url" if args.openlineage_url else "$OPENLINEAGE_URL"
+        raise MlmdExerciseError(f"{e} (from {given})" if url and "URL" in str(e) else str(e)) from None
 
 
 # -- import -----------------------------------------------------------------------
@@ -122,6 +162,11 @@ def _import_options(parser: ArgumentParser) -> None:
                         "or MySQL MLflow database, or an mlruns/ folder), read-only: runs, params, tags, "
                         "metric histories, datasets, logged and registered models; importing it again "
                         "brings only new runs (needs mlflow-skinny, sqlalchemy and alembic)")
+    parser.add_argument("--from-openlineage", metavar="FILE",
+                        help="instead, import OpenLineage events (JSON lines, from any producer: this package's "
+                        "'openlineage export', Airflow, Spark, dbt, Marquez): each run id an execution with its "
+                        "datasets, START and COMPLETE/FAIL/ABORT joined; importing it again records nothing "
+                        "twice (docs/openlineage.md)")
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
                         help="the experiment of runs that name none (default: %(default)s)")
     parser.add_argument("--batch-size", type=positive("batch size"), default=1000, metavar="N",
@@ -137,10 +182,14 @@ def import_runs(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise.write.bulk import read_runs, record_runs
     from mlmd_exercise.write.tracking import Tracker
 
-    if sum(given is not None for given in (args.file, args.from_exercise, args.from_mlflow)) != 1:
-        raise MlmdExerciseError("give a FILE of JSON lines, --from-exercise OLD_DB or --from-mlflow URI, one of them")
+    if sum(given is not None for given in (args.file, args.from_exercise, args.from_mlflow,
+                                           args.from_openlineage)) != 1:
+        raise MlmdExerciseError("give a FILE of JSON lines, --from-exercise OLD_DB, --from-mlflow URI or "
+                                "--from-openlineage FILE, one of them")
     if args.from_exercise is not None:
         return _import_exercise(args, call)
+    if args.from_openlineage is not None:
+        return _import_openlineage(args, call)
     if args.from_mlflow is not None:
         return _import_mlflow(args, call)
     path = Path(args.file)
@@ -226,4 +275,34 @@ def _import_mlflow(args: Namespace, call: Invocation) -> Outcome:
         print("with " + ", ".join(mapped))
     for (what, why), n in sorted(result.left_out.items()):
         print(f"left out: {text.count(n, what)} {why}")
+    return Outcome.OK
+
+
+def _import_openlineage(args: Namespace, call: Invocation) -> Outcome:
+    from mlmd_exercise.integrations.openlineage_import import import_openlineage, read_events
+    from mlmd_exercise.write.tracking import Tracker
+
+    started = time.monotonic()
+    events = read_events(args.from_openlineage)  # read whole and checked before the store is opened or made
+    target = call.location
+    if target.path is not None and target.path.resolve() == Path(args.from_openlineage).resolve():
+        raise MlmdExerciseError(f"'{args.from_openlineage}' is the events' file, not an MLMD store: "
+                                "name the store to import into with --db")
+    tracker = Tracker(call.open(create=True), experiment=args.experiment)
+    progress = Progress("importing from OpenLineage")
+    try:
+        result = import_openlineage(tracker, events, batch_size=args.batch_size, progress=progress)
+    finally:
+        progress.close()
+    bulk = result.bulk
+    already = f" ({bulk.skipped:,} were already there)" if bulk.skipped else ""
+    print(f"imported {text.count(bulk.recorded, 'run')} from {text.count(events.events, 'event')} in "
+          f"{args.from_openlineage} into {tracker.store} in {time.monotonic() - started:.1f} s{already}")
+    if bulk.recorded:
+        print("with " + ", ".join(text.count(n, what) for what, n in sorted(result.mapped.items()) if n))
+    for (what, why), n in sorted(result.left_out.items()):
+        print(f"left out: {text.count(n, what)} {why}")
+    if events.bad:
+        print(f"left out: {text.count(events.bad, 'line')} that {'is' if events.bad == 1 else 'are'} no run event "
+              f"(the first: {events.first_bad})")
     return Outcome.OK

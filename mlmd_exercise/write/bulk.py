@@ -33,7 +33,7 @@ from mlmd_exercise.write.artifacts import new_artifact
 from mlmd_exercise.write.metrics import record_histories
 from mlmd_exercise.write.tracking import Tracker
 
-__all__ = ["ArtifactSpec", "RunSpec", "BulkResult", "record_runs", "read_runs", "checked_ms"]
+__all__ = ["ArtifactSpec", "RunSpec", "BulkResult", "record_runs", "read_runs", "checked_ms", "check_run"]
 
 
 
@@ -112,6 +112,7 @@ class _Importer:
         # input naming that URI links to, unless its fingerprint says the content differs.
         self.at_uri: Dict[str, Tuple[Hashable, str]] = {}
         self.recorded = self.skipped = self.points = 0
+        self.new_ids: List[int] = []  # of the runs the batch being written recorded
 
     @staticmethod
     def _key(spec: ArtifactSpec, type_id: int) -> Hashable:
@@ -264,6 +265,7 @@ class _Importer:
         for key, position in index.items():
             self.stored[key] = artifact_ids[position]
         self.recorded += len(executions)
+        self.new_ids.extend(execution_ids)
         # The batch's histories just after its runs, in one more transaction: a kill between
         # leaves runs with their summaries and no history yet, never a history without its run.
         histories = [(execution_id, key, points) for run, execution_id in zip(runs, execution_ids)
@@ -305,6 +307,19 @@ class _Importer:
         return [r for r in runs if id(r) not in skipped]
 
 
+def check_run(tracker: Tracker, run: RunSpec) -> None:
+    """Refuses a run whose names or values `record_runs` would refuse, as it would, before
+    anything is written: an import that leaves such a run out (and counts it) asks first.
+
+    Raises:
+        MlmdExerciseError: naming the bad name or value.
+    """
+    _Importer(tracker)._check(run, run.experiment or tracker.experiment)
+    for key, ms in (("started", run.started_ms), ("ended", run.ended_ms)):
+        if ms is not None:
+            checked_ms(ms, f"the {key} time of run '{run.name}'")
+
+
 @dataclass(frozen=True)
 class BulkResult:
     recorded: int  # runs written
@@ -341,9 +356,12 @@ def record_runs(
         by_experiment: Dict[str, List[RunSpec]] = {}
         for run in batch:
             by_experiment.setdefault(run.experiment or tracker.experiment, []).append(run)
+        importer.new_ids = []
         with tracker.store.writing():
             for experiment, group in by_experiment.items():
                 importer.batch(group, experiment)
+        if tracker.openlineage is not None and importer.new_ids:  # after the batch, outside the lock
+            tracker.openlineage.recorded(tracker.store, importer.new_ids)
         done += len(batch)
         if progress is not None:
             progress(done)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from types import TracebackType
-from typing import Callable, Dict, List, Mapping, Optional, Protocol, Type, TypeVar, Union
+from typing import Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Type, TypeVar, Union
 
 from mlmd_exercise import environment, masking, schema, values
 from mlmd_exercise.errors import MlmdExerciseError, NotFoundError, UnclearWriteError
@@ -23,7 +23,7 @@ from mlmd_exercise.store.catalog import Catalog
 from mlmd_exercise.write import capture
 from mlmd_exercise.write.artifacts import Pending, output_artifact
 
-__all__ = ["Run", "event", "retrying", "tag_values"]
+__all__ = ["Run", "RunListener", "event", "retrying", "tag_values"]
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
@@ -75,12 +75,28 @@ def tag_values(backend: Backend, tags: Optional[Mapping]) -> Dict[str, str]:
     return masking.mask_values(stored)
 
 
+class RunListener(Protocol):
+    """Told of runs as they are recorded, after each write (the OpenLineage emitter,
+    integrations/openlineage.py): it must never raise into the run."""
+
+    def started(self, store: Store, execution_id: int) -> None:
+        ...
+
+    def finished(self, store: Store, execution_id: int) -> None:
+        ...
+
+    def recorded(self, store: Store, execution_ids: Sequence[int]) -> None:
+        ...
+
+
 class Recorder(Protocol):
     """What a run needs of the Tracker that started it (tracking.py), named here so that a
-    run's module never imports the Tracker's: its store, its catalog, and files described."""
+    run's module never imports the Tracker's: its store, its catalog, files described, and
+    who is told when the run ends."""
 
     store: Store
     catalog: Catalog
+    openlineage: Optional[RunListener]
 
     def artifact(self, path: PathLike, *, type: str = ..., properties: Optional[Properties] = None) -> Pending:
         ...
@@ -278,6 +294,8 @@ class Run:
             found = {a.id: a for a in backend.artifacts(Query(ids=ids))} if ids else {}
         self.outputs = {role: found[i] for (role, _), i in zip(outputs, ids)}
         self._finished = True
+        if tracker.openlineage is not None:  # after the write: a listener never holds the run up
+            tracker.openlineage.finished(tracker.store, self.id)
         return dict(self.outputs)
 
     def _check_open(self) -> None:

@@ -22,6 +22,7 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
@@ -36,12 +37,47 @@ from mlmd_exercise.store.backend import Backend, ExecutionWrite, NewArtifact, Qu
 from mlmd_exercise.write import capture
 from mlmd_exercise.write.artifacts import Pending, file_uri, input_artifact
 from mlmd_exercise.write.metrics import check_flush_every
-from mlmd_exercise.write.run import Run, event, retrying, tag_values
+from mlmd_exercise.write.run import Run, RunListener, event, retrying, tag_values
 
-__all__ = ["Tracker"]
+__all__ = ["Tracker", "OpenLineage"]
 
+log = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
 Properties = Mapping[str, PropertyValue]
+# Tracker(openlineage=...): an emitter, an http(s):// URL, a JSON-lines file, False for none,
+# None for what the environment asks ($OPENLINEAGE_URL, $MLMD_OPENLINEAGE_FILE).
+OpenLineage = Union[RunListener, str, os.PathLike, bool, None]
+
+
+def _listener(given: OpenLineage) -> Optional[RunListener]:
+    """The OpenLineage emitter a Tracker tells of its runs (integrations/openlineage.py, imported
+    only where emission is on: it imports openlineage-python)."""
+    if given is False:
+        return None
+    if given is None or given is True:
+        if not (os.environ.get("OPENLINEAGE_URL") or os.environ.get("MLMD_OPENLINEAGE_FILE")):
+            if given is True:
+                raise MlmdExerciseError("openlineage=True needs $OPENLINEAGE_URL or $MLMD_OPENLINEAGE_FILE: "
+                                        "or give a URL or a file")
+            return None
+        from mlmd_exercise.integrations.openlineage import emitter_from_environment
+
+        try:
+            return emitter_from_environment()
+        except MlmdExerciseError as e:  # asked for by the environment: the run goes on without
+            if given is True:
+                raise
+            log.warning("OpenLineage events are not sent: %s", e)
+            return None
+    if isinstance(given, (str, os.PathLike)):
+        from mlmd_exercise.integrations.openlineage import Emitter
+
+        text = os.fspath(given)
+        return Emitter(url=text) if text.startswith(("http://", "https://")) else Emitter(file=text)
+    if not all(callable(getattr(given, m, None)) for m in ("started", "finished", "recorded")):
+        raise MlmdExerciseError("openlineage must be an emitter (mx.OpenLineageEmitter), an http(s):// URL, "
+                                f"a file path, True or False, not {values.shown(given)}")
+    return given
 
 
 def _param_name(key: object) -> str:
@@ -101,10 +137,16 @@ class Tracker:
             a file path, `sqlite:///path`, `postgresql://user:pw@host:port/db`
             or `mysql://user:pw@host:port/db`.
         experiment: the experiment that runs belong to unless a call names another.
+        openlineage: where each run is also sent as OpenLineage events (START when it starts,
+            COMPLETE, FAIL or ABORT when it ends; docs/openlineage.md): an http(s):// URL
+            (POSTed to URL/api/v1/lineage), a JSON-lines file, an `mx.OpenLineageEmitter`, or
+            False for nowhere. Default: $OPENLINEAGE_URL and/or $MLMD_OPENLINEAGE_FILE where set,
+            else nowhere. A failure to send is a logged warning, never the run's.
     """
 
     def __init__(self, store: Union[Store, PathLike, None] = None, *,
-                 experiment: str = DEFAULT_EXPERIMENT) -> None:
+                 experiment: str = DEFAULT_EXPERIMENT, openlineage: OpenLineage = None) -> None:
+        self.openlineage = _listener(openlineage)  # refused before a store is opened or made
         self.store = store if isinstance(store, Store) else open_store(store, create=True)
         self.store.backend.check_text("the experiment name", experiment)  # refused before anything is written
         values.check_node_name("the experiment name", experiment)
@@ -272,6 +314,8 @@ class Tracker:
                 return found.id if found is not None else None
 
             execution_id = retrying(write, recorded, f"starting run {name or key}")
+        if self.openlineage is not None:  # after the write, outside the writers' lock
+            self.openlineage.started(self.store, execution_id)
         return Run(self, execution_id, spec.name, name or key, experiment, given, flush_every)
 
     def _inputs(self, inputs: Mapping[str, Union[ArtifactRecord, Pending]]
