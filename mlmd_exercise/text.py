@@ -47,6 +47,14 @@ def count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
+def already_there(n: int, noun: str = "") -> str:
+    """" (1 was already there)", " (4 runs were already there)"; "" for none: an import's note."""
+    if not n:
+        return ""
+    what = count(n, noun) if noun else f"{n:,}"
+    return f" ({what} {'was' if n == 1 else 'were'} already there)"
+
+
 def id_ranges(ids: Iterable[int], most: int = 6) -> str:
     """Ids as ranges, "1-3, 7, 9-12", with the rest counted after `most` ranges."""
     ranges: List[List[int]] = []

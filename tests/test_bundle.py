@@ -173,7 +173,7 @@ def test_json_lines_of_runs_still_import(run_cli, tmp_path):
     runs.write_text(json.dumps({"inputs": {"examples": {"uri": "file:///d.csv"}},
                                 "outputs": {"model": {"uri": "file:///m.joblib", "type": "SavedModel"}}}) + "\n")
     r = run_cli("--db", tmp_path / "t.db", "import", runs)
-    assert r.code == 0 and "imported 1 runs" in r.out, r.out + r.err
+    assert r.code == 0 and "imported 1 run " in r.out, r.out + r.err
 
 
 def test_round_trip_in_a_store_of_many_contexts(tmp_path, monkeypatch):

@@ -241,7 +241,7 @@ def test_a_later_import_brings_only_the_runs_added_since(sqlite_store, tmp_path)
     later = build(uri, s.folder, "more")["later"]  # its dataset: the file the others read
     done = mlmd("import", "--from-mlflow", uri, "--db", db, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("imported 1 runs") and f"({STORY_RUNS + SWEEP} were already there)" in done.stdout
+    assert done.stdout.startswith("imported 1 run ") and f"({STORY_RUNS + SWEEP} were already there)" in done.stdout
     # A run's outputs are recorded with it: a version registered from a run recorded already is counted.
     assert "left out: 1 model logged or registered after its run was imported" in done.stdout.splitlines()
     runs = ok_json(db, "ls", "executions")
@@ -338,7 +338,8 @@ def test_one_source_at_a_time(tmp_path):
     done = mlmd("import", "--from-mlflow", "sqlite:///x.db", "--from-exercise", "old.db", "--db", tmp_path / "m.db",
                 cwd=tmp_path)
     assert done.returncode == 2 and done.stderr == (
-        "mlmd-exercise: error: give a FILE of JSON lines, --from-exercise OLD_DB or --from-mlflow URI, one of them\n")
+        "mlmd-exercise: error: give a FILE of JSON lines, --from-exercise OLD_DB, --from-mlflow URI or "
+        "--from-openlineage FILE, one of them\n")
 
 
 def test_other_commands_never_import_mlflow(tmp_path):

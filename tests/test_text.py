@@ -14,3 +14,11 @@ from mlmd_exercise.text import duration
 def test_a_duration_reads_in_the_unit_it_needs(ms, said):
     # A run of a fraction of a second, which most small models take, is not "0 s".
     assert duration(ms) == said
+
+
+def test_an_imports_note_agrees_with_its_number():
+    from mlmd_exercise.text import already_there
+
+    assert already_there(0) == "" and already_there(0, "run") == ""
+    assert already_there(1) == " (1 was already there)" and already_there(1, "run") == " (1 run was already there)"
+    assert already_there(4, "run") == " (4 runs were already there)" and already_there(1200) == " (1,200 were already there)"

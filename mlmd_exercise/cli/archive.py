@@ -179,7 +179,7 @@ def import_bundle_file(path: str, call: Invocation) -> Outcome:
     already = counts.already.get("executions", 0)
     print(f"imported {text.count(counts.executions, 'run')}, {text.count(counts.artifacts, 'artifact')} and "
           f"{text.count(counts.events, 'event')} from bundle {path} into {store} in "
-          f"{time.monotonic() - started:.1f} s" + (f" ({already:,} runs were already there)" if already else ""))
+          f"{time.monotonic() - started:.1f} s" + text.already_there(already, "run"))
     return Outcome.OK
 
 

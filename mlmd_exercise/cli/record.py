@@ -216,8 +216,8 @@ def import_runs(args: Namespace, call: Invocation) -> Outcome:
         finally:
             progress.close()
     elapsed = time.monotonic() - started
-    already = f" ({result.skipped:,} were already there)" if result.skipped else ""
-    print(f"imported {result.recorded:,} runs into {tracker.store} in {elapsed:.1f} s{already}")
+    already = text.already_there(result.skipped)
+    print(f"imported {text.count(result.recorded, 'run')} into {tracker.store} in {elapsed:.1f} s{already}")
     return Outcome.OK
 
 
@@ -235,8 +235,8 @@ def _import_exercise(args: Namespace, call: Invocation) -> Outcome:
     started = time.monotonic()
     result = record_runs(tracker, found.runs, batch_size=args.batch_size)
     elapsed = time.monotonic() - started
-    already = f" ({result.skipped:,} were already there)" if result.skipped else ""
-    print(f"imported {result.recorded:,} runs from {args.from_exercise} into {tracker.store} "
+    already = text.already_there(result.skipped)
+    print(f"imported {text.count(result.recorded, 'run')} from {args.from_exercise} into {tracker.store} "
           f"in {elapsed:.1f} s{already}")
     if found.unused_artifacts:
         print(f"not imported: {text.count(found.unused_artifacts, 'artifact')} that no event joins to a run")
@@ -267,8 +267,8 @@ def _import_mlflow(args: Namespace, call: Invocation) -> Outcome:
             progress.close()
     elapsed = time.monotonic() - started
     bulk = result.bulk
-    already = f" ({bulk.skipped:,} were already there)" if bulk.skipped else ""
-    print(f"imported {bulk.recorded:,} runs from {mask(args.from_mlflow, whole=True)} into {tracker.store} "
+    already = text.already_there(bulk.skipped)
+    print(f"imported {text.count(bulk.recorded, 'run')} from {mask(args.from_mlflow, whole=True)} into {tracker.store} "
           f"in {elapsed:.1f} s{already}")
     if bulk.recorded:
         mapped = [text.count(n, what) for what, n in sorted(result.mapped.items()) if n]
@@ -295,7 +295,7 @@ def _import_openlineage(args: Namespace, call: Invocation) -> Outcome:
     finally:
         progress.close()
     bulk = result.bulk
-    already = f" ({bulk.skipped:,} were already there)" if bulk.skipped else ""
+    already = text.already_there(bulk.skipped)
     print(f"imported {text.count(bulk.recorded, 'run')} from {text.count(events.events, 'event')} in "
           f"{args.from_openlineage} into {tracker.store} in {time.monotonic() - started:.1f} s{already}")
     if bulk.recorded:

@@ -225,7 +225,7 @@ def runs_view(page: RunsPage) -> str:
         pager.append(f'<a href="{href("/runs", q.params(page=q.page - 1))}" rel="prev">← newer</a>'
                      if q.sort == "-start" else f'<a href="{href("/runs", q.params(page=q.page - 1))}" rel="prev">← previous</a>')
     of = f" of {(page.total + q.per - 1) // q.per:,}" if page.total is not None else ""
-    pager.append(f"page {q.page}{of}" + (f" ({page.total:,} runs)" if page.total is not None else ""))
+    pager.append(f"page {q.page}{of}" + (f" ({count(page.total, 'run')})" if page.total is not None else ""))
     if page.has_next:
         pager.append(f'<a href="{href("/runs", q.params(page=q.page + 1))}" rel="next">next →</a>')
     parts.append('<div class="pager">' + " · ".join(pager)
