@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Collection, Dict, FrozenSet, Hashable, List, Mapping, Sequence, Tuple
 
 from mlmd_exercise import environment
-from mlmd_exercise.records import (METRIC_NAMES, MLFLOW_PREFIX, OPENLINEAGE_PREFIX, STATUS_KEYS, TAG_PREFIX,
-                                   ExecutionRecord, LineageEdge, LineageGraph, PropertyValue)
+from mlmd_exercise.records import (IMPORTED_PREFIXES, METRIC_NAMES, STATUS_KEYS, TAG_PREFIX, ExecutionRecord,
+                                   LineageEdge, LineageGraph, PropertyValue)
 
 __all__ = ["MIN_GROUP", "MAX_DIFFER", "Group", "collapse", "differing_params"]
 
@@ -120,7 +120,7 @@ def _params(e: ExecutionRecord, made: FrozenSet[str]) -> Mapping[str, PropertyVa
     logged = e.properties.get(METRIC_NAMES)
     metrics = set(logged.split(",")) if isinstance(logged, str) else set()
     return {k: v for k, v in e.properties.items()
-            if not (k.startswith((TAG_PREFIX, MLFLOW_PREFIX, OPENLINEAGE_PREFIX)) or k in STATUS_KEYS or k in metrics or k in made
+            if not (k.startswith((TAG_PREFIX, *IMPORTED_PREFIXES)) or k in STATUS_KEYS or k in metrics or k in made
                     or environment.is_environment_key(k))}
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "TAG_PREFIX",
     "MLFLOW_PREFIX",
     "OPENLINEAGE_PREFIX",
+    "IMPORTED_PREFIXES",
     "DIRECTIONS",
     "DEFAULT_EXPERIMENT",
     "INPUT_EVENTS",
@@ -59,6 +60,7 @@ ORIGIN = "mlmd_exercise_origin"  # custom property: where an imported node came 
 MLFLOW_PREFIX = "mlflow."
 # The same for what an import of OpenLineage events keeps (a run's job, a dataset's name there).
 OPENLINEAGE_PREFIX = "openlineage."
+IMPORTED_PREFIXES = (MLFLOW_PREFIX, OPENLINEAGE_PREFIX)  # another tool's bookkeeping, by its keys' prefix
 # How a run ended and where its record came from (an import's origin), not what it was given:
 # neither params nor metrics, so that a run and its imported twin compare equal.
 STATUS_KEYS = ("state", "error_type", "error_message", "abandoned", STARTED_MS, ENDED_MS, METRIC_NAMES, ORIGIN,

@@ -18,8 +18,8 @@ from mlmd_exercise import environment
 from mlmd_exercise import schema
 from mlmd_exercise.content import FINGERPRINT
 from mlmd_exercise.errors import MlmdExerciseError
-from mlmd_exercise.records import (CREATED_MS, METRIC_NAMES, MLFLOW_PREFIX, OPENLINEAGE_PREFIX, ORIGIN, STATUS_KEYS,
-                                   TAG_PREFIX, ArtifactRecord, ExecutionRecord, PropertyValue)
+from mlmd_exercise.records import (CREATED_MS, IMPORTED_PREFIXES, METRIC_NAMES, ORIGIN, STATUS_KEYS, TAG_PREFIX,
+                                   ArtifactRecord, ExecutionRecord, PropertyValue)
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import Query
 
@@ -61,7 +61,7 @@ def artifact_metrics(artifact: ArtifactRecord) -> Dict[str, PropertyValue]:
     if artifact.type not in METRIC_TYPES:
         return {}
     return {k: v for k, v in artifact.properties.items()
-            if k not in _ARTIFACT_KEYS and not k.startswith((MLFLOW_PREFIX, OPENLINEAGE_PREFIX))}
+            if k not in _ARTIFACT_KEYS and not k.startswith(IMPORTED_PREFIXES)}
 
 
 def summarize_run(execution: ExecutionRecord, outputs: Sequence[Tuple[str, ArtifactRecord]]
@@ -82,7 +82,7 @@ def summarize_run(execution: ExecutionRecord, outputs: Sequence[Tuple[str, Artif
             continue  # the run's tags (ExecutionRecord.tags): neither params nor metrics
         if environment.is_environment_key(key):
             env[key] = value
-        elif key in STATUS_KEYS or key.startswith((MLFLOW_PREFIX, OPENLINEAGE_PREFIX)):
+        elif key in STATUS_KEYS or key.startswith(IMPORTED_PREFIXES):
             status[key] = value
         elif key in metrics or key in logged:
             metrics[key] = value  # the run's own value (its outputs hold a copy)
