@@ -47,11 +47,16 @@ def _export_options(parser: ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--experiment", metavar="NAME", help="only the runs of this experiment")
     which.add_argument("--context", metavar="NAME", help="only the runs of this context (any type)")
-    parser.add_argument("--since", metavar="WHEN", help="only runs started at or after WHEN (a date, or an age: 30d)")
-    parser.add_argument("--until", metavar="WHEN", help="only runs started before WHEN")
+    _time_tag_where_options(parser)
     parser.add_argument("--artifact", type=int, metavar="ID", help="only the runs in this artifact's lineage")
     parser.add_argument("--direction", choices=DIRECTIONS, default="upstream",
                         help="which way --artifact's lineage is walked (default: %(default)s)")
+
+
+def _time_tag_where_options(parser: ArgumentParser) -> None:
+    """The runs chosen by start time, tags and filter query (`export`, `openlineage export`)."""
+    parser.add_argument("--since", metavar="WHEN", help="only runs started at or after WHEN (a date, or an age: 30d)")
+    parser.add_argument("--until", metavar="WHEN", help="only runs started before WHEN")
     add_tag_filter(parser)
     parser.add_argument("--where", metavar="EXPR", help="only the runs MLMD's filter query EXPR matches "
                         "(docs/cli.md: \"custom_properties.C.double_value < 1\")")
@@ -99,11 +104,7 @@ def _openlineage_options(parser: ArgumentParser) -> None:
                         "URL/api/v1/lineage; $OPENLINEAGE_API_KEY as a bearer token): what a run sent while "
                         "the endpoint was down, sent again; needs openlineage-python")
     parser.add_argument("--experiment", metavar="NAME", help="only the runs of this experiment")
-    parser.add_argument("--since", metavar="WHEN", help="only runs started at or after WHEN (a date, or an age: 30d)")
-    parser.add_argument("--until", metavar="WHEN", help="only runs started before WHEN")
-    add_tag_filter(parser)
-    parser.add_argument("--where", metavar="EXPR", help="only the runs MLMD's filter query EXPR matches "
-                        "(docs/cli.md: \"custom_properties.C.double_value < 1\")")
+    _time_tag_where_options(parser)
 
 
 @command("openlineage", _openlineage_options,
