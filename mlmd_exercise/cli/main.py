@@ -55,6 +55,18 @@ class _MaskSecrets(logging.Filter):
         return True
 
 
+class _Line(logging.Formatter):
+    """A logged line as the command's own: `mlmd-exercise: warning: MESSAGE`, as `warn` says
+    it; with -v the logger's name after the level (`mlmd-exercise: debug: mlmd_exercise.x: ...`)."""
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__(f"{PROG}: %(level)s: " + ("%(name)s: " if verbose else "") + "%(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.level = record.levelname.lower()
+        return super().format(record)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line naming the bad value, and exits 2."""
 
@@ -133,11 +145,13 @@ def _invocation(args: argparse.Namespace, cmd: Command) -> Invocation:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs `mlmd-exercise ARGV` (default: the process's) and returns its exit code."""
     args = build_parser().parse_args(_dash_values_attached(sys.argv[1:] if argv is None else argv))
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format=f"{PROG}: %(name)s: %(message)s",
-    )
-    for handler in logging.getLogger().handlers:
+    root = logging.getLogger()
+    had = list(root.handlers)  # a host's own (pytest's, a notebook's) keep their format
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
+    for handler in root.handlers:
+        if handler not in had:
+            handler.setFormatter(_Line(args.verbose))
+    for handler in root.handlers:
         if not any(isinstance(f, _MaskSecrets) for f in handler.filters):
             handler.addFilter(_MaskSecrets())
     cmd: Command = args.command_spec
