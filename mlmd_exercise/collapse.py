@@ -14,14 +14,15 @@ params differ and over what range ("C 0.01–100"), so that the node drawn says 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
-from typing import Collection, Dict, FrozenSet, Hashable, List, Mapping, Sequence, Tuple
+from typing import Collection, Dict, FrozenSet, Hashable, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from mlmd_exercise import environment
 from mlmd_exercise.records import (IMPORTED_PREFIXES, METRIC_NAMES, STATUS_KEYS, TAG_PREFIX, ExecutionRecord,
                                    LineageEdge, LineageGraph, PropertyValue)
 
-__all__ = ["MIN_GROUP", "MAX_DIFFER", "Group", "collapse", "differing_params"]
+__all__ = ["MIN_GROUP", "MAX_DIFFER", "Group", "Shape", "shape_of", "collapse", "differing_params"]
 
 MIN_GROUP = 5  # fewer alike executions than this are drawn one by one
 
@@ -38,6 +39,81 @@ class Group:
     differ: Tuple[str, ...] = ()  # the params that differ among them, each with its range ("C 0.01–100")
 
 
+# An output of an execution, as the grouping sees it: (artifact id, role, event type).
+Output = Tuple[int, str, str]
+
+
+class Shape:
+    """What tells executions apart in a picture, and nothing else (no records): the executions'
+    type and state, their box, their inputs and outputs, the artifacts' types. Filled an event
+    at a time (`add`), so that a whole store's shape is read without holding its records."""
+
+    def __init__(self) -> None:
+        self.executions: Dict[int, Tuple[str, str]] = {}  # id -> (type, state)
+        self.artifact_types: Dict[int, str] = {}
+        self.box: Dict[int, str] = {}  # execution id -> the context it is drawn in
+        self.inputs: Dict[int, List[Tuple[int, str, str]]] = {}
+        self.outputs: Dict[int, List[Output]] = {}
+        self.read: set = set()  # artifacts some execution reads
+
+    def add(self, edge: LineageEdge) -> None:
+        if edge.artifact_id not in self.artifact_types or edge.execution_id not in self.executions:
+            return
+        role, event = sys.intern(edge.role), sys.intern(edge.event)  # a few roles, each read 200,000 times
+        if edge.kind == "INPUT":
+            self.inputs.setdefault(edge.execution_id, []).append((edge.artifact_id, role, event))
+            self.read.add(edge.artifact_id)
+        else:
+            self.outputs.setdefault(edge.execution_id, []).append((edge.artifact_id, role, event))
+
+    def groups(self, min_group: int = MIN_GROUP) -> List[List[int]]:
+        """The sets of at least `min_group` alike executions (see the module), by id."""
+        groups: Dict[Hashable, List[int]] = {}
+        for i in sorted(self.executions):
+            made = self.outputs.get(i, [])
+            if any(o[0] in self.read for o in made):
+                continue  # something reads its outputs: it has a story of its own
+            out_shape: FrozenSet = frozenset((role, event, self.artifact_types[a]) for a, role, event in made)
+            if len(out_shape) != len(made):
+                continue  # two outputs under one role: drawn as they are
+            key = (*self.executions[i], self.box.get(i), frozenset(self.inputs.get(i, [])), out_shape)
+            groups.setdefault(key, []).append(i)
+        return [ids for ids in groups.values() if len(ids) >= min_group]
+
+    def outputs_by_role(self, ids: Sequence[int]) -> List[List[int]]:
+        """A group's outputs, one list per role (and event type): each drawn as one node."""
+        by_role: Dict[Tuple[str, str], List[int]] = {}
+        for execution_id in ids:
+            for artifact, role, event in self.outputs.get(execution_id, []):
+                by_role.setdefault((role, event), []).append(artifact)
+        return list(by_role.values())
+
+    def drawn_nodes(self, min_group: int = MIN_GROUP) -> int:
+        """How many nodes the picture has once alike executions are drawn as one."""
+        nodes = len(self.executions) + len(self.artifact_types)
+        for ids in self.groups(min_group):
+            nodes -= len(ids) - 1 + sum(len(same) - 1 for same in self.outputs_by_role(ids))
+        return nodes
+
+
+    @classmethod
+    def of(cls, executions: Dict[int, Tuple[str, str]], artifact_types: Dict[int, str],
+           edges: Iterable[LineageEdge], box: Optional[Dict[int, str]] = None) -> "Shape":
+        """A shape from its parts: (type, state) and type by id, the edges (read once)."""
+        shape = cls()
+        shape.executions, shape.artifact_types, shape.box = executions, artifact_types, box or {}
+        for edge in edges:
+            shape.add(edge)
+        return shape
+
+
+def shape_of(graph: LineageGraph) -> Shape:
+    """A lineage graph's shape, its boxes (experiments) included."""
+    return Shape.of({e.id: (e.type, e.state) for e in graph.executions.values()},
+                    {a.id: a.type for a in graph.artifacts.values()}, graph.edges,
+                    {e: name for name, ids in graph.experiments.items() for e in ids})
+
+
 def collapse(graph: LineageGraph, min_group: int = MIN_GROUP) -> Tuple[LineageGraph, List[Group]]:
     """The graph with each set of at least `min_group` alike executions drawn as one.
 
@@ -45,53 +121,23 @@ def collapse(graph: LineageGraph, min_group: int = MIN_GROUP) -> Tuple[LineageGr
         The graph to draw (its `collapsed` and `collapsed_artifacts` say what each
         kept node stands for) and the groups, largest first.
     """
-    inputs: Dict[int, List[Tuple[int, str, str]]] = {}
-    outputs: Dict[int, List[LineageEdge]] = {}
-    read: set = set()  # artifacts some execution in the graph reads
-    for edge in graph.edges:
-        if edge.artifact_id not in graph.artifacts or edge.execution_id not in graph.executions:
-            continue
-        if edge.kind == "INPUT":
-            inputs.setdefault(edge.execution_id, []).append((edge.artifact_id, edge.role, edge.event))
-            read.add(edge.artifact_id)
-        else:
-            outputs.setdefault(edge.execution_id, []).append(edge)
-    box = {e: name for name, ids in graph.experiments.items() for e in ids}
-
-    groups: Dict[Hashable, List[int]] = {}
-    for e in sorted(graph.executions.values(), key=lambda e: e.id):
-        made = outputs.get(e.id, [])
-        if any(o.artifact_id in read for o in made):
-            continue  # something reads its outputs: it has a story of its own
-        out_shape: FrozenSet = frozenset(
-            (o.role, o.event, graph.artifacts[o.artifact_id].type) for o in made)
-        if len(out_shape) != len(made):
-            continue  # two outputs under one role: drawn as they are
-        key = (e.type, e.state, box.get(e.id), frozenset(inputs.get(e.id, [])), out_shape)
-        groups.setdefault(key, []).append(e.id)
-
+    shape = shape_of(graph)
     drop_e: set = set()
     drop_a: set = set()
     collapsed: Dict[int, Tuple[int, ...]] = {}
     collapsed_artifacts: Dict[int, Tuple[int, ...]] = {}
     found: List[Group] = []
-    for ids in groups.values():
-        if len(ids) < min_group:
-            continue
+    for ids in shape.groups(min_group):
         shown = ids[0]
         collapsed[shown] = tuple(ids)
         drop_e.update(ids[1:])
-        by_role: Dict[Tuple[str, str], List[int]] = {}
-        for execution_id in ids:
-            for o in outputs.get(execution_id, []):
-                by_role.setdefault((o.role, o.event), []).append(o.artifact_id)
-        for same in by_role.values():
+        by_role = shape.outputs_by_role(ids)
+        for same in by_role:
             collapsed_artifacts[same[0]] = tuple(same)
             drop_a.update(same[1:])
         execution = graph.executions[shown]
-        held = {k for i in ids for o in outputs.get(i, []) for k in graph.artifacts[o.artifact_id].properties}
-        found.append(Group(execution.type, execution.state, shown, tuple(ids),
-                           sum(len(s) for s in by_role.values()),
+        held = {k for i in ids for o in shape.outputs.get(i, []) for k in graph.artifacts[o[0]].properties}
+        found.append(Group(execution.type, execution.state, shown, tuple(ids), sum(len(s) for s in by_role),
                            differing_params([graph.executions[i] for i in ids], held)))
     if not found:
         return graph, []

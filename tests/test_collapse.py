@@ -65,3 +65,25 @@ def test_the_collapsed_node_and_its_group_carry_the_range():
     drawn, groups = collapse(dataclasses.replace(graph, executions=executions))
     assert groups[0].differ == ("C 0.001–100",) and drawn.collapsed_differ == {100: ("C 0.001–100",)}
     assert collapse(_fan(6))[0].collapsed_differ == {}  # nothing differs: nothing said
+
+
+def test_a_whole_stores_shape_counts_the_nodes_its_collapsed_picture_has(tmp_path):
+    """`graph` refuses a store too big to draw from its shape alone (read/lineage.store_parts),
+    before any record is read: the count must be the one the picture drawn from records has."""
+    import mlmd_exercise as mx
+    from mlmd_exercise.collapse import Shape, shape_of
+    from mlmd_exercise.read.lineage import lineage_graph, store_parts
+    from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec, record_runs
+
+    store = mx.open_store(tmp_path / "s.db", create=True, backend="native")
+    runs = [RunSpec(inputs={"examples": ArtifactSpec(f"file:///d/{i % 3}.csv")},
+                    outputs={"model": ArtifactSpec(f"file:///m/{i}.joblib", type="SavedModel")},
+                    state="FAILED" if i % 7 == 0 else "COMPLETE") for i in range(40)]
+    runs += [RunSpec("Evaluator", inputs={"model": ArtifactSpec("file:///m/1.joblib", type="SavedModel")})]
+    record_runs(mx.Tracker(store), runs)
+    graph = lineage_graph(store)
+    drawn, groups = collapse(graph)
+    shape = Shape.of(*store_parts(store))
+    assert groups and shape.drawn_nodes() == len(drawn.artifacts) + len(drawn.executions) < 40 + 40 + 3 + 1
+    assert shape_of(graph).drawn_nodes() == shape.drawn_nodes()
+    assert (len(shape.executions), len(shape.artifact_types)) == (len(graph.executions), len(graph.artifacts))

@@ -190,12 +190,19 @@ def _graph_options(parser: ArgumentParser) -> None:
          "follows the output's extension: .svg, .png, .pdf or .dot.")
 def graph(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise import render
-    from mlmd_exercise.collapse import Group, collapse
-    from mlmd_exercise.read.lineage import lineage_graph, walk, with_experiments
+    from mlmd_exercise.collapse import Group, Shape, collapse
+    from mlmd_exercise.read.lineage import lineage_graph, store_parts, walk, with_experiments
 
     render.check_graph_output(args.output)  # before the store is read
     start = walk_start(args)
     store = call.open()
+    dot = str(args.output).lower().endswith(".dot")
+    if start is None and not dot:  # too many nodes to draw, even drawn as few as can be: said before records are read
+        runs, artifact_types, edges = store_parts(store)
+        # Shaped with no boxes: at most as many nodes as with --clusters, whose boxes keep more apart.
+        _refuse_too_big(args, len(runs) + len(artifact_types) if args.expand
+                        else Shape.of(runs, artifact_types, edges).drawn_nodes())
+        del runs, artifact_types, edges
     if start is None:
         drawn = lineage_graph(store)
     else:
@@ -208,12 +215,8 @@ def graph(args: Namespace, call: Invocation) -> Outcome:
     groups: List[Group] = []
     if not args.expand:
         drawn, groups = collapse(drawn)
-    nodes = len(drawn.artifacts) + len(drawn.executions)
-    if nodes > args.max_nodes and not str(args.output).lower().endswith(".dot"):
-        raise MlmdExerciseError(
-            f"the graph has {nodes:,} nodes{'' if args.expand else ' after alike runs are drawn as one'}: more than "
-            f"graphviz draws in reasonable time (--max-nodes {args.max_nodes:,}); draw one node's lineage "
-            "(--artifact ID or --execution ID, with --hops N), write a .dot file, or give a larger --max-nodes")
+    if not dot:
+        _refuse_too_big(args, len(drawn.artifacts) + len(drawn.executions))
     path = render.render_lineage(drawn, args.output)
     artifacts = len(drawn.artifacts) + sum(len(ids) - 1 for ids in drawn.collapsed_artifacts.values())
     executions = len(drawn.executions) + sum(len(ids) - 1 for ids in drawn.collapsed.values())
@@ -225,6 +228,14 @@ def graph(args: Namespace, call: Invocation) -> Outcome:
         print(f"  drawn as one: {len(group.ids):,} {group.state} {group.type} executions with the "
               f"same inputs{made}{differ} (executions {text.id_ranges(group.ids)}; --expand draws each)")
     return Outcome.OK
+
+
+def _refuse_too_big(args: Namespace, nodes: int) -> None:
+    if nodes > args.max_nodes:
+        raise MlmdExerciseError(
+            f"the graph has {nodes:,} nodes{'' if args.expand else ' after alike runs are drawn as one'}: more than "
+            f"graphviz draws in reasonable time (--max-nodes {args.max_nodes:,}); draw one node's lineage "
+            "(--artifact ID or --execution ID, with --hops N), write a .dot file, or give a larger --max-nodes")
 
 
 # -- ls ---------------------------------------------------------------------------

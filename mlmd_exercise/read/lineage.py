@@ -17,6 +17,7 @@ __all__ = [
     "get_execution",
     "get_artifact",
     "node_edges",
+    "store_parts",
     "execution_lineage",
     "cached_among",
     "reused_outputs",
@@ -166,6 +167,37 @@ def lineage_graph(store: Store, execution_id: Optional[int] = None) -> LineageGr
     artifacts = {a.id: a for a in store.backend.artifacts()}
     events = store.backend.events_by_executions(list(executions)) if executions else []
     return LineageGraph(artifacts, executions, tuple(edges_of(events)))
+
+
+def store_parts(store: Store) -> Tuple[Dict[int, Tuple[str, str]], Dict[int, str], Iterator[LineageEdge]]:
+    """The whole store's lineage graph without its records: every execution's (type, state)
+    and every artifact's type by id, read a page at a time, and its edges as they are read a
+    chunk of executions at a time. How many nodes a picture of the whole store has is known from
+    these (collapse.Shape) before any record is held: at 200,000 runs the records took 647 MB."""
+    backend = store.backend
+    executions: Dict[int, Tuple[str, str]] = {}
+    artifacts: Dict[int, str] = {}
+    pairs: Dict[Tuple[str, str], Tuple[str, str]] = {}  # one tuple for each (type, state): 200,000 runs hold a few
+    for e in _every(backend.executions):
+        executions[e.id] = pairs.setdefault((e.type, e.state), (e.type, e.state))
+    for a in _every(backend.artifacts):
+        artifacts[a.id] = a.type
+
+    def edges() -> Iterator[LineageEdge]:
+        for chunk in backend.chunks(sorted(executions)):
+            yield from edges_of(backend.events_by_executions(chunk))
+
+    return executions, artifacts, edges()
+
+
+def _every(listing: Callable[[Query], Sequence[Any]]) -> Iterator[Any]:
+    last = 0
+    while True:
+        page = listing(Query(id_above=last, order="id", ascending=True, limit=PAGE))
+        if not page:
+            return
+        last = page[-1].id
+        yield from page
 
 
 # Which events lead on from a node, by direction: walking upstream, an artifact
