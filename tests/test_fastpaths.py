@@ -269,6 +269,12 @@ def test_progress_shows_on_a_terminal_after_a_moment(monkeypatch):
     quiet(10)
     quiet.close()
     assert screen.getvalue().count("importing") == 2
+    with pytest.raises(KeyboardInterrupt):  # an import broken off ends its line too
+        with Progress("importing", delay=0.0) as broken:
+            broken(5)
+            raise KeyboardInterrupt
+    assert screen.getvalue().rsplit("\r", 1)[1].startswith("importing: 5 runs (") and screen.getvalue().endswith("/s)\n")
+    assert screen.getvalue().count("importing") == 3
 
 
 def test_an_import_run_again_records_nothing_twice(tracker):

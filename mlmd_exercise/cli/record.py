@@ -150,6 +150,12 @@ class Progress:
         if self.shown:
             sys.stderr.write("\n")
 
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()  # the line ended however the import ends
+
 
 def _import_options(parser: ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", nargs="?",
@@ -207,14 +213,10 @@ def import_runs(args: Namespace, call: Invocation) -> Outcome:
             for _ in read_runs(lines, args.file):  # line at a time: a bad one is refused with the
                 pass  # store as it was (not even made); stdin, read once, is checked as it is recorded
     tracker = Tracker(call.open(create=True), experiment=args.experiment)
-    progress = Progress("importing")
     started = time.monotonic()
-    with (sys.stdin.buffer if args.file == "-" else path.open("rb")) as lines:  # bytes: read_runs decodes
-        try:
-            result = record_runs(tracker, read_runs(lines, args.file), batch_size=args.batch_size,
-                                 progress=progress)
-        finally:
-            progress.close()
+    with (sys.stdin.buffer if args.file == "-" else path.open("rb")) as lines, \
+            Progress("importing") as progress:  # bytes: read_runs decodes
+        result = record_runs(tracker, read_runs(lines, args.file), batch_size=args.batch_size, progress=progress)
     elapsed = time.monotonic() - started
     already = text.already_there(result.skipped)
     print(f"imported {text.count(result.recorded, 'run')} into {tracker.store} in {elapsed:.1f} s{already}")
@@ -260,11 +262,8 @@ def _import_mlflow(args: Namespace, call: Invocation) -> Outcome:
                 raise MlmdExerciseError(f"'{args.from_mlflow}' is the MLflow store, not an MLMD store: "
                                         "name the store to import into with --db")
         tracker = Tracker(call.open(create=True), experiment=args.experiment)
-        progress = Progress("importing from MLflow")
-        try:
+        with Progress("importing from MLflow") as progress:
             result = import_mlflow(tracker, source, batch_size=args.batch_size, progress=progress)
-        finally:
-            progress.close()
     elapsed = time.monotonic() - started
     bulk = result.bulk
     already = text.already_there(bulk.skipped)
@@ -289,11 +288,8 @@ def _import_openlineage(args: Namespace, call: Invocation) -> Outcome:
         raise MlmdExerciseError(f"'{args.from_openlineage}' is the events' file, not an MLMD store: "
                                 "name the store to import into with --db")
     tracker = Tracker(call.open(create=True), experiment=args.experiment)
-    progress = Progress("importing from OpenLineage")
-    try:
+    with Progress("importing from OpenLineage") as progress:
         result = import_openlineage(tracker, events, batch_size=args.batch_size, progress=progress)
-    finally:
-        progress.close()
     bulk = result.bulk
     already = text.already_there(bulk.skipped)
     print(f"imported {text.count(bulk.recorded, 'run')} from {text.count(events.events, 'event')} in "
