@@ -213,16 +213,28 @@ def test_a_request_gets_busy_past_its_bound_queued_or_being_made(tracker):
         held.set()
         one.close()
 
-    from mlmd_exercise.write.bulk import RunSpec, record_runs
+    from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec, record_runs
 
     tracker.execution("Trainer", name="today").finish()
-    record_runs(tracker, [RunSpec(name="2021", started_ms=1614592800000, ended_ms=1614592805000),
+    record_runs(tracker, [RunSpec(name="2021", started_ms=1614592800000, ended_ms=1614592805000,
+                                  outputs={"model": ArtifactSpec("s3://b/m", "SavedModel", created_ms=1614592806000)}),
                           RunSpec(name="2023", started_ms=1682942400000)])
     page = runs.runs_page(tracker.store, runs.RunsQuery())
     assert [r.execution.label for r in page.rows] == ["today", "2023", "2021"]
     assert page.rows[2].duration_ms == 5000  # from its original start and end (stored as doubles)
     oldest = runs.runs_page(tracker.store, runs.RunsQuery(sort="start"))
     assert [r.execution.label for r in oldest.rows] == ["2021", "2023", "today"]
+    # An imported run's page shows its original start and end as times, not as doubles below.
+    from mlmd_exercise.text import when
+    from mlmd_exercise.web import views
+
+    html = views.node_view(pages.node_page(tracker.store, "execution", page.rows[2].execution.id))
+    assert f"<td><b>started</b></td><td>{when(1614592800000)}</td>" in html
+    assert f"<td><b>ended</b></td><td>{when(1614592805000)}</td>" in html
+    assert "started_ms" not in html and "ended_ms" not in html and "e+12" not in html
+    [model] = [a for a in tracker.store.backend.artifacts() if a.uri == "s3://b/m"]
+    html = views.node_view(pages.node_page(tracker.store, "artifact", model.id))
+    assert f"<td><b>made</b></td><td>{when(1614592806000)}</td>" in html and "created_ms" not in html
 
 
 def test_a_run_page_draws_each_metric_logged_more_than_once_and_compare_overlays_them(tracker):

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
 from mlmd_exercise.masking import mask
-from mlmd_exercise.records import ArtifactRecord, ExecutionRecord, LineageGraph
+from mlmd_exercise.records import CREATED_MS, ENDED_MS, STARTED_MS, ArtifactRecord, ExecutionRecord, LineageGraph
 from mlmd_exercise.render import STATE_COLORS
 from mlmd_exercise.text import count, duration, when
 from mlmd_exercise.web.curves import SweepPoint, curves_svg, sweep_svg
@@ -258,6 +258,11 @@ def node_view(page: NodePage) -> str:
     facts.append(("created", esc(when(n.created_ms))))
     if n.when_ms != n.created_ms:
         facts.append(("started" if not is_artifact else "made", esc(when(n.when_ms))))
+    if isinstance(n, ExecutionRecord) and n.ended_ms is not None:
+        facts.append(("ended", esc(when(n.ended_ms))))
+    # An imported node's original times, shown above as times: not again below as numbers.
+    shown_as_times = {k for k in ((CREATED_MS,) if is_artifact else (STARTED_MS, ENDED_MS))
+                      if isinstance(n.properties.get(k), (int, float)) and not isinstance(n.properties.get(k), bool)}
     contexts = ", ".join(f'<a href="{href("/runs", {"context": cid})}">{esc(name)}</a> <span class="muted">({esc(ctype)})</span>'
                          for ctype, name, cid in page.contexts) or "none"
     facts.append(("experiments and contexts", contexts))
@@ -283,13 +288,15 @@ def node_view(page: NodePage) -> str:
             table(("kind", "role", "execution" if is_artifact else "artifact"), rows, "events")
             if rows else '<p class="none">none</p>']
     if is_artifact:
-        right = ["<h2>Properties</h2>", properties_table(n.properties)]
+        right = ["<h2>Properties</h2>",
+                 properties_table({k: v for k, v in n.properties.items() if k not in shown_as_times})]
     else:
         right = ["<h2>Params</h2>", properties_table(page.params), "<h2>Metrics</h2>", properties_table(page.metrics),
                  "<h2>Environment</h2>", properties_table(page.environment)]
         rest = {k: v for k, v in n.properties.items()
                 if k not in page.params and k not in page.metrics and k not in page.environment
                 and k not in ("error_type", "error_message")  # shown first, above
+                and k not in shown_as_times
                 and not (k == "state" and v == n.state)}  # the guide's mirror of the state
         if rest:
             right += ["<h2>Other properties</h2>", properties_table(rest)]
