@@ -156,6 +156,8 @@ class PostgresDb(Db):
     snapshot_sql = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
     ddl = POSTGRES_DDL
     holds_nul = False  # "invalid byte sequence for encoding UTF8: 0x00"
+    number_marks = ("CAST(? AS BIGINT)", "CAST(? AS DOUBLE PRECISION)")
+    title = "PostgreSQL"
 
     def __init__(self, con: Any) -> None:
         self._con = con

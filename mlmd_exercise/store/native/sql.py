@@ -40,6 +40,12 @@ class Db:
     snapshot_sql: the statement that begins a read-only transaction whose reads all see one
         moment of the database (`snapshot`).
     holds_nul: whether its text columns store a NUL character (PostgreSQL's do not).
+    number_marks: how a whole number and a double are bound where a filter query compares
+        them with a property (store/where_sql.py): PostgreSQL types a parameter by the column
+        it meets (20.5 against an integer column is refused, 2**40 overflows MLMD's 32-bit
+        int_value), so there each is cast to its own type; SQLite binds typed values, and
+        PyMySQL writes them out as literals.
+    title: the database's name as its users know it.
     """
 
     name = ""
@@ -52,6 +58,14 @@ class Db:
     ids_per_query = 10000  # one parameter (SQLite's JSON, PostgreSQL's array) or one each (MySQL)
     snapshot_sql = "BEGIN"  # SQLite: a deferred transaction reads one snapshot of a WAL file
     holds_nul = True
+    number_marks = ("?", "?")
+    title = ""
+
+    @staticmethod
+    def stored_text(text: str) -> str:
+        """`text` as ml-metadata's own client stores it in this database: what plain SQL
+        binds to find text ml-metadata wrote (as it is, but on MySQL)."""
+        return text
 
     def run(self, sql: str, *values: Any) -> List[Row]:
         raise NotImplementedError
