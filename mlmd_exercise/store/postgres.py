@@ -9,6 +9,7 @@ look at the schema before a backend touches it.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from typing import TYPE_CHECKING, Any, Dict, Optional, Set
@@ -23,13 +24,16 @@ from mlmd_exercise.store.tables import pg_runner
 if TYPE_CHECKING:
     import ssl
 
+    from mlmd_exercise.store.native.postgres import PostgresDb
     from mlmd_exercise.store.server import Admin as AnyAdmin
     from mlmd_exercise.store.store import Store
 
-__all__ = ["CONNECT_TIMEOUT", "BACKENDS", "SERVER", "Admin", "check_reachable", "connect", "ensure_database",
-           "open_postgres"]
+__all__ = ["CONNECT_TIMEOUT", "BACKENDS", "SERVER", "ENV_DRIVER", "DRIVERS", "Admin", "check_reachable", "connect",
+           "native_driver", "native_db", "ensure_database", "open_postgres"]
 
 CONNECT_TIMEOUT = 5.0  # seconds: an unreachable server fails fast, never hangs
+ENV_DRIVER = "MLMD_PG_DRIVER"  # the native backend's driver: psycopg (where it imports) or pg8000
+DRIVERS = ("psycopg", "pg8000")
 _MAINTENANCE_DBS = ("postgres", "template1")
 
 
@@ -173,11 +177,75 @@ def _with_mlmd(loc: Location, create: bool, upgrade: bool, held: bool, admin: "A
     return connect_postgres(loc, upgrade, pg_runner(admin.run))
 
 
+def native_driver() -> str:
+    """The native backend's PostgreSQL driver: $MLMD_PG_DRIVER where set, else psycopg 3 where
+    it imports (its C speedups or libpq: a round trip per statement), else pg8000 (pure Python).
+
+    Raises:
+        StoreError: an unknown driver name, or psycopg asked for where it cannot be imported.
+    """
+    name = os.environ.get(ENV_DRIVER, "")
+    if name and name not in DRIVERS:
+        raise StoreError(f"unknown PostgreSQL driver '{name}' (from ${ENV_DRIVER}): use {' or '.join(DRIVERS)}")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as e:  # no wheel here, or no libpq for the pure-Python one
+        if name == "psycopg":
+            raise StoreError(f"PostgreSQL driver 'psycopg' (from ${ENV_DRIVER}) cannot be imported: {e}; "
+                             "install psycopg[binary], or use pg8000") from None
+        return "pg8000"
+    return name or "psycopg"
+
+
+def _psycopg_options(sslmode: str) -> Dict[str, Any]:
+    # pg8000's reading of sslmode (no TLS below "require"); verify-full checks the server's
+    # certificate against the system's authorities, as Python's ssl module does for pg8000.
+    if sslmode in ("", "disable", "allow", "prefer"):
+        return {"sslmode": "disable"}
+    if sslmode == "verify-full":
+        return {"sslmode": sslmode, "sslrootcert": "system"}
+    return {"sslmode": sslmode}
+
+
+def native_db(loc: Location, database: str) -> "PostgresDb":
+    """The native backend's connection to one database of the location's server, on
+    `native_driver()`'s driver, autocommit; a server that stops answering fails within
+    CONNECT_TIMEOUT (pg8000: its socket timeout; psycopg: libpq's connect and TCP timeouts).
+
+    Raises:
+        StoreError: one line naming the store (password masked) and the server's reason.
+    """
+    from mlmd_exercise.store.native.postgres import Pg8000Db, PsycopgDb
+
+    if native_driver() == "pg8000":
+        return Pg8000Db(connect(loc, database))
+    import psycopg
+
+    seconds = int(CONNECT_TIMEOUT)
+    try:
+        con = psycopg.connect(
+            user=loc.user or "postgres", password=loc.password or None, host=loc.host, port=loc.port,
+            dbname=database, connect_timeout=seconds, application_name="mlmd_exercise", autocommit=True,
+            tcp_user_timeout=seconds * 1000, keepalives=1, keepalives_idle=seconds, keepalives_interval=1,
+            keepalives_count=seconds, **_psycopg_options(loc.sslmode))
+    except psycopg.Error as e:
+        raise StoreError(f"cannot connect to store '{loc}': {_psycopg_message(e)}") from None
+    return PsycopgDb(con)
+
+
+def _psycopg_message(error: Exception) -> str:
+    # The server's words where it refused (a wrong password, a missing database), as pg8000
+    # gives them; else libpq's first line, without the address it names in each attempt.
+    primary = getattr(getattr(error, "diag", None), "message_primary", None)
+    if primary:
+        return str(primary)
+    line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return line.split(" failed: ", 1)[-1]
+
+
 def _with_native(loc: Location, create: bool, upgrade: bool, held: bool, admin: "AnyAdmin") -> Backend:
     """The native backend on a connection of its own (see `server.native_on`)."""
-    from mlmd_exercise.store.native.postgres import PostgresDb
-
-    return native_on(PostgresDb(connect(loc, loc.dbname)), loc, create, held)
+    return native_on(native_db(loc, loc.dbname), loc, create, held)
 
 
 # The backends that open a PostgreSQL store, by name (store/choice.py chooses).
