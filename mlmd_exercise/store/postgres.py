@@ -235,12 +235,11 @@ def native_db(loc: Location, database: str) -> "PostgresDb":
 
 def _psycopg_message(error: Exception) -> str:
     # The server's words where it refused (a wrong password, a missing database), as pg8000
-    # gives them; else libpq's first line, without the address it names in each attempt.
-    primary = getattr(getattr(error, "diag", None), "message_primary", None)
-    if primary:
-        return str(primary)
+    # gives them: libpq's first line without the address it names and the severity.
     line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return line.split(" failed: ", 1)[-1]
+    if " failed: FATAL: " in line:  # the server's refusal
+        return line.split(" failed: FATAL: ", 1)[1].strip()
+    return line.rsplit(" failed: ", 1)[-1]  # libpq's own reason (timed out, refused)
 
 
 def _with_native(loc: Location, create: bool, upgrade: bool, held: bool, admin: "AnyAdmin") -> Backend:

@@ -231,6 +231,13 @@ class PostgresDb(Db):
         return None
 
 
+_NUL_REFUSED = 'invalid byte sequence for encoding "UTF8": 0x00'  # PostgreSQL's words (SQLSTATE 22021)
+
+
+def _holds_nul(values: Sequence[Any]) -> bool:
+    return any(isinstance(v, str) and "\x00" in v or isinstance(v, list) and _holds_nul(v) for v in values)
+
+
 class PsycopgDb(PostgresDb):
     """A psycopg 3 connection (`psycopg.Connection`, autocommit, tuples for rows).
 
@@ -241,14 +248,38 @@ class PsycopgDb(PostgresDb):
 
     driver = "psycopg"
 
+    def __init__(self, con: Any) -> None:
+        super().__init__(con)
+        from psycopg.adapt import Dumper
+
+        class IntAsUnknown(Dumper):
+            # An int goes as text of no type, which the server reads as its column's (as
+            # pg8000 sends it): a value too big for an INT column is refused in the same words
+            # ('value "1099511627776" is out of range for type integer'), not as a BIGINT's.
+            oid = 0
+
+            def dump(self, obj: Any) -> bytes:
+                return str(obj).encode()
+
+        con.adapters.register_dumper(int, IntAsUnknown)
+
     def _rewritten(self, sql: str) -> str:
         return sql.replace("%", "%%").replace("?", "%s")
 
     def run(self, sql: str, *values: Any) -> List[Row]:
-        if values:
-            cursor = self._con.execute(self._placeholders(sql), values)
-        else:
-            cursor = self._con.execute(sql)
+        import psycopg
+
+        try:
+            if values:
+                cursor = self._con.execute(self._placeholders(sql), values)
+            else:
+                cursor = self._con.execute(sql)
+        except psycopg.DataError as e:
+            if e.sqlstate is None and _holds_nul(values):
+                # psycopg refuses a NUL before sending (libpq's text ends at one): the refusal
+                # in the server's words, as pg8000, which sends it, is given it.
+                raise psycopg.errors.CharacterNotInRepertoire(_NUL_REFUSED) from e
+            raise
         return cursor.fetchall() if cursor.description is not None else []
 
     @classmethod
