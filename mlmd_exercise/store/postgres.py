@@ -2,9 +2,10 @@
 backend (`open_postgres`, through store/server.py's procedure).
 
 The backend talks to the server for everything it stores; this module's small pure-Python
-client (pg8000) does what neither backend can do safely when several machines start at
+client (pg8000, `Admin`) does what neither backend can do safely when several machines start at
 once: create the database exactly once, hold an advisory lock around setup and writes, and
-look at the schema before a backend touches it.
+look at the schema before a backend touches it. The native backend's own connection is
+psycopg 3 where it imports, else pg8000 (`native_driver`, `$MLMD_PG_DRIVER`).
 """
 
 from __future__ import annotations
@@ -211,6 +212,7 @@ def native_db(loc: Location, database: str) -> "PostgresDb":
     """The native backend's connection to one database of the location's server, on
     `native_driver()`'s driver, autocommit; a server that stops answering fails within
     CONNECT_TIMEOUT (pg8000: its socket timeout; psycopg: libpq's connect and TCP timeouts).
+    The password is the one store/credentials.py found (libpq reads no ~/.pgpass of its own).
 
     Raises:
         StoreError: one line naming the store (password masked) and the server's reason.
@@ -227,7 +229,7 @@ def native_db(loc: Location, database: str) -> "PostgresDb":
             user=loc.user or "postgres", password=loc.password or None, host=loc.host, port=loc.port,
             dbname=database, connect_timeout=seconds, application_name="mlmd_exercise", autocommit=True,
             tcp_user_timeout=seconds * 1000, keepalives=1, keepalives_idle=seconds, keepalives_interval=1,
-            keepalives_count=seconds, **_psycopg_options(loc.sslmode))
+            keepalives_count=seconds, passfile=os.devnull, **_psycopg_options(loc.sslmode))
     except psycopg.Error as e:
         raise StoreError(f"cannot connect to store '{loc}': {_psycopg_message(e)}") from None
     return PsycopgDb(con)

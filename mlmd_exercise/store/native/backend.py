@@ -1,5 +1,5 @@
 """The native backend: MLMD's own tables (schema version 10), read and written with
-Python's sqlite3, pg8000 or PyMySQL, without ml-metadata.
+Python's sqlite3, psycopg 3 or pg8000, or PyMySQL, without ml-metadata.
 
 A store written here is a normal MLMD store: ml-metadata opens it and reads every node,
 type, property, event, context, attribution and association as if it had written them,

@@ -3,7 +3,7 @@
 Statements are written once, with `?` placeholders, in the SQL the three databases speak.
 `Db` is one connection, and the one place where an engine's differences live: each engine's
 subclass (`sqlite.SqliteDb`, `postgres.PostgresDb`, `mysql.MysqlDb`) runs the statements on its
-driver (Python's sqlite3; pg8000, whose `$n` parameters it rewrites them to; PyMySQL's `%s`),
+driver (Python's sqlite3; psycopg's `%s` or pg8000's `$n`, which it rewrites them to; PyMySQL's `%s`),
 hands out ids its way, makes MLMD's schema with its DDL, turns its driver's errors into the
 package's (`translated`, by class and code, never by text) and says how it is tuned. Values
 are always parameters, never text in a statement. A new engine is one more subclass.
