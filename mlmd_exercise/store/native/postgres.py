@@ -180,9 +180,12 @@ class PostgresDb(Db):
         for first in range(0, len(rows), _CHUNK):
             chunk = rows[first:first + _CHUNK]
             sql = insert_sql(table, columns, ignore, len(chunk)) + (" RETURNING id" if ids else "")
-            got = self.run(sql, *[v for row in chunk for v in row])
-            # nextval runs in row order: sorted ids are the rows' ids in order.
-            found += sorted(r[0] for r in got)
+            values = [v for row in chunk for v in row]
+            if ids:
+                # nextval runs in row order: sorted ids are the rows' ids in order.
+                found += sorted(r[0] for r in self.run(sql, *values))
+            else:
+                self.send(sql, *values)
         return found
 
     def among(self, column: str, values: Sequence[Any]) -> Tuple[str, List[Any]]:
@@ -250,6 +253,8 @@ class PsycopgDb(PostgresDb):
 
     def __init__(self, con: Any) -> None:
         super().__init__(con)
+        self._entered: Any = None  # a write's transaction's pipeline (`begin`)
+        self._pipeline: Any = None
         from psycopg.adapt import Dumper
 
         class IntAsUnknown(Dumper):
@@ -266,21 +271,56 @@ class PsycopgDb(PostgresDb):
     def _rewritten(self, sql: str) -> str:
         return sql.replace("%", "%%").replace("?", "%s")
 
-    def run(self, sql: str, *values: Any) -> List[Row]:
+    def _execute(self, sql: str, values: Sequence[Any]) -> Any:
         import psycopg
 
         try:
             if values:
-                cursor = self._con.execute(self._placeholders(sql), values)
-            else:
-                cursor = self._con.execute(sql)
+                return self._con.execute(self._placeholders(sql), values)
+            return self._con.execute(sql)
         except psycopg.DataError as e:
             if e.sqlstate is None and _holds_nul(values):
                 # psycopg refuses a NUL before sending (libpq's text ends at one): the refusal
                 # in the server's words, as pg8000, which sends it, is given it.
                 raise psycopg.errors.CharacterNotInRepertoire(_NUL_REFUSED) from e
             raise
+
+    def run(self, sql: str, *values: Any) -> List[Row]:
+        cursor = self._execute(sql, values)
+        if self._pipeline is not None:
+            # Its answer, and those of the statements sent before it, in one round trip;
+            # the first error among them is raised here, as the server's.
+            self._pipeline.sync()
         return cursor.fetchall() if cursor.description is not None else []
+
+    def send(self, sql: str, *values: Any) -> None:
+        self._execute(sql, values)  # in a transaction, queued: sent with the next that waits
+
+    def begin(self) -> None:
+        # A write's transaction is one pipeline: BEGIN and the statements sent (`send`) go
+        # with the next statement whose answer is read, or with the COMMIT.
+        self._entered = self._con.pipeline()  # a context manager: the Pipeline is what it enters
+        self._pipeline = self._entered.__enter__()
+        self.send("BEGIN")
+
+    def _end_pipeline(self) -> None:
+        entered, self._entered, self._pipeline = self._entered, None, None
+        if entered is not None:
+            entered.__exit__(None, None, None)  # syncs: raises the first error not yet raised
+
+    def commit(self) -> None:
+        if self._pipeline is None:
+            self.run("COMMIT")
+            return
+        self.send("COMMIT")
+        self._end_pipeline()
+
+    def rollback(self) -> None:
+        try:
+            self._end_pipeline()
+        except Exception:  # the error that made it roll back, raised already (or the connection gone)
+            pass
+        self.run("ROLLBACK")
 
     @classmethod
     def _server_error(cls, error: Exception) -> Optional[Tuple[str, object]]:

@@ -70,6 +70,13 @@ class Db:
     def run(self, sql: str, *values: Any) -> List[Row]:
         raise NotImplementedError
 
+    def send(self, sql: str, *values: Any) -> None:
+        """Runs a statement whose rows, if any, nobody reads (an INSERT of properties, an
+        UPDATE). A driver that can may send it without waiting for the server's answer, within
+        a transaction, its error (if any) raised by the next statement that waits or the commit
+        (psycopg's pipeline: `postgres.PsycopgDb`); here it is simply run."""
+        self.run(sql, *values)
+
     def proto_param(self, raw: bytes) -> Any:
         """A serialized proto value as this database's proto_value column holds it, as
         ml-metadata writes it (see `protos_in_base64`)."""
