@@ -87,15 +87,21 @@ def _outcomes(location: str, tmp_path: Path) -> list:
 
 
 def test_both_drivers_show_users_the_same(native, tmp_path):
+    import psycopg
+
     found = {}
-    for driver, db_class in DRIVERS.items():
+    for way in ("psycopg", "pg8000", "psycopg without pipelines"):
+        driver = way.split()[0]
+        db_class = DRIVERS[driver]
         native.setenv(postgres.ENV_DRIVER, driver)
+        if way.endswith("pipelines"):  # as under an older libpq (before 14): each statement waits
+            native.setattr(psycopg.Pipeline, "is_supported", classmethod(lambda cls: False))
         location = new_location("postgresql", tmp_path)
         store = mx.open_store(location, create=True)
         assert type(store.backend.db) is db_class
         store.close()
-        found[driver] = _outcomes(location, tmp_path)
-    assert found["psycopg"] == found["pg8000"]
+        found[way] = _outcomes(location, tmp_path)
+    assert found["psycopg"] == found["pg8000"] == found["psycopg without pipelines"]
     got = dict(enumerate(found["psycopg"]))
     # What they agree on is what the native backend always said (pg8000's words).
     assert got[1] == ("ok", [("OUTPUT", ("data",))])
@@ -112,6 +118,34 @@ def test_both_drivers_show_users_the_same(native, tmp_path):
     assert len(properties) == 6 and properties["big"] == repr(float(2 ** 40)) and properties["lr"] == "0.1"
     assert properties["none"] == properties["loss"] == "nan" and properties["inf"] == "inf"
     assert properties["text"] == repr("naïve ✓ 'q' \\ %s ? $1 %%")
+
+
+@pytest.mark.parametrize("driver", list(DRIVERS))
+@pytest.mark.parametrize("waits", ["a statement that waits", "the commit"])
+def test_a_statement_sent_without_waiting_fails_the_transaction_as_one_run(native, tmp_path, driver, waits):
+    """psycopg sends a write's statements whose rows nobody reads (`Db.send`) without waiting:
+    its error is raised by the next statement that waits, or the commit, as the server's, and
+    nothing of the transaction is kept."""
+    from mlmd_exercise.errors import ConflictError
+    from mlmd_exercise.store.native.errors import translate
+
+    native.setenv(postgres.ENV_DRIVER, driver)
+    store = mx.open_store(new_location("postgresql", tmp_path), create=True)
+    db = store.backend.db
+    db.run("CREATE TEMP TABLE t (a INT PRIMARY KEY)")
+    with pytest.raises(Exception) as raised:
+        with db.transaction():
+            db.send("INSERT INTO t VALUES (?)", 1)
+            db.send("INSERT INTO t VALUES (?)", 1)  # the key taken
+            db.send("INSERT INTO t VALUES (?)", 2)
+            if waits == "a statement that waits":
+                db.run("SELECT count(*) FROM t")
+    assert isinstance(translate(raised.value, "L", True, type(db)), ConflictError)
+    assert db.run("SELECT count(*) FROM t") == [(0,)]
+    with db.transaction():  # the connection goes on
+        db.send("INSERT INTO t VALUES (?)", 3)
+    assert db.run("SELECT a FROM t") == [(3,)]
+    store.close()
 
 
 def test_pg8000_serves_where_psycopg_cannot_be_imported(native, tmp_path):

@@ -244,9 +244,10 @@ def _holds_nul(values: Sequence[Any]) -> bool:
 class PsycopgDb(PostgresDb):
     """A psycopg 3 connection (`psycopg.Connection`, autocommit, tuples for rows).
 
-    The package's `?` become psycopg's `%s` (and a literal `%` its `%%`); psycopg prepares a
-    statement on the server once it has run a few times (its `prepare_threshold`), so that a
-    statement the backend runs again is one round trip, its values sent in binary.
+    The package's `?` become psycopg's `%s` (and a literal `%` its `%%`). Each statement is one
+    round trip (pg8000's take three), and psycopg prepares it on the server once it has run a
+    few times (its `prepare_threshold`); a write's transaction is one pipeline (`begin`), where
+    libpq has them (14 and later: psycopg[binary]'s own).
     """
 
     driver = "psycopg"
@@ -299,6 +300,11 @@ class PsycopgDb(PostgresDb):
     def begin(self) -> None:
         # A write's transaction is one pipeline: BEGIN and the statements sent (`send`) go
         # with the next statement whose answer is read, or with the COMMIT.
+        import psycopg
+
+        if not psycopg.Pipeline.is_supported():  # an older system libpq under pure-Python psycopg
+            self.run("BEGIN")
+            return
         self._entered = self._con.pipeline()  # a context manager: the Pipeline is what it enters
         self._pipeline = self._entered.__enter__()
         self.send("BEGIN")
