@@ -175,7 +175,10 @@ def postgres_rows(base: Optional[str], runs: int, rounds: int = 5) -> list:
     in turn, `rounds` times, each a new store (the same load on each), medians of all their runs."""
     if not base:
         return [("record one run on PostgreSQL", "no server: run under scripts/with-postgres", "", "", "", "", "")]
-    import psycopg  # noqa: F401  (the bench measures both drivers: both must be here)
+    try:
+        import psycopg  # noqa: F401  (the bench measures both drivers: both must be here)
+    except ImportError:
+        return [("record one run on PostgreSQL", "psycopg is not installed here", "", "", "", "", "")]
 
     times: dict = {label: [] for label, _, _ in PG_WAYS}
     for _ in range(rounds):
