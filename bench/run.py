@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`make bench`: mlmd_exercise against raw MLMD and the exercise's ORM, side by side.
 
-    python bench/run.py [--quick] [--cache DIR] [--history-only | --explorer-only | --mlflow-only | --curve-only]
+    python bench/run.py [--quick] [--cache DIR] [--history-only | --explorer-only | --mlflow-only | --curve-only |
+                         --postgres-only]
 
 Each measurement runs in a process of its own (so that no two SQLite libraries
 ever share a file in one process, and start-up is measured cold), after a
@@ -40,11 +41,14 @@ def backend_env(backend: Optional[str]) -> Optional[dict]:
     return None if backend is None else {**os.environ, "MLMD_BACKEND": backend}
 
 
-def child(what: str, *args, backend: Optional[str] = None) -> dict:
-    """Runs `run.py --child WHAT ARGS` (with `backend` chosen by $MLMD_BACKEND) and returns
-    the JSON it prints."""
+def child(what: str, *args, backend: Optional[str] = None, extra: Optional[dict] = None) -> dict:
+    """Runs `run.py --child WHAT ARGS` (with `backend` chosen by $MLMD_BACKEND, and `extra`
+    variables) and returns the JSON it prints."""
+    env = backend_env(backend)
+    if extra:
+        env = {**(env or os.environ), **extra}
     proc = subprocess.run([PYTHON, __file__, "--child", what, *map(str, args)],
-                          capture_output=True, text=True, timeout=1800, env=backend_env(backend))
+                          capture_output=True, text=True, timeout=1800, env=env)
     if proc.returncode:
         raise SystemExit(f"bench step {what} {args} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.splitlines()[-1])
@@ -147,6 +151,61 @@ def same_rows_floor(runs: int, warmup: int) -> dict:
     return {"floor": summary([t * 1000 for t in floor[warmup:]]), "ours": summary([t * 1000 for t in ours[warmup:]]),
             "ratio": statistics.median(pairs), "cpu": summary([t * 1000 for t in cpu[warmup:]]),
             "statements": statistics.median(statements[warmup:]), "commits": statistics.median(commits[warmup:])}
+
+
+def record_server(base: str, runs: int, warmup: int) -> dict:
+    """Seconds per run recorded through the API into a new store on the server at `base`
+    (`postgresql://user:pw@host:port/`), its database made for it (a throwaway server's)."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-server-"))
+    try:
+        times = _record_ours(base + f"bench_{uuid.uuid4().hex[:10]}", workdir, runs, warmup)  # type: ignore[arg-type]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"ms": [t * 1000 for t in times[warmup:]]}
+
+
+# The three ways a run is recorded on PostgreSQL, side by side: (label, $MLMD_BACKEND, $MLMD_PG_DRIVER).
+PG_WAYS = (("native (psycopg)", "native", "psycopg"), ("native (pg8000)", "native", "pg8000"),
+           ("ml-metadata", "mlmd", None))
+
+
+def postgres_rows(base: Optional[str], runs: int, rounds: int = 5) -> list:
+    """Recording one run through the Tracker on the PostgreSQL server at `base` ($MLMD_TEST_POSTGRES,
+    which scripts/with-postgres sets), native on psycopg and on pg8000 against ml-metadata: the three
+    in turn, `rounds` times, each a new store (the same load on each), medians of all their runs."""
+    if not base:
+        return [("record one run on PostgreSQL", "no server: run under scripts/with-postgres", "", "", "", "", "")]
+    try:
+        import psycopg  # noqa: F401  (the bench measures both drivers: both must be here)
+    except ImportError:
+        return [("record one run on PostgreSQL", "psycopg is not installed here", "", "", "", "", "")]
+
+    times: dict = {label: [] for label, _, _ in PG_WAYS}
+    for _ in range(rounds):
+        for label, backend, driver in PG_WAYS:
+            extra = {"MLMD_PG_DRIVER": driver} if driver else None
+            times[label] += child("record-server", base, runs // rounds, 5, backend=backend, extra=extra)["ms"]
+    stats = {label: summary(t) for label, t in times.items()}
+    fsync = _server_setting(base, "fsync")
+    mlmd = stats["ml-metadata"]
+    rows = []
+    for label, _, _ in PG_WAYS[:2]:
+        ratio = stats[label]["median"] / mlmd["median"]
+        rows.append((f"record one run on PostgreSQL (fsync={fsync}): {label}", "", fmt(mlmd), fmt(stats[label]),
+                     f"{ratio:.2f}x ml-metadata", "<= 0.7x ml-metadata" if "psycopg" in label else "",
+                     ("yes" if ratio <= 0.7 else "NO") if "psycopg" in label else ""))
+    return rows
+
+
+def _server_setting(base: str, name: str) -> str:
+    from mlmd_exercise.store.address import parse_location
+    from mlmd_exercise.store.postgres import Admin
+
+    admin = Admin(parse_location(base + "postgres"), "postgres")
+    try:
+        return str(admin.run(f"SHOW {name}")[0][0])
+    finally:
+        admin.close()
 
 
 def record_grown(path: str, runs: int, warmup: int) -> dict:
@@ -632,7 +691,8 @@ def history_rows(quick: bool, tmp: str) -> list:
     return rows
 
 
-CHILDREN = {"floor": same_rows_floor, "bulk-floor": bulk_floor, "grown": record_grown, "log": log_loop, "curve": curve_page, "prune": prune_half, "export": export_runs, "record": record_per_run, "bulk": bulk, "lineage": lineage, "counts": counts, "web": web,
+CHILDREN = {"floor": same_rows_floor, "bulk-floor": bulk_floor, "grown": record_grown, "log": log_loop, "curve": curve_page, "prune": prune_half, "export": export_runs, "record": record_per_run,
+            "record-server": record_server, "bulk": bulk, "lineage": lineage, "counts": counts, "web": web,
             "states": states, "peak": command_peak, "newest": newest}
 
 
@@ -870,7 +930,15 @@ def main() -> int:
                         help="only the cost curve: each command's time and peak memory at 1k to 200k runs")
     parser.add_argument("--explorer-only", action="store_true",
                         help=f"only the explorer under load: {LOAD} requests to /runs at once, and one after another")
+    parser.add_argument("--postgres-only", action="store_true",
+                        help="only recording one run on PostgreSQL ($MLMD_TEST_POSTGRES): native on psycopg "
+                             "and on pg8000 against ml-metadata")
     args = parser.parse_args()
+    if args.postgres_only:
+        found = postgres_rows(os.environ.get("MLMD_TEST_POSTGRES"), 100 if args.quick else 500)
+        for row in found:
+            print("| " + " | ".join(str(c) for c in row) + " |")
+        return 0 if all(r[6] != "NO" for r in found) else 1
     if args.prune_only:
         return prune_rows(Path(args.cache), 10000 if args.quick else 200000)
     if args.history_only:
@@ -953,6 +1021,8 @@ def main() -> int:
                  f"{same['commits']:.0f} commits), bare sqlite3, in the same process; native CPU ms per run "
                  f"{same['cpu']['median']:.2f}", fmt(same["floor"]), "", fmt(same["ours"]),
                  f"{ratio:.2f}x the same-rows floor", "<= 2x", yes(ratio <= 2)))
+
+    rows += postgres_rows(os.environ.get("MLMD_TEST_POSTGRES"), 100 if quick else 500)
 
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         rows += history_rows(quick, tmp)
