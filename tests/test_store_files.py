@@ -181,37 +181,48 @@ def test_a_store_ml_metadata_cannot_open_again_while_the_disk_is_full_refuses_as
         tmp_path, monkeypatch):
     """After a write the disk broke off, ml-metadata's connection is opened again; under load a
     PostgreSQL server has refused that opening with nothing but "PostgreSQL metadata source
-    error: " while the disk was still full. That refusal is made here, once, in that opening."""
+    error: " while the disk was still full. That refusal is made here, in that opening: once (the
+    next try opens it, and a read goes on while the disk is still full), then every time (the
+    call is refused as the full disk, after every try)."""
     if not NATIVE_TOO:
         pytest.skip("ml-metadata is not installed here")
     from ml_metadata import errors
+
+    from mlmd_exercise.store.mlmd import backend as mlmd_backend
+
+    monkeypatch.setattr(mlmd_backend, "REOPEN_WAITS", (0.0, 0.01, 0.01))
     with backend_of("sqlite-mlmd"), mounted(tmp_path / "small", ["-t", "tmpfs", "-o", "size=8m", "tmpfs"]) as small:
         db = small / "metadata.db"
         tracker = record(db, 2)
         filler = fill(small)
         full = (f"the disk holding store '{db}' is full: the write was rolled back, "
                 "nothing of it is recorded; free some space and run it again")
-        with pytest.raises(mx.StoreError, match="is full"):
-            with tracker.execution("Trainer", params={"big": "y" * 200_000}):
-                pass
-        backend, opened = tracker.store.backend, []
+        backend, opened, refusing = tracker.store.backend, [], [1]
         reopen = backend._reopen
 
-        def refused_once():
+        def refused():
             opened.append(1)
-            if len(opened) == 1:
+            if refusing[0]:
+                refusing[0] -= 1
                 raise errors.InternalError("PostgreSQL metadata source error: ")
             return reopen()
 
-        monkeypatch.setattr(backend, "_reopen", refused_once)
-        with pytest.raises(mx.StoreError) as refused:
+        monkeypatch.setattr(backend, "_reopen", refused)
+        with pytest.raises(mx.StoreError, match="is full"):
             with tracker.execution("Trainer", params={"big": "y" * 200_000}):
                 pass
-        assert str(refused.value) == full and len(opened) == 1
+        assert mx.count_by_state(tracker.store) == {"COMPLETE": 2} and len(opened) == 2  # refused, then opened
+        with pytest.raises(mx.StoreError, match="is full"):
+            with tracker.execution("Trainer", params={"big": "y" * 200_000}):
+                pass
+        refusing[0], opened[:] = 10, []
+        with pytest.raises(mx.StoreError) as refused_call:
+            mx.count_by_state(tracker.store)
+        assert str(refused_call.value) == full and len(opened) == len(mlmd_backend.REOPEN_WAITS)
         filler.unlink()
+        refusing[0] = 0
         with tracker.execution("Trainer", params={"after": 1}):
             pass
-        assert len(opened) == 2
         tracker.store.close()
         assert states(db, tmp_path).stdout.split() == ["COMPLETE", "3"]
 

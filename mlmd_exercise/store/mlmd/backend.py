@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, cast
 
 import ml_metadata
@@ -80,6 +81,11 @@ def _translated(method: Callable[..., T]) -> Callable[..., T]:
                 self._full = writing and _full(e)
             raise error from e
     return wrapper
+
+
+# Seconds to wait before each try to open ml-metadata's connection again after a call it broke
+# off (`_recover`): at once, then for about 3 s in all.
+REOPEN_WAITS = (0.0, 0.1, 0.2, 0.4, 0.8, 1.5)
 
 
 class MlmdBackend(SafeLookups, Backend):
@@ -535,19 +541,25 @@ class MlmdBackend(SafeLookups, Backend):
         given): a commit that failed (a full disk) leaves its transaction open in ml-metadata,
         and every later call would say "Transaction already open", even once there is room.
         Dropping the old connection first rolls that transaction back and frees its locks.
-        Opening again can fail while the disk is still full (PostgreSQL then says nothing but
-        "metadata source error"): the call is then refused as the full disk it is, and the next
-        call tries again."""
+        Opening again can fail for a moment, while the server still ends the connection dropped
+        here (a loaded PostgreSQL server with a full disk has said nothing but "metadata source
+        error"): it is tried again, REOPEN_WAITS apart. If it still fails, the call is refused (as
+        the full disk it is, where one broke the write off), and the next call tries again."""
         if self._reopen is None:
             self._broken = False
             return
         self._mlmd._store._metadata_store = None  # ml-metadata's C++ store, and its connection, close
-        try:
-            self._mlmd = guarded(self._reopen(), self.database, self.label)
-        except Exception as e:
+        for wait in REOPEN_WAITS:
+            time.sleep(wait)
+            try:
+                self._mlmd = guarded(self._reopen(), self.database, self.label)
+                break
+            except Exception as e:
+                failure = e
+        else:
             if self._full:
                 raise disk_full(self.label) from None
-            raise StoreError(f"cannot open store '{self.label}' again after a write it broke off: {e}") from None
+            raise StoreError(f"cannot open store '{self.label}' again after a write it broke off: {failure}") from None
         self._broken = False
 
     def close(self) -> None:
