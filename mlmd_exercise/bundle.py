@@ -137,7 +137,7 @@ class Bundle:
                 except (ValueError, AttributeError, RecursionError):
                     same = False
                 if not same:
-                    raise BundleError(f"'{self.path}' changed while it was imported: nothing more imported")
+                    raise BundleError(f"'{self.path}' changed since it was checked: nothing more imported from it")
                 yield _masked(_from_json(record))
 
     def line(self, kind: str, node_id: Any) -> str:
