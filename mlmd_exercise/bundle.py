@@ -78,7 +78,7 @@ class Bundle:
             part.ids.append(record["id"])
             part.add_type(record["type"])
             head, _, tail = record["origin"].rpartition("/")
-            if head and tail.isdigit() and tail == str(int(tail)) and tail.isascii():
+            if head and tail.isascii() and tail.isdigit() and tail == str(int(tail)):
                 part.prefix.append(self._prefixes.setdefault(head, len(self._prefixes)))
                 if part.prefix[-1] == len(self.prefixes):
                     self.prefixes.append(head)
@@ -170,9 +170,10 @@ class Bundle:
 
 class _Part:
     """One kind's records as the index holds them, each column an array in the file's order:
-    where its line starts; a node's line number, id, type (by index), origin (its "<store>/<kind>" by index
-    and its number, or whole in `odd`) and contexts (`ends`: where each node's end in
-    `contexts`); an event's execution (`ids`) and artifact (`number`); a history's execution."""
+    where its line starts; a node's line number, id, type (by index), origin (its
+    "<store>/<kind>" by index and its number, or whole in `odd`) and contexts (`ends`: where
+    each node's end in `contexts`); an event's execution (`ids`) and artifact (`number`); a
+    history's execution (`ids`)."""
 
     def __init__(self) -> None:
         self.offsets, self.ids, self.number, self.lines = array("q"), array("q"), array("q"), array("q")
@@ -270,7 +271,7 @@ def read_bundle(path: Union[str, os.PathLike]) -> Bundle:
     """
     found: List[Bundle] = []
 
-    def hold(number: int, kind: str, record: Dict[str, Any], offset: int = 0) -> None:
+    def hold(number: int, kind: str, record: Dict[str, Any], offset: int) -> None:
         found[0]._hold(number, kind, offset, record)
 
     with open(path, "rb") as f:
