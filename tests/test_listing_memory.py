@@ -153,10 +153,10 @@ def many_bundle(many, tmp_path_factory) -> Path:
 
 
 # An import holds the bundle's index (where each line starts, ids, types, origins, contexts, as arrays)
-# and reads the records again a batch at a time: 18 MB above a one-run listing here on the native
-# backend, 53 MB on ml-metadata's. It held every record as a dict: 231-264 MB here, 1.5 GB at 200,000
-# runs (135 MB now).
-IMPORT_ROOM_MB = 90
+# and reads the records again a batch at a time, the memberships a chunk to a call: 15 MB above a one-run
+# listing here on the native backend, 20 MB on ml-metadata's. It held every record as a dict: 231-264 MB
+# here, 1.6-1.8 GB at 200,000 runs.
+IMPORT_ROOM_MB = 70
 
 
 @pytest.mark.parametrize("store", [s for s in STORES if s.startswith("sqlite")])

@@ -5,7 +5,7 @@ The bundle is checked whole before anything is written (bundle.Checker as it is 
 here what the store's backend cannot hold). Then types by name (`put_type` adds what is
 missing), contexts by type and name, runs with their events and the new artifacts those name
 a batch per transaction (`put_lineage`, in their first context), then every membership
-(`put_memberships`, idempotent): a kill between transactions leaves whole runs and no
+(`put_memberships`, idempotent, a chunk of ids to a call): a kill between transactions leaves whole runs and no
 artifact without its run, and importing again finishes the job.
 
 What is held is the bundle's index (bundle.Bundle: ids, types, origins, contexts, where each
@@ -149,8 +149,10 @@ def import_bundle(store: Store, bundle: Bundle, batch_size: int = 500) -> Counts
         for at in range(bundle.count(_EXECUTION)):
             for c in bundle.node_contexts(_EXECUTION, at):
                 members.setdefault(context_ids[c], (array("q"), array("q")))[0].append(execution_ids[at])
+        step = backend.ids_per_query  # a chunk to a call: ml-metadata makes a message of each pair at once
         for context_id, (run_ids, made_ids) in members.items():
-            backend.put_memberships(context_id, run_ids, made_ids)
+            for first in range(0, max(len(run_ids), len(made_ids)), step):
+                backend.put_memberships(context_id, run_ids[first:first + step], made_ids[first:first + step])
     return counts
 
 
