@@ -184,6 +184,8 @@ def _stored_runs(store: Store, bundle: Bundle, source: str,
         for found in backend.executions(Query(type_id=type_ids[("execution", type_name)], names=list(names))):
             ids[names[found.name]] = found.id
 
+    if all(ids) or not any(("execution", t) in type_ids for t in bundle.parts[_EXECUTION].type_names):
+        return ids  # every run found, or none of a type the store has: no pass over the file for names
     for at, x in enumerate(bundle.each(_EXECUTION)):
         if not ids[at] and x.get("name") and ("execution", x["type"]) in type_ids:
             names = by_type.setdefault(x["type"], {})
@@ -233,6 +235,8 @@ def _check_names(store: Store, bundle: Bundle, type_ids: Mapping[Tuple[str, str]
                               f"'{type_name}' has in the store (names are unique per type): refused, nothing "
                               "imported")
 
+    if not any(("artifact", t) in type_ids for t in bundle.parts[_ARTIFACT].type_names):
+        return  # no artifact of a type the store has: no pass over the file
     for at, a in enumerate(bundle.each(_ARTIFACT)):
         if a.get("name") and not stored[at] and ("artifact", a["type"]) in type_ids:
             names = named.setdefault(a["type"], {})
