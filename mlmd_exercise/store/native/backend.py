@@ -269,12 +269,12 @@ class NativeBackend(NativeReads):
         # binding every id: at 200,000 runs that held the ids several times over, every event's
         # id, and each DELETE's returned rows at once. The ids are arrays (8 bytes an id).
         executions, artifacts = _unique(execution_ids), _unique(artifact_ids)
-        # The metric histories of the runs that go (history.py): contexts that name the run.
         step_ids = self.ids_per_query
 
         def chunks(ids: "array[int]") -> Iterator["array[int]"]:
             return (ids[first:first + step_ids] for first in range(0, len(ids), step_ids))
 
+        # The metric histories of the runs that go (history.py): contexts that name the run.
         histories = array("q")
         for chunk in chunks(executions):
             in_runs, values = self.db.in_list("p.int_value", chunk)
