@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`make bench`: mlmd_exercise against raw MLMD and the exercise's ORM, side by side.
 
-    python bench/run.py [--quick] [--cache DIR] [--history-only | --explorer-only | --mlflow-only]
+    python bench/run.py [--quick] [--cache DIR] [--history-only | --explorer-only | --mlflow-only | --curve-only |
+                         --postgres-only]
 
 Each measurement runs in a process of its own (so that no two SQLite libraries
 ever share a file in one process, and start-up is measured cold), after a
@@ -23,7 +24,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
@@ -40,11 +41,14 @@ def backend_env(backend: Optional[str]) -> Optional[dict]:
     return None if backend is None else {**os.environ, "MLMD_BACKEND": backend}
 
 
-def child(what: str, *args, backend: Optional[str] = None) -> dict:
-    """Runs `run.py --child WHAT ARGS` (with `backend` chosen by $MLMD_BACKEND) and returns
-    the JSON it prints."""
+def child(what: str, *args, backend: Optional[str] = None, extra: Optional[dict] = None) -> dict:
+    """Runs `run.py --child WHAT ARGS` (with `backend` chosen by $MLMD_BACKEND, and `extra`
+    variables) and returns the JSON it prints."""
+    env = backend_env(backend)
+    if extra:
+        env = {**(env or os.environ), **extra}
     proc = subprocess.run([PYTHON, __file__, "--child", what, *map(str, args)],
-                          capture_output=True, text=True, timeout=1800, env=backend_env(backend))
+                          capture_output=True, text=True, timeout=1800, env=env)
     if proc.returncode:
         raise SystemExit(f"bench step {what} {args} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.splitlines()[-1])
@@ -57,8 +61,10 @@ def summary(values):
 # -- measurements, each run in a child process ------------------------------------------------
 
 
-def _record_ours(store: Path, workdir: Path, runs: int, warmup: int) -> list:
-    """Seconds per run recorded through the API into `store`: a dataset in, a model out."""
+def _record_ours(store: Path, workdir: Path, runs: int, warmup: int, cpu: Optional[list] = None,
+                 after: Optional[Callable[[], None]] = None) -> list:
+    """Seconds per run recorded through the API into `store`: a dataset in, a model out.
+    `cpu` gets each run's CPU seconds; `after` is called after each run, untimed."""
     import mlmd_exercise as mx
 
     tracker = mx.Tracker(store)
@@ -67,13 +73,139 @@ def _record_ours(store: Path, workdir: Path, runs: int, warmup: int) -> list:
         (workdir / f"m{i}.joblib").write_text(f"model {i}")
     times = []
     for i in range(warmup + runs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         with tracker.execution("Trainer", experiment="bench",
                                inputs={"examples": tracker.dataset(workdir / f"d{i}.csv")}) as run:
             run.log_model(workdir / f"m{i}.joblib", name="M")
         times.append(time.perf_counter() - start)
+        if cpu is not None:
+            cpu.append(time.process_time() - start_cpu)
+        if after is not None:
+            after()
     tracker.store.close()
     return times
+
+
+def _log_writes(writes: list) -> None:
+    """Makes the native SQLite dialect keep every statement that writes, into writes[-1]."""
+    from mlmd_exercise.store.native import sqlite as dialect
+    from mlmd_exercise.store.native.sql import insert_sql
+
+    run, insert = dialect.SqliteDb.run, dialect.SqliteDb.insert
+
+    def logged_run(self, sql, *values):
+        if not sql.lstrip().upper().startswith("SELECT") and writes:
+            writes[-1].append((sql, values, False))
+        return run(self, sql, *values)
+
+    def logged_insert(self, table, columns, rows, ids=False, ignore=False):
+        if rows and writes:
+            writes[-1].append((insert_sql(table, columns, ignore), [tuple(r) for r in rows], True))
+        return insert(self, table, columns, rows, ids, ignore)
+
+    dialect.SqliteDb.run, dialect.SqliteDb.insert = logged_run, logged_insert
+
+
+def same_rows_floor(runs: int, warmup: int) -> dict:
+    """The floor under recording a run: the very rows the native backend writes for each run
+    (its INSERTs, UPDATEs and DELETEs, values and all), in the same transactions (BEGIN
+    IMMEDIATE ... COMMIT, as many), sent with bare sqlite3 into a copy of the store as it was
+    before the first run: no reads, no Python above the driver, the same syncs. Each run's
+    floor is sent right after the run itself, so that both meet the same load on a shared
+    disk; the ratio is the median of each pair's."""
+    import sqlite3
+
+    os.environ["MLMD_BACKEND"] = "native"
+    workdir = Path(tempfile.mkdtemp(prefix="bench-floor-"))
+    try:
+        import mlmd_exercise as mx
+
+        mx.Tracker(workdir / "metadata.db").store.close()  # the schema, as a first open makes it
+        for suffix in ("", "-wal"):
+            if (workdir / f"metadata.db{suffix}").exists():
+                shutil.copyfile(workdir / f"metadata.db{suffix}", workdir / f"floor.db{suffix}")
+        con = sqlite3.connect(workdir / "floor.db", isolation_level=None)
+        con.execute("PRAGMA journal_mode=WAL")
+        writes: list = [[]]
+        floor: list = []
+        statements: list = []
+        commits: list = []
+
+        def replay() -> None:  # the run just recorded, as bare sqlite3
+            done = writes.pop()
+            start = time.perf_counter()
+            for sql, values, many in done:
+                (con.executemany if many else con.execute)(sql, values)
+            floor.append(time.perf_counter() - start)
+            statements.append(len(done))
+            commits.append(sum(1 for sql, _, _ in done if sql == "COMMIT"))
+            writes.append([])
+
+        _log_writes(writes)
+        cpu: list = []
+        ours = _record_ours(workdir / "metadata.db", workdir, runs, warmup, cpu, replay)
+        con.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    pairs = [o / f for o, f in zip(ours[warmup:], floor[warmup:])]
+    return {"floor": summary([t * 1000 for t in floor[warmup:]]), "ours": summary([t * 1000 for t in ours[warmup:]]),
+            "ratio": statistics.median(pairs), "cpu": summary([t * 1000 for t in cpu[warmup:]]),
+            "statements": statistics.median(statements[warmup:]), "commits": statistics.median(commits[warmup:])}
+
+
+def record_server(base: str, runs: int, warmup: int) -> dict:
+    """Seconds per run recorded through the API into a new store on the server at `base`
+    (`postgresql://user:pw@host:port/`), its database made for it (a throwaway server's)."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-server-"))
+    try:
+        times = _record_ours(base + f"bench_{uuid.uuid4().hex[:10]}", workdir, runs, warmup)  # type: ignore[arg-type]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"ms": [t * 1000 for t in times[warmup:]]}
+
+
+# The three ways a run is recorded on PostgreSQL, side by side: (label, $MLMD_BACKEND, $MLMD_PG_DRIVER).
+PG_WAYS = (("native (psycopg)", "native", "psycopg"), ("native (pg8000)", "native", "pg8000"),
+           ("ml-metadata", "mlmd", None))
+
+
+def postgres_rows(base: Optional[str], runs: int, rounds: int = 5) -> list:
+    """Recording one run through the Tracker on the PostgreSQL server at `base` ($MLMD_TEST_POSTGRES,
+    which scripts/with-postgres sets), native on psycopg and on pg8000 against ml-metadata: the three
+    in turn, `rounds` times, each a new store (the same load on each), medians of all their runs."""
+    if not base:
+        return [("record one run on PostgreSQL", "no server: run under scripts/with-postgres", "", "", "", "", "")]
+    try:
+        import psycopg  # noqa: F401  (the bench measures both drivers: both must be here)
+    except ImportError:
+        return [("record one run on PostgreSQL", "psycopg is not installed here", "", "", "", "", "")]
+
+    times: dict = {label: [] for label, _, _ in PG_WAYS}
+    for _ in range(rounds):
+        for label, backend, driver in PG_WAYS:
+            extra = {"MLMD_PG_DRIVER": driver} if driver else None
+            times[label] += child("record-server", base, runs // rounds, 5, backend=backend, extra=extra)["ms"]
+    stats = {label: summary(t) for label, t in times.items()}
+    fsync = _server_setting(base, "fsync")
+    mlmd = stats["ml-metadata"]
+    rows = []
+    for label, _, _ in PG_WAYS[:2]:
+        ratio = stats[label]["median"] / mlmd["median"]
+        rows.append((f"record one run on PostgreSQL (fsync={fsync}): {label}", "", fmt(mlmd), fmt(stats[label]),
+                     f"{ratio:.2f}x ml-metadata", "<= 0.7x ml-metadata" if "psycopg" in label else "",
+                     ("yes" if ratio <= 0.7 else "NO") if "psycopg" in label else ""))
+    return rows
+
+
+def _server_setting(base: str, name: str) -> str:
+    from mlmd_exercise.store.address import parse_location
+    from mlmd_exercise.store.postgres import Admin
+
+    admin = Admin(parse_location(base + "postgres"), "postgres")
+    try:
+        return str(admin.run(f"SHOW {name}")[0][0])
+    finally:
+        admin.close()
 
 
 def record_grown(path: str, runs: int, warmup: int) -> dict:
@@ -202,6 +334,44 @@ def bulk(kind: str, path: str, runs: int) -> dict:
             raw.record_runs_bulk(first, min(1000, runs - first))
     elapsed = time.perf_counter() - start
     return {"runs_per_second": runs / elapsed, "seconds": elapsed}
+
+
+def bulk_floor(runs: int) -> dict:
+    """The floor under bulk recording: `record_runs` of `runs` chain runs on the native
+    backend, then the very statements it wrote (every INSERT, UPDATE and DELETE, values and
+    all, in the same transactions) sent again with bare sqlite3 into a copy of the store as
+    it was before: runs a second each way, and their ratio."""
+    import sqlite3
+
+    os.environ["MLMD_BACKEND"] = "native"
+    workdir = Path(tempfile.mkdtemp(prefix="bench-bulk-floor-"))
+    try:
+        import mlmd_exercise as mx
+        from mlmd_exercise.write.bulk import record_runs
+
+        tracker = mx.Tracker(workdir / "metadata.db", experiment="bench")
+        tracker.store.close()
+        for suffix in ("", "-wal"):
+            if (workdir / f"metadata.db{suffix}").exists():
+                shutil.copyfile(workdir / f"metadata.db{suffix}", workdir / f"floor.db{suffix}")
+        specs = list(chain_runs(runs))  # made before the clock starts, as the floor's rows are
+        writes: list = [[]]
+        _log_writes(writes)
+        start = time.perf_counter()
+        record_runs(mx.Tracker(workdir / "metadata.db", experiment="bench"), specs)
+        ours = time.perf_counter() - start
+        con = sqlite3.connect(workdir / "floor.db", isolation_level=None)
+        con.execute("PRAGMA journal_mode=WAL")
+        start = time.perf_counter()
+        for sql, values, many in writes[0]:
+            (con.executemany if many else con.execute)(sql, values)
+        floor = time.perf_counter() - start
+        con.close()
+        commits = sum(1 for sql, _, _ in writes[0] if sql == "COMMIT")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"runs_per_second": runs / ours, "floor_runs_per_second": runs / floor, "ratio": floor / ours,
+            "statements": len(writes[0]), "commits": commits}
 
 
 def newest_model(store) -> int:
@@ -521,7 +691,8 @@ def history_rows(quick: bool, tmp: str) -> list:
     return rows
 
 
-CHILDREN = {"grown": record_grown, "log": log_loop, "curve": curve_page, "prune": prune_half, "export": export_runs, "record": record_per_run, "bulk": bulk, "lineage": lineage, "counts": counts, "web": web,
+CHILDREN = {"floor": same_rows_floor, "bulk-floor": bulk_floor, "grown": record_grown, "log": log_loop, "curve": curve_page, "prune": prune_half, "export": export_runs, "record": record_per_run,
+            "record-server": record_server, "bulk": bulk, "lineage": lineage, "counts": counts, "web": web,
             "states": states, "peak": command_peak, "newest": newest}
 
 
@@ -658,6 +829,45 @@ def build_store(cache: Path, size: int, running: bool = False, deep: bool = Fals
     return path, result
 
 
+# The commands whose time and peak memory make the cost curve (`curve_rows`), as arguments
+# after `--db STORE`: {out} is a new file's name, {model} the newest model's id.
+CURVE = (
+    ("ls executions --limit 10", ["ls", "executions", "--limit", "10"]),
+    ("ls executions (every run)", ["ls", "executions"]),
+    ("ls artifacts (every artifact)", ["ls", "artifacts"]),
+    ("states", ["states"]),
+    ("check", ["check"]),
+    ("lineage --artifact NEWEST", ["lineage", "--artifact", "{model}"]),
+    ("export (every run)", ["export", "-o", "{out}"]),
+    ("prune --older-than 0s --dry-run", ["prune", "--older-than", "0s", "--dry-run"]),
+)
+
+
+def curve_rows(cache: Path, sizes) -> list:
+    """How each command's time and peak memory grow with the store: CURVE's commands, native
+    backend, on the cached stores of each size (built if missing), one after another."""
+    stores = {size: build_store(cache, size)[0] for size in sizes}
+    found = {}
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        for size in sizes:
+            model = child("newest", stores[size])["id"]
+            for name, args in CURVE:
+                out = f"{tmp}/{uuid.uuid4().hex[:8]}.jsonl"
+                argv = [a.format(out=out, model=model) for a in args]
+                found[name, size] = child("peak", argv[0], stores[size], *argv[1:], backend="native")
+                Path(out).unlink(missing_ok=True)
+    rows = []
+    for name, _ in CURVE:
+        cells = [f"{size // 1000}k {found[name, size]['seconds']:.2f} s, {found[name, size]['peak_mb']:,.0f} MB"
+                 for size in sizes]
+        first, last = found[name, sizes[0]], found[name, sizes[-1]]
+        rows.append((f"{name}: time and peak memory at " + " / ".join(f"{s:,}" for s in sizes) + " runs", "", "",
+                     "; ".join(cells), f"{last['seconds'] / first['seconds']:.1f}x the time, "
+                     f"{last['peak_mb'] / first['peak_mb']:.1f}x the memory", "<= 200 MB",
+                     "yes" if last["peak_mb"] <= 200 else "NO"))
+    return rows
+
+
 def syncs_per_run(kind: str, backend: Optional[str] = None, runs: int = 50):
     """Disk syncs (fsync, fdatasync) per recorded run, counted with strace: what a run
     costs on any disk, where milliseconds depend on this one. None without strace."""
@@ -716,9 +926,19 @@ def main() -> int:
                         help="only the metric history's figures: a logging loop against MLflow, a long curve")
     parser.add_argument("--mlflow-only", action="store_true",
                         help="only import --from-mlflow: an MLflow store of 10,000 runs (1,000 with --quick)")
+    parser.add_argument("--curve-only", action="store_true",
+                        help="only the cost curve: each command's time and peak memory at 1k to 200k runs")
     parser.add_argument("--explorer-only", action="store_true",
                         help=f"only the explorer under load: {LOAD} requests to /runs at once, and one after another")
+    parser.add_argument("--postgres-only", action="store_true",
+                        help="only recording one run on PostgreSQL ($MLMD_TEST_POSTGRES): native on psycopg "
+                             "and on pg8000 against ml-metadata")
     args = parser.parse_args()
+    if args.postgres_only:
+        found = postgres_rows(os.environ.get("MLMD_TEST_POSTGRES"), 100 if args.quick else 500)
+        for row in found:
+            print("| " + " | ".join(str(c) for c in row) + " |")
+        return 0 if all(r[6] != "NO" for r in found) else 1
     if args.prune_only:
         return prune_rows(Path(args.cache), 10000 if args.quick else 200000)
     if args.history_only:
@@ -735,6 +955,12 @@ def main() -> int:
         for row in mlflow_rows(args.quick, Path(args.cache)):
             print("| " + " | ".join(str(c) for c in row) + " |")
         return 0
+    if args.curve_only:
+        Path(args.cache).mkdir(parents=True, exist_ok=True)
+        found = curve_rows(Path(args.cache), [1000, 10000] if args.quick else [1000, 10000, 100000, 200000])
+        for row in found:
+            print("| " + " | ".join(str(c) for c in row) + " |")
+        return 0 if all(r[6] != "NO" for r in found) else 1
     if args.explorer_only:
         Path(args.cache).mkdir(parents=True, exist_ok=True)
         size = 10000 if args.quick else 200000
@@ -789,6 +1015,14 @@ def main() -> int:
     rows.append(("record one run: sqlite-floor (one plain sqlite3 WAL transaction)", fmt(rec["sqlite-floor"]),
                  fmt(ours["mlmd"]), fmt(ours["native"]), f"{native_ms / floor_ms:.1f}x the floor",
                  "<= 3x the floor", yes(native_ms <= 3 * floor_ms)))
+    same = child("floor", runs, 10)
+    ratio = same["ratio"]
+    rows.append((f"record one run: the same rows the native backend writes ({same['statements']:.0f} statements, "
+                 f"{same['commits']:.0f} commits), bare sqlite3, in the same process; native CPU ms per run "
+                 f"{same['cpu']['median']:.2f}", fmt(same["floor"]), "", fmt(same["ours"]),
+                 f"{ratio:.2f}x the same-rows floor", "<= 2x", yes(ratio <= 2)))
+
+    rows += postgres_rows(os.environ.get("MLMD_TEST_POSTGRES"), 100 if quick else 500)
 
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         rows += history_rows(quick, tmp)
@@ -802,6 +1036,12 @@ def main() -> int:
                  f"{speed['mlmd']:,.0f} runs/s", f"{speed['native']:,.0f} runs/s",
                  f"{speed['native'] / raw_bulk['runs_per_second']:.1f}x raw", ">= 5x raw",
                  yes(speed["native"] >= 5 * raw_bulk["runs_per_second"])))
+    floors = [child("bulk-floor", bulk_runs) for _ in range(3)]
+    floor = sorted(floors, key=lambda f: f["ratio"])[1]  # the median round of three
+    rows.append((f"bulk record {bulk_runs:,} runs against the same rows ({floor['statements']} statements, "
+                 f"{floor['commits']} commits: what record_runs wrote, sent again with bare sqlite3)",
+                 f"{floor['floor_runs_per_second']:,.0f} runs/s", "", f"{floor['runs_per_second']:,.0f} runs/s",
+                 f"{floor['ratio']:.2f}x the same-rows floor", ">= 0.75x", yes(floor["ratio"] >= 0.75)))
 
     import importlib.util
 
@@ -827,6 +1067,8 @@ def main() -> int:
                      fmt(grown[size]["mlmd"]), fmt(grown[size]["native"]),
                      f"{ratio:.2f}x the {sizes[0]:,}-run store's", f"<= 1.2x the {sizes[0]:,}-run store's",
                      yes(ratio <= 1.2)))
+
+    rows += curve_rows(cache, sizes)
 
     first_lineage = {}
     for size in sizes:

@@ -170,7 +170,7 @@ def doctor(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise.version import __version__
     from mlmd_exercise.errors import StoreError
     from mlmd_exercise.store import open_store
-    from mlmd_exercise.store.choice import choices, mlmd_missing
+    from mlmd_exercise.store.choice import choices, mlmd_missing, title
 
     by_database = choices(call.backend)
     choice = by_database[call.location.scheme]
@@ -198,8 +198,7 @@ def doctor(args: Namespace, call: Invocation) -> Outcome:
           f"ml-metadata: {report['mlmd_library']}\n"
           f"store: {report['store']}: {report['store_status']}\n"
           "backends by kind of store:")
-    names = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mysql": "MySQL"}
-    for line in text.table((names[db], c.name, c.reason) for db, c in by_database.items()):
+    for line in text.table((title(db), c.name, c.reason) for db, c in by_database.items()):
         print(line)
     return Outcome.OK
 

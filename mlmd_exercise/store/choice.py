@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 
 from mlmd_exercise.errors import StoreError
+from mlmd_exercise.store.native.dialects import DIALECTS
 
-__all__ = ["BACKENDS", "DATABASES", "ENV_BACKEND", "Choice", "choose", "choices", "mlmd_missing", "opening"]
+__all__ = ["BACKENDS", "DATABASES", "ENV_BACKEND", "Choice", "choose", "choices", "mlmd_missing", "opening", "title"]
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("mlmd", "native")
-DATABASES = ("sqlite", "postgresql", "mysql")  # Location.scheme of each kind of store
+DATABASES = tuple(DIALECTS)  # Location.scheme of each kind of store
 ENV_BACKEND = "MLMD_BACKEND"
 _OLDEST = (1, 14)  # the oldest ml-metadata with schema version 10
 
@@ -93,6 +94,11 @@ def choose(requested: Optional[str] = None, database: Optional[str] = None) -> C
 
         return Choice("mlmd", f"ml-metadata {metadata.version('ml-metadata')} is installed (the reference)")
     return Choice("native", f"ml-metadata {missing}")
+
+
+def title(database: str) -> str:
+    """A kind of store (Location.scheme) as its users name it: "PostgreSQL"."""
+    return DIALECTS[database].title
 
 
 def choices(requested: Optional[str] = None) -> Dict[str, Choice]:

@@ -28,11 +28,6 @@ _CONTEXT = "c.id, c.name, t.name AS tname, c.create_time_since_epoch, c.last_upd
 _PARENTS = ("SELECT c.id, c.name, t.name AS tname, pc.{owner} AS owner FROM Context c JOIN Type t ON t.id = c.type_id "
             "JOIN ParentContext pc ON pc.{other} = c.id")
 _EVENTS = {Kind.ARTIFACT: "artifact_id", Kind.EXECUTION: "execution_id"}
-# How a number is bound, by database (Location.scheme): PostgreSQL types a parameter by the
-# column it meets (20.5 against an integer column is refused, 2**40 overflows MLMD's 32-bit
-# int_value), so each is cast to its own type there; SQLite binds typed values, and PyMySQL
-# writes them out as literals.
-_NUMBER_MARKS = {"postgresql": ("CAST(? AS BIGINT)", "CAST(? AS DOUBLE PRECISION)")}
 
 
 def _neighbours(kind: Kind, scope: str) -> str:
@@ -56,9 +51,9 @@ def _neighbours(kind: Kind, scope: str) -> str:
 
 
 class _Sql:
-    def __init__(self, kind: Kind, database: str) -> None:
+    def __init__(self, kind: Kind, marks: Tuple[str, str]) -> None:
         self.kind = kind
-        self.marks = _NUMBER_MARKS.get(database, ("?", "?"))
+        self.marks = marks
         self.joins: List[str] = []
         self.join_params: List[Any] = []
         self.aliases: Dict[Tuple[str, str], str] = {}
@@ -135,10 +130,11 @@ class _Sql:
         return f"{column} = ?"
 
 
-def node_ids(expr: Expr, kind: Kind, database: str = "sqlite") -> Tuple[str, List[Any]]:
+def node_ids(expr: Expr, kind: Kind, marks: Tuple[str, str] = ("?", "?")) -> Tuple[str, List[Any]]:
     """A SELECT of the ids (column `id`, possibly repeated) of the nodes of `kind` that `expr`
-    matches, with its parameters: for `n.id IN (...)`. `database`: Location.scheme."""
-    sql = _Sql(kind, database)
+    matches, with its parameters: for `n.id IN (...)`. `marks`: how the database binds a
+    whole number and a double there (its dialect's `number_marks`)."""
+    sql = _Sql(kind, marks)
     for field in fields(expr):  # every join first: their parameters come before the condition's
         sql.alias(field)
     params: List[Any] = []
@@ -148,7 +144,7 @@ def node_ids(expr: Expr, kind: Kind, database: str = "sqlite") -> Tuple[str, Lis
             sql.join_params + params)
 
 
-def matching_ids(run: Any, expr: Expr, kind: Kind, database: str = "sqlite") -> List[int]:
+def matching_ids(run: Any, expr: Expr, kind: Kind, marks: Tuple[str, str] = ("?", "?")) -> List[int]:
     """The ids, in order, of the nodes of `kind` that `expr` matches, by `run(sql, *values)`."""
-    select, params = node_ids(expr, kind, database)
+    select, params = node_ids(expr, kind, marks)
     return sorted({int(i) for i, in run(select, *params)})

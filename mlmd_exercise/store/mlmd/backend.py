@@ -24,6 +24,7 @@ from mlmd_exercise.store import tables
 from mlmd_exercise.store.backend import Backend, ContextWrite, ExecutionWrite, NewArtifact, NewEvent, Query
 from mlmd_exercise.store.mlmd import filters as mf, protos as mp
 from mlmd_exercise.store.mlmd.guard import SafeLookups, guarded
+from mlmd_exercise.store.native.dialects import DIALECTS
 from mlmd_exercise.store.native.errors import damaged, disk_full
 from mlmd_exercise.version import MLMD_WITHOUT_FILTERS, major_minor
 
@@ -179,12 +180,10 @@ class MlmdBackend(SafeLookups, Backend):
         if run is not None:
             from mlmd_exercise.store.where_sql import matching_ids
 
-            if self.database == "mysql":  # text as ml-metadata's latin1 client stores it there
-                from mlmd_exercise.store.native.mysql import to_stored
-
-                plain = run
-                run = lambda sql, *values: plain(sql, *(to_stored(v) if type(v) is str else v for v in values))  # noqa: E731
-            found = matching_ids(run, query.where, kind, self.database)
+            dialect, plain = DIALECTS[self.database], run
+            run = lambda sql, *values: plain(sql, *(dialect.stored_text(v) if type(v) is str else v  # noqa: E731
+                                                   for v in values))
+            found = matching_ids(run, query.where, kind, dialect.number_marks)
             ids = found if query.ids is None else sorted(set(found) & {int(i) for i in query.ids})
             return dataclasses.replace(query, where=None, ids=ids)
         if not self.filters:

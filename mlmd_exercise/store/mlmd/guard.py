@@ -37,6 +37,7 @@ from mlmd_exercise.masking import mask
 from mlmd_exercise.records import Kind
 from mlmd_exercise.store import tables
 from mlmd_exercise.store.backend import Backend
+from mlmd_exercise.store.native.dialects import DIALECTS
 
 __all__ = ["Guarded", "SafeLookups", "guarded", "misquoted", "refusal", "storable"]
 
@@ -49,7 +50,6 @@ _MISQUOTED: Dict[str, Tuple[Tuple[str, str, str], ...]] = {
     "sqlite": (("\x00", "a NUL character", _CUT),),
     "mysql": (("\x00", "a NUL character", _CUT),),
 }
-_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite", "mysql": "MySQL"}
 _OPAQUE = frozenset({"struct_value", "proto_value"})  # stored base64-encoded, never as quoted text
 _FIELDS = {"uri": "URI", "external_id": "external id", "name": "name", "type": "type name",
            "description": "description", "version": "version"}
@@ -84,7 +84,7 @@ def refusal(text: str, where: str, database: str, store: object) -> MlmdExercise
                else "open it with the native backend (--backend native), which stores the value exactly")
     return MlmdExerciseError(
         f"refusing to give ml-metadata {where} {shown}: it holds {what}, "
-        f"{why.format(db=_NAMES.get(database, database))}; nothing was sent to store '{store}': {instead}")
+        f"{why.format(db=DIALECTS[database].title)}; nothing was sent to store '{store}': {instead}")
 
 
 _MAP_FIELD, _REPEATED, _SINGLE, _PROPERTIES = 0, 1, 2, 3
@@ -246,11 +246,7 @@ class SafeLookups(Backend):
         and its guard refuses such a value)."""
         if self._sql is None or not any(misquoted(v, self.database) for v in values):
             return None
-        if self.database == "mysql":  # text as ml-metadata's latin1 client stores it there
-            from mlmd_exercise.store.native.mysql import to_stored
-
-            return tuple(to_stored(v) for v in values)
-        return values
+        return tuple(DIALECTS[self.database].stored_text(v) for v in values)
 
     def _ids_then(self, kind: Kind, ids: Sequence[int]) -> list:
         by_id = {Kind.ARTIFACT: self._mlmd.get_artifacts_by_id, Kind.EXECUTION: self._mlmd.get_executions_by_id,

@@ -212,6 +212,8 @@ class MysqlDb(Db):
     protos_in_base64 = True  # MLMD keeps them as base64 text, in a MEDIUMBLOB
     ddl = MYSQL_DDL
     ddl_after_types = (MYSQL_ENV,)
+    title = "MySQL"
+    stored_text = staticmethod(to_stored)  # ml-metadata's latin1 client's form of text
 
     def __init__(self, connect: Callable[[], Any]) -> None:
         self._connect = connect

@@ -206,7 +206,7 @@ def select_nodes(db: Db, node: Node, query: Query) -> Optional[Tuple[str, List[A
     if query.where is not None:
         from mlmd_exercise.store.where_sql import node_ids
 
-        sql, values = node_ids(query.where, node.kind, db.name)
+        sql, values = node_ids(query.where, node.kind, db.number_marks)
         add(f"n.id IN ({sql})", *values)
     direction = "ASC" if query.ascending else "DESC"
     order = (f"n.id {direction}" if query.order == "id"

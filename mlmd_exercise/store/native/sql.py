@@ -3,7 +3,7 @@
 Statements are written once, with `?` placeholders, in the SQL the three databases speak.
 `Db` is one connection, and the one place where an engine's differences live: each engine's
 subclass (`sqlite.SqliteDb`, `postgres.PostgresDb`, `mysql.MysqlDb`) runs the statements on its
-driver (Python's sqlite3; pg8000, whose `$n` parameters it rewrites them to; PyMySQL's `%s`),
+driver (Python's sqlite3; psycopg's `%s` or pg8000's `$n`, which it rewrites them to; PyMySQL's `%s`),
 hands out ids its way, makes MLMD's schema with its DDL, turns its driver's errors into the
 package's (`translated`, by class and code, never by text) and says how it is tuned. Values
 are always parameters, never text in a statement. A new engine is one more subclass.
@@ -40,6 +40,12 @@ class Db:
     snapshot_sql: the statement that begins a read-only transaction whose reads all see one
         moment of the database (`snapshot`).
     holds_nul: whether its text columns store a NUL character (PostgreSQL's do not).
+    number_marks: how a whole number and a double are bound where a filter query compares
+        them with a property (store/where_sql.py): PostgreSQL types a parameter by the column
+        it meets (20.5 against an integer column is refused, 2**40 overflows MLMD's 32-bit
+        int_value), so there each is cast to its own type; SQLite binds typed values, and
+        PyMySQL writes them out as literals.
+    title: the database's name as its users know it.
     """
 
     name = ""
@@ -52,9 +58,24 @@ class Db:
     ids_per_query = 10000  # one parameter (SQLite's JSON, PostgreSQL's array) or one each (MySQL)
     snapshot_sql = "BEGIN"  # SQLite: a deferred transaction reads one snapshot of a WAL file
     holds_nul = True
+    number_marks = ("?", "?")
+    title = ""
+
+    @staticmethod
+    def stored_text(text: str) -> str:
+        """`text` as ml-metadata's own client stores it in this database: what plain SQL
+        binds to find text ml-metadata wrote (as it is, but on MySQL)."""
+        return text
 
     def run(self, sql: str, *values: Any) -> List[Row]:
         raise NotImplementedError
+
+    def send(self, sql: str, *values: Any) -> None:
+        """Runs a statement whose rows, if any, nobody reads (an INSERT of properties, an
+        UPDATE). A driver that can may send it without waiting for the server's answer, within
+        a transaction, its error (if any) raised by the next statement that waits or the commit
+        (psycopg's pipeline: `postgres.PsycopgDb`); here it is simply run."""
+        self.run(sql, *values)
 
     def proto_param(self, raw: bytes) -> Any:
         """A serialized proto value as this database's proto_value column holds it, as

@@ -118,6 +118,7 @@ class SqliteDb(Db):
     """Python's sqlite3, in autocommit mode: transactions are ours (BEGIN IMMEDIATE)."""
 
     name = "sqlite"
+    title = "SQLite"
     row_order = "rowid"
     protos_in_base64 = True  # text in a BLOB column, as ml-metadata writes them
     typed_coalesce = True
