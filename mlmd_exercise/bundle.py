@@ -4,7 +4,8 @@ any store (any backend, any database) can import (docs/bundle.md describes the f
 A bundle is JSON lines: a header (`{"mlmd_exercise_bundle": VERSION, ...}`), then the
 types, contexts, artifacts, executions and events, then an "end" line with the counts
 (a bundle cut short is refused). This module is the format alone, plain data: writing a
-line, reading a file back checked whole. Exporting a store's runs is a read
+line, reading a file back checked whole (bundle_check.Checker) into an index of its records,
+reading them again from the file as they are asked for. Exporting a store's runs is a read
 (`read/export.py`); importing a bundle is a write (`write/bundle_import.py`).
 
 Each node carries its origin, "<source store>/<kind>/<id>" (kept from an earlier import
@@ -21,23 +22,19 @@ from __future__ import annotations
 import json
 import math
 import os
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
-from mlmd_exercise.errors import MlmdExerciseError
+from mlmd_exercise.bundle_check import NODES as _NODES, ORDER as _ORDER, BundleError, Checker
 from mlmd_exercise.masking import mask, mask_values
-from mlmd_exercise.records import EVENT_TYPES, ORIGIN, ArtifactState, ExecutionState
-from mlmd_exercise.values import MAX_DEPTH, is_number, nesting, shown
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "BundleError", "Bundle", "Checker", "Counts", "write_line",
            "read_bundle", "bundle_ids", "is_bundle"]
 
 MAGIC = "mlmd_exercise_bundle"  # the header's first key; its value is the format version
 FORMAT_VERSION = 2  # 2: metric histories, and NaN and the infinities as {"double": "NaN"}
-
-
-class BundleError(MlmdExerciseError):
-    """A file that is not a bundle we can read: not one, of a newer format, cut short."""
 
 
 @dataclass
@@ -52,23 +49,157 @@ class Counts:
     already: Dict[str, int] = field(default_factory=dict)  # kind -> nodes found in the store
 
 
-@dataclass
 class Bundle:
-    """A bundle as read: its header and its records, each a plain dict as in the file."""
+    """A bundle as read and checked: its header and types, and an index of its other
+    records (where each line starts, ids, types, origins, contexts, as arrays), never the
+    records themselves, which `each` and `read` read from the file again when asked (at
+    200,000 runs every record held at once took about 1.4 GB). `contexts`, `artifacts`,
+    `executions`, `events` and `histories` are every record of the kind, each a plain dict
+    as in the file, read whole on the call: for small bundles and tests."""
 
-    header: Dict[str, Any]
-    types: List[Dict[str, Any]] = field(default_factory=list)
-    contexts: List[Dict[str, Any]] = field(default_factory=list)
-    artifacts: List[Dict[str, Any]] = field(default_factory=list)
-    executions: List[Dict[str, Any]] = field(default_factory=list)
-    events: List[Dict[str, Any]] = field(default_factory=list)
-    histories: List[Dict[str, Any]] = field(default_factory=list)
-    # (kind, id) -> its line, for messages (a type's id: (of, name))
-    lines: Dict[Tuple[str, Any], int] = field(default_factory=dict)
+    def __init__(self, path: Union[str, os.PathLike], header: Dict[str, Any]) -> None:
+        self.path, self.header = path, header
+        self.types: List[Dict[str, Any]] = []
+        self._type_lines: Dict[Tuple[str, str], int] = {}  # (of, name) -> its line
+        self.parts: Dict[str, _Part] = {kind: _Part() for kind in _ORDER[1:-1]}
+        self._prefixes: Dict[str, int] = {}  # an origin's "<store>/<kind>", by its index
+        self.prefixes: List[str] = []
+
+    def _hold(self, number: int, kind: str, offset: int, record: Dict[str, Any]) -> None:
+        if kind == "type":
+            record = _from_json(record)
+            self._type_lines[(record["of"], record["name"])] = number
+            self.types.append(record)
+            return
+        part = self.parts[kind]
+        part.offsets.append(offset)
+        if kind in _NODES:
+            part.lines.append(number)
+            part.ids.append(record["id"])
+            part.add_type(record["type"])
+            head, _, tail = record["origin"].rpartition("/")
+            if head and tail.isascii() and tail.isdigit() and tail == str(int(tail)):
+                part.prefix.append(self._prefixes.setdefault(head, len(self._prefixes)))
+                if part.prefix[-1] == len(self.prefixes):
+                    self.prefixes.append(head)
+                part.number.append(int(tail))
+            else:  # an origin of another shape: kept whole
+                part.prefix.append(-1)
+                part.number.append(0)
+                part.odd[len(part.ids) - 1] = record["origin"]
+            part.contexts.extend(record["contexts"] if kind != "context" else ())
+            part.ends.append(len(part.contexts))
+        elif kind == "event":
+            part.ids.append(record["execution"])
+            part.number.append(record["artifact"])
+        else:  # a history
+            part.ids.append(record["execution"])
+
+    def count(self, kind: str) -> int:
+        """How many records of `kind` ("artifact", "event", ...) the bundle holds."""
+        return len(self.parts[kind].offsets)
+
+    def origin(self, kind: str, at: int) -> str:
+        """The origin of the `at`-th node of `kind`."""
+        part = self.parts[kind]
+        return part.odd[at] if part.prefix[at] < 0 else f"{self.prefixes[part.prefix[at]]}/{part.number[at]}"
+
+    def position(self, kind: str, node_id: int) -> int:
+        """Where the node of `kind` with this bundle id is among its kind's records (-1: none)."""
+        return self.parts[kind].position(node_id)
+
+    def node_contexts(self, kind: str, at: int) -> "array[int]":
+        """The bundle ids of the contexts the `at`-th node of `kind` is in."""
+        part = self.parts[kind]
+        return part.contexts[part.ends[at - 1] if at else 0:part.ends[at]]
+
+    def each(self, kind: str) -> Iterator[Dict[str, Any]]:
+        """Every record of `kind`, in the file's order, read again from the file."""
+        return self.read(kind, range(self.count(kind)))
+
+    def read(self, kind: str, positions: Iterable[int]) -> Iterator[Dict[str, Any]]:
+        """The records of `kind` at these positions among their kind's, read from the file.
+
+        Raises:
+            BundleError: the file changed since it was checked.
+        """
+        part = self.parts[kind]
+        with open(self.path, "rb") as f:
+            at = -1
+            for n in positions:
+                if n != at + 1 or at < 0:
+                    f.seek(part.offsets[n])
+                at = n
+                try:
+                    record = json.loads(f.readline())
+                    same = record.get("kind") == kind and (
+                        kind not in _NODES or record.get("id") == part.ids[n])
+                except (ValueError, AttributeError, RecursionError):
+                    same = False
+                if not same:
+                    raise BundleError(f"'{self.path}' changed since it was checked: nothing more imported from it")
+                yield _masked(_from_json(record))
 
     def line(self, kind: str, node_id: Any) -> str:
-        """Where a node's record is, as a message names it: "line 12"."""
-        return f"line {self.lines.get((kind, node_id), '?')}"
+        """Where a node's record is, as a message names it: "line 12" (a type's id: (of, name))."""
+        if kind == "type":
+            return f"line {self._type_lines.get(node_id, '?')}"
+        at = self.position(kind, node_id)
+        return f"line {self.parts[kind].lines[at] if at >= 0 else '?'}"
+
+    @property
+    def contexts(self) -> List[Dict[str, Any]]:
+        return list(self.each("context"))
+
+    @property
+    def artifacts(self) -> List[Dict[str, Any]]:
+        return list(self.each("artifact"))
+
+    @property
+    def executions(self) -> List[Dict[str, Any]]:
+        return list(self.each("execution"))
+
+    @property
+    def events(self) -> List[Dict[str, Any]]:
+        return list(self.each("event"))
+
+    @property
+    def histories(self) -> List[Dict[str, Any]]:
+        return list(self.each("history"))
+
+
+class _Part:
+    """One kind's records as the index holds them, each column an array in the file's order:
+    where its line starts; a node's line number, id, type (by index), origin (its
+    "<store>/<kind>" by index and its number, or whole in `odd`) and contexts (`ends`: where
+    each node's end in `contexts`); an event's execution (`ids`) and artifact (`number`); a
+    history's execution (`ids`)."""
+
+    def __init__(self) -> None:
+        self.offsets, self.ids, self.number, self.lines = array("q"), array("q"), array("q"), array("q")
+        self.type, self.prefix = array("i"), array("i")
+        self.type_names: List[str] = []
+        self._types: Dict[str, int] = {}
+        self.odd: Dict[int, str] = {}
+        self.contexts, self.ends = array("q"), array("q")
+        self._sorted: Optional[Tuple["array[int]", "array[int]"]] = None
+
+    def add_type(self, name: str) -> None:
+        if name not in self._types:
+            self._types[name] = len(self.type_names)
+            self.type_names.append(name)
+        self.type.append(self._types[name])
+
+    def type_of(self, at: int) -> str:
+        return self.type_names[self.type[at]]
+
+    def position(self, node_id: int) -> int:
+        if self._sorted is None:  # ids ascending, and where each is (made once, on the first call)
+            order = array("q", sorted(range(len(self.ids)), key=self.ids.__getitem__))
+            self._sorted = (array("q", (self.ids[i] for i in order)), order)
+        keys, order = self._sorted
+        at = bisect_left(keys, node_id)
+        return order[at] if at < len(keys) and keys[at] == node_id else -1
 
 
 def write_line(f: IO[str], record: Mapping[str, Any]) -> None:
@@ -140,48 +271,50 @@ def read_bundle(path: Union[str, os.PathLike]) -> Bundle:
     """
     found: List[Bundle] = []
 
-    def hold(number: int, kind: str, record: Dict[str, Any]) -> None:
-        bundle = found[0]
-        record = _from_json(record)
-        if kind in _NODES:
-            bundle.lines[(kind, record["id"])] = number
-        elif kind == "type":
-            bundle.lines[(kind, (record["of"], record["name"]))] = number
-        getattr(bundle, _LISTS.get(kind, f"{kind}s")).append(_masked(record))
+    def hold(number: int, kind: str, record: Dict[str, Any], offset: int) -> None:
+        found[0]._hold(number, kind, offset, record)
 
     with open(path, "rb") as f:
-        _read(str(path), f, lambda header: found.append(Bundle(header)), hold)
+        _read(str(path), _offsets(f), lambda header: found.append(Bundle(path, header)), hold)
     return found[0]
 
 
-def bundle_ids(path: Union[str, os.PathLike]) -> Dict[str, Set[int]]:
+def _offsets(f: IO[bytes]) -> Iterator[Tuple[bytes, int]]:
+    """Each line of `f` with where it starts."""
+    offset = 0
+    for raw in f:
+        yield raw, offset
+        offset += len(raw)
+
+
+def bundle_ids(path: Union[str, os.PathLike]) -> Dict[str, "array[int]"]:
     """The ids of the executions and artifacts the bundle at `path` holds ("execution",
-    "artifact" -> ids), every line checked as `read_bundle` checks it, holding ids alone:
-    how a prune reads its archive back.
+    "artifact" -> the ids, ascending, each once), every line checked as `read_bundle` checks
+    it, holding ids alone (in arrays: 8 bytes an id): how a prune reads its archive back.
 
     Raises:
         BundleError: as `read_bundle`.
     """
-    ids: Dict[str, Set[int]] = {"execution": set(), "artifact": set()}
+    ids: Dict[str, "array[int]"] = {"execution": array("q"), "artifact": array("q")}
 
-    def hold(number: int, kind: str, record: Dict[str, Any]) -> None:
+    def hold(number: int, kind: str, record: Dict[str, Any], offset: int) -> None:
         if kind in ids:
-            ids[kind].add(record["id"])
+            ids[kind].append(record["id"])
 
     with open(path, "rb") as f:
-        _read(str(path), f, lambda header: None, hold)
-    return ids
+        _read(str(path), ((raw, 0) for raw in f), lambda header: None, hold)
+    return {kind: array("q", sorted(found)) for kind, found in ids.items()}  # unique: Checker refuses a duplicate
 
 
-def _read(name: str, lines: Iterable[bytes], begin: Callable[[Dict[str, Any]], None],
-          hold: Callable[[int, str, Dict[str, Any]], None]) -> None:
-    """Checks a bundle's lines, handing its header to `begin` and each record after it, with its
-    line number and kind, to `hold`."""
+def _read(name: str, lines: Iterable[Tuple[bytes, int]], begin: Callable[[Dict[str, Any]], None],
+          hold: Callable[..., None]) -> None:
+    """Checks a bundle's lines (each with where it starts), handing its header to `begin` and
+    each record after it, with its line number, kind and where it starts, to `hold`."""
     started = False
     counts: Dict[str, int] = {}
     check = Checker(name)
     end: Optional[Dict[str, Any]] = None
-    for number, raw in enumerate(lines, 1):
+    for number, (raw, offset) in enumerate(lines, 1):
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -211,7 +344,7 @@ def _read(name: str, lines: Iterable[bytes], begin: Callable[[Dict[str, Any]], N
         else:
             plural = _LISTS.get(kind, f"{kind}s")
             counts[plural] = counts.get(plural, 0) + 1
-            hold(number, kind, record)
+            hold(number, kind, record, offset)
     if not started:
         raise BundleError(f"'{name}' is empty, not a bundle")
     if end is None or any(end.get(k, 0) != counts.get(k, 0)
@@ -220,159 +353,3 @@ def _read(name: str, lines: Iterable[bytes], begin: Callable[[Dict[str, Any]], N
 
 
 _LISTS = {"type": "types", "history": "histories"}
-# The kinds of record in the order a bundle holds them: a record names only what came before.
-_ORDER = ("type", "context", "artifact", "execution", "event", "history", "end")
-_NODES = ("context", "artifact", "execution")
-_FIELDS: Dict[str, Dict[str, Tuple[type, ...]]] = {  # what each record must hold, of what kind
-    "type": {"of": (str,), "name": (str,), "properties": (dict,)},
-    "context": {"id": (int,), "type": (str,), "name": (str,), "properties": (dict,), "custom": (dict,),
-                "origin": (str,)},
-    "artifact": {"id": (int,), "type": (str,), "uri": (str,), "state": (str,), "properties": (dict,),
-                 "custom": (dict,), "origin": (str,), "contexts": (list,)},
-    "execution": {"id": (int,), "type": (str,), "state": (str,), "properties": (dict,), "custom": (dict,),
-                  "origin": (str,), "contexts": (list,)},
-    "event": {"artifact": (int,), "execution": (int,), "type": (str,), "path": (list,)},
-    "history": {"execution": (int,), "key": (str,), "points": (list,)},
-}
-_OPTIONAL: Dict[str, Tuple[type, ...]] = {"name": (str, type(None)), "created_ms": (int, type(None)),
-                                          "updated_ms": (int, type(None)), "external_id": (str, type(None)),
-                                          "ms": (int, type(None))}
-_STATES = {"artifact": {s.value for s in ArtifactState}, "execution": {s.value for s in ExecutionState}}
-_KINDS = {"INT": (int,), "DOUBLE": (int, float, dict), "STRING": (str,), "BOOLEAN": (bool,),
-          "STRUCT": (dict, list, str, int, float, bool, type(None)), "PROTO": (dict,)}  # a double may be {"double": ...}
-
-
-class Checker:
-    """A bundle's records checked as they are read, one line at a time, so that a bundle is
-    refused before anything of it is written: each record's fields and their kinds, its
-    kind in the format's order, ids unique per kind, every id and type it names declared on
-    an earlier line (an event's artifact and execution, a node's type and contexts, a
-    history's run), states and event types MLMD knows, properties its type declares, and
-    values MLMD can read back (nested at most `values.MAX_DEPTH` levels). It keeps only the
-    index of ids and the types' declared properties, not the records.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.ids: Dict[str, Set[int]] = {kind: set() for kind in _NODES}
-        self.types: Dict[Tuple[str, str], Dict[str, str]] = {}  # (of, name) -> property -> its type
-        self.at = 0  # the kind's place in _ORDER the last record had
-
-    def _refuse(self, number: int, why: str) -> BundleError:
-        return BundleError(f"'{self.name}' line {number} {why}: refused, nothing imported")
-
-    def record(self, number: int, record: Any) -> str:
-        """Checks one record (line `number`); its kind.
-
-        Raises:
-            BundleError: naming the line and what is wrong with it.
-        """
-        kind = record.get("kind") if isinstance(record, dict) else None
-        if kind not in _ORDER:
-            raise self._refuse(number, f"holds an unknown record kind '{kind}'")
-        place = _ORDER.index(kind)
-        if place < self.at:
-            raise self._refuse(number, f"is {_a(kind)} after {_a(_ORDER[self.at])} (a bundle holds types, contexts, "
-                               "artifacts, executions, events, histories, in this order)")
-        self.at = place
-        if kind == "end":
-            return kind
-        for key, kinds in _FIELDS[kind].items():
-            self._field(number, kind, record, key, kinds)
-        for key, kinds in _OPTIONAL.items():
-            if key in record:
-                self._field(number, kind, record, key, kinds)
-        getattr(self, f"_{kind}")(number, record)
-        return kind
-
-    def _field(self, number: int, kind: str, record: Dict[str, Any], key: str, kinds: Tuple[type, ...]) -> None:
-        value = record.get(key, _MISSING)
-        if value is _MISSING:
-            raise self._refuse(number, f"is {_a(kind)} without '{key}'")
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            raise self._refuse(number, f"is {_a(kind)} whose '{key}' is {shown(value)}, not {_kind_names(kinds)}")
-
-    def _type(self, number: int, t: Dict[str, Any]) -> None:
-        if t["of"] not in _NODES:
-            raise self._refuse(number, f"is a type of '{t['of']}', not of an artifact, execution or context")
-        for key, declared in t["properties"].items():
-            if declared not in _KINDS:
-                raise self._refuse(number, f"is type '{t['name']}' declaring property '{key}' as {shown(declared)}, "
-                                   f"not one of MLMD's ({', '.join(_KINDS)})")
-        if self.types.setdefault((t["of"], t["name"]), t["properties"]) != t["properties"]:
-            raise self._refuse(number, f"declares {t['of']} type '{t['name']}' a second time, otherwise")
-
-    def _node(self, number: int, kind: str, node: Dict[str, Any]) -> None:
-        of = f"{kind} {node['id']}"
-        if node["id"] in self.ids[kind]:
-            raise self._refuse(number, f"is {of} a second time (a duplicate id)")
-        declared = self.types.get((kind, node["type"]))
-        if declared is None:
-            raise self._refuse(number, f"is {of} of type '{node['type']}', which the bundle does not declare")
-        if kind in _STATES and node["state"] not in _STATES[kind]:
-            raise self._refuse(number, f"is {of} in state {shown(node['state'])}, which MLMD does not know "
-                               f"({', '.join(sorted(_STATES[kind]))})")
-        for key, value in node["properties"].items():
-            if key not in declared:
-                raise self._refuse(number, f"is {of} with property '{key}', which its type '{node['type']}' "
-                                   "does not declare")
-            if not _of_kind(value, declared[key]):
-                raise self._refuse(number, f"is {of} whose property '{key}' is {shown(value)}, not the "
-                                   f"{declared[key]} its type declares")
-        for key, value in {**node["properties"], **node["custom"]}.items():
-            if nesting(value) > MAX_DEPTH:
-                raise self._refuse(number, f"is {of} whose property '{key}' is nested more than {MAX_DEPTH} levels "
-                                   "deep, which MLMD cannot read back")
-        for c in node.get("contexts", ()):
-            if isinstance(c, bool) or c not in self.ids["context"]:  # True == 1: not an id
-                raise self._refuse(number, f"is {of} in context {shown(c)}, which is not in the bundle")
-        self.ids[kind].add(node["id"])
-
-    def _context(self, number: int, node: Dict[str, Any]) -> None:
-        self._node(number, "context", node)
-
-    def _artifact(self, number: int, node: Dict[str, Any]) -> None:
-        self._node(number, "artifact", node)
-
-    def _execution(self, number: int, node: Dict[str, Any]) -> None:
-        self._node(number, "execution", node)
-
-    def _event(self, number: int, e: Dict[str, Any]) -> None:
-        if e["type"] not in EVENT_TYPES:
-            raise self._refuse(number, f"is an event of type {shown(e['type'])}, which MLMD does not know "
-                               f"({', '.join(EVENT_TYPES)})")
-        for kind in ("artifact", "execution"):
-            if e[kind] not in self.ids[kind]:
-                raise self._refuse(number, f"is an event naming {kind} {e[kind]}, which is not in the bundle")
-        if any(isinstance(step, bool) or not isinstance(step, (str, int)) for step in e["path"]):
-            raise self._refuse(number, f"is an event whose path {shown(e['path'])} holds a step that is neither "
-                               "a key (a string) nor an index (a whole number)")
-
-    def _history(self, number: int, h: Dict[str, Any]) -> None:
-        if h["execution"] not in self.ids["execution"]:
-            raise self._refuse(number, f"is a history of execution {h['execution']}, which is not in the bundle")
-        for point in h["points"]:
-            if not (isinstance(point, list) and len(point) == 3 and all(
-                    isinstance(v, int) and not isinstance(v, bool) for v in point[:2])
-                    and (is_number(point[2]) or isinstance(point[2], dict))):
-                raise self._refuse(number, f"is a history whose point {shown(point)} is not [step, ms, value]")
-
-
-_MISSING = object()
-
-
-def _of_kind(value: Any, declared: str) -> bool:
-    """Whether a property's value (as JSON) can be of the kind its type declares."""
-    if declared in ("INT", "DOUBLE") and isinstance(value, bool):  # True is an int to Python, not to MLMD
-        return False
-    return isinstance(value, _KINDS[declared])
-
-
-def _a(kind: str) -> str:
-    return ("an " if kind[0] in "aeiou" else "a ") + kind
-
-
-def _kind_names(kinds: Tuple[type, ...]) -> str:
-    names = {int: "a whole number", float: "a number", str: "a string", dict: "an object", list: "a list",
-             bool: "true/false", type(None): "null"}
-    return " or ".join(names[k] for k in kinds)

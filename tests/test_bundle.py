@@ -273,3 +273,57 @@ def test_a_bundle_of_format_1_still_imports(store, tmp_path):
 
     [x] = store.backend.executions()
     assert [(p.step, p.value) for p in metric_history(store, x.id, "acc")] == [(0, 0.5)]  # its one value
+
+
+def test_an_import_a_few_ids_to_a_query_records_the_same(db, tmp_path):
+    """The import asks the store a query's worth of origins, names and runs' events at a time
+    (the backend's ids_per_query) and reads the bundle's records again a batch at a time: two to a
+    query and two runs to a batch record the same as all at once, into a new store and onto part
+    of the bundle there already."""
+    source = mx.open_store(db, create=True)
+    sample(source)
+    first, second = tmp_path / "e1.bundle", tmp_path / "all.bundle"
+    export_bundle(source, first, select_executions(source, context_id=source.catalog.context_id("e1")))
+    export_bundle(source, second, _all(source))
+    got = []
+    for few in (False, True):
+        target = mx.open_store(_other(db, tmp_path), create=True)
+        if few:
+            target.backend.ids_per_query = 2
+        counts = [import_bundle(target, read_bundle(path), batch_size=2 if few else 500) for path in (first, second)]
+        got.append((counts, snapshot(target)))
+    assert got[0][0][1].executions == 10 - len(read_bundle(first).executions)
+    assert got[1] == got[0]
+
+
+def test_an_import_into_a_copy_a_few_ids_to_a_query_records_nothing_twice(tmp_path):
+    """Runs found by type and name, and their artifacts through their events, two to a query."""
+    import shutil
+
+    source = mx.open_store(tmp_path / "s.db", create=True)
+    sample(source)
+    export_bundle(source, tmp_path / "a.bundle", _all(source))
+    source.backend.close()
+    shutil.copyfile(tmp_path / "s.db", tmp_path / "copy.db")
+    copy = mx.open_store(tmp_path / "copy.db", create=True)
+    copy.backend.ids_per_query = 2
+    got = import_bundle(copy, read_bundle(tmp_path / "a.bundle"), batch_size=2)
+    assert (got.executions, got.artifacts, got.events, got.already) == \
+        (0, 0, 0, {"artifacts": 10, "contexts": 2, "executions": 10})
+
+
+def test_a_bundle_changed_after_it_was_checked_is_refused_where_it_is_read_again(tmp_path):
+    """The import reads the records again from the file: one no longer where the check saw it
+    stops the import in one line (here before anything is written: the strings' check reads first)."""
+    source = mx.open_store(tmp_path / "s.db", create=True)
+    sample(source)
+    path = tmp_path / "a.bundle"
+    export_bundle(source, path, _all(source))
+    bundle = read_bundle(path)
+    header, rest = path.read_text().split("\n", 1)
+    path.write_text(header + "\n\n" + rest)  # every record a line further on
+    target = mx.open_store(tmp_path / "t.db", create=True)
+    with pytest.raises(BundleError) as e:
+        import_bundle(target, bundle)
+    assert str(e.value) == f"'{path}' changed since it was checked: nothing more imported from it"
+    assert target.backend.executions() == [] and target.backend.artifacts() == []

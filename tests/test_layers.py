@@ -20,7 +20,7 @@ PACKAGE = Path(mlmd_exercise.__file__).parent
 # Lowest first. A module's layer is found by its dotted name: the longest prefix listed wins.
 LAYERS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     ("values", ("version", "errors", "labels", "records", "masking", "values", "schema", "history", "content",
-                "process", "environment", "bundle", "where")),
+                "process", "environment", "bundle_check", "bundle", "where")),
     ("store", ("store",)),
     ("read", ("read",)),
     ("text and pictures", ("render", "collapse", "text")),

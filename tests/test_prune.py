@@ -339,3 +339,28 @@ def test_the_plan_says_why_it_keeps_each_artifact_as_a_reason_not_text(tmp_path)
     why = {artifact.uri.rsplit("/", 1)[1]: kept for artifact, kept in plan.protected.values()}
     assert why["late.joblib"] == Kept(KeepReason.NEWER) and str(why["late.joblib"]) == "newer than the cut-off"
     assert "late-input.csv" not in _uris(store, [a.id for a in plan.artifacts])  # upstream of it: kept
+
+
+def test_a_prune_a_few_ids_to_a_statement_removes_the_same(native_db, tmp_path):
+    """delete_nodes binds a chunk of ids to each statement (the dialect's ids_per_query), inside
+    its one transaction: two to a statement remove the same rows as all at once, histories too."""
+    from mlmd_exercise.history import Point
+
+    engine = native_db.split(":", 1)[0] if "://" in native_db else "sqlite"
+    old = int(time.time() * 1000) - 200 * DAY
+    results = []
+    for location, per_statement in ((native_db, None), (new_location(engine, tmp_path), 2)):
+        store = mx.open_store(location, create=True, backend="native")
+        sample(store)
+        record_runs(mx.Tracker(store), [RunSpec(outputs={"model": ArtifactSpec(f"file:///h/{i}.joblib",
+                                                                                type="SavedModel", created_ms=old)},
+                                                started_ms=old, metrics={"loss": [Point(0, old, 1.0 / (i + 1))]})
+                                        for i in range(5)])
+        plan = plan_prune(store, _cutoff())
+        store.backend.ids_per_query = per_statement or store.backend.ids_per_query
+        removed = prune(store, plan)
+        b = store.backend
+        results.append((removed, sorted(a.uri for a in b.artifacts()), len(b.executions()), len(b.contexts()),
+                        len(b.events_by_executions([e.id for e in b.executions()])), check_store(store)))
+    assert results[0][0]["Execution"] == 10 and results[0][0]["Context"] == 5, results[0]
+    assert results[1] == results[0]

@@ -173,7 +173,7 @@ def import_bundle_file(path: str, call: Invocation) -> Outcome:
     from mlmd_exercise.bundle import read_bundle
     from mlmd_exercise.write.bundle_import import import_bundle
 
-    bundle = read_bundle(path)  # whole and checked before the store is opened or made
+    bundle = read_bundle(path)  # checked whole (its index held) before the store is opened or made
     store = call.open(create=True)
     started = time.monotonic()
     counts = import_bundle(store, bundle)

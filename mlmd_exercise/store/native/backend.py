@@ -13,7 +13,8 @@ code, never by their text. Stores are opened by store/sqlite.py, postgres.py and
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from array import array
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from mlmd_exercise.errors import ConflictError, MlmdExerciseError, NotFoundError, StoreError
 from mlmd_exercise.records import (EVENT_TYPES, ArtifactState, ExecutionState, Kind, PropertyType, PropertyValue)
@@ -264,29 +265,45 @@ class NativeBackend(NativeReads):
     @writing
     def delete_nodes(self, execution_ids: Sequence[int], artifact_ids: Sequence[int],
                      step: Optional[Callable[[str], None]] = None) -> Dict[str, int]:
-        executions = sorted({int(i) for i in execution_ids})
-        artifacts = sorted({int(i) for i in artifact_ids})
-        in_x, x_values = self.db.in_list("execution_id", executions)
-        in_a, a_values = self.db.in_list("artifact_id", artifacts)
-        events = sorted({r[0] for r in self.db.run(f"SELECT id FROM Event WHERE {in_x}", *x_values)}
-                        | {r[0] for r in self.db.run(f"SELECT id FROM Event WHERE {in_a}", *a_values)})
-        in_e, e_values = self.db.in_list("event_id", events)
+        # A chunk of ids to a statement (the dialect's ids_per_query), never one statement
+        # binding every id: at 200,000 runs that held the ids several times over, every event's
+        # id, and each DELETE's returned rows at once. The ids are arrays (8 bytes an id).
+        executions, artifacts = _unique(execution_ids), _unique(artifact_ids)
+        step_ids = self.ids_per_query
+
+        def chunks(ids: "array[int]") -> Iterator["array[int]"]:
+            return (ids[first:first + step_ids] for first in range(0, len(ids), step_ids))
+
         # The metric histories of the runs that go (history.py): contexts that name the run.
-        in_runs, _ = self.db.in_list("p.int_value", executions)
-        histories = [r[0] for r in self.db.run(
-            "SELECT c.id FROM Context c JOIN Type t ON t.id = c.type_id JOIN ContextProperty p ON p.context_id = c.id "
-            f"WHERE t.name = ? AND p.name = 'execution_id' AND {in_runs}", tables.HISTORY_TYPE, *x_values)]
-        in_h, h_values = self.db.in_list("context_id", histories)
+        histories = array("q")
+        for chunk in chunks(executions):
+            in_runs, values = self.db.in_list("p.int_value", chunk)
+            histories.extend(r[0] for r in self.db.run(
+                "SELECT c.id FROM Context c JOIN Type t ON t.id = c.type_id JOIN ContextProperty p "
+                f"ON p.context_id = c.id WHERE t.name = ? AND p.name = 'execution_id' AND {in_runs}",
+                tables.HISTORY_TYPE, *values))
+        histories = _unique(histories)
         removed: Dict[str, int] = {}
+
+        def gone(table: str, column: str, ids: "array[int]", within: str = "") -> int:
+            count = 0
+            for chunk in chunks(ids):
+                where, values = self.db.in_list(column, chunk)
+                count += self.db.delete(table, within.format(where) if within else where, *values)
+            return count
+
+        events = "event_id IN (SELECT id FROM Event WHERE {})"  # an event of a run or an artifact that goes
         # Children first, so that no row ever points at a removed one, even mid-transaction.
-        for table, where, values in (
-                ("EventPath", in_e, e_values), ("Event", in_e.replace("event_id", "id"), e_values),
-                ("Association", in_x, x_values), ("Attribution", in_a, a_values),
-                ("ExecutionProperty", in_x, x_values), ("ArtifactProperty", in_a, a_values),
-                ("Execution", in_x.replace("execution_id", "id"), x_values),
-                ("Artifact", in_a.replace("artifact_id", "id"), a_values),
-                ("ContextProperty", in_h, h_values), ("Context", in_h.replace("context_id", "id"), h_values)):
-            removed[table] = self.db.delete(table, where, *values)
+        for table, parts in (
+                ("EventPath", (("execution_id", executions, events), ("artifact_id", artifacts, events))),
+                ("Event", (("execution_id", executions, ""), ("artifact_id", artifacts, ""))),
+                ("Association", (("execution_id", executions, ""),)),
+                ("Attribution", (("artifact_id", artifacts, ""),)),
+                ("ExecutionProperty", (("execution_id", executions, ""),)),
+                ("ArtifactProperty", (("artifact_id", artifacts, ""),)),
+                ("Execution", (("id", executions, ""),)), ("Artifact", (("id", artifacts, ""),)),
+                ("ContextProperty", (("context_id", histories, ""),)), ("Context", (("id", histories, ""),))):
+            removed[table] = sum(gone(table, column, ids, within) for column, ids, within in parts)
             if step is not None:
                 step(table)
         return removed
@@ -297,6 +314,12 @@ class NativeBackend(NativeReads):
         self.db.run(f"DELETE FROM {node.properties} WHERE {node.owner} = ? AND name = ? AND is_custom_property = ?",
                     int(node_id), key, custom)
         self._put_properties(node, [(int(node_id), key, custom, value)])
+
+
+def _unique(ids: Iterable[int]) -> "array[int]":
+    """`ids` ascending, each once, as an array."""
+    found = array("q", sorted(int(i) for i in ids))
+    return array("q", (i for n, i in enumerate(found) if n == 0 or found[n - 1] != i))
 
 
 def _pick(given: int, index: Optional[int], made: Sequence[int]) -> int:
