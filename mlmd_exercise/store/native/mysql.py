@@ -293,6 +293,9 @@ class MysqlDb(Db):
             return "1 = 0", []
         return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
 
+    def drop_temporary(self, name: str) -> str:
+        return f"DROP TEMPORARY TABLE {name}"  # never a table of the store of that name
+
     def tables(self) -> List[str]:
         return [r[0] for r in self.run("SELECT table_name FROM information_schema.tables WHERE "
                                        "table_schema = DATABASE() AND table_type = 'BASE TABLE'")]
