@@ -172,7 +172,7 @@ def test_a_walk_leaves_no_temporary_table_behind_ended_or_not(graphs):
     assert len(list(backend.walk_leg([newest], [], "upstream", 3))) == 3
     number = next(walk._NAMES)
     for n in range(number - 2, number):  # the two walks' tables are gone: their names are free
-        for name in (f"mlmd_walk_reached_{n}", f"mlmd_walk_frontier_{n}"):
+        for name in (f"mlmd_walk_reached_{n}", f"mlmd_walk_frontier_{n}", f"mlmd_walk_span_{n}"):
             backend.db.run(backend.db.temporary_table(name, "id INTEGER"))
             backend.db.run(backend.db.drop_temporary(name))
 

@@ -213,6 +213,7 @@ class MysqlDb(Db):
     ddl = MYSQL_DDL
     ddl_after_types = (MYSQL_ENV,)
     title = "MySQL"
+    walk_span = 500  # a recursion stops at 1,000 levels (cte_max_recursion_depth, MariaDB's max_recursive_iterations)
     stored_text = staticmethod(to_stored)  # ml-metadata's latin1 client's form of text
 
     def __init__(self, connect: Callable[[], Any]) -> None:

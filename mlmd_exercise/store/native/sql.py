@@ -46,8 +46,7 @@ class Db:
         int_value), so there each is cast to its own type; SQLite binds typed values, and
         PyMySQL writes them out as literals.
     title: the database's name as its users know it.
-    walk_span: the most hops one recursive query of a lineage walk goes (store/native/walk.py);
-        below MySQL's cte_max_recursion_depth (1,000 by default).
+    walk_span: the most hops one recursive query of a lineage walk goes (store/native/walk.py).
     """
 
     name = ""
@@ -62,7 +61,7 @@ class Db:
     holds_nul = True
     number_marks = ("?", "?")
     title = ""
-    walk_span = 512
+    walk_span = 4096
 
     @staticmethod
     def stored_text(text: str) -> str:
