@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`make bench`: mlmd_exercise against raw MLMD and the exercise's ORM, side by side.
 
-    python bench/run.py [--quick] [--cache DIR] [--history-only | --explorer-only | --mlflow-only | --curve-only]
+    python bench/run.py [--quick] [--cache DIR] [--history-only | --explorer-only | --mlflow-only | --curve-only |
+                         --postgres-only]
 
 Each measurement runs in a process of its own (so that no two SQLite libraries
 ever share a file in one process, and start-up is measured cold), after a
@@ -40,11 +41,14 @@ def backend_env(backend: Optional[str]) -> Optional[dict]:
     return None if backend is None else {**os.environ, "MLMD_BACKEND": backend}
 
 
-def child(what: str, *args, backend: Optional[str] = None) -> dict:
-    """Runs `run.py --child WHAT ARGS` (with `backend` chosen by $MLMD_BACKEND) and returns
-    the JSON it prints."""
+def child(what: str, *args, backend: Optional[str] = None, extra: Optional[dict] = None) -> dict:
+    """Runs `run.py --child WHAT ARGS` (with `backend` chosen by $MLMD_BACKEND, and `extra`
+    variables) and returns the JSON it prints."""
+    env = backend_env(backend)
+    if extra:
+        env = {**(env or os.environ), **extra}
     proc = subprocess.run([PYTHON, __file__, "--child", what, *map(str, args)],
-                          capture_output=True, text=True, timeout=1800, env=backend_env(backend))
+                          capture_output=True, text=True, timeout=1800, env=env)
     if proc.returncode:
         raise SystemExit(f"bench step {what} {args} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.splitlines()[-1])
@@ -147,6 +151,61 @@ def same_rows_floor(runs: int, warmup: int) -> dict:
     return {"floor": summary([t * 1000 for t in floor[warmup:]]), "ours": summary([t * 1000 for t in ours[warmup:]]),
             "ratio": statistics.median(pairs), "cpu": summary([t * 1000 for t in cpu[warmup:]]),
             "statements": statistics.median(statements[warmup:]), "commits": statistics.median(commits[warmup:])}
+
+
+def record_server(base: str, runs: int, warmup: int) -> dict:
+    """Seconds per run recorded through the API into a new store on the server at `base`
+    (`postgresql://user:pw@host:port/`), its database made for it (a throwaway server's)."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-server-"))
+    try:
+        times = _record_ours(base + f"bench_{uuid.uuid4().hex[:10]}", workdir, runs, warmup)  # type: ignore[arg-type]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"ms": [t * 1000 for t in times[warmup:]]}
+
+
+# The three ways a run is recorded on PostgreSQL, side by side: (label, $MLMD_BACKEND, $MLMD_PG_DRIVER).
+PG_WAYS = (("native (psycopg)", "native", "psycopg"), ("native (pg8000)", "native", "pg8000"),
+           ("ml-metadata", "mlmd", None))
+
+
+def postgres_rows(base: Optional[str], runs: int, rounds: int = 5) -> list:
+    """Recording one run through the Tracker on the PostgreSQL server at `base` ($MLMD_TEST_POSTGRES,
+    which scripts/with-postgres sets), native on psycopg and on pg8000 against ml-metadata: the three
+    in turn, `rounds` times, each a new store (the same load on each), medians of all their runs."""
+    if not base:
+        return [("record one run on PostgreSQL", "no server: run under scripts/with-postgres", "", "", "", "", "")]
+    try:
+        import psycopg  # noqa: F401  (the bench measures both drivers: both must be here)
+    except ImportError:
+        return [("record one run on PostgreSQL", "psycopg is not installed here", "", "", "", "", "")]
+
+    times: dict = {label: [] for label, _, _ in PG_WAYS}
+    for _ in range(rounds):
+        for label, backend, driver in PG_WAYS:
+            extra = {"MLMD_PG_DRIVER": driver} if driver else None
+            times[label] += child("record-server", base, runs // rounds, 5, backend=backend, extra=extra)["ms"]
+    stats = {label: summary(t) for label, t in times.items()}
+    fsync = _server_setting(base, "fsync")
+    mlmd = stats["ml-metadata"]
+    rows = []
+    for label, _, _ in PG_WAYS[:2]:
+        ratio = stats[label]["median"] / mlmd["median"]
+        rows.append((f"record one run on PostgreSQL (fsync={fsync}): {label}", "", fmt(mlmd), fmt(stats[label]),
+                     f"{ratio:.2f}x ml-metadata", "<= 0.7x ml-metadata" if "psycopg" in label else "",
+                     ("yes" if ratio <= 0.7 else "NO") if "psycopg" in label else ""))
+    return rows
+
+
+def _server_setting(base: str, name: str) -> str:
+    from mlmd_exercise.store.address import parse_location
+    from mlmd_exercise.store.postgres import Admin
+
+    admin = Admin(parse_location(base + "postgres"), "postgres")
+    try:
+        return str(admin.run(f"SHOW {name}")[0][0])
+    finally:
+        admin.close()
 
 
 def record_grown(path: str, runs: int, warmup: int) -> dict:
@@ -275,6 +334,44 @@ def bulk(kind: str, path: str, runs: int) -> dict:
             raw.record_runs_bulk(first, min(1000, runs - first))
     elapsed = time.perf_counter() - start
     return {"runs_per_second": runs / elapsed, "seconds": elapsed}
+
+
+def bulk_floor(runs: int) -> dict:
+    """The floor under bulk recording: `record_runs` of `runs` chain runs on the native
+    backend, then the very statements it wrote (every INSERT, UPDATE and DELETE, values and
+    all, in the same transactions) sent again with bare sqlite3 into a copy of the store as
+    it was before: runs a second each way, and their ratio."""
+    import sqlite3
+
+    os.environ["MLMD_BACKEND"] = "native"
+    workdir = Path(tempfile.mkdtemp(prefix="bench-bulk-floor-"))
+    try:
+        import mlmd_exercise as mx
+        from mlmd_exercise.write.bulk import record_runs
+
+        tracker = mx.Tracker(workdir / "metadata.db", experiment="bench")
+        tracker.store.close()
+        for suffix in ("", "-wal"):
+            if (workdir / f"metadata.db{suffix}").exists():
+                shutil.copyfile(workdir / f"metadata.db{suffix}", workdir / f"floor.db{suffix}")
+        specs = list(chain_runs(runs))  # made before the clock starts, as the floor's rows are
+        writes: list = [[]]
+        _log_writes(writes)
+        start = time.perf_counter()
+        record_runs(mx.Tracker(workdir / "metadata.db", experiment="bench"), specs)
+        ours = time.perf_counter() - start
+        con = sqlite3.connect(workdir / "floor.db", isolation_level=None)
+        con.execute("PRAGMA journal_mode=WAL")
+        start = time.perf_counter()
+        for sql, values, many in writes[0]:
+            (con.executemany if many else con.execute)(sql, values)
+        floor = time.perf_counter() - start
+        con.close()
+        commits = sum(1 for sql, _, _ in writes[0] if sql == "COMMIT")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"runs_per_second": runs / ours, "floor_runs_per_second": runs / floor, "ratio": floor / ours,
+            "statements": len(writes[0]), "commits": commits}
 
 
 def newest_model(store) -> int:
@@ -594,7 +691,8 @@ def history_rows(quick: bool, tmp: str) -> list:
     return rows
 
 
-CHILDREN = {"floor": same_rows_floor, "grown": record_grown, "log": log_loop, "curve": curve_page, "prune": prune_half, "export": export_runs, "record": record_per_run, "bulk": bulk, "lineage": lineage, "counts": counts, "web": web,
+CHILDREN = {"floor": same_rows_floor, "bulk-floor": bulk_floor, "grown": record_grown, "log": log_loop, "curve": curve_page, "prune": prune_half, "export": export_runs, "record": record_per_run,
+            "record-server": record_server, "bulk": bulk, "lineage": lineage, "counts": counts, "web": web,
             "states": states, "peak": command_peak, "newest": newest}
 
 
@@ -842,7 +940,15 @@ def main() -> int:
                         help="only the cost curve: each command's time and peak memory at 1k to 200k runs")
     parser.add_argument("--explorer-only", action="store_true",
                         help=f"only the explorer under load: {LOAD} requests to /runs at once, and one after another")
+    parser.add_argument("--postgres-only", action="store_true",
+                        help="only recording one run on PostgreSQL ($MLMD_TEST_POSTGRES): native on psycopg "
+                             "and on pg8000 against ml-metadata")
     args = parser.parse_args()
+    if args.postgres_only:
+        found = postgres_rows(os.environ.get("MLMD_TEST_POSTGRES"), 100 if args.quick else 500)
+        for row in found:
+            print("| " + " | ".join(str(c) for c in row) + " |")
+        return 0 if all(r[6] != "NO" for r in found) else 1
     if args.prune_only:
         return prune_rows(Path(args.cache), 10000 if args.quick else 200000)
     if args.history_only:
@@ -926,6 +1032,8 @@ def main() -> int:
                  f"{same['cpu']['median']:.2f}", fmt(same["floor"]), "", fmt(same["ours"]),
                  f"{ratio:.2f}x the same-rows floor", "<= 2x", yes(ratio <= 2)))
 
+    rows += postgres_rows(os.environ.get("MLMD_TEST_POSTGRES"), 100 if quick else 500)
+
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         rows += history_rows(quick, tmp)
 
@@ -938,6 +1046,12 @@ def main() -> int:
                  f"{speed['mlmd']:,.0f} runs/s", f"{speed['native']:,.0f} runs/s",
                  f"{speed['native'] / raw_bulk['runs_per_second']:.1f}x raw", ">= 5x raw",
                  yes(speed["native"] >= 5 * raw_bulk["runs_per_second"])))
+    floors = [child("bulk-floor", bulk_runs) for _ in range(3)]
+    floor = sorted(floors, key=lambda f: f["ratio"])[1]  # the median round of three
+    rows.append((f"bulk record {bulk_runs:,} runs against the same rows ({floor['statements']} statements, "
+                 f"{floor['commits']} commits: what record_runs wrote, sent again with bare sqlite3)",
+                 f"{floor['floor_runs_per_second']:,.0f} runs/s", "", f"{floor['runs_per_second']:,.0f} runs/s",
+                 f"{floor['ratio']:.2f}x the same-rows floor", ">= 0.75x", yes(floor["ratio"] >= 0.75)))
 
     import importlib.util
 

@@ -130,12 +130,16 @@ class Catalog:
     def spec(self, kind: Kind, name: str) -> TypeSpec:
         """The type to write by, registered (see `register`): ours, or a foreign one of that
         name (whose values all go into custom properties)."""
-        self.register([schema.spec_for(kind, name)])
-        return self._specs[(kind, name)]
+        found = self._specs.get((kind, name))  # registered already: the common case, by far
+        if found is None:
+            self.register([schema.spec_for(kind, name)])
+            found = self._specs[(kind, name)]
+        return found
 
     def spec_id(self, spec: TypeSpec) -> int:
         """The id of the type `spec` declares, registered (see `register`)."""
-        self.register([spec])
+        if (spec.kind, spec.name) not in self._specs:
+            self.register([spec])
         return self._types[spec.kind][spec.name].id
 
     def writable_type(self, kind: Kind, name: str) -> Tuple[TypeSpec, int]:

@@ -1,5 +1,5 @@
 """The native backend: MLMD's own tables (schema version 10), read and written with
-Python's sqlite3, pg8000 or PyMySQL, without ml-metadata.
+Python's sqlite3, psycopg 3 or pg8000, or PyMySQL, without ml-metadata.
 
 A store written here is a normal MLMD store: ml-metadata opens it and reads every node,
 type, property, event, context, attribution and association as if it had written them,
@@ -135,11 +135,11 @@ class NativeBackend(NativeReads):
         given = [(change.id, k, False, v) for k, v in change.properties.items()]
         given += [(change.id, k, True, v) for k, v in change.custom.items()]
         for _, key, custom, _ in given:
-            self.db.run(f"DELETE FROM {node.properties} WHERE execution_id = ? AND name = ? "
+            self.db.send(f"DELETE FROM {node.properties} WHERE execution_id = ? AND name = ? "
                         "AND is_custom_property = ?", change.id, key, custom)
         self._put_properties(node, given)
         state = found[0][0] if change.state is None else _EXECUTION_STATES.index(ExecutionState(change.state))
-        self.db.run("UPDATE Execution SET last_known_state = ?, last_update_time_since_epoch = ? WHERE id = ?",
+        self.db.send("UPDATE Execution SET last_known_state = ?, last_update_time_since_epoch = ? WHERE id = ?",
                     state, _now(), change.id)
         return change.id
 
@@ -248,7 +248,7 @@ class NativeBackend(NativeReads):
                                     for key, value in values.items()])
         if added:
             in_ids, changed = self.db.in_list("id", sorted({int(i) for i, _, _ in added}))
-            self.db.run(f"UPDATE Context SET last_update_time_since_epoch = ? WHERE {in_ids}", _now(), *changed)
+            self.db.send(f"UPDATE Context SET last_update_time_since_epoch = ? WHERE {in_ids}", _now(), *changed)
         self._update_execution(execution)
         return ids
 

@@ -3,7 +3,7 @@
 Statements are written once, with `?` placeholders, in the SQL the three databases speak.
 `Db` is one connection, and the one place where an engine's differences live: each engine's
 subclass (`sqlite.SqliteDb`, `postgres.PostgresDb`, `mysql.MysqlDb`) runs the statements on its
-driver (Python's sqlite3; pg8000, whose `$n` parameters it rewrites them to; PyMySQL's `%s`),
+driver (Python's sqlite3; psycopg's `%s` or pg8000's `$n`, which it rewrites them to; PyMySQL's `%s`),
 hands out ids its way, makes MLMD's schema with its DDL, turns its driver's errors into the
 package's (`translated`, by class and code, never by text) and says how it is tuned. Values
 are always parameters, never text in a statement. A new engine is one more subclass.
@@ -71,6 +71,13 @@ class Db:
 
     def run(self, sql: str, *values: Any) -> List[Row]:
         raise NotImplementedError
+
+    def send(self, sql: str, *values: Any) -> None:
+        """Runs a statement whose rows, if any, nobody reads (an INSERT of properties, an
+        UPDATE). A driver that can may send it without waiting for the server's answer, within
+        a transaction, its error (if any) raised by the next statement that waits or the commit
+        (psycopg's pipeline: `postgres.PsycopgDb`); here it is simply run."""
+        self.run(sql, *values)
 
     def proto_param(self, raw: bytes) -> Any:
         """A serialized proto value as this database's proto_value column holds it, as
