@@ -33,6 +33,8 @@ __all__ = [
     "DEFAULT_EXPERIMENT",
     "INPUT_EVENTS",
     "OUTPUT_EVENTS",
+    "LEADS_ON",
+    "edge_of",
     "ArtifactRecord",
     "ExecutionRecord",
     "LineageEdge",
@@ -89,6 +91,10 @@ BUNDLED_DATASETS = ("iris", "wine", "breast_cancer", "digits")
 # MLMD's event types that lead into an execution and out of it, as get_lineage_subgraph reads them.
 INPUT_EVENTS = ("INPUT", "DECLARED_INPUT", "INTERNAL_INPUT")
 OUTPUT_EVENTS = ("OUTPUT", "DECLARED_OUTPUT", "INTERNAL_OUTPUT", "PENDING_OUTPUT")
+# Which events lead on from a node in one direction of a walk, (from an artifact, from an
+# execution): walking upstream, an artifact leads to the execution that output it, and an
+# execution to its inputs.
+LEADS_ON = {"upstream": (OUTPUT_EVENTS, INPUT_EVENTS), "downstream": (INPUT_EVENTS, OUTPUT_EVENTS)}
 
 
 class Kind(enum.Enum):
@@ -291,6 +297,14 @@ class LineageEdge:
     kind: str  # "INPUT" or "OUTPUT": which way the event leads
     role: str = ""  # the event's path step key: "examples", "model", ...
     event: str = ""  # MLMD's event type where it is not plain `kind`: "DECLARED_INPUT", ...
+
+
+def edge_of(event: EventRecord) -> LineageEdge:
+    """An event that leads into or out of an execution (one of INPUT_EVENTS or OUTPUT_EVENTS)
+    as an edge."""
+    kind = "INPUT" if event.type in INPUT_EVENTS else "OUTPUT"
+    return LineageEdge(artifact_id=event.artifact_id, execution_id=event.execution_id, kind=kind,
+                       role=event.role, event="" if event.type == kind else event.type)
 
 
 @dataclass(frozen=True)

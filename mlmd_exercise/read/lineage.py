@@ -8,7 +8,8 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 from mlmd_exercise import schema
 from mlmd_exercise.errors import NotFoundError
 from mlmd_exercise.records import (DIRECTIONS, INPUT_EVENTS, OUTPUT_EVENTS, ArtifactRecord, EventRecord,
-                                   ExecutionLineage, ExecutionRecord, ExecutionState, LineageEdge, LineageGraph)
+                                   ExecutionLineage, ExecutionRecord, ExecutionState, LineageEdge, LineageGraph,
+                                   edge_of)
 from mlmd_exercise.store import Store
 from mlmd_exercise.store.backend import Query
 
@@ -84,9 +85,7 @@ def edges_of(events: Iterable[EventRecord]) -> List[LineageEdge]:
     return [_edge(e) for e in events if e.type in _KINDS]
 
 
-def _edge(ev: EventRecord) -> LineageEdge:
-    return LineageEdge(artifact_id=ev.artifact_id, execution_id=ev.execution_id, kind=_KINDS[ev.type],
-                       role=ev.role, event="" if ev.type == _KINDS[ev.type] else ev.type)
+_edge = edge_of
 
 
 def node_edges(store: Store, kind: str, node_id: int) -> List[LineageEdge]:
@@ -200,11 +199,6 @@ def _every(listing: Callable[[Query], Sequence[Any]]) -> Iterator[Any]:
         yield from page
 
 
-# Which events lead on from a node, by direction: walking upstream, an artifact
-# leads to the execution that output it, and an execution to its inputs.
-_FROM_ARTIFACT = {"upstream": _OUTPUTS, "downstream": _INPUTS}
-_FROM_EXECUTION = {"upstream": _INPUTS, "downstream": _OUTPUTS}
-
 PAGE = 1000  # the most node records a walk fetches in one query
 
 
@@ -232,40 +226,27 @@ class Hop:
 
 
 class _Leg:
-    """One direction of a walk, breadth-first by ids: each hop crosses one event, with one
-    query per side; it keeps only the ids it has reached (sets of ints)."""
+    """One direction of a walk, as the backend walks it (`Backend.walk_leg`: breadth-first, each
+    hop crossing one event); `remember`: it also keeps the ids it has reached (sets of ints), for
+    the walk "both" ways that goes down after it (`crossed`)."""
 
     def __init__(self, store: Store, start_a: Set[int], start_e: Set[int], direction: str,
-                 hops: Optional[int]) -> None:
-        self.store, self.direction, self.hops = store, direction, hops
+                 hops: Optional[int], remember: bool = False) -> None:
+        self.store, self.direction, self.hops, self.remember = store, direction, hops, remember
+        self.start_a, self.start_e = start_a, start_e
         self.reached_a, self.reached_e = set(start_a), set(start_e)
         self.frontier_a, self.frontier_e = set(start_a), set(start_e)
 
     def walk(self) -> Iterator[Tuple[int, Set[int], Set[int], List[LineageEdge]]]:
         """Per hop: its number, the artifact and execution ids first reached, the edges
-        crossed (events of one artifact, execution and type are one edge: the last read)."""
-        number = 0
-        while (self.frontier_a or self.frontier_e) and (self.hops is None or number < self.hops):
-            number += 1
-            crossed: Dict[Tuple[int, int, str], LineageEdge] = {}
-            next_a: Set[int] = set()
-            next_e: Set[int] = set()
-            if self.frontier_a:
-                for ev in self.store.backend.events_by_artifacts(sorted(self.frontier_a)):
-                    if ev.type in _FROM_ARTIFACT[self.direction]:
-                        crossed[(ev.artifact_id, ev.execution_id, ev.type)] = _edge(ev)
-                        if ev.execution_id not in self.reached_e:
-                            self.reached_e.add(ev.execution_id)
-                            next_e.add(ev.execution_id)
-            if self.frontier_e:
-                for ev in self.store.backend.events_by_executions(sorted(self.frontier_e)):
-                    if ev.type in _FROM_EXECUTION[self.direction]:
-                        crossed[(ev.artifact_id, ev.execution_id, ev.type)] = _edge(ev)
-                        if ev.artifact_id not in self.reached_a:
-                            self.reached_a.add(ev.artifact_id)
-                            next_a.add(ev.artifact_id)
-            self.frontier_a, self.frontier_e = next_a, next_e
-            yield number, next_a, next_e, list(crossed.values())
+        crossed (events of one artifact, execution and type are one edge)."""
+        for number, next_a, next_e, edges in self.store.backend.walk_leg(
+                sorted(self.start_a), sorted(self.start_e), self.direction, self.hops):
+            if self.remember:
+                self.reached_a |= next_a
+                self.reached_e |= next_e
+                self.frontier_a, self.frontier_e = next_a, next_e
+            yield number, next_a, next_e, edges
 
     def crossed(self, edge: LineageEdge) -> bool:
         """Whether this leg, once walked, crossed this edge (or one of its artifact, execution
@@ -354,7 +335,7 @@ def _hops(store: Store, artifacts: Tuple[ArtifactRecord, ...], executions: Tuple
     size = 0
     before: Optional[_Leg] = None  # the upstream leg, once walked, when going both ways
     for way in ways:
-        leg = _Leg(store, start_a, start_e, way, hops)
+        leg = _Leg(store, start_a, start_e, way, hops, remember=way != ways[-1])
         for number, new_a, new_e, edges in leg.walk():
             if before is not None:  # each node and edge once: the upstream leg showed these
                 new_a = {i for i in new_a if i not in before.reached_a}

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import (TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple,
+from typing import (TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple,
                     TypeVar, Union)
 
 from mlmd_exercise.errors import MlmdExerciseError, StoreError
-from mlmd_exercise.records import (ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord,
-                                   ExecutionState, Kind, PropertyType, PropertyValue, TypeRecord)
+from mlmd_exercise.records import (LEADS_ON, ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord,
+                                   ExecutionState, Kind, LineageEdge, PropertyType, PropertyValue, TypeRecord,
+                                   edge_of)
 
 __all__ = [
     "Query",
@@ -31,12 +32,16 @@ __all__ = [
     "ContextWrite",
     "NewEvent",
     "Backend",
+    "LegHop",
 ]
 
 if TYPE_CHECKING:
     from mlmd_exercise.where import Expr
 
 Values = Mapping[str, PropertyValue]
+# One hop of a walk's leg (`Backend.walk_leg`): its number, the artifact and execution ids first
+# reached there, the events crossed.
+LegHop = Tuple[int, Set[int], Set[int], List[LineageEdge]]
 T = TypeVar("T")
 
 
@@ -212,6 +217,47 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def events_by_artifacts(self, ids: Sequence[int]) -> List[EventRecord]:
         """Every event of these artifacts."""
+
+    def walk_leg(self, artifact_ids: Iterable[int], execution_ids: Iterable[int], direction: str,
+                 hops: Optional[int] = None) -> Iterator[LegHop]:
+        """One direction ("upstream" or "downstream") of a lineage walk from these nodes (hop 0),
+        breadth-first, hop by hop as it goes: per hop, its number, the ids of the artifacts and
+        executions first reached there, and the events crossed, as edges.
+
+        A hop crosses one event: the events that lead on (records.LEADS_ON) from the nodes first
+        reached at hop d are crossed at hop d + 1, those to nodes already reached too; a node's
+        hop is its shortest distance from a start. The edges of a hop: those from its artifacts
+        first, then those from its executions, each side in event id order. A hop is yielded
+        while the one before it reached a node (the last may reach none) and `hops` allows it.
+
+        Here one query per hop and side (`events_by_artifacts`, `events_by_executions`), the
+        reached ids kept in sets; the native backend walks many hops per recursive query.
+        """
+        from_artifact, from_execution = LEADS_ON[direction]
+        reached_a, reached_e = set(artifact_ids), set(execution_ids)
+        frontier_a, frontier_e = set(reached_a), set(reached_e)
+        number = 0
+        while (frontier_a or frontier_e) and (hops is None or number < hops):
+            number += 1
+            crossed: Dict[Tuple[int, int, str], LineageEdge] = {}
+            next_a: Set[int] = set()
+            next_e: Set[int] = set()
+            if frontier_a:
+                for ev in self.events_by_artifacts(sorted(frontier_a)):
+                    if ev.type in from_artifact:
+                        crossed[(ev.artifact_id, ev.execution_id, ev.type)] = edge_of(ev)
+                        if ev.execution_id not in reached_e:
+                            reached_e.add(ev.execution_id)
+                            next_e.add(ev.execution_id)
+            if frontier_e:
+                for ev in self.events_by_executions(sorted(frontier_e)):
+                    if ev.type in from_execution:
+                        crossed[(ev.artifact_id, ev.execution_id, ev.type)] = edge_of(ev)
+                        if ev.artifact_id not in reached_a:
+                            reached_a.add(ev.artifact_id)
+                            next_a.add(ev.artifact_id)
+            frontier_a, frontier_e = next_a, next_e
+            yield number, next_a, next_e, list(crossed.values())
 
     # -- writes: each call is one transaction ------------------------------------------
 

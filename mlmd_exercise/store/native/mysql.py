@@ -213,6 +213,7 @@ class MysqlDb(Db):
     ddl = MYSQL_DDL
     ddl_after_types = (MYSQL_ENV,)
     title = "MySQL"
+    walk_span = 500  # a recursion stops at 1,000 levels (cte_max_recursion_depth, MariaDB's max_recursive_iterations)
     stored_text = staticmethod(to_stored)  # ml-metadata's latin1 client's form of text
 
     def __init__(self, connect: Callable[[], Any]) -> None:
@@ -292,6 +293,9 @@ class MysqlDb(Db):
         if not values:
             return "1 = 0", []
         return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
+
+    def drop_temporary(self, name: str) -> str:
+        return f"DROP TEMPORARY TABLE {name}"  # never a table of the store of that name
 
     def tables(self) -> List[str]:
         return [r[0] for r in self.run("SELECT table_name FROM information_schema.tables WHERE "

@@ -7,15 +7,16 @@ adds the writes. Database errors become the package's in `errors.translate` alon
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.masking import mask_values
 from mlmd_exercise.records import (EVENT_TYPES, ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord,
                                    ExecutionState, Kind, PropertyType, PropertyValue, TypeRecord)
 from mlmd_exercise.store import tables
-from mlmd_exercise.store.backend import Backend, Query
-from mlmd_exercise.store.native.errors import reading
+from mlmd_exercise.store.backend import Backend, LegHop, Query
+from mlmd_exercise.store.native import walk
+from mlmd_exercise.store.native.errors import reading, translate
 from mlmd_exercise.store.native.rows import NODES, Node, decode, record, select_nodes
 from mlmd_exercise.store.native.schema import BASE_TYPES
 from mlmd_exercise.store.native.sql import Db
@@ -213,6 +214,23 @@ class NativeReads(Backend):
     @reading
     def events_by_artifacts(self, ids: Sequence[int]) -> List[EventRecord]:
         return self._events("artifact_id", ids)
+
+    def walk_leg(self, artifact_ids: Iterable[int], execution_ids: Iterable[int], direction: str,
+                 hops: Optional[int] = None) -> Iterator[LegHop]:
+        # Many hops per recursive query (store/native/walk.py); hop by hop, as the base class
+        # walks, where the connection cannot make temporary tables (a user without the right).
+        try:
+            tables = walk.temporary_tables(self.db)
+        except Exception:
+            yield from super().walk_leg(artifact_ids, execution_ids, direction, hops)
+            return
+        try:
+            yield from walk.walk_leg(self.db, tables, artifact_ids, execution_ids, direction, hops)
+        except Exception as e:
+            translated = translate(e, self.label, False, type(self.db))
+            if translated is e:
+                raise
+            raise translated from e
 
     # -- counts and audits ------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ class Db:
         int_value), so there each is cast to its own type; SQLite binds typed values, and
         PyMySQL writes them out as literals.
     title: the database's name as its users know it.
+    walk_span: the most hops one recursive query of a lineage walk goes (store/native/walk.py).
     """
 
     name = ""
@@ -60,6 +61,7 @@ class Db:
     holds_nul = True
     number_marks = ("?", "?")
     title = ""
+    walk_span = 4096
 
     @staticmethod
     def stored_text(text: str) -> str:
@@ -112,6 +114,14 @@ class Db:
         """A LIKE pattern that finds `text` anywhere (its own % and _ stay wildcards, as in
         ml-metadata's filter query; a backslash is a backslash)."""
         return "%" + text.replace("\\", "\\\\") + "%"  # PostgreSQL's and MySQL's LIKE escape with it
+
+    def temporary_table(self, name: str, columns: str) -> str:
+        """The statement that makes a table of this connection alone, gone when it closes."""
+        return f"CREATE TEMPORARY TABLE {name} ({columns})"
+
+    def drop_temporary(self, name: str) -> str:
+        """The statement that drops a `temporary_table`."""
+        return f"DROP TABLE {name}"
 
     def tables(self) -> List[str]:
         """The names of the database's tables (of the connection's database or schema)."""
