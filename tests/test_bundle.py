@@ -214,19 +214,24 @@ def test_round_trip_on_the_native_backend(engine, tmp_path):
     assert snapshot(target) == snapshot(source, key=lambda kind, n: f"{identity}/{kind}/{n.id}")
 
 
-def test_import_into_a_copy_of_the_source_records_nothing_twice(tmp_path):
-    """Runs found by type and name (a copy of the store has other origins) bring their
-    artifacts: none is recorded again, and `check` finds no artifact without events."""
+def _exported_and_copied(tmp_path):
+    """The sample store exported whole to a.bundle, and a copy of the store's file, opened."""
     import shutil
-
-    from mlmd_exercise.read.check import check_store
 
     source = mx.open_store(tmp_path / "s.db", create=True)
     sample(source)
     export_bundle(source, tmp_path / "a.bundle", _all(source))
     source.backend.close()
     shutil.copyfile(tmp_path / "s.db", tmp_path / "copy.db")
-    copy = mx.open_store(tmp_path / "copy.db", create=True)
+    return mx.open_store(tmp_path / "copy.db", create=True)
+
+
+def test_import_into_a_copy_of_the_source_records_nothing_twice(tmp_path):
+    """Runs found by type and name (a copy of the store has other origins) bring their
+    artifacts: none is recorded again, and `check` finds no artifact without events."""
+    from mlmd_exercise.read.check import check_store
+
+    copy = _exported_and_copied(tmp_path)
     got = import_bundle(copy, read_bundle(tmp_path / "a.bundle"))
     assert (got.executions, got.artifacts, got.events) == (0, 0, 0)
     assert got.already["artifacts"] == 10
@@ -298,14 +303,7 @@ def test_an_import_a_few_ids_to_a_query_records_the_same(db, tmp_path):
 
 def test_an_import_into_a_copy_a_few_ids_to_a_query_records_nothing_twice(tmp_path):
     """Runs found by type and name, and their artifacts through their events, two to a query."""
-    import shutil
-
-    source = mx.open_store(tmp_path / "s.db", create=True)
-    sample(source)
-    export_bundle(source, tmp_path / "a.bundle", _all(source))
-    source.backend.close()
-    shutil.copyfile(tmp_path / "s.db", tmp_path / "copy.db")
-    copy = mx.open_store(tmp_path / "copy.db", create=True)
+    copy = _exported_and_copied(tmp_path)
     copy.backend.ids_per_query = 2
     got = import_bundle(copy, read_bundle(tmp_path / "a.bundle"), batch_size=2)
     assert (got.executions, got.artifacts, got.events, got.already) == \
