@@ -234,8 +234,11 @@ class _Importer:
         index: Dict[Hashable, int] = {}  # artifact key -> index in `artifacts`
         edges: List[NewEvent] = []
 
+        linked: Dict[Tuple[int, str, Hashable], str] = {}  # (run, kind, artifact) -> its role
+
         def link(position: int, role: str, given, kind: str) -> None:
             if isinstance(given, ArtifactRecord):
+                once(position, kind, ("id", given.id), role, given.uri)
                 edges.append(NewEvent(kind, (role,), artifact_id=given.id, execution_index=position))
                 return
             output = kind == "OUTPUT"
@@ -243,13 +246,27 @@ class _Importer:
                 self._produce(given)
             key = given if output else self._input_key(given)
             if key in index:  # made or read earlier in this batch
+                once(position, kind, ("index", index[key]), role, given.uri)
                 edges.append(NewEvent(kind, (role,), artifact_index=index[key], execution_index=position))
             elif key in self.stored:
+                once(position, kind, ("id", self.stored[key]), role, given.uri)
                 edges.append(NewEvent(kind, (role,), artifact_id=self.stored[key], execution_index=position))
             else:
                 index[key] = len(artifacts)
+                once(position, kind, ("index", index[key]), role, given.uri)
                 artifacts.append(self._new(given, key))
                 edges.append(NewEvent(kind, (role,), artifact_index=index[key], execution_index=position))
+
+        def once(position: int, kind: str, artifact: Hashable, role: str, uri: str) -> None:
+            # MLMD keeps one event per artifact, execution and kind (the Event table's UNIQUE
+            # key): the same artifact under two of a run's roles is refused before the batch
+            # writes, naming both, where the store would refuse the whole batch unclearly.
+            first = linked.setdefault((position, kind, artifact), role)
+            if first != role:
+                raise MlmdExerciseError(
+                    f"{_run_named(runs[position].name)} is given {values.shown(uri)} as {kind.lower()} "
+                    f"'{first}' and as {kind.lower()} '{role}': a run has one {kind.lower()} event per artifact "
+                    "in an MLMD store; give it under one role")
 
         for run in runs:  # a string the backend cannot store: refused before this batch writes anything
             self._check(run, experiment)
@@ -393,6 +410,10 @@ def record_runs(
     return BulkResult(importer.recorded, importer.skipped, importer.points)
 
 
+def _run_named(name: Optional[str]) -> str:
+    return f"run {values.shown(name)}" if name else "a run"
+
+
 _RUN_KEYS = {"type", "inputs", "outputs", "state", "params", "experiment", "name", "started", "ended"}
 _ARTIFACT_KEYS = {"uri", "type", "properties", "fingerprint", "ref", "created"}
 
@@ -457,6 +478,22 @@ def _time(data: Mapping, key: str, where: str) -> Optional[int]:
                             f"2023-05-01T12:00:00Z or milliseconds since the epoch, not {str(value)[:40]!r}")
 
 
+def _one_input_each(inputs: Mapping[str, ArtifactSpec], where: str) -> None:
+    """Refuses two of a line's inputs that name one artifact (one URI, fingerprints not known to
+    differ: what an import links them to), before anything is written: MLMD keeps one event per
+    artifact, execution and kind."""
+    seen: Dict[str, Tuple[str, str]] = {}  # uri -> the first role naming it, its fingerprint
+    for role, spec in inputs.items():
+        if spec.uri not in seen:
+            seen[spec.uri] = (role, spec.fingerprint)
+            continue
+        first, fingerprint = seen[spec.uri]
+        if not (fingerprint and spec.fingerprint and fingerprint != spec.fingerprint):
+            raise MlmdExerciseError(f"{where}: inputs '{first}' and '{role}' are one artifact "
+                                    f"({values.shown(spec.uri)}): a run has one input event per artifact in an "
+                                    "MLMD store; give it under one role")
+
+
 def read_runs(lines: Iterable[Union[str, bytes]], source: str = "<input>") -> Iterator[RunSpec]:
     """Runs from JSON lines, one run an object:
 
@@ -519,6 +556,7 @@ def read_runs(lines: Iterable[Union[str, bytes]], source: str = "<input>") -> It
             if not isinstance(given, dict):
                 raise MlmdExerciseError(f"{where}: \"{side}\" must map roles to artifacts")
             sides[side] = {role: artifact(a, where) for role, a in given.items()}
+        _one_input_each(sides["inputs"], where)
         yield RunSpec(type=data.get("type", schema.TRAINER.name), state=data.get("state", "COMPLETE"),
                       params=_values(data, "params", where), experiment=data.get("experiment"),
                       name=data.get("name"), started_ms=_time(data, "started", where),

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from mlmd_exercise import environment, masking, schema, values
 from mlmd_exercise.content import fingerprint, is_ours
@@ -114,6 +114,23 @@ def _inputs_given(inputs: Optional[Mapping]) -> Dict[str, Union[ArtifactRecord, 
                                     f"tracker.artifact(path), a stored ArtifactRecord), not {values.shown(given)}")
         checked[role] = given
     return checked
+
+
+def _one_role_each(inputs: Sequence[Tuple[str, ArtifactRecord]]) -> None:
+    """Refuses a stored artifact given as two of a run's inputs: MLMD keeps one event per
+    artifact, execution and kind (its Event table's UNIQUE key), so the second would be refused
+    by the store, after the run's name was taken.
+
+    Raises:
+        MlmdExerciseError: naming the artifact and both roles.
+    """
+    roles: Dict[int, str] = {}
+    for role, artifact in inputs:
+        if artifact.id in roles:
+            raise MlmdExerciseError(
+                f"artifact {artifact.id} ({values.shown(artifact.uri)}) is given as input '{roles[artifact.id]}' and "
+                f"as input '{role}': a run has one input event per artifact in an MLMD store; give it under one role")
+        roles[artifact.id] = role
 
 
 def _check_run(backend: Backend, type: str, experiment: str, name: Optional[str], params: Properties,
@@ -336,4 +353,5 @@ class Tracker:
                 stored.append((role, found[given.id]))
             else:
                 raise NotFoundError(f"no artifact with id {given.id} in {self.store}")
+        _one_role_each(stored)
         return new, stored
