@@ -196,5 +196,10 @@ def test_the_postgresql_tests_that_matter_most_pass_on_pg8000_too():
                           cwd=root, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     passed = re.search(r"(\d+) passed", proc.stdout)
-    # Each test at least once (most once per odd name), none skipped.
-    assert passed and int(passed.group(1)) > len(AGAIN_ON_PG8000) and "skipped" not in proc.stdout, proc.stdout[-1000:]
+    # Each test at least once (most once per odd name), none skipped: but where ml-metadata is
+    # missing (Python 3.12+), the few that compare with raw ml-metadata skip, as in the suite.
+    from mlmd_exercise.store import choice
+
+    skips_allowed = choice.mlmd_missing() is not None
+    assert passed and int(passed.group(1)) > len(AGAIN_ON_PG8000) and (skips_allowed or "skipped" not in proc.stdout), \
+        proc.stdout[-1000:]
