@@ -16,6 +16,7 @@ __all__ = [
     "ExecutionState",
     "ArtifactState",
     "EVENT_TYPES",
+    "type_version",
     "TypeRecord",
     "ContextRecord",
     "EventRecord",
@@ -197,6 +198,10 @@ class EventRecord:
         return str(self.path[0]) if self.path else ""
 
 
+def type_version(type_name: str, version: Optional[int]) -> str:
+    """"SavedModel v2": a type, and the version where there is one (`ArtifactRecord.type_version`)."""
+    return type_name if version is None else f"{type_name} v{version}"
+
 @dataclass(frozen=True)
 class ArtifactRecord:
     """One artifact: a dataset, a model, any file a workflow consumed or produced."""
@@ -226,7 +231,7 @@ class ArtifactRecord:
     @property
     def type_version(self) -> str:
         """"SavedModel v2": the type, and the version where the artifact has one."""
-        return self.type if self.version is None else f"{self.type} v{self.version}"
+        return type_version(self.type, self.version)
 
     @property
     def label(self) -> str:

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,7 @@ def test_an_interrupted_walk_says_how_far_it_got(chain, tmp_path, sig):
     proc = _start(chain, tmp_path, "--artifact", newest, "--direction", "upstream")
     assert proc.stdout is not None
     head = [proc.stdout.readline() for _ in range(3)]
+    time.sleep(0.5)  # the walk waits on the full pipe: a big write broken into by the signal lost its end
     proc.send_signal(sig)
     text = "".join(head) + proc.stdout.read()
     assert proc.wait(timeout=120) == 130

@@ -118,13 +118,18 @@ def format_hop(hop: Hop, same: Optional[Mapping[int, int]] = None, legs: bool = 
     (`cached`: the CACHED executions reached so far)."""
     rows = [artifact_cells(a, same) for a in hop.artifacts] + [execution_cells(e) for e in hop.executions]
     arrows = []
-    for edge in sorted(hop.edges, key=lambda e: (e.execution_id, e.kind, e.artifact_id)):
+    edges = hop.edges if len(hop.edges) < 2 else sorted(hop.edges, key=_arrow_order)
+    for edge in edges:
         a_name, e_name = f"artifact {edge.artifact_id}", f"execution {edge.execution_id}"
         tail, head = (a_name, e_name) if edge.kind == "INPUT" else (e_name, a_name)
         arrows.append((tail, f"--{edge.role or edge.kind.lower()}-->",
-                       head + _event_note(edge, edge.execution_id in cached)))
+                       head + (_event_note(edge, edge.execution_id in cached) if edge.event or cached else "")))
     way = f" {hop.direction}" if legs and hop.number else ""
-    return [f"hop {hop.number:,}{way}"] + table(rows) + table(arrows)
+    return [f"hop {hop.number:,}{way}", *table(rows), *table(arrows)]
+
+
+def _arrow_order(edge: LineageEdge) -> Tuple[int, str, int]:
+    return edge.execution_id, edge.kind, edge.artifact_id
 
 
 def format_counts(counts: Mapping[str, int]) -> str:

@@ -74,7 +74,7 @@ def lineage(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise.cli.walk_text import print_walk
 
     hops = walk_hops(store, artifact_id=args.artifact, execution_id=args.walk_execution,
-                     direction=args.direction, hops=args.hops)
+                     direction=args.direction, hops=args.hops, lines=True)
     reach = "all hops" if args.hops is None else text.count(args.hops, "hop")
     title = (f"lineage of {kind} {node_id}, upstream and downstream" if args.direction == "both"
              else f"{args.direction} lineage of {kind} {node_id}")
@@ -99,10 +99,9 @@ def _lineage_where(args: Namespace, call: Invocation) -> Outcome:
     if not artifacts and not executions:
         print(f"no {args.start} match --where {args.where}")
         return Outcome.OK
-    hops = walk_hops_from(store, artifacts, executions, direction=args.direction, hops=args.hops)
     count = text.count(len(artifacts) + len(executions), args.start[:-1])
     if args.json:
-        graph = graph_of(hops)
+        graph = graph_of(walk_hops_from(store, artifacts, executions, direction=args.direction, hops=args.hops))
         same = oldest_twins(store, graph.artifacts.values())
         print_json(out.graph_json(graph, start={"kind": args.start[:-1], "ids": [n.id for n in artifacts + executions],
                                                 "where": args.where},
@@ -110,6 +109,7 @@ def _lineage_where(args: Namespace, call: Invocation) -> Outcome:
         return Outcome.OK
     from mlmd_exercise.cli.walk_text import print_walk
 
+    hops = walk_hops_from(store, artifacts, executions, direction=args.direction, hops=args.hops, lines=True)
     reach = "all hops" if args.hops is None else text.count(args.hops, "hop")
     title = (f"lineage of {count} (--where), upstream and downstream" if args.direction == "both"
              else f"{args.direction} lineage of {count} (--where)")

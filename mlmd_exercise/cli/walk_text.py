@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # imported where the command runs: the store's modules are he
 __all__ = ["STREAM_AFTER", "print_walk"]
 
 STREAM_AFTER = 1000  # nodes: a walk that reaches more is printed as it goes
+CACHED = ExecutionState.CACHED.value
 
 
 def print_walk(store: Store, hops: Iterator[Hop], title: str, legs: bool = False) -> Outcome:
@@ -38,14 +39,14 @@ def print_walk(store: Store, hops: Iterator[Hop], title: str, legs: bool = False
 
     Args:
         store: the store walked (for "same content as", looked up a page at a time).
-        hops: the walk (`walk_hops`).
+        hops: the walk (`walk_hops` with `lines=True`: what the text shows of each node).
         title: what the walk is, "upstream lineage of artifact 6, all hops".
         legs: the walk goes both ways: each hop says which.
 
     Returns:
         OK, or INTERRUPTED when Ctrl-C or SIGTERM stopped it (it said how far it got).
     """
-    from mlmd_exercise.read.lineage import graph_of
+    from mlmd_exercise.read.lineage import graph_of, with_records
     from mlmd_exercise.read.nodes import oldest_twins
 
     with _stop_requests() as stopped:
@@ -59,7 +60,7 @@ def print_walk(store: Store, hops: Iterator[Hop], title: str, legs: bool = False
             if reached > STREAM_AFTER:
                 break
         else:
-            graph = graph_of(held)
+            graph = graph_of(with_records(store, held))
             print("\n".join(out.format_graph(graph, title, oldest_twins(store, graph.artifacts.values()))))
             return Outcome.OK
         return _stream(store, itertools.chain(held, hops), title, legs, stopped)
@@ -67,7 +68,7 @@ def print_walk(store: Store, hops: Iterator[Hop], title: str, legs: bool = False
 
 def _stream(store: Store, hops: Iterable[Hop], title: str, legs: bool, stopped: Callable[[], bool]) -> Outcome:
     """Each hop as it comes, flushed at the end of each page of records; the counts last."""
-    from mlmd_exercise.read.nodes import oldest_twins
+    from mlmd_exercise.read.nodes import twins_by_fingerprint
 
     print(f"{title}, each hop as it is reached:")
     artifacts = executions = printed = 0
@@ -77,20 +78,42 @@ def _stream(store: Store, hops: Iterable[Hop], title: str, legs: bool, stopped: 
         page.append(hop)
         if not hop.page_end:
             continue
-        same = oldest_twins(store, [a for one in page for a in one.artifacts])  # one query a page
+        same = twins_by_fingerprint(store, [(a.id, a.fingerprint) for one in page for a in one.artifacts])  # a query a page
+        lines: List[str] = []  # the page's text, written at once: a write a hop took a fifth of the time
         for one in page:
-            cached.update(e.id for e in one.executions if e.state == ExecutionState.CACHED.value)
-            sys.stdout.write("\n".join(out.format_hop(one, same, legs, cached)) + "\n")
+            for e in one.executions:
+                if e.state == CACHED:
+                    cached.add(e.id)
+            lines += out.format_hop(one, same, legs, cached)
             artifacts += len(one.artifacts)
             executions += len(one.executions)
             printed += one.number > 0
             if stopped():
-                sys.stdout.flush()
-                return _interrupted(printed, artifacts, executions)
-        sys.stdout.flush()
+                break
+        lines.append("")
+        _write("\n".join(lines))
+        if stopped():
+            return _interrupted(printed, artifacts, executions)
         page = []
     print(f"{title}: {text.count(artifacts, 'artifact')}, {text.count(executions, 'execution')}", flush=True)
     return Outcome.OK
+
+
+def _write(text: str) -> None:
+    """Writes a page of the walk and flushes it, with Ctrl-C and SIGTERM held until it is out
+    (they only ask for a stop here). A signal that came while a big write waited on a full pipe
+    made CPython drop the rest of the write: the reader got a page cut mid-line."""
+    mask = getattr(signal, "pthread_sigmask", None)  # POSIX
+    held = mask(signal.SIG_BLOCK, _STOPS) if mask else None
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    finally:
+        if mask:
+            mask(signal.SIG_SETMASK, held)
+
+
+_STOPS = {signal.SIGINT, signal.SIGTERM}
 
 
 def _interrupted(hops: int, artifacts: int, executions: int) -> Outcome:
@@ -115,7 +138,7 @@ def _stop_requests() -> Iterator[Callable[[], bool]]:
         asked.append(signum)
 
     # A signal the process was started ignoring (nohup, a background job) stays ignored.
-    previous = {s: signal.signal(s, ask) for s in (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, ask) for s in sorted(_STOPS)
                 if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield lambda: bool(asked)

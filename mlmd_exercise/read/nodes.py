@@ -44,6 +44,7 @@ __all__ = [
     "show_execution",
     "find_by_fingerprint",
     "oldest_twins",
+    "twins_by_fingerprint",
     "twins_of",
     "original_time_filter",
 ]
@@ -330,11 +331,15 @@ def oldest_twins(store: Store, artifacts: Iterable[ArtifactRecord]) -> Dict[int,
         fingerprint is the same (a model that a second run made from the same
         inputs, say, or the same file recorded at another URI).
     """
+    return twins_by_fingerprint(store, ((a.id, a.properties.get(FINGERPRINT)) for a in artifacts))
+
+
+def twins_by_fingerprint(store: Store, fingerprints: Iterable[Tuple[int, object]]) -> Dict[int, int]:
+    """`oldest_twins` of artifacts given as (id, the value of their fingerprint property)."""
     by_digest: Dict[str, List[int]] = {}
-    for a in artifacts:
-        digest = a.properties.get(FINGERPRINT)
+    for artifact_id, digest in fingerprints:
         if isinstance(digest, str) and is_ours(digest):  # hex: safe in a filter query
-            by_digest.setdefault(digest, []).append(a.id)
+            by_digest.setdefault(digest, []).append(artifact_id)
     holders: Dict[str, List[int]] = {}
     digests = sorted(by_digest)
     for first in range(0, len(digests), _CHUNK):

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import (TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple,
-                    TypeVar, Union)
+from typing import (TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence,
+                    Set, Tuple, TypeVar, Union)
 
 from mlmd_exercise.errors import MlmdExerciseError, StoreError
+from mlmd_exercise.content import FINGERPRINT
 from mlmd_exercise.records import (LEADS_ON, ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord,
                                    ExecutionState, Kind, LineageEdge, PropertyType, PropertyValue, TypeRecord,
-                                   edge_of)
+                                   edge_of, type_version)
 
 __all__ = [
     "Query",
@@ -33,6 +34,7 @@ __all__ = [
     "NewEvent",
     "Backend",
     "LegHop",
+    "NodeLine",
 ]
 
 if TYPE_CHECKING:
@@ -43,6 +45,32 @@ Values = Mapping[str, PropertyValue]
 # reached there, the events crossed.
 LegHop = Tuple[int, Set[int], Set[int], List[LineageEdge]]
 T = TypeVar("T")
+
+
+class NodeLine(NamedTuple):
+    """What a walk's text shows of a node, read without its other properties (`Backend.node_lines`):
+    an artifact's id, type, URI, version and fingerprint (its text, ours or another program's;
+    None if it holds no text); an execution's id, type and state. Its fields are named as a record's, so the text of either is
+    made alike (`cli.output.artifact_cells`)."""
+
+    id: int
+    type: str
+    state: str
+    uri: str = ""
+    version: Optional[int] = None
+    fingerprint: Optional[str] = None
+
+    @property
+    def type_version(self) -> str:
+        return type_version(self.type, self.version)
+
+    @classmethod
+    def of(cls, node: Union[ArtifactRecord, ExecutionRecord]) -> "NodeLine":
+        if isinstance(node, ArtifactRecord):
+            fingerprint = node.properties.get(FINGERPRINT)
+            return cls(node.id, node.type, node.state, node.uri, node.version,
+                       fingerprint if isinstance(fingerprint, str) else None)
+        return cls(node.id, node.type, node.state)
 
 
 @dataclass(frozen=True)
@@ -217,6 +245,15 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def events_by_artifacts(self, ids: Sequence[int]) -> List[EventRecord]:
         """Every event of these artifacts."""
+
+    def node_lines(self, kind: Kind, ids: Sequence[int]) -> List[NodeLine]:
+        """What a walk's text shows of these artifacts or executions (`NodeLine`), those stored,
+        in id order. Here from their records; the native backend reads only what is shown."""
+        if not ids:
+            return []
+        nodes: Sequence[Union[ArtifactRecord, ExecutionRecord]] = (
+            self.artifacts if kind is Kind.ARTIFACT else self.executions)(Query(ids=list(ids)))
+        return [NodeLine.of(r) for r in sorted(nodes, key=lambda r: r.id)]
 
     def walk_leg(self, artifact_ids: Iterable[int], execution_ids: Iterable[int], direction: str,
                  hops: Optional[int] = None) -> Iterator[LegHop]:

@@ -97,7 +97,10 @@ def walk_leg(db: Db, tables: Tuple[str, str, str], artifact_ids: Iterable[int], 
             edges = _crossed(db, frontier, from_artifact, from_execution)
             nodes: Dict[int, Tuple[Set[int], Set[int]]] = {}
             for kind, node, hop in found:
-                nodes.setdefault(hop, (set(), set()))[kind].add(node)
+                sides = nodes.get(hop)
+                if sides is None:
+                    sides = nodes[hop] = (set(), set())
+                sides[kind].add(node)
             last = found[-1][2] if found else current  # found is in hop order
             for number in range(current + 1, min(last + 1, end) + 1):
                 new_a, new_e = nodes.get(number, (set(), set()))
