@@ -26,6 +26,8 @@ def table(rows: Iterable[Sequence[str]], indent: str = "  ") -> List[str]:
     break or a tab (another program's name, say) shows it as `\\n`, one row a line."""
     if not isinstance(rows, list):
         rows = list(rows)
+    if not rows:
+        return []
     if len(rows) == 1:  # its own widths: as aligned makes it, without measuring (a walk's hop, 400,000 times);
         # the line's breaks and tabs shown as the cells' are, all at once (the gaps between cells hold none)
         line = indent + "  ".join(rows[0])

@@ -383,9 +383,10 @@ def _fetched(store: Store, pending: Sequence[_Walked], page: int, lines: bool) -
 
 def _in_order(ids: Set[int], found: Dict[int, Any]) -> Tuple[Any, ...]:
     """The nodes of these ids that were found, by id (a chain's hop holds one: 400,000 times)."""
-    if len(ids) == 1:
-        [i] = ids
-        return (found[i],) if i in found else ()
+    if len(ids) < 2:
+        for i in ids:
+            return (found[i],) if i in found else ()
+        return ()
     return tuple(found[i] for i in sorted(ids) if i in found)
 
 

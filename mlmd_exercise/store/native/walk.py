@@ -96,15 +96,17 @@ def walk_leg(db: Db, tables: Tuple[str, str, str], artifact_ids: Iterable[int], 
             db.run(f"INSERT INTO {frontier} (kind, id, hop) SELECT kind, id, hop FROM {span_table} WHERE hop < ?", end)
             edges = _crossed(db, frontier, from_artifact, from_execution)
             nodes: Dict[int, Tuple[Set[int], Set[int]]] = {}
-            for kind, node, hop in found:
-                sides = nodes.get(hop)
-                if sides is None:
-                    sides = nodes[hop] = (set(), set())
+            at: Optional[int] = None
+            sides: Tuple[Set[int], Set[int]] = (set(), set())
+            for kind, node, hop in found:  # in hop order
+                if hop != at:
+                    at, sides = hop, (set(), set())
+                    nodes[hop] = sides
                 sides[kind].add(node)
-            last = found[-1][2] if found else current  # found is in hop order
+            last = found[-1][2] if found else current
             for number in range(current + 1, min(last + 1, end) + 1):
-                new_a, new_e = nodes.get(number, (set(), set()))
-                yield number, new_a, new_e, edges.get(number - 1, [])
+                new_a, new_e = nodes.get(number) or (set(), set())
+                yield number, new_a, new_e, edges.get(number - 1) or []
             db.run(f"DELETE FROM {frontier}")
             alive = last == end
             if alive:
@@ -140,12 +142,14 @@ def _crossed(db: Db, sources: str, from_artifact: Iterable[str], from_execution:
             rows = db.run(f"SELECT s.hop, e.id, e.artifact_id, e.execution_id, e.type, p.is_index_step, "
                           f"p.step_index, p.step_key {source} LEFT JOIN EventPath p ON p.event_id = e.id {where} "
                           f"ORDER BY s.hop, e.id, p.{db.row_order}")
-            previous = None
-            for hop, i, a, x, t, is_index, index, key in rows:
+            previous, at, bucket = None, None, []
+            for hop, i, a, x, t, is_index, index, key in rows:  # in hop order
                 if i != previous:  # the event's first row: its first step, if any
                     previous = i
                     role = "" if is_index is None else str(int(index)) if is_index else str(key)
-                    edges.setdefault(hop, []).append(LineageEdge(a, x, *_kind(t, role)))
+                    if hop != at:
+                        at, bucket = hop, edges.setdefault(hop, [])
+                    bucket.append(LineageEdge(a, x, *_kind(t, role)))
             continue
         rows = db.run(f"SELECT s.hop, e.id, e.artifact_id, e.execution_id, e.type {source} {where} "
                       "ORDER BY s.hop, e.id")
