@@ -135,10 +135,10 @@ $(BIN)/.bench: $(BIN)/.installed
 # Not part of make test: timings belong here, printed with their ratios. A throwaway PostgreSQL
 # server (fsync off, as the tests') for the PostgreSQL rows; where none can be had they say so.
 bench: $(BIN)/.bench
-	scripts/with-postgres $(BIN)/python bench/run.py
+	scripts/with-servers $(BIN)/python bench/run.py
 
 bench-quick: $(BIN)/.bench
-	scripts/with-postgres $(BIN)/python bench/run.py --quick
+	scripts/with-servers $(BIN)/python bench/run.py --quick
 
 clean:
 	rm -rf data models metrics metadata.db metadata.db-journal metadata.db-wal metadata.db-shm metadata.db.lock execution_states.png lineage.svg lineage.png

@@ -2,7 +2,7 @@
 """`make bench`: mlmd_exercise against raw MLMD and the exercise's ORM, side by side.
 
     python bench/run.py [--quick] [--cache DIR] [--history-only | --explorer-only | --mlflow-only | --curve-only |
-                         --postgres-only]
+                         --servers-only]
 
 Each measurement runs in a process of its own (so that no two SQLite libraries
 ever share a file in one process, and start-up is measured cold), after a
@@ -164,48 +164,90 @@ def record_server(base: str, runs: int, warmup: int) -> dict:
     return {"ms": [t * 1000 for t in times[warmup:]]}
 
 
-# The three ways a run is recorded on PostgreSQL, side by side: (label, $MLMD_BACKEND, $MLMD_PG_DRIVER).
-PG_WAYS = (("native (psycopg)", "native", "psycopg"), ("native (pg8000)", "native", "pg8000"),
-           ("ml-metadata", "mlmd", None))
+# The ways a run is recorded on each server, side by side: (label, $MLMD_BACKEND, $MLMD_PG_DRIVER);
+# the first is the native backend as it is chosen by default, whose target is <= 0.7x ml-metadata's.
+SERVER_WAYS = {
+    "postgresql": (("native (psycopg)", "native", "psycopg"), ("native (pg8000)", "native", "pg8000"),
+                   ("ml-metadata", "mlmd", None)),
+    "mysql": (("native (PyMySQL)", "native", None), ("ml-metadata", "mlmd", None)),
+}
+SERVER_TITLES = {"postgresql": "PostgreSQL", "mysql": "MySQL"}
 
 
-def postgres_rows(base: Optional[str], runs: int, rounds: int = 5) -> list:
-    """Recording one run through the Tracker on the PostgreSQL server at `base` ($MLMD_TEST_POSTGRES,
-    which scripts/with-postgres sets), native on psycopg and on pg8000 against ml-metadata: the three
-    in turn, `rounds` times, each a new store (the same load on each), medians of all their runs."""
+def events_server(base: str, executions: int, reps: int) -> dict:
+    """Reading the events of `executions` executions by id (`Backend.events_by_executions`, what a
+    walk and `show` ask) from a new store on the server at `base`: ms per read, after a warm-up."""
+    import mlmd_exercise as mx
+    from mlmd_exercise.records import ExecutionState, Kind, PropertyType
+    from mlmd_exercise.store.backend import ContextWrite, ExecutionWrite, NewArtifact, NewEvent
+
+    store = mx.open_store(base + f"bench_{uuid.uuid4().hex[:10]}", create=True)
+    backend = store.backend
+    at = backend.put_type(Kind.ARTIFACT, "DataSet", {"version": PropertyType.INT})
+    et = backend.put_type(Kind.EXECUTION, "Trainer", {})
+    ct = backend.put_type(Kind.CONTEXT, "Experiment", {})
+    context = ContextWrite(ct, "Experiment", "bench")
+    ids, _, _ = backend.put_lineage(
+        [ExecutionWrite(et, "Trainer", name=f"r{i}", state=ExecutionState.COMPLETE) for i in range(executions)],
+        [NewArtifact(at, "DataSet", f"/data/{i}", {"version": 1}) for i in range(executions)],
+        [NewEvent("OUTPUT", ("model",), artifact_index=i, execution_index=i) for i in range(executions)], context)
+    times = []
+    for i in range(reps + 1):
+        start = time.perf_counter()
+        found = backend.events_by_executions(ids)
+        if i:
+            times.append((time.perf_counter() - start) * 1000)
+    assert len(found) == executions
+    store.close()
+    return summary(times)
+
+
+def server_rows(server: str, base: Optional[str], runs: int, rounds: int = 5) -> list:
+    """Recording one run through the Tracker on the `server` ("postgresql" or "mysql") at `base`
+    ($MLMD_TEST_POSTGRES, $MLMD_TEST_MYSQL: scripts/with-servers sets them), each way of
+    SERVER_WAYS in turn, `rounds` times, each a new store (the same load on each), medians of all
+    their runs; and reading 1,000 executions' events, native against ml-metadata."""
+    title = SERVER_TITLES[server]
     if not base:
-        return [("record one run on PostgreSQL", "no server: run under scripts/with-postgres", "", "", "", "", "")]
-    try:
-        import psycopg  # noqa: F401  (the bench measures both drivers: both must be here)
-    except ImportError:
-        return [("record one run on PostgreSQL", "psycopg is not installed here", "", "", "", "", "")]
-
-    times: dict = {label: [] for label, _, _ in PG_WAYS}
+        return [(f"record one run on {title}", "no server: run under scripts/with-servers", "", "", "", "", "")]
+    if server == "postgresql":
+        try:
+            import psycopg  # noqa: F401  (the bench measures both drivers: both must be here)
+        except ImportError:
+            return [(f"record one run on {title}", "psycopg is not installed here", "", "", "", "", "")]
+    ways = SERVER_WAYS[server]
+    times: dict = {label: [] for label, _, _ in ways}
     for _ in range(rounds):
-        for label, backend, driver in PG_WAYS:
+        for label, backend, driver in ways:
             extra = {"MLMD_PG_DRIVER": driver} if driver else None
             times[label] += child("record-server", base, runs // rounds, 5, backend=backend, extra=extra)["ms"]
     stats = {label: summary(t) for label, t in times.items()}
-    fsync = _server_setting(base, "fsync")
+    durable = (f"fsync={_server_setting(base, 'fsync')}" if server == "postgresql"
+               else "innodb_flush_log_at_trx_commit=" + _server_setting(base, "innodb_flush_log_at_trx_commit"))
     mlmd = stats["ml-metadata"]
     rows = []
-    for label, _, _ in PG_WAYS[:2]:
+    for n, (label, _, _) in enumerate(ways[:-1]):
         ratio = stats[label]["median"] / mlmd["median"]
-        rows.append((f"record one run on PostgreSQL (fsync={fsync}): {label}", "", fmt(mlmd), fmt(stats[label]),
-                     f"{ratio:.2f}x ml-metadata", "<= 0.7x ml-metadata" if "psycopg" in label else "",
-                     ("yes" if ratio <= 0.7 else "NO") if "psycopg" in label else ""))
+        rows.append((f"record one run on {title} ({durable}): {label}", "", fmt(mlmd), fmt(stats[label]),
+                     f"{ratio:.2f}x ml-metadata", "<= 0.7x ml-metadata" if n == 0 else "",
+                     yes(ratio <= 0.7) if n == 0 else ""))
+    events = {b: child("events-server", base, 1000, 20, backend=b) for b in BACKENDS}
+    ratio = events["native"]["median"] / events["mlmd"]["median"]
+    rows.append((f"read the events of 1,000 executions by id on {title}", "", fmt(events["mlmd"]),
+                 fmt(events["native"]), f"{ratio:.2f}x ml-metadata", "<= ml-metadata", yes(ratio <= 1)))
     return rows
 
 
 def _server_setting(base: str, name: str) -> str:
-    from mlmd_exercise.store.address import parse_location
-    from mlmd_exercise.store.postgres import Admin
+    """A setting of the server at `base` (PostgreSQL's SHOW, MySQL's @@ variable)."""
+    import mlmd_exercise as mx
 
-    admin = Admin(parse_location(base + "postgres"), "postgres")
+    store = mx.open_store(base + "bench_settings", create=True, backend="native")
     try:
-        return str(admin.run(f"SHOW {name}")[0][0])
+        sql = f"SHOW {name}" if base.startswith("postgresql") else f"SELECT @@{name}"
+        return str(store.backend.db.run(sql)[0][0])
     finally:
-        admin.close()
+        store.close()
 
 
 def record_grown(path: str, runs: int, warmup: int) -> dict:
@@ -692,7 +734,7 @@ def history_rows(quick: bool, tmp: str) -> list:
 
 
 CHILDREN = {"floor": same_rows_floor, "bulk-floor": bulk_floor, "grown": record_grown, "log": log_loop, "curve": curve_page, "prune": prune_half, "export": export_runs, "record": record_per_run,
-            "record-server": record_server, "bulk": bulk, "lineage": lineage, "counts": counts, "web": web,
+            "record-server": record_server, "events-server": events_server, "bulk": bulk, "lineage": lineage, "counts": counts, "web": web,
             "states": states, "peak": command_peak, "newest": newest}
 
 
@@ -917,6 +959,11 @@ def copies(command, folder: str, reps: int) -> dict:
     return summary(times)
 
 
+def yes(ok: bool) -> str:
+    """A row's last column: whether its target was met."""
+    return "yes" if ok else "NO"
+
+
 def fmt(s: dict, unit: str = "ms", digits: int = 2) -> str:
     return f"{s['median']:.{digits}f} {unit} [{s['min']:.{digits}f}-{s['max']:.{digits}f}]"
 
@@ -940,12 +987,14 @@ def main() -> int:
                         help="only the cost curve: each command's time and peak memory at 1k to 200k runs")
     parser.add_argument("--explorer-only", action="store_true",
                         help=f"only the explorer under load: {LOAD} requests to /runs at once, and one after another")
-    parser.add_argument("--postgres-only", action="store_true",
-                        help="only recording one run on PostgreSQL ($MLMD_TEST_POSTGRES): native on psycopg "
-                             "and on pg8000 against ml-metadata")
+    parser.add_argument("--servers-only", action="store_true",
+                        help="only the figures on PostgreSQL and MySQL ($MLMD_TEST_POSTGRES, $MLMD_TEST_MYSQL): "
+                             "recording one run (native on psycopg and on pg8000, on PyMySQL) against "
+                             "ml-metadata, reading 1,000 executions' events")
     args = parser.parse_args()
-    if args.postgres_only:
-        found = postgres_rows(os.environ.get("MLMD_TEST_POSTGRES"), 100 if args.quick else 500)
+    if args.servers_only:
+        found = [row for server, variable in (("postgresql", "MLMD_TEST_POSTGRES"), ("mysql", "MLMD_TEST_MYSQL"))
+                 for row in server_rows(server, os.environ.get(variable), 100 if args.quick else 500)]
         for row in found:
             print("| " + " | ".join(str(c) for c in row) + " |")
         return 0 if all(r[6] != "NO" for r in found) else 1
@@ -990,9 +1039,6 @@ def main() -> int:
     # and met are the native backend's (the issue's targets are for it)
     rows = []
 
-    def yes(ok: bool) -> str:
-        return "yes" if ok else "NO"
-
     def both(what: str, *args) -> dict:
         return {b: child(what, *args, backend=b) for b in BACKENDS}
 
@@ -1032,7 +1078,8 @@ def main() -> int:
                  f"{same['cpu']['median']:.2f}", fmt(same["floor"]), "", fmt(same["ours"]),
                  f"{ratio:.2f}x the same-rows floor", "<= 2x", yes(ratio <= 2)))
 
-    rows += postgres_rows(os.environ.get("MLMD_TEST_POSTGRES"), 100 if quick else 500)
+    for server, variable in (("postgresql", "MLMD_TEST_POSTGRES"), ("mysql", "MLMD_TEST_MYSQL")):
+        rows += server_rows(server, os.environ.get(variable), 100 if quick else 500)
 
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         rows += history_rows(quick, tmp)

@@ -203,21 +203,32 @@ class NativeReads(Backend):
         if self.db.row_order:
             return self._events_with_paths(sql, values)
         # MySQL: InnoDB names no physical row order, and a join may return a path's steps in
-        # any order; read apart, by the event_id index, they come as they were stored.
-        events = self.db.run("SELECT e.id, e.artifact_id, e.execution_id, e.type, e.milliseconds_since_epoch "
-                             f"FROM Event e WHERE {sql} ORDER BY e.id", *values)
-        if not events:
-            return []
-        # A path's steps in the order they were stored (MLMD keeps no step number): as a scan
-        # gives them, in the hidden row id's order, by the event_id index or not.
-        in_events, event_ids = self.db.in_list("event_id", [e[0] for e in events])
+        # any order. The events come with their paths in one query (a path of one step, as this
+        # package writes, has no order to keep: half the rows PyMySQL decodes of reading the paths
+        # apart); the steps of a longer path are read again apart, by the event_id index, in the
+        # order they were stored (MLMD keeps no step number): as a scan gives them, in the hidden
+        # row id's order.
+        rows = self.db.run("SELECT e.id, e.artifact_id, e.execution_id, e.type, e.milliseconds_since_epoch, "
+                           "p.is_index_step, p.step_index, p.step_key "
+                           f"FROM Event e LEFT JOIN EventPath p ON p.event_id = e.id WHERE {sql} ORDER BY e.id",
+                           *values)
+        events: Dict[int, Tuple[Any, ...]] = {}
         steps: Dict[int, List[Any]] = {}
-        for event_id, is_index, index, key in self.db.run(
-                f"SELECT event_id, is_index_step, step_index, step_key FROM EventPath WHERE {in_events}",
-                *event_ids):
-            steps.setdefault(event_id, []).append(int(index) if is_index else key)
+        for i, a, x, t, ms, is_index, index, key in rows:
+            events[i] = (a, x, t, ms)
+            if is_index is not None:
+                steps.setdefault(i, []).append(int(index) if is_index else key)
+        longer = [i for i, path in steps.items() if len(path) > 1]
+        if longer:
+            in_events, event_ids = self.db.in_list("event_id", longer)
+            for i in longer:
+                steps[i] = []
+            for event_id, is_index, index, key in self.db.run(
+                    f"SELECT event_id, is_index_step, step_index, step_key FROM EventPath WHERE {in_events}",
+                    *event_ids):
+                steps[event_id].append(int(index) if is_index else key)
         return [EventRecord(a, x, EVENT_TYPES[t] if 0 <= t < len(EVENT_TYPES) else "UNKNOWN",
-                            tuple(steps.get(i, ())), ms or 0) for i, a, x, t, ms in events]
+                            tuple(steps.get(i, ())), ms or 0) for i, (a, x, t, ms) in events.items()]
 
     def _events_with_paths(self, sql: str, values: List[Any]) -> List[EventRecord]:
         # The events and their paths in one query (a walk asks once per hop: half the round
