@@ -33,13 +33,14 @@ def select_executions(store: Store, *, context_id: Optional[int] = None, since_m
     Raises:
         UsageError: `where` is no filter query.
     """
-    from mlmd_exercise.read.lineage import walk
+    from mlmd_exercise.read.lineage import walk_hops
     from mlmd_exercise.read.nodes import parsed
 
     expr = parsed(where, Kind.EXECUTION)
 
-    if artifact_id is not None:
-        ids: Optional[Set[int]] = set(walk(store, artifact_id=artifact_id, direction=direction).executions)
+    if artifact_id is not None:  # the ids alone: a 200,000-run chain's records took 500 MB
+        ids: Optional[Set[int]] = {e.id for hop in walk_hops(store, artifact_id=artifact_id, direction=direction,
+                                                             lines=True) for e in hop.executions}
     else:
         ids = None
     chosen: List[int] = []
