@@ -219,3 +219,36 @@ def test_exporting_a_deep_lineage_holds_the_runs_ids_not_their_records(store, de
                                "--db", deep], tmp_path)
         assert text.startswith(f"exported {DEEP:,} runs, {DEEP + 1:,} artifacts, {2 * DEEP:,} events"), text
         assert every - one < DEEP_ROOM_MB, f"exporting a {DEEP:,}-run lineage took {every} MB, one run {one} MB"
+
+
+# A graph of a walk too big to draw is refused from the walk's shape (types, states, edges by id),
+# read before any record: from the newest model of the 40,000-run chain that took 35-43 MB above a
+# one-run listing, and 111-117 MB with every record of the walk held first (649 and 212 MB at 200,000).
+WALK_GRAPH_ROOM_MB = 75
+
+
+@pytest.mark.parametrize("store", [s for s in STORES if s.startswith("sqlite")])
+def test_a_walk_too_big_to_draw_is_refused_before_its_records_are_read(store, deep, tmp_path):
+    with backend_of(store):
+        one, _ = peak_mb(["ls", "executions", "--limit", "1", "--db", deep], tmp_path)
+        wrapper = [sys.executable, "-m", "mlmd_exercise", "graph", "--artifact", str(DEEP + 1), "--output",
+                   str(tmp_path / "g.svg"), "--db", str(deep)]
+        refused = subprocess.run(wrapper, capture_output=True, text=True, timeout=600)
+        assert refused.returncode == 2 and refused.stderr.startswith(
+            f"mlmd-exercise: error: the graph has {2 * DEEP + 1:,} nodes after alike runs are drawn as one"), \
+            refused.stderr
+        assert not (tmp_path / "g.svg").exists()
+        mb = _refused_peak_mb(wrapper[3:], tmp_path)
+        assert mb - one < WALK_GRAPH_ROOM_MB, f"refusing a {DEEP:,}-run walk took {mb} MB, one run {one} MB"
+
+
+def _refused_peak_mb(args, cwd: Path) -> int:
+    """The peak memory of `mlmd-exercise ARGS`, a command that is refused (exit 2)."""
+    wrapper = ("import resource, subprocess, sys\n"
+               "p = subprocess.run([sys.executable, '-m', 'mlmd_exercise', *sys.argv[1:]], capture_output=True)\n"
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024, p.returncode)\n")
+    proc = subprocess.run([sys.executable, "-c", wrapper, *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+    mb, code = map(int, proc.stdout.split())
+    assert code == 2, proc.stderr
+    return mb

@@ -191,18 +191,20 @@ def _graph_options(parser: ArgumentParser) -> None:
 def graph(args: Namespace, call: Invocation) -> Outcome:
     from mlmd_exercise import render
     from mlmd_exercise.collapse import Group, Shape, collapse
-    from mlmd_exercise.read.lineage import lineage_graph, store_parts, walk, with_experiments
+    from mlmd_exercise.read.lineage import lineage_graph, store_parts, walk, walk_parts, with_experiments
 
     render.check_graph_output(args.output)  # before the store is read
     start = walk_start(args)
     store = call.open()
     dot = str(args.output).lower().endswith(".dot")
-    if start is None and not dot:  # too many nodes to draw, even drawn as few as can be: said before records are read
-        runs, artifact_types, edges = store_parts(store)
+    if not dot:  # too many nodes to draw, even drawn as few as can be: said before records are read
+        runs, artifact_types, edges = store_parts(store) if start is None else walk_parts(
+            store, artifact_id=args.artifact, execution_id=args.walk_execution, direction=args.direction,
+            hops=args.hops)
         # Shaped with no boxes: at most as many nodes as with --clusters, whose boxes keep more apart.
-        _refuse_too_big(args, len(runs) + len(artifact_types) if args.expand
-                        else Shape.of(runs, artifact_types, edges).drawn_nodes())
-        del runs, artifact_types, edges
+        shape = Shape.of(runs, artifact_types, edges)  # a walk's nodes are known once its edges are read
+        _refuse_too_big(args, len(runs) + len(artifact_types) if args.expand else shape.drawn_nodes())
+        del runs, artifact_types, edges, shape
     if start is None:
         drawn = lineage_graph(store)
     else:
