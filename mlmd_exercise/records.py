@@ -202,6 +202,7 @@ def type_version(type_name: str, version: Optional[int]) -> str:
     """"SavedModel v2": a type, and the version where there is one (`ArtifactRecord.type_version`)."""
     return type_name if version is None else f"{type_name} v{version}"
 
+
 @dataclass(frozen=True)
 class ArtifactRecord:
     """One artifact: a dataset, a model, any file a workflow consumed or produced."""

@@ -205,11 +205,10 @@ def walk_parts(store: Store, *, artifact_id: Optional[int] = None, execution_id:
     """
     executions: Dict[int, Tuple[str, str]] = {}
     artifacts: Dict[int, str] = {}
-    walked = walk_hops(store, artifact_id=artifact_id, execution_id=execution_id, direction=direction,
-                       hops=hops, lines=True)  # the start checked here, at the call
-
     pairs: Dict[Tuple[str, str], Tuple[str, str]] = {}  # one tuple for each (type, state), as store_parts
     names: Dict[str, str] = {}
+    walked = walk_hops(store, artifact_id=artifact_id, execution_id=execution_id, direction=direction,
+                       hops=hops, lines=True)  # the start checked here, at the call
 
     def edges() -> Iterator[LineageEdge]:
         for hop in walked:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import (TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence,
                     Set, Tuple, TypeVar, Union)
 
-from mlmd_exercise.errors import MlmdExerciseError, StoreError
 from mlmd_exercise.content import FINGERPRINT
+from mlmd_exercise.errors import MlmdExerciseError, StoreError
 from mlmd_exercise.records import (LEADS_ON, ArtifactRecord, ContextRecord, EventRecord, ExecutionRecord,
                                    ExecutionState, Kind, LineageEdge, PropertyType, PropertyValue, TypeRecord,
                                    edge_of, type_version)
@@ -50,8 +50,8 @@ T = TypeVar("T")
 class NodeLine(NamedTuple):
     """What a walk's text shows of a node, read without its other properties (`Backend.node_lines`):
     an artifact's id, type, URI, version and fingerprint (its text, ours or another program's;
-    None if it holds no text); an execution's id, type and state. Its fields are named as a record's, so the text of either is
-    made alike (`cli.output.artifact_cells`)."""
+    None if it holds no text); an execution's id, type and state. Its fields are named as a
+    record's, so that the text of either is made alike (`cli.output.artifact_cells`)."""
 
     id: int
     type: str
