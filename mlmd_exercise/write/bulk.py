@@ -113,6 +113,16 @@ class _Importer:
         self.at_uri: Dict[str, Tuple[Hashable, str]] = {}
         self.recorded = self.skipped = self.points = 0
         self.new_ids: List[int] = []  # of the runs the batch being written recorded
+        # The catalog's answers, asked once per type rather than once per artifact and run.
+        self.types: Dict[Tuple[Kind, str], Tuple[schema.TypeSpec, int]] = {}
+        self.specs_by_id: Dict[int, Optional[schema.TypeSpec]] = {}
+
+    def _type(self, kind: Kind, name: str) -> Tuple[schema.TypeSpec, int]:
+        """The catalog's `writable_type`, remembered for this import."""
+        found = self.types.get((kind, name))
+        if found is None:
+            found = self.types[(kind, name)] = self.catalog.writable_type(kind, name)
+        return found
 
     @staticmethod
     def _key(spec: ArtifactSpec, type_id: int) -> Hashable:
@@ -125,7 +135,9 @@ class _Importer:
             last = max(stored, key=lambda a: a.id)
             self.stored.setdefault(("at", last.id), last.id)
             self.at_uri[uri] = (("at", last.id), _fingerprint(last))
-        spec = self.catalog.spec_by_id(type_id)
+        if type_id not in self.specs_by_id:
+            self.specs_by_id[type_id] = self.catalog.spec_by_id(type_id)
+        spec = self.specs_by_id[type_id]
         latest = schema.newest((a for a in stored if a.type_id == type_id), spec)
         if latest is None:
             self.newest[(type_id, uri)] = (0, "")
@@ -154,7 +166,7 @@ class _Importer:
         """The key of the artifact an input names. An input at a URI the store (or this
         import) already has is the newest artifact there, unless both have fingerprints and
         they differ; else a new artifact, keyed by its fingerprint or the spec itself."""
-        _, type_id = self.catalog.writable_type(Kind.ARTIFACT, spec.type)
+        _, type_id = self._type(Kind.ARTIFACT, spec.type)
         key = self._key(spec, type_id)
         self._newest(type_id, spec.uri)  # looks the URI up
         if key in self.stored or spec.uri not in self.at_uri:
@@ -164,7 +176,7 @@ class _Importer:
 
     def _new(self, spec: ArtifactSpec, key: Hashable) -> NewArtifact:
         """A new artifact at the next version of its URI, known by `key` from now on."""
-        type_spec, type_id = self.catalog.writable_type(Kind.ARTIFACT, spec.type)
+        type_spec, type_id = self._type(Kind.ARTIFACT, spec.type)
         version, _ = self._newest(type_id, spec.uri)
         values = dict(spec.properties, version=version + 1)
         if spec.fingerprint:
@@ -272,11 +284,11 @@ class _Importer:
             self._check(run, experiment)
         runs = self._skip_recorded(runs)
         self.prefetch(
-            (self.catalog.writable_type(Kind.ARTIFACT, a.type)[1], a.uri)
+            (self._type(Kind.ARTIFACT, a.type)[1], a.uri)
             for run in runs for a in (*run.inputs.values(), *run.outputs.values())
             if isinstance(a, ArtifactSpec))
         for run in runs:
-            spec, type_id = self.catalog.writable_type(Kind.EXECUTION, run.type)
+            spec, type_id = self._type(Kind.EXECUTION, run.type)
             run_name = run.name or uuid.uuid4().hex
             try:
                 state = ExecutionState(run.state)
@@ -323,7 +335,7 @@ class _Importer:
         by_type: Dict[int, List[RunSpec]] = {}
         for run in runs:
             if run.name:
-                by_type.setdefault(self.catalog.writable_type(Kind.EXECUTION, run.type)[1],
+                by_type.setdefault(self._type(Kind.EXECUTION, run.type)[1],
                                    []).append(run)
         recorded: Dict[int, RunSpec] = {}  # execution id -> its spec
         for type_id, named in by_type.items():
@@ -339,7 +351,7 @@ class _Importer:
             side = run.inputs if event.type == "INPUT" else run.outputs
             spec = side.get(event.role)
             if isinstance(spec, ArtifactSpec):
-                type_id = self.catalog.writable_type(Kind.ARTIFACT, spec.type)[1]
+                type_id = self._type(Kind.ARTIFACT, spec.type)[1]
                 output = event.type == "OUTPUT"
                 if output:
                     self._produce(spec)

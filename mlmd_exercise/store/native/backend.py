@@ -91,6 +91,13 @@ class NativeBackend(NativeReads):
                        [(owner, key, custom) + self._encoded(key, value) for owner, key, custom, value in rows])
 
     def _encoded(self, key: str, value: PropertyValue) -> Tuple[Any, ...]:
+        kind = type(value)  # the common kinds at once (`encode` gives the same), the rest by `encode`
+        if kind is str:
+            return None, None, value, None, None
+        if kind is int:
+            return value, None, None, None, None
+        if kind is bool:
+            return None, None, None, None, value
         int_value, double_value, string_value, proto_value, bool_value = encode(key, value)
         if proto_value is not None:
             proto_value = self.db.proto_param(proto_value)
