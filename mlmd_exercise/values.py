@@ -102,8 +102,13 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+_BUILTIN = frozenset({bool, int, float, str, dict})
+
+
 def _plain(value: Any) -> Any:
     """numpy and pandas scalars and 0-d arrays as the Python value they hold; else `value`."""
+    if type(value) in _BUILTIN:  # most values, told without asking for their module
+        return value
     module = type(value).__module__.split(".")[0]
     if module not in ("numpy", "pandas"):
         return value
