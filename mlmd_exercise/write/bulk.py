@@ -287,24 +287,34 @@ class _Importer:
             (self._type(Kind.ARTIFACT, a.type)[1], a.uri)
             for run in runs for a in (*run.inputs.values(), *run.outputs.values())
             if isinstance(a, ArtifactSpec))
+        states = {s.value: s for s in ExecutionState}
+        mirrors: Dict[Tuple[int, ExecutionState], Dict[str, PropertyValue]] = {}  # a type's state property
+        storable = schema.storable
         for run in runs:
             spec, type_id = self._type(Kind.EXECUTION, run.type)
             run_name = run.name or uuid.uuid4().hex
-            try:
-                state = ExecutionState(run.state)
-            except ValueError:
-                raise MlmdExerciseError(f"unknown state '{run.state}' of run '{run_name}'") from None
-            custom = {key: schema.storable(key, value) for key, value in {**run.custom, **run.params}.items()}
-            last = {key: points[-1].value for key, points in run.metrics.items() if points}
-            custom.update({key: schema.storable(key, value) for key, value in last.items()})
-            if last:
-                custom[METRIC_NAMES] = ",".join(sorted(last))
+            state = states.get(run.state) if isinstance(run.state, str) else None
+            if state is None:
+                try:
+                    state = ExecutionState(run.state)
+                except ValueError:
+                    raise MlmdExerciseError(f"unknown state '{run.state}' of run '{run_name}'") from None
+            given = {**run.custom, **run.params} if run.custom else run.params
+            custom = {key: storable(key, value) for key, value in given.items()}
+            if run.metrics:
+                last = {key: points[-1].value for key, points in run.metrics.items() if points}
+                custom.update({key: storable(key, value) for key, value in last.items()})
+                if last:
+                    custom[METRIC_NAMES] = ",".join(sorted(last))
             for time_key, ms in ((STARTED_MS, run.started_ms), (ENDED_MS, run.ended_ms)):
                 if ms is not None:
                     custom[time_key] = schema.storable(time_key, checked_ms(ms, f"{time_key} of run '{run_name}'"))
+            mirror = mirrors.get((type_id, state))
+            if mirror is None:
+                mirror = mirrors[(type_id, state)] = schema.state_mirror(spec.properties, state)
             position = len(executions)
             executions.append(ExecutionWrite(type_id, spec.name, name=run_name, state=state,
-                                             properties=schema.state_mirror(spec.properties, state),
+                                             properties=dict(mirror),
                                              custom=custom))
             for role, given in run.inputs.items():
                 link(position, role, given, "INPUT")
