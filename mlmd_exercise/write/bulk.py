@@ -131,7 +131,10 @@ class _Importer:
         return (type_id, spec.uri, spec.fingerprint) if spec.fingerprint else spec
 
     def _remember(self, type_id: int, uri: str, stored: List[ArtifactRecord]) -> None:
-        if stored and uri not in self.at_uri:
+        if not stored:  # a URI new to the store: most of an import's
+            self.newest[(type_id, uri)] = (0, "")
+            return
+        if uri not in self.at_uri:
             last = max(stored, key=lambda a: a.id)
             self.stored.setdefault(("at", last.id), last.id)
             self.at_uri[uri] = (("at", last.id), _fingerprint(last))
@@ -195,14 +198,12 @@ class _Importer:
                 "by one run (give each run's output its own \"ref\")")
         self.produced.add(spec)
 
-    def _plain(self, run: RunSpec, experiment: str) -> bool:
-        """Whether every string of `run` is one that no check refuses (short ASCII names, no
-        NUL, no backslash), told at once, so that `_check` names each string only where one
-        may be refused: most of a bulk import's runs."""
-        names = [run.type, run.experiment or experiment, *run.inputs, *run.outputs]
+    @staticmethod
+    def _strings(run: RunSpec, experiment: str, names: List[str], texts: List[object]) -> None:
+        """Adds the names of `run` (types, experiment, roles, its own name) and its other texts."""
+        names += (run.type, run.experiment or experiment, *run.inputs, *run.outputs)
         if run.name is not None:
             names.append(run.name)
-        texts: List[object] = []
         for given in (*run.inputs.values(), *run.outputs.values()):
             if isinstance(given, ArtifactSpec):
                 names.append(given.type)
@@ -212,11 +213,21 @@ class _Importer:
         for mapping in (run.params, run.custom, run.metrics):
             texts.extend(mapping)
             texts.extend(v for v in mapping.values() if isinstance(v, str))
-        return (self.backend.plain_texts(names) and max(map(len, names)) <= values.MAX_NAME
+
+    def _plain(self, runs: Sequence[RunSpec], experiment: str) -> bool:
+        """Whether every string of `runs` is one that no check refuses (short ASCII names, no
+        NUL, no backslash), told at once, so that `_check` names each string only where one
+        may be refused: most of a bulk import's runs (a whole batch's in one test)."""
+        names: List[str] = []
+        texts: List[object] = []
+        for run in runs:
+            self._strings(run, experiment, names, texts)
+        return (self.backend.plain_texts(names) and max(map(len, names), default=0) <= values.MAX_NAME
                 and self.backend.plain_texts(texts))
 
-    def _check(self, run: RunSpec, experiment: str) -> None:
-        if not self._plain(run, experiment):
+    def _check(self, run: RunSpec, experiment: str, plain: bool = False) -> None:
+        """Refuses a bad string or metric name of `run` (`plain`: its strings are known plain)."""
+        if not (plain or self._plain([run], experiment)):
             self._check_each(run, experiment)
         for key in run.metrics:
             values.check_name(key, values.Role.METRIC)
@@ -280,8 +291,9 @@ class _Importer:
                     f"'{first}' and as {kind.lower()} '{role}': a run has one {kind.lower()} event per artifact "
                     "in an MLMD store; give it under one role")
 
+        plain = self._plain(runs, experiment)  # most batches: no run's strings need naming one by one
         for run in runs:  # a string the backend cannot store: refused before this batch writes anything
-            self._check(run, experiment)
+            self._check(run, experiment, plain)
         runs = self._skip_recorded(runs)
         self.prefetch(
             (self._type(Kind.ARTIFACT, a.type)[1], a.uri)
