@@ -260,36 +260,32 @@ class _Importer:
         linked: Dict[Tuple[int, str, Hashable], str] = {}  # (run, kind, artifact) -> its role
 
         def link(position: int, role: str, given, kind: str) -> None:
+            at: Optional[int] = None  # the index of a new artifact of this batch, else
+            artifact_id = 0  # a stored one's id
             if isinstance(given, ArtifactRecord):
-                once(position, kind, ("id", given.id), role, given.uri)
-                edges.append(NewEvent(kind, (role,), artifact_id=given.id, execution_index=position))
-                return
-            output = kind == "OUTPUT"
-            if output:  # always a new artifact: the spec itself is its key
-                self._produce(given)
-            key = given if output else self._input_key(given)
-            if key in index:  # made or read earlier in this batch
-                once(position, kind, ("index", index[key]), role, given.uri)
-                edges.append(NewEvent(kind, (role,), artifact_index=index[key], execution_index=position))
-            elif key in self.stored:
-                once(position, kind, ("id", self.stored[key]), role, given.uri)
-                edges.append(NewEvent(kind, (role,), artifact_id=self.stored[key], execution_index=position))
+                artifact_id = given.id
             else:
-                index[key] = len(artifacts)
-                once(position, kind, ("index", index[key]), role, given.uri)
-                artifacts.append(self._new(given, key))
-                edges.append(NewEvent(kind, (role,), artifact_index=index[key], execution_index=position))
-
-        def once(position: int, kind: str, artifact: Hashable, role: str, uri: str) -> None:
+                if kind == "OUTPUT":  # always a new artifact: the spec itself is its key
+                    self._produce(given)
+                    key: Hashable = given
+                else:
+                    key = self._input_key(given)
+                at = index.get(key)  # made or read earlier in this batch
+                if at is None:
+                    artifact_id = self.stored.get(key, 0)
+                    if not artifact_id:
+                        at = index[key] = len(artifacts)
+                        artifacts.append(self._new(given, key))
             # MLMD keeps one event per artifact, execution and kind (the Event table's UNIQUE
             # key): the same artifact under two of a run's roles is refused before the batch
             # writes, naming both, where the store would refuse the whole batch unclearly.
-            first = linked.setdefault((position, kind, artifact), role)
+            first = linked.setdefault((position, kind, ("id", artifact_id) if at is None else ("index", at)), role)
             if first != role:
                 raise MlmdExerciseError(
-                    f"{_run_named(runs[position].name)} is given {values.shown(uri)} as {kind.lower()} "
+                    f"{_run_named(runs[position].name)} is given {values.shown(given.uri)} as {kind.lower()} "
                     f"'{first}' and as {kind.lower()} '{role}': a run has one {kind.lower()} event per artifact "
                     "in an MLMD store; give it under one role")
+            edges.append(NewEvent(kind, (role,), artifact_id=artifact_id, artifact_index=at, execution_index=position))
 
         plain = self._plain(runs, experiment)  # most batches: no run's strings need naming one by one
         for run in runs:  # a string the backend cannot store: refused before this batch writes anything
