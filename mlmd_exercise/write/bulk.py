@@ -307,8 +307,8 @@ class _Importer:
                     state = ExecutionState(run.state)
                 except ValueError:
                     raise MlmdExerciseError(f"unknown state '{run.state}' of run '{run_name}'") from None
-            given = {**run.custom, **run.params} if run.custom else run.params
-            custom = {key: storable(key, value) for key, value in given.items()}
+            merged = {**run.custom, **run.params} if run.custom else run.params
+            custom = {key: storable(key, value) for key, value in merged.items()}
             if run.metrics:
                 last = {key: points[-1].value for key, points in run.metrics.items() if points}
                 custom.update({key: storable(key, value) for key, value in last.items()})

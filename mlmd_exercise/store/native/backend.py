@@ -103,7 +103,7 @@ class NativeBackend(NativeReads):
     # -- writes -------------------------------------------------------------------------
 
     def _put_properties(self, node: Node, rows: List[Tuple[int, str, bool, PropertyValue]]) -> None:
-        encoded = []
+        encoded: List[Tuple[Any, ...]] = []
         for owner, key, custom, value in rows:  # the common kinds at once, as `_encoded` gives them
             kind = type(value)
             if kind is str:
