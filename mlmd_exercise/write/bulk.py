@@ -204,15 +204,18 @@ class _Importer:
         names += (run.type, run.experiment or experiment, *run.inputs, *run.outputs)
         if run.name is not None:
             names.append(run.name)
-        for given in (*run.inputs.values(), *run.outputs.values()):
-            if isinstance(given, ArtifactSpec):
-                names.append(given.type)
-                texts.append(given.uri)
-                texts.extend(given.properties)
-                texts.extend(v for v in given.properties.values() if isinstance(v, str))
+        for side in (run.inputs, run.outputs):
+            for given in side.values():
+                if isinstance(given, ArtifactSpec):
+                    names.append(given.type)
+                    texts.append(given.uri)
+                    if given.properties:
+                        texts += given.properties
+                        texts += [v for v in given.properties.values() if isinstance(v, str)]
         for mapping in (run.params, run.custom, run.metrics):
-            texts.extend(mapping)
-            texts.extend(v for v in mapping.values() if isinstance(v, str))
+            if mapping:
+                texts += mapping
+                texts += [v for v in mapping.values() if isinstance(v, str)]
 
     def _plain(self, runs: Sequence[RunSpec], experiment: str) -> bool:
         """Whether every string of `runs` is one that no check refuses (short ASCII names, no
