@@ -104,17 +104,21 @@ def split_values(spec: TypeSpec, given: Mapping[str, PropertyValue]
     declared: Dict[str, PropertyValue] = {}
     custom: Dict[str, PropertyValue] = {}
     for key, original in given.items():
-        value = storable(key, original)
+        value = values.storable(key, original)
         declared_as = spec.properties.get(key)
         if declared_as is None:
             custom[key] = value
         elif declared_as is PropertyType.DOUBLE and isinstance(value, float) and not values.exact_double(value):
             custom[key] = value  # NaN or an infinity is a proto value, which MLMD refuses for a DOUBLE
+        elif type(value) is _EXACT.get(declared_as):  # what `declared_value` keeps as it is, at once
+            declared[key] = value
         else:
             declared[key] = declared_value(spec, key, value, original)
     return declared, custom
 
 
+_EXACT = {PropertyType.INT: int, PropertyType.DOUBLE: float, PropertyType.STRING: str, PropertyType.BOOLEAN: bool,
+          PropertyType.STRUCT: dict}
 _KINDS = {PropertyType.INT: (int,), PropertyType.DOUBLE: (float,), PropertyType.STRING: (str,),
           PropertyType.BOOLEAN: (bool,), PropertyType.STRUCT: (dict,)}
 

@@ -49,6 +49,7 @@ class Role(enum.Enum):
 # MLMD's PostgreSQL and MySQL tables keep integer properties in 32 bits (SQLite's in 64): a
 # larger whole number is stored as a double, exact up to 2**53, so that it fits everywhere.
 INT32 = range(-2 ** 31, 2 ** 31)
+_INT32_FIRST, _INT32_END = INT32.start, INT32.stop
 EXACT_DOUBLE = 2 ** 53
 # The names a param or metric may not have: what this package records on a run itself.
 RESERVED = frozenset({"version", "fingerprint", "name", "state", METRIC_NAMES, "error_type", "error_message"})
@@ -102,8 +103,13 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+_BUILTIN = frozenset({bool, int, float, str, dict})
+
+
 def _plain(value: Any) -> Any:
     """numpy and pandas scalars and 0-d arrays as the Python value they hold; else `value`."""
+    if type(value) in _BUILTIN:  # most values, told without asking for their module
+        return value
     module = type(value).__module__.split(".")[0]
     if module not in ("numpy", "pandas"):
         return value
@@ -224,6 +230,10 @@ def _struct(role: Role, key: str, value: Mapping[Any, Any]) -> Dict[str, Any]:
 
 def storable(key: str, value: Any) -> PropertyValue:
     """`value` as every MLMD database can hold it (`normalize` as a param or property)."""
+    kind = type(value)  # what `normalize` keeps as it is, told at once: most values
+    if kind is float or kind is bool or (kind is int and _INT32_FIRST <= value < _INT32_END) or (
+            kind is str and value.isascii() and "\x00" not in value):
+        return value
     return normalize(key, value, Role.PROPERTY)
 
 

@@ -113,6 +113,16 @@ class _Importer:
         self.at_uri: Dict[str, Tuple[Hashable, str]] = {}
         self.recorded = self.skipped = self.points = 0
         self.new_ids: List[int] = []  # of the runs the batch being written recorded
+        # The catalog's answers, asked once per type rather than once per artifact and run.
+        self.types: Dict[Tuple[Kind, str], Tuple[schema.TypeSpec, int]] = {}
+        self.specs_by_id: Dict[int, Optional[schema.TypeSpec]] = {}
+
+    def _type(self, kind: Kind, name: str) -> Tuple[schema.TypeSpec, int]:
+        """The catalog's `writable_type`, remembered for this import."""
+        found = self.types.get((kind, name))
+        if found is None:
+            found = self.types[(kind, name)] = self.catalog.writable_type(kind, name)
+        return found
 
     @staticmethod
     def _key(spec: ArtifactSpec, type_id: int) -> Hashable:
@@ -121,11 +131,16 @@ class _Importer:
         return (type_id, spec.uri, spec.fingerprint) if spec.fingerprint else spec
 
     def _remember(self, type_id: int, uri: str, stored: List[ArtifactRecord]) -> None:
-        if stored and uri not in self.at_uri:
+        if not stored:  # a URI new to the store: most of an import's
+            self.newest[(type_id, uri)] = (0, "")
+            return
+        if uri not in self.at_uri:
             last = max(stored, key=lambda a: a.id)
             self.stored.setdefault(("at", last.id), last.id)
             self.at_uri[uri] = (("at", last.id), _fingerprint(last))
-        spec = self.catalog.spec_by_id(type_id)
+        if type_id not in self.specs_by_id:
+            self.specs_by_id[type_id] = self.catalog.spec_by_id(type_id)
+        spec = self.specs_by_id[type_id]
         latest = schema.newest((a for a in stored if a.type_id == type_id), spec)
         if latest is None:
             self.newest[(type_id, uri)] = (0, "")
@@ -154,7 +169,7 @@ class _Importer:
         """The key of the artifact an input names. An input at a URI the store (or this
         import) already has is the newest artifact there, unless both have fingerprints and
         they differ; else a new artifact, keyed by its fingerprint or the spec itself."""
-        _, type_id = self.catalog.writable_type(Kind.ARTIFACT, spec.type)
+        _, type_id = self._type(Kind.ARTIFACT, spec.type)
         key = self._key(spec, type_id)
         self._newest(type_id, spec.uri)  # looks the URI up
         if key in self.stored or spec.uri not in self.at_uri:
@@ -164,7 +179,7 @@ class _Importer:
 
     def _new(self, spec: ArtifactSpec, key: Hashable) -> NewArtifact:
         """A new artifact at the next version of its URI, known by `key` from now on."""
-        type_spec, type_id = self.catalog.writable_type(Kind.ARTIFACT, spec.type)
+        type_spec, type_id = self._type(Kind.ARTIFACT, spec.type)
         version, _ = self._newest(type_id, spec.uri)
         values = dict(spec.properties, version=version + 1)
         if spec.fingerprint:
@@ -183,28 +198,39 @@ class _Importer:
                 "by one run (give each run's output its own \"ref\")")
         self.produced.add(spec)
 
-    def _plain(self, run: RunSpec, experiment: str) -> bool:
-        """Whether every string of `run` is one that no check refuses (short ASCII names, no
-        NUL, no backslash), told at once, so that `_check` names each string only where one
-        may be refused: most of a bulk import's runs."""
-        names = [run.type, run.experiment or experiment, *run.inputs, *run.outputs]
+    @staticmethod
+    def _strings(run: RunSpec, experiment: str, names: List[str], texts: List[object]) -> None:
+        """Adds the names of `run` (types, experiment, roles, its own name) and its other texts."""
+        names += (run.type, run.experiment or experiment, *run.inputs, *run.outputs)
         if run.name is not None:
             names.append(run.name)
-        texts: List[object] = []
-        for given in (*run.inputs.values(), *run.outputs.values()):
-            if isinstance(given, ArtifactSpec):
-                names.append(given.type)
-                texts.append(given.uri)
-                texts.extend(given.properties)
-                texts.extend(v for v in given.properties.values() if isinstance(v, str))
+        for side in (run.inputs, run.outputs):
+            for given in side.values():
+                if isinstance(given, ArtifactSpec):
+                    names.append(given.type)
+                    texts.append(given.uri)
+                    if given.properties:
+                        texts += given.properties
+                        texts += [v for v in given.properties.values() if isinstance(v, str)]
         for mapping in (run.params, run.custom, run.metrics):
-            texts.extend(mapping)
-            texts.extend(v for v in mapping.values() if isinstance(v, str))
-        return (self.backend.plain_texts(names) and max(map(len, names)) <= values.MAX_NAME
+            if mapping:
+                texts += mapping
+                texts += [v for v in mapping.values() if isinstance(v, str)]
+
+    def _plain(self, runs: Sequence[RunSpec], experiment: str) -> bool:
+        """Whether every string of `runs` is one that no check refuses (short ASCII names, no
+        NUL, no backslash), told at once, so that `_check` names each string only where one
+        may be refused: most of a bulk import's runs (a whole batch's in one test)."""
+        names: List[str] = []
+        texts: List[object] = []
+        for run in runs:
+            self._strings(run, experiment, names, texts)
+        return (self.backend.plain_texts(names) and max(map(len, names), default=0) <= values.MAX_NAME
                 and self.backend.plain_texts(texts))
 
-    def _check(self, run: RunSpec, experiment: str) -> None:
-        if not self._plain(run, experiment):
+    def _check(self, run: RunSpec, experiment: str, plain: bool = False) -> None:
+        """Refuses a bad string or metric name of `run` (`plain`: its strings are known plain)."""
+        if not (plain or self._plain([run], experiment)):
             self._check_each(run, experiment)
         for key in run.metrics:
             values.check_name(key, values.Role.METRIC)
@@ -237,62 +263,69 @@ class _Importer:
         linked: Dict[Tuple[int, str, Hashable], str] = {}  # (run, kind, artifact) -> its role
 
         def link(position: int, role: str, given, kind: str) -> None:
+            at: Optional[int] = None  # the index of a new artifact of this batch, else
+            artifact_id = 0  # a stored one's id
             if isinstance(given, ArtifactRecord):
-                once(position, kind, ("id", given.id), role, given.uri)
-                edges.append(NewEvent(kind, (role,), artifact_id=given.id, execution_index=position))
-                return
-            output = kind == "OUTPUT"
-            if output:  # always a new artifact: the spec itself is its key
-                self._produce(given)
-            key = given if output else self._input_key(given)
-            if key in index:  # made or read earlier in this batch
-                once(position, kind, ("index", index[key]), role, given.uri)
-                edges.append(NewEvent(kind, (role,), artifact_index=index[key], execution_index=position))
-            elif key in self.stored:
-                once(position, kind, ("id", self.stored[key]), role, given.uri)
-                edges.append(NewEvent(kind, (role,), artifact_id=self.stored[key], execution_index=position))
+                artifact_id = given.id
             else:
-                index[key] = len(artifacts)
-                once(position, kind, ("index", index[key]), role, given.uri)
-                artifacts.append(self._new(given, key))
-                edges.append(NewEvent(kind, (role,), artifact_index=index[key], execution_index=position))
-
-        def once(position: int, kind: str, artifact: Hashable, role: str, uri: str) -> None:
+                if kind == "OUTPUT":  # always a new artifact: the spec itself is its key
+                    self._produce(given)
+                    key: Hashable = given
+                else:
+                    key = self._input_key(given)
+                at = index.get(key)  # made or read earlier in this batch
+                if at is None:
+                    artifact_id = self.stored.get(key, 0)
+                    if not artifact_id:
+                        at = index[key] = len(artifacts)
+                        artifacts.append(self._new(given, key))
             # MLMD keeps one event per artifact, execution and kind (the Event table's UNIQUE
             # key): the same artifact under two of a run's roles is refused before the batch
             # writes, naming both, where the store would refuse the whole batch unclearly.
-            first = linked.setdefault((position, kind, artifact), role)
+            first = linked.setdefault((position, kind, ("id", artifact_id) if at is None else ("index", at)), role)
             if first != role:
                 raise MlmdExerciseError(
-                    f"{_run_named(runs[position].name)} is given {values.shown(uri)} as {kind.lower()} "
+                    f"{_run_named(runs[position].name)} is given {values.shown(given.uri)} as {kind.lower()} "
                     f"'{first}' and as {kind.lower()} '{role}': a run has one {kind.lower()} event per artifact "
                     "in an MLMD store; give it under one role")
+            edges.append(NewEvent(kind, (role,), artifact_id=artifact_id, artifact_index=at, execution_index=position))
 
+        plain = self._plain(runs, experiment)  # most batches: no run's strings need naming one by one
         for run in runs:  # a string the backend cannot store: refused before this batch writes anything
-            self._check(run, experiment)
+            self._check(run, experiment, plain)
         runs = self._skip_recorded(runs)
         self.prefetch(
-            (self.catalog.writable_type(Kind.ARTIFACT, a.type)[1], a.uri)
+            (self._type(Kind.ARTIFACT, a.type)[1], a.uri)
             for run in runs for a in (*run.inputs.values(), *run.outputs.values())
             if isinstance(a, ArtifactSpec))
+        states = {s.value: s for s in ExecutionState}
+        mirrors: Dict[Tuple[int, ExecutionState], Dict[str, PropertyValue]] = {}  # a type's state property
+        storable = schema.storable
         for run in runs:
-            spec, type_id = self.catalog.writable_type(Kind.EXECUTION, run.type)
+            spec, type_id = self._type(Kind.EXECUTION, run.type)
             run_name = run.name or uuid.uuid4().hex
-            try:
-                state = ExecutionState(run.state)
-            except ValueError:
-                raise MlmdExerciseError(f"unknown state '{run.state}' of run '{run_name}'") from None
-            custom = {key: schema.storable(key, value) for key, value in {**run.custom, **run.params}.items()}
-            last = {key: points[-1].value for key, points in run.metrics.items() if points}
-            custom.update({key: schema.storable(key, value) for key, value in last.items()})
-            if last:
-                custom[METRIC_NAMES] = ",".join(sorted(last))
+            state = states.get(run.state) if isinstance(run.state, str) else None
+            if state is None:
+                try:
+                    state = ExecutionState(run.state)
+                except ValueError:
+                    raise MlmdExerciseError(f"unknown state '{run.state}' of run '{run_name}'") from None
+            merged = {**run.custom, **run.params} if run.custom else run.params
+            custom = {key: storable(key, value) for key, value in merged.items()}
+            if run.metrics:
+                last = {key: points[-1].value for key, points in run.metrics.items() if points}
+                custom.update({key: storable(key, value) for key, value in last.items()})
+                if last:
+                    custom[METRIC_NAMES] = ",".join(sorted(last))
             for time_key, ms in ((STARTED_MS, run.started_ms), (ENDED_MS, run.ended_ms)):
                 if ms is not None:
                     custom[time_key] = schema.storable(time_key, checked_ms(ms, f"{time_key} of run '{run_name}'"))
+            mirror = mirrors.get((type_id, state))
+            if mirror is None:
+                mirror = mirrors[(type_id, state)] = schema.state_mirror(spec.properties, state)
             position = len(executions)
             executions.append(ExecutionWrite(type_id, spec.name, name=run_name, state=state,
-                                             properties=schema.state_mirror(spec.properties, state),
+                                             properties=dict(mirror),
                                              custom=custom))
             for role, given in run.inputs.items():
                 link(position, role, given, "INPUT")
@@ -323,7 +356,7 @@ class _Importer:
         by_type: Dict[int, List[RunSpec]] = {}
         for run in runs:
             if run.name:
-                by_type.setdefault(self.catalog.writable_type(Kind.EXECUTION, run.type)[1],
+                by_type.setdefault(self._type(Kind.EXECUTION, run.type)[1],
                                    []).append(run)
         recorded: Dict[int, RunSpec] = {}  # execution id -> its spec
         for type_id, named in by_type.items():
@@ -339,7 +372,7 @@ class _Importer:
             side = run.inputs if event.type == "INPUT" else run.outputs
             spec = side.get(event.role)
             if isinstance(spec, ArtifactSpec):
-                type_id = self.catalog.writable_type(Kind.ARTIFACT, spec.type)[1]
+                type_id = self._type(Kind.ARTIFACT, spec.type)[1]
                 output = event.type == "OUTPUT"
                 if output:
                     self._produce(spec)

@@ -31,6 +31,22 @@ __all__ = ["NativeBackend"]
 _VALUE_KINDS = {bool: 6, int: 1, float: 2, str: 3, dict: 4}
 _ARTIFACT_STATES = list(ArtifactState)
 _EXECUTION_STATES = list(ExecutionState)
+# A state's or event type's number by its name, looked up once per row of a batch.
+_ARTIFACT_NUMBERS = {s.value: n for n, s in enumerate(_ARTIFACT_STATES)}
+_EXECUTION_NUMBERS = {s.value: n for n, s in enumerate(_EXECUTION_STATES)}
+_EVENT_NUMBERS = {name: n for n, name in enumerate(EVENT_TYPES) if n}  # MLMD refuses an event without a type
+
+
+def _artifact_state(state: Any) -> int:
+    number = _ARTIFACT_NUMBERS.get(state)
+    return _ARTIFACT_STATES.index(ArtifactState(state)) if number is None else number
+
+
+def _execution_state(state: Any) -> Optional[int]:
+    if state is None:
+        return None
+    number = _EXECUTION_NUMBERS.get(state)
+    return _EXECUTION_STATES.index(ExecutionState(state)) if number is None else number
 
 
 def _now() -> int:
@@ -87,10 +103,25 @@ class NativeBackend(NativeReads):
     # -- writes -------------------------------------------------------------------------
 
     def _put_properties(self, node: Node, rows: List[Tuple[int, str, bool, PropertyValue]]) -> None:
-        self.db.insert(node.properties, (node.owner,) + PROPERTY_COLUMNS,
-                       [(owner, key, custom) + self._encoded(key, value) for owner, key, custom, value in rows])
+        encoded: List[Tuple[Any, ...]] = []
+        for owner, key, custom, value in rows:  # the common kinds at once, as `_encoded` gives them
+            kind = type(value)
+            if kind is str:
+                encoded.append((owner, key, custom, None, None, value, None, None))
+            elif kind is int:
+                encoded.append((owner, key, custom, value, None, None, None, None))
+            else:
+                encoded.append((owner, key, custom) + self._encoded(key, value))
+        self.db.insert(node.properties, (node.owner,) + PROPERTY_COLUMNS, encoded)
 
     def _encoded(self, key: str, value: PropertyValue) -> Tuple[Any, ...]:
+        kind = type(value)  # the common kinds at once (`encode` gives the same), the rest by `encode`
+        if kind is str:
+            return None, None, value, None, None
+        if kind is int:
+            return value, None, None, None, None
+        if kind is bool:
+            return None, None, None, None, value
         int_value, double_value, string_value, proto_value, bool_value = encode(key, value)
         if proto_value is not None:
             proto_value = self.db.proto_param(proto_value)
@@ -105,7 +136,7 @@ class NativeBackend(NativeReads):
         ids = self.db.insert(
             "Artifact", ("type_id", "uri", "state", "name", "external_id", "create_time_since_epoch",
                          "last_update_time_since_epoch"),
-            [(a.type_id, a.uri, _ARTIFACT_STATES.index(ArtifactState(a.state)), a.name or None, None, now, now)
+            [(a.type_id, a.uri, _artifact_state(a.state), a.name or None, None, now, now)
              for a in artifacts], ids=True)
         self._put_properties(NODES[Kind.ARTIFACT], [
             (i, key, custom, value) for i, a in zip(ids, artifacts)
@@ -119,8 +150,7 @@ class NativeBackend(NativeReads):
         ids = self.db.insert(
             "Execution", ("type_id", "last_known_state", "name", "external_id", "create_time_since_epoch",
                           "last_update_time_since_epoch"),
-            [(e.type_id, None if e.state is None else _EXECUTION_STATES.index(ExecutionState(e.state)),
-              e.name or None, None, now, now) for e in executions], ids=True)
+            [(e.type_id, _execution_state(e.state), e.name or None, None, now, now) for e in executions], ids=True)
         self._put_properties(NODES[Kind.EXECUTION], [
             (i, key, custom, value) for i, e in zip(ids, executions)
             for custom, values in ((False, e.properties), (True, e.custom)) for key, value in values.items()])
@@ -153,12 +183,17 @@ class NativeBackend(NativeReads):
         """(artifact id, execution id, event) each; MLMD's own time when it stores one."""
         if not events:
             return
+        numbers = []
         for _, _, e in events:
-            if e.type not in EVENT_TYPES[1:]:  # MLMD refuses an event without a type
-                raise StoreError(f"store '{self.label}' refused: an event needs a type, not '{e.type}'")
+            number = _EVENT_NUMBERS.get(e.type) if type(e.type) is str else None
+            if number is None:
+                if e.type not in EVENT_TYPES[1:]:  # MLMD refuses an event without a type
+                    raise StoreError(f"store '{self.label}' refused: an event needs a type, not '{e.type}'")
+                number = EVENT_TYPES.index(e.type)
+            numbers.append(number)
         now = _now()
         ids = self.db.insert("Event", ("artifact_id", "execution_id", "type", "milliseconds_since_epoch"),
-                             [(a, x, EVENT_TYPES.index(e.type), now) for a, x, e in events], ids=True)
+                             [(a, x, number, now) for (a, x, _), number in zip(events, numbers)], ids=True)
         self.db.insert("EventPath", ("event_id", "is_index_step", "step_index", "step_key"),
                        [(i, isinstance(s, int), s if isinstance(s, int) else None,
                          None if isinstance(s, int) else s)
