@@ -103,16 +103,8 @@ class NativeBackend(NativeReads):
     # -- writes -------------------------------------------------------------------------
 
     def _put_properties(self, node: Node, rows: List[Tuple[int, str, bool, PropertyValue]]) -> None:
-        encoded: List[Tuple[Any, ...]] = []
-        for owner, key, custom, value in rows:  # the common kinds at once, as `_encoded` gives them
-            kind = type(value)
-            if kind is str:
-                encoded.append((owner, key, custom, None, None, value, None, None))
-            elif kind is int:
-                encoded.append((owner, key, custom, value, None, None, None, None))
-            else:
-                encoded.append((owner, key, custom) + self._encoded(key, value))
-        self.db.insert(node.properties, (node.owner,) + PROPERTY_COLUMNS, encoded)
+        self.db.insert(node.properties, (node.owner,) + PROPERTY_COLUMNS,
+                       [(owner, key, custom) + self._encoded(key, value) for owner, key, custom, value in rows])
 
     def _encoded(self, key: str, value: PropertyValue) -> Tuple[Any, ...]:
         kind = type(value)  # the common kinds at once (`encode` gives the same), the rest by `encode`
