@@ -172,6 +172,13 @@ SERVER_WAYS = {
     "mysql": (("native (PyMySQL)", "native", None), ("ml-metadata", "mlmd", None)),
 }
 SERVER_TITLES = {"postgresql": "PostgreSQL", "mysql": "MySQL"}
+SERVER_BASES = (("postgresql", "MLMD_TEST_POSTGRES"), ("mysql", "MLMD_TEST_MYSQL"))  # scripts/with-servers sets them
+
+
+def all_server_rows(quick: bool) -> list:
+    """`server_rows` of each server that scripts/with-servers started (a row saying so if none)."""
+    return [row for server, variable in SERVER_BASES
+            for row in server_rows(server, os.environ.get(variable), 100 if quick else 500)]
 
 
 def events_server(base: str, executions: int, reps: int) -> dict:
@@ -993,8 +1000,7 @@ def main() -> int:
                              "ml-metadata, reading 1,000 executions' events")
     args = parser.parse_args()
     if args.servers_only:
-        found = [row for server, variable in (("postgresql", "MLMD_TEST_POSTGRES"), ("mysql", "MLMD_TEST_MYSQL"))
-                 for row in server_rows(server, os.environ.get(variable), 100 if args.quick else 500)]
+        found = all_server_rows(args.quick)
         for row in found:
             print("| " + " | ".join(str(c) for c in row) + " |")
         return 0 if all(r[6] != "NO" for r in found) else 1
@@ -1078,8 +1084,7 @@ def main() -> int:
                  f"{same['cpu']['median']:.2f}", fmt(same["floor"]), "", fmt(same["ours"]),
                  f"{ratio:.2f}x the same-rows floor", "<= 2x", yes(ratio <= 2)))
 
-    for server, variable in (("postgresql", "MLMD_TEST_POSTGRES"), ("mysql", "MLMD_TEST_MYSQL")):
-        rows += server_rows(server, os.environ.get(variable), 100 if quick else 500)
+    rows += all_server_rows(quick)
 
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         rows += history_rows(quick, tmp)
