@@ -54,7 +54,51 @@ def new_location(backend: str, tmp_path: Path) -> str:
     backend = backend.split("-")[0]
     if backend == "sqlite":
         return str(tmp_path / f"s{uuid.uuid4().hex[:8]}.db")
-    return server_base(backend).rstrip("/") + "/t_" + uuid.uuid4().hex[:16]
+    location = server_base(backend).rstrip("/") + "/t_" + uuid.uuid4().hex[:16]
+    _SERVER_STORES.append(location)
+    return location
+
+
+# Server databases new_location handed out, each dropped when its test module ends
+# (_drop_server_stores): a PostgreSQL database takes 7-8 MB on disk, and one run of the suite
+# makes about 3,000 of them, which filled the disk of a shared machine.
+_SERVER_STORES: List[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drop_server_stores() -> Iterator[None]:
+    start = len(_SERVER_STORES)
+    yield
+    made, _SERVER_STORES[start:] = _SERVER_STORES[start:], []
+    drop_server_stores(made)
+
+
+def drop_server_stores(locations: List[str]) -> None:
+    """Drops the databases of these server store addresses, if they exist. Connections still
+    open on them are ended (PostgreSQL's FORCE; MariaDB's lock wait is cut short)."""
+    from mlmd_exercise.store import mysql, postgres
+    from mlmd_exercise.store.address import parse_location
+
+    by_server: dict = {}
+    for location in locations:
+        loc = parse_location(location)
+        by_server.setdefault((loc.scheme, loc.host, loc.port), (loc, []))[1].append(loc.dbname)
+    for (scheme, _, _), (loc, names) in by_server.items():
+        if scheme == "mysql":
+            admin = mysql.Admin(loc, None)
+            try:
+                admin.execute("SET SESSION lock_wait_timeout = 10")
+                for name in names:
+                    admin.execute(f"DROP DATABASE IF EXISTS {mysql.quote(name)}")
+            finally:
+                admin.close()
+        else:
+            admin = postgres.Admin(loc, "postgres")
+            try:
+                for name in names:
+                    admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                admin.close()
 
 
 def has_mlmd(python: str) -> bool:
