@@ -14,7 +14,7 @@ import pytest
 
 import foreign_stores as fs
 import mlmd_exercise as mx
-from conftest import STORES, backend_of, mlmd_python, run_module, server_base
+from conftest import STORES, backend_of, mlmd_python, run_module, server_base, tracked
 from mlmd_exercise.store import open_store
 from mlmd_exercise.store.address import parse_location
 from mlmd_exercise.store.archive import TABLES, archive_to_sqlite
@@ -62,7 +62,7 @@ def _columns(table: str) -> List[str]:
 
 @pytest.mark.parametrize("kind", [k for k in fs.KINDS if k != "fanout"])
 def test_a_kubeflow_style_mysql_store_is_archived_whole_to_an_sqlite_file(kind, tmp_path):
-    source = f"{server_base('mysql')}{kind}_{uuid.uuid4().hex[:12]}"
+    source = tracked(f"{server_base('mysql')}{kind}_{uuid.uuid4().hex[:12]}")
     proc = subprocess.run([mlmd_python(), str(HERE / "foreign_stores.py"), kind, source],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -81,7 +81,7 @@ def test_a_kubeflow_style_mysql_store_is_archived_whole_to_an_sqlite_file(kind, 
 
 @pytest.mark.parametrize("store", [s for s in STORES if s.startswith("postgresql")])
 def test_a_postgresql_store_is_archived_whole_with_either_backend_writing_it(store, tmp_path):
-    source = f"{server_base('postgresql')}t_{uuid.uuid4().hex[:12]}"
+    source = tracked(f"{server_base('postgresql')}t_{uuid.uuid4().hex[:12]}")
     with backend_of(store):
         tracker = mx.Tracker(source, experiment="team")
         data = tmp_path / "train.csv"
@@ -109,7 +109,7 @@ def test_a_postgresql_store_is_archived_whole_with_either_backend_writing_it(sto
         server.close()
 
 def test_the_archive_is_of_one_moment_while_the_server_is_written(tmp_path):
-    source = f"{server_base('mysql')}t_{uuid.uuid4().hex[:12]}"
+    source = tracked(f"{server_base('mysql')}t_{uuid.uuid4().hex[:12]}")
     tracker = mx.Tracker(source)
     for i in range(3):
         with tracker.execution("Trainer", params={"i": i}):
