@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 import foreign_stores as fs
-from conftest import digest, mlmd_python, server_admin, server_base
+from conftest import digest, mlmd_python, server_admin, server_base, tracked
 from mlmd_exercise.records import Kind
 from mlmd_exercise.store.backend import Query
 from mlmd_exercise.store import mysql
@@ -56,7 +56,7 @@ def _built(kind: str, tmp_path_factory, backend: str = "sqlite") -> dict:
         if backend == "sqlite":
             db = tmp_path_factory.mktemp(kind) / "metadata.db"
         else:
-            db = f"{server_base(backend)}{kind}_{uuid.uuid4().hex[:12]}"
+            db = tracked(f"{server_base(backend)}{kind}_{uuid.uuid4().hex[:12]}")
         _BUILT[(kind, backend)] = {"kind": kind, "db": db, "facts": build(kind, db),
                                    "out": tmp_path_factory.mktemp("pictures")}
     return _BUILT[(kind, backend)]
@@ -200,7 +200,7 @@ def test_a_cached_step_says_whose_outputs_it_reused(built):
         source = (built["out"] / f"cached{cached}.dot").read_text()
         dashed = re.findall(rf"^\te{cached} -> a(\d+) \[[^\]]*style=dashed", source, re.M)
         assert sorted(int(a) for a in dashed) == sorted(a for a, _ in pairs)
-    for execution_id in (int(i) for i, e in facts["executions"].items() if e["state"] != "CACHED"):
+    for execution_id in map(int, _sample(i for i, e in facts["executions"].items() if e["state"] != "CACHED")):
         assert "reused" not in ok_json("lineage", execution_id, "--db", db)  # its keys as they were
     from mlmd_exercise.store import open_store
     from mlmd_exercise.web import pages, views
