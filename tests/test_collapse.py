@@ -87,3 +87,27 @@ def test_a_whole_stores_shape_counts_the_nodes_its_collapsed_picture_has(tmp_pat
     assert groups and shape.drawn_nodes() == len(drawn.artifacts) + len(drawn.executions) < 40 + 40 + 3 + 1
     assert shape_of(graph).drawn_nodes() == shape.drawn_nodes()
     assert (len(shape.executions), len(shape.artifact_types)) == (len(graph.executions), len(graph.artifacts))
+
+
+def test_a_chains_shape_holds_its_one_input_and_output_a_run_without_a_list_each():
+    """`graph` refuses a 200,000-run walk or store from its shape: one list a run for its one input
+    and another for its one output took 35 MB of the 212 MB that came to (bound: 200 MB). 100,000
+    runs of a chain: 43 MB traced with the lists, 27 MB without (Python 3.11 and 3.13 alike)."""
+    import tracemalloc
+
+    from mlmd_exercise.collapse import Shape
+
+    n = 100_000
+    runs = {i: ("Trainer", "COMPLETE") for i in range(1, n + 1)}
+    artifacts = {i: "SavedModel" for i in range(1, n + 2)}
+    edges = [e for i in range(1, n + 1)
+             for e in (LineageEdge(i, i, "INPUT", "model"), LineageEdge(i + 1, i, "OUTPUT", "model"))]
+    tracemalloc.start()
+    try:
+        shape = Shape.of(runs, artifacts, iter(edges))
+        peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
+    finally:
+        tracemalloc.stop()
+    assert peak < 35, f"{peak:.1f} MB"
+    assert shape.drawn_nodes() == 2 * n + 1  # each run's output is the next one's input: none alike
+    assert shape.groups() == []
