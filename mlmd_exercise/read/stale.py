@@ -14,7 +14,7 @@ from typing import Dict, Tuple
 from mlmd_exercise.read.lineage import walk
 from mlmd_exercise.records import ArtifactRecord, ExecutionRecord
 from mlmd_exercise.store import Store
-from mlmd_exercise.read.verify import Problem, verify
+from mlmd_exercise.read.verify import Problem, verify_ids
 
 __all__ = ["ChangedFile", "StaleReport", "find_stale"]
 
@@ -42,13 +42,14 @@ class StaleReport:
 def find_stale(store: Store) -> StaleReport:
     """The artifacts downstream of a recorded file that changed or vanished since it was
     recorded (as `verify` finds them), following the lineage all the way down."""
-    report = verify(store)
+    checked, problems, _ = verify_ids(store)  # the unchecked by id: their records (200,000 of a store
+    # whose URIs are not local files) took 170 MB of a `stale` that found nothing
     changed = []
     stale: Dict[int, ArtifactRecord] = {}
-    for problem in report.problems:
+    for problem in problems:
         graph = walk(store, artifact_id=problem.artifact.id, direction="downstream")
         below = tuple(a for i, a in sorted(graph.artifacts.items()) if i != problem.artifact.id)
         runs = tuple(e for _, e in sorted(graph.executions.items()))
         changed.append(ChangedFile(problem, below, runs))
         stale.update((a.id, a) for a in below)
-    return StaleReport(report.checked, tuple(changed), tuple(a for _, a in sorted(stale.items())))
+    return StaleReport(checked, tuple(changed), tuple(a for _, a in sorted(stale.items())))
