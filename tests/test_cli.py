@@ -234,3 +234,19 @@ def test_mlmd_store_is_the_default_store_and_nothing_else_reaches_stderr(db, tmp
     password = parse_location(db).password
     assert verbose.returncode == 0
     assert not password or password not in verbose.stderr + verbose.stdout
+
+
+def test_the_escaping_stdout_is_collected_quietly_after_the_stream_it_wrapped_is_closed():
+    """The CLI's stdout wrapper (cli.main._Printable) flushed, as it is collected at exit, a stream
+    already closed (pytest's capture): 'Exception ignored ... I/O operation on closed file'."""
+    import io
+
+    from mlmd_exercise.cli.main import _Printable
+
+    stream = io.StringIO()
+    wrapper = _Printable(stream)
+    wrapper.write("a \x1b[31m name\n")
+    assert stream.getvalue() == "a \\x1b[31m name\n"
+    stream.close()
+    wrapper.flush()
+    wrapper.close()  # what collecting it does: no ValueError

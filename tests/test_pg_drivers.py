@@ -190,7 +190,8 @@ AGAIN_ON_PG8000 = [
 def test_the_postgresql_tests_that_matter_most_pass_on_pg8000_too():
     new_location("postgresql", Path("."))  # skips without a server, as they would
     root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, postgres.ENV_DRIVER: "pg8000", "PYTHONPATH": str(root / "tests")}
+    # The whole store matrix: these are its PostgreSQL tests, wherever $MLMD_TEST_MATRIX narrows it.
+    env = {**os.environ, postgres.ENV_DRIVER: "pg8000", "PYTHONPATH": str(root / "tests"), "MLMD_TEST_MATRIX": ""}
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-p", "no:xdist",
                            "-k", "postgresql and not mlmd or lost_mid_write", *AGAIN_ON_PG8000],
                           cwd=root, env=env, capture_output=True, text=True, timeout=900)

@@ -195,7 +195,8 @@ class _Printable(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
-        self._stream.flush()
+        if not self._stream.closed:  # closed before this one is collected (a test's captured stdout)
+            self._stream.flush()
 
     def fileno(self) -> int:
         return self._stream.fileno()
