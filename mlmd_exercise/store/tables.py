@@ -18,7 +18,7 @@ from mlmd_exercise.environment import INPUTS
 from mlmd_exercise.records import EVENT_TYPES, INPUT_EVENTS, ExecutionState
 
 __all__ = ["SCHEMA_VERSION", "OUTPUT_EVENT_NAMES", "known_schema", "refuse_version", "pg_runner", "count_by_state",
-           "contexts_named", "ids_named", "artifact_ids_at", "running_processes", "artifacts_without_events",
+           "context_sizes", "contexts_named", "ids_named", "artifact_ids_at", "running_processes", "artifacts_without_events",
            "shared_outputs", "types_named_twice", "PROPERTY_TABLES", "unreadable_properties", "histories_without_runs",
            "runs_missing_inputs",
            "HISTORY_TYPE"]
@@ -101,6 +101,23 @@ def count_by_state(run: Run, context_id: Optional[int] = None) -> Dict[Execution
     for state, n in rows:  # NULL (the guide's code sets no state) reads as UNKNOWN
         counts[_STATES[state or 0]] = counts.get(_STATES[state or 0], 0) + n
     return {s: counts[s] for s in ExecutionState if counts.get(s)}
+
+
+def context_sizes(run: Run, ids: Iterable[int], chunk: int = 500) -> Dict[int, Tuple[int, int]]:
+    """For each context, how many executions (associations) and artifacts (attributions) it
+    holds: counted in SQL, where MLMD's API would load every node of a context (200,000 runs of
+    one experiment took 922 MB and 7 minutes)."""
+    found = {int(i): (0, 0) for i in ids}
+    every = list(found)
+    for first in range(0, len(every), chunk):
+        part = every[first:first + chunk]
+        marks = ", ".join("?" * len(part))
+        for table, at in (("Association", 0), ("Attribution", 1)):
+            for context_id, n in run(f"SELECT context_id, COUNT(*) FROM {table} WHERE context_id IN ({marks}) "
+                                     "GROUP BY context_id", *part):
+                pair = found[int(context_id)]
+                found[int(context_id)] = (int(n), pair[1]) if at == 0 else (pair[0], int(n))
+    return found
 
 
 def contexts_named(run: Run, name: str) -> List[Tuple[int, str]]:

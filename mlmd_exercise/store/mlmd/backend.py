@@ -469,6 +469,9 @@ class MlmdBackend(SafeLookups, Backend):
 
     @_translated
     def context_sizes(self, ids: Sequence[int]) -> Dict[int, Tuple[int, int]]:
+        run = self._tables()
+        if run is not None:
+            return tables.context_sizes(run, ids)
         return {i: (len(self._mlmd.get_executions_by_context(i)), len(self._mlmd.get_artifacts_by_context(i)))
                 for i in ids}
 
