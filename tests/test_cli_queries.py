@@ -258,3 +258,25 @@ def test_verify_says_how_many_it_did_not_check_and_why(run_cli, db, tmp_path):
         "checked 2 artifacts: all match"]
     data = _json(run_cli("verify", "--json", "--db", db))
     assert data["checked"] == 2 and sorted(u["artifact"]["id"] for u in data["unchecked"]) == [2, 4]
+
+
+def test_context_sizes_are_counted_without_loading_each_contexts_nodes(world, monkeypatch):
+    """`ls experiments` counts each context's executions and artifacts by SQL: in a process of its
+    own where ml-metadata holds the SQLite file here (its API loads every node of a context:
+    200,000 runs of one experiment took 922 MB and 8.5 minutes), by the backend's SQL elsewhere."""
+    pytest.importorskip("ml_metadata", reason="ml-metadata is not installed: its backend is not here")
+    from mlmd_exercise.read.nodes import list_experiments
+    from mlmd_exercise.store.mlmd import backend as mlmd_backend
+
+    def loads_every_node(*args, **kwargs):
+        raise AssertionError("a context's nodes were loaded to count them")
+
+    monkeypatch.setattr(mlmd_backend.MlmdBackend, "context_sizes",
+                        lambda self, ids: loads_every_node() if self._tables() is None else
+                        mlmd_backend.tables.context_sizes(self._tables(), ids))
+    store = mx.open_store(world["db"])
+    try:
+        assert [(x.name, x.executions, x.artifacts) for x in list_experiments(store)] == [
+            (ODD, 1, 1), ("cancer", 2, 4), ("default", 1, 2)]
+    finally:
+        store.close()

@@ -1,4 +1,5 @@
-"""Counts of executions by state: what the chart and `states` need, fast.
+"""Counts of executions by state (what the chart and `states` need) and of each context's
+executions and artifacts (`ls experiments`), fast.
 
 Counting needs no execution loaded. On an SQLite store given by its address (with no
 MLMD store open on the file in this process) it is one SQL query over MLMD's tables
@@ -9,13 +10,13 @@ MLMD can be imported; otherwise the store's backend counts.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from mlmd_exercise.records import ExecutionState
 from mlmd_exercise.store import Address, Store, answer, tables
 from mlmd_exercise.store.catalog import choose
 
-__all__ = ["count_by_state", "count_apart"]
+__all__ = ["count_by_state", "count_apart", "context_sizes"]
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +87,38 @@ def count_apart(store: Store, experiment: Optional[str] = None) -> Dict[str, int
         return {s: counts[s.value] for s in ExecutionState if counts.get(s.value)}
 
     return _counted(store, experiment, None, child)
+
+
+# Run by `context_sizes` in a process of its own: the ids on stdin, the sizes as JSON pairs.
+_SIZES_APART = """
+import json, sys
+from mlmd_exercise.store import sqlite, tables
+ids = json.load(sys.stdin)
+found = sqlite.read_sqlite(sys.argv[1], lambda run: tables.context_sizes(run, ids))
+print(json.dumps(None if found is None else sorted(found.items())))
+"""
+
+
+def context_sizes(store: Store, ids: Sequence[int]) -> Dict[int, Tuple[int, int]]:
+    """For each context, how many executions and how many artifacts it holds, as the backend
+    counts them; but where ml-metadata holds the store's SQLite file in this process (its API
+    loads every node of a context: 200,000 runs of one experiment took 922 MB and 8.5 minutes),
+    plain SQL counts them in a process of its own (about 0.2 s)."""
+    def child(path: str) -> Optional[Dict[int, Tuple[int, int]]]:
+        import json
+        import subprocess
+        import sys
+
+        try:
+            proc = subprocess.run([sys.executable, "-c", _SIZES_APART, path], input=json.dumps([int(i) for i in ids]),
+                                  capture_output=True, text=True, timeout=300)
+        except (OSError, subprocess.SubprocessError) as e:  # no Python to run (an embedded one), or too slow
+            log.debug("counting context sizes apart failed: %s", e)
+            return None
+        if proc.returncode != 0:
+            log.debug("counting context sizes apart failed (%s): %s", proc.returncode, proc.stderr.strip())
+            return None
+        pairs = json.loads(proc.stdout)
+        return None if pairs is None else {int(i): (int(e), int(a)) for i, (e, a) in pairs}
+
+    return answer(store, lambda run, loc: tables.context_sizes(run, ids), lambda s: s.backend.context_sizes(ids), child)

@@ -18,6 +18,7 @@ from mlmd_exercise import schema
 from mlmd_exercise.content import FINGERPRINT, is_ours
 from mlmd_exercise.errors import MlmdExerciseError
 from mlmd_exercise.read.contexts import context_names, contexts_of
+from mlmd_exercise.read.counts import context_sizes
 from mlmd_exercise.read.lineage import (cached_among, get_artifact, get_execution, node_edges,
                                         reused_outputs)
 from mlmd_exercise.records import (CREATED_MS, RUN_NAME, STARTED_MS, TAG_PREFIX, ArtifactRecord, ExecutionRecord,
@@ -286,7 +287,7 @@ def list_experiments(
     type_id = None if type is None else store.catalog.require_context_type(type)
     contexts = store.backend.contexts(Query(type_id=type_id, not_type_id=None if type_id else history_type(store),
                                             created_from=since_ms, limit=limit, where=parsed(where, Kind.CONTEXT)))
-    sizes = store.backend.context_sizes([c.id for c in contexts])
+    sizes = context_sizes(store, [c.id for c in contexts])
     return [
         ExperimentRecord(
             id=c.id,
