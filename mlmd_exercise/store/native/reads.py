@@ -283,17 +283,7 @@ class NativeReads(Backend):
 
     @reading
     def context_sizes(self, ids: Sequence[int]) -> Dict[int, Tuple[int, int]]:
-        found = {int(i): (0, 0) for i in ids}
-        if not ids:
-            return found
-        sql, values = self.db.in_list("context_id", list(found))
-        for table, at in (("Association", 0), ("Attribution", 1)):
-            for context_id, n in self.db.run(f"SELECT context_id, COUNT(*) FROM {table} WHERE {sql} "
-                                             "GROUP BY context_id", *values):
-                pair = list(found[context_id])
-                pair[at] = n
-                found[context_id] = (pair[0], pair[1])
-        return found
+        return tables.context_sizes(self.db.run, ids)
 
     @reading
     def running_processes(self, host: str) -> List[Tuple[int, object, object, object]]:
