@@ -100,7 +100,7 @@ test: venv $(BIN)/.test-extras dot other-venv
 # dropped (test_where, test_foreign_stores, test_archive).
 MLMD121_TESTS := tests/test_mlmd_plain.py tests/test_store.py tests/test_tracking.py tests/test_lineage.py \
 	tests/test_cli.py tests/test_cli_queries.py tests/test_odd_values.py tests/test_bundle.py \
-	tests/test_metric_history.py tests/test_web_pages.py
+	tests/test_metric_history.py tests/test_web_pages.py tests/test_postgres_tls.py
 test-mlmd121:
 	scripts/with-servers scripts/mlmd121-root python -m pytest -p no:cacheprovider -n $(TEST_JOBS) \
 		--dist loadscope $(MLMD121_TESTS)

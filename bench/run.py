@@ -158,12 +158,18 @@ def same_rows_floor(runs: int, warmup: int) -> dict:
             "statements": statistics.median(statements[warmup:]), "commits": statistics.median(commits[warmup:])}
 
 
+def _server_store(base: str) -> str:
+    """A new store's address on the server at `base`: in plain on PostgreSQL, where the test
+    server takes TLS too, since ml-metadata's libpq has no TLS: each backend on the same footing."""
+    return base + f"bench_{uuid.uuid4().hex[:10]}" + ("?sslmode=disable" if base.startswith("postgres") else "")
+
+
 def record_server(base: str, runs: int, warmup: int) -> dict:
     """Seconds per run recorded through the API into a new store on the server at `base`
     (`postgresql://user:pw@host:port/`), its database made for it (a throwaway server's)."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-server-"))
     try:
-        times = _record_ours(base + f"bench_{uuid.uuid4().hex[:10]}", workdir, runs, warmup)  # type: ignore[arg-type]
+        times = _record_ours(_server_store(base), workdir, runs, warmup)  # type: ignore[arg-type]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return {"ms": [t * 1000 for t in times[warmup:]]}
@@ -193,7 +199,7 @@ def events_server(base: str, executions: int, reps: int) -> dict:
     from mlmd_exercise.records import ExecutionState, Kind, PropertyType
     from mlmd_exercise.store.backend import ContextWrite, ExecutionWrite, NewArtifact, NewEvent
 
-    store = mx.open_store(base + f"bench_{uuid.uuid4().hex[:10]}", create=True)
+    store = mx.open_store(_server_store(base), create=True)
     backend = store.backend
     at = backend.put_type(Kind.ARTIFACT, "DataSet", {"version": PropertyType.INT})
     et = backend.put_type(Kind.EXECUTION, "Trainer", {})

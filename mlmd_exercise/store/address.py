@@ -26,7 +26,8 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from mlmd_exercise.errors import StoreError
 
-__all__ = ["DEFAULT_STORE", "ENV_STORE", "MYSQL_SSL_OPTIONS", "Location", "parse_location", "default_location"]
+__all__ = ["DEFAULT_STORE", "ENV_STORE", "MYSQL_SSL_OPTIONS", "Location", "parse_location", "default_location",
+           "root_certificates"]
 
 DEFAULT_STORE = "metadata.db"
 ENV_STORE = "MLMD_STORE"  # the default store when --db is not given
@@ -80,6 +81,21 @@ class Location:
     def ssl_options(self) -> Dict[str, str]:
         """MySQL's ssl_* options, by name."""
         return dict(self.ssl)
+
+
+def root_certificates(sslmode: str) -> Optional[str]:
+    """The certificate authorities a PostgreSQL sslmode that checks the server's certificate
+    (verify-ca, verify-full) checks it against, for every client alike: the file Python's ssl
+    module trusts ($SSL_CERT_FILE where set, else the system's bundle), else libpq's "system"
+    for verify-full; None for the other modes (nothing to check), or where there is neither."""
+    if sslmode not in ("verify-ca", "verify-full"):
+        return None
+    import ssl
+
+    found = ssl.get_default_verify_paths().cafile
+    if found and os.path.isfile(found):
+        return found
+    return "system" if sslmode == "verify-full" else None
 
 
 def default_location(folder: Union[str, os.PathLike, None] = None) -> str:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import TYPE_CHECKING, Any, Dict, Optional, Set
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
 
 from mlmd_exercise.errors import StoreError
-from mlmd_exercise.store.address import Location
+from mlmd_exercise.store.address import Location, root_certificates
 from mlmd_exercise.store.backend import Backend
 from mlmd_exercise.store.locking import AdvisoryLock, advisory_key
 from mlmd_exercise.store.server import Connect, Server, native_on, open_server
@@ -40,8 +40,13 @@ _MAINTENANCE_DBS = ("postgres", "template1")
 
 def check_reachable(loc: Location) -> None:
     """Fails within CONNECT_TIMEOUT if nothing listens at the location's host and port."""
+    _tcp(loc).close()
+
+
+def _tcp(loc: Location) -> socket.socket:
+    """A TCP connection to the location's server, made within CONNECT_TIMEOUT."""
     try:
-        socket.create_connection((loc.host, loc.port), timeout=CONNECT_TIMEOUT).close()
+        return socket.create_connection((loc.host, loc.port), timeout=CONNECT_TIMEOUT)
     except OSError as e:
         reason = "timed out" if isinstance(e, socket.timeout) else (e.strerror or str(e))
         raise StoreError(
@@ -49,25 +54,69 @@ def check_reachable(loc: Location) -> None:
         ) from None
 
 
-def _ssl_context(sslmode: str) -> Optional["ssl.SSLContext"]:
-    if sslmode in ("", "disable", "allow", "prefer"):
-        return None
-    import ssl
+# sslmode as libpq reads it, for all three clients (pg8000, psycopg, ml-metadata's libpq):
+# "disable" plain; "allow" plain, TLS if the server refuses plain; "prefer" (and no sslmode)
+# TLS where the server offers it, else plain; "require" TLS, its certificate unchecked;
+# "verify-ca" a certificate signed by an authority this machine trusts; "verify-full" that,
+# for the host named. The authorities are Python's (address.root_certificates:
+# $SSL_CERT_FILE where set), given to libpq too, since a store address has no sslrootcert.
 
-    context = ssl.create_default_context()
-    if sslmode == "require":
+
+def _unverified() -> "ssl.SSLContext":
+    # TLS without a certificate check needs no authorities: loading the system's took 27 ms a
+    # connection (pg8000 loads them for its default context, then checks nothing with them).
+    global _UNVERIFIED
+    if _UNVERIFIED is None:
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    elif sslmode == "verify-ca":
-        context.check_hostname = False
-    return context
+        _UNVERIFIED = context
+    return _UNVERIFIED
+
+
+_UNVERIFIED: Optional["ssl.SSLContext"] = None
+
+
+def _tls_attempts(sslmode: str) -> List[Any]:
+    """pg8000's ssl_context for each attempt in turn (False: plain), as libpq tries them."""
+    if sslmode == "disable":
+        return [False]
+    if sslmode == "allow":
+        return [False, _unverified()]
+    if sslmode in ("", "prefer"):
+        return [_unverified(), False]
+    if sslmode == "require":
+        return [_unverified()]
+    import ssl
+
+    roots = root_certificates(sslmode)
+    context = ssl.create_default_context(cafile=None if roots == "system" else roots)
+    context.check_hostname = sslmode == "verify-full"
+    return [context]
 
 
 def _message(error: Exception) -> str:
+    import ssl
+
+    if isinstance(error, ssl.SSLCertVerificationError):  # psycopg's words for the same refusal
+        return f"SSL error: certificate verify failed: {error.verify_message}"
+    if isinstance(error, ssl.SSLError):
+        return f"SSL error: {error.reason or error}"
     detail = error.args[0] if error.args else error
     if isinstance(detail, dict):  # pg8000 passes the server's fields: M is the message
         return str(detail.get("M", detail))
     return str(detail)
+
+
+def _socket(loc: Location) -> socket.socket:
+    """A TCP connection to the server for pg8000, which makes its own without TCP_NODELAY: over
+    TLS, its handshake's small writes then waited on delayed ACKs, 54 ms a connection, not 11."""
+    sock = _tcp(loc)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    return sock
 
 
 def connect(loc: Location, database: str) -> Any:
@@ -79,14 +128,22 @@ def connect(loc: Location, database: str) -> Any:
     """
     import pg8000.native
 
-    try:
-        return pg8000.native.Connection(
-            user=loc.user or "postgres", password=loc.password or None, host=loc.host,
-            port=loc.port, database=database, timeout=CONNECT_TIMEOUT,
-            ssl_context=_ssl_context(loc.sslmode), application_name="mlmd_exercise",
-        )
-    except Exception as e:  # pg8000 raises InterfaceError or DatabaseError
-        raise StoreError(f"cannot connect to store '{loc}': {_message(e)}") from None
+    attempts = _tls_attempts(loc.sslmode)
+    while True:
+        context, sock = attempts.pop(0), _socket(loc)
+        try:
+            return pg8000.native.Connection(
+                user=loc.user or "postgres", password=loc.password or None, host=loc.host,
+                port=loc.port, database=database, timeout=CONNECT_TIMEOUT, sock=sock,
+                ssl_context=context, application_name="mlmd_exercise",
+            )
+        except Exception as e:  # pg8000 raises InterfaceError or DatabaseError
+            # The next way is tried where the server said no to this one (libpq's order), not
+            # where it could not be reached in time.
+            sock.close()
+            said_no = isinstance(e, pg8000.native.DatabaseError) or str(e) == "Server refuses SSL"
+            if not attempts or not said_no:
+                raise StoreError(f"cannot connect to store '{loc}': {_message(e)}") from None
 
 
 class Admin:
@@ -209,13 +266,12 @@ def native_driver() -> str:
 
 
 def _psycopg_options(sslmode: str) -> Dict[str, Any]:
-    # pg8000's reading of sslmode (no TLS below "require"); verify-full checks the server's
-    # certificate against the system's authorities, as Python's ssl module does for pg8000.
-    if sslmode in ("", "disable", "allow", "prefer"):
-        return {"sslmode": "disable"}
-    if sslmode == "verify-full":
-        return {"sslmode": sslmode, "sslrootcert": "system"}
-    return {"sslmode": sslmode}
+    # libpq reads sslmode itself; the authorities are those pg8000 and Python use (see above).
+    options: Dict[str, Any] = {"sslmode": sslmode or "prefer"}
+    roots = root_certificates(sslmode)
+    if roots:
+        options["sslrootcert"] = roots
+    return options
 
 
 def native_db(loc: Location, database: str) -> "PostgresDb":

@@ -17,11 +17,12 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from mlmd_exercise.errors import StoreError
-from mlmd_exercise.store.address import Location
+from mlmd_exercise.store.address import Location, root_certificates
 from mlmd_exercise.store.mlmd.backend import MlmdBackend
 from mlmd_exercise.store.native.errors import damaged
 
-__all__ = ["connect_sqlite", "connect_postgres", "connect_mysql", "mysql_config", "mysql_refused"]
+__all__ = ["connect_sqlite", "connect_postgres", "connect_mysql", "mysql_config", "mysql_refused",
+           "postgres_refused"]
 
 log = logging.getLogger(__name__)
 _stderr_guard = threading.Lock()
@@ -111,7 +112,28 @@ def connect_postgres(loc: Location, upgrade: bool, sql: Callable[..., list]) -> 
     pg.skip_db_creation = True
     if loc.sslmode:
         pg.ssloption.sslmode = loc.sslmode
-    return _connect(config, loc, upgrade, sql)
+    roots = root_certificates(loc.sslmode)  # the authorities the package's own clients trust
+    if roots:
+        pg.ssloption.sslrootcert = roots
+    try:
+        return _connect(config, loc, upgrade, sql)
+    except StoreError as e:
+        raise postgres_refused(e, loc) from None
+
+
+def postgres_refused(error: StoreError, loc: Location) -> StoreError:
+    """MLMD's error when its PostgreSQL client could not connect, made readable where it gave
+    no reason: the libpq in ml-metadata's wheels (1.17, 1.21) has no TLS, and says so only in
+    its log ('sslmode value "require" invalid when SSL support is not compiled in'), so an
+    sslmode that needs TLS cannot work there. ("prefer" and "allow" connect in plain.)"""
+    if not str(error).rstrip().endswith("metadata source error:") or loc.sslmode not in _NEEDS_TLS:
+        return error
+    return StoreError(f"cannot open store '{loc}': ml-metadata's PostgreSQL client has no TLS here, "
+                      f"which sslmode={loc.sslmode} needs: open the store with the native backend "
+                      "(--backend native, or MLMD_BACKEND=native)")
+
+
+_NEEDS_TLS = ("require", "verify-ca", "verify-full")
 
 
 def mysql_refused(error: StoreError, loc: Location) -> StoreError:
