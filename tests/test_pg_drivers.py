@@ -165,6 +165,20 @@ def test_pg8000_serves_where_psycopg_cannot_be_imported(native, tmp_path):
         mx.open_store(location)
 
 
+@pytest.mark.parametrize("driver, other", [("psycopg", "pg8000"), ("pg8000", "psycopg")])
+def test_a_command_loads_one_postgresql_driver(native, tmp_path, driver, other):
+    # The package's own connection (the lock, the checks) is on the native backend's driver:
+    # a second driver took 98 ms to import, in every command.
+    pytest.importorskip("psycopg")
+    location = new_location("postgresql", tmp_path)
+    mx.open_store(location, create=True).close()
+    code = ("import sys; from mlmd_exercise.cli.main import main; code = main(['states', '--db', sys.argv[1]]); "
+            "print(sorted(m for m in ('psycopg', 'pg8000') if m in sys.modules), code)")
+    found = subprocess.run([sys.executable, "-c", code, location], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, postgres.ENV_DRIVER: driver})
+    assert found.stdout.splitlines()[-1] == f"['{driver}'] 0", found.stdout + found.stderr
+
+
 def test_an_unknown_driver_is_refused_in_one_line(native, tmp_path, run_cli):
     location = new_location("postgresql", tmp_path)
     mx.open_store(location, create=True).close()

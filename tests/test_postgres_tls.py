@@ -59,13 +59,14 @@ def _sessions(address: str) -> List[Tuple[str, bool]]:
     return sorted((name, ssl_on) for name, ssl_on in rows)
 
 
-def _connect(client: str, address: str, monkeypatch):
-    loc = parse_location(address)
-    if client == "pg8000":
-        return postgres.Admin(loc, loc.dbname)
-    pytest.importorskip("psycopg")
+def _connect(client: str, address: str, monkeypatch) -> postgres.Admin:
+    """The package's own connection to the store, on `client`'s driver (the native backend's
+    own connection is on the same: postgres.native_db)."""
+    if client == "psycopg":
+        pytest.importorskip("psycopg")
     monkeypatch.setenv(postgres.ENV_DRIVER, client)
-    return postgres.native_db(loc, loc.dbname)
+    loc = parse_location(address)
+    return postgres.Admin(loc, loc.dbname)
 
 
 @pytest.mark.parametrize("client", CLIENTS)
@@ -124,8 +125,9 @@ def test_a_whole_run_recorded_and_read_over_verified_tls(store, ca, client, run_
 
 
 def test_tls_without_a_certificate_check_loads_no_authorities(store, monkeypatch):
-    # Loading the system's authorities took 27 ms a connection, twice for each command, for
+    # pg8000 loaded the system's authorities, 27 ms a connection, twice for each command, for
     # a check that "prefer" and "require" never make.
+    monkeypatch.setenv(postgres.ENV_DRIVER, "pg8000")
     loaded = []
     real = ssl.SSLContext.load_default_certs
     monkeypatch.setattr(ssl.SSLContext, "load_default_certs",
@@ -151,6 +153,7 @@ def test_prefer_falls_back_to_plain_where_the_server_says_no_to_tls(store, monke
         real(self, *args, ssl_context=ssl_context, **kwargs)
 
     monkeypatch.setattr(pg8000.native.Connection, "__init__", no_tls_here)
+    monkeypatch.setenv(postgres.ENV_DRIVER, "pg8000")
     connection = postgres.Admin(parse_location(store), parse_location(store).dbname)
     monkeypatch.undo()
     try:
