@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import os
 import subprocess
@@ -45,6 +47,19 @@ MATRIX = [s for s in STORES if s.split("-")[0] in _MATRIX_DBS]
 # backend -> (base URL, the variable that names it, the variable that makes a skip a failure)
 SERVERS = {"postgresql": (PG_BASE, "MLMD_TEST_POSTGRES", "MLMD_REQUIRE_POSTGRES"),
            "mysql": (MYSQL_BASE, "MLMD_TEST_MYSQL", "MLMD_REQUIRE_MYSQL")}
+
+
+def pytest_collection_finish(session) -> None:
+    """What the imports and the collection made is moved out of the collector's sight
+    (gc.freeze): tests call gc.collect() to have a dropped store closed at once, and with the
+    suite's imports in the heap each call took 74-82 ms, against 8 ms with them frozen (the
+    value tables' module: 47 s against 28 s). Hypothesis is imported first where it is
+    installed: its plugins register their random generators, and its check that something
+    refers to them cannot see frozen referrers."""
+    with contextlib.suppress(ImportError):
+        import hypothesis  # noqa: F401
+    gc.collect()
+    gc.freeze()
 
 
 def server_base(backend: str) -> str:
