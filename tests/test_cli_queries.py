@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import pytest
@@ -278,5 +279,23 @@ def test_context_sizes_are_counted_without_loading_each_contexts_nodes(world, mo
     try:
         assert [(x.name, x.executions, x.artifacts) for x in list_experiments(store)] == [
             (ODD, 1, 1), ("cancer", 2, 4), ("default", 1, 2)]
+    finally:
+        store.close()
+
+
+def test_counts_made_apart_fall_back_to_the_store_where_no_child_can_run(world, monkeypatch, tmp_path):
+    """The explorer's counts and `ls experiments` where ml-metadata holds the SQLite file here run
+    in a child Python; where none can run (an embedded Python, no executable), the store counts."""
+    pytest.importorskip("ml_metadata", reason="ml-metadata is not installed: its backend is not here")
+    from mlmd_exercise.read.counts import count_apart
+    from mlmd_exercise.read.nodes import list_experiments
+
+    store = mx.open_store(world["db"], backend="mlmd")
+    try:
+        states, sizes = count_apart(store), [(x.name, x.executions, x.artifacts) for x in list_experiments(store)]
+        assert states and sizes == [(ODD, 1, 1), ("cancer", 2, 4), ("default", 1, 2)]
+        monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+        assert count_apart(store) == states and count_apart(store, "cancer") == {"COMPLETE": 2}
+        assert [(x.name, x.executions, x.artifacts) for x in list_experiments(store)] == sizes
     finally:
         store.close()
