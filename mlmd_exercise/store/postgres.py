@@ -14,7 +14,7 @@ import os
 import re
 import socket
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set
 
 from mlmd_exercise.errors import StoreError
 from mlmd_exercise.store.address import Location, root_certificates
@@ -104,7 +104,6 @@ def _message(error: Exception) -> str:
     diag = getattr(error, "diag", None)  # psycopg's: the server's fields
     if diag is not None and diag.message_primary:
         return str(diag.message_primary)
-
     if isinstance(error, ssl.SSLCertVerificationError):  # psycopg's words for the same refusal
         return f"SSL error: certificate verify failed: {error.verify_message}"
     if isinstance(error, ssl.SSLError):
@@ -159,6 +158,7 @@ class Admin:
     def __init__(self, loc: Location, database: str) -> None:
         self.loc = loc
         self._db = native_db(loc, database)
+        self._prepared: Dict[str, Callable[..., list]] = {}
 
     def run(self, sql: str, **params: Any) -> list:
         """The rows of `sql`, its `:name` parameters taken from `params`."""
@@ -182,14 +182,20 @@ class Admin:
             # Poll with pg_try_advisory_lock rather than block: a blocked call would
             # run into the socket timeout that keeps an unreachable server from hanging us.
             delay = 0.002
-            while not self.run("SELECT pg_try_advisory_lock(:key)", key=key)[0][0]:
+            while not self._run_prepared("SELECT pg_try_advisory_lock(?)", key)[0][0]:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
 
         def free() -> None:
-            self.run("SELECT pg_advisory_unlock(:key)", key=key)
+            self._run_prepared("SELECT pg_advisory_unlock(?)", key)
 
         return AdvisoryLock(take, free)
+
+    def _run_prepared(self, sql: str, *values: Any) -> list:
+        run = self._prepared.get(sql)
+        if run is None:
+            run = self._prepared[sql] = self._db.prepared(sql)
+        return run(*values)
 
     def tables(self) -> Set[str]:
         return set(self._db.tables())
