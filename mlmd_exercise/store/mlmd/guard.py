@@ -99,8 +99,11 @@ def _kind(field: FieldDescriptor) -> Tuple[int, bool]:
             found = (_PROPERTIES if values is not None and values.full_name == "ml_metadata.Value" else _MAP_FIELD,
                      values is not None)
         else:
-            found = (_REPEATED if field.label == FieldDescriptor.LABEL_REPEATED else _SINGLE,
-                     field.message_type is not None)
+            # is_repeated where protobuf has it (6 has it and deprecates label; 4.25 has only label).
+            repeated = getattr(field, "is_repeated", None)
+            if repeated is None:
+                repeated = field.label == FieldDescriptor.LABEL_REPEATED
+            found = (_REPEATED if repeated else _SINGLE, field.message_type is not None)
         _field_kinds[field.full_name] = found
     return found
 
