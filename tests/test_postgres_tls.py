@@ -162,6 +162,27 @@ def test_prefer_falls_back_to_plain_where_the_server_says_no_to_tls(store, monke
         connection.close()
 
 
+def test_allow_takes_tls_where_the_server_refuses_plain(store, monkeypatch):
+    # A server whose pg_hba.conf has hostssl lines alone refuses a plain session: as libpq, try TLS.
+    import pg8000.native
+
+    real = pg8000.native.Connection.__init__
+
+    def tls_only_here(self, *args, ssl_context=None, **kwargs):
+        if ssl_context is False:
+            raise pg8000.native.DatabaseError({"S": "FATAL", "C": "28000", "M": "no pg_hba.conf entry: no encryption"})
+        real(self, *args, ssl_context=ssl_context, **kwargs)
+
+    monkeypatch.setattr(pg8000.native.Connection, "__init__", tls_only_here)
+    monkeypatch.setenv(postgres.ENV_DRIVER, "pg8000")
+    connection = postgres.Admin(parse_location(store + "?sslmode=allow"), parse_location(store).dbname)
+    monkeypatch.undo()
+    try:
+        assert _sessions(store) == [("mlmd_exercise", True)]
+    finally:
+        connection.close()
+
+
 @pytest.mark.parametrize("mode", ["disable", "allow", "prefer", "", "require", "verify-full"])
 def test_ml_metadatas_backend_opens_each_sslmode_or_says_it_cannot_in_one_line(store, ca, mode, run_cli,
                                                                              monkeypatch):
