@@ -72,6 +72,18 @@ def server_base(backend: str) -> str:
     return base
 
 
+def server_ca(backend: str) -> str:
+    """The CA file of the test server's certificate (scripts/with-postgres and with-mysql make one
+    with openssl); skips the test where there is none (fails in CI)."""
+    name = SERVERS[backend][1] + "_CA"
+    found = os.environ.get(name)
+    if not found:
+        if os.environ.get(SERVERS[backend][2]):
+            pytest.fail(f"{SERVERS[backend][2]} is set but {name} is not (is openssl missing?)")
+        pytest.skip(f"{name} is not set: the test server has no certificate")
+    return found
+
+
 def new_location(backend: str, tmp_path: Path) -> str:
     """A fresh store address: a file in tmp_path, or a new database on the test server
     (`backend` is a database, or one of STORES: the backend part, "-native" or "-mlmd", does not

@@ -20,7 +20,7 @@ from typing import Iterator
 import pytest
 
 import mlmd_exercise as mx
-from conftest import STORES, backend_of, check, server_admin, server_base, write
+from conftest import STORES, backend_of, check, server_admin, server_base, server_ca, write
 from mlmd_exercise.store import mysql
 from mlmd_exercise.store.address import parse_location
 from raw_mlmd import pb, raw_mlmd
@@ -289,12 +289,7 @@ def test_a_connection_the_server_closed_is_opened_again_unless_it_held_the_lock(
 @pytest.fixture
 def ca(base) -> str:
     """The CA of the test server's certificate (scripts/with-mysql makes one with openssl)."""
-    found = os.environ.get("MLMD_TEST_MYSQL_CA")
-    if not found:
-        if os.environ.get("MLMD_REQUIRE_MYSQL"):
-            pytest.fail("MLMD_REQUIRE_MYSQL is set but MLMD_TEST_MYSQL_CA is not (is openssl missing?)")
-        pytest.skip("MLMD_TEST_MYSQL_CA is not set: the test server has no certificate")
-    return found
+    return server_ca("mysql")
 
 
 def test_a_store_over_tls_with_the_servers_ca(base, root, ca, tmp_path):

@@ -10,7 +10,6 @@ $SSL_CERT_FILE (store addresses carry no sslrootcert).
 
 from __future__ import annotations
 
-import os
 import ssl
 import uuid
 from typing import List, Tuple
@@ -18,7 +17,7 @@ from typing import List, Tuple
 import pytest
 
 import mlmd_exercise as mx
-from conftest import check, server_base, tracked, write
+from conftest import check, server_base, server_ca, tracked, write
 from mlmd_exercise.store import postgres
 from mlmd_exercise.store.address import parse_location
 
@@ -30,12 +29,7 @@ CLIENTS = ["pg8000", "psycopg"]
 
 @pytest.fixture
 def ca() -> str:
-    found = os.environ.get("MLMD_TEST_POSTGRES_CA")
-    if not found:
-        if os.environ.get("MLMD_REQUIRE_POSTGRES"):
-            pytest.fail("MLMD_REQUIRE_POSTGRES is set but MLMD_TEST_POSTGRES_CA is not (is openssl missing?)")
-        pytest.skip("MLMD_TEST_POSTGRES_CA is not set: the test server has no certificate")
-    return found
+    return server_ca("postgresql")
 
 
 @pytest.fixture
