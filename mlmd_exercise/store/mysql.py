@@ -23,7 +23,7 @@ from mlmd_exercise.store.address import Location
 from mlmd_exercise.store.backend import Backend
 from mlmd_exercise.store.locking import AdvisoryLock
 from mlmd_exercise.store.server import Connect, Server, native_on, open_server
-from mlmd_exercise.store.tables import pg_runner
+from mlmd_exercise.store import tables
 
 if TYPE_CHECKING:
     from mlmd_exercise.store.server import Admin as AnyAdmin
@@ -184,6 +184,10 @@ class Admin:
         # formats parameters in.
         return self.execute(to_mysql(sql), params)
 
+    def query(self, sql: str, *values) -> list:
+        """The rows of `sql`, its `?` parameters taken from `values` (a `tables.Run`)."""
+        return self.run(tables.named(sql), **tables.named_values(values))
+
     def lock(self, *names: str) -> AdvisoryLock:
         """A re-entrant named lock (GET_LOCK) on this server, keyed by database and names.
 
@@ -289,7 +293,7 @@ def _with_mlmd(loc: Location, create: bool, upgrade: bool, held: bool, admin: "A
     on the admin connection."""
     from mlmd_exercise.store.mlmd.connect import connect_mysql
 
-    return connect_mysql(loc, upgrade, pg_runner(admin.run))
+    return connect_mysql(loc, upgrade, admin.query)
 
 
 def _with_native(loc: Location, create: bool, upgrade: bool, held: bool, admin: "AnyAdmin") -> Backend:

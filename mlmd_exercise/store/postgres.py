@@ -21,7 +21,6 @@ from mlmd_exercise.store.address import Location, root_certificates
 from mlmd_exercise.store.backend import Backend
 from mlmd_exercise.store.locking import AdvisoryLock, advisory_key
 from mlmd_exercise.store.server import Connect, Server, native_on, open_server
-from mlmd_exercise.store.tables import pg_runner
 
 if TYPE_CHECKING:
     import ssl
@@ -174,6 +173,10 @@ class Admin:
 
         return self._db.run(_NAMED.sub(positional, sql), *values)
 
+    def query(self, sql: str, *values: Any) -> list:
+        """The rows of `sql`, its `?` parameters taken from `values` (a `tables.Run`)."""
+        return self._db.run(sql, *values)
+
     def lock(self, *names: str) -> AdvisoryLock:
         """A re-entrant advisory lock on this connection's database, keyed by names."""
         key = advisory_key(*names)
@@ -254,7 +257,7 @@ def _with_mlmd(loc: Location, create: bool, upgrade: bool, held: bool, admin: "A
     on the admin connection."""
     from mlmd_exercise.store.mlmd.connect import connect_postgres
 
-    return connect_postgres(loc, upgrade, pg_runner(admin.run))
+    return connect_postgres(loc, upgrade, admin.query)
 
 
 def native_driver() -> str:

@@ -6,18 +6,18 @@ checked against the schema that ml-metadata 1.14 to 1.17 create on SQLite and
 PostgreSQL; `known_schema` says whether a store has it.
 
 Each function takes `run(sql, *values)`: it runs one read-only query with `?`
-placeholders and returns its rows (see `sqlite_runner` and `pg_runner`).
+placeholders and returns its rows (see `sqlite_runner` and the server Admins' `query`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from mlmd_exercise import process
 from mlmd_exercise.environment import INPUTS
 from mlmd_exercise.records import EVENT_TYPES, INPUT_EVENTS, ExecutionState
 
-__all__ = ["SCHEMA_VERSION", "OUTPUT_EVENT_NAMES", "known_schema", "refuse_version", "pg_runner", "count_by_state",
+__all__ = ["SCHEMA_VERSION", "OUTPUT_EVENT_NAMES", "known_schema", "refuse_version", "named", "named_values", "count_by_state",
            "context_sizes", "contexts_named", "ids_named", "artifact_ids_at", "running_processes", "artifacts_without_events",
            "shared_outputs", "types_named_twice", "PROPERTY_TABLES", "unreadable_properties", "histories_without_runs",
            "runs_missing_inputs",
@@ -80,13 +80,15 @@ def holds_mlmd(tables: Iterable[str], loc: object, create: bool, case_sensitive:
     return False
 
 
-def pg_runner(sql: Callable[..., list]) -> Run:
-    """A `run` over pg8000's `run(sql, **params)`, which names its parameters."""
-    def run(text: str, *values) -> list:
-        first, *rest = text.split("?")
-        named = first + "".join(f":v{i}{part}" for i, part in enumerate(rest))
-        return sql(named, **{f"v{i}": v for i, v in enumerate(values)})
-    return run
+def named(sql: str) -> str:
+    """`sql` with its `?` parameters named in turn `:v0`, `:v1`, ... (see `named_values`)."""
+    first, *rest = sql.split("?")
+    return first + "".join(f":v{i}{part}" for i, part in enumerate(rest))
+
+
+def named_values(values: Sequence[Any]) -> Dict[str, Any]:
+    """The parameters of a statement `named` made, by name."""
+    return {f"v{i}": v for i, v in enumerate(values)}
 
 
 def count_by_state(run: Run, context_id: Optional[int] = None) -> Dict[ExecutionState, int]:
