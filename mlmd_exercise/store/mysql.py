@@ -306,7 +306,8 @@ def _with_native(loc: Location, create: bool, upgrade: bool, held: bool, admin: 
 
 # The backends that open a MySQL store, by name (store/choice.py chooses).
 BACKENDS: Dict[str, Connect] = {"mlmd": _with_mlmd, "native": _with_native}
-SERVER = Server("mysql", check_reachable, ensure_database, Admin, BACKENDS, case_sensitive=True)
+SERVER = Server("mysql", check_reachable, ensure_database, Admin, BACKENDS, case_sensitive=True,
+                check_database=_check_name)
 
 
 def open_mysql(loc: Location, create: bool, upgrade: bool, backend: Optional[str] = None) -> "Store":

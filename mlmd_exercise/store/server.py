@@ -1,11 +1,11 @@
 """Opening a store on a database server (PostgreSQL, MySQL): the procedure, written once.
 
-Reachable within seconds; the database made at most once (or refused when missing and not
-to be made); then, under the store's lock (held by the package's own connection, `Admin`):
-another application's tables are refused, a store of a schema we do not know is refused, a
-reader-only user asked to record is told so, and the backend connects (MLMD's schema made
-once, inside the lock, where the database is new). Each engine's module (postgres.py,
-mysql.py) gives its own parts as a `Server`.
+Reachable within seconds; the database connected to at once where it is there, else made at
+most once (or refused when missing and not to be made); then, under the store's lock (held by
+the package's own connection, `Admin`): another application's tables are refused, a store of
+a schema we do not know is refused, a reader-only user asked to record is told so, and the
+backend connects (MLMD's schema made once, inside the lock, where the database is new). Each
+engine's module (postgres.py, mysql.py) gives its own parts as a `Server`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Mapping, Optional, Protocol, Set
 
+from mlmd_exercise.errors import StoreError
 from mlmd_exercise.store import choice
 from mlmd_exercise.store.address import Location
 from mlmd_exercise.store.backend import Backend
@@ -59,13 +60,15 @@ class Server:
     admin: Callable[[Location, str], Admin]
     backends: Mapping[str, Connect]  # by name: store/choice.py chooses
     case_sensitive: bool = False  # its table names keep their case (MySQL's do, on Linux)
+    # Refuses a database, on the package's connection to it, that the backends could not use
+    # (a MySQL name MLMD cannot USE); ensure_database checks the same before it makes one.
+    check_database: Callable[[Admin], None] = lambda admin: None
 
 
 def open_server(server: Server, loc: Location, create: bool, upgrade: bool, backend: Optional[str]) -> Store:
     """Opens the store of `loc` on `server` (see the module's docstring)."""
     server.check_reachable(loc)
-    server.ensure_database(loc, create)  # made once, under a lock of its own
-    admin = server.admin(loc, loc.dbname)
+    admin = _admin(server, loc, create)
     try:
         lock = admin.lock("store")
         with lock:
@@ -86,6 +89,26 @@ def open_server(server: Server, loc: Location, create: bool, upgrade: bool, back
         admin.close()
 
     return Store(opened, loc, lock if create else None, close, admin)
+
+
+def _admin(server: Server, loc: Location, create: bool) -> Admin:
+    """The package's connection to the store's database. Where the database is there (most
+    opens) it is the first connection made; else the server's maintenance connection makes the
+    database, at most once under a lock of its own, or says why it cannot be opened (missing
+    and not to be made, the login refused), and the connection is made after it. A store
+    opened so took three connections where two do; and a user allowed on its own database
+    alone, as managed servers often have it, could not open it at all."""
+    try:
+        admin = server.admin(loc, loc.dbname)
+    except StoreError:  # no such database, or a refusal: the maintenance connection tells which
+        server.ensure_database(loc, create)
+        return server.admin(loc, loc.dbname)
+    try:
+        server.check_database(admin)
+    except BaseException:
+        admin.close()
+        raise
+    return admin
 
 
 def native_on(db: "Db", loc: Location, create: bool, held: bool) -> Backend:
