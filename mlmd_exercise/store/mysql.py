@@ -16,7 +16,7 @@ import logging
 import re
 import socket
 import threading
-from typing import TYPE_CHECKING, Any, Dict, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Set, Tuple, cast
 
 from mlmd_exercise.errors import StoreError
 from mlmd_exercise.store.address import Location
@@ -288,6 +288,11 @@ def ensure_database(loc: Location, create: bool) -> None:
         admin.close()
 
 
+def _check_database(admin: "AnyAdmin") -> None:
+    """`_check_name` on the connection `open_server` made: this module's `Admin`."""
+    _check_name(cast(Admin, admin))
+
+
 def _with_mlmd(loc: Location, create: bool, upgrade: bool, held: bool, admin: "AnyAdmin") -> Backend:
     """ml-metadata on the database (made already, once, under a lock); our SQL runs read-only
     on the admin connection."""
@@ -307,7 +312,7 @@ def _with_native(loc: Location, create: bool, upgrade: bool, held: bool, admin: 
 # The backends that open a MySQL store, by name (store/choice.py chooses).
 BACKENDS: Dict[str, Connect] = {"mlmd": _with_mlmd, "native": _with_native}
 SERVER = Server("mysql", check_reachable, ensure_database, Admin, BACKENDS, case_sensitive=True,
-                check_database=_check_name)
+                check_database=_check_database)
 
 
 def open_mysql(loc: Location, create: bool, upgrade: bool, backend: Optional[str] = None) -> "Store":
