@@ -9,6 +9,7 @@ import pytest
 
 import mlmd_exercise as mx
 from mlmd_exercise.errors import MlmdExerciseError
+from mlmd_exercise.store.backend import Query
 from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec, _Importer, record_runs
 from test_run_names import ODD_TEXTS
 
@@ -82,3 +83,19 @@ def test_an_odd_run_name_refuses_the_whole_import_with_nothing_written(db, odd):
         return
     record_runs(tracker, runs)
     assert sorted(e.label for e in backend.executions()) == sorted(r.name for r in runs)
+
+
+def test_runs_without_a_name_are_named_by_distinct_random_uuids(db):
+    """A bulk-recorded run without a name gets a version 4 UUID in hex, as `uuid.uuid4().hex`
+    gives one (made from one read of the system's randomness per batch), each its own."""
+    import uuid
+
+    tracker = mx.Tracker(mx.open_store(db, create=True), experiment="e")
+    record_runs(tracker, [RunSpec(outputs={"model": ArtifactSpec(f"file:///m/{i}", type="SavedModel")})
+                          for i in range(300)] + [RunSpec(name="given")], batch_size=70)
+    names = [e.name for e in tracker.store.backend.executions(Query())]
+    assert len(names) == 301 and "given" in names and len(set(names)) == 301
+    for name in names:
+        if name != "given":
+            found = uuid.UUID(hex=name)
+            assert (found.hex, found.version, found.variant) == (name, 4, uuid.RFC_4122)

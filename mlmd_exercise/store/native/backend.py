@@ -103,8 +103,10 @@ class NativeBackend(NativeReads):
     # -- writes -------------------------------------------------------------------------
 
     def _put_properties(self, node: Node, rows: List[Tuple[int, str, bool, PropertyValue]]) -> None:
+        encoded = self._encoded  # a string (most values) at once, as `_encoded` gives it
         self.db.insert(node.properties, (node.owner,) + PROPERTY_COLUMNS,
-                       [(owner, key, custom) + self._encoded(key, value) for owner, key, custom, value in rows])
+                       [(owner, key, custom, None, None, value, None, None) if type(value) is str
+                        else (owner, key, custom) + encoded(key, value) for owner, key, custom, value in rows])
 
     def _encoded(self, key: str, value: PropertyValue) -> Tuple[Any, ...]:
         kind = type(value)  # the common kinds at once (`encode` gives the same), the rest by `encode`
@@ -187,8 +189,7 @@ class NativeBackend(NativeReads):
         ids = self.db.insert("Event", ("artifact_id", "execution_id", "type", "milliseconds_since_epoch"),
                              [(a, x, number, now) for (a, x, _), number in zip(events, numbers)], ids=True)
         self.db.insert("EventPath", ("event_id", "is_index_step", "step_index", "step_key"),
-                       [(i, isinstance(s, int), s if isinstance(s, int) else None,
-                         None if isinstance(s, int) else s)
+                       [(i, True, s, None) if isinstance(s, int) else (i, False, None, s)
                         for i, (_, _, e) in zip(ids, events) for s in e.path])
 
     def _context_id(self, context: ContextWrite) -> int:
