@@ -148,6 +148,32 @@ def test_text_of_every_alphabet_reads_back_the_same_through_either_backend(db):
     raw.close()
 
 
+# Event paths of every shape: none, a key, an index (negative, zero), keys that look like the
+# "#<index>" and ":<key>" forms MySQL's read sends a step in, text of other alphabets, longer paths.
+_PATHS = [(), ("examples",), (3,), (-2,), (0,), ("",), ("é中😀",), ("#1",), (":x",), ("model", 0), (2, "k"),
+          ("a", "b", 1)]
+
+
+def test_every_shape_of_event_path_reads_back_as_written_through_either_backend(db):
+    native = native_backend(db, create=True)
+    at = native.put_type(Kind.ARTIFACT, "DataSet", {})
+    et = native.put_type(Kind.EXECUTION, "Trainer", {})
+    ct = native.put_type(Kind.CONTEXT, "Experiment", {})
+    execution_ids, artifact_ids, _ = native.put_lineage(
+        [ExecutionWrite(et, "Trainer", name=f"r{i}") for i in range(len(_PATHS))],
+        [NewArtifact(at, "DataSet", f"/paths/{i}") for i in range(len(_PATHS))],
+        [NewEvent("OUTPUT", path, artifact_index=i, execution_index=i) for i, path in enumerate(_PATHS)],
+        ContextWrite(ct, "Experiment", "paths"))
+    written = dict(zip(execution_ids, _PATHS))
+    for read in (native.events_by_executions(execution_ids), native.events_by_artifacts(artifact_ids)):
+        assert {e.execution_id: e.path for e in read} == written and len(read) == len(_PATHS)
+    native.close()
+    gc.collect()
+    raw = raw_backend(db)
+    assert {e.execution_id: e.path for e in raw.events_by_executions(execution_ids)} == written
+    raw.close()
+
+
 _QUERIES = [
     Query(), Query(order="id"), Query(order="id", ascending=True), Query(ascending=True), Query(limit=3),
     Query(limit=0), Query(ids=[]), Query(ids=[1, 3, 99]), Query(id_above=4, order="id", ascending=True, limit=2),

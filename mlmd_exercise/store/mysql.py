@@ -112,8 +112,10 @@ def to_mysql(sql: str) -> str:
     return _NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
-def connect(loc: Location, database: Optional[str], timeout: float = CONNECT_TIMEOUT):
-    """A PyMySQL connection (autocommit) to the location's server, to `database` or to none.
+def connect(loc: Location, database: Optional[str], timeout: float = CONNECT_TIMEOUT,
+            conv: Optional[dict] = None):
+    """A PyMySQL connection (autocommit) to the location's server, to `database` or to none;
+    `conv`: PyMySQL's conversions, where not its own.
 
     `timeout` bounds each read and write on it (the connection itself is bounded by
     CONNECT_TIMEOUT): an unreachable or silent server fails within seconds.
@@ -132,7 +134,7 @@ def connect(loc: Location, database: Optional[str], timeout: float = CONNECT_TIM
             write_timeout=timeout, ssl=_ssl(loc), autocommit=True, charset="utf8mb4",
             # PyMySQL would use TLS whenever the server offers it, MLMD's client only when
             # asked: without ssl_* options neither does, so that both see the same refusal.
-            ssl_disabled=not loc.ssl, program_name="mlmd_exercise",
+            ssl_disabled=not loc.ssl, program_name="mlmd_exercise", conv=conv,
         )
     except Exception as e:  # OperationalError, InternalError, ssl and socket errors
         raise StoreError(f"cannot connect to store '{loc}': {_message(e)}") from None
@@ -304,9 +306,10 @@ def _with_mlmd(loc: Location, create: bool, upgrade: bool, held: bool, admin: "A
 def _with_native(loc: Location, create: bool, upgrade: bool, held: bool, admin: "AnyAdmin") -> Backend:
     """The native backend on a connection of its own, which opens itself again when the server
     closed it (see `server.native_on`)."""
-    from mlmd_exercise.store.native.mysql import MysqlDb
+    from mlmd_exercise.store.native.mysql import MysqlDb, decoders
 
-    return native_on(MysqlDb(functools.partial(connect, loc, loc.dbname, NATIVE_TIMEOUT)), loc, create, held)
+    return native_on(MysqlDb(functools.partial(connect, loc, loc.dbname, NATIVE_TIMEOUT, decoders())),
+                     loc, create, held)
 
 
 # The backends that open a MySQL store, by name (store/choice.py chooses).
