@@ -17,11 +17,10 @@ from mlmd_exercise import process
 from mlmd_exercise.environment import INPUTS
 from mlmd_exercise.records import EVENT_TYPES, INPUT_EVENTS, ExecutionState
 
-__all__ = ["SCHEMA_VERSION", "OUTPUT_EVENT_NAMES", "known_schema", "refuse_version", "named", "named_values", "count_by_state",
-           "context_sizes", "contexts_named", "ids_named", "artifact_ids_at", "running_processes", "artifacts_without_events",
-           "shared_outputs", "types_named_twice", "PROPERTY_TABLES", "unreadable_properties", "histories_without_runs",
-           "runs_missing_inputs",
-           "HISTORY_TYPE"]
+__all__ = ["SCHEMA_VERSION", "OUTPUT_EVENT_NAMES", "known_schema", "refuse_version", "named", "named_values",
+           "count_by_state", "context_sizes", "contexts_named", "ids_named", "artifact_ids_at", "running_processes",
+           "artifacts_without_events", "shared_outputs", "types_named_twice", "PROPERTY_TABLES",
+           "unreadable_properties", "histories_without_runs", "runs_missing_inputs", "HISTORY_TYPE"]
 
 Run = Callable[..., List[Tuple[Any, ...]]]
 SCHEMA_VERSION = 10  # the MLMD schema (ml-metadata 1.14 to 1.17) this SQL was checked against
