@@ -86,8 +86,7 @@ def test_an_odd_run_name_refuses_the_whole_import_with_nothing_written(db, odd):
 
 
 def test_runs_without_a_name_are_named_by_distinct_random_uuids(db):
-    """A bulk-recorded run without a name gets a version 4 UUID in hex, as `uuid.uuid4().hex`
-    gives one (made from one read of the system's randomness per batch), each its own."""
+    """A bulk-recorded run without a name gets a random (version 4) UUID in hex, each its own."""
     import uuid
 
     tracker = mx.Tracker(mx.open_store(db, create=True), experiment="e")

@@ -21,7 +21,6 @@ import pytest
 import mlmd_exercise as mx
 from mlmd_exercise.history import Point
 from mlmd_exercise.store import choice
-from mlmd_exercise.write import bulk
 from mlmd_exercise.write.bulk import ArtifactSpec, RunSpec, record_runs
 
 # Set by the clock, not by the runs.
@@ -77,7 +76,7 @@ def recorded(path: Path) -> Dict[str, Tuple[List[str], List[List[str]]]]:
     names = itertools.count()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(choice.ENV_BACKEND, "native")
-        patch.setattr(bulk, "_run_names", lambda n: (uuid.UUID(int=next(names)).hex for _ in range(n)))
+        patch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=next(names)))
         tracker = mx.Tracker(str(path), experiment="default")
         try:
             record_runs(tracker, runs(), batch_size=70)

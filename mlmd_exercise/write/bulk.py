@@ -18,7 +18,7 @@ its metric history (history.py) just after its batch, and the last one is the ru
 
 from __future__ import annotations
 
-import os
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
@@ -89,16 +89,6 @@ def _fingerprint(artifact: ArtifactRecord) -> str:
     return value if isinstance(value, str) and value.startswith("sha256:") else ""
 
 
-def _run_names(n: int) -> Iterator[str]:
-    """`n` new run names: random (version 4) UUIDs in hex, as `uuid.uuid4().hex` gives them,
-    from one read of the system's randomness rather than one per run."""
-    raw = bytearray(os.urandom(16 * n))
-    raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])  # the version, 4
-    raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])  # the variant, RFC 4122's
-    text = raw.hex()
-    return (text[i:i + 32] for i in range(0, 32 * n, 32))
-
-
 def _batches(runs: Iterable[RunSpec], size: int) -> Iterator[List[RunSpec]]:
     batch: List[RunSpec] = []
     for run in runs:
@@ -124,17 +114,14 @@ class _Importer:
         self.recorded = self.skipped = self.points = 0
         self.new_ids: List[int] = []  # of the runs the batch being written recorded
         # The catalog's answers, asked once per type rather than once per artifact and run.
-        # By name, one dict per kind: an Enum's hash is a Python call, a string's is cached.
-        self.artifact_types: Dict[str, Tuple[schema.TypeSpec, int]] = {}
-        self.execution_types: Dict[str, Tuple[schema.TypeSpec, int]] = {}
+        self.types: Dict[Tuple[Kind, str], Tuple[schema.TypeSpec, int]] = {}
         self.specs_by_id: Dict[int, Optional[schema.TypeSpec]] = {}
 
     def _type(self, kind: Kind, name: str) -> Tuple[schema.TypeSpec, int]:
         """The catalog's `writable_type`, remembered for this import."""
-        by_name = self.artifact_types if kind is Kind.ARTIFACT else self.execution_types
-        found = by_name.get(name)
+        found = self.types.get((kind, name))
         if found is None:
-            found = by_name[name] = self.catalog.writable_type(kind, name)
+            found = self.types[(kind, name)] = self.catalog.writable_type(kind, name)
         return found
 
     @staticmethod
@@ -314,10 +301,9 @@ class _Importer:
         states = {s.value: s for s in ExecutionState}
         mirrors: Dict[Tuple[int, ExecutionState], Dict[str, PropertyValue]] = {}  # a type's state property
         storable = schema.storable
-        names = _run_names(sum(1 for run in runs if not run.name))
         for run in runs:
             spec, type_id = self._type(Kind.EXECUTION, run.type)
-            run_name = run.name or next(names)
+            run_name = run.name or uuid.uuid4().hex
             state = states.get(run.state) if isinstance(run.state, str) else None
             if state is None:
                 try:

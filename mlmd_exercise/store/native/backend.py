@@ -103,10 +103,8 @@ class NativeBackend(NativeReads):
     # -- writes -------------------------------------------------------------------------
 
     def _put_properties(self, node: Node, rows: List[Tuple[int, str, bool, PropertyValue]]) -> None:
-        encoded = self._encoded  # a string (most values) at once, as `_encoded` gives it
         self.db.insert(node.properties, (node.owner,) + PROPERTY_COLUMNS,
-                       [(owner, key, custom, None, None, value, None, None) if type(value) is str
-                        else (owner, key, custom) + encoded(key, value) for owner, key, custom, value in rows])
+                       [(owner, key, custom) + self._encoded(key, value) for owner, key, custom, value in rows])
 
     def _encoded(self, key: str, value: PropertyValue) -> Tuple[Any, ...]:
         kind = type(value)  # the common kinds at once (`encode` gives the same), the rest by `encode`
