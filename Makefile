@@ -13,7 +13,8 @@ PYTHON ?= $(shell for p in python3.11 python3.10 python3.9; do \
 
 # The other kind of Python for the cross-reading tests (tests/test_native_crossread.py, the
 # foreign stores on 3.12+): 3.13 or 3.12 beside one that has ml-metadata, or the reverse.
-# `make test` makes a second virtualenv with it where this machine has one (OTHER_PYTHON= to skip);
+# `make test` makes a second virtualenv with it where this machine has one (OTHER_PYTHON= to skip),
+# with the integrations' test libraries too (.ci/run runs the whole suite in it as well);
 # pyenv's Pythons count even when they are not pyenv's global ones.
 OTHER_VENV ?= .venv-other
 # pytest-xdist's workers for make test: one per core (TEST_JOBS=0 runs the suite in one process).
@@ -22,7 +23,7 @@ OTHER_PYTHON ?= $(shell if $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:
 	then v="3.13 3.12"; else v="3.11 3.10 3.9"; fi; \
 	for p in $$(for n in $$v; do echo python$$n $(HOME)/.pyenv/versions/$$n*/bin/python$$n; done); do $$p -c 'import venv' >/dev/null 2>&1 && { echo $$p; exit; }; done)
 
-.PHONY: help venv other-venv dot run lineage-graph test test-quick test-mlmd121 stress bench bench-quick clean
+.PHONY: help venv other-venv test-setup dot run lineage-graph test test-quick test-mlmd121 stress bench bench-quick clean
 
 help:
 	@echo "make run            create .venv, install, run the demo job (writes metadata.db, data/, models/)"
@@ -70,7 +71,8 @@ lineage-graph: venv dot
 other-venv:
 	@if [ -n "$(OTHER_PYTHON)" ]; then \
 		echo "a second virtualenv, $(OTHER_VENV), with $(OTHER_PYTHON) for the cross-reading tests"; \
-		$(MAKE) --no-print-directory venv VENV=$(OTHER_VENV) PYTHON=$(OTHER_PYTHON) OTHER_PYTHON=; \
+		$(MAKE) --no-print-directory venv $(OTHER_VENV)/bin/.test-extras VENV=$(OTHER_VENV) PYTHON=$(OTHER_PYTHON) \
+			OTHER_PYTHON=; \
 	else echo "no Python of the other kind here: the cross-reading tests will be skipped"; fi
 
 # The suite runs on SQLite and on throwaway PostgreSQL and MariaDB (MySQL) servers that live
@@ -88,7 +90,11 @@ $(BIN)/.test-extras: $(BIN)/.installed
 	echo "installed in $$(( $$(date +%s) - start )) s"
 	@touch $@
 
-test: venv $(BIN)/.test-extras dot other-venv
+# The two virtualenvs are made side by side: pip keeps one core busy, and each takes about 1.5 minutes.
+test-setup:
+	@$(MAKE) --no-print-directory -j2 $(BIN)/.test-extras dot other-venv
+
+test: test-setup
 	MLMD_TEST_OTHER_PYTHON=$$([ -n "$(OTHER_PYTHON)" ] && [ -x $(OTHER_VENV)/bin/python ] && \
 		echo "$(abspath $(OTHER_VENV))/bin/python") \
 		scripts/with-servers $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadscope $(PYTEST_ARGS)

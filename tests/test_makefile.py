@@ -26,6 +26,22 @@ def test_installing_says_what_it_does_and_how_long_it_takes(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make program")
+def test_make_test_makes_both_virtualenvs_at_once_before_the_suite(tmp_path):
+    # -n still runs the recursive make lines, dry: what each would make is printed in turn.
+    first, other = tmp_path / "first", tmp_path / "other"
+    proc = subprocess.run(["make", "-n", "-B", "test", f"VENV={first}", f"OTHER_VENV={other}",
+                           "OTHER_PYTHON=python3"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    recipe = proc.stdout
+    [setup] = [line for line in recipe.splitlines() if "-j2" in line]
+    assert f"{first}/bin/.test-extras" in setup and "other-venv" in setup
+    for venv in (first, other):  # each gets the package and the integrations' libraries
+        assert f"{venv}/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'" in recipe
+        assert f"{venv}/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test,test-" in recipe
+    assert recipe.index(setup) < recipe.index("-m pytest")  # the suite starts once both are made
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make program")
 def test_test_quick_runs_the_suite_with_no_server_and_no_second_python():
     proc = subprocess.run(["make", "-n", "test-quick", "VENV=.venv"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, env={**os.environ, "MLMD_REQUIRE_POSTGRES": "1"})
