@@ -207,19 +207,24 @@ class NativeReads(Backend):
         # package writes, has no order to keep: half the rows PyMySQL decodes of reading the paths
         # apart); the steps of a longer path are read again apart, by the event_id index, in the
         # order they were stored (MLMD keeps no step number): as a scan gives them, in the hidden
-        # row id's order. A step comes as one field, "#<index>" or ":<key>" (NULL for an event
-        # without a path): PyMySQL decodes each field in Python, and reading a thousand
-        # executions' events is mostly that.
-        rows = self.db.run("SELECT e.id, e.artifact_id, e.execution_id, e.type, e.milliseconds_since_epoch, "
-                           "IF(p.is_index_step, CONCAT('#', p.step_index), CONCAT(':', p.step_key)) "
+        # row id's order. PyMySQL decodes each field in Python, and reading a thousand executions'
+        # events was mostly that: a row comes as one text field, "id,artifact,execution,type,ms"
+        # and then, for an event with a path, ",#<index>" or ",:<key>" (the key last: it may hold
+        # commas). The four ids are NOT NULL in MLMD's schema; a missing time is 0, as it reads.
+        rows = self.db.run("SELECT CONCAT_WS(',', e.id, e.artifact_id, e.execution_id, e.type, "
+                           "COALESCE(e.milliseconds_since_epoch, 0), "
+                           "IF(p.is_index_step, CONCAT('#', p.step_index), CONCAT(':', p.step_key))) "
                            f"FROM Event e LEFT JOIN EventPath p ON p.event_id = e.id WHERE {sql} ORDER BY e.id",
                            *values)
-        events: Dict[int, Tuple[Any, ...]] = {}
+        events: Dict[int, Tuple[int, int, int, int]] = {}
         steps: Dict[int, List[Any]] = {}
-        for i, a, x, t, ms, step in rows:
-            events[i] = (a, x, t, ms)
-            if step is not None:
-                steps.setdefault(i, []).append(int(step[1:]) if step[0] == "#" else step[1:])
+        for (row,) in rows:
+            i, a, x, t, ms, *step = row.split(",", 5)
+            event_id = int(i)
+            events[event_id] = (int(a), int(x), int(t), int(ms))
+            if step:
+                key = step[0]
+                steps.setdefault(event_id, []).append(int(key[1:]) if key[0] == "#" else key[1:])
         longer = [i for i, path in steps.items() if len(path) > 1]
         if longer:
             in_events, event_ids = self.db.in_list("event_id", longer)
