@@ -149,9 +149,10 @@ def test_text_of_every_alphabet_reads_back_the_same_through_either_backend(db):
 
 
 # Event paths of every shape: none, a key, an index (negative, zero), keys that look like the
-# "#<index>" and ":<key>" forms MySQL's read sends a step in, text of other alphabets, longer paths.
-_PATHS = [(), ("examples",), (3,), (-2,), (0,), ("",), ("é中😀",), ("#1",), (":x",), ("model", 0), (2, "k"),
-          ("a", "b", 1)]
+# "#<index>" and ":<key>" forms MySQL's read sends a step in, keys with the commas that read
+# splits its row at, text of other alphabets, longer paths.
+_PATHS = [(), ("examples",), (3,), (-2,), (0,), ("",), ("é中😀",), ("#1",), (":x",), (",",), ("a,b,,c",),
+          ("1,2,3,4,5", 6), (",#1",), ("model", 0), (2, "k"), ("a", "b", 1)]
 
 
 def test_every_shape_of_event_path_reads_back_as_written_through_either_backend(db):
