@@ -115,6 +115,11 @@ class Db:
         ml-metadata's filter query; a backslash is a backslash)."""
         return "%" + text.replace("\\", "\\\\") + "%"  # PostgreSQL's and MySQL's LIKE escape with it
 
+    def run_by_index(self, sql: str, *values: Any) -> List[Row]:
+        """`run` of a statement whose joins must go node by node through the indexes, however
+        the planner guesses (a recursive walk, `store/native/walk.py`): here as `run`."""
+        return self.run(sql, *values)
+
     def temporary_table(self, name: str, columns: str) -> str:
         """The statement that makes a table of this connection alone, gone when it closes."""
         return f"CREATE TEMPORARY TABLE {name} ({columns})"

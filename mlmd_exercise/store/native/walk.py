@@ -90,7 +90,7 @@ def walk_leg(db: Db, tables: Tuple[str, str, str], artifact_ids: Iterable[int], 
         current, span, alive = 0, 1, bool(starts)
         while alive and (hops is None or current < hops):
             end = current + span if hops is None else min(current + span, hops)
-            db.run(recursive, end - current, current)
+            db.run_by_index(recursive, end - current, current)
             found = db.run(f"SELECT kind, id, hop FROM {span_table} ORDER BY hop, kind, id")
             db.run(f"INSERT INTO {reached} (kind, id, hop) SELECT kind, id, hop FROM {span_table}")
             db.run(f"INSERT INTO {frontier} (kind, id, hop) SELECT kind, id, hop FROM {span_table} WHERE hop < ?", end)
