@@ -151,16 +151,39 @@ def _crossed(db: Db, sources: str, from_artifact: Iterable[str], from_execution:
                         at, bucket = hop, edges.setdefault(hop, [])
                     bucket.append(LineageEdge(a, x, *_kind(t, role)))
             continue
-        rows = db.run(f"SELECT s.hop, e.id, e.artifact_id, e.execution_id, e.type {source} {where} "
-                      "ORDER BY s.hop, e.id")
+        # MySQL: InnoDB names no physical row order, so a join gives a path's steps in any
+        # order. An event comes with its steps in one query, each row one text field (PyMySQL
+        # decodes each field in Python): "hop,event,artifact,execution,type" and, where the
+        # event has a path, its step last (",#<index>" or ",:<key>"; a key may hold commas).
+        # The first step of a longer path is read again apart, in the order the steps were
+        # stored: as a scan by the event_id index gives them, in the hidden row id's order.
+        rows = db.run(f"SELECT CONCAT_WS(',', s.hop, e.id, e.artifact_id, e.execution_id, e.type, "
+                      "IF(p.is_index_step, CONCAT('#', p.step_index), CONCAT(':', p.step_key))) "
+                      f"{source} LEFT JOIN EventPath p ON p.event_id = e.id {where} ORDER BY s.hop, e.id")
+        found: List[Tuple[int, int, int, int, int]] = []
         roles: Dict[int, str] = {}
-        for first in range(0, len(rows), db.ids_per_query):
-            sql, ids = db.in_list("event_id", [r[1] for r in rows[first:first + db.ids_per_query]])
+        longer: List[int] = []
+        previous = None
+        for (row,) in rows:  # in hop order, an event's rows together
+            hop, i, a, x, t, *step = row.split(",", 5)
+            event_id = int(i)
+            if event_id != previous:
+                previous = event_id
+                found.append((int(hop), event_id, int(a), int(x), int(t)))
+                if step:
+                    roles[event_id] = step[0][1:]
+            elif step and (not longer or longer[-1] != event_id):
+                longer.append(event_id)
+        for first in range(0, len(longer), db.ids_per_query):
+            chunk = longer[first:first + db.ids_per_query]
+            for event_id in chunk:
+                del roles[event_id]
+            sql, ids = db.in_list("event_id", chunk)
             for event_id, is_index, index, key in db.run(
                     f"SELECT event_id, is_index_step, step_index, step_key FROM EventPath WHERE {sql}", *ids):
                 roles.setdefault(event_id, str(int(index)) if is_index else str(key))
-        for hop, i, a, x, t in rows:
-            edges.setdefault(hop, []).append(LineageEdge(a, x, *_kind(t, roles.get(i, ""))))
+        for hop, event_id, a, x, t in found:
+            edges.setdefault(hop, []).append(LineageEdge(a, x, *_kind(t, roles.get(event_id, ""))))
     return edges
 
 
