@@ -128,6 +128,12 @@ class Db:
         """The statement that drops a `temporary_table`."""
         return f"DROP TABLE {name}"
 
+    def emptied_temporary(self, name: str, columns: str) -> Tuple[str, ...]:
+        """The statements that empty a `temporary_table` of these columns (no key), to be
+        filled again: here a DELETE (SQLite's truncates; PostgreSQL prunes a page as it
+        reads it)."""
+        return (f"DELETE FROM {name}",)
+
     def tables(self) -> List[str]:
         """The names of the database's tables (of the connection's database or schema)."""
         raise NotImplementedError

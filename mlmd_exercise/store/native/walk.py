@@ -12,8 +12,8 @@ unequal sides reach a node at several depths): UNION keeps each pair once, the n
 before the span are never walked again (NOT EXISTS in the reached table), and the span bounds the
 depths, so a query yields at most span x nodes rows; only the first reach of each node is kept.
 Each engine's way with temporary tables is its dialect's (`Db.temporary_table`,
-`Db.drop_temporary`); MySQL cannot open one temporary table twice in a statement, so every
-statement here names each table once.
+`Db.emptied_temporary`, `Db.drop_temporary`); MySQL cannot open one temporary table twice in a
+statement, so every statement here names each table once.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ WITH RECURSIVE walk(kind, id, depth) AS (
 SELECT kind, id, MIN(depth) + ? FROM walk WHERE depth > 0 GROUP BY kind, id
 """
 _COLUMNS = ("kind", "id", "hop")
+_TABLE = "kind INTEGER NOT NULL, id INTEGER NOT NULL, hop INTEGER NOT NULL"
 
 
 def temporary_tables(db: Db) -> Tuple[str, str, str]:
@@ -60,7 +61,7 @@ def temporary_tables(db: Db) -> Tuple[str, str, str]:
     try:
         for part, key in (("reached", ", PRIMARY KEY (kind, id)"), ("frontier", ""), ("span", "")):
             name = f"mlmd_walk_{part}_{number}"
-            db.run(db.temporary_table(name, f"kind INTEGER NOT NULL, id INTEGER NOT NULL, hop INTEGER NOT NULL{key}"))
+            db.run(db.temporary_table(name, _TABLE + key))
             made.append(name)
     except BaseException:
         for name in made:
@@ -107,12 +108,14 @@ def walk_leg(db: Db, tables: Tuple[str, str, str], artifact_ids: Iterable[int], 
             for number in range(current + 1, min(last + 1, end) + 1):
                 new_a, new_e = nodes.get(number) or (set(), set())
                 yield number, new_a, new_e, edges.get(number - 1) or []
-            db.run(f"DELETE FROM {frontier}")
+            for sql in db.emptied_temporary(frontier, _TABLE):
+                db.run(sql)
             alive = last == end
             if alive:
                 db.run(f"INSERT INTO {frontier} (kind, id, hop) SELECT kind, id, hop FROM {span_table} WHERE hop = ?",
                        end)
-            db.run(f"DELETE FROM {span_table}")
+            for sql in db.emptied_temporary(span_table, _TABLE):
+                db.run(sql)
             current = end
             span = min(span * 2, db.walk_span) if len(found) < WIDE else max(1, span // 2)
     finally:
