@@ -450,7 +450,7 @@ def test_server_refusals_name_the_store(server, tmp_path):
         mx.open_store(unreachable, create=True, upgrade=False, backend="native")
 
 
-def test_a_walk_inside_a_transaction_leaves_it_open_and_whole(db, tmp_path):
+def test_a_walk_inside_a_transaction_leaves_it_open_and_whole(db):
     """A walk empties its span tables after each span: on MySQL by making them anew, since
     InnoDB kept a temporary table's deleted rows (a 200,000-run chain's walk leg took 49.7 s,
     10.0 s so); TRUNCATE would have committed the caller's transaction there. A write before
