@@ -18,7 +18,8 @@ from mlmd_exercise.store import tables
 from mlmd_exercise.store.backend import Backend, LegHop, NodeLine, Query
 from mlmd_exercise.store.native import walk
 from mlmd_exercise.store.native.errors import reading, translate
-from mlmd_exercise.store.native.rows import NODES, STRUCT_PREFIX, Node, decode, record, select_nodes
+from mlmd_exercise.store.native.rows import (NODES, STEP_TEXT, STRUCT_PREFIX, Node, decode, record, select_nodes,
+                                            stored_steps)
 from mlmd_exercise.store.native.schema import BASE_TYPES
 from mlmd_exercise.store.native.sql import Db
 
@@ -202,18 +203,14 @@ class NativeReads(Backend):
         sql, values = self.db.in_list(f"e.{column}", [int(i) for i in ids])
         if self.db.row_order:
             return self._events_with_paths(sql, values)
-        # MySQL: InnoDB names no physical row order, and a join may return a path's steps in
-        # any order. The events come with their paths in one query (a path of one step, as this
-        # package writes, has no order to keep: half the rows PyMySQL decodes of reading the paths
-        # apart); the steps of a longer path are read again apart, by the event_id index, in the
-        # order they were stored (MLMD keeps no step number): as a scan gives them, in the hidden
-        # row id's order. PyMySQL decodes each field in Python, and reading a thousand executions'
-        # events was mostly that: a row comes as one text field, "id,artifact,execution,type,ms"
-        # and then, for an event with a path, ",#<index>" or ",:<key>" (the key last: it may hold
-        # commas). The four ids are NOT NULL in MLMD's schema; a missing time is 0, as it reads.
+        # MySQL (see rows.STEP_TEXT): the events come with their paths in one query (a path of
+        # one step, as this package writes, has no order to keep: half the rows PyMySQL decodes
+        # of reading the paths apart), the steps of a longer path read again apart. Reading a
+        # thousand executions' events was mostly PyMySQL decoding fields: a row comes as one,
+        # "id,artifact,execution,type,ms" and, for an event with a path, its step. The four ids
+        # are NOT NULL in MLMD's schema; a missing time is 0, as it reads.
         rows = self.db.run("SELECT CONCAT_WS(',', e.id, e.artifact_id, e.execution_id, e.type, "
-                           "COALESCE(e.milliseconds_since_epoch, 0), "
-                           "IF(p.is_index_step, CONCAT('#', p.step_index), CONCAT(':', p.step_key))) "
+                           f"COALESCE(e.milliseconds_since_epoch, 0), {STEP_TEXT}) "
                            f"FROM Event e LEFT JOIN EventPath p ON p.event_id = e.id WHERE {sql} ORDER BY e.id",
                            *values)
         events: Dict[int, Tuple[int, int, int, int]] = {}
@@ -225,15 +222,7 @@ class NativeReads(Backend):
             if step:
                 key = step[0]
                 steps.setdefault(event_id, []).append(int(key[1:]) if key[0] == "#" else key[1:])
-        longer = [i for i, path in steps.items() if len(path) > 1]
-        if longer:
-            in_events, event_ids = self.db.in_list("event_id", longer)
-            for i in longer:
-                steps[i] = []
-            for event_id, is_index, index, key in self.db.run(
-                    f"SELECT event_id, is_index_step, step_index, step_key FROM EventPath WHERE {in_events}",
-                    *event_ids):
-                steps[event_id].append(int(index) if is_index else key)
+        steps.update(stored_steps(self.db, [i for i, path in steps.items() if len(path) > 1]))
         return [EventRecord(a, x, EVENT_TYPES[t] if 0 <= t < len(EVENT_TYPES) else "UNKNOWN",
                             tuple(steps.get(i, ())), ms or 0) for i, (a, x, t, ms) in events.items()]
 

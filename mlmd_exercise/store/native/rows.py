@@ -17,7 +17,8 @@ from mlmd_exercise.store.backend import Query
 from mlmd_exercise.store.native.sql import Db
 from mlmd_exercise.values import exact_double
 
-__all__ = ["STRUCT_PREFIX", "NODES", "Node", "encode", "decode", "select_nodes", "record"]
+__all__ = ["STRUCT_PREFIX", "NODES", "Node", "encode", "decode", "select_nodes", "record", "STEP_TEXT",
+           "stored_steps"]
 
 # MLMD keeps a struct value as this prefix and the serialized google.protobuf.Struct in
 # base64, in string_value (every database); a proto value (google.protobuf.Any) as its
@@ -25,6 +26,26 @@ __all__ = ["STRUCT_PREFIX", "NODES", "Node", "encode", "decode", "select_nodes",
 STRUCT_PREFIX = "mlmd-struct::"
 _ARTIFACT_STATES = list(ArtifactState)
 _EXECUTION_STATES = list(ExecutionState)
+
+
+# Where a database has no physical row order (MySQL: InnoDB names none), a join gives a path's
+# steps in any order, and PyMySQL decodes each field in Python: there an event's row is read as
+# one text field with its step last, this field of EventPath `p` ("#<index>" or ":<key>"; a key
+# may hold commas, so it ends the row), and the steps of a longer path are read again apart
+# (`stored_steps`).
+STEP_TEXT = "IF(p.is_index_step, CONCAT('#', p.step_index), CONCAT(':', p.step_key))"
+
+
+def stored_steps(db: Db, event_ids: Sequence[int]) -> Dict[int, List[Union[int, str]]]:
+    """The path steps of these events in the order they were stored (MLMD keeps no step
+    number): as a scan by the event_id index gives them, in the hidden row id's order."""
+    steps: Dict[int, List[Union[int, str]]] = {i: [] for i in event_ids}
+    for first in range(0, len(event_ids), db.ids_per_query):
+        sql, ids = db.in_list("event_id", list(event_ids[first:first + db.ids_per_query]))
+        for event_id, is_index, index, key in db.run(
+                f"SELECT event_id, is_index_step, step_index, step_key FROM EventPath WHERE {sql}", *ids):
+            steps[event_id].append(int(index) if is_index else key)
+    return steps
 
 
 def encode(key: str, value: PropertyValue) -> Tuple[Any, Any, Any, Any, Any]:

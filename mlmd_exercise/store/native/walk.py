@@ -23,6 +23,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 from mlmd_exercise.records import EVENT_TYPES, INPUT_EVENTS, LEADS_ON, LineageEdge
 from mlmd_exercise.store.backend import LegHop
+from mlmd_exercise.store.native.rows import STEP_TEXT, stored_steps
 from mlmd_exercise.store.native.sql import Db
 
 __all__ = ["walk_leg", "temporary_tables", "WIDE"]
@@ -154,14 +155,10 @@ def _crossed(db: Db, sources: str, from_artifact: Iterable[str], from_execution:
                         at, bucket = hop, edges.setdefault(hop, [])
                     bucket.append(LineageEdge(a, x, *_kind(t, role)))
             continue
-        # MySQL: InnoDB names no physical row order, so a join gives a path's steps in any
-        # order. An event comes with its steps in one query, each row one text field (PyMySQL
-        # decodes each field in Python): "hop,event,artifact,execution,type" and, where the
-        # event has a path, its step last (",#<index>" or ",:<key>"; a key may hold commas).
-        # The first step of a longer path is read again apart, in the order the steps were
-        # stored: as a scan by the event_id index gives them, in the hidden row id's order.
-        rows = db.run(f"SELECT CONCAT_WS(',', s.hop, e.id, e.artifact_id, e.execution_id, e.type, "
-                      "IF(p.is_index_step, CONCAT('#', p.step_index), CONCAT(':', p.step_key))) "
+        # MySQL (see rows.STEP_TEXT): an event comes with its steps in one query, each row one
+        # text field, "hop,event,artifact,execution,type" and, where the event has a path, its
+        # step; the first step of a longer path is the first of its steps read again apart.
+        rows = db.run(f"SELECT CONCAT_WS(',', s.hop, e.id, e.artifact_id, e.execution_id, e.type, {STEP_TEXT}) "
                       f"{source} LEFT JOIN EventPath p ON p.event_id = e.id {where} ORDER BY s.hop, e.id")
         found: List[Tuple[int, int, int, int, int]] = []
         roles: Dict[int, str] = {}
@@ -177,14 +174,8 @@ def _crossed(db: Db, sources: str, from_artifact: Iterable[str], from_execution:
                     roles[event_id] = step[0][1:]
             elif step and (not longer or longer[-1] != event_id):
                 longer.append(event_id)
-        for first in range(0, len(longer), db.ids_per_query):
-            chunk = longer[first:first + db.ids_per_query]
-            for event_id in chunk:
-                del roles[event_id]
-            sql, ids = db.in_list("event_id", chunk)
-            for event_id, is_index, index, key in db.run(
-                    f"SELECT event_id, is_index_step, step_index, step_key FROM EventPath WHERE {sql}", *ids):
-                roles.setdefault(event_id, str(int(index)) if is_index else str(key))
+        for event_id, path in stored_steps(db, longer).items():
+            roles[event_id] = str(path[0]) if path else ""
         for hop, event_id, a, x, t in found:
             edges.setdefault(hop, []).append(LineageEdge(a, x, *_kind(t, roles.get(event_id, ""))))
     return edges
