@@ -17,7 +17,7 @@ import json
 import re
 import sqlite3
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import Any, Iterator, List, Tuple
 
 import pytest
 
@@ -153,11 +153,18 @@ _WHOLE = {"SELECT last_known_state, COUNT(*) FROM Execution GROUP BY last_known_
 _NEWEST = re.compile(r"ORDER BY n\.(create_time_since_epoch|id) DESC(, n\.id DESC)? LIMIT \?$")
 
 
-def _pg_scans(plan: Any) -> List[str]:
-    found, todo = [], [plan[0]["Plan"]]
+def _pg_nodes(plan: Any) -> Iterator[dict]:
+    """Every node of a PostgreSQL plan (EXPLAIN's JSON)."""
+    todo = [plan[0]["Plan"]]
     while todo:
         node = todo.pop()
         todo.extend(node.get("Plans", ()))
+        yield node
+
+
+def _pg_scans(plan: Any) -> List[str]:
+    found = []
+    for node in _pg_nodes(plan):
         relation = str(node.get("Relation Name", "")).lower()
         if node.get("Node Type") == "Seq Scan" and relation in {t.lower() for t in _NODE_TABLES} \
                 and relation not in _SERVER_KNOWN_SCANS:
@@ -239,13 +246,8 @@ def test_hot_queries_have_an_index_on_the_servers(database, tmp_path: Path, run_
 
 def _pg_joins(plan: Any) -> List[str]:
     """The joins of a PostgreSQL plan (JSON) that are not nested loops: hash and merge joins."""
-    found, todo = [], [plan[0]["Plan"]]
-    while todo:
-        node = todo.pop()
-        todo.extend(node.get("Plans", ()))
-        if node.get("Node Type") in ("Hash Join", "Merge Join"):
-            found.append(f"{node['Node Type']} ({node.get('Join Type', '')})")
-    return found
+    return [f"{node['Node Type']} ({node.get('Join Type', '')})" for node in _pg_nodes(plan)
+            if node.get("Node Type") in ("Hash Join", "Merge Join")]
 
 
 def test_a_walks_recursive_query_goes_by_the_indexes_on_postgresql(tmp_path: Path, monkeypatch):
