@@ -41,6 +41,9 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then \
 		echo "no Python 3.9 or later on the PATH (looked for $(PYTHONS))" >&2; \
 		exit 1; fi
+	@$(PYTHON) -c 'import sys, venv; sys.exit(sys.version_info[:2] < (3, 9))' >/dev/null 2>&1 || { \
+		echo "PYTHON=$(PYTHON) does not run here as a Python 3.9 or later with its venv module" >&2; \
+		exit 1; }
 	@echo "creating $(VENV) with $$($(PYTHON) --version) and installing mlmd_exercise with scikit-learn,"
 	@echo "pandas, matplotlib, pytest and, on Python 3.9 to 3.11, Google's ml-metadata (else the package's"
 	@echo "own backend opens stores): about 1 to 2 minutes the first time (pip is quiet meanwhile)"

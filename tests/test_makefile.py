@@ -26,6 +26,20 @@ def test_installing_says_what_it_does_and_how_long_it_takes(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make program")
+@pytest.mark.parametrize("python", ["/no/such/python3.13", "false"])
+def test_a_python_that_does_not_run_is_named_before_anything_is_made(tmp_path, python):
+    # A pyenv shim of a version that is not selected fails as "/no/such" does: with pyenv's
+    # own words, then an empty version in the message that announces the install.
+    venv = tmp_path / "venv"
+    proc = subprocess.run(["make", "venv", f"VENV={venv}", f"PYTHON={python}"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    assert f"PYTHON={python} does not run here as a Python 3.9 or later" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout and "creating" not in proc.stdout
+    assert not venv.exists()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make program")
 def test_make_test_makes_both_virtualenvs_at_once_before_the_suite(tmp_path):
     # -n still runs the recursive make lines, dry: what each would make is printed in turn.
     first, other = tmp_path / "first", tmp_path / "other"
